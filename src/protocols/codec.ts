@@ -1,0 +1,102 @@
+/**
+ * The contract every wire-protocol folder implements. Codecs are pure: no I/O,
+ * no clocks beyond what the context passes in, no framing. Transport turns
+ * OutboundEvents into SSE frames or WebSocket messages.
+ *
+ * Adding a protocol costs one ClientCodec and/or one UpstreamCodec, never N×M:
+ * every pair goes through the canonical model in src/canonical.
+ */
+import type { CanonicalRequest } from "../canonical/request.js";
+import type { CanonicalResponse } from "../canonical/response.js";
+import type { StreamPart } from "../canonical/stream.js";
+import type { GatewayError } from "../canonical/errors.js";
+
+/** Protocols a client can speak to the gateway. */
+export type ClientProtocol = "openai-chat" | "openai-responses" | "anthropic-messages";
+
+/** Protocols the gateway can speak to an upstream. `codex` is the ChatGPT Codex backend flavour of Responses. */
+export type UpstreamWireProtocol = "openai-chat" | "openai-responses" | "anthropic-messages" | "codex";
+
+/** One event as parsed off an upstream SSE stream (or a WebSocket text frame: event undefined). */
+export interface InboundEvent {
+  event: string | undefined;
+  data: string;
+}
+
+/**
+ * One event for the client. `event` becomes the SSE `event:` line (omitted when
+ * undefined, as OpenAI Chat does). `data` is JSON-serialised by the transport,
+ * except the literal string "[DONE]" which is written raw.
+ */
+export interface OutboundEvent {
+  event?: string;
+  data: unknown;
+}
+
+/** A lossy mapping the codec had to make; logged, optionally surfaced in a response header. */
+export interface TranslationWarning {
+  code: string;
+  message: string;
+  /** The request field concerned, e.g. "temperature". */
+  field?: string;
+}
+
+/**
+ * Per-request state shared between the request encoder and the stream decoder
+ * of the same exchange (e.g. the reversible tool-name map).
+ */
+export interface TranslationContext {
+  /** Model name the client asked for; echoed back in client-facing responses. */
+  clientModel: string;
+  /** Shortened upstream tool name → original client tool name. */
+  toolNames: Map<string, string>;
+  warnings: TranslationWarning[];
+  /** Unix seconds, passed in so codecs stay pure. */
+  now: number;
+  /**
+   * The decoded client request, when the pipeline has one. Client stream encoders
+   * read protocol-only wishes from it (e.g. Chat `stream_options.include_usage`).
+   */
+  clientRequest?: CanonicalRequest;
+}
+
+export function newTranslationContext(clientModel: string, now = Math.floor(Date.now() / 1000)): TranslationContext {
+  return { clientModel, toolNames: new Map(), warnings: [], now };
+}
+
+export interface StreamEncoder {
+  push(part: StreamPart): OutboundEvent[];
+  /** Called once when the canonical stream ended; closes anything still open. */
+  end(): OutboundEvent[];
+}
+
+export interface StreamDecoder {
+  push(ev: InboundEvent): StreamPart[];
+  /** Upstream closed. Emits an error part if the protocol's terminal event never came. */
+  end(): StreamPart[];
+}
+
+/** Client-facing side of a protocol (ingress). */
+export interface ClientCodec {
+  readonly protocol: ClientProtocol;
+  /** Parses and validates a client body; throws GatewayError("invalid_request", …, {param}) on bad input. */
+  decodeRequest(body: unknown): CanonicalRequest;
+  createStreamEncoder(ctx: TranslationContext): StreamEncoder;
+  encodeResponse(res: CanonicalResponse, ctx: TranslationContext): unknown;
+  /** HTTP error body in this protocol's envelope. */
+  encodeError(err: GatewayError): { status: number; body: unknown };
+  /** In-stream error event(s), for failures after the first byte. */
+  encodeStreamError(err: GatewayError): OutboundEvent[];
+}
+
+/** Upstream-facing side of a protocol (egress). */
+export interface UpstreamCodec {
+  readonly protocol: UpstreamWireProtocol;
+  /** False when the upstream only streams (Codex backend): the pipeline folds the stream. */
+  readonly supportsNonStream: boolean;
+  encodeRequest(req: CanonicalRequest, ctx: TranslationContext): Record<string, unknown>;
+  createStreamDecoder(ctx: TranslationContext): StreamDecoder;
+  decodeResponse(body: unknown, ctx: TranslationContext): CanonicalResponse;
+  /** Maps an upstream HTTP error (status + raw body text) to a GatewayError. */
+  decodeError(status: number, body: string): GatewayError;
+}
