@@ -1,0 +1,101 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import Sqlite from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import { StoreError, type Store } from "./ports.js";
+import type { Database } from "./sql/schema.js";
+import { SqlStore } from "./sql/sql-store.js";
+
+export interface OpenStoreOptions {
+  /**
+   * Absent or empty: the embedded SQLite file `<dataDir>/switchyard.db`.
+   * `sqlite:<path>`, `sqlite:///abs/path`, `file:<path>`, `file:///abs/path`: that SQLite
+   * file (relative paths resolve against the working directory; `sqlite::memory:` is an
+   * in-memory database). `postgres://…` / `postgresql://…`: a PostgreSQL pool; libpq-style
+   * query parameters pass through to pg (e.g. `?options=-c%20search_path%3Dtenant`).
+   */
+  databaseUrl?: string;
+  dataDir: string;
+  /** PostgreSQL pool size (default 10). */
+  poolMax?: number;
+  /** Errors of idle PostgreSQL connections; without a listener pg would crash the process. */
+  onPoolError?: (error: Error) => void;
+}
+
+export type DatabaseLocation = { kind: "sqlite"; file: string } | { kind: "postgres"; url: string };
+
+export const DEFAULT_SQLITE_FILE = "switchyard.db";
+
+/** Opens the store `main.ts` runs on. Migrations are not applied: call `migrate()`. */
+export function openStore(opts: OpenStoreOptions): Promise<Store> {
+  return openSqlStore(opts);
+}
+
+/** Like openStore, typed as the SQL implementation for storage-internal callers and tests. */
+export async function openSqlStore(opts: OpenStoreOptions): Promise<SqlStore> {
+  const location = resolveDatabaseLocation(opts.databaseUrl, opts.dataDir);
+  return location.kind === "sqlite" ? openSqlite(location.file) : openPostgres(location.url, opts);
+}
+
+export function resolveDatabaseLocation(databaseUrl: string | undefined, dataDir: string): DatabaseLocation {
+  const url = databaseUrl?.trim() ?? "";
+  const defaultFile = path.resolve(dataDir, DEFAULT_SQLITE_FILE);
+  if (url === "") return { kind: "sqlite", file: defaultFile };
+  if (/^postgres(ql)?:\/\//i.test(url)) return { kind: "postgres", url };
+  if (/^file:/i.test(url)) {
+    if (/^file:\/\//i.test(url)) return { kind: "sqlite", file: fileURLToPath(url) };
+    const rest = url.slice("file:".length);
+    return { kind: "sqlite", file: rest === "" ? defaultFile : path.resolve(rest) };
+  }
+  if (/^sqlite:/i.test(url)) {
+    const rest = url.slice("sqlite:".length).replace(/^\/\//, "");
+    if (rest === "") return { kind: "sqlite", file: defaultFile };
+    if (rest === ":memory:") return { kind: "sqlite", file: ":memory:" };
+    return { kind: "sqlite", file: path.resolve(rest) };
+  }
+  // Name only the scheme: the URL may carry a password.
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1] ?? "(none)";
+  throw new StoreError(
+    "invalid",
+    `unsupported database URL scheme ${JSON.stringify(scheme)}; use sqlite:, file: or postgres://`,
+  );
+}
+
+function openSqlite(file: string): SqlStore {
+  if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
+  const database = new Sqlite(file);
+  database.pragma("journal_mode = WAL");
+  // Waits for another process's write lock instead of failing at once.
+  database.pragma("busy_timeout = 5000");
+  database.pragma("foreign_keys = ON");
+  // Durable across process crashes in WAL mode; only an OS crash can lose the last commits.
+  database.pragma("synchronous = NORMAL");
+  return new SqlStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), "sqlite");
+}
+
+function openPostgres(url: string, opts: OpenStoreOptions): SqlStore {
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolMax ?? 10, types: pgTypes });
+  pool.on("error", opts.onPoolError ?? (() => undefined));
+  return new SqlStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), "postgres");
+}
+
+/**
+ * PostgreSQL int8 (bigint columns, count(*), sum(integer)) comes back as a JS number,
+ * as SQLite's integers do, so repos see one type on both engines. Values outside
+ * ±(2^53 − 1) fail the query instead of silently losing precision; money in micro-units
+ * stays far below that (2^53 µ ≈ 9 billion currency units). numeric stays a string.
+ */
+export function parseInt8(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) {
+    throw new RangeError(`int8 value ${text} is outside the safe integer range of a JS number`);
+  }
+  return value;
+}
+
+const pgTypes: pg.CustomTypesConfig = {
+  getTypeParser: (id, format) =>
+    id === pg.types.builtins.INT8 && format !== "binary" ? parseInt8 : pg.types.getTypeParser(id, format),
+};

@@ -1,0 +1,46 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import type { Database } from "../schema.js";
+import { controlPlane } from "./0001-control-plane.js";
+
+/**
+ * Every migration, in order. A static object rather than a folder scan so it works
+ * unchanged from `src/` under vitest and from `dist/` in production. Names sort
+ * lexicographically (Kysely's order): keep the zero-padded prefix.
+ */
+export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
+  "0001_control_plane": controlPlane,
+});
+
+export const migrationNames: readonly string[] = Object.keys(migrations).sort();
+
+const provider: MigrationProvider = {
+  getMigrations: () => Promise.resolve({ ...migrations }),
+};
+
+export interface MigrateOptions {
+  /**
+   * Schema holding Kysely's bookkeeping tables (PostgreSQL only). Must be set there:
+   * Kysely decides whether its tables exist by looking across all schemas, so a
+   * migrated database in another schema would otherwise be mistaken for this one.
+   */
+  migrationTableSchema?: string;
+}
+
+/** Applies pending migrations; returns the names applied by this call. */
+export async function migrateToLatest(db: Kysely<Database>, options: MigrateOptions = {}): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider,
+    ...(options.migrationTableSchema === undefined ? {} : { migrationTableSchema: options.migrationTableSchema }),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName;
+    throw new Error(`migration ${failed ?? "(setup)"} failed: ${describe(error)}`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,42 @@
+import { sql, type Kysely } from "kysely";
+import type { Database } from "./schema.js";
+
+export type SqlDialect = "sqlite" | "postgres";
+
+/** What every repo needs: the query layer and which engine sits under it. */
+export interface SqlContext {
+  readonly db: Kysely<Database>;
+  readonly dialect: SqlDialect;
+}
+
+/** Runs `work` in one write transaction and returns its result. */
+export async function writeTransaction<T>(ctx: SqlContext, work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  if (ctx.dialect === "postgres") return ctx.db.transaction().execute(work);
+  // BEGIN IMMEDIATE takes SQLite's write lock up front. A deferred transaction that
+  // reads and then writes fails at once with SQLITE_BUSY (busy_timeout does not apply)
+  // when another process committed in between.
+  return ctx.db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn);
+    try {
+      const result = await work(conn);
+      await sql`commit`.execute(conn);
+      return result;
+    } catch (error) {
+      // SQLite may already have rolled back (e.g. SQLITE_FULL); the original error matters.
+      await sql`rollback`.execute(conn).catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
+/**
+ * Serialises account-tree changes. PostgreSQL's READ COMMITTED lets two concurrent
+ * moves each pass their cycle check (A under a descendant of B, B under a descendant of
+ * A) and commit a cycle; one advisory lock per schema makes tree writes take turns.
+ * Tree writes are rare admin actions, so the contention is irrelevant. On SQLite the
+ * write transaction already holds the database's single write lock.
+ */
+export async function lockAccountTree(trx: Kysely<Database>, dialect: SqlDialect): Promise<void> {
+  if (dialect !== "postgres") return;
+  await sql`select pg_advisory_xact_lock(hashtext('switchyard.account_tree:' || current_schema()))`.execute(trx);
+}

@@ -1,0 +1,58 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { sql } from "kysely";
+import { afterAll, describe, expect, it } from "vitest";
+import { openSqlStore } from "./open-store.js";
+import { runSqlStoreChecks } from "./sql/sql-store-checks.js";
+import { runStoreContract } from "./store-contract.js";
+
+const root = mkdtempSync(path.join(tmpdir(), "switchyard-sqlite-"));
+let opened = 0;
+
+/** A fresh database file per test, in its own data directory. */
+const makeStore = () => openSqlStore({ dataDir: path.join(root, `data-${++opened}`) });
+
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+runStoreContract("sqlite", makeStore);
+runSqlStoreChecks("sqlite", makeStore);
+
+describe("sqlite store file", () => {
+  it("creates <dataDir>/switchyard.db in WAL mode with foreign keys on", async () => {
+    const dataDir = path.join(root, "nested", "data");
+    const store = await openSqlStore({ dataDir });
+    try {
+      expect(store.dialect).toBe("sqlite");
+      await store.migrate();
+      expect(existsSync(path.join(dataDir, "switchyard.db"))).toBe(true);
+      const journal = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(store.db);
+      expect(journal.rows[0]?.journal_mode).toBe("wal");
+      const fk = await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(store.db);
+      expect(fk.rows[0]?.foreign_keys).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("keeps data across reopen and does not migrate twice", async () => {
+    const dataDir = path.join(root, "reopen");
+    const first = await openSqlStore({ dataDir });
+    expect((await first.migrate()).length).toBeGreaterThan(0);
+    const account = await first.accounts.create({ name: "persisted", settings: { a: [1] } });
+    await first.close();
+
+    const second = await openSqlStore({
+      databaseUrl: `sqlite:${path.join(dataDir, "switchyard.db")}`,
+      dataDir: "/unused",
+    });
+    try {
+      expect(await second.migrate()).toEqual([]);
+      expect(await second.accounts.get(account.id)).toEqual(account);
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -1,0 +1,694 @@
+/**
+ * The behaviour every Store implementation must show, run by each implementation's
+ * test file (sqlite-store.test.ts, postgres-store.test.ts).
+ *
+ * `makeStore` must return a fresh, empty store whose migrations have not run yet; the
+ * suite migrates it, uses it for one test and closes it.
+ */
+import fc from "fast-check";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { StoreError, type Account, type Store, type StoreErrorCode } from "./ports.js";
+
+export function runStoreContract(name: string, makeStore: () => Promise<Store>): void {
+  describe(`${name} store contract`, () => {
+    let store: Store;
+    let applied: string[];
+
+    beforeEach(async () => {
+      store = await makeStore();
+      applied = await store.migrate();
+    });
+
+    afterEach(async () => {
+      // Unset when makeStore failed; that failure is the one worth reading.
+      await store?.close();
+    });
+
+    describe("lifecycle", () => {
+      it("applies every migration once and then nothing", async () => {
+        expect(applied.length).toBeGreaterThan(0);
+        expect(new Set(applied).size).toBe(applied.length);
+        expect(await store.migrate()).toEqual([]);
+        expect(await store.migrate()).toEqual([]);
+      });
+
+      it("names its dialect and answers ping", async () => {
+        expect(["sqlite", "postgres"]).toContain(store.dialect);
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+
+      it("can be closed twice", async () => {
+        await store.close();
+        await expect(store.close()).resolves.toBeUndefined();
+      });
+    });
+
+    describe("accounts", () => {
+      it("creates a root account with defaults", async () => {
+        const a = await store.accounts.create({ name: "acme" });
+        expect(a).toEqual({
+          id: expect.stringMatching(UUID),
+          parentId: null,
+          name: "acme",
+          status: "active",
+          settings: {},
+          createdAt: expect.any(String),
+          updatedAt: a.createdAt,
+        });
+        expectIsoTime(a.createdAt);
+        expect(await store.accounts.get(a.id)).toEqual(a);
+        expect(await store.accounts.getByName("acme")).toEqual(a);
+      });
+
+      it("returns undefined for unknown ids and names", async () => {
+        expect(await store.accounts.get(MISSING_ID)).toBeUndefined();
+        expect(await store.accounts.getByName("nobody")).toBeUndefined();
+        expect(await store.accounts.update(MISSING_ID, { name: "x" })).toBeUndefined();
+        expect(await store.accounts.ancestors(MISSING_ID)).toEqual([]);
+        expect(await store.accounts.descendants(MISSING_ID)).toEqual([]);
+      });
+
+      it("creates children with explicit status and settings", async () => {
+        const root = await store.accounts.create({ name: "root" });
+        const child = await store.accounts.create({
+          parentId: root.id,
+          name: "child",
+          status: "disabled",
+          settings: { rpm: 10 },
+        });
+        expect(child.parentId).toBe(root.id);
+        expect(child.status).toBe("disabled");
+        expect(await store.accounts.get(child.id)).toEqual(child);
+      });
+
+      it("lists every account ordered by name", async () => {
+        const root = await store.accounts.create({ name: "m" });
+        await store.accounts.create({ name: "z", parentId: root.id });
+        await store.accounts.create({ name: "a" });
+        expect((await store.accounts.list()).map((a) => a.name)).toEqual(["a", "m", "z"]);
+      });
+
+      it("rejects a duplicate name on create and on rename", async () => {
+        const root = await store.accounts.create({ name: "taken" });
+        await expectStoreError(store.accounts.create({ name: "taken" }), "conflict");
+        await expectStoreError(store.accounts.create({ name: "taken", parentId: root.id }), "conflict");
+        const other = await store.accounts.create({ name: "other" });
+        await expectStoreError(store.accounts.update(other.id, { name: "taken" }), "conflict");
+        expect((await store.accounts.get(other.id))?.name).toBe("other");
+        expect(await store.accounts.list()).toHaveLength(2);
+      });
+
+      it("rejects an unknown parent and leaves nothing behind", async () => {
+        await expectStoreError(store.accounts.create({ name: "orphan", parentId: MISSING_ID }), "not_found");
+        expect(await store.accounts.getByName("orphan")).toBeUndefined();
+      });
+
+      it("updates name, status and settings and bumps updatedAt", async () => {
+        const a = await store.accounts.create({ name: "before", settings: { keep: false } });
+        await tick();
+        const b = await store.accounts.update(a.id, { name: "after", status: "disabled", settings: { keep: true } });
+        expect(b).toMatchObject({ id: a.id, name: "after", status: "disabled", settings: { keep: true } });
+        expect(b?.createdAt).toBe(a.createdAt);
+        expect(b!.updatedAt > a.updatedAt).toBe(true);
+        expect(await store.accounts.get(a.id)).toEqual(b);
+        expect(await store.accounts.getByName("before")).toBeUndefined();
+      });
+
+      it("leaves unpatched fields alone", async () => {
+        const a = await store.accounts.create({ name: "same", settings: { x: 1 } });
+        expect(await store.accounts.update(a.id, {})).toMatchObject({
+          name: "same",
+          status: "active",
+          settings: { x: 1 },
+        });
+        expect(await store.accounts.update(a.id, { name: "same" })).toMatchObject({ name: "same" });
+        expect(await store.accounts.update(a.id, { status: "disabled" })).toMatchObject({ settings: { x: 1 } });
+      });
+
+      it("round-trips settings documents exactly", async () => {
+        const a = await store.accounts.create({ name: "json", settings: JSON_DOC });
+        expect((await store.accounts.get(a.id))?.settings).toEqual(JSON_DOC);
+        const b = await store.accounts.update(a.id, { settings: { replaced: [JSON_DOC] } });
+        expect(b?.settings).toEqual({ replaced: [JSON_DOC] });
+        expect((await store.accounts.get(a.id))?.settings).toEqual({ replaced: [JSON_DOC] });
+      });
+
+      it("deletes a leaf once", async () => {
+        const root = await store.accounts.create({ name: "root" });
+        const leaf = await store.accounts.create({ name: "leaf", parentId: root.id });
+        expect(await store.accounts.delete(leaf.id)).toBe(true);
+        expect(await store.accounts.delete(leaf.id)).toBe(false);
+        expect(await store.accounts.get(leaf.id)).toBeUndefined();
+        expect(await store.accounts.descendants(root.id)).toEqual([]);
+        expect(await store.accounts.ancestors(leaf.id)).toEqual([]);
+        // The name is free again.
+        await store.accounts.create({ name: "leaf", parentId: root.id });
+      });
+
+      it("refuses to delete an account with children", async () => {
+        const root = await store.accounts.create({ name: "root" });
+        const child = await store.accounts.create({ name: "child", parentId: root.id });
+        await expectStoreError(store.accounts.delete(root.id), "has_children");
+        expect(await store.accounts.get(root.id)).toBeDefined();
+        expect(ids(await store.accounts.descendants(root.id))).toEqual([child.id]);
+        expect(await store.accounts.delete(child.id)).toBe(true);
+        expect(await store.accounts.delete(root.id)).toBe(true);
+      });
+
+      it("deletes the account's API keys with it", async () => {
+        const a = await store.accounts.create({ name: "keyed" });
+        const key = await store.apiKeys.create({ accountId: a.id, name: "k", prefix: "sy-gone", hash: "h" });
+        expect(await store.accounts.delete(a.id)).toBe(true);
+        expect(await store.apiKeys.get(key.id)).toBeUndefined();
+        expect(await store.apiKeys.getByPrefix("sy-gone")).toBeUndefined();
+      });
+    });
+
+    describe("account tree", () => {
+      it("answers ancestors nearest first and descendants at every depth", async () => {
+        const t = await buildTree(store, { a: null, b: "a", c: "b", d: "c", e: "b", f: "a", x: null });
+        expect(names(await store.accounts.ancestors(t.d.id))).toEqual(["c", "b", "a"]);
+        expect(names(await store.accounts.ancestors(t.a.id))).toEqual([]);
+        expect(names(await store.accounts.descendants(t.a.id)).sort()).toEqual(["b", "c", "d", "e", "f"]);
+        expect(names(await store.accounts.descendants(t.b.id)).sort()).toEqual(["c", "d", "e"]);
+        expect(await store.accounts.descendants(t.x.id)).toEqual([]);
+        // Nearest levels first.
+        const depthOf: Record<string, number> = { b: 1, f: 1, c: 2, e: 2, d: 3 };
+        const depths = names(await store.accounts.descendants(t.a.id)).map((n) => depthOf[n]!);
+        expect(depths).toEqual([...depths].sort((p, q) => p - q));
+      });
+
+      it("moves a subtree and re-links every descendant", async () => {
+        const t = await buildTree(store, { a: null, b: "a", c: "b", d: "c", s: "a", x: null, y: "x" });
+        await store.accounts.move(t.b.id, t.y.id);
+        expect((await store.accounts.get(t.b.id))?.parentId).toBe(t.y.id);
+        expect(names(await store.accounts.ancestors(t.b.id))).toEqual(["y", "x"]);
+        expect(names(await store.accounts.ancestors(t.c.id))).toEqual(["b", "y", "x"]);
+        expect(names(await store.accounts.ancestors(t.d.id))).toEqual(["c", "b", "y", "x"]);
+        expect(names(await store.accounts.descendants(t.a.id))).toEqual(["s"]);
+        expect(names(await store.accounts.descendants(t.x.id))).toEqual(["y", "b", "c", "d"]);
+        expect(names(await store.accounts.descendants(t.b.id))).toEqual(["c", "d"]);
+        // Untouched branches stay put.
+        expect(names(await store.accounts.ancestors(t.s.id))).toEqual(["a"]);
+      });
+
+      it("makes a subtree a root when moved to null", async () => {
+        const t = await buildTree(store, { a: null, b: "a", c: "b" });
+        await store.accounts.move(t.b.id, null);
+        expect((await store.accounts.get(t.b.id))?.parentId).toBeNull();
+        expect(await store.accounts.ancestors(t.b.id)).toEqual([]);
+        expect(names(await store.accounts.ancestors(t.c.id))).toEqual(["b"]);
+        expect(await store.accounts.descendants(t.a.id)).toEqual([]);
+        // And back again.
+        await store.accounts.move(t.b.id, t.a.id);
+        expect(names(await store.accounts.ancestors(t.c.id))).toEqual(["b", "a"]);
+        expect(names(await store.accounts.descendants(t.a.id))).toEqual(["b", "c"]);
+      });
+
+      it("treats a move to the current parent as a no-op", async () => {
+        const t = await buildTree(store, { a: null, b: "a", c: "b" });
+        await store.accounts.move(t.b.id, t.a.id);
+        await store.accounts.move(t.a.id, null);
+        expect(names(await store.accounts.ancestors(t.c.id))).toEqual(["b", "a"]);
+        expect(names(await store.accounts.descendants(t.a.id))).toEqual(["b", "c"]);
+      });
+
+      it("rejects cycles and changes nothing", async () => {
+        const t = await buildTree(store, { a: null, b: "a", c: "b", d: "c" });
+        await expectStoreError(store.accounts.move(t.b.id, t.b.id), "cycle");
+        await expectStoreError(store.accounts.move(t.b.id, t.c.id), "cycle");
+        await expectStoreError(store.accounts.move(t.a.id, t.d.id), "cycle");
+        expect(names(await store.accounts.ancestors(t.d.id))).toEqual(["c", "b", "a"]);
+        expect(names(await store.accounts.descendants(t.a.id))).toEqual(["b", "c", "d"]);
+        expect((await store.accounts.get(t.b.id))?.parentId).toBe(t.a.id);
+      });
+
+      it("rejects moves of or under unknown accounts", async () => {
+        const t = await buildTree(store, { a: null, b: "a" });
+        await expectStoreError(store.accounts.move(MISSING_ID, t.a.id), "not_found");
+        await expectStoreError(store.accounts.move(MISSING_ID, null), "not_found");
+        await expectStoreError(store.accounts.move(t.b.id, MISSING_ID), "not_found");
+        expect(names(await store.accounts.ancestors(t.b.id))).toEqual(["a"]);
+      });
+
+      it("handles a chain 50 levels deep", async () => {
+        const chain: Account[] = [await store.accounts.create({ name: "n00" })];
+        for (let i = 1; i <= 50; i++) {
+          chain.push(
+            await store.accounts.create({ name: `n${String(i).padStart(2, "0")}`, parentId: chain[i - 1]!.id }),
+          );
+        }
+        const at = (i: number): Account => chain[i]!;
+        const leaf = at(50);
+        expect(ids(await store.accounts.ancestors(leaf.id))).toEqual(ids(chain.slice(0, 50)).reverse());
+        expect(ids(await store.accounts.descendants(at(0).id))).toEqual(ids(chain.slice(1)));
+
+        await store.accounts.move(at(25).id, null);
+        expect(ids(await store.accounts.ancestors(leaf.id))).toEqual(ids(chain.slice(25, 50)).reverse());
+        expect(ids(await store.accounts.descendants(at(0).id))).toEqual(ids(chain.slice(1, 25)));
+        expect(ids(await store.accounts.descendants(at(25).id))).toEqual(ids(chain.slice(26)));
+
+        await store.accounts.move(at(25).id, at(10).id);
+        expect(ids(await store.accounts.ancestors(leaf.id))).toEqual([
+          ...ids(chain.slice(25, 50)).reverse(),
+          ...ids(chain.slice(0, 11)).reverse(),
+        ]);
+        expect(await store.accounts.descendants(at(0).id)).toHaveLength(50);
+        expect(await store.accounts.descendants(at(10).id)).toHaveLength(14 + 26);
+        expect(ids(await store.accounts.descendants(at(11).id))).toEqual(ids(chain.slice(12, 25)));
+        await expectStoreError(store.accounts.move(at(10).id, leaf.id), "cycle");
+        expect(await store.accounts.delete(leaf.id)).toBe(true);
+        expect(ids(await store.accounts.descendants(at(25).id))).toEqual(ids(chain.slice(26, 50)));
+      });
+
+      it("keeps ancestors and descendants equal to the parent links under random edits", async () => {
+        let run = 0;
+        await fc.assert(
+          fc.asyncProperty(fc.array(treeOp, { minLength: 1, maxLength: 25 }), async (ops) => {
+            run++;
+            const model = new Map<string, string | null>();
+            const order: string[] = [];
+            for (const [i, op] of ops.entries()) {
+              const pick = (n: number): string | undefined =>
+                order.length === 0 ? undefined : order[n % order.length];
+              if (op.kind === "create") {
+                const parentId = op.parent === null ? null : (pick(op.parent) ?? null);
+                const a = await store.accounts.create({ name: `r${run}-${i}`, parentId });
+                model.set(a.id, parentId);
+                order.push(a.id);
+              } else if (op.kind === "move") {
+                const id = pick(op.node);
+                if (id === undefined) continue;
+                const parentId = op.parent === null ? null : (pick(op.parent) ?? null);
+                if (parentId !== null && (parentId === id || modelAncestors(model, parentId).includes(id))) {
+                  await expectStoreError(store.accounts.move(id, parentId), "cycle");
+                } else {
+                  await store.accounts.move(id, parentId);
+                  model.set(id, parentId);
+                }
+              } else {
+                const id = pick(op.node);
+                if (id === undefined) continue;
+                if ([...model.values()].includes(id)) {
+                  await expectStoreError(store.accounts.delete(id), "has_children");
+                } else {
+                  expect(await store.accounts.delete(id)).toBe(true);
+                  model.delete(id);
+                  order.splice(order.indexOf(id), 1);
+                }
+              }
+            }
+            for (const id of order) {
+              expect((await store.accounts.get(id))?.parentId).toBe(model.get(id));
+              expect(ids(await store.accounts.ancestors(id))).toEqual(modelAncestors(model, id));
+              const expected = order.filter((d) => modelAncestors(model, d).includes(id));
+              const actual = ids(await store.accounts.descendants(id));
+              expect([...actual].sort()).toEqual([...expected].sort());
+              const depths = actual.map((d) => modelAncestors(model, d).indexOf(id));
+              expect(depths).toEqual([...depths].sort((p, q) => p - q));
+            }
+          }),
+          { numRuns: 15 },
+        );
+      });
+    });
+
+    describe("API keys", () => {
+      it("creates, finds and lists keys", async () => {
+        const a = await store.accounts.create({ name: "a" });
+        const b = await store.accounts.create({ name: "b" });
+        const k1 = await store.apiKeys.create({
+          accountId: a.id,
+          name: "ci",
+          prefix: "sy-aaaa1111",
+          hash: "f".repeat(64),
+        });
+        expect(k1).toEqual({
+          id: expect.stringMatching(UUID),
+          accountId: a.id,
+          name: "ci",
+          prefix: "sy-aaaa1111",
+          hash: "f".repeat(64),
+          status: "active",
+          createdAt: expect.any(String),
+          lastUsedAt: null,
+        });
+        expectIsoTime(k1.createdAt);
+        const k2 = await store.apiKeys.create({
+          accountId: a.id,
+          name: "laptop",
+          prefix: "sy-aaaa2222",
+          hash: "e".repeat(64),
+        });
+        const k3 = await store.apiKeys.create({
+          accountId: b.id,
+          name: "other",
+          prefix: "sy-bbbb1111",
+          hash: "d".repeat(64),
+        });
+        expect(await store.apiKeys.get(k1.id)).toEqual(k1);
+        expect(await store.apiKeys.getByPrefix("sy-aaaa2222")).toEqual(k2);
+        expect(await store.apiKeys.get(MISSING_ID)).toBeUndefined();
+        expect(await store.apiKeys.getByPrefix("sy-none")).toBeUndefined();
+        expect(ids(await store.apiKeys.listByAccount(a.id)).sort()).toEqual([k1.id, k2.id].sort());
+        expect(ids(await store.apiKeys.listByAccount(b.id))).toEqual([k3.id]);
+        expect(await store.apiKeys.listByAccount(MISSING_ID)).toEqual([]);
+        expect(ids(await store.apiKeys.listActive()).sort()).toEqual([k1.id, k2.id, k3.id].sort());
+      });
+
+      it("revokes keys and keeps them out of the active list", async () => {
+        const a = await store.accounts.create({ name: "a" });
+        const k1 = await store.apiKeys.create({ accountId: a.id, name: "one", prefix: "sy-1", hash: "h1" });
+        const k2 = await store.apiKeys.create({ accountId: a.id, name: "two", prefix: "sy-2", hash: "h2" });
+        expect(await store.apiKeys.revoke(k1.id)).toBe(true);
+        expect(await store.apiKeys.revoke(k1.id)).toBe(true);
+        expect(await store.apiKeys.revoke(MISSING_ID)).toBe(false);
+        expect((await store.apiKeys.get(k1.id))?.status).toBe("revoked");
+        expect((await store.apiKeys.getByPrefix("sy-1"))?.status).toBe("revoked");
+        expect(ids(await store.apiKeys.listActive())).toEqual([k2.id]);
+        expect(await store.apiKeys.listByAccount(a.id)).toHaveLength(2);
+      });
+
+      it("records last use and never moves it backwards", async () => {
+        const a = await store.accounts.create({ name: "a" });
+        const k = await store.apiKeys.create({ accountId: a.id, name: "k", prefix: "sy-t", hash: "h" });
+        await store.apiKeys.touch(k.id, "2030-01-02T03:04:05.006Z");
+        expect((await store.apiKeys.get(k.id))?.lastUsedAt).toBe("2030-01-02T03:04:05.006Z");
+        await store.apiKeys.touch(k.id, "2030-01-01T00:00:00.000Z");
+        expect((await store.apiKeys.get(k.id))?.lastUsedAt).toBe("2030-01-02T03:04:05.006Z");
+        await store.apiKeys.touch(k.id, "2030-01-03T00:00:00.000Z");
+        expect((await store.apiKeys.get(k.id))?.lastUsedAt).toBe("2030-01-03T00:00:00.000Z");
+        await expect(store.apiKeys.touch(MISSING_ID, "2030-01-03T00:00:00.000Z")).resolves.toBeUndefined();
+      });
+
+      it("rejects a duplicate prefix and an unknown account", async () => {
+        const a = await store.accounts.create({ name: "a" });
+        const b = await store.accounts.create({ name: "b" });
+        await store.apiKeys.create({ accountId: a.id, name: "k", prefix: "sy-dup", hash: "h" });
+        await expectStoreError(
+          store.apiKeys.create({ accountId: b.id, name: "k", prefix: "sy-dup", hash: "h2" }),
+          "conflict",
+        );
+        await expectStoreError(
+          store.apiKeys.create({ accountId: MISSING_ID, name: "k", prefix: "sy-new", hash: "h" }),
+          "not_found",
+        );
+        expect(await store.apiKeys.listByAccount(b.id)).toEqual([]);
+        expect(await store.apiKeys.getByPrefix("sy-new")).toBeUndefined();
+      });
+    });
+
+    describe("upstreams", () => {
+      it("creates an upstream with defaults and finds it", async () => {
+        const u = await store.upstreams.create({
+          name: "openai",
+          protocol: "openai-responses",
+          baseUrl: "https://api.openai.com/v1",
+          models: ["gpt-5*", "o4-mini"],
+        });
+        expect(u).toEqual({
+          id: expect.stringMatching(UUID),
+          name: "openai",
+          protocol: "openai-responses",
+          baseUrl: "https://api.openai.com/v1",
+          models: ["gpt-5*", "o4-mini"],
+          enabled: true,
+          settings: {},
+          createdAt: expect.any(String),
+          updatedAt: u.createdAt,
+        });
+        expectIsoTime(u.createdAt);
+        expect(await store.upstreams.get(u.id)).toEqual(u);
+        expect(await store.upstreams.getByName("openai")).toEqual(u);
+        expect(await store.upstreams.get(MISSING_ID)).toBeUndefined();
+        expect(await store.upstreams.getByName("nope")).toBeUndefined();
+      });
+
+      it("round-trips every protocol, disabled flags, empty model lists and settings", async () => {
+        const protocols = ["openai-responses", "openai-chat", "anthropic", "codex"] as const;
+        for (const [i, protocol] of protocols.entries()) {
+          const u = await store.upstreams.create({
+            name: `u${i}`,
+            protocol,
+            baseUrl: `http://127.0.0.1:${9000 + i}`,
+            models: i === 0 ? [] : ["claude-*", "模型-ü"],
+            enabled: i % 2 === 0,
+            settings: JSON_DOC,
+          });
+          expect(await store.upstreams.get(u.id)).toEqual(u);
+          expect(u.enabled).toBe(i % 2 === 0);
+          expect(u.settings).toEqual(JSON_DOC);
+        }
+        expect((await store.upstreams.list()).map((u) => u.name)).toEqual(["u0", "u1", "u2", "u3"]);
+      });
+
+      it("rejects a duplicate name", async () => {
+        await store.upstreams.create({ name: "dup", protocol: "anthropic", baseUrl: "https://a", models: [] });
+        await expectStoreError(
+          store.upstreams.create({ name: "dup", protocol: "openai-chat", baseUrl: "https://b", models: [] }),
+          "conflict",
+        );
+        expect(await store.upstreams.list()).toHaveLength(1);
+      });
+
+      it("patches only the given fields", async () => {
+        const u = await store.upstreams.create({
+          name: "p",
+          protocol: "openai-chat",
+          baseUrl: "https://old",
+          models: ["a"],
+          settings: { timeoutMs: 1000 },
+        });
+        await tick();
+        const off = await store.upstreams.update(u.id, { enabled: false });
+        expect(off).toMatchObject({
+          enabled: false,
+          baseUrl: "https://old",
+          models: ["a"],
+          settings: { timeoutMs: 1000 },
+        });
+        expect(off!.updatedAt > u.updatedAt).toBe(true);
+        const changed = await store.upstreams.update(u.id, {
+          protocol: "codex",
+          baseUrl: "https://new",
+          models: ["b", "c*"],
+          enabled: true,
+          settings: { headers: { "x-a": "1" } },
+        });
+        expect(changed).toMatchObject({
+          name: "p",
+          protocol: "codex",
+          baseUrl: "https://new",
+          models: ["b", "c*"],
+          enabled: true,
+          settings: { headers: { "x-a": "1" } },
+          createdAt: u.createdAt,
+        });
+        expect(await store.upstreams.get(u.id)).toEqual(changed);
+        expect(await store.upstreams.update(MISSING_ID, { enabled: false })).toBeUndefined();
+      });
+
+      it("deletes an upstream together with its keys", async () => {
+        const u = await store.upstreams.create({
+          name: "gone",
+          protocol: "anthropic",
+          baseUrl: "https://a",
+          models: [],
+        });
+        const keep = await store.upstreams.create({
+          name: "kept",
+          protocol: "anthropic",
+          baseUrl: "https://b",
+          models: [],
+        });
+        const k1 = await store.upstreamKeys.create({
+          upstreamId: u.id,
+          name: "k1",
+          ciphertext: "c1",
+          fingerprint: "sha256:1",
+        });
+        await store.upstreamKeys.create({ upstreamId: u.id, name: "k2", ciphertext: "c2", fingerprint: "sha256:2" });
+        const kept = await store.upstreamKeys.create({
+          upstreamId: keep.id,
+          name: "k",
+          ciphertext: "c",
+          fingerprint: "sha256:1",
+        });
+        expect(await store.upstreams.delete(u.id)).toBe(true);
+        expect(await store.upstreams.delete(u.id)).toBe(false);
+        expect(await store.upstreams.get(u.id)).toBeUndefined();
+        expect(await store.upstreamKeys.get(k1.id)).toBeUndefined();
+        expect(await store.upstreamKeys.listByUpstream(u.id)).toEqual([]);
+        expect(await store.upstreamKeys.listAll()).toEqual([kept]);
+        // The name is free again.
+        await store.upstreams.create({ name: "gone", protocol: "anthropic", baseUrl: "https://a", models: [] });
+      });
+    });
+
+    describe("upstream keys", () => {
+      it("creates, finds and lists keys", async () => {
+        const u = await store.upstreams.create({
+          name: "u",
+          protocol: "openai-chat",
+          baseUrl: "https://u",
+          models: [],
+        });
+        const v = await store.upstreams.create({
+          name: "v",
+          protocol: "openai-chat",
+          baseUrl: "https://v",
+          models: [],
+        });
+        const ciphertext = "v1:AAECAwQ=:+/9ZmFrZQ==:tag/+==";
+        const k1 = await store.upstreamKeys.create({
+          upstreamId: u.id,
+          name: "primary",
+          ciphertext,
+          fingerprint: "sha256:ab12",
+        });
+        expect(k1).toEqual({
+          id: expect.stringMatching(UUID),
+          upstreamId: u.id,
+          name: "primary",
+          ciphertext,
+          fingerprint: "sha256:ab12",
+          status: "active",
+          createdAt: expect.any(String),
+        });
+        expectIsoTime(k1.createdAt);
+        const k2 = await store.upstreamKeys.create({
+          upstreamId: u.id,
+          name: "backup",
+          ciphertext: "c2",
+          fingerprint: "sha256:cd34",
+        });
+        const k3 = await store.upstreamKeys.create({
+          upstreamId: v.id,
+          name: "only",
+          ciphertext: "c3",
+          fingerprint: "sha256:ab12",
+        });
+        expect(await store.upstreamKeys.get(k1.id)).toEqual(k1);
+        expect(await store.upstreamKeys.get(MISSING_ID)).toBeUndefined();
+        expect(ids(await store.upstreamKeys.listByUpstream(u.id)).sort()).toEqual([k1.id, k2.id].sort());
+        expect(await store.upstreamKeys.listByUpstream(v.id)).toEqual([k3]);
+        expect(await store.upstreamKeys.listByUpstream(MISSING_ID)).toEqual([]);
+        expect(ids(await store.upstreamKeys.listAll()).sort()).toEqual([k1.id, k2.id, k3.id].sort());
+      });
+
+      it("changes status and deletes", async () => {
+        const u = await store.upstreams.create({ name: "u", protocol: "anthropic", baseUrl: "https://u", models: [] });
+        const k = await store.upstreamKeys.create({ upstreamId: u.id, name: "k", ciphertext: "c", fingerprint: "f" });
+        expect(await store.upstreamKeys.setStatus(k.id, "disabled")).toBe(true);
+        expect((await store.upstreamKeys.get(k.id))?.status).toBe("disabled");
+        expect(await store.upstreamKeys.setStatus(k.id, "active")).toBe(true);
+        expect((await store.upstreamKeys.get(k.id))?.status).toBe("active");
+        expect(await store.upstreamKeys.setStatus(MISSING_ID, "disabled")).toBe(false);
+        expect(await store.upstreamKeys.delete(k.id)).toBe(true);
+        expect(await store.upstreamKeys.delete(k.id)).toBe(false);
+        expect(await store.upstreamKeys.get(k.id)).toBeUndefined();
+        expect(await store.upstreams.get(u.id)).toBeDefined();
+      });
+
+      it("rejects a duplicate fingerprint within an upstream and an unknown upstream", async () => {
+        const u = await store.upstreams.create({ name: "u", protocol: "anthropic", baseUrl: "https://u", models: [] });
+        await store.upstreamKeys.create({ upstreamId: u.id, name: "k", ciphertext: "c", fingerprint: "sha256:same" });
+        await expectStoreError(
+          store.upstreamKeys.create({ upstreamId: u.id, name: "k2", ciphertext: "c2", fingerprint: "sha256:same" }),
+          "conflict",
+        );
+        await expectStoreError(
+          store.upstreamKeys.create({ upstreamId: MISSING_ID, name: "k", ciphertext: "c", fingerprint: "sha256:x" }),
+          "not_found",
+        );
+        expect(await store.upstreamKeys.listAll()).toHaveLength(1);
+      });
+    });
+  });
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MISSING_ID = "00000000-0000-4000-8000-000000000000";
+
+/** Exercises escaping, unicode, nesting and every JSON value type. */
+const JSON_DOC: Record<string, unknown> = {
+  string: 'quote " backslash \\ newline \n tab \t',
+  unicode: "日本語 — ü — 🚀",
+  empty: "",
+  int: -42,
+  float: 3.25,
+  big: 9007199254740991,
+  yes: true,
+  no: false,
+  nothing: null,
+  list: [1, "two", { three: [3] }, []],
+  nested: { deeper: { deepest: { models: ["gpt-5*"], rpm: 1000 } } },
+};
+
+type TreeOp =
+  | { kind: "create"; parent: number | null }
+  | { kind: "move"; node: number; parent: number | null }
+  | { kind: "delete"; node: number };
+
+const treeOp: fc.Arbitrary<TreeOp> = fc.oneof(
+  {
+    arbitrary: fc.record({ kind: fc.constant("create" as const), parent: fc.option(fc.nat(), { nil: null }) }),
+    weight: 3,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("move" as const),
+      node: fc.nat(),
+      parent: fc.option(fc.nat(), { nil: null }),
+    }),
+    weight: 2,
+  },
+  { arbitrary: fc.record({ kind: fc.constant("delete" as const), node: fc.nat() }), weight: 1 },
+);
+
+/** Ancestors nearest first, by walking the model's parent links. */
+function modelAncestors(model: ReadonlyMap<string, string | null>, id: string): string[] {
+  const out: string[] = [];
+  for (let p = model.get(id) ?? null; p !== null; p = model.get(p) ?? null) out.push(p);
+  return out;
+}
+
+/** Creates accounts from a name → parent-name map listed parents first. */
+async function buildTree<K extends string>(
+  store: Store,
+  spec: Record<K, NoInfer<K> | null>,
+): Promise<Record<K, Account>> {
+  const out = new Map<string, Account>();
+  for (const [name, parent] of Object.entries(spec) as [K, K | null][]) {
+    const parentId = parent === null ? null : out.get(parent)?.id;
+    if (parentId === undefined) throw new Error(`buildTree: ${parent} must come before ${name}`);
+    out.set(name, await store.accounts.create({ name, parentId }));
+  }
+  return Object.fromEntries(out) as Record<K, Account>;
+}
+
+async function expectStoreError(promise: Promise<unknown>, code: StoreErrorCode): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StoreError);
+  expect((error as StoreError).code).toBe(code);
+}
+
+function expectIsoTime(value: string): void {
+  expect(new Date(value).toISOString()).toBe(value);
+}
+
+/** Lets the clock move so updatedAt can be compared with createdAt. */
+function tick(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 2));
+}
+
+function ids(items: readonly { id: string }[]): string[] {
+  return items.map((i) => i.id);
+}
+
+function names(items: readonly { name: string }[]): string[] {
+  return items.map((i) => i.name);
+}
