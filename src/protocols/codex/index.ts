@@ -1,0 +1,40 @@
+/**
+ * The ChatGPT Codex backend (PROTOCOLS.md §3): Responses on the wire, with the
+ * body rules of §3.3 and streaming only. Stream decoding is the Responses
+ * decoder's; since `response.completed.output` may be empty here, a
+ * non-streaming client is served by folding the canonical parts, which come
+ * from `output_item.*` events (shared/fold-stream.ts).
+ */
+import type { CanonicalRequest } from "../../canonical/request.js";
+import type { TranslationContext, TranslationWarning, UpstreamCodec } from "../codec.js";
+import { openaiResponsesUpstreamCodec } from "../openai-responses/index.js";
+import { encodeResponsesRequest } from "../openai-responses/encode-request.js";
+import { applyCodexRules, type CodexPatch } from "./codex-rules.js";
+
+export function encodeCodexRequest(req: CanonicalRequest, ctx: TranslationContext): Record<string, unknown> {
+  const { body, warnings } = applyCodexRules(encodeResponsesRequest(req, ctx));
+  ctx.warnings.push(...warnings);
+  return body;
+}
+
+export const codexUpstreamCodec: UpstreamCodec = {
+  protocol: "codex",
+  supportsNonStream: false,
+  encodeRequest: encodeCodexRequest,
+  createStreamDecoder: openaiResponsesUpstreamCodec.createStreamDecoder,
+  decodeResponse: openaiResponsesUpstreamCodec.decodeResponse,
+  decodeError: openaiResponsesUpstreamCodec.decodeError,
+};
+
+/**
+ * The §3.3 rules for the passthrough lane: a client's raw Responses body,
+ * patched in place of being translated. Unknown fields and item ids are kept;
+ * the Codex CLI's own request passes through unchanged.
+ */
+export function codexPassthroughPatch(body: Record<string, unknown>): { body: Record<string, unknown>; warnings: TranslationWarning[] } {
+  return applyCodexRules(body);
+}
+
+export { applyCodexRules, CODEX_STRIPPED_FIELDS } from "./codex-rules.js";
+export type { CodexPatch };
+export { codexRequestHeaders, DEFAULT_CODEX_ORIGINATOR, type CodexHeaderOptions } from "./headers.js";

@@ -1,0 +1,73 @@
+/**
+ * OpenAI error envelope `{error:{message,type,param,code}}` (PROTOCOLS.md §5;
+ * https://platform.openai.com/docs/guides/error-codes), both directions.
+ */
+import { GatewayError, statusToKind, type ErrorKind } from "../../canonical/errors.js";
+import type { StreamError } from "../../canonical/stream.js";
+import type { OutboundEvent } from "../codec.js";
+import { isRecord, tryParseJson } from "./guards.js";
+import type { ChatErrorBody } from "./wire.js";
+
+const TYPE_OF_KIND: Record<ErrorKind, string> = {
+  invalid_request: "invalid_request_error",
+  authentication: "authentication_error",
+  permission: "permission_error",
+  not_found: "not_found_error",
+  request_too_large: "invalid_request_error",
+  rate_limit: "rate_limit_error",
+  billing: "insufficient_quota",
+  upstream: "server_error",
+  overloaded: "server_error",
+  timeout: "server_error",
+  internal: "server_error",
+};
+
+export function chatErrorType(kind: ErrorKind): string {
+  return TYPE_OF_KIND[kind];
+}
+
+export function chatErrorBody(kind: ErrorKind, message: string, code?: string, param?: string): ChatErrorBody {
+  return { error: { message, type: chatErrorType(kind), param: param ?? null, code: code ?? null } };
+}
+
+export function encodeChatError(err: GatewayError): { status: number; body: ChatErrorBody } {
+  return { status: err.status, body: chatErrorBody(err.kind, err.message, err.code, err.param) };
+}
+
+export function encodeChatStreamError(err: { kind: ErrorKind; message: string; code?: string }): OutboundEvent[] {
+  return [{ data: chatErrorBody(err.kind, err.message, err.code) }];
+}
+
+/** An in-band error (no HTTP status) classified by its type and code. */
+export function chatErrorKind(type: unknown, code: unknown): ErrorKind {
+  const t = `${typeof type === "string" ? type : ""} ${typeof code === "string" ? code : ""}`;
+  if (/rate_limit|insufficient_quota|usage_limit/.test(t)) return "rate_limit";
+  if (/context_length|invalid_request/.test(t)) return "invalid_request";
+  if (/authentication|invalid_api_key/.test(t)) return "authentication";
+  if (/permission/.test(t)) return "permission";
+  if (/not_found/.test(t)) return "not_found";
+  if (/overloaded/.test(t)) return "overloaded";
+  if (/timeout/.test(t)) return "timeout";
+  return "upstream";
+}
+
+export function chatErrorPayloadToStreamError(payload: unknown): StreamError {
+  const inner = isRecord(payload) && isRecord(payload.error) ? payload.error : isRecord(payload) ? payload : {};
+  const message = typeof inner.message === "string" ? inner.message : "upstream error";
+  const out: StreamError = { kind: chatErrorKind(inner.type, inner.code), message };
+  const code = typeof inner.code === "string" ? inner.code : typeof inner.type === "string" ? inner.type : undefined;
+  if (code !== undefined) out.code = code;
+  return out;
+}
+
+/** HTTP error from an OpenAI-compatible upstream; also reads the Codex-style `{detail}` body. */
+export function decodeChatError(status: number, body: string): GatewayError {
+  const parsed = tryParseJson(body);
+  const inner = isRecord(parsed) && isRecord(parsed.error) ? parsed.error : undefined;
+  const detail = isRecord(parsed) && typeof parsed.detail === "string" ? parsed.detail : undefined;
+  const message =
+    typeof inner?.message === "string" ? inner.message : detail ?? (body.trim() || `upstream answered HTTP ${status}`);
+  const code = typeof inner?.code === "string" ? inner.code : typeof inner?.type === "string" ? inner.type : `http_${status}`;
+  const opts = typeof inner?.param === "string" ? { param: inner.param } : {};
+  return new GatewayError(statusToKind(status), code, message, opts);
+}

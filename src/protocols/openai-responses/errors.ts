@@ -1,0 +1,68 @@
+/**
+ * OpenAI error envelopes `{error:{message,type,param,code}}` (PROTOCOLS.md
+ * §1.3), both directions. Upstream bodies are also accepted in the Codex
+ * backend's `{"detail":"…"}` shape (§3.3) and its 429 `usage_limit_reached`
+ * form with `resets_in_seconds` (§3.5).
+ */
+import { GatewayError, statusToKind, type ErrorKind } from "../../canonical/errors.js";
+import type { OutboundEvent } from "../codec.js";
+import { isObject, num, str } from "./guards.js";
+import type { ErrorEnvelope } from "./wire.js";
+
+const OPENAI_ERROR_TYPE: Record<ErrorKind, string> = {
+  invalid_request: "invalid_request_error",
+  not_found: "invalid_request_error",
+  request_too_large: "invalid_request_error",
+  authentication: "authentication_error",
+  permission: "permission_error",
+  billing: "insufficient_quota",
+  rate_limit: "rate_limit_error",
+  upstream: "server_error",
+  internal: "server_error",
+  overloaded: "server_error",
+  timeout: "timeout_error",
+};
+
+export function errorEnvelope(err: GatewayError): ErrorEnvelope {
+  return { error: { message: err.message, type: OPENAI_ERROR_TYPE[err.kind], param: err.param ?? null, code: err.code } };
+}
+
+export function encodeResponsesError(err: GatewayError): { status: number; body: ErrorEnvelope } {
+  return { status: err.status, body: errorEnvelope(err) };
+}
+
+/**
+ * A failure after the first byte, for callers that have no stream encoder at
+ * hand. Mid-stream failures should rather be pushed into the encoder as an
+ * `error` part, which closes open items and ends with `response.failed`.
+ */
+export function encodeResponsesStreamError(err: GatewayError): OutboundEvent[] {
+  return [{ event: "error", data: { type: "error", code: err.code, message: err.message, param: err.param ?? null } }];
+}
+
+export function decodeResponsesError(status: number, body: string): GatewayError {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    json = undefined;
+  }
+  const kind = statusToKind(status);
+  if (isObject(json) && isObject(json.error)) {
+    const e = json.error;
+    const code = str(e.code) ?? str(e.type) ?? "upstream_error";
+    const message = str(e.message) ?? `Upstream answered HTTP ${status}.`;
+    const opts: { param?: string; headers?: Record<string, string> } = {};
+    const param = str(e.param);
+    if (param) opts.param = param;
+    const resetsIn = num(e.resets_in_seconds);
+    if (resetsIn > 0) opts.headers = { "retry-after": String(Math.ceil(resetsIn)) };
+    return new GatewayError(kind, code, message, opts);
+  }
+  if (isObject(json) && json.detail !== undefined) {
+    const detail = typeof json.detail === "string" ? json.detail : JSON.stringify(json.detail);
+    return new GatewayError(kind, "upstream_rejected", detail);
+  }
+  const text = body.trim().slice(0, 500);
+  return new GatewayError(kind, "upstream_error", text || `Upstream answered HTTP ${status}.`);
+}

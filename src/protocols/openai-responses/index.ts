@@ -1,0 +1,43 @@
+/**
+ * OpenAI Responses API (PROTOCOLS.md §1): the client-facing codec for
+ * `/v1/responses` and the upstream codec for api.openai.com-style backends.
+ * The Codex backend flavour builds on these in ../codex.
+ */
+import type { ClientCodec, UpstreamCodec } from "../codec.js";
+import { decodeResponsesRequest } from "./decode-request.js";
+import { encodeResponsesRequest } from "./encode-request.js";
+import { decodeResponsesError, encodeResponsesError, encodeResponsesStreamError } from "./errors.js";
+import { decodeResponsesResponse, encodeResponsesResponse } from "./response.js";
+import { ResponsesStreamDecoder } from "./stream-decode.js";
+import { ResponsesStreamEncoder } from "./stream-encode.js";
+
+export const openaiResponsesClientCodec: ClientCodec = {
+  protocol: "openai-responses",
+  decodeRequest: decodeResponsesRequest,
+  createStreamEncoder: (ctx) => new ResponsesStreamEncoder(ctx),
+  encodeResponse: encodeResponsesResponse,
+  encodeError: encodeResponsesError,
+  encodeStreamError: encodeResponsesStreamError,
+};
+
+export const openaiResponsesUpstreamCodec: UpstreamCodec = {
+  protocol: "openai-responses",
+  supportsNonStream: true,
+  encodeRequest: encodeResponsesRequest,
+  createStreamDecoder: (ctx) => new ResponsesStreamDecoder(ctx),
+  decodeResponse: decodeResponsesResponse,
+  decodeError: decodeResponsesError,
+};
+
+export { decodeResponsesRequest } from "./decode-request.js";
+export { encodeResponsesRequest, effortFromBudget, ENCRYPTED_REASONING_INCLUDE } from "./encode-request.js";
+export { ResponsesStreamDecoder } from "./stream-decode.js";
+export { ResponsesStreamEncoder } from "./stream-encode.js";
+export { decodeResponsesResponse, encodeResponsesResponse } from "./response.js";
+export { decodeResponsesError, encodeResponsesError, encodeResponsesStreamError, errorEnvelope } from "./errors.js";
+export { validateResponsesStream } from "./validate.js";
+export { decodeUsage as decodeResponsesUsage, encodeUsage as encodeResponsesUsage } from "./usage.js";
+export { isOpenAIReasoningBlob } from "./guards.js";
+export { joinNamespace, splitNamespace, NAMESPACE_SEPARATOR } from "./tool-call-names.js";
+export { PROTOCOL as OPENAI_RESPONSES } from "./wire.js";
+export type * from "./wire.js";
