@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import OpenAI from "openai";
+import { startStack, type Stack } from "../testing/stack.js";
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({ env: { SWITCHYARD_ADMIN_TOKEN: "admin-token-for-tests" } });
+});
+afterAll(() => stack.close());
+
+async function admin(method: string, path: string, body?: unknown, token = "admin-token-for-tests"): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${stack.gw.url}/admin/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+
+describe("admin API", () => {
+  it("refuses requests without the admin token", async () => {
+    const r = await admin("GET", "/accounts", undefined, "wrong");
+    expect(r.status).toBe(401);
+    expect(r.json.error.code).toBe("invalid_admin_token");
+  });
+
+  it("serves its OpenAPI document publicly, covering every route", async () => {
+    const res = await fetch(`${stack.gw.url}/admin/v1/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/admin/v1/accounts", "/admin/v1/accounts/{id}/keys", "/admin/v1/upstreams/{id}/keys/{key_id}", "/admin/v1/keys/{id}"]),
+    );
+    expect(Object.keys(doc.components.schemas.CreateUpstream!.properties!)).toEqual(
+      expect.arrayContaining(["name", "protocol", "base_url", "models", "account_id"]),
+    );
+  });
+
+  it("creates an account tree, issues a key shown once, and the key works at once", async () => {
+    const dept = await admin("POST", "/accounts", { name: "research", models: ["gpt-4o*"] });
+    expect(dept.status).toBe(201);
+    const person = await admin("POST", "/accounts", { name: "ada", parent_id: dept.json.id });
+    expect(person.json.parent_id).toBe(dept.json.id);
+    const key = await admin("POST", `/accounts/${person.json.id}/keys`, { name: "laptop" });
+    expect(key.status).toBe(201);
+    expect(key.json.key).toMatch(/^sy_[0-9a-f]{8}_[0-9A-Za-z]{32}$/);
+    expect(key.json.prefix).toBe(key.json.key.slice(0, 11));
+    const listed = await admin("GET", `/accounts/${person.json.id}/keys`);
+    expect(JSON.stringify(listed.json)).not.toContain(key.json.key);
+
+    const client = new OpenAI({ apiKey: key.json.key, baseURL: `${stack.gw.url}/v1`, maxRetries: 0 });
+    const ok = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] });
+    expect(ok.choices[0]!.message.content).toBeTruthy();
+    await expect(client.chat.completions.create({ model: "claude-test-sonnet", messages: [{ role: "user", content: "hi" }] })).rejects.toMatchObject({ status: 403 });
+
+    const desc = await admin("GET", `/accounts/${dept.json.id}/descendants`);
+    expect(desc.json.data.map((a: { name: string }) => a.name)).toEqual(["ada"]);
+
+    expect((await admin("DELETE", `/keys/${key.json.id}`)).status).toBe(204);
+    await expect(client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] })).rejects.toMatchObject({ status: 401 });
+  });
+
+  it("rejects a child that would exceed its parent, and deleting a parent with children", async () => {
+    const parent = await admin("POST", "/accounts", { name: "ops", models: ["gpt-4o"] });
+    const child = await admin("POST", "/accounts", { name: "ops-bot", parent_id: parent.json.id, models: ["gpt-4o", "claude-*"] });
+    expect(child.status).toBe(400);
+    expect(child.json.error).toMatchObject({ code: "exceeds_parent", param: "models" });
+    const okChild = await admin("POST", "/accounts", { name: "ops-bot", parent_id: parent.json.id });
+    expect(okChild.status).toBe(201);
+    const del = await admin("DELETE", `/accounts/${parent.json.id}`);
+    expect(del.status).toBe(409);
+    const dup = await admin("POST", "/accounts", { name: "ops" });
+    expect(dup.status).toBe(409);
+  });
+
+  it("validates bodies with field-level messages", async () => {
+    const r = await admin("POST", "/upstreams", { name: "x", protocol: "grpc", base_url: "ftp://x", models: [] });
+    expect(r.status).toBe(400);
+    expect(r.json.error.code).toBe("invalid_field");
+    expect(r.json.error.param).toBeTruthy();
+  });
+
+  it("stores upstream credentials encrypted and shows only fingerprints", async () => {
+    const up = await admin("POST", "/upstreams", { name: "extra", protocol: "openai-chat", base_url: `${stack.mock.url}/v1`, models: ["extra-model"] });
+    expect(up.status).toBe(201);
+    const k = await admin("POST", `/upstreams/${up.json.id}/keys`, { name: "main", key: "sk-upstream-very-secret" });
+    expect(k.status).toBe(201);
+    expect(k.json.fingerprint).toMatch(/^sha256:[0-9a-f]{16}$/);
+    expect(JSON.stringify(k.json)).not.toContain("very-secret");
+    const stored = await stack.gw.store.upstreamKeys.get(k.json.id);
+    expect(stored!.ciphertext).not.toContain("very-secret");
+
+    const acme = (await admin("GET", "/accounts")).json.data.find((a: { name: string }) => a.name === "acme");
+    const key = await admin("POST", `/accounts/${acme.id}/keys`, {});
+    stack.mock.clear();
+    const res = await fetch(`${stack.gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key.json.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "extra-model", messages: [{ role: "user", content: "x" }] }),
+    });
+    expect(res.status).toBe(200);
+    expect(stack.mock.requests[0]!.headers.authorization).toBe("Bearer sk-upstream-very-secret");
+  });
+});
+
+describe("operations endpoints", () => {
+  it("answers health, readiness, the Claude Code pre-connect, and Prometheus metrics", async () => {
+    expect((await fetch(`${stack.gw.url}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${stack.gw.url}/readyz`)).json()).toEqual({ status: "ready" });
+    expect((await fetch(`${stack.gw.url}/`, { method: "HEAD" })).status).toBe(200);
+    const metrics = await (await fetch(`${stack.gw.url}/metrics`)).text();
+    expect(metrics).toContain("switchyard_requests_total");
+    expect(metrics).toContain("switchyard_request_duration_seconds_bucket");
+    expect(metrics).toContain("switchyard_upstream_errors_total");
+  });
+
+  it("lists the models a key may use in the client's shape", async () => {
+    const all = await fetch(`${stack.gw.url}/v1/models`, { headers: { authorization: "Bearer sk-test-acme-000000000000000001" } });
+    const ids = ((await all.json()) as { data: Array<{ id: string }> }).data.map((m) => m.id);
+    expect(ids).toEqual(expect.arrayContaining(["gpt-4o", "gpt-5", "claude-test-sonnet", "gpt-5-codex"]));
+    const team = await fetch(`${stack.gw.url}/v1/models`, { headers: { "x-api-key": "sk-test-team-000000000000000002", "anthropic-version": "2023-06-01" } });
+    const body = (await team.json()) as { data: Array<{ id: string; type: string }>; has_more: boolean };
+    expect(body.data.map((m) => m.id).sort()).toEqual(["claude-test-sonnet", "gpt-4o"]);
+    expect(body.data[0]!.type).toBe("model");
+  });
+});

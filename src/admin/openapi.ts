@@ -1,0 +1,159 @@
+/**
+ * The admin API's OpenAPI 3.1 document, built from the same zod schemas that
+ * validate requests (schemas.ts), so the document cannot drift from the code.
+ */
+import { z } from "zod";
+import * as schemas from "./schemas.js";
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: unknown) => ({ "application/json": { schema } });
+const ok = (description: string, schema: unknown) => ({ description, content: json(schema) });
+const list = (name: string) => ({ type: "object", properties: { data: { type: "array", items: ref(name) } }, required: ["data"] });
+const idParam = (name: string, description: string) => ({ name, in: "path", required: true, schema: { type: "string" }, description });
+const errors = {
+  "400": ok("Invalid request", ref("Error")),
+  "401": ok("Missing or invalid admin token", ref("Error")),
+  "404": ok("Not found", ref("Error")),
+  "409": ok("Conflict (duplicate name, account with children)", ref("Error")),
+};
+
+function input(schema: z.ZodType): unknown {
+  return z.toJSONSchema(schema, { io: "input" });
+}
+
+let cached: unknown;
+
+export function openApiDocument(): unknown {
+  cached ??= build();
+  return cached;
+}
+
+function build(): unknown {
+  const str = { type: "string" };
+  const nullableStr = { type: ["string", "null"] };
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Switchyard admin API",
+      version: "1",
+      description: "Manage accounts, API keys, upstreams and upstream credentials. Authenticate with `Authorization: Bearer <admin token>`.",
+    },
+    servers: [{ url: "/" }],
+    security: [{ adminToken: [] }],
+    components: {
+      securitySchemes: { adminToken: { type: "http", scheme: "bearer" } },
+      schemas: {
+        Error: {
+          type: "object",
+          properties: {
+            error: { type: "object", properties: { code: str, message: str, param: str }, required: ["code", "message"] },
+            request_id: str,
+          },
+        },
+        Account: {
+          type: "object",
+          properties: {
+            id: str,
+            parent_id: nullableStr,
+            name: str,
+            status: { enum: ["active", "disabled"] },
+            models: { type: ["array", "null"], items: str },
+            created_at: str,
+            updated_at: str,
+          },
+        },
+        ApiKey: {
+          type: "object",
+          properties: { id: str, account_id: str, name: str, prefix: str, status: { enum: ["active", "revoked"] }, created_at: str, last_used_at: nullableStr },
+        },
+        NewApiKey: { allOf: [ref("ApiKey"), { type: "object", properties: { key: { type: "string", description: "The secret, shown only in this response" } } }] },
+        Upstream: {
+          type: "object",
+          properties: {
+            id: str,
+            name: str,
+            protocol: { enum: ["openai-responses", "openai-chat", "anthropic", "codex"] },
+            base_url: str,
+            models: { type: "array", items: str },
+            enabled: { type: "boolean" },
+            account_id: nullableStr,
+            timeout_ms: { type: ["integer", "null"] },
+            created_at: str,
+            updated_at: str,
+          },
+        },
+        UpstreamKey: {
+          type: "object",
+          properties: { id: str, upstream_id: str, name: str, fingerprint: str, status: { enum: ["active", "disabled"] }, created_at: str },
+        },
+        CreateAccount: input(schemas.createAccount),
+        UpdateAccount: input(schemas.updateAccount),
+        CreateApiKey: input(schemas.createApiKey),
+        CreateUpstream: input(schemas.createUpstream),
+        UpdateUpstream: input(schemas.updateUpstream),
+        CreateUpstreamKey: input(schemas.createUpstreamKey),
+      },
+    },
+    paths: {
+      "/admin/v1/openapi.json": { get: { summary: "This document", security: [], responses: { "200": { description: "OpenAPI document" } } } },
+      "/admin/v1/accounts": {
+        get: { summary: "List accounts", responses: { "200": ok("Accounts", list("Account")), ...errors } },
+        post: {
+          summary: "Create an account (a primary account, or a sub-account with parent_id)",
+          requestBody: { required: true, content: json(ref("CreateAccount")) },
+          responses: { "201": ok("Created", ref("Account")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}": {
+        parameters: [idParam("id", "Account id")],
+        get: { summary: "Get an account", responses: { "200": ok("Account", ref("Account")), ...errors } },
+        patch: {
+          summary: "Update an account; models may only narrow what its ancestors allow",
+          requestBody: { required: true, content: json(ref("UpdateAccount")) },
+          responses: { "200": ok("Updated", ref("Account")), ...errors },
+        },
+        delete: { summary: "Delete an account without sub-accounts", responses: { "204": { description: "Deleted" }, ...errors } },
+      },
+      "/admin/v1/accounts/{id}/descendants": {
+        parameters: [idParam("id", "Account id")],
+        get: { summary: "All sub-accounts at any depth", responses: { "200": ok("Accounts", list("Account")), ...errors } },
+      },
+      "/admin/v1/accounts/{id}/keys": {
+        parameters: [idParam("id", "Account id")],
+        get: { summary: "List an account's API keys", responses: { "200": ok("API keys", list("ApiKey")), ...errors } },
+        post: {
+          summary: "Issue an API key; the secret is returned once",
+          requestBody: { required: false, content: json(ref("CreateApiKey")) },
+          responses: { "201": ok("Created", ref("NewApiKey")), ...errors },
+        },
+      },
+      "/admin/v1/keys/{id}": {
+        parameters: [idParam("id", "API key id")],
+        delete: { summary: "Revoke an API key", responses: { "204": { description: "Revoked" }, ...errors } },
+      },
+      "/admin/v1/upstreams": {
+        get: { summary: "List upstreams", responses: { "200": ok("Upstreams", list("Upstream")), ...errors } },
+        post: { summary: "Create an upstream", requestBody: { required: true, content: json(ref("CreateUpstream")) }, responses: { "201": ok("Created", ref("Upstream")), ...errors } },
+      },
+      "/admin/v1/upstreams/{id}": {
+        parameters: [idParam("id", "Upstream id")],
+        get: { summary: "Get an upstream", responses: { "200": ok("Upstream", ref("Upstream")), ...errors } },
+        patch: { summary: "Update an upstream", requestBody: { required: true, content: json(ref("UpdateUpstream")) }, responses: { "200": ok("Updated", ref("Upstream")), ...errors } },
+        delete: { summary: "Delete an upstream and its keys", responses: { "204": { description: "Deleted" }, ...errors } },
+      },
+      "/admin/v1/upstreams/{id}/keys": {
+        parameters: [idParam("id", "Upstream id")],
+        get: { summary: "List an upstream's credentials (fingerprints only)", responses: { "200": ok("Upstream keys", list("UpstreamKey")), ...errors } },
+        post: {
+          summary: "Add a credential; stored encrypted, never returned",
+          requestBody: { required: true, content: json(ref("CreateUpstreamKey")) },
+          responses: { "201": ok("Created", ref("UpstreamKey")), ...errors },
+        },
+      },
+      "/admin/v1/upstreams/{id}/keys/{key_id}": {
+        parameters: [idParam("id", "Upstream id"), idParam("key_id", "Upstream key id")],
+        delete: { summary: "Remove a credential", responses: { "204": { description: "Removed" }, ...errors } },
+      },
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * Admin API request bodies. The OpenAPI document (openapi.ts) is generated from
+ * these same schemas, so the two cannot drift.
+ */
+import { z } from "zod";
+
+const modelList = z.array(z.string().min(1)).describe("Model names or `*` patterns; null = inherit everything the parent may use");
+
+export const createAccount = z.strictObject({
+  name: z.string().min(1).max(128),
+  parent_id: z.string().min(1).nullable().optional(),
+  status: z.enum(["active", "disabled"]).optional(),
+  models: modelList.nullable().optional(),
+});
+
+export const updateAccount = z.strictObject({
+  name: z.string().min(1).max(128).optional(),
+  status: z.enum(["active", "disabled"]).optional(),
+  models: modelList.nullable().optional(),
+});
+
+export const createApiKey = z.strictObject({
+  name: z.string().min(1).max(128).default("default"),
+});
+
+const protocol = z.enum(["openai-responses", "openai-chat", "anthropic", "codex"]);
+
+export const createUpstream = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/),
+  protocol,
+  base_url: z.url({ protocol: /^https?$/ }),
+  models: z.array(z.string().min(1)).min(1),
+  enabled: z.boolean().optional(),
+  account_id: z.string().min(1).optional().describe("Codex backend only: the ChatGPT account id"),
+  timeout_ms: z.number().int().positive().optional(),
+});
+
+export const updateUpstream = z.strictObject({
+  protocol: protocol.optional(),
+  base_url: z.url({ protocol: /^https?$/ }).optional(),
+  models: z.array(z.string().min(1)).min(1).optional(),
+  enabled: z.boolean().optional(),
+  account_id: z.string().min(1).nullable().optional(),
+  timeout_ms: z.number().int().positive().nullable().optional(),
+});
+
+export const createUpstreamKey = z.strictObject({
+  name: z.string().min(1).max(128).default("default"),
+  key: z.string().min(1).describe("The upstream credential; stored encrypted, never shown again"),
+});

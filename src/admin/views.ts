@@ -1,0 +1,48 @@
+/**
+ * What the admin API shows of stored records (snake_case JSON). Secrets never
+ * appear: API keys show their prefix, upstream keys their fingerprint.
+ */
+import type { Account, ApiKey, Upstream, UpstreamKey } from "../storage/ports.js";
+
+export function accountView(a: Account): Record<string, unknown> {
+  return {
+    id: a.id,
+    parent_id: a.parentId,
+    name: a.name,
+    status: a.status,
+    models: Array.isArray(a.settings.models) ? a.settings.models : null,
+    created_at: a.createdAt,
+    updated_at: a.updatedAt,
+  };
+}
+
+export function apiKeyView(k: ApiKey): Record<string, unknown> {
+  return {
+    id: k.id,
+    account_id: k.accountId,
+    name: k.name,
+    prefix: k.prefix,
+    status: k.status,
+    created_at: k.createdAt,
+    last_used_at: k.lastUsedAt,
+  };
+}
+
+export function upstreamView(u: Upstream): Record<string, unknown> {
+  return {
+    id: u.id,
+    name: u.name,
+    protocol: u.protocol,
+    base_url: u.baseUrl,
+    models: u.models,
+    enabled: u.enabled,
+    account_id: typeof u.settings.account_id === "string" ? u.settings.account_id : null,
+    timeout_ms: typeof u.settings.timeout_ms === "number" ? u.settings.timeout_ms : null,
+    created_at: u.createdAt,
+    updated_at: u.updatedAt,
+  };
+}
+
+export function upstreamKeyView(k: UpstreamKey): Record<string, unknown> {
+  return { id: k.id, upstream_id: k.upstreamId, name: k.name, fingerprint: k.fingerprint, status: k.status, created_at: k.createdAt };
+}

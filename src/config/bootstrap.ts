@@ -1,0 +1,74 @@
+/**
+ * Applies the YAML file's upstreams and accounts to the store at start, so a
+ * gateway runs from one file with no admin calls. Idempotent:
+ * - an upstream declared in the file is created or updated by name, and its key
+ *   set becomes exactly the file's keys (matched by fingerprint);
+ * - an account is created by name if missing (under its `parent`), and its model
+ *   list follows the file; its API keys from the file are added if missing.
+ * Records created through the admin API and not named in the file are left alone.
+ */
+import { fingerprint, type SecretBox } from "../governance/secrets.js";
+import { hashKey, keyPrefix } from "../governance/api-keys.js";
+import type { Store } from "../storage/ports.js";
+import type { ConfigFile } from "./schema.js";
+import { ConfigError } from "./load.js";
+
+export async function applyBootstrap(store: Store, secrets: SecretBox, config: ConfigFile, source: string): Promise<void> {
+  for (const [i, u] of config.upstreams.entries()) {
+    const settings: Record<string, unknown> = {
+      timeout_ms: u.timeout_ms,
+      connect_timeout_ms: u.connect_timeout_ms,
+      headers: u.headers,
+      managed_by: "config",
+    };
+    if (u.account_id) settings.account_id = u.account_id;
+    const existing = await store.upstreams.getByName(u.name);
+    const upstream = existing
+      ? await store.upstreams.update(existing.id, { protocol: u.protocol, baseUrl: u.base_url, models: u.models, enabled: u.enabled, settings })
+      : await store.upstreams.create({ name: u.name, protocol: u.protocol, baseUrl: u.base_url, models: u.models, enabled: u.enabled, settings });
+    if (!upstream) throw new ConfigError(`${source}: upstreams[${i}] could not be stored`, source);
+    const wanted = new Map<string, { name: string; key: string }>();
+    for (const [j, k] of u.keys.entries()) {
+      const entry = typeof k === "string" ? { name: `key-${j + 1}`, key: k } : { name: k.name ?? `key-${j + 1}`, key: k.key };
+      wanted.set(fingerprint(entry.key), entry);
+    }
+    const have = await store.upstreamKeys.listByUpstream(upstream.id);
+    for (const k of have) if (!wanted.has(k.fingerprint)) await store.upstreamKeys.delete(k.id);
+    const haveFp = new Set(have.map((k) => k.fingerprint));
+    for (const [fp, entry] of wanted) {
+      if (!haveFp.has(fp)) await store.upstreamKeys.create({ upstreamId: upstream.id, name: entry.name, ciphertext: secrets.seal(entry.key), fingerprint: fp });
+    }
+  }
+
+  for (const [i, a] of config.accounts.entries()) {
+    let parentId: string | null = null;
+    if (a.parent) {
+      const parent = await store.accounts.getByName(a.parent);
+      if (!parent) throw new ConfigError(`${source}: accounts[${i}].parent: no account named '${a.parent}' (declare parents before children)`, source);
+      parentId = parent.id;
+    }
+    let account = await store.accounts.getByName(a.name);
+    if (!account) {
+      account = await store.accounts.create({ name: a.name, parentId, settings: a.models ? { models: a.models } : {} });
+    } else {
+      const settings = { ...account.settings };
+      if (a.models) settings.models = a.models;
+      else delete settings.models;
+      account = (await store.accounts.update(account.id, { settings })) ?? account;
+      if (account.parentId !== parentId) await store.accounts.move(account.id, parentId);
+    }
+    for (const [j, k] of a.keys.entries()) {
+      const entry = typeof k === "string" ? { name: `key-${j + 1}`, key: k } : { name: k.name ?? `key-${j + 1}`, key: k.key };
+      const hash = hashKey(entry.key);
+      const prefix = keyPrefix(entry.key, hash);
+      const existing = await store.apiKeys.getByPrefix(prefix);
+      if (existing) {
+        if (existing.accountId !== account.id) {
+          throw new ConfigError(`${source}: accounts[${i}].keys[${j}]: this key already belongs to another account`, source);
+        }
+        continue;
+      }
+      await store.apiKeys.create({ accountId: account.id, name: entry.name, prefix, hash });
+    }
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The `switchyard.yaml` schema. Every field is documented in docs/configuration.md;
+ * keep the two in step. Snake_case on disk, parsed into camelCase types.
+ */
+import { z } from "zod";
+
+/** `${VAR:-}` interpolates to ""; treat that as "not set". */
+const emptyAsUnset = z.preprocess((v) => (v === "" ? undefined : v), z.string().min(1).optional());
+
+const upstreamProtocol = z.enum(["openai-responses", "openai-chat", "anthropic", "codex"]);
+
+const upstreamKey = z.union([
+  z.string().min(1),
+  z.strictObject({ name: z.string().min(1).optional(), key: z.string().min(1) }),
+]);
+
+const upstream = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, "must be 1-64 letters, digits, '.', '_' or '-'"),
+  protocol: upstreamProtocol,
+  base_url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+  keys: z.array(upstreamKey).default([]),
+  models: z.array(z.string().min(1)).min(1, "list at least one model name or pattern"),
+  enabled: z.boolean().default(true),
+  /** Codex backend only: the ChatGPT account id sent as chatgpt-account-id. */
+  account_id: z.string().min(1).optional(),
+  timeout_ms: z.number().int().positive().default(600_000),
+  connect_timeout_ms: z.number().int().positive().default(10_000),
+  headers: z.record(z.string(), z.string()).default({}),
+});
+
+const apiKey = z.union([
+  z.string().min(16, "API keys must be at least 16 characters"),
+  z.strictObject({ name: z.string().min(1).optional(), key: z.string().min(16, "API keys must be at least 16 characters") }),
+]);
+
+const account = z.strictObject({
+  name: z.string().min(1).max(128),
+  /** Name of the parent account (declared earlier in the list or already in the database). */
+  parent: z.string().min(1).optional(),
+  /** Model names or patterns this account may use; absent = everything its parent may use. */
+  models: z.array(z.string().min(1)).optional(),
+  keys: z.array(apiKey).default([]),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().default("0.0.0.0"),
+      port: z.number().int().min(0).max(65535).default(8080),
+      body_limit_bytes: z.number().int().positive().default(32 * 1024 * 1024),
+      shutdown_grace_ms: z.number().int().nonnegative().default(30_000),
+      /** Upstream attempts per request before the client gets the error (same or next key/upstream). */
+      max_attempts: z.number().int().min(1).max(10).default(3),
+    })
+    .prefault({}),
+  data_dir: z.string().min(1).default("./data"),
+  database_url: emptyAsUnset,
+  redis_url: emptyAsUnset,
+  log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  upstreams: z.array(upstream).default([]),
+  accounts: z.array(account).default([]),
+});
+
+export type ConfigFile = z.output<typeof configSchema>;
+export type UpstreamConfig = ConfigFile["upstreams"][number];
+export type AccountConfig = ConfigFile["accounts"][number];

@@ -1,0 +1,116 @@
+/**
+ * Composition root: config → stores → planes → server. The only module that
+ * chooses implementations (SQLite or PostgreSQL, …).
+ */
+import type { AddressInfo } from "node:net";
+import { resolve } from "node:path";
+import type { ConfigFile } from "./config/schema.js";
+import { applyBootstrap } from "./config/bootstrap.js";
+import { openStore } from "./storage/open-store.js";
+import type { Store } from "./storage/ports.js";
+import { SecretBox, loadMasterKey } from "./governance/secrets.js";
+import { loadAdminToken } from "./governance/admin-token.js";
+import { Catalog } from "./routing/catalog.js";
+import { createUpstreamHttp } from "./upstream/http-client.js";
+import { createLogger, type Logger } from "./observability/logger.js";
+import { createMetrics } from "./observability/metrics.js";
+import { createEdge } from "./edge/server.js";
+import type { UsageRecord } from "./pipeline/exchange.js";
+
+export interface GatewayOptions {
+  config: ConfigFile;
+  /** Where the config came from, for messages. */
+  source?: string;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** Observes every settled request (tests, and later the usage batcher). */
+  onUsage?: (rec: UsageRecord) => void;
+}
+
+export interface Gateway {
+  url: string;
+  port: number;
+  adminToken: string;
+  adminTokenSource: string;
+  store: Store;
+  catalog: Catalog;
+  logger: Logger;
+  /** Graceful: stop accepting, drain in-flight requests up to the grace period, close stores. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function openConfiguredStore(config: ConfigFile): Promise<Store> {
+  return openStore({ databaseUrl: config.database_url, dataDir: resolve(config.data_dir) });
+}
+
+export async function startGateway(o: GatewayOptions): Promise<Gateway> {
+  const { config } = o;
+  const env = o.env ?? process.env;
+  const logger = o.logger ?? createLogger(config.log_level);
+  const dataDir = resolve(config.data_dir);
+  const store = await openConfiguredStore(config);
+  try {
+    const applied = await store.migrate();
+    if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
+    const master = await loadMasterKey(dataDir, env);
+    const secrets = new SecretBox(master.key);
+    await applyBootstrap(store, secrets, config, o.source ?? "(config)");
+    const catalog = await Catalog.load(store, secrets);
+    const admin = await loadAdminToken(dataDir, env);
+    const metrics = createMetrics();
+    const http = createUpstreamHttp();
+    const edge = createEdge({
+      pipeline: {
+        catalog,
+        http,
+        logger,
+        metrics,
+        maxAttempts: config.server.max_attempts,
+        recordUsage(rec) {
+          const u = rec.usage;
+          if (u.inputTokens) metrics.tokens.inc({ model: rec.model, kind: "input" }, u.inputTokens);
+          if (u.cachedInputTokens) metrics.tokens.inc({ model: rec.model, kind: "cached_input" }, u.cachedInputTokens);
+          if (u.cacheWriteTokens) metrics.tokens.inc({ model: rec.model, kind: "cache_write" }, u.cacheWriteTokens);
+          if (u.outputTokens) metrics.tokens.inc({ model: rec.model, kind: "output" }, u.outputTokens);
+          if (u.reasoningTokens) metrics.tokens.inc({ model: rec.model, kind: "reasoning" }, u.reasoningTokens);
+          o.onUsage?.(rec);
+        },
+      },
+      admin: { store, catalog, secrets, adminToken: admin.token },
+      store,
+      logger,
+      metrics,
+      bodyLimit: config.server.body_limit_bytes,
+    });
+    await new Promise<void>((resolveListen, reject) => {
+      edge.server.once("error", reject);
+      edge.server.listen(config.server.port, config.server.host, () => {
+        edge.server.off("error", reject);
+        resolveListen();
+      });
+    });
+    const addr = edge.server.address() as AddressInfo;
+    const host = config.server.host === "0.0.0.0" || config.server.host === "::" ? "127.0.0.1" : config.server.host;
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}`,
+      port: addr.port,
+      adminToken: admin.token,
+      adminTokenSource: admin.source,
+      store,
+      catalog,
+      logger,
+      close(graceMs = config.server.shutdown_grace_ms) {
+        closing ??= (async () => {
+          await edge.drain(graceMs);
+          await http.close();
+          await store.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Prometheus metrics. One registry per gateway instance (tests start several in
+ * one process). Label values are bounded: routes are the fixed endpoint names,
+ * upstreams come from config, error classes from a closed set.
+ */
+import { Counter, Histogram, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface Metrics {
+  registry: Registry;
+  requests: Counter<"route" | "status">;
+  duration: Histogram<"route">;
+  ttfb: Histogram<"route">;
+  upstreamErrors: Counter<"upstream" | "class">;
+  tokens: Counter<"model" | "kind">;
+  inFlight: Gauge;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "switchyard_process_" });
+  const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+  return {
+    registry,
+    requests: new Counter({
+      name: "switchyard_requests_total",
+      help: "Data-plane requests by route and final HTTP status",
+      labelNames: ["route", "status"],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: "switchyard_request_duration_seconds",
+      help: "Whole request duration, to the last byte",
+      labelNames: ["route"],
+      buckets,
+      registers: [registry],
+    }),
+    ttfb: new Histogram({
+      name: "switchyard_time_to_first_byte_seconds",
+      help: "Time until the first response byte was written to the client",
+      labelNames: ["route"],
+      buckets,
+      registers: [registry],
+    }),
+    upstreamErrors: new Counter({
+      name: "switchyard_upstream_errors_total",
+      help: "Failed upstream attempts by upstream and class (network, timeout, rate_limited, server_error, auth, client_error, stream)",
+      labelNames: ["upstream", "class"],
+      registers: [registry],
+    }),
+    tokens: new Counter({
+      name: "switchyard_tokens_total",
+      help: "Metered tokens by model and kind (input, cached_input, cache_write, output, reasoning)",
+      labelNames: ["model", "kind"],
+      registers: [registry],
+    }),
+    inFlight: new Gauge({ name: "switchyard_requests_in_flight", help: "Data-plane requests in progress", registers: [registry] }),
+  };
+}

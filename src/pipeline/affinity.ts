@@ -1,0 +1,161 @@
+/**
+ * Cache affinity (PROTOCOLS.md §7): every request of one session gets the same
+ * `prompt_cache_key`, whatever the ingress, and the same upstream key while it
+ * stays healthy. The key is scoped per account: the session identity is hashed
+ * together with the account id, so two accounts never share one.
+ *
+ * Session identity, in order:
+ *  1. the client's own `prompt_cache_key`;
+ *  2. Codex session headers (`session_id`, `session-id`, `x-client-request-id`… carry the conversation id);
+ *  3. Claude Code: `x-claude-code-session-id`, else `metadata.user_id` (JSON `session_id`, or legacy `_session_<uuid>`),
+ *     with the sub-agent from `x-claude-code-agent-id` (default `main`) and the model;
+ *  4. otherwise a hash of model family + system prompt + first user message.
+ */
+import { createHash } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
+import type { Principal } from "../routing/catalog.js";
+import type { Exchange } from "./exchange.js";
+
+export interface Affinity {
+  /** The scoped key, or undefined when nothing identifies a session. */
+  key: string | undefined;
+  /** Top-level body fields the passthrough lane should set (e.g. prompt_cache_key). */
+  patch: Record<string, unknown>;
+}
+
+/** Formats a digest as a UUID-shaped string (what upstreams expect a cache key to look like). */
+function uuidFrom(parts: readonly string[]): string {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p).update("\0");
+  const hex = h.digest("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export function scopedCacheKey(accountId: string, identity: string): string {
+  return uuidFrom(["switchyard-cache-v1", accountId, identity]);
+}
+
+function header(h: IncomingHttpHeaders, name: string): string | undefined {
+  const v = h[name];
+  const s = Array.isArray(v) ? v[0] : v;
+  return s && s.trim() ? s.trim() : undefined;
+}
+
+/** Claude Code's session id from `metadata.user_id` (PROTOCOLS.md §4.6). */
+export function claudeSessionFromUserId(userId: unknown): string | undefined {
+  if (typeof userId !== "string" || !userId) return undefined;
+  if (userId.startsWith("{")) {
+    try {
+      const v = JSON.parse(userId) as { session_id?: unknown };
+      if (typeof v.session_id === "string" && v.session_id) return v.session_id;
+    } catch {
+      return undefined;
+    }
+    return undefined;
+  }
+  return /_session_([a-f0-9-]+)$/.exec(userId)?.[1];
+}
+
+/** "claude-sonnet-4-5-20250929" → "claude-sonnet"; "gpt-5.4-mini" → "gpt". Keeps sessions apart across families. */
+export function modelFamily(model: string): string {
+  const m = /^(claude-[a-z]+|[a-z]+)/i.exec(model);
+  return (m?.[1] ?? model).toLowerCase();
+}
+
+export interface SessionSources {
+  headers: IncomingHttpHeaders;
+  clientCacheKey: unknown;
+  metadataUserId: unknown;
+  model: string;
+  /** Lazily computed text of the system prompt and first user message, for the fallback hash. */
+  promptHead: () => string | undefined;
+}
+
+export function sessionIdentity(s: SessionSources): string | undefined {
+  if (typeof s.clientCacheKey === "string" && s.clientCacheKey) return `client:${s.clientCacheKey}`;
+  const codex = header(s.headers, "session_id") ?? header(s.headers, "session-id") ?? header(s.headers, "conversation_id");
+  if (codex) return `codex:${codex}`;
+  const claude = header(s.headers, "x-claude-code-session-id") ?? claudeSessionFromUserId(s.metadataUserId);
+  if (claude) {
+    const agent = header(s.headers, "x-claude-code-agent-id") ?? "main";
+    return `claude:${claude}:agent:${agent}:model:${s.model}`;
+  }
+  const head = s.promptHead();
+  if (head) return `prompt:${modelFamily(s.model)}:${createHash("sha256").update(head).digest("hex")}`;
+  return undefined;
+}
+
+interface BodyReader {
+  read(name: string): unknown;
+}
+
+/** Affinity for the passthrough lane, reading only the top-level fields it needs. */
+export function affinityKey(ex: Exchange, principal: Principal, body: BodyReader, model: string): Affinity {
+  const metadata = body.read("metadata");
+  const identity = sessionIdentity({
+    headers: ex.headers,
+    clientCacheKey: body.read("prompt_cache_key"),
+    metadataUserId: metadata && typeof metadata === "object" ? (metadata as Record<string, unknown>).user_id : undefined,
+    model,
+    promptHead: () => promptHeadOf(ex.protocol, body),
+  });
+  if (!identity) return { key: undefined, patch: {} };
+  const key = scopedCacheKey(principal.account.id, identity);
+  // Only Responses has a body field for it on every upstream of its protocol; Chat-compatible
+  // providers may reject unknown fields, and Anthropic has none.
+  const patch: Record<string, unknown> = ex.protocol === "openai-responses" ? { prompt_cache_key: key } : {};
+  return { key, patch };
+}
+
+function textOf(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return "";
+  return content
+    .map((p) => (p && typeof p === "object" && typeof (p as { text?: unknown }).text === "string" ? (p as { text: string }).text : ""))
+    .join("\n");
+}
+
+/** System prompt + first user message, minus Claude Code's per-request billing header. */
+function promptHeadOf(protocol: Exchange["protocol"], body: BodyReader): string | undefined {
+  const parts: string[] = [];
+  if (protocol === "anthropic-messages") {
+    const system = body.read("system");
+    if (Array.isArray(system)) {
+      for (const b of system) {
+        const t = textOf([b]);
+        if (!t.startsWith("x-anthropic-billing-header:")) parts.push(t);
+      }
+    } else parts.push(textOf(system));
+    const messages = body.read("messages");
+    const first = Array.isArray(messages) ? messages.find((m) => (m as { role?: unknown })?.role === "user") : undefined;
+    parts.push(textOf((first as { content?: unknown } | undefined)?.content));
+  } else if (protocol === "openai-chat") {
+    const messages = body.read("messages");
+    if (Array.isArray(messages)) {
+      for (const m of messages) {
+        const role = (m as { role?: unknown })?.role;
+        if (role === "system" || role === "developer") parts.push(textOf((m as { content?: unknown }).content));
+        else if (role === "user") {
+          parts.push(textOf((m as { content?: unknown }).content));
+          break;
+        }
+      }
+    }
+  } else {
+    parts.push(typeof body.read("instructions") === "string" ? (body.read("instructions") as string) : "");
+    const input = body.read("input");
+    if (typeof input === "string") parts.push(input);
+    else if (Array.isArray(input)) {
+      for (const item of input) {
+        const role = (item as { role?: unknown })?.role;
+        if (role === "system" || role === "developer") parts.push(textOf((item as { content?: unknown }).content));
+        else if (role === "user") {
+          parts.push(textOf((item as { content?: unknown }).content));
+          break;
+        }
+      }
+    }
+  }
+  const head = parts.filter(Boolean).join("\n\n");
+  return head || undefined;
+}

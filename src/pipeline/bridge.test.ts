@@ -1,0 +1,139 @@
+/**
+ * Every client protocol against every upstream protocol, through the real
+ * gateway and the mock upstream: text, streaming, tool round trips (with a
+ * tool name over OpenAI's 64-character limit), reasoning, cached-token usage
+ * and upstream errors. Every stream the gateway emits must pass the client
+ * protocol's strict validator.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { ClientProtocol } from "../protocols/codec.js";
+import { laneFor } from "./plan.js";
+import { ACME_KEY, startStack, type Stack } from "../testing/stack.js";
+import { readSse, validateStream } from "../testing/sse-client.js";
+import { buildBody, ENDPOINT, readJsonAnswer, readStreamAnswer, type Answer, type ToolSpec, type Turn } from "../testing/client-shapes.js";
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(() => stack.close());
+beforeEach(() => {
+  stack.mock.clear();
+  stack.mock.reset();
+  for (const t of stack.gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+});
+
+const CLIENTS: ClientProtocol[] = ["openai-chat", "openai-responses", "anthropic-messages"];
+const UPSTREAMS = [
+  { name: "openai-chat", model: "chat-bridge" },
+  { name: "openai-responses", model: "resp-bridge" },
+  { name: "anthropic", model: "claude-bridge" },
+  { name: "codex", model: "codex-bridge" },
+] as const;
+
+const LONG_TOOL = `mcp__${"corporate_knowledge_base_".repeat(3)}server__search_documents_by_title`;
+const TOOLS: ToolSpec[] = [
+  { name: LONG_TOOL, description: "search", parameters: { type: "object", properties: { query: { type: "string" } }, required: ["query"] } },
+  { name: "get_weather", description: "weather", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
+];
+
+async function call(client: ClientProtocol, turn: Turn): Promise<{ status: number; answer: Answer; problems: string[]; raw: unknown }> {
+  const res = await fetch(`${stack.gw.url}${ENDPOINT[client]}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ACME_KEY}`, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+    body: JSON.stringify(buildBody(client, turn)),
+  });
+  if (res.status !== 200) return { status: res.status, answer: undefined as never, problems: [], raw: await res.json() };
+  if (turn.stream) {
+    const events = await readSse(res);
+    return { status: 200, answer: readStreamAnswer(client, events), problems: validateStream(client, events), raw: events };
+  }
+  const json = (await res.json()) as Record<string, unknown>;
+  return { status: 200, answer: readJsonAnswer(client, json), problems: [], raw: json };
+}
+
+for (const client of CLIENTS) {
+  for (const upstream of UPSTREAMS) {
+    const passthrough = laneFor(client, upstream.name) === "passthrough";
+    describe(`${client} client → ${upstream.name} upstream (${passthrough ? "passthrough" : "translate"})`, () => {
+      for (const stream of [false, true]) {
+        it(`answers text (${stream ? "stream" : "json"}) with usage`, async () => {
+          const r = await call(client, { model: upstream.model, system: "Be brief.", user: "Say hello", stream });
+          expect(r.status, JSON.stringify(r.raw)).toBe(200);
+          expect(r.problems).toEqual([]);
+          expect(r.answer.text).toMatch(/mock/i);
+          expect(r.answer.usage?.input).toBeGreaterThan(0);
+          expect(r.answer.usage?.output).toBeGreaterThan(0);
+          expect(["stop", "end_turn", "completed"]).toContain(r.answer.finish);
+        });
+      }
+
+      it("round-trips a tool call whose name exceeds 64 characters", async () => {
+        const first = await call(client, { model: upstream.model, user: "find the doc [[mock:tool_call]]", tools: TOOLS, stream: true });
+        expect(first.problems).toEqual([]);
+        expect(first.answer.toolCalls).toHaveLength(1);
+        const tc = first.answer.toolCalls[0]!;
+        expect(tc.name).toBe(LONG_TOOL);
+        expect(JSON.parse(tc.arguments)).toHaveProperty("query");
+        expect(["tool_calls", "tool_use", "completed"]).toContain(first.answer.finish);
+        const sent = stack.mock.requests.at(-1)!.body.toString();
+        // Translated to an OpenAI-protocol upstream, the name is shortened (and mapped back above);
+        // the passthrough lane forwards the client's own tools untouched.
+        if (upstream.name !== "anthropic" && !passthrough) expect(sent).not.toContain(LONG_TOOL);
+
+        const second = await call(client, {
+          model: upstream.model,
+          user: "find the doc [[mock:tool_call]]",
+          tools: TOOLS,
+          stream: false,
+          toolResult: { callId: tc.id, name: tc.name, arguments: tc.arguments, output: "found: handbook.pdf" },
+        });
+        expect(second.status, JSON.stringify(second.raw)).toBe(200);
+        expect(second.answer.toolCalls).toEqual([]);
+        // The upstream saw the result tied to the same call.
+        const upstreamBody = stack.mock.requests.at(-1)!.body.toString();
+        expect(upstreamBody).toContain("found: handbook.pdf");
+      });
+
+      it("streams parallel tool calls", async () => {
+        const r = await call(client, { model: upstream.model, user: "both [[mock:parallel_tools]]", tools: TOOLS, stream: true });
+        expect(r.problems).toEqual([]);
+        expect(r.answer.toolCalls.map((t) => t.name)).toEqual([LONG_TOOL, "get_weather"]);
+        expect(new Set(r.answer.toolCalls.map((t) => t.id)).size).toBe(2);
+      });
+
+      it("reports cached input tokens in the client's convention", async () => {
+        const r = await call(client, { model: upstream.model, user: `${"a long prompt ".repeat(60)} [[mock:cached=64]]`, stream: true });
+        expect(r.problems).toEqual([]);
+        expect(r.answer.usage?.cached).toBe(64);
+        expect(r.answer.usage!.input).toBeGreaterThanOrEqual(64);
+      });
+
+      it("carries reasoning", async () => {
+        const r = await call(client, { model: upstream.model, user: "think [[mock:reasoning]]", stream: true, reasoning: true });
+        expect(r.problems).toEqual([]);
+        expect(r.answer.text).toMatch(/mock/i);
+        expect(r.answer.reasoning.length).toBeGreaterThan(0);
+      });
+
+      it("maps an upstream 400 into the client's error format", async () => {
+        stack.mock.script({ status: 400, times: 1 });
+        const r = await call(client, { model: upstream.model, user: "x", stream: false });
+        expect(r.status).toBe(400);
+        if (client === "anthropic-messages") expect(r.raw).toMatchObject({ type: "error", error: { type: "invalid_request_error" } });
+        else expect(r.raw).toMatchObject({ error: { type: "invalid_request_error" } });
+      });
+
+      it("ends a stream that fails upstream with the client's error event", async () => {
+        const r = await call(client, { model: upstream.model, user: "x [[mock:stream_error]]", stream: true });
+        expect(r.status).toBe(200);
+        expect(r.problems).toEqual([]);
+        const events = r.raw as Array<{ event?: string; data: unknown }>;
+        const last = events.at(-1)!;
+        if (client === "anthropic-messages") expect(last.event).toBe("error");
+        else if (client === "openai-responses") expect(["response.failed", "error"]).toContain(last.event);
+        else expect(JSON.stringify(events.slice(-2))).toContain('"error"');
+      });
+    });
+  }
+}

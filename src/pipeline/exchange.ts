@@ -1,0 +1,52 @@
+/**
+ * One client request's state as it moves through the pipeline, and the
+ * dependencies the pipeline needs. Created by the edge, settled once.
+ */
+import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import type { Usage } from "../canonical/usage.js";
+import type { ClientProtocol } from "../protocols/codec.js";
+import type { Catalog, Principal } from "../routing/catalog.js";
+import type { UpstreamHttp } from "../upstream/http-client.js";
+import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
+
+export interface UsageRecord {
+  requestId: string;
+  accountId: string;
+  apiKeyId: string;
+  model: string;
+  upstream: string | undefined;
+  lane: "passthrough" | "translate" | undefined;
+  stream: boolean;
+  status: number;
+  usage: Usage;
+  latencyMs: number;
+  /** Set when the client went away before the answer completed. */
+  aborted: boolean;
+}
+
+export interface PipelineDeps {
+  catalog: Catalog;
+  http: UpstreamHttp;
+  logger: Logger;
+  metrics: Metrics;
+  maxAttempts: number;
+  /** Receives one record per settled request; must not block (batch it). */
+  recordUsage(rec: UsageRecord): void;
+}
+
+export interface Exchange {
+  id: string;
+  protocol: ClientProtocol;
+  /** Metric label: the endpoint path. */
+  route: string;
+  headers: IncomingHttpHeaders;
+  /** The client's query string including "?" (e.g. "?beta=true"), or "". */
+  query: string;
+  body: Buffer;
+  res: ServerResponse;
+  /** Aborted when the client disconnects before the answer is complete. */
+  signal: AbortSignal;
+  startedAt: number;
+  principal?: Principal;
+}

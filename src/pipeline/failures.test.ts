@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
+import { ACME_KEY, TEAM_KEY, eventually, startStack, type Stack } from "../testing/stack.js";
+import { SseParser } from "../transport/sse.js";
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(() => stack.close());
+beforeEach(() => {
+  stack.mock.clear();
+  stack.mock.reset();
+  stack.usage.length = 0;
+  // Key health is in memory: start each test with a fresh pool state.
+  for (const t of stack.gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+});
+
+async function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${stack.gw.url}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ACME_KEY}`, "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+async function sseEvents(res: Response): Promise<Array<{ event: string | undefined; data: string }>> {
+  const parser = new SseParser();
+  const out = parser.push(Buffer.from(await res.arrayBuffer()));
+  return [...out, ...parser.end()];
+}
+
+describe("errors in the client's own protocol", () => {
+  it("rejects a missing or wrong key with each protocol's envelope", async () => {
+    const chat = await fetch(`${stack.gw.url}/v1/chat/completions`, { method: "POST", body: "{}" });
+    expect(chat.status).toBe(401);
+    expect(await chat.json()).toMatchObject({ error: { type: "authentication_error", code: "missing_api_key" } });
+    const msg = await post("/v1/messages", { model: "claude-test-sonnet" }, { authorization: "Bearer nope-nope-nope-nope" });
+    expect(msg.status).toBe(401);
+    expect(await msg.json()).toMatchObject({ type: "error", error: { type: "authentication_error" } });
+    expect(msg.headers.get("x-request-id")).toMatch(/^req_/);
+  });
+
+  it("lets the official SDKs parse gateway errors", async () => {
+    const openai = new OpenAI({ apiKey: ACME_KEY, baseURL: `${stack.gw.url}/v1`, maxRetries: 0 });
+    await expect(openai.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "x" }] })).rejects.toMatchObject({
+      status: 404,
+      code: "model_not_found",
+    });
+    const anthropic = new Anthropic({ apiKey: ACME_KEY, baseURL: stack.gw.url, maxRetries: 0 });
+    await expect(anthropic.messages.create({ model: "nope", max_tokens: 5, messages: [{ role: "user", content: "x" }] })).rejects.toMatchObject({
+      status: 404,
+      error: { type: "error", error: { type: "not_found_error" } },
+    });
+  });
+
+  it("names invalid JSON and a missing model", async () => {
+    const bad = await post("/v1/chat/completions", '{"model": "gpt-4o", "messages": [');
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: "invalid_json", type: "invalid_request_error" } });
+    const noModel = await post("/v1/responses", { input: "x" });
+    expect(noModel.status).toBe(400);
+    expect(await noModel.json()).toMatchObject({ error: { code: "missing_model", param: "model" } });
+  });
+
+  it("enforces the account's model permissions, inherited down the tree", async () => {
+    const res = await post("/v1/responses", { model: "gpt-5", input: "x" }, { authorization: `Bearer ${TEAM_KEY}` });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ error: { code: "model_not_allowed", type: "permission_error" } });
+    const ok = await post("/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "x" }] }, { authorization: `Bearer ${TEAM_KEY}` });
+    expect(ok.status).toBe(200);
+  });
+
+  it("passes an upstream 400 through unchanged", async () => {
+    stack.mock.script({ status: 400, times: 1 });
+    const res = await post("/v1/messages", { model: "claude-test-sonnet", max_tokens: 5, messages: [{ role: "user", content: "x" }] });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error" } });
+    expect(stack.mock.requests.length).toBe(1);
+  });
+});
+
+describe("failover before the first byte", () => {
+  it("moves to the next key when the upstream rate-limits one", async () => {
+    stack.mock.script({ status: 429, times: 1 });
+    const res = await post("/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "x" }] });
+    expect(res.status).toBe(200);
+    const keys = stack.mock.requests.map((r) => r.headers.authorization);
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).not.toBe(keys[1]);
+  });
+
+  it("answers 429 with retry-after once every key is rate limited", async () => {
+    stack.mock.script({ status: 429, headers: {}, scenario: "retry_after=7" });
+    const res = await post("/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "x" }] });
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBe("7");
+    expect(await res.json()).toMatchObject({ error: { code: "upstream_rate_limited" } });
+  });
+
+  it("retries a 5xx and a reset connection on another key", async () => {
+    stack.mock.script({ status: 503, times: 1 });
+    expect((await post("/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "x" }] })).status).toBe(200);
+    stack.mock.clear();
+    stack.mock.script({ scenario: "reset_after=0", times: 1 });
+    const res = await post("/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "x" }], stream: true });
+    expect(res.status).toBe(200);
+    expect((await res.text()).trim().endsWith("data: [DONE]")).toBe(true);
+    expect(stack.mock.requests).toHaveLength(2);
+  });
+});
+
+describe("failures after the first byte", () => {
+  it("ends a broken Anthropic stream with a protocol error event", async () => {
+    const res = await post("/v1/messages", { model: "claude-test-sonnet", max_tokens: 50, stream: true, messages: [{ role: "user", content: "x [[mock:reset_after=3]]" }] });
+    expect(res.status).toBe(200);
+    const events = await sseEvents(res);
+    expect(events[0]!.event).toBe("message_start");
+    expect(events.at(-1)!.event).toBe("error");
+    expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ type: "error", error: { type: "api_error" } });
+    // Every event the client got is whole, valid JSON.
+    for (const e of events) expect(() => JSON.parse(e.data)).not.toThrow();
+  });
+
+  it("ends a broken Responses stream with an error event", async () => {
+    const res = await post("/v1/responses", { model: "gpt-5", stream: true, input: "x [[mock:reset_after=4]]" });
+    const events = await sseEvents(res);
+    expect(events.at(-1)!.event).toBe("error");
+    expect(events.some((e) => e.event === "response.completed")).toBe(false);
+  });
+
+  it("aborts the upstream request when the client disconnects", async () => {
+    const ac = new AbortController();
+    const res = await post("/v1/chat/completions", { model: "gpt-4o", stream: true, messages: [{ role: "user", content: "x [[mock:chunk_delay=300]]" }] }, {});
+    // Read one chunk, then walk away.
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    ac.abort();
+    await eventually(() => stack.usage.length === 1, 2000);
+    expect(stack.usage[0]!.aborted).toBe(true);
+    const pool = stack.gw.catalog.snapshot.upstreams.find((t) => t.upstream.name === "chat")!.pool;
+    await eventually(() => pool.keys.every((k) => k.inFlight === 0), 2000);
+  });
+});

@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { patchBody, peekBody, readField } from "./json-peek.js";
+
+describe("peekBody", () => {
+  it("finds top-level fields and ignores nested ones of the same name", () => {
+    const buf = Buffer.from('{"input":[{"model":"nested","t":"a\\"b}"}],"model":"gpt-5","stream":true}');
+    const body = peekBody(buf)!;
+    expect(readField(buf, body, "model")).toBe("gpt-5");
+    expect(readField(buf, body, "stream")).toBe(true);
+    expect([...body.fields.keys()]).toEqual(["input", "model", "stream"]);
+  });
+
+  it("handles non-ASCII text and escaped keys", () => {
+    const buf = Buffer.from('{ "m\\u006fdel" : "模型-ü" , "x": null }');
+    const body = peekBody(buf)!;
+    expect(readField(buf, body, "model")).toBe("模型-ü");
+    expect(readField(buf, body, "x")).toBeNull();
+  });
+
+  it("rejects what is not a JSON object", () => {
+    for (const s of ["[]", "", "{", '{"a":1,}', '{"a" 1}', '{"a":"x}', '{"a":1} trailing', "null"]) {
+      expect(peekBody(Buffer.from(s)), s).toBeUndefined();
+    }
+  });
+
+  it("agrees with JSON.parse on arbitrary objects", () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (obj) => {
+        const buf = Buffer.from(JSON.stringify(obj, null, 1));
+        const body = peekBody(buf);
+        expect(body).toBeDefined();
+        const parsed = JSON.parse(buf.toString()) as Record<string, unknown>;
+        for (const k of Object.keys(parsed)) expect(readField(buf, body!, k)).toEqual(parsed[k]);
+      }),
+    );
+  });
+});
+
+describe("patchBody", () => {
+  it("replaces and inserts while keeping every other byte", () => {
+    const src = '{"model":"a",  "input":"héllo",\n"stream":true}';
+    const buf = Buffer.from(src);
+    const out = patchBody(buf, peekBody(buf)!, { model: "b", prompt_cache_key: "k1" }).toString();
+    expect(out).toBe('{"prompt_cache_key":"k1","model":"b",  "input":"héllo",\n"stream":true}');
+    expect(JSON.parse(out)).toEqual({ prompt_cache_key: "k1", model: "b", input: "héllo", stream: true });
+  });
+
+  it("inserts into an empty object without a dangling comma", () => {
+    const buf = Buffer.from("{}");
+    expect(patchBody(buf, peekBody(buf)!, { a: 1 }).toString()).toBe('{"a":1}');
+  });
+
+  it("returns the same buffer when nothing changes", () => {
+    const buf = Buffer.from('{"a":1}');
+    expect(patchBody(buf, peekBody(buf)!, {})).toBe(buf);
+  });
+
+  it("always yields JSON equal to the patched object", () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.dictionary(fc.string(), fc.jsonValue()), (obj, set) => {
+        const buf = Buffer.from(JSON.stringify(obj));
+        const out = patchBody(buf, peekBody(buf)!, set);
+        const expected = { ...obj, ...set };
+        expect(JSON.parse(out.toString())).toEqual(JSON.parse(JSON.stringify(expected)));
+      }),
+    );
+  });
+});

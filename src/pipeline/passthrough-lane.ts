@@ -1,0 +1,207 @@
+/**
+ * The passthrough lane: client and upstream speak the same protocol. The body
+ * is forwarded as the original bytes with the smallest patch (DESIGN.md §3, §8),
+ * unknown fields intact; the answer is relayed as bytes and only observed to
+ * meter usage.
+ */
+import type { Dispatcher } from "undici";
+import { GatewayError } from "../canonical/errors.js";
+import type { Usage } from "../canonical/usage.js";
+import { emptyUsage } from "../canonical/usage.js";
+import type { UpstreamProtocol } from "../storage/ports.js";
+import { SseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
+import { errorBody, frameSse, streamErrorEvents } from "../edge/error-render.js";
+import type { ClientProtocol } from "../protocols/codec.js";
+import { patchBody, type PeekedBody } from "./json-peek.js";
+import { anthropicUsage, chatUsage, createUsageObserver, responsesUsage } from "./usage-observer.js";
+import { codexPassthroughPatch } from "../protocols/codex/index.js";
+
+/** Fields the Codex backend refuses (PROTOCOLS.md §3.3); their presence forces the slow path. */
+const CODEX_REJECTS = [
+  "max_output_tokens",
+  "max_completion_tokens",
+  "temperature",
+  "top_p",
+  "frequency_penalty",
+  "presence_penalty",
+  "truncation",
+  "user",
+  "context_management",
+  "prompt_cache_retention",
+  "prompt_cache_options",
+  "safety_identifier",
+  "stream_options",
+  "previous_response_id",
+  "generate",
+  "service_tier",
+];
+
+export interface PreparedBody {
+  body: Buffer;
+  /** Whether the upstream will stream (the Codex backend always does). */
+  upstreamStreams: boolean;
+}
+
+/**
+ * The bytes to send upstream. A Codex CLI request is already what the Codex
+ * backend wants and passes untouched; anything else bound for Codex is parsed
+ * and patched by the codex codec's rules.
+ */
+export function preparePassthroughBody(
+  upstream: UpstreamProtocol,
+  raw: Buffer,
+  peek: PeekedBody,
+  read: (name: string) => unknown,
+  set: Record<string, unknown>,
+): PreparedBody {
+  if (upstream === "codex") {
+    const clean =
+      read("store") === false &&
+      read("stream") === true &&
+      typeof read("instructions") === "string" &&
+      !CODEX_REJECTS.some((f) => peek.fields.has(f) && !(f === "service_tier" && read(f) === "priority"));
+    if (clean) return { body: patchBody(raw, peek, set), upstreamStreams: true };
+    const parsed = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
+    const { body } = codexPassthroughPatch({ ...parsed, ...set });
+    return { body: Buffer.from(JSON.stringify(body)), upstreamStreams: true };
+  }
+  return { body: patchBody(raw, peek, set), upstreamStreams: read("stream") === true };
+}
+
+export function usageFromJson(protocol: UpstreamProtocol, json: unknown): Usage {
+  const usage = emptyUsage();
+  if (!json || typeof json !== "object") return usage;
+  const u = (json as Record<string, unknown>).usage;
+  if (!u || typeof u !== "object") return usage;
+  const rec = u as Record<string, unknown>;
+  if (protocol === "anthropic") anthropicUsage(rec, usage);
+  else if (protocol === "openai-chat") chatUsage(rec, usage);
+  else responsesUsage(rec, usage);
+  return usage;
+}
+
+/** Upstream 4xx bodies are already in the client's protocol, except Codex's `{"detail": …}`. */
+export function passthroughErrorBody(upstream: UpstreamProtocol, client: ClientProtocol, status: number, text: string, requestId: string): unknown {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (json && typeof json === "object" && !(upstream === "codex" && "detail" in json)) return json;
+  const detail = json && typeof json === "object" && "detail" in json ? String((json as { detail: unknown }).detail) : text.slice(0, 500);
+  return errorBody(client, new GatewayError("invalid_request", "upstream_rejected", detail || `Upstream answered HTTP ${status}.`, { status }), requestId);
+}
+
+export interface RelayResult {
+  usage: Usage;
+  /** The upstream's terminal event arrived. */
+  completed: boolean;
+  /** The stream broke or carried an error after the first byte. */
+  failed: boolean;
+}
+
+/**
+ * Rewrites individual events of a relayed stream; returns the replacement frame
+ * text, or undefined to forward the event as it came.
+ */
+export type EventRewriter = (ev: SseEvent) => string | undefined;
+
+/**
+ * The Codex backend may send `response.completed` with an empty `output`
+ * (PROTOCOLS.md §3.3); Codex CLI copes, but SDK clients read the final object.
+ * This fills it from the `response.output_item.done` events seen on the way.
+ */
+export function codexCompletedOutputRewriter(): EventRewriter {
+  const items = new Map<number, unknown>();
+  return (ev) => {
+    if (ev.event === "response.output_item.done") {
+      try {
+        const d = JSON.parse(ev.data) as { output_index?: unknown; item?: unknown };
+        if (typeof d.output_index === "number") items.set(d.output_index, d.item);
+      } catch {
+        // Forwarded as is; the client sees what the upstream sent.
+      }
+      return undefined;
+    }
+    if (ev.event !== "response.completed" || items.size === 0) return undefined;
+    try {
+      const d = JSON.parse(ev.data) as { response?: { output?: unknown[] } };
+      if (!d.response || (Array.isArray(d.response.output) && d.response.output.length > 0)) return undefined;
+      d.response.output = [...items.entries()].sort((a, b) => a[0] - b[0]).map(([, item]) => item);
+      return sseFrame(ev.event, JSON.stringify(d));
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+function frameOf(ev: SseEvent): string {
+  return ev.event !== undefined ? sseFrame(ev.event, ev.data) : sseData(ev.data);
+}
+
+/**
+ * Relays an upstream SSE stream to the client. Only whole events are written,
+ * so if the upstream breaks mid-event the client still gets a well-formed
+ * protocol error event and a cleanly ended stream. Without a rewriter the
+ * original bytes are written; with one, events are re-framed one by one.
+ */
+export async function relayStream(
+  upstream: UpstreamProtocol,
+  client: ClientProtocol,
+  response: Dispatcher.ResponseData,
+  write: (chunk: Buffer | string) => Promise<void>,
+  signal: AbortSignal,
+  rewrite?: EventRewriter,
+): Promise<RelayResult> {
+  const parser = new SseParser();
+  const observer = createUsageObserver(upstream);
+  let pending: Buffer | undefined;
+  let failed = false;
+  let failure: GatewayError | undefined;
+  const onEvents = async (events: SseEvent[]): Promise<void> => {
+    let out = "";
+    for (const ev of events) {
+      observer.observe(ev);
+      if (rewrite) out += rewrite(ev) ?? frameOf(ev);
+    }
+    if (out) await write(out);
+  };
+  try {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      const events = parser.push(chunk);
+      if (rewrite) {
+        await onEvents(events);
+        continue;
+      }
+      for (const ev of events) observer.observe(ev);
+      const buf: Buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
+      const cut = buf.lastIndexOf("\n\n");
+      if (cut === -1) {
+        pending = buf;
+        continue;
+      }
+      pending = cut + 2 < buf.length ? buf.subarray(cut + 2) : undefined;
+      await write(buf.subarray(0, cut + 2));
+    }
+    const last = parser.end();
+    if (rewrite) await onEvents(last);
+    else {
+      for (const ev of last) observer.observe(ev);
+      if (pending && pending.length > 0) await write(Buffer.concat([pending, Buffer.from("\n\n")]));
+    }
+    if (!observer.completed && !observer.errorMessage) {
+      failed = true;
+      failure = new GatewayError("upstream", "upstream_stream_incomplete", "The upstream stream ended before the response was complete.");
+    }
+  } catch (err) {
+    if (signal.aborted) return { usage: observer.usage, completed: false, failed: true };
+    failed = true;
+    failure = new GatewayError("upstream", "upstream_stream_broken", `The upstream stream broke: ${(err as Error).message}`);
+  }
+  if (observer.errorMessage) failed = true;
+  if (failure && !signal.aborted) {
+    await write(frameSse(streamErrorEvents(client, failure))).catch(() => undefined);
+  }
+  return { usage: observer.usage, completed: observer.completed && !failed, failed };
+}
