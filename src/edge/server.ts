@@ -19,6 +19,7 @@ import { emptyUsage } from "../canonical/usage.js";
 import { handleAdmin, type AdminDeps } from "../admin/routes.js";
 import { errorBody } from "./error-render.js";
 import { readBody } from "./read-body.js";
+import { attachResponsesWebSocket } from "./responses-websocket.js";
 
 export interface EdgeOptions {
   pipeline: PipelineDeps;
@@ -129,16 +130,36 @@ export function createEdge(o: EdgeOptions): Edge {
   }
 
   async function generate(req: IncomingMessage, res: ServerResponse, id: string, path: string, query: string, protocol: ClientProtocol, signal: AbortSignal): Promise<void> {
-    const ex = await exchange(req, res, id, path, query, protocol, signal);
+    await runGenerate(await exchange(req, res, id, path, query, protocol, signal), false);
+  }
+
+  /**
+   * One generate request through the pipeline, settled with a usage record.
+   * With `renderErrors`, an error before the first byte is written to `ex.res`
+   * in the client's protocol (the WebSocket path); otherwise it propagates to
+   * the edge's own handler.
+   */
+  async function runGenerate(ex: Exchange, renderErrors: boolean): Promise<void> {
+    // WebSocket turns are not HTTP requests; count them so a drain waits for them too.
+    if (renderErrors) inFlight++;
     let settle: SettleInfo | undefined;
+    let failedStatus: number | undefined;
     try {
       settle = await handleGenerate(o.pipeline, ex);
+    } catch (err) {
+      if (!renderErrors) throw err;
+      const gerr = err instanceof GatewayError ? err : new GatewayError("internal", "internal_error", "The gateway failed to handle this request.");
+      if (!(err instanceof GatewayError)) o.logger.error({ requestId: ex.id, err }, "unhandled error");
+      failedStatus = gerr.status;
+      const text = JSON.stringify(errorBody(ex.protocol, gerr, ex.id));
+      ex.res.writeHead(gerr.status, { "content-type": "application/json" });
+      ex.res.end(text);
     } finally {
       const p = ex.principal;
       if (p) {
-        const s = settle ?? { status: res.statusCode, usage: emptyUsage(), stream: false, model: "" };
+        const s = settle ?? { status: failedStatus ?? 500, usage: emptyUsage(), stream: false, model: "" };
         o.pipeline.recordUsage({
-          requestId: id,
+          requestId: ex.id,
           accountId: p.account.id,
           apiKeyId: p.apiKeyId,
           model: s.model,
@@ -148,8 +169,12 @@ export function createEdge(o: EdgeOptions): Edge {
           status: s.status,
           usage: s.usage,
           latencyMs: performance.now() - ex.startedAt,
-          aborted: signal.aborted,
+          aborted: ex.signal.aborted,
         });
+      }
+      if (renderErrors) {
+        inFlight--;
+        if (draining && inFlight === 0) drained?.();
       }
     }
   }
@@ -208,6 +233,13 @@ export function createEdge(o: EdgeOptions): Edge {
       });
   });
 
+  const wss = attachResponsesWebSocket(server, {
+    authenticate: (req) => void authenticate(req.headers, o.pipeline.catalog.snapshot),
+    generate: (ex) => runGenerate(ex, true),
+    logger: o.logger,
+    bodyLimit: o.bodyLimit,
+  });
+
   return {
     server,
     async drain(graceMs: number): Promise<void> {
@@ -217,6 +249,7 @@ export function createEdge(o: EdgeOptions): Edge {
       if (inFlight > 0) {
         await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise((r) => setTimeout(r, graceMs).unref())]);
       }
+      for (const ws of wss.clients) ws.close(1001, "server shutting down");
       server.closeAllConnections();
       await closed;
     },

@@ -51,6 +51,11 @@ describe("Anthropic Messages: non-stream", () => {
     expect(j.content).toHaveLength(1);
     expect(j.content[0]).toMatchObject({ type: "tool_use", name: "Bash", input: { command: "mock" } });
     expect(String(j.content[0]?.id)).toMatch(/^toolu_[A-Za-z0-9_-]+$/);
+    const twoTools = [TOOLS[0], { name: "Read", input_schema: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } }];
+    const both = (await messages({ tools: twoTools, messages: user("[[mock:parallel_tools]]") })).json() as { content: Rec[] };
+    expect(both.content.map((b) => b.name)).toEqual(["Bash", "Read"]);
+    const one = (await messages({ tools: twoTools, tool_choice: { type: "auto", disable_parallel_tool_use: true }, messages: user("[[mock:parallel_tools]]") })).json() as { content: Rec[] };
+    expect(one.content).toHaveLength(1);
   });
 
   it("adds a thinking block only when thinking is enabled", async () => {

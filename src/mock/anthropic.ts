@@ -149,6 +149,7 @@ function facts(req: RecordedRequest, body: JsonObject): RequestFacts {
     endsWithToolResult,
     tools,
     toolChoice,
+    parallelToolCalls: !(isObject(tc) && tc.disable_parallel_tool_use === true),
     maxOutputTokens: num(body.max_tokens),
     inputTokens,
     cache: cacheProbe(req, body, model, inputTokens),

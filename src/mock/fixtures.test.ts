@@ -126,6 +126,13 @@ describe("Codex CLI captures", () => {
     }
   }
 
+  it("codex-websocket: the upgrade is refused with a plain HTTP answer, so Codex falls back to POST", async () => {
+    const c = load("codex-websocket", "001-GET-v1_responses-upgrade.json");
+    const r = await rawRequest(mock.url, c.url, { method: "GET", headers: replayHeaders(c) });
+    expect(r.status).toBe(404);
+    expect((r.json() as { error: Rec }).error.message).toBe("Invalid URL (GET /v1/responses)");
+  });
+
   it("codex-toolcall: turn 1 calls exec_command on request, turn 2 (function_call_output) answers with text and hits the cache", async () => {
     const [[, turn1], [, turn2]] = posts("codex-toolcall") as [[string, Capture], [string, Capture]];
     const run = async (c: Capture) =>

@@ -9,10 +9,6 @@ export class IdSource {
     this.n += 1;
     return `${prefix}mock${String(this.n).padStart(12, "0")}`;
   }
-
-  reset(): void {
-    this.n = 0;
-  }
 }
 
 function sha256(seed: string, salt: string): Buffer {

@@ -63,6 +63,8 @@ describe("OpenAI Chat: non-stream", () => {
     expect(JSON.parse(calls[0]?.function.arguments ?? "")).toEqual({ city: "mock", days: 1 });
     expect(JSON.parse(calls[1]?.function.arguments ?? "")).toEqual({ tz: "UTC" });
     expect((c.message as Rec).content).toBeNull();
+    const single = choice0((await chat({ messages: user("[[mock:parallel_tools]]"), tools: TOOLS, parallel_tool_calls: false })).json() as Rec);
+    expect(((single.message as Rec).tool_calls as unknown[]).length).toBe(1);
   });
 
   it("honours tool_choice: required forces a call, none forbids one", async () => {

@@ -109,6 +109,7 @@ function facts(req: RecordedRequest, body: JsonObject): RequestFacts {
     endsWithToolResult: isObject(last) && (last.role === "tool" || last.role === "function"),
     tools,
     toolChoice: toolChoiceOf(body.tool_choice),
+    parallelToolCalls: body.parallel_tool_calls !== false,
     maxOutputTokens: num(body.max_completion_tokens) ?? num(body.max_tokens),
     inputTokens,
     cache: openaiCacheProbe(body, inputTokens),

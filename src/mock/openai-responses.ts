@@ -78,6 +78,7 @@ export function responsesFacts(req: RecordedRequest, body: JsonObject): RequestF
     endsWithToolResult,
     tools,
     toolChoice: toolChoiceOf(body.tool_choice),
+    parallelToolCalls: body.parallel_tool_calls !== false,
     maxOutputTokens: num(body.max_output_tokens),
     inputTokens,
     cache: openaiCacheProbe(body, inputTokens),

@@ -26,6 +26,8 @@ export interface RequestFacts {
   tools: ToolDecl[];
   /** tool_choice: "none" forbids calls; "any" or a tool name forces one; undefined is auto. */
   toolChoice: "none" | "any" | { name: string } | undefined;
+  /** False when the request disables parallel calls (parallel_tool_calls:false, disable_parallel_tool_use). */
+  parallelToolCalls: boolean;
   /** The request's output-token limit, if any. */
   maxOutputTokens: number | undefined;
   /** Estimated prompt tokens (whole prompt). */
@@ -134,7 +136,7 @@ function chooseToolCalls(facts: RequestFacts, scenario: Scenario): PlannedToolCa
   if (mode === "none") return [];
   const first = tools[0];
   if (!first) return [];
-  if (mode === "single") return [plannedCall(first)];
+  if (mode === "single" || !facts.parallelToolCalls) return [plannedCall(first)];
   return [plannedCall(first), plannedCall(tools[1] ?? first)];
 }
 

@@ -262,7 +262,7 @@ export async function startMockUpstream(opts: MockUpstreamOptions = {}): Promise
   const mock = new MockServer(server, opts);
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     mock.handle(req, res).catch((err: unknown) => {
-      if (res.headersSent) {
+      if (res.headersSent || isGone(res)) {
         res.destroy();
         return;
       }

@@ -2,7 +2,7 @@
  * One client request's state as it moves through the pipeline, and the
  * dependencies the pipeline needs. Created by the edge, settled once.
  */
-import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import type { Usage } from "../canonical/usage.js";
 import type { ClientProtocol } from "../protocols/codec.js";
 import type { Catalog, Principal } from "../routing/catalog.js";
@@ -35,6 +35,21 @@ export interface PipelineDeps {
   recordUsage(rec: UsageRecord): void;
 }
 
+/**
+ * Where a lane writes its answer: the subset of node's ServerResponse the
+ * lanes use, so a WebSocket turn (edge/responses-websocket.ts) can stand in for
+ * an HTTP response.
+ */
+export interface ClientSink {
+  writeHead(status: number, headers?: Record<string, string | number>): unknown;
+  flushHeaders(): void;
+  write(chunk: Buffer | string): boolean;
+  end(chunk?: Buffer | string): unknown;
+  readonly destroyed: boolean;
+  once(event: "drain" | "close", listener: () => void): unknown;
+  off(event: "drain" | "close", listener: () => void): unknown;
+}
+
 export interface Exchange {
   id: string;
   protocol: ClientProtocol;
@@ -44,7 +59,7 @@ export interface Exchange {
   /** The client's query string including "?" (e.g. "?beta=true"), or "". */
   query: string;
   body: Buffer;
-  res: ServerResponse;
+  res: ClientSink;
   /** Aborted when the client disconnects before the answer is complete. */
   signal: AbortSignal;
   startedAt: number;

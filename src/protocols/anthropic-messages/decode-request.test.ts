@@ -201,7 +201,10 @@ describe("decodeAnthropicRequest mapping", () => {
     ]);
     expect(req.toolChoice).toBe("required");
     expect(req.parallelToolCalls).toBe(false);
-    expect(req).toMatchObject({ temperature: 0.5, topK: 5, stopSequences: ["END"], user: "u-1", stream: true, maxOutputTokens: 1024 });
+    expect(req).toMatchObject({ temperature: 0.5, topK: 5, stopSequences: ["END"], stream: true, maxOutputTokens: 1024 });
+    // metadata.user_id stays Anthropic-only: kept for an Anthropic upstream, never forwarded as a generic user.
+    expect(req.user).toBeUndefined();
+    expect(req.extensions?.["anthropic-messages"]?.metadata).toEqual({ user_id: "u-1" });
   });
 
   it("keeps protocol-only fields in extensions", () => {

@@ -174,8 +174,10 @@ export function decodeAnthropicRequest(body: unknown): CanonicalRequest {
 
   if (b.metadata !== undefined && b.metadata !== null) {
     const md = expectRecord(b.metadata, "metadata");
+    // Claude Code's user_id embeds a device id; it identifies the session for cache
+    // affinity (pipeline/affinity.ts) but is not forwarded to other vendors (PROTOCOLS.md §6.1).
     const user = optString(md.user_id, "metadata.user_id");
-    if (user !== undefined) req.user = user;
+    if (user !== undefined) ext.metadata = { user_id: user };
   }
   if (Object.keys(ext).length > 0) req.extensions = { [PROTOCOL]: ext };
   return req;

@@ -149,7 +149,7 @@ export function encodeAnthropicRequest(
   const tools = encodeTools(req.tools ?? [], ctx, wireName);
   if (tools.length > 0) body.tools = tools;
   const toolChoice = encodeToolChoice(req, tools.length > 0, wireName);
-  if (toolChoice && (tools.length > 0 || toolChoice.type === "none")) body.tool_choice = toolChoice;
+  if (toolChoice && tools.length > 0) body.tool_choice = toolChoice;
 
   const metadata: JsonObject = { ...(isRecord(ext.metadata) ? ext.metadata : {}) };
   if (req.user !== undefined) metadata.user_id = req.user;

@@ -31,7 +31,8 @@ describe("Claude Code tool-call turn", () => {
     ]);
     expect(req.messages[4]?.content[0]).toMatchObject({ type: "tool-result", callId: "toolu_mock0001", cacheControl: { type: "ephemeral" } });
     expect(req.tools).toHaveLength(24);
-    expect(req.user).toContain("session_id");
+    expect(JSON.stringify(req.extensions?.["anthropic-messages"]?.metadata)).toContain("session_id");
+    expect(req.user).toBeUndefined();
   });
 
   it("re-encodes for an Anthropic upstream without loss", () => {

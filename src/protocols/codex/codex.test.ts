@@ -85,7 +85,7 @@ describe("codexUpstreamCodec", () => {
         { type: "message", role: "developer", content: [{ type: "input_text", text: "You are Claude Code." }] },
         { type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] },
       ],
-      reasoning: { effort: "high" },
+      reasoning: { effort: "high", summary: "auto" },
       store: false,
       stream: true,
       include: ["reasoning.encrypted_content"],

@@ -174,6 +174,11 @@ describe("decodeResponsesRequest", () => {
     });
   });
 
+  it("records that a reasoning request without summary wants no reasoning text back", () => {
+    expect(decodeResponsesRequest({ model: "m", input: "x", reasoning: { effort: "low" } }).reasoning).toEqual({ effort: "low", summary: "none" });
+    expect(decodeResponsesRequest({ model: "m", input: "x", reasoning: { generate_summary: "concise" } }).reasoning).toEqual({ summary: "concise" });
+  });
+
   it("keeps tool_choice shapes the canonical model lacks in extensions", () => {
     const choice = { type: "allowed_tools", mode: "auto", tools: [{ type: "function", name: "f" }] };
     const req = decodeResponsesRequest({ model: "m", input: "x", tool_choice: choice });

@@ -151,6 +151,9 @@ function decodeReasoningConfig(raw: unknown, ext: ResponsesRequestExt): Reasonin
       throw invalid("reasoning.summary", `'reasoning.summary' must be one of auto, concise, detailed.`);
     }
     out.summary = s as NonNullable<ReasoningConfig["summary"]>;
+  } else {
+    // A Responses client that names no summary gets no reasoning text back; say so to other upstreams.
+    out.summary = "none";
   }
   if (Object.keys(rest).length > 0) ext.reasoning = rest;
   return out;

@@ -231,7 +231,9 @@ describe("encodeResponsesRequest", () => {
     const out = encode({ model: "m", stream: true, messages: [], reasoning: { budgetTokens: 4000, summary: "auto" } });
     expect(out.reasoning).toEqual({ effort: "medium", summary: "auto" });
     expect(out.include).toEqual(["reasoning.encrypted_content"]);
-    expect(encode({ model: "m", stream: true, messages: [], reasoning: { adaptive: true } }).reasoning).toEqual({ effort: "xhigh" });
+    expect(encode({ model: "m", stream: true, messages: [], reasoning: { adaptive: true } }).reasoning).toEqual({ effort: "xhigh", summary: "auto" });
+    expect(encode({ model: "m", stream: true, messages: [], reasoning: { effort: "low", summary: "none" } }).reasoning).toEqual({ effort: "low" });
+    expect(encode(decodeResponsesRequest({ model: "m", input: "x", reasoning: { effort: "low" } })).reasoning).toEqual({ effort: "low" });
     expect(encode({ model: "m", stream: true, messages: [], reasoning: { effort: "none" } }).include).toBeUndefined();
   });
 

@@ -140,7 +140,10 @@ function encodeReasoning(r: ReasoningConfig | undefined, ext: ResponsesRequestEx
   const out: NonNullable<ResponsesRequestBody["reasoning"]> = {};
   const effort = r?.effort ?? (r?.budgetTokens !== undefined ? effortFromBudget(r.budgetTokens) : r?.adaptive ? "xhigh" : undefined);
   if (effort !== undefined) out.effort = effort;
-  if (r?.summary !== undefined && r.summary !== "none") out.summary = r.summary;
+  // PROTOCOLS.md §6.1: summaries stream only when asked for. Clients that cannot say (Chat
+  // reasoning_effort, Anthropic thinking) expect reasoning text back, so unset means "auto".
+  const summary = r?.summary ?? (r && effort !== "none" ? "auto" : undefined);
+  if (summary !== undefined && summary !== "none") out.summary = summary;
   return { ...out, ...extra };
 }
 

@@ -1,0 +1,242 @@
+/**
+ * Responses over WebSocket (`GET /v1/responses` upgrade), as Codex CLI uses it
+ * with `supports_websockets` (PROTOCOLS.md §2). Each `response.create` frame is
+ * one turn, run through the same pipeline as HTTP (auth, admission, lanes,
+ * metering); its stream events go back as one JSON text frame each.
+ *
+ * Upstreams are reached over HTTP, so the connection keeps what the public API
+ * keeps server-side (§2.3): the last request and its output. A follow-up with
+ * `previous_response_id` naming the last response is rebuilt into a full
+ * request (last input + last output + new input). One response at a time.
+ */
+import type { IncomingMessage, Server } from "node:http";
+import type { Duplex } from "node:stream";
+import { randomUUID } from "node:crypto";
+import { WebSocketServer, type WebSocket } from "ws";
+import { GatewayError } from "../canonical/errors.js";
+import { SseParser } from "../transport/sse.js";
+import type { ClientSink, Exchange } from "../pipeline/exchange.js";
+import type { Logger } from "../observability/logger.js";
+
+export interface ResponsesWebSocketOptions {
+  /** Throws a GatewayError when the upgrade request's credentials are not accepted. */
+  authenticate(req: IncomingMessage): void;
+  /** Runs one turn through the pipeline, writing to `ex.res`. */
+  generate(ex: Exchange): Promise<void>;
+  logger: Logger;
+  bodyLimit: number;
+}
+
+type Json = Record<string, unknown>;
+
+interface ConnectionState {
+  lastRequest: Json | undefined;
+  lastResponseId: string | undefined;
+  lastOutput: unknown[];
+  busy: boolean;
+}
+
+/** In-band error frame in the shape Codex reads (PROTOCOLS.md §2.2). */
+function errorFrame(status: number, type: string, code: string, message: string): string {
+  return JSON.stringify({ type: "error", status, error: { type, code, message } });
+}
+
+/**
+ * A ClientSink that turns the lane's SSE output into WebSocket frames, and an
+ * HTTP error answer into an in-band error frame.
+ */
+class WebSocketTurnSink implements ClientSink {
+  private status = 200;
+  private errorBody = "";
+  private readonly parser = new SseParser();
+  private readonly closeListeners = new Set<() => void>();
+  completed: Json | undefined;
+
+  constructor(private readonly ws: WebSocket) {}
+
+  get destroyed(): boolean {
+    return this.ws.readyState !== this.ws.OPEN;
+  }
+
+  writeHead(status: number): this {
+    this.status = status;
+    return this;
+  }
+
+  flushHeaders(): void {}
+
+  write(chunk: Buffer | string): boolean {
+    if (this.status >= 400) {
+      this.errorBody += chunk.toString();
+      return true;
+    }
+    this.forward(this.parser.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk));
+    return true;
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (chunk !== undefined) this.write(chunk);
+    if (this.status >= 400) this.sendError();
+    else this.forward(this.parser.end());
+    for (const l of this.closeListeners) l();
+    return this;
+  }
+
+  once(event: "drain" | "close", listener: () => void): this {
+    if (event === "close") this.closeListeners.add(listener);
+    return this;
+  }
+
+  off(event: "drain" | "close", listener: () => void): this {
+    if (event === "close") this.closeListeners.delete(listener);
+    return this;
+  }
+
+  private forward(events: Array<{ event: string | undefined; data: string }>): void {
+    for (const ev of events) {
+      if (ev.data === "[DONE]" || this.destroyed) continue;
+      if (ev.event === "response.completed") {
+        try {
+          this.completed = (JSON.parse(ev.data) as { response?: Json }).response;
+        } catch {
+          this.completed = undefined;
+        }
+      }
+      this.ws.send(ev.data);
+    }
+  }
+
+  private sendError(): void {
+    let type = "api_error";
+    let code = "upstream_error";
+    let message = this.errorBody || `HTTP ${this.status}`;
+    try {
+      const e = (JSON.parse(this.errorBody) as { error?: { type?: string; code?: string; message?: string } }).error;
+      type = e?.type ?? type;
+      code = e?.code ?? code;
+      message = e?.message ?? message;
+    } catch {
+      // Not JSON: keep the text.
+    }
+    if (!this.destroyed) this.ws.send(errorFrame(this.status, type, code, message));
+  }
+}
+
+export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOptions): WebSocketServer {
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true, maxPayload: o.bodyLimit });
+
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? "").split("?")[0];
+    if (path !== "/v1/responses") {
+      socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+      return;
+    }
+    try {
+      o.authenticate(req);
+    } catch (err) {
+      const e = err instanceof GatewayError ? err : new GatewayError("authentication", "invalid_api_key", "Invalid API key.");
+      const body = JSON.stringify({ error: { message: e.message, type: "authentication_error", code: e.code, param: null } });
+      socket.end(`HTTP/1.1 ${e.status} Unauthorized\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, req));
+  });
+
+  function serve(ws: WebSocket, upgrade: IncomingMessage): void {
+    const state: ConnectionState = { lastRequest: undefined, lastResponseId: undefined, lastOutput: [], busy: false };
+    const connection = new AbortController();
+    ws.on("close", () => connection.abort());
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) {
+        ws.send(errorFrame(400, "invalid_request_error", "invalid_frame", "Send response.create requests as JSON text frames."));
+        return;
+      }
+      void turn(ws, upgrade, state, data.toString(), connection.signal).catch((err: unknown) => {
+        o.logger.error({ err }, "websocket turn failed");
+        if (ws.readyState === ws.OPEN) ws.send(errorFrame(500, "server_error", "internal_error", "The gateway failed to handle this request."));
+      });
+    });
+  }
+
+  async function turn(ws: WebSocket, upgrade: IncomingMessage, state: ConnectionState, text: string, signal: AbortSignal): Promise<void> {
+    let frame: Json;
+    try {
+      const v: unknown = JSON.parse(text);
+      if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not an object");
+      frame = v as Json;
+    } catch {
+      ws.send(errorFrame(400, "invalid_request_error", "invalid_json", "Each frame must be a JSON object."));
+      return;
+    }
+    const kind = frame.type;
+    if (kind !== "response.create" && kind !== "response.append") {
+      ws.send(errorFrame(400, "invalid_request_error", "unsupported_frame", `Unsupported frame type '${String(kind)}'; send response.create.`));
+      return;
+    }
+    if (state.busy) {
+      ws.send(errorFrame(409, "invalid_request_error", "response_already_in_flight", "A response is already in progress on this connection."));
+      return;
+    }
+    const { type: _type, stream: _stream, background: _background, generate, previous_response_id: previous, ...rest } = frame;
+    let body: Json = rest;
+    if (previous !== undefined) {
+      if (!state.lastRequest || previous !== state.lastResponseId) {
+        ws.send(errorFrame(400, "invalid_request_error", "previous_response_not_found", `Previous response '${String(previous)}' is not known on this connection; send the full input.`));
+        return;
+      }
+      const newInput = Array.isArray(rest.input) ? rest.input : rest.input === undefined ? [] : [{ role: "user", content: rest.input }];
+      const lastInput = Array.isArray(state.lastRequest.input) ? state.lastRequest.input : [];
+      body = { ...state.lastRequest, ...rest, input: [...lastInput, ...state.lastOutput, ...newInput] };
+      if (rest.model === undefined) body.model = state.lastRequest.model;
+      if (rest.instructions === undefined && state.lastRequest.instructions !== undefined) body.instructions = state.lastRequest.instructions;
+    }
+    if (generate === false) {
+      // Warm-up (§2.1): a response id to chain from, no model output.
+      const id = `resp_${randomUUID().replaceAll("-", "")}`;
+      const response = { id, object: "response", created_at: Math.floor(Date.now() / 1000), status: "completed", model: body.model ?? null, output: [], usage: null };
+      ws.send(JSON.stringify({ type: "response.created", sequence_number: 0, response: { ...response, status: "in_progress" } }));
+      ws.send(JSON.stringify({ type: "response.completed", sequence_number: 1, response }));
+      state.lastRequest = body;
+      state.lastResponseId = id;
+      state.lastOutput = [];
+      return;
+    }
+    state.busy = true;
+    const sink = new WebSocketTurnSink(ws);
+    try {
+      const raw = Buffer.from(JSON.stringify({ ...body, stream: true }));
+      if (raw.length > o.bodyLimit) {
+        ws.send(errorFrame(413, "invalid_request_error", "request_too_large", `The request exceeds the ${o.bodyLimit}-byte limit.`));
+        return;
+      }
+      await o.generate({
+        id: `req_${randomUUID().replaceAll("-", "")}`,
+        protocol: "openai-responses",
+        route: "/v1/responses",
+        headers: upgrade.headers,
+        query: "",
+        body: raw,
+        res: sink,
+        signal,
+        startedAt: performance.now(),
+      });
+    } finally {
+      state.busy = false;
+    }
+    const done = sink.completed;
+    if (done && typeof done.id === "string") {
+      state.lastRequest = body;
+      state.lastResponseId = done.id;
+      // Replayed as input with store:false, so without server-side item ids (PROTOCOLS.md §1.2).
+      state.lastOutput = Array.isArray(done.output)
+        ? done.output.map((item) => {
+            if (!item || typeof item !== "object") return item;
+            const { id: _id, ...rest } = item as Json;
+            return rest;
+          })
+        : [];
+    }
+  }
+
+  return wss;
+}
