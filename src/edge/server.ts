@@ -173,6 +173,9 @@ export function createEdge(o: EdgeOptions): Edge {
         });
       }
       if (renderErrors) {
+        const route = "ws:/v1/responses";
+        o.metrics.requests.inc({ route, status: String(settle?.status ?? failedStatus ?? 500) });
+        o.metrics.duration.observe({ route }, (performance.now() - ex.startedAt) / 1000);
         inFlight--;
         if (draining && inFlight === 0) drained?.();
       }

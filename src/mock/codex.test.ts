@@ -71,6 +71,14 @@ describe("Codex backend: §3.3 rejections", () => {
     expect(await detailOf({ ...VALID, input: "hello" })).toBe("Input must be a list");
   });
 
+  it("answers a body that is not JSON with a 400 detail, after the auth check", async () => {
+    const r = await rawRequest(mock.url, PATH, { headers: CODEX_HEADERS, body: "{oops" });
+    expect(r.status).toBe(400);
+    expect(r.json()).toEqual({ detail: "We could not parse the JSON body of your request." });
+    const { authorization: _a, ...noAuth } = CODEX_HEADERS;
+    expect((await rawRequest(mock.url, PATH, { headers: noAuth, body: "{oops" })).status).toBe(401);
+  });
+
   it("requires a Bearer token (401) and chatgpt-account-id (400)", async () => {
     const { authorization: _a, ...noAuth } = CODEX_HEADERS;
     const r401 = await codex(VALID, noAuth);

@@ -94,6 +94,6 @@ async function writeFrame(res: ServerResponse, frame: string, split: boolean): P
   const firstHigh = bytes.findIndex((b) => b >= 0x80);
   const cut = firstHigh >= 0 ? firstHigh + 1 : bytes.length >> 1;
   res.write(bytes.subarray(0, cut));
-  await sleep(2);
+  await sleep(5);
   if (!isGone(res)) res.write(bytes.subarray(cut));
 }

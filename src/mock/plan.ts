@@ -70,9 +70,8 @@ export function buildPlan(
   let finish: ReplyPlan["finish"] = toolCalls.length > 0 ? "tool_calls" : "stop";
 
   const reasoningTokens = reasoning ? tokensForText(reasoning.join("\n\n")) + 8 : 0;
-  let visibleTokens = (text ? tokensForText(text) : 0) + toolCalls.reduce((n, c) => n + 4 + tokensForText(c.arguments), 0);
   const limit = facts.maxOutputTokens;
-  const overLimit = limit !== undefined && limit > 0 && reasoningTokens + visibleTokens > limit;
+  const overLimit = limit !== undefined && limit > 0 && reasoningTokens + visibleTokens(text, toolCalls) > limit;
 
   if (scenario.streamError !== undefined) {
     textChunks = textChunks.slice(0, 2);
@@ -87,8 +86,7 @@ export function buildPlan(
     toolCalls = [];
     finish = "length";
   }
-  visibleTokens = (text ? tokensForText(text) : 0) + toolCalls.reduce((n, c) => n + 4 + tokensForText(c.arguments), 0);
-  let outputTokens = reasoningTokens + visibleTokens;
+  let outputTokens = reasoningTokens + visibleTokens(text, toolCalls);
   if (finish === "length" && overLimit && limit !== undefined) outputTokens = limit;
 
   return {
@@ -97,8 +95,12 @@ export function buildPlan(
     textChunks,
     toolCalls,
     finish,
-    usage: usageFor(facts, scenario, cache, outputTokens, reasoningTokens),
+    usage: usageFor(facts, scenario, cache, outputTokens, Math.min(reasoningTokens, outputTokens)),
   };
+}
+
+function visibleTokens(text: string | undefined, calls: PlannedToolCall[]): number {
+  return (text ? tokensForText(text) : 0) + calls.reduce((n, c) => n + 4 + tokensForText(c.arguments), 0);
 }
 
 function usageFor(

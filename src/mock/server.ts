@@ -41,7 +41,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from "node:net";
 import { type HttpReply, type ProtocolAdapter, type RenderContext, isObject } from "./adapter.js";
 import { anthropicError, anthropicMessages, countTokens } from "./anthropic.js";
-import { codex } from "./codex.js";
+import { codex, codexAuthError } from "./codex.js";
 import { deliverStream, isGone, resetConnection, sendRaw, sendReply, sleep } from "./deliver.js";
 import { IdSource } from "./ids.js";
 import { listCodexModels, listModels } from "./models.js";
@@ -136,7 +136,7 @@ class MockServer implements MockUpstream {
     const json = recorded.json;
     if (!isObject(json)) {
       // The Codex edge checks credentials before it looks at the body.
-      const early = adapter.protocol === "codex" ? adapter.validate(recorded, {}, requestId) : undefined;
+      const early = adapter.protocol === "codex" ? codexAuthError(recorded, requestId) : undefined;
       return sendReply(res, early ?? adapter.error(400, "We could not parse the JSON body of your request.", requestId));
     }
     const invalid = adapter.validate(recorded, json, requestId);

@@ -87,6 +87,8 @@ export function sessionIdentity(s: SessionSources): string | undefined {
 
 interface BodyReader {
   read(name: string): unknown;
+  /** The elements of a top-level array, parsed lazily one by one. */
+  items(name: string): Iterable<unknown>;
 }
 
 /** Affinity for the passthrough lane, reading only the top-level fields it needs. */
@@ -115,7 +117,29 @@ function textOf(content: unknown): string {
     .join("\n");
 }
 
-/** System prompt + first user message, minus Claude Code's per-request billing header. */
+/**
+ * Collects the first user message of a list of messages/items and every
+ * system/developer one before it; returns how many elements it read.
+ */
+function leadingText(items: Iterable<unknown>, parts: string[]): number {
+  let read = 0;
+  for (const m of items) {
+    read++;
+    const role = (m as { role?: unknown } | null)?.role;
+    if (role === "system" || role === "developer") parts.push(textOf((m as { content?: unknown }).content));
+    else if (role === "user") {
+      parts.push(textOf((m as { content?: unknown }).content));
+      break;
+    }
+  }
+  return read;
+}
+
+/**
+ * System prompt + first user message, minus Claude Code's per-request billing
+ * header. Reads message elements lazily, so a long conversation's later turns
+ * are never decoded.
+ */
 function promptHeadOf(protocol: Exchange["protocol"], body: BodyReader): string | undefined {
   const parts: string[] = [];
   if (protocol === "anthropic-messages") {
@@ -126,34 +150,16 @@ function promptHeadOf(protocol: Exchange["protocol"], body: BodyReader): string 
         if (!t.startsWith("x-anthropic-billing-header:")) parts.push(t);
       }
     } else parts.push(textOf(system));
-    const messages = body.read("messages");
-    const first = Array.isArray(messages) ? messages.find((m) => (m as { role?: unknown })?.role === "user") : undefined;
-    parts.push(textOf((first as { content?: unknown } | undefined)?.content));
+    leadingText(body.items("messages"), parts);
   } else if (protocol === "openai-chat") {
-    const messages = body.read("messages");
-    if (Array.isArray(messages)) {
-      for (const m of messages) {
-        const role = (m as { role?: unknown })?.role;
-        if (role === "system" || role === "developer") parts.push(textOf((m as { content?: unknown }).content));
-        else if (role === "user") {
-          parts.push(textOf((m as { content?: unknown }).content));
-          break;
-        }
-      }
-    }
+    leadingText(body.items("messages"), parts);
   } else {
-    parts.push(typeof body.read("instructions") === "string" ? (body.read("instructions") as string) : "");
-    const input = body.read("input");
-    if (typeof input === "string") parts.push(input);
-    else if (Array.isArray(input)) {
-      for (const item of input) {
-        const role = (item as { role?: unknown })?.role;
-        if (role === "system" || role === "developer") parts.push(textOf((item as { content?: unknown }).content));
-        else if (role === "user") {
-          parts.push(textOf((item as { content?: unknown }).content));
-          break;
-        }
-      }
+    const instructions = body.read("instructions");
+    if (typeof instructions === "string") parts.push(instructions);
+    // `input` is a list of items or the bare-string shorthand for one user message.
+    if (leadingText(body.items("input"), parts) === 0) {
+      const input = body.read("input");
+      if (typeof input === "string") parts.push(input);
     }
   }
   const head = parts.filter(Boolean).join("\n\n");

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { patchBody, peekBody, readField } from "./json-peek.js";
+import { patchBody, peekBody, readArrayItems, readField } from "./json-peek.js";
 
 describe("peekBody", () => {
   it("finds top-level fields and ignores nested ones of the same name", () => {
@@ -63,6 +63,32 @@ describe("patchBody", () => {
         const out = patchBody(buf, peekBody(buf)!, set);
         const expected = { ...obj, ...set };
         expect(JSON.parse(out.toString())).toEqual(JSON.parse(JSON.stringify(expected)));
+      }),
+    );
+  });
+});
+
+describe("readArrayItems", () => {
+  it("parses elements lazily and stops where the caller stops", () => {
+    // The third element is malformed: a caller that stops after two never reaches it.
+    const buf = Buffer.from('{"messages":[ {"role":"system","content":"s"}, {"role":"user","content":"ü"} , {"role":"user","content":tru} ]}');
+    const empty = Buffer.from('{"messages":[]}');
+    expect([...readArrayItems(empty, peekBody(empty)!, "messages")]).toEqual([]);
+    const it = readArrayItems(buf, peekBody(buf)!, "messages");
+    expect(it.next().value).toEqual({ role: "system", content: "s" });
+    expect(it.next().value).toEqual({ role: "user", content: "ü" });
+  });
+
+  it("yields nothing for a field that is not an array", () => {
+    const buf = Buffer.from('{"input":"just text"}');
+    expect([...readArrayItems(buf, peekBody(buf)!, "input")]).toEqual([]);
+  });
+
+  it("agrees with JSON.parse on arbitrary arrays", () => {
+    fc.assert(
+      fc.property(fc.array(fc.jsonValue()), (arr) => {
+        const buf = Buffer.from(JSON.stringify({ a: arr }, null, 2));
+        expect([...readArrayItems(buf, peekBody(buf)!, "a")]).toEqual(JSON.parse(JSON.stringify(arr)));
       }),
     );
   });

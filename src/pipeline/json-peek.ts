@@ -113,6 +113,26 @@ export function peekBody(buf: Uint8Array): PeekedBody | undefined {
   }
 }
 
+/**
+ * Parses, one at a time, the elements of a top-level array field, so a caller
+ * that needs only the first few (the system prompt and first user message)
+ * never decodes the rest. Stops silently at malformed input.
+ */
+export function* readArrayItems(buf: Uint8Array, body: PeekedBody, name: string): Generator<unknown> {
+  const r = body.fields.get(name);
+  if (!r || buf[r.start] !== LBRACKET) return;
+  let i = skipWs(buf, r.start + 1);
+  if (buf[i] === RBRACKET) return;
+  while (i < r.end) {
+    const end = skipValue(buf, i);
+    if (end < 0) return;
+    yield JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + i, end - i).toString("utf8"));
+    i = skipWs(buf, end);
+    if (buf[i] !== COMMA) return;
+    i = skipWs(buf, i + 1);
+  }
+}
+
 /** Parses one field's value (small values only: model, stream, keys). */
 export function readField(buf: Uint8Array, body: PeekedBody, name: string): unknown {
   const r = body.fields.get(name);

@@ -14,27 +14,15 @@ import { errorBody, frameSse, streamErrorEvents } from "../edge/error-render.js"
 import type { ClientProtocol } from "../protocols/codec.js";
 import { patchBody, type PeekedBody } from "./json-peek.js";
 import { anthropicUsage, chatUsage, createUsageObserver, responsesUsage } from "./usage-observer.js";
-import { codexPassthroughPatch } from "../protocols/codex/index.js";
+import { CODEX_STRIPPED_FIELDS, codexPassthroughPatch } from "../protocols/codex/index.js";
 
-/** Fields the Codex backend refuses (PROTOCOLS.md §3.3); their presence forces the slow path. */
-const CODEX_REJECTS = [
-  "max_output_tokens",
-  "max_completion_tokens",
-  "temperature",
-  "top_p",
-  "frequency_penalty",
-  "presence_penalty",
-  "truncation",
-  "user",
-  "context_management",
-  "prompt_cache_retention",
-  "prompt_cache_options",
-  "safety_identifier",
-  "stream_options",
-  "previous_response_id",
-  "generate",
-  "service_tier",
-];
+/**
+ * JSON tokens whose presence anywhere in a body means an item-level Codex rule
+ * may apply (role system → developer, prompt_cache_breakpoint removal). Inside
+ * JSON string content a quote is escaped, so an unescaped `"system"` can only
+ * be a key or a whole value: a cheap, exact-enough byte test for the slow path.
+ */
+const CODEX_ITEM_TOKENS = [Buffer.from('"system"'), Buffer.from('"prompt_cache_breakpoint"')];
 
 export interface PreparedBody {
   body: Buffer;
@@ -55,12 +43,18 @@ export function preparePassthroughBody(
   set: Record<string, unknown>,
 ): PreparedBody {
   if (upstream === "codex") {
+    const instructions = read("instructions");
     const clean =
       read("store") === false &&
       read("stream") === true &&
-      typeof read("instructions") === "string" &&
-      !CODEX_REJECTS.some((f) => peek.fields.has(f) && !(f === "service_tier" && read(f) === "priority"));
-    if (clean) return { body: patchBody(raw, peek, set), upstreamStreams: true };
+      (instructions === undefined || typeof instructions === "string") &&
+      !CODEX_STRIPPED_FIELDS.some((f) => peek.fields.has(f) && !(f === "service_tier" && read(f) === "priority")) &&
+      !CODEX_ITEM_TOKENS.some((t) => raw.includes(t));
+    if (clean) {
+      // Codex CLI omits `instructions`, which the backend requires: one more spliced field.
+      const patch = instructions === undefined ? { instructions: "", ...set } : set;
+      return { body: patchBody(raw, peek, patch), upstreamStreams: true };
+    }
     const parsed = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
     const { body } = codexPassthroughPatch({ ...parsed, ...set });
     return { body: Buffer.from(JSON.stringify(body)), upstreamStreams: true };

@@ -33,7 +33,7 @@ export class SseParser {
 
   push(chunk: Uint8Array): SseEvent[] {
     const out: SseEvent[] = [];
-    let buf: Uint8Array = chunk;
+    const buf: Uint8Array = chunk;
     let start = 0;
     if (this.sawCR && buf.length > 0 && buf[0] === LF) start = 1;
     this.sawCR = false;

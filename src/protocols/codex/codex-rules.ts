@@ -56,6 +56,8 @@ export function applyCodexRules(input: JsonObject): CodexPatch {
   const include = Array.isArray(body.include) ? body.include : [];
   if (!include.includes(ENCRYPTED_REASONING_INCLUDE)) body.include = [...include, ENCRYPTED_REASONING_INCLUDE];
 
+  // The backend wants a list of items; the public API's bare-string shorthand is one user message.
+  if (typeof body.input === "string") body.input = [{ type: "message", role: "user", content: [{ type: "input_text", text: body.input }] }];
   if (Array.isArray(body.input)) {
     const input = patchInput(body.input, warnings);
     if (input !== body.input) body.input = input;

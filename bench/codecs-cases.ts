@@ -1,0 +1,173 @@
+/**
+ * The work bench/codecs.ts times, one function per lane. Each builds an
+ * Operation (see codecs-timing.ts) that does exactly what the gateway does per
+ * request or per stream on that lane and returns a byte or event count, so the
+ * result is used and the work cannot be skipped.
+ */
+import type { CanonicalRequest } from "../src/canonical/request.js";
+import type { Usage } from "../src/canonical/usage.js";
+import { emptyUsage } from "../src/canonical/usage.js";
+import type { ClientCodec, ClientProtocol, OutboundEvent, UpstreamCodec } from "../src/protocols/codec.js";
+import { newTranslationContext } from "../src/protocols/codec.js";
+import { CLIENT_CODECS, UPSTREAM_CODECS } from "../src/protocols/registry.js";
+import { patchBody, peekBody, readField, type PeekedBody } from "../src/pipeline/json-peek.js";
+import { preparePassthroughBody } from "../src/pipeline/passthrough-lane.js";
+import { createUsageObserver } from "../src/pipeline/usage-observer.js";
+import type { UpstreamProtocol } from "../src/storage/ports.js";
+import { SseParser } from "../src/transport/sse.js";
+import { CACHE_KEY, NOW } from "./codecs-inputs.js";
+import type { Operation } from "./codecs-timing.js";
+
+/* --------------------------------------------------------------- requests */
+
+export interface ConvertedRequest {
+  bytes: Buffer;
+  warnings: string[];
+}
+
+/** Translate lane, request side: bytes → JSON → canonical → upstream JSON → bytes (as src/pipeline/translate-lane.ts does). */
+export function convertRequest(raw: Buffer, client: ClientCodec, upstream: UpstreamCodec): ConvertedRequest {
+  const canonical = client.decodeRequest(JSON.parse(raw.toString("utf8")));
+  const ctx = newTranslationContext(canonical.model, NOW);
+  ctx.clientRequest = canonical;
+  const body = upstream.encodeRequest({ ...canonical, stream: true, promptCacheKey: CACHE_KEY }, ctx);
+  return { bytes: Buffer.from(JSON.stringify(body)), warnings: ctx.warnings.map((w) => w.code) };
+}
+
+export function requestConversionOp(raw: Buffer, client: ClientProtocol, upstream: UpstreamProtocol): Operation {
+  const c = CLIENT_CODECS[client];
+  const u = UPSTREAM_CODECS[upstream];
+  return () => convertRequest(raw, c, u).bytes.length;
+}
+
+/** Baseline: decode the whole body and write it back, changing nothing. */
+export function naiveRoundTripOp(raw: Buffer): Operation {
+  return () => Buffer.from(JSON.stringify(JSON.parse(raw.toString("utf8")))).length;
+}
+
+function peekOrThrow(raw: Buffer): PeekedBody {
+  const peek = peekBody(raw);
+  if (!peek) throw new Error("benchmark body is not a JSON object");
+  return peek;
+}
+
+/** The byte scan alone: top-level field ranges of the whole body. */
+export function peekOnlyOp(raw: Buffer): Operation {
+  return () => peekOrThrow(raw).fields.size;
+}
+
+/** Passthrough lane: find model / stream / prompt_cache_key in the bytes, splice prompt_cache_key in. */
+export function passthroughBody(raw: Buffer): Buffer {
+  const peek = peekOrThrow(raw);
+  const model = readField(raw, peek, "model");
+  const stream = readField(raw, peek, "stream");
+  const key = readField(raw, peek, "prompt_cache_key");
+  if (typeof model !== "string" || stream !== true || (key !== undefined && typeof key !== "string")) throw new Error("unexpected body fields");
+  return patchBody(raw, peek, { prompt_cache_key: CACHE_KEY });
+}
+
+export function passthroughOp(raw: Buffer): Operation {
+  return () => passthroughBody(raw).length;
+}
+
+/** Passthrough lane to the Codex backend: the same reads, then the pipeline's own preparePassthroughBody (its §3.3 checks and splices). */
+export function codexPassthroughBody(raw: Buffer): Buffer {
+  const peek = peekOrThrow(raw);
+  const cache = new Map<string, unknown>();
+  const read = (name: string): unknown => {
+    if (!cache.has(name)) cache.set(name, readField(raw, peek, name));
+    return cache.get(name);
+  };
+  if (typeof read("model") !== "string" || read("stream") !== true) throw new Error("unexpected body fields");
+  read("prompt_cache_key");
+  return preparePassthroughBody("codex", raw, peek, read, { prompt_cache_key: CACHE_KEY }).body;
+}
+
+export function codexPassthroughOp(raw: Buffer): Operation {
+  return () => codexPassthroughBody(raw).length;
+}
+
+/* ---------------------------------------------------------------- streams */
+
+export interface ConvertedStream {
+  upstreamEvents: number;
+  outEvents: number;
+  /** Bytes of the JSON (or raw `[DONE]`) of every outbound event's data. */
+  outDataBytes: number;
+  usage: Usage;
+  errorParts: number;
+}
+
+/**
+ * Translate lane, stream side, over one whole upstream stream: SSE bytes →
+ * events → canonical parts → client events → JSON. `collect` receives the
+ * client events (validation only; never while timed).
+ */
+export function convertStream(
+  chunks: readonly Buffer[],
+  canonical: CanonicalRequest,
+  client: ClientCodec,
+  upstream: UpstreamCodec,
+  collect?: OutboundEvent[],
+): ConvertedStream {
+  const ctx = newTranslationContext(canonical.model, NOW);
+  ctx.clientRequest = canonical;
+  const parser = new SseParser();
+  const decoder = upstream.createStreamDecoder(ctx);
+  const encoder = client.createStreamEncoder(ctx);
+  const result: ConvertedStream = { upstreamEvents: 0, outEvents: 0, outDataBytes: 0, usage: emptyUsage(), errorParts: 0 };
+  const emit = (events: OutboundEvent[]): void => {
+    for (const ev of events) {
+      result.outEvents++;
+      result.outDataBytes += ev.data === "[DONE]" ? 6 : JSON.stringify(ev.data).length;
+      collect?.push(ev);
+    }
+  };
+  const parts = (list: ReturnType<typeof decoder.push>): void => {
+    for (const part of list) {
+      if (part.type === "usage") result.usage = part.usage;
+      else if (part.type === "error") result.errorParts++;
+      emit(encoder.push(part));
+    }
+  };
+  for (const chunk of chunks) {
+    for (const ev of parser.push(chunk)) {
+      result.upstreamEvents++;
+      parts(decoder.push(ev));
+    }
+  }
+  for (const ev of parser.end()) {
+    result.upstreamEvents++;
+    parts(decoder.push(ev));
+  }
+  parts(decoder.end());
+  emit(encoder.end());
+  return result;
+}
+
+export function streamConversionOp(chunks: readonly Buffer[], canonical: CanonicalRequest, client: ClientProtocol, upstream: UpstreamProtocol): Operation {
+  const c = CLIENT_CODECS[client];
+  const u = UPSTREAM_CODECS[upstream];
+  return () => convertStream(chunks, canonical, c, u).outDataBytes;
+}
+
+/** Passthrough observation baseline: the SSE parser over the stream, nothing else. */
+export function sseOnlyOp(chunks: readonly Buffer[]): Operation {
+  return () => {
+    const parser = new SseParser();
+    let n = 0;
+    for (const chunk of chunks) n += parser.push(chunk).length;
+    return n + parser.end().length;
+  };
+}
+
+/** What the passthrough lane really does per stream: the SSE parser plus the usage observer. */
+export function sseObservedOp(chunks: readonly Buffer[], protocol: UpstreamProtocol): Operation {
+  return () => {
+    const parser = new SseParser();
+    const observer = createUsageObserver(protocol);
+    for (const chunk of chunks) for (const ev of parser.push(chunk)) observer.observe(ev);
+    for (const ev of parser.end()) observer.observe(ev);
+    return observer.usage.outputTokens + (observer.completed ? 1 : 0);
+  };
+}

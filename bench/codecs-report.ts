@@ -1,0 +1,185 @@
+/**
+ * Result rows and text tables for bench/codecs.ts. Ratios come first in the
+ * reading order: these machines drift up to 2× between runs (DESIGN.md §8), so
+ * absolute times are only comparable within one run.
+ */
+import type { ClientProtocol } from "../src/protocols/codec.js";
+import type { UpstreamProtocol } from "../src/storage/ports.js";
+import type { Measurement } from "./codecs-timing.js";
+
+export interface RequestRow {
+  client: ClientProtocol;
+  upstream: UpstreamProtocol;
+  /** Same wire format on both sides: the pipeline would take the passthrough lane. */
+  sameWire: boolean;
+  inBytes: number;
+  outBytes: number;
+  warnings: string[];
+  m: Measurement | undefined;
+  error?: string;
+}
+
+export interface PassthroughRow {
+  client: ClientProtocol;
+  upstream: UpstreamProtocol;
+  body: string;
+  /** How the lane was exercised. */
+  lane: string;
+  inBytes: number;
+  nonAsciiBytes: number;
+  outBytes: number;
+  /** peekBody alone on the same bytes: the part of the passthrough cost that is the byte scan. */
+  peekOnly: Measurement;
+  passthrough: Measurement;
+  naive: Measurement;
+  problems: string[];
+}
+
+export interface StreamBaselineRow {
+  upstream: UpstreamProtocol;
+  sseBytes: number;
+  chunks: number;
+  events: number;
+  sseOnly: Measurement;
+  observed: Measurement;
+  problems: string[];
+}
+
+export interface StreamRow {
+  client: ClientProtocol;
+  upstream: UpstreamProtocol;
+  sameWire: boolean;
+  upstreamEvents: number;
+  outEvents: number;
+  outDataBytes: number;
+  problems: string[];
+  m: Measurement | undefined;
+  error?: string;
+}
+
+const SHORT: Readonly<Record<ClientProtocol | UpstreamProtocol, string>> = {
+  "anthropic-messages": "messages",
+  anthropic: "messages",
+  "openai-chat": "chat",
+  "openai-responses": "responses",
+  codex: "codex",
+};
+
+export function short(p: ClientProtocol | UpstreamProtocol): string {
+  return SHORT[p];
+}
+
+function us(ns: number): string {
+  const v = ns / 1000;
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function nsFmt(ns: number): string {
+  return ns >= 100 ? ns.toFixed(0) : ns.toFixed(1);
+}
+
+function ratio(a: number, b: number): string {
+  if (!(b > 0)) return "—";
+  const r = a / b;
+  return `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`;
+}
+
+function iqr(m: Measurement): string {
+  return `${(m.spread * 100).toFixed(1)}%`;
+}
+
+function kb(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KB`;
+}
+
+/** Left-aligns the first `textCols` columns, right-aligns the rest. */
+export function table(head: readonly string[], rows: readonly (readonly string[])[], textCols = 1): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i < textCols ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+/** Section 1: translate-lane request conversion, with each client body's passthrough and naive parse+stringify as the baselines. */
+export function requestTable(rows: readonly RequestRow[], baselines: ReadonlyMap<ClientProtocol, { passthrough: Measurement; naive: Measurement }>): string {
+  const body = rows.map((r) => {
+    const base = baselines.get(r.client);
+    const pair = `${short(r.client)} → ${short(r.upstream)}${r.sameWire ? " *" : ""}`;
+    if (!r.m) return [pair, kb(r.inBytes), "—", "failed", "", "", "", r.error ?? ""];
+    return [
+      pair,
+      kb(r.inBytes),
+      kb(r.outBytes),
+      us(r.m.medianNs),
+      iqr(r.m),
+      base ? ratio(r.m.medianNs, base.naive.medianNs) : "—",
+      base ? ratio(r.m.medianNs, base.passthrough.medianNs) : "—",
+      r.warnings.length > 0 ? [...new Set(r.warnings)].join(",") : "",
+    ];
+  });
+  return table(["client → upstream", "in", "out", "µs/req", "IQR", "× naive", "× passthrough", "warnings"], body);
+}
+
+/** Section 2: the passthrough lane against a full parse + stringify of the same bytes. */
+export function passthroughTable(rows: readonly PassthroughRow[]): string {
+  const body = rows.map((r) => [
+    `${short(r.client)} → ${short(r.upstream)}`,
+    r.lane,
+    kb(r.inBytes),
+    String(r.nonAsciiBytes),
+    us(r.peekOnly.medianNs),
+    us(r.passthrough.medianNs),
+    iqr(r.passthrough),
+    us(r.naive.medianNs),
+    iqr(r.naive),
+    ratio(r.passthrough.medianNs, r.naive.medianNs),
+    ratio(r.naive.medianNs, r.passthrough.medianNs),
+  ]);
+  return table(["pair", "body / lane", "in", "non-ASCII B", "peek µs", "passthrough µs", "IQR", "naive µs", "IQR", "pt / naive", "naive / pt"], body, 2);
+}
+
+/** Section 3a: what observing a stream costs on the passthrough lane. */
+export function streamBaselineTable(rows: readonly StreamBaselineRow[]): string {
+  const body = rows.map((r) => [
+    short(r.upstream),
+    kb(r.sseBytes),
+    String(r.chunks),
+    String(r.events),
+    nsFmt(r.sseOnly.medianNs / r.events),
+    us(r.sseOnly.medianNs),
+    iqr(r.sseOnly),
+    nsFmt(r.observed.medianNs / r.events),
+    us(r.observed.medianNs),
+    ratio(r.observed.medianNs, r.sseOnly.medianNs),
+    r.problems.length === 0 ? "ok" : `${r.problems.length} problems`,
+  ]);
+  return table(
+    ["upstream", "SSE", "chunks", "events", "sse ns/ev", "sse µs/stream", "IQR", "+observer ns/ev", "+observer µs/stream", "observer / sse", "stream valid"],
+    body,
+  );
+}
+
+/** Section 3b: translate-lane stream conversion per pair, against the SSE-only observation of the same upstream stream. */
+export function streamTable(rows: readonly StreamRow[], baselines: ReadonlyMap<UpstreamProtocol, StreamBaselineRow>): string {
+  const body = rows.map((r) => {
+    const pair = `${short(r.client)} ← ${short(r.upstream)}${r.sameWire ? " *" : ""}`;
+    const base = baselines.get(r.upstream);
+    if (!r.m) return [pair, String(r.upstreamEvents), "—", "—", "failed", "", "", "", "", r.error ?? ""];
+    return [
+      pair,
+      String(r.upstreamEvents),
+      String(r.outEvents),
+      kb(r.outDataBytes),
+      nsFmt(r.m.medianNs / r.upstreamEvents),
+      us(r.m.medianNs),
+      iqr(r.m),
+      base ? ratio(r.m.medianNs, base.sseOnly.medianNs) : "—",
+      base ? ratio(r.m.medianNs, base.observed.medianNs) : "—",
+      r.problems.length === 0 ? "ok" : `${r.problems.length} problems`,
+    ];
+  });
+  return table(["client ← upstream", "up events", "out events", "out JSON", "ns/up-event", "µs/stream", "IQR", "× sse-only", "× observer", "client stream valid"], body);
+}

@@ -1,0 +1,125 @@
+/** What one benchmark run found, its Switchyard/baseline ratios, and their printed form. */
+import type { LoadResult } from "./load.js";
+import type { TargetName } from "./settings.js";
+
+export interface Measurement {
+  /** Workload and concurrency, e.g. "chat-40k c32". */
+  phase: string;
+  target: TargetName;
+  connections: number;
+  load: LoadResult;
+  reqPerSec: number;
+  /** CPU time of the proxy under test per answered request (µs). */
+  proxyCpuUsPerReq: number;
+  /** Share of its core the proxy under test used (0..1). */
+  proxyCoreBusy: number;
+  /** Share of the other core the load generator + mock used (0..1); near 1 means the driver, not the proxy, limited throughput. */
+  driverCoreBusy: number;
+  mockCpuUsPerReq: number;
+  /**
+   * CPU used by everything else on the machine while this phase ran, in cores
+   * (0.5 = half a core). Above ~0.2 the phase shared the machine and its
+   * timings are suspect; CPU µs/req holds up best.
+   */
+  othersBusy: number;
+}
+
+/** Switchyard divided by baseline, per phase. */
+export interface Comparison {
+  phase: string;
+  throughput: number;
+  p50: number;
+  p99: number;
+  firstByteP50: number;
+  cpuPerReq: number;
+  /** Switchyard's CPU per request minus the baseline's (µs): the gateway's own work. */
+  extraCpuUsPerReq: number;
+}
+
+export function compare(measurements: readonly Measurement[]): Comparison[] {
+  const phases = [...new Set(measurements.map((m) => m.phase))];
+  const out: Comparison[] = [];
+  for (const phase of phases) {
+    const b = measurements.find((m) => m.phase === phase && m.target === "baseline");
+    const s = measurements.find((m) => m.phase === phase && m.target === "switchyard");
+    if (!b || !s) continue;
+    out.push({
+      phase,
+      throughput: s.reqPerSec / b.reqPerSec,
+      p50: s.load.latency.p50 / b.load.latency.p50,
+      p99: s.load.latency.p99 / b.load.latency.p99,
+      firstByteP50: s.load.firstByte.p50 / b.load.firstByte.p50,
+      cpuPerReq: s.proxyCpuUsPerReq / b.proxyCpuUsPerReq,
+      extraCpuUsPerReq: s.proxyCpuUsPerReq - b.proxyCpuUsPerReq,
+    });
+  }
+  return out;
+}
+
+type Align = "left" | "right";
+
+function table(header: string[], rows: string[][], align: Align[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (align[i] === "left" ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+function fixed(n: number, digits: number): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : "-";
+}
+
+const pct = (share: number): string => (Number.isFinite(share) ? `${Math.round(share * 100)}%` : "-");
+const ratio = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}x` : "-");
+
+export function measurementTable(ms: readonly Measurement[]): string {
+  return table(
+    ["phase", "target", "req/s", "p50 ms", "p99 ms", "ttfb p50", "errors", "CPU µs/req", "proxy core", "load+mock core", "others"],
+    ms.map((m) => [
+      m.phase,
+      m.target,
+      fixed(m.reqPerSec, 0),
+      fixed(m.load.latency.p50, 2),
+      fixed(m.load.latency.p99, 2),
+      m.phase.startsWith("stream") ? fixed(m.load.firstByte.p50, 2) : "-",
+      String(m.load.errors),
+      fixed(m.proxyCpuUsPerReq, 0),
+      pct(m.proxyCoreBusy),
+      pct(m.driverCoreBusy),
+      pct(m.othersBusy),
+    ]),
+    ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+  );
+}
+
+export function comparisonTable(cs: readonly Comparison[]): string {
+  return table(
+    ["phase", "req/s", "p50", "p99", "ttfb p50", "CPU/req", "extra CPU µs/req"],
+    cs.map((c) => [
+      c.phase,
+      ratio(c.throughput),
+      ratio(c.p50),
+      ratio(c.p99),
+      c.phase.startsWith("stream") ? ratio(c.firstByteP50) : "-",
+      ratio(c.cpuPerReq),
+      fixed(c.extraCpuUsPerReq, 0),
+    ]),
+    ["left", "right", "right", "right", "right", "right", "right"],
+  );
+}
+
+/** Error kinds and samples, for phases that had any. */
+export function errorReport(ms: readonly Measurement[]): string {
+  return ms
+    .filter((m) => m.load.errors > 0)
+    .map((m) => {
+      const kinds = Object.entries(m.load.errorKinds)
+        .map(([k, n]) => `${k} ×${n}`)
+        .join(", ");
+      return [`${m.phase} ${m.target}: ${kinds}`, ...m.load.errorSamples.map((s) => `    ${s.replace(/\s+/g, " ")}`)].join("\n");
+    })
+    .join("\n");
+}

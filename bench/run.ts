@@ -1,0 +1,214 @@
+/**
+ * `npm run bench`: Switchyard against a bare Node pass-through proxy, in the
+ * same run, on loopback, with real-size bodies. See bench/README.md.
+ *
+ * Every party is its own process: the mock upstream, the baseline proxy,
+ * Switchyard, and the load generator. The two proxies share one core, the load
+ * generator and the mock the other, so each proxy's CPU time per request can be
+ * read cleanly from its own process.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildChatBody } from "./bodies.js";
+import type { LoadSpec } from "./load.js";
+import { machineBusyUs } from "./machine.js";
+import { BenchChild, type CorePlan, cpuDeltaUs, planCores } from "./processes.js";
+import { type Measurement, compare, comparisonTable, errorReport, measurementTable } from "./report.js";
+import { type Settings, type TargetName, type Workload, readSettings } from "./settings.js";
+
+const MODEL = "gpt-4o";
+const ACCOUNT_KEY = "sk-bench-account-0000000000000001";
+const CHAT_PATH = "/v1/chat/completions";
+
+const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
+
+function gatewayYaml(mockUrl: string, dataDir: string, logLevel: string): string {
+  return `server:
+  host: 127.0.0.1
+  port: 0
+  shutdown_grace_ms: 1000
+data_dir: ${JSON.stringify(dataDir)}
+log_level: ${logLevel}
+upstreams:
+  - name: mock
+    protocol: openai-chat
+    base_url: ${mockUrl}/v1
+    keys: [bench-upstream-key-0001]
+    models: [${MODEL}]
+accounts:
+  - name: bench
+    keys: [${ACCOUNT_KEY}]
+`;
+}
+
+interface Stack {
+  mock: BenchChild;
+  load: BenchChild;
+  targets: Map<TargetName, BenchChild>;
+}
+
+async function startStack(settings: Settings, cores: CorePlan, workDir: string, started: BenchChild[]): Promise<Stack> {
+  const keep = (c: BenchChild): BenchChild => (started.push(c), c);
+  const mock = keep(await BenchChild.start({ name: "mock upstream", script: here("./mock-upstream.js"), core: cores.driver }));
+  const load = keep(await BenchChild.start({ name: "load generator", script: here("./load-generator.js"), core: cores.driver }));
+  const targets = new Map<TargetName, BenchChild>();
+  for (const target of settings.targets) {
+    if (target === "baseline") {
+      targets.set(target, keep(await BenchChild.start({ name: "baseline proxy", script: here("./baseline-proxy.js"), args: [mock.url], core: cores.proxy })));
+    } else {
+      const dataDir = join(workDir, "data");
+      const configPath = join(workDir, "switchyard.yaml");
+      await writeFile(configPath, gatewayYaml(mock.url, dataDir, settings.logLevel));
+      // Keep the machine's own config and overrides out of the benchmark's gateway.
+      const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_DATA_DIR: dataDir };
+      for (const name of ["PORT", "HOST", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "SWITCHYARD_CONFIG"]) delete env[name];
+      targets.set(
+        target,
+        keep(await BenchChild.start({ name: "switchyard", script: here("./switchyard-gateway.js"), args: [configPath], core: cores.proxy, env, readyTimeoutMs: 60_000 })),
+      );
+    }
+  }
+  return { mock, load, targets };
+}
+
+function spec(origin: string, w: Workload, connections: number, durationMs: number, maxRequests: number): LoadSpec {
+  return {
+    origin,
+    path: CHAT_PATH,
+    headers: { authorization: `Bearer ${ACCOUNT_KEY}` },
+    body: { size: w.size, stream: w.stream, model: MODEL },
+    connections,
+    durationMs,
+    maxRequests,
+  };
+}
+
+/** One request per target and workload before anything is timed: a target that cannot answer at all is a failed run. */
+async function smokeTest(stack: Stack, settings: Settings): Promise<void> {
+  for (const [target, child] of stack.targets) {
+    for (const w of settings.workloads) {
+      const r = await stack.load.call("load", spec(child.url, w, 1, 10_000, 1), 30_000);
+      if (r.ok !== 1) throw new Error(`${target} cannot serve ${w.name}: ${r.errorSamples.join("; ") || "no answer"}`);
+    }
+  }
+}
+
+async function measure(stack: Stack, settings: Settings, target: TargetName, w: Workload, connections: number): Promise<Measurement> {
+  const child = stack.targets.get(target);
+  if (!child) throw new Error(`no ${target} process`);
+  const callTimeout = settings.measureMs + settings.warmupMs + 60_000;
+  await stack.load.call("load", spec(child.url, w, connections, settings.warmupMs, settings.maxRequests), callTimeout);
+
+  const machineBefore = machineBusyUs();
+  const before = await Promise.all([child.cpu(), stack.mock.cpu(), stack.load.cpu()]);
+  const load = await stack.load.call("load", spec(child.url, w, connections, settings.measureMs, settings.maxRequests), callTimeout);
+  const after = await Promise.all([child.cpu(), stack.mock.cpu(), stack.load.cpu()]);
+  const machineAfter = machineBusyUs();
+
+  const answered = load.ok + load.errors;
+  const elapsedUs = load.elapsedMs * 1000;
+  const [proxyUs, mockUs, loadUs] = [0, 1, 2].map((i) => cpuDeltaUs(before[i]!, after[i]!)) as [number, number, number];
+  return {
+    phase: `${w.name} c${connections}`,
+    target,
+    connections,
+    load,
+    reqPerSec: load.ok / (load.elapsedMs / 1000),
+    proxyCpuUsPerReq: proxyUs / answered,
+    proxyCoreBusy: proxyUs / elapsedUs,
+    driverCoreBusy: (mockUs + loadUs) / elapsedUs,
+    mockCpuUsPerReq: mockUs / answered,
+    othersBusy:
+      machineBefore === undefined || machineAfter === undefined
+        ? Number.NaN
+        : Math.max(0, machineAfter - machineBefore - proxyUs - mockUs - loadUs) / elapsedUs,
+  };
+}
+
+async function main(): Promise<number> {
+  const settings = readSettings();
+  const cores = planCores();
+  const workDir = await mkdtemp(join(tmpdir(), "switchyard-bench-"));
+  const started: BenchChild[] = [];
+  const stopAll = (): Promise<void> => Promise.all(started.map((c) => c.stop())).then(() => undefined);
+  const onSignal = (): void => void stopAll().finally(() => process.exit(130));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  const bodies = (["40k", "1k"] as const).map((size) => ({ size, ...buildChatBody({ size, stream: false, model: MODEL }) }));
+  const phases = settings.workloads.length * settings.connections.length;
+  const perPhaseS = ((settings.warmupMs + settings.measureMs) / 1000) * settings.targets.length;
+  process.stdout.write(
+    `Switchyard benchmark: ${settings.targets.join(" vs ")}, ${phases} phases × ${settings.targets.length} targets, ` +
+      `${settings.warmupMs / 1000} s warm-up + ${settings.measureMs / 1000} s measured each (~${Math.ceil(phases * perPhaseS)} s)\n` +
+      `cores: ${cores.note}; cpu: ${cpus()[0]?.model ?? "unknown"}; node ${process.version}\n` +
+      `bodies: ${bodies.map((b) => `${b.size} = ${b.bytes.length} B (${b.nonAsciiBytes} non-ASCII bytes)`).join(", ")}\n\n`,
+  );
+
+  try {
+    const stack = await startStack(settings, cores, workDir, started);
+    await smokeTest(stack, settings);
+
+    const measurements: Measurement[] = [];
+    let flip = false;
+    for (const connections of settings.connections) {
+      for (const w of settings.workloads) {
+        // Alternate who goes first so slow drift over the run does not always favour the same side.
+        const order = flip ? [...settings.targets].reverse() : settings.targets;
+        flip = !flip;
+        for (const target of order) {
+          const m = await measure(stack, settings, target, w, connections);
+          process.stdout.write(`  measured ${m.phase} ${target}: ${m.reqPerSec.toFixed(0)} req/s, ${m.load.errors} errors\n`);
+          measurements.push(m);
+        }
+      }
+    }
+    // Report in a stable order regardless of the interleaving.
+    measurements.sort((a, b) => (a.phase === b.phase ? settings.targets.indexOf(a.target) - settings.targets.indexOf(b.target) : 0));
+
+    const comparisons = compare(measurements);
+    process.stdout.write(`\n${measurementTable(measurements)}\n`);
+    if (comparisons.length > 0) {
+      process.stdout.write(
+        `\nSwitchyard / baseline (req/s: higher is better; latency and CPU/req: lower is better; 1.00x = as cheap as a bare proxy)\n` +
+          `${comparisonTable(comparisons)}\n`,
+      );
+    }
+    const errors = errorReport(measurements);
+    if (errors) process.stdout.write(`\nerrors:\n${errors}\n`);
+
+    await mkdir(dirname(settings.outFile), { recursive: true });
+    const json = {
+      at: new Date().toISOString(),
+      node: process.version,
+      cpu: cpus()[0]?.model ?? "unknown",
+      cores: cores.note,
+      settings: { ...settings, outFile: undefined },
+      bodies: bodies.map((b) => ({ size: b.size, bytes: b.bytes.length, nonAsciiBytes: b.nonAsciiBytes })),
+      measurements,
+      comparisons,
+    };
+    await writeFile(settings.outFile, `${JSON.stringify(json, null, 2)}\n`);
+    process.stdout.write(`\nresults written to ${settings.outFile}\n`);
+
+    const silent = measurements.filter((m) => m.load.ok === 0);
+    if (silent.length > 0) {
+      process.stderr.write(`no successful request in: ${silent.map((m) => `${m.phase} ${m.target}`).join(", ")}\n`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    await stopAll();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
