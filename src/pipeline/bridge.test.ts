@@ -116,6 +116,24 @@ for (const client of CLIENTS) {
         expect(r.answer.reasoning.length).toBeGreaterThan(0);
       });
 
+      it("carries an inline image in the upstream's own shape", async () => {
+        const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+        const r = await call(client, { model: upstream.model, user: "what is this?", imagePng: png, stream: false });
+        expect(r.status, JSON.stringify(r.raw)).toBe(200);
+        const sent = stack.mock.requests.at(-1)!.json as Record<string, unknown>;
+        const text = JSON.stringify(sent);
+        expect(text).toContain(png);
+        const shape = { anthropic: '"type":"image"', "openai-chat": '"image_url"', "openai-responses": '"input_image"', codex: '"input_image"' }[upstream.name];
+        expect(text).toContain(shape);
+      });
+
+      it("reports a truncated answer with the client's own stop reason", async () => {
+        const r = await call(client, { model: upstream.model, user: "long [[mock:max_tokens]]", stream: true });
+        expect(r.problems).toEqual([]);
+        const expected = { "openai-chat": "length", "openai-responses": "incomplete", "anthropic-messages": "max_tokens" }[client];
+        expect(r.answer.finish).toBe(expected);
+      });
+
       it("maps an upstream 400 into the client's error format", async () => {
         stack.mock.script({ status: 400, times: 1 });
         const r = await call(client, { model: upstream.model, user: "x", stream: false });

@@ -102,7 +102,7 @@ export interface RelayResult {
 export type EventRewriter = (ev: SseEvent) => string | undefined;
 
 /**
- * The Codex backend may send `response.completed` with an empty `output`
+ * The Codex backend may send `response.completed` (or `.incomplete`) with an empty `output`
  * (PROTOCOLS.md §3.3); Codex CLI copes, but SDK clients read the final object.
  * This fills it from the `response.output_item.done` events seen on the way.
  */
@@ -118,7 +118,7 @@ export function codexCompletedOutputRewriter(): EventRewriter {
       }
       return undefined;
     }
-    if (ev.event !== "response.completed" || items.size === 0) return undefined;
+    if ((ev.event !== "response.completed" && ev.event !== "response.incomplete") || items.size === 0) return undefined;
     try {
       const d = JSON.parse(ev.data) as { response?: { output?: unknown[] } };
       if (!d.response || (Array.isArray(d.response.output) && d.response.output.length > 0)) return undefined;

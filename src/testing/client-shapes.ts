@@ -18,6 +18,8 @@ export interface Turn {
   system?: string;
   tools?: ToolSpec[];
   stream: boolean;
+  /** A base64 PNG sent with the user message. */
+  imagePng?: string;
   /** Ask for reasoning the way this protocol's clients do. */
   reasoning?: boolean;
   /** A previous assistant tool call and its result, to continue a tool round trip. */
@@ -46,7 +48,10 @@ export function buildBody(p: ClientProtocol, t: Turn): Record<string, unknown> {
     case "openai-chat": {
       const messages: unknown[] = [];
       if (t.system) messages.push({ role: "system", content: t.system });
-      messages.push({ role: "user", content: t.user });
+      messages.push({
+        role: "user",
+        content: t.imagePng ? [{ type: "text", text: t.user }, { type: "image_url", image_url: { url: `data:image/png;base64,${t.imagePng}` } }] : t.user,
+      });
       if (t.toolResult) {
         const r = t.toolResult;
         messages.push({ role: "assistant", content: null, tool_calls: [{ id: r.callId, type: "function", function: { name: r.name, arguments: r.arguments } }] });
@@ -62,7 +67,12 @@ export function buildBody(p: ClientProtocol, t: Turn): Record<string, unknown> {
       };
     }
     case "openai-responses": {
-      const input: unknown[] = [{ role: "user", content: t.user }];
+      const input: unknown[] = [
+        {
+          role: "user",
+          content: t.imagePng ? [{ type: "input_text", text: t.user }, { type: "input_image", image_url: `data:image/png;base64,${t.imagePng}` }] : t.user,
+        },
+      ];
       if (t.toolResult) {
         const r = t.toolResult;
         input.push({ type: "function_call", call_id: r.callId, name: r.name, arguments: r.arguments });
@@ -78,7 +88,12 @@ export function buildBody(p: ClientProtocol, t: Turn): Record<string, unknown> {
       };
     }
     case "anthropic-messages": {
-      const messages: unknown[] = [{ role: "user", content: t.user }];
+      const messages: unknown[] = [
+        {
+          role: "user",
+          content: t.imagePng ? [{ type: "text", text: t.user }, { type: "image", source: { type: "base64", media_type: "image/png", data: t.imagePng } }] : t.user,
+        },
+      ];
       if (t.toolResult) {
         const r = t.toolResult;
         messages.push({ role: "assistant", content: [{ type: "tool_use", id: r.callId, name: r.name, input: JSON.parse(r.arguments) as unknown }] });
