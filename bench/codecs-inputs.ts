@@ -162,7 +162,10 @@ function splitEvenly(text: string, pieces: number): string[] {
 
 /** The canonical answer every upstream stream carries: text, then one tool call, usage, finish. */
 export function canonicalAnswer(model: string, responseId: string, shape: StreamShape = STREAM_SHAPE): StreamPart[] {
-  const parts: StreamPart[] = [{ type: "response-start", meta: { id: responseId, model, created: NOW } }, { type: "text-start", id: "t0" }];
+  const parts: StreamPart[] = [
+    { type: "response-start", meta: { id: responseId, model, created: NOW } },
+    { type: "text-start", id: "t0" },
+  ];
   for (let i = 0; i < shape.textDeltas; i++) parts.push({ type: "text-delta", id: "t0", delta: TEXT_PIECES[i % TEXT_PIECES.length] as string });
   parts.push({ type: "text-end", id: "t0" }, { type: "tool-call-start", id: "c0", callId: "call_bench_0001", name: "exec_command" });
   for (const delta of splitEvenly(TOOL_ARGUMENTS, shape.toolArgDeltas)) parts.push({ type: "tool-call-delta", id: "c0", delta });

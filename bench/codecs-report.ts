@@ -16,6 +16,10 @@ export interface RequestRow {
   outBytes: number;
   warnings: string[];
   m: Measurement | undefined;
+  /** Median per-round ratio to the naive parse+stringify of the same client body. */
+  vsNaive: number;
+  /** Median per-round ratio to that client's passthrough lane on the same body. */
+  vsPassthrough: number;
   error?: string;
 }
 
@@ -32,6 +36,8 @@ export interface PassthroughRow {
   peekOnly: Measurement;
   passthrough: Measurement;
   naive: Measurement;
+  /** Median per-round ratio passthrough / naive. */
+  ptOverNaive: number;
   problems: string[];
 }
 
@@ -42,6 +48,8 @@ export interface StreamBaselineRow {
   events: number;
   sseOnly: Measurement;
   observed: Measurement;
+  /** Median per-round ratio (SSE + usage observer) / SSE only. */
+  observerOverSse: number;
   problems: string[];
 }
 
@@ -54,6 +62,9 @@ export interface StreamRow {
   outDataBytes: number;
   problems: string[];
   m: Measurement | undefined;
+  /** Median per-round ratios to the SSE-only and SSE + observer passes over the same upstream stream. */
+  vsSse: number;
+  vsObserver: number;
   error?: string;
 }
 
@@ -78,9 +89,8 @@ function nsFmt(ns: number): string {
   return ns >= 100 ? ns.toFixed(0) : ns.toFixed(1);
 }
 
-function ratio(a: number, b: number): string {
-  if (!(b > 0)) return "—";
-  const r = a / b;
+function ratio(r: number): string {
+  if (!Number.isFinite(r)) return "—";
   return `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`;
 }
 
@@ -104,9 +114,8 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
 }
 
 /** Section 1: translate-lane request conversion, with each client body's passthrough and naive parse+stringify as the baselines. */
-export function requestTable(rows: readonly RequestRow[], baselines: ReadonlyMap<ClientProtocol, { passthrough: Measurement; naive: Measurement }>): string {
+export function requestTable(rows: readonly RequestRow[]): string {
   const body = rows.map((r) => {
-    const base = baselines.get(r.client);
     const pair = `${short(r.client)} → ${short(r.upstream)}${r.sameWire ? " *" : ""}`;
     if (!r.m) return [pair, kb(r.inBytes), "—", "failed", "", "", "", r.error ?? ""];
     return [
@@ -115,8 +124,8 @@ export function requestTable(rows: readonly RequestRow[], baselines: ReadonlyMap
       kb(r.outBytes),
       us(r.m.medianNs),
       iqr(r.m),
-      base ? ratio(r.m.medianNs, base.naive.medianNs) : "—",
-      base ? ratio(r.m.medianNs, base.passthrough.medianNs) : "—",
+      ratio(r.vsNaive),
+      ratio(r.vsPassthrough),
       r.warnings.length > 0 ? [...new Set(r.warnings)].join(",") : "",
     ];
   });
@@ -135,8 +144,8 @@ export function passthroughTable(rows: readonly PassthroughRow[]): string {
     iqr(r.passthrough),
     us(r.naive.medianNs),
     iqr(r.naive),
-    ratio(r.passthrough.medianNs, r.naive.medianNs),
-    ratio(r.naive.medianNs, r.passthrough.medianNs),
+    ratio(r.ptOverNaive),
+    ratio(1 / r.ptOverNaive),
   ]);
   return table(["pair", "body / lane", "in", "non-ASCII B", "peek µs", "passthrough µs", "IQR", "naive µs", "IQR", "pt / naive", "naive / pt"], body, 2);
 }
@@ -153,7 +162,7 @@ export function streamBaselineTable(rows: readonly StreamBaselineRow[]): string 
     iqr(r.sseOnly),
     nsFmt(r.observed.medianNs / r.events),
     us(r.observed.medianNs),
-    ratio(r.observed.medianNs, r.sseOnly.medianNs),
+    ratio(r.observerOverSse),
     r.problems.length === 0 ? "ok" : `${r.problems.length} problems`,
   ]);
   return table(
@@ -163,10 +172,9 @@ export function streamBaselineTable(rows: readonly StreamBaselineRow[]): string 
 }
 
 /** Section 3b: translate-lane stream conversion per pair, against the SSE-only observation of the same upstream stream. */
-export function streamTable(rows: readonly StreamRow[], baselines: ReadonlyMap<UpstreamProtocol, StreamBaselineRow>): string {
+export function streamTable(rows: readonly StreamRow[]): string {
   const body = rows.map((r) => {
     const pair = `${short(r.client)} ← ${short(r.upstream)}${r.sameWire ? " *" : ""}`;
-    const base = baselines.get(r.upstream);
     if (!r.m) return [pair, String(r.upstreamEvents), "—", "—", "failed", "", "", "", "", r.error ?? ""];
     return [
       pair,
@@ -176,10 +184,13 @@ export function streamTable(rows: readonly StreamRow[], baselines: ReadonlyMap<U
       nsFmt(r.m.medianNs / r.upstreamEvents),
       us(r.m.medianNs),
       iqr(r.m),
-      base ? ratio(r.m.medianNs, base.sseOnly.medianNs) : "—",
-      base ? ratio(r.m.medianNs, base.observed.medianNs) : "—",
+      ratio(r.vsSse),
+      ratio(r.vsObserver),
       r.problems.length === 0 ? "ok" : `${r.problems.length} problems`,
     ];
   });
-  return table(["client ← upstream", "up events", "out events", "out JSON", "ns/up-event", "µs/stream", "IQR", "× sse-only", "× observer", "client stream valid"], body);
+  return table(
+    ["client ← upstream", "up events", "out events", "out JSON", "ns/up-event", "µs/stream", "IQR", "× sse-only", "× observer", "client stream valid"],
+    body,
+  );
 }

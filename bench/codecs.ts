@@ -8,18 +8,21 @@
  *  3. stream conversion per pair, against the passthrough lane's observation
  *     (SSE parsing alone, and with the usage observer).
  *
- * Every case is warmed up, then run in batches for BENCH_CODEC_MS (default
- * 400 ms); the median batch is reported. Ratios to a baseline measured in the
- * same run are the figures to compare (DESIGN.md §8). The full results go to a
- * JSON file in the OS temp directory (BENCH_CODEC_JSON=- prints them instead).
- * Progress goes to stderr, tables to stdout.
+ * Cases run in groups (one per client body, one per upstream stream): each case
+ * is warmed up, then the group runs in interleaved rounds of a few-ms batch per
+ * case, for BENCH_CODEC_MS (default 400 ms) per case. A case's figure is its
+ * median batch; a ratio is the median of per-round ratios, so both sides ran
+ * under the same conditions. Ratios are the figures to compare (DESIGN.md §8).
+ * The full results go to a JSON file in the OS temp directory
+ * (BENCH_CODEC_JSON=- prints them to stdout, BENCH_CODEC_JSON=path writes
+ * there). Progress goes to stderr, tables to stdout.
  */
 import { writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ClientProtocol, OutboundEvent } from "../src/protocols/codec.js";
 import { CLIENT_CODECS, UPSTREAM_CODECS } from "../src/protocols/registry.js";
-import { peekBody, readField } from "../src/pipeline/json-peek.js";
+import { patchBody, peekBody, readField, type PeekedBody } from "../src/pipeline/json-peek.js";
 import type { UpstreamProtocol } from "../src/storage/ports.js";
 import {
   codexPassthroughBody,
@@ -45,7 +48,6 @@ import {
   STREAM_USAGE,
   UPSTREAM_PROTOCOLS,
   validateWire,
-  type ClientBodies,
   type ClientBody,
   type UpstreamStream,
 } from "./codecs-inputs.js";
@@ -60,22 +62,37 @@ import {
   type StreamBaselineRow,
   type StreamRow,
 } from "./codecs-report.js";
-import { envNumber, measure, type Measurement, type Operation, type TimingOptions } from "./codecs-timing.js";
+import { envNumber, measureGroup, type Case, type GroupResult, type Measurement, type TimingOptions } from "./codecs-timing.js";
 
 const timing: TimingOptions = {
   budgetMs: envNumber("BENCH_CODEC_MS", 400),
   warmupMs: envNumber("BENCH_CODEC_WARMUP_MS", 150),
-  targetBatches: 15,
+  targetBatches: 80,
   minBatches: 5,
 };
 const chunkBytes = Math.round(envNumber("BENCH_CODEC_CHUNK", 1024));
 
 let sink = 0;
+const batchTotals = { all: 0, clean: 0 };
 
-function time(label: string, op: Operation): Measurement {
-  const m = measure(op, timing);
-  sink += m.sink;
-  process.stderr.write(`  ${label.padEnd(52)} ${(m.medianNs / 1000).toFixed(2).padStart(9)} µs  (${m.batches}×${m.opsPerBatch})\n`);
+/** Times a group of cases in interleaved rounds (see codecs-timing.ts) and logs each case's median to stderr. */
+function timeGroup(title: string, cases: readonly Case[]): GroupResult {
+  const result = measureGroup(cases, timing);
+  sink += result.sink;
+  process.stderr.write(`${title}\n`);
+  for (const [name, m] of result.measurements) {
+    batchTotals.all += m.batches;
+    batchTotals.clean += m.cleanBatches;
+    process.stderr.write(
+      `  ${name.padEnd(40)} ${(m.medianNs / 1000).toFixed(2).padStart(9)} µs  (${m.cleanBatches}/${m.batches} batches × ${m.opsPerBatch})\n`,
+    );
+  }
+  return result;
+}
+
+function measurement(group: GroupResult, name: string): Measurement {
+  const m = group.measurements.get(name);
+  if (!m) throw new Error(`case ${name} was not measured`);
   return m;
 }
 
@@ -101,125 +118,158 @@ function checkPatched(out: Buffer): string[] {
 
 const LANE_PLAIN = "peek+read+patch";
 
-type BodyBaselines = Map<ClientProtocol, { passthrough: Measurement; naive: Measurement }>;
+interface BodyResult {
+  requests: RequestRow[];
+  pass: PassthroughRow[];
+}
 
-/** Passthrough rows for one body (section 2): naive round trip, byte scan alone, the lane; for Responses also the Codex lane. */
-function passthroughRows(body: ClientBody, lane: string): PassthroughRow[] {
-  const upstream = SAME_WIRE[body.protocol][0] as UpstreamProtocol;
+/**
+ * One group per client body: the naive round trip, the byte scan alone, the
+ * passthrough lane (and for Responses the Codex lane), and, when `convert`,
+ * the four translate-lane conversions of the same bytes.
+ */
+function bodyGroup(body: ClientBody, lane: string, convert: boolean): BodyResult {
+  const client = body.protocol;
+  const upstream = SAME_WIRE[client][0] as UpstreamProtocol;
+  const withCodex = client === "openai-responses" && convert;
+  const cases: Case[] = [
+    { name: "naive", op: naiveRoundTripOp(body.bytes) },
+    { name: "peek", op: peekOnlyOp(body.bytes) },
+    { name: "passthrough", op: passthroughOp(body.bytes) },
+  ];
+  if (withCodex) cases.push({ name: "passthrough codex", op: codexPassthroughOp(body.bytes) });
+
+  const requests: RequestRow[] = [];
+  if (convert) {
+    for (const up of UPSTREAM_PROTOCOLS) {
+      const row: RequestRow = {
+        client,
+        upstream: up,
+        sameWire: SAME_WIRE[client].includes(up),
+        inBytes: body.bytes.length,
+        outBytes: 0,
+        warnings: [],
+        m: undefined,
+        vsNaive: Number.NaN,
+        vsPassthrough: Number.NaN,
+      };
+      try {
+        const once = convertRequest(body.bytes, CLIENT_CODECS[client], UPSTREAM_CODECS[up]);
+        row.outBytes = once.bytes.length;
+        row.warnings = once.warnings;
+        cases.push({ name: `request → ${short(up)}`, op: requestConversionOp(body.bytes, client, up) });
+      } catch (err) {
+        row.error = message(err);
+      }
+      requests.push(row);
+    }
+  }
+
+  const g = timeGroup(`${short(client)} body (${lane}), ${body.bytes.length} B`, cases);
+  for (const row of requests) {
+    if (row.error) continue;
+    const name = `request → ${short(row.upstream)}`;
+    row.m = measurement(g, name);
+    row.vsNaive = g.ratio(name, "naive");
+    row.vsPassthrough = g.ratio(name, "passthrough");
+  }
+
   const out = passthroughBody(body.bytes);
-  const naive = time(`naive ${short(body.protocol)} (${lane})`, naiveRoundTripOp(body.bytes));
-  const peekOnly = time(`peekBody ${short(body.protocol)} (${lane})`, peekOnlyOp(body.bytes));
-  const passthrough = time(`passthrough ${short(body.protocol)} → ${short(upstream)} (${lane})`, passthroughOp(body.bytes));
   const row: PassthroughRow = {
-    client: body.protocol,
+    client,
     upstream,
     body: body.source,
     lane,
     inBytes: body.bytes.length,
     nonAsciiBytes: body.nonAsciiBytes,
     outBytes: out.length,
-    peekOnly,
-    passthrough,
-    naive,
+    peekOnly: measurement(g, "peek"),
+    passthrough: measurement(g, "passthrough"),
+    naive: measurement(g, "naive"),
+    ptOverNaive: g.ratio("passthrough", "naive"),
     problems: checkPatched(out),
   };
-  if (body.protocol !== "openai-responses" || lane !== LANE_PLAIN) return [row];
-  // The Codex backend's passthrough goes through the pipeline's preparePassthroughBody (§3.3 checks, one more splice).
-  const codexOut = codexPassthroughBody(body.bytes);
-  const problems = checkPatched(codexOut);
-  if (codexOut.length > body.bytes.length + 200) problems.push("codex passthrough left the byte-splice fast path");
-  const codexTime = time("passthrough responses → codex (preparePassthroughBody)", codexPassthroughOp(body.bytes));
-  return [row, { ...row, upstream: "codex", lane: "preparePassthroughBody", outBytes: codexOut.length, passthrough: codexTime, problems }];
-}
-
-/** Request conversion rows for one body (section 1), one per upstream protocol. */
-function requestRows(body: ClientBody): RequestRow[] {
-  const client = body.protocol;
-  return UPSTREAM_PROTOCOLS.map((upstream) => {
-    const row: RequestRow = { client, upstream, sameWire: SAME_WIRE[client].includes(upstream), inBytes: body.bytes.length, outBytes: 0, warnings: [], m: undefined };
-    try {
-      const once = convertRequest(body.bytes, CLIENT_CODECS[client], UPSTREAM_CODECS[upstream]);
-      row.outBytes = once.bytes.length;
-      row.warnings = once.warnings;
-      row.m = time(`request ${short(client)} → ${short(upstream)}`, requestConversionOp(body.bytes, client, upstream));
-    } catch (err) {
-      row.error = message(err);
-      process.stderr.write(`  request ${short(client)} → ${short(upstream)} FAILED: ${row.error}\n`);
-    }
-    return row;
-  });
-}
-
-/** Sections 1 and 2, body by body, so each conversion is timed right after its own baselines (drift hits both alike). */
-function requestSections(bodies: ClientBodies): { requests: RequestRow[]; pass: PassthroughRow[]; baselines: BodyBaselines } {
-  process.stderr.write("requests: naive / peek / passthrough baselines, then translate-lane conversion\n");
-  const requests: RequestRow[] = [];
-  const pass: PassthroughRow[] = [];
-  const baselines: BodyBaselines = new Map();
-  for (const protocol of CLIENT_PROTOCOLS) {
-    const body = bodies.byProtocol[protocol];
-    const rows = passthroughRows(body, LANE_PLAIN);
-    const first = rows[0] as PassthroughRow;
-    baselines.set(protocol, { passthrough: first.passthrough, naive: first.naive });
-    pass.push(...rows);
-    requests.push(...requestRows(body));
+  const pass = [row];
+  if (withCodex) {
+    const codexOut = codexPassthroughBody(body.bytes);
+    const problems = checkPatched(codexOut);
+    // A Codex CLI body is already what the backend wants: the fast path only splices `instructions` (absent) and the key.
+    const spliced = patchBody(body.bytes, peekBody(body.bytes) as PeekedBody, { instructions: "", prompt_cache_key: CACHE_KEY });
+    if (!spliced.equals(codexOut)) problems.push("codex passthrough left the byte-splice fast path");
+    pass.push({
+      ...row,
+      upstream: "codex",
+      lane: "preparePassthroughBody",
+      outBytes: codexOut.length,
+      passthrough: measurement(g, "passthrough codex"),
+      ptOverNaive: g.ratio("passthrough codex", "naive"),
+      problems,
+    });
   }
-  pass.push(...passthroughRows(bodies.codexAsCaptured, "same, body all ASCII"));
-  return { requests, pass, baselines };
+  return { requests, pass };
 }
 
 /* ------------------------------------------------------ section 3, per stream */
 
-function streamBaselineRow(s: UpstreamStream): StreamBaselineRow {
-  return {
+interface StreamResult {
+  baseline: StreamBaselineRow;
+  pairs: StreamRow[];
+}
+
+/** One group per upstream stream: SSE only, SSE + usage observer, and the three client conversions of the same stream. */
+function streamGroup(bodies: Record<ClientProtocol, ClientBody>, s: UpstreamStream): StreamResult {
+  const cases: Case[] = [
+    { name: "sse only", op: sseOnlyOp(s.chunks) },
+    { name: "sse + observer", op: sseObservedOp(s.chunks, s.protocol) },
+  ];
+  const pairs: StreamRow[] = CLIENT_PROTOCOLS.map((client) => {
+    const canonical = bodies[client].canonical;
+    const row: StreamRow = {
+      client,
+      upstream: s.protocol,
+      sameWire: SAME_WIRE[client].includes(s.protocol),
+      upstreamEvents: s.events,
+      outEvents: 0,
+      outDataBytes: 0,
+      problems: [],
+      m: undefined,
+      vsSse: Number.NaN,
+      vsObserver: Number.NaN,
+    };
+    try {
+      const events: OutboundEvent[] = [];
+      const once = convertStream(s.chunks, canonical, CLIENT_CODECS[client], UPSTREAM_CODECS[s.protocol], events);
+      row.outEvents = once.outEvents;
+      row.outDataBytes = once.outDataBytes;
+      row.problems = validateWire(client, events);
+      if (once.errorParts > 0) row.problems.push(`${once.errorParts} error parts decoded`);
+      if (once.usage.outputTokens !== STREAM_USAGE.outputTokens) row.problems.push("usage lost in translation");
+      cases.push({ name: `→ ${short(client)} client`, op: streamConversionOp(s.chunks, canonical, client, s.protocol) });
+    } catch (err) {
+      row.error = message(err);
+    }
+    return row;
+  });
+
+  const g = timeGroup(`${short(s.protocol)} upstream stream, ${s.events} events, ${s.sse.length} B`, cases);
+  for (const row of pairs) {
+    if (row.error) continue;
+    const name = `→ ${short(row.client)} client`;
+    row.m = measurement(g, name);
+    row.vsSse = g.ratio(name, "sse only");
+    row.vsObserver = g.ratio(name, "sse + observer");
+  }
+  const baseline: StreamBaselineRow = {
     upstream: s.protocol,
     sseBytes: s.sse.length,
     chunks: s.chunks.length,
     events: s.events,
-    sseOnly: time(`sse only ${short(s.protocol)}`, sseOnlyOp(s.chunks)),
-    observed: time(`sse + usage observer ${short(s.protocol)}`, sseObservedOp(s.chunks, s.protocol)),
+    sseOnly: measurement(g, "sse only"),
+    observed: measurement(g, "sse + observer"),
+    observerOverSse: g.ratio("sse + observer", "sse only"),
     problems: s.problems,
   };
-}
-
-function streamRow(client: ClientProtocol, canonical: ClientBody["canonical"], s: UpstreamStream): StreamRow {
-  const row: StreamRow = {
-    client,
-    upstream: s.protocol,
-    sameWire: SAME_WIRE[client].includes(s.protocol),
-    upstreamEvents: s.events,
-    outEvents: 0,
-    outDataBytes: 0,
-    problems: [],
-    m: undefined,
-  };
-  try {
-    const events: OutboundEvent[] = [];
-    const once = convertStream(s.chunks, canonical, CLIENT_CODECS[client], UPSTREAM_CODECS[s.protocol], events);
-    row.outEvents = once.outEvents;
-    row.outDataBytes = once.outDataBytes;
-    row.problems = validateWire(client, events);
-    if (once.errorParts > 0) row.problems.push(`${once.errorParts} error parts decoded`);
-    if (once.usage.outputTokens !== STREAM_USAGE.outputTokens) row.problems.push("usage lost in translation");
-    row.m = time(`stream ${short(client)} ← ${short(s.protocol)}`, streamConversionOp(s.chunks, canonical, client, s.protocol));
-  } catch (err) {
-    row.error = message(err);
-    process.stderr.write(`  stream ${short(client)} ← ${short(s.protocol)} FAILED: ${row.error}\n`);
-  }
-  return row;
-}
-
-/** Section 3, stream by stream: the observation baselines, then the three client conversions of that same stream. */
-function streamSections(bodies: Record<ClientProtocol, ClientBody>, streams: readonly UpstreamStream[]): { baselines: StreamBaselineRow[]; pairs: StreamRow[] } {
-  process.stderr.write("streams: passthrough observation baselines, then translate-lane conversion\n");
-  const baselines: StreamBaselineRow[] = [];
-  const pairs: StreamRow[] = [];
-  for (const s of streams) {
-    baselines.push(streamBaselineRow(s));
-    for (const client of CLIENT_PROTOCOLS) pairs.push(streamRow(client, bodies[client].canonical, s));
-  }
-  const order = (r: StreamRow): number => CLIENT_PROTOCOLS.indexOf(r.client) * 10 + UPSTREAM_PROTOCOLS.indexOf(r.upstream);
-  return { baselines, pairs: pairs.sort((a, b) => order(a) - order(b)) };
+  return { baseline, pairs };
 }
 
 /* ------------------------------------------------------------------ main */
@@ -231,12 +281,26 @@ function main(): void {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const header =
     `Switchyard codec micro-benchmark — node ${process.version}, ${cpu}, ${cpus().length} cores; ` +
-    `${timing.budgetMs} ms/case after ${timing.warmupMs} ms warm-up, median of batches`;
+    `${timing.budgetMs} ms/case after ${timing.warmupMs} ms warm-up, median of ~${timing.targetBatches} batches (preempted batches left out)`;
   process.stderr.write(`${header}\n`);
 
-  const { requests, pass: passRows, baselines: bodyBaselines } = requestSections(bodies);
-  const { baselines, pairs: streamPairs } = streamSections(bodies.byProtocol, streams);
-  const baselineBy = new Map(baselines.map((b) => [b.upstream, b] as const));
+  const requests: RequestRow[] = [];
+  const passRows: PassthroughRow[] = [];
+  for (const protocol of CLIENT_PROTOCOLS) {
+    const r = bodyGroup(bodies.byProtocol[protocol], LANE_PLAIN, true);
+    requests.push(...r.requests);
+    passRows.push(...r.pass);
+  }
+  passRows.push(...bodyGroup(bodies.codexAsCaptured, "same, body all ASCII", false).pass);
+  const baselines: StreamBaselineRow[] = [];
+  const streamPairs: StreamRow[] = [];
+  for (const s of streams) {
+    const r = streamGroup(bodies.byProtocol, s);
+    baselines.push(r.baseline);
+    streamPairs.push(...r.pairs);
+  }
+  const order = (r: StreamRow): number => CLIENT_PROTOCOLS.indexOf(r.client) * 10 + UPSTREAM_PROTOCOLS.indexOf(r.upstream);
+  streamPairs.sort((a, b) => order(a) - order(b));
 
   const bodyLines = [...Object.values(bodies.byProtocol), bodies.codexAsCaptured].map(
     (b) => `  ${short(b.protocol).padEnd(9)} ${String(b.bytes.length).padStart(6)} B, ${String(b.nonAsciiBytes).padStart(2)} non-ASCII B — ${b.source}`,
@@ -248,9 +312,9 @@ function main(): void {
     ...bodyLines,
     "",
     "1. Request conversion, translate lane: bytes → JSON.parse → decodeRequest → encodeRequest → JSON.stringify → bytes",
-    "   × naive = / full parse+stringify of the same client body; × passthrough = / that client's passthrough lane (section 2).",
+    "   × naive / × passthrough: median per-round ratio to the full parse+stringify / the passthrough lane (section 2) of the same client body.",
     "   * same wire format: the pipeline would take the passthrough lane instead.",
-    requestTable(requests, bodyBaselines),
+    requestTable(requests),
     "",
     "2. Passthrough lane: peekBody + readField(model, stream, prompt_cache_key) + patchBody(prompt_cache_key)",
     "   vs naive: Buffer → toString → JSON.parse → JSON.stringify → Buffer, on the same bytes; peek = peekBody alone (the byte scan).",
@@ -262,12 +326,17 @@ function main(): void {
     streamBaselineTable(baselines),
     "",
     "3b. Stream conversion, translate lane: SseParser → upstream decoder → client encoder → JSON.stringify per outbound event.",
-    "    ns/up-event = µs/stream ÷ upstream events; × sse-only / × observer = / section 3a for the same upstream stream.",
-    streamTable(streamPairs, baselineBy),
+    "    ns/up-event = µs/stream ÷ upstream events; × sse-only / × observer: median per-round ratio to section 3a on the same upstream stream.",
+    streamTable(streamPairs),
     ...streamPairs
       .filter((r) => r.problems.length > 0)
       .map((r) => `   ! ${short(r.client)} ← ${short(r.upstream)}: ${r.problems.slice(0, 3).join("; ")}${r.problems.length > 3 ? " …" : ""}`),
   ];
+  const preempted = batchTotals.all > 0 ? (100 * (batchTotals.all - batchTotals.clean)) / batchTotals.all : 0;
+  out.push(
+    "",
+    `Batches: ${batchTotals.clean} of ${batchTotals.all} ran without preemption (${preempted.toFixed(0)} % left out); a high share means a busy machine.`,
+  );
   process.stdout.write(`${out.join("\n")}\n`);
 
   const report = {
@@ -289,6 +358,7 @@ function main(): void {
     passthrough: passRows,
     streamObservation: baselines,
     streamConversion: streamPairs,
+    batches: batchTotals,
     elapsedMs: Date.now() - started,
     sink,
   };

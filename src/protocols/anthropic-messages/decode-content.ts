@@ -11,7 +11,7 @@ import type {
   TextPart,
   ToolResultPart,
 } from "../../canonical/request.js";
-import { expectArray, expectRecord, expectString, invalid, optBoolean, type JsonObject } from "./guards.js";
+import { expectArray, expectRecord, expectString, invalid, optBoolean, type JsonObject } from "../shared/guards.js";
 import { withHints, type MessageHints, type OpaqueBlock } from "./hints.js";
 
 /** Known blocks the canonical model has no part for; kept verbatim for an Anthropic upstream. */
@@ -212,17 +212,25 @@ export function decodeMessages(raw: unknown): Message[] {
 }
 
 /** Top-level `system` (string or text blocks) → one leading system message. */
+/** Claude Code's per-request attribution system block. */
+export const BILLING_HEADER = "x-anthropic-billing-header:";
+
 export function decodeSystem(raw: unknown): Message | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (typeof raw === "string") {
     return withHints({ role: "system", content: [{ type: "text", text: raw }] }, { stringContent: true });
   }
   const blocks = expectArray(raw, "system");
-  if (blocks.length === 0) return undefined;
-  const content = blocks.map((b, i) => {
-    const block = expectRecord(b, `system[${i}]`);
-    if (block.type !== "text") throw invalid(`system[${i}].type`, "system blocks must be of type \"text\"");
-    return decodeText(block, `system[${i}]`);
-  });
+  const content = blocks
+    .map((b, i) => {
+      const block = expectRecord(b, `system[${i}]`);
+      if (block.type !== "text") throw invalid(`system[${i}].type`, "system blocks must be of type \"text\"");
+      return decodeText(block, `system[${i}]`);
+    })
+    // Claude Code's attribution block carries a per-request hash (`cch=…`): forwarded to another
+    // vendor it would change the cached prefix on every request (PROTOCOLS.md §4.6). Anthropic
+    // upstreams get it untouched on the passthrough lane, which never decodes.
+    .filter((p) => !p.text.startsWith(BILLING_HEADER));
+  if (content.length === 0) return undefined;
   return { role: "system", content };
 }

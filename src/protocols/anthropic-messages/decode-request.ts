@@ -24,7 +24,7 @@ import {
   optString,
   remainder,
   type JsonObject,
-} from "./guards.js";
+} from "../shared/guards.js";
 import { PROTOCOL } from "./hints.js";
 import { isReasoningEffort } from "./reasoning.js";
 

@@ -13,7 +13,7 @@
 import type { ContentPart, FilePart, ImagePart, Message, ReasoningPart, TextPart } from "../../canonical/request.js";
 import type { TranslationContext } from "../codec.js";
 import { sanitizeToolUseId } from "../shared/tool-names.js";
-import { isRecord, tryParseJson, type JsonObject } from "./guards.js";
+import { isRecord, tryParseJson, type JsonObject } from "../shared/guards.js";
 import { readHints, type MessageHints } from "./hints.js";
 import type {
   AnthropicDocumentBlock,
@@ -24,6 +24,7 @@ import type {
   AnthropicToolResultContent,
   AnthropicToolUseBlock,
 } from "./wire.js";
+import { isOpenAIReasoningBlob } from "../shared/reasoning-blob.js";
 
 export type InlineSystemPolicy = "preserve" | "reminder";
 
@@ -41,11 +42,6 @@ interface Turn {
 
 /** Claude accepts only these image types (PROTOCOLS.md §6.7.9). */
 const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp"]);
-
-/** OpenAI encrypted reasoning (Fernet) — must never reach Anthropic (PROTOCOLS.md §6.7.6). */
-export function isOpenAIReasoningBlob(signature: string): boolean {
-  return signature.startsWith("gAAAA");
-}
 
 function isBlank(text: string): boolean {
   return text.trim() === "";

@@ -9,7 +9,7 @@ import type { TranslationContext } from "../codec.js";
 import { normalizeToolSchema } from "../shared/json-schema.js";
 import { shortenToolNames } from "../shared/tool-names.js";
 import { encodeConversation, type InlineSystemPolicy } from "./encode-content.js";
-import { isRecord, type JsonObject } from "./guards.js";
+import { isRecord, type JsonObject } from "../shared/guards.js";
 import { PROTOCOL } from "./hints.js";
 import { effortToBudget, MIN_THINKING_BUDGET, toAnthropicEffort } from "./reasoning.js";
 import type { AnthropicThinkingConfig, AnthropicToolChoice } from "./wire.js";

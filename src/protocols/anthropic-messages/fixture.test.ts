@@ -35,12 +35,17 @@ describe("Claude Code tool-call turn", () => {
     expect(req.user).toBeUndefined();
   });
 
-  it("re-encodes for an Anthropic upstream without loss", () => {
+  it("re-encodes for an Anthropic upstream without loss, less the per-request billing block", () => {
     const ctx = ctxFor(req.model);
     const out = anthropicUpstreamCodec.encodeRequest(req, ctx);
-    for (const key of ["model", "messages", "system", "tools", "metadata", "max_tokens", "thinking", "context_management", "output_config", "stream"]) {
+    for (const key of ["model", "messages", "tools", "metadata", "max_tokens", "thinking", "context_management", "output_config", "stream"]) {
       expect(out[key], key).toEqual(capture.body[key]);
     }
+    // Decoding drops Claude Code's attribution block (its hash changes every request); the
+    // passthrough lane, which never decodes, still gives Anthropic the original bytes.
+    const system = capture.body.system as Array<{ text: string }>;
+    expect(system[0]!.text.startsWith("x-anthropic-billing-header:")).toBe(true);
+    expect(out.system).toEqual(system.slice(1));
     expect(Object.keys(out).sort()).toEqual(Object.keys(capture.body).sort());
     expect(ctx.warnings).toEqual([]);
   });

@@ -43,5 +43,5 @@ export { validateAnthropicStream } from "./validate.js";
 export { anthropicToCanonicalUsage, canonicalToAnthropicUsage } from "./usage.js";
 export { anthropicStopToFinish, finishToAnthropicStop } from "./stop-reason.js";
 export { budgetToEffort, effortToBudget } from "./reasoning.js";
-export { isOpenAIReasoningBlob } from "./encode-content.js";
+export { isOpenAIReasoningBlob } from "../shared/reasoning-blob.js";
 export type * from "./wire.js";

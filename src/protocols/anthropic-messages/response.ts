@@ -8,7 +8,7 @@ import type { CanonicalResponse } from "../../canonical/response.js";
 import { GatewayError } from "../../canonical/errors.js";
 import type { TranslationContext } from "../codec.js";
 import { sanitizeToolUseId } from "../shared/tool-names.js";
-import { isRecord, tryParseJson, type JsonObject } from "./guards.js";
+import { isRecord, tryParseJson, type JsonObject } from "../shared/guards.js";
 import { anthropicStopToFinish, finishToAnthropicStop } from "./stop-reason.js";
 import { anthropicToCanonicalUsage, canonicalToAnthropicUsage, emptyAnthropicUsage, mergeAnthropicUsage } from "./usage.js";
 import type { AnthropicMessage, AnthropicResponseBlock } from "./wire.js";

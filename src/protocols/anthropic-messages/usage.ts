@@ -5,7 +5,7 @@
  */
 import type { Usage } from "../../canonical/usage.js";
 import type { AnthropicUsage } from "./wire.js";
-import { isRecord } from "./guards.js";
+import { isRecord } from "../shared/guards.js";
 
 /** Raw Anthropic counters as last reported; fields absent in an update keep their value. */
 export type AnthropicUsageCounters = AnthropicUsage;

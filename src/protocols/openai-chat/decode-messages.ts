@@ -20,7 +20,7 @@ import {
   invalid,
   optString,
   type JsonObject,
-} from "./guards.js";
+} from "../shared/guards.js";
 import { PROTOCOL } from "./wire.js";
 
 /** What Chat remembers per message in `message.extensions["openai-chat"]`. */

@@ -26,7 +26,7 @@ import {
   optString,
   remainder,
   type JsonObject,
-} from "./guards.js";
+} from "../shared/guards.js";
 import { PROTOCOL } from "./wire.js";
 
 const CONSUMED = new Set([

@@ -20,7 +20,7 @@ import type { TranslationContext } from "../codec.js";
 import { normalizeToolSchema } from "../shared/json-schema.js";
 import { shortenCallId, shortenToolNames } from "../shared/tool-names.js";
 import { encodeChatMessages, type ReasoningReplay } from "./encode-messages.js";
-import { isRecord, type JsonObject } from "./guards.js";
+import { isRecord, type JsonObject } from "../shared/guards.js";
 import { PROTOCOL, type ChatReasoningEffort, type ChatResponseFormat, type ChatToolChoice } from "./wire.js";
 
 export interface ChatEncodeOptions {

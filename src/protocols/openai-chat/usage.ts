@@ -4,7 +4,7 @@
  * `prompt_tokens_details.cache_write_tokens` is the newer explicit-cache count.
  */
 import type { Usage } from "../../canonical/usage.js";
-import { isRecord } from "./guards.js";
+import { isRecord } from "../shared/guards.js";
 import type { ChatUsage } from "./wire.js";
 
 function count(v: unknown): number {

@@ -55,7 +55,4 @@ export function str(v: unknown): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-/** OpenAI reasoning blobs are Fernet tokens (PROTOCOLS.md §1.2); anything else is another provider's signature. */
-export function isOpenAIReasoningBlob(signature: string | undefined): signature is string {
-  return typeof signature === "string" && signature.startsWith("gAAAA");
-}
+export { isOpenAIReasoningBlob } from "../shared/reasoning-blob.js";
