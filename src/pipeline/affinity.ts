@@ -165,3 +165,13 @@ function promptHeadOf(protocol: Exchange["protocol"], body: BodyReader): string 
   const head = parts.filter(Boolean).join("\n\n");
   return head || undefined;
 }
+
+/**
+ * The Codex backend reads the session from `session_id` (older clients) or
+ * `session-id` (newer ones, PROTOCOLS.md §3.2); both carry the scoped key so
+ * the backend's routing agrees with the body's `prompt_cache_key`.
+ */
+export function setCodexSession(headers: Record<string, string>, key: string): void {
+  headers.session_id = key;
+  headers["session-id"] = key;
+}

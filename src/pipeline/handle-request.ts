@@ -16,7 +16,7 @@ import { peekBody, readArrayItems, readField, type PeekedBody } from "./json-pee
 import { planAttempts, type PlannedAttempt } from "./plan.js";
 import { attemptDone, sendAttempt } from "./attempt.js";
 import { codexCompletedOutputRewriter, passthroughErrorBody, preparePassthroughBody, relayStream, usageFromJson } from "./passthrough-lane.js";
-import { affinityKey, type Affinity } from "./affinity.js";
+import { affinityKey, setCodexSession, type Affinity } from "./affinity.js";
 import { runTranslateLane } from "./translate-lane.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
 
@@ -121,7 +121,7 @@ async function passthrough(
   const headers = forwardableHeaders(ex.headers);
   headers["content-type"] = "application/json";
   if (clientStreams) headers.accept = "text/event-stream";
-  if (upstream.protocol === "codex" && affinity.key) headers.session_id = affinity.key;
+  if (upstream.protocol === "codex" && affinity.key) setCodexSession(headers, affinity.key);
   injectCredential(upstream, attempt.key.secret, headers);
   const outcome = await sendAttempt(deps, attempt, {
     url: upstreamUrl(upstream.protocol, upstream.baseUrl, "generate", ex.query),

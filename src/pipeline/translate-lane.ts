@@ -18,14 +18,18 @@ import { forwardableHeaders, clientResponseHeaders } from "../upstream/headers.j
 import { injectCredential } from "../upstream/credentials.js";
 import { upstreamUrl } from "../upstream/endpoints.js";
 import { attemptDone, sendAttempt } from "./attempt.js";
+import { setCodexSession } from "./affinity.js";
 import type { Affinity } from "./affinity.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
 import type { LaneResult, ParsedBody } from "./handle-request.js";
 import { writeAsync } from "./handle-request.js";
 import type { PlannedAttempt } from "./plan.js";
 
-/** Client headers meaningful only to the client's own vendor; not sent to a foreign upstream. */
-const VENDOR_HEADER = /^(anthropic-|x-stainless-|openai-|x-claude-code-|x-codex-|x-app$)/;
+/**
+ * Client headers meaningful only to the client's own vendor (Claude Code's and
+ * Codex CLI's session and telemetry headers among them); not sent to a foreign upstream.
+ */
+const VENDOR_HEADER = /^(anthropic-|x-stainless-|openai-|x-claude-code-|x-codex-|x-app$|x-client-request-id$|session[-_]id$|thread-id$|conversation[-_]id$|originator$)/;
 
 const decoded = new WeakMap<ParsedBody, CanonicalRequest>();
 
@@ -66,7 +70,7 @@ export async function runTranslateLane(
   for (const [k, v] of Object.entries(forwardableHeaders(ex.headers))) if (!VENDOR_HEADER.test(k)) headers[k] = v;
   headers["content-type"] = "application/json";
   if (upstreamStreams) headers.accept = "text/event-stream";
-  if (upstream.protocol === "codex" && affinity.key) headers.session_id = affinity.key;
+  if (upstream.protocol === "codex" && affinity.key) setCodexSession(headers, affinity.key);
   injectCredential(upstream, attempt.key.secret, headers);
   if (ctx.warnings.length > 0) {
     deps.logger.info({ requestId: ex.id, warnings: ctx.warnings }, "lossy protocol translation");
