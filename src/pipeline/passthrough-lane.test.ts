@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { parseBody } from "./handle-request.js";
-import { preparePassthroughBody } from "./passthrough-lane.js";
+import fc from "fast-check";
+import { preparePassthroughBody, relayStream } from "./passthrough-lane.js";
 
 const fixture = (path: string): Buffer => {
   const f = JSON.parse(readFileSync(new URL(`../../../shared/fixtures/real-clients/${path}`, import.meta.url), "utf8")) as { body: unknown };
@@ -43,5 +44,57 @@ describe("preparePassthroughBody for the Codex backend", () => {
   it("leaves other Responses upstreams' bodies alone", () => {
     const raw = Buffer.from('{"model":"m","input":"x","temperature":0.2}');
     expect(prepare("openai-responses", raw).body).toBe(raw);
+  });
+});
+
+describe("relayStream", () => {
+  const chat = [
+    'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"hé"},"finish_reason":null}]}',
+    'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+    'data: {"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":3,"total_tokens":14,"prompt_tokens_details":{"cached_tokens":5}}}',
+    "data: [DONE]",
+  ];
+
+  async function relay(chunks: Buffer[], eol = "\n") {
+    const written: Buffer[] = [];
+    const response = { body: (async function* () { yield* chunks; })() } as unknown as Parameters<typeof relayStream>[2];
+    const result = await relayStream("openai-chat", "openai-chat", response, async (c) => void written.push(Buffer.from(c)), new AbortController().signal);
+    return { result, out: Buffer.concat(written).toString(), eol };
+  }
+
+  it("forwards the bytes unchanged however they are chunked, and meters usage", async () => {
+    for (const eol of ["\n", "\r\n"]) {
+      const text = chat.map((l) => l + eol + eol).join("");
+      const bytes = Buffer.from(text);
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.nat({ max: bytes.length }), { maxLength: 10 }), async (cuts) => {
+          const points = [...new Set(cuts)].sort((a, b) => a - b);
+          const chunks = [...points, bytes.length].map((p, i, all) => bytes.subarray(i === 0 ? 0 : all[i - 1]!, p)).filter((c) => c.length > 0);
+          const { result, out } = await relay(chunks);
+          expect(out).toBe(text);
+          expect(result).toMatchObject({ completed: true, failed: false });
+          expect(result.usage).toMatchObject({ inputTokens: 11, cachedInputTokens: 5, outputTokens: 3 });
+        }),
+        { numRuns: 40 },
+      );
+    }
+  });
+
+  it("holds back a half-sent event and ends a cut stream with an error chunk", async () => {
+    const whole = chat[0] + "\n\n";
+    const { result, out } = await relay([Buffer.from(whole + chat[1]!.slice(0, 30))]);
+    expect(result.failed).toBe(true);
+    // The half-sent event never reaches the client; the error follows the last whole one.
+    const events = out.split("\n\n").filter(Boolean);
+    expect(events).toHaveLength(2);
+    expect(events[0]).toBe(chat[0]);
+    expect(JSON.parse(events[1]!.slice("data: ".length))).toMatchObject({ error: { code: "upstream_stream_incomplete" } });
+  });
+
+  it("forwards a final event the upstream did not terminate with a blank line", async () => {
+    const text = chat.map((l) => l + "\n\n").join("").replace(/\n\n$/, "");
+    const { result, out } = await relay([Buffer.from(text)]);
+    expect(result.completed).toBe(true);
+    expect(out).toBe(text + "\n\n");
   });
 });

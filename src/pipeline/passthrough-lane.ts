@@ -130,6 +130,25 @@ export function codexCompletedOutputRewriter(): EventRewriter {
   };
 }
 
+const LF2 = Buffer.from("\n\n");
+const CRLF2 = Buffer.from("\r\n\r\n");
+
+/** Offset just past the last complete event (blank line) in `buf`, or 0. */
+function lastEventBoundary(buf: Buffer): number {
+  const lf = buf.lastIndexOf(LF2);
+  const crlf = buf.lastIndexOf(CRLF2);
+  return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function frameOf(ev: SseEvent): string {
   return ev.event !== undefined ? sseFrame(ev.event, ev.data) : sseData(ev.data);
 }
@@ -148,41 +167,46 @@ export async function relayStream(
   signal: AbortSignal,
   rewrite?: EventRewriter,
 ): Promise<RelayResult> {
-  const parser = new SseParser();
   const observer = createUsageObserver(upstream);
   let pending: Buffer | undefined;
   let failed = false;
   let failure: GatewayError | undefined;
-  const onEvents = async (events: SseEvent[]): Promise<void> => {
-    let out = "";
-    for (const ev of events) {
-      observer.observe(ev);
-      if (rewrite) out += rewrite(ev) ?? frameOf(ev);
-    }
-    if (out) await write(out);
+  const observeSpan = (span: Buffer): SseEvent[] => {
+    // Whole events only: a fresh parser per span needs no state across chunks.
+    const parser = new SseParser();
+    const events = [...parser.push(span), ...parser.end()];
+    for (const ev of events) observer.observe(ev);
+    return events;
   };
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      const events = parser.push(chunk);
-      if (rewrite) {
-        await onEvents(events);
-        continue;
-      }
-      for (const ev of events) observer.observe(ev);
       const buf: Buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
-      const cut = buf.lastIndexOf("\n\n");
-      if (cut === -1) {
+      const cut = lastEventBoundary(buf);
+      if (cut === 0) {
         pending = buf;
         continue;
       }
-      pending = cut + 2 < buf.length ? buf.subarray(cut + 2) : undefined;
-      await write(buf.subarray(0, cut + 2));
+      pending = cut < buf.length ? buf.subarray(cut) : undefined;
+      const span = buf.subarray(0, cut);
+      if (rewrite) {
+        let out = "";
+        for (const ev of observeSpan(span)) out += rewrite(ev) ?? frameOf(ev);
+        if (out) await write(out);
+        continue;
+      }
+      // Most events carry nothing to meter: only spans holding a trigger are decoded at all.
+      if (observer.triggers.some((t) => span.includes(t))) observeSpan(span);
+      await write(span);
     }
-    const last = parser.end();
-    if (rewrite) await onEvents(last);
-    else {
-      for (const ev of last) observer.observe(ev);
-      if (pending && pending.length > 0) await write(Buffer.concat([pending, Buffer.from("\n\n")]));
+    if (pending && pending.length > 0) {
+      // The upstream closed without a final blank line. Forward what is there only if it
+      // is whole (some servers end on `data: [DONE]` alone); half an event is dropped.
+      const events = observeSpan(pending);
+      if (events.every((ev) => ev.data === "[DONE]" || isJson(ev.data))) {
+        let out = "";
+        for (const ev of events) out += rewrite?.(ev) ?? frameOf(ev);
+        if (out) await write(out);
+      }
     }
     if (!observer.completed && !observer.errorMessage) {
       failed = true;

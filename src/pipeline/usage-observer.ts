@@ -54,7 +54,23 @@ export interface UsageObserver {
   /** Set when the stream carried an error event. */
   readonly errorMessage: string | undefined;
   observe(ev: SseEvent): void;
+  /**
+   * Byte patterns of the only events `observe` acts on. A relay may skip
+   * parsing a span of whole events that contains none of them.
+   */
+  readonly triggers: readonly Buffer[];
 }
+
+/** `event: NAME` with and without the optional space after the colon. */
+const eventLines = (...names: string[]): Buffer[] => names.flatMap((n) => [Buffer.from(`event: ${n}`), Buffer.from(`event:${n}`)]);
+const RESPONSES_TRIGGERS = eventLines("response.completed", "response.incomplete", "response.failed", "error");
+
+const TRIGGERS: Record<UpstreamProtocol, readonly Buffer[]> = {
+  anthropic: eventLines("message_", "error"),
+  "openai-responses": RESPONSES_TRIGGERS,
+  codex: RESPONSES_TRIGGERS,
+  "openai-chat": ['"usage":{', "[DONE]", '{"error"'].map((t) => Buffer.from(t)),
+};
 
 export function createUsageObserver(protocol: UpstreamProtocol): UsageObserver {
   const usage = emptyUsage();
@@ -122,6 +138,7 @@ export function createUsageObserver(protocol: UpstreamProtocol): UsageObserver {
   }
   return {
     usage,
+    triggers: TRIGGERS[protocol],
     get completed() {
       return state.completed;
     },
