@@ -23,7 +23,19 @@ export default tseslint.config(
     ignores: ["**/*.test.ts"],
     rules: {
       "no-restricted-imports": restrict(
-        ["**/pipeline/*", "**/edge/*", "**/routing/*", "**/storage/*", "**/upstream/*", "**/governance/*", "**/admin/*", "**/config/*", "**/transport/*", "**/observability/*", "**/main.js"],
+        [
+          "**/pipeline/*",
+          "**/edge/*",
+          "**/routing/*",
+          "**/storage/*",
+          "**/upstream/*",
+          "**/governance/*",
+          "**/admin/*",
+          "**/config/*",
+          "**/transport/*",
+          "**/observability/*",
+          "**/main.js",
+        ],
         "protocols/ are pure codecs: they import only canonical/ and each other.",
       ),
     },
@@ -32,7 +44,10 @@ export default tseslint.config(
     files: ["src/**/*.ts"],
     ignores: ["src/main.ts", "src/cli.ts", "src/storage/**", "**/*.test.ts", "src/testing/**"],
     rules: {
-      "no-restricted-imports": restrict(["**/storage/sql/*", "**/storage/open-store.js"], "Reach storage through storage/ports; only main.ts picks the implementation."),
+      "no-restricted-imports": restrict(
+        ["**/storage/sql/*", "**/storage/open-store.js"],
+        "Reach storage through storage/ports; only main.ts picks the implementation.",
+      ),
     },
   },
   {

@@ -78,7 +78,11 @@ export function mixedText(bytes: number, seed: number): string {
 
 interface ChatTool {
   type: "function";
-  function: { name: string; description: string; parameters: { type: "object"; properties: Record<string, { type: string; description: string }>; required: string[] } };
+  function: {
+    name: string;
+    description: string;
+    parameters: { type: "object"; properties: Record<string, { type: string; description: string }>; required: string[] };
+  };
 }
 
 /** A function tool whose JSON is about `bytes` long. */

@@ -66,7 +66,16 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
       for (const name of ["PORT", "HOST", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "SWITCHYARD_CONFIG"]) delete env[name];
       targets.set(
         target,
-        keep(await BenchChild.start({ name: "switchyard", script: here("./switchyard-gateway.js"), args: [configPath], core: cores.proxy, env, readyTimeoutMs: 60_000 })),
+        keep(
+          await BenchChild.start({
+            name: "switchyard",
+            script: here("./switchyard-gateway.js"),
+            args: [configPath],
+            core: cores.proxy,
+            env,
+            readyTimeoutMs: 60_000,
+          }),
+        ),
       );
     }
   }

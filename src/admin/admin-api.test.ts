@@ -29,7 +29,11 @@ describe("admin API", () => {
   it("serves its OpenAPI document publicly, covering every route", async () => {
     const res = await fetch(`${stack.gw.url}/admin/v1/openapi.json`);
     expect(res.status).toBe(200);
-    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+    };
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(["/admin/v1/accounts", "/admin/v1/accounts/{id}/keys", "/admin/v1/upstreams/{id}/keys/{key_id}", "/admin/v1/keys/{id}"]),
@@ -54,7 +58,9 @@ describe("admin API", () => {
     const client = new OpenAI({ apiKey: key.json.key, baseURL: `${stack.gw.url}/v1`, maxRetries: 0 });
     const ok = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] });
     expect(ok.choices[0]!.message.content).toBeTruthy();
-    await expect(client.chat.completions.create({ model: "claude-test-sonnet", messages: [{ role: "user", content: "hi" }] })).rejects.toMatchObject({ status: 403 });
+    await expect(client.chat.completions.create({ model: "claude-test-sonnet", messages: [{ role: "user", content: "hi" }] })).rejects.toMatchObject({
+      status: 403,
+    });
 
     const desc = await admin("GET", `/accounts/${dept.json.id}/descendants`);
     expect(desc.json.data.map((a: { name: string }) => a.name)).toEqual(["ada"]);

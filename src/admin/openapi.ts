@@ -66,7 +66,9 @@ function build(): unknown {
           type: "object",
           properties: { id: str, account_id: str, name: str, prefix: str, status: { enum: ["active", "revoked"] }, created_at: str, last_used_at: nullableStr },
         },
-        NewApiKey: { allOf: [ref("ApiKey"), { type: "object", properties: { key: { type: "string", description: "The secret, shown only in this response" } } }] },
+        NewApiKey: {
+          allOf: [ref("ApiKey"), { type: "object", properties: { key: { type: "string", description: "The secret, shown only in this response" } } }],
+        },
         Upstream: {
           type: "object",
           properties: {
@@ -133,12 +135,20 @@ function build(): unknown {
       },
       "/admin/v1/upstreams": {
         get: { summary: "List upstreams", responses: { "200": ok("Upstreams", list("Upstream")), ...errors } },
-        post: { summary: "Create an upstream", requestBody: { required: true, content: json(ref("CreateUpstream")) }, responses: { "201": ok("Created", ref("Upstream")), ...errors } },
+        post: {
+          summary: "Create an upstream",
+          requestBody: { required: true, content: json(ref("CreateUpstream")) },
+          responses: { "201": ok("Created", ref("Upstream")), ...errors },
+        },
       },
       "/admin/v1/upstreams/{id}": {
         parameters: [idParam("id", "Upstream id")],
         get: { summary: "Get an upstream", responses: { "200": ok("Upstream", ref("Upstream")), ...errors } },
-        patch: { summary: "Update an upstream", requestBody: { required: true, content: json(ref("UpdateUpstream")) }, responses: { "200": ok("Updated", ref("Upstream")), ...errors } },
+        patch: {
+          summary: "Update an upstream",
+          requestBody: { required: true, content: json(ref("UpdateUpstream")) },
+          responses: { "200": ok("Updated", ref("Upstream")), ...errors },
+        },
         delete: { summary: "Delete an upstream and its keys", responses: { "204": { description: "Deleted" }, ...errors } },
       },
       "/admin/v1/upstreams/{id}/keys": {

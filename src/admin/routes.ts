@@ -65,7 +65,12 @@ async function checkModelsWithinParent(store: Store, parentId: string | null | u
     const matcher = compileModelPatterns(allowed as string[]);
     const outside = models.filter((m) => !matcher.matches(m));
     if (outside.length > 0) {
-      throw new GatewayError("invalid_request", "exceeds_parent", `Models ${outside.map((m) => `'${m}'`).join(", ")} are not allowed for ancestor '${a.name}'.`, { param: "models" });
+      throw new GatewayError(
+        "invalid_request",
+        "exceeds_parent",
+        `Models ${outside.map((m) => `'${m}'`).join(", ")} are not allowed for ancestor '${a.name}'.`,
+        { param: "models" },
+      );
     }
   }
 }
@@ -229,4 +234,3 @@ export async function handleAdmin(
   if (allowedMethods) throw new GatewayError("invalid_request", "method_not_allowed", `${method} is not supported on ${path}.`, { status: 405 });
   return undefined;
 }
-

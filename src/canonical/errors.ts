@@ -43,12 +43,7 @@ export class GatewayError extends Error {
   /** Extra response headers (e.g. retry-after). */
   readonly headers: Record<string, string> | undefined;
 
-  constructor(
-    kind: ErrorKind,
-    code: string,
-    message: string,
-    opts: { status?: number; param?: string; headers?: Record<string, string> } = {},
-  ) {
+  constructor(kind: ErrorKind, code: string, message: string, opts: { status?: number; param?: string; headers?: Record<string, string> } = {}) {
     super(message);
     this.name = "GatewayError";
     this.kind = kind;

@@ -5,15 +5,7 @@
  */
 import type { Usage } from "./usage.js";
 
-export type FinishReason =
-  | "stop"
-  | "length"
-  | "tool-calls"
-  | "content-filter"
-  | "stop-sequence"
-  | "context-window"
-  | "pause"
-  | "error";
+export type FinishReason = "stop" | "length" | "tool-calls" | "content-filter" | "stop-sequence" | "context-window" | "pause" | "error";
 
 export interface ResponseMeta {
   /** Upstream response id (resp_…, msg_…, chatcmpl-…). */

@@ -48,7 +48,12 @@ function interpolate(value: unknown, env: NodeJS.ProcessEnv, where: string, miss
 function formatIssues(issues: z.core.$ZodIssue[]): string {
   return issues
     .map((i) => {
-      const path = i.path.length ? i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "") : "(root)";
+      const path = i.path.length
+        ? i.path
+            .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+            .join("")
+            .replace(/^\./, "")
+        : "(root)";
       return `  - ${path}: ${i.message}`;
     })
     .join("\n");

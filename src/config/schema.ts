@@ -9,10 +9,7 @@ const emptyAsUnset = z.preprocess((v) => (v === "" ? undefined : v), z.string().
 
 const upstreamProtocol = z.enum(["openai-responses", "openai-chat", "anthropic", "codex"]);
 
-const upstreamKey = z.union([
-  z.string().min(1),
-  z.strictObject({ name: z.string().min(1).optional(), key: z.string().min(1) }),
-]);
+const upstreamKey = z.union([z.string().min(1), z.strictObject({ name: z.string().min(1).optional(), key: z.string().min(1) })]);
 
 const upstream = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, "must be 1-64 letters, digits, '.', '_' or '-'"),
@@ -47,7 +44,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().default("0.0.0.0"),
       port: z.number().int().min(0).max(65535).default(8080),
-      body_limit_bytes: z.number().int().positive().default(32 * 1024 * 1024),
+      body_limit_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(32 * 1024 * 1024),
       shutdown_grace_ms: z.number().int().nonnegative().default(30_000),
       /** Upstream attempts per request before the client gets the error (same or next key/upstream). */
       max_attempts: z.number().int().min(1).max(10).default(3),

@@ -52,7 +52,14 @@ describe("Responses over WebSocket", () => {
   for (const model of ["gpt-5", "gpt-5-codex", "claude-ws"]) {
     it(`streams a turn as JSON frames and chains the next with previous_response_id (${model})`, async () => {
       const ws = await connect();
-      const first = await turn(ws, { type: "response.create", model, instructions: "", store: false, input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "run ls [[mock:tool_call]]" }] }], tools });
+      const first = await turn(ws, {
+        type: "response.create",
+        model,
+        instructions: "",
+        store: false,
+        input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "run ls [[mock:tool_call]]" }] }],
+        tools,
+      });
       expect(validateResponsesStream(first.map((e) => ({ event: e.type, data: e })))).toEqual([]);
       const done = first.at(-1)!;
       expect(done.type).toBe("response.completed");
@@ -98,10 +105,21 @@ describe("Responses over WebSocket", () => {
   });
 
   it("accepts the handshake Codex CLI sends", async () => {
-    const fixture = JSON.parse(readFileSync(new URL("../../../shared/fixtures/real-clients/codex-websocket/001-GET-v1_responses-upgrade.json", import.meta.url), "utf8")) as { headers: Record<string, string> };
-    const keep = Object.entries(fixture.headers).filter(([k]) => !["host", "connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "authorization"].includes(k));
+    const fixture = JSON.parse(
+      readFileSync(new URL("../../../shared/fixtures/real-clients/codex-websocket/001-GET-v1_responses-upgrade.json", import.meta.url), "utf8"),
+    ) as { headers: Record<string, string> };
+    const keep = Object.entries(fixture.headers).filter(
+      ([k]) => !["host", "connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "authorization"].includes(k),
+    );
     const ws = await connect({ ...Object.fromEntries(keep), authorization: `Bearer ${ACME_KEY}` });
-    const r = await turn(ws, { type: "response.create", model: "gpt-5-codex", instructions: "", store: false, stream: true, input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] }] });
+    const r = await turn(ws, {
+      type: "response.create",
+      model: "gpt-5-codex",
+      instructions: "",
+      store: false,
+      stream: true,
+      input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] }],
+    });
     expect(r.at(-1)!.type).toBe("response.completed");
     ws.close();
   });

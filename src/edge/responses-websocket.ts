@@ -136,7 +136,9 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     } catch (err) {
       const e = err instanceof GatewayError ? err : new GatewayError("authentication", "invalid_api_key", "Invalid API key.");
       const body = JSON.stringify({ error: { message: e.message, type: "authentication_error", code: e.code, param: null } });
-      socket.end(`HTTP/1.1 ${e.status} Unauthorized\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${e.status} Unauthorized\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws, req));
@@ -181,7 +183,14 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     let body: Json = rest;
     if (previous !== undefined) {
       if (!state.lastRequest || previous !== state.lastResponseId) {
-        ws.send(errorFrame(400, "invalid_request_error", "previous_response_not_found", `Previous response '${String(previous)}' is not known on this connection; send the full input.`));
+        ws.send(
+          errorFrame(
+            400,
+            "invalid_request_error",
+            "previous_response_not_found",
+            `Previous response '${String(previous)}' is not known on this connection; send the full input.`,
+          ),
+        );
         return;
       }
       const newInput = Array.isArray(rest.input) ? rest.input : rest.input === undefined ? [] : [{ role: "user", content: rest.input }];
@@ -193,7 +202,15 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     if (generate === false) {
       // Warm-up (§2.1): a response id to chain from, no model output.
       const id = `resp_${randomUUID().replaceAll("-", "")}`;
-      const response = { id, object: "response", created_at: Math.floor(Date.now() / 1000), status: "completed", model: body.model ?? null, output: [], usage: null };
+      const response = {
+        id,
+        object: "response",
+        created_at: Math.floor(Date.now() / 1000),
+        status: "completed",
+        model: body.model ?? null,
+        output: [],
+        usage: null,
+      };
       ws.send(JSON.stringify({ type: "response.created", sequence_number: 0, response: { ...response, status: "in_progress" } }));
       ws.send(JSON.stringify({ type: "response.completed", sequence_number: 1, response }));
       state.lastRequest = body;

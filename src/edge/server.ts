@@ -124,12 +124,28 @@ export function createEdge(o: EdgeOptions): Edge {
     throw new GatewayError("not_found", "unknown_route", `No route for ${method} ${path}.`);
   }
 
-  async function exchange(req: IncomingMessage, res: ServerResponse, id: string, path: string, query: string, protocol: ClientProtocol, signal: AbortSignal): Promise<Exchange> {
+  async function exchange(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+    path: string,
+    query: string,
+    protocol: ClientProtocol,
+    signal: AbortSignal,
+  ): Promise<Exchange> {
     const body = await readBody(req, o.bodyLimit);
     return { id, protocol, route: path, headers: req.headers, query, body, res, signal, startedAt: performance.now() };
   }
 
-  async function generate(req: IncomingMessage, res: ServerResponse, id: string, path: string, query: string, protocol: ClientProtocol, signal: AbortSignal): Promise<void> {
+  async function generate(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+    path: string,
+    query: string,
+    protocol: ClientProtocol,
+    signal: AbortSignal,
+  ): Promise<void> {
     await runGenerate(await exchange(req, res, id, path, query, protocol, signal), false);
   }
 
@@ -189,7 +205,8 @@ export function createEdge(o: EdgeOptions): Edge {
     const q = url.indexOf("?");
     const path = q === -1 ? url : url.slice(0, q);
     const query = q === -1 ? "" : url.slice(q);
-    const routeLabel = GENERATE_ROUTES[path] || path === "/v1/messages/count_tokens" || path === "/v1/models" ? path : path.startsWith("/admin/") ? "admin" : "other";
+    const routeLabel =
+      GENERATE_ROUTES[path] || path === "/v1/messages/count_tokens" || path === "/v1/models" ? path : path.startsWith("/admin/") ? "admin" : "other";
     res.setHeader("x-request-id", id);
     const ac = new AbortController();
     res.on("close", () => {

@@ -34,7 +34,9 @@ describe("Anthropic Messages: non-stream", () => {
     expect(typeof r.headers["request-id"]).toBe("string");
     const j = r.json() as Rec;
     expect(j).toMatchObject({ type: "message", role: "assistant", model: "claude-opus-4-8", stop_reason: "end_turn", stop_sequence: null });
-    expect(j.content).toEqual([{ type: "text", text: "Hello from mock anthropic-messages (model claude-opus-4-8). You said: “Hello”. Ünïcödé check: café ✓ 🚀" }]);
+    expect(j.content).toEqual([
+      { type: "text", text: "Hello from mock anthropic-messages (model claude-opus-4-8). You said: “Hello”. Ünïcödé check: café ✓ 🚀" },
+    ]);
     expect(j.usage).toMatchObject({ cache_creation_input_tokens: 0, cache_read_input_tokens: 0, service_tier: "standard" });
   });
 
@@ -54,12 +56,16 @@ describe("Anthropic Messages: non-stream", () => {
     const twoTools = [TOOLS[0], { name: "Read", input_schema: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } }];
     const both = (await messages({ tools: twoTools, messages: user("[[mock:parallel_tools]]") })).json() as { content: Rec[] };
     expect(both.content.map((b) => b.name)).toEqual(["Bash", "Read"]);
-    const one = (await messages({ tools: twoTools, tool_choice: { type: "auto", disable_parallel_tool_use: true }, messages: user("[[mock:parallel_tools]]") })).json() as { content: Rec[] };
+    const one = (
+      await messages({ tools: twoTools, tool_choice: { type: "auto", disable_parallel_tool_use: true }, messages: user("[[mock:parallel_tools]]") })
+    ).json() as { content: Rec[] };
     expect(one.content).toHaveLength(1);
   });
 
   it("adds a thinking block only when thinking is enabled", async () => {
-    const on = (await messages({ thinking: { type: "enabled", budget_tokens: 2048 }, max_tokens: 4096, messages: user("[[mock:reasoning]]") })).json() as { content: Rec[] };
+    const on = (await messages({ thinking: { type: "enabled", budget_tokens: 2048 }, max_tokens: 4096, messages: user("[[mock:reasoning]]") })).json() as {
+      content: Rec[];
+    };
     expect(on.content.map((b) => b.type)).toEqual(["thinking", "text"]);
     expect(String(on.content[0]?.signature)).not.toMatch(/^gAAAA/);
     const off = (await messages({ messages: user("[[mock:reasoning]]") })).json() as { content: Rec[] };
@@ -146,7 +152,9 @@ describe("Anthropic Messages: stream", () => {
       "message_delta",
       "message_stop",
     ]);
-    const text = ofType(events, "content_block_delta").map((d) => (d.delta as Rec).text).join("");
+    const text = ofType(events, "content_block_delta")
+      .map((d) => (d.delta as Rec).text)
+      .join("");
     expect(text).toContain("(model claude-opus-4-8). You said: “Hi”.");
     const start = (ofType(events, "message_start")[0]?.message as Rec).usage as Rec;
     const final = ofType(events, "message_delta")[0] as { delta: Rec; usage: Rec };
@@ -161,10 +169,14 @@ describe("Anthropic Messages: stream", () => {
     assertAnthropicStream(events);
     const starts = ofType(events, "content_block_start").map((e) => (e.content_block as Rec).type);
     expect(starts).toEqual(["thinking", "tool_use"]);
-    const block0 = ofType(events, "content_block_delta").filter((d) => d.index === 0).map((d) => (d.delta as Rec).type);
+    const block0 = ofType(events, "content_block_delta")
+      .filter((d) => d.index === 0)
+      .map((d) => (d.delta as Rec).type);
     expect(block0[block0.length - 1]).toBe("signature_delta");
     expect(block0.slice(0, -1).every((t) => t === "thinking_delta")).toBe(true);
-    const json = ofType(events, "content_block_delta").filter((d) => d.index === 1).map((d) => (d.delta as Rec).partial_json);
+    const json = ofType(events, "content_block_delta")
+      .filter((d) => d.index === 1)
+      .map((d) => (d.delta as Rec).partial_json);
     expect(json[0]).toBe("");
     expect(JSON.parse(json.join(""))).toEqual({ command: "mock" });
     expect((ofType(events, "message_delta")[0]?.delta as Rec).stop_reason).toBe("tool_use");

@@ -81,7 +81,8 @@ function validate(req: RecordedRequest, body: JsonObject, requestId: string): Ht
   const thinking = body.thinking;
   if (isObject(thinking) && thinking.type === "enabled") {
     const budget = num(thinking.budget_tokens);
-    if (budget === undefined || budget < 1024) return anthropicError(400, "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024", requestId);
+    if (budget === undefined || budget < 1024)
+      return anthropicError(400, "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024", requestId);
     if (budget >= maxTokens) return anthropicError(400, "`max_tokens` must be greater than `thinking.budget_tokens`", requestId);
   }
   return undefined;
@@ -178,9 +179,7 @@ function stopReason(plan: ReplyPlan): string {
 }
 
 type Block =
-  | { type: "thinking"; thinking: string; signature: string }
-  | { type: "text"; text: string }
-  | { type: "tool_use"; id: string; name: string; input: unknown };
+  { type: "thinking"; thinking: string; signature: string } | { type: "text"; text: string } | { type: "tool_use"; id: string; name: string; input: unknown };
 
 function thinkingMode(body: JsonObject): "shown" | "omitted" | "off" {
   const t = body.thinking;
@@ -246,7 +245,8 @@ function renderStream(plan: ReplyPlan, f: RequestFacts, body: JsonObject, ctx: R
     if (!b) continue;
     if (b.type === "thinking") {
       open(index, { type: "thinking", thinking: "", signature: "" });
-      for (const piece of b.thinking ? chunkText(b.thinking, 16) : []) emit("content_block_delta", { index, delta: { type: "thinking_delta", thinking: piece } });
+      for (const piece of b.thinking ? chunkText(b.thinking, 16) : [])
+        emit("content_block_delta", { index, delta: { type: "thinking_delta", thinking: piece } });
       emit("content_block_delta", { index, delta: { type: "signature_delta", signature: b.signature } });
     } else if (b.type === "text") {
       open(index, { type: "text", text: "" });
@@ -261,7 +261,9 @@ function renderStream(plan: ReplyPlan, f: RequestFacts, body: JsonObject, ctx: R
   }
   if (plan.finish === "error") {
     const type = typeof ctx.scenario.streamError === "string" ? ctx.scenario.streamError : "overloaded_error";
-    frames.push(sseFrame("error", JSON.stringify({ type: "error", error: { type, message: ctx.scenario.errorMessage ?? DEFAULT_MESSAGES[type] ?? "Overloaded" } })));
+    frames.push(
+      sseFrame("error", JSON.stringify({ type: "error", error: { type, message: ctx.scenario.errorMessage ?? DEFAULT_MESSAGES[type] ?? "Overloaded" } })),
+    );
     return frames;
   }
   emit("message_delta", { delta: { stop_reason: stopReason(plan), stop_sequence: null }, usage: anthropicUsage(plan.usage) });

@@ -41,12 +41,7 @@ export function resetConnection(res: ServerResponse): void {
  * this server is also the benchmark upstream; `chunk_delay` / `byte_split`
  * spread them over time when a test needs separate reads.
  */
-export async function deliverStream(
-  res: ServerResponse,
-  headers: Record<string, string>,
-  frames: readonly string[],
-  ctl: StreamControl,
-): Promise<void> {
+export async function deliverStream(res: ServerResponse, headers: Record<string, string>, frames: readonly string[], ctl: StreamControl): Promise<void> {
   if (ctl.resetAfter === 0) {
     resetConnection(res);
     return;

@@ -58,7 +58,9 @@ describe("Claude Code captures → /v1/messages?beta=true", () => {
         expect(mock.requests[0]?.headers["anthropic-beta"]).toContain("claude-code-20250219");
         const endsWithToolResult = file.startsWith("003");
         expect((ofType(events, "message_delta")[0]?.delta as Rec).stop_reason).toBe("end_turn");
-        const text = ofType(events, "content_block_delta").map((d) => (d.delta as Rec).text).join("");
+        const text = ofType(events, "content_block_delta")
+          .map((d) => (d.delta as Rec).text)
+          .join("");
         expect(text).toContain("(model claude-opus-4-8)");
         if (!endsWithToolResult) expect(text).toContain("[text of 306 chars");
       });
@@ -67,13 +69,21 @@ describe("Claude Code captures → /v1/messages?beta=true", () => {
 
   it("calls the first tool (Agent) with its required fields on request, then answers the tool result with text", async () => {
     const [[, turn1], [, turn2]] = posts("claude-toolcall") as [[string, Capture], [string, Capture]];
-    const first = parseSse((await rawRequest(mock.url, turn1.url, { headers: replayHeaders(turn1, { "x-mock-scenario": "tool_call" }), body: turn1.body })).body);
+    const first = parseSse(
+      (await rawRequest(mock.url, turn1.url, { headers: replayHeaders(turn1, { "x-mock-scenario": "tool_call" }), body: turn1.body })).body,
+    );
     assertAnthropicStream(first);
     const block = ofType(first, "content_block_start")[0]?.content_block as Rec;
     expect(block).toMatchObject({ type: "tool_use", name: "Agent" });
-    const input = JSON.parse(ofType(first, "content_block_delta").map((d) => (d.delta as Rec).partial_json).join("")) as Rec;
+    const input = JSON.parse(
+      ofType(first, "content_block_delta")
+        .map((d) => (d.delta as Rec).partial_json)
+        .join(""),
+    ) as Rec;
     expect(Object.keys(input).sort()).toEqual(["description", "prompt"]);
-    const second = parseSse((await rawRequest(mock.url, turn2.url, { headers: replayHeaders(turn2, { "x-mock-scenario": "tool_call" }), body: turn2.body })).body);
+    const second = parseSse(
+      (await rawRequest(mock.url, turn2.url, { headers: replayHeaders(turn2, { "x-mock-scenario": "tool_call" }), body: turn2.body })).body,
+    );
     expect((ofType(second, "message_delta")[0]?.delta as Rec).stop_reason).toBe("end_turn");
   });
 
@@ -146,7 +156,8 @@ describe("Codex CLI captures", () => {
     expect(String(items[0]?.encrypted_content)).toMatch(/^gAAAA/);
 
     const second = await run(turn2);
-    const usage = (ofType(second, "response.completed")[0]?.response as { usage: { input_tokens: number; input_tokens_details: { cached_tokens: number } } }).usage;
+    const usage = (ofType(second, "response.completed")[0]?.response as { usage: { input_tokens: number; input_tokens_details: { cached_tokens: number } } })
+      .usage;
     expect(ofType(second, "response.output_item.done").map((d) => (d.item as Rec).type)).toEqual(["reasoning", "message"]);
     expect(usage.input_tokens_details.cached_tokens).toBeGreaterThan(0);
     expect(usage.input_tokens_details.cached_tokens).toBeLessThanOrEqual(usage.input_tokens);

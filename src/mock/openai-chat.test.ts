@@ -126,7 +126,10 @@ describe("OpenAI Chat: errors", () => {
   });
 
   it("rejects a missing key, model and messages like api.openai.com", async () => {
-    const noKey = await rawRequest(mock.url, "/v1/chat/completions", { headers: { "content-type": "application/json" }, body: { model: "m", messages: user("x") } });
+    const noKey = await rawRequest(mock.url, "/v1/chat/completions", {
+      headers: { "content-type": "application/json" },
+      body: { model: "m", messages: user("x") },
+    });
     expect(noKey.status).toBe(401);
     expect((noKey.json() as { error: Rec }).error.type).toBe("invalid_request_error");
     expect((await chat({ model: undefined, messages: user("x") })).status).toBe(400);
@@ -157,7 +160,10 @@ describe("OpenAI Chat: stream", () => {
     const contentCount = kinds.filter((k) => k === "content").length;
     expect(contentCount).toBeGreaterThan(3);
     expect(kinds).toEqual(["role", ...Array<string>(contentCount).fill("content"), "finish:stop", "usage", "[DONE]"]);
-    const content = events.map((e) => deltaOf(e.json).content).filter((c): c is string => typeof c === "string").join("");
+    const content = events
+      .map((e) => deltaOf(e.json).content)
+      .filter((c): c is string => typeof c === "string")
+      .join("");
     expect(content).toBe("Hello from mock openai-chat (model gpt-4o). You said: “Hi there”. Ünïcödé check: café ✓ 🚀");
     for (const e of events.slice(0, -2)) expect(e.json?.usage).toBeNull();
     const usage = events[events.length - 2]?.json;

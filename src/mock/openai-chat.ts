@@ -5,26 +5,8 @@
  * extension (DeepSeek, vLLM, many proxies), since OpenAI itself hides it.
  */
 import { SSE_DONE, sseData } from "../transport/sse.js";
-import {
-  type HttpReply,
-  JSON_HEADERS,
-  type JsonObject,
-  type ProtocolAdapter,
-  type RenderContext,
-  isObject,
-  num,
-  str,
-  textOf,
-} from "./adapter.js";
-import {
-  checkAuthAndModel,
-  missingParam,
-  openaiCacheProbe,
-  openaiError,
-  openaiScenarioError,
-  openaiStreamHeaders,
-  toolChoiceOf,
-} from "./openai-shared.js";
+import { type HttpReply, JSON_HEADERS, type JsonObject, type ProtocolAdapter, type RenderContext, isObject, num, str, textOf } from "./adapter.js";
+import { checkAuthAndModel, missingParam, openaiCacheProbe, openaiError, openaiScenarioError, openaiStreamHeaders, toolChoiceOf } from "./openai-shared.js";
 import { type ReplyPlan, type RequestFacts, type ToolDecl, chunkText } from "./plan.js";
 import type { RecordedRequest } from "./types.js";
 import { type MockUsage, tokensForBytes } from "./usage.js";
@@ -131,9 +113,11 @@ function renderJson(plan: ReplyPlan, f: RequestFacts, _body: JsonObject, ctx: Re
   };
   if (plan.reasoning) message.reasoning_content = plan.reasoning.join("\n\n");
   if (plan.toolCalls.length > 0) {
-    message.tool_calls = plan.toolCalls.map(
-      (c): ToolCallOut => ({ id: ctx.ids.next("call_"), type: "function", function: { name: c.name, arguments: c.arguments } }),
-    );
+    message.tool_calls = plan.toolCalls.map((c): ToolCallOut => ({
+      id: ctx.ids.next("call_"),
+      type: "function",
+      function: { name: c.name, arguments: c.arguments },
+    }));
   }
   const out = {
     id: ctx.ids.next("chatcmpl-"),

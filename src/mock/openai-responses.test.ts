@@ -53,7 +53,9 @@ describe("OpenAI Responses: stream", () => {
     expect(kinds).toEqual([...TEXT_ORDER(deltas), "response.completed"]);
     expect(events.map((e) => e.json?.sequence_number)).toEqual(events.map((_, i) => i));
 
-    const joined = ofType(events, "response.output_text.delta").map((d) => d.delta).join("");
+    const joined = ofType(events, "response.output_text.delta")
+      .map((d) => d.delta)
+      .join("");
     const done = ofType(events, "response.output_text.done")[0];
     expect(done?.text).toBe(joined);
     expect(joined).toBe("Hello from mock openai-responses (model gpt-5). You said: “Say hi”. Ünïcödé check: café ✓ 🚀");
@@ -87,7 +89,9 @@ describe("OpenAI Responses: stream", () => {
     const added = ofType(events, "response.output_item.added")[0]?.item as Rec;
     expect(added).toMatchObject({ type: "function_call", name: "exec_command", arguments: "", status: "in_progress" });
     expect(String(added.call_id)).toMatch(/^call_/);
-    const args = ofType(events, "response.function_call_arguments.delta").map((d) => d.delta).join("");
+    const args = ofType(events, "response.function_call_arguments.delta")
+      .map((d) => d.delta)
+      .join("");
     expect(JSON.parse(args)).toEqual({ cmd: "mock" });
     expect(ofType(events, "response.function_call_arguments.done")[0]).toMatchObject({ arguments: args, name: "exec_command" });
     expect(ofType(events, "response.output_item.done")[0]?.item).toMatchObject({ call_id: added.call_id, arguments: args, status: "completed" });
@@ -102,7 +106,12 @@ describe("OpenAI Responses: stream", () => {
   });
 
   it("streams a reasoning item with summary parts; encrypted_content only on output_item.done", async () => {
-    const body = { stream: true, reasoning: { effort: "high", summary: "auto" }, include: ["reasoning.encrypted_content"], input: userInput("[[mock:reasoning]] why?") };
+    const body = {
+      stream: true,
+      reasoning: { effort: "high", summary: "auto" },
+      include: ["reasoning.encrypted_content"],
+      input: userInput("[[mock:reasoning]] why?"),
+    };
     const events = parseSse((await responses(body)).body);
     const kinds = assertResponsesStream(events);
     const firstMsg = kinds.indexOf("response.content_part.added");
@@ -117,7 +126,9 @@ describe("OpenAI Responses: stream", () => {
     expect(done.encrypted_content.startsWith("gAAAA")).toBe(true);
     expect(Buffer.from(done.encrypted_content, "base64url")[0]).toBe(0x80);
     expect(done.summary.map((s) => s.type)).toEqual(["summary_text", "summary_text"]);
-    const completed = ofType(events, "response.completed")[0]?.response as { usage: { output_tokens: number; output_tokens_details: { reasoning_tokens: number } } };
+    const completed = ofType(events, "response.completed")[0]?.response as {
+      usage: { output_tokens: number; output_tokens_details: { reasoning_tokens: number } };
+    };
     expect(completed.usage.output_tokens_details.reasoning_tokens).toBeGreaterThan(0);
     expect(completed.usage.output_tokens).toBeGreaterThan(completed.usage.output_tokens_details.reasoning_tokens);
   });

@@ -9,17 +9,7 @@
  * output_item.done only) only when `include` has "reasoning.encrypted_content".
  */
 import { sseFrame } from "../transport/sse.js";
-import {
-  type HttpReply,
-  JSON_HEADERS,
-  type JsonObject,
-  type ProtocolAdapter,
-  type RenderContext,
-  isObject,
-  num,
-  str,
-  textOf,
-} from "./adapter.js";
+import { type HttpReply, JSON_HEADERS, type JsonObject, type ProtocolAdapter, type RenderContext, isObject, num, str, textOf } from "./adapter.js";
 import { encryptedContent } from "./ids.js";
 import { checkAuthAndModel, openaiCacheProbe, openaiError, openaiScenarioError, openaiStreamHeaders, toolChoiceOf } from "./openai-shared.js";
 import { type ReplyPlan, type RequestFacts, type ToolDecl, chunkText } from "./plan.js";
@@ -192,13 +182,7 @@ export function renderResponsesJson(plan: ReplyPlan, f: RequestFacts, body: Json
   return { status: 200, headers: { ...JSON_HEADERS, "x-request-id": ctx.requestId }, body: json };
 }
 
-export function renderResponsesStream(
-  plan: ReplyPlan,
-  f: RequestFacts,
-  body: JsonObject,
-  ctx: RenderContext,
-  flavour: ResponsesFlavour,
-): string[] {
+export function renderResponsesStream(plan: ReplyPlan, f: RequestFacts, body: JsonObject, ctx: RenderContext, flavour: ResponsesFlavour): string[] {
   const frames: string[] = [];
   let seq = 0;
   const emit = (type: string, fields: Record<string, unknown>): void => {

@@ -50,12 +50,7 @@ export function openaiScenarioError(status: number, message: string | undefined,
 /** Bearer auth and `model`, checked the way api.openai.com does before anything else. */
 export function checkAuthAndModel(req: RecordedRequest, body: JsonObject, requestId: string): HttpReply | undefined {
   if (!bearer(req.headers)) {
-    return openaiError(
-      401,
-      "You didn't provide an API key. Send it in the Authorization header as `Bearer YOUR_KEY`.",
-      requestId,
-      { code: null },
-    );
+    return openaiError(401, "You didn't provide an API key. Send it in the Authorization header as `Bearer YOUR_KEY`.", requestId, { code: null });
   }
   if (typeof body.model !== "string" || body.model === "") {
     return openaiError(400, "you must provide a model parameter", requestId);

@@ -57,12 +57,7 @@ export interface ReplyPlan {
 
 const TEXT_CHUNK = 7;
 
-export function buildPlan(
-  protocol: MockProtocol,
-  facts: RequestFacts,
-  scenario: Scenario,
-  cache: PromptCache,
-): ReplyPlan {
+export function buildPlan(protocol: MockProtocol, facts: RequestFacts, scenario: Scenario, cache: PromptCache): ReplyPlan {
   const reasoning = scenario.reasoning ? reasoningParts(facts) : undefined;
   let toolCalls = chooseToolCalls(facts, scenario);
   let text: string | undefined = scenario.text ?? (toolCalls.length > 0 ? undefined : defaultText(protocol, facts));
@@ -103,13 +98,7 @@ function visibleTokens(text: string | undefined, calls: PlannedToolCall[]): numb
   return (text ? tokensForText(text) : 0) + calls.reduce((n, c) => n + 4 + tokensForText(c.arguments), 0);
 }
 
-function usageFor(
-  facts: RequestFacts,
-  scenario: Scenario,
-  cache: PromptCache,
-  outputTokens: number,
-  reasoningTokens: number,
-): MockUsage {
+function usageFor(facts: RequestFacts, scenario: Scenario, cache: PromptCache, outputTokens: number, reasoningTokens: number): MockUsage {
   let cachedTokens = 0;
   let cacheWriteTokens = 0;
   if (scenario.cachedTokens !== undefined) {

@@ -19,9 +19,7 @@ export function argumentsFor(schema: unknown): { [key: string]: JsonValue } {
 function objectValue(schema: Obj, depth: number, top: boolean): { [key: string]: JsonValue } {
   const props = isObj(schema.properties) ? schema.properties : {};
   const names = Object.keys(props);
-  let chosen = Array.isArray(schema.required)
-    ? schema.required.filter((n): n is string => typeof n === "string")
-    : [];
+  let chosen = Array.isArray(schema.required) ? schema.required.filter((n): n is string => typeof n === "string") : [];
   if (chosen.length === 0 && top && names[0] !== undefined) chosen = [names[0]];
   const out: { [key: string]: JsonValue } = {};
   for (const name of chosen) out[name] = valueFor(props[name], depth + 1);

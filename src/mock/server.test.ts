@@ -19,7 +19,7 @@ type Rec = Record<string, unknown>;
 const chatBody = (content: string, extra: Rec = {}) => ({ model: "gpt-4o", messages: [{ role: "user", content }], ...extra });
 const chat = (content: string, headers: Record<string, string> = {}, extra: Rec = {}) =>
   rawRequest(mock.url, "/v1/chat/completions?trace=1", { headers: { ...OPENAI_HEADERS, ...headers }, body: chatBody(content, extra) });
-const contentOf = (r: { json(): unknown }) => ((r.json() as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content ?? "");
+const contentOf = (r: { json(): unknown }) => (r.json() as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content ?? "";
 
 describe("server: lifecycle and recording", () => {
   it("exposes url and port on 127.0.0.1", () => {

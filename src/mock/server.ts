@@ -126,13 +126,7 @@ class MockServer implements MockUpstream {
     await this.answer(adapter, recorded, res, requestId, rule);
   }
 
-  private async answer(
-    adapter: ProtocolAdapter,
-    recorded: RecordedRequest,
-    res: ServerResponse,
-    requestId: string,
-    rule: MockRule | undefined,
-  ): Promise<void> {
+  private async answer(adapter: ProtocolAdapter, recorded: RecordedRequest, res: ServerResponse, requestId: string, rule: MockRule | undefined): Promise<void> {
     const json = recorded.json;
     if (!isObject(json)) {
       // The Codex edge checks credentials before it looks at the body.
@@ -196,13 +190,7 @@ class MockServer implements MockUpstream {
 }
 
 /** An error in the protocol the request was addressed to (guessed from headers off the known routes). */
-function errorFor(
-  adapter: ProtocolAdapter | undefined,
-  req: RecordedRequest,
-  status: number,
-  requestId: string,
-  scenario?: Scenario,
-): HttpReply {
+function errorFor(adapter: ProtocolAdapter | undefined, req: RecordedRequest, status: number, requestId: string, scenario?: Scenario): HttpReply {
   const message = scenario?.errorMessage;
   if (adapter) return adapter.error(status, message, requestId, scenario);
   if (req.headers["anthropic-version"] !== undefined || req.path.startsWith("/v1/messages")) {

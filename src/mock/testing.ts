@@ -29,11 +29,7 @@ export interface RawResult {
 }
 
 /** One request with node:http, tolerant of cut connections: it resolves with whatever arrived. */
-export function rawRequest(
-  base: string,
-  path: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: unknown } = {},
-): Promise<RawResult> {
+export function rawRequest(base: string, path: string, opts: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<RawResult> {
   const payload =
     opts.body === undefined
       ? undefined

@@ -92,7 +92,11 @@ export async function sendAttempt(
   } else if (cls === "auth") {
     error = new GatewayError("upstream", "upstream_auth_failed", `Upstream '${name}' rejected the gateway's credential.`);
   } else {
-    error = new GatewayError(statusToKind(status) === "overloaded" ? "overloaded" : "upstream", "upstream_error", `Upstream '${name}' failed with HTTP ${status}.`);
+    error = new GatewayError(
+      statusToKind(status) === "overloaded" ? "overloaded" : "upstream",
+      "upstream_error",
+      `Upstream '${name}' failed with HTTP ${status}.`,
+    );
   }
   return { ok: false, retryable: true, cls, error };
 }

@@ -34,16 +34,12 @@ afterAll(() => stack.close());
 beforeEach(() => {
   stack.mock.clear();
   stack.mock.reset();
-  for (const t of stack.gw.catalog.snapshot.upstreams)
-    for (const k of t.pool.keys)
-      Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+  for (const t of stack.gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
 });
 
 // ---- the conversation every ingress replays, turn by turn ----------------------------------
 
-const SYSTEM = "You are a careful coding agent working in a large repository. "
-  .repeat(12)
-  .trim();
+const SYSTEM = "You are a careful coding agent working in a large repository. ".repeat(12).trim();
 const TOOL = {
   name: "read_file",
   description: "Read a file of the repository",
@@ -55,21 +51,16 @@ const TOOL = {
 };
 /** First user message; session-specific only for ingresses that have nothing else naming the session. */
 const firstUser = (session: string, keyed: boolean): string =>
-  keyed
-    ? "Explain the repository layout."
-    : `Explain the repository layout of project ${session}.`;
-const userText = (i: number, session: string, keyed: boolean): string =>
-  i === 1 ? firstUser(session, keyed) : `Follow-up question number ${i}.`;
-const assistantText = (i: number): string =>
-  `Answer number ${i}: the layout is src/, test/ and docs/.`;
+  keyed ? "Explain the repository layout." : `Explain the repository layout of project ${session}.`;
+const userText = (i: number, session: string, keyed: boolean): string => (i === 1 ? firstUser(session, keyed) : `Follow-up question number ${i}.`);
+const assistantText = (i: number): string => `Answer number ${i}: the layout is src/, test/ and docs/.`;
 
 /** A UUID-shaped id derived from a label, like the ids clients mint. */
 function uuidOf(label: string): string {
   const h = createHash("sha256").update(label).digest("hex");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
-const DEVICE =
-  "d1317ca66a45935f01531ff26eedf267fad4c2a1741170a633d1125712696e4f";
+const DEVICE = "d1317ca66a45935f01531ff26eedf267fad4c2a1741170a633d1125712696e4f";
 
 /** Claude Code's first system block: `cch` changes on every request. */
 const billingBlock = (): J => ({
@@ -113,9 +104,7 @@ function responsesInput(session: string, turns: number, keyed: boolean): J[] {
 
 function responsesIngress(withKey: boolean): Ingress {
   return {
-    name: withKey
-      ? "Responses with client prompt_cache_key"
-      : "Responses without a key",
+    name: withKey ? "Responses with client prompt_cache_key" : "Responses without a key",
     client: "openai-responses",
     keyed: withKey,
     build: (model, session, turns) => ({
@@ -128,9 +117,7 @@ function responsesIngress(withKey: boolean): Ingress {
         tools: [{ type: "function", ...TOOL, strict: false }],
         stream: true,
         store: false,
-        ...(withKey
-          ? { prompt_cache_key: `client-conversation-${session}` }
-          : {}),
+        ...(withKey ? { prompt_cache_key: `client-conversation-${session}` } : {}),
       },
     }),
   };
@@ -150,8 +137,7 @@ const codexIngress: Ingress = {
         "thread-id": conv,
         "x-client-request-id": conv,
         originator: "codex_exec",
-        "user-agent":
-          "codex_exec/0.169.0 (Debian 12.0.0; x86_64) xterm (codex_exec; 0.169.0)",
+        "user-agent": "codex_exec/0.169.0 (Debian 12.0.0; x86_64) xterm (codex_exec; 0.169.0)",
         "x-codex-window-id": `${conv}:0`,
         // Per-turn metadata: a new turn id every request.
         "x-codex-turn-metadata": JSON.stringify({
@@ -206,9 +192,7 @@ function claudeIngress(via: ClaudeSession): Ingress {
             role: "assistant",
             content: [{ type: "text", text: assistantText(i - 1) }],
           });
-        const content: J[] = [
-          { type: "text", text: userText(i, session, keyed) },
-        ];
+        const content: J[] = [{ type: "text", text: userText(i, session, keyed) }];
         if (i === 1)
           content.unshift({
             type: "text",
@@ -234,8 +218,7 @@ function claudeIngress(via: ClaudeSession): Ingress {
         path: "/v1/messages?beta=true",
         headers: {
           "anthropic-version": "2023-06-01",
-          "anthropic-beta":
-            "claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27",
+          "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27",
           "user-agent": "claude-cli/2.1.197 (external, sdk-cli)",
           "x-app": "cli",
           ...(via === "header" ? { "x-claude-code-session-id": sid } : {}),
@@ -280,8 +263,7 @@ const chatIngress: Ingress = {
   build: (model, session, turns) => {
     const messages: J[] = [{ role: "system", content: SYSTEM }];
     for (let i = 1; i <= turns; i++) {
-      if (i > 1)
-        messages.push({ role: "assistant", content: assistantText(i - 1) });
+      if (i > 1) messages.push({ role: "assistant", content: assistantText(i - 1) });
       messages.push({ role: "user", content: userText(i, session, false) });
     }
     return {
@@ -327,20 +309,10 @@ interface Sent {
   credential: string | undefined;
 }
 
-async function send(
-  ing: Ingress,
-  model: string,
-  session: string,
-  turns: number,
-  apiKey = ACME_KEY,
-  override?: (b: Built) => void,
-): Promise<Sent> {
+async function send(ing: Ingress, model: string, session: string, turns: number, apiKey = ACME_KEY, override?: (b: Built) => void): Promise<Sent> {
   const built = ing.build(model, session, turns);
   override?.(built);
-  const auth: Record<string, string> =
-    ing.client === "anthropic-messages"
-      ? { "x-api-key": apiKey }
-      : { authorization: `Bearer ${apiKey}` };
+  const auth: Record<string, string> = ing.client === "anthropic-messages" ? { "x-api-key": apiKey } : { authorization: `Bearer ${apiKey}` };
   const sent = JSON.stringify(built.body);
   const before = stack.mock.requests.length;
   const res = await fetch(`${stack.gw.url}${built.path}`, {
@@ -348,8 +320,7 @@ async function send(
     headers: { "content-type": "application/json", ...built.headers, ...auth },
     body: sent,
   });
-  if (res.status !== 200)
-    throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const events = await readSse(res);
   expect(validateStream(ing.client, events)).toEqual([]);
   expect(stack.mock.requests.length - before).toBe(1);
@@ -360,19 +331,14 @@ async function send(
     sent,
     key: json.prompt_cache_key as string | undefined,
     sessionHeader: seen.headers.session_id as string | undefined,
-    credential: (seen.headers.authorization ?? seen.headers["x-api-key"]) as
-      string | undefined,
+    credential: (seen.headers.authorization ?? seen.headers["x-api-key"]) as string | undefined,
   };
 }
 
 /** Whether the upstream request can carry the key: Responses/Codex always; Chat only when translated (passthrough leaves a Chat body untouched). */
-function carriesKey(
-  client: ClientProtocol,
-  upstream: UpstreamProtocol,
-): boolean {
+function carriesKey(client: ClientProtocol, upstream: UpstreamProtocol): boolean {
   if (upstream === "anthropic") return false;
-  if (upstream === "openai-chat")
-    return laneFor(client, upstream) === "translate";
+  if (upstream === "openai-chat") return laneFor(client, upstream) === "translate";
   return true;
 }
 
@@ -380,8 +346,7 @@ const BILLING = "x-anthropic-billing-header:";
 function strings(v: unknown, out: string[] = []): string[] {
   if (typeof v === "string") out.push(v);
   else if (Array.isArray(v)) for (const x of v) strings(x, out);
-  else if (v && typeof v === "object")
-    for (const x of Object.values(v)) strings(x, out);
+  else if (v && typeof v === "object") for (const x of Object.values(v)) strings(x, out);
   return out;
 }
 
@@ -389,31 +354,19 @@ function strings(v: unknown, out: string[] = []): string[] {
 function withoutAnthropicCacheMarks(v: unknown): unknown {
   if (Array.isArray(v)) {
     return v
-      .filter(
-        (x) =>
-          !(
-            x &&
-            typeof x === "object" &&
-            typeof (x as J).text === "string" &&
-            ((x as J).text as string).startsWith(BILLING)
-          ),
-      )
+      .filter((x) => !(x && typeof x === "object" && typeof (x as J).text === "string" && ((x as J).text as string).startsWith(BILLING)))
       .map(withoutAnthropicCacheMarks);
   }
   if (v && typeof v === "object") {
     const out: J = {};
-    for (const [k, x] of Object.entries(v))
-      if (k !== "cache_control") out[k] = withoutAnthropicCacheMarks(x);
+    for (const [k, x] of Object.entries(v)) if (k !== "cache_control") out[k] = withoutAnthropicCacheMarks(x);
     return out;
   }
   return v;
 }
 
 /** The cacheable head (tools + instructions/system) and the growing history of an upstream request. */
-function prefixShape(
-  upstream: UpstreamProtocol,
-  body: J,
-): { head: string; items: string[] } {
+function prefixShape(upstream: UpstreamProtocol, body: J): { head: string; items: string[] } {
   switch (upstream) {
     case "openai-chat":
       return {
@@ -448,18 +401,12 @@ for (const ing of INGRESSES) {
 
     describe(`${ing.name} → ${up.protocol} upstream (${lane})`, () => {
       it("gives the session one key: stable across turns, distinct across sessions and accounts", async () => {
-        const turns = [
-          await send(ing, up.model, "alpha", 1),
-          await send(ing, up.model, "alpha", 2),
-          await send(ing, up.model, "alpha", 3),
-        ];
+        const turns = [await send(ing, up.model, "alpha", 1), await send(ing, up.model, "alpha", 2), await send(ing, up.model, "alpha", 3)];
         const otherSession = await send(ing, up.model, "beta", 1);
         const otherAccount = await send(ing, up.model, "alpha", 1, OTHER_KEY);
         if (ing.billing) {
           // Sanity: each request carried a different billing hash.
-          const hashes = turns.map(
-            (t) => ((JSON.parse(t.sent) as J).system as J[])[0]!.text as string,
-          );
+          const hashes = turns.map((t) => ((JSON.parse(t.sent) as J).system as J[])[0]!.text as string);
           expect(new Set(hashes).size).toBe(3);
         }
         if (keyed) {
@@ -470,11 +417,9 @@ for (const ing of INGRESSES) {
           expect(otherSession.key).not.toBe(key);
           expect(otherAccount.key).toMatch(UUID);
           expect(otherAccount.key).not.toBe(key);
-          if (ing.name.startsWith("Responses with"))
-            expect(key).not.toBe("client-conversation-alpha");
+          if (ing.name.startsWith("Responses with")) expect(key).not.toBe("client-conversation-alpha");
           if (up.protocol === "codex") {
-            for (const t of [...turns, otherSession, otherAccount])
-              expect(t.sessionHeader).toBe(t.key);
+            for (const t of [...turns, otherSession, otherAccount]) expect(t.sessionHeader).toBe(t.key);
           }
         } else {
           for (const t of [...turns, otherSession, otherAccount]) {
@@ -482,16 +427,12 @@ for (const ing of INGRESSES) {
             expect(t.sessionHeader).toBeUndefined();
           }
           // Chat passthrough: the body is forwarded untouched.
-          if (lane === "passthrough" && up.protocol === "openai-chat")
-            for (const t of turns)
-              expect(t.seen.body.toString("utf8")).toBe(t.sent);
+          if (lane === "passthrough" && up.protocol === "openai-chat") for (const t of turns) expect(t.seen.body.toString("utf8")).toBe(t.sent);
         }
         // The chat upstream has two keys: a session stays on one of them.
         if (up.protocol === "openai-chat") {
           expect(turns[0]!.credential).toMatch(/^Bearer mock-chat-key-[12]$/);
-          expect(turns.map((t) => t.credential)).toEqual(
-            turns.map(() => turns[0]!.credential),
-          );
+          expect(turns.map((t) => t.credential)).toEqual(turns.map(() => turns[0]!.credential));
         }
       });
 
@@ -519,23 +460,16 @@ for (const ing of INGRESSES) {
         expect(s1.items.length).toBeGreaterThan(0);
         expect(s2.items.length).toBeGreaterThan(s1.items.length);
         expect(s2.items.slice(0, s1.items.length)).toEqual(s1.items);
-        expect(JSON.stringify(s2.items.slice(s1.items.length))).toContain(
-          "Follow-up question number 2.",
-        );
+        expect(JSON.stringify(s2.items.slice(s1.items.length))).toContain("Follow-up question number 2.");
       });
 
       if (ing.billing && up.protocol !== "anthropic") {
-        it(
-          "sends byte-identical upstream requests when only the billing header changed",
-          async () => {
-            const a = await send(ing, up.model, "delta", 2);
-            const b = await send(ing, up.model, "delta", 2);
-            expect(a.sent).not.toBe(b.sent);
-            expect(b.seen.body.toString("utf8")).toBe(
-              a.seen.body.toString("utf8"),
-            );
-          },
-        );
+        it("sends byte-identical upstream requests when only the billing header changed", async () => {
+          const a = await send(ing, up.model, "delta", 2);
+          const b = await send(ing, up.model, "delta", 2);
+          expect(a.sent).not.toBe(b.sent);
+          expect(b.seen.body.toString("utf8")).toBe(a.seen.body.toString("utf8"));
+        });
       }
     });
   }
@@ -548,12 +482,7 @@ describe("Claude Code session sources", () => {
   it("gives the same key whether the session comes from the header or from metadata.user_id (JSON or legacy)", async () => {
     const header = await send(claudeIngress("header"), model, "epsilon", 1);
     const json = await send(claudeIngress("user_id-json"), model, "epsilon", 1);
-    const legacy = await send(
-      claudeIngress("user_id-legacy"),
-      model,
-      "epsilon",
-      1,
-    );
+    const legacy = await send(claudeIngress("user_id-legacy"), model, "epsilon", 1);
     expect(header.key).toMatch(UUID);
     expect(json.key).toBe(header.key);
     expect(legacy.key).toBe(header.key);
@@ -581,9 +510,7 @@ describe("Claude Code session sources", () => {
 });
 
 describe("upstream key pinning (the chat upstream has two keys)", () => {
-  const chatKeys = () =>
-    stack.gw.catalog.snapshot.upstreams.find((t) => t.upstream.name === "chat")!
-      .pool.keys;
+  const chatKeys = () => stack.gw.catalog.snapshot.upstreams.find((t) => t.upstream.name === "chat")!.pool.keys;
 
   for (const ing of [chatIngress, claudeIngress("header")]) {
     it(`${ing.name}: every session stays on its key, and sessions spread over both keys`, async () => {
@@ -597,19 +524,14 @@ describe("upstream key pinning (the chat upstream has two keys)", () => {
       }
       // Without affinity every sequential request would take the first key; with it, 16 sessions
       // land on both keys unless rendezvous hashing put them all on one (p = 2^-15).
-      expect([...used].sort()).toEqual([
-        "Bearer mock-chat-key-1",
-        "Bearer mock-chat-key-2",
-      ]);
+      expect([...used].sort()).toEqual(["Bearer mock-chat-key-1", "Bearer mock-chat-key-2"]);
     });
   }
 
   it("moves a session off its key while that key cools down, keeping the cache key, and returns afterwards", async () => {
     const ing = claudeIngress("header");
     const t1 = await send(ing, "chat-aff", "cooling", 1);
-    const pinned = chatKeys().find(
-      (k) => `Bearer ${k.secret}` === t1.credential,
-    )!;
+    const pinned = chatKeys().find((k) => `Bearer ${k.secret}` === t1.credential)!;
     expect(pinned).toBeDefined();
 
     pinned.coolingUntil = Date.now() + 60_000;

@@ -114,7 +114,12 @@ describe("failover before the first byte", () => {
 
 describe("failures after the first byte", () => {
   it("ends a broken Anthropic stream with a protocol error event", async () => {
-    const res = await post("/v1/messages", { model: "claude-test-sonnet", max_tokens: 50, stream: true, messages: [{ role: "user", content: "x [[mock:reset_after=3]]" }] });
+    const res = await post("/v1/messages", {
+      model: "claude-test-sonnet",
+      max_tokens: 50,
+      stream: true,
+      messages: [{ role: "user", content: "x [[mock:reset_after=3]]" }],
+    });
     expect(res.status).toBe(200);
     const events = await sseEvents(res);
     expect(events[0]!.event).toBe("message_start");

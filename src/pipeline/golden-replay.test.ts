@@ -20,18 +20,11 @@ import type { UpstreamProtocol } from "../storage/ports.js";
 import type { RecordedRequest } from "../mock/types.js";
 import { laneFor } from "./plan.js";
 import { ACME_KEY, startStack, type Stack } from "../testing/stack.js";
-import {
-  readSse,
-  validateStream,
-  type ClientEvent,
-} from "../testing/sse-client.js";
+import { readSse, validateStream, type ClientEvent } from "../testing/sse-client.js";
 import { readStreamAnswer, type Answer } from "../testing/client-shapes.js";
 
 /** src/pipeline/ → repo root (/work/main) → its sibling /work/shared. */
-const FIXTURES = new URL(
-  "../../../shared/fixtures/real-clients/",
-  import.meta.url,
-);
+const FIXTURES = new URL("../../../shared/fixtures/real-clients/", import.meta.url);
 
 interface Capture {
   method: string;
@@ -125,19 +118,9 @@ const UPSTREAMS: Array<{
 
 const BILLING = "x-anthropic-billing-header:";
 /** Captured headers that are per-connection or credentials, replaced on replay. */
-const NOT_REPLAYED = new Set([
-  "host",
-  "content-length",
-  "authorization",
-  "x-api-key",
-]);
+const NOT_REPLAYED = new Set(["host", "content-length", "authorization", "x-api-key"]);
 /** Replayed, but legitimately not forwarded as-is (hop-by-hop; accept is set by the gateway for streams). */
-const NOT_FORWARDED = new Set([
-  ...NOT_REPLAYED,
-  "connection",
-  "accept-encoding",
-  "accept",
-]);
+const NOT_FORWARDED = new Set([...NOT_REPLAYED, "connection", "accept-encoding", "accept"]);
 
 let stack: Stack;
 beforeAll(async () => {
@@ -147,9 +130,7 @@ afterAll(() => stack.close());
 beforeEach(() => {
   stack.mock.clear();
   stack.mock.reset();
-  for (const t of stack.gw.catalog.snapshot.upstreams)
-    for (const k of t.pool.keys)
-      Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+  for (const t of stack.gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
 });
 
 /** The capture's body with `model` rewritten, serialized in the client's own field order. */
@@ -182,8 +163,7 @@ async function replay(
 ): Promise<Replayed> {
   const c = g.capture;
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(c.headers))
-    if (!NOT_REPLAYED.has(k)) headers[k] = v;
+  for (const [k, v] of Object.entries(c.headers)) if (!NOT_REPLAYED.has(k)) headers[k] = v;
   if ("x-api-key" in c.headers) headers["x-api-key"] = ACME_KEY;
   else headers.authorization = `Bearer ${ACME_KEY}`;
   Object.assign(headers, opts.extraHeaders);
@@ -199,10 +179,7 @@ async function replay(
   }
   expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
   const events = await readSse(res);
-  expect(
-    stack.mock.requests.length - before,
-    "one upstream request per replay",
-  ).toBe(1);
+  expect(stack.mock.requests.length - before, "one upstream request per replay").toBe(1);
   return {
     status: res.status,
     events,
@@ -214,20 +191,16 @@ async function replay(
   };
 }
 
-const toolNamesOf = (c: Capture): string[] =>
-  (c.body.tools as J[]).map((t) => t.name as string);
+const toolNamesOf = (c: Capture): string[] => (c.body.tools as J[]).map((t) => t.name as string);
 /** Tools a foreign protocol can carry: Codex's function tools, not its namespace / web_search built-ins. */
 const functionToolNamesOf = (c: Capture): string[] =>
-  (c.body.tools as J[])
-    .filter((t) => t.type === undefined || t.type === "function")
-    .map((t) => t.name as string);
+  (c.body.tools as J[]).filter((t) => t.type === undefined || t.type === "function").map((t) => t.name as string);
 
 /** Every string anywhere in a JSON value. */
 function strings(v: unknown, out: string[] = []): string[] {
   if (typeof v === "string") out.push(v);
   else if (Array.isArray(v)) for (const x of v) strings(x, out);
-  else if (v && typeof v === "object")
-    for (const x of Object.values(v)) strings(x, out);
+  else if (v && typeof v === "object") for (const x of Object.values(v)) strings(x, out);
   return out;
 }
 
@@ -245,9 +218,7 @@ for (const g of GOLDEN) {
         const r = await replay(g, up.model);
         expect(r.status, r.error).toBe(200);
         expect(r.problems).toEqual([]);
-        expect(r.answer.text).toContain(
-          `Hello from mock ${up.mockName} (model ${up.model})`,
-        );
+        expect(r.answer.text).toContain(`Hello from mock ${up.mockName} (model ${up.model})`);
         expect(r.answer.toolCalls).toEqual([]);
         expect(["end_turn", "completed"]).toContain(r.answer.finish);
         expect(r.seen.path).toBe(up.path);
@@ -265,37 +236,19 @@ for (const g of GOLDEN) {
           } else {
             const clientKey = g.capture.body.prompt_cache_key as string;
             const key = (r.seen.json as J).prompt_cache_key as string;
-            expect(key).toMatch(
-              /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
-            );
-            expect(
-              key,
-              "the client's key is scoped per account, not forwarded raw",
-            ).not.toBe(clientKey);
-            const expected = r.sent.replace(
-              `"prompt_cache_key":${JSON.stringify(clientKey)}`,
-              `"prompt_cache_key":${JSON.stringify(key)}`,
-            );
+            expect(key).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+            expect(key, "the client's key is scoped per account, not forwarded raw").not.toBe(clientKey);
+            const expected = r.sent.replace(`"prompt_cache_key":${JSON.stringify(clientKey)}`, `"prompt_cache_key":${JSON.stringify(key)}`);
             let actual = seenBody;
             if (up.protocol === "codex") {
               // Codex CLI sends no `instructions`; the backend requires one (PROTOCOLS.md §3.3): the only other edit.
               expect((r.seen.json as J).instructions).toBe("");
-              actual = actual.replace(
-                /"instructions":"",|,"instructions":""(?=})/,
-                "",
-              );
-              expect(
-                r.seen.headers.session_id,
-                "codex session header = the cache key",
-              ).toBe(key);
+              actual = actual.replace(/"instructions":"",|,"instructions":""(?=})/, "");
+              expect(r.seen.headers.session_id, "codex session header = the cache key").toBe(key);
               expect(r.seen.headers["chatgpt-account-id"]).toBe("acct-mock-1");
-              expect(r.seen.headers.authorization).toBe(
-                "Bearer mock-codex-token-1",
-              );
+              expect(r.seen.headers.authorization).toBe("Bearer mock-codex-token-1");
             } else {
-              expect(r.seen.headers.authorization).toBe(
-                "Bearer mock-responses-key-1",
-              );
+              expect(r.seen.headers.authorization).toBe("Bearer mock-responses-key-1");
             }
             expect(actual).toBe(expected);
           }
@@ -306,19 +259,11 @@ for (const g of GOLDEN) {
             expect(r.seen.headers[name], `header ${name}`).toBe(value);
           }
           if (claude) {
-            expect(r.seen.headers["anthropic-beta"]).toContain(
-              "context-management-2025-06-27",
-            );
-            expect(r.seen.headers["x-claude-code-session-id"]).toBe(
-              g.capture.headers["x-claude-code-session-id"],
-            );
+            expect(r.seen.headers["anthropic-beta"]).toContain("context-management-2025-06-27");
+            expect(r.seen.headers["x-claude-code-session-id"]).toBe(g.capture.headers["x-claude-code-session-id"]);
           } else {
-            expect(r.seen.headers["session-id"]).toBe(
-              up.protocol === "codex" ? r.seen.headers.session_id : g.capture.headers["session-id"],
-            );
-            expect(r.seen.headers["x-codex-turn-metadata"]).toBe(
-              g.capture.headers["x-codex-turn-metadata"],
-            );
+            expect(r.seen.headers["session-id"]).toBe(up.protocol === "codex" ? r.seen.headers.session_id : g.capture.headers["session-id"]);
+            expect(r.seen.headers["x-codex-turn-metadata"]).toBe(g.capture.headers["x-codex-turn-metadata"]);
           }
         });
 
@@ -328,12 +273,8 @@ for (const g of GOLDEN) {
             expect(r.status, r.error).toBe(200);
             const seen = r.seen.json as J;
             expect(seen.tools).toEqual(g.capture.body.tools);
-            expect((seen.tools as J[]).map((t) => t.type)).toEqual(
-              expect.arrayContaining(["namespace", "web_search"]),
-            );
-            expect(seen.client_metadata).toEqual(
-              g.capture.body.client_metadata,
-            );
+            expect((seen.tools as J[]).map((t) => t.type)).toEqual(expect.arrayContaining(["namespace", "web_search"]));
+            expect(seen.client_metadata).toEqual(g.capture.body.client_metadata);
             expect(r.warnings).toBeNull();
           });
         }
@@ -344,83 +285,49 @@ for (const g of GOLDEN) {
           const seen = r.seen.json as J;
           expect(seen.model).toBe(up.model);
           expect(seen.stream).toBe(true);
-          const expectedTools = claude
-            ? toolNamesOf(g.capture)
-            : functionToolNamesOf(g.capture);
+          const expectedTools = claude ? toolNamesOf(g.capture) : functionToolNamesOf(g.capture);
           // Claude Code's 24 tools are all functions; Codex loses only its namespace and web_search built-ins.
           expect(expectedTools.length).toBe(claude ? 24 : 7);
           if (!claude) expect(r.warnings).toContain("builtin_tool_dropped");
           switch (up.protocol) {
             case "openai-chat": {
-              expect((seen.tools as J[]).map((t) => t.type)).toEqual(
-                expectedTools.map(() => "function"),
-              );
-              expect((seen.tools as J[]).map((t) => t.function.name)).toEqual(
-                expectedTools,
-              );
+              expect((seen.tools as J[]).map((t) => t.type)).toEqual(expectedTools.map(() => "function"));
+              expect((seen.tools as J[]).map((t) => t.function.name)).toEqual(expectedTools);
               expect(Array.isArray(seen.messages)).toBe(true);
-              for (const m of seen.messages as J[])
-                expect([
-                  "system",
-                  "developer",
-                  "user",
-                  "assistant",
-                  "tool",
-                ]).toContain(m.role);
+              for (const m of seen.messages as J[]) expect(["system", "developer", "user", "assistant", "tool"]).toContain(m.role);
               expect(seen.stream_options).toEqual({ include_usage: true });
-              expect(r.seen.headers.authorization).toMatch(
-                /^Bearer mock-chat-key-[12]$/,
-              );
+              expect(r.seen.headers.authorization).toMatch(/^Bearer mock-chat-key-[12]$/);
               break;
             }
             case "anthropic": {
-              expect((seen.tools as J[]).map((t) => t.name)).toEqual(
-                expectedTools,
-              );
-              for (const t of seen.tools as J[])
-                expect(t.input_schema).toMatchObject({ type: "object" });
+              expect((seen.tools as J[]).map((t) => t.name)).toEqual(expectedTools);
+              for (const t of seen.tools as J[]) expect(t.input_schema).toMatchObject({ type: "object" });
               expect(typeof seen.max_tokens).toBe("number");
               // Codex's developer messages become the system prompt; messages alternate from a user turn.
               const system = strings(seen.system).join("\n");
-              for (const item of (g.capture.body.input as J[]).filter(
-                (i) => i.role === "developer",
-              )) {
-                for (const p of item.content as J[])
-                  expect(system).toContain(p.text);
+              for (const item of (g.capture.body.input as J[]).filter((i) => i.role === "developer")) {
+                for (const p of item.content as J[]) expect(system).toContain(p.text);
               }
               const roles = (seen.messages as J[]).map((m) => m.role);
               expect(roles[0]).toBe("user");
-              roles.forEach(
-                (role, i) => i > 0 && expect(role).not.toBe(roles[i - 1]),
-              );
+              roles.forEach((role, i) => i > 0 && expect(role).not.toBe(roles[i - 1]));
               expect(r.seen.headers["anthropic-version"]).toBe("2023-06-01");
               break;
             }
             case "openai-responses":
             case "codex": {
-              expect((seen.tools as J[]).map((t) => t.name)).toEqual(
-                expectedTools,
-              );
+              expect((seen.tools as J[]).map((t) => t.name)).toEqual(expectedTools);
               expect(Array.isArray(seen.input)).toBe(true);
               expect(seen.store).toBe(false);
               expect(seen.prompt_cache_key).toMatch(/^[0-9a-f-]{36}$/);
               if (up.protocol === "codex") {
                 expect(typeof seen.instructions).toBe("string");
-                for (const f of [
-                  "max_output_tokens",
-                  "context_management",
-                  "temperature",
-                  "metadata",
-                  "output_config",
-                  "thinking",
-                ]) {
+                for (const f of ["max_output_tokens", "context_management", "temperature", "metadata", "output_config", "thinking"]) {
                   expect(seen, f).not.toHaveProperty(f);
                 }
                 expect(seen.include).toContain("reasoning.encrypted_content");
                 expect(r.seen.headers.session_id).toBe(seen.prompt_cache_key);
-                expect(r.seen.headers["chatgpt-account-id"]).toBe(
-                  "acct-mock-1",
-                );
+                expect(r.seen.headers["chatgpt-account-id"]).toBe("acct-mock-1");
               }
               break;
             }
@@ -436,30 +343,20 @@ for (const g of GOLDEN) {
         if (claude) {
           // PROTOCOLS.md §4.6: the billing block changes every request (cc_version/cch) and would
           // break the upstream's prefix cache.
-          it(
-            "does not forward Claude Code's x-anthropic-billing-header system block",
-            async () => {
-              const r = await replay(g, up.model);
-              expect(r.status, r.error).toBe(200);
-              expect(
-                strings(r.seen.json).some((s) => s.startsWith(BILLING)),
-              ).toBe(false);
-              expect(r.seen.body.toString("utf8")).not.toContain("cc_version=");
-            },
-          );
+          it("does not forward Claude Code's x-anthropic-billing-header system block", async () => {
+            const r = await replay(g, up.model);
+            expect(r.status, r.error).toBe(200);
+            expect(strings(r.seen.json).some((s) => s.startsWith(BILLING))).toBe(false);
+            expect(r.seen.body.toString("utf8")).not.toContain("cc_version=");
+          });
 
           it("keeps the rest of the system prompt, including the mid-conversation system message", async () => {
             const r = await replay(g, up.model);
             expect(r.status, r.error).toBe(200);
             const all = strings(r.seen.json);
-            for (const b of (g.capture.body.system as J[]).slice(1))
-              expect(all.some((s) => s.includes(b.text as string))).toBe(true);
-            const mid = (g.capture.body.messages as J[]).find(
-              (m) => m.role === "system",
-            )!;
-            expect(all.some((s) => s.includes(mid.content as string))).toBe(
-              true,
-            );
+            for (const b of (g.capture.body.system as J[]).slice(1)) expect(all.some((s) => s.includes(b.text as string))).toBe(true);
+            const mid = (g.capture.body.messages as J[]).find((m) => m.role === "system")!;
+            expect(all.some((s) => s.includes(mid.content as string))).toBe(true);
           });
         }
       }
@@ -500,8 +397,7 @@ function upstreamToolPairs(
         calls.push({ id: tc.id, name: tc.function.name });
         expect(() => JSON.parse(tc.function.arguments as string)).not.toThrow();
         const next = msgs[i + 1];
-        if (next?.role === "tool" && next.tool_call_id === tc.id)
-          resultFollowsCall = true;
+        if (next?.role === "tool" && next.tool_call_id === tc.id) resultFollowsCall = true;
       }
       if (m.role === "tool") results.push(m.tool_call_id);
     });
@@ -513,13 +409,7 @@ function upstreamToolPairs(
         if (b.type === "tool_use") {
           calls.push({ id: b.id, name: b.name });
           const next = msgs[i + 1];
-          if (
-            next?.role === "user" &&
-            (next.content as J[]).some(
-              (x) => x.type === "tool_result" && x.tool_use_id === b.id,
-            )
-          )
-            resultFollowsCall = true;
+          if (next?.role === "user" && (next.content as J[]).some((x) => x.type === "tool_result" && x.tool_use_id === b.id)) resultFollowsCall = true;
         }
         if (b.type === "tool_result") results.push(b.tool_use_id);
       }
@@ -530,11 +420,7 @@ function upstreamToolPairs(
       if (it.type === "function_call") {
         calls.push({ id: it.call_id, name: it.name });
         const next = items[i + 1];
-        if (
-          next?.type === "function_call_output" &&
-          next.call_id === it.call_id
-        )
-          resultFollowsCall = true;
+        if (next?.type === "function_call_output" && next.call_id === it.call_id) resultFollowsCall = true;
       }
       if (it.type === "function_call_output") results.push(it.call_id);
     });
@@ -589,12 +475,8 @@ describe("live tool round trip on the captured conversations", () => {
             if (second.client === "anthropic-messages") {
               const msgs = body.messages as J[];
               const a = msgs.find((m) => m.role === "assistant")!;
-              a.content = [
-                { type: "tool_use", id: call.id, name: call.name, input: args },
-              ];
-              const res = (msgs.at(-1)!.content as J[]).find(
-                (b) => b.type === "tool_result",
-              )!;
+              a.content = [{ type: "tool_use", id: call.id, name: call.name, input: args }];
+              const res = (msgs.at(-1)!.content as J[]).find((b) => b.type === "tool_result")!;
               res.tool_use_id = call.id;
             } else {
               const items = body.input as J[];
@@ -604,8 +486,7 @@ describe("live tool round trip on the captured conversations", () => {
                 name: call.name,
                 arguments: call.arguments,
               });
-              items.find((i) => i.type === "function_call_output")!.call_id =
-                call.id;
+              items.find((i) => i.type === "function_call_output")!.call_id = call.id;
             }
           },
         });

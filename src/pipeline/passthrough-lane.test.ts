@@ -21,7 +21,10 @@ describe("preparePassthroughBody for the Codex backend", () => {
     const original = JSON.parse(raw.toString()) as Record<string, unknown>;
     expect(original.instructions).toBeUndefined();
     // The existing key is replaced in place and instructions inserted first: every other byte is the client's.
-    const expected = `{"instructions":"",${raw.toString().slice(1)}`.replace(`"prompt_cache_key":${JSON.stringify(original.prompt_cache_key)}`, '"prompt_cache_key":"k-1"');
+    const expected = `{"instructions":"",${raw.toString().slice(1)}`.replace(
+      `"prompt_cache_key":${JSON.stringify(original.prompt_cache_key)}`,
+      '"prompt_cache_key":"k-1"',
+    );
     expect(body.toString()).toBe(expected);
     expect(JSON.parse(body.toString())).toEqual({ ...original, instructions: "", prompt_cache_key: "k-1" });
   });
@@ -57,7 +60,11 @@ describe("relayStream", () => {
 
   async function relay(chunks: Buffer[], eol = "\n") {
     const written: Buffer[] = [];
-    const response = { body: (async function* () { yield* chunks; })() } as unknown as Parameters<typeof relayStream>[2];
+    const response = {
+      body: (async function* () {
+        yield* chunks;
+      })(),
+    } as unknown as Parameters<typeof relayStream>[2];
     const result = await relayStream("openai-chat", "openai-chat", response, async (c) => void written.push(Buffer.from(c)), new AbortController().signal);
     return { result, out: Buffer.concat(written).toString(), eol };
   }
@@ -92,7 +99,10 @@ describe("relayStream", () => {
   });
 
   it("forwards a final event the upstream did not terminate with a blank line", async () => {
-    const text = chat.map((l) => l + "\n\n").join("").replace(/\n\n$/, "");
+    const text = chat
+      .map((l) => l + "\n\n")
+      .join("")
+      .replace(/\n\n$/, "");
     const { result, out } = await relay([Buffer.from(text)]);
     expect(result.completed).toBe(true);
     expect(out).toBe(text + "\n\n");

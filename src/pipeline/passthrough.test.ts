@@ -112,9 +112,7 @@ describe("OpenAI Responses → openai-responses upstream", () => {
   });
 
   it("completes a tool-call round trip while streaming", async () => {
-    const tools: OpenAI.Responses.Tool[] = [
-      { type: "function", name: "get_weather", parameters: weatherTool.function.parameters, strict: false },
-    ];
+    const tools: OpenAI.Responses.Tool[] = [{ type: "function", name: "get_weather", parameters: weatherTool.function.parameters, strict: false }];
     const first = await openai.responses.create({ model: "gpt-5", input: "weather? [[mock:tool_call]]", tools });
     const call = first.output.find((o) => o.type === "function_call");
     expect(call?.type === "function_call" && call.name).toBe("get_weather");
@@ -149,7 +147,12 @@ describe("Anthropic Messages → anthropic upstream", () => {
   });
 
   it("keeps the query string, beta and session headers, and drops client credentials and topology headers", async () => {
-    const body = JSON.stringify({ model: "claude-test-sonnet", max_tokens: 50, messages: [{ role: "user", content: "hi" }], context_management: { edits: [] } });
+    const body = JSON.stringify({
+      model: "claude-test-sonnet",
+      max_tokens: 50,
+      messages: [{ role: "user", content: "hi" }],
+      context_management: { edits: [] },
+    });
     const res = await fetch(`${stack.gw.url}/v1/messages?beta=true`, {
       method: "POST",
       headers: {
@@ -176,7 +179,12 @@ describe("Anthropic Messages → anthropic upstream", () => {
 
   it("completes a tool-use round trip", async () => {
     const tools: Anthropic.Tool[] = [{ name: "Bash", description: "run", input_schema: { type: "object", properties: { command: { type: "string" } } } }];
-    const first = await anthropic.messages.create({ model: "claude-test-sonnet", max_tokens: 200, tools, messages: [{ role: "user", content: "ls [[mock:tool_call]]" }] });
+    const first = await anthropic.messages.create({
+      model: "claude-test-sonnet",
+      max_tokens: 200,
+      tools,
+      messages: [{ role: "user", content: "ls [[mock:tool_call]]" }],
+    });
     expect(first.stop_reason).toBe("tool_use");
     const use = first.content.find((b) => b.type === "tool_use");
     if (use?.type !== "tool_use") throw new Error("no tool_use");

@@ -29,7 +29,8 @@ import type { PlannedAttempt } from "./plan.js";
  * Client headers meaningful only to the client's own vendor (Claude Code's and
  * Codex CLI's session and telemetry headers among them); not sent to a foreign upstream.
  */
-const VENDOR_HEADER = /^(anthropic-|x-stainless-|openai-|x-claude-code-|x-codex-|x-app$|x-client-request-id$|session[-_]id$|thread-id$|conversation[-_]id$|originator$)/;
+const VENDOR_HEADER =
+  /^(anthropic-|x-stainless-|openai-|x-claude-code-|x-codex-|x-app$|x-client-request-id$|session[-_]id$|thread-id$|conversation[-_]id$|originator$)/;
 
 const decoded = new WeakMap<ParsedBody, CanonicalRequest>();
 
@@ -165,7 +166,9 @@ export async function runTranslateLane(
       attemptDone(attempt, false);
       return { kind: "done", settle: { status: 499, usage } };
     }
-    await emit([{ type: "error", error: { kind: "upstream", message: `The upstream stream broke: ${(err as Error).message}`, code: "upstream_stream_broken" } }]).catch(() => undefined);
+    await emit([
+      { type: "error", error: { kind: "upstream", message: `The upstream stream broke: ${(err as Error).message}`, code: "upstream_stream_broken" } },
+    ]).catch(() => undefined);
   }
   try {
     await emit(decoder.end());
@@ -184,4 +187,3 @@ function sendJson(ex: Exchange, status: number, body: unknown, headers: Record<s
   ex.res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
   ex.res.end(text);
 }
-

@@ -57,10 +57,7 @@ export function resolveDatabaseLocation(databaseUrl: string | undefined, dataDir
   }
   // Name only the scheme: the URL may carry a password.
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1] ?? "(none)";
-  throw new StoreError(
-    "invalid",
-    `unsupported database URL scheme ${JSON.stringify(scheme)}; use sqlite:, file: or postgres://`,
-  );
+  throw new StoreError("invalid", `unsupported database URL scheme ${JSON.stringify(scheme)}; use sqlite:, file: or postgres://`);
 }
 
 function openSqlite(file: string): SqlStore {
@@ -96,6 +93,5 @@ export function parseInt8(text: string): number {
 }
 
 const pgTypes: pg.CustomTypesConfig = {
-  getTypeParser: (id, format) =>
-    id === pg.types.builtins.INT8 && format !== "binary" ? parseInt8 : pg.types.getTypeParser(id, format),
+  getTypeParser: (id, format) => (id === pg.types.builtins.INT8 && format !== "binary" ? parseInt8 : pg.types.getTypeParser(id, format)),
 };

@@ -61,10 +61,9 @@ describe("postgres store specifics", () => {
       const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db);
       const schema = rows[0]!.schema;
       expect(schemas).toContain(schema);
-      const tables = await admin.query<{ table_name: string }>(
-        "select table_name from information_schema.tables where table_schema = $1 order by table_name",
-        [schema],
-      );
+      const tables = await admin.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = $1 order by table_name", [
+        schema,
+      ]);
       expect(tables.rows.map((r) => r.table_name)).toEqual([
         "account_closure",
         "accounts",

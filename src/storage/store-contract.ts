@@ -234,9 +234,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       it("handles a chain 50 levels deep", async () => {
         const chain: Account[] = [await store.accounts.create({ name: "n00" })];
         for (let i = 1; i <= 50; i++) {
-          chain.push(
-            await store.accounts.create({ name: `n${String(i).padStart(2, "0")}`, parentId: chain[i - 1]!.id }),
-          );
+          chain.push(await store.accounts.create({ name: `n${String(i).padStart(2, "0")}`, parentId: chain[i - 1]!.id }));
         }
         const at = (i: number): Account => chain[i]!;
         const leaf = at(50);
@@ -249,10 +247,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(ids(await store.accounts.descendants(at(25).id))).toEqual(ids(chain.slice(26)));
 
         await store.accounts.move(at(25).id, at(10).id);
-        expect(ids(await store.accounts.ancestors(leaf.id))).toEqual([
-          ...ids(chain.slice(25, 50)).reverse(),
-          ...ids(chain.slice(0, 11)).reverse(),
-        ]);
+        expect(ids(await store.accounts.ancestors(leaf.id))).toEqual([...ids(chain.slice(25, 50)).reverse(), ...ids(chain.slice(0, 11)).reverse()]);
         expect(await store.accounts.descendants(at(0).id)).toHaveLength(50);
         expect(await store.accounts.descendants(at(10).id)).toHaveLength(14 + 26);
         expect(ids(await store.accounts.descendants(at(11).id))).toEqual(ids(chain.slice(12, 25)));
@@ -269,8 +264,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
             const model = new Map<string, string | null>();
             const order: string[] = [];
             for (const [i, op] of ops.entries()) {
-              const pick = (n: number): string | undefined =>
-                order.length === 0 ? undefined : order[n % order.length];
+              const pick = (n: number): string | undefined => (order.length === 0 ? undefined : order[n % order.length]);
               if (op.kind === "create") {
                 const parentId = op.parent === null ? null : (pick(op.parent) ?? null);
                 const a = await store.accounts.create({ name: `r${run}-${i}`, parentId });
@@ -385,14 +379,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         const a = await store.accounts.create({ name: "a" });
         const b = await store.accounts.create({ name: "b" });
         await store.apiKeys.create({ accountId: a.id, name: "k", prefix: "sy-dup", hash: "h" });
-        await expectStoreError(
-          store.apiKeys.create({ accountId: b.id, name: "k", prefix: "sy-dup", hash: "h2" }),
-          "conflict",
-        );
-        await expectStoreError(
-          store.apiKeys.create({ accountId: MISSING_ID, name: "k", prefix: "sy-new", hash: "h" }),
-          "not_found",
-        );
+        await expectStoreError(store.apiKeys.create({ accountId: b.id, name: "k", prefix: "sy-dup", hash: "h2" }), "conflict");
+        await expectStoreError(store.apiKeys.create({ accountId: MISSING_ID, name: "k", prefix: "sy-new", hash: "h" }), "not_found");
         expect(await store.apiKeys.listByAccount(b.id)).toEqual([]);
         expect(await store.apiKeys.getByPrefix("sy-new")).toBeUndefined();
       });
@@ -444,10 +432,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
 
       it("rejects a duplicate name", async () => {
         await store.upstreams.create({ name: "dup", protocol: "anthropic", baseUrl: "https://a", models: [] });
-        await expectStoreError(
-          store.upstreams.create({ name: "dup", protocol: "openai-chat", baseUrl: "https://b", models: [] }),
-          "conflict",
-        );
+        await expectStoreError(store.upstreams.create({ name: "dup", protocol: "openai-chat", baseUrl: "https://b", models: [] }), "conflict");
         expect(await store.upstreams.list()).toHaveLength(1);
       });
 
@@ -593,14 +578,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       it("rejects a duplicate fingerprint within an upstream and an unknown upstream", async () => {
         const u = await store.upstreams.create({ name: "u", protocol: "anthropic", baseUrl: "https://u", models: [] });
         await store.upstreamKeys.create({ upstreamId: u.id, name: "k", ciphertext: "c", fingerprint: "sha256:same" });
-        await expectStoreError(
-          store.upstreamKeys.create({ upstreamId: u.id, name: "k2", ciphertext: "c2", fingerprint: "sha256:same" }),
-          "conflict",
-        );
-        await expectStoreError(
-          store.upstreamKeys.create({ upstreamId: MISSING_ID, name: "k", ciphertext: "c", fingerprint: "sha256:x" }),
-          "not_found",
-        );
+        await expectStoreError(store.upstreamKeys.create({ upstreamId: u.id, name: "k2", ciphertext: "c2", fingerprint: "sha256:same" }), "conflict");
+        await expectStoreError(store.upstreamKeys.create({ upstreamId: MISSING_ID, name: "k", ciphertext: "c", fingerprint: "sha256:x" }), "not_found");
         expect(await store.upstreamKeys.listAll()).toHaveLength(1);
       });
     });
@@ -625,10 +604,7 @@ const JSON_DOC: Record<string, unknown> = {
   nested: { deeper: { deepest: { models: ["gpt-5*"], rpm: 1000 } } },
 };
 
-type TreeOp =
-  | { kind: "create"; parent: number | null }
-  | { kind: "move"; node: number; parent: number | null }
-  | { kind: "delete"; node: number };
+type TreeOp = { kind: "create"; parent: number | null } | { kind: "move"; node: number; parent: number | null } | { kind: "delete"; node: number };
 
 const treeOp: fc.Arbitrary<TreeOp> = fc.oneof(
   {
@@ -654,10 +630,7 @@ function modelAncestors(model: ReadonlyMap<string, string | null>, id: string): 
 }
 
 /** Creates accounts from a name → parent-name map listed parents first. */
-async function buildTree<K extends string>(
-  store: Store,
-  spec: Record<K, NoInfer<K> | null>,
-): Promise<Record<K, Account>> {
+async function buildTree<K extends string>(store: Store, spec: Record<K, NoInfer<K> | null>): Promise<Record<K, Account>> {
   const out = new Map<string, Account>();
   for (const [name, parent] of Object.entries(spec) as [K, K | null][]) {
     const parentId = parent === null ? null : out.get(parent)?.id;

@@ -50,11 +50,20 @@ export function buildBody(p: ClientProtocol, t: Turn): Record<string, unknown> {
       if (t.system) messages.push({ role: "system", content: t.system });
       messages.push({
         role: "user",
-        content: t.imagePng ? [{ type: "text", text: t.user }, { type: "image_url", image_url: { url: `data:image/png;base64,${t.imagePng}` } }] : t.user,
+        content: t.imagePng
+          ? [
+              { type: "text", text: t.user },
+              { type: "image_url", image_url: { url: `data:image/png;base64,${t.imagePng}` } },
+            ]
+          : t.user,
       });
       if (t.toolResult) {
         const r = t.toolResult;
-        messages.push({ role: "assistant", content: null, tool_calls: [{ id: r.callId, type: "function", function: { name: r.name, arguments: r.arguments } }] });
+        messages.push({
+          role: "assistant",
+          content: null,
+          tool_calls: [{ id: r.callId, type: "function", function: { name: r.name, arguments: r.arguments } }],
+        });
         messages.push({ role: "tool", tool_call_id: r.callId, content: r.output });
       }
       return {
@@ -70,7 +79,12 @@ export function buildBody(p: ClientProtocol, t: Turn): Record<string, unknown> {
       const input: unknown[] = [
         {
           role: "user",
-          content: t.imagePng ? [{ type: "input_text", text: t.user }, { type: "input_image", image_url: `data:image/png;base64,${t.imagePng}` }] : t.user,
+          content: t.imagePng
+            ? [
+                { type: "input_text", text: t.user },
+                { type: "input_image", image_url: `data:image/png;base64,${t.imagePng}` },
+              ]
+            : t.user,
         },
       ];
       if (t.toolResult) {
@@ -84,14 +98,21 @@ export function buildBody(p: ClientProtocol, t: Turn): Record<string, unknown> {
         stream: t.stream,
         ...(t.system ? { instructions: t.system } : {}),
         ...(t.reasoning ? { reasoning: { effort: "medium", summary: "auto" }, include: ["reasoning.encrypted_content"] } : {}),
-        ...(t.tools ? { tools: t.tools.map((x) => ({ type: "function", name: x.name, description: x.description, parameters: x.parameters, strict: false })) } : {}),
+        ...(t.tools
+          ? { tools: t.tools.map((x) => ({ type: "function", name: x.name, description: x.description, parameters: x.parameters, strict: false })) }
+          : {}),
       };
     }
     case "anthropic-messages": {
       const messages: unknown[] = [
         {
           role: "user",
-          content: t.imagePng ? [{ type: "text", text: t.user }, { type: "image", source: { type: "base64", media_type: "image/png", data: t.imagePng } }] : t.user,
+          content: t.imagePng
+            ? [
+                { type: "text", text: t.user },
+                { type: "image", source: { type: "base64", media_type: "image/png", data: t.imagePng } },
+              ]
+            : t.user,
         },
       ];
       if (t.toolResult) {
@@ -181,7 +202,10 @@ export function readStreamAnswer(p: ClientProtocol, events: ClientEvent[]): Answ
       Object.assign(a, fromOutput);
     }
     // The streamed deltas must agree with the final object; take text from deltas.
-    a.text = events.filter((e) => e.event === "response.output_text.delta").map((e) => (e.data as J).delta as string).join("");
+    a.text = events
+      .filter((e) => e.event === "response.output_text.delta")
+      .map((e) => (e.data as J).delta as string)
+      .join("");
   } else {
     const blocks: J[] = [];
     for (const e of events) {

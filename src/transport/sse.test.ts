@@ -42,7 +42,10 @@ describe("SseParser", () => {
 
   it("yields the same events however the bytes are chunked", () => {
     const payload = fc.array(
-      fc.record({ event: fc.option(fc.constantFrom("message_delta", "response.output_text.delta"), { nil: undefined }), data: fc.string({ unit: "grapheme" }) }),
+      fc.record({
+        event: fc.option(fc.constantFrom("message_delta", "response.output_text.delta"), { nil: undefined }),
+        data: fc.string({ unit: "grapheme" }),
+      }),
       { maxLength: 8 },
     );
     fc.assert(

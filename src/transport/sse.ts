@@ -29,31 +29,36 @@ export class SseParser {
   private dataLines: string[] = [];
   private id: string | undefined = undefined;
   private sawCR = false;
-  private readonly decoder = new TextDecoder("utf-8");
 
   push(chunk: Uint8Array): SseEvent[] {
     const out: SseEvent[] = [];
-    const buf: Uint8Array = chunk;
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     let start = 0;
     if (this.sawCR && buf.length > 0 && buf[0] === LF) start = 1;
     this.sawCR = false;
-    for (let i = start; i < buf.length; i++) {
-      const b = buf[i];
-      if (b !== LF && b !== CR) continue;
-      let line: Uint8Array = buf.subarray(start, i);
+    // Line ends are found with the native indexOf; lines are decoded only once whole,
+    // so a UTF-8 character split across chunks is never cut.
+    let nextLF = buf.indexOf(LF, start);
+    let nextCR = buf.indexOf(CR, start);
+    while (nextLF !== -1 || nextCR !== -1) {
+      const isCR = nextCR !== -1 && (nextLF === -1 || nextCR < nextLF);
+      const end = isCR ? nextCR : nextLF;
+      let line: Buffer = buf.subarray(start, end);
       if (this.pending) {
         line = Buffer.concat([this.pending, line]);
         this.pending = null;
       }
       this.line(line, out);
-      if (b === CR) {
-        if (i + 1 < buf.length) {
-          if (buf[i + 1] === LF) i++;
+      start = end + 1;
+      if (isCR) {
+        if (start < buf.length) {
+          if (buf[start] === LF) start++;
         } else {
           this.sawCR = true;
         }
       }
-      start = i + 1;
+      if (nextLF !== -1 && nextLF < start) nextLF = buf.indexOf(LF, start);
+      if (nextCR !== -1 && nextCR < start) nextCR = buf.indexOf(CR, start);
     }
     if (start < buf.length) {
       const rest = buf.subarray(start);
@@ -74,12 +79,12 @@ export class SseParser {
     return out;
   }
 
-  private line(bytes: Uint8Array, out: SseEvent[]): void {
+  private line(bytes: Buffer, out: SseEvent[]): void {
     if (bytes.length === 0) {
       this.dispatch(out);
       return;
     }
-    const line = this.decoder.decode(bytes);
+    const line = bytes.toString("utf8");
     if (line.charCodeAt(0) === 0x3a /* ':' comment */) return;
     const colon = line.indexOf(":");
     let field: string;

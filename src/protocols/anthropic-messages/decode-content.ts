@@ -2,15 +2,7 @@
  * Anthropic `system` and `messages[]` → canonical messages (PROTOCOLS.md §4.1).
  * Unknown block types are rejected with the block's path, never dropped.
  */
-import type {
-  ContentPart,
-  FilePart,
-  ImagePart,
-  Message,
-  Role,
-  TextPart,
-  ToolResultPart,
-} from "../../canonical/request.js";
+import type { ContentPart, FilePart, ImagePart, Message, Role, TextPart, ToolResultPart } from "../../canonical/request.js";
 import { expectArray, expectRecord, expectString, invalid, optBoolean, type JsonObject } from "../shared/guards.js";
 import { withHints, type MessageHints, type OpaqueBlock } from "./hints.js";
 
@@ -94,13 +86,7 @@ function decodeToolResult(block: JsonObject, path: string): ToolResultPart {
       const inner = expectRecord(raw, p);
       const type = expectString(inner.type, `${p}.type`);
       const part =
-        type === "text"
-          ? decodeText(inner, p)
-          : type === "image"
-            ? decodeImage(inner, p)
-            : type === "document"
-              ? decodeDocument(inner, p)
-              : undefined;
+        type === "text" ? decodeText(inner, p) : type === "image" ? decodeImage(inner, p) : type === "document" ? decodeDocument(inner, p) : undefined;
       if (!part) throw invalid(`${p}.type`, `tool_result content of type "${type}" is not supported`, "unsupported_content");
       return part;
     });
@@ -224,7 +210,7 @@ export function decodeSystem(raw: unknown): Message | undefined {
   const content = blocks
     .map((b, i) => {
       const block = expectRecord(b, `system[${i}]`);
-      if (block.type !== "text") throw invalid(`system[${i}].type`, "system blocks must be of type \"text\"");
+      if (block.type !== "text") throw invalid(`system[${i}].type`, 'system blocks must be of type "text"');
       return decodeText(block, `system[${i}]`);
     })
     // Claude Code's attribution block carries a per-request hash (`cch=…`): forwarded to another

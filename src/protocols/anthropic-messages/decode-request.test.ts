@@ -68,11 +68,19 @@ describe("decodeAnthropicRequest validation", () => {
 describe("decodeAnthropicRequest mapping", () => {
   it("puts top-level system first and keeps cache_control", () => {
     const req = decodeAnthropicRequest(
-      body({ system: [{ type: "text", text: "A" }, { type: "text", text: "B", cache_control: { type: "ephemeral" } }] }),
+      body({
+        system: [
+          { type: "text", text: "A" },
+          { type: "text", text: "B", cache_control: { type: "ephemeral" } },
+        ],
+      }),
     );
     expect(req.messages[0]).toEqual({
       role: "system",
-      content: [{ type: "text", text: "A" }, { type: "text", text: "B", cacheControl: { type: "ephemeral" } }],
+      content: [
+        { type: "text", text: "A" },
+        { type: "text", text: "B", cacheControl: { type: "ephemeral" } },
+      ],
     });
     expect(req.messages[1]?.role).toBe("user");
   });
@@ -154,7 +162,12 @@ describe("decodeAnthropicRequest mapping", () => {
   it("keeps server-tool blocks verbatim with their position", () => {
     const server = { type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: { query: "q" } };
     const req = decodeAnthropicRequest(
-      body({ messages: [{ role: "user", content: "q" }, { role: "assistant", content: [{ type: "text", text: "a" }, server] }] }),
+      body({
+        messages: [
+          { role: "user", content: "q" },
+          { role: "assistant", content: [{ type: "text", text: "a" }, server] },
+        ],
+      }),
     );
     expect(req.messages[1]?.content).toEqual([{ type: "text", text: "a" }]);
     expect(req.messages[1]?.extensions?.["anthropic-messages"]).toEqual({ opaque: [{ at: 1, block: server }] });

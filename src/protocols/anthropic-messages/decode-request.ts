@@ -3,14 +3,7 @@
  * https://docs.anthropic.com/en/api/messages). Fields the canonical model has no
  * home for ride verbatim in `extensions["anthropic-messages"]`.
  */
-import type {
-  CanonicalRequest,
-  FunctionTool,
-  ReasoningConfig,
-  ResponseFormat,
-  Tool,
-  ToolChoice,
-} from "../../canonical/request.js";
+import type { CanonicalRequest, FunctionTool, ReasoningConfig, ResponseFormat, Tool, ToolChoice } from "../../canonical/request.js";
 import { decodeMessages, decodeSystem } from "./decode-content.js";
 import {
   expectArray,

@@ -65,8 +65,20 @@ describe("encodeAnthropicRequest conversation shape", () => {
   it("merges adjacent same-role messages so roles alternate", () => {
     const body = encodeAnthropicRequest(req([user("a"), user("b"), assistant("c"), assistant("d")]), ctxFor());
     expect(body.messages).toEqual([
-      { role: "user", content: [{ type: "text", text: "a" }, { type: "text", text: "b" }] },
-      { role: "assistant", content: [{ type: "text", text: "c" }, { type: "text", text: "d" }] },
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "a" },
+          { type: "text", text: "b" },
+        ],
+      },
+      {
+        role: "assistant",
+        content: [
+          { type: "text", text: "c" },
+          { type: "text", text: "d" },
+        ],
+      },
     ]);
   });
 
@@ -108,8 +120,19 @@ describe("encodeAnthropicRequest conversation shape", () => {
   });
 
   it("drops empty text blocks and the messages they leave empty", () => {
-    const body = encodeAnthropicRequest(req([user("q"), assistant(""), { role: "assistant", content: [{ type: "text", text: "  " }] }, user("again")]), ctxFor());
-    expect(body.messages).toEqual([{ role: "user", content: [{ type: "text", text: "q" }, { type: "text", text: "again" }] }]);
+    const body = encodeAnthropicRequest(
+      req([user("q"), assistant(""), { role: "assistant", content: [{ type: "text", text: "  " }] }, user("again")]),
+      ctxFor(),
+    );
+    expect(body.messages).toEqual([
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "q" },
+          { type: "text", text: "again" },
+        ],
+      },
+    ]);
   });
 
   it("replays only Anthropic thinking signatures", () => {

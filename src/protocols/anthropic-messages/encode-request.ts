@@ -60,7 +60,12 @@ function encodeTools(tools: readonly Tool[], ctx: TranslationContext, wireName: 
   for (const t of tools) {
     if (t.type === "function") out.push(encodeFunctionTool(t, wireName));
     else if (t.protocol === PROTOCOL) out.push(t.raw);
-    else ctx.warnings.push({ code: "builtin_tool_dropped", message: `Built-in tool "${t.kind}" of ${t.protocol} has no Anthropic equivalent; dropped.`, field: "tools" });
+    else
+      ctx.warnings.push({
+        code: "builtin_tool_dropped",
+        message: `Built-in tool "${t.kind}" of ${t.protocol} has no Anthropic equivalent; dropped.`,
+        field: "tools",
+      });
   }
   return out;
 }
@@ -70,8 +75,7 @@ function encodeToolChoice(req: CanonicalRequest, hasTools: boolean, wireName: (n
   const tc = req.toolChoice;
   if (tc === undefined) return noParallel ? { type: "auto", disable_parallel_tool_use: true } : undefined;
   if (tc === "none") return { type: "none" };
-  const base: AnthropicToolChoice =
-    tc === "auto" ? { type: "auto" } : tc === "required" ? { type: "any" } : { type: "tool", name: wireName(tc.name) };
+  const base: AnthropicToolChoice = tc === "auto" ? { type: "auto" } : tc === "required" ? { type: "any" } : { type: "tool", name: wireName(tc.name) };
   return noParallel ? { ...base, disable_parallel_tool_use: true } : base;
 }
 
@@ -135,11 +139,7 @@ function applyThinkingConstraints(body: JsonObject, ctx: TranslationContext): vo
   }
 }
 
-export function encodeAnthropicRequest(
-  req: CanonicalRequest,
-  ctx: TranslationContext,
-  opts: AnthropicEncodeOptions = {},
-): Record<string, unknown> {
+export function encodeAnthropicRequest(req: CanonicalRequest, ctx: TranslationContext, opts: AnthropicEncodeOptions = {}): Record<string, unknown> {
   const ext: JsonObject = { ...req.extensions?.[PROTOCOL] };
   const wireName = toolNameMap(req, ctx);
   const conv = encodeConversation(req.messages, ctx, wireName, opts.inlineSystem ?? "preserve");
@@ -167,7 +167,11 @@ export function encodeAnthropicRequest(
   const format = req.responseFormat;
   if (format?.type === "json_schema" && format.schema) outputConfig.format = { type: "json_schema", schema: format.schema };
   else if (format?.type === "json_object") {
-    ctx.warnings.push({ code: "response_format_unsupported", message: "Anthropic has no JSON-object mode; response_format was dropped.", field: "response_format" });
+    ctx.warnings.push({
+      code: "response_format_unsupported",
+      message: "Anthropic has no JSON-object mode; response_format was dropped.",
+      field: "response_format",
+    });
   }
 
   if (req.temperature !== undefined) body.temperature = req.temperature;

@@ -71,8 +71,7 @@ export function decodeAnthropicError(status: number, body: string): GatewayError
   const parsed = tryParseJson(body);
   const inner = isRecord(parsed) && isRecord(parsed.error) ? parsed.error : undefined;
   const type = typeof inner?.type === "string" ? inner.type : undefined;
-  const message =
-    typeof inner?.message === "string" ? inner.message : body.trim() || `upstream answered HTTP ${status}`;
+  const message = typeof inner?.message === "string" ? inner.message : body.trim() || `upstream answered HTTP ${status}`;
   const kind = anthropicTypeToKind(type, status);
   return new GatewayError(kind, type ?? `http_${status}`, message);
 }

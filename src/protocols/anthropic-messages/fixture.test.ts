@@ -13,9 +13,7 @@ interface Capture {
   body: Record<string, unknown>;
 }
 
-const capture = JSON.parse(
-  readFileSync(new URL("real-clients/claude-toolcall/003-POST-v1_messages.json", FIXTURES), "utf8"),
-) as Capture;
+const capture = JSON.parse(readFileSync(new URL("real-clients/claude-toolcall/003-POST-v1_messages.json", FIXTURES), "utf8")) as Capture;
 
 describe("Claude Code tool-call turn", () => {
   const req = anthropicClientCodec.decodeRequest(capture.body);

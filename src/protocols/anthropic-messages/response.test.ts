@@ -10,9 +10,13 @@ import { anthropicToCanonicalUsage, canonicalToAnthropicUsage } from "./usage.js
 
 describe("usage conversion (PROTOCOLS.md §6.6)", () => {
   it("adds cache reads and writes into the canonical input", () => {
-    expect(
-      anthropicToCanonicalUsage({ input_tokens: 12, cache_creation_input_tokens: 300, cache_read_input_tokens: 2048, output_tokens: 50 }),
-    ).toEqual({ inputTokens: 2360, cachedInputTokens: 2048, cacheWriteTokens: 300, outputTokens: 50, reasoningTokens: 0 });
+    expect(anthropicToCanonicalUsage({ input_tokens: 12, cache_creation_input_tokens: 300, cache_read_input_tokens: 2048, output_tokens: 50 })).toEqual({
+      inputTokens: 2360,
+      cachedInputTokens: 2048,
+      cacheWriteTokens: 300,
+      outputTokens: 50,
+      reasoningTokens: 0,
+    });
   });
 
   it("subtracts them again for Anthropic clients, never going negative", () => {
@@ -23,7 +27,9 @@ describe("usage conversion (PROTOCOLS.md §6.6)", () => {
       output_tokens: 50,
       output_tokens_details: { thinking_tokens: 20 },
     });
-    expect(canonicalToAnthropicUsage({ inputTokens: 10, cachedInputTokens: 20, cacheWriteTokens: 0, outputTokens: 0, reasoningTokens: 0 }).input_tokens).toBe(0);
+    expect(canonicalToAnthropicUsage({ inputTokens: 10, cachedInputTokens: 20, cacheWriteTokens: 0, outputTokens: 0, reasoningTokens: 0 }).input_tokens).toBe(
+      0,
+    );
   });
 });
 
@@ -135,8 +141,6 @@ describe("errors (PROTOCOLS.md §4.4)", () => {
 
   it("encodes in-stream errors as an error event", () => {
     const err = new GatewayError("invalid_request", "bad", "nope", { param: "x" });
-    expect(encodeAnthropicStreamError(err)).toEqual([
-      { event: "error", data: { type: "error", error: { type: "invalid_request_error", message: "nope" } } },
-    ]);
+    expect(encodeAnthropicStreamError(err)).toEqual([{ event: "error", data: { type: "error", error: { type: "invalid_request_error", message: "nope" } } }]);
   });
 });

@@ -23,9 +23,11 @@ export function decodeAnthropicResponse(body: unknown, ctx: TranslationContext):
     if (raw.type === "text" && typeof raw.text === "string") {
       content.push({ type: "text", text: raw.text });
     } else if (raw.type === "thinking" && typeof raw.thinking === "string") {
-      content.push(typeof raw.signature === "string" && raw.signature !== ""
-        ? { type: "reasoning", text: raw.thinking, signature: raw.signature }
-        : { type: "reasoning", text: raw.thinking });
+      content.push(
+        typeof raw.signature === "string" && raw.signature !== ""
+          ? { type: "reasoning", text: raw.thinking, signature: raw.signature }
+          : { type: "reasoning", text: raw.thinking },
+      );
     } else if (raw.type === "redacted_thinking" && typeof raw.data === "string") {
       content.push({ type: "reasoning", text: "", redacted: raw.data });
     } else if (raw.type === "tool_use" && typeof raw.name === "string") {
@@ -63,7 +65,8 @@ function encodeBlock(p: ContentPart, ctx: TranslationContext): AnthropicResponse
       return { type: "thinking", thinking: p.text, signature: p.signature ?? "" };
     case "tool-call": {
       const parsed = p.arguments.trim() === "" ? {} : tryParseJson(p.arguments);
-      if (!isRecord(parsed)) ctx.warnings.push({ code: "tool_arguments_invalid", message: `Tool call ${p.callId} arguments are not a JSON object; sent as {}.` });
+      if (!isRecord(parsed))
+        ctx.warnings.push({ code: "tool_arguments_invalid", message: `Tool call ${p.callId} arguments are not a JSON object; sent as {}.` });
       return { type: "tool_use", id: sanitizeToolUseId(p.callId), name: p.name, input: isRecord(parsed) ? parsed : {} };
     }
     default:
@@ -118,7 +121,7 @@ export function foldAnthropicStream(events: readonly unknown[]): AnthropicMessag
     } else if (e.type === "content_block_stop" && typeof e.index === "number") {
       const b = blocks[e.index];
       const text = json.get(e.index);
-      if (b && b.type === "tool_use") b.input = text === undefined || text === "" ? {} : tryParseJson(text) ?? {};
+      if (b && b.type === "tool_use") b.input = text === undefined || text === "" ? {} : (tryParseJson(text) ?? {});
     } else if (e.type === "message_delta" && msg) {
       usage = mergeAnthropicUsage(usage, e.usage);
       if (isRecord(e.delta)) {

@@ -21,7 +21,8 @@ function shape(events: OutboundEvent[]): string[] {
     const delta = d.delta as Record<string, unknown> | undefined;
     const block = d.content_block as Record<string, unknown> | undefined;
     if (d.type === "content_block_start") return `start ${String(d.index)} ${String(block?.type)}`;
-    if (d.type === "content_block_delta") return `delta ${String(d.index)} ${String(delta?.type)} ${String(delta?.text ?? delta?.thinking ?? delta?.partial_json ?? delta?.signature)}`;
+    if (d.type === "content_block_delta")
+      return `delta ${String(d.index)} ${String(delta?.type)} ${String(delta?.text ?? delta?.thinking ?? delta?.partial_json ?? delta?.signature)}`;
     if (d.type === "content_block_stop") return `stop ${String(d.index)}`;
     return String(d.type);
   });
@@ -58,7 +59,13 @@ describe("AnthropicStreamEncoder", () => {
       data: {
         type: "message_delta",
         delta: { stop_reason: "end_turn", stop_sequence: null },
-        usage: { input_tokens: 852, cache_creation_input_tokens: 100, cache_read_input_tokens: 2048, output_tokens: 7, output_tokens_details: { thinking_tokens: 2 } },
+        usage: {
+          input_tokens: 852,
+          cache_creation_input_tokens: 100,
+          cache_read_input_tokens: 2048,
+          output_tokens: 7,
+          output_tokens_details: { thinking_tokens: 2 },
+        },
       },
     });
     expect(events.at(-1)).toEqual({ event: "message_stop", data: { type: "message_stop" } });

@@ -19,10 +19,7 @@ import { finishToAnthropicStop } from "./stop-reason.js";
 import { canonicalToAnthropicUsage } from "./usage.js";
 import type { AnthropicStreamEvent } from "./wire.js";
 
-type BlockPart = Extract<
-  StreamPart,
-  { type: `text-${string}` | `reasoning-${string}` | `tool-call-${string}` }
->;
+type BlockPart = Extract<StreamPart, { type: `text-${string}` | `reasoning-${string}` | `tool-call-${string}` }>;
 
 interface Block {
   id: string;

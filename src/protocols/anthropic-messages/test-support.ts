@@ -24,9 +24,13 @@ export interface StreamSpec {
 const chunk = fc.string({ unit: "grapheme", maxLength: 12 });
 
 const jsonArgs = fc
-  .dictionary(fc.string({ minLength: 1, maxLength: 6 }), fc.oneof(fc.string({ unit: "grapheme", maxLength: 10 }), fc.integer(), fc.boolean(), fc.constant(null)), {
-    maxKeys: 4,
-  })
+  .dictionary(
+    fc.string({ minLength: 1, maxLength: 6 }),
+    fc.oneof(fc.string({ unit: "grapheme", maxLength: 10 }), fc.integer(), fc.boolean(), fc.constant(null)),
+    {
+      maxKeys: 4,
+    },
+  )
   .map((o) => JSON.stringify(o));
 
 const block: fc.Arbitrary<BlockSpec> = fc.oneof(
@@ -140,8 +144,7 @@ export function summarize(parts: readonly StreamPart[]): Summary {
     } else if (p.type === "tool-call-end") {
       const t = tools.get(p.id);
       if (t) t.arguments = p.arguments;
-    }
-    else if (p.type === "usage") s.usage = p.usage;
+    } else if (p.type === "usage") s.usage = p.usage;
     else if (p.type === "finish") s.finish = p.reason;
     else if (p.type === "error") s.errors.push(p.error.message);
   }

@@ -5,7 +5,16 @@ type Ev = { event?: string; data: unknown };
 const e = (data: Record<string, unknown>): Ev => ({ event: String(data.type), data });
 const messageStart = e({
   type: "message_start",
-  message: { id: "msg_1", type: "message", role: "assistant", model: "m", content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 0 } },
+  message: {
+    id: "msg_1",
+    type: "message",
+    role: "assistant",
+    model: "m",
+    content: [],
+    stop_reason: null,
+    stop_sequence: null,
+    usage: { input_tokens: 1, output_tokens: 0 },
+  },
 });
 const textStart = (index: number): Ev => e({ type: "content_block_start", index, content_block: { type: "text", text: "" } });
 const textDelta = (index: number): Ev => e({ type: "content_block_delta", index, delta: { type: "text_delta", text: "x" } });
@@ -31,7 +40,14 @@ describe("validateAnthropicStream", () => {
     ["a delta for another block", [messageStart, textStart(0), textDelta(1), stop(0), messageDelta, messageStop], "not the open block"],
     [
       "a signature on a text block",
-      [messageStart, textStart(0), e({ type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "s" } }), stop(0), messageDelta, messageStop],
+      [
+        messageStart,
+        textStart(0),
+        e({ type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "s" } }),
+        stop(0),
+        messageDelta,
+        messageStop,
+      ],
       "signature_delta in a text block",
     ],
     [
@@ -52,7 +68,7 @@ describe("validateAnthropicStream", () => {
       [
         messageStart,
         e({ type: "content_block_start", index: 0, content_block: { type: "tool_use", id: "t1", name: "f", input: {} } }),
-        e({ type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: "{\"a\":" } }),
+        e({ type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: '{"a":' } }),
         stop(0),
         messageDelta,
         messageStop,

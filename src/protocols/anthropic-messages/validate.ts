@@ -14,15 +14,7 @@ const DELTAS_OF: Record<string, ReadonlySet<string>> = {
   server_tool_use: new Set(["input_json_delta"]),
 };
 
-const STOP_REASONS = new Set([
-  "end_turn",
-  "max_tokens",
-  "stop_sequence",
-  "tool_use",
-  "pause_turn",
-  "refusal",
-  "model_context_window_exceeded",
-]);
+const STOP_REASONS = new Set(["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", "model_context_window_exceeded"]);
 
 const TOOL_ID = /^[a-zA-Z0-9_-]+$/;
 

@@ -14,9 +14,7 @@ export interface AnthropicTextBlock {
   citations?: unknown;
 }
 
-export type AnthropicImageSource =
-  | { type: "base64"; media_type: string; data: string }
-  | { type: "url"; url: string };
+export type AnthropicImageSource = { type: "base64"; media_type: string; data: string } | { type: "url"; url: string };
 
 export interface AnthropicImageBlock {
   type: "image";
@@ -134,14 +132,7 @@ export interface AnthropicRequest {
   [key: string]: unknown;
 }
 
-export type AnthropicStopReason =
-  | "end_turn"
-  | "max_tokens"
-  | "stop_sequence"
-  | "tool_use"
-  | "pause_turn"
-  | "refusal"
-  | "model_context_window_exceeded";
+export type AnthropicStopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "pause_turn" | "refusal" | "model_context_window_exceeded";
 
 /** Usage in Anthropic's convention: `input_tokens` excludes cache reads and writes (PROTOCOLS.md §4.2). */
 export interface AnthropicUsage {
@@ -153,11 +144,7 @@ export interface AnthropicUsage {
   output_tokens_details?: { thinking_tokens: number };
 }
 
-export type AnthropicResponseBlock =
-  | AnthropicTextBlock
-  | AnthropicThinkingBlock
-  | AnthropicRedactedThinkingBlock
-  | AnthropicToolUseBlock;
+export type AnthropicResponseBlock = AnthropicTextBlock | AnthropicThinkingBlock | AnthropicRedactedThinkingBlock | AnthropicToolUseBlock;
 
 export interface AnthropicMessage {
   id: string;

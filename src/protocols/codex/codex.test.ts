@@ -31,7 +31,15 @@ describe("codexPassthroughPatch", () => {
   });
 
   it("keeps service_tier priority and existing include values", () => {
-    const { body, warnings } = codexPassthroughPatch({ model: "m", input: [], store: false, stream: true, instructions: "x", service_tier: "priority", include: ["web_search_call.results"] });
+    const { body, warnings } = codexPassthroughPatch({
+      model: "m",
+      input: [],
+      store: false,
+      stream: true,
+      instructions: "x",
+      service_tier: "priority",
+      include: ["web_search_call.results"],
+    });
     expect(body.service_tier).toBe("priority");
     expect(body.include).toEqual(["web_search_call.results", "reasoning.encrypted_content"]);
     expect(warnings).toEqual([]);
@@ -95,7 +103,15 @@ describe("codexUpstreamCodec", () => {
   });
 
   it("sends a Responses client's system input as developer and keeps its instructions", () => {
-    const req = decodeResponsesRequest({ model: "m", instructions: "base", input: [{ role: "system", content: "s" }, { role: "user", content: "u" }], store: true });
+    const req = decodeResponsesRequest({
+      model: "m",
+      instructions: "base",
+      input: [
+        { role: "system", content: "s" },
+        { role: "user", content: "u" },
+      ],
+      store: true,
+    });
     const ctx = testCtx();
     const body = codexUpstreamCodec.encodeRequest(req, ctx);
     expect(body.instructions).toBe("base");
@@ -117,7 +133,10 @@ describe("codexUpstreamCodec", () => {
     const parts = [
       sse("response.created", { response: { id: "resp_c", model: "gpt-5-codex", created_at: 9, output: [] } }),
       sse("response.output_item.added", { output_index: 0, item: { id: "msg_c", type: "message", role: "assistant", content: [] } }),
-      sse("response.output_item.done", { output_index: 0, item: { id: "msg_c", type: "message", role: "assistant", content: [{ type: "output_text", text: "done" }] } }),
+      sse("response.output_item.done", {
+        output_index: 0,
+        item: { id: "msg_c", type: "message", role: "assistant", content: [{ type: "output_text", text: "done" }] },
+      }),
       sse("response.completed", { response: { id: "resp_c", status: "completed", output: [], usage: { input_tokens: 7, output_tokens: 1 } } }),
     ];
     const d = codexUpstreamCodec.createStreamDecoder(ctx);

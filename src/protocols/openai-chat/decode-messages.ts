@@ -4,23 +4,8 @@
  * `tool_calls` without an id get `call_missing_<i>_<j>` and duplicated ids are
  * dropped (§6.7.3). Unknown roles and part types are rejected with their path.
  */
-import type {
-  ContentPart,
-  FilePart,
-  ImagePart,
-  Message,
-  TextPart,
-  ToolCallPart,
-  ToolResultPart,
-} from "../../canonical/request.js";
-import {
-  expectArray,
-  expectRecord,
-  expectString,
-  invalid,
-  optString,
-  type JsonObject,
-} from "../shared/guards.js";
+import type { ContentPart, FilePart, ImagePart, Message, TextPart, ToolCallPart, ToolResultPart } from "../../canonical/request.js";
+import { expectArray, expectRecord, expectString, invalid, optString, type JsonObject } from "../shared/guards.js";
 import { PROTOCOL } from "./wire.js";
 
 /** What Chat remembers per message in `message.extensions["openai-chat"]`. */

@@ -28,7 +28,19 @@ describe("decodeChatRequest validation", () => {
 
   it("rejects unknown roles and part types with their path", () => {
     expect(rejection(body({ messages: [{ role: "function", content: "x" }] })).param).toBe("messages[0].role");
-    const err = rejection(body({ messages: [{ role: "user", content: [{ type: "text", text: "a" }, { type: "video_url", video_url: {} }] }] }));
+    const err = rejection(
+      body({
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "a" },
+              { type: "video_url", video_url: {} },
+            ],
+          },
+        ],
+      }),
+    );
     expect(err.param).toBe("messages[0].content[1].type");
     expect(rejection(body({ messages: [{ role: "system", content: [{ type: "image_url", image_url: { url: "x" } }] }] })).param).toBe(
       "messages[0].content[0].type",
@@ -102,7 +114,10 @@ describe("decodeChatRequest mapping", () => {
   it("maps parameters; the larger token cap wins", () => {
     const req = decodeChatRequest(
       body({
-        tools: [{ type: "function", function: { name: "f", description: "d", parameters: { type: "object" }, strict: true } }, { type: "custom", custom: { name: "c" } }],
+        tools: [
+          { type: "function", function: { name: "f", description: "d", parameters: { type: "object" }, strict: true } },
+          { type: "custom", custom: { name: "c" } },
+        ],
         tool_choice: { type: "function", function: { name: "f" } },
         parallel_tool_calls: false,
         max_tokens: 100,

@@ -4,14 +4,7 @@
  * canonical model has no home for ride verbatim in `extensions["openai-chat"]`,
  * among them `stream_options` (the stream encoder reads `include_usage` there).
  */
-import type {
-  CanonicalRequest,
-  FunctionTool,
-  ReasoningEffort,
-  ResponseFormat,
-  Tool,
-  ToolChoice,
-} from "../../canonical/request.js";
+import type { CanonicalRequest, FunctionTool, ReasoningEffort, ResponseFormat, Tool, ToolChoice } from "../../canonical/request.js";
 import { normalizeToolSchema } from "../shared/json-schema.js";
 import { decodeChatMessages } from "./decode-messages.js";
 import {
@@ -63,9 +56,7 @@ function decodeTools(raw: unknown): Tool[] | undefined {
       type: "function",
       name: expectString(fn.name, `${path}.function.name`),
       parameters:
-        fn.parameters === undefined || fn.parameters === null
-          ? normalizeToolSchema(undefined)
-          : expectRecord(fn.parameters, `${path}.function.parameters`),
+        fn.parameters === undefined || fn.parameters === null ? normalizeToolSchema(undefined) : expectRecord(fn.parameters, `${path}.function.parameters`),
     };
     const description = optString(fn.description, `${path}.function.description`);
     if (description !== undefined) tool.description = description;

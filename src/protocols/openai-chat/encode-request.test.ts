@@ -33,8 +33,32 @@ describe("encodeChatRequest", () => {
     expect(ctx.toolNames.get(short)).toBe(LONG);
 
     const parts = runDecoder(new ChatStreamDecoder(ctx), [
-      { event: undefined, data: JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: "call_9", type: "function", function: { name: short, arguments: "{}" } }] }, finish_reason: null }] }) },
-      { event: undefined, data: JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] }) },
+      {
+        event: undefined,
+        data: JSON.stringify({
+          id: "c",
+          object: "chat.completion.chunk",
+          created: 1,
+          model: "m",
+          choices: [
+            {
+              index: 0,
+              delta: { tool_calls: [{ index: 0, id: "call_9", type: "function", function: { name: short, arguments: "{}" } }] },
+              finish_reason: null,
+            },
+          ],
+        }),
+      },
+      {
+        event: undefined,
+        data: JSON.stringify({
+          id: "c",
+          object: "chat.completion.chunk",
+          created: 1,
+          model: "m",
+          choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }],
+        }),
+      },
       { event: undefined, data: "[DONE]" },
     ]);
     expect(parts).toContainEqual({ type: "tool-call-start", id: "c0", callId: "call_9", name: LONG });
@@ -60,7 +84,14 @@ describe("encodeChatRequest", () => {
     const ctx = ctxFor();
     const body = encodeChatRequest(
       req([
-        { role: "system", content: [{ type: "text", text: "x-anthropic-billing-header: cc_version=1; cch=abc;" }, { type: "text", text: "You are helpful." }, { type: "text", text: "Be brief." }] },
+        {
+          role: "system",
+          content: [
+            { type: "text", text: "x-anthropic-billing-header: cc_version=1; cch=abc;" },
+            { type: "text", text: "You are helpful." },
+            { type: "text", text: "Be brief." },
+          ],
+        },
         user("q"),
         {
           role: "assistant",
@@ -74,12 +105,25 @@ describe("encodeChatRequest", () => {
         {
           role: "tool",
           content: [
-            { type: "tool-result", callId: "toolu_1", content: [{ type: "text", text: "A" }, { type: "image", source: { kind: "url", url: "https://i" } }] },
+            {
+              type: "tool-result",
+              callId: "toolu_1",
+              content: [
+                { type: "text", text: "A" },
+                { type: "image", source: { kind: "url", url: "https://i" } },
+              ],
+            },
             { type: "tool-result", callId: "toolu_2", content: "B", isError: true },
             { type: "tool-result", callId: "toolu_zz", content: "orphan" },
           ],
         },
-        { role: "user", content: [{ type: "text", text: "" }, { type: "text", text: "thanks" }] },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "" },
+            { type: "text", text: "thanks" },
+          ],
+        },
         { role: "assistant", content: [{ type: "text", text: "" }] },
       ]),
       ctx,
@@ -104,7 +148,10 @@ describe("encodeChatRequest", () => {
 
   it("drops tool calls that never got a result", () => {
     const ctx = ctxFor();
-    const body = encodeChatRequest(req([user("q"), { role: "assistant", content: [{ type: "tool-call", callId: "c1", name: "f", arguments: "{}" }] }, user("never mind")]), ctx);
+    const body = encodeChatRequest(
+      req([user("q"), { role: "assistant", content: [{ type: "tool-call", callId: "c1", name: "f", arguments: "{}" }] }, user("never mind")]),
+      ctx,
+    );
     expect(body.messages).toEqual([
       { role: "user", content: "q" },
       { role: "user", content: "never mind" },
@@ -113,19 +160,37 @@ describe("encodeChatRequest", () => {
   });
 
   it("replays reasoning_content only when asked or when the client sent it", () => {
-    const history: Message[] = [user("q"), { role: "assistant", content: [{ type: "reasoning", text: "r" }, { type: "text", text: "a" }] }];
+    const history: Message[] = [
+      user("q"),
+      {
+        role: "assistant",
+        content: [
+          { type: "reasoning", text: "r" },
+          { type: "text", text: "a" },
+        ],
+      },
+    ];
     expect((encodeChatRequest(req(history), ctxFor()).messages as unknown[])[1]).toEqual({ role: "assistant", content: "a" });
     expect((encodeChatRequest(req(history), ctxFor(), { reasoningContent: "replay" }).messages as unknown[])[1]).toEqual({
       role: "assistant",
       content: "a",
       reasoning_content: "r",
     });
-    const fromChat = decodeChatRequest({ model: "m", messages: [{ role: "user", content: "q" }, { role: "assistant", content: "a", reasoning_content: "r" }] });
+    const fromChat = decodeChatRequest({
+      model: "m",
+      messages: [
+        { role: "user", content: "q" },
+        { role: "assistant", content: "a", reasoning_content: "r" },
+      ],
+    });
     expect((encodeChatRequest(fromChat, ctxFor()).messages as unknown[])[1]).toEqual({ role: "assistant", content: "a", reasoning_content: "r" });
   });
 
   it("always asks for usage when streaming and uses max_completion_tokens", () => {
-    const body = encodeChatRequest(req([user("q")], { stream: true, maxOutputTokens: 500, extensions: { "openai-chat": { stream_options: { include_obfuscation: false } } } }), ctxFor());
+    const body = encodeChatRequest(
+      req([user("q")], { stream: true, maxOutputTokens: 500, extensions: { "openai-chat": { stream_options: { include_obfuscation: false } } } }),
+      ctxFor(),
+    );
     expect(body.stream_options).toEqual({ include_obfuscation: false, include_usage: true });
     expect(body.max_completion_tokens).toBe(500);
     expect(body.max_tokens).toBeUndefined();

@@ -44,7 +44,12 @@ function encodeTools(tools: readonly Tool[], ctx: TranslationContext, wireName: 
   for (const t of tools) {
     if (t.type === "builtin") {
       if (t.protocol === PROTOCOL) out.push(t.raw);
-      else ctx.warnings.push({ code: "builtin_tool_dropped", message: `Built-in tool "${t.kind}" of ${t.protocol} has no Chat equivalent; dropped.`, field: "tools" });
+      else
+        ctx.warnings.push({
+          code: "builtin_tool_dropped",
+          message: `Built-in tool "${t.kind}" of ${t.protocol} has no Chat equivalent; dropped.`,
+          field: "tools",
+        });
       continue;
     }
     const fn: JsonObject = { name: wireName(t.name) };
@@ -76,7 +81,7 @@ function encodeEffort(r: ReasoningConfig, ctx: TranslationContext): ChatReasonin
   const effort = r.effort ?? (r.budgetTokens !== undefined ? budgetToEffort(r.budgetTokens) : undefined);
   if (effort === undefined || effort === "none") return undefined;
   if (effort === "max") {
-    ctx.warnings.push({ code: "reasoning_effort_clamped", message: "Chat has no \"max\" effort; sent \"xhigh\".", field: "reasoning_effort" });
+    ctx.warnings.push({ code: "reasoning_effort_clamped", message: 'Chat has no "max" effort; sent "xhigh".', field: "reasoning_effort" });
     return "xhigh";
   }
   return effort;

@@ -65,8 +65,7 @@ export function decodeChatError(status: number, body: string): GatewayError {
   const parsed = tryParseJson(body);
   const inner = isRecord(parsed) && isRecord(parsed.error) ? parsed.error : undefined;
   const detail = isRecord(parsed) && typeof parsed.detail === "string" ? parsed.detail : undefined;
-  const message =
-    typeof inner?.message === "string" ? inner.message : detail ?? (body.trim() || `upstream answered HTTP ${status}`);
+  const message = typeof inner?.message === "string" ? inner.message : (detail ?? (body.trim() || `upstream answered HTTP ${status}`));
   const code = typeof inner?.code === "string" ? inner.code : typeof inner?.type === "string" ? inner.type : `http_${status}`;
   const opts = typeof inner?.param === "string" ? { param: inner.param } : {};
   return new GatewayError(statusToKind(status), code, message, opts);

@@ -64,7 +64,13 @@ describe("non-stream responses", () => {
         finish_reason: "tool_calls",
       },
     ],
-    usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 2 } },
+    usage: {
+      prompt_tokens: 10,
+      completion_tokens: 5,
+      total_tokens: 15,
+      prompt_tokens_details: { cached_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 2 },
+    },
   };
 
   it("decodes, mapping tool names back", () => {
@@ -103,7 +109,10 @@ describe("non-stream responses", () => {
 describe("errors", () => {
   it("encodes the OpenAI envelope with param and code", () => {
     const err = new GatewayError("invalid_request", "unsupported_value", "n: only n=1", { param: "n" });
-    expect(encodeChatError(err)).toEqual({ status: 400, body: { error: { message: "n: only n=1", type: "invalid_request_error", param: "n", code: "unsupported_value" } } });
+    expect(encodeChatError(err)).toEqual({
+      status: 400,
+      body: { error: { message: "n: only n=1", type: "invalid_request_error", param: "n", code: "unsupported_value" } },
+    });
     const types: Array<[GatewayError["kind"], string]> = [
       ["authentication", "authentication_error"],
       ["permission", "permission_error"],
@@ -113,7 +122,9 @@ describe("errors", () => {
       ["upstream", "server_error"],
     ];
     for (const [kind, type] of types) expect(encodeChatError(new GatewayError(kind, "c", "m")).body.error.type).toBe(type);
-    expect(encodeChatStreamError(new GatewayError("timeout", "t", "slow"))).toEqual([{ data: { error: { message: "slow", type: "server_error", param: null, code: "t" } } }]);
+    expect(encodeChatStreamError(new GatewayError("timeout", "t", "slow"))).toEqual([
+      { data: { error: { message: "slow", type: "server_error", param: null, code: "t" } } },
+    ]);
   });
 
   it("decodes upstream errors, including Codex-style {detail}", () => {

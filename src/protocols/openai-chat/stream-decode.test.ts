@@ -20,14 +20,25 @@ describe("ChatStreamDecoder", () => {
       chunk({ tool_calls: [{ index: 0, id: "call_a", type: "function", function: { name: "get", arguments: "" } }] }),
       chunk({ tool_calls: [{ index: 1, id: "call_b", type: "function", function: { name: "put", arguments: '{"v"' } }] }),
       chunk({ tool_calls: [{ index: 0, function: { arguments: '{"k":' } }] }),
-      chunk({ tool_calls: [{ index: 0, function: { arguments: "1}" } }, { index: 1, function: { arguments: ":2}" } }] }),
+      chunk({
+        tool_calls: [
+          { index: 0, function: { arguments: "1}" } },
+          { index: 1, function: { arguments: ":2}" } },
+        ],
+      }),
       chunk({}, "tool_calls"),
       {
         event: undefined,
         data: JSON.stringify({
           ...head,
           choices: [],
-          usage: { prompt_tokens: 3000, completion_tokens: 80, total_tokens: 3080, prompt_tokens_details: { cached_tokens: 2048 }, completion_tokens_details: { reasoning_tokens: 30 } },
+          usage: {
+            prompt_tokens: 3000,
+            completion_tokens: 80,
+            total_tokens: 3080,
+            prompt_tokens_details: { cached_tokens: 2048 },
+            completion_tokens_details: { reasoning_tokens: 30 },
+          },
         }),
       },
       done,

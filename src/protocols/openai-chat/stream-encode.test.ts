@@ -28,7 +28,12 @@ const parts: StreamPart[] = [
 describe("ChatStreamEncoder", () => {
   it("emits chunks with one id, role first, tool ordinals, finish, usage and [DONE]", () => {
     const ctx = ctxFor("gpt-client");
-    ctx.clientRequest = decodeChatRequest({ model: "gpt-client", messages: [{ role: "user", content: "x" }], stream: true, stream_options: { include_usage: true } });
+    ctx.clientRequest = decodeChatRequest({
+      model: "gpt-client",
+      messages: [{ role: "user", content: "x" }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const events = runEncoder(new ChatStreamEncoder(ctx), parts);
     expect(validateChatStream(events)).toEqual([]);
     const chunks = events.map((e) => e.data) as Array<Record<string, unknown>>;

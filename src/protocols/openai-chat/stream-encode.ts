@@ -66,10 +66,7 @@ export class ChatStreamEncoder implements StreamEncoder {
       case "tool-call-start": {
         const tool: ToolOut = { ordinal: this.tools.size, sent: "" };
         this.tools.set(part.id, tool);
-        this.content(
-          { tool_calls: [{ index: tool.ordinal, id: part.callId, type: "function", function: { name: part.name, arguments: "" } }] },
-          out,
-        );
+        this.content({ tool_calls: [{ index: tool.ordinal, id: part.callId, type: "function", function: { name: part.name, arguments: "" } }] }, out);
         break;
       }
       case "tool-call-delta": {

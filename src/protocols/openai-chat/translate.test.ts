@@ -22,7 +22,13 @@ describe("requests", () => {
     expect(body.messages[3]).toEqual({
       role: "assistant",
       content: null,
-      tool_calls: [{ id: "toolu_mock0001", type: "function", function: { name: "Bash", arguments: '{"command":"echo hello-from-mock","description":"Print a greeting"}' } }],
+      tool_calls: [
+        {
+          id: "toolu_mock0001",
+          type: "function",
+          function: { name: "Bash", arguments: '{"command":"echo hello-from-mock","description":"Print a greeting"}' },
+        },
+      ],
     });
     expect(body.messages[4]).toEqual({ role: "tool", tool_call_id: "toolu_mock0001", content: "hello-from-mock" });
     expect(body.tools).toHaveLength(24);
@@ -125,7 +131,14 @@ data: {"type":"message_stop"}
 
 const chatChunk = (delta: Record<string, unknown>, finish: string | null = null, extra: Record<string, unknown> = {}): InboundEvent => ({
   event: undefined,
-  data: JSON.stringify({ id: "chatcmpl-y", object: "chat.completion.chunk", created: 5, model: "gpt", choices: [{ index: 0, delta, finish_reason: finish }], ...extra }),
+  data: JSON.stringify({
+    id: "chatcmpl-y",
+    object: "chat.completion.chunk",
+    created: 5,
+    model: "gpt",
+    choices: [{ index: 0, delta, finish_reason: finish }],
+    ...extra,
+  }),
 });
 const chatUpstream: InboundEvent[] = [
   chatChunk({ role: "assistant", content: "" }),
@@ -135,14 +148,28 @@ const chatUpstream: InboundEvent[] = [
   chatChunk({ content: " (also this)" }),
   chatChunk({ tool_calls: [{ index: 0, function: { arguments: '"x"}' } }] }),
   chatChunk({}, "tool_calls"),
-  { event: undefined, data: JSON.stringify({ id: "chatcmpl-y", object: "chat.completion.chunk", created: 5, model: "gpt", choices: [], usage: { prompt_tokens: 1000, completion_tokens: 33, total_tokens: 1033, prompt_tokens_details: { cached_tokens: 990 } } }) },
+  {
+    event: undefined,
+    data: JSON.stringify({
+      id: "chatcmpl-y",
+      object: "chat.completion.chunk",
+      created: 5,
+      model: "gpt",
+      choices: [],
+      usage: { prompt_tokens: 1000, completion_tokens: 33, total_tokens: 1033, prompt_tokens_details: { cached_tokens: 990 } },
+    }),
+  },
   { event: undefined, data: "[DONE]" },
 ];
 
 describe("streams", () => {
   it("Anthropic upstream → Chat client", () => {
     const ctx = ctxFor("gpt-client");
-    ctx.clientRequest = openaiChatClientCodec.decodeRequest({ model: "gpt-client", messages: [{ role: "user", content: "x" }], stream_options: { include_usage: true } });
+    ctx.clientRequest = openaiChatClientCodec.decodeRequest({
+      model: "gpt-client",
+      messages: [{ role: "user", content: "x" }],
+      stream_options: { include_usage: true },
+    });
     const parts = runDecoder(anthropicUpstreamCodec.createStreamDecoder(ctx), anthropicUpstream);
     const events = runEncoder(openaiChatClientCodec.createStreamEncoder(ctx), parts);
     expect(validateChatStream(events)).toEqual([]);
@@ -158,23 +185,39 @@ describe("streams", () => {
     const last = events.at(-2)?.data as { delta: { stop_reason: string }; usage: Record<string, number> };
     expect(last.delta.stop_reason).toBe("tool_use");
     expect(last.usage).toEqual({ input_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 990, output_tokens: 33 });
-    expect(summarize(parts)).toMatchObject({ text: "On it. (also this)", reasoning: "plan", tools: [{ callId: "call_a", name: "Read", arguments: '{"path":"x"}' }] });
+    expect(summarize(parts)).toMatchObject({
+      text: "On it. (also this)",
+      reasoning: "plan",
+      tools: [{ callId: "call_a", name: "Read", arguments: '{"path":"x"}' }],
+    });
   });
 
   it("same-protocol stream round trips stay valid", () => {
     const a = ctxFor();
-    expect(validateAnthropicStream(runEncoder(anthropicClientCodec.createStreamEncoder(a), runDecoder(anthropicUpstreamCodec.createStreamDecoder(a), anthropicUpstream)))).toEqual([]);
+    expect(
+      validateAnthropicStream(
+        runEncoder(anthropicClientCodec.createStreamEncoder(a), runDecoder(anthropicUpstreamCodec.createStreamDecoder(a), anthropicUpstream)),
+      ),
+    ).toEqual([]);
     const c = ctxFor();
-    expect(validateChatStream(runEncoder(openaiChatClientCodec.createStreamEncoder(c), runDecoder(openaiChatUpstreamCodec.createStreamDecoder(c), chatUpstream)))).toEqual([]);
+    expect(
+      validateChatStream(runEncoder(openaiChatClientCodec.createStreamEncoder(c), runDecoder(openaiChatUpstreamCodec.createStreamDecoder(c), chatUpstream))),
+    ).toEqual([]);
   });
 
   it("a truncated upstream becomes a protocol-correct error on the client side", () => {
     const a = ctxFor();
-    const events = runEncoder(anthropicClientCodec.createStreamEncoder(a), runDecoder(anthropicUpstreamCodec.createStreamDecoder(a), anthropicUpstream.slice(0, 7)));
+    const events = runEncoder(
+      anthropicClientCodec.createStreamEncoder(a),
+      runDecoder(anthropicUpstreamCodec.createStreamDecoder(a), anthropicUpstream.slice(0, 7)),
+    );
     expect(validateAnthropicStream(events)).toEqual([]);
     expect(events.at(-1)?.event).toBe("error");
     const c = ctxFor();
-    const chunks = runEncoder(openaiChatClientCodec.createStreamEncoder(c), runDecoder(openaiChatUpstreamCodec.createStreamDecoder(c), chatUpstream.slice(0, 4)));
+    const chunks = runEncoder(
+      openaiChatClientCodec.createStreamEncoder(c),
+      runDecoder(openaiChatUpstreamCodec.createStreamDecoder(c), chatUpstream.slice(0, 4)),
+    );
     expect(validateChatStream(chunks)).toEqual([]);
     expect(chunks.at(-1)?.data).toMatchObject({ error: { type: "server_error" } });
   });

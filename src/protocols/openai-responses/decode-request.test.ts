@@ -49,7 +49,13 @@ describe("decodeResponsesRequest", () => {
             { type: "input_file", file_id: "file_1" },
           ],
         },
-        { role: "assistant", content: [{ type: "output_text", text: "ok" }, { type: "refusal", refusal: "no" }] },
+        {
+          role: "assistant",
+          content: [
+            { type: "output_text", text: "ok" },
+            { type: "refusal", refusal: "no" },
+          ],
+        },
       ],
     });
     expect(req.messages[0]?.content).toEqual([
@@ -70,10 +76,18 @@ describe("decodeResponsesRequest", () => {
       model: "m",
       input: [
         { role: "user", content: "go" },
-        { type: "reasoning", id: "rs_1", summary: [{ type: "summary_text", text: "a" }, { type: "summary_text", text: "b" }], encrypted_content: "gAAAAx" },
+        {
+          type: "reasoning",
+          id: "rs_1",
+          summary: [
+            { type: "summary_text", text: "a" },
+            { type: "summary_text", text: "b" },
+          ],
+          encrypted_content: "gAAAAx",
+        },
         { type: "message", role: "assistant", content: [{ type: "output_text", text: "calling" }], phase: "commentary" },
         { type: "function_call", call_id: "c1", name: "f", arguments: "{}" },
-        { type: "function_call", call_id: "c2", name: "close_agent", namespace: "multi_agent_v1", arguments: "{\"target\":\"x\"}" },
+        { type: "function_call", call_id: "c2", name: "close_agent", namespace: "multi_agent_v1", arguments: '{"target":"x"}' },
         { type: "function_call_output", call_id: "c1", output: "done" },
         { type: "function_call_output", call_id: "c2", output: [{ type: "input_text", text: "closed" }] },
         { type: "message", role: "assistant", content: [{ type: "output_text", text: "first" }] },
@@ -87,7 +101,7 @@ describe("decodeResponsesRequest", () => {
         { type: "reasoning", text: "a\n\nb", signature: "gAAAAx" },
         { type: "text", text: "calling" },
         { type: "tool-call", callId: "c1", name: "f", arguments: "{}" },
-        { type: "tool-call", callId: "c2", name: "multi_agent_v1.close_agent", arguments: "{\"target\":\"x\"}" },
+        { type: "tool-call", callId: "c2", name: "multi_agent_v1.close_agent", arguments: '{"target":"x"}' },
       ],
       extensions: { "openai-responses": { phase: "commentary" } },
     });

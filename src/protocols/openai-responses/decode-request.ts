@@ -4,27 +4,10 @@
  * verbatim, so a Responses upstream gets them back unchanged.
  */
 import { GatewayError } from "../../canonical/errors.js";
-import type {
-  CanonicalRequest,
-  Message,
-  ReasoningConfig,
-  ReasoningEffort,
-  ResponseFormat,
-  Tool,
-  ToolChoice,
-} from "../../canonical/request.js";
+import type { CanonicalRequest, Message, ReasoningConfig, ReasoningEffort, ResponseFormat, Tool, ToolChoice } from "../../canonical/request.js";
 import { decodeInput } from "./decode-input.js";
 import { withMessageExt, type ResponsesRequestExt } from "./extensions.js";
-import {
-  invalid,
-  isObject,
-  optBoolean,
-  optNumber,
-  optString,
-  reqObject,
-  reqString,
-  type JsonObject,
-} from "./guards.js";
+import { invalid, isObject, optBoolean, optNumber, optString, reqObject, reqString, type JsonObject } from "./guards.js";
 import { joinNamespace } from "./tool-call-names.js";
 import { PROTOCOL } from "./wire.js";
 

@@ -18,10 +18,17 @@ describe("encodeResponsesRequest", () => {
       input: [
         { type: "message", role: "developer", content: [{ type: "input_text", text: "dev note" }] },
         { type: "message", role: "system", content: [{ type: "input_text", text: "sys note" }] },
-        { type: "message", role: "user", content: [{ type: "input_text", text: "hi" }, { type: "input_image", image_url: "data:image/png;base64,AAAA", detail: "low" }] },
+        {
+          type: "message",
+          role: "user",
+          content: [
+            { type: "input_text", text: "hi" },
+            { type: "input_image", image_url: "data:image/png;base64,AAAA", detail: "low" },
+          ],
+        },
         { type: "reasoning", summary: [{ type: "summary_text", text: "plan" }], encrypted_content: "gAAAAenc" },
         { type: "message", role: "assistant", content: [{ type: "output_text", text: "sure" }], phase: "commentary" },
-        { type: "function_call", call_id: "call_1", name: "f", arguments: "{\"a\":1}" },
+        { type: "function_call", call_id: "call_1", name: "f", arguments: '{"a":1}' },
         { type: "function_call_output", call_id: "call_1", output: "ok" },
         { type: "custom_tool_call", call_id: "ct_1", name: "apply_patch", input: "*** Begin Patch" },
         { type: "custom_tool_call_output", call_id: "ct_1", output: "applied" },
@@ -61,7 +68,7 @@ describe("encodeResponsesRequest", () => {
     expect(out.input[1]).toMatchObject({ type: "function_call", name: short });
     expect(out.tool_choice).toEqual({ type: "function", name: short });
     expect(ctx.toolNames.get(short)).toBe(LONG);
-    const parts = decodeEvents(upstreamToolCallStream(short, ["{\"id\":", "7}"]), ctx);
+    const parts = decodeEvents(upstreamToolCallStream(short, ['{"id":', "7}"]), ctx);
     expect(parts.find((p) => p.type === "tool-call-start")).toMatchObject({ name: LONG, callId: "call_1" });
   });
 
@@ -126,7 +133,13 @@ describe("encodeResponsesRequest", () => {
       model: "m",
       stream: false,
       messages: [
-        { role: "system", content: [{ type: "text", text: "sys" }, { type: "text", text: "" }] },
+        {
+          role: "system",
+          content: [
+            { type: "text", text: "sys" },
+            { type: "text", text: "" },
+          ],
+        },
         { role: "user", content: [{ type: "text", text: "do it" }] },
         {
           role: "assistant",

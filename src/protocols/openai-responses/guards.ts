@@ -13,7 +13,8 @@ export function invalid(param: string, message: string, code = "invalid_value"):
 
 export function reqString(o: JsonObject, key: string, path: string): string {
   const v = o[key];
-  if (typeof v !== "string") throw invalid(join(path, key), `'${join(path, key)}' must be a string.`, v === undefined ? "missing_required_parameter" : "invalid_type");
+  if (typeof v !== "string")
+    throw invalid(join(path, key), `'${join(path, key)}' must be a string.`, v === undefined ? "missing_required_parameter" : "invalid_type");
   return v;
 }
 

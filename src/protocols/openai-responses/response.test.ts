@@ -28,10 +28,23 @@ describe("non-stream responses", () => {
       model: "my-model",
       error: null,
       incomplete_details: null,
-      usage: { input_tokens: 50, input_tokens_details: { cached_tokens: 10 }, output_tokens: 20, output_tokens_details: { reasoning_tokens: 5 }, total_tokens: 70 },
+      usage: {
+        input_tokens: 50,
+        input_tokens_details: { cached_tokens: 10 },
+        output_tokens: 20,
+        output_tokens_details: { reasoning_tokens: 5 },
+        total_tokens: 70,
+      },
       output: [
         { type: "reasoning", summary: [{ type: "summary_text", text: "why" }], encrypted_content: "gAAAAsig" },
-        { type: "message", role: "assistant", content: [{ type: "output_text", text: "one" }, { type: "output_text", text: "two" }] },
+        {
+          type: "message",
+          role: "assistant",
+          content: [
+            { type: "output_text", text: "one" },
+            { type: "output_text", text: "two" },
+          ],
+        },
         { type: "function_call", call_id: "call_9", name: "spawn_agent", namespace: "multi_agent_v1", arguments: "{}", status: "completed" },
       ],
     });
@@ -48,7 +61,10 @@ describe("non-stream responses", () => {
 
   it("maps incomplete and failed upstream answers", () => {
     const ctx = testCtx();
-    const cut = openaiResponsesUpstreamCodec.decodeResponse({ id: "r", status: "incomplete", incomplete_details: { reason: "max_output_tokens" }, output: [] }, ctx);
+    const cut = openaiResponsesUpstreamCodec.decodeResponse(
+      { id: "r", status: "incomplete", incomplete_details: { reason: "max_output_tokens" }, output: [] },
+      ctx,
+    );
     expect(cut.finishReason).toBe("length");
     expect(() => openaiResponsesUpstreamCodec.decodeResponse({ status: "failed", error: { code: "server_error", message: "x" } }, ctx)).toThrow(GatewayError);
   });

@@ -42,7 +42,10 @@ export function decodeResponsesResponse(body: unknown, ctx: TranslationContext):
       });
     } else if (item.type === "reasoning") {
       const summary = Array.isArray(item.summary) ? item.summary : [];
-      const text = summary.map((s: unknown) => (isObject(s) ? (str(s.text) ?? "") : "")).filter((t) => t).join("\n\n");
+      const text = summary
+        .map((s: unknown) => (isObject(s) ? (str(s.text) ?? "") : ""))
+        .filter((t) => t)
+        .join("\n\n");
       const blob = str(item.encrypted_content);
       content.push(blob ? { type: "reasoning", text, signature: blob } : { type: "reasoning", text });
     }

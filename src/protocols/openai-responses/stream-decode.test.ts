@@ -26,15 +26,15 @@ describe("ResponsesStreamDecoder", () => {
   });
 
   it("emits the unsent remainder of the arguments and finishes with tool-calls", () => {
-    const events = upstreamToolCallStream("f", ["{\"a\":"]);
+    const events = upstreamToolCallStream("f", ['{"a":']);
     // The done event carries more than the deltas did.
-    events[3] = sse("response.function_call_arguments.done", { item_id: "fc_1", output_index: 0, arguments: "{\"a\":1}" });
+    events[3] = sse("response.function_call_arguments.done", { item_id: "fc_1", output_index: 0, arguments: '{"a":1}' });
     const parts = decodeEvents(events);
     expect(parts.filter((p) => p.type.startsWith("tool-call"))).toEqual([
       { type: "tool-call-start", id: "function_call-0", callId: "call_1", name: "f" },
-      { type: "tool-call-delta", id: "function_call-0", delta: "{\"a\":" },
+      { type: "tool-call-delta", id: "function_call-0", delta: '{"a":' },
       { type: "tool-call-delta", id: "function_call-0", delta: "1}" },
-      { type: "tool-call-end", id: "function_call-0", arguments: "{\"a\":1}" },
+      { type: "tool-call-end", id: "function_call-0", arguments: '{"a":1}' },
     ]);
     expect(parts.at(-1)).toEqual({ type: "finish", reason: "tool-calls" });
   });
@@ -42,8 +42,14 @@ describe("ResponsesStreamDecoder", () => {
   it("restores the namespace of a namespaced tool call", () => {
     const parts = decodeEvents([
       created,
-      sse("response.output_item.added", { output_index: 0, item: { type: "function_call", call_id: "c", name: "close_agent", namespace: "multi_agent_v1", arguments: "" } }),
-      sse("response.output_item.done", { output_index: 0, item: { type: "function_call", call_id: "c", name: "close_agent", namespace: "multi_agent_v1", arguments: "{}" } }),
+      sse("response.output_item.added", {
+        output_index: 0,
+        item: { type: "function_call", call_id: "c", name: "close_agent", namespace: "multi_agent_v1", arguments: "" },
+      }),
+      sse("response.output_item.done", {
+        output_index: 0,
+        item: { type: "function_call", call_id: "c", name: "close_agent", namespace: "multi_agent_v1", arguments: "{}" },
+      }),
       sse("response.completed", { response: { status: "completed" } }),
     ]);
     expect(foldStream(parts).content).toEqual([{ type: "tool-call", callId: "c", name: "multi_agent_v1.close_agent", arguments: "{}" }]);
@@ -53,7 +59,10 @@ describe("ResponsesStreamDecoder", () => {
     const parts = decodeEvents([
       created,
       sse("response.output_item.added", { output_index: 0, item: { id: "m", type: "message", role: "assistant", content: [] } }),
-      sse("response.output_item.done", { output_index: 0, item: { id: "m", type: "message", role: "assistant", content: [{ type: "output_text", text: "whole" }] } }),
+      sse("response.output_item.done", {
+        output_index: 0,
+        item: { id: "m", type: "message", role: "assistant", content: [{ type: "output_text", text: "whole" }] },
+      }),
       sse("response.completed", { response: { status: "completed", output: [] } }),
     ]);
     expect(parts.slice(1, 4)).toEqual([
@@ -89,7 +98,9 @@ describe("ResponsesStreamDecoder", () => {
     expect(failed.filter((p) => p.type === "error")).toHaveLength(1);
     const err = decodeEvents([created, sse("error", { code: "context_length_exceeded", message: "too long", param: null })]);
     expect(err.at(-1)).toEqual({ type: "error", error: { kind: "invalid_request", code: "context_length_exceeded", message: "too long" } });
-    const ws = decodeEvents([{ event: undefined, data: JSON.stringify({ type: "error", status: 429, error: { type: "usage_limit_reached", message: "limit" } }) }]);
+    const ws = decodeEvents([
+      { event: undefined, data: JSON.stringify({ type: "error", status: 429, error: { type: "usage_limit_reached", message: "limit" } }) },
+    ]);
     expect(ws).toEqual([{ type: "error", error: { kind: "rate_limit", code: "usage_limit_reached", message: "limit" } }]);
   });
 

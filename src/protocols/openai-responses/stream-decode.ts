@@ -305,7 +305,10 @@ function partText(part: unknown): string | undefined {
 
 function summaryText(summary: unknown): string {
   if (!Array.isArray(summary)) return "";
-  return summary.map((s: unknown) => (isObject(s) ? (str(s.text) ?? "") : "")).filter((t) => t !== "").join("\n\n");
+  return summary
+    .map((s: unknown) => (isObject(s) ? (str(s.text) ?? "") : ""))
+    .filter((t) => t !== "")
+    .join("\n\n");
 }
 
 function failedError(response: unknown): StreamError {

@@ -80,9 +80,9 @@ describe("ResponsesStreamEncoder", () => {
       { type: "text-delta", id: "t", delta: "Let me check." },
       { type: "text-end", id: "t" },
       { type: "tool-call-start", id: "c", callId: "toolu_1", name: "get_weather" },
-      { type: "tool-call-delta", id: "c", delta: "{\"city\":" },
-      { type: "tool-call-delta", id: "c", delta: "\"Paris\"}" },
-      { type: "tool-call-end", id: "c", arguments: "{\"city\":\"Paris\"}" },
+      { type: "tool-call-delta", id: "c", delta: '{"city":' },
+      { type: "tool-call-delta", id: "c", delta: '"Paris"}' },
+      { type: "tool-call-end", id: "c", arguments: '{"city":"Paris"}' },
       { type: "usage", usage },
       { type: "finish", reason: "tool-calls" },
     ];
@@ -92,8 +92,8 @@ describe("ResponsesStreamEncoder", () => {
     expect(output.map((o) => o.type)).toEqual(["reasoning", "reasoning", "message", "function_call"]);
     expect(output[0]).toMatchObject({ summary: [{ type: "summary_text", text: "hmm" }], encrypted_content: "gAAAAsig" });
     expect(output[1]).not.toHaveProperty("encrypted_content");
-    expect(output[3]).toMatchObject({ call_id: "toolu_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}", status: "completed" });
-    expect(data(events, "response.function_call_arguments.done")).toMatchObject({ arguments: "{\"city\":\"Paris\"}", name: "get_weather" });
+    expect(output[3]).toMatchObject({ call_id: "toolu_1", name: "get_weather", arguments: '{"city":"Paris"}', status: "completed" });
+    expect(data(events, "response.function_call_arguments.done")).toMatchObject({ arguments: '{"city":"Paris"}', name: "get_weather" });
     expect(new Set(output.map((o) => o.id)).size).toBe(4);
   });
 
@@ -132,8 +132,14 @@ describe("ResponsesStreamEncoder", () => {
   });
 
   it("derives item ids from the upstream id, and random ones without it", () => {
-    const a = encodeParts([{ ...start, meta: { id: "", model: "m", created: 1 } }, { type: "finish", reason: "stop" }]);
-    const b = encodeParts([{ ...start, meta: { id: "", model: "m", created: 1 } }, { type: "finish", reason: "stop" }]);
+    const a = encodeParts([
+      { ...start, meta: { id: "", model: "m", created: 1 } },
+      { type: "finish", reason: "stop" },
+    ]);
+    const b = encodeParts([
+      { ...start, meta: { id: "", model: "m", created: 1 } },
+      { type: "finish", reason: "stop" },
+    ]);
     const id = (ev: typeof a) => (data(ev, "response.created").response as { id: string }).id;
     expect(id(a)).toMatch(/^resp_gw/);
     expect(id(a)).not.toBe(id(b));
@@ -165,7 +171,7 @@ describe("ResponsesStreamEncoder", () => {
   });
 
   it("round-trips an upstream stream: decode → encode → decode gives the same answer", () => {
-    for (const upstream of [upstreamTextStream(), upstreamToolCallStream("f", ["{\"q\":", "1}"])]) {
+    for (const upstream of [upstreamTextStream(), upstreamToolCallStream("f", ['{"q":', "1}"])]) {
       const first = decodeEvents(upstream);
       const encoded = encodeParts(first);
       expect(validateResponsesStream(encoded)).toEqual([]);

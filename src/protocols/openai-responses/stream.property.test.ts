@@ -21,9 +21,15 @@ type BlockSpec =
 
 const ident = fc.stringMatching(/^[A-Za-z0-9_-]{1,24}$/);
 const chunks = fc.array(fc.string({ maxLength: 12, unit: "grapheme" }), { maxLength: 5 });
-const signature = fc.option(fc.oneof(fc.base64String({ minLength: 4, maxLength: 20 }).map((s) => `gAAAA${s}`), fc.string({ maxLength: 10 })), {
-  nil: undefined,
-});
+const signature = fc.option(
+  fc.oneof(
+    fc.base64String({ minLength: 4, maxLength: 20 }).map((s) => `gAAAA${s}`),
+    fc.string({ maxLength: 10 }),
+  ),
+  {
+    nil: undefined,
+  },
+);
 
 const block: fc.Arbitrary<BlockSpec> = fc.oneof(
   chunks.map((c): BlockSpec => ({ kind: "text", chunks: c })),
@@ -84,8 +90,14 @@ const scenario = fc
     const lists = s.blocks.map((b, i) => blockParts(b, `b${i}`));
     const body = s.sequential ? lists.flat() : interleave(lists, s.picks);
     const tail: StreamPart[] = s.usageAfterFinish
-      ? [{ type: "finish", reason: s.finish }, { type: "usage", usage: s.usage }]
-      : [{ type: "usage", usage: s.usage }, { type: "finish", reason: s.finish }];
+      ? [
+          { type: "finish", reason: s.finish },
+          { type: "usage", usage: s.usage },
+        ]
+      : [
+          { type: "usage", usage: s.usage },
+          { type: "finish", reason: s.finish },
+        ];
     const parts: StreamPart[] = [{ type: "response-start", meta: { id: "resp_prop", model: "m", created: 1 } }, ...body, ...tail];
     return { ...s, parts };
   });

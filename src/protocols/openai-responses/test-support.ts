@@ -65,7 +65,15 @@ export function upstreamTextStream(): InboundEvent[] {
     sse("response.reasoning_summary_text.delta", { item_id: "rs_1", output_index: 0, summary_index: 1, delta: "More." }),
     sse("response.output_item.done", {
       output_index: 0,
-      item: { id: "rs_1", type: "reasoning", summary: [{ type: "summary_text", text: "Thinking." }, { type: "summary_text", text: "More." }], encrypted_content: "gAAAAblob" },
+      item: {
+        id: "rs_1",
+        type: "reasoning",
+        summary: [
+          { type: "summary_text", text: "Thinking." },
+          { type: "summary_text", text: "More." },
+        ],
+        encrypted_content: "gAAAAblob",
+      },
     }),
     sse("response.output_item.added", { output_index: 1, item: { id: "msg_1", type: "message", role: "assistant", status: "in_progress", content: [] } }),
     sse("response.content_part.added", { item_id: "msg_1", output_index: 1, content_index: 0, part: { type: "output_text", text: "", annotations: [] } }),
@@ -102,7 +110,10 @@ export function upstreamToolCallStream(name: string, args: string[]): InboundEve
     sse("response.output_item.added", { output_index: 0, item: { id: "fc_1", type: "function_call", call_id: "call_1", name, arguments: "" } }),
     ...args.map((delta) => sse("response.function_call_arguments.delta", { item_id: "fc_1", output_index: 0, delta })),
     sse("response.function_call_arguments.done", { item_id: "fc_1", output_index: 0, arguments: full, name }),
-    sse("response.output_item.done", { output_index: 0, item: { id: "fc_1", type: "function_call", call_id: "call_1", name, arguments: full, status: "completed" } }),
+    sse("response.output_item.done", {
+      output_index: 0,
+      item: { id: "fc_1", type: "function_call", call_id: "call_1", name, arguments: full, status: "completed" },
+    }),
     sse("response.completed", { response: { id: "resp_tc", status: "completed", output: [], usage: { input_tokens: 10, output_tokens: 5 } } }),
   ];
 }

@@ -44,7 +44,10 @@ describe("validateResponsesStream", () => {
     const events = valid();
     (events[3]!.data as { sequence_number: number }).sequence_number = 1;
     expect(validateResponsesStream(events).some((m) => m.includes("not greater than"))).toBe(true);
-    const shifted = valid().map((e) => ({ ...e, data: { ...(e.data as object), sequence_number: (e.data as { sequence_number: number }).sequence_number + 1 } }));
+    const shifted = valid().map((e) => ({
+      ...e,
+      data: { ...(e.data as object), sequence_number: (e.data as { sequence_number: number }).sequence_number + 1 },
+    }));
     expect(validateResponsesStream(shifted).some((m) => m.includes("starts at 1"))).toBe(true);
   });
 

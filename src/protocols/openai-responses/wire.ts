@@ -13,9 +13,7 @@ export type InputContentPart =
   | { type: "input_image"; image_url?: string; file_id?: string; detail?: "auto" | "low" | "high" }
   | { type: "input_file"; file_data?: string; file_url?: string; file_id?: string; filename?: string };
 
-export type OutputContentPart =
-  | { type: "output_text"; text: string; annotations?: unknown[]; logprobs?: unknown[] }
-  | { type: "refusal"; refusal: string };
+export type OutputContentPart = { type: "output_text"; text: string; annotations?: unknown[]; logprobs?: unknown[] } | { type: "refusal"; refusal: string };
 
 export interface MessageItem {
   type: "message";

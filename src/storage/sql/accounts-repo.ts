@@ -1,13 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Kysely, Selectable } from "kysely";
-import {
-  StoreError,
-  type Account,
-  type AccountPatch,
-  type AccountRepo,
-  type AccountStatus,
-  type NewAccount,
-} from "../ports.js";
+import { StoreError, type Account, type AccountPatch, type AccountRepo, type AccountStatus, type NewAccount } from "../ports.js";
 import { constraintViolation } from "./db-errors.js";
 import { nowIso, oneOf, parseJsonObject, toJsonText } from "./row-codec.js";
 import type { AccountsTable, Database } from "./schema.js";
@@ -28,9 +21,7 @@ function toAccount(row: Selectable<AccountsTable>): Account {
 }
 
 function nameConflict(error: unknown, name: string | undefined): unknown {
-  return constraintViolation(error) === "unique"
-    ? new StoreError("conflict", `an account named ${JSON.stringify(name)} already exists`)
-    : error;
+  return constraintViolation(error) === "unique" ? new StoreError("conflict", `an account named ${JSON.stringify(name)} already exists`) : error;
 }
 
 /**
@@ -57,10 +48,7 @@ export class SqlAccountRepo implements AccountRepo {
         await lockAccountTree(trx, this.ctx.dialect);
         if (parentId !== null) await requireAccount(trx, parentId, "parent account");
         await trx.insertInto("accounts").values(row).execute();
-        await trx
-          .insertInto("account_closure")
-          .values({ ancestor_id: row.id, descendant_id: row.id, depth: 0 })
-          .execute();
+        await trx.insertInto("account_closure").values({ ancestor_id: row.id, descendant_id: row.id, depth: 0 }).execute();
         if (parentId !== null) {
           await trx
             .insertInto("account_closure")
@@ -124,12 +112,7 @@ export class SqlAccountRepo implements AccountRepo {
       await lockAccountTree(trx, this.ctx.dialect);
       const existing = await trx.selectFrom("accounts").select("id").where("id", "=", id).executeTakeFirst();
       if (!existing) return false;
-      const child = await trx
-        .selectFrom("accounts")
-        .select("id")
-        .where("parent_id", "=", id)
-        .limit(1)
-        .executeTakeFirst();
+      const child = await trx.selectFrom("accounts").select("id").where("parent_id", "=", id).limit(1).executeTakeFirst();
       if (child) throw new StoreError("has_children", `account ${id} has sub-accounts; move or delete them first`);
       // The foreign keys cascade too; deleting explicitly keeps the result independent
       // of whether the connection enforces them.
@@ -185,11 +168,7 @@ export class SqlAccountRepo implements AccountRepo {
 
       const subtree = trx.selectFrom("account_closure as s").select("s.descendant_id").where("s.ancestor_id", "=", id);
       // Detach: forget every link from outside the subtree into it.
-      await trx
-        .deleteFrom("account_closure")
-        .where("descendant_id", "in", subtree)
-        .where("ancestor_id", "not in", subtree)
-        .execute();
+      await trx.deleteFrom("account_closure").where("descendant_id", "in", subtree).where("ancestor_id", "not in", subtree).execute();
       // Attach: every ancestor of the new parent (itself included) × every subtree member.
       if (newParentId !== null) {
         await trx
@@ -198,21 +177,13 @@ export class SqlAccountRepo implements AccountRepo {
           .expression((eb) =>
             eb
               .selectFrom(["account_closure as p", "account_closure as c"])
-              .select((s) => [
-                "p.ancestor_id",
-                "c.descendant_id",
-                s(s("p.depth", "+", s.ref("c.depth")), "+", 1).as("depth"),
-              ])
+              .select((s) => ["p.ancestor_id", "c.descendant_id", s(s("p.depth", "+", s.ref("c.depth")), "+", 1).as("depth")])
               .where("p.descendant_id", "=", newParentId)
               .where("c.ancestor_id", "=", id),
           )
           .execute();
       }
-      await trx
-        .updateTable("accounts")
-        .set({ parent_id: newParentId, updated_at: nowIso() })
-        .where("id", "=", id)
-        .execute();
+      await trx.updateTable("accounts").set({ parent_id: newParentId, updated_at: nowIso() }).where("id", "=", id).execute();
     });
   }
 }

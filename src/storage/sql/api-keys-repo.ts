@@ -61,34 +61,18 @@ export class SqlApiKeyRepo implements ApiKeyRepo {
   }
 
   async listByAccount(accountId: string): Promise<ApiKey[]> {
-    const rows = await this.ctx.db
-      .selectFrom("api_keys")
-      .selectAll()
-      .where("account_id", "=", accountId)
-      .orderBy("created_at")
-      .orderBy("id")
-      .execute();
+    const rows = await this.ctx.db.selectFrom("api_keys").selectAll().where("account_id", "=", accountId).orderBy("created_at").orderBy("id").execute();
     return rows.map(toApiKey);
   }
 
   async listActive(): Promise<ApiKey[]> {
-    const rows = await this.ctx.db
-      .selectFrom("api_keys")
-      .selectAll()
-      .where("status", "=", "active")
-      .orderBy("created_at")
-      .orderBy("id")
-      .execute();
+    const rows = await this.ctx.db.selectFrom("api_keys").selectAll().where("status", "=", "active").orderBy("created_at").orderBy("id").execute();
     return rows.map(toApiKey);
   }
 
   /** True when the key exists (revoking twice is not an error). */
   async revoke(id: string): Promise<boolean> {
-    const result = await this.ctx.db
-      .updateTable("api_keys")
-      .set({ status: "revoked" })
-      .where("id", "=", id)
-      .executeTakeFirst();
+    const result = await this.ctx.db.updateTable("api_keys").set({ status: "revoked" }).where("id", "=", id).executeTakeFirst();
     return result.numUpdatedRows > 0n;
   }
 

@@ -1,12 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Selectable } from "kysely";
-import {
-  StoreError,
-  type NewUpstreamKey,
-  type UpstreamKey,
-  type UpstreamKeyRepo,
-  type UpstreamKeyStatus,
-} from "../ports.js";
+import { StoreError, type NewUpstreamKey, type UpstreamKey, type UpstreamKeyRepo, type UpstreamKeyStatus } from "../ports.js";
 import { constraintViolation } from "./db-errors.js";
 import { nowIso, oneOf } from "./row-codec.js";
 import type { UpstreamKeysTable } from "./schema.js";
@@ -44,10 +38,7 @@ export class SqlUpstreamKeyRepo implements UpstreamKeyRepo {
     } catch (error) {
       switch (constraintViolation(error)) {
         case "unique":
-          throw new StoreError(
-            "conflict",
-            `upstream ${input.upstreamId} already has a key with fingerprint ${input.fingerprint}`,
-          );
+          throw new StoreError("conflict", `upstream ${input.upstreamId} already has a key with fingerprint ${input.fingerprint}`);
         case "foreign_key":
           throw new StoreError("not_found", `upstream ${input.upstreamId} does not exist`);
         default:
@@ -63,33 +54,17 @@ export class SqlUpstreamKeyRepo implements UpstreamKeyRepo {
   }
 
   async listByUpstream(upstreamId: string): Promise<UpstreamKey[]> {
-    const rows = await this.ctx.db
-      .selectFrom("upstream_keys")
-      .selectAll()
-      .where("upstream_id", "=", upstreamId)
-      .orderBy("created_at")
-      .orderBy("id")
-      .execute();
+    const rows = await this.ctx.db.selectFrom("upstream_keys").selectAll().where("upstream_id", "=", upstreamId).orderBy("created_at").orderBy("id").execute();
     return rows.map(toUpstreamKey);
   }
 
   async listAll(): Promise<UpstreamKey[]> {
-    const rows = await this.ctx.db
-      .selectFrom("upstream_keys")
-      .selectAll()
-      .orderBy("upstream_id")
-      .orderBy("created_at")
-      .orderBy("id")
-      .execute();
+    const rows = await this.ctx.db.selectFrom("upstream_keys").selectAll().orderBy("upstream_id").orderBy("created_at").orderBy("id").execute();
     return rows.map(toUpstreamKey);
   }
 
   async setStatus(id: string, status: UpstreamKeyStatus): Promise<boolean> {
-    const result = await this.ctx.db
-      .updateTable("upstream_keys")
-      .set({ status })
-      .where("id", "=", id)
-      .executeTakeFirst();
+    const result = await this.ctx.db.updateTable("upstream_keys").set({ status }).where("id", "=", id).executeTakeFirst();
     return result.numUpdatedRows > 0n;
   }
 

@@ -1,13 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Selectable } from "kysely";
-import {
-  StoreError,
-  type NewUpstream,
-  type Upstream,
-  type UpstreamPatch,
-  type UpstreamProtocol,
-  type UpstreamRepo,
-} from "../ports.js";
+import { StoreError, type NewUpstream, type Upstream, type UpstreamPatch, type UpstreamProtocol, type UpstreamRepo } from "../ports.js";
 import { constraintViolation } from "./db-errors.js";
 import { fromBit, nowIso, oneOf, parseJsonObject, parseStringArray, toBit, toJsonText } from "./row-codec.js";
 import type { UpstreamsTable } from "./schema.js";

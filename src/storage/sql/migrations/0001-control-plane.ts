@@ -27,11 +27,7 @@ export const controlPlane: Migration = {
       .addPrimaryKeyConstraint("account_closure_pk", ["ancestor_id", "descendant_id"])
       .execute();
     // Ancestor lookups (nearest first) read this index in order.
-    await db.schema
-      .createIndex("account_closure_descendant_idx")
-      .on("account_closure")
-      .columns(["descendant_id", "depth"])
-      .execute();
+    await db.schema.createIndex("account_closure_descendant_idx").on("account_closure").columns(["descendant_id", "depth"]).execute();
 
     await db.schema
       .createTable("api_keys")
@@ -88,11 +84,7 @@ export const controlPlane: Migration = {
       .addColumn("metadata", "text", (c) => c.notNull())
       .addColumn("created_at", "text", (c) => c.notNull())
       .execute();
-    await db.schema
-      .createIndex("ledger_entries_account_idx")
-      .on("ledger_entries")
-      .columns(["account_id", "created_at"])
-      .execute();
+    await db.schema.createIndex("ledger_entries_account_idx").on("ledger_entries").columns(["account_id", "created_at"]).execute();
 
     await db.schema
       .createTable("usage_records")
@@ -122,11 +114,7 @@ export const controlPlane: Migration = {
       .addColumn("ttfb_ms", "integer")
       .addColumn("created_at", "text", (c) => c.notNull())
       .execute();
-    await db.schema
-      .createIndex("usage_records_account_idx")
-      .on("usage_records")
-      .columns(["account_id", "created_at"])
-      .execute();
+    await db.schema.createIndex("usage_records_account_idx").on("usage_records").columns(["account_id", "created_at"]).execute();
     await db.schema.createIndex("usage_records_created_idx").on("usage_records").column("created_at").execute();
 
     await db.schema
@@ -148,16 +136,7 @@ export const controlPlane: Migration = {
   },
 
   async down(db: Kysely<unknown>): Promise<void> {
-    for (const table of [
-      "audit_log",
-      "usage_records",
-      "ledger_entries",
-      "upstream_keys",
-      "upstreams",
-      "api_keys",
-      "account_closure",
-      "accounts",
-    ]) {
+    for (const table of ["audit_log", "usage_records", "ledger_entries", "upstream_keys", "upstreams", "api_keys", "account_closure", "accounts"]) {
       await db.schema.dropTable(table).execute();
     }
   },
