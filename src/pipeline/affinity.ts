@@ -11,7 +11,8 @@
  *     with the sub-agent from `x-claude-code-agent-id` (default `main`) and the model;
  *  4. otherwise a hash of model family + system prompt + first user message.
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
+import { fieldBytes, peekBody, readField } from "./json-peek.js";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Principal } from "../routing/catalog.js";
 import type { Exchange } from "./exchange.js";
@@ -67,8 +68,8 @@ export interface SessionSources {
   clientCacheKey: unknown;
   metadataUserId: unknown;
   model: string;
-  /** Lazily computed text of the system prompt and first user message, for the fallback hash. */
-  promptHead: () => string | undefined;
+  /** Lazily computed digest of the system prompt and first user message, the fallback identity. */
+  promptDigest: () => string | undefined;
 }
 
 export function sessionIdentity(s: SessionSources): string | undefined {
@@ -80,15 +81,17 @@ export function sessionIdentity(s: SessionSources): string | undefined {
     const agent = header(s.headers, "x-claude-code-agent-id") ?? "main";
     return `claude:${claude}:agent:${agent}:model:${s.model}`;
   }
-  const head = s.promptHead();
-  if (head) return `prompt:${modelFamily(s.model)}:${createHash("sha256").update(head).digest("hex")}`;
+  const digest = s.promptDigest();
+  if (digest) return `prompt:${modelFamily(s.model)}:${digest}`;
   return undefined;
 }
 
 interface BodyReader {
   read(name: string): unknown;
-  /** The elements of a top-level array, parsed lazily one by one. */
-  items(name: string): Iterable<unknown>;
+  /** The raw bytes of a top-level field's value. */
+  bytes(name: string): Buffer | undefined;
+  /** The raw bytes of each element of a top-level array, lazily. */
+  itemBytes(name: string): Iterable<Buffer>;
 }
 
 /** Affinity for the passthrough lane, reading only the top-level fields it needs. */
@@ -99,7 +102,7 @@ export function affinityKey(ex: Exchange, principal: Principal, body: BodyReader
     clientCacheKey: body.read("prompt_cache_key"),
     metadataUserId: metadata && typeof metadata === "object" ? (metadata as Record<string, unknown>).user_id : undefined,
     model,
-    promptHead: () => promptHeadOf(ex.protocol, body),
+    promptDigest: () => promptDigest(ex.protocol, body),
   });
   if (!identity) return { key: undefined, patch: {} };
   const key = scopedCacheKey(principal.account.id, identity);
@@ -116,52 +119,66 @@ function textOf(content: unknown): string {
 }
 
 /**
- * Collects the first user message of a list of messages/items and every
- * system/developer one before it; returns how many elements it read.
+ * Feeds the raw content bytes of the first user message of a list of
+ * messages/items, and of every system/developer one before it, into `hash`.
+ * Each element is peeked, never decoded; returns how many elements it read.
  */
-function leadingText(items: Iterable<unknown>, parts: string[]): number {
+function hashLeadingMessages(items: Iterable<Buffer>, hash: Hash): number {
   let read = 0;
-  for (const m of items) {
+  for (const item of items) {
     read++;
-    const role = (m as { role?: unknown } | null)?.role;
-    if (role === "system" || role === "developer") parts.push(textOf((m as { content?: unknown }).content));
-    else if (role === "user") {
-      parts.push(textOf((m as { content?: unknown }).content));
-      break;
+    const peek = peekBody(item);
+    if (!peek) continue;
+    const role = readField(item, peek, "role");
+    if (role !== "system" && role !== "developer" && role !== "user") continue;
+    const content = fieldBytes(item, peek, "content");
+    if (content) {
+      // A plain string is hashed as bytes; content parts are decoded to their text so a
+      // `cache_control` marker that moves to the newest turn does not change the digest.
+      hash.update(content[0] === 0x22 ? content : textOf(JSON.parse(content.toString("utf8")))).update("\0");
     }
+    if (role === "user") break;
   }
   return read;
 }
 
 /**
- * System prompt + first user message, minus Claude Code's per-request billing
- * header. Reads message elements lazily, so a long conversation's later turns
- * are never decoded.
+ * A digest of the system prompt and first user message: the session identity of
+ * last resort. String contents are hashed as raw bytes rather than decoded text (a
+ * client serialises the same conversation the same way every turn); content parts
+ * and Anthropic's `system` are decoded to their text, leaving out `cache_control`
+ * markers and Claude Code's per-request billing block.
  */
-function promptHeadOf(protocol: Exchange["protocol"], body: BodyReader): string | undefined {
-  const parts: string[] = [];
+function promptDigest(protocol: Exchange["protocol"], body: BodyReader): string | undefined {
+  const hash = createHash("sha256");
+  let fed = 0;
   if (protocol === "anthropic-messages") {
     const system = body.read("system");
-    if (Array.isArray(system)) {
-      for (const b of system) {
-        const t = textOf([b]);
-        if (!t.startsWith("x-anthropic-billing-header:")) parts.push(t);
-      }
-    } else parts.push(textOf(system));
-    leadingText(body.items("messages"), parts);
+    const texts = Array.isArray(system) ? system.map((b) => textOf([b])).filter((t) => !t.startsWith("x-anthropic-billing-header:")) : [textOf(system)];
+    for (const t of texts) {
+      if (!t) continue;
+      hash.update(t).update("\0");
+      fed++;
+    }
+    fed += hashLeadingMessages(body.itemBytes("messages"), hash);
   } else if (protocol === "openai-chat") {
-    leadingText(body.items("messages"), parts);
+    fed += hashLeadingMessages(body.itemBytes("messages"), hash);
   } else {
-    const instructions = body.read("instructions");
-    if (typeof instructions === "string") parts.push(instructions);
+    const instructions = body.bytes("instructions");
+    if (instructions) {
+      hash.update(instructions).update("\0");
+      fed++;
+    }
     // `input` is a list of items or the bare-string shorthand for one user message.
-    if (leadingText(body.items("input"), parts) === 0) {
-      const input = body.read("input");
-      if (typeof input === "string") parts.push(input);
+    const items = hashLeadingMessages(body.itemBytes("input"), hash);
+    fed += items;
+    const input = items === 0 ? body.bytes("input") : undefined;
+    if (input) {
+      hash.update(input);
+      fed++;
     }
   }
-  const head = parts.filter(Boolean).join("\n\n");
-  return head || undefined;
+  return fed > 0 ? hash.digest("hex") : undefined;
 }
 
 /**

@@ -12,7 +12,7 @@ import { injectCredential } from "../upstream/credentials.js";
 import { upstreamUrl } from "../upstream/endpoints.js";
 import { authenticate } from "./authenticate.js";
 import { admit } from "./admit.js";
-import { peekBody, readArrayItems, readField, type PeekedBody } from "./json-peek.js";
+import { arrayItemBytes, fieldBytes, peekBody, readField, type PeekedBody } from "./json-peek.js";
 import { planAttempts, type PlannedAttempt } from "./plan.js";
 import { attemptDone, sendAttempt } from "./attempt.js";
 import { codexCompletedOutputRewriter, passthroughErrorBody, preparePassthroughBody, relayStream, usageFromJson } from "./passthrough-lane.js";
@@ -24,7 +24,8 @@ export interface ParsedBody {
   raw: Buffer;
   peek: PeekedBody;
   read(name: string): unknown;
-  items(name: string): Iterable<unknown>;
+  bytes(name: string): Buffer | undefined;
+  itemBytes(name: string): Iterable<Buffer>;
 }
 
 /** Validates the body as a JSON object, reading top-level fields without decoding the whole of it. */
@@ -48,7 +49,8 @@ export function parseBody(raw: Buffer): ParsedBody {
       if (!cache.has(name)) cache.set(name, readField(raw, peek, name));
       return cache.get(name);
     },
-    items: (name) => readArrayItems(raw, peek, name),
+    bytes: (name) => fieldBytes(raw, peek, name),
+    itemBytes: (name) => arrayItemBytes(raw, peek, name),
   };
 }
 

@@ -122,11 +122,11 @@ export function peekBody(buf: Uint8Array): PeekedBody | undefined {
 }
 
 /**
- * Parses, one at a time, the elements of a top-level array field, so a caller
- * that needs only the first few (the system prompt and first user message)
- * never decodes the rest. Stops silently at malformed input.
+ * The raw bytes of each element of a top-level array field, one at a time, so
+ * a caller that needs only the first few never scans the rest. Stops silently
+ * at malformed input.
  */
-export function* readArrayItems(buf: Uint8Array, body: PeekedBody, name: string): Generator<unknown> {
+export function* arrayItemBytes(buf: Uint8Array, body: PeekedBody, name: string): Generator<Buffer> {
   const r = body.fields.get(name);
   if (!r || buf[r.start] !== LBRACKET) return;
   let i = skipWs(buf, r.start + 1);
@@ -134,11 +134,22 @@ export function* readArrayItems(buf: Uint8Array, body: PeekedBody, name: string)
   while (i < r.end) {
     const end = skipValue(buf, i);
     if (end < 0) return;
-    yield JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + i, end - i).toString("utf8"));
+    yield Buffer.from(buf.buffer, buf.byteOffset + i, end - i);
     i = skipWs(buf, end);
     if (buf[i] !== COMMA) return;
     i = skipWs(buf, i + 1);
   }
+}
+
+/** The elements of a top-level array field, parsed lazily one by one. */
+export function* readArrayItems(buf: Uint8Array, body: PeekedBody, name: string): Generator<unknown> {
+  for (const item of arrayItemBytes(buf, body, name)) yield JSON.parse(item.toString("utf8"));
+}
+
+/** The raw bytes of one top-level field's value, or undefined. */
+export function fieldBytes(buf: Uint8Array, body: PeekedBody, name: string): Buffer | undefined {
+  const r = body.fields.get(name);
+  return r ? Buffer.from(buf.buffer, buf.byteOffset + r.start, r.end - r.start) : undefined;
 }
 
 /** Parses one field's value (small values only: model, stream, keys). */
