@@ -40,6 +40,17 @@ describe("SseParser", () => {
     ]);
   });
 
+  it("yields the same events for any line ending, however the bytes are chunked", () => {
+    const payload = fc.array(fc.record({ event: fc.constantFrom("a", "message_delta"), data: fc.string({ unit: "grapheme" }) }), { maxLength: 6 });
+    fc.assert(
+      fc.property(payload, fc.constantFrom("\n", "\r\n", "\r"), fc.array(fc.nat(), { maxLength: 12 }), (events, eol, cuts) => {
+        const text = events.map((e) => `event: ${e.event}${eol}data: ${JSON.stringify(e.data)}${eol}${eol}`).join("");
+        const parsed = parseAll(split(Buffer.from(text), cuts));
+        expect(parsed).toEqual(events.map((e) => ({ event: e.event, data: JSON.stringify(e.data) })));
+      }),
+    );
+  });
+
   it("yields the same events however the bytes are chunked", () => {
     const payload = fc.array(
       fc.record({

@@ -32,38 +32,33 @@ export class SseParser {
 
   push(chunk: Uint8Array): SseEvent[] {
     const out: SseEvent[] = [];
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    let start = 0;
-    if (this.sawCR && buf.length > 0 && buf[0] === LF) start = 1;
-    this.sawCR = false;
-    // Line ends are found with the native indexOf; lines are decoded only once whole,
-    // so a UTF-8 character split across chunks is never cut.
-    let nextLF = buf.indexOf(LF, start);
-    let nextCR = buf.indexOf(CR, start);
-    while (nextLF !== -1 || nextCR !== -1) {
-      const isCR = nextCR !== -1 && (nextLF === -1 || nextCR < nextLF);
-      const end = isCR ? nextCR : nextLF;
-      let line: Buffer = buf.subarray(start, end);
-      if (this.pending) {
-        line = Buffer.concat([this.pending, line]);
-        this.pending = null;
-      }
-      this.line(line, out);
-      start = end + 1;
-      if (isCR) {
-        if (start < buf.length) {
-          if (buf[start] === LF) start++;
-        } else {
-          this.sawCR = true;
-        }
-      }
-      if (nextLF !== -1 && nextLF < start) nextLF = buf.indexOf(LF, start);
-      if (nextCR !== -1 && nextCR < start) nextCR = buf.indexOf(CR, start);
+    const incoming = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buf = this.pending ? Buffer.concat([this.pending, incoming]) : incoming;
+    this.pending = null;
+    // Everything up to the last line terminator is whole lines: decode it in one go (a
+    // UTF-8 character can only be split in the unterminated tail, kept as bytes).
+    const end = Math.max(buf.lastIndexOf(LF), buf.lastIndexOf(CR));
+    if (end === -1) {
+      if (buf.length > 0) this.pending = Buffer.from(buf);
+      return out;
     }
-    if (start < buf.length) {
-      const rest = buf.subarray(start);
-      this.pending = this.pending ? Buffer.concat([this.pending, rest]) : Buffer.from(rest);
+    if (end + 1 < buf.length) this.pending = Buffer.from(buf.subarray(end + 1));
+    const text = buf.toString("utf8", 0, end + 1);
+    const hasCR = text.includes("\r");
+    let i = 0;
+    if (this.sawCR && text.charCodeAt(0) === LF) i = 1;
+    while (i < text.length) {
+      let j = text.indexOf("\n", i);
+      if (hasCR) {
+        const r = text.indexOf("\r", i);
+        if (r !== -1 && (j === -1 || r < j)) j = r;
+      }
+      if (j === -1) break;
+      this.line(text.slice(i, j), out);
+      i = j + 1;
+      if (text.charCodeAt(j) === CR && text.charCodeAt(i) === LF) i++;
     }
+    this.sawCR = buf[end] === CR;
     return out;
   }
 
@@ -71,7 +66,7 @@ export class SseParser {
   end(): SseEvent[] {
     const out: SseEvent[] = [];
     if (this.pending) {
-      const line = this.pending;
+      const line = this.pending.toString("utf8");
       this.pending = null;
       this.line(line, out);
     }
@@ -79,12 +74,11 @@ export class SseParser {
     return out;
   }
 
-  private line(bytes: Buffer, out: SseEvent[]): void {
-    if (bytes.length === 0) {
+  private line(line: string, out: SseEvent[]): void {
+    if (line.length === 0) {
       this.dispatch(out);
       return;
     }
-    const line = bytes.toString("utf8");
     if (line.charCodeAt(0) === 0x3a /* ':' comment */) return;
     const colon = line.indexOf(":");
     let field: string;
