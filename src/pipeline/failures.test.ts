@@ -73,6 +73,22 @@ describe("errors in the client's own protocol", () => {
     expect(ok.status).toBe(200);
   });
 
+  it("rejects an unknown content type in the client's format, naming the field, before any upstream call", async () => {
+    const res = await post(
+      "/v1/messages",
+      { model: "gpt-5-codex", max_tokens: 50, messages: [{ role: "user", content: [{ type: "hologram", data: "x" }] }] },
+      { "anthropic-version": "2023-06-01" },
+    );
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { type: string; error: { type: string; message: string } };
+    expect(body).toMatchObject({ type: "error", error: { type: "invalid_request_error" } });
+    expect(body.error.message).toContain("messages[0].content[0]");
+    const chat = await post("/v1/chat/completions", { model: "claude-test-sonnet", messages: [{ role: "user", content: [{ type: "hologram" }] }] });
+    expect(chat.status).toBe(400);
+    expect(await chat.json()).toMatchObject({ error: { type: "invalid_request_error", param: "messages[0].content[0].type" } });
+    expect(stack.mock.requests).toHaveLength(0);
+  });
+
   it("passes an upstream 400 through unchanged", async () => {
     stack.mock.script({ status: 400, times: 1 });
     const res = await post("/v1/messages", { model: "claude-test-sonnet", max_tokens: 5, messages: [{ role: "user", content: "x" }] });
