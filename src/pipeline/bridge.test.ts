@@ -155,3 +155,47 @@ for (const client of CLIENTS) {
     });
   }
 }
+
+describe("Codex namespaced tools on upstreams without namespaces", () => {
+  const namespaceTool = {
+    type: "namespace",
+    name: "multi_agent_v1",
+    description: "agents",
+    tools: [
+      { type: "function", name: "close_agent", description: "close", strict: false, parameters: { type: "object", properties: { id: { type: "string" } } } },
+    ],
+  };
+
+  for (const model of ["chat-bridge", "claude-bridge"]) {
+    it(`calls and continues a namespaced tool through ${model}`, async () => {
+      const post = (body: unknown) =>
+        fetch(`${stack.gw.url}/v1/responses`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${ACME_KEY}`, "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+      const first = (await (await post({ model, input: "close it [[mock:tool_call]]", tools: [namespaceTool] })).json()) as {
+        output: Array<Record<string, string>>;
+      };
+      const call = first.output.find((o) => o.type === "function_call")!;
+      expect(call).toMatchObject({ namespace: "multi_agent_v1", name: "close_agent" });
+      const upstreamTools = JSON.stringify((stack.mock.requests.at(-1)!.json as { tools: unknown }).tools);
+      expect(upstreamTools).toContain("multi_agent_v1_close_agent");
+
+      const second = await post({
+        model,
+        tools: [namespaceTool],
+        input: [
+          { role: "user", content: "close it [[mock:tool_call]]" },
+          { type: "function_call", call_id: call.call_id, namespace: "multi_agent_v1", name: "close_agent", arguments: call.arguments },
+          { type: "function_call_output", call_id: call.call_id, output: "closed" },
+        ],
+      });
+      expect(second.status).toBe(200);
+      const sent = JSON.stringify(stack.mock.requests.at(-1)!.json);
+      expect(sent).toContain('"multi_agent_v1_close_agent"');
+      expect(sent).not.toContain("multi_agent_v1.close_agent");
+      expect(sent).toContain("closed");
+    });
+  }
+});

@@ -8,6 +8,7 @@ import type { CanonicalRequest, FunctionTool, ReasoningConfig, Tool } from "../.
 import type { TranslationContext } from "../codec.js";
 import { normalizeToolSchema } from "../shared/json-schema.js";
 import { shortenToolNames } from "../shared/tool-names.js";
+import { flattenNamespaceTools } from "../shared/namespace-tools.js";
 import { encodeConversation, type InlineSystemPolicy } from "./encode-content.js";
 import { isRecord, type JsonObject } from "../shared/guards.js";
 import { PROTOCOL } from "./hints.js";
@@ -139,7 +140,9 @@ function applyThinkingConstraints(body: JsonObject, ctx: TranslationContext): vo
   }
 }
 
-export function encodeAnthropicRequest(req: CanonicalRequest, ctx: TranslationContext, opts: AnthropicEncodeOptions = {}): Record<string, unknown> {
+export function encodeAnthropicRequest(input: CanonicalRequest, ctx: TranslationContext, opts: AnthropicEncodeOptions = {}): Record<string, unknown> {
+  // Namespaced Codex tools become plain functions: this vendor has no namespaces.
+  const req: CanonicalRequest = input.tools ? { ...input, tools: flattenNamespaceTools(input.tools) } : input;
   const ext: JsonObject = { ...req.extensions?.[PROTOCOL] };
   const wireName = toolNameMap(req, ctx);
   const conv = encodeConversation(req.messages, ctx, wireName, opts.inlineSystem ?? "preserve");

@@ -19,6 +19,7 @@ import type { CanonicalRequest, ReasoningConfig, ReasoningEffort, Tool } from ".
 import type { TranslationContext } from "../codec.js";
 import { normalizeToolSchema } from "../shared/json-schema.js";
 import { shortenCallId, shortenToolNames } from "../shared/tool-names.js";
+import { flattenNamespaceTools } from "../shared/namespace-tools.js";
 import { encodeChatMessages, type ReasoningReplay } from "./encode-messages.js";
 import { isRecord, type JsonObject } from "../shared/guards.js";
 import { PROTOCOL, type ChatReasoningEffort, type ChatResponseFormat, type ChatToolChoice } from "./wire.js";
@@ -96,7 +97,9 @@ function encodeResponseFormat(rf: NonNullable<CanonicalRequest["responseFormat"]
   return { type: "json_schema", json_schema: js };
 }
 
-export function encodeChatRequest(req: CanonicalRequest, ctx: TranslationContext, opts: ChatEncodeOptions = {}): Record<string, unknown> {
+export function encodeChatRequest(input: CanonicalRequest, ctx: TranslationContext, opts: ChatEncodeOptions = {}): Record<string, unknown> {
+  // Namespaced Codex tools become plain functions: this vendor has no namespaces.
+  const req: CanonicalRequest = input.tools ? { ...input, tools: flattenNamespaceTools(input.tools) } : input;
   const ext: JsonObject = { ...req.extensions?.[PROTOCOL] };
   const wireName = toolNameMap(req, ctx);
   const messages = encodeChatMessages(req.messages, {

@@ -8,24 +8,30 @@ import { createHash } from "node:crypto";
 
 export const OPENAI_NAME_LIMIT = 64;
 
+const VALID_NAME = /^[a-zA-Z0-9_-]+$/;
+
 /**
- * Builds the short names for a request's tools. Names within the limit are kept;
- * `mcp__a__b…` keeps `mcp__` + its last segment; the rest are truncated; clashes
- * get `_1`, `_2` … suffixes. Returns original → short.
+ * Builds valid wire names for a request's tools (OpenAI and Anthropic both
+ * require `^[a-zA-Z0-9_-]+$`, OpenAI within 64 characters). Valid names within
+ * the limit are kept; other characters become `_` (a Codex namespaced tool
+ * `multi_agent_v1.close_agent` → `multi_agent_v1_close_agent`); `mcp__a__b…`
+ * keeps `mcp__` + its last segment; the rest are truncated; clashes get `_1`,
+ * `_2` … suffixes. Returns original → wire name.
  */
 export function shortenToolNames(names: readonly string[], limit = OPENAI_NAME_LIMIT): Map<string, string> {
   const out = new Map<string, string>();
+  const fits = (name: string): boolean => name.length <= limit && VALID_NAME.test(name);
   const used = new Set<string>();
-  for (const name of names) if (name.length <= limit) used.add(name);
+  for (const name of names) if (fits(name)) used.add(name);
   for (const name of names) {
     if (out.has(name)) continue;
-    if (name.length <= limit) {
+    if (fits(name)) {
       out.set(name, name);
       continue;
     }
-    let base = name;
-    if (name.startsWith("mcp__")) {
-      const last = name.slice(name.lastIndexOf("__") + 2);
+    let base = name.replace(/[^a-zA-Z0-9_-]/g, "_") || "tool";
+    if (base.length > limit && base.startsWith("mcp__")) {
+      const last = base.slice(base.lastIndexOf("__") + 2);
       if (last) base = `mcp__${last}`;
     }
     base = base.slice(0, limit);
