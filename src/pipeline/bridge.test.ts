@@ -199,3 +199,33 @@ describe("Codex namespaced tools on upstreams without namespaces", () => {
     });
   }
 });
+
+describe("reasoning replay across protocols", () => {
+  for (const model of ["codex-bridge", "resp-bridge"]) {
+    it(`hands an Anthropic client OpenAI's encrypted reasoning as the thinking signature, and sends it back next turn (${model})`, async () => {
+      const tools = [{ name: "Bash", description: "run", input_schema: { type: "object", properties: { command: { type: "string" } } } }];
+      const post = (messages: unknown[]) =>
+        fetch(`${stack.gw.url}/v1/messages`, {
+          method: "POST",
+          headers: { "x-api-key": ACME_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+          body: JSON.stringify({ model, max_tokens: 4096, thinking: { type: "enabled", budget_tokens: 2048 }, tools, messages }),
+        });
+      const user = { role: "user", content: "ls [[mock:reasoning,tool_call]]" };
+      const first = (await (await post([user])).json()) as { content: Array<Record<string, any>> };
+      const thinking = first.content.find((b) => b.type === "thinking")!;
+      const toolUse = first.content.find((b) => b.type === "tool_use")!;
+      expect(thinking.signature).toMatch(/^gAAAA/);
+      const second = await post([
+        user,
+        { role: "assistant", content: first.content },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: toolUse.id, content: "a.txt" }] },
+      ]);
+      expect(second.status).toBe(200);
+      const input = (stack.mock.requests.at(-1)!.json as { input: Array<Record<string, unknown>> }).input;
+      const reasoning = input.find((i) => i.type === "reasoning");
+      expect(reasoning?.encrypted_content).toBe(thinking.signature);
+      // The replayed reasoning sits before the call it led to.
+      expect(input.findIndex((i) => i.type === "reasoning")).toBeLessThan(input.findIndex((i) => i.type === "function_call"));
+    });
+  }
+});
