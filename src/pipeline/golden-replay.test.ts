@@ -193,8 +193,15 @@ async function replay(
 
 const toolNamesOf = (c: Capture): string[] => (c.body.tools as J[]).map((t) => t.name as string);
 /** Tools a foreign protocol can carry: Codex's function tools, not its namespace / web_search built-ins. */
+/** Tool names as a vendor without namespaces sees them: functions, and namespaced functions flattened to `ns_name`. */
 const functionToolNamesOf = (c: Capture): string[] =>
-  (c.body.tools as J[]).filter((t) => t.type === undefined || t.type === "function").map((t) => t.name as string);
+  (c.body.tools as J[]).flatMap((t) =>
+    t.type === undefined || t.type === "function"
+      ? [t.name as string]
+      : t.type === "namespace"
+        ? (t.tools as J[]).filter((f) => f.type === "function").map((f) => `${t.name as string}_${f.name as string}`)
+        : [],
+  );
 
 /** Every string anywhere in a JSON value. */
 function strings(v: unknown, out: string[] = []): string[] {
@@ -286,8 +293,8 @@ for (const g of GOLDEN) {
           expect(seen.model).toBe(up.model);
           expect(seen.stream).toBe(true);
           const expectedTools = claude ? toolNamesOf(g.capture) : functionToolNamesOf(g.capture);
-          // Claude Code's 24 tools are all functions; Codex loses only its namespace and web_search built-ins.
-          expect(expectedTools.length).toBe(claude ? 24 : 7);
+          // Claude Code's 24 tools are all functions; Codex's 7 functions and 5 namespaced ones arrive, only web_search is dropped.
+          expect(expectedTools.length).toBe(claude ? 24 : 12);
           if (!claude) expect(r.warnings).toContain("builtin_tool_dropped");
           switch (up.protocol) {
             case "openai-chat": {

@@ -15,7 +15,7 @@ import { admit } from "./admit.js";
 import { arrayItemBytes, fieldBytes, peekBody, readField, type PeekedBody } from "./json-peek.js";
 import { planAttempts, type PlannedAttempt } from "./plan.js";
 import { attemptDone, sendAttempt } from "./attempt.js";
-import { codexCompletedOutputRewriter, passthroughErrorBody, preparePassthroughBody, relayStream, usageFromJson } from "./passthrough-lane.js";
+import { passthroughErrorBody, preparePassthroughBody, relayStream, usageFromJson } from "./passthrough-lane.js";
 import { affinityKey, setCodexSession, type Affinity } from "./affinity.js";
 import { runTranslateLane } from "./translate-lane.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
@@ -149,8 +149,7 @@ async function passthrough(
       ...passHeaders,
     });
     ex.res.flushHeaders();
-    const rewrite = upstream.protocol === "codex" ? codexCompletedOutputRewriter() : undefined;
-    const relay = await relayStream(upstream.protocol, ex.protocol, response, (chunk) => writeAsync(ex, chunk), ex.signal, rewrite);
+    const relay = await relayStream(upstream.protocol, ex.protocol, response, (chunk) => writeAsync(ex, chunk), ex.signal, prepared.rewriter);
     attemptDone(attempt, relay.completed);
     ex.res.end();
     return { kind: "done", settle: { status: relay.failed ? 502 : response.statusCode, usage: relay.usage } };

@@ -28,6 +28,8 @@ export interface PreparedBody {
   body: Buffer;
   /** Whether the upstream will stream (the Codex backend always does). */
   upstreamStreams: boolean;
+  /** Events of the answer to rewrite on the way back, undoing what the request patch added. */
+  rewriter?: EventRewriter;
 }
 
 /**
@@ -53,13 +55,24 @@ export function preparePassthroughBody(
     if (clean) {
       // Codex CLI omits `instructions`, which the backend requires: one more spliced field.
       const patch = instructions === undefined ? { instructions: "", ...set } : set;
-      return { body: patchBody(raw, peek, patch), upstreamStreams: true };
+      return { body: patchBody(raw, peek, patch), upstreamStreams: true, rewriter: codexCompletedOutputRewriter() };
     }
     const parsed = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
     const { body } = codexPassthroughPatch({ ...parsed, ...set });
-    return { body: Buffer.from(JSON.stringify(body)), upstreamStreams: true };
+    return { body: Buffer.from(JSON.stringify(body)), upstreamStreams: true, rewriter: codexCompletedOutputRewriter() };
   }
-  return { body: patchBody(raw, peek, set), upstreamStreams: read("stream") === true };
+  const streams = read("stream") === true;
+  if (upstream === "openai-chat" && streams) {
+    // A Chat stream reports usage only when asked (PROTOCOLS.md §5). Every call is metered,
+    // so ask, and take the usage chunk back out when the client did not ask for it.
+    const options = read("stream_options");
+    const asked = options !== null && typeof options === "object" && (options as Record<string, unknown>).include_usage === true;
+    if (!asked) {
+      const merged = { ...(options !== null && typeof options === "object" ? options : {}), include_usage: true };
+      return { body: patchBody(raw, peek, { ...set, stream_options: merged }), upstreamStreams: true, rewriter: chatUsageChunkRemover() };
+    }
+  }
+  return { body: patchBody(raw, peek, set), upstreamStreams: streams };
 }
 
 export function usageFromJson(protocol: UpstreamProtocol, json: unknown): Usage {
@@ -96,10 +109,22 @@ export interface RelayResult {
 }
 
 /**
- * Rewrites individual events of a relayed stream; returns the replacement frame
- * text, or undefined to forward the event as it came.
+ * Rewrites individual events of a relayed stream. Only spans of events holding
+ * one of `triggers` are decoded and passed to `rewrite`, which returns the
+ * replacement frame text ("" drops the event), or undefined to keep it.
  */
-export type EventRewriter = (ev: SseEvent) => string | undefined;
+export interface EventRewriter {
+  readonly triggers: readonly Buffer[];
+  rewrite(ev: SseEvent): string | undefined;
+}
+
+/** Drops the `choices: []` usage chunk of a Chat stream whose client did not ask for it. */
+export function chatUsageChunkRemover(): EventRewriter {
+  return {
+    triggers: [Buffer.from('"choices":[]')],
+    rewrite: (ev) => (ev.data.includes('"choices":[]') && ev.data.includes('"usage":{') ? "" : undefined),
+  };
+}
 
 /**
  * The Codex backend may send `response.completed` (or `.incomplete`) with an empty `output`
@@ -108,25 +133,28 @@ export type EventRewriter = (ev: SseEvent) => string | undefined;
  */
 export function codexCompletedOutputRewriter(): EventRewriter {
   const items = new Map<number, unknown>();
-  return (ev) => {
-    if (ev.event === "response.output_item.done") {
-      try {
-        const d = JSON.parse(ev.data) as { output_index?: unknown; item?: unknown };
-        if (typeof d.output_index === "number") items.set(d.output_index, d.item);
-      } catch {
-        // Forwarded as is; the client sees what the upstream sent.
+  return {
+    triggers: ["response.output_item.done", "response.completed", "response.incomplete"].map((t) => Buffer.from(t)),
+    rewrite(ev) {
+      if (ev.event === "response.output_item.done") {
+        try {
+          const d = JSON.parse(ev.data) as { output_index?: unknown; item?: unknown };
+          if (typeof d.output_index === "number") items.set(d.output_index, d.item);
+        } catch {
+          // Forwarded as is; the client sees what the upstream sent.
+        }
+        return undefined;
       }
-      return undefined;
-    }
-    if ((ev.event !== "response.completed" && ev.event !== "response.incomplete") || items.size === 0) return undefined;
-    try {
-      const d = JSON.parse(ev.data) as { response?: { output?: unknown[] } };
-      if (!d.response || (Array.isArray(d.response.output) && d.response.output.length > 0)) return undefined;
-      d.response.output = [...items.entries()].sort((a, b) => a[0] - b[0]).map(([, item]) => item);
-      return sseFrame(ev.event, JSON.stringify(d));
-    } catch {
-      return undefined;
-    }
+      if ((ev.event !== "response.completed" && ev.event !== "response.incomplete") || items.size === 0) return undefined;
+      try {
+        const d = JSON.parse(ev.data) as { response?: { output?: unknown[] } };
+        if (!d.response || (Array.isArray(d.response.output) && d.response.output.length > 0)) return undefined;
+        d.response.output = [...items.entries()].sort((a, b) => a[0] - b[0]).map(([, item]) => item);
+        return sseFrame(ev.event, JSON.stringify(d));
+      } catch {
+        return undefined;
+      }
+    },
   };
 }
 
@@ -178,6 +206,22 @@ export async function relayStream(
     for (const ev of events) observer.observe(ev);
     return events;
   };
+  const reframe = (events: SseEvent[]): string => {
+    let out = "";
+    for (const ev of events) out += rewrite?.rewrite(ev) ?? frameOf(ev);
+    return out;
+  };
+  /** Most events carry nothing to meter or rewrite: only spans holding a trigger are decoded at all. */
+  const forward = async (span: Buffer): Promise<void> => {
+    const rewriting = rewrite !== undefined && rewrite.triggers.some((t) => span.includes(t));
+    if (rewriting) {
+      const out = reframe(observeSpan(span));
+      if (out) await write(out);
+      return;
+    }
+    if (observer.triggers.some((t) => span.includes(t))) observeSpan(span);
+    await write(span);
+  };
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       const buf: Buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
@@ -187,26 +231,13 @@ export async function relayStream(
         continue;
       }
       pending = cut < buf.length ? buf.subarray(cut) : undefined;
-      const span = buf.subarray(0, cut);
-      if (rewrite) {
-        let out = "";
-        for (const ev of observeSpan(span)) out += rewrite(ev) ?? frameOf(ev);
-        if (out) await write(out);
-        continue;
-      }
-      // Most events carry nothing to meter: only spans holding a trigger are decoded at all.
-      if (observer.triggers.some((t) => span.includes(t))) observeSpan(span);
-      await write(span);
+      await forward(buf.subarray(0, cut));
     }
     if (pending && pending.length > 0) {
       // The upstream closed without a final blank line. Forward what is there only if it
       // is whole (some servers end on `data: [DONE]` alone); half an event is dropped.
       const events = observeSpan(pending);
-      if (events.every((ev) => ev.data === "[DONE]" || isJson(ev.data))) {
-        let out = "";
-        for (const ev of events) out += rewrite?.(ev) ?? frameOf(ev);
-        if (out) await write(out);
-      }
+      if (events.every((ev) => ev.data === "[DONE]" || isJson(ev.data))) await write(reframe(events));
     }
     if (!observer.completed && !observer.errorMessage) {
       failed = true;

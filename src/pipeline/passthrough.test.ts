@@ -59,6 +59,17 @@ describe("OpenAI Chat → openai-chat upstream", () => {
     expect(stack.usage[0]!.usage.outputTokens).toBe(usage!.completion_tokens);
   });
 
+  it("meters a stream whose client did not ask for usage, without showing it the usage chunk", async () => {
+    const stream = await openai.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "count me" }], stream: true });
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks.every((c) => c.choices.length === 1 && !c.usage)).toBe(true);
+    expect((stack.mock.requests.at(-1)!.json as { stream_options?: unknown }).stream_options).toEqual({ include_usage: true });
+    await eventually(() => stack.usage.length > 0);
+    expect(stack.usage[0]!.usage.outputTokens).toBeGreaterThan(0);
+    expect(stack.usage[0]!.usage.inputTokens).toBeGreaterThan(0);
+  });
+
   it("completes a tool-call round trip", async () => {
     const first = await openai.chat.completions.create({
       model: "gpt-4o",
