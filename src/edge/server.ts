@@ -159,38 +159,49 @@ export function createEdge(o: EdgeOptions): Edge {
     // WebSocket turns are not HTTP requests; count them so a drain waits for them too.
     if (renderErrors) inFlight++;
     let settle: SettleInfo | undefined;
-    let failedStatus: number | undefined;
+    let failure: GatewayError | undefined;
     try {
       settle = await handleGenerate(o.pipeline, ex);
     } catch (err) {
+      failure =
+        err instanceof GatewayError
+          ? err
+          : ex.signal.aborted
+            ? new GatewayError("invalid_request", "client_closed", "The client closed the request.", { status: 499 })
+            : new GatewayError("internal", "internal_error", "The gateway failed to handle this request.");
       if (!renderErrors) throw err;
-      const gerr = err instanceof GatewayError ? err : new GatewayError("internal", "internal_error", "The gateway failed to handle this request.");
       if (!(err instanceof GatewayError)) o.logger.error({ requestId: ex.id, err }, "unhandled error");
-      failedStatus = gerr.status;
-      const text = JSON.stringify(errorBody(ex.protocol, gerr, ex.id));
-      ex.res.writeHead(gerr.status, { "content-type": "application/json" });
+      const text = JSON.stringify(errorBody(ex.protocol, failure, ex.id));
+      ex.res.writeHead(failure.status, { "content-type": "application/json" });
       ex.res.end(text);
     } finally {
       const p = ex.principal;
+      const status = settle?.status ?? failure?.status ?? 500;
       if (p) {
-        const s = settle ?? { status: failedStatus ?? 500, usage: emptyUsage(), stream: false, model: "" };
+        const target = ex.lastAttempt?.target;
         o.pipeline.recordUsage({
           requestId: ex.id,
           accountId: p.account.id,
           apiKeyId: p.apiKeyId,
-          model: s.model,
-          upstream: s.upstream,
-          lane: s.lane,
-          stream: s.stream,
-          status: s.status,
-          usage: s.usage,
+          clientProtocol: ex.protocol,
+          model: ex.model ?? "",
+          upstream: target?.upstream.name,
+          upstreamId: target?.upstream.id,
+          upstreamKeyId: ex.lastAttempt?.key.id,
+          upstreamProtocol: target?.protocol,
+          lane: settle?.lane ?? ex.lastAttempt?.lane,
+          stream: ex.stream ?? false,
+          status,
+          errorCode: failure?.code ?? (status >= 400 ? "upstream_error" : undefined),
+          attempts: ex.attempts ?? 0,
+          usage: settle?.usage ?? emptyUsage(),
           latencyMs: performance.now() - ex.startedAt,
           aborted: ex.signal.aborted,
         });
       }
       if (renderErrors) {
         const route = "ws:/v1/responses";
-        o.metrics.requests.inc({ route, status: String(settle?.status ?? failedStatus ?? 500) });
+        o.metrics.requests.inc({ route, status: String(status) });
         o.metrics.duration.observe({ route }, (performance.now() - ex.startedAt) / 1000);
         inFlight--;
         if (draining && inFlight === 0) drained?.();

@@ -8,17 +8,28 @@ import type { ClientProtocol } from "../protocols/codec.js";
 import type { Catalog, Principal } from "../routing/catalog.js";
 import type { UpstreamHttp } from "../upstream/http-client.js";
 import type { Logger } from "../observability/logger.js";
+import type { PlannedAttempt } from "./plan.js";
 import type { Metrics } from "../observability/metrics.js";
 
+/** What the pipeline reports for one settled request: metrics and the usage batcher take it from here. */
 export interface UsageRecord {
   requestId: string;
   accountId: string;
   apiKeyId: string;
+  clientProtocol: ClientProtocol;
+  /** The model the client asked for ("" when the request was refused before naming one). */
   model: string;
+  /** Name of the upstream that answered (or was tried last). */
   upstream: string | undefined;
+  upstreamId: string | undefined;
+  upstreamKeyId: string | undefined;
+  upstreamProtocol: string | undefined;
   lane: "passthrough" | "translate" | undefined;
   stream: boolean;
   status: number;
+  /** The stable error code when the request failed. */
+  errorCode: string | undefined;
+  attempts: number;
   usage: Usage;
   latencyMs: number;
   /** Set when the client went away before the answer completed. */
@@ -64,4 +75,10 @@ export interface Exchange {
   signal: AbortSignal;
   startedAt: number;
   principal?: Principal;
+  /** Filled in as the pipeline learns them, so a failed request is still attributed. */
+  model?: string;
+  stream?: boolean;
+  /** Upstream attempts made so far; the last one answered or failed last. */
+  attempts?: number;
+  lastAttempt?: PlannedAttempt;
 }

@@ -98,6 +98,34 @@ describe("errors in the client's own protocol", () => {
   });
 });
 
+describe("usage records", () => {
+  it("stores one attributed record per request, failures included", async () => {
+    const acme = (await stack.gw.store.accounts.getByName("acme"))!;
+    const before = (await stack.gw.store.usage.listByAccount(acme.id, { limit: 10_000 })).length;
+    const ok = await post("/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "x" }] });
+    const okId = ok.headers.get("x-request-id")!;
+    const missing = await post("/v1/chat/completions", { model: "no-such-model", messages: [] });
+    const missingId = missing.headers.get("x-request-id")!;
+    let rows = await stack.gw.store.usage.listByAccount(acme.id, { limit: 10_000 });
+    for (let i = 0; i < 100 && rows.length < before + 2; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      rows = await stack.gw.store.usage.listByAccount(acme.id, { limit: 10_000 });
+    }
+    const okRow = rows.find((r) => r.requestId === okId);
+    expect(okRow).toMatchObject({
+      model: "gpt-4o",
+      status: "ok",
+      httpStatus: 200,
+      clientProtocol: "openai-chat",
+      upstreamProtocol: "openai-chat",
+      attempts: 1,
+    });
+    expect(okRow!.inputTokens).toBeGreaterThan(0);
+    expect(okRow!.upstreamKeyId).toBeTruthy();
+    expect(rows.find((r) => r.requestId === missingId)).toMatchObject({ status: "error", httpStatus: 404, errorCode: "model_not_found", attempts: 0 });
+  });
+});
+
 describe("failover before the first byte", () => {
   it("moves to the next key when the upstream rate-limits one", async () => {
     stack.mock.script({ status: 429, times: 1 });

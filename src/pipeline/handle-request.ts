@@ -54,13 +54,11 @@ export function parseBody(raw: Buffer): ParsedBody {
   };
 }
 
+/** How a request ended; who it was and where it went are on the Exchange. */
 export interface SettleInfo {
   status: number;
   usage: Usage;
-  upstream?: string;
   lane?: "passthrough" | "translate";
-  stream: boolean;
-  model: string;
 }
 
 export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<SettleInfo> {
@@ -73,6 +71,8 @@ export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<
     throw new GatewayError("invalid_request", "missing_model", "The request must name a model in the 'model' field.", { param: "model" });
   }
   const stream = body.read("stream") === true;
+  ex.model = model;
+  ex.stream = stream;
   admit(principal, model);
 
   const affinity = affinityKey(ex, principal, body, model);
@@ -91,16 +91,19 @@ export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<
   }
 
   let lastError: GatewayError | undefined;
+  ex.attempts = 0;
   for (const attempt of attempts) {
     if (ex.signal.aborted) break;
+    ex.attempts++;
+    ex.lastAttempt = attempt;
     const result =
       attempt.lane === "passthrough"
         ? await passthrough(deps, ex, attempt, body, stream, affinity)
         : await runTranslateLane(deps, ex, attempt, body, stream, affinity);
-    if (result.kind === "done") return { ...result.settle, model, stream, upstream: attempt.target.upstream.name, lane: attempt.lane };
+    if (result.kind === "done") return { ...result.settle, lane: attempt.lane };
     lastError = result.error;
   }
-  if (ex.signal.aborted) return { status: 499, usage: emptyUsage(), model, stream };
+  if (ex.signal.aborted) return { status: 499, usage: emptyUsage() };
   throw lastError ?? new GatewayError("upstream", "upstream_error", "No upstream attempt succeeded.");
 }
 

@@ -160,12 +160,51 @@ export interface UpstreamKeyRepo {
   delete(id: string): Promise<boolean>;
 }
 
+export type UsageStatus = "ok" | "error" | "cancelled";
+
+/** One settled client request: who, what, where it went, what it used. Append-only. */
+export interface UsageRecord {
+  /** The gateway's request id (`x-request-id`); unique, so a retried flush cannot double-count. */
+  requestId: string;
+  accountId: string;
+  apiKeyId: string | null;
+  /** The model the client asked for. */
+  model: string;
+  upstreamId: string | null;
+  upstreamKeyId: string | null;
+  clientProtocol: string;
+  upstreamProtocol: string | null;
+  stream: boolean;
+  /** Whole prompt, including cached and cache-write tokens. */
+  inputTokens: number;
+  cachedInputTokens: number;
+  cacheWriteTokens: number;
+  /** Including reasoning tokens. */
+  outputTokens: number;
+  reasoningTokens: number;
+  costMicros: number;
+  status: UsageStatus;
+  httpStatus: number | null;
+  errorCode: string | null;
+  attempts: number;
+  latencyMs: number;
+  createdAt: string;
+}
+
+export interface UsageRepo {
+  /** Inserts a batch in one statement; rows whose requestId is already stored are skipped. Returns rows inserted. */
+  insertMany(records: readonly UsageRecord[]): Promise<number>;
+  /** An account's records, newest first. */
+  listByAccount(accountId: string, opts?: { limit?: number }): Promise<UsageRecord[]>;
+}
+
 export interface Store {
   readonly dialect: "sqlite" | "postgres";
   readonly accounts: AccountRepo;
   readonly apiKeys: ApiKeyRepo;
   readonly upstreams: UpstreamRepo;
   readonly upstreamKeys: UpstreamKeyRepo;
+  readonly usage: UsageRepo;
   /** Applies pending migrations; idempotent. Returns the names applied now. */
   migrate(): Promise<string[]>;
   /** Cheap liveness probe used by /readyz. */

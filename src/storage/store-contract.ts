@@ -7,7 +7,7 @@
  */
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { StoreError, type Account, type Store, type StoreErrorCode } from "./ports.js";
+import { StoreError, type Account, type Store, type StoreErrorCode, type UsageRecord } from "./ports.js";
 
 export function runStoreContract(name: string, makeStore: () => Promise<Store>): void {
   describe(`${name} store contract`, () => {
@@ -581,6 +581,54 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await expectStoreError(store.upstreamKeys.create({ upstreamId: u.id, name: "k2", ciphertext: "c2", fingerprint: "sha256:same" }), "conflict");
         await expectStoreError(store.upstreamKeys.create({ upstreamId: MISSING_ID, name: "k", ciphertext: "c", fingerprint: "sha256:x" }), "not_found");
         expect(await store.upstreamKeys.listAll()).toHaveLength(1);
+      });
+    });
+
+    describe("usage records", () => {
+      const record = (n: number, over: Partial<UsageRecord> = {}): UsageRecord => ({
+        requestId: `req_${n}`,
+        accountId: "acct-1",
+        apiKeyId: "key-1",
+        model: "gpt-5",
+        upstreamId: "up-1",
+        upstreamKeyId: "uk-1",
+        clientProtocol: "anthropic-messages",
+        upstreamProtocol: "codex",
+        stream: n % 2 === 0,
+        inputTokens: 1000 + n,
+        cachedInputTokens: 512,
+        cacheWriteTokens: 7,
+        outputTokens: 40,
+        reasoningTokens: 12,
+        costMicros: 2 ** 40 + n,
+        status: "ok",
+        httpStatus: 200,
+        errorCode: null,
+        attempts: 1,
+        latencyMs: 123,
+        createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
+        ...over,
+      });
+
+      it("inserts a batch and lists an account's records newest first, every field intact", async () => {
+        const batch = [record(1), record(2), record(3, { accountId: "acct-2", status: "error", httpStatus: 502, errorCode: "upstream_error", apiKeyId: null })];
+        expect(await store.usage.insertMany(batch)).toBe(3);
+        expect(await store.usage.listByAccount("acct-1")).toEqual([record(2), record(1)]);
+        expect(await store.usage.listByAccount("acct-2")).toEqual([batch[2]]);
+        expect(await store.usage.listByAccount("acct-1", { limit: 1 })).toEqual([record(2)]);
+      });
+
+      it("skips records already stored, so a retried flush never double-counts", async () => {
+        expect(await store.usage.insertMany([record(1), record(2)])).toBe(2);
+        expect(await store.usage.insertMany([record(2), record(3)])).toBe(1);
+        expect(await store.usage.listByAccount("acct-1")).toHaveLength(3);
+      });
+
+      it("takes batches larger than one statement", async () => {
+        const many = Array.from({ length: 2500 }, (_, i) => record(i));
+        expect(await store.usage.insertMany(many)).toBe(2500);
+        expect(await store.usage.listByAccount("acct-1", { limit: 5000 })).toHaveLength(2500);
+        expect(await store.usage.insertMany([])).toBe(0);
       });
     });
   });

@@ -7,6 +7,7 @@ import type { Database } from "./schema.js";
 import type { SqlContext, SqlDialect } from "./sql-context.js";
 import { SqlUpstreamKeyRepo } from "./upstream-keys-repo.js";
 import { SqlUpstreamRepo } from "./upstreams-repo.js";
+import { SqlUsageRepo } from "./usage-repo.js";
 
 /**
  * The one Store implementation, over a Kysely instance on SQLite or PostgreSQL.
@@ -18,6 +19,7 @@ export class SqlStore implements Store {
   readonly apiKeys: SqlApiKeyRepo;
   readonly upstreams: SqlUpstreamRepo;
   readonly upstreamKeys: SqlUpstreamKeyRepo;
+  readonly usage: SqlUsageRepo;
   #closed = false;
 
   constructor(
@@ -30,6 +32,7 @@ export class SqlStore implements Store {
     this.apiKeys = new SqlApiKeyRepo(ctx);
     this.upstreams = new SqlUpstreamRepo(ctx);
     this.upstreamKeys = new SqlUpstreamKeyRepo(ctx);
+    this.usage = new SqlUsageRepo(ctx);
   }
 
   async migrate(): Promise<string[]> {

@@ -1,0 +1,93 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openStore } from "../storage/open-store.js";
+import type { Store, UsageRecord, UsageRepo } from "../storage/ports.js";
+import { createLogger } from "../observability/logger.js";
+import { UsageRecorder } from "./usage-recorder.js";
+
+let dir: string;
+let store: Store;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "sy-usage-"));
+  store = await openStore({ dataDir: dir });
+  await store.migrate();
+});
+afterEach(async () => {
+  await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const rec = (n: number): UsageRecord => ({
+  requestId: `req_${n}`,
+  accountId: "a",
+  apiKeyId: "k",
+  model: "m",
+  upstreamId: null,
+  upstreamKeyId: null,
+  clientProtocol: "openai-chat",
+  upstreamProtocol: "openai-chat",
+  stream: false,
+  inputTokens: n,
+  cachedInputTokens: 0,
+  cacheWriteTokens: 0,
+  outputTokens: 1,
+  reasoningTokens: 0,
+  costMicros: 0,
+  status: "ok",
+  httpStatus: 200,
+  errorCode: null,
+  attempts: 1,
+  latencyMs: 5,
+  createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
+});
+
+/** The real repo, made unavailable for the first `failures` writes (a database outage). */
+function flaky(repo: UsageRepo, failures: number): UsageRepo & { calls: number } {
+  const wrapper = {
+    calls: 0,
+    insertMany: async (rows: readonly UsageRecord[]) => {
+      wrapper.calls++;
+      if (wrapper.calls <= failures) throw new Error("database unavailable");
+      return repo.insertMany(rows);
+    },
+    listByAccount: repo.listByAccount.bind(repo),
+  };
+  return wrapper;
+}
+
+describe("UsageRecorder", () => {
+  it("writes as soon as a batch is full, and the rest on close", async () => {
+    const recorder = new UsageRecorder(store.usage, createLogger("silent"), { maxBatch: 3, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 4; i++) recorder.record(rec(i));
+    await recorder.flush();
+    expect(await store.usage.listByAccount("a")).toHaveLength(4);
+    recorder.record(rec(9));
+    expect(recorder.pending).toBe(1);
+    await recorder.close();
+    expect(await store.usage.listByAccount("a")).toHaveLength(5);
+  });
+
+  it("keeps records through a failed write and writes each exactly once later", async () => {
+    const repo = flaky(store.usage, 1);
+    const recorder = new UsageRecorder(repo, createLogger("silent"), { maxBatch: 100, flushIntervalMs: 60_000 });
+    recorder.record(rec(1));
+    recorder.record(rec(2));
+    await recorder.flush();
+    expect(recorder.pending).toBe(2);
+    expect(await store.usage.listByAccount("a")).toHaveLength(0);
+    recorder.record(rec(3));
+    await recorder.close();
+    expect((await store.usage.listByAccount("a")).map((r) => r.requestId)).toEqual(["req_3", "req_2", "req_1"]);
+  });
+
+  it("drops the oldest records past its bound while the store is down", async () => {
+    const repo = flaky(store.usage, 1_000);
+    const recorder = new UsageRecorder(repo, createLogger("silent"), { maxBatch: 1_000, maxBuffered: 5, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 8; i++) recorder.record(rec(i));
+    expect(recorder.pending).toBe(5);
+    await recorder.flush();
+    expect(recorder.pending).toBe(5);
+  });
+});

@@ -1,0 +1,96 @@
+import { randomUUID } from "node:crypto";
+import type { Insertable, Selectable } from "kysely";
+import type { UsageRecord, UsageRepo, UsageStatus } from "../ports.js";
+import { oneOf } from "./row-codec.js";
+import type { UsageRecordsTable } from "./schema.js";
+import type { SqlContext } from "./sql-context.js";
+
+const STATUSES: readonly UsageStatus[] = ["ok", "error", "cancelled"];
+
+/** SQLite allows 32766 bound parameters per statement; 24 columns a row keeps a batch well under it. */
+const ROWS_PER_STATEMENT = 1000;
+
+function toRow(r: UsageRecord): Insertable<UsageRecordsTable> {
+  return {
+    id: randomUUID(),
+    request_id: r.requestId,
+    account_id: r.accountId,
+    api_key_id: r.apiKeyId,
+    model: r.model,
+    upstream_model: null,
+    upstream_id: r.upstreamId,
+    upstream_key_id: r.upstreamKeyId,
+    client_protocol: r.clientProtocol,
+    upstream_protocol: r.upstreamProtocol,
+    stream: r.stream ? 1 : 0,
+    input_tokens: r.inputTokens,
+    cached_input_tokens: r.cachedInputTokens,
+    cache_write_tokens: r.cacheWriteTokens,
+    output_tokens: r.outputTokens,
+    reasoning_tokens: r.reasoningTokens,
+    cost_micros: r.costMicros,
+    status: r.status,
+    http_status: r.httpStatus,
+    error_code: r.errorCode,
+    attempts: r.attempts,
+    latency_ms: Math.round(r.latencyMs),
+    ttfb_ms: null,
+    created_at: r.createdAt,
+  };
+}
+
+function toRecord(row: Selectable<UsageRecordsTable>): UsageRecord {
+  return {
+    requestId: row.request_id,
+    accountId: row.account_id,
+    apiKeyId: row.api_key_id,
+    model: row.model,
+    upstreamId: row.upstream_id,
+    upstreamKeyId: row.upstream_key_id,
+    clientProtocol: row.client_protocol,
+    upstreamProtocol: row.upstream_protocol,
+    stream: row.stream === true || row.stream === 1,
+    inputTokens: Number(row.input_tokens),
+    cachedInputTokens: Number(row.cached_input_tokens),
+    cacheWriteTokens: Number(row.cache_write_tokens),
+    outputTokens: Number(row.output_tokens),
+    reasoningTokens: Number(row.reasoning_tokens),
+    costMicros: Number(row.cost_micros),
+    status: oneOf(row.status, STATUSES, "usage_records.status"),
+    httpStatus: row.http_status,
+    errorCode: row.error_code,
+    attempts: Number(row.attempts),
+    latencyMs: Number(row.latency_ms),
+    createdAt: row.created_at,
+  };
+}
+
+export class SqlUsageRepo implements UsageRepo {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async insertMany(records: readonly UsageRecord[]): Promise<number> {
+    let inserted = 0;
+    for (let i = 0; i < records.length; i += ROWS_PER_STATEMENT) {
+      const rows = records.slice(i, i + ROWS_PER_STATEMENT).map(toRow);
+      const result = await this.ctx.db
+        .insertInto("usage_records")
+        .values(rows)
+        .onConflict((oc) => oc.column("request_id").doNothing())
+        .executeTakeFirst();
+      inserted += Number(result.numInsertedOrUpdatedRows ?? 0);
+    }
+    return inserted;
+  }
+
+  async listByAccount(accountId: string, opts: { limit?: number } = {}): Promise<UsageRecord[]> {
+    const rows = await this.ctx.db
+      .selectFrom("usage_records")
+      .selectAll()
+      .where("account_id", "=", accountId)
+      .orderBy("created_at", "desc")
+      .orderBy("request_id", "desc")
+      .limit(opts.limit ?? 100)
+      .execute();
+    return rows.map(toRecord);
+  }
+}
