@@ -229,3 +229,16 @@ describe("reasoning replay across protocols", () => {
     });
   }
 });
+
+describe("prompt caching on Anthropic for OpenAI-protocol clients", () => {
+  for (const client of ["openai-chat", "openai-responses"] as const) {
+    it(`marks a cache breakpoint so the second turn of a ${client} session reads the cache`, async () => {
+      const system = `You are a careful assistant. ${"Rules. ".repeat(300)}`;
+      const first = await call(client, { model: "claude-bridge", system, user: "first question", stream: false });
+      expect(first.status, JSON.stringify(first.raw)).toBe(200);
+      expect((stack.mock.requests.at(-1)!.json as { cache_control?: unknown }).cache_control).toEqual({ type: "ephemeral" });
+      const second = await call(client, { model: "claude-bridge", system, user: "first question", stream: false });
+      expect(second.answer.usage!.cached).toBeGreaterThan(0);
+    });
+  }
+});

@@ -279,3 +279,15 @@ describe("encodeAnthropicRequest parameters", () => {
     expect(body.seed).toBeUndefined();
   });
 });
+
+describe("cache breakpoints", () => {
+  it("adds the top-level cache marker only when the request marks none", () => {
+    const plain = encodeAnthropicRequest({ model: "m", stream: false, messages: [{ role: "user", content: [{ type: "text", text: "hi" }] }] }, ctxFor("m"));
+    expect(plain.cache_control).toEqual({ type: "ephemeral" });
+    const marked = encodeAnthropicRequest(
+      { model: "m", stream: false, messages: [{ role: "user", content: [{ type: "text", text: "hi", cacheControl: { type: "ephemeral", ttl: "1h" } }] }] },
+      ctxFor("m"),
+    );
+    expect(marked.cache_control).toBeUndefined();
+  });
+});

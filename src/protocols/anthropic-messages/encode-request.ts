@@ -188,6 +188,15 @@ export function encodeAnthropicRequest(input: CanonicalRequest, ctx: Translation
     body[k] = v;
   }
   if (Object.keys(outputConfig).length > 0) body.output_config = outputConfig;
+  // Anthropic caches only at cache_control breakpoints, where OpenAI-protocol clients rely on
+  // implicit caching. A request that marks none gets the top-level marker, which caches up to
+  // the last cacheable block (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching).
+  if (body.cache_control === undefined && !marksCache(req)) body.cache_control = { type: "ephemeral" };
   body.stream = req.stream;
   return body;
+}
+
+function marksCache(req: CanonicalRequest): boolean {
+  if (req.tools?.some((t) => t.type === "function" && t.cacheControl !== undefined)) return true;
+  return req.messages.some((m) => m.content.some((p) => "cacheControl" in p && p.cacheControl !== undefined));
 }
