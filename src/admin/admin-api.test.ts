@@ -110,6 +110,39 @@ describe("admin API", () => {
     expect(res.status).toBe(200);
     expect(stack.mock.requests[0]!.headers.authorization).toBe("Bearer sk-upstream-very-secret");
   });
+
+  it("turns prompt_cache_key on for a Chat upstream, effective on the next request, and back to the default with null", async () => {
+    const up = await admin("POST", "/upstreams", { name: "compat", protocol: "openai-chat", base_url: `${stack.mock.url}/v1`, models: ["compat-model"] });
+    expect(up.json.prompt_cache_key).toBe(false);
+    await admin("POST", `/upstreams/${up.json.id}/keys`, { key: "sk-upstream-compat" });
+    const acme = (await admin("GET", "/accounts")).json.data.find((a: { name: string }) => a.name === "acme");
+    const key = (await admin("POST", `/accounts/${acme.id}/keys`, {})).json.key as string;
+    const call = async (): Promise<Record<string, unknown>> => {
+      stack.mock.clear();
+      const res = await fetch(`${stack.gw.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "compat-model",
+          messages: [
+            { role: "system", content: "Be brief." },
+            { role: "user", content: "x" },
+          ],
+        }),
+      });
+      expect(res.status).toBe(200);
+      return stack.mock.requests[0]!.json as Record<string, unknown>;
+    };
+    expect(await call()).not.toHaveProperty("prompt_cache_key");
+
+    const on = await admin("PATCH", `/upstreams/${up.json.id}`, { prompt_cache_key: true });
+    expect(on.json.prompt_cache_key).toBe(true);
+    expect((await call()).prompt_cache_key).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+
+    const cleared = await admin("PATCH", `/upstreams/${up.json.id}`, { prompt_cache_key: null });
+    expect(cleared.json.prompt_cache_key).toBe(false);
+    expect(await call()).not.toHaveProperty("prompt_cache_key");
+  });
 });
 
 describe("operations endpoints", () => {

@@ -80,6 +80,10 @@ function build(): unknown {
             enabled: { type: "boolean" },
             account_id: nullableStr,
             timeout_ms: { type: ["integer", "null"] },
+            prompt_cache_key: {
+              type: "boolean",
+              description: "Whether requests carry the session's prompt_cache_key (the setting, or the protocol's default)",
+            },
             created_at: str,
             updated_at: str,
           },

@@ -138,6 +138,7 @@ route("POST", "/upstreams", async ({ store, catalog }, _p, raw) => {
   const settings: Record<string, unknown> = {};
   if (b.account_id) settings.account_id = b.account_id;
   if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
+  if (b.prompt_cache_key !== undefined) settings.prompt_cache_key = b.prompt_cache_key;
   const u = await store.upstreams.create({ name: b.name, protocol: b.protocol, baseUrl: b.base_url, models: b.models, enabled: b.enabled, settings });
   await catalog.reload();
   return { status: 201, body: upstreamView(u) };
@@ -152,7 +153,7 @@ route("PATCH", "/upstreams/{id}", async ({ store, catalog }, [id], raw) => {
   const current = await store.upstreams.get(id!);
   if (!current) throw notFound("upstream", id!);
   const settings = { ...current.settings };
-  for (const f of ["account_id", "timeout_ms"] as const) {
+  for (const f of ["account_id", "timeout_ms", "prompt_cache_key"] as const) {
     if (b[f] === null) delete settings[f];
     else if (b[f] !== undefined) settings[f] = b[f];
   }

@@ -33,6 +33,10 @@ export const createUpstream = z.strictObject({
   enabled: z.boolean().optional(),
   account_id: z.string().min(1).optional().describe("Codex backend only: the ChatGPT account id"),
   timeout_ms: z.number().int().positive().optional(),
+  prompt_cache_key: z
+    .boolean()
+    .optional()
+    .describe("Send the session's cache key as prompt_cache_key; unset = on for Responses/Codex and for Chat at api.openai.com, off for other Chat upstreams"),
 });
 
 export const updateUpstream = z.strictObject({
@@ -42,6 +46,11 @@ export const updateUpstream = z.strictObject({
   enabled: z.boolean().optional(),
   account_id: z.string().min(1).nullable().optional(),
   timeout_ms: z.number().int().positive().nullable().optional(),
+  prompt_cache_key: z
+    .boolean()
+    .nullable()
+    .optional()
+    .describe("Send the session's cache key as prompt_cache_key; unset = on for Responses/Codex and for Chat at api.openai.com, off for other Chat upstreams"),
 });
 
 export const createUpstreamKey = z.strictObject({

@@ -3,6 +3,7 @@
  * appear: API keys show their prefix, upstream keys their fingerprint.
  */
 import type { Account, ApiKey, Upstream, UpstreamKey } from "../storage/ports.js";
+import { sendsPromptCacheKey } from "../routing/catalog.js";
 
 export function accountView(a: Account): Record<string, unknown> {
   return {
@@ -38,6 +39,7 @@ export function upstreamView(u: Upstream): Record<string, unknown> {
     enabled: u.enabled,
     account_id: typeof u.settings.account_id === "string" ? u.settings.account_id : null,
     timeout_ms: typeof u.settings.timeout_ms === "number" ? u.settings.timeout_ms : null,
+    prompt_cache_key: sendsPromptCacheKey(u),
     created_at: u.createdAt,
     updated_at: u.updatedAt,
   };

@@ -22,6 +22,7 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
       managed_by: "config",
     };
     if (u.account_id) settings.account_id = u.account_id;
+    if (u.prompt_cache_key !== undefined) settings.prompt_cache_key = u.prompt_cache_key;
     const existing = await store.upstreams.getByName(u.name);
     const upstream = existing
       ? await store.upstreams.update(existing.id, { protocol: u.protocol, baseUrl: u.base_url, models: u.models, enabled: u.enabled, settings })

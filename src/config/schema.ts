@@ -23,6 +23,8 @@ const upstream = z.strictObject({
   timeout_ms: z.number().int().positive().default(600_000),
   connect_timeout_ms: z.number().int().positive().default(10_000),
   headers: z.record(z.string(), z.string()).default({}),
+  /** Send the session's cache key as `prompt_cache_key`; unset = the protocol's default (see docs/configuration.md). */
+  prompt_cache_key: z.boolean().optional(),
 });
 
 const apiKey = z.union([

@@ -20,8 +20,6 @@ import type { Exchange } from "./exchange.js";
 export interface Affinity {
   /** The scoped key, or undefined when nothing identifies a session. */
   key: string | undefined;
-  /** Top-level body fields the passthrough lane should set (e.g. prompt_cache_key). */
-  patch: Record<string, unknown>;
 }
 
 /** Formats a digest as a UUID-shaped string (what upstreams expect a cache key to look like). */
@@ -104,12 +102,7 @@ export function affinityKey(ex: Exchange, principal: Principal, body: BodyReader
     model,
     promptDigest: () => promptDigest(ex.protocol, body),
   });
-  if (!identity) return { key: undefined, patch: {} };
-  const key = scopedCacheKey(principal.account.id, identity);
-  // Only Responses has a body field for it on every upstream of its protocol; Chat-compatible
-  // providers may reject unknown fields, and Anthropic has none.
-  const patch: Record<string, unknown> = ex.protocol === "openai-responses" ? { prompt_cache_key: key } : {};
-  return { key, patch };
+  return { key: identity ? scopedCacheKey(principal.account.id, identity) : undefined };
 }
 
 function textOf(content: unknown): string {

@@ -28,6 +28,15 @@ let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({
     extraYaml: `  - name: other\n    keys: [${OTHER_KEY}]\n`,
+    // A Chat upstream that takes prompt_cache_key (like api.openai.com); the stack's own
+    // "chat" upstream keeps the default for OpenAI-compatible providers: no key sent.
+    extraUpstreamsYaml: `  - name: chat-keyed
+    protocol: openai-chat
+    base_url: MOCK/v1
+    prompt_cache_key: true
+    keys: [mock-chat-key-3, mock-chat-key-4]
+    models: ["keyed-*"]
+`,
   });
 });
 afterAll(() => stack.close());
@@ -291,11 +300,20 @@ const INGRESSES: Ingress[] = [
   chatIngress,
 ];
 
-const UPSTREAMS: Array<{ protocol: UpstreamProtocol; model: string }> = [
-  { protocol: "openai-chat", model: "chat-aff" },
-  { protocol: "openai-responses", model: "resp-aff" },
-  { protocol: "anthropic", model: "claude-aff" },
-  { protocol: "codex", model: "codex-aff" },
+interface TestUpstream {
+  name: string;
+  protocol: UpstreamProtocol;
+  model: string;
+  /** Whether its requests carry prompt_cache_key: the upstream's setting or its protocol's default. */
+  takesKey: boolean;
+}
+
+const UPSTREAMS: TestUpstream[] = [
+  { name: "chat (OpenAI-compatible, default)", protocol: "openai-chat", model: "chat-aff", takesKey: false },
+  { name: "chat (prompt_cache_key: true)", protocol: "openai-chat", model: "keyed-aff", takesKey: true },
+  { name: "responses", protocol: "openai-responses", model: "resp-aff", takesKey: true },
+  { name: "anthropic", protocol: "anthropic", model: "claude-aff", takesKey: false },
+  { name: "codex", protocol: "codex", model: "codex-aff", takesKey: true },
 ];
 
 // ---- sending and observing ----------------------------------------------------------------
@@ -333,13 +351,6 @@ async function send(ing: Ingress, model: string, session: string, turns: number,
     sessionHeader: seen.headers.session_id as string | undefined,
     credential: (seen.headers.authorization ?? seen.headers["x-api-key"]) as string | undefined,
   };
-}
-
-/** Whether the upstream request can carry the key: Responses/Codex always; Chat only when translated (passthrough leaves a Chat body untouched). */
-function carriesKey(client: ClientProtocol, upstream: UpstreamProtocol): boolean {
-  if (upstream === "anthropic") return false;
-  if (upstream === "openai-chat") return laneFor(client, upstream) === "translate";
-  return true;
 }
 
 const BILLING = "x-anthropic-billing-header:";
@@ -397,9 +408,9 @@ function prefixShape(upstream: UpstreamProtocol, body: J): { head: string; items
 for (const ing of INGRESSES) {
   for (const up of UPSTREAMS) {
     const lane = laneFor(ing.client, up.protocol);
-    const keyed = carriesKey(ing.client, up.protocol);
+    const keyed = up.takesKey;
 
-    describe(`${ing.name} → ${up.protocol} upstream (${lane})`, () => {
+    describe(`${ing.name} → ${up.name} upstream (${lane})`, () => {
       it("gives the session one key: stable across turns, distinct across sessions and accounts", async () => {
         const turns = [await send(ing, up.model, "alpha", 1), await send(ing, up.model, "alpha", 2), await send(ing, up.model, "alpha", 3)];
         const otherSession = await send(ing, up.model, "beta", 1);
@@ -429,9 +440,9 @@ for (const ing of INGRESSES) {
           // Chat passthrough: the body is forwarded untouched.
           if (lane === "passthrough" && up.protocol === "openai-chat") for (const t of turns) expect(t.seen.body.toString("utf8")).toBe(t.sent);
         }
-        // The chat upstream has two keys: a session stays on one of them.
+        // The chat upstreams have two keys each: a session stays on one of them.
         if (up.protocol === "openai-chat") {
-          expect(turns[0]!.credential).toMatch(/^Bearer mock-chat-key-[12]$/);
+          expect(turns[0]!.credential).toMatch(up.takesKey ? /^Bearer mock-chat-key-[34]$/ : /^Bearer mock-chat-key-[12]$/);
           expect(turns.map((t) => t.credential)).toEqual(turns.map(() => turns[0]!.credential));
         }
       });
@@ -530,20 +541,22 @@ describe("upstream key pinning (the chat upstream has two keys)", () => {
 
   it("moves a session off its key while that key cools down, keeping the cache key, and returns afterwards", async () => {
     const ing = claudeIngress("header");
-    const t1 = await send(ing, "chat-aff", "cooling", 1);
-    const pinned = chatKeys().find((k) => `Bearer ${k.secret}` === t1.credential)!;
+    const keys = stack.gw.catalog.snapshot.upstreams.find((t) => t.upstream.name === "chat-keyed")!.pool.keys;
+    const t1 = await send(ing, "keyed-aff", "cooling", 1);
+    expect(t1.key).toMatch(UUID);
+    const pinned = keys.find((k) => `Bearer ${k.secret}` === t1.credential)!;
     expect(pinned).toBeDefined();
 
     pinned.coolingUntil = Date.now() + 60_000;
-    const t2 = await send(ing, "chat-aff", "cooling", 2);
-    expect(t2.credential).toMatch(/^Bearer mock-chat-key-[12]$/);
+    const t2 = await send(ing, "keyed-aff", "cooling", 2);
+    expect(t2.credential).toMatch(/^Bearer mock-chat-key-[34]$/);
     expect(t2.credential).not.toBe(t1.credential);
     expect(t2.key).toBe(t1.key);
-    const t3 = await send(ing, "chat-aff", "cooling", 3);
+    const t3 = await send(ing, "keyed-aff", "cooling", 3);
     expect(t3.credential).toBe(t2.credential);
 
     pinned.coolingUntil = 0;
-    const t4 = await send(ing, "chat-aff", "cooling", 4);
+    const t4 = await send(ing, "keyed-aff", "cooling", 4);
     expect(t4.credential).toBe(t1.credential);
     expect(t4.key).toBe(t1.key);
   });

@@ -118,7 +118,8 @@ async function passthrough(
   affinity: Affinity,
 ): Promise<LaneResult> {
   const upstream = attempt.target.upstream;
-  const prepared = preparePassthroughBody(upstream.protocol, body.raw, body.peek, body.read, affinity.patch);
+  const set = affinity.key && attempt.target.sendsCacheKey ? { prompt_cache_key: affinity.key } : {};
+  const prepared = preparePassthroughBody(upstream.protocol, body.raw, body.peek, body.read, set);
   if (prepared.upstreamStreams && !clientStreams) {
     // Only the Codex backend forces streaming; a non-streaming client is served by folding the stream.
     return runTranslateLane(deps, ex, attempt, body, clientStreams, affinity);

@@ -64,7 +64,10 @@ export async function runTranslateLane(
   const ctx = newTranslationContext(canonical.model);
   ctx.clientRequest = canonical;
   const request: CanonicalRequest = { ...canonical, stream: upstreamStreams };
-  if (affinity.key) request.promptCacheKey = affinity.key;
+  // The client's own key (if any) is the session identity behind affinity.key; an upstream
+  // that rejects the field gets neither.
+  if (attempt.target.sendsCacheKey && affinity.key) request.promptCacheKey = affinity.key;
+  else delete request.promptCacheKey;
   const upstreamBody = codec.encodeRequest(request, ctx);
 
   const headers: Record<string, string> = {};

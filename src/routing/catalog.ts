@@ -25,6 +25,8 @@ export interface UpstreamTarget {
   protocol: UpstreamProtocol;
   models: ModelMatcher;
   pool: KeyPool;
+  /** Whether requests to it carry the session's `prompt_cache_key` (see {@link sendsPromptCacheKey}). */
+  sendsCacheKey: boolean;
 }
 
 export interface CatalogSnapshot {
@@ -37,6 +39,20 @@ function accountModels(a: Account): ModelMatcher {
   const models = a.settings.models;
   if (Array.isArray(models) && models.every((m) => typeof m === "string")) return compileModelPatterns(models as string[]);
   return ANY_MODEL;
+}
+
+/**
+ * The upstream's `prompt_cache_key` setting, or its protocol's default: Responses
+ * upstreams (and the Codex backend) take the field; of Chat upstreams only OpenAI's
+ * own API is known to, while Groq, Cerebras, NVIDIA NIM and Azure AI Foundry reject
+ * unknown fields with a 400 (e.g. zed-industries/zed#36215). Anthropic has no such field.
+ */
+export function sendsPromptCacheKey(u: Pick<Upstream, "protocol" | "baseUrl" | "settings">): boolean {
+  const set = u.settings.prompt_cache_key;
+  if (u.protocol === "anthropic") return false;
+  if (typeof set === "boolean") return set;
+  if (u.protocol === "openai-chat") return new URL(u.baseUrl).hostname === "api.openai.com";
+  return true;
 }
 
 export function modelAllowed(p: Principal, model: string): boolean {
@@ -102,7 +118,7 @@ export async function buildSnapshot(store: Store, secrets: SecretBox, version: n
         removed: false,
       });
     }
-    targets.push({ upstream: u, protocol: u.protocol, models: compileModelPatterns(u.models), pool: new KeyPool(pool) });
+    targets.push({ upstream: u, protocol: u.protocol, models: compileModelPatterns(u.models), pool: new KeyPool(pool), sendsCacheKey: sendsPromptCacheKey(u) });
   }
   return { principalsByPrefix, upstreams: targets, version };
 }

@@ -22,8 +22,11 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/** The YAML a test stack runs on; `extra` is appended (more accounts, settings). */
-export function stackYaml(mockUrl: string, extra = ""): string {
+/**
+ * The YAML a test stack runs on; `extra` is appended (more accounts, settings),
+ * `extraUpstreams` added to the upstream list (MOCK in it stands for the mock's URL).
+ */
+export function stackYaml(mockUrl: string, extra = "", extraUpstreams = ""): string {
   return `
 server:
   port: 0
@@ -52,7 +55,7 @@ upstreams:
     account_id: acct-mock-1
     keys: [mock-codex-token-1]
     models: ["gpt-5-codex", "codex-*"]
-accounts:
+${extraUpstreams.replaceAll("MOCK", mockUrl)}accounts:
   - name: acme
     keys: [${ACME_KEY}]
   - name: team
@@ -62,11 +65,13 @@ accounts:
 ${extra}`;
 }
 
-export async function startStack(opts: { extraYaml?: string; env?: NodeJS.ProcessEnv; yaml?: (mockUrl: string) => string } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { extraYaml?: string; extraUpstreamsYaml?: string; env?: NodeJS.ProcessEnv; yaml?: (mockUrl: string) => string } = {},
+): Promise<Stack> {
   const mock = await startMockUpstream();
   const dataDir = await mkdtemp(join(tmpdir(), "switchyard-test-"));
   const env: NodeJS.ProcessEnv = { SWITCHYARD_DATA_DIR: dataDir, ...(opts.env ?? {}) };
-  const yaml = opts.yaml ? opts.yaml(mock.url) : stackYaml(mock.url, opts.extraYaml);
+  const yaml = opts.yaml ? opts.yaml(mock.url) : stackYaml(mock.url, opts.extraYaml, opts.extraUpstreamsYaml);
   const config = parseConfig(yaml, "test.yaml", env);
   const usage: UsageRecord[] = [];
   const gw = await startGateway({ config, source: "test.yaml", env, logger: createLogger("silent"), onUsage: (r) => usage.push(r) });
