@@ -38,6 +38,12 @@ describe("preparePassthroughBody for the Codex backend", () => {
     expect(body.input).toEqual([{ type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] }]);
   });
 
+  it("turns a bare-string input into a list even when nothing else needs fixing", () => {
+    const raw = Buffer.from(JSON.stringify({ model: "gpt-5-codex", store: false, stream: true, instructions: "", input: "hi" }));
+    const body = JSON.parse(prepare("codex", raw).body.toString()) as Record<string, unknown>;
+    expect(body.input).toEqual([{ type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] }]);
+  });
+
   it("takes the slow path for item-level rules such as a system role", () => {
     const raw = Buffer.from(JSON.stringify({ model: "m", store: false, stream: true, instructions: "", input: [{ role: "system", content: "be nice" }] }));
     const body = JSON.parse(prepare("codex", raw).body.toString()) as { input: Array<{ role: string }> };

@@ -46,7 +46,11 @@ export function preparePassthroughBody(
 ): PreparedBody {
   if (upstream === "codex") {
     const instructions = read("instructions");
+    const input = peek.fields.get("input");
     const clean =
+      // The backend takes only a list of items; the bare-string shorthand goes the slow way.
+      input !== undefined &&
+      raw[input.start] === 0x5b &&
       read("store") === false &&
       read("stream") === true &&
       (instructions === undefined || typeof instructions === "string") &&
