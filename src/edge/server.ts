@@ -201,8 +201,11 @@ export function createEdge(o: EdgeOptions): Edge {
       }
       if (renderErrors) {
         const route = "ws:/v1/responses";
+        const seconds = (performance.now() - ex.startedAt) / 1000;
         o.metrics.requests.inc({ route, status: String(status) });
-        o.metrics.duration.observe({ route }, (performance.now() - ex.startedAt) / 1000);
+        o.metrics.duration.observe({ route }, seconds);
+        // One line per turn, like an HTTP request's, so a WebSocket session is traceable by request id.
+        o.logger.info({ requestId: ex.id, method: "WS", path: "/v1/responses", status, ms: Math.round(seconds * 1000) }, "request");
         inFlight--;
         if (draining && inFlight === 0) drained?.();
       }
