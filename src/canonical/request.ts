@@ -40,6 +40,8 @@ export interface ToolCallPart {
   name: string;
   /** JSON text of the arguments, exactly as produced (may be partial-invalid for broken upstreams). */
   arguments: string;
+  /** A call of a free-form tool (see FunctionTool.freeform): `arguments` is `{"input": text}`. */
+  freeform?: true;
   /** Cache breakpoint marker (Anthropic `cache_control`), kept opaque. */
   cacheControl?: unknown;
 }
@@ -87,6 +89,13 @@ export interface FunctionTool {
   cacheControl?: unknown;
   /** Protocol-only fields of this tool (e.g. Anthropic `defer_loading`), keyed by protocol name. */
   extensions?: Record<string, unknown>;
+  /**
+   * A free-form tool (OpenAI `custom` tool, e.g. Codex CLI's `apply_patch`): the model writes
+   * plain text instead of JSON. `parameters` is then an object with one string field, `input`,
+   * which is what vendors without free-form tools are given; calls carry `{"input": text}` as
+   * their arguments (protocols/shared/freeform-tools.ts).
+   */
+  freeform?: { format?: Record<string, unknown> };
 }
 
 /** A provider built-in tool (web search, namespace, custom …) carried as its original JSON. */

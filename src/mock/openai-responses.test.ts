@@ -200,3 +200,35 @@ describe("OpenAI Responses: non-stream", () => {
     expect(noKey.status).toBe(401);
   });
 });
+
+describe("OpenAI Responses: free-form (custom) tools", () => {
+  const applyPatch = { type: "custom", name: "apply_patch", format: { type: "grammar", syntax: "lark", definition: 'start: "*** Begin Patch" LF' } };
+
+  it("calls the tool named by tool=NAME with raw text, streamed as custom_tool_call_input events", async () => {
+    const r = await responses({ stream: true, tools: [...TOOLS, applyPatch], input: userInput("patch it [[mock:tool=apply_patch]]") });
+    const events = parseSse(r.body);
+    const kinds = assertResponsesStream(events);
+    expect(kinds.slice(2)).toEqual([
+      "response.output_item.added",
+      "response.custom_tool_call_input.delta",
+      "response.custom_tool_call_input.delta",
+      "response.custom_tool_call_input.delta",
+      "response.custom_tool_call_input.done",
+      "response.output_item.done",
+      "response.completed",
+    ]);
+    const item = ofType(events, "response.output_item.done")[0]!.item as Rec;
+    expect(item).toMatchObject({ type: "custom_tool_call", name: "apply_patch", status: "completed" });
+    expect(item.id).toMatch(/^ctc_/);
+    expect(item.input).toMatch(/^\*\*\* Begin Patch\n[\s\S]*\*\*\* End Patch\n$/);
+    const deltas = ofType(events, "response.custom_tool_call_input.delta").map((e) => e.delta as string);
+    expect(deltas.join("")).toBe(item.input);
+  });
+
+  it("answers JSON with the custom_tool_call item; a tool name that is not declared falls back to the first tool", async () => {
+    const json = (await responses({ tools: [applyPatch], input: userInput("[[mock:tool=apply_patch]]") })).json() as { output: Rec[] };
+    expect(json.output).toEqual([expect.objectContaining({ type: "custom_tool_call", name: "apply_patch", call_id: expect.any(String) })]);
+    const fallback = (await responses({ tools: TOOLS, input: userInput("[[mock:tool=nope]]") })).json() as { output: Rec[] };
+    expect(fallback.output[0]).toMatchObject({ type: "function_call", name: "exec_command" });
+  });
+});

@@ -58,6 +58,7 @@ export function responsesFacts(req: RecordedRequest, body: JsonObject): RequestF
   if (Array.isArray(body.tools)) {
     for (const t of body.tools) {
       if (isObject(t) && t.type === "function" && typeof t.name === "string") tools.push({ name: t.name, schema: t.parameters });
+      if (isObject(t) && t.type === "custom" && typeof t.name === "string") tools.push({ name: t.name, schema: undefined, freeform: { format: t.format } });
     }
   }
   const inputTokens = tokensForBytes(req.body.length);
@@ -160,7 +161,9 @@ function finalItems(plan: ReplyPlan, body: JsonObject, ids: RenderContext["ids"]
     });
   }
   for (const c of plan.toolCalls) {
-    items.push({ id: ids.next("fc_"), type: "function_call", status: "completed", arguments: c.arguments, call_id: ids.next("call_"), name: c.name });
+    if (c.freeform)
+      items.push({ id: ids.next("ctc_"), type: "custom_tool_call", status: "completed", call_id: ids.next("call_"), name: c.name, input: c.arguments });
+    else items.push({ id: ids.next("fc_"), type: "function_call", status: "completed", arguments: c.arguments, call_id: ids.next("call_"), name: c.name });
   }
   return items;
 }
@@ -224,6 +227,11 @@ export function renderResponsesStream(plan: ReplyPlan, f: RequestFacts, body: Js
       const full = plan.text ?? "";
       emit("response.output_text.done", { item_id, output_index, content_index: 0, text: full, logprobs: [] });
       emit("response.content_part.done", { item_id, output_index, content_index: 0, part: { ...empty, text: full } });
+    } else if (item.type === "custom_tool_call") {
+      const call = plan.toolCalls[callIndex++];
+      emit("response.output_item.added", { output_index, item: { ...item, status: "in_progress", input: "" } });
+      for (const delta of call?.fragments ?? []) emit("response.custom_tool_call_input.delta", { item_id, output_index, delta });
+      emit("response.custom_tool_call_input.done", { item_id, output_index, input: item.input });
     } else {
       const call = plan.toolCalls[callIndex++];
       emit("response.output_item.added", { output_index, item: { ...item, status: "in_progress", arguments: "" } });

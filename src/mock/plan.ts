@@ -4,7 +4,7 @@
  * format, so all protocols answer the same request the same way.
  */
 import { stripDirectives } from "./scenario.js";
-import { argumentsFor } from "./schema-args.js";
+import { argumentsFor, MOCK_PATCH } from "./schema-args.js";
 import type { MockProtocol, Scenario } from "./types.js";
 import { type CacheProbe, type MockUsage, type PromptCache, tokensForText } from "./usage.js";
 
@@ -13,6 +13,8 @@ export interface ToolDecl {
   name: string;
   /** The JSON Schema of its arguments. */
   schema: unknown;
+  /** A free-form (Responses `custom`) tool: its `format`, called with raw text instead of JSON. */
+  freeform?: { format: unknown };
 }
 
 /** What the mock needs to know about a request, extracted by each protocol module. */
@@ -37,8 +39,9 @@ export interface RequestFacts {
 
 export interface PlannedToolCall {
   name: string;
-  /** The full arguments JSON text. */
+  /** The full arguments JSON text; for a free-form tool, its raw input text. */
   arguments: string;
+  freeform?: boolean;
   /** `arguments` cut into the pieces a stream sends. */
   fragments: string[];
 }
@@ -125,13 +128,25 @@ function chooseToolCalls(facts: RequestFacts, scenario: Scenario): PlannedToolCa
   if (facts.endsWithToolResult) mode = "none";
   if (mode === "none" && choice === "any") mode = "single";
   if (mode === "none") return [];
-  const first = tools[0];
+  const first = (scenario.toolName !== undefined ? tools.find((t) => t.name === scenario.toolName) : undefined) ?? tools[0];
   if (!first) return [];
   if (mode === "single" || !facts.parallelToolCalls) return [plannedCall(first)];
   return [plannedCall(first), plannedCall(tools[1] ?? first)];
 }
 
+/** What the mock writes into a free-form tool: a patch when the grammar is Codex's apply_patch one. */
+function freeformInput(tool: ToolDecl): string {
+  const format = tool.freeform?.format;
+  const grammar = typeof format === "object" && format !== null ? (format as { definition?: unknown }).definition : undefined;
+  if (typeof grammar === "string" && grammar.includes("Begin Patch")) return MOCK_PATCH;
+  return `mock input for ${tool.name}`;
+}
+
 function plannedCall(tool: ToolDecl): PlannedToolCall {
+  if (tool.freeform) {
+    const input = freeformInput(tool);
+    return { name: tool.name, arguments: input, freeform: true, fragments: splitInto(input, 3) };
+  }
   const args = JSON.stringify(argumentsFor(tool.schema));
   return { name: tool.name, arguments: args, fragments: splitInto(args, 3) };
 }

@@ -11,6 +11,7 @@ import type { Scenario } from "./types.js";
 export const DEFAULT_SCENARIO: Readonly<Scenario> = Object.freeze({
   reasoning: false,
   toolCalls: "none",
+  toolName: undefined,
   errorStatus: undefined,
   errorMessage: undefined,
   retryAfter: undefined,
@@ -99,6 +100,11 @@ function applyOne(item: string, out: ParsedDirectives): void {
       return;
     case "parallel_tools":
       s.toolCalls = "parallel";
+      return;
+    case "tool":
+      if (!value) return void out.unknown.push(item);
+      s.toolCalls = "single";
+      s.toolName = value;
       return;
     case "no_tools":
       s.toolCalls = "none";

@@ -11,6 +11,12 @@ function isObj(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/**
+ * What the mock writes where a tool asks for a Codex `apply_patch` patch (its free-form grammar,
+ * or a string field whose description carries it): a patch Codex CLI can apply.
+ */
+export const MOCK_PATCH = "*** Begin Patch\n*** Add File: mock.txt\n+Hello from the mock ✓\n*** End Patch\n";
+
 export function argumentsFor(schema: unknown): { [key: string]: JsonValue } {
   const value = isObj(schema) ? objectValue(schema, 0, true) : {};
   return isObj(value) ? (value as { [key: string]: JsonValue }) : {};
@@ -38,7 +44,7 @@ function valueFor(schema: unknown, depth: number): JsonValue {
   if (Array.isArray(type)) type = type.find((t) => t !== "null") ?? type[0];
   switch (type) {
     case "string":
-      return "mock";
+      return typeof schema.description === "string" && schema.description.includes("*** Begin Patch") ? MOCK_PATCH : "mock";
     case "integer":
     case "number":
       return typeof schema.minimum === "number" ? schema.minimum : 1;

@@ -19,6 +19,7 @@
  * rule. Precedence: script rule > header > message text. Unknown names → 400.
  *   tool_call           call the first declared function tool (args built from its schema, streamed in fragments)
  *   parallel_tools      call the first two declared tools (the first twice if only one)
+ *   tool=NAME           call the declared tool NAME (Responses custom tools get raw text: a patch for apply_patch)
  *   reasoning           reasoning item / thinking block / reasoning_content before the answer
  *   error=STATUS        answer with a protocol-shaped HTTP error (e.g. error=429, error=529)
  *   error_message=TEXT  message for error / stream_error

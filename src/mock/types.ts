@@ -29,6 +29,8 @@ export interface Scenario {
   reasoning: boolean;
   /** Call tools: none, the first declared tool, or the first two (parallel). */
   toolCalls: "none" | "single" | "parallel";
+  /** Call this declared tool instead of the first one (a free-form tool is called with raw text). */
+  toolName: string | undefined;
   /** Answer with this HTTP error status (protocol-shaped body). */
   errorStatus: number | undefined;
   /** Optional message for `errorStatus` or `streamError`. */

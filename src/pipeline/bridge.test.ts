@@ -242,3 +242,106 @@ describe("prompt caching on Anthropic for OpenAI-protocol clients", () => {
     });
   }
 });
+
+describe("Codex free-form tools (apply_patch) on every upstream", () => {
+  const GRAMMAR = 'start: begin_patch hunk+ end_patch\nbegin_patch: "*** Begin Patch" LF\nend_patch: "*** End Patch" LF?\n%import common.LF\n';
+  const applyPatch = { type: "custom", name: "apply_patch", description: "Edit files.", format: { type: "grammar", syntax: "lark", definition: GRAMMAR } };
+  const exec = {
+    type: "function",
+    name: "exec_command",
+    strict: false,
+    parameters: { type: "object", properties: { cmd: { type: "string" } }, required: ["cmd"] },
+  };
+  const post = (body: Record<string, unknown>) =>
+    fetch(`${stack.gw.url}/v1/responses`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ACME_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ store: false, tools: [applyPatch, exec], tool_choice: { type: "custom", name: "apply_patch" }, ...body }),
+    });
+  type Item = Record<string, string>;
+
+  for (const up of UPSTREAMS) {
+    for (const stream of [false, true]) {
+      it(`${up.name}, ${stream ? "streaming" : "JSON"}: the call comes back as custom_tool_call with raw text, and its output goes back as the upstream's tool result`, async () => {
+        // The custom tool_choice forces the call: upstreams without free-form tools get it as a named function choice.
+        const first = await post({ model: up.model, stream, input: "edit the file" });
+        expect(first.status, first.status === 200 ? "" : await first.clone().text()).toBe(200);
+        let output: Item[];
+        if (stream) {
+          const events = await readSse(first);
+          expect(validateStream("openai-responses", events)).toEqual([]);
+          const kinds = events.map((e) => (e.data as { type: string }).type);
+          expect(kinds).toContain("response.custom_tool_call_input.done");
+          expect(kinds).not.toContain("response.function_call_arguments.delta");
+          output = (events.at(-1)!.data as { response: { output: Item[] } }).response.output;
+        } else {
+          output = ((await first.json()) as { output: Item[] }).output;
+        }
+        const call = output.find((o) => o.type === "custom_tool_call")!;
+        expect(call).toMatchObject({ name: "apply_patch" });
+        expect(call.id).toMatch(/^ctc_/);
+        expect(typeof call.input).toBe("string");
+        expect(call.input).not.toMatch(/^\{/);
+        expect(output.some((o) => o.type === "function_call")).toBe(false);
+
+        const seen = stack.mock.requests.at(-1)!.json as Record<string, unknown>;
+        const upstreamTools = JSON.stringify(seen.tools);
+        if (up.name === "openai-responses" || up.name === "codex") {
+          // Same family: the tool goes up as the custom tool it is, and the patch text is the mock's own.
+          expect(seen.tools).toEqual([applyPatch, exec]);
+          expect(seen.tool_choice).toEqual({ type: "custom", name: "apply_patch" });
+          expect(call.input).toContain("*** Begin Patch");
+        } else {
+          // No free-form tools there: one string field whose description carries the grammar.
+          expect(upstreamTools).toContain('"apply_patch"');
+          expect(upstreamTools).toContain('"input"');
+          expect(upstreamTools).toContain("Begin Patch");
+          expect(upstreamTools).not.toContain('"custom"');
+          expect(JSON.stringify(seen.tool_choice)).toContain('"apply_patch"');
+        }
+
+        stack.mock.clear();
+        const second = await post({
+          model: up.model,
+          stream,
+          input: [
+            { role: "user", content: "edit the file" },
+            { type: "custom_tool_call", call_id: call.call_id, name: "apply_patch", input: call.input },
+            { type: "custom_tool_call_output", call_id: call.call_id, output: "Done: 1 file added" },
+          ],
+        });
+        expect(second.status, second.status === 200 ? "" : await second.clone().text()).toBe(200);
+        if (stream) expect(validateStream("openai-responses", await readSse(second))).toEqual([]);
+        else await second.json();
+        const history = stack.mock.requests.at(-1)!.json as Record<string, unknown>;
+        const sent = JSON.stringify(history);
+        expect(sent).toContain("Done: 1 file added");
+        switch (up.name) {
+          case "openai-chat": {
+            const messages = history.messages as Array<Record<string, unknown>>;
+            const assistant = messages.find((m) => m.role === "assistant")!;
+            const tc = (assistant.tool_calls as Array<{ id: string; function: { name: string; arguments: string } }>)[0]!;
+            expect(tc.function.name).toBe("apply_patch");
+            expect(JSON.parse(tc.function.arguments)).toEqual({ input: call.input });
+            expect(messages.find((m) => m.role === "tool")).toMatchObject({ tool_call_id: tc.id, content: "Done: 1 file added" });
+            break;
+          }
+          case "anthropic": {
+            const messages = history.messages as Array<{ role: string; content: Array<Record<string, unknown>> }>;
+            const use = messages.flatMap((m) => m.content).find((b) => b.type === "tool_use")!;
+            expect(use).toMatchObject({ name: "apply_patch", input: { input: call.input } });
+            const result = messages.flatMap((m) => m.content).find((b) => b.type === "tool_result")!;
+            expect(result.tool_use_id).toBe(use.id);
+            break;
+          }
+          default: {
+            const items = history.input as Item[];
+            expect(items.find((i) => i.type === "custom_tool_call")).toMatchObject({ call_id: call.call_id, name: "apply_patch", input: call.input });
+            expect(items.find((i) => i.type === "custom_tool_call_output")).toMatchObject({ call_id: call.call_id, output: "Done: 1 file added" });
+            expect(items.some((i) => i.type === "function_call" || i.type === "function_call_output")).toBe(false);
+          }
+        }
+      });
+    }
+  }
+});

@@ -13,6 +13,7 @@ import { parseDataUrl } from "./data-url.js";
 import { withMessageExt } from "./extensions.js";
 import { invalid, isObject, optString, reqString, type JsonObject } from "./guards.js";
 import { joinNamespace } from "./tool-call-names.js";
+import { freeformArguments } from "../shared/freeform-tools.js";
 
 /** Items the gateway cannot translate but carries verbatim for a Responses upstream. */
 export const BUILTIN_ITEM_TYPES: ReadonlySet<string> = new Set([
@@ -32,8 +33,6 @@ export const BUILTIN_ITEM_TYPES: ReadonlySet<string> = new Set([
   "mcp_approval_request",
   "mcp_approval_response",
   "mcp_call",
-  "custom_tool_call",
-  "custom_tool_call_output",
   "tool_search_call",
   "tool_search_output",
   "item_reference",
@@ -107,7 +106,17 @@ function decodeItem(raw: unknown, path: string, folder: InputFolder): void {
       });
       return;
     }
+    case "custom_tool_call":
+      folder.assistantRun(false).content.push({
+        type: "tool-call",
+        callId: reqString(raw, "call_id", path),
+        name: joinNamespace(optString(raw, "namespace", path), reqString(raw, "name", path)),
+        arguments: freeformArguments(raw.input === undefined ? "" : reqString(raw, "input", path)),
+        freeform: true,
+      });
+      return;
     case "function_call_output":
+    case "custom_tool_call_output":
       folder.toolRun().content.push(decodeToolOutput(raw, path));
       return;
     case "reasoning":

@@ -10,6 +10,7 @@ import { withMessageExt, type ResponsesRequestExt } from "./extensions.js";
 import { invalid, isObject, optBoolean, optNumber, optString, reqObject, reqString, type JsonObject } from "./guards.js";
 import { joinNamespace } from "./tool-call-names.js";
 import { PROTOCOL } from "./wire.js";
+import { freeformTool } from "../shared/freeform-tools.js";
 
 /** Top-level keys with a canonical home; every other key goes to extensions verbatim. */
 const CANONICAL_KEYS = new Set([
@@ -78,6 +79,7 @@ function decodeTools(raw: unknown): Tool[] | undefined {
     const path = `tools[${i}]`;
     const tool = reqObject(t, path);
     const type = reqString(tool, "type", path);
+    if (type === "custom") return freeformTool(reqString(tool, "name", path), optString(tool, "description", path), tool.format);
     if (type !== "function") return { type: "builtin", protocol: PROTOCOL, kind: type, raw: tool };
     const fn: Tool = {
       type: "function",
@@ -98,8 +100,10 @@ function decodeToolChoice(raw: unknown, ext: ResponsesRequestExt): ToolChoice | 
   if (isObject(raw) && raw.type === "function" && typeof raw.name === "string") {
     return { name: joinNamespace(typeof raw.namespace === "string" ? raw.namespace : undefined, raw.name) };
   }
+  // A free-form tool is a function elsewhere; the encoders know it by name.
+  if (isObject(raw) && raw.type === "custom" && typeof raw.name === "string") return { name: raw.name };
   if (isObject(raw)) {
-    // allowed_tools, custom, mcp, built-in choices: no canonical form, kept for a Responses upstream.
+    // allowed_tools, mcp, built-in choices: no canonical form, kept for a Responses upstream.
     ext.tool_choice = raw;
     return undefined;
   }

@@ -10,11 +10,14 @@ import { toDataUrl } from "./data-url.js";
 import { messageExt } from "./extensions.js";
 import { isOpenAIReasoningBlob } from "./guards.js";
 import { splitNamespace } from "./tool-call-names.js";
+import { freeformInput } from "../shared/freeform-tools.js";
 import type { FunctionCallItem, FunctionCallOutputItem, InputContentPart, InputItem, MessageItem, OutputContentPart } from "./wire.js";
 
 export interface InputEncoding {
   /** Original client tool name → name sent upstream. */
   shortNames: Map<string, string>;
+  /** Canonical names of the request's free-form tools: their calls and outputs are `custom_tool_call*` items. */
+  freeform: ReadonlySet<string>;
   ctx: TranslationContext;
 }
 
@@ -24,7 +27,8 @@ type WireRole = MessageItem["role"];
 class ItemWriter {
   readonly items: InputItem[] = [];
   private open: MessageItem | undefined;
-  private readonly calls = new Set<string>();
+  /** Wire call id → whether it is a free-form (custom tool) call. */
+  private readonly calls = new Map<string, boolean>();
 
   constructor(private readonly enc: InputEncoding) {}
 
@@ -47,9 +51,15 @@ class ItemWriter {
     this.items.push(item);
   }
 
-  call(callId: string, canonicalName: string, args: string): void {
+  call(callId: string, canonicalName: string, args: string, freeformCall: boolean): void {
     const id = shortenCallId(callId);
-    this.calls.add(id);
+    const freeform = freeformCall || this.enc.freeform.has(canonicalName);
+    this.calls.set(id, freeform);
+    if (freeform) {
+      const name = this.enc.shortNames.get(canonicalName) ?? canonicalName;
+      this.item({ type: "custom_tool_call", call_id: id, name, input: freeformInput(args) });
+      return;
+    }
     const { namespace, name } = splitNamespace(canonicalName);
     const item: FunctionCallItem = namespace
       ? { type: "function_call", call_id: id, name, namespace, arguments: args }
@@ -68,7 +78,7 @@ class ItemWriter {
       return;
     }
     const item: FunctionCallOutputItem = { type: "function_call_output", call_id: id, output: encodeToolOutput(result) };
-    this.item(item);
+    this.item(this.calls.get(id) ? { ...item, type: "custom_tool_call_output" } : item);
   }
 }
 
@@ -125,7 +135,7 @@ function encodeAssistant(m: Message, phase: string | undefined, w: ItemWriter, e
         if (p.text !== "") w.part("assistant", { type: "output_text", text: p.text }, phase);
         break;
       case "tool-call":
-        w.call(p.callId, p.name, p.arguments);
+        w.call(p.callId, p.name, p.arguments, p.freeform === true);
         break;
       case "reasoning":
         // PROTOCOLS.md §6.7.6: only OpenAI blobs may go back; other providers' signatures are dropped.

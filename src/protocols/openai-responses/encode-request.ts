@@ -8,6 +8,7 @@ import type { TranslationContext } from "../codec.js";
 import { normalizeToolSchema } from "../shared/json-schema.js";
 import { shortenToolNames } from "../shared/tool-names.js";
 import { encodeInput } from "./encode-input.js";
+import { freeformToolNames } from "../shared/freeform-tools.js";
 import { messageExt, type ResponsesRequestExt } from "./extensions.js";
 import { isObject } from "./guards.js";
 import { NAMESPACE_SEPARATOR, splitNamespace } from "./tool-call-names.js";
@@ -27,11 +28,11 @@ export function encodeResponsesRequest(req: CanonicalRequest, ctx: TranslationCo
   const body: ResponsesRequestBody = { model: req.model, input: [] };
   if (fromInstructions) body.instructions = instructionsText(first);
   else if (typeof ext.instructions === "string") body.instructions = ext.instructions;
-  body.input = encodeInput(fromInstructions ? rest : req.messages, { shortNames, ctx });
+  body.input = encodeInput(fromInstructions ? rest : req.messages, { shortNames, freeform: freeformToolNames(req.tools), ctx });
 
   const tools = encodeTools(req.tools, shortNames, ctx);
   if (tools) body.tools = tools;
-  const toolChoice = encodeToolChoice(req.toolChoice, shortNames) ?? (isObject(ext.tool_choice) ? ext.tool_choice : undefined);
+  const toolChoice = encodeToolChoice(req.toolChoice, shortNames, req.tools) ?? (isObject(ext.tool_choice) ? ext.tool_choice : undefined);
   if (toolChoice !== undefined) body.tool_choice = toolChoice;
   if (req.parallelToolCalls !== undefined) body.parallel_tool_calls = req.parallelToolCalls;
 
@@ -84,6 +85,13 @@ function encodeTools(tools: Tool[] | undefined, shortNames: Map<string, string>,
   if (!tools) return undefined;
   const out: Array<Record<string, unknown>> = [];
   for (const t of tools) {
+    if (t.type === "function" && t.freeform) {
+      const wire: Record<string, unknown> = { type: "custom", name: shortNames.get(t.name) ?? t.name };
+      if (t.description !== undefined) wire.description = t.description;
+      if (t.freeform.format) wire.format = t.freeform.format;
+      out.push(wire);
+      continue;
+    }
     if (t.type === "function") {
       // Key order follows the Codex CLI's own tools, so a translated prefix matches a native one.
       const wire: Record<string, unknown> = { type: "function", name: shortNames.get(t.name) ?? t.name };
@@ -114,8 +122,9 @@ function encodeBuiltin(t: Extract<Tool, { type: "builtin" }>): Record<string, un
   return undefined;
 }
 
-function encodeToolChoice(choice: ToolChoice | undefined, shortNames: Map<string, string>): ToolChoiceWire | undefined {
+function encodeToolChoice(choice: ToolChoice | undefined, shortNames: Map<string, string>, tools: readonly Tool[] | undefined): ToolChoiceWire | undefined {
   if (choice === undefined || typeof choice === "string") return choice;
+  if (freeformToolNames(tools).has(choice.name)) return { type: "custom", name: shortNames.get(choice.name) ?? choice.name };
   const { namespace, name } = splitNamespace(choice.name);
   if (namespace) return { type: "function", name, namespace };
   return { type: "function", name: shortNames.get(name) ?? name };

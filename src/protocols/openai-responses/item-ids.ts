@@ -2,7 +2,7 @@
  * Ids for the response and its output items, derived from the upstream
  * response id so one answer always gets the same ids (tests and logs can match
  * them) while two answers never share one. Prefixes follow OpenAI's
- * (`resp_`, `msg_`, `fc_`, `rs_`), which clients use to tell item kinds apart.
+ * (`resp_`, `msg_`, `fc_`, `ctc_`, `rs_`), which clients use to tell item kinds apart.
  */
 import { randomBytes } from "node:crypto";
 
@@ -18,7 +18,7 @@ export class ItemIds {
     this.responseId = upstreamId.startsWith("resp_") ? upstreamId : `resp_${this.base}`;
   }
 
-  next(prefix: "msg" | "fc" | "rs"): string {
+  next(prefix: "msg" | "fc" | "ctc" | "rs"): string {
     return `${prefix}_${this.base}${(this.n++).toString(36).padStart(3, "0")}`;
   }
 }

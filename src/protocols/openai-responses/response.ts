@@ -14,7 +14,8 @@ import { isObject, isOpenAIReasoningBlob, num, str } from "./guards.js";
 import { ItemIds } from "./item-ids.js";
 import { splitNamespace, upstreamNameToCanonical } from "./tool-call-names.js";
 import { decodeUsage, encodeUsage } from "./usage.js";
-import type { OutputContentPart, OutputFunctionCallItem, OutputItem, OutputReasoningItem, ResponseObject } from "./wire.js";
+import type { OutputContentPart, OutputCustomToolCallItem, OutputFunctionCallItem, OutputItem, OutputReasoningItem, ResponseObject } from "./wire.js";
+import { freeformArguments, freeformInput, freeformToolNames } from "../shared/freeform-tools.js";
 
 export function decodeResponsesResponse(body: unknown, ctx: TranslationContext): CanonicalResponse {
   if (!isObject(body)) throw new GatewayError("upstream", "invalid_upstream_response", "Upstream answered with something that is not a response object.");
@@ -32,13 +33,13 @@ export function decodeResponsesResponse(body: unknown, ctx: TranslationContext):
         const text = isObject(p) ? (str(p.text) ?? str(p.refusal)) : undefined;
         if (text) content.push({ type: "text", text });
       }
-    } else if (item.type === "function_call") {
+    } else if (item.type === "function_call" || item.type === "custom_tool_call") {
       sawToolCall = true;
       content.push({
         type: "tool-call",
         callId: str(item.call_id) ?? "",
         name: upstreamNameToCanonical(str(item.name) ?? "", str(item.namespace), ctx.toolNames),
-        arguments: str(item.arguments) ?? "",
+        arguments: item.type === "custom_tool_call" ? freeformArguments(str(item.input) ?? "") : (str(item.arguments) ?? ""),
       });
     } else if (item.type === "reasoning") {
       const summary = Array.isArray(item.summary) ? item.summary : [];
@@ -64,7 +65,7 @@ export function encodeResponsesResponse(res: CanonicalResponse, ctx: Translation
     id: ids.responseId,
     created: res.meta.created || ctx.now,
     model: ctx.clientModel,
-    output: outputItems(res.content, ids),
+    output: outputItems(res.content, ids, freeformToolNames(ctx.clientRequest?.tools)),
     finish: res.finishReason,
     usage: res.usage,
   });
@@ -100,8 +101,11 @@ export function responseObject(r: ResponseObjectInput): ResponseObject {
   };
 }
 
-/** Canonical answer content → output items; adjacent text parts share one message item. */
-export function outputItems(content: readonly ContentPart[], ids: ItemIds): OutputItem[] {
+/**
+ * Canonical answer content → output items; adjacent text parts share one message item,
+ * and calls of the client's free-form tools become custom_tool_call items.
+ */
+export function outputItems(content: readonly ContentPart[], ids: ItemIds, freeform: ReadonlySet<string>): OutputItem[] {
   const out: OutputItem[] = [];
   let message: OutputContentPart[] | undefined;
   for (const p of content) {
@@ -114,7 +118,8 @@ export function outputItems(content: readonly ContentPart[], ids: ItemIds): Outp
       continue;
     }
     message = undefined;
-    if (p.type === "tool-call") out.push(functionCallItem(ids.next("fc"), p.callId, p.name, p.arguments, "completed"));
+    if (p.type === "tool-call" && freeform.has(p.name)) out.push(customToolCallItem(ids.next("ctc"), p.callId, p.name, freeformInput(p.arguments)));
+    else if (p.type === "tool-call") out.push(functionCallItem(ids.next("fc"), p.callId, p.name, p.arguments, "completed"));
     else if (p.type === "reasoning") out.push(reasoningItem(ids.next("rs"), p.text, p.signature));
   }
   return out;
@@ -131,6 +136,10 @@ export function functionCallItem(
   const item: OutputFunctionCallItem = { type: "function_call", id, call_id: callId, name, arguments: args, status };
   if (namespace) item.namespace = namespace;
   return item;
+}
+
+export function customToolCallItem(id: string, callId: string, name: string, input: string): OutputCustomToolCallItem {
+  return { type: "custom_tool_call", id, call_id: callId, name, input };
 }
 
 export function reasoningItem(id: string, text: string, signature: string | undefined): OutputReasoningItem {

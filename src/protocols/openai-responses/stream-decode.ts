@@ -1,8 +1,9 @@
 /**
  * Responses SSE events → canonical stream parts (PROTOCOLS.md §1.4, §6.2, §6.4).
  * One message content part = one text block, one reasoning item = one reasoning
- * block (summary parts joined by "\n\n"), one function_call item = one tool-call
- * block. Blocks are keyed by output_index, falling back to item_id.
+ * block (summary parts joined by "\n\n"), one function_call or custom_tool_call item
+ * = one tool-call block (a custom call's text becomes `{"input": text}`, sent whole
+ * when the item is done). Blocks are keyed by output_index, falling back to item_id.
  */
 import type { ResponseMeta, StreamError, StreamPart } from "../../canonical/stream.js";
 import { statusToKind } from "../../canonical/errors.js";
@@ -10,6 +11,7 @@ import type { InboundEvent, StreamDecoder, TranslationContext } from "../codec.j
 import { finishFromResponse, kindForErrorCode } from "./finish-reason.js";
 import { isObject, num, str, type JsonObject } from "./guards.js";
 import { upstreamNameToCanonical } from "./tool-call-names.js";
+import { freeformArguments } from "../shared/freeform-tools.js";
 import { decodeUsage } from "./usage.js";
 
 interface TextBlock {
@@ -19,7 +21,7 @@ interface TextBlock {
 }
 
 interface ItemState {
-  kind: "message" | "function_call" | "reasoning" | "other";
+  kind: "message" | "function_call" | "custom_tool_call" | "reasoning" | "other";
   blockId: string;
   open: boolean;
   /** message: content_index → block. */
@@ -29,6 +31,8 @@ interface ItemState {
   summaryParts: number;
   /** reasoning: text of the current summary part so far. */
   partSent: string;
+  /** custom_tool_call: the input text so far. */
+  input: string;
 }
 
 export class ResponsesStreamDecoder implements StreamDecoder {
@@ -84,6 +88,16 @@ export class ResponsesStreamDecoder implements StreamDecoder {
       case "response.function_call_arguments.done":
         this.argsDone(out, this.item(data), str(data.arguments));
         break;
+      case "response.custom_tool_call_input.delta": {
+        const item = this.item(data);
+        if (item?.kind === "custom_tool_call") item.input += str(data.delta) ?? "";
+        break;
+      }
+      case "response.custom_tool_call_input.done": {
+        const item = this.item(data);
+        if (item?.kind === "custom_tool_call") item.input = str(data.input) ?? item.input;
+        break;
+      }
       case "response.reasoning_summary_part.added":
         this.summaryPart(out, data);
         break;
@@ -162,10 +176,16 @@ export class ResponsesStreamDecoder implements StreamDecoder {
     const id = str(item.id);
     if (id !== undefined) this.indexById.set(id, i);
     const t = item.type;
-    const kind: ItemState["kind"] = t === "message" || t === "function_call" || t === "reasoning" ? t : "other";
-    const state: ItemState = { kind, blockId: `${kind}-${i}`, open: false, parts: new Map(), sent: "", summaryParts: 0, partSent: "" };
+    const kind: ItemState["kind"] = t === "message" || t === "function_call" || t === "custom_tool_call" || t === "reasoning" ? t : "other";
+    const state: ItemState = { kind, blockId: `${kind}-${i}`, open: false, parts: new Map(), sent: "", summaryParts: 0, partSent: "", input: "" };
     this.items.set(i, state);
-    if (kind === "function_call") {
+    if (kind === "custom_tool_call") {
+      this.sawToolCall = true;
+      const name = upstreamNameToCanonical(str(item.name) ?? "", str(item.namespace), this.ctx.toolNames);
+      out.push({ type: "tool-call-start", id: state.blockId, callId: str(item.call_id) ?? "", name });
+      state.open = true;
+      state.input = str(item.input) ?? "";
+    } else if (kind === "function_call") {
       this.sawToolCall = true;
       const name = upstreamNameToCanonical(str(item.name) ?? "", str(item.namespace), this.ctx.toolNames);
       out.push({ type: "tool-call-start", id: state.blockId, callId: str(item.call_id) ?? "", name });
@@ -215,7 +235,7 @@ export class ResponsesStreamDecoder implements StreamDecoder {
   }
 
   private argsDone(out: StreamPart[], item: ItemState | undefined, full: string | undefined): void {
-    if (item?.kind !== "function_call" || !item.open) return;
+    if ((item?.kind !== "function_call" && item?.kind !== "custom_tool_call") || !item.open) return;
     const final = full ?? item.sent;
     if (final.startsWith(item.sent) && final.length > item.sent.length) {
       out.push({ type: "tool-call-delta", id: item.blockId, delta: final.slice(item.sent.length) });
@@ -260,6 +280,8 @@ export class ResponsesStreamDecoder implements StreamDecoder {
       for (const block of state.parts.values()) if (block.open) closeText(out, block, undefined);
     } else if (state.kind === "function_call") {
       this.argsDone(out, state, str(item.arguments));
+    } else if (state.kind === "custom_tool_call") {
+      this.argsDone(out, state, freeformArguments(str(item.input) ?? state.input));
     } else if (state.kind === "reasoning" && state.open) {
       if (state.sent === "") this.reasoningDelta(out, state, summaryText(item.summary));
       const end: StreamPart = { type: "reasoning-end", id: state.blockId };
@@ -277,6 +299,7 @@ export class ResponsesStreamDecoder implements StreamDecoder {
       if (!state) continue;
       for (const block of state.parts.values()) if (block.open) closeText(out, block, undefined);
       if (state.kind === "function_call") this.argsDone(out, state, undefined);
+      if (state.kind === "custom_tool_call") this.argsDone(out, state, freeformArguments(state.input));
       if (state.kind === "reasoning" && state.open) {
         state.open = false;
         out.push({ type: "reasoning-end", id: state.blockId });

@@ -12,7 +12,8 @@ import type { OutboundEvent, StreamEncoder, TranslationContext } from "../codec.
 import { statusForFinish } from "./finish-reason.js";
 import { isOpenAIReasoningBlob } from "./guards.js";
 import { ItemIds } from "./item-ids.js";
-import { functionCallItem, reasoningItem, responseObject } from "./response.js";
+import { customToolCallItem, functionCallItem, reasoningItem, responseObject } from "./response.js";
+import { freeformInput, freeformToolNames } from "../shared/freeform-tools.js";
 import type { OutputContentPart, OutputItem, OutputMessageItem, ResponsesStreamEventType } from "./wire.js";
 
 interface OpenItem {
@@ -45,7 +46,12 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   private finish: FinishReason | undefined;
   private terminal = false;
 
-  constructor(private readonly ctx: TranslationContext) {}
+  /** The client's free-form tools: their calls' `{"input"}` JSON is collected and sent as raw text at the end. */
+  private readonly freeform: ReadonlySet<string>;
+
+  constructor(private readonly ctx: TranslationContext) {
+    this.freeform = freeformToolNames(ctx.clientRequest?.tools);
+  }
 
   push(part: StreamPart): OutboundEvent[] {
     if (this.terminal) return [];
@@ -77,7 +83,9 @@ export class ResponsesStreamEncoder implements StreamEncoder {
         this.reasoningEnd(out, part.id, part.signature);
         break;
       case "tool-call-start": {
-        const item = functionCallItem(this.started().next("fc"), part.callId, part.name, "", "in_progress");
+        const item = this.freeform.has(part.name)
+          ? customToolCallItem(this.started().next("ctc"), part.callId, part.name, "")
+          : functionCallItem(this.started().next("fc"), part.callId, part.name, "", "in_progress");
         this.blocks.set(part.id, { owner: this.openItem(out, item), contentIndex: 0, open: true });
         break;
       }
@@ -228,6 +236,10 @@ export class ResponsesStreamEncoder implements StreamEncoder {
 
   private argsDelta(out: OutboundEvent[], id: string, delta: string): void {
     const b = this.blocks.get(id);
+    if (b?.open && b.owner.item.type === "custom_tool_call") {
+      b.owner.text += delta;
+      return;
+    }
     if (!b?.open || b.owner.item.type !== "function_call" || delta === "") return;
     b.owner.item.arguments += delta;
     this.emit(out, "response.function_call_arguments.delta", { item_id: b.owner.item.id, output_index: b.owner.index, delta });
@@ -235,6 +247,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
 
   private argsEnd(out: OutboundEvent[], id: string, args: string | undefined): void {
     const b = this.blocks.get(id);
+    if (b?.open && b.owner.item.type === "custom_tool_call") return this.customEnd(out, b, args ?? b.owner.text);
     const item = b?.owner.item;
     if (!b?.open || item?.type !== "function_call") return;
     b.open = false;
@@ -250,6 +263,18 @@ export class ResponsesStreamEncoder implements StreamEncoder {
       arguments: item.arguments,
       name: item.name,
     });
+    this.closeItem(out, b.owner);
+  }
+
+  /** The input arrives as `{"input": …}` JSON fragments; only the finished text can be sent. */
+  private customEnd(out: OutboundEvent[], b: Block, args: string): void {
+    const item = b.owner.item;
+    if (item.type !== "custom_tool_call") return;
+    b.open = false;
+    item.input = freeformInput(args);
+    const ref = { item_id: item.id, output_index: b.owner.index };
+    if (item.input !== "") this.emit(out, "response.custom_tool_call_input.delta", { ...ref, delta: item.input });
+    this.emit(out, "response.custom_tool_call_input.done", { ...ref, input: item.input });
     this.closeItem(out, b.owner);
   }
 

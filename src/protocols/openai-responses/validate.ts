@@ -124,6 +124,10 @@ function checkEvent(v: string[], at: string, type: string, data: JsonObject, ite
         if (!it.argsDone) v.push(`${at}: function_call done before function_call_arguments.done`);
         if (item.arguments !== it.args) v.push(`${at}: final arguments differ from the streamed ones`);
       }
+      if (it.type === "custom_tool_call") {
+        if (!it.argsDone) v.push(`${at}: custom_tool_call done before custom_tool_call_input.done`);
+        if (item.input !== it.args) v.push(`${at}: final input differs from the streamed one`);
+      }
       it.done = true;
       return;
     }
@@ -157,6 +161,15 @@ function checkEvent(v: string[], at: string, type: string, data: JsonObject, ite
     case "response.function_call_arguments.done":
       if (it.type !== "function_call" || it.argsDone) return void v.push(`${at}: arguments done on a closed or non-call item`);
       if (data.arguments !== it.args) v.push(`${at}: arguments differ from the deltas`);
+      it.argsDone = true;
+      return;
+    case "response.custom_tool_call_input.delta":
+      if (it.type !== "custom_tool_call" || it.argsDone) return void v.push(`${at}: input delta on a closed or non-custom-call item`);
+      it.args += str(data.delta) ?? "";
+      return;
+    case "response.custom_tool_call_input.done":
+      if (it.type !== "custom_tool_call" || it.argsDone) return void v.push(`${at}: input done on a closed or non-custom-call item`);
+      if (data.input !== it.args) v.push(`${at}: input differs from the deltas`);
       it.argsDone = true;
       return;
     case "response.reasoning_summary_part.added":

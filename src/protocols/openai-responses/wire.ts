@@ -126,7 +126,16 @@ export interface OutputReasoningItem {
   encrypted_content?: string;
 }
 
-export type OutputItem = OutputMessageItem | OutputFunctionCallItem | OutputReasoningItem;
+/** A free-form tool's call: raw text, no JSON arguments. */
+export interface OutputCustomToolCallItem {
+  type: "custom_tool_call";
+  id: string;
+  call_id: string;
+  name: string;
+  input: string;
+}
+
+export type OutputItem = OutputMessageItem | OutputFunctionCallItem | OutputCustomToolCallItem | OutputReasoningItem;
 
 export interface ResponsesUsage {
   input_tokens: number;
@@ -164,6 +173,8 @@ export type ResponsesStreamEventType =
   | "response.refusal.done"
   | "response.function_call_arguments.delta"
   | "response.function_call_arguments.done"
+  | "response.custom_tool_call_input.delta"
+  | "response.custom_tool_call_input.done"
   | "response.reasoning_summary_part.added"
   | "response.reasoning_summary_part.done"
   | "response.reasoning_summary_text.delta"

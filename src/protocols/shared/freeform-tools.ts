@@ -1,0 +1,64 @@
+/**
+ * Free-form ("custom") tools (https://platform.openai.com/docs/guides/function-calling#custom-tools):
+ * the model answers with raw text, optionally constrained by a grammar, instead of JSON
+ * arguments. Codex CLI declares `apply_patch` this way for GPT-5-family models. Vendors
+ * without free-form tools get a function taking one string, `input` (the shape of Codex's
+ * own function-style `apply_patch`), and calls travel in the canonical model as
+ * `{"input": text}` so every codec can treat them as ordinary tool calls.
+ */
+import type { FunctionTool, Tool } from "../../canonical/request.js";
+
+export const FREEFORM_FIELD = "input";
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The function form of a free-form tool; a grammar is spelled out for the model in the field's description. */
+export function freeformTool(name: string, description: string | undefined, format: unknown): FunctionTool {
+  let field = "The tool's input as plain text.";
+  if (isRecord(format) && format.type === "grammar" && typeof format.definition === "string") {
+    const syntax = typeof format.syntax === "string" ? format.syntax : "grammar";
+    field = `The tool's input as plain text, which must match this ${syntax} grammar:\n${format.definition}`;
+  } else if (isRecord(format) && format.type === "regex" && typeof format.definition === "string") {
+    field = `The tool's input as plain text, matching the regular expression ${format.definition}`;
+  }
+  const tool: FunctionTool = {
+    type: "function",
+    name,
+    parameters: {
+      type: "object",
+      properties: { [FREEFORM_FIELD]: { type: "string", description: field } },
+      required: [FREEFORM_FIELD],
+      additionalProperties: false,
+    },
+    freeform: isRecord(format) ? { format } : {},
+  };
+  if (description !== undefined) tool.description = description;
+  return tool;
+}
+
+export function freeformArguments(input: string): string {
+  return JSON.stringify({ [FREEFORM_FIELD]: input });
+}
+
+/**
+ * The raw text of a free-form call's canonical arguments. A model that ignored the
+ * one-field schema and wrote something else gets its text passed on as it is.
+ */
+export function freeformInput(args: string): string {
+  try {
+    const parsed: unknown = JSON.parse(args);
+    if (isRecord(parsed) && typeof parsed[FREEFORM_FIELD] === "string") return parsed[FREEFORM_FIELD];
+  } catch {
+    // not JSON: the model wrote the input itself
+  }
+  return args;
+}
+
+/** Canonical names of a request's free-form tools. */
+export function freeformToolNames(tools: readonly Tool[] | undefined): ReadonlySet<string> {
+  const names = new Set<string>();
+  for (const t of tools ?? []) if (t.type === "function" && t.freeform) names.add(t.name);
+  return names;
+}
