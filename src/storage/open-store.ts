@@ -69,7 +69,7 @@ function openSqlite(file: string): SqlStore {
   database.pragma("foreign_keys = ON");
   // Durable across process crashes in WAL mode; only an OS crash can lose the last commits.
   database.pragma("synchronous = NORMAL");
-  return new SqlStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), "sqlite");
+  return new SqlStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), "sqlite", database);
 }
 
 function openPostgres(url: string, opts: OpenStoreOptions): SqlStore {

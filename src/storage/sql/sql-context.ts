@@ -1,4 +1,5 @@
 import { sql, type Kysely } from "kysely";
+import type SqliteDatabase from "better-sqlite3";
 import type { Database } from "./schema.js";
 
 export type SqlDialect = "sqlite" | "postgres";
@@ -7,6 +8,11 @@ export type SqlDialect = "sqlite" | "postgres";
 export interface SqlContext {
   readonly db: Kysely<Database>;
   readonly dialect: SqlDialect;
+  /**
+   * The SQLite connection under `db`, for bulk writes that need one prepared statement
+   * run many times in a transaction (see usage-repo.ts); absent on PostgreSQL.
+   */
+  readonly sqlite?: SqliteDatabase.Database;
 }
 
 /** Runs `work` in one write transaction and returns its result. */

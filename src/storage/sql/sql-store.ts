@@ -1,4 +1,5 @@
 import { sql, type Kysely } from "kysely";
+import type SqliteDatabase from "better-sqlite3";
 import type { Store } from "../ports.js";
 import { SqlAccountRepo } from "./accounts-repo.js";
 import { SqlApiKeyRepo } from "./api-keys-repo.js";
@@ -26,8 +27,9 @@ export class SqlStore implements Store {
     /** Exposed for storage-internal modules and tests; planes use the repos. */
     readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
+    sqlite?: SqliteDatabase.Database,
   ) {
-    const ctx: SqlContext = { db, dialect };
+    const ctx: SqlContext = sqlite ? { db, dialect, sqlite } : { db, dialect };
     this.accounts = new SqlAccountRepo(ctx);
     this.apiKeys = new SqlApiKeyRepo(ctx);
     this.upstreams = new SqlUpstreamRepo(ctx);
