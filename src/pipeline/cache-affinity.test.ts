@@ -36,6 +36,12 @@ beforeAll(async () => {
     prompt_cache_key: true
     keys: [mock-chat-key-3, mock-chat-key-4]
     models: ["keyed-*"]
+  - name: responses-nokey
+    protocol: openai-responses
+    base_url: MOCK/v1
+    prompt_cache_key: false
+    keys: [mock-responses-key-9]
+    models: ["nokey-*"]
 `,
   });
 });
@@ -559,5 +565,24 @@ describe("upstream key pinning (the chat upstream has two keys)", () => {
     const t4 = await send(ing, "keyed-aff", "cooling", 4);
     expect(t4.credential).toBe(t1.credential);
     expect(t4.key).toBe(t1.key);
+  });
+});
+
+describe("upstreams that do not take prompt_cache_key", () => {
+  it("never see one, not even the client's own, on either lane; everything else passes as sent", async () => {
+    // Responses client → Responses upstream with the setting off (passthrough).
+    const responses = await send(responsesIngress(true), "nokey-aff", "theta", 2);
+    expect(responses.seen.json as J).not.toHaveProperty("prompt_cache_key");
+    const { prompt_cache_key: _dropped, ...rest } = JSON.parse(responses.sent) as J;
+    expect(responses.seen.json).toEqual(rest);
+    // Chat client with its own key → OpenAI-compatible Chat upstream (passthrough, default off).
+    const chat = await send(chatIngress, "chat-aff", "theta", 1, ACME_KEY, (b) => {
+      b.body.prompt_cache_key = "client-key-theta";
+    });
+    expect(chat.seen.json as J).not.toHaveProperty("prompt_cache_key");
+    expect((chat.seen.json as J).messages).toEqual(JSON.parse(chat.sent).messages);
+    // Responses client with its own key → the same Chat upstream (translated).
+    const translated = await send(responsesIngress(true), "chat-aff", "theta", 1);
+    expect(translated.seen.json as J).not.toHaveProperty("prompt_cache_key");
   });
 });

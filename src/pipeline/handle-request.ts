@@ -118,7 +118,14 @@ async function passthrough(
   affinity: Affinity,
 ): Promise<LaneResult> {
   const upstream = attempt.target.upstream;
-  const set = affinity.key && attempt.target.sendsCacheKey ? { prompt_cache_key: affinity.key } : {};
+  // An upstream that takes the field gets the scoped key; one that rejects it gets none, not even the client's.
+  const set: Record<string, unknown> = attempt.target.sendsCacheKey
+    ? affinity.key
+      ? { prompt_cache_key: affinity.key }
+      : {}
+    : body.peek.fields.has("prompt_cache_key")
+      ? { prompt_cache_key: undefined }
+      : {};
   const prepared = preparePassthroughBody(upstream.protocol, body.raw, body.peek, body.read, set);
   if (prepared.upstreamStreams && !clientStreams) {
     // Only the Codex backend forces streaming; a non-streaming client is served by folding the stream.

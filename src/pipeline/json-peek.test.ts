@@ -68,6 +68,42 @@ describe("patchBody", () => {
   });
 });
 
+describe("patchBody removals", () => {
+  it("cuts a member with its comma, first, middle or last, keeping the other bytes", () => {
+    const src = '{ "a":1 ,\n "b":"x",  "c":[1,2] }';
+    const buf = Buffer.from(src);
+    const cut = (names: string[]) => patchBody(buf, peekBody(buf)!, Object.fromEntries(names.map((n) => [n, undefined]))).toString();
+    expect(cut(["a"])).toBe('{ "b":"x",  "c":[1,2] }');
+    expect(cut(["b"])).toBe('{ "a":1 ,\n "c":[1,2] }');
+    expect(cut(["c"])).toBe('{ "a":1 ,\n "b":"x" }');
+    expect(cut(["b", "c"])).toBe('{ "a":1 }');
+    expect(cut(["a", "b", "c"])).toBe("{  }");
+    expect(cut(["missing"])).toBe(src);
+  });
+
+  it("always yields JSON equal to the object with the fields set and removed, however it is spaced", () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string(), fc.jsonValue(), { minKeys: 1 }),
+        fc.dictionary(fc.string(), fc.jsonValue()),
+        fc.integer({ min: 0, max: 3 }),
+        fc.func(fc.boolean()),
+        (obj, set, indent, drop) => {
+          const buf = Buffer.from(JSON.stringify(obj, null, indent));
+          const patch: Record<string, unknown> = { ...set };
+          const expected: Record<string, unknown> = JSON.parse(JSON.stringify({ ...obj, ...set })) as Record<string, unknown>;
+          for (const k of Object.keys(obj)) {
+            if (!drop(k)) continue;
+            patch[k] = undefined;
+            delete expected[k];
+          }
+          expect(JSON.parse(patchBody(buf, peekBody(buf)!, patch).toString())).toEqual(expected);
+        },
+      ),
+    );
+  });
+});
+
 describe("readArrayItems", () => {
   it("parses elements lazily and stops where the caller stops", () => {
     // The third element is malformed: a caller that stops after two never reaches it.

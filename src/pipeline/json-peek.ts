@@ -7,6 +7,8 @@
  */
 
 export interface FieldRange {
+  /** Byte offset of the member's key (its opening quote). */
+  keyStart: number;
   /** Byte offset of the value's first byte. */
   start: number;
   /** Byte offset just past the value. */
@@ -101,6 +103,7 @@ export function peekBody(buf: Uint8Array): PeekedBody | undefined {
   if (buf[i] === RBRACE) return skipWs(buf, i + 1) === buf.length ? { fields, open, nonEmpty: false } : undefined;
   for (;;) {
     if (buf[i] !== QUOTE) return undefined;
+    const keyStart = i;
     const keyEnd = skipString(buf, i);
     if (keyEnd < 0) return undefined;
     const rawKey = Buffer.from(buf.buffer, buf.byteOffset + i + 1, keyEnd - i - 2).toString("utf8");
@@ -110,7 +113,7 @@ export function peekBody(buf: Uint8Array): PeekedBody | undefined {
     i = skipWs(buf, i + 1);
     const end = skipValue(buf, i);
     if (end < 0) return undefined;
-    fields.set(key, { start: i, end });
+    fields.set(key, { keyStart, start: i, end });
     i = skipWs(buf, end);
     if (buf[i] === COMMA) {
       i = skipWs(buf, i + 1);
@@ -159,29 +162,65 @@ export function readField(buf: Uint8Array, body: PeekedBody, name: string): unkn
   return JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + r.start, r.end - r.start).toString("utf8"));
 }
 
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
 /**
- * Replaces top-level fields' values in the original bytes, or inserts them right
- * after the opening brace when absent. Everything else stays byte-identical.
+ * Cuts the removed members out with their separators: up to the next member that
+ * stays, or, after the last one that stays, from the end of that one's value.
+ */
+function removals(body: PeekedBody, removed: ReadonlySet<FieldRange>): Edit[] {
+  const members = [...body.fields.values()];
+  const edits: Edit[] = [];
+  members.forEach((m, i) => {
+    if (!removed.has(m)) return;
+    const nextKept = members.slice(i + 1).find((x) => !removed.has(x));
+    const prevKept = members
+      .slice(0, i)
+      .reverse()
+      .find((x) => !removed.has(x));
+    if (nextKept) edits.push({ start: m.keyStart, end: nextKept.keyStart, text: "" });
+    else if (prevKept) edits.push({ start: prevKept.end, end: m.end, text: "" });
+    else edits.push({ start: m.keyStart, end: members[i + 1]?.keyStart ?? m.end, text: "" });
+  });
+  return edits;
+}
+
+/**
+ * Replaces top-level fields' values in the original bytes, inserts them right
+ * after the opening brace when absent, and removes those set to `undefined`.
+ * Everything else stays byte-identical.
  */
 export function patchBody(buf: Buffer, body: PeekedBody, set: Record<string, unknown>): Buffer {
-  const edits: Array<{ start: number; end: number; text: string }> = [];
+  const edits: Edit[] = [];
   const inserts: string[] = [];
+  const removed = new Set<FieldRange>();
   for (const [name, value] of Object.entries(set)) {
     const r = body.fields.get(name);
+    if (value === undefined) {
+      if (r) removed.add(r);
+      continue;
+    }
     const json = JSON.stringify(value);
     if (r) edits.push({ start: r.start, end: r.end, text: json });
     else inserts.push(`${JSON.stringify(name)}:${json}`);
   }
+  if (removed.size > 0) edits.push(...removals(body, removed));
   if (inserts.length > 0) {
-    edits.push({ start: body.open + 1, end: body.open + 1, text: inserts.join(",") + (body.nonEmpty ? "," : "") });
+    const survivors = body.fields.size - removed.size > 0;
+    edits.push({ start: body.open + 1, end: body.open + 1, text: inserts.join(",") + (survivors ? "," : "") });
   }
   if (edits.length === 0) return buf;
   edits.sort((a, b) => a.start - b.start);
   const pieces: Buffer[] = [];
   let at = 0;
   for (const e of edits) {
-    pieces.push(buf.subarray(at, e.start), Buffer.from(e.text, "utf8"));
-    at = e.end;
+    // Two adjacent removals may both claim the comma between them.
+    pieces.push(buf.subarray(at, Math.max(at, e.start)), Buffer.from(e.text, "utf8"));
+    at = Math.max(at, e.end);
   }
   pieces.push(buf.subarray(at));
   return Buffer.concat(pieces);
