@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openSqlStore } from "./open-store.js";
 import { runSqlStoreChecks } from "./sql/sql-store-checks.js";
 import { runStoreContract } from "./store-contract.js";
+import { writeTransaction } from "./sql/sql-context.js";
 
 const root = mkdtempSync(path.join(tmpdir(), "switchyard-sqlite-"));
 let opened = 0;
@@ -53,6 +54,58 @@ describe("sqlite store file", () => {
       expect(await second.accounts.get(account.id)).toEqual(account);
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe("sqlite usage records", () => {
+  it("are not swept into another caller's open transaction and rolled back with it", async () => {
+    const store = await makeStore();
+    try {
+      await store.migrate();
+      const account = await store.accounts.create({ name: "metered" });
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      // An admin-style write transaction that yields the event loop before it fails.
+      const failing = writeTransaction({ db: store.db, dialect: "sqlite" }, async (trx) => {
+        await trx
+          .insertInto("accounts")
+          .values({ id: "tmp", parent_id: null, name: "tmp", status: "active", settings: "{}", created_at: "x", updated_at: "x" })
+          .execute();
+        await held;
+        throw new Error("admin write failed");
+      });
+      await new Promise((r) => setTimeout(r, 10));
+      const record = {
+        requestId: "req_during_trx",
+        accountId: account.id,
+        apiKeyId: "k",
+        model: "m",
+        upstreamId: null,
+        upstreamKeyId: null,
+        clientProtocol: "openai-chat",
+        upstreamProtocol: null,
+        stream: false,
+        inputTokens: 1,
+        cachedInputTokens: 0,
+        cacheWriteTokens: 0,
+        outputTokens: 1,
+        reasoningTokens: 0,
+        costMicros: 0,
+        status: "ok" as const,
+        httpStatus: 200,
+        errorCode: null,
+        attempts: 1,
+        latencyMs: 1,
+        createdAt: new Date().toISOString(),
+      };
+      const inserted = store.usage.insertMany([record]);
+      release();
+      await expect(failing).rejects.toThrow("admin write failed");
+      expect(await inserted).toBe(1);
+      expect((await store.usage.listByAccount(account.id)).map((r) => r.requestId)).toEqual(["req_during_trx"]);
+    } finally {
+      await store.close();
     }
   });
 });

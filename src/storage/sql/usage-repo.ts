@@ -101,7 +101,9 @@ export class SqlUsageRepo implements UsageRepo {
   constructor(private readonly ctx: SqlContext) {}
 
   async insertMany(records: readonly UsageRecord[]): Promise<number> {
-    if (this.ctx.sqlite) return this.#sqliteInsertMany(this.ctx.sqlite, records);
+    // Outside a transaction only: statements run on the raw handle bypass Kysely's connection
+    // lock and would otherwise join (and roll back with) another caller's open transaction.
+    if (this.ctx.sqlite && !this.ctx.sqlite.inTransaction) return this.#sqliteInsertMany(this.ctx.sqlite, records);
     let inserted = 0;
     for (let i = 0; i < records.length; i += ROWS_PER_STATEMENT) {
       const rows = records.slice(i, i + ROWS_PER_STATEMENT).map(toRow);
