@@ -10,7 +10,7 @@ import { withMessageExt, type ResponsesRequestExt } from "./extensions.js";
 import { invalid, isObject, optBoolean, optNumber, optString, reqObject, reqString, type JsonObject } from "./guards.js";
 import { joinNamespace } from "./tool-call-names.js";
 import { PROTOCOL } from "./wire.js";
-import { freeformTool } from "../shared/freeform-tools.js";
+import { freeformTool, freeformToolNames } from "../shared/freeform-tools.js";
 
 /** Top-level keys with a canonical home; every other key goes to extensions verbatim. */
 const CANONICAL_KEYS = new Set([
@@ -53,7 +53,7 @@ export function decodeResponsesRequest(body: unknown): CanonicalRequest {
   };
   const tools = decodeTools(body.tools);
   if (tools) req.tools = tools;
-  const toolChoice = decodeToolChoice(body.tool_choice, ext);
+  const toolChoice = decodeToolChoice(body.tool_choice, ext, tools);
   if (toolChoice !== undefined) req.toolChoice = toolChoice;
   setIfDefined(req, "parallelToolCalls", optBoolean(body, "parallel_tool_calls", ""));
   setIfDefined(req, "maxOutputTokens", optNumber(body, "max_output_tokens", ""));
@@ -94,14 +94,15 @@ function decodeTools(raw: unknown): Tool[] | undefined {
   });
 }
 
-function decodeToolChoice(raw: unknown, ext: ResponsesRequestExt): ToolChoice | undefined {
+function decodeToolChoice(raw: unknown, ext: ResponsesRequestExt, tools: readonly Tool[] | undefined): ToolChoice | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (raw === "auto" || raw === "none" || raw === "required") return raw;
   if (isObject(raw) && raw.type === "function" && typeof raw.name === "string") {
     return { name: joinNamespace(typeof raw.namespace === "string" ? raw.namespace : undefined, raw.name) };
   }
-  // A free-form tool is a function elsewhere; the encoders know it by name.
-  if (isObject(raw) && raw.type === "custom" && typeof raw.name === "string") return { name: raw.name };
+  // A declared free-form tool is a function elsewhere; the encoders know it by name. Naming an
+  // undeclared one is left to a Responses upstream to refuse rather than turned into a function choice.
+  if (isObject(raw) && raw.type === "custom" && typeof raw.name === "string" && freeformToolNames(tools).has(raw.name)) return { name: raw.name };
   if (isObject(raw)) {
     // allowed_tools, mcp, built-in choices: no canonical form, kept for a Responses upstream.
     ext.tool_choice = raw;

@@ -55,12 +55,16 @@ class ItemWriter {
     const id = shortenCallId(callId);
     const freeform = freeformCall || this.enc.freeform.has(canonicalName);
     this.calls.set(id, freeform);
+    const { namespace, name } = splitNamespace(canonicalName);
     if (freeform) {
-      const name = this.enc.shortNames.get(canonicalName) ?? canonicalName;
-      this.item({ type: "custom_tool_call", call_id: id, name, input: freeformInput(args) });
+      const input = freeformInput(args);
+      this.item(
+        namespace
+          ? { type: "custom_tool_call", call_id: id, name, namespace, input }
+          : { type: "custom_tool_call", call_id: id, name: this.enc.shortNames.get(name) ?? name, input },
+      );
       return;
     }
-    const { namespace, name } = splitNamespace(canonicalName);
     const item: FunctionCallItem = namespace
       ? { type: "function_call", call_id: id, name, namespace, arguments: args }
       : { type: "function_call", call_id: id, name: this.enc.shortNames.get(name) ?? name, arguments: args };

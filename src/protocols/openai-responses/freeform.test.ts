@@ -51,7 +51,7 @@ describe("free-form tools in the Responses codec", () => {
     expect(wire.input.slice(1)).toEqual(body.input.slice(1));
   });
 
-  it("streams a call of a free-form tool as custom_tool_call with the raw text, whatever shape the upstream gave it", () => {
+  it("streams a call of a free-form tool as custom_tool_call with the raw text", () => {
     const ctx = testCtx();
     ctx.clientRequest = decodeResponsesRequest(body);
     const args = JSON.stringify({ input: PATCH });
@@ -78,6 +78,41 @@ describe("free-form tools in the Responses codec", () => {
       "response.output_item.done",
       "response.completed",
     ]);
+  });
+
+  it("sends the text that arrived when a call is cut off, and nothing for empty arguments, never JSON", () => {
+    const inputOf = (parts: Parameters<typeof encodeParts>[0]): unknown => {
+      const ctx = testCtx();
+      ctx.clientRequest = decodeResponsesRequest(body);
+      const events = encodeParts([{ type: "response-start", meta: { id: "resp_c", model: "m", created: 1 } }, ...parts], ctx);
+      expect(validateResponsesStream(events)).toEqual([]);
+      return (events.find((e) => (e.data as { type: string }).type === "response.output_item.done")!.data as { item: { input: unknown } }).item.input;
+    };
+    const cut = JSON.stringify({ input: PATCH }).slice(0, 30); // {"input":"*** Begin Patch\n***
+    expect(
+      inputOf([
+        { type: "tool-call-start", id: "c", callId: "k", name: "apply_patch" },
+        { type: "tool-call-delta", id: "c", delta: cut },
+        { type: "finish", reason: "length" },
+      ]),
+    ).toBe("*** Begin Patch\n***");
+    expect(
+      inputOf([
+        { type: "tool-call-start", id: "c", callId: "k", name: "apply_patch" },
+        { type: "tool-call-end", id: "c", arguments: "{}" },
+        { type: "finish", reason: "tool-calls" },
+      ]),
+    ).toBe("");
+  });
+
+  it("keeps a namespaced custom call's namespace, and leaves a tool_choice naming an undeclared custom tool to the upstream", () => {
+    const item = { type: "custom_tool_call", call_id: "call_2", namespace: "editing", name: "apply_patch", input: PATCH };
+    const wire = encodeResponsesRequest(decodeResponsesRequest({ model: "m", input: [item] }), testCtx());
+    expect(wire.input).toEqual([item]);
+    const choice = { type: "custom", name: "not_declared" };
+    const req = decodeResponsesRequest({ model: "m", input: "x", tools: [applyPatch], tool_choice: choice });
+    expect(req.toolChoice).toBeUndefined();
+    expect(encodeResponsesRequest(req, testCtx()).tool_choice).toEqual(choice);
   });
 
   it("answers a non-streaming client with a custom_tool_call item", () => {

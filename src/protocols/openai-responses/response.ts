@@ -138,8 +138,11 @@ export function functionCallItem(
   return item;
 }
 
-export function customToolCallItem(id: string, callId: string, name: string, input: string): OutputCustomToolCallItem {
-  return { type: "custom_tool_call", id, call_id: callId, name, input };
+export function customToolCallItem(id: string, callId: string, canonicalName: string, input: string): OutputCustomToolCallItem {
+  const { namespace, name } = splitNamespace(canonicalName);
+  const item: OutputCustomToolCallItem = { type: "custom_tool_call", id, call_id: callId, name, input };
+  if (namespace) item.namespace = namespace;
+  return item;
 }
 
 export function reasoningItem(id: string, text: string, signature: string | undefined): OutputReasoningItem {

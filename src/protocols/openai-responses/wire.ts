@@ -132,6 +132,7 @@ export interface OutputCustomToolCallItem {
   id: string;
   call_id: string;
   name: string;
+  namespace?: string;
   input: string;
 }
 

@@ -43,17 +43,42 @@ export function freeformArguments(input: string): string {
 }
 
 /**
- * The raw text of a free-form call's canonical arguments. A model that ignored the
- * one-field schema and wrote something else gets its text passed on as it is.
+ * The raw text of a free-form call's canonical arguments. Upstreams that were given
+ * the function form do not always answer by the book: an empty object means no
+ * input, another field name is taken for `input`, and arguments cut off mid-string
+ * (a `length` stop) yield the part of the text that did arrive, never JSON.
  */
 export function freeformInput(args: string): string {
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(args);
-    if (isRecord(parsed) && typeof parsed[FREEFORM_FIELD] === "string") return parsed[FREEFORM_FIELD];
+    parsed = JSON.parse(args);
   } catch {
-    // not JSON: the model wrote the input itself
+    return partialInput(args) ?? args;
   }
-  return args;
+  if (typeof parsed === "string") return parsed;
+  if (!isRecord(parsed)) return args;
+  const input = parsed[FREEFORM_FIELD];
+  if (typeof input === "string") return input;
+  return Object.values(parsed).find((v): v is string => typeof v === "string") ?? "";
+}
+
+const PARTIAL_PREFIX = /^\s*\{\s*"[^"\\]*"\s*:\s*"/;
+
+/** The decoded prefix of a JSON object's first string value, cut wherever the text ends. */
+function partialInput(args: string): string | undefined {
+  const m = PARTIAL_PREFIX.exec(args);
+  if (!m) return args.trim() === "" ? "" : undefined;
+  let end = m[0].length;
+  while (end < args.length && args[end] !== '"') end += args[end] === "\\" ? 2 : 1;
+  // Drop an escape sequence the cut left incomplete (at most `\uXXX`), then decode.
+  for (let cut = Math.min(end, args.length); cut >= Math.max(m[0].length, end - 6); cut--) {
+    try {
+      return JSON.parse(`"${args.slice(m[0].length, cut)}"`) as string;
+    } catch {
+      // keep cutting
+    }
+  }
+  return undefined;
 }
 
 /** Canonical names of a request's free-form tools. */
