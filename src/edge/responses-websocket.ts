@@ -19,12 +19,14 @@ import type { ClientSink, Exchange } from "../pipeline/exchange.js";
 import type { Logger } from "../observability/logger.js";
 
 export interface ResponsesWebSocketOptions {
-  /** Throws a GatewayError when the upgrade request's credentials are not accepted. */
-  authenticate(req: IncomingMessage): void;
+  /** The account id the upgrade request's key belongs to; throws a GatewayError when it is not accepted. */
+  authenticate(req: IncomingMessage): string;
   /** Runs one turn through the pipeline, writing to `ex.res`. */
   generate(ex: Exchange): Promise<void>;
   logger: Logger;
   bodyLimit: number;
+  /** Counts a connection closed for breaking RFC 6455 (the `ws` error code, a closed set). */
+  countProtocolError(code: string): void;
 }
 
 type Json = Record<string, unknown>;
@@ -125,14 +127,21 @@ class WebSocketTurnSink implements ClientSink {
 export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOptions): WebSocketServer {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true, maxPayload: o.bodyLimit });
 
+  // A peer that breaks the WebSocket protocol must cost only its own connection: every emitter
+  // on this path has an 'error' listener, since an unhandled 'error' event ends the process.
+  wss.on("error", (err) => o.logger.error({ err }, "websocket server error"));
+
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // node:http hands the socket over without its own error listener; a reset while we answer must not throw.
+    socket.on("error", (err) => o.logger.debug({ err }, "upgrade socket error"));
     const path = (req.url ?? "").split("?")[0];
     if (path !== "/v1/responses") {
       socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
       return;
     }
+    let accountId: string;
     try {
-      o.authenticate(req);
+      accountId = o.authenticate(req);
     } catch (err) {
       const e = err instanceof GatewayError ? err : new GatewayError("authentication", "invalid_api_key", "Invalid API key.");
       const body = JSON.stringify({ error: { message: e.message, type: "authentication_error", code: e.code, param: null } });
@@ -141,13 +150,20 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
       );
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, req));
+    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, req, accountId));
   });
 
-  function serve(ws: WebSocket, upgrade: IncomingMessage): void {
+  function serve(ws: WebSocket, upgrade: IncomingMessage, accountId: string): void {
     const state: ConnectionState = { lastRequest: undefined, lastResponseId: undefined, lastOutput: [], busy: false };
     const connection = new AbortController();
     ws.on("close", () => connection.abort());
+    // `ws` has already sent the close frame with the matching code (1002, 1007, 1009) and is closing
+    // the socket; all that is left is to say so.
+    ws.on("error", (err: Error & { code?: string }) => {
+      const code = typeof err.code === "string" && err.code.startsWith("WS_ERR_") ? err.code : "other";
+      o.countProtocolError(code);
+      o.logger.warn({ code, reason: err.message, account: accountId }, "websocket connection closed on a protocol error");
+    });
     ws.on("message", (data, isBinary) => {
       if (isBinary) {
         ws.send(errorFrame(400, "invalid_request_error", "invalid_frame", "Send response.create requests as JSON text frames."));

@@ -222,6 +222,10 @@ export function createEdge(o: EdgeOptions): Edge {
     const routeLabel =
       GENERATE_ROUTES[path] || path === "/v1/messages/count_tokens" || path === "/v1/models" ? path : path.startsWith("/admin/") ? "admin" : "other";
     res.setHeader("x-request-id", id);
+    // Neither emitter may throw an unhandled 'error' (a reset mid-body, a write after the end):
+    // readBody and the client-disconnect signal already see those, so only log them here.
+    req.on("error", (err) => o.logger.debug({ requestId: id, err }, "request stream error"));
+    res.on("error", (err) => o.logger.debug({ requestId: id, err }, "response stream error"));
     const ac = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) ac.abort();
@@ -268,10 +272,11 @@ export function createEdge(o: EdgeOptions): Edge {
   });
 
   const wss = attachResponsesWebSocket(server, {
-    authenticate: (req) => void authenticate(req.headers, o.pipeline.catalog.snapshot),
+    authenticate: (req) => authenticate(req.headers, o.pipeline.catalog.snapshot).account.id,
     generate: (ex) => runGenerate(ex, true),
     logger: o.logger,
     bodyLimit: o.bodyLimit,
+    countProtocolError: (code) => o.metrics.websocketProtocolErrors.inc({ code }),
   });
 
   return {

@@ -13,6 +13,7 @@ export interface Metrics {
   upstreamErrors: Counter<"upstream" | "class">;
   tokens: Counter<"model" | "kind">;
   inFlight: Gauge;
+  websocketProtocolErrors: Counter<"code">;
 }
 
 export function createMetrics(): Metrics {
@@ -54,5 +55,11 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
     inFlight: new Gauge({ name: "switchyard_requests_in_flight", help: "Data-plane requests in progress", registers: [registry] }),
+    websocketProtocolErrors: new Counter({
+      name: "switchyard_websocket_protocol_errors_total",
+      help: "WebSocket connections closed because the client broke RFC 6455, by ws error code (WS_ERR_*)",
+      labelNames: ["code"],
+      registers: [registry],
+    }),
   };
 }

@@ -27,8 +27,8 @@ export function createUpstreamHttp(opts: { connectTimeoutMs?: number } = {}): Up
     connect: { timeout: opts.connectTimeoutMs ?? 10_000 },
   });
   return {
-    send(o) {
-      return request(o.url, {
+    async send(o) {
+      const res = await request(o.url, {
         method: o.method,
         headers: o.headers,
         body: o.body,
@@ -37,6 +37,10 @@ export function createUpstreamHttp(opts: { connectTimeoutMs?: number } = {}): Up
         headersTimeout: o.headersTimeoutMs,
         bodyTimeout: o.bodyTimeoutMs,
       });
+      // A body that fails while nobody reads it (a reset after the pipeline moved on) would
+      // otherwise emit an unhandled 'error' and end the process; readers still see the error.
+      res.body.on("error", () => {});
+      return res;
     },
     close: () => agent.close(),
   };
