@@ -17,7 +17,7 @@ import { listModels } from "../pipeline/list-models.js";
 import { authenticate } from "../pipeline/authenticate.js";
 import { emptyUsage } from "../canonical/usage.js";
 import { handleAdmin, type AdminDeps } from "../admin/routes.js";
-import { errorBody } from "./error-render.js";
+import { errorBody } from "../pipeline/render-error.js";
 import { readBody } from "./read-body.js";
 import { attachResponsesWebSocket } from "./responses-websocket.js";
 

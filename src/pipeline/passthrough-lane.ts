@@ -10,7 +10,7 @@ import type { Usage } from "../canonical/usage.js";
 import { emptyUsage } from "../canonical/usage.js";
 import type { UpstreamProtocol } from "../storage/ports.js";
 import { SseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
-import { errorBody, frameSse, streamErrorEvents } from "../edge/error-render.js";
+import { errorBody, frameSse, streamErrorEvents } from "./render-error.js";
 import type { ClientProtocol } from "../protocols/codec.js";
 import { patchBody, type PeekedBody } from "./json-peek.js";
 import { anthropicUsage, chatUsage, createUsageObserver, responsesUsage } from "./usage-observer.js";

@@ -13,7 +13,7 @@ import { newTranslationContext, type OutboundEvent } from "../protocols/codec.js
 import { CLIENT_CODECS, UPSTREAM_CODECS } from "../protocols/registry.js";
 import { foldStream } from "../protocols/shared/fold-stream.js";
 import { SseParser } from "../transport/sse.js";
-import { frameSse } from "../edge/error-render.js";
+import { frameSse } from "./render-error.js";
 import { forwardableHeaders, clientResponseHeaders } from "../upstream/headers.js";
 import { injectCredential } from "../upstream/credentials.js";
 import { upstreamUrl } from "../upstream/endpoints.js";

@@ -11,8 +11,9 @@ import type { CanonicalResponse } from "../canonical/response.js";
 import type { StreamPart } from "../canonical/stream.js";
 import type { GatewayError } from "../canonical/errors.js";
 
-/** Protocols a client can speak to the gateway. */
-export type ClientProtocol = "openai-chat" | "openai-responses" | "anthropic-messages";
+import type { ClientProtocol } from "../canonical/protocols.js";
+
+export type { ClientProtocol, UpstreamProtocol } from "../canonical/protocols.js";
 
 /** Protocols the gateway can speak to an upstream. `codex` is the ChatGPT Codex backend flavour of Responses. */
 export type UpstreamWireProtocol = "openai-chat" | "openai-responses" | "anthropic-messages" | "codex";

@@ -2,8 +2,7 @@
  * Which codec speaks which protocol. The pipeline looks codecs up here; adding
  * a protocol means adding its folder and one line per side below.
  */
-import type { UpstreamProtocol } from "../storage/ports.js";
-import type { ClientCodec, ClientProtocol, UpstreamCodec } from "./codec.js";
+import type { ClientCodec, ClientProtocol, UpstreamCodec, UpstreamProtocol } from "./codec.js";
 import { anthropicClientCodec, anthropicUpstreamCodec } from "./anthropic-messages/index.js";
 import { openaiChatClientCodec, openaiChatUpstreamCodec } from "./openai-chat/index.js";
 import { openaiResponsesClientCodec, openaiResponsesUpstreamCodec } from "./openai-responses/index.js";
