@@ -7,12 +7,15 @@ import { resolve } from "node:path";
 import type { ConfigFile } from "./config/schema.js";
 import { applyBootstrap } from "./config/bootstrap.js";
 import { openStore } from "./storage/open-store.js";
-import type { Store, UsageRecord as StoredUsageRecord } from "./storage/ports.js";
+import type { Store } from "./storage/ports.js";
 import { UsageRecorder } from "./governance/usage-recorder.js";
 import { SecretBox, loadMasterKey } from "./governance/secrets.js";
 import { loadAdminToken } from "./governance/admin-token.js";
 import { Catalog } from "./routing/catalog.js";
 import { createUpstreamHttp } from "./upstream/http-client.js";
+import { createLocalKeyHealth } from "./routing/key-health.js";
+import { createCredentialCache } from "./upstream/credentials.js";
+import { storedUsage } from "./pipeline/settle.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import { createEdge } from "./edge/server.js";
@@ -40,34 +43,6 @@ export interface Gateway {
   close(graceMs?: number): Promise<void>;
 }
 
-/** The stored form of a settled request. Pricing comes with the billing work; cost is 0 until then. */
-function storedUsage(rec: UsageRecord): StoredUsageRecord {
-  const u = rec.usage;
-  return {
-    requestId: rec.requestId,
-    accountId: rec.accountId,
-    apiKeyId: rec.apiKeyId,
-    model: rec.model,
-    upstreamId: rec.upstreamId ?? null,
-    upstreamKeyId: rec.upstreamKeyId ?? null,
-    clientProtocol: rec.clientProtocol,
-    upstreamProtocol: rec.upstreamProtocol ?? null,
-    stream: rec.stream,
-    inputTokens: u.inputTokens,
-    cachedInputTokens: u.cachedInputTokens,
-    cacheWriteTokens: u.cacheWriteTokens,
-    outputTokens: u.outputTokens,
-    reasoningTokens: u.reasoningTokens,
-    costMicros: 0,
-    status: rec.aborted ? "cancelled" : rec.status >= 400 ? "error" : "ok",
-    httpStatus: rec.status,
-    errorCode: rec.errorCode ?? null,
-    attempts: rec.attempts,
-    latencyMs: rec.latencyMs,
-    createdAt: new Date().toISOString(),
-  };
-}
-
 export async function openConfiguredStore(config: ConfigFile): Promise<Store> {
   return openStore({ databaseUrl: config.database_url, dataDir: resolve(config.data_dir) });
 }
@@ -87,22 +62,18 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const catalog = await Catalog.load(store, secrets);
     const admin = await loadAdminToken(dataDir, env);
     const metrics = createMetrics();
-    const http = createUpstreamHttp();
+    const transport = createUpstreamHttp();
     const usageRecorder = new UsageRecorder(store.usage, logger);
     const edge = createEdge({
       pipeline: {
         catalog,
-        http,
+        transport,
+        keyHealth: createLocalKeyHealth(),
+        credentials: createCredentialCache(),
         logger,
         metrics,
         maxAttempts: config.server.max_attempts,
         recordUsage(rec) {
-          const u = rec.usage;
-          if (u.inputTokens) metrics.tokens.inc({ model: rec.model, kind: "input" }, u.inputTokens);
-          if (u.cachedInputTokens) metrics.tokens.inc({ model: rec.model, kind: "cached_input" }, u.cachedInputTokens);
-          if (u.cacheWriteTokens) metrics.tokens.inc({ model: rec.model, kind: "cache_write" }, u.cacheWriteTokens);
-          if (u.outputTokens) metrics.tokens.inc({ model: rec.model, kind: "output" }, u.outputTokens);
-          if (u.reasoningTokens) metrics.tokens.inc({ model: rec.model, kind: "reasoning" }, u.reasoningTokens);
           usageRecorder.record(storedUsage(rec));
           o.onUsage?.(rec);
         },
@@ -134,7 +105,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       close(graceMs = config.server.shutdown_grace_ms) {
         closing ??= (async () => {
           await edge.drain(graceMs);
-          await http.close();
+          await transport.close();
           await usageRecorder.close();
           await store.close();
         })();

@@ -6,16 +6,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import { GatewayError } from "../canonical/errors.js";
-import type { ClientProtocol } from "../protocols/codec.js";
+import type { ClientProtocol } from "../canonical/protocols.js";
 import type { Store } from "../storage/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Exchange, PipelineDeps } from "../pipeline/exchange.js";
-import { handleGenerate, type SettleInfo } from "../pipeline/handle-request.js";
+import { handleGenerate } from "../pipeline/handle-request.js";
+import { asGatewayError } from "../pipeline/settle.js";
 import { countTokens } from "../pipeline/count-tokens.js";
 import { listModels } from "../pipeline/list-models.js";
 import { authenticate } from "../pipeline/authenticate.js";
-import { emptyUsage } from "../canonical/usage.js";
 import { handleAdmin, type AdminDeps } from "../admin/routes.js";
 import { errorBody } from "../pipeline/render-error.js";
 import { readBody } from "./read-body.js";
@@ -146,69 +146,35 @@ export function createEdge(o: EdgeOptions): Edge {
     protocol: ClientProtocol,
     signal: AbortSignal,
   ): Promise<void> {
-    await runGenerate(await exchange(req, res, id, path, query, protocol, signal), false);
+    await handleGenerate(o.pipeline, await exchange(req, res, id, path, query, protocol, signal));
   }
 
   /**
-   * One generate request through the pipeline, settled with a usage record.
-   * With `renderErrors`, an error before the first byte is written to `ex.res`
-   * in the client's protocol (the WebSocket path); otherwise it propagates to
-   * the edge's own handler.
+   * One WebSocket turn through the pipeline (which settles it). An error
+   * before the first byte is written to the turn's sink in the client's
+   * protocol, where the HTTP path lets it propagate to the edge's handler.
    */
-  async function runGenerate(ex: Exchange, renderErrors: boolean): Promise<void> {
+  async function runTurn(ex: Exchange): Promise<void> {
     // WebSocket turns are not HTTP requests; count them so a drain waits for them too.
-    if (renderErrors) inFlight++;
-    let settle: SettleInfo | undefined;
-    let failure: GatewayError | undefined;
+    inFlight++;
+    let status = 500;
     try {
-      settle = await handleGenerate(o.pipeline, ex);
+      status = (await handleGenerate(o.pipeline, ex)).status;
     } catch (err) {
-      failure =
-        err instanceof GatewayError
-          ? err
-          : ex.signal.aborted
-            ? new GatewayError("invalid_request", "client_closed", "The client closed the request.", { status: 499 })
-            : new GatewayError("internal", "internal_error", "The gateway failed to handle this request.");
-      if (!renderErrors) throw err;
+      const failure = asGatewayError(err, ex.signal);
+      status = failure.status;
       if (!(err instanceof GatewayError)) o.logger.error({ requestId: ex.id, err }, "unhandled error");
-      const text = JSON.stringify(errorBody(ex.protocol, failure, ex.id));
       ex.res.writeHead(failure.status, { "content-type": "application/json" });
-      ex.res.end(text);
+      ex.res.end(JSON.stringify(errorBody(ex.protocol, failure, ex.id)));
     } finally {
-      const p = ex.principal;
-      const status = settle?.status ?? failure?.status ?? 500;
-      if (p) {
-        const target = ex.lastAttempt?.target;
-        o.pipeline.recordUsage({
-          requestId: ex.id,
-          accountId: p.account.id,
-          apiKeyId: p.apiKeyId,
-          clientProtocol: ex.protocol,
-          model: ex.model ?? "",
-          upstream: target?.upstream.name,
-          upstreamId: target?.upstream.id,
-          upstreamKeyId: ex.lastAttempt?.key.id,
-          upstreamProtocol: target?.protocol,
-          lane: settle?.lane ?? ex.lastAttempt?.lane,
-          stream: ex.stream ?? false,
-          status,
-          errorCode: failure?.code ?? (status >= 400 ? "upstream_error" : undefined),
-          attempts: ex.attempts ?? 0,
-          usage: settle?.usage ?? emptyUsage(),
-          latencyMs: performance.now() - ex.startedAt,
-          aborted: ex.signal.aborted,
-        });
-      }
-      if (renderErrors) {
-        const route = "ws:/v1/responses";
-        const seconds = (performance.now() - ex.startedAt) / 1000;
-        o.metrics.requests.inc({ route, status: String(status) });
-        o.metrics.duration.observe({ route }, seconds);
-        // One line per turn, like an HTTP request's, so a WebSocket session is traceable by request id.
-        o.logger.info({ requestId: ex.id, method: "WS", path: "/v1/responses", status, ms: Math.round(seconds * 1000) }, "request");
-        inFlight--;
-        if (draining && inFlight === 0) drained?.();
-      }
+      const route = "ws:/v1/responses";
+      const seconds = (performance.now() - ex.startedAt) / 1000;
+      o.metrics.requests.inc({ route, status: String(status) });
+      o.metrics.duration.observe({ route }, seconds);
+      // One line per turn, like an HTTP request's, so a WebSocket session is traceable by request id.
+      o.logger.info({ requestId: ex.id, method: "WS", path: "/v1/responses", status, ms: Math.round(seconds * 1000) }, "request");
+      inFlight--;
+      if (draining && inFlight === 0) drained?.();
     }
   }
 
@@ -243,12 +209,7 @@ export function createEdge(o: EdgeOptions): Edge {
     }) as ServerResponse["writeHead"];
     route(req, res, id, path, query, ac.signal)
       .catch((err: unknown) => {
-        const gerr =
-          err instanceof GatewayError
-            ? err
-            : ac.signal.aborted
-              ? new GatewayError("invalid_request", "client_closed", "The client closed the request.", { status: 499 })
-              : new GatewayError("internal", "internal_error", "The gateway failed to handle this request.");
+        const gerr = asGatewayError(err, ac.signal);
         if (!(err instanceof GatewayError) && !ac.signal.aborted) o.logger.error({ requestId: id, err }, "unhandled error");
         if (res.headersSent || res.destroyed) {
           res.end();
@@ -273,7 +234,7 @@ export function createEdge(o: EdgeOptions): Edge {
 
   const wss = attachResponsesWebSocket(server, {
     authenticate: (req) => authenticate(req.headers, o.pipeline.catalog.snapshot).account.id,
-    generate: (ex) => runGenerate(ex, true),
+    generate: runTurn,
     logger: o.logger,
     bodyLimit: o.bodyLimit,
     countProtocolError: (code) => o.metrics.websocketProtocolErrors.inc({ code }),

@@ -1,23 +1,41 @@
 /**
- * One upstream attempt: send, and classify what came back. Before the first
- * byte reaches the client a retryable failure moves on to the next key or
- * upstream; the classification decides which failures are retryable.
+ * One upstream attempt: the headers, the credential, the send and the lease on
+ * the key, and the classification of what came back. Both lanes send through
+ * it, so they differ only in the body they build and how they relay the
+ * answer. Before the first byte reaches the client a retryable failure moves
+ * on to the next key or upstream; the classification decides which are.
  */
-import type { Dispatcher } from "undici";
 import { GatewayError, statusToKind } from "../canonical/errors.js";
-import type { FailureClass } from "../routing/key-pool.js";
-import { KeyPool } from "../routing/key-pool.js";
-import type { PlannedAttempt } from "./plan.js";
-import type { PipelineDeps } from "./exchange.js";
+import type { PlannedAttempt } from "../routing/plan.js";
+import type { FailureClass, KeyLease } from "../routing/key-health.js";
+import type { PoolKey } from "../routing/key-pool.js";
+import { upstreamUrl } from "../upstream/endpoints.js";
+import { upstreamHeaders } from "../upstream/headers.js";
+import { UpstreamTransportError, type UpstreamHeaders, type UpstreamResponse } from "../upstream/response.js";
+import { setCodexSession } from "./affinity.js";
+import type { Exchange, PipelineDeps } from "./exchange.js";
 
-export type AttemptOutcome =
-  | { ok: true; response: Dispatcher.ResponseData }
+export type SendResult =
+  | { ok: true; response: UpstreamResponse }
   /** A failure another key or upstream might not have. */
-  | { ok: false; retryable: true; error: GatewayError; cls: FailureClass | "timeout" }
-  /** The upstream rejected the request itself (4xx): final, answered to the client. */
-  | { ok: false; retryable: false; status: number; bodyText: string; headers: Record<string, string | string[] | undefined> };
+  | { ok: false; retryable: true; error: GatewayError }
+  /** The upstream refused the request itself (4xx): final, answered to the client. */
+  | { ok: false; retryable: false; status: number; bodyText: string; headers: UpstreamHeaders };
 
-function retryAfterMs(headers: Record<string, string | string[] | undefined>): number | undefined {
+export interface SendOptions {
+  body: Buffer;
+  /** Whether the upstream is asked to stream. */
+  stream: boolean;
+  /** The client's query string, kept on the passthrough lane (e.g. Anthropic's `?beta=true`). */
+  query?: string;
+  /** The session's scoped cache key, sent as the Codex backend's session header. */
+  affinityKey: string | undefined;
+}
+
+/** Default upstream timeout when the upstream's settings name none: long, since reasoning models think for minutes. */
+const DEFAULT_TIMEOUT_MS = 600_000;
+
+function retryAfterMs(headers: UpstreamHeaders): number | undefined {
   const v = headers["retry-after"];
   const s = Array.isArray(v) ? v[0] : v;
   if (!s) return undefined;
@@ -27,82 +45,108 @@ function retryAfterMs(headers: Record<string, string | string[] | undefined>): n
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }
 
-export async function sendAttempt(
-  deps: PipelineDeps,
-  attempt: PlannedAttempt,
-  req: { url: string; headers: Record<string, string>; body: Buffer; signal: AbortSignal },
-): Promise<AttemptOutcome> {
-  const { target, key } = attempt;
-  const settings = target.upstream.settings;
-  const timeoutMs = typeof settings.timeout_ms === "number" ? settings.timeout_ms : 600_000;
-  const name = target.upstream.name;
-  key.inFlight++;
-  let response: Dispatcher.ResponseData;
-  try {
-    response = await deps.http.send({
-      url: req.url,
-      method: "POST",
-      headers: req.headers,
-      body: req.body,
-      signal: req.signal,
-      headersTimeoutMs: timeoutMs,
-      bodyTimeoutMs: timeoutMs,
-    });
-  } catch (err) {
-    key.inFlight--;
-    if (req.signal.aborted) throw err;
-    const code = (err as { code?: string }).code ?? "";
-    const timeout = code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT";
-    KeyPool.failed(key, "network", Date.now());
-    deps.metrics.upstreamErrors.inc({ upstream: name, class: timeout ? "timeout" : "network" });
-    return {
-      ok: false,
-      retryable: true,
-      cls: timeout ? "timeout" : "network",
-      error: timeout
-        ? new GatewayError("timeout", "upstream_timeout", `Upstream '${name}' did not answer in time.`)
-        : new GatewayError("upstream", "upstream_unreachable", `Upstream '${name}' could not be reached.`),
-    };
-  }
-  const status = response.statusCode;
-  if (status < 400) {
-    // The caller decrements inFlight when the body is done.
-    return { ok: true, response };
-  }
-  key.inFlight--;
-  const bodyText = await response.body.text().catch(() => "");
-  const headers = response.headers;
-  let cls: FailureClass | undefined;
-  if (status === 429) cls = "rate_limited";
-  else if (status === 401 || status === 403) cls = "auth";
-  else if (status >= 500 || status === 408) cls = "server_error";
-  if (!cls) {
-    deps.metrics.upstreamErrors.inc({ upstream: name, class: "client_error" });
-    return { ok: false, retryable: false, status, bodyText, headers };
-  }
-  const wait = retryAfterMs(headers);
-  KeyPool.failed(key, cls, Date.now(), wait);
-  deps.metrics.upstreamErrors.inc({ upstream: name, class: cls });
-  deps.logger.warn({ upstream: name, key: key.fingerprint, status, cls }, "upstream attempt failed");
-  let error: GatewayError;
-  if (cls === "rate_limited") {
-    error = new GatewayError("rate_limit", "upstream_rate_limited", "The upstream is rate limiting this model; try again shortly.", {
-      headers: wait !== undefined ? { "retry-after": String(Math.ceil(wait / 1000)) } : undefined,
-    });
-  } else if (cls === "auth") {
-    error = new GatewayError("upstream", "upstream_auth_failed", `Upstream '${name}' rejected the gateway's credential.`);
-  } else {
-    error = new GatewayError(
-      statusToKind(status) === "overloaded" ? "overloaded" : "upstream",
-      "upstream_error",
-      `Upstream '${name}' failed with HTTP ${status}.`,
-    );
-  }
-  return { ok: false, retryable: true, cls, error };
+function failureClassOf(status: number): FailureClass | undefined {
+  if (status === 429) return "rate_limited";
+  if (status === 401 || status === 403) return "auth";
+  if (status >= 500 || status === 408) return "server_error";
+  return undefined;
 }
 
-/** Call when a successful response's body has been fully consumed or abandoned. */
-export function attemptDone(attempt: PlannedAttempt, ok: boolean): void {
-  attempt.key.inFlight--;
-  if (ok) KeyPool.succeeded(attempt.key);
+export class Attempt {
+  readonly target: PlannedAttempt["target"];
+  readonly key: PoolKey;
+  readonly lane: PlannedAttempt["lane"];
+  #lease: KeyLease | undefined;
+
+  constructor(
+    private readonly deps: PipelineDeps,
+    private readonly ex: Exchange,
+    readonly planned: PlannedAttempt,
+  ) {
+    this.target = planned.target;
+    this.key = planned.key;
+    this.lane = planned.lane;
+  }
+
+  /** Sends the body; on success the key stays leased until {@link finish}. */
+  async send(o: SendOptions): Promise<SendResult> {
+    const upstream = this.target.upstream;
+    const credential = this.deps.credentials(upstream, this.key);
+    const timeoutMs = typeof upstream.settings.timeout_ms === "number" ? upstream.settings.timeout_ms : DEFAULT_TIMEOUT_MS;
+    // One more try on the same key when the credential refreshed after a rejection (OAuth accounts).
+    for (let refreshed = false; ; refreshed = true) {
+      const headers = upstreamHeaders(this.ex.headers, {
+        foreign: this.lane === "translate",
+        stream: o.stream,
+        extra: upstream.settings.headers as Record<string, unknown> | undefined,
+      });
+      if (upstream.protocol === "codex" && o.affinityKey) setCodexSession(headers, o.affinityKey);
+      await credential.authorize(headers, this.ex.signal);
+      const lease = this.deps.keyHealth.acquire(this.key);
+      this.#lease = lease;
+      let response: UpstreamResponse;
+      try {
+        response = await this.deps.transport.send({
+          url: upstreamUrl(upstream.protocol, upstream.baseUrl, "generate", o.query ?? ""),
+          method: "POST",
+          headers,
+          body: o.body,
+          signal: this.ex.signal,
+          headersTimeoutMs: timeoutMs,
+          bodyTimeoutMs: timeoutMs,
+        });
+      } catch (err) {
+        if (this.ex.signal.aborted || !(err instanceof UpstreamTransportError)) {
+          this.finish("neutral");
+          throw err;
+        }
+        this.deps.keyHealth.report(lease, "network");
+        return this.failed(err.kind, undefined, err.kind === "timeout" ? "upstream_timeout" : "upstream_unreachable");
+      }
+      if (response.status < 400) return { ok: true, response };
+
+      const bodyText = (await response.bytes().catch(() => Buffer.alloc(0))).toString("utf8");
+      const cls = failureClassOf(response.status);
+      if (!cls) {
+        this.deps.keyHealth.report(lease, "neutral");
+        this.deps.metrics.upstreamErrors.inc({ upstream: upstream.name, class: "client_error" });
+        return { ok: false, retryable: false, status: response.status, bodyText, headers: response.headers };
+      }
+      if (cls === "auth" && !refreshed && (await credential.rejected(this.ex.signal)) === "retry") {
+        this.deps.keyHealth.report(lease, "neutral");
+        continue;
+      }
+      const wait = retryAfterMs(response.headers);
+      this.deps.keyHealth.report(lease, cls, wait);
+      return this.failed(cls, response.status, undefined, wait);
+    }
+  }
+
+  /** Releases the key after a successful head: "ok" once the answer was relayed whole, "neutral" otherwise. */
+  finish(outcome: "ok" | "neutral"): void {
+    if (this.#lease) this.deps.keyHealth.report(this.#lease, outcome);
+  }
+
+  private failed(cls: FailureClass | "timeout", status: number | undefined, code?: "upstream_timeout" | "upstream_unreachable", wait?: number): SendResult {
+    const name = this.target.upstream.name;
+    this.deps.metrics.upstreamErrors.inc({ upstream: name, class: cls });
+    this.deps.logger.warn({ requestId: this.ex.id, upstream: name, key: this.key.fingerprint, status, cls }, "upstream attempt failed");
+    let error: GatewayError;
+    if (code === "upstream_timeout") error = new GatewayError("timeout", "upstream_timeout", `Upstream '${name}' did not answer in time.`);
+    else if (code === "upstream_unreachable") error = new GatewayError("upstream", "upstream_unreachable", `Upstream '${name}' could not be reached.`);
+    else if (cls === "rate_limited") {
+      error = new GatewayError("rate_limit", "upstream_rate_limited", "The upstream is rate limiting this model; try again shortly.", {
+        headers: wait !== undefined ? { "retry-after": String(Math.ceil(wait / 1000)) } : undefined,
+      });
+    } else if (cls === "auth") {
+      error = new GatewayError("upstream", "upstream_auth_failed", `Upstream '${name}' rejected the gateway's credential.`);
+    } else {
+      error = new GatewayError(
+        statusToKind(status ?? 502) === "overloaded" ? "overloaded" : "upstream",
+        "upstream_error",
+        `Upstream '${name}' failed with HTTP ${status}.`,
+      );
+    }
+    return { ok: false, retryable: true, error };
+  }
 }

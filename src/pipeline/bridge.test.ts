@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ClientProtocol } from "../protocols/codec.js";
-import { laneFor } from "./plan.js";
+import { laneFor } from "../routing/plan.js";
 import { ACME_KEY, startStack, type Stack } from "../testing/stack.js";
 import { readSse, validateStream } from "../testing/sse-client.js";
 import { buildBody, ENDPOINT, readJsonAnswer, readStreamAnswer, type Answer, type ToolSpec, type Turn } from "../testing/client-shapes.js";

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ClientProtocol } from "../protocols/codec.js";
 import type { UpstreamProtocol } from "../storage/ports.js";
 import type { RecordedRequest } from "../mock/types.js";
-import { laneFor } from "./plan.js";
+import { laneFor } from "../routing/plan.js";
 import { ACME_KEY, startStack, type Stack } from "../testing/stack.js";
 import { readSse, validateStream } from "../testing/sse-client.js";
 

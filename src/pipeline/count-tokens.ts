@@ -6,13 +6,12 @@
  * `x-switchyard-estimate: true` header).
  */
 import { GatewayError } from "../canonical/errors.js";
-import { injectCredential } from "../upstream/credentials.js";
 import { upstreamUrl } from "../upstream/endpoints.js";
-import { forwardableHeaders } from "../upstream/headers.js";
+import { upstreamHeaders } from "../upstream/headers.js";
 import { authenticate } from "./authenticate.js";
 import { admit } from "./admit.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
-import { parseBody } from "./handle-request.js";
+import { parseBody, requireModel } from "./request-body.js";
 
 export function estimateTokens(body: { read(name: string): unknown }): number {
   let bytes = 0;
@@ -28,22 +27,23 @@ export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ s
   const principal = authenticate(ex.headers, snapshot);
   ex.principal = principal;
   const body = parseBody(ex.body);
-  const model = body.read("model");
-  if (typeof model !== "string" || !model) {
-    throw new GatewayError("invalid_request", "missing_model", "The request must name a model in the 'model' field.", { param: "model" });
-  }
+  const model = requireModel(body);
   if (!Array.isArray(body.read("messages"))) {
     throw new GatewayError("invalid_request", "invalid_messages", "'messages' must be an array.", { param: "messages" });
   }
-  admit(principal, model);
+  // Nothing is generated, so nothing is reserved: the admission only checks.
+  await admit(principal, model);
   const target = snapshot.upstreams.find((t) => t.protocol === "anthropic" && t.models.matches(model));
-  const key = target?.pool.order(undefined, Date.now())[0];
+  const key = target && deps.keyHealth.order(target.pool, undefined, Date.now())[0];
   if (target && key) {
-    const headers = forwardableHeaders(ex.headers);
-    headers["content-type"] = "application/json";
-    injectCredential(target.upstream, key.secret, headers);
+    const headers = upstreamHeaders(ex.headers, {
+      foreign: false,
+      stream: false,
+      extra: target.upstream.settings.headers as Record<string, unknown> | undefined,
+    });
     try {
-      const res = await deps.http.send({
+      await deps.credentials(target.upstream, key).authorize(headers, ex.signal);
+      const res = await deps.transport.send({
         url: upstreamUrl("anthropic", target.upstream.baseUrl, "count_tokens", ex.query),
         method: "POST",
         headers,
@@ -52,9 +52,9 @@ export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ s
         headersTimeoutMs: 30_000,
         bodyTimeoutMs: 30_000,
       });
-      const json: unknown = await res.body.json();
-      if (res.statusCode < 400) return { status: res.statusCode, body: json, estimate: false };
-      deps.logger.warn({ requestId: ex.id, status: res.statusCode }, "count_tokens upstream failed; estimating locally");
+      const json: unknown = JSON.parse((await res.bytes()).toString("utf8"));
+      if (res.status < 400) return { status: res.status, body: json, estimate: false };
+      deps.logger.warn({ requestId: ex.id, status: res.status }, "count_tokens upstream failed; estimating locally");
     } catch (err) {
       if (ex.signal.aborted) throw err;
       deps.logger.warn({ requestId: ex.id, err: (err as Error).message }, "count_tokens upstream unreachable; estimating locally");

@@ -6,9 +6,11 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { Usage } from "../canonical/usage.js";
 import type { ClientProtocol } from "../protocols/codec.js";
 import type { Catalog, Principal } from "../routing/catalog.js";
-import type { UpstreamHttp } from "../upstream/http-client.js";
+import type { KeyHealth } from "../routing/key-health.js";
+import type { PlannedAttempt } from "../routing/plan.js";
+import type { UpstreamTransport } from "../upstream/response.js";
+import type { CredentialSource } from "../upstream/credentials.js";
 import type { Logger } from "../observability/logger.js";
-import type { PlannedAttempt } from "./plan.js";
 import type { Metrics } from "../observability/metrics.js";
 
 /** What the pipeline reports for one settled request: metrics and the usage batcher take it from here. */
@@ -38,7 +40,10 @@ export interface UsageRecord {
 
 export interface PipelineDeps {
   catalog: Catalog;
-  http: UpstreamHttp;
+  transport: UpstreamTransport;
+  keyHealth: KeyHealth;
+  /** The credential of an upstream key (main.ts passes a cache that keeps one per key). */
+  credentials: CredentialSource;
   logger: Logger;
   metrics: Metrics;
   maxAttempts: number;

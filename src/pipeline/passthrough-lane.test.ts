@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
-import { parseBody } from "./handle-request.js";
+import { parseBody } from "./request-body.js";
 import fc from "fast-check";
 import { preparePassthroughBody, relayStream } from "./passthrough-lane.js";
 
@@ -66,12 +66,10 @@ describe("relayStream", () => {
 
   async function relay(chunks: Buffer[], eol = "\n") {
     const written: Buffer[] = [];
-    const response = {
-      body: (async function* () {
-        yield* chunks;
-      })(),
-    } as unknown as Parameters<typeof relayStream>[2];
-    const result = await relayStream("openai-chat", "openai-chat", response, async (c) => void written.push(Buffer.from(c)), new AbortController().signal);
+    const body = (async function* () {
+      yield* chunks;
+    })();
+    const result = await relayStream("openai-chat", "openai-chat", body, async (c) => void written.push(Buffer.from(c)), new AbortController().signal);
     return { result, out: Buffer.concat(written).toString(), eol };
   }
 

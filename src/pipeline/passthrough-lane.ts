@@ -4,7 +4,6 @@
  * unknown fields intact; the answer is relayed as bytes and only observed to
  * meter usage.
  */
-import type { Dispatcher } from "undici";
 import { GatewayError } from "../canonical/errors.js";
 import type { Usage } from "../canonical/usage.js";
 import { emptyUsage } from "../canonical/usage.js";
@@ -12,7 +11,10 @@ import type { UpstreamProtocol } from "../storage/ports.js";
 import { SseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
 import { errorBody, frameSse, streamErrorEvents } from "./render-error.js";
 import type { ClientProtocol } from "../protocols/codec.js";
+import { clientResponseHeaders } from "../upstream/headers.js";
 import { patchBody, type PeekedBody } from "./json-peek.js";
+import type { ClientRequest, LaneDriver } from "./lane.js";
+import { SSE_HEADERS, writeAsync } from "./write-client.js";
 import { anthropicUsage, chatUsage, createUsageObserver, responsesUsage } from "./usage-observer.js";
 import { CODEX_STRIPPED_FIELDS, codexPassthroughPatch } from "../protocols/codex/index.js";
 
@@ -110,6 +112,8 @@ export interface RelayResult {
   completed: boolean;
   /** The stream broke or carried an error after the first byte. */
   failed: boolean;
+  /** Why it failed: the stream broke, ended early, or carried the upstream's own error event. */
+  errorCode?: "upstream_stream_broken" | "upstream_stream_incomplete" | "upstream_error";
 }
 
 /**
@@ -194,7 +198,7 @@ function frameOf(ev: SseEvent): string {
 export async function relayStream(
   upstream: UpstreamProtocol,
   client: ClientProtocol,
-  response: Dispatcher.ResponseData,
+  body: AsyncIterable<Buffer>,
   write: (chunk: Buffer | string) => Promise<void>,
   signal: AbortSignal,
   rewrite?: EventRewriter,
@@ -227,7 +231,7 @@ export async function relayStream(
     await write(span);
   };
   try {
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    for await (const chunk of body) {
       const buf: Buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
       const cut = lastEventBoundary(buf);
       if (cut === 0) {
@@ -248,7 +252,7 @@ export async function relayStream(
       failure = new GatewayError("upstream", "upstream_stream_incomplete", "The upstream stream ended before the response was complete.");
     }
   } catch (err) {
-    if (signal.aborted) return { usage: observer.usage, completed: false, failed: true };
+    if (signal.aborted) return { usage: observer.usage, completed: false, failed: true, errorCode: "upstream_stream_broken" };
     failed = true;
     failure = new GatewayError("upstream", "upstream_stream_broken", `The upstream stream broke: ${(err as Error).message}`);
   }
@@ -256,5 +260,67 @@ export async function relayStream(
   if (failure && !signal.aborted) {
     await write(frameSse(streamErrorEvents(client, failure))).catch(() => undefined);
   }
-  return { usage: observer.usage, completed: observer.completed && !failed, failed };
+  const errorCode = failure ? (failure.code as "upstream_stream_broken" | "upstream_stream_incomplete") : failed ? "upstream_error" : undefined;
+  return { usage: observer.usage, completed: observer.completed && !failed, failed, errorCode };
 }
+
+/** The body fields this lane sets: the session's cache key where the upstream takes one, and none where it does not. */
+function cacheKeyPatch(sendsCacheKey: boolean, request: ClientRequest): Record<string, unknown> {
+  if (sendsCacheKey) return request.affinity.key ? { prompt_cache_key: request.affinity.key } : {};
+  // An upstream that rejects the field gets none, not even the client's.
+  return request.body.peek.fields.has("prompt_cache_key") ? { prompt_cache_key: undefined } : {};
+}
+
+export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => {
+  const upstream = attempt.target.upstream;
+  const prepared = preparePassthroughBody(
+    upstream.protocol,
+    request.body.raw,
+    request.body.peek,
+    request.body.read,
+    cacheKeyPatch(attempt.target.sendsCacheKey, request),
+  );
+  const sent = await attempt.send({ body: prepared.body, stream: request.stream, query: ex.query, affinityKey: request.affinity.key });
+  if (!sent.ok) {
+    if (sent.retryable) return { kind: "retry", error: sent.error };
+    const errBody = passthroughErrorBody(upstream.protocol, ex.protocol, sent.status, sent.bodyText, ex.id);
+    const json = JSON.stringify(errBody);
+    ex.res.writeHead(sent.status, { "content-type": "application/json", ...clientResponseHeaders(sent.headers) });
+    ex.res.end(json);
+    return { kind: "done", outcome: { status: sent.status, usage: emptyUsage(), errorCode: "upstream_rejected" } };
+  }
+  const response = sent.response;
+  const passHeaders = clientResponseHeaders(response.headers);
+  if (request.stream) {
+    ex.res.writeHead(response.status, { ...SSE_HEADERS, ...passHeaders });
+    ex.res.flushHeaders();
+    const relay = await relayStream(upstream.protocol, ex.protocol, response.body, (chunk) => writeAsync(ex.res, chunk), ex.signal, prepared.rewriter);
+    attempt.finish(relay.completed ? "ok" : "neutral");
+    ex.res.end();
+    return relay.failed
+      ? { kind: "done", outcome: { status: 502, usage: relay.usage, errorCode: relay.errorCode } }
+      : { kind: "done", outcome: { status: response.status, usage: relay.usage } };
+  }
+  let raw: Buffer;
+  try {
+    raw = await response.bytes();
+  } catch (err) {
+    attempt.finish("neutral");
+    if (ex.signal.aborted) throw err;
+    return { kind: "retry", error: new GatewayError("upstream", "upstream_body_broken", `Upstream '${upstream.name}' broke off its answer.`) };
+  }
+  attempt.finish("ok");
+  let usage = emptyUsage();
+  try {
+    usage = usageFromJson(upstream.protocol, JSON.parse(raw.toString("utf8")));
+  } catch {
+    deps.logger.warn({ requestId: ex.id, upstream: upstream.name }, "upstream answer is not JSON; usage not metered");
+  }
+  ex.res.writeHead(response.status, {
+    "content-type": String(response.headers["content-type"] ?? "application/json"),
+    "content-length": raw.length,
+    ...passHeaders,
+  });
+  ex.res.end(raw);
+  return { kind: "done", outcome: { status: response.status, usage } };
+};

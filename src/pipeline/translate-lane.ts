@@ -13,24 +13,12 @@ import { newTranslationContext, type OutboundEvent } from "../protocols/codec.js
 import { CLIENT_CODECS, UPSTREAM_CODECS } from "../protocols/registry.js";
 import { foldStream } from "../protocols/shared/fold-stream.js";
 import { SseParser } from "../transport/sse.js";
+import { clientResponseHeaders } from "../upstream/headers.js";
 import { frameSse } from "./render-error.js";
-import { forwardableHeaders, clientResponseHeaders } from "../upstream/headers.js";
-import { injectCredential } from "../upstream/credentials.js";
-import { upstreamUrl } from "../upstream/endpoints.js";
-import { attemptDone, sendAttempt } from "./attempt.js";
-import { setCodexSession } from "./affinity.js";
-import type { Affinity } from "./affinity.js";
-import type { Exchange, PipelineDeps } from "./exchange.js";
-import type { LaneResult, ParsedBody } from "./handle-request.js";
-import { writeAsync } from "./handle-request.js";
-import type { PlannedAttempt } from "./plan.js";
-
-/**
- * Client headers meaningful only to the client's own vendor (Claude Code's and
- * Codex CLI's session and telemetry headers among them); not sent to a foreign upstream.
- */
-const VENDOR_HEADER =
-  /^(anthropic-|x-stainless-|openai-|x-claude-code-|x-codex-|x-app$|x-client-request-id$|session[-_]id$|thread-id$|conversation[-_]id$|originator$)/;
+import type { Exchange } from "./exchange.js";
+import type { LaneDriver } from "./lane.js";
+import type { ParsedBody } from "./request-body.js";
+import { SSE_HEADERS, sendJson, writeAsync } from "./write-client.js";
 
 const decoded = new WeakMap<ParsedBody, CanonicalRequest>();
 
@@ -48,18 +36,13 @@ function usageOf(parts: readonly StreamPart[], into: Usage): void {
   for (const p of parts) if (p.type === "usage") Object.assign(into, p.usage);
 }
 
-export async function runTranslateLane(
-  deps: PipelineDeps,
-  ex: Exchange,
-  attempt: PlannedAttempt,
-  body: ParsedBody,
-  clientStreams: boolean,
-  affinity: Affinity,
-): Promise<LaneResult> {
+export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest) => {
   const upstream = attempt.target.upstream;
   const client = CLIENT_CODECS[ex.protocol];
   const codec = UPSTREAM_CODECS[upstream.protocol];
-  const canonical = canonicalOf(ex, body);
+  const clientStreams = clientRequest.stream;
+  const affinity = clientRequest.affinity;
+  const canonical = canonicalOf(ex, clientRequest.body);
   const upstreamStreams = clientStreams || !codec.supportsNonStream;
   const ctx = newTranslationContext(canonical.model);
   ctx.clientRequest = canonical;
@@ -70,43 +53,32 @@ export async function runTranslateLane(
   else delete request.promptCacheKey;
   const upstreamBody = codec.encodeRequest(request, ctx);
 
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(forwardableHeaders(ex.headers))) if (!VENDOR_HEADER.test(k)) headers[k] = v;
-  headers["content-type"] = "application/json";
-  if (upstreamStreams) headers.accept = "text/event-stream";
-  if (upstream.protocol === "codex" && affinity.key) setCodexSession(headers, affinity.key);
-  injectCredential(upstream, attempt.key.secret, headers);
   if (ctx.warnings.length > 0) {
     deps.logger.info({ requestId: ex.id, warnings: ctx.warnings }, "lossy protocol translation");
   }
 
-  const outcome = await sendAttempt(deps, attempt, {
-    url: upstreamUrl(upstream.protocol, upstream.baseUrl, "generate"),
-    headers,
-    body: Buffer.from(JSON.stringify(upstreamBody)),
-    signal: ex.signal,
-  });
-  if (!outcome.ok) {
-    if (outcome.retryable) return { kind: "retry", error: outcome.error };
-    throw codec.decodeError(outcome.status, outcome.bodyText);
+  const sent = await attempt.send({ body: Buffer.from(JSON.stringify(upstreamBody)), stream: upstreamStreams, affinityKey: affinity.key });
+  if (!sent.ok) {
+    if (sent.retryable) return { kind: "retry", error: sent.error };
+    throw codec.decodeError(sent.status, sent.bodyText);
   }
-  const response = outcome.response;
+  const response = sent.response;
   const responseHeaders: Record<string, string> = clientResponseHeaders(response.headers);
   if (ctx.warnings.length > 0) responseHeaders["x-switchyard-warnings"] = [...new Set(ctx.warnings.map((w) => w.code))].join(",");
 
   if (!upstreamStreams) {
     let json: unknown;
     try {
-      json = await response.body.json();
+      json = JSON.parse((await response.bytes()).toString("utf8"));
     } catch {
-      attemptDone(attempt, false);
-      if (ex.signal.aborted) return { kind: "done", settle: { status: 499, usage: emptyUsage() } };
+      attempt.finish("neutral");
+      if (ex.signal.aborted) return { kind: "done", outcome: { status: 499, usage: emptyUsage(), errorCode: "client_closed" } };
       return { kind: "retry", error: new GatewayError("upstream", "upstream_bad_answer", `Upstream '${upstream.name}' answered with invalid JSON.`) };
     }
-    attemptDone(attempt, true);
+    attempt.finish("ok");
     const answer = codec.decodeResponse(json, ctx);
-    sendJson(ex, 200, client.encodeResponse(answer, ctx), responseHeaders);
-    return { kind: "done", settle: { status: 200, usage: answer.usage } };
+    sendJson(ex.res, 200, client.encodeResponse(answer, ctx), responseHeaders);
+    return { kind: "done", outcome: { status: 200, usage: answer.usage } };
   }
 
   const decoder = codec.createStreamDecoder(ctx);
@@ -115,19 +87,19 @@ export async function runTranslateLane(
   if (!clientStreams) {
     const parts: StreamPart[] = [];
     try {
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      for await (const chunk of response.body) {
         for (const ev of parser.push(chunk)) parts.push(...decoder.push(ev));
       }
       for (const ev of parser.end()) parts.push(...decoder.push(ev));
     } catch {
       if (ex.signal.aborted) {
-        attemptDone(attempt, false);
-        return { kind: "done", settle: { status: 499, usage: emptyUsage() } };
+        attempt.finish("neutral");
+        return { kind: "done", outcome: { status: 499, usage: emptyUsage(), errorCode: "client_closed" } };
       }
     }
     parts.push(...decoder.end());
     const failure = parts.find((p): p is Extract<StreamPart, { type: "error" }> => p.type === "error");
-    attemptDone(attempt, !failure);
+    attempt.finish(failure ? "neutral" : "ok");
     if (failure) {
       const err = new GatewayError(failure.error.kind, failure.error.code ?? "upstream_error", failure.error.message);
       // Nothing reached the client yet, so a transient upstream failure can still go to the next key.
@@ -136,16 +108,11 @@ export async function runTranslateLane(
     }
     usageOf(parts, usage);
     const answer = foldStream(parts);
-    sendJson(ex, 200, client.encodeResponse(answer, ctx), responseHeaders);
-    return { kind: "done", settle: { status: 200, usage } };
+    sendJson(ex.res, 200, client.encodeResponse(answer, ctx), responseHeaders);
+    return { kind: "done", outcome: { status: 200, usage } };
   }
 
-  ex.res.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    connection: "keep-alive",
-    ...responseHeaders,
-  });
+  ex.res.writeHead(200, { ...SSE_HEADERS, ...responseHeaders });
   ex.res.flushHeaders();
   const encoder = client.createStreamEncoder(ctx);
   let failed = false;
@@ -157,17 +124,17 @@ export async function runTranslateLane(
       if (p.type === "error") failed = true;
       out.push(...encoder.push(p));
     }
-    if (out.length > 0) await writeAsync(ex, frameSse(out));
+    if (out.length > 0) await writeAsync(ex.res, frameSse(out));
   };
   try {
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    for await (const chunk of response.body) {
       for (const ev of parser.push(chunk)) await emit(decoder.push(ev));
     }
     for (const ev of parser.end()) await emit(decoder.push(ev));
   } catch (err) {
     if (ex.signal.aborted || ex.res.destroyed) {
-      attemptDone(attempt, false);
-      return { kind: "done", settle: { status: 499, usage } };
+      attempt.finish("neutral");
+      return { kind: "done", outcome: { status: 499, usage, errorCode: "client_closed" } };
     }
     await emit([
       { type: "error", error: { kind: "upstream", message: `The upstream stream broke: ${(err as Error).message}`, code: "upstream_stream_broken" } },
@@ -176,17 +143,11 @@ export async function runTranslateLane(
   try {
     await emit(decoder.end());
     const tail = encoder.end();
-    if (tail.length > 0) await writeAsync(ex, frameSse(tail));
+    if (tail.length > 0) await writeAsync(ex.res, frameSse(tail));
   } catch {
     // Client went away while we were closing the stream.
   }
-  attemptDone(attempt, !failed);
+  attempt.finish(failed ? "neutral" : "ok");
   ex.res.end();
-  return { kind: "done", settle: { status: failed ? 502 : 200, usage } };
-}
-
-function sendJson(ex: Exchange, status: number, body: unknown, headers: Record<string, string>): void {
-  const text = JSON.stringify(body);
-  ex.res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
-  ex.res.end(text);
-}
+  return { kind: "done", outcome: failed ? { status: 502, usage, errorCode: "upstream_error" } : { status: 200, usage } };
+};

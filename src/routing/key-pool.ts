@@ -1,7 +1,7 @@
 /**
- * A pool of credentials for one upstream, with in-memory health: keys that fail
- * cool down for a while; a key the upstream rejects as invalid is taken out
- * until an admin changes it. A cache-affinity key pins a session to one key by
+ * A pool of credentials for one upstream, ordered by health (kept on the keys
+ * by routing/key-health.ts): keys that fail cool down for a while; a key the
+ * upstream rejects as invalid is taken out until an admin changes it. A cache-affinity key pins a session to one key by
  * rendezvous hashing, so prompt caches (which are per upstream account) keep hitting.
  */
 import { createHash } from "node:crypto";
@@ -19,8 +19,6 @@ export interface PoolKey {
   /** Rejected as invalid (401/403): skipped until the catalog reloads. */
   removed: boolean;
 }
-
-export type FailureClass = "rate_limited" | "server_error" | "network" | "auth";
 
 export class KeyPool {
   constructor(readonly keys: PoolKey[]) {}
@@ -53,23 +51,6 @@ export class KeyPool {
     healthy.sort((a, b) => a.inFlight - b.inFlight);
     cooling.sort((a, b) => a.coolingUntil - b.coolingUntil);
     return [...healthy, ...cooling];
-  }
-
-  static succeeded(key: PoolKey): void {
-    key.failures = 0;
-    key.coolingUntil = 0;
-  }
-
-  /** `retryAfterMs` from the upstream wins over the default backoff. */
-  static failed(key: PoolKey, cls: FailureClass, now: number, retryAfterMs?: number): void {
-    key.failures++;
-    if (cls === "auth") {
-      key.removed = true;
-      return;
-    }
-    const base = cls === "rate_limited" ? 15_000 : cls === "server_error" ? 5_000 : 2_000;
-    const backoff = Math.min(base * 2 ** Math.min(key.failures - 1, 5), 300_000);
-    key.coolingUntil = now + (retryAfterMs ?? backoff);
   }
 }
 

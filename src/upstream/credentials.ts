@@ -1,26 +1,113 @@
 /**
- * Credential injection per upstream kind, kept out of protocol translation
- * (the codecs never see a secret).
+ * Upstream credentials, chosen by kind rather than by wire protocol, and kept
+ * out of protocol translation (the codecs never see a secret). A credential
+ * puts itself on a request and says what an upstream 401/403 means for it:
+ * a static API key is simply wrong and is taken out of its pool; an OAuth
+ * account (ChatGPT/Codex subscriptions) may refresh its token once and retry.
  */
-import type { Upstream } from "../storage/ports.js";
+import type { UpstreamProtocol } from "../canonical/protocols.js";
 
-export function injectCredential(upstream: Upstream, secret: string, headers: Record<string, string>): void {
-  switch (upstream.protocol) {
-    case "anthropic":
-      headers["x-api-key"] = secret;
-      headers["anthropic-version"] ??= "2023-06-01";
-      break;
-    case "codex": {
-      headers.authorization = `Bearer ${secret}`;
-      const accountId = upstream.settings.account_id;
-      if (typeof accountId === "string") headers["chatgpt-account-id"] = accountId;
-      break;
-    }
-    default:
-      headers.authorization = `Bearer ${secret}`;
+export type CredentialKind =
+  /** `Authorization: Bearer <key>` (OpenAI and OpenAI-compatible providers). */
+  | "api_key"
+  /** `x-api-key` plus a default `anthropic-version` (https://docs.anthropic.com/en/api/versioning). */
+  | "anthropic_key"
+  /** A ChatGPT account's access token plus its `chatgpt-account-id` (the Codex backend). */
+  | "chatgpt_account";
+
+/** What to do after the upstream rejected the credential. */
+export type RejectionVerdict = "retry" | "disable";
+
+export interface Credential {
+  readonly kind: CredentialKind;
+  /** Writes the credential into the outgoing headers; may first refresh an expired token. */
+  authorize(headers: Record<string, string>, signal: AbortSignal): Promise<void>;
+  /** The upstream answered 401/403: "retry" once a refresh succeeded, "disable" to take the key out. */
+  rejected(signal: AbortSignal): Promise<RejectionVerdict>;
+}
+
+export function credentialKindOf(protocol: UpstreamProtocol): CredentialKind {
+  return protocol === "anthropic" ? "anthropic_key" : protocol === "codex" ? "chatgpt_account" : "api_key";
+}
+
+class BearerKey implements Credential {
+  readonly kind = "api_key";
+  constructor(private readonly secret: string) {}
+  authorize(headers: Record<string, string>): Promise<void> {
+    headers.authorization = `Bearer ${this.secret}`;
+    return Promise.resolve();
   }
-  const extra = upstream.settings.headers;
-  if (extra && typeof extra === "object") {
-    for (const [k, v] of Object.entries(extra as Record<string, unknown>)) if (typeof v === "string") headers[k.toLowerCase()] = v;
+  rejected(): Promise<RejectionVerdict> {
+    return Promise.resolve("disable");
   }
 }
+
+class AnthropicKey implements Credential {
+  readonly kind = "anthropic_key";
+  constructor(private readonly secret: string) {}
+  authorize(headers: Record<string, string>): Promise<void> {
+    headers["x-api-key"] = this.secret;
+    headers["anthropic-version"] ??= "2023-06-01";
+    return Promise.resolve();
+  }
+  rejected(): Promise<RejectionVerdict> {
+    return Promise.resolve("disable");
+  }
+}
+
+/**
+ * A ChatGPT account. Today the stored secret is the access token itself and a
+ * rejection disables the key; OAuth refresh (a refresh token, expiry, one
+ * refresh on a 401) plugs in here without touching the lanes.
+ */
+class ChatGptAccount implements Credential {
+  readonly kind = "chatgpt_account";
+  constructor(
+    private readonly accessToken: string,
+    private readonly accountId: string | undefined,
+  ) {}
+  authorize(headers: Record<string, string>): Promise<void> {
+    headers.authorization = `Bearer ${this.accessToken}`;
+    if (this.accountId) headers["chatgpt-account-id"] = this.accountId;
+    return Promise.resolve();
+  }
+  rejected(): Promise<RejectionVerdict> {
+    return Promise.resolve("disable");
+  }
+}
+
+/** The credential for one upstream key: its kind follows the upstream, its secret the key. */
+export function createCredential(upstream: { protocol: UpstreamProtocol; settings: Record<string, unknown> }, secret: string): Credential {
+  switch (credentialKindOf(upstream.protocol)) {
+    case "anthropic_key":
+      return new AnthropicKey(secret);
+    case "chatgpt_account": {
+      const accountId = upstream.settings.account_id;
+      return new ChatGptAccount(secret, typeof accountId === "string" ? accountId : undefined);
+    }
+    case "api_key":
+      return new BearerKey(secret);
+  }
+}
+
+/**
+ * Credentials per pool key, made once and kept while the key object lives (a
+ * catalog reload keeps unchanged keys), so a refreshed token outlives the
+ * request that refreshed it.
+ */
+export function createCredentialCache(
+  make: (upstream: { protocol: UpstreamProtocol; settings: Record<string, unknown> }, secret: string) => Credential = createCredential,
+): CredentialSource {
+  const byKey = new WeakMap<object, Credential>();
+  return (upstream, key) => {
+    let c = byKey.get(key);
+    if (!c) {
+      c = make(upstream, key.secret);
+      byKey.set(key, c);
+    }
+    return c;
+  };
+}
+
+/** Finds the credential of one key of one upstream. */
+export type CredentialSource = (upstream: { protocol: UpstreamProtocol; settings: Record<string, unknown> }, key: { readonly secret: string }) => Credential;

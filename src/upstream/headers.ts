@@ -33,6 +33,34 @@ const DROP = new Set([
 
 const DROP_PREFIXES = ["x-forwarded-", "x-switchyard-", "cf-", "x-amzn-", "x-envoy-"];
 
+/**
+ * Client headers meaningful only to the client's own vendor (Claude Code's and
+ * Codex CLI's session and telemetry headers among them); not sent to an
+ * upstream of another protocol.
+ */
+const VENDOR_HEADER =
+  /^(anthropic-|x-stainless-|openai-|x-claude-code-|x-codex-|x-app$|x-client-request-id$|session[-_]id$|thread-id$|conversation[-_]id$|originator$)/;
+
+/**
+ * The headers of one upstream request: the client's forwardable ones (minus
+ * its vendor's own when the upstream speaks another protocol), the content
+ * type, the operator's extra headers from the upstream's settings. The
+ * credential is added separately, by the attempt.
+ */
+export function upstreamHeaders(
+  incoming: IncomingHttpHeaders,
+  o: { foreign: boolean; stream: boolean; extra: Record<string, unknown> | undefined },
+): Record<string, string> {
+  const headers = forwardableHeaders(incoming);
+  if (o.foreign) for (const k of Object.keys(headers)) if (VENDOR_HEADER.test(k)) delete headers[k];
+  headers["content-type"] = "application/json";
+  if (o.stream) headers.accept = "text/event-stream";
+  if (o.extra && typeof o.extra === "object") {
+    for (const [k, v] of Object.entries(o.extra)) if (typeof v === "string") headers[k.toLowerCase()] = v;
+  }
+  return headers;
+}
+
 export function forwardableHeaders(incoming: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   const connectionListed = new Set(

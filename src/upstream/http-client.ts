@@ -1,24 +1,29 @@
 /**
- * The one upstream HTTP client: an undici Agent with keep-alive pools per origin.
- * Per-request timeouts come from the upstream's settings; aborting the signal
- * (client disconnect) tears the upstream request down.
+ * The HTTP transport to upstreams: an undici Agent with keep-alive pools per
+ * origin. Per-request timeouts come from the upstream's settings; aborting the
+ * signal (client disconnect) tears the upstream request down. undici's types
+ * stay in this file: callers see UpstreamResponse.
  */
 import { Agent, request, type Dispatcher } from "undici";
+import { UpstreamTransportError, type UpstreamHeaders, type UpstreamResponse, type UpstreamTransport } from "./response.js";
 
-export interface UpstreamHttp {
-  send(opts: {
-    url: string;
-    method: "POST" | "GET";
-    headers: Record<string, string>;
-    body?: Buffer | string;
-    signal: AbortSignal;
-    headersTimeoutMs: number;
-    bodyTimeoutMs: number;
-  }): Promise<Dispatcher.ResponseData>;
-  close(): Promise<void>;
+/** undici error codes that mean the upstream was too slow rather than unreachable. */
+const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
+
+function toResponse(res: Dispatcher.ResponseData): UpstreamResponse {
+  // A body that fails while nobody reads it (a reset after the pipeline moved on) would
+  // otherwise emit an unhandled 'error' and end the process; readers still see the error.
+  res.body.on("error", () => {});
+  return {
+    status: res.statusCode,
+    headers: res.headers as UpstreamHeaders,
+    body: res.body as AsyncIterable<Buffer>,
+    bytes: async () => Buffer.from(await res.body.arrayBuffer()),
+    discard: () => void res.body.dump().catch(() => undefined),
+  };
 }
 
-export function createUpstreamHttp(opts: { connectTimeoutMs?: number } = {}): UpstreamHttp {
+export function createUpstreamHttp(opts: { connectTimeoutMs?: number } = {}): UpstreamTransport {
   const agent = new Agent({
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 600_000,
@@ -28,19 +33,23 @@ export function createUpstreamHttp(opts: { connectTimeoutMs?: number } = {}): Up
   });
   return {
     async send(o) {
-      const res = await request(o.url, {
-        method: o.method,
-        headers: o.headers,
-        body: o.body,
-        signal: o.signal,
-        dispatcher: agent,
-        headersTimeout: o.headersTimeoutMs,
-        bodyTimeout: o.bodyTimeoutMs,
-      });
-      // A body that fails while nobody reads it (a reset after the pipeline moved on) would
-      // otherwise emit an unhandled 'error' and end the process; readers still see the error.
-      res.body.on("error", () => {});
-      return res;
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(o.url, {
+          method: o.method,
+          headers: o.headers,
+          body: o.body,
+          signal: o.signal,
+          dispatcher: agent,
+          headersTimeout: o.headersTimeoutMs,
+          bodyTimeout: o.bodyTimeoutMs,
+        });
+      } catch (err) {
+        if (o.signal.aborted) throw err;
+        const code = (err as { code?: string }).code ?? "";
+        throw new UpstreamTransportError(TIMEOUT_CODES.has(code) ? "timeout" : "network", (err as Error).message, err);
+      }
+      return toResponse(res);
     },
     close: () => agent.close(),
   };

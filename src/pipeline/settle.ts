@@ -1,0 +1,101 @@
+/**
+ * Settlement: once per generate request, on every exit path (answered, failed
+ * before the first byte, broken mid-stream, client gone, thrown). Settles the
+ * admission (releasing what it reserved), counts tokens, and hands one usage
+ * record to the sink without waiting.
+ */
+import { GatewayError } from "../canonical/errors.js";
+import { emptyUsage, type Usage } from "../canonical/usage.js";
+import type { Lane } from "../routing/plan.js";
+import type { UsageRecord as StoredUsageRecord } from "../storage/ports.js";
+import type { Admission } from "./admit.js";
+import type { Exchange, PipelineDeps, UsageRecord } from "./exchange.js";
+
+/** How a request ended. */
+export interface Outcome {
+  status: number;
+  usage: Usage;
+  lane?: Lane;
+  errorCode?: string;
+}
+
+/** The gateway error a thrown value stands for (what the client is told). */
+export function asGatewayError(err: unknown, signal: AbortSignal): GatewayError {
+  if (err instanceof GatewayError) return err;
+  return signal.aborted
+    ? new GatewayError("invalid_request", "client_closed", "The client closed the request.", { status: 499 })
+    : new GatewayError("internal", "internal_error", "The gateway failed to handle this request.");
+}
+
+export function failureOutcome(err: unknown, signal: AbortSignal): Outcome {
+  const e = asGatewayError(err, signal);
+  return { status: e.status, usage: emptyUsage(), errorCode: e.code };
+}
+
+export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | undefined, outcome: Outcome | undefined): void {
+  const o = outcome ?? { status: 500, usage: emptyUsage(), errorCode: "internal_error" };
+  const aborted = ex.signal.aborted;
+  admission?.settle({ status: o.status, usage: o.usage, aborted });
+  const p = ex.principal;
+  if (!p) return;
+  const target = ex.lastAttempt?.target;
+  const rec: UsageRecord = {
+    requestId: ex.id,
+    accountId: p.account.id,
+    apiKeyId: p.apiKeyId,
+    clientProtocol: ex.protocol,
+    model: ex.model ?? "",
+    upstream: target?.upstream.name,
+    upstreamId: target?.upstream.id,
+    upstreamKeyId: ex.lastAttempt?.key.id,
+    upstreamProtocol: target?.protocol,
+    lane: o.lane ?? ex.lastAttempt?.lane,
+    stream: ex.stream ?? false,
+    status: o.status,
+    errorCode: o.errorCode ?? (o.status >= 400 ? "upstream_error" : undefined),
+    attempts: ex.attempts ?? 0,
+    usage: o.usage,
+    latencyMs: performance.now() - ex.startedAt,
+    aborted,
+  };
+  countTokens(deps, rec);
+  deps.recordUsage(rec);
+}
+
+function countTokens(deps: PipelineDeps, rec: UsageRecord): void {
+  const u = rec.usage;
+  const tokens = deps.metrics.tokens;
+  if (u.inputTokens) tokens.inc({ model: rec.model, kind: "input" }, u.inputTokens);
+  if (u.cachedInputTokens) tokens.inc({ model: rec.model, kind: "cached_input" }, u.cachedInputTokens);
+  if (u.cacheWriteTokens) tokens.inc({ model: rec.model, kind: "cache_write" }, u.cacheWriteTokens);
+  if (u.outputTokens) tokens.inc({ model: rec.model, kind: "output" }, u.outputTokens);
+  if (u.reasoningTokens) tokens.inc({ model: rec.model, kind: "reasoning" }, u.reasoningTokens);
+}
+
+/** The stored form of a settled request. Pricing comes with the billing work; cost is 0 until then. */
+export function storedUsage(rec: UsageRecord, now = new Date()): StoredUsageRecord {
+  const u = rec.usage;
+  return {
+    requestId: rec.requestId,
+    accountId: rec.accountId,
+    apiKeyId: rec.apiKeyId,
+    model: rec.model,
+    upstreamId: rec.upstreamId ?? null,
+    upstreamKeyId: rec.upstreamKeyId ?? null,
+    clientProtocol: rec.clientProtocol,
+    upstreamProtocol: rec.upstreamProtocol ?? null,
+    stream: rec.stream,
+    inputTokens: u.inputTokens,
+    cachedInputTokens: u.cachedInputTokens,
+    cacheWriteTokens: u.cacheWriteTokens,
+    outputTokens: u.outputTokens,
+    reasoningTokens: u.reasoningTokens,
+    costMicros: 0,
+    status: rec.aborted ? "cancelled" : rec.status >= 400 ? "error" : "ok",
+    httpStatus: rec.status,
+    errorCode: rec.errorCode ?? null,
+    attempts: rec.attempts,
+    latencyMs: rec.latencyMs,
+    createdAt: now.toISOString(),
+  };
+}

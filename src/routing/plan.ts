@@ -1,0 +1,60 @@
+/**
+ * Chooses the ordered list of (upstream, key) attempts for one request and the
+ * lane each uses. The lane is decided here and nowhere else: the same wire
+ * protocol on both sides → passthrough, unless the upstream only streams and
+ * the client did not ask for a stream (the answer must then be folded, which
+ * is the translate lane's work); otherwise → translate.
+ */
+import type { ClientProtocol, UpstreamProtocol } from "../canonical/protocols.js";
+import { UPSTREAM_CODECS } from "../protocols/registry.js";
+import type { CatalogSnapshot, UpstreamTarget } from "./catalog.js";
+import type { KeyHealth } from "./key-health.js";
+import type { PoolKey } from "./key-pool.js";
+import { resolveModel, speaksNatively } from "./resolve-model.js";
+
+export type Lane = "passthrough" | "translate";
+
+export interface PlannedAttempt {
+  target: UpstreamTarget;
+  key: PoolKey;
+  lane: Lane;
+}
+
+export function laneFor(client: ClientProtocol, upstream: UpstreamProtocol, clientStreams = true): Lane {
+  if (!speaksNatively(client, upstream)) return "translate";
+  return clientStreams || UPSTREAM_CODECS[upstream].supportsNonStream ? "passthrough" : "translate";
+}
+
+export interface PlanOptions {
+  model: string;
+  client: ClientProtocol;
+  clientStreams: boolean;
+  /** Session key that pins a conversation to one upstream key. */
+  affinity: string | undefined;
+  maxAttempts: number;
+  now: number;
+}
+
+export interface Plan {
+  attempts: PlannedAttempt[];
+  /** Some upstream serves the model (so an empty plan means no usable key, not an unknown model). */
+  servedAnywhere: boolean;
+}
+
+/**
+ * Attempts in order: each serving upstream contributes its keys in health
+ * order (health changes per request, so that part is not cached); attempts
+ * move to the next upstream only after an upstream's keys, capped at `maxAttempts`.
+ */
+export function planAttempts(snapshot: CatalogSnapshot, health: KeyHealth, o: PlanOptions): Plan {
+  const { targets, servedAnywhere } = resolveModel(snapshot, o.client, o.model);
+  const attempts: PlannedAttempt[] = [];
+  for (const target of targets) {
+    const lane = laneFor(o.client, target.protocol, o.clientStreams);
+    for (const key of health.order(target.pool, o.affinity, o.now)) {
+      if (attempts.length >= o.maxAttempts) return { attempts, servedAnywhere };
+      attempts.push({ target, key, lane });
+    }
+  }
+  return { attempts, servedAnywhere };
+}

@@ -1,0 +1,47 @@
+/**
+ * What a lane sends to an upstream and gets back, independent of the transport
+ * that carries it (HTTP today; an upstream WebSocket for the Codex backend can
+ * implement the same shape). Nothing outside src/upstream sees undici.
+ */
+export interface UpstreamRequest {
+  url: string;
+  method: "POST" | "GET";
+  headers: Record<string, string>;
+  body?: Buffer | string;
+  /** Aborted when the client goes away: tears the upstream exchange down. */
+  signal: AbortSignal;
+  /** Time allowed for the response head, then between body chunks. */
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+}
+
+export type UpstreamHeaders = Record<string, string | string[] | undefined>;
+
+export interface UpstreamResponse {
+  status: number;
+  headers: UpstreamHeaders;
+  /** The body as it arrives; iterate it once, or call one of the readers below. */
+  body: AsyncIterable<Buffer>;
+  /** The whole body as bytes (for JSON answers and error bodies). */
+  bytes(): Promise<Buffer>;
+  /** Gives the body up unread, freeing the connection. */
+  discard(): void;
+}
+
+/** A transport failure before a response head arrived. */
+export class UpstreamTransportError extends Error {
+  constructor(
+    readonly kind: "timeout" | "network",
+    message: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+    this.name = "UpstreamTransportError";
+  }
+}
+
+export interface UpstreamTransport {
+  /** Resolves with the response head; rejects with UpstreamTransportError (or the abort reason once the signal fired). */
+  send(req: UpstreamRequest): Promise<UpstreamResponse>;
+  close(): Promise<void>;
+}
