@@ -1,0 +1,269 @@
+import { describe, expect, it } from "vitest";
+import { GatewayError } from "../canonical/errors.js";
+import { emptyUsage } from "../canonical/usage.js";
+import {
+  accountActiveCheck,
+  admit,
+  baseChecks,
+  concurrencyCheck,
+  modelAllowedCheck,
+  refuse,
+  type AdmissionCheck,
+  type AdmissionOutcome,
+  type AdmissionSubject,
+  type Reservation,
+} from "./admission.js";
+import type { Counters } from "./counters.js";
+import { MemoryCounters } from "./counters-memory.js";
+
+type ChainAccount = { id: string; name: string; status: string };
+
+function subject(chain: ChainAccount[], allowed: (model: string) => boolean = () => true): AdmissionSubject {
+  return { accountId: chain[0]!.id, apiKeyId: "key-1", chain, modelAllowed: allowed };
+}
+
+const active = (id: string): ChainAccount => ({ id, name: `${id}-name`, status: "active" });
+const request = { model: "gpt-test", stream: false };
+const ok: AdmissionOutcome = { status: 200, usage: emptyUsage(), aborted: false };
+
+/** A check that reserves and records every settle and release its reservation sees. */
+function recordingCheck(name: string, log: string[]): AdmissionCheck {
+  return {
+    code: `${name}_code`,
+    kind: "rate_limit",
+    run() {
+      log.push(`${name}:reserve`);
+      return {
+        settle: async (o) => void log.push(`${name}:settle:${o.status}`),
+        release: async () => void log.push(`${name}:release`),
+      };
+    },
+  };
+}
+
+function refusingCheck(code: string, log: string[]): AdmissionCheck {
+  return {
+    code,
+    kind: "billing",
+    run() {
+      log.push(`${code}:refuse`);
+      return refuse("No credit left.", { headers: { "retry-after": "60" } });
+    },
+  };
+}
+
+async function refusal(p: Promise<unknown>): Promise<GatewayError> {
+  const error = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(GatewayError);
+  return error as GatewayError;
+}
+
+describe("admit", () => {
+  it("admits when every check passes, holding what the checks reserved until settled", async () => {
+    const log: string[] = [];
+    const admission = await admit([recordingCheck("a", log), modelAllowedCheck, recordingCheck("b", log)], subject([active("acct")]), request);
+    expect(log).toEqual(["a:reserve", "b:reserve"]);
+    expect(admission.ended).toBe(false);
+    await admission.settle(ok);
+    expect(admission.ended).toBe(true);
+    expect(log).toEqual(["a:reserve", "b:reserve", "a:settle:200", "b:settle:200"]);
+  });
+
+  it("on a refusal, releases what earlier checks reserved, skips later checks and throws with the refusing check's code", async () => {
+    const log: string[] = [];
+    const checks = [recordingCheck("a", log), recordingCheck("b", log), refusingCheck("credit_exhausted", log), recordingCheck("c", log)];
+    const error = await refusal(admit(checks, subject([active("acct")]), request));
+    expect(error).toMatchObject({ kind: "billing", code: "credit_exhausted", status: 402, message: "No credit left.", headers: { "retry-after": "60" } });
+    expect(log).toEqual(["a:reserve", "b:reserve", "credit_exhausted:refuse", "a:release", "b:release"]);
+  });
+
+  it("on a check that throws, releases what earlier checks reserved and rethrows that error", async () => {
+    const log: string[] = [];
+    const boom = new Error("counter engine unreachable");
+    const failing: AdmissionCheck = {
+      code: "x",
+      kind: "internal",
+      run: async () => {
+        throw boom;
+      },
+    };
+    await expect(admit([recordingCheck("a", log), failing, recordingCheck("c", log)], subject([active("acct")]), request)).rejects.toBe(boom);
+    expect(log).toEqual(["a:reserve", "a:release"]);
+  });
+
+  it("still throws the refusal, and releases the rest, when giving one reservation back fails", async () => {
+    const log: string[] = [];
+    const errors: unknown[] = [];
+    const broken: AdmissionCheck = {
+      code: "broken",
+      kind: "rate_limit",
+      run: () => ({ settle: async () => undefined, release: async () => Promise.reject(new Error("release failed")) }),
+    };
+    const error = await refusal(
+      admit([broken, recordingCheck("a", log), refusingCheck("no", log)], subject([active("acct")]), request, { onEndError: (e) => errors.push(e) }),
+    );
+    expect(error.code).toBe("no");
+    expect(log).toContain("a:release");
+    expect(errors).toEqual([new Error("release failed")]);
+  });
+});
+
+describe("an admission ends once", () => {
+  function counted(): Reservation & { settles: AdmissionOutcome[]; releases: number } {
+    const r = {
+      settles: [] as AdmissionOutcome[],
+      releases: 0,
+      settle: async (o: AdmissionOutcome) => void r.settles.push(o),
+      release: async () => void r.releases++,
+    };
+    return r;
+  }
+  const holding = (r: Reservation): AdmissionCheck => ({ code: "c", kind: "rate_limit", run: () => r });
+
+  it("settles every reservation once: a second settle, or a release after it, does nothing", async () => {
+    const [r1, r2] = [counted(), counted()];
+    const admission = await admit([holding(r1), holding(r2)], subject([active("acct")]), request);
+    const aborted: AdmissionOutcome = { status: 499, usage: { ...emptyUsage(), outputTokens: 7 }, aborted: true };
+    await admission.settle(aborted);
+    await admission.settle(ok);
+    await admission.release();
+    for (const r of [r1, r2]) {
+      expect(r.settles).toEqual([aborted]);
+      expect(r.releases).toBe(0);
+    }
+  });
+
+  it("lets the first of concurrent settles and releases win", async () => {
+    const r = counted();
+    const admission = await admit([holding(r)], subject([active("acct")]), request);
+    await Promise.all([admission.release(), admission.settle(ok), admission.release(), admission.settle(ok)]);
+    expect(r.releases).toBe(1);
+    expect(r.settles).toEqual([]);
+  });
+
+  it("settles the other reservations when one fails, reporting the failure instead of throwing it", async () => {
+    const r = counted();
+    const errors: unknown[] = [];
+    const failing: Reservation = { settle: () => Promise.reject(new Error("settle failed")), release: async () => undefined };
+    const admission = await admit([holding(failing), holding(r)], subject([active("acct")]), request, { onEndError: (e) => errors.push(e) });
+    await expect(admission.settle(ok)).resolves.toBeUndefined();
+    expect(r.settles).toEqual([ok]);
+    expect(errors).toEqual([new Error("settle failed")]);
+  });
+});
+
+describe("today's checks", () => {
+  it("refuses a disabled account on the chain with account_disabled, naming the nearest one", async () => {
+    const chain = [active("team"), { id: "dept", name: "Research", status: "disabled" }, { id: "org", name: "Acme", status: "disabled" }];
+    const error = await refusal(admit(baseChecks, subject(chain), request));
+    expect(error).toMatchObject({ kind: "permission", code: "account_disabled", status: 403, message: "Account 'Research' is disabled.", param: undefined });
+  });
+
+  it("refuses a model the chain does not allow with model_not_allowed on param 'model'", async () => {
+    const seen: string[] = [];
+    const s = subject([active("team")], (m) => (seen.push(m), m !== "gpt-test"));
+    const error = await refusal(admit(baseChecks, s, request));
+    expect(error).toMatchObject({
+      kind: "permission",
+      code: "model_not_allowed",
+      status: 403,
+      message: "This key may not use model 'gpt-test'.",
+      param: "model",
+    });
+    expect(seen).toEqual(["gpt-test"]);
+  });
+
+  it("reports a disabled account before a disallowed model, as before", async () => {
+    const error = await refusal(
+      admit(
+        baseChecks,
+        subject([{ id: "a", name: "A", status: "disabled" }], () => false),
+        request,
+      ),
+    );
+    expect(error.code).toBe("account_disabled");
+    expect(baseChecks).toEqual([accountActiveCheck, modelAllowedCheck]);
+  });
+
+  it("admits an active chain and an allowed model, holding nothing", async () => {
+    const admission = await admit(baseChecks, subject([active("team"), active("org")]), request);
+    await admission.settle(ok);
+    expect(admission.ended).toBe(true);
+  });
+});
+
+describe("concurrencyCheck", () => {
+  const chainOf = (leaf: string) => [active(leaf), active("org")];
+
+  function setup(limits: Record<string, number>) {
+    const counters = new MemoryCounters({ now: () => 0 });
+    const check = concurrencyCheck(counters, (id) => limits[id]);
+    const held = (id: string) => counters.held(`concurrency:${id}`);
+    return { counters, check, held };
+  }
+
+  it("admits exactly K of N parallel requests and frees a slot on settle", async () => {
+    const { check, held } = setup({ team: 3 });
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => admit([...baseChecks, check], subject(chainOf("team")), request)));
+    const admitted = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    const refused = results.flatMap((r) => (r.status === "rejected" ? [r.reason as GatewayError] : []));
+    expect(admitted).toHaveLength(3);
+    expect(await held("team")).toBe(3);
+    expect(await held("org")).toBe(0);
+    for (const e of refused) {
+      expect(e).toBeInstanceOf(GatewayError);
+      expect(e).toMatchObject({
+        kind: "rate_limit",
+        code: "concurrency_limit_exceeded",
+        status: 429,
+        message: "Account 'team-name' has reached its limit of 3 concurrent requests.",
+      });
+    }
+    expect(refused).toHaveLength(7);
+
+    await admitted[0]!.settle({ status: 502, usage: emptyUsage(), aborted: false, errorCode: "upstream_error" });
+    await admitted[0]!.settle(ok);
+    expect(await held("team")).toBe(2);
+    const next = await admit([check], subject(chainOf("team")), request);
+    await refusal(admit([check], subject(chainOf("team")), request));
+    await Promise.all([next, ...admitted.slice(1)].map((a) => a.release()));
+    expect(await held("team")).toBe(0);
+  });
+
+  it("shares a parent's limit across its subtree, taking no child slot when the parent is full", async () => {
+    const { check, held } = setup({ alpha: 5, beta: 5, org: 2 });
+    const a1 = await admit([check], subject(chainOf("alpha")), request);
+    const b1 = await admit([check], subject(chainOf("beta")), request);
+    const error = await refusal(admit([check], subject(chainOf("alpha")), request));
+    expect(error.message).toBe("Account 'org-name' has reached its limit of 2 concurrent requests.");
+    expect([await held("alpha"), await held("beta"), await held("org")]).toEqual([1, 1, 2]);
+    await b1.release();
+    const a2 = await admit([check], subject(chainOf("alpha")), request);
+    expect([await held("alpha"), await held("beta"), await held("org")]).toEqual([2, 0, 2]);
+    await Promise.all([a1.settle(ok), a2.settle(ok)]);
+    expect(await held("org")).toBe(0);
+  });
+
+  it("holds nothing for a chain without limits, and frees its slot when a later check refuses", async () => {
+    const { counters, check, held } = setup({ team: 1 });
+    const unlimited = await admit([check], subject([active("free")]), request);
+    expect(unlimited.ended).toBe(false);
+    const error = await refusal(admit([check, refusingCheck("credit_exhausted", [])], subject(chainOf("team")), request));
+    expect(error.code).toBe("credit_exhausted");
+    expect(await held("team")).toBe(0);
+    expect((await counters.reserve({ holder: "probe", n: 1, ttlMs: 1000, limits: [{ key: "concurrency:team", limit: 1 }] })).granted).toBe(true);
+  });
+
+  it("keeps a crashed holder's slot only for its time-to-live", async () => {
+    let now = 0;
+    const counters: Counters = new MemoryCounters({ now: () => now });
+    const check = concurrencyCheck(counters, () => 1, { ttlMs: 60_000 });
+    await admit([check], subject([active("team")]), request); // never settled: the holder "crashed"
+    await refusal(admit([check], subject([active("team")]), request));
+    now += 60_000;
+    await expect(admit([check], subject([active("team")]), request)).resolves.toBeDefined();
+  });
+});

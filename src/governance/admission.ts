@@ -1,0 +1,245 @@
+/**
+ * Admission: the checks a request passes before it may use an upstream, and what those
+ * checks hold on its behalf while it runs.
+ *
+ * A check may only look (is the account active?) or may take something that has to be
+ * given back (a concurrency slot, later a credit hold). So `admit` returns an
+ * `Admission` recording everything taken, and the caller must end it on every exit
+ * path, exactly once: `settle(outcome)` when the request ran (whatever its outcome,
+ * including an upstream error or a client that went away), `release()` when it never
+ * reached an upstream. Both are idempotent and never throw, so they can sit in a
+ * `finally` without masking the error that got there. Should a process die before
+ * either runs, the counters' time-to-live frees what it held.
+ *
+ * This module sees the caller only through the structural types below, so governance
+ * stays independent of routing's catalog and of the pipeline.
+ */
+import { randomUUID } from "node:crypto";
+import { GatewayError, type ErrorKind } from "../canonical/errors.js";
+import type { Usage } from "../canonical/usage.js";
+import type { Counters } from "./counters.js";
+
+/** Who is asking: an API key and the chain of accounts whose limits apply to it. */
+export interface AdmissionSubject {
+  accountId: string;
+  apiKeyId: string;
+  /** The key's account and its ancestors, nearest first. */
+  chain: ReadonlyArray<{ id: string; name: string; status: string }>;
+  /** Whether every account on the chain allows the model. */
+  modelAllowed(model: string): boolean;
+}
+
+/** What is being asked for, as far as admission needs to know. */
+export interface AdmissionRequest {
+  model: string;
+  stream: boolean;
+}
+
+/** How an admitted request ended; what settles a reservation (a quota charges the usage, a slot just frees). */
+export interface AdmissionOutcome {
+  /** The HTTP status the client got (499 when it went away first). */
+  status: number;
+  /** Tokens the upstream reported; all zero when it reported none. */
+  usage: Usage;
+  /** The client disconnected before the answer was complete. */
+  aborted: boolean;
+  /** The stable error code, when the request failed. */
+  errorCode?: string;
+}
+
+/**
+ * Something a check holds for a request. The admission calls exactly one of the two,
+ * once; implementations should still tolerate a repeat, since they may be reused.
+ */
+export interface Reservation {
+  /** The request ran and ended with `outcome`. */
+  settle(outcome: AdmissionOutcome): Promise<void>;
+  /** The request never ran: give everything back as if it had not been admitted. */
+  release(): Promise<void>;
+}
+
+/** A check's answer that the request may not proceed; `admit` turns it into a GatewayError with the check's code. */
+export interface Refusal {
+  readonly refused: true;
+  message: string;
+  param?: string;
+  headers?: Record<string, string>;
+}
+
+export function refuse(message: string, opts: { param?: string; headers?: Record<string, string> } = {}): Refusal {
+  return { refused: true, message, ...opts };
+}
+
+export type CheckResult = Reservation | Refusal | undefined;
+
+/**
+ * One admission rule. The code and kind live on the check, not on each refusal, so a
+ * rule's code is stable and documented in one place. A check sees only the subject and
+ * the request, never another check's result, so checks can be added, removed or
+ * reordered freely. A check that fails part-way (a counter engine that went down) must
+ * give back what it took itself and then throw.
+ */
+export interface AdmissionCheck {
+  readonly code: string;
+  readonly kind: ErrorKind;
+  run(subject: AdmissionSubject, request: AdmissionRequest): CheckResult | Promise<CheckResult>;
+}
+
+/** What was admitted. End it once with `settle` or `release`; later calls of either do nothing. */
+export interface Admission {
+  /** True once `settle` or `release` has been called. */
+  readonly ended: boolean;
+  settle(outcome: AdmissionOutcome): Promise<void>;
+  release(): Promise<void>;
+}
+
+export interface AdmitOptions {
+  /**
+   * Told about a reservation that failed to settle or release. Such a failure is not the
+   * request's failure, and the counters' time-to-live will free what it held, so it is
+   * reported here (for a log line) instead of thrown at the caller.
+   */
+  onEndError?: (error: unknown) => void;
+}
+
+/**
+ * Runs the checks in order. On a refusal, gives back what earlier checks reserved and
+ * throws a GatewayError with the refusing check's code; a check that throws is handled
+ * the same way and its error rethrown as is.
+ */
+export async function admit(
+  checks: readonly AdmissionCheck[],
+  subject: AdmissionSubject,
+  request: AdmissionRequest,
+  opts: AdmitOptions = {},
+): Promise<Admission> {
+  const held: Reservation[] = [];
+  for (const check of checks) {
+    let result: CheckResult;
+    try {
+      result = await check.run(subject, request);
+    } catch (error) {
+      await endAll(held, (r) => r.release(), opts.onEndError);
+      throw error;
+    }
+    if (result === undefined) continue;
+    if (isRefusal(result)) {
+      await endAll(held, (r) => r.release(), opts.onEndError);
+      throw new GatewayError(check.kind, check.code, result.message, { param: result.param, headers: result.headers });
+    }
+    held.push(result);
+  }
+  return new HeldAdmission(held, opts.onEndError);
+}
+
+function isRefusal(r: Reservation | Refusal): r is Refusal {
+  return (r as Partial<Refusal>).refused === true;
+}
+
+/** Ends every reservation, each independently: one failing must not keep the others holding. */
+async function endAll(held: readonly Reservation[], end: (r: Reservation) => Promise<void>, onError: ((error: unknown) => void) | undefined): Promise<void> {
+  const results = await Promise.allSettled(held.map((r) => end(r)));
+  for (const r of results) if (r.status === "rejected") onError?.(r.reason);
+}
+
+class HeldAdmission implements Admission {
+  readonly #held: readonly Reservation[];
+  readonly #onError: ((error: unknown) => void) | undefined;
+  #ending: Promise<void> | undefined;
+
+  constructor(held: readonly Reservation[], onError: ((error: unknown) => void) | undefined) {
+    this.#held = held;
+    this.#onError = onError;
+  }
+
+  get ended(): boolean {
+    return this.#ending !== undefined;
+  }
+
+  settle(outcome: AdmissionOutcome): Promise<void> {
+    return this.#end((r) => r.settle(outcome));
+  }
+
+  release(): Promise<void> {
+    return this.#end((r) => r.release());
+  }
+
+  /** The first call wins; later ones (and concurrent ones) wait for it and change nothing. */
+  #end(end: (r: Reservation) => Promise<void>): Promise<void> {
+    this.#ending ??= endAll(this.#held, end, this.#onError);
+    return this.#ending;
+  }
+}
+
+/* Today's checks, with today's codes and messages. */
+
+/** Every account on the chain must be active; the nearest disabled one is named. */
+export const accountActiveCheck: AdmissionCheck = {
+  code: "account_disabled",
+  kind: "permission",
+  run(subject) {
+    for (const a of subject.chain) if (a.status !== "active") return refuse(`Account '${a.name}' is disabled.`);
+    return undefined;
+  },
+};
+
+/** The model must be allowed by every account on the chain. */
+export const modelAllowedCheck: AdmissionCheck = {
+  code: "model_not_allowed",
+  kind: "permission",
+  run(subject, request) {
+    return subject.modelAllowed(request.model) ? undefined : refuse(`This key may not use model '${request.model}'.`, { param: "model" });
+  },
+};
+
+/** The checks every request passes today, in today's order: a disabled account is reported before a disallowed model. */
+export const baseChecks: readonly AdmissionCheck[] = [accountActiveCheck, modelAllowedCheck];
+
+/* Concurrency. */
+
+export interface ConcurrencyCheckOptions {
+  /**
+   * How long a slot outlives a process that died holding it. Longer than any request
+   * should run (one upstream attempt may take ten minutes by default), because a slot
+   * that lapses under a live request lets one request too many in.
+   */
+  ttlMs?: number;
+  /** The counter key of an account's slots. */
+  keyOf?: (accountId: string) => string;
+}
+
+export const DEFAULT_CONCURRENCY_TTL_MS = 15 * 60_000;
+
+/**
+ * At most `limitOf(account)` requests in flight at once for each account on the chain
+ * that declares a limit. A parent's limit is shared by its whole subtree, because every
+ * request below it holds one of its slots. The slots of all the chain's accounts are
+ * taken in one all-or-nothing step, so a request refused by one account never briefly
+ * occupies another's slot. Settling or releasing frees them; the outcome does not matter.
+ */
+export function concurrencyCheck(counters: Counters, limitOf: (accountId: string) => number | undefined, opts: ConcurrencyCheckOptions = {}): AdmissionCheck {
+  const ttlMs = opts.ttlMs ?? DEFAULT_CONCURRENCY_TTL_MS;
+  const keyOf = opts.keyOf ?? ((id: string) => `concurrency:${id}`);
+  return {
+    code: "concurrency_limit_exceeded",
+    kind: "rate_limit",
+    async run(subject) {
+      const limits: { key: string; limit: number; name: string }[] = [];
+      for (const a of subject.chain) {
+        const limit = limitOf(a.id);
+        if (limit !== undefined) limits.push({ key: keyOf(a.id), limit, name: a.name });
+      }
+      if (limits.length === 0) return undefined;
+      // A fresh id per request: one taken from the request (x-request-id is the client's to choose) could be shared by two requests, which would then share a slot.
+      const holder = randomUUID();
+      const result = await counters.reserve({ holder, n: 1, ttlMs, limits });
+      if (!result.granted) {
+        const hit = limits.find((l) => l.key === result.key);
+        return refuse(`Account '${hit?.name ?? result.key}' has reached its limit of ${result.limit} concurrent requests.`);
+      }
+      const keys = limits.map((l) => l.key);
+      const free = () => counters.release(holder, keys);
+      return { settle: free, release: free };
+    },
+  };
+}
