@@ -15,6 +15,7 @@ import { Catalog } from "./routing/catalog.js";
 import { createUpstreamHttp } from "./upstream/http-client.js";
 import { createLocalKeyHealth } from "./routing/key-health.js";
 import { createCredentialCache } from "./upstream/credentials.js";
+import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
 import { storedUsage } from "./pipeline/settle.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
@@ -29,6 +30,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Observes every settled request (tests, and later the usage batcher). */
   onUsage?: (rec: UsageRecord) => void;
+  /** Admission checks instead of the default ones (the account is active, the model allowed). */
+  admissionChecks?: readonly AdmissionCheck[];
 }
 
 export interface Gateway {
@@ -73,6 +76,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         logger,
         metrics,
         maxAttempts: config.server.max_attempts,
+        admissionChecks: o.admissionChecks ?? baseChecks,
         recordUsage(rec) {
           usageRecorder.record(storedUsage(rec));
           o.onUsage?.(rec);

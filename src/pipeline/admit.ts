@@ -1,33 +1,28 @@
 /**
- * Admission: checks that run before any upstream is tried, each with its own
- * stable error code. An admission records what it reserved so settlement can
- * release it on every exit path; today's checks reserve nothing.
+ * Admission in the request's life: the governance checks (deps.admissionChecks,
+ * composed in main.ts) run against the principal, and the Admission they
+ * return is ended by settlement on every exit path.
  */
-import { GatewayError } from "../canonical/errors.js";
-import type { Usage } from "../canonical/usage.js";
+import { admit, type Admission, type AdmissionSubject } from "../governance/admission.js";
 import { modelAllowed, type Principal } from "../routing/catalog.js";
+import type { PipelineDeps } from "./exchange.js";
 
-export interface AdmissionOutcome {
-  status: number;
-  usage: Usage;
-  aborted: boolean;
+export type { Admission };
+
+/** The principal as admission sees it; built once per principal (principals live as long as their catalog snapshot). */
+const subjects = new WeakMap<Principal, AdmissionSubject>();
+
+function subjectOf(p: Principal): AdmissionSubject {
+  let s = subjects.get(p);
+  if (!s) {
+    s = { accountId: p.account.id, apiKeyId: p.apiKeyId, chain: p.chain, modelAllowed: (model) => modelAllowed(p, model) };
+    subjects.set(p, s);
+  }
+  return s;
 }
 
-export interface Admission {
-  /** Settles or releases everything admitted; called exactly once per admitted request. */
-  settle(outcome: AdmissionOutcome): void;
-}
-
-const NOTHING_RESERVED: Admission = { settle() {} };
-
-export async function admit(principal: Principal, model: string): Promise<Admission> {
-  for (const a of principal.chain) {
-    if (a.status !== "active") {
-      throw new GatewayError("permission", "account_disabled", `Account '${a.name}' is disabled.`);
-    }
-  }
-  if (!modelAllowed(principal, model)) {
-    throw new GatewayError("permission", "model_not_allowed", `This key may not use model '${model}'.`, { param: "model" });
-  }
-  return NOTHING_RESERVED;
+export function admitRequest(deps: PipelineDeps, principal: Principal, request: { model: string; stream: boolean }): Promise<Admission> {
+  return admit(deps.admissionChecks, subjectOf(principal), request, {
+    onEndError: (err) => deps.logger.error({ err, account: principal.account.id }, "admission did not end cleanly; its holds expire by TTL"),
+  });
 }

@@ -9,7 +9,7 @@ import { GatewayError } from "../canonical/errors.js";
 import { upstreamUrl } from "../upstream/endpoints.js";
 import { upstreamHeaders } from "../upstream/headers.js";
 import { authenticate } from "./authenticate.js";
-import { admit } from "./admit.js";
+import { admitRequest } from "./admit.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
 import { parseBody, requireModel } from "./request-body.js";
 
@@ -31,8 +31,8 @@ export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ s
   if (!Array.isArray(body.read("messages"))) {
     throw new GatewayError("invalid_request", "invalid_messages", "'messages' must be an array.", { param: "messages" });
   }
-  // Nothing is generated, so nothing is reserved: the admission only checks.
-  await admit(principal, model);
+  // Nothing is generated: the admission only checks, and gives back at once whatever a check held.
+  await (await admitRequest(deps, principal, { model, stream: false })).release();
   const target = snapshot.upstreams.find((t) => t.protocol === "anthropic" && t.models.matches(model));
   const key = target && deps.keyHealth.order(target.pool, undefined, Date.now())[0];
   if (target && key) {

@@ -10,6 +10,7 @@ import type { KeyHealth } from "../routing/key-health.js";
 import type { PlannedAttempt } from "../routing/plan.js";
 import type { UpstreamTransport } from "../upstream/response.js";
 import type { CredentialSource } from "../upstream/credentials.js";
+import type { AdmissionCheck } from "../governance/admission.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 
@@ -47,6 +48,8 @@ export interface PipelineDeps {
   logger: Logger;
   metrics: Metrics;
   maxAttempts: number;
+  /** Admission checks, in order (main.ts composes them from governance). */
+  admissionChecks: readonly AdmissionCheck[];
   /** Receives one record per settled request; must not block (batch it). */
   recordUsage(rec: UsageRecord): void;
 }

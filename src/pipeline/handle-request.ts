@@ -9,7 +9,7 @@ import { GatewayError } from "../canonical/errors.js";
 import { emptyUsage } from "../canonical/usage.js";
 import { planAttempts, type Lane, type Plan } from "../routing/plan.js";
 import { affinityKey } from "./affinity.js";
-import { admit, type Admission } from "./admit.js";
+import { admitRequest, type Admission } from "./admit.js";
 import { Attempt } from "./attempt.js";
 import { authenticate } from "./authenticate.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
@@ -27,7 +27,7 @@ export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<
   let outcome: Outcome | undefined;
   try {
     const request = readRequest(ex);
-    admission = await admit(ex.principal, request.model);
+    admission = await admitRequest(deps, ex.principal, request);
     const plan = planRequest(deps, ex, request);
     outcome = await runAttempts(deps, ex, request, plan);
     return outcome;

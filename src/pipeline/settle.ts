@@ -35,7 +35,8 @@ export function failureOutcome(err: unknown, signal: AbortSignal): Outcome {
 export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | undefined, outcome: Outcome | undefined): void {
   const o = outcome ?? { status: 500, usage: emptyUsage(), errorCode: "internal_error" };
   const aborted = ex.signal.aborted;
-  admission?.settle({ status: o.status, usage: o.usage, aborted });
+  // A request that reached an upstream settles (a quota charges what it used); one that never did gives everything back.
+  if (admission) void ((ex.attempts ?? 0) > 0 ? admission.settle({ status: o.status, usage: o.usage, aborted, errorCode: o.errorCode }) : admission.release());
   const p = ex.principal;
   if (!p) return;
   const target = ex.lastAttempt?.target;

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../config/load.js";
-import { startGateway, type Gateway } from "../main.js";
+import { startGateway, type Gateway, type GatewayOptions } from "../main.js";
 import { startMockUpstream, type MockUpstream } from "../mock/server.js";
 import type { UsageRecord } from "../pipeline/exchange.js";
 import { createLogger } from "../observability/logger.js";
@@ -66,7 +66,13 @@ ${extra}`;
 }
 
 export async function startStack(
-  opts: { extraYaml?: string; extraUpstreamsYaml?: string; env?: NodeJS.ProcessEnv; yaml?: (mockUrl: string) => string } = {},
+  opts: {
+    extraYaml?: string;
+    extraUpstreamsYaml?: string;
+    env?: NodeJS.ProcessEnv;
+    yaml?: (mockUrl: string) => string;
+    admissionChecks?: GatewayOptions["admissionChecks"];
+  } = {},
 ): Promise<Stack> {
   const mock = await startMockUpstream();
   const dataDir = await mkdtemp(join(tmpdir(), "switchyard-test-"));
@@ -74,7 +80,7 @@ export async function startStack(
   const yaml = opts.yaml ? opts.yaml(mock.url) : stackYaml(mock.url, opts.extraYaml, opts.extraUpstreamsYaml);
   const config = parseConfig(yaml, "test.yaml", env);
   const usage: UsageRecord[] = [];
-  const gw = await startGateway({ config, source: "test.yaml", env, logger: createLogger("silent"), onUsage: (r) => usage.push(r) });
+  const gw = await startGateway({ config, source: "test.yaml", env, logger: createLogger("silent"), onUsage: (r) => usage.push(r), admissionChecks: opts.admissionChecks });
   return {
     gw,
     mock,

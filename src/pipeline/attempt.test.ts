@@ -1,0 +1,98 @@
+/**
+ * The Attempt against the real mock upstream over the real transport: what a
+ * credential's verdict on a 401 does, and how the lease reports to key health.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startMockUpstream, type MockUpstream } from "../mock/server.js";
+import { createUpstreamHttp } from "../upstream/http-client.js";
+import type { Credential, RejectionVerdict } from "../upstream/credentials.js";
+import { createLocalKeyHealth } from "../routing/key-health.js";
+import { KeyPool, type PoolKey } from "../routing/key-pool.js";
+import { compileModelPatterns } from "../routing/model-pattern.js";
+import type { UpstreamTarget } from "../routing/catalog.js";
+import { createMetrics } from "../observability/metrics.js";
+import { createLogger } from "../observability/logger.js";
+import type { Exchange, PipelineDeps } from "./exchange.js";
+import { Attempt } from "./attempt.js";
+
+let mock: MockUpstream;
+const transport = createUpstreamHttp();
+beforeAll(async () => {
+  mock = await startMockUpstream();
+});
+afterAll(async () => {
+  await transport.close();
+  await mock.close();
+});
+
+/** A ChatGPT-account-like credential that is missing its token until it "refreshes" on the first rejection. */
+class RefreshingCredential implements Credential {
+  readonly kind = "chatgpt_account";
+  refreshes = 0;
+  constructor(private verdict: RejectionVerdict) {}
+  async authorize(headers: Record<string, string>): Promise<void> {
+    headers["chatgpt-account-id"] = "acct-1";
+    if (this.refreshes > 0) headers.authorization = "Bearer fresh-token";
+  }
+  async rejected(): Promise<RejectionVerdict> {
+    this.refreshes++;
+    return this.verdict;
+  }
+}
+
+function setup(credential: Credential) {
+  const key: PoolKey = { id: "k1", name: "k1", secret: "unused", fingerprint: "fp", inFlight: 0, coolingUntil: 0, failures: 0, removed: false };
+  const target: UpstreamTarget = {
+    upstream: {
+      id: "u1",
+      name: "codex",
+      protocol: "codex",
+      baseUrl: `${mock.url}/backend-api/codex`,
+      models: ["gpt-5-codex"],
+      enabled: true,
+      settings: {},
+      createdAt: "",
+      updatedAt: "",
+    },
+    protocol: "codex",
+    models: compileModelPatterns(["gpt-5-codex"]),
+    pool: new KeyPool([key]),
+    sendsCacheKey: true,
+  };
+  const deps = {
+    transport,
+    keyHealth: createLocalKeyHealth(),
+    credentials: () => credential,
+    metrics: createMetrics(),
+    logger: createLogger("silent"),
+  } as unknown as PipelineDeps;
+  const ex = { id: "req_test", headers: {}, signal: new AbortController().signal } as unknown as Exchange;
+  return { key, attempt: new Attempt(deps, ex, { target, key, lane: "passthrough" }) };
+}
+
+const body = Buffer.from(
+  JSON.stringify({ model: "gpt-5-codex", instructions: "", store: false, stream: true, input: [{ type: "message", role: "user", content: "hi" }] }),
+);
+
+describe("Attempt", () => {
+  it("retries once on the same key when the credential refreshed after a 401", async () => {
+    const cred = new RefreshingCredential("retry");
+    const { key, attempt } = setup(cred);
+    const sent = await attempt.send({ body, stream: true, affinityKey: undefined });
+    expect(sent.ok).toBe(true);
+    expect(cred.refreshes).toBe(1);
+    expect(key.inFlight).toBe(1);
+    if (sent.ok) await sent.response.bytes();
+    attempt.finish("ok");
+    expect(key).toMatchObject({ inFlight: 0, removed: false, failures: 0 });
+  });
+
+  it("takes the key out when the credential cannot refresh", async () => {
+    const cred = new RefreshingCredential("disable");
+    const { key, attempt } = setup(cred);
+    const sent = await attempt.send({ body, stream: true, affinityKey: undefined });
+    expect(sent).toMatchObject({ ok: false, retryable: true, error: { code: "upstream_auth_failed" } });
+    expect(cred.refreshes).toBe(1);
+    expect(key).toMatchObject({ inFlight: 0, removed: true });
+  });
+});
