@@ -80,7 +80,14 @@ export async function startStack(
   const yaml = opts.yaml ? opts.yaml(mock.url) : stackYaml(mock.url, opts.extraYaml, opts.extraUpstreamsYaml);
   const config = parseConfig(yaml, "test.yaml", env);
   const usage: UsageRecord[] = [];
-  const gw = await startGateway({ config, source: "test.yaml", env, logger: createLogger("silent"), onUsage: (r) => usage.push(r), admissionChecks: opts.admissionChecks });
+  const gw = await startGateway({
+    config,
+    source: "test.yaml",
+    env,
+    logger: createLogger("silent"),
+    onUsage: (r) => usage.push(r),
+    admissionChecks: opts.admissionChecks,
+  });
   return {
     gw,
     mock,
