@@ -44,7 +44,7 @@ export function createMetrics(): Metrics {
     }),
     upstreamErrors: new Counter({
       name: "switchyard_upstream_errors_total",
-      help: "Failed upstream attempts by upstream and class (network, timeout, rate_limited, server_error, auth, client_error, stream)",
+      help: "Failed upstream attempts by upstream and class (network, timeout, rate_limited, server_error, auth, client_error, error_in_answer, stream)",
       labelNames: ["upstream", "class"],
       registers: [registry],
     }),

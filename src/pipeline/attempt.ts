@@ -12,6 +12,7 @@ import type { PoolKey } from "../routing/key-pool.js";
 import { upstreamUrl } from "../upstream/endpoints.js";
 import { upstreamHeaders } from "../upstream/headers.js";
 import { UpstreamTransportError, type UpstreamHeaders, type UpstreamResponse } from "../upstream/response.js";
+import type { AnswerError } from "../protocols/shared/error-in-answer.js";
 import { setCodexSession } from "./affinity.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
 
@@ -122,9 +123,35 @@ export class Attempt {
     }
   }
 
-  /** Releases the key after a successful head: "ok" once the answer was relayed whole, "neutral" otherwise. */
-  finish(outcome: "ok" | "neutral"): void {
-    if (this.#lease) this.deps.keyHealth.report(this.#lease, outcome);
+  /**
+   * Releases the key after a successful head: "ok" once the answer was relayed
+   * whole; "neutral" when the client left first; "broken" when the answer
+   * failed after its head (cut, or an error event in the stream), which is
+   * counted and logged but not held against the key.
+   */
+  finish(outcome: "ok" | "neutral" | "broken"): void {
+    if (outcome === "broken") {
+      const name = this.target.upstream.name;
+      this.deps.metrics.upstreamErrors.inc({ upstream: name, class: "stream" });
+      this.deps.logger.warn({ requestId: this.ex.id, upstream: name, key: this.key.fingerprint, cls: "stream" }, "upstream answer broke after its head");
+    }
+    if (this.#lease) this.deps.keyHealth.report(this.#lease, outcome === "ok" ? "ok" : "neutral");
+  }
+
+  /**
+   * The upstream answered 2xx with an error envelope instead of an answer: a
+   * server failure, never a success. Nothing has reached the client, so the
+   * next attempt may still answer.
+   */
+  errorInAnswer(e: AnswerError): GatewayError {
+    const name = this.target.upstream.name;
+    if (this.#lease) this.deps.keyHealth.report(this.#lease, "server_error");
+    this.deps.metrics.upstreamErrors.inc({ upstream: name, class: "error_in_answer" });
+    this.deps.logger.warn(
+      { requestId: this.ex.id, upstream: name, key: this.key.fingerprint, cls: "error_in_answer", upstreamCode: e.code },
+      "upstream attempt failed",
+    );
+    return new GatewayError("upstream", "upstream_error", `The upstream answered with an error: ${e.message}`);
   }
 
   private failed(cls: FailureClass | "timeout", status: number | undefined, code?: "upstream_timeout" | "upstream_unreachable", wait?: number): SendResult {

@@ -12,6 +12,7 @@ import { SseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js
 import { errorBody, frameSse, streamErrorEvents } from "./render-error.js";
 import type { ClientProtocol } from "../protocols/codec.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
+import { errorInAnswer } from "../protocols/shared/error-in-answer.js";
 import { patchBody, type PeekedBody } from "./json-peek.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
 import { SSE_HEADERS, writeAsync } from "./write-client.js";
@@ -295,7 +296,7 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
     ex.res.writeHead(response.status, { ...SSE_HEADERS, ...passHeaders });
     ex.res.flushHeaders();
     const relay = await relayStream(upstream.protocol, ex.protocol, response.body, (chunk) => writeAsync(ex.res, chunk), ex.signal, prepared.rewriter);
-    attempt.finish(relay.completed ? "ok" : "neutral");
+    attempt.finish(relay.completed ? "ok" : relay.failed && !ex.signal.aborted ? "broken" : "neutral");
     ex.res.end();
     return relay.failed
       ? { kind: "done", outcome: { status: 502, usage: relay.usage, errorCode: relay.errorCode } }
@@ -309,13 +310,16 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
     if (ex.signal.aborted) throw err;
     return { kind: "retry", error: new GatewayError("upstream", "upstream_body_broken", `Upstream '${upstream.name}' broke off its answer.`) };
   }
-  attempt.finish("ok");
   let usage = emptyUsage();
   try {
-    usage = usageFromJson(upstream.protocol, JSON.parse(raw.toString("utf8")));
+    const json: unknown = JSON.parse(raw.toString("utf8"));
+    const failure = errorInAnswer(json);
+    if (failure) return { kind: "retry", error: attempt.errorInAnswer(failure) };
+    usage = usageFromJson(upstream.protocol, json);
   } catch {
     deps.logger.warn({ requestId: ex.id, upstream: upstream.name }, "upstream answer is not JSON; usage not metered");
   }
+  attempt.finish("ok");
   ex.res.writeHead(response.status, {
     "content-type": String(response.headers["content-type"] ?? "application/json"),
     "content-length": raw.length,

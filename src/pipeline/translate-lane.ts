@@ -12,6 +12,7 @@ import { emptyUsage } from "../canonical/usage.js";
 import { newTranslationContext, type OutboundEvent } from "../protocols/codec.js";
 import { CLIENT_CODECS, UPSTREAM_CODECS } from "../protocols/registry.js";
 import { foldStream } from "../protocols/shared/fold-stream.js";
+import { errorInAnswer } from "../protocols/shared/error-in-answer.js";
 import { SseParser } from "../transport/sse.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { frameSse } from "./render-error.js";
@@ -75,6 +76,8 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
       if (ex.signal.aborted) return { kind: "done", outcome: { status: 499, usage: emptyUsage(), errorCode: "client_closed" } };
       return { kind: "retry", error: new GatewayError("upstream", "upstream_bad_answer", `Upstream '${upstream.name}' answered with invalid JSON.`) };
     }
+    const failure = errorInAnswer(json);
+    if (failure) return { kind: "retry", error: attempt.errorInAnswer(failure) };
     attempt.finish("ok");
     const answer = codec.decodeResponse(json, ctx);
     sendJson(ex.res, 200, client.encodeResponse(answer, ctx), responseHeaders);
@@ -99,7 +102,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
     }
     parts.push(...decoder.end());
     const failure = parts.find((p): p is Extract<StreamPart, { type: "error" }> => p.type === "error");
-    attempt.finish(failure ? "neutral" : "ok");
+    attempt.finish(failure ? "broken" : "ok");
     if (failure) {
       const err = new GatewayError(failure.error.kind, failure.error.code ?? "upstream_error", failure.error.message);
       // Nothing reached the client yet, so a transient upstream failure can still go to the next key.
@@ -147,7 +150,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   } catch {
     // Client went away while we were closing the stream.
   }
-  attempt.finish(failed ? "neutral" : "ok");
+  attempt.finish(failed ? "broken" : "ok");
   ex.res.end();
   return { kind: "done", outcome: failed ? { status: 502, usage, errorCode: "upstream_error" } : { status: 200, usage } };
 };
