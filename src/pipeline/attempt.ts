@@ -159,19 +159,19 @@ export class Attempt {
     this.deps.metrics.upstreamErrors.inc({ upstream: name, class: cls });
     this.deps.logger.warn({ requestId: this.ex.id, upstream: name, key: this.key.fingerprint, status, cls }, "upstream attempt failed");
     let error: GatewayError;
-    if (code === "upstream_timeout") error = new GatewayError("timeout", "upstream_timeout", `Upstream '${name}' did not answer in time.`);
-    else if (code === "upstream_unreachable") error = new GatewayError("upstream", "upstream_unreachable", `Upstream '${name}' could not be reached.`);
+    if (code === "upstream_timeout") error = new GatewayError("timeout", "upstream_timeout", "The upstream did not answer in time.");
+    else if (code === "upstream_unreachable") error = new GatewayError("upstream", "upstream_unreachable", "The upstream could not be reached.");
     else if (cls === "rate_limited") {
       error = new GatewayError("rate_limit", "upstream_rate_limited", "The upstream is rate limiting this model; try again shortly.", {
         headers: wait !== undefined ? { "retry-after": String(Math.ceil(wait / 1000)) } : undefined,
       });
     } else if (cls === "auth") {
-      error = new GatewayError("upstream", "upstream_auth_failed", `Upstream '${name}' rejected the gateway's credential.`);
+      error = new GatewayError("upstream", "upstream_auth_failed", "The upstream rejected the gateway's credential.");
     } else {
       error = new GatewayError(
         statusToKind(status ?? 502) === "overloaded" ? "overloaded" : "upstream",
         "upstream_error",
-        `Upstream '${name}' failed with HTTP ${status}.`,
+        `The upstream failed with HTTP ${status}.`,
       );
     }
     return { ok: false, retryable: true, error };

@@ -194,3 +194,19 @@ describe("failures after the first byte", () => {
     await eventually(() => pool.keys.every((k) => k.inFlight === 0), 2000);
   });
 });
+
+describe("what a client learns of the topology", () => {
+  it("gets a stable code and a generic message, never an upstream's name", async () => {
+    stack.mock.script({ status: 503, times: 10 });
+    const res = await post("/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "x" }] });
+    const text = await res.text();
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    expect(JSON.parse(text)).toMatchObject({ error: { code: "upstream_error" } });
+    for (const name of stack.gw.catalog.snapshot.upstreams.map((t) => t.upstream.name)) expect(text).not.toContain(`'${name}'`);
+    stack.mock.reset();
+    const cut = await post("/v1/messages", { model: "claude-test-sonnet", max_tokens: 10, messages: [{ role: "user", content: "x [[mock:reset_after=0]]" }] });
+    const cutText = await cut.text();
+    expect(cut.status).toBeGreaterThanOrEqual(500);
+    expect(cutText).not.toContain("anthropic'");
+  });
+});

@@ -308,7 +308,7 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
   } catch (err) {
     attempt.finish("neutral");
     if (ex.signal.aborted) throw err;
-    return { kind: "retry", error: new GatewayError("upstream", "upstream_body_broken", `Upstream '${upstream.name}' broke off its answer.`) };
+    return { kind: "retry", error: new GatewayError("upstream", "upstream_body_broken", "The upstream broke off its answer.") };
   }
   let usage = emptyUsage();
   try {

@@ -74,7 +74,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
     } catch {
       attempt.finish("neutral");
       if (ex.signal.aborted) return { kind: "done", outcome: { status: 499, usage: emptyUsage(), errorCode: "client_closed" } };
-      return { kind: "retry", error: new GatewayError("upstream", "upstream_bad_answer", `Upstream '${upstream.name}' answered with invalid JSON.`) };
+      return { kind: "retry", error: new GatewayError("upstream", "upstream_bad_answer", "The upstream answered with invalid JSON.") };
     }
     const failure = errorInAnswer(json);
     if (failure) return { kind: "retry", error: attempt.errorInAnswer(failure) };
