@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ACME_KEY, eventually, startStack, type Stack } from "../testing/stack.js";
+import type { JsonValue } from "../mock/types.js";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -18,7 +19,7 @@ beforeEach(() => {
   for (const t of stack.gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
 });
 
-const UPSTREAMS = [
+const UPSTREAMS: Array<{ name: string; model: string; path: string; body: JsonValue }> = [
   {
     name: "openai-chat",
     model: "gpt-4o",

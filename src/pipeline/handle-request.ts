@@ -22,7 +22,8 @@ import { runTranslate } from "./translate-lane.js";
 const LANES: Record<Lane, LaneDriver> = { passthrough: runPassthrough, translate: runTranslate };
 
 export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<Outcome> {
-  ex.principal = authenticate(ex.headers, deps.catalog.snapshot);
+  // The HTTP edge authenticates before reading the body; a WebSocket turn arrives without a principal.
+  ex.principal ??= authenticate(ex.headers, deps.catalog.snapshot);
   let admission: Admission | undefined;
   let outcome: Outcome | undefined;
   try {
