@@ -1,5 +1,5 @@
 /**
- * A data-plane request's life (DESIGN.md §4): authenticate → admit → resolve
+ * A data-plane request's life (docs/architecture.md#a-requests-life): authenticate → admit → resolve
  * model → plan attempts → attempt(s) → relay while metering → settle. Errors
  * thrown before the first byte are rendered by the edge in the client's
  * protocol; after it, the lanes end the stream with a protocol error event.
