@@ -1,4 +1,4 @@
-// Lint rules, including the dependency rules of DESIGN.md §6:
+// Lint rules, including the dependency rules of docs/architecture.md#shape:
 // canonical imports nothing; protocols import only canonical; planes reach
 // storage only through storage/ports; only main.ts picks implementations.
 import tseslint from "typescript-eslint";

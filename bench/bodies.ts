@@ -3,11 +3,11 @@
  * process (runner, load generator) makes the same bytes.
  *
  * The real-size body follows the shape of the Codex CLI capture in
- * shared/fixtures/real-clients/codex (a big instructions prompt, an environment
+ * src/protocols/openai-responses/__fixtures__/codex (a big instructions prompt, an environment
  * block in two parts, a short user turn, a tiny follow-up, ~17 KB of tool
  * schemas) — the sizes are taken from it, the text is generated: mostly ASCII
  * with accented Latin and CJK mixed in, because one non-ASCII byte is enough to
- * put Node's buffer-to-string decoding on its slow path (DESIGN.md §8).
+ * put Node's buffer-to-string decoding on its slow path (docs/architecture.md#measured-facts).
  */
 
 export type BodySize = "40k" | "1k";

@@ -70,7 +70,7 @@ export function passthroughOp(raw: Buffer): Operation {
   return () => passthroughBody(raw).length;
 }
 
-/** Passthrough lane to the Codex backend: the same reads, then the pipeline's own preparePassthroughBody (its §3.3 checks and splices). */
+/** Passthrough lane to the Codex backend: the same reads, then the pipeline's own preparePassthroughBody (docs/protocols.md#codex-body-rules). */
 export function codexPassthroughBody(raw: Buffer): Buffer {
   const peek = peekOrThrow(raw);
   const cache = new Map<string, unknown>();

@@ -2,7 +2,7 @@
  * Inputs for bench/codecs.ts, built once before anything is timed:
  *
  * - client request bodies at real size: the Codex CLI (Responses, ~40 KB) and
- *   Claude Code (Messages, ~76 KB) captures from shared/fixtures/real-clients,
+ *   Claude Code (Messages, ~76 KB) captures in src/protocols/<name>/__fixtures__/,
  *   and a Chat body for the same conversation (the Claude turn decoded by the
  *   Messages client codec and encoded by the Chat upstream codec);
  * - one upstream SSE stream per upstream protocol: a fixed canonical part
@@ -76,20 +76,17 @@ export function countNonAscii(buf: Uint8Array): number {
   return n;
 }
 
-function fixturesDir(): string {
-  const candidates = [
-    process.env.BENCH_FIXTURES_DIR,
-    fileURLToPath(new URL("../../../shared/fixtures/real-clients/", import.meta.url)), // dist/bench/ → /work/shared
-    fileURLToPath(new URL("../../shared/fixtures/real-clients/", import.meta.url)), // bench/ (ts run in place)
-    "/work/shared/fixtures/real-clients/",
-  ];
-  for (const dir of candidates) if (dir && existsSync(dir)) return dir.endsWith("/") ? dir : `${dir}/`;
-  throw new Error("Cannot find shared/fixtures/real-clients; set BENCH_FIXTURES_DIR.");
+/** A real-client capture committed beside its codec, `src/protocols/<rel>`, from bench/ (ts run in place) or dist/bench/. */
+function captureFile(rel: string): string {
+  for (const base of ["../src/protocols/", "../../src/protocols/"]) {
+    const file = fileURLToPath(new URL(base + rel, import.meta.url));
+    if (existsSync(file)) return file;
+  }
+  throw new Error(`Cannot find src/protocols/${rel}; run the benchmark from a checkout of the repository.`);
 }
 
 function loadCapture(rel: string): Record<string, unknown> {
-  const file = `${fixturesDir()}${rel}`;
-  return (JSON.parse(readFileSync(file, "utf8")) as Capture).body;
+  return (JSON.parse(readFileSync(captureFile(rel), "utf8")) as Capture).body;
 }
 
 function clientBody(protocol: ClientProtocol, source: string, json: unknown): ClientBody {
@@ -98,7 +95,7 @@ function clientBody(protocol: ClientProtocol, source: string, json: unknown): Cl
   return { protocol, source, bytes, nonAsciiBytes: countNonAscii(bytes), canonical };
 }
 
-/** Short non-ASCII text appended to the Codex turn's last user message: real turns carry some (DESIGN.md §8), the filler has none. */
+/** Short non-ASCII text appended to the Codex turn's last user message: real turns carry some (docs/architecture.md#measured-facts), the filler has none. */
 const NON_ASCII_TAIL = " — café, naïve 配置";
 
 function withNonAsciiUserText(body: Record<string, unknown>): Record<string, unknown> {
@@ -120,8 +117,8 @@ function withNonAsciiUserText(body: Record<string, unknown>): Record<string, unk
 }
 
 export function loadClientBodies(): ClientBodies {
-  const codexRaw = loadCapture("codex/001-POST-v1_responses.json");
-  const claudeRaw = loadCapture("claude/002-POST-v1_messages.json");
+  const codexRaw = loadCapture("openai-responses/__fixtures__/codex/001-POST-v1_responses.json");
+  const claudeRaw = loadCapture("anthropic-messages/__fixtures__/claude/002-POST-v1_messages.json");
   const messages = clientBody("anthropic-messages", "claude/002 (Claude Code)", claudeRaw);
   // The same conversation as a Chat client would send it.
   const ctx = newTranslationContext(messages.canonical.model, NOW);

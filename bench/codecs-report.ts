@@ -1,6 +1,6 @@
 /**
  * Result rows and text tables for bench/codecs.ts. Ratios come first in the
- * reading order: these machines drift up to 2× between runs (DESIGN.md §8), so
+ * reading order: these machines drift up to 2× between runs (docs/architecture.md#measured-facts), so
  * absolute times are only comparable within one run.
  */
 import type { ClientProtocol } from "../src/protocols/codec.js";

@@ -7,7 +7,7 @@
  * rotated), until the group's budget is spent. Times come from
  * process.hrtime.bigint; a case's figure is the median over its batches, and a
  * ratio between two cases is the median of their per-round ratios, so both
- * sides of a ratio always ran under the same machine conditions (DESIGN.md §8:
+ * sides of a ratio always ran under the same machine conditions (docs/architecture.md#measured-facts:
  * these machines drift, and a busy neighbour on the other core can halve
  * throughput for a while).
  *

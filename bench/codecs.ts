@@ -12,7 +12,7 @@
  * is warmed up, then the group runs in interleaved rounds of a few-ms batch per
  * case, for BENCH_CODEC_MS (default 400 ms) per case. A case's figure is its
  * median batch; a ratio is the median of per-round ratios, so both sides ran
- * under the same conditions. Ratios are the figures to compare (DESIGN.md §8).
+ * under the same conditions. Ratios are the figures to compare (docs/architecture.md#measured-facts).
  * The full results go to a JSON file in the OS temp directory
  * (BENCH_CODEC_JSON=- prints them to stdout, BENCH_CODEC_JSON=path writes
  * there). Progress goes to stderr, tables to stdout.

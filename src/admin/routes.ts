@@ -53,7 +53,7 @@ function notFound(what: string, id: string): GatewayError {
   return new GatewayError("not_found", `${what}_not_found`, `No ${what.replace("_", " ")} with id '${id}'.`);
 }
 
-/** A child may only narrow what its ancestors allow (DESIGN.md §5). */
+/** A child may only narrow what its ancestors allow (docs/architecture.md#account-tree-and-inheritance). */
 async function checkModelsWithinParent(store: Store, parentId: string | null | undefined, models: string[] | null | undefined): Promise<void> {
   if (!parentId || !models) return;
   const parent = await store.accounts.get(parentId);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import WebSocket from "ws";
 import { ACME_KEY, startStack, type Stack } from "../testing/stack.js";
+import { captureUrl } from "../testing/real-clients.js";
 import { validateResponsesStream } from "../protocols/openai-responses/validate.js";
 
 let stack: Stack;
@@ -105,9 +106,7 @@ describe("Responses over WebSocket", () => {
   });
 
   it("accepts the handshake Codex CLI sends", async () => {
-    const fixture = JSON.parse(
-      readFileSync(new URL("../../../shared/fixtures/real-clients/codex-websocket/001-GET-v1_responses-upgrade.json", import.meta.url), "utf8"),
-    ) as { headers: Record<string, string> };
+    const fixture = JSON.parse(readFileSync(captureUrl("codex-websocket/001-GET-v1_responses-upgrade.json"), "utf8")) as { headers: Record<string, string> };
     const keep = Object.entries(fixture.headers).filter(
       ([k]) => !["host", "connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "authorization"].includes(k),
     );

@@ -1,11 +1,11 @@
 /**
  * Responses over WebSocket (`GET /v1/responses` upgrade), as Codex CLI uses it
- * with `supports_websockets` (PROTOCOLS.md §2). Each `response.create` frame is
+ * with `supports_websockets` (docs/protocols.md#codex-cli-over-websocket). Each `response.create` frame is
  * one turn, run through the same pipeline as HTTP (auth, admission, lanes,
  * metering); its stream events go back as one JSON text frame each.
  *
  * Upstreams are reached over HTTP, so the connection keeps what the public API
- * keeps server-side (§2.3): the last request and its output. A follow-up with
+ * keeps server-side (docs/protocols.md#websocket-to-http-upstreams): the last request and its output. A follow-up with
  * `previous_response_id` naming the last response is rebuilt into a full
  * request (last input + last output + new input). One response at a time.
  */
@@ -38,7 +38,7 @@ interface ConnectionState {
   busy: boolean;
 }
 
-/** In-band error frame in the shape Codex reads (PROTOCOLS.md §2.2). */
+/** In-band error frame in the shape Codex reads (docs/protocols.md#codex-cli-over-websocket). */
 function errorFrame(status: number, type: string, code: string, message: string): string {
   return JSON.stringify({ type: "error", status, error: { type, code, message } });
 }
@@ -216,7 +216,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
       if (rest.instructions === undefined && state.lastRequest.instructions !== undefined) body.instructions = state.lastRequest.instructions;
     }
     if (generate === false) {
-      // Warm-up (§2.1): a response id to chain from, no model output.
+      // Warm-up (docs/protocols.md#responses-over-websocket): a response id to chain from, no model output.
       const id = `resp_${randomUUID().replaceAll("-", "")}`;
       const response = {
         id,
@@ -260,7 +260,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     if (done && typeof done.id === "string") {
       state.lastRequest = body;
       state.lastResponseId = done.id;
-      // Replayed as input with store:false, so without server-side item ids (PROTOCOLS.md §1.2).
+      // Replayed as input with store:false, so without server-side item ids (docs/protocols.md#responses-input-items).
       state.lastOutput = Array.isArray(done.output)
         ? done.output.map((item) => {
             if (!item || typeof item !== "object") return item;

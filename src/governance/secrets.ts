@@ -1,5 +1,5 @@
 /**
- * Envelope encryption for upstream credentials (DESIGN.md §5): each secret gets
+ * Envelope encryption for upstream credentials (docs/architecture.md#secrets): each secret gets
  * its own random 256-bit data key; the data key is wrapped with the master key
  * (AES-256-GCM both times). The master key comes from SWITCHYARD_MASTER_KEY
  * (64 hex chars or base64 of 32 bytes) or from `<data_dir>/master.key`,

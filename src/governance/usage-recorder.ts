@@ -1,5 +1,5 @@
 /**
- * The usage batcher (DESIGN.md §4.6): the data plane hands over one record per
+ * The usage batcher (docs/architecture.md#a-requests-life, step 7): the data plane hands over one record per
  * settled request without waiting; records are written to the store in bulk,
  * every `flushIntervalMs` or as soon as `maxBatch` are waiting. A failed write
  * keeps its records for the next flush (the store skips request ids it already

@@ -1,5 +1,5 @@
 /**
- * Anthropic Messages, `POST /v1/messages` (PROTOCOLS.md §4) and
+ * Anthropic Messages, `POST /v1/messages` (docs/protocols.md#anthropic-messages) and
  * `POST /v1/messages/count_tokens`. Query strings such as `?beta=true` are accepted.
  *
  * Like the real API, thinking blocks appear only when the request enables
@@ -29,7 +29,7 @@ import { type CacheProbe, type MockUsage, tokensForBytes } from "./usage.js";
 const TEXT_BLOCKS = new Set(["text"]);
 const CACHE_MARKER = /,?\s*"cache_control"\s*:\s*\{[^}]*\}/g;
 
-/** Error type by HTTP status (PROTOCOLS.md §4.4). */
+/** Error type by HTTP status (docs/protocols.md#anthropic-errors). */
 export const ANTHROPIC_ERROR_TYPES: Readonly<Record<number, string>> = {
   400: "invalid_request_error",
   401: "authentication_error",

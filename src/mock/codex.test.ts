@@ -38,7 +38,7 @@ async function detailOf(body: Rec): Promise<unknown> {
   return (r.json() as { detail: unknown }).detail;
 }
 
-describe("Codex backend: §3.3 rejections", () => {
+describe("Codex backend: body-rule rejections (docs/protocols.md#codex-body-rules)", () => {
   it("requires store:false, given explicitly", async () => {
     expect(await detailOf({ ...VALID, store: true })).toBe("Store must be set to false");
     const { store: _store, ...noStore } = VALID;

@@ -1,13 +1,13 @@
 /**
  * The ChatGPT Codex backend flavour of Responses,
- * `POST /backend-api/codex/responses` (also `/codex/responses`), PROTOCOLS.md §3.
+ * `POST /backend-api/codex/responses` (also `/codex/responses`), docs/protocols.md#codex-backend.
  * It rejects what the real backend rejects, with its `{"detail": …}` bodies,
  * streams only, and ends with a `response.completed` whose `output` is empty.
  *
  * Sources for the exact messages: store/stream/unsupported-parameter rules from
- * §3.3; "Instructions are required" from several gateway issue threads that
+ * docs/protocols.md#codex-body-rules; "Instructions are required" from several gateway issue threads that
  * quote the backend; "Input must be a list" and the 401/400 auth bodies are
- * single-source or inferred ([UNVERIFIED] in PROTOCOLS.md terms).
+ * single-source or inferred (unverified).
  */
 import { type HttpReply, JSON_HEADERS, type JsonObject, type ProtocolAdapter, SSE_HEADERS, bearer, isObject } from "./adapter.js";
 import { renderResponsesStream, responsesFacts } from "./openai-responses.js";
@@ -36,7 +36,7 @@ function detail(status: number, message: string, requestId: string, extra: Recor
   return { status, headers: { ...JSON_HEADERS, "x-request-id": requestId, ...extra }, body: JSON.stringify({ detail: message }) };
 }
 
-/** Rate-limit headers as the backend sends them on every answer (PROTOCOLS.md §3.5). */
+/** Rate-limit headers as the backend sends them on every answer (docs/protocols.md#codex-rate-limits). */
 export function codexRateLimitHeaders(usedPercent: number, now: number): Record<string, string> {
   return {
     "x-codex-primary-used-percent": usedPercent.toFixed(1),

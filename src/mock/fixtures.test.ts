@@ -1,5 +1,5 @@
 /**
- * Replays the requests real clients sent (../shared/fixtures/real-clients) and
+ * Replays the requests real clients sent (src/protocols/<name>/__fixtures__/) and
  * checks the mock accepts them and answers in the client's protocol.
  */
 import { readFileSync, readdirSync } from "node:fs";
@@ -9,8 +9,7 @@ import { startMockUpstream } from "./server.js";
 import { assertAnthropicStream, assertResponsesStream, parseSse, type ParsedEvent } from "./stream-order.js";
 import { rawRequest } from "./testing.js";
 import type { MockUpstream } from "./types.js";
-
-const ROOT = "/work/shared/fixtures/real-clients";
+import { captureDir } from "../testing/real-clients.js";
 
 interface Capture {
   method: string;
@@ -21,10 +20,10 @@ interface Capture {
 type Rec = Record<string, unknown>;
 
 function load(dir: string, file: string): Capture {
-  return JSON.parse(readFileSync(join(ROOT, dir, file), "utf8")) as Capture;
+  return JSON.parse(readFileSync(join(captureDir(dir), file), "utf8")) as Capture;
 }
 function posts(dir: string): Array<[string, Capture]> {
-  return readdirSync(join(ROOT, dir))
+  return readdirSync(captureDir(dir))
     .filter((f) => f.includes("-POST-"))
     .sort()
     .map((f) => [f, load(dir, f)]);

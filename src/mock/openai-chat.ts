@@ -1,5 +1,5 @@
 /**
- * OpenAI Chat Completions, `POST /v1/chat/completions` (PROTOCOLS.md §5).
+ * OpenAI Chat Completions, `POST /v1/chat/completions` (docs/protocols.md#openai-chat-completions).
  * Streams are `data:` frames only, one `chat.completion.chunk` each, ending with
  * `data: [DONE]`. Reasoning is rendered as the de-facto `reasoning_content`
  * extension (DeepSeek, vLLM, many proxies), since OpenAI itself hides it.

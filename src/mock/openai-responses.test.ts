@@ -39,7 +39,7 @@ const TEXT_ORDER = (deltas: number) => [
 ];
 
 describe("OpenAI Responses: stream", () => {
-  it("emits the §1.4 text sequence with sequence_number from 0, event lines and no [DONE]", async () => {
+  it("emits the text sequence of docs/protocols.md#responses-streaming with sequence_number from 0, event lines and no [DONE]", async () => {
     const r = await responses({ stream: true, input: userInput("Say hi") });
     expect(r.status).toBe(200);
     expect(r.headers["content-type"]).toBe("text/event-stream; charset=utf-8");

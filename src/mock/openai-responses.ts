@@ -1,5 +1,5 @@
 /**
- * OpenAI Responses, `POST /v1/responses` (PROTOCOLS.md §1.3, §1.4). Streams are
+ * OpenAI Responses, `POST /v1/responses` (docs/protocols.md#responses-output-and-usage, docs/protocols.md#responses-streaming). Streams are
  * `event:` + `data:` frames with a `sequence_number` counting from 0 and no
  * `[DONE]`. The Codex backend flavour (codex.ts) reuses this renderer with
  * `codex: true`.
@@ -254,7 +254,7 @@ export function renderResponsesStream(plan: ReplyPlan, f: RequestFacts, body: Js
   return frames;
 }
 
-/** The in-band rate-limit snapshot the Codex backend may send (PROTOCOLS.md §2.2). */
+/** The in-band rate-limit snapshot the Codex backend may send (docs/protocols.md#codex-cli-over-websocket). */
 export function rateLimitsEvent(now: number): Record<string, unknown> {
   return {
     type: "codex.rate_limits",

@@ -1,5 +1,5 @@
 /**
- * Cache affinity (PROTOCOLS.md §7): every request of one session gets the same
+ * Cache affinity (docs/protocols.md#session-identity): every request of one session gets the same
  * `prompt_cache_key`, whatever the ingress, and the same upstream key while it
  * stays healthy. The key is scoped per account: the session identity is hashed
  * together with the account id, so two accounts never share one.
@@ -40,7 +40,7 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
   return s && s.trim() ? s.trim() : undefined;
 }
 
-/** Claude Code's session id from `metadata.user_id` (PROTOCOLS.md §4.6). */
+/** Claude Code's session id from `metadata.user_id` (docs/protocols.md#claude-code). */
 export function claudeSessionFromUserId(userId: unknown): string | undefined {
   if (typeof userId !== "string" || !userId) return undefined;
   if (userId.startsWith("{")) {
@@ -176,7 +176,7 @@ function promptDigest(protocol: Exchange["protocol"], body: BodyReader): string 
 
 /**
  * The Codex backend reads the session from `session_id` (older clients) or
- * `session-id` (newer ones, PROTOCOLS.md §3.2); both carry the scoped key so
+ * `session-id` (newer ones, docs/protocols.md#codex-headers); both carry the scoped key so
  * the backend's routing agrees with the body's `prompt_cache_key`.
  */
 export function setCodexSession(headers: Record<string, string>, key: string): void {

@@ -1,7 +1,7 @@
 /**
  * API key → principal, from the in-memory catalog (tier 1). `Authorization:
  * Bearer` and `x-api-key` are both accepted on every route, since Anthropic
- * clients use either (PROTOCOLS.md §4).
+ * clients use either (docs/protocols.md#anthropic-headers).
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { GatewayError } from "../canonical/errors.js";

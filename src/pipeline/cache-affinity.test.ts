@@ -1,5 +1,5 @@
 /**
- * Cache affinity end to end (PROTOCOLS.md §4.6, §7): for every ingress shape
+ * Cache affinity end to end (docs/protocols.md#claude-code, docs/protocols.md#session-identity): for every ingress shape
  * real clients use and every upstream protocol, the `prompt_cache_key` (and
  * the Codex backend's `session_id` header) the upstream sees is one per
  * session: stable across turns, distinct across sessions, and distinct across

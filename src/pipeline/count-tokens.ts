@@ -1,5 +1,5 @@
 /**
- * POST /v1/messages/count_tokens (PROTOCOLS.md §4.5). Claude Code calls it, so it
+ * POST /v1/messages/count_tokens (docs/protocols.md#anthropic-token-counting). Claude Code calls it, so it
  * never 404s: an Anthropic upstream serving the model answers exactly; otherwise
  * the gateway estimates locally (about four bytes of JSON text per token, the
  * usual rule of thumb for English and code; an estimate, labelled as such by the

@@ -1,6 +1,6 @@
 /**
  * Golden replay: the requests real clients sent (Claude Code 2.1.197, Codex CLI
- * 0.169.0; ../shared/fixtures/real-clients) replayed through the real gateway
+ * 0.169.0; src/protocols/<name>/__fixtures__/) replayed through the real gateway
  * against every upstream protocol of the mock. Only `model` is rewritten (to a
  * model routed to the upstream under test) and the client's credential is
  * swapped for a gateway key; every other byte and header is the client's.
@@ -22,9 +22,10 @@ import { laneFor } from "../routing/plan.js";
 import { ACME_KEY, startStack, type Stack } from "../testing/stack.js";
 import { readSse, validateStream, type ClientEvent } from "../testing/sse-client.js";
 import { readStreamAnswer, type Answer } from "../testing/client-shapes.js";
+import { captureDir, captureUrl } from "../testing/real-clients.js";
 
-/** src/pipeline/ → repo root (/work/main) → its sibling /work/shared. */
-const FIXTURES = new URL("../../../shared/fixtures/real-clients/", import.meta.url);
+/** The capture folders this replay reads, committed beside their codecs (src/protocols/<name>/__fixtures__/). */
+const CAPTURE_FOLDERS = ["claude", "claude-toolcall", "codex", "codex-toolcall"];
 
 interface Capture {
   method: string;
@@ -35,7 +36,7 @@ interface Capture {
 type J = Record<string, any>;
 
 function load(rel: string): Capture {
-  return JSON.parse(readFileSync(new URL(rel, FIXTURES), "utf8")) as Capture;
+  return JSON.parse(readFileSync(captureUrl(rel), "utf8")) as Capture;
 }
 
 interface Golden {
@@ -211,8 +212,8 @@ function strings(v: unknown, out: string[] = []): string[] {
   return out;
 }
 
-it("finds the real-client captures next to the repository", () => {
-  expect(existsSync(FIXTURES)).toBe(true);
+it("finds the real-client captures in the repository", () => {
+  for (const folder of CAPTURE_FOLDERS) expect(existsSync(captureDir(folder)), folder).toBe(true);
   expect(GOLDEN.every((g) => g.capture.method === "POST")).toBe(true);
 });
 
@@ -248,7 +249,7 @@ for (const g of GOLDEN) {
             const expected = r.sent.replace(`"prompt_cache_key":${JSON.stringify(clientKey)}`, `"prompt_cache_key":${JSON.stringify(key)}`);
             let actual = seenBody;
             if (up.protocol === "codex") {
-              // Codex CLI sends no `instructions`; the backend requires one (PROTOCOLS.md §3.3): the only other edit.
+              // Codex CLI sends no `instructions`; the backend requires one (docs/protocols.md#codex-body-rules): the only other edit.
               expect((r.seen.json as J).instructions).toBe("");
               actual = actual.replace(/"instructions":"",|,"instructions":""(?=})/, "");
               expect(r.seen.headers.session_id, "codex session header = the cache key").toBe(key);
@@ -348,7 +349,7 @@ for (const g of GOLDEN) {
         });
 
         if (claude) {
-          // PROTOCOLS.md §4.6: the billing block changes every request (cc_version/cch) and would
+          // docs/protocols.md#claude-code: the billing block changes every request (cc_version/cch) and would
           // break the upstream's prefix cache.
           it("does not forward Claude Code's x-anthropic-billing-header system block", async () => {
             const r = await replay(g, up.model);

@@ -1,5 +1,5 @@
 /**
- * A generate request's life, top to bottom: authenticate → admit (what was
+ * A generate request's life, top to bottom (docs/architecture.md#a-requests-life): authenticate → admit (what was
  * reserved) → read and resolve → plan (each attempt's lane is fixed there) →
  * attempts, each relayed by its lane → settle, whatever happened. Errors
  * thrown before the first byte are rendered by the edge in the client's

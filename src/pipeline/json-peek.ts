@@ -1,7 +1,7 @@
 /**
  * Byte-level access to a JSON request body's top-level fields, for the
  * passthrough lane. Real agent bodies are 40–80 KB with non-ASCII text; decoding
- * them to a JS string costs ~0.6 ms and JSON.parse another ~0.1 ms (DESIGN.md §8).
+ * them to a JS string costs ~0.6 ms and JSON.parse another ~0.1 ms (docs/architecture.md#measured-facts).
  * Scanning the bytes once to find a few top-level values, and splicing the
  * original bytes to patch them, avoids both.
  */

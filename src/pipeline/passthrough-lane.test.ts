@@ -3,9 +3,10 @@ import { readFileSync } from "node:fs";
 import { parseBody } from "./request-body.js";
 import fc from "fast-check";
 import { preparePassthroughBody, relayStream } from "./passthrough-lane.js";
+import { captureUrl } from "../testing/real-clients.js";
 
 const fixture = (path: string): Buffer => {
-  const f = JSON.parse(readFileSync(new URL(`../../../shared/fixtures/real-clients/${path}`, import.meta.url), "utf8")) as { body: unknown };
+  const f = JSON.parse(readFileSync(captureUrl(path), "utf8")) as { body: unknown };
   return Buffer.from(JSON.stringify(f.body));
 };
 

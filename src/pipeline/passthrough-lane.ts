@@ -1,6 +1,6 @@
 /**
  * The passthrough lane: client and upstream speak the same protocol. The body
- * is forwarded as the original bytes with the smallest patch (DESIGN.md §3, §8),
+ * is forwarded as the original bytes with the smallest patch (docs/architecture.md#the-two-lanes, docs/architecture.md#measured-facts),
  * unknown fields intact; the answer is relayed as bytes and only observed to
  * meter usage.
  */
@@ -70,7 +70,7 @@ export function preparePassthroughBody(
   }
   const streams = read("stream") === true;
   if (upstream === "openai-chat" && streams) {
-    // A Chat stream reports usage only when asked (PROTOCOLS.md §5). Every call is metered,
+    // A Chat stream reports usage only when asked (docs/protocols.md#chat-streaming). Every call is metered,
     // so ask, and take the usage chunk back out when the client did not ask for it.
     const options = read("stream_options");
     const asked = options !== null && typeof options === "object" && (options as Record<string, unknown>).include_usage === true;
@@ -137,7 +137,7 @@ export function chatUsageChunkRemover(): EventRewriter {
 
 /**
  * The Codex backend may send `response.completed` (or `.incomplete`) with an empty `output`
- * (PROTOCOLS.md §3.3); Codex CLI copes, but SDK clients read the final object.
+ * (docs/protocols.md#codex-answers-and-errors); Codex CLI copes, but SDK clients read the final object.
  * This fills it from the `response.output_item.done` events seen on the way.
  */
 export function codexCompletedOutputRewriter(): EventRewriter {

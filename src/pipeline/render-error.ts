@@ -11,7 +11,7 @@ export function errorBody(protocol: ClientProtocol | "admin", err: GatewayError,
     return { error: { code: err.code, message: err.message, ...(err.param ? { param: err.param } : {}) }, request_id: requestId };
   }
   const body = CLIENT_CODECS[protocol].encodeError(err).body;
-  // Anthropic's envelope carries the request id (PROTOCOLS.md §4.4); OpenAI's gets it as a header only.
+  // Anthropic's envelope carries the request id (docs/protocols.md#anthropic-errors); OpenAI's gets it as a header only.
   return protocol === "anthropic-messages" && body && typeof body === "object" ? { ...body, request_id: requestId } : body;
 }
 

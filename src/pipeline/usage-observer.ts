@@ -15,7 +15,7 @@ function num(v: unknown): number {
   return typeof v === "number" && Number.isFinite(v) ? v : 0;
 }
 
-/** Anthropic usage → canonical (Anthropic input_tokens excludes cache reads and writes; PROTOCOLS.md §6.6). */
+/** Anthropic usage → canonical (Anthropic input_tokens excludes cache reads and writes; docs/protocols.md#usage-conversion). */
 export function anthropicUsage(u: Json, into: Usage): void {
   const input = u.input_tokens;
   const read = u.cache_read_input_tokens;

@@ -1,5 +1,5 @@
 /**
- * Anthropic `system` and `messages[]` → canonical messages (PROTOCOLS.md §4.1).
+ * Anthropic `system` and `messages[]` → canonical messages (docs/protocols.md#anthropic-request).
  * Unknown block types are rejected with the block's path, never dropped.
  */
 import type { ContentPart, FilePart, ImagePart, Message, Role, TextPart, ToolResultPart } from "../../canonical/request.js";
@@ -214,7 +214,7 @@ export function decodeSystem(raw: unknown): Message | undefined {
       return decodeText(block, `system[${i}]`);
     })
     // Claude Code's attribution block carries a per-request hash (`cch=…`): forwarded to another
-    // vendor it would change the cached prefix on every request (PROTOCOLS.md §4.6). Anthropic
+    // vendor it would change the cached prefix on every request (docs/protocols.md#claude-code). Anthropic
     // upstreams get it untouched on the passthrough lane, which never decodes.
     .filter((p) => !p.text.startsWith(BILLING_HEADER));
   if (content.length === 0) return undefined;

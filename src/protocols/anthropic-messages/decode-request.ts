@@ -1,5 +1,5 @@
 /**
- * Client Anthropic Messages body → CanonicalRequest (PROTOCOLS.md §4.1;
+ * Client Anthropic Messages body → CanonicalRequest (docs/protocols.md#anthropic-request;
  * https://docs.anthropic.com/en/api/messages). Fields the canonical model has no
  * home for ride verbatim in `extensions["anthropic-messages"]`.
  */
@@ -168,7 +168,7 @@ export function decodeAnthropicRequest(body: unknown): CanonicalRequest {
   if (b.metadata !== undefined && b.metadata !== null) {
     const md = expectRecord(b.metadata, "metadata");
     // Claude Code's user_id embeds a device id; it identifies the session for cache
-    // affinity (pipeline/affinity.ts) but is not forwarded to other vendors (PROTOCOLS.md §6.1).
+    // affinity (pipeline/affinity.ts) but is not forwarded to other vendors (docs/protocols.md#claude-code).
     const user = optString(md.user_id, "metadata.user_id");
     if (user !== undefined) ext.metadata = { user_id: user };
   }

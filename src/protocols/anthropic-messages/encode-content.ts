@@ -1,6 +1,6 @@
 /**
  * Canonical messages → Anthropic `system` + alternating `messages[]`
- * (PROTOCOLS.md §4.1, §6.5, §6.7). Rules applied here:
+ * (docs/protocols.md#anthropic-request, docs/protocols.md#chat-and-messages, docs/protocols.md#pitfalls). Rules applied here:
  * - leading system/developer messages become `system` blocks; a later one becomes
  *   a `<system-reminder>` user text (as CPA does), unless it came from an
  *   Anthropic client as `role:"system"` and the codec keeps those;
@@ -40,7 +40,7 @@ interface Turn {
   sealed: boolean;
 }
 
-/** Claude accepts only these image types (PROTOCOLS.md §6.7.9). */
+/** Claude accepts only these image types (docs/protocols.md#images-and-files). */
 const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp"]);
 
 function isBlank(text: string): boolean {

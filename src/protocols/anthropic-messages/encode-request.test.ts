@@ -188,7 +188,7 @@ describe("encodeAnthropicRequest parameters", () => {
     expect(body.stop_sequences).toEqual(["###"]);
   });
 
-  // PROTOCOLS.md §6.5: minimal 512→1024, low 1024, medium 8192, high 24576, xhigh 32768.
+  // docs/protocols.md#reasoning-effort-and-thinking-budgets: minimal 512→1024, low 1024, medium 8192, high 24576, xhigh 32768.
   const table: Array<[ReasoningEffort, number]> = [
     ["minimal", 1024],
     ["low", 1024],

@@ -1,6 +1,6 @@
 /**
  * CanonicalRequest → Anthropic Messages body for an Anthropic upstream
- * (PROTOCOLS.md §4.1, §6.5; https://docs.anthropic.com/en/api/messages).
+ * (docs/protocols.md#anthropic-request, docs/protocols.md#chat-and-messages; https://docs.anthropic.com/en/api/messages).
  * Extensions this protocol put in on decode are restored; canonical fields win
  * over them when both say something.
  */
@@ -18,13 +18,13 @@ import type { AnthropicThinkingConfig, AnthropicToolChoice } from "./wire.js";
 export interface AnthropicEncodeOptions {
   /**
    * How an effort-only reasoning request (from a Chat/Responses client) maps:
-   * `budget` → `thinking.budget_tokens` per §6.5; `adaptive` → `thinking:{type:"adaptive"}`
+   * `budget` → `thinking.budget_tokens` per docs/protocols.md#reasoning-effort-and-thinking-budgets; `adaptive` → `thinking:{type:"adaptive"}`
    * + `output_config.effort`, for models that only take adaptive thinking.
    */
   thinkingStyle?: "budget" | "adaptive";
   /** Mid-conversation `role:"system"` from an Anthropic client: keep it, or always send a `<system-reminder>`. */
   inlineSystem?: InlineSystemPolicy;
-  /** `max_tokens` is required by Anthropic; CPA's default when the client set none (§6.5). */
+  /** `max_tokens` is required by Anthropic; CPA's default when the client set none (docs/protocols.md#anthropic-request). */
   defaultMaxTokens?: number;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Anthropic error envelope `{type:"error",error:{type,message}}` and its status
- * table (PROTOCOLS.md §4.4; https://docs.anthropic.com/en/api/errors), both ways.
+ * table (docs/protocols.md#anthropic-errors; https://docs.anthropic.com/en/api/errors), both ways.
  */
 import { GatewayError, statusToKind, type ErrorKind } from "../../canonical/errors.js";
 import type { StreamError } from "../../canonical/stream.js";

@@ -1,6 +1,6 @@
 /**
  * A real Claude Code 2.1.197 turn (after a Bash tool_use) from
- * shared/fixtures/real-clients/claude-toolcall: decode must accept it and an
+ * __fixtures__/claude-toolcall: decode must accept it and an
  * Anthropic upstream must get the same body back.
  */
 import { readFileSync } from "node:fs";
@@ -13,7 +13,7 @@ interface Capture {
   body: Record<string, unknown>;
 }
 
-const capture = JSON.parse(readFileSync(new URL("real-clients/claude-toolcall/003-POST-v1_messages.json", FIXTURES), "utf8")) as Capture;
+const capture = JSON.parse(readFileSync(new URL("claude-toolcall/003-POST-v1_messages.json", FIXTURES), "utf8")) as Capture;
 
 describe("Claude Code tool-call turn", () => {
   const req = anthropicClientCodec.decodeRequest(capture.body);

@@ -1,7 +1,7 @@
 /**
  * Reasoning effort ⇄ thinking budget tables.
- * Effort → budget follows PROTOCOLS.md §6.5 (CPA chat→claude); budget → effort
- * follows §6.1 (CPA claude→codex), so both directions agree at the table points.
+ * Both directions follow docs/protocols.md#reasoning-effort-and-thinking-budgets (effort → budget
+ * as CPA's chat→claude, budget → effort as its claude→codex), so they agree at the table points.
  */
 import type { ReasoningEffort } from "../../canonical/request.js";
 import type { AnthropicEffort } from "./wire.js";
@@ -10,7 +10,7 @@ import type { AnthropicEffort } from "./wire.js";
 export const MIN_THINKING_BUDGET = 1024;
 
 const BUDGET_OF_EFFORT: Record<Exclude<ReasoningEffort, "none">, number> = {
-  minimal: 1024, // §6.5 says 512, raised to the API minimum
+  minimal: 1024, // CPA's table says 512, raised to the API minimum
   low: 1024,
   medium: 8192,
   high: 24576,

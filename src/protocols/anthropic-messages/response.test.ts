@@ -8,7 +8,7 @@ import { AnthropicStreamEncoder } from "./stream-encode.js";
 import { ctxFor, runEncoder } from "./test-support.js";
 import { anthropicToCanonicalUsage, canonicalToAnthropicUsage } from "./usage.js";
 
-describe("usage conversion (PROTOCOLS.md §6.6)", () => {
+describe("usage conversion (docs/protocols.md#usage-conversion)", () => {
   it("adds cache reads and writes into the canonical input", () => {
     expect(anthropicToCanonicalUsage({ input_tokens: 12, cache_creation_input_tokens: 300, cache_read_input_tokens: 2048, output_tokens: 50 })).toEqual({
       inputTokens: 2360,
@@ -33,7 +33,7 @@ describe("usage conversion (PROTOCOLS.md §6.6)", () => {
   });
 });
 
-describe("stop reasons (PROTOCOLS.md §6.5)", () => {
+describe("stop reasons (docs/protocols.md#finish-reasons)", () => {
   const table: Array<[string, string]> = [
     ["end_turn", "stop"],
     ["max_tokens", "length"],
@@ -114,7 +114,7 @@ describe("non-stream responses", () => {
   });
 });
 
-describe("errors (PROTOCOLS.md §4.4)", () => {
+describe("errors (docs/protocols.md#anthropic-errors)", () => {
   const table: Array<[number, string]> = [
     [400, "invalid_request_error"],
     [401, "authentication_error"],

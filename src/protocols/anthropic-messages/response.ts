@@ -1,5 +1,5 @@
 /**
- * Non-streamed Anthropic messages (PROTOCOLS.md §4.2): upstream body →
+ * Non-streamed Anthropic messages (docs/protocols.md#anthropic-response-and-usage): upstream body →
  * CanonicalResponse, CanonicalResponse → client body, and the fold of an
  * Anthropic event stream into the message it describes.
  */

@@ -1,5 +1,5 @@
 /**
- * Anthropic `stop_reason` ⇄ canonical finish reason (PROTOCOLS.md §4.2, §6.5).
+ * Anthropic `stop_reason` ⇄ canonical finish reason (docs/protocols.md#finish-reasons).
  */
 import type { FinishReason } from "../../canonical/stream.js";
 import type { AnthropicStopReason } from "./wire.js";

@@ -1,5 +1,5 @@
 /**
- * Upstream Anthropic SSE events → canonical stream parts (PROTOCOLS.md §4.3;
+ * Upstream Anthropic SSE events → canonical stream parts (docs/protocols.md#anthropic-streaming;
  * https://docs.anthropic.com/en/docs/build-with-claude/streaming).
  * Keys off `data.type` (the `event:` line carries the same name). Block ids are
  * the Anthropic block indexes. Usage in `message_delta` is cumulative.

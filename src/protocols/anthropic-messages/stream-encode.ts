@@ -1,5 +1,5 @@
 /**
- * Canonical stream parts → Anthropic client events (PROTOCOLS.md §4.3, §6.2).
+ * Canonical stream parts → Anthropic client events (docs/protocols.md#anthropic-streaming, docs/protocols.md#responses-stream-to-messages-stream).
  *
  * Anthropic streams one content block at a time, so canonical blocks that
  * overlap are serialised in start order: the oldest open block streams live,

@@ -189,8 +189,8 @@ export function ctxFor(model = "client-model"): TranslationContext {
   return newTranslationContext(model, 1_700_000_000);
 }
 
-/** Repo-relative path of the shared fixtures (…/main/../shared/fixtures). */
-export const FIXTURES = new URL("../../../../shared/fixtures/", import.meta.url);
+/** The Claude Code captures committed beside this codec (see __fixtures__/README.md). */
+export const FIXTURES = new URL("./__fixtures__/", import.meta.url);
 
 /** Like `summarize`, but text and reasoning joined block by block in start order (how Anthropic serialises them). */
 export function summarizeByBlock(parts: readonly StreamPart[]): Summary {

@@ -1,6 +1,6 @@
 /**
  * Usage conversion between Anthropic's convention and the canonical one
- * (PROTOCOLS.md §6.6). Anthropic `input_tokens` excludes cache reads and cache
+ * (docs/protocols.md#usage-conversion). Anthropic `input_tokens` excludes cache reads and cache
  * writes; canonical `inputTokens` is the whole prompt.
  */
 import type { Usage } from "../../canonical/usage.js";

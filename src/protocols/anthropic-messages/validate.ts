@@ -1,6 +1,6 @@
 /**
  * Strict event-order validator for Anthropic Messages streams the gateway emits
- * (DESIGN.md §3; PROTOCOLS.md §4.3). Returns every violation found; an empty
+ * (docs/architecture.md#codecs-and-validators; docs/protocols.md#anthropic-streaming). Returns every violation found; an empty
  * list means the stream is valid. Stricter than the API's own clients on
  * purpose: whatever passes here parses in every Anthropic SDK.
  */

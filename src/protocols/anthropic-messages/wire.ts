@@ -1,6 +1,6 @@
 /**
  * Anthropic Messages wire shapes, as far as the gateway reads or writes them.
- * https://docs.anthropic.com/en/api/messages — PROTOCOLS.md §4.
+ * https://docs.anthropic.com/en/api/messages — docs/protocols.md#anthropic-messages.
  * Request-side shapes are what the decoder accepts and the encoder emits;
  * fields the gateway never interprets stay `unknown`.
  */
@@ -134,7 +134,7 @@ export interface AnthropicRequest {
 
 export type AnthropicStopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "pause_turn" | "refusal" | "model_context_window_exceeded";
 
-/** Usage in Anthropic's convention: `input_tokens` excludes cache reads and writes (PROTOCOLS.md §4.2). */
+/** Usage in Anthropic's convention: `input_tokens` excludes cache reads and writes (docs/protocols.md#anthropic-response-and-usage). */
 export interface AnthropicUsage {
   input_tokens: number;
   cache_creation_input_tokens: number;
@@ -174,7 +174,7 @@ export interface AnthropicErrorBody {
   error: { type: AnthropicErrorType | string; message: string };
 }
 
-// Streaming events — https://docs.anthropic.com/en/docs/build-with-claude/streaming, PROTOCOLS.md §4.3.
+// Streaming events — https://docs.anthropic.com/en/docs/build-with-claude/streaming, docs/protocols.md#anthropic-streaming.
 
 export type AnthropicStreamBlockStart =
   | { type: "text"; text: string }

@@ -1,5 +1,5 @@
 /**
- * The ChatGPT Codex backend's body rules (PROTOCOLS.md §3.3), applied to a
+ * The ChatGPT Codex backend's body rules (docs/protocols.md#codex-body-rules), applied to a
  * Responses body: either one our encoder built (translate lane) or a client's
  * raw body (passthrough lane). A Codex CLI request already satisfies them and
  * comes out unchanged apart from an empty `instructions` when it had none.
@@ -76,7 +76,7 @@ function patchInput(items: unknown[], warnings: TranslationWarning[]): unknown[]
       out.push(item);
       continue;
     }
-    // An id'd reasoning item without its blob is a lookup, and nothing is stored (PROTOCOLS.md §1.2).
+    // An id'd reasoning item without its blob is a lookup, and nothing is stored (docs/protocols.md#responses-input-items).
     if (item.type === "reasoning" && item.id !== undefined && !item.encrypted_content) {
       reasoningDropped++;
       changed = true;

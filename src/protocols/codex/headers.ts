@@ -1,6 +1,6 @@
 /**
- * Request headers the Codex backend needs besides credentials (PROTOCOLS.md
- * §3.2). `Authorization` is injected by the upstream credential layer, never
+ * Request headers the Codex backend needs besides credentials
+ * (docs/protocols.md#codex-headers). `Authorization` is injected by the upstream credential layer, never
  * here.
  */
 
@@ -9,7 +9,7 @@ export const DEFAULT_CODEX_ORIGINATOR = "codex_cli_rs";
 export interface CodexHeaderOptions {
   /** `chatgpt_account_id` claim of the ChatGPT login. */
   accountId: string;
-  /** Conversation id; the prompt_cache_key is a safe value (§3.2, §7.1). */
+  /** Conversation id; the prompt_cache_key is a safe value (docs/protocols.md#codex-headers, docs/protocols.md#openai-prompt-caching). */
   sessionId?: string;
   originator?: string;
 }

@@ -1,6 +1,6 @@
 /**
- * The ChatGPT Codex backend (PROTOCOLS.md §3): Responses on the wire, with the
- * body rules of §3.3 and streaming only. Stream decoding is the Responses
+ * The ChatGPT Codex backend (docs/protocols.md#codex-backend): Responses on the wire, with the
+ * body rules of docs/protocols.md#codex-body-rules and streaming only. Stream decoding is the Responses
  * decoder's; since `response.completed.output` may be empty here, a
  * non-streaming client is served by folding the canonical parts, which come
  * from `output_item.*` events (shared/fold-stream.ts).
@@ -27,7 +27,7 @@ export const codexUpstreamCodec: UpstreamCodec = {
 };
 
 /**
- * The §3.3 rules for the passthrough lane: a client's raw Responses body,
+ * The body rules (docs/protocols.md#codex-body-rules) for the passthrough lane: a client's raw Responses body,
  * patched in place of being translated. Unknown fields and item ids are kept;
  * the Codex CLI's own request passes through unchanged.
  */

@@ -1,8 +1,8 @@
 /**
- * Chat `messages[]` → canonical messages (PROTOCOLS.md §5). Tool messages that
+ * Chat `messages[]` → canonical messages (docs/protocols.md#chat-request). Tool messages that
  * follow each other fold into one canonical `tool` message; assistant
  * `tool_calls` without an id get `call_missing_<i>_<j>` and duplicated ids are
- * dropped (§6.7.3). Unknown roles and part types are rejected with their path.
+ * dropped (docs/protocols.md#tool-names-and-call-ids). Unknown roles and part types are rejected with their path.
  */
 import type { ContentPart, FilePart, ImagePart, Message, TextPart, ToolCallPart, ToolResultPart } from "../../canonical/request.js";
 import { expectArray, expectRecord, expectString, invalid, optString, type JsonObject } from "../shared/guards.js";

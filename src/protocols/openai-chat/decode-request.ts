@@ -1,5 +1,5 @@
 /**
- * Client Chat Completions body → CanonicalRequest (PROTOCOLS.md §5;
+ * Client Chat Completions body → CanonicalRequest (docs/protocols.md#chat-request;
  * https://platform.openai.com/docs/api-reference/chat/create). Fields the
  * canonical model has no home for ride verbatim in `extensions["openai-chat"]`,
  * among them `stream_options` (the stream encoder reads `include_usage` there).
@@ -127,7 +127,7 @@ export function decodeChatRequest(body: unknown): CanonicalRequest {
   const parallel = optBoolean(b.parallel_tool_calls, "parallel_tool_calls");
   if (parallel !== undefined) req.parallelToolCalls = parallel;
 
-  // Both are accepted; the larger one wins (PROTOCOLS.md §6.3).
+  // Both are accepted; the larger one wins (docs/protocols.md#chat-request).
   const maxTokens = optInteger(b.max_tokens, "max_tokens", 1);
   const maxCompletion = optInteger(b.max_completion_tokens, "max_completion_tokens", 1);
   if (maxTokens !== undefined || maxCompletion !== undefined) req.maxOutputTokens = Math.max(maxTokens ?? 0, maxCompletion ?? 0);

@@ -1,8 +1,8 @@
 /**
  * Canonical messages → Chat `messages[]` for an OpenAI-compatible upstream
- * (PROTOCOLS.md §5, §6.5 "Claude → Chat", §6.7):
+ * (docs/protocols.md#chat-request, docs/protocols.md#chat-and-messages, docs/protocols.md#pitfalls):
  * - system/developer text is joined into one string per message; Claude Code's
- *   per-request billing-header block is dropped so the cached prefix stays stable (§4.6);
+ *   per-request billing-header block is dropped so the cached prefix stays stable (docs/protocols.md#claude-code);
  * - tool results become `tool` messages in place; results whose call is not in
  *   the history are dropped, as are calls that never got a result (both 400 on OpenAI);
  * - reasoning goes out as `reasoning_content` only when asked, never as a signature;
@@ -153,7 +153,7 @@ class ChatMessageWriter {
   }
 }
 
-/** Drops tool messages without a preceding call and tool calls without a result (§6.7.4). */
+/** Drops tool messages without a preceding call and tool calls without a result (docs/protocols.md#call-and-output-pairing). */
 function pairToolCalls(messages: ChatMessage[], env: MessageEncodeEnv): ChatMessage[] {
   const answered = new Set<string>();
   for (const m of messages) if (m.role === "tool") answered.add(m.tool_call_id);

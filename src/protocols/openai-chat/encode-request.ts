@@ -1,16 +1,16 @@
 /**
  * CanonicalRequest → Chat Completions body for an OpenAI-compatible upstream
- * (PROTOCOLS.md §5, §6.5, §6.7). Choices made here:
+ * (docs/protocols.md#chat-request, docs/protocols.md#chat-and-messages, docs/protocols.md#pitfalls). Choices made here:
  * - tool names over 64 characters are shortened (shared/tool-names) and the
  *   short → original map goes into ctx.toolNames for the decoders; long call ids
  *   are shortened deterministically so they match on every turn;
- * - tool schemas are normalised (§6.7.1); built-in tools of other protocols are
+ * - tool schemas are normalised (docs/protocols.md#tool-schemas); built-in tools of other protocols are
  *   dropped with a warning;
  * - the output cap goes out as `max_completion_tokens` (reasoning models reject
- *   `max_tokens`, §6.7.8); `maxTokensField` switches it for older servers;
+ *   `max_tokens`, docs/protocols.md#unsupported-parameters); `maxTokensField` switches it for older servers;
  * - a streamed request always asks `stream_options.include_usage`, so usage is
  *   metered whatever the client asked;
- * - `reasoning_effort` comes from the effort, else from a thinking budget (§6.1
+ * - `reasoning_effort` comes from the effort, else from a thinking budget (docs/protocols.md#reasoning-effort-and-thinking-budgets
  *   thresholds); `none` and adaptive-without-effort are left to the model default,
  *   since non-reasoning models reject the field;
  * - `top_k` has no Chat field and is dropped with a warning.
@@ -69,7 +69,7 @@ function encodeToolChoice(tc: CanonicalRequest["toolChoice"], wireName: (n: stri
 }
 
 function budgetToEffort(budget: number): ReasoningEffort {
-  // PROTOCOLS.md §6.1 thresholds.
+  // docs/protocols.md#reasoning-effort-and-thinking-budgets thresholds.
   if (budget <= 0) return "none";
   if (budget <= 512) return "minimal";
   if (budget <= 1024) return "low";

@@ -1,5 +1,5 @@
 /**
- * OpenAI error envelope `{error:{message,type,param,code}}` (PROTOCOLS.md §5;
+ * OpenAI error envelope `{error:{message,type,param,code}}` (docs/protocols.md#chat-errors;
  * https://platform.openai.com/docs/guides/error-codes), both directions.
  */
 import { GatewayError, statusToKind, type ErrorKind } from "../../canonical/errors.js";

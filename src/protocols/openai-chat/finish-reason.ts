@@ -1,5 +1,5 @@
 /**
- * Chat `finish_reason` ⇄ canonical finish reason (PROTOCOLS.md §5, §6.5).
+ * Chat `finish_reason` ⇄ canonical finish reason (docs/protocols.md#finish-reasons).
  * Chat has no stop-sequence, pause or context-window reasons; they fold into
  * `stop` and `length`.
  */

@@ -8,7 +8,7 @@ import { decodeChatResponse, encodeChatResponse, foldChatStream } from "./respon
 import { ChatStreamEncoder } from "./stream-encode.js";
 import { canonicalToChatUsage, chatToCanonicalUsage } from "./usage.js";
 
-describe("usage (PROTOCOLS.md §6.6)", () => {
+describe("usage (docs/protocols.md#usage-conversion)", () => {
   it("keeps cached tokens inside prompt_tokens both ways", () => {
     const u = chatToCanonicalUsage({
       prompt_tokens: 5000,
@@ -29,7 +29,7 @@ describe("usage (PROTOCOLS.md §6.6)", () => {
   });
 });
 
-describe("finish reasons (PROTOCOLS.md §6.5)", () => {
+describe("finish reasons (docs/protocols.md#finish-reasons)", () => {
   const table: Array<[FinishReason, string]> = [
     ["stop", "stop"],
     ["stop-sequence", "stop"],

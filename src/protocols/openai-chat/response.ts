@@ -1,5 +1,5 @@
 /**
- * Non-streamed Chat completions (PROTOCOLS.md §5): upstream body →
+ * Non-streamed Chat completions (docs/protocols.md#chat-response-and-usage): upstream body →
  * CanonicalResponse, CanonicalResponse → client body, and the fold of a chunk
  * stream into the completion it describes.
  */

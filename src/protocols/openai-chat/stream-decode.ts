@@ -1,5 +1,5 @@
 /**
- * Upstream Chat Completions chunks → canonical stream parts (PROTOCOLS.md §5).
+ * Upstream Chat Completions chunks → canonical stream parts (docs/protocols.md#chat-streaming).
  * - Only choice 0 is read (the gateway never asks for n > 1).
  * - `reasoning_content` (and `reasoning`, as vLLM/OpenRouter name it) becomes
  *   reasoning parts; content closes an open reasoning block and vice versa.

@@ -1,5 +1,5 @@
 /**
- * Canonical stream parts → Chat Completions chunks (PROTOCOLS.md §5, §6.4).
+ * Canonical stream parts → Chat Completions chunks (docs/protocols.md#chat-streaming, docs/protocols.md#chat-and-responses).
  * Every chunk carries the same id/created/model; the first carries the role;
  * `tool_calls[].index` is the tool's ordinal in this answer (not a block index);
  * the finish_reason goes out once, on a chunk of its own after the content; the
@@ -60,7 +60,7 @@ export class ChatStreamEncoder implements StreamEncoder {
         if (part.delta !== "") this.content({ content: part.delta }, out);
         break;
       case "reasoning-delta":
-        // Non-standard but widely read field (PROTOCOLS.md §6.4).
+        // Non-standard but widely read field (docs/protocols.md#chat-streaming).
         if (part.delta !== "") this.content({ reasoning_content: part.delta }, out);
         break;
       case "tool-call-start": {

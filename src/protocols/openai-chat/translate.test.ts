@@ -10,7 +10,7 @@ import { ctxFor, FIXTURES, runDecoder, runEncoder, sse, summarize } from "../ant
 import type { InboundEvent } from "../codec.js";
 import { openaiChatClientCodec, openaiChatUpstreamCodec, validateChatStream } from "./index.js";
 
-const claudeTurn = (JSON.parse(readFileSync(new URL("real-clients/claude-toolcall/003-POST-v1_messages.json", FIXTURES), "utf8")) as { body: unknown }).body;
+const claudeTurn = (JSON.parse(readFileSync(new URL("claude-toolcall/003-POST-v1_messages.json", FIXTURES), "utf8")) as { body: unknown }).body;
 
 describe("requests", () => {
   it("sends a Claude Code turn to a Chat upstream", () => {

@@ -1,6 +1,6 @@
 /**
  * Chat usage ⇄ canonical usage. Chat `prompt_tokens` already includes cached
- * tokens, as the canonical convention does (PROTOCOLS.md §5, §6.6);
+ * tokens, as the canonical convention does (docs/protocols.md#usage-conversion);
  * `prompt_tokens_details.cache_write_tokens` is the newer explicit-cache count.
  */
 import type { Usage } from "../../canonical/usage.js";

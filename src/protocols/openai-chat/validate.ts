@@ -1,6 +1,6 @@
 /**
- * Strict validator for Chat Completions streams the gateway emits (DESIGN.md §3;
- * PROTOCOLS.md §5). Returns every violation found; empty means valid.
+ * Strict validator for Chat Completions streams the gateway emits (docs/architecture.md#codecs-and-validators;
+ * docs/protocols.md#chat-streaming). Returns every violation found; empty means valid.
  * Rules: no `event:` names; every chunk has the same id/created/model and
  * object `chat.completion.chunk`; the first chunk of a choice carries role
  * "assistant"; the first fragment of a tool call index carries id, type and

@@ -1,6 +1,6 @@
 /**
  * OpenAI Chat Completions wire shapes, as far as the gateway reads or writes them.
- * https://platform.openai.com/docs/api-reference/chat — PROTOCOLS.md §5.
+ * https://platform.openai.com/docs/api-reference/chat — docs/protocols.md#openai-chat-completions.
  */
 
 export const PROTOCOL = "openai-chat";
@@ -24,7 +24,7 @@ export type ChatMessage =
       role: "assistant";
       content: string | ChatTextPart[] | null;
       tool_calls?: ChatToolCall[];
-      /** Non-standard, used by DeepSeek/vLLM-style servers and proxies (PROTOCOLS.md §5). */
+      /** Non-standard, used by DeepSeek/vLLM-style servers and proxies (docs/protocols.md#chat-streaming). */
       reasoning_content?: string;
       name?: string;
     }

@@ -1,4 +1,4 @@
-/** `data:<media type>;base64,<data>` URLs, the form Responses uses for inline images and files (PROTOCOLS.md §1.2). */
+/** `data:<media type>;base64,<data>` URLs, the form Responses uses for inline images and files (docs/protocols.md#responses-input-items). */
 
 export interface InlineData {
   mediaType: string;

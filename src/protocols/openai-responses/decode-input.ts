@@ -1,5 +1,5 @@
 /**
- * Responses `input` items → canonical messages (PROTOCOLS.md §1.2).
+ * Responses `input` items → canonical messages (docs/protocols.md#responses-input-items).
  *
  * Assistant-side items that follow each other (reasoning, one message,
  * function_call …) fold into one canonical assistant message, the shape the

@@ -1,5 +1,5 @@
 /**
- * Client Responses body → CanonicalRequest (PROTOCOLS.md §1.1). Fields the
+ * Client Responses body → CanonicalRequest (docs/protocols.md#responses-request). Fields the
  * canonical model has no place for ride in `extensions["openai-responses"]`
  * verbatim, so a Responses upstream gets them back unchanged.
  */

@@ -1,5 +1,6 @@
 /**
- * Canonical messages → Responses `input` items (PROTOCOLS.md §6.1, §6.3, §6.7).
+ * Canonical messages → Responses `input` items (docs/protocols.md#messages-to-responses,
+ * docs/protocols.md#chat-and-responses, docs/protocols.md#pitfalls).
  * Stateless-safe: no item ids (store:false would turn them into lookups),
  * reasoning only as OpenAI encrypted blobs, orphan tool outputs dropped.
  */
@@ -71,7 +72,7 @@ class ItemWriter {
     this.item(item);
   }
 
-  // PROTOCOLS.md §6.7.4: an output without its call makes the upstream answer 400.
+  // docs/protocols.md#call-and-output-pairing: an output without its call makes the upstream answer 400.
   output(result: ToolResultPart): void {
     const id = shortenCallId(result.callId);
     if (!this.calls.has(id)) {
@@ -142,7 +143,7 @@ function encodeAssistant(m: Message, phase: string | undefined, w: ItemWriter, e
         w.call(p.callId, p.name, p.arguments, p.freeform === true);
         break;
       case "reasoning":
-        // PROTOCOLS.md §6.7.6: only OpenAI blobs may go back; other providers' signatures are dropped.
+        // docs/protocols.md#reasoning-signatures: only OpenAI blobs may go back; other providers' signatures are dropped.
         if (isOpenAIReasoningBlob(p.signature)) {
           w.item({ type: "reasoning", summary: p.text ? [{ type: "summary_text", text: p.text }] : [], encrypted_content: p.signature });
         }
@@ -198,7 +199,7 @@ function defaultFilename(mediaType: string): string {
 }
 
 function encodeToolOutput(r: ToolResultPart): FunctionCallOutputItem["output"] {
-  // Responses has no error flag on outputs (PROTOCOLS.md §6.1); the prefix tells the model.
+  // Responses has no error flag on outputs (docs/protocols.md#messages-to-responses); the prefix tells the model.
   const prefix = r.isError ? "Error: " : "";
   if (typeof r.content === "string") return prefix + r.content;
   const parts: InputContentPart[] = [];

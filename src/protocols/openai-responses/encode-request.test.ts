@@ -204,7 +204,7 @@ describe("encodeResponsesRequest", () => {
     ]);
   });
 
-  it("drops orphan tool outputs with a warning (PROTOCOLS.md §6.7.4)", () => {
+  it("drops orphan tool outputs with a warning (docs/protocols.md#call-and-output-pairing)", () => {
     const ctx = testCtx();
     const out = encodeResponsesRequest(
       {
@@ -239,7 +239,7 @@ describe("encodeResponsesRequest", () => {
     expect(ctx.warnings).toEqual([expect.objectContaining({ code: "tool_dropped", field: "tools" })]);
   });
 
-  it("derives effort from a thinking budget (PROTOCOLS.md §6.1) and asks for encrypted reasoning", () => {
+  it("derives effort from a thinking budget (docs/protocols.md#reasoning-effort-and-thinking-budgets) and asks for encrypted reasoning", () => {
     expect([0, 512, 1024, 8192, 24576, 32000].map(effortFromBudget)).toEqual(["none", "minimal", "low", "medium", "high", "xhigh"]);
     const out = encode({ model: "m", stream: true, messages: [], reasoning: { budgetTokens: 4000, summary: "auto" } });
     expect(out.reasoning).toEqual({ effort: "medium", summary: "auto" });

@@ -1,6 +1,7 @@
 /**
  * CanonicalRequest → Responses request body for an OpenAI Responses upstream
- * (PROTOCOLS.md §1.1, §6.1, §6.3, §6.7). The Codex flavour applies its own
+ * (docs/protocols.md#responses-request, docs/protocols.md#messages-to-responses,
+ * docs/protocols.md#chat-and-responses, docs/protocols.md#pitfalls). The Codex flavour applies its own
  * rules on top (codex/codex-rules.ts).
  */
 import type { CanonicalRequest, Message, ReasoningConfig, ReasoningEffort, Tool, ToolChoice } from "../../canonical/request.js";
@@ -67,7 +68,7 @@ function instructionsText(m: Message): string {
 }
 
 /**
- * Shortens over-long function names (PROTOCOLS.md §6.2 "Tool names") and
+ * Shortens over-long function names (docs/protocols.md#tool-names-and-call-ids) and
  * records short → original in the context for the stream decoder.
  */
 function buildToolNameMap(req: CanonicalRequest, ctx: TranslationContext): Map<string, string> {
@@ -96,7 +97,7 @@ function encodeTools(tools: Tool[] | undefined, shortNames: Map<string, string>,
       // Key order follows the Codex CLI's own tools, so a translated prefix matches a native one.
       const wire: Record<string, unknown> = { type: "function", name: shortNames.get(t.name) ?? t.name };
       if (t.description !== undefined) wire.description = t.description;
-      // PROTOCOLS.md §6.7.1: strict mode needs schema rules we do not enforce.
+      // docs/protocols.md#tool-schemas: strict mode needs schema rules we do not enforce.
       wire.strict = false;
       wire.parameters = normalizeToolSchema(t.parameters);
       out.push(wire);
@@ -117,7 +118,7 @@ function encodeTools(tools: Tool[] | undefined, shortNames: Map<string, string>,
 
 function encodeBuiltin(t: Extract<Tool, { type: "builtin" }>): Record<string, unknown> | undefined {
   if (t.protocol === PROTOCOL || t.protocol === "codex") return t.raw;
-  // PROTOCOLS.md §6.1: Anthropic's versioned web search server tool maps to the plain built-in.
+  // docs/protocols.md#messages-to-responses: Anthropic's versioned web search server tool maps to the plain built-in.
   if (t.kind.startsWith("web_search")) return { type: "web_search" };
   return undefined;
 }
@@ -131,7 +132,7 @@ function encodeToolChoice(choice: ToolChoice | undefined, shortNames: Map<string
 }
 
 /**
- * Anthropic thinking budget → effort, thresholds from PROTOCOLS.md §6.1;
+ * Anthropic thinking budget → effort, thresholds from docs/protocols.md#reasoning-effort-and-thinking-budgets;
  * adaptive thinking without an explicit effort means the top level.
  */
 export function effortFromBudget(budget: number): ReasoningEffort {
@@ -149,14 +150,14 @@ function encodeReasoning(r: ReasoningConfig | undefined, ext: ResponsesRequestEx
   const out: NonNullable<ResponsesRequestBody["reasoning"]> = {};
   const effort = r?.effort ?? (r?.budgetTokens !== undefined ? effortFromBudget(r.budgetTokens) : r?.adaptive ? "xhigh" : undefined);
   if (effort !== undefined) out.effort = effort;
-  // PROTOCOLS.md §6.1: summaries stream only when asked for. Clients that cannot say (Chat
+  // docs/protocols.md#messages-to-responses: summaries stream only when asked for. Clients that cannot say (Chat
   // reasoning_effort, Anthropic thinking) expect reasoning text back, so unset means "auto".
   const summary = r?.summary ?? (r && effort !== "none" ? "auto" : undefined);
   if (summary !== undefined && summary !== "none") out.summary = summary;
   return { ...out, ...extra };
 }
 
-/** Stateless replay needs the encrypted reasoning back (PROTOCOLS.md §1.1 `include`). */
+/** Stateless replay needs the encrypted reasoning back (docs/protocols.md#responses-request, `include`). */
 function encodeInclude(raw: unknown, reasoning: ResponsesRequestBody["reasoning"] | undefined): string[] | undefined {
   const include = Array.isArray(raw) ? raw.filter((v): v is string => typeof v === "string") : [];
   if (reasoning && reasoning.effort !== "none" && !include.includes(ENCRYPTED_REASONING_INCLUDE)) include.push(ENCRYPTED_REASONING_INCLUDE);

@@ -1,8 +1,8 @@
 /**
- * OpenAI error envelopes `{error:{message,type,param,code}}` (PROTOCOLS.md
- * §1.3), both directions. Upstream bodies are also accepted in the Codex
- * backend's `{"detail":"…"}` shape (§3.3) and its 429 `usage_limit_reached`
- * form with `resets_in_seconds` (§3.5).
+ * OpenAI error envelopes `{error:{message,type,param,code}}`
+ * (docs/protocols.md#responses-errors), both directions. Upstream bodies are also accepted in the Codex
+ * backend's `{"detail":"…"}` shape and its 429 `usage_limit_reached`
+ * form with `resets_in_seconds` (docs/protocols.md#codex-answers-and-errors).
  */
 import { GatewayError, statusToKind, type ErrorKind } from "../../canonical/errors.js";
 import type { OutboundEvent } from "../codec.js";

@@ -1,6 +1,6 @@
 /**
  * Responses has no stop reason; it is derived from the terminal status
- * (PROTOCOLS.md §6.2 "Stop-reason mapping", §6.4 `incomplete`).
+ * (docs/protocols.md#finish-reasons).
  */
 import type { ErrorKind } from "../../canonical/errors.js";
 import type { FinishReason } from "../../canonical/stream.js";
@@ -34,7 +34,7 @@ export function statusForFinish(reason: FinishReason): {
   }
 }
 
-/** `response.failed` / `error` codes → canonical error class (PROTOCOLS.md §1.4, Codex sse/responses.rs). */
+/** `response.failed` / `error` codes → canonical error class (docs/protocols.md#responses-errors; Codex CLI's sse/responses.rs maps them so). */
 export function kindForErrorCode(code: string | undefined): ErrorKind {
   switch (code) {
     case "rate_limit_exceeded":

@@ -1,11 +1,11 @@
 /**
  * Golden: a real Codex CLI 0.169.0 request (turn 2, after a function call),
- * captured in ../shared/fixtures, decoded and re-encoded for a Responses upstream.
+ * captured in ./__fixtures__, decoded and re-encoded for a Responses upstream.
  */
 import { describe, expect, it } from "vitest";
 import { decodeResponsesRequest } from "./decode-request.js";
 import { encodeResponsesRequest } from "./encode-request.js";
-import { hasFixture, loadFixtureBody, testCtx } from "./test-support.js";
+import { loadFixtureBody, testCtx } from "./test-support.js";
 
 const FIXTURE = "codex-toolcall/002-POST-v1_responses.json";
 
@@ -19,7 +19,7 @@ function withoutStorageFields(items: unknown[]): unknown[] {
 
 describe("every captured Codex CLI request decodes and re-encodes without warnings", () => {
   for (const rel of ["codex/001-POST-v1_responses.json", "codex-toolcall/001-POST-v1_responses.json", FIXTURE]) {
-    it.skipIf(!hasFixture(rel))(rel, () => {
+    it(rel, () => {
       const body = loadFixtureBody(rel);
       const ctx = testCtx();
       const out = encodeResponsesRequest(decodeResponsesRequest(body), ctx);
@@ -30,8 +30,8 @@ describe("every captured Codex CLI request decodes and re-encodes without warnin
   }
 });
 
-describe.skipIf(!hasFixture(FIXTURE))("Codex CLI capture → canonical → Responses upstream", () => {
-  const body = hasFixture(FIXTURE) ? loadFixtureBody(FIXTURE) : {};
+describe("Codex CLI capture → canonical → Responses upstream", () => {
+  const body = loadFixtureBody(FIXTURE);
 
   it("resolves the fixture from the repository root", () => {
     expect(body.model).toBe("gpt-5-codex");

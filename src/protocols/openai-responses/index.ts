@@ -1,5 +1,5 @@
 /**
- * OpenAI Responses API (PROTOCOLS.md §1): the client-facing codec for
+ * OpenAI Responses API (docs/protocols.md#openai-responses): the client-facing codec for
  * `/v1/responses` and the upstream codec for api.openai.com-style backends.
  * The Codex backend flavour builds on these in ../codex.
  */

@@ -1,5 +1,5 @@
 /**
- * Non-streamed Responses answers (PROTOCOLS.md §1.3): the upstream response
+ * Non-streamed Responses answers (docs/protocols.md#responses-output-and-usage): the upstream response
  * object → CanonicalResponse, and a CanonicalResponse → the object a client
  * expects. The stream encoder reuses `responseObject` for its terminal event.
  */

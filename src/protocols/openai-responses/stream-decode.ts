@@ -1,5 +1,5 @@
 /**
- * Responses SSE events → canonical stream parts (PROTOCOLS.md §1.4, §6.2, §6.4).
+ * Responses SSE events → canonical stream parts (docs/protocols.md#responses-streaming).
  * One message content part = one text block, one reasoning item = one reasoning
  * block (summary parts joined by "\n\n"), one function_call or custom_tool_call item
  * = one tool-call block (a custom call's text becomes `{"input": text}`, sent whole
@@ -138,7 +138,7 @@ export class ResponsesStreamDecoder implements StreamDecoder {
   }
 
   private errorEvent(data: JsonObject): StreamPart[] {
-    // The Codex WebSocket wraps the error and adds an HTTP status (PROTOCOLS.md §2.2).
+    // The Codex WebSocket wraps the error and adds an HTTP status (docs/protocols.md#codex-cli-over-websocket).
     const inner = isObject(data.error) ? data.error : data;
     const code = str(inner.code) ?? str(inner.type);
     const status = typeof data.status === "number" ? data.status : undefined;
@@ -247,7 +247,7 @@ export class ResponsesStreamDecoder implements StreamDecoder {
   private summaryPart(out: StreamPart[], data: JsonObject): void {
     const item = this.item(data);
     if (item?.kind !== "reasoning") return;
-    // PROTOCOLS.md §6.2: one reasoning item stays one block; parts are separated by a blank line.
+    // docs/protocols.md#responses-stream-to-messages-stream: one reasoning item stays one block; parts are separated by a blank line.
     if (item.summaryParts > 0 && item.sent !== "") this.reasoningDelta(out, item, "\n\n");
     item.summaryParts++;
     item.partSent = "";

@@ -1,5 +1,5 @@
 /**
- * Canonical stream parts → Responses client events (PROTOCOLS.md §1.4).
+ * Canonical stream parts → Responses client events (docs/protocols.md#responses-streaming).
  * Emits our own `sequence_number` from 0, opens `response.created` +
  * `response.in_progress`, gives each block its own output item (adjacent text
  * blocks share one message item), and ends with exactly one terminal event
@@ -229,7 +229,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
       this.emit(out, "response.reasoning_summary_part.done", { ...ref, part: { type: "summary_text", text: o.text } });
       o.summaryOpen = false;
     }
-    // PROTOCOLS.md §6.7.6: only an OpenAI blob can be replayed by a Responses client.
+    // docs/protocols.md#reasoning-signatures: only an OpenAI blob can be replayed by a Responses client.
     o.item = reasoningItem(o.item.id, o.text, isOpenAIReasoningBlob(signature) ? signature : undefined);
     this.closeItem(out, o);
   }
@@ -251,7 +251,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     const item = b?.owner.item;
     if (!b?.open || item?.type !== "function_call") return;
     b.open = false;
-    // Clients that only read deltas must still see the whole arguments (PROTOCOLS.md §6.4).
+    // Clients that only read deltas must still see the whole arguments (docs/protocols.md#missing-deltas).
     if (args !== undefined && args.startsWith(item.arguments) && args.length > item.arguments.length) {
       this.emit(out, "response.function_call_arguments.delta", { item_id: item.id, output_index: b.owner.index, delta: args.slice(item.arguments.length) });
     }

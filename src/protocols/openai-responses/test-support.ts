@@ -1,5 +1,5 @@
 /** Helpers shared by this folder's tests (and the codex folder's). Not used at runtime. */
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { StreamPart } from "../../canonical/stream.js";
 import { newTranslationContext, type InboundEvent, type OutboundEvent, type TranslationContext } from "../codec.js";
 import { ResponsesStreamDecoder } from "./stream-decode.js";
@@ -35,13 +35,9 @@ export function types(events: OutboundEvent[]): string[] {
   return events.map((e) => String((e.data as { type: string }).type));
 }
 
-/** A captured real-client request body from ../shared/fixtures (PROTOCOLS.md, fixtures/README.md). */
+/** A Codex CLI capture committed beside this codec (see __fixtures__/README.md). */
 export function fixtureUrl(rel: string): URL {
-  return new URL(`../../../../shared/fixtures/real-clients/${rel}`, import.meta.url);
-}
-
-export function hasFixture(rel: string): boolean {
-  return existsSync(fixtureUrl(rel));
+  return new URL(`./__fixtures__/${rel}`, import.meta.url);
 }
 
 export function loadFixtureBody(rel: string): Record<string, unknown> {

@@ -1,5 +1,6 @@
 /**
- * Responses usage ⇄ canonical Usage (PROTOCOLS.md §1.3, §6.6). Both sides use
+ * Responses usage ⇄ canonical Usage (docs/protocols.md#responses-output-and-usage,
+ * docs/protocols.md#usage-conversion). Both sides use
  * the OpenAI convention: input includes cached (and cache-write) tokens, output
  * includes reasoning tokens, so the mapping is field for field.
  */

@@ -1,5 +1,5 @@
 /**
- * Strict event-order validator for Responses streams (PROTOCOLS.md §1.4),
+ * Strict event-order validator for Responses streams (docs/protocols.md#responses-streaming),
  * used by the tests: every stream the gateway emits to a Responses client must
  * pass it. Returns the violations found; an empty list means valid.
  * `response.failed` may cut items short (upstreams do, and the passthrough lane

@@ -1,5 +1,5 @@
 /**
- * OpenAI Responses API wire shapes (PROTOCOLS.md §1). These describe what we
+ * OpenAI Responses API wire shapes (docs/protocols.md#openai-responses). These describe what we
  * emit and what we read; decoders still treat incoming JSON as `unknown` and
  * check it field by field, because clients and upstreams drift.
  */
@@ -160,7 +160,7 @@ export interface ResponseObject {
   usage: ResponsesUsage | null;
 }
 
-/** Stream events we emit (§1.4). Every one also carries `sequence_number`. */
+/** Stream events we emit (docs/protocols.md#responses-streaming). Every one also carries `sequence_number`. */
 export type ResponsesStreamEventType =
   | "response.created"
   | "response.in_progress"

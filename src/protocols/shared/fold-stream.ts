@@ -1,7 +1,7 @@
 /**
  * Folds a canonical stream into a complete answer: how a non-streaming client
- * is served from a streaming-only upstream (the Codex backend, PROTOCOLS.md
- * §3.3), and how tests compare streams. Blocks land in `content` in the order
+ * is served from a streaming-only upstream (the Codex backend,
+ * docs/protocols.md#codex-answers-and-errors), and how tests compare streams. Blocks land in `content` in the order
  * they started.
  */
 import { GatewayError } from "../../canonical/errors.js";

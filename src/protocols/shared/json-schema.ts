@@ -1,5 +1,5 @@
 /**
- * Tool parameter schemas normalised for OpenAI function tools (PROTOCOLS.md §6.7.1):
+ * Tool parameter schemas normalised for OpenAI function tools (docs/protocols.md#tool-schemas):
  * a missing or non-object schema becomes an empty object schema, an object schema
  * without `properties` gets `{}`, and `$schema` is dropped. Returns a new object;
  * the input is not mutated.
