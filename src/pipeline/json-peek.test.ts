@@ -90,7 +90,8 @@ describe("patchBody removals", () => {
         fc.func(fc.boolean()),
         (obj, set, indent, drop) => {
           const buf = Buffer.from(JSON.stringify(obj, null, indent));
-          const patch: Record<string, unknown> = { ...set };
+          // No prototype: assigning to a key named "__proto__" must create a member, not change the prototype.
+          const patch: Record<string, unknown> = Object.assign(Object.create(null) as Record<string, unknown>, set);
           const expected: Record<string, unknown> = JSON.parse(JSON.stringify({ ...obj, ...set })) as Record<string, unknown>;
           for (const k of Object.keys(obj)) {
             if (!drop(k)) continue;
