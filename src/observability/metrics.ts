@@ -18,7 +18,8 @@ export interface Metrics {
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "switchyard_process_" });
+  // prom-client's default metrics are already named process_* and nodejs_*; the prefix only namespaces them.
+  collectDefaultMetrics({ register: registry, prefix: "switchyard_" });
   const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
   return {
     registry,
