@@ -120,6 +120,11 @@ describe("Responses over WebSocket", () => {
       input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] }],
     });
     expect(r.at(-1)!.type).toBe("response.completed");
+    // The upstream is spoken to over HTTP: nothing describing the client's WebSocket reaches it.
+    const sent = stack.mock.requests.at(-1)!.headers;
+    expect(Object.keys(sent).filter((k) => k.startsWith("sec-websocket-"))).toEqual([]);
+    expect(sent["openai-beta"] ?? "").not.toContain("responses_websockets");
+    expect(sent.originator).toBe("codex_exec");
     ws.close();
   });
 });

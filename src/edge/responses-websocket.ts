@@ -9,7 +9,7 @@
  * `previous_response_id` naming the last response is rebuilt into a full
  * request (last input + last output + new input). One response at a time.
  */
-import type { IncomingMessage, Server } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { randomUUID } from "node:crypto";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -122,6 +122,25 @@ class WebSocketTurnSink implements ClientSink {
     }
     if (!this.destroyed) this.ws.send(errorFrame(this.status, type, code, message));
   }
+}
+
+/**
+ * The upgrade request's headers as a turn's request headers. `openai-beta:
+ * responses_websockets=…` says the client speaks Responses over a WebSocket;
+ * the upstream is reached over HTTP, so that token must not reach it (other
+ * beta tokens stay).
+ */
+export function turnHeaders(upgrade: IncomingHttpHeaders): IncomingHttpHeaders {
+  const beta = upgrade["openai-beta"];
+  if (typeof beta !== "string" || !beta.includes("responses_websockets")) return upgrade;
+  const rest = beta
+    .split(",")
+    .map((t) => t.trim())
+    .filter((t) => t && !t.startsWith("responses_websockets"));
+  const headers = { ...upgrade };
+  if (rest.length > 0) headers["openai-beta"] = rest.join(", ");
+  else delete headers["openai-beta"];
+  return headers;
 }
 
 export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOptions): WebSocketServer {
@@ -246,7 +265,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
         id: `req_${randomUUID().replaceAll("-", "")}`,
         protocol: "openai-responses",
         route: "/v1/responses",
-        headers: upgrade.headers,
+        headers: turnHeaders(upgrade.headers),
         query: "",
         body: raw,
         res: sink,

@@ -31,7 +31,8 @@ const DROP = new Set([
   "chatgpt-account-id",
 ]);
 
-const DROP_PREFIXES = ["x-forwarded-", "x-switchyard-", "cf-", "x-amzn-", "x-envoy-"];
+// sec-websocket-* describe the client's WebSocket handshake, never the upstream request.
+const DROP_PREFIXES = ["x-forwarded-", "x-switchyard-", "cf-", "x-amzn-", "x-envoy-", "sec-websocket-"];
 
 /**
  * Client headers meaningful only to the client's own vendor (Claude Code's and
