@@ -93,7 +93,10 @@ describe("errors in the client's own protocol", () => {
     stack.mock.script({ status: 400, times: 1 });
     const res = await post("/v1/messages", { model: "claude-test-sonnet", max_tokens: 5, messages: [{ role: "user", content: "x" }] });
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error" } });
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ type: "error", error: { type: "invalid_request_error" } });
+    // The gateway's request id, the same as in the header, not the upstream's.
+    expect(body.request_id).toBe(res.headers.get("x-request-id"));
     expect(stack.mock.requests.length).toBe(1);
   });
 });

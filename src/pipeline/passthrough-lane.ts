@@ -102,7 +102,12 @@ export function passthroughErrorBody(upstream: UpstreamProtocol, client: ClientP
   } catch {
     json = undefined;
   }
-  if (json && typeof json === "object" && !(upstream === "codex" && "detail" in json)) return json;
+  if (json && typeof json === "object" && !(upstream === "codex" && "detail" in json)) {
+    // Anthropic's envelope names a request id; the client and our support need the gateway's
+    // (the upstream's goes to the log line with it).
+    const body = json as Record<string, unknown>;
+    return typeof body.request_id === "string" ? { ...body, request_id: requestId } : body;
+  }
   const detail = json && typeof json === "object" && "detail" in json ? String((json as { detail: unknown }).detail) : text.slice(0, 500);
   return errorBody(client, new GatewayError("invalid_request", "upstream_rejected", detail || `Upstream answered HTTP ${status}.`, { status }), requestId);
 }
@@ -284,6 +289,10 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
   const sent = await attempt.send({ body: prepared.body, stream: request.stream, query: ex.query, affinityKey: request.affinity.key });
   if (!sent.ok) {
     if (sent.retryable) return { kind: "retry", error: sent.error };
+    deps.logger.info(
+      { requestId: ex.id, upstream: upstream.name, status: sent.status, upstreamRequestId: sent.headers["request-id"] ?? sent.headers["x-request-id"] },
+      "upstream refused the request",
+    );
     const errBody = passthroughErrorBody(upstream.protocol, ex.protocol, sent.status, sent.bodyText, ex.id);
     const json = JSON.stringify(errBody);
     ex.res.writeHead(sent.status, { "content-type": "application/json", ...clientResponseHeaders(sent.headers) });
