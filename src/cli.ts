@@ -6,6 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
+import { SecretSetupError } from "./governance/secrets.js";
 import { openConfiguredStore, startGateway } from "./main.js";
 
 const USAGE = `Usage: switchyard <command> [--config FILE]
@@ -19,18 +20,37 @@ Options:
   -h, --help          show this help
 `;
 
+/** A mistake in how the command was called: one line, the usage, exit 2. */
+class UsageError extends Error {}
+
+function parseCommandLine(argv: string[]): { config: string | undefined; help: boolean; command: string } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  // `npm start --config x.yaml` hands --config to npm, which passes it on only as npm_config_config:
+  // starting on the defaults instead would ignore the file the operator named.
+  const npmTookConfig = process.env.npm_config_config;
+  if (parsed.values.config === undefined && npmTookConfig && process.env.npm_lifecycle_event) {
+    throw new UsageError(`npm took --config ${npmTookConfig} for itself; pass it through with: npm start -- --config ${npmTookConfig}`);
+  }
+  return { config: parsed.values.config, help: parsed.values.help ?? false, command: parsed.positionals[0] ?? "serve" };
+}
+
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
-  });
-  if (values.help) {
+  const { config: configPath, help, command } = parseCommandLine(argv);
+  if (help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const command = positionals[0] ?? "serve";
-  const { config, path } = await loadConfig(values.config);
+  if (command !== "serve" && command !== "migrate") throw new UsageError(`unknown command '${command}'`);
+  const { config, path } = await loadConfig(configPath);
   const source = path ?? "(embedded defaults)";
 
   if (command === "migrate") {
@@ -42,10 +62,6 @@ async function main(argv: string[]): Promise<number> {
       await store.close();
     }
     return 0;
-  }
-  if (command !== "serve") {
-    process.stderr.write(`unknown command '${command}'\n\n${USAGE}`);
-    return 2;
   }
 
   const gw = await startGateway({ config, source });
@@ -80,7 +96,14 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err: unknown) => {
-    process.stderr.write(err instanceof ConfigError ? `${err.message}\n` : `switchyard: ${(err as Error).stack ?? String(err)}\n`);
+    if (err instanceof UsageError) {
+      process.stderr.write(`switchyard: ${err.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    // Operators get one line; SWITCHYARD_DEBUG=1 adds the stack for a bug report.
+    const known = err instanceof ConfigError || err instanceof SecretSetupError;
+    const text = err instanceof Error ? (process.env.SWITCHYARD_DEBUG && !known ? (err.stack ?? err.message) : err.message) : String(err);
+    process.stderr.write(err instanceof ConfigError ? `${text}\n` : `switchyard: ${text}\n`);
     process.exit(1);
   },
 );

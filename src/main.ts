@@ -9,8 +9,8 @@ import { applyBootstrap } from "./config/bootstrap.js";
 import { openStore } from "./storage/open-store.js";
 import type { Store } from "./storage/ports.js";
 import { UsageRecorder } from "./governance/usage-recorder.js";
-import { SecretBox, loadMasterKey } from "./governance/secrets.js";
-import { loadAdminToken } from "./governance/admin-token.js";
+import { SecretBox, loadMasterKey, parseMasterKey } from "./governance/secrets.js";
+import { checkAdminToken, loadAdminToken } from "./governance/admin-token.js";
 import { Catalog } from "./routing/catalog.js";
 import { createUpstreamHttp } from "./upstream/http-client.js";
 import { createLocalKeyHealth } from "./routing/key-health.js";
@@ -55,15 +55,18 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const env = o.env ?? process.env;
   const logger = o.logger ?? createLogger(config.log_level);
   const dataDir = resolve(config.data_dir);
+  // Secrets first: a bad SWITCHYARD_MASTER_KEY or admin token is refused before anything is written.
+  if (env.SWITCHYARD_MASTER_KEY) parseMasterKey(env.SWITCHYARD_MASTER_KEY);
+  if (env.SWITCHYARD_ADMIN_TOKEN) checkAdminToken(env.SWITCHYARD_ADMIN_TOKEN);
+  const master = await loadMasterKey(dataDir, env);
+  const admin = await loadAdminToken(dataDir, env);
   const store = await openConfiguredStore(config);
   try {
     const applied = await store.migrate();
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
-    const master = await loadMasterKey(dataDir, env);
     const secrets = new SecretBox(master.key);
     await applyBootstrap(store, secrets, config, o.source ?? "(config)");
     const catalog = await Catalog.load(store, secrets);
-    const admin = await loadAdminToken(dataDir, env);
     const metrics = createMetrics();
     const transport = createUpstreamHttp();
     const usageRecorder = new UsageRecorder(store.usage, logger);

@@ -5,11 +5,11 @@ import { startStack, type Stack } from "../testing/stack.js";
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack({ env: { SWITCHYARD_ADMIN_TOKEN: "admin-token-for-tests" } });
+  stack = await startStack({ env: { SWITCHYARD_ADMIN_TOKEN: "admin-token-for-tests-0123456789-abcdef" } });
 });
 afterAll(() => stack.close());
 
-async function admin(method: string, path: string, body?: unknown, token = "admin-token-for-tests"): Promise<{ status: number; json: any }> {
+async function admin(method: string, path: string, body?: unknown, token = "admin-token-for-tests-0123456789-abcdef"): Promise<{ status: number; json: any }> {
   const res = await fetch(`${stack.gw.url}/admin/v1${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },

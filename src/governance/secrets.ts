@@ -53,12 +53,19 @@ export function fingerprint(secret: string): string {
   return `sha256:${createHash("sha256").update(secret).digest("hex").slice(0, 16)}`;
 }
 
-export function parseMasterKey(text: string): Buffer {
+/** A secret the operator supplied is unusable; the message says which and how to make a good one. */
+export class SecretSetupError extends Error {
+  override readonly name = "SecretSetupError";
+}
+
+export function parseMasterKey(text: string, source = "SWITCHYARD_MASTER_KEY"): Buffer {
   const t = text.trim();
   if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, "hex");
-  const b = Buffer.from(t, "base64");
-  if (b.length === 32) return b;
-  throw new Error("SWITCHYARD_MASTER_KEY must be 64 hex characters or the base64 of 32 bytes");
+  if (/^[A-Za-z0-9+/]{43}=?$/.test(t)) {
+    const b = Buffer.from(t, "base64");
+    if (b.length === 32) return b;
+  }
+  throw new SecretSetupError(`${source} must be 64 hex characters or the base64 of 32 bytes (make one with: openssl rand -hex 32)`);
 }
 
 /** Master key from the environment, else from `<dataDir>/master.key` (created on first start). */
@@ -66,7 +73,7 @@ export async function loadMasterKey(dataDir: string, env: NodeJS.ProcessEnv = pr
   if (env.SWITCHYARD_MASTER_KEY) return { key: parseMasterKey(env.SWITCHYARD_MASTER_KEY), source: "SWITCHYARD_MASTER_KEY" };
   const path = join(dataDir, "master.key");
   try {
-    return { key: parseMasterKey(await readFile(path, "utf8")), source: path };
+    return { key: parseMasterKey(await readFile(path, "utf8"), path), source: path };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
