@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import { GatewayError } from "../canonical/errors.js";
-import type { ClientProtocol } from "../protocols/codec.js";
+import type { ClientProtocol } from "../canonical/protocols.js";
 import type { Store } from "../storage/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -192,7 +192,7 @@ export function createEdge(o: EdgeOptions): Edge {
           lane: settle?.lane ?? ex.lastAttempt?.lane,
           stream: ex.stream ?? false,
           status,
-          errorCode: failure?.code ?? (status >= 400 ? "upstream_error" : undefined),
+          errorCode: failure?.wireCode ?? (status >= 400 ? "upstream_error" : undefined),
           attempts: ex.attempts ?? 0,
           usage: settle?.usage ?? emptyUsage(),
           latencyMs: performance.now() - ex.startedAt,
