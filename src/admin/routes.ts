@@ -49,7 +49,7 @@ function parse<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
   return r.data;
 }
 
-function notFound(what: string, id: string): GatewayError {
+function notFound(what: "account" | "api_key" | "upstream" | "upstream_key", id: string): GatewayError {
   return new GatewayError("not_found", `${what}_not_found`, `No ${what.replace("_", " ")} with id '${id}'.`);
 }
 

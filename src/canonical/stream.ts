@@ -35,6 +35,9 @@ export interface StreamError {
   /** Canonical error class; see canonical/errors.ts. */
   kind: import("./errors.js").ErrorKind;
   message: string;
-  /** Upstream's own code when it gave one (e.g. rate_limit_exceeded). */
+  /**
+   * Upstream's own code when it gave one (e.g. rate_limit_exceeded), or the gateway's own
+   * stream-decoder code (`stream_truncated`, `bad_event`, …; see error-codes.ts).
+   */
   code?: string;
 }

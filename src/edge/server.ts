@@ -16,7 +16,6 @@ import { asGatewayError } from "../pipeline/settle.js";
 import { countTokens } from "../pipeline/count-tokens.js";
 import { listModels } from "../pipeline/list-models.js";
 import { authenticate } from "../pipeline/authenticate.js";
-import type { Principal } from "../routing/catalog.js";
 import { handleAdmin, type AdminDeps } from "../admin/routes.js";
 import { errorBody } from "../pipeline/render-error.js";
 import { readBody } from "./read-body.js";
@@ -125,6 +124,20 @@ export function createEdge(o: EdgeOptions): Edge {
     throw new GatewayError("not_found", "unknown_route", `No route for ${method} ${path}.`);
   }
 
+  /**
+   * From the headers alone, before a byte of the body is read: a caller without
+   * a valid key cannot make the gateway buffer anything. The connection is
+   * closed after the answer, since the unread body is still on it.
+   */
+  function authenticateBeforeBody(req: IncomingMessage, res: ServerResponse): ReturnType<typeof authenticate> {
+    try {
+      return authenticate(req.headers, o.pipeline.catalog.snapshot);
+    } catch (err) {
+      res.setHeader("connection", "close");
+      throw err;
+    }
+  }
+
   async function exchange(
     req: IncomingMessage,
     res: ServerResponse,
@@ -135,16 +148,7 @@ export function createEdge(o: EdgeOptions): Edge {
     signal: AbortSignal,
   ): Promise<Exchange> {
     const startedAt = performance.now();
-    let principal: Principal;
-    try {
-      // From the headers alone, before a byte of the body is read: a caller without a valid
-      // key cannot make the gateway buffer anything. The connection is closed after the
-      // answer, since the unread body is still on it.
-      principal = authenticate(req.headers, o.pipeline.catalog.snapshot);
-    } catch (err) {
-      res.setHeader("connection", "close");
-      throw err;
-    }
+    const principal = authenticateBeforeBody(req, res);
     const body = await readBody(req, o.bodyLimit);
     return { id, protocol, route: path, headers: req.headers, query, body, res, signal, startedAt, principal };
   }

@@ -13,6 +13,8 @@ import {
   type AdmissionSubject,
   type Reservation,
 } from "./admission.js";
+// Made-up codes: these tests are about how admission carries a check's code, whatever it is.
+import type { ErrorCode } from "../canonical/error-codes.js";
 import type { Counters } from "./counters.js";
 import { MemoryCounters } from "./counters-memory.js";
 
@@ -29,7 +31,7 @@ const ok: AdmissionOutcome = { status: 200, usage: emptyUsage(), aborted: false 
 /** A check that reserves and records every settle and release its reservation sees. */
 function recordingCheck(name: string, log: string[]): AdmissionCheck {
   return {
-    code: `${name}_code`,
+    code: `${name}_code` as ErrorCode,
     kind: "rate_limit",
     run() {
       log.push(`${name}:reserve`);
@@ -43,7 +45,7 @@ function recordingCheck(name: string, log: string[]): AdmissionCheck {
 
 function refusingCheck(code: string, log: string[]): AdmissionCheck {
   return {
-    code,
+    code: code as ErrorCode,
     kind: "billing",
     run() {
       log.push(`${code}:refuse`);
@@ -84,7 +86,7 @@ describe("admit", () => {
     const log: string[] = [];
     const boom = new Error("counter engine unreachable");
     const failing: AdmissionCheck = {
-      code: "x",
+      code: "x" as ErrorCode,
       kind: "internal",
       run: async () => {
         throw boom;
@@ -98,7 +100,7 @@ describe("admit", () => {
     const log: string[] = [];
     const errors: unknown[] = [];
     const broken: AdmissionCheck = {
-      code: "broken",
+      code: "broken" as ErrorCode,
       kind: "rate_limit",
       run: () => ({ settle: async () => undefined, release: async () => Promise.reject(new Error("release failed")) }),
     };
@@ -121,7 +123,7 @@ describe("an admission ends once", () => {
     };
     return r;
   }
-  const holding = (r: Reservation): AdmissionCheck => ({ code: "c", kind: "rate_limit", run: () => r });
+  const holding = (r: Reservation): AdmissionCheck => ({ code: "c" as ErrorCode, kind: "rate_limit", run: () => r });
 
   it("settles every reservation once: a second settle, or a release after it, does nothing", async () => {
     const [r1, r2] = [counted(), counted()];

@@ -16,6 +16,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { GatewayError, type ErrorKind } from "../canonical/errors.js";
+import type { ErrorCode } from "../canonical/error-codes.js";
 import type { Usage } from "../canonical/usage.js";
 import type { Counters } from "./counters.js";
 
@@ -80,7 +81,7 @@ export type CheckResult = Reservation | Refusal | undefined;
  * give back what it took itself and then throw.
  */
 export interface AdmissionCheck {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly kind: ErrorKind;
   run(subject: AdmissionSubject, request: AdmissionRequest): CheckResult | Promise<CheckResult>;
 }

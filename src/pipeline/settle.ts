@@ -29,7 +29,8 @@ export function asGatewayError(err: unknown, signal: AbortSignal): GatewayError 
 
 export function failureOutcome(err: unknown, signal: AbortSignal): Outcome {
   const e = asGatewayError(err, signal);
-  return { status: e.status, usage: emptyUsage(), errorCode: e.code };
+  // The upstream's own code where it gave one, as clients see it in the envelope.
+  return { status: e.status, usage: emptyUsage(), errorCode: e.wireCode };
 }
 
 export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | undefined, outcome: Outcome | undefined): void {

@@ -4,7 +4,7 @@
  * request → upstream body; upstream events → canonical parts → client events.
  * Codecs are pure; this module owns the I/O around them.
  */
-import { GatewayError } from "../canonical/errors.js";
+import { GatewayError, streamErrorToGatewayError } from "../canonical/errors.js";
 import type { CanonicalRequest } from "../canonical/request.js";
 import type { StreamPart } from "../canonical/stream.js";
 import type { Usage } from "../canonical/usage.js";
@@ -104,7 +104,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
     const failure = parts.find((p): p is Extract<StreamPart, { type: "error" }> => p.type === "error");
     attempt.finish(failure ? "broken" : "ok");
     if (failure) {
-      const err = new GatewayError(failure.error.kind, failure.error.code ?? "upstream_error", failure.error.message);
+      const err = streamErrorToGatewayError(failure.error);
       // Nothing reached the client yet, so a transient upstream failure can still go to the next key.
       if (err.kind === "upstream" || err.kind === "overloaded" || err.kind === "rate_limit") return { kind: "retry", error: err };
       throw err;

@@ -5,8 +5,7 @@
  * the client did not ask for a stream (the answer must then be folded, which
  * is the translate lane's work); otherwise → translate.
  */
-import type { ClientProtocol, UpstreamProtocol } from "../canonical/protocols.js";
-import { UPSTREAM_CODECS } from "../protocols/registry.js";
+import { streamsOnly, type ClientProtocol, type UpstreamProtocol } from "../canonical/protocols.js";
 import type { CatalogSnapshot, UpstreamTarget } from "./catalog.js";
 import type { KeyHealth } from "./key-health.js";
 import type { PoolKey } from "./key-pool.js";
@@ -22,7 +21,7 @@ export interface PlannedAttempt {
 
 export function laneFor(client: ClientProtocol, upstream: UpstreamProtocol, clientStreams = true): Lane {
   if (!speaksNatively(client, upstream)) return "translate";
-  return clientStreams || UPSTREAM_CODECS[upstream].supportsNonStream ? "passthrough" : "translate";
+  return clientStreams || !streamsOnly(upstream) ? "passthrough" : "translate";
 }
 
 export interface PlanOptions {

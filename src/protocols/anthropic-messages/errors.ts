@@ -73,5 +73,6 @@ export function decodeAnthropicError(status: number, body: string): GatewayError
   const type = typeof inner?.type === "string" ? inner.type : undefined;
   const message = typeof inner?.message === "string" ? inner.message : body.trim() || `upstream answered HTTP ${status}`;
   const kind = anthropicTypeToKind(type, status);
-  return new GatewayError(kind, type ?? `http_${status}`, message);
+  // The upstream's error type stays the code OpenAI-protocol clients see (GatewayError.upstreamCode).
+  return new GatewayError(kind, "upstream_rejected", message, { upstreamCode: type ?? `http_${status}` });
 }

@@ -140,7 +140,7 @@ describe("errors (docs/protocols.md#anthropic-errors)", () => {
   });
 
   it("encodes in-stream errors as an error event", () => {
-    const err = new GatewayError("invalid_request", "bad", "nope", { param: "x" });
+    const err = new GatewayError("invalid_request", "invalid_request", "nope", { param: "x" });
     expect(encodeAnthropicStreamError(err)).toEqual([{ event: "error", data: { type: "error", error: { type: "invalid_request_error", message: "nope" } } }]);
   });
 });

@@ -5,6 +5,7 @@
  * non-streaming client is served by folding the canonical parts, which come
  * from `output_item.*` events (shared/fold-stream.ts).
  */
+import { streamsOnly } from "../../canonical/protocols.js";
 import type { CanonicalRequest } from "../../canonical/request.js";
 import type { TranslationContext, TranslationWarning, UpstreamCodec } from "../codec.js";
 import { openaiResponsesUpstreamCodec } from "../openai-responses/index.js";
@@ -19,7 +20,7 @@ export function encodeCodexRequest(req: CanonicalRequest, ctx: TranslationContex
 
 export const codexUpstreamCodec: UpstreamCodec = {
   protocol: "codex",
-  supportsNonStream: false,
+  supportsNonStream: !streamsOnly("codex"),
   encodeRequest: encodeCodexRequest,
   createStreamDecoder: openaiResponsesUpstreamCodec.createStreamDecoder,
   decodeResponse: openaiResponsesUpstreamCodec.decodeResponse,

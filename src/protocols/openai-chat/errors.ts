@@ -31,11 +31,11 @@ export function chatErrorBody(kind: ErrorKind, message: string, code?: string, p
 }
 
 export function encodeChatError(err: GatewayError): { status: number; body: ChatErrorBody } {
-  return { status: err.status, body: chatErrorBody(err.kind, err.message, err.code, err.param) };
+  return { status: err.status, body: chatErrorBody(err.kind, err.message, err.wireCode, err.param) };
 }
 
-export function encodeChatStreamError(err: { kind: ErrorKind; message: string; code?: string }): OutboundEvent[] {
-  return [{ data: chatErrorBody(err.kind, err.message, err.code) }];
+export function encodeChatStreamError(err: GatewayError | StreamError): OutboundEvent[] {
+  return [{ data: chatErrorBody(err.kind, err.message, err instanceof GatewayError ? err.wireCode : err.code) }];
 }
 
 /** An in-band error (no HTTP status) classified by its type and code. */
@@ -67,6 +67,7 @@ export function decodeChatError(status: number, body: string): GatewayError {
   const detail = isRecord(parsed) && typeof parsed.detail === "string" ? parsed.detail : undefined;
   const message = typeof inner?.message === "string" ? inner.message : (detail ?? (body.trim() || `upstream answered HTTP ${status}`));
   const code = typeof inner?.code === "string" ? inner.code : typeof inner?.type === "string" ? inner.type : `http_${status}`;
-  const opts = typeof inner?.param === "string" ? { param: inner.param } : {};
-  return new GatewayError(statusToKind(status), code, message, opts);
+  // The upstream's own code stays the code clients see (GatewayError.upstreamCode).
+  const opts = typeof inner?.param === "string" ? { param: inner.param, upstreamCode: code } : { upstreamCode: code };
+  return new GatewayError(statusToKind(status), "upstream_rejected", message, opts);
 }

@@ -121,20 +121,25 @@ describe("errors", () => {
       ["billing", "insufficient_quota"],
       ["upstream", "server_error"],
     ];
-    for (const [kind, type] of types) expect(encodeChatError(new GatewayError(kind, "c", "m")).body.error.type).toBe(type);
-    expect(encodeChatStreamError(new GatewayError("timeout", "t", "slow"))).toEqual([
-      { data: { error: { message: "slow", type: "server_error", param: null, code: "t" } } },
+    for (const [kind, type] of types) expect(encodeChatError(new GatewayError(kind, "internal_error", "m")).body.error.type).toBe(type);
+    expect(encodeChatStreamError(new GatewayError("timeout", "upstream_timeout", "slow"))).toEqual([
+      { data: { error: { message: "slow", type: "server_error", param: null, code: "upstream_timeout" } } },
     ]);
   });
 
   it("decodes upstream errors, including Codex-style {detail}", () => {
     const e = decodeChatError(429, JSON.stringify({ error: { message: "quota", type: "insufficient_quota", param: null, code: "insufficient_quota" } }));
-    expect(e).toMatchObject({ kind: "rate_limit", code: "insufficient_quota", message: "quota", status: 429 });
+    expect(e).toMatchObject({ kind: "rate_limit", code: "upstream_rejected", upstreamCode: "insufficient_quota", message: "quota", status: 429 });
+    // The upstream's own code is what the client sees.
+    expect(encodeChatError(e).body.error.code).toBe("insufficient_quota");
+    expect(encodeChatStreamError(e)).toEqual([{ data: { error: { message: "quota", type: "rate_limit_error", param: null, code: "insufficient_quota" } } }]);
     expect(decodeChatError(400, '{"error":{"message":"bad","type":"invalid_request_error","param":"messages","code":null}}')).toMatchObject({
       kind: "invalid_request",
       param: "messages",
-      code: "invalid_request_error",
+      code: "upstream_rejected",
+      upstreamCode: "invalid_request_error",
     });
+    expect(decodeChatError(409, "{}").wireCode).toBe("http_409");
     expect(decodeChatError(400, '{"detail":"Unsupported parameter: temperature"}')).toMatchObject({ message: "Unsupported parameter: temperature" });
     expect(decodeChatError(502, "Bad Gateway")).toMatchObject({ kind: "upstream", message: "Bad Gateway" });
   });

@@ -4,7 +4,7 @@
  * backend's `{"detail":"…"}` shape and its 429 `usage_limit_reached`
  * form with `resets_in_seconds` (docs/protocols.md#codex-answers-and-errors).
  */
-import { GatewayError, statusToKind, type ErrorKind } from "../../canonical/errors.js";
+import { GatewayError, statusToKind, type ErrorKind, type GatewayErrorOptions } from "../../canonical/errors.js";
 import type { OutboundEvent } from "../codec.js";
 import { isObject, num, str } from "./guards.js";
 import type { ErrorEnvelope } from "./wire.js";
@@ -24,7 +24,7 @@ const OPENAI_ERROR_TYPE: Record<ErrorKind, string> = {
 };
 
 export function errorEnvelope(err: GatewayError): ErrorEnvelope {
-  return { error: { message: err.message, type: OPENAI_ERROR_TYPE[err.kind], param: err.param ?? null, code: err.code } };
+  return { error: { message: err.message, type: OPENAI_ERROR_TYPE[err.kind], param: err.param ?? null, code: err.wireCode } };
 }
 
 export function encodeResponsesError(err: GatewayError): { status: number; body: ErrorEnvelope } {
@@ -37,7 +37,7 @@ export function encodeResponsesError(err: GatewayError): { status: number; body:
  * `error` part, which closes open items and ends with `response.failed`.
  */
 export function encodeResponsesStreamError(err: GatewayError): OutboundEvent[] {
-  return [{ event: "error", data: { type: "error", code: err.code, message: err.message, param: err.param ?? null } }];
+  return [{ event: "error", data: { type: "error", code: err.wireCode, message: err.message, param: err.param ?? null } }];
 }
 
 export function decodeResponsesError(status: number, body: string): GatewayError {
@@ -50,14 +50,17 @@ export function decodeResponsesError(status: number, body: string): GatewayError
   const kind = statusToKind(status);
   if (isObject(json) && isObject(json.error)) {
     const e = json.error;
-    const code = str(e.code) ?? str(e.type) ?? "upstream_error";
+    // The upstream's own code stays the code clients see (GatewayError.upstreamCode); an
+    // envelope without code or type has always been answered as `upstream_error`.
+    const upstreamCode = str(e.code) ?? str(e.type);
     const message = str(e.message) ?? `Upstream answered HTTP ${status}.`;
-    const opts: { param?: string; headers?: Record<string, string> } = {};
+    const opts: GatewayErrorOptions = {};
     const param = str(e.param);
     if (param) opts.param = param;
     const resetsIn = num(e.resets_in_seconds);
     if (resetsIn > 0) opts.headers = { "retry-after": String(Math.ceil(resetsIn)) };
-    return new GatewayError(kind, code, message, opts);
+    if (upstreamCode === undefined) return new GatewayError(kind, "upstream_error", message, opts);
+    return new GatewayError(kind, "upstream_rejected", message, { ...opts, upstreamCode });
   }
   if (isObject(json) && json.detail !== undefined) {
     const detail = typeof json.detail === "string" ? json.detail : JSON.stringify(json.detail);

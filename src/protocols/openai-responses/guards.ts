@@ -1,5 +1,5 @@
 /** Narrowing helpers for JSON read off the wire, and the invalid-request error they raise. */
-import { GatewayError } from "../../canonical/errors.js";
+import { GatewayError, type ErrorCode } from "../../canonical/errors.js";
 
 export type JsonObject = Record<string, unknown>;
 
@@ -7,7 +7,7 @@ export function isObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-export function invalid(param: string, message: string, code = "invalid_value"): GatewayError {
+export function invalid(param: string, message: string, code: ErrorCode = "invalid_value"): GatewayError {
   return new GatewayError("invalid_request", code, message, { param });
 }
 

@@ -84,7 +84,7 @@ describe("non-stream responses", () => {
 
   it("fold throws the stream's error", () => {
     expect(() => foldStream([{ type: "error", error: { kind: "rate_limit", message: "slow down", code: "rate_limit_exceeded" } }])).toThrow(
-      expect.objectContaining({ kind: "rate_limit", code: "rate_limit_exceeded" }),
+      expect.objectContaining({ kind: "rate_limit", code: "upstream_error", upstreamCode: "rate_limit_exceeded" }),
     );
   });
 });
@@ -105,15 +105,22 @@ describe("error envelopes", () => {
     const d = openaiResponsesUpstreamCodec.decodeError;
     expect(d(401, JSON.stringify({ error: { message: "no key", type: "invalid_request_error", code: "invalid_api_key", param: null } }))).toMatchObject({
       kind: "authentication",
-      code: "invalid_api_key",
+      code: "upstream_rejected",
+      upstreamCode: "invalid_api_key",
       message: "no key",
     });
+    // The upstream's own code is what the client sees.
+    const relayed = d(400, JSON.stringify({ error: { message: "too long", type: "invalid_request_error", code: "context_length_exceeded", param: "input" } }));
+    expect(openaiResponsesClientCodec.encodeError(relayed).body).toEqual({
+      error: { message: "too long", type: "invalid_request_error", param: "input", code: "context_length_exceeded" },
+    });
+    expect(d(400, JSON.stringify({ error: { message: "no code" } })).wireCode).toBe("upstream_error");
     expect(d(400, JSON.stringify({ detail: "Unsupported parameter: temperature" }))).toMatchObject({
       kind: "invalid_request",
       message: "Unsupported parameter: temperature",
     });
     const limit = d(429, JSON.stringify({ error: { type: "usage_limit_reached", message: "limit", resets_in_seconds: 41.2 } }));
-    expect(limit).toMatchObject({ kind: "rate_limit", code: "usage_limit_reached", headers: { "retry-after": "42" } });
+    expect(limit).toMatchObject({ kind: "rate_limit", code: "upstream_rejected", upstreamCode: "usage_limit_reached", headers: { "retry-after": "42" } });
     expect(d(502, "<html>bad gateway</html>")).toMatchObject({ kind: "upstream", message: "<html>bad gateway</html>" });
   });
 });

@@ -22,7 +22,12 @@ export function decodeResponsesResponse(body: unknown, ctx: TranslationContext):
   if (body.status === "failed") {
     const err = isObject(body.error) ? body.error : {};
     const code = str(err.code);
-    throw new GatewayError(kindForErrorCode(code), code ?? "upstream_error", str(err.message) ?? "Upstream response failed.");
+    throw new GatewayError(
+      kindForErrorCode(code),
+      "upstream_error",
+      str(err.message) ?? "Upstream response failed.",
+      code === undefined ? {} : { upstreamCode: code },
+    );
   }
   const content: ContentPart[] = [];
   let sawToolCall = false;

@@ -4,7 +4,7 @@
  * docs/protocols.md#codex-answers-and-errors), and how tests compare streams. Blocks land in `content` in the order
  * they started.
  */
-import { GatewayError } from "../../canonical/errors.js";
+import { GatewayError, streamErrorToGatewayError } from "../../canonical/errors.js";
 import type { ContentPart, ReasoningPart, TextPart, ToolCallPart } from "../../canonical/request.js";
 import type { CanonicalResponse } from "../../canonical/response.js";
 import type { FinishReason, ResponseMeta, StreamPart } from "../../canonical/stream.js";
@@ -68,7 +68,7 @@ export class StreamFolder {
         if (part.stopSequence !== undefined) this.stopSequence = part.stopSequence;
         break;
       case "error":
-        this.error ??= new GatewayError(part.error.kind, part.error.code ?? "upstream_error", part.error.message);
+        this.error ??= streamErrorToGatewayError(part.error);
         break;
     }
   }

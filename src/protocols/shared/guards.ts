@@ -3,7 +3,7 @@
  * `invalid_request` naming the offending field in `param`, so the client's SDK
  * shows which part of its body was wrong.
  */
-import { GatewayError } from "../../canonical/errors.js";
+import { GatewayError, type ErrorCode } from "../../canonical/errors.js";
 
 export type JsonObject = Record<string, unknown>;
 
@@ -11,7 +11,7 @@ export function isRecord(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-export function invalid(param: string, message: string, code = "invalid_request"): GatewayError {
+export function invalid(param: string, message: string, code: ErrorCode = "invalid_request"): GatewayError {
   return new GatewayError("invalid_request", code, `${param}: ${message}`, { param });
 }
 

@@ -1,0 +1,133 @@
+/**
+ * Every error code the gateway itself gives a client, once: its kind, the HTTP status it is
+ * answered with, and what it means. `GatewayError` takes only these codes (tsc checks every
+ * call site); docs/errors.md documents each of them and a test keeps the two in step.
+ *
+ * Codes an upstream sends (OpenAI's `context_length_exceeded`, Anthropic's
+ * `overloaded_error`, …) are not a closed set and are not here: an error relaying an
+ * upstream's answer carries a catalogue code (`upstream_rejected`, `upstream_error`) and the
+ * upstream's own code in `GatewayError.upstreamCode`; see errors.ts.
+ */
+import type { ErrorKind } from "./errors.js";
+
+export interface ErrorCodeInfo {
+  readonly kind: ErrorKind;
+  /** The HTTP status of the answer (or of the WebSocket error frame). */
+  readonly status: number;
+  readonly description: string;
+  /**
+   * Relays an upstream's answer: kind and status then follow the upstream's HTTP status or
+   * error type (`statusToKind`, the codecs' type tables), and `kind`/`status` above are
+   * those of the gateway's own use of the code.
+   */
+  readonly followsUpstream?: true;
+}
+
+export const ERROR_CODES = {
+  // The request body
+  invalid_json: { kind: "invalid_request", status: 400, description: "The body (or WebSocket frame) is not valid JSON, or not a JSON object." },
+  missing_model: { kind: "invalid_request", status: 400, description: "The request names no model in `model`." },
+  invalid_messages: { kind: "invalid_request", status: 400, description: "count_tokens: `messages` is not an array." },
+  invalid_request: { kind: "invalid_request", status: 400, description: "Anthropic Messages body: a field has the wrong shape or value; `param` names it." },
+  invalid_value: { kind: "invalid_request", status: 400, description: "OpenAI body: a field has a value outside the allowed set; `param` names it." },
+  invalid_type: { kind: "invalid_request", status: 400, description: "OpenAI body: a field has the wrong JSON type; `param` names it." },
+  missing_required_parameter: { kind: "invalid_request", status: 400, description: "A required field is missing; `param` names it." },
+  unsupported_value: { kind: "invalid_request", status: 400, description: "A valid value the gateway does not support (e.g. Chat `n` > 1); `param` names it." },
+  unsupported_content: {
+    kind: "invalid_request",
+    status: 400,
+    description: "Anthropic Messages body: a content type not supported in that place (e.g. inside a tool_result).",
+  },
+  unknown_content_block: { kind: "invalid_request", status: 400, description: "Anthropic Messages body: an unknown content block type." },
+  request_too_large: { kind: "request_too_large", status: 413, description: "The body (or WebSocket frame) exceeds `server.body_limit_bytes`." },
+
+  // Routes and the connection
+  unknown_route: { kind: "not_found", status: 404, description: "No route for this method and path." },
+  method_not_allowed: { kind: "invalid_request", status: 405, description: "The path exists but not for this method." },
+  client_closed: { kind: "invalid_request", status: 499, description: "The client went away before the answer; recorded in usage, never seen by the client." },
+  invalid_frame: { kind: "invalid_request", status: 400, description: "Responses WebSocket: a binary frame; requests are JSON text frames." },
+  unsupported_frame: { kind: "invalid_request", status: 400, description: "Responses WebSocket: a frame type other than `response.create`." },
+  response_already_in_flight: {
+    kind: "invalid_request",
+    status: 409,
+    description: "Responses WebSocket: a `response.create` while a response is still streaming on this connection.",
+  },
+  previous_response_not_found: {
+    kind: "invalid_request",
+    status: 400,
+    description: "Responses WebSocket: `previous_response_id` is not the last response on this connection.",
+  },
+
+  // Who is asking
+  missing_api_key: { kind: "authentication", status: 401, description: "No API key in `Authorization: Bearer` or `x-api-key`." },
+  invalid_api_key: { kind: "authentication", status: 401, description: "The API key is not one the gateway knows (wrong, or revoked)." },
+  account_disabled: { kind: "permission", status: 403, description: "The key's account, or one of its ancestors, is disabled." },
+  model_not_allowed: { kind: "permission", status: 403, description: "The key's account chain does not allow this model." },
+  concurrency_limit_exceeded: {
+    kind: "rate_limit",
+    status: 429,
+    description: "An account on the key's chain already has as many requests in flight as its concurrency limit allows.",
+  },
+  invalid_admin_token: { kind: "authentication", status: 401, description: "Admin API: missing or wrong admin token." },
+
+  // Routing to an upstream
+  model_not_found: { kind: "not_found", status: 404, description: "No configured upstream serves this model." },
+  no_upstream_key: { kind: "overloaded", status: 503, description: "Upstreams serve the model, but none has a usable key (all disabled or cooling down)." },
+
+  // Upstream failures (retried on the next key while nothing has reached the client)
+  upstream_timeout: { kind: "timeout", status: 504, description: "The upstream did not answer within the timeout." },
+  upstream_unreachable: { kind: "upstream", status: 502, description: "The upstream could not be reached (connection refused, reset, DNS)." },
+  upstream_rate_limited: {
+    kind: "rate_limit",
+    status: 429,
+    description: "The upstream answered 429 (on the last attempt, when every attempt failed); `retry-after` when it said when.",
+  },
+  upstream_auth_failed: { kind: "upstream", status: 502, description: "The upstream rejected the gateway's own credential (HTTP 401/403)." },
+  upstream_error: {
+    kind: "upstream",
+    status: 502,
+    description: "The upstream failed (5xx, or an error in its answer or stream); the last attempt's failure when every attempt failed.",
+    followsUpstream: true,
+  },
+  upstream_rejected: {
+    kind: "invalid_request",
+    status: 400,
+    description: "The upstream refused the request with a final 4xx answer, relayed to the client; the upstream's own code is kept.",
+    followsUpstream: true,
+  },
+  upstream_body_broken: { kind: "upstream", status: 502, description: "The upstream broke off a non-streaming answer." },
+  upstream_bad_answer: { kind: "upstream", status: 502, description: "The upstream's answer is not valid JSON, or not the protocol's response shape." },
+  invalid_upstream_response: { kind: "upstream", status: 502, description: "A Responses upstream answered with something that is not a response object." },
+  upstream_stream_incomplete: {
+    kind: "upstream",
+    status: 502,
+    description: "Passthrough: the upstream stream ended before its terminal event (sent in-stream).",
+  },
+  upstream_stream_broken: { kind: "upstream", status: 502, description: "Passthrough: the upstream stream failed mid-way (sent in-stream)." },
+  stream_truncated: { kind: "upstream", status: 502, description: "Translate lane: the upstream stream ended before its terminal event." },
+  bad_event: { kind: "upstream", status: 502, description: "Translate lane: an Anthropic upstream sent a malformed stream event." },
+  bad_chunk: { kind: "upstream", status: 502, description: "Translate lane: a Chat upstream sent a stream chunk that is not a JSON object." },
+  invalid_event: { kind: "upstream", status: 502, description: "Translate lane: a Responses upstream sent a stream event that is not JSON." },
+  server_error: { kind: "upstream", status: 502, description: "Responses `response.failed` whose upstream error carried no code." },
+
+  // Admin API
+  invalid_field: { kind: "invalid_request", status: 400, description: "Admin API: a body field failed validation; `param` names it." },
+  exceeds_parent: { kind: "invalid_request", status: 400, description: "Admin API: the account's models go beyond what an ancestor allows." },
+  account_not_found: { kind: "not_found", status: 404, description: "Admin API: no account with that id." },
+  api_key_not_found: { kind: "not_found", status: 404, description: "Admin API: no API key with that id." },
+  upstream_not_found: { kind: "not_found", status: 404, description: "Admin API: no upstream with that id." },
+  upstream_key_not_found: { kind: "not_found", status: 404, description: "Admin API: no key with that id on that upstream." },
+  conflict: { kind: "invalid_request", status: 409, description: "Admin API (store): the name (or key) already exists." },
+  not_found: { kind: "not_found", status: 404, description: "Admin API (store): a referenced record does not exist." },
+  has_children: { kind: "invalid_request", status: 409, description: "Admin API (store): the account still has child accounts." },
+  cycle: { kind: "invalid_request", status: 400, description: "Admin API (store): the move would make an account its own ancestor." },
+  invalid: { kind: "invalid_request", status: 400, description: "Admin API (store): the change breaks a store rule." },
+
+  internal_error: { kind: "internal", status: 500, description: "A bug or unexpected failure in the gateway; logged with the request id." },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && Object.hasOwn(ERROR_CODES, code);
+}
