@@ -15,7 +15,8 @@ import { admit } from "./admit.js";
 import { arrayItemBytes, fieldBytes, peekBody, readField, type PeekedBody } from "./json-peek.js";
 import { planAttempts, type PlannedAttempt } from "./plan.js";
 import { attemptDone, sendAttempt } from "./attempt.js";
-import { passthroughErrorBody, preparePassthroughBody, relayStream, usageFromJson } from "./passthrough-lane.js";
+import { passthroughErrorBody, preparePassthroughBody, relayStream } from "./passthrough-lane.js";
+import { METERS } from "../protocols/registry.js";
 import { affinityKey, setCodexSession, type Affinity } from "./affinity.js";
 import { runTranslateLane } from "./translate-lane.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
@@ -176,7 +177,7 @@ async function passthrough(
   attemptDone(attempt, true);
   let usage = emptyUsage();
   try {
-    usage = usageFromJson(upstream.protocol, JSON.parse(raw.toString("utf8")));
+    usage = METERS[upstream.protocol].usageFromJson(JSON.parse(raw.toString("utf8")));
   } catch {
     deps.logger.warn({ requestId: ex.id, upstream: upstream.name }, "upstream answer is not JSON; usage not metered");
   }
