@@ -9,10 +9,9 @@ import type { Usage } from "../src/canonical/usage.js";
 import { emptyUsage } from "../src/canonical/usage.js";
 import type { ClientCodec, ClientProtocol, OutboundEvent, UpstreamCodec } from "../src/protocols/codec.js";
 import { newTranslationContext } from "../src/protocols/codec.js";
-import { CLIENT_CODECS, UPSTREAM_CODECS } from "../src/protocols/registry.js";
+import { CLIENT_CODECS, METERS, UPSTREAM_CODECS } from "../src/protocols/registry.js";
 import { patchBody, peekBody, readField, type PeekedBody } from "../src/pipeline/json-peek.js";
 import { preparePassthroughBody } from "../src/pipeline/passthrough-lane.js";
-import { createUsageObserver } from "../src/pipeline/usage-observer.js";
 import type { UpstreamProtocol } from "../src/storage/ports.js";
 import { SseParser } from "../src/transport/sse.js";
 import { CACHE_KEY, NOW } from "./codecs-inputs.js";
@@ -161,11 +160,14 @@ export function sseOnlyOp(chunks: readonly Buffer[]): Operation {
   };
 }
 
-/** What the passthrough lane really does per stream: the SSE parser plus the usage observer. */
+/**
+ * The passthrough lane's work per stream, at its worst: the SSE parser plus the protocol's
+ * stream meter on every event (the relay only feeds the meter spans holding a trigger).
+ */
 export function sseObservedOp(chunks: readonly Buffer[], protocol: UpstreamProtocol): Operation {
   return () => {
     const parser = new SseParser();
-    const observer = createUsageObserver(protocol);
+    const observer = METERS[protocol].createStreamMeter();
     for (const chunk of chunks) for (const ev of parser.push(chunk)) observer.observe(ev);
     for (const ev of parser.end()) observer.observe(ev);
     return observer.usage.outputTokens + (observer.completed ? 1 : 0);

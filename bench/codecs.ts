@@ -321,7 +321,7 @@ function main(): void {
     passthroughTable(passRows),
     ...passRows.filter((r) => r.problems.length > 0).map((r) => `   ! ${short(r.client)} → ${short(r.upstream)} (${r.lane}): ${r.problems.join("; ")}`),
     "",
-    `3a. Stream observation, passthrough lane: SseParser over ~${chunkBytes} B chunks; +observer = createUsageObserver on every event.`,
+    `3a. Stream observation, passthrough lane: SseParser over ~${chunkBytes} B chunks; +observer = the protocol's stream meter (METERS) on every event.`,
     `    Each stream: response start, ${STREAM_SHAPE.textDeltas} text deltas of ~8 chars (some non-ASCII), one tool call in ${STREAM_SHAPE.toolArgDeltas} argument deltas, usage, finish.`,
     streamBaselineTable(baselines),
     "",

@@ -79,6 +79,23 @@ describe("Anthropic Messages: non-stream", () => {
     expect(small.usage.output_tokens).toBe(2);
   });
 
+  it("reports [[mock:cached=N,cache_write=M]] as cache reads and writes outside input_tokens", async () => {
+    const u = ((await messages({ messages: user("[[mock:cached=5,cache_write=7]]") })).json() as { usage: Rec }).usage;
+    expect(u).toMatchObject({ cache_read_input_tokens: 5, cache_creation_input_tokens: 7, cache_creation: { ephemeral_5m_input_tokens: 7 } });
+  });
+
+  it("reports thinking tokens (part of output_tokens) only when the answer has a thinking block", async () => {
+    const thinking = { type: "adaptive" };
+    const withThinking = ((await messages({ thinking, messages: user("[[mock:reasoning]]") })).json() as { usage: Rec }).usage;
+    const details = withThinking.output_tokens_details as { thinking_tokens: number };
+    expect(details.thinking_tokens).toBeGreaterThan(0);
+    expect(details.thinking_tokens).toBeLessThan(withThinking.output_tokens as number);
+    expect(((await messages({ messages: user("[[mock:reasoning]]") })).json() as { usage: Rec }).usage).not.toHaveProperty("output_tokens_details");
+    const events = parseSse((await messages({ thinking, stream: true, messages: user("[[mock:reasoning]]") })).body);
+    expect(((ofType(events, "message_start")[0]?.message as Rec).usage as Rec).output_tokens_details).toBeUndefined();
+    expect((ofType(events, "message_delta")[0]?.usage as Rec).output_tokens_details).toEqual(details);
+  });
+
   it("writes then reads the prompt cache for cache_control prefixes; input_tokens excludes both", async () => {
     const body = {
       system: [{ type: "text", text: "You are a careful assistant. ".repeat(40), cache_control: { type: "ephemeral" } }],

@@ -162,16 +162,23 @@ export interface AnthropicUsage {
   cache_creation_input_tokens: number;
   cache_read_input_tokens: number;
   output_tokens: number;
+  output_tokens_details?: { thinking_tokens: number };
 }
 
-/** Anthropic convention: input_tokens excludes cache reads and cache writes. */
-export function anthropicUsage(u: MockUsage): AnthropicUsage {
-  return {
+/**
+ * Anthropic convention: input_tokens excludes cache reads and cache writes. With `thinking`
+ * (a thinking block was produced), thinking's share of output_tokens is reported beside it;
+ * it is known once the answer is done, so the message_start usage never has it.
+ */
+export function anthropicUsage(u: MockUsage, thinking = false): AnthropicUsage {
+  const out: AnthropicUsage = {
     input_tokens: u.inputTokens - u.cachedTokens - u.cacheWriteTokens,
     cache_creation_input_tokens: u.cacheWriteTokens,
     cache_read_input_tokens: u.cachedTokens,
     output_tokens: u.outputTokens,
   };
+  if (thinking && u.reasoningTokens > 0) out.output_tokens_details = { thinking_tokens: u.reasoningTokens };
+  return out;
 }
 
 function stopReason(plan: ReplyPlan): string {
@@ -187,6 +194,11 @@ function thinkingMode(body: JsonObject): "shown" | "omitted" | "off" {
   return t.display === "omitted" ? "omitted" : "shown";
 }
 
+/** Whether the answer has a thinking block. */
+function thinks(plan: ReplyPlan, body: JsonObject): boolean {
+  return plan.reasoning !== undefined && thinkingMode(body) !== "off";
+}
+
 function blocksFor(plan: ReplyPlan, body: JsonObject, ctx: RenderContext, msgId: string): Block[] {
   const blocks: Block[] = [];
   const mode = thinkingMode(body);
@@ -198,8 +210,8 @@ function blocksFor(plan: ReplyPlan, body: JsonObject, ctx: RenderContext, msgId:
   return blocks;
 }
 
-function fullUsage(u: MockUsage): Record<string, unknown> {
-  const a = anthropicUsage(u);
+function fullUsage(u: MockUsage, thinking = false): Record<string, unknown> {
+  const a = anthropicUsage(u, thinking);
   return {
     ...a,
     cache_creation: { ephemeral_5m_input_tokens: a.cache_creation_input_tokens, ephemeral_1h_input_tokens: 0 },
@@ -218,7 +230,7 @@ function renderJson(plan: ReplyPlan, f: RequestFacts, body: JsonObject, ctx: Ren
     content: blocksFor(plan, body, ctx, id),
     stop_reason: stopReason(plan),
     stop_sequence: null,
-    usage: fullUsage(plan.usage),
+    usage: fullUsage(plan.usage, thinks(plan, body)),
   };
   return { status: 200, headers: { ...JSON_HEADERS, "request-id": ctx.requestId }, body: JSON.stringify(message) };
 }
@@ -266,7 +278,7 @@ function renderStream(plan: ReplyPlan, f: RequestFacts, body: JsonObject, ctx: R
     );
     return frames;
   }
-  emit("message_delta", { delta: { stop_reason: stopReason(plan), stop_sequence: null }, usage: anthropicUsage(plan.usage) });
+  emit("message_delta", { delta: { stop_reason: stopReason(plan), stop_sequence: null }, usage: anthropicUsage(plan.usage, thinks(plan, body)) });
   emit("message_stop", {});
   return frames;
 }

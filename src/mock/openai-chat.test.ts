@@ -112,6 +112,16 @@ describe("OpenAI Chat: non-stream", () => {
     expect(second.usage.prompt_tokens_details.cached_tokens).toBe(second.usage.prompt_tokens);
     const forced = (await chat({ messages: user("[[mock:cached=5]]") })).json() as typeof first;
     expect(forced.usage.prompt_tokens_details.cached_tokens).toBe(5);
+    expect(forced.usage.prompt_tokens_details).not.toHaveProperty("cache_write_tokens");
+  });
+
+  it("reports cache writes inside prompt_tokens on [[mock:cache_write=N]], in the stream's usage chunk too", async () => {
+    const j = (await chat({ messages: user("[[mock:cached=5,cache_write=7]]") })).json() as { usage: Rec };
+    expect(j.usage.prompt_tokens_details).toEqual({ cached_tokens: 5, cache_write_tokens: 7, audio_tokens: 0 });
+    expect(j.usage.prompt_tokens).toBeGreaterThanOrEqual(12);
+    const body = { messages: user("[[mock:cache_write=7]]"), stream: true, stream_options: { include_usage: true } };
+    const chunks = parseSse((await chat(body)).body).filter((e) => e.json?.usage);
+    expect(chunks.map((e) => ((e.json as { usage: Rec }).usage.prompt_tokens_details as Rec).cache_write_tokens)).toEqual([7]);
   });
 });
 

@@ -17,7 +17,8 @@ export interface ChatUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
-  prompt_tokens_details: { cached_tokens: number; audio_tokens: number };
+  /** `cache_write_tokens` only when the prompt wrote to the cache (OpenAI's explicit caching). */
+  prompt_tokens_details: { cached_tokens: number; audio_tokens: number; cache_write_tokens?: number };
   completion_tokens_details: {
     reasoning_tokens: number;
     audio_tokens: number;
@@ -26,13 +27,13 @@ export interface ChatUsage {
   };
 }
 
-/** OpenAI convention: prompt_tokens includes cached tokens. */
+/** OpenAI convention: prompt_tokens includes cached and cache-write tokens. */
 export function chatUsage(u: MockUsage): ChatUsage {
   return {
     prompt_tokens: u.inputTokens,
     completion_tokens: u.outputTokens,
     total_tokens: u.inputTokens + u.outputTokens,
-    prompt_tokens_details: { cached_tokens: u.cachedTokens, audio_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: u.cachedTokens, audio_tokens: 0, ...(u.cacheWriteTokens > 0 ? { cache_write_tokens: u.cacheWriteTokens } : {}) },
     completion_tokens_details: {
       reasoning_tokens: u.reasoningTokens,
       audio_tokens: 0,

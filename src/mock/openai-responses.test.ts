@@ -189,6 +189,15 @@ describe("OpenAI Responses: non-stream", () => {
     const b = (await responses(body)).json() as typeof a;
     expect(a.usage.input_tokens_details.cached_tokens).toBe(0);
     expect(b.usage.input_tokens_details.cached_tokens).toBe(b.usage.input_tokens);
+    expect(b.usage.input_tokens_details).not.toHaveProperty("cache_write_tokens");
+  });
+
+  it("reports cache writes inside input_tokens on [[mock:cache_write=N]], on response.completed too", async () => {
+    const j = (await responses({ input: "[[mock:cached=5,cache_write=7]]" })).json() as { usage: Rec };
+    expect(j.usage.input_tokens_details).toEqual({ cached_tokens: 5, cache_write_tokens: 7 });
+    const events = parseSse((await responses({ input: "[[mock:cache_write=7]]", stream: true })).body);
+    const completed = ofType(events, "response.completed")[0] as { response: { usage: Rec } };
+    expect(completed.response.usage.input_tokens_details).toEqual({ cached_tokens: 0, cache_write_tokens: 7 });
   });
 
   it("answers errors in the OpenAI envelope; stream_error on non-stream is a 500", async () => {

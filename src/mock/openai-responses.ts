@@ -20,17 +20,18 @@ const INPUT_TEXT = new Set(["input_text", "text"]);
 
 export interface ResponsesUsage {
   input_tokens: number;
-  input_tokens_details: { cached_tokens: number };
+  /** `cache_write_tokens` only when the prompt wrote to the cache (OpenAI's explicit caching). */
+  input_tokens_details: { cached_tokens: number; cache_write_tokens?: number };
   output_tokens: number;
   output_tokens_details: { reasoning_tokens: number };
   total_tokens: number;
 }
 
-/** OpenAI convention: input_tokens includes cached tokens, output_tokens includes reasoning. */
+/** OpenAI convention: input_tokens includes cached and cache-write tokens, output_tokens includes reasoning. */
 export function responsesUsage(u: MockUsage): ResponsesUsage {
   return {
     input_tokens: u.inputTokens,
-    input_tokens_details: { cached_tokens: u.cachedTokens },
+    input_tokens_details: { cached_tokens: u.cachedTokens, ...(u.cacheWriteTokens > 0 ? { cache_write_tokens: u.cacheWriteTokens } : {}) },
     output_tokens: u.outputTokens,
     output_tokens_details: { reasoning_tokens: u.reasoningTokens },
     total_tokens: u.inputTokens + u.outputTokens,

@@ -111,6 +111,7 @@ function usageFor(facts: RequestFacts, scenario: Scenario, cache: PromptCache, o
     cachedTokens = r.readTokens;
     cacheWriteTokens = r.writeTokens;
   }
+  if (scenario.cacheWriteTokens !== undefined) cacheWriteTokens = scenario.cacheWriteTokens;
   cachedTokens = Math.min(cachedTokens, facts.inputTokens);
   cacheWriteTokens = Math.min(cacheWriteTokens, facts.inputTokens - cachedTokens);
   return { inputTokens: facts.inputTokens, cachedTokens, cacheWriteTokens, outputTokens, reasoningTokens };

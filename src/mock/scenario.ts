@@ -22,6 +22,7 @@ export const DEFAULT_SCENARIO: Readonly<Scenario> = Object.freeze({
   maxTokens: false,
   text: undefined,
   cachedTokens: undefined,
+  cacheWriteTokens: undefined,
   rateLimits: false,
   byteSplit: false,
 });
@@ -141,6 +142,9 @@ function applyOne(item: string, out: ParsedDirectives): void {
       return;
     case "cached":
       s.cachedTokens = toInt(value) ?? 0;
+      return;
+    case "cache_write":
+      s.cacheWriteTokens = toInt(value) ?? 0;
       return;
     case "rate_limits":
       s.rateLimits = true;

@@ -33,6 +33,7 @@
  *                       Responses `response.incomplete` (max_output_tokens)
  *   text=TEXT           reply with TEXT (takes the rest of its list, commas included)
  *   cached=N            report N cached input tokens instead of the prompt-cache simulation
+ *   cache_write=N       report N cache-write tokens instead of the prompt-cache simulation
  *   rate_limits         Codex backend: send a `codex.rate_limits` event first
  *   byte_split          write each SSE frame in two TCP writes split inside a UTF-8 character
  * Tool-call directives are ignored when the conversation ends with a tool

@@ -51,6 +51,8 @@ export interface Scenario {
   text: string | undefined;
   /** Report exactly this many cached input tokens instead of the prompt-cache simulation. */
   cachedTokens: number | undefined;
+  /** Report exactly this many cache-write tokens instead of the prompt-cache simulation. */
+  cacheWriteTokens: number | undefined;
   /** Codex backend: emit a `codex.rate_limits` event first. */
   rateLimits: boolean;
   /** Write each SSE frame in two writes split inside a multi-byte UTF-8 character. */

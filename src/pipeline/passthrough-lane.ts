@@ -5,8 +5,7 @@
  * meter usage.
  */
 import { GatewayError } from "../canonical/errors.js";
-import type { Usage } from "../canonical/usage.js";
-import { emptyUsage } from "../canonical/usage.js";
+import { emptyUsage, type Usage } from "../canonical/usage.js";
 import type { UpstreamProtocol } from "../storage/ports.js";
 import { SseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
 import { errorBody, frameSse, streamErrorEvents } from "./render-error.js";
@@ -16,7 +15,7 @@ import { errorInAnswer } from "../protocols/shared/error-in-answer.js";
 import { patchBody, type PeekedBody } from "./json-peek.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
 import { SSE_HEADERS, writeAsync } from "./write-client.js";
-import { anthropicUsage, chatUsage, createUsageObserver, responsesUsage } from "./usage-observer.js";
+import { METERS } from "../protocols/registry.js";
 import { CODEX_STRIPPED_FIELDS, codexPassthroughPatch } from "../protocols/codex/index.js";
 
 /**
@@ -80,18 +79,6 @@ export function preparePassthroughBody(
     }
   }
   return { body: patchBody(raw, peek, set), upstreamStreams: streams };
-}
-
-export function usageFromJson(protocol: UpstreamProtocol, json: unknown): Usage {
-  const usage = emptyUsage();
-  if (!json || typeof json !== "object") return usage;
-  const u = (json as Record<string, unknown>).usage;
-  if (!u || typeof u !== "object") return usage;
-  const rec = u as Record<string, unknown>;
-  if (protocol === "anthropic") anthropicUsage(rec, usage);
-  else if (protocol === "openai-chat") chatUsage(rec, usage);
-  else responsesUsage(rec, usage);
-  return usage;
 }
 
 /** Upstream 4xx bodies are already in the client's protocol, except Codex's `{"detail": …}`. */
@@ -172,6 +159,18 @@ export function codexCompletedOutputRewriter(): EventRewriter {
   };
 }
 
+const meterTriggerBuffers = new Map<UpstreamProtocol, readonly Buffer[]>();
+
+/** The meter's byte patterns as Buffer views, made once per protocol: Buffer.includes takes Buffers. */
+function meterTriggers(protocol: UpstreamProtocol): readonly Buffer[] {
+  let triggers = meterTriggerBuffers.get(protocol);
+  if (!triggers) {
+    triggers = METERS[protocol].triggers.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength));
+    meterTriggerBuffers.set(protocol, triggers);
+  }
+  return triggers;
+}
+
 const LF2 = Buffer.from("\n\n");
 const CRLF2 = Buffer.from("\r\n\r\n");
 
@@ -209,7 +208,8 @@ export async function relayStream(
   signal: AbortSignal,
   rewrite?: EventRewriter,
 ): Promise<RelayResult> {
-  const observer = createUsageObserver(upstream);
+  const observer = METERS[upstream].createStreamMeter();
+  const triggers = meterTriggers(upstream);
   let pending: Buffer | undefined;
   let failed = false;
   let failure: GatewayError | undefined;
@@ -233,7 +233,7 @@ export async function relayStream(
       if (out) await write(out);
       return;
     }
-    if (observer.triggers.some((t) => span.includes(t))) observeSpan(span);
+    if (triggers.some((t) => span.includes(t))) observeSpan(span);
     await write(span);
   };
   try {
@@ -324,7 +324,7 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
     const json: unknown = JSON.parse(raw.toString("utf8"));
     const failure = errorInAnswer(json);
     if (failure) return { kind: "retry", error: attempt.errorInAnswer(failure) };
-    usage = usageFromJson(upstream.protocol, json);
+    usage = METERS[upstream.protocol].usageFromJson(json);
   } catch {
     deps.logger.warn({ requestId: ex.id, upstream: upstream.name }, "upstream answer is not JSON; usage not metered");
   }

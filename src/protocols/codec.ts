@@ -10,6 +10,7 @@ import type { CanonicalRequest } from "../canonical/request.js";
 import type { CanonicalResponse } from "../canonical/response.js";
 import type { StreamPart } from "../canonical/stream.js";
 import type { GatewayError } from "../canonical/errors.js";
+import type { Usage } from "../canonical/usage.js";
 
 import type { ClientProtocol } from "../canonical/protocols.js";
 
@@ -100,4 +101,32 @@ export interface UpstreamCodec {
   decodeResponse(body: unknown, ctx: TranslationContext): CanonicalResponse;
   /** Maps an upstream HTTP error (status + raw body text) to a GatewayError. */
   decodeError(status: number, body: string): GatewayError;
+}
+
+/**
+ * Meters one upstream stream without translating it: the passthrough lane feeds
+ * it the events of spans holding one of the protocol's `triggers` (every other
+ * event is relayed as bytes, never decoded). Its reading of usage is the same
+ * function the protocol's stream decoder uses, so both lanes bill alike.
+ */
+export interface StreamMeter {
+  /** Usage as metered so far. */
+  readonly usage: Usage;
+  /** True once the protocol's terminal event was seen (the answer completed). */
+  readonly completed: boolean;
+  /** Set when the stream carried an error. */
+  readonly errorMessage: string | undefined;
+  observe(ev: InboundEvent): void;
+}
+
+/** How a protocol's answers are metered: streamed (through a StreamMeter) or as one JSON body. */
+export interface ProtocolMeter {
+  /**
+   * UTF-8 byte patterns of the only events a StreamMeter acts on. A relay may
+   * skip decoding a span of whole events that contains none of them.
+   */
+  readonly triggers: readonly Uint8Array[];
+  createStreamMeter(): StreamMeter;
+  /** Usage of a non-streamed answer (the parsed body); zero when it reports none. */
+  usageFromJson(json: unknown): Usage;
 }

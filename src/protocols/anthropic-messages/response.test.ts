@@ -6,7 +6,8 @@ import { decodeAnthropicResponse, encodeAnthropicResponse, foldAnthropicStream }
 import { anthropicStopToFinish, finishToAnthropicStop } from "./stop-reason.js";
 import { AnthropicStreamEncoder } from "./stream-encode.js";
 import { ctxFor, runEncoder } from "./test-support.js";
-import { anthropicToCanonicalUsage, canonicalToAnthropicUsage } from "./usage.js";
+import { anthropicToCanonicalUsage } from "./meter.js";
+import { canonicalToAnthropicUsage } from "./usage.js";
 
 describe("usage conversion (docs/protocols.md#usage-conversion)", () => {
   it("adds cache reads and writes into the canonical input", () => {

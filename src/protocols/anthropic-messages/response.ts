@@ -10,7 +10,8 @@ import type { TranslationContext } from "../codec.js";
 import { sanitizeToolUseId } from "../shared/tool-names.js";
 import { isRecord, tryParseJson, type JsonObject } from "../shared/guards.js";
 import { anthropicStopToFinish, finishToAnthropicStop } from "./stop-reason.js";
-import { anthropicToCanonicalUsage, canonicalToAnthropicUsage, emptyAnthropicUsage, mergeAnthropicUsage } from "./usage.js";
+import { anthropicUsageFromJson, emptyAnthropicUsage, mergeAnthropicUsage } from "./meter.js";
+import { canonicalToAnthropicUsage } from "./usage.js";
 import type { AnthropicMessage, AnthropicResponseBlock } from "./wire.js";
 
 export function decodeAnthropicResponse(body: unknown, ctx: TranslationContext): CanonicalResponse {
@@ -49,7 +50,7 @@ export function decodeAnthropicResponse(body: unknown, ctx: TranslationContext):
     },
     content,
     finishReason: anthropicStopToFinish(body.stop_reason),
-    usage: anthropicToCanonicalUsage(mergeAnthropicUsage(emptyAnthropicUsage(), body.usage)),
+    usage: anthropicUsageFromJson(body),
   };
   if (typeof body.stop_sequence === "string") res.stopSequence = body.stop_sequence;
   return res;

@@ -9,7 +9,7 @@ import type { InboundEvent, StreamDecoder, TranslationContext } from "../codec.j
 import { anthropicErrorPayloadToStreamError } from "./errors.js";
 import { isRecord, tryParseJson, type JsonObject } from "../shared/guards.js";
 import { anthropicStopToFinish } from "./stop-reason.js";
-import { anthropicToCanonicalUsage, emptyAnthropicUsage, mergeAnthropicUsage, type AnthropicUsageCounters } from "./usage.js";
+import { AnthropicUsageFold } from "./meter.js";
 
 type OpenBlock =
   | { kind: "text" }
@@ -21,7 +21,7 @@ type OpenBlock =
 
 export class AnthropicStreamDecoder implements StreamDecoder {
   private readonly blocks = new Map<number, OpenBlock>();
-  private usage: AnthropicUsageCounters = emptyAnthropicUsage();
+  private readonly usage = new AnthropicUsageFold();
   private started = false;
   private done = false;
 
@@ -74,8 +74,7 @@ export class AnthropicStreamDecoder implements StreamDecoder {
     if (this.started) return [];
     this.started = true;
     const msg = isRecord(data.message) ? data.message : {};
-    this.usage = mergeAnthropicUsage(this.usage, msg.usage);
-    const usage = anthropicToCanonicalUsage(this.usage);
+    const usage = this.usage.update(msg.usage);
     // The usage part too, so a stream that fails later is still metered for its prompt.
     return [
       {
@@ -177,8 +176,7 @@ export class AnthropicStreamDecoder implements StreamDecoder {
   }
 
   private messageDelta(data: JsonObject): StreamPart[] {
-    this.usage = mergeAnthropicUsage(this.usage, data.usage);
-    const out: StreamPart[] = [{ type: "usage", usage: anthropicToCanonicalUsage(this.usage) }];
+    const out: StreamPart[] = [{ type: "usage", usage: this.usage.update(data.usage) }];
     const delta = isRecord(data.delta) ? data.delta : {};
     if (typeof delta.stop_reason === "string") {
       const finish: StreamPart = { type: "finish", reason: anthropicStopToFinish(delta.stop_reason) };

@@ -40,6 +40,7 @@ export { ChatStreamDecoder } from "./stream-decode.js";
 export { ChatStreamEncoder, type ChatStreamEncoderOptions } from "./stream-encode.js";
 export { foldChatStream } from "./response.js";
 export { validateChatStream } from "./validate.js";
-export { chatToCanonicalUsage, canonicalToChatUsage } from "./usage.js";
+export { canonicalToChatUsage } from "./usage.js";
+export { chatMeter, chatUsageFromJson, readChatUsage } from "./meter.js";
 export { chatFinishToCanonical, canonicalToChatFinish } from "./finish-reason.js";
 export type * from "./wire.js";

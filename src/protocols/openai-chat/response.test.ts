@@ -6,11 +6,12 @@ import { decodeChatError, encodeChatError, encodeChatStreamError } from "./error
 import { canonicalToChatFinish, chatFinishToCanonical } from "./finish-reason.js";
 import { decodeChatResponse, encodeChatResponse, foldChatStream } from "./response.js";
 import { ChatStreamEncoder } from "./stream-encode.js";
-import { canonicalToChatUsage, chatToCanonicalUsage } from "./usage.js";
+import { readChatUsage } from "./meter.js";
+import { canonicalToChatUsage } from "./usage.js";
 
 describe("usage (docs/protocols.md#usage-conversion)", () => {
   it("keeps cached tokens inside prompt_tokens both ways", () => {
-    const u = chatToCanonicalUsage({
+    const u = readChatUsage({
       prompt_tokens: 5000,
       completion_tokens: 70,
       total_tokens: 5070,
@@ -25,7 +26,7 @@ describe("usage (docs/protocols.md#usage-conversion)", () => {
       prompt_tokens_details: { cached_tokens: 4096, cache_write_tokens: 512 },
       completion_tokens_details: { reasoning_tokens: 64 },
     });
-    expect(chatToCanonicalUsage(null)).toBeUndefined();
+    expect(readChatUsage(null)).toBeUndefined();
   });
 });
 

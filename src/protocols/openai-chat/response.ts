@@ -10,7 +10,8 @@ import { emptyUsage } from "../../canonical/usage.js";
 import type { TranslationContext } from "../codec.js";
 import { canonicalToChatFinish, chatFinishToCanonical } from "./finish-reason.js";
 import { isRecord } from "../shared/guards.js";
-import { canonicalToChatUsage, chatToCanonicalUsage } from "./usage.js";
+import { chatUsageFromJson } from "./meter.js";
+import { canonicalToChatUsage } from "./usage.js";
 import type { ChatCompletion, ChatFinishReason, ChatToolCall, ChatUsage } from "./wire.js";
 
 export function decodeChatResponse(body: unknown, ctx: TranslationContext): CanonicalResponse {
@@ -45,7 +46,7 @@ export function decodeChatResponse(body: unknown, ctx: TranslationContext): Cano
     },
     content,
     finishReason,
-    usage: chatToCanonicalUsage(body.usage) ?? emptyUsage(),
+    usage: chatUsageFromJson(body),
   };
 }
 

@@ -14,7 +14,7 @@ import type { InboundEvent, StreamDecoder, TranslationContext } from "../codec.j
 import { chatErrorPayloadToStreamError } from "./errors.js";
 import { chatFinishToCanonical } from "./finish-reason.js";
 import { isRecord, tryParseJson, type JsonObject } from "../shared/guards.js";
-import { chatToCanonicalUsage } from "./usage.js";
+import { readChatUsage } from "./meter.js";
 
 interface ToolState {
   id: string;
@@ -69,7 +69,7 @@ export class ChatStreamDecoder implements StreamDecoder {
       if (isRecord(choice.delta)) this.delta(choice.delta, out);
       if (typeof choice.finish_reason === "string") out.push(...this.finish(choice.finish_reason));
     }
-    const usage = chatToCanonicalUsage(chunk.usage);
+    const usage = readChatUsage(chunk.usage);
     if (usage) out.push({ type: "usage", usage });
     return out;
   }

@@ -13,7 +13,8 @@ import { finishFromResponse, kindForErrorCode, statusForFinish } from "./finish-
 import { isObject, isOpenAIReasoningBlob, num, str } from "./guards.js";
 import { ItemIds } from "./item-ids.js";
 import { splitNamespace, upstreamNameToCanonical } from "./tool-call-names.js";
-import { decodeUsage, encodeUsage } from "./usage.js";
+import { responsesUsageFromJson } from "./meter.js";
+import { encodeUsage } from "./usage.js";
 import type { OutputContentPart, OutputCustomToolCallItem, OutputFunctionCallItem, OutputItem, OutputReasoningItem, ResponseObject } from "./wire.js";
 import { freeformArguments, freeformInput, freeformToolNames } from "../shared/freeform-tools.js";
 
@@ -60,7 +61,7 @@ export function decodeResponsesResponse(body: unknown, ctx: TranslationContext):
     meta: { id: str(body.id) ?? "", model: str(body.model) ?? ctx.clientModel, created: num(body.created_at) || ctx.now },
     content,
     finishReason: finishFromResponse(body, sawToolCall),
-    usage: decodeUsage(body.usage) ?? { inputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, outputTokens: 0, reasoningTokens: 0 },
+    usage: responsesUsageFromJson(body),
   };
 }
 

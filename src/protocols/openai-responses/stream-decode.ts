@@ -12,7 +12,7 @@ import { finishFromResponse, kindForErrorCode } from "./finish-reason.js";
 import { isObject, num, str, type JsonObject } from "./guards.js";
 import { upstreamNameToCanonical } from "./tool-call-names.js";
 import { freeformArguments } from "../shared/freeform-tools.js";
-import { decodeUsage } from "./usage.js";
+import { readResponsesUsage } from "./meter.js";
 
 interface TextBlock {
   id: string;
@@ -117,6 +117,8 @@ export class ResponsesStreamDecoder implements StreamDecoder {
         this.complete(out, data.response);
         break;
       case "response.failed":
+        // A failed response may still report the tokens it consumed; they are billed.
+        this.usage(out, data.response);
         return [...out, ...this.fail(failedError(data.response))];
       case "error":
         return this.errorEvent(data);
@@ -292,6 +294,11 @@ export class ResponsesStreamDecoder implements StreamDecoder {
     }
   }
 
+  private usage(out: StreamPart[], response: unknown): void {
+    const usage = readResponsesUsage(isObject(response) ? response.usage : undefined);
+    if (usage) out.push({ type: "usage", usage });
+  }
+
   private complete(out: StreamPart[], response: unknown): void {
     this.start(out, response);
     for (const i of [...this.items.keys()].sort((a, b) => a - b)) {
@@ -305,8 +312,7 @@ export class ResponsesStreamDecoder implements StreamDecoder {
         out.push({ type: "reasoning-end", id: state.blockId });
       }
     }
-    const usage = decodeUsage(isObject(response) ? response.usage : undefined);
-    if (usage) out.push({ type: "usage", usage });
+    this.usage(out, response);
     out.push({ type: "finish", reason: finishFromResponse(response, this.sawToolCall) });
     this.terminal = true;
   }
