@@ -103,6 +103,40 @@ describe("postgres store specifics", () => {
     expect(() => parseInt8("-9007199254740992")).toThrow(RangeError);
   });
 
+  it("isolates a transaction: another reader sees the committed state until it commits", async () => {
+    const store = await makeStore();
+    try {
+      await store.migrate();
+      await store.transaction(async (tx) => {
+        await tx.accounts.create({ name: "pending" });
+        expect(await store.accounts.getByName("pending")).toBeUndefined();
+      });
+      expect(await store.accounts.getByName("pending")).toBeDefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("rejects rather than commit when fn caught a failed statement outside a nested transaction", async () => {
+    const store = await makeStore();
+    try {
+      await store.migrate();
+      await store.accounts.create({ name: "taken" });
+      const outcome = store.transaction(async (tx) => {
+        await tx.accounts.create({ name: "written first" });
+        // The foreign-key violation aborts the PostgreSQL transaction; swallowing it must not look like success.
+        await tx.apiKeys.create({ accountId: MISSING, name: "k", prefix: "sy-x", hash: "h" }).catch(() => undefined);
+        return "done";
+      });
+      await expect(outcome).rejects.toThrow(/nothing was committed/);
+      expect(await store.accounts.getByName("written first")).toBeUndefined();
+      // The connection went back to the pool clean.
+      await expect(store.transaction((tx) => tx.accounts.create({ name: "next" }))).resolves.toMatchObject({ name: "next" });
+    } finally {
+      await store.close();
+    }
+  });
+
   it("serialises concurrent tree writes without creating a cycle", async () => {
     const store = await makeStore();
     try {
@@ -126,6 +160,8 @@ describe("postgres store specifics", () => {
     }
   });
 });
+
+const MISSING = "00000000-0000-4000-8000-000000000000";
 
 function redact(url: string): string {
   const parsed = new URL(url);
