@@ -10,7 +10,7 @@ import { GatewayError } from "../canonical/errors.js";
 import { generateKey } from "../governance/api-keys.js";
 import { fingerprint, type SecretBox } from "../governance/secrets.js";
 import type { Catalog } from "../routing/catalog.js";
-import { compileModelPatterns } from "../routing/model-pattern.js";
+import { compileModelPatterns } from "../canonical/model-pattern.js";
 import { StoreError, type Account, type Store } from "../storage/ports.js";
 import * as schemas from "./schemas.js";
 import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";

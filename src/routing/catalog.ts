@@ -6,7 +6,7 @@
  */
 import type { Account, ApiKey, Store, Upstream, UpstreamProtocol } from "../storage/ports.js";
 import type { SecretBox } from "../governance/secrets.js";
-import { compileModelPatterns, ANY_MODEL, type ModelMatcher } from "./model-pattern.js";
+import { compileModelPatterns, ANY_MODEL, type ModelMatcher } from "../canonical/model-pattern.js";
 import { KeyPool, type PoolKey } from "./key-pool.js";
 
 export interface Principal {
