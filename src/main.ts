@@ -11,6 +11,7 @@ import type { Store, UsageRecord as StoredUsageRecord } from "./storage/ports.js
 import { UsageRecorder } from "./governance/usage-recorder.js";
 import { SecretBox, loadMasterKey } from "./governance/secrets.js";
 import { loadAdminToken } from "./governance/admin-token.js";
+import { Principals } from "./governance/principals.js";
 import { Catalog } from "./routing/catalog.js";
 import { createUpstreamHttp } from "./upstream/http-client.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -34,6 +35,7 @@ export interface Gateway {
   adminToken: string;
   adminTokenSource: string;
   store: Store;
+  principals: Principals;
   catalog: Catalog;
   logger: Logger;
   /** Graceful: stop accepting, drain in-flight requests up to the grace period, close stores. */
@@ -84,6 +86,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const master = await loadMasterKey(dataDir, env);
     const secrets = new SecretBox(master.key);
     await applyBootstrap(store, secrets, config, o.source ?? "(config)");
+    const principals = await Principals.load(store, logger);
     const catalog = await Catalog.load(store, secrets);
     const admin = await loadAdminToken(dataDir, env);
     const metrics = createMetrics();
@@ -91,6 +94,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const usageRecorder = new UsageRecorder(store.usage, logger);
     const edge = createEdge({
       pipeline: {
+        principals,
         catalog,
         http,
         logger,
@@ -107,7 +111,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           o.onUsage?.(rec);
         },
       },
-      admin: { store, catalog, secrets, adminToken: admin.token },
+      admin: { store, principals, catalog, secrets, adminToken: admin.token },
       store,
       logger,
       metrics,
@@ -129,6 +133,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       adminToken: admin.token,
       adminTokenSource: admin.source,
       store,
+      principals,
       catalog,
       logger,
       close(graceMs = config.server.shutdown_grace_ms) {

@@ -9,6 +9,7 @@ import type { z } from "zod";
 import { GatewayError } from "../canonical/errors.js";
 import { generateKey } from "../governance/api-keys.js";
 import { fingerprint, type SecretBox } from "../governance/secrets.js";
+import type { Principals } from "../governance/principals.js";
 import type { Catalog } from "../routing/catalog.js";
 import { compileModelPatterns } from "../canonical/model-pattern.js";
 import { StoreError, type Account, type Store } from "../storage/ports.js";
@@ -18,6 +19,7 @@ import { openApiDocument } from "./openapi.js";
 
 export interface AdminDeps {
   store: Store;
+  principals: Principals;
   catalog: Catalog;
   secrets: SecretBox;
   adminToken: string;
@@ -78,12 +80,12 @@ async function checkModelsWithinParent(store: Store, parentId: string | null | u
 route("GET", "/openapi.json", async () => ({ status: 200, body: openApiDocument() }), false);
 
 route("GET", "/accounts", async ({ store }) => ({ status: 200, body: { data: (await store.accounts.list()).map(accountView) } }));
-route("POST", "/accounts", async ({ store, catalog }, _p, raw) => {
+route("POST", "/accounts", async ({ store, catalog, principals }, _p, raw) => {
   const b = parse(schemas.createAccount, raw);
   await checkModelsWithinParent(store, b.parent_id, b.models);
   const settings: Record<string, unknown> = b.models ? { models: b.models } : {};
   const a = await store.accounts.create({ name: b.name, parentId: b.parent_id ?? null, status: b.status, settings });
-  await catalog.reload();
+  await Promise.all([principals.reload(), catalog.reload()]);
   return { status: 201, body: accountView(a) };
 });
 route("GET", "/accounts/{id}", async ({ store }, [id]) => {
@@ -91,7 +93,7 @@ route("GET", "/accounts/{id}", async ({ store }, [id]) => {
   if (!a) throw notFound("account", id!);
   return { status: 200, body: accountView(a) };
 });
-route("PATCH", "/accounts/{id}", async ({ store, catalog }, [id], raw) => {
+route("PATCH", "/accounts/{id}", async ({ store, catalog, principals }, [id], raw) => {
   const b = parse(schemas.updateAccount, raw);
   const current = await store.accounts.get(id!);
   if (!current) throw notFound("account", id!);
@@ -100,12 +102,12 @@ route("PATCH", "/accounts/{id}", async ({ store, catalog }, [id], raw) => {
   if (b.models === null) delete settings.models;
   else if (b.models) settings.models = b.models;
   const a = await store.accounts.update(id!, { name: b.name, status: b.status, settings });
-  await catalog.reload();
+  await Promise.all([principals.reload(), catalog.reload()]);
   return { status: 200, body: accountView(a!) };
 });
-route("DELETE", "/accounts/{id}", async ({ store, catalog }, [id]) => {
+route("DELETE", "/accounts/{id}", async ({ store, catalog, principals }, [id]) => {
   if (!(await store.accounts.delete(id!))) throw notFound("account", id!);
-  await catalog.reload();
+  await Promise.all([principals.reload(), catalog.reload()]);
   return { status: 204, body: undefined };
 });
 route("GET", "/accounts/{id}/descendants", async ({ store }, [id]) => {
@@ -117,30 +119,30 @@ route("GET", "/accounts/{id}/keys", async ({ store }, [id]) => {
   if (!(await store.accounts.get(id!))) throw notFound("account", id!);
   return { status: 200, body: { data: (await store.apiKeys.listByAccount(id!)).map(apiKeyView) } };
 });
-route("POST", "/accounts/{id}/keys", async ({ store, catalog }, [id], raw) => {
+route("POST", "/accounts/{id}/keys", async ({ store, catalog, principals }, [id], raw) => {
   const b = parse(schemas.createApiKey, raw);
   if (!(await store.accounts.get(id!))) throw notFound("account", id!);
   const { secret, prefix, hash } = generateKey();
   const k = await store.apiKeys.create({ accountId: id!, name: b.name, prefix, hash });
-  await catalog.reload();
+  await Promise.all([principals.reload(), catalog.reload()]);
   // The secret is shown here once and never again.
   return { status: 201, body: { ...apiKeyView(k), key: secret } };
 });
-route("DELETE", "/keys/{id}", async ({ store, catalog }, [id]) => {
+route("DELETE", "/keys/{id}", async ({ store, catalog, principals }, [id]) => {
   if (!(await store.apiKeys.revoke(id!))) throw notFound("api_key", id!);
-  await catalog.reload();
+  await Promise.all([principals.reload(), catalog.reload()]);
   return { status: 204, body: undefined };
 });
 
 route("GET", "/upstreams", async ({ store }) => ({ status: 200, body: { data: (await store.upstreams.list()).map(upstreamView) } }));
-route("POST", "/upstreams", async ({ store, catalog }, _p, raw) => {
+route("POST", "/upstreams", async ({ store, catalog, principals }, _p, raw) => {
   const b = parse(schemas.createUpstream, raw);
   const settings: Record<string, unknown> = {};
   if (b.account_id) settings.account_id = b.account_id;
   if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
   if (b.prompt_cache_key !== undefined) settings.prompt_cache_key = b.prompt_cache_key;
   const u = await store.upstreams.create({ name: b.name, protocol: b.protocol, baseUrl: b.base_url, models: b.models, enabled: b.enabled, settings });
-  await catalog.reload();
+  await Promise.all([principals.reload(), catalog.reload()]);
   return { status: 201, body: upstreamView(u) };
 });
 route("GET", "/upstreams/{id}", async ({ store }, [id]) => {
@@ -148,7 +150,7 @@ route("GET", "/upstreams/{id}", async ({ store }, [id]) => {
   if (!u) throw notFound("upstream", id!);
   return { status: 200, body: upstreamView(u) };
 });
-route("PATCH", "/upstreams/{id}", async ({ store, catalog }, [id], raw) => {
+route("PATCH", "/upstreams/{id}", async ({ store, catalog, principals }, [id], raw) => {
   const b = parse(schemas.updateUpstream, raw);
   const current = await store.upstreams.get(id!);
   if (!current) throw notFound("upstream", id!);
@@ -158,30 +160,30 @@ route("PATCH", "/upstreams/{id}", async ({ store, catalog }, [id], raw) => {
     else if (b[f] !== undefined) settings[f] = b[f];
   }
   const u = await store.upstreams.update(id!, { protocol: b.protocol, baseUrl: b.base_url, models: b.models, enabled: b.enabled, settings });
-  await catalog.reload();
+  await Promise.all([principals.reload(), catalog.reload()]);
   return { status: 200, body: upstreamView(u!) };
 });
-route("DELETE", "/upstreams/{id}", async ({ store, catalog }, [id]) => {
+route("DELETE", "/upstreams/{id}", async ({ store, catalog, principals }, [id]) => {
   if (!(await store.upstreams.delete(id!))) throw notFound("upstream", id!);
-  await catalog.reload();
+  await Promise.all([principals.reload(), catalog.reload()]);
   return { status: 204, body: undefined };
 });
 route("GET", "/upstreams/{id}/keys", async ({ store }, [id]) => {
   if (!(await store.upstreams.get(id!))) throw notFound("upstream", id!);
   return { status: 200, body: { data: (await store.upstreamKeys.listByUpstream(id!)).map(upstreamKeyView) } };
 });
-route("POST", "/upstreams/{id}/keys", async ({ store, catalog, secrets }, [id], raw) => {
+route("POST", "/upstreams/{id}/keys", async ({ store, catalog, principals, secrets }, [id], raw) => {
   const b = parse(schemas.createUpstreamKey, raw);
   if (!(await store.upstreams.get(id!))) throw notFound("upstream", id!);
   const k = await store.upstreamKeys.create({ upstreamId: id!, name: b.name, ciphertext: secrets.seal(b.key), fingerprint: fingerprint(b.key) });
-  await catalog.reload();
+  await Promise.all([principals.reload(), catalog.reload()]);
   return { status: 201, body: upstreamKeyView(k) };
 });
-route("DELETE", "/upstreams/{id}/keys/{key_id}", async ({ store, catalog }, [id, keyId]) => {
+route("DELETE", "/upstreams/{id}/keys/{key_id}", async ({ store, catalog, principals }, [id, keyId]) => {
   const k = await store.upstreamKeys.get(keyId!);
   if (!k || k.upstreamId !== id) throw notFound("upstream_key", keyId!);
   await store.upstreamKeys.delete(keyId!);
-  await catalog.reload();
+  await Promise.all([principals.reload(), catalog.reload()]);
   return { status: 204, body: undefined };
 });
 

@@ -3,7 +3,7 @@
  * appear: API keys show their prefix, upstream keys their fingerprint.
  */
 import type { Account, ApiKey, Upstream, UpstreamKey } from "../storage/ports.js";
-import { sendsPromptCacheKey } from "../routing/catalog.js";
+import { sendsPromptCacheKey } from "../upstream/prompt-cache-key.js";
 
 export function accountView(a: Account): Record<string, unknown> {
   return {

@@ -78,7 +78,7 @@ export function createEdge(o: EdgeOptions): Edge {
       return;
     }
     if (path === "/v1/models" && method === "GET") {
-      const principal = authenticate(req.headers, o.pipeline.catalog.snapshot);
+      const principal = authenticate(req.headers, o.pipeline.principals.snapshot);
       sendJson(res, 200, listModels(o.pipeline.catalog.snapshot, principal, req.headers));
       return;
     }
@@ -272,7 +272,7 @@ export function createEdge(o: EdgeOptions): Edge {
   });
 
   const wss = attachResponsesWebSocket(server, {
-    authenticate: (req) => authenticate(req.headers, o.pipeline.catalog.snapshot).account.id,
+    authenticate: (req) => authenticate(req.headers, o.pipeline.principals.snapshot).account.id,
     generate: (ex) => runGenerate(ex, true),
     logger: o.logger,
     bodyLimit: o.bodyLimit,

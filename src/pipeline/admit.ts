@@ -3,7 +3,7 @@
  * (rate limits, quotas, credit) adds checks here.
  */
 import { GatewayError } from "../canonical/errors.js";
-import { modelAllowed, type Principal } from "../routing/catalog.js";
+import { modelAllowed, type Principal } from "../governance/principals.js";
 
 export function admit(principal: Principal, model: string): void {
   for (const a of principal.chain) {

@@ -25,7 +25,7 @@ export function estimateTokens(body: { read(name: string): unknown }): number {
 
 export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ status: number; body: unknown; estimate: boolean }> {
   const snapshot = deps.catalog.snapshot;
-  const principal = authenticate(ex.headers, snapshot);
+  const principal = authenticate(ex.headers, deps.principals.snapshot);
   ex.principal = principal;
   const body = parseBody(ex.body);
   const model = body.read("model");

@@ -5,7 +5,8 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Usage } from "../canonical/usage.js";
 import type { ClientProtocol } from "../protocols/codec.js";
-import type { Catalog, Principal } from "../routing/catalog.js";
+import type { Principal, Principals } from "../governance/principals.js";
+import type { Catalog } from "../routing/catalog.js";
 import type { UpstreamHttp } from "../upstream/http-client.js";
 import type { Logger } from "../observability/logger.js";
 import type { PlannedAttempt } from "./plan.js";
@@ -37,6 +38,9 @@ export interface UsageRecord {
 }
 
 export interface PipelineDeps {
+  /** Who may call and what they may use (governance). */
+  principals: Principals;
+  /** Where requests go (routing). */
   catalog: Catalog;
   http: UpstreamHttp;
   logger: Logger;

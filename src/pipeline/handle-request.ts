@@ -63,7 +63,7 @@ export interface SettleInfo {
 
 export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<SettleInfo> {
   const snapshot = deps.catalog.snapshot;
-  const principal = authenticate(ex.headers, snapshot);
+  const principal = authenticate(ex.headers, deps.principals.snapshot);
   ex.principal = principal;
   const body = parseBody(ex.body);
   const model = body.read("model");
