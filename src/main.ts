@@ -13,6 +13,7 @@ import { SecretBox, loadMasterKey } from "./governance/secrets.js";
 import { loadAdminToken } from "./governance/admin-token.js";
 import { Principals } from "./governance/principals.js";
 import { Catalog } from "./routing/catalog.js";
+import { AdminService } from "./admin/service.js";
 import { createUpstreamHttp } from "./upstream/http-client.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
@@ -88,6 +89,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     await applyBootstrap(store, secrets, config, o.source ?? "(config)");
     const principals = await Principals.load(store, logger);
     const catalog = await Catalog.load(store, secrets);
+    // The one change notification after every admin write: both snapshots the data
+    // plane reads are rebuilt before the write is answered. A cluster broadcast joins here.
+    const onChange = async (): Promise<void> => {
+      await Promise.all([principals.reload(), catalog.reload()]);
+    };
+    const adminService = new AdminService({ store, secrets, onChange });
     const admin = await loadAdminToken(dataDir, env);
     const metrics = createMetrics();
     const http = createUpstreamHttp();
@@ -111,7 +118,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           o.onUsage?.(rec);
         },
       },
-      admin: { store, principals, catalog, secrets, adminToken: admin.token },
+      admin: { service: adminService, adminToken: admin.token },
       store,
       logger,
       metrics,
