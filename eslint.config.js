@@ -50,6 +50,28 @@ export default tseslint.config(
       ),
     },
   },
+  // The planes meet only in the pipeline. These blocks restate the storage rule above,
+  // since a later block's options replace an earlier one's for the same files.
+  ...[
+    ["src/routing/**/*.ts", ["**/governance/*", "**/admin/*"], "routing/ never imports governance/ or admin/: only the pipeline ties the planes."],
+    ["src/governance/**/*.ts", ["**/routing/*", "**/admin/*"], "governance/ never imports routing/ or admin/: only the pipeline ties the planes."],
+    ["src/admin/**/*.ts", ["**/routing/*"], "admin/ never imports routing/: it changes the store and signals onChange."],
+    ["src/upstream/**/*.ts", ["**/routing/*"], "upstream/ never imports routing/: only the pipeline ties the planes."],
+  ].map(([dir, banned, message]) => ({
+    files: [dir],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: banned, message },
+            { group: ["**/storage/sql/*", "**/storage/open-store.js"], message: "Reach storage through storage/ports; only main.ts picks the implementation." },
+          ],
+        },
+      ],
+    },
+  })),
   {
     files: ["**/*.test.ts", "src/testing/**/*.ts", "bench/**/*.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off", "@typescript-eslint/no-non-null-assertion": "off" },
