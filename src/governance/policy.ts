@@ -19,7 +19,7 @@ import { z } from "zod";
 import { compileModelPatterns, coversPattern, type ModelMatcher } from "../canonical/model-pattern.js";
 
 /** Model names or `*` patterns, the syntax of canonical/model-pattern.ts. */
-export const modelPatterns = z.array(z.string().min(1).max(256));
+export const modelPatterns = z.array(z.string().min(1));
 
 /**
  * The stored policy. Unknown keys are ignored, not refused: the settings document may
