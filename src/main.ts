@@ -11,7 +11,9 @@ import type { Store } from "./storage/ports.js";
 import { UsageRecorder } from "./governance/usage-recorder.js";
 import { SecretBox, loadMasterKey, parseMasterKey } from "./governance/secrets.js";
 import { checkAdminToken, loadAdminToken } from "./governance/admin-token.js";
+import { Principals } from "./governance/principals.js";
 import { Catalog } from "./routing/catalog.js";
+import { AdminService } from "./admin/service.js";
 import { createUpstreamHttp } from "./upstream/http-client.js";
 import { createLocalKeyHealth } from "./routing/key-health.js";
 import { createCredentialCache } from "./upstream/credentials.js";
@@ -40,6 +42,7 @@ export interface Gateway {
   adminToken: string;
   adminTokenSource: string;
   store: Store;
+  principals: Principals;
   catalog: Catalog;
   logger: Logger;
   /** Graceful: stop accepting, drain in-flight requests up to the grace period, close stores. */
@@ -66,12 +69,20 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
     const secrets = new SecretBox(master.key);
     await applyBootstrap(store, secrets, config, o.source ?? "(config)");
+    const principals = await Principals.load(store, logger);
     const catalog = await Catalog.load(store, secrets);
+    // The one change notification after every admin write: both snapshots the data
+    // plane reads are rebuilt before the write is answered. A cluster broadcast joins here.
+    const onChange = async (): Promise<void> => {
+      await Promise.all([principals.reload(), catalog.reload()]);
+    };
+    const adminService = new AdminService({ store, secrets, onChange });
     const metrics = createMetrics();
     const transport = createUpstreamHttp();
     const usageRecorder = new UsageRecorder(store.usage, logger);
     const edge = createEdge({
       pipeline: {
+        principals,
         catalog,
         transport,
         keyHealth: createLocalKeyHealth(),
@@ -85,7 +96,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           o.onUsage?.(rec);
         },
       },
-      admin: { store, catalog, secrets, adminToken: admin.token },
+      admin: { service: adminService, adminToken: admin.token },
       store,
       logger,
       metrics,
@@ -107,6 +118,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       adminToken: admin.token,
       adminTokenSource: admin.source,
       store,
+      principals,
       catalog,
       logger,
       close(graceMs = config.server.shutdown_grace_ms) {

@@ -82,6 +82,26 @@ describe("admin API", () => {
     expect(dup.status).toBe(409);
   });
 
+  it("applies a parent's narrowing to its sub-accounts' keys at once, and refuses one that would leave a sub-account wider", async () => {
+    const dept = await admin("POST", "/accounts", { name: "sales", models: ["gpt-4o*", "claude-*"] });
+    const person = await admin("POST", "/accounts", { name: "sam", parent_id: dept.json.id });
+    const bot = await admin("POST", "/accounts", { name: "sales-bot", parent_id: dept.json.id, models: ["claude-test-sonnet"] });
+    const key = (await admin("POST", `/accounts/${person.json.id}/keys`, {})).json.key as string;
+    const client = new OpenAI({ apiKey: key, baseURL: `${stack.gw.url}/v1`, maxRetries: 0 });
+    const ask = (model: string) => client.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }] });
+    await expect(ask("claude-test-sonnet")).resolves.toBeTruthy();
+
+    const refused = await admin("PATCH", `/accounts/${dept.json.id}`, { models: ["gpt-4o*"] });
+    expect(refused.status).toBe(409);
+    expect(refused.json.error).toMatchObject({ code: "children_outside_policy", param: "models" });
+    expect(refused.json.error.message).toContain("'sales-bot' (claude-test-sonnet)");
+
+    expect((await admin("PATCH", `/accounts/${bot.json.id}`, { models: [] })).status).toBe(200);
+    expect((await admin("PATCH", `/accounts/${dept.json.id}`, { models: ["gpt-4o*"] })).status).toBe(200);
+    await expect(ask("claude-test-sonnet")).rejects.toMatchObject({ status: 403 });
+    await expect(ask("gpt-4o")).resolves.toBeTruthy();
+  });
+
   it("validates bodies with field-level messages", async () => {
     const r = await admin("POST", "/upstreams", { name: "x", protocol: "grpc", base_url: "ftp://x", models: [] });
     expect(r.status).toBe(400);

@@ -14,7 +14,8 @@ const errors = {
   "400": ok("Invalid request", ref("Error")),
   "401": ok("Missing or invalid admin token", ref("Error")),
   "404": ok("Not found", ref("Error")),
-  "409": ok("Conflict (duplicate name, account with children)", ref("Error")),
+  "409": ok("Conflict (duplicate name, account with children, sub-accounts outside a narrowed policy)", ref("Error")),
+  "500": ok("Internal error; change_not_applied: the change was saved but this gateway could not apply it yet", ref("Error")),
 };
 
 function input(schema: z.ZodType): unknown {
@@ -114,7 +115,7 @@ function build(): unknown {
         parameters: [idParam("id", "Account id")],
         get: { summary: "Get an account", responses: { "200": ok("Account", ref("Account")), ...errors } },
         patch: {
-          summary: "Update an account; models may only narrow what its ancestors allow",
+          summary: "Update an account; models may only narrow what its ancestors allow, and may not leave a sub-account allowing more",
           requestBody: { required: true, content: json(ref("UpdateAccount")) },
           responses: { "200": ok("Updated", ref("Account")), ...errors },
         },

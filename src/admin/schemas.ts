@@ -3,8 +3,9 @@
  * these same schemas, so the two cannot drift.
  */
 import { z } from "zod";
+import { modelPatterns } from "../governance/policy.js";
 
-const modelList = z.array(z.string().min(1)).describe("Model names or `*` patterns; null = inherit everything the parent may use");
+const modelList = modelPatterns.describe("Model names or `*` patterns, within what the parent allows; null = inherit everything the parent may use");
 
 export const createAccount = z.strictObject({
   name: z.string().min(1).max(128),

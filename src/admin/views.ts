@@ -3,7 +3,8 @@
  * appear: API keys show their prefix, upstream keys their fingerprint.
  */
 import type { Account, ApiKey, Upstream, UpstreamKey } from "../storage/ports.js";
-import { sendsPromptCacheKey } from "../routing/catalog.js";
+import { policyOf } from "../governance/policy.js";
+import { sendsPromptCacheKey } from "../upstream/prompt-cache-key.js";
 
 export function accountView(a: Account): Record<string, unknown> {
   return {
@@ -11,7 +12,8 @@ export function accountView(a: Account): Record<string, unknown> {
     parent_id: a.parentId,
     name: a.name,
     status: a.status,
-    models: Array.isArray(a.settings.models) ? a.settings.models : null,
+    // What is enforced: a stored list that does not parse reads as allowing nothing.
+    models: policyOf(a.settings).policy.models ?? null,
     created_at: a.createdAt,
     updated_at: a.updatedAt,
   };

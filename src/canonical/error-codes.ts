@@ -113,6 +113,16 @@ export const ERROR_CODES = {
   // Admin API
   invalid_field: { kind: "invalid_request", status: 400, description: "Admin API: a body field failed validation; `param` names it." },
   exceeds_parent: { kind: "invalid_request", status: 400, description: "Admin API: the account's models go beyond what an ancestor allows." },
+  children_outside_policy: {
+    kind: "invalid_request",
+    status: 409,
+    description: "Admin API: narrowing this account would leave sub-accounts allowing more than it; the message lists them. Narrow them first.",
+  },
+  change_not_applied: {
+    kind: "internal",
+    status: 500,
+    description: "Admin API: the change was saved, but this node could not reload it yet; it applies with the next successful reload.",
+  },
   account_not_found: { kind: "not_found", status: 404, description: "Admin API: no account with that id." },
   api_key_not_found: { kind: "not_found", status: 404, description: "Admin API: no API key with that id." },
   upstream_not_found: { kind: "not_found", status: 404, description: "Admin API: no upstream with that id." },

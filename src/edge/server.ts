@@ -78,7 +78,7 @@ export function createEdge(o: EdgeOptions): Edge {
       return;
     }
     if (path === "/v1/models" && method === "GET") {
-      const principal = authenticate(req.headers, o.pipeline.catalog.snapshot);
+      const principal = authenticate(req.headers, o.pipeline.principals.snapshot);
       sendJson(res, 200, listModels(o.pipeline.catalog.snapshot, principal, req.headers));
       return;
     }
@@ -131,7 +131,7 @@ export function createEdge(o: EdgeOptions): Edge {
    */
   function authenticateBeforeBody(req: IncomingMessage, res: ServerResponse): ReturnType<typeof authenticate> {
     try {
-      return authenticate(req.headers, o.pipeline.catalog.snapshot);
+      return authenticate(req.headers, o.pipeline.principals.snapshot);
     } catch (err) {
       res.setHeader("connection", "close");
       throw err;
@@ -249,7 +249,7 @@ export function createEdge(o: EdgeOptions): Edge {
   });
 
   const wss = attachResponsesWebSocket(server, {
-    authenticate: (req) => authenticate(req.headers, o.pipeline.catalog.snapshot).account.id,
+    authenticate: (req) => authenticate(req.headers, o.pipeline.principals.snapshot).account.id,
     generate: runTurn,
     logger: o.logger,
     bodyLimit: o.bodyLimit,

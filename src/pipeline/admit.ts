@@ -4,7 +4,7 @@
  * return is ended by settlement on every exit path.
  */
 import { admit, type Admission, type AdmissionSubject } from "../governance/admission.js";
-import { modelAllowed, type Principal } from "../routing/catalog.js";
+import { modelAllowed, type Principal } from "../governance/principals.js";
 import type { PipelineDeps } from "./exchange.js";
 
 export type { Admission };

@@ -14,7 +14,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { fieldBytes, peekBody, readField } from "./json-peek.js";
 import type { IncomingHttpHeaders } from "node:http";
-import type { Principal } from "../routing/catalog.js";
+import type { Principal } from "../governance/principals.js";
 import type { Exchange } from "./exchange.js";
 
 export interface Affinity {

@@ -8,7 +8,7 @@ import { createUpstreamHttp } from "../upstream/http-client.js";
 import type { Credential, RejectionVerdict } from "../upstream/credentials.js";
 import { createLocalKeyHealth } from "../routing/key-health.js";
 import { KeyPool, type PoolKey } from "../routing/key-pool.js";
-import { compileModelPatterns } from "../routing/model-pattern.js";
+import { compileModelPatterns } from "../canonical/model-pattern.js";
 import type { UpstreamTarget } from "../routing/catalog.js";
 import { createMetrics } from "../observability/metrics.js";
 import { createLogger } from "../observability/logger.js";

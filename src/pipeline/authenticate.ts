@@ -1,12 +1,12 @@
 /**
- * API key → principal, from the in-memory catalog (tier 1). `Authorization:
- * Bearer` and `x-api-key` are both accepted on every route, since Anthropic
- * clients use either (docs/protocols.md#anthropic-headers).
+ * API key → principal, from governance's in-memory principals snapshot (tier 1).
+ * `Authorization: Bearer` and `x-api-key` are both accepted on every route, since
+ * Anthropic clients use either (docs/protocols.md#anthropic-messages). This step owns the HTTP side (which
+ * header, which error code); checking the secret is governance's (verifyKey).
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { GatewayError } from "../canonical/errors.js";
-import { hashKey, hashesEqual, keyPrefix } from "../governance/api-keys.js";
-import type { CatalogSnapshot, Principal } from "../routing/catalog.js";
+import { verifyKey, type Principal, type PrincipalsSnapshot } from "../governance/principals.js";
 
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const auth = headers.authorization;
@@ -19,15 +19,12 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   return undefined;
 }
 
-export function authenticate(headers: IncomingHttpHeaders, snapshot: CatalogSnapshot): Principal {
+export function authenticate(headers: IncomingHttpHeaders, principals: PrincipalsSnapshot): Principal {
   const secret = presentedKey(headers);
   if (!secret) {
     throw new GatewayError("authentication", "missing_api_key", "No API key provided. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.");
   }
-  const hash = hashKey(secret);
-  const principal = snapshot.principalsByPrefix.get(keyPrefix(secret, hash));
-  if (!principal || !hashesEqual(principal.keyHash, hash)) {
-    throw new GatewayError("authentication", "invalid_api_key", "Invalid API key.");
-  }
+  const principal = verifyKey(principals, secret);
+  if (!principal) throw new GatewayError("authentication", "invalid_api_key", "Invalid API key.");
   return principal;
 }

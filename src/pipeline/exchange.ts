@@ -5,7 +5,8 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Usage } from "../canonical/usage.js";
 import type { ClientProtocol } from "../protocols/codec.js";
-import type { Catalog, Principal } from "../routing/catalog.js";
+import type { Principal, Principals } from "../governance/principals.js";
+import type { Catalog } from "../routing/catalog.js";
 import type { KeyHealth } from "../routing/key-health.js";
 import type { PlannedAttempt } from "../routing/plan.js";
 import type { UpstreamTransport } from "../upstream/response.js";
@@ -40,6 +41,9 @@ export interface UsageRecord {
 }
 
 export interface PipelineDeps {
+  /** Who may call and what they may use (governance). */
+  principals: Principals;
+  /** Where requests go (routing). */
   catalog: Catalog;
   transport: UpstreamTransport;
   keyHealth: KeyHealth;

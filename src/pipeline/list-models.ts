@@ -4,7 +4,8 @@
  * Wildcard upstream patterns cannot be listed; exact names are.
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { modelAllowed, type CatalogSnapshot, type Principal } from "../routing/catalog.js";
+import { modelAllowed, type Principal } from "../governance/principals.js";
+import type { CatalogSnapshot } from "../routing/catalog.js";
 
 export function listModels(snapshot: CatalogSnapshot, principal: Principal, headers: IncomingHttpHeaders, now = new Date()): unknown {
   const owners = new Map<string, string>();

@@ -199,13 +199,38 @@ export interface UsageRepo {
   listByAccount(accountId: string, opts?: { limit?: number }): Promise<UsageRecord[]>;
 }
 
-export interface Store {
-  readonly dialect: "sqlite" | "postgres";
+/**
+ * The repositories, either on their own (each call its own statement or short
+ * transaction) or bound to one open transaction (see {@link Repos.transaction}).
+ */
+export interface Repos {
   readonly accounts: AccountRepo;
   readonly apiKeys: ApiKeyRepo;
   readonly upstreams: UpstreamRepo;
   readonly upstreamKeys: UpstreamKeyRepo;
   readonly usage: UsageRepo;
+  /**
+   * Runs `fn` in one write transaction: everything done through `tx` commits when `fn`
+   * resolves and is undone when it throws (the error is rethrown). Writes through `tx`
+   * are visible to reads through `tx` at once and to other readers only after commit.
+   *
+   * Called on a `tx`, it nests: the inner body's writes are undone alone when it throws,
+   * and the outer body may catch that error and carry on. This is the only way to carry
+   * on after a failed write; on PostgreSQL a failed statement outside a nested
+   * transaction spoils the whole transaction, and `transaction` then rejects rather than
+   * report a commit that did not happen.
+   *
+   * Inside `fn` use only `tx`. On SQLite the transaction holds the one connection, so a
+   * call through the outer store waits for the transaction to end: awaited inside `fn`,
+   * it never returns. Keep `fn` short and free of other I/O for the same reason; its
+   * statements run one at a time, so do not run nested transactions concurrently.
+   * `tx` must not be used after `fn` settles.
+   */
+  transaction<T>(fn: (tx: Repos) => Promise<T>): Promise<T>;
+}
+
+export interface Store extends Repos {
+  readonly dialect: "sqlite" | "postgres";
   /** Applies pending migrations; idempotent. Returns the names applied now. */
   migrate(): Promise<string[]>;
   /** Cheap liveness probe used by /readyz. */

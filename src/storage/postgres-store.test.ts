@@ -6,45 +6,52 @@ import { openSqlStore, parseInt8 } from "./open-store.js";
 import { runSqlStoreChecks } from "./sql/sql-store-checks.js";
 import type { SqlStore } from "./sql/sql-store.js";
 import { runStoreContract } from "./store-contract.js";
+import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "../testing/postgres-db.js";
 
 /**
  * Runs against a real PostgreSQL. CI guarantees one is up, so an unreachable server
- * fails this suite rather than skipping it. Every store gets its own schema (`t_<hex>`,
- * selected through the connection's search_path) so parallel runs never collide; the
- * schemas are dropped at the end.
+ * fails this suite rather than skipping it. The file works in a database of its own;
+ * every store gets its own schema in it (`t_<hex>`, selected through the connection's
+ * search_path); the database is dropped at the end.
  */
-const baseUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const admin = new pg.Pool({ connectionString: baseUrl, max: 2 });
-admin.on("error", () => undefined);
+const baseUrl = TEST_DATABASE_URL;
 const schemas: string[] = [];
 
 /**
- * Checked inside each test rather than in beforeAll: a failing beforeAll reports the
- * tests as skipped, and an unreachable server must show as failures.
+ * This file's own database, made on first use (see testing/postgres-db.ts for why not
+ * only schemas), and a pool on it for DDL. Checked inside each test rather than in
+ * beforeAll: a failing beforeAll reports the tests as skipped, and an unreachable
+ * server must show as failures.
  */
-let reachable: Promise<void> | undefined;
-function requireServer(): Promise<void> {
-  reachable ??= admin.query("select 1").then(
-    () => undefined,
+let database: Promise<{ db: TestDatabase; admin: pg.Pool }> | undefined;
+function requireServer(): Promise<{ db: TestDatabase; admin: pg.Pool }> {
+  database ??= createTestDatabase().then(
+    (db) => {
+      const admin = new pg.Pool({ connectionString: db.url, max: 2 });
+      admin.on("error", () => undefined);
+      return { db, admin };
+    },
     (error: unknown) => {
       throw new Error(`PostgreSQL at ${redact(baseUrl)} is unreachable (set TEST_DATABASE_URL): ${String(error)}`);
     },
   );
-  return reachable;
+  return database;
 }
 
 afterAll(async () => {
-  for (const schema of schemas) await admin.query(`drop schema if exists ${schema} cascade`);
+  if (!database) return;
+  const { db, admin } = await database;
   await admin.end();
+  await db.drop();
 });
 
 async function makeStore(): Promise<SqlStore> {
-  await requireServer();
+  const { db, admin } = await requireServer();
   // Random hex only, so the name is safe to splice into DDL.
   const schema = `t_${randomBytes(8).toString("hex")}`;
   await admin.query(`create schema ${schema}`);
   schemas.push(schema);
-  const url = new URL(baseUrl);
+  const url = new URL(db.url);
   url.searchParams.set("options", `-c search_path=${schema}`);
   return openSqlStore({ databaseUrl: url.toString(), dataDir: "/nonexistent", poolMax: 4 });
 }
@@ -61,6 +68,7 @@ describe("postgres store specifics", () => {
       const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db);
       const schema = rows[0]!.schema;
       expect(schemas).toContain(schema);
+      const { admin } = await requireServer();
       const tables = await admin.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = $1 order by table_name", [
         schema,
       ]);
@@ -103,6 +111,40 @@ describe("postgres store specifics", () => {
     expect(() => parseInt8("-9007199254740992")).toThrow(RangeError);
   });
 
+  it("isolates a transaction: another reader sees the committed state until it commits", async () => {
+    const store = await makeStore();
+    try {
+      await store.migrate();
+      await store.transaction(async (tx) => {
+        await tx.accounts.create({ name: "pending" });
+        expect(await store.accounts.getByName("pending")).toBeUndefined();
+      });
+      expect(await store.accounts.getByName("pending")).toBeDefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("rejects rather than commit when fn caught a failed statement outside a nested transaction", async () => {
+    const store = await makeStore();
+    try {
+      await store.migrate();
+      await store.accounts.create({ name: "taken" });
+      const outcome = store.transaction(async (tx) => {
+        await tx.accounts.create({ name: "written first" });
+        // The foreign-key violation aborts the PostgreSQL transaction; swallowing it must not look like success.
+        await tx.apiKeys.create({ accountId: MISSING, name: "k", prefix: "sy-x", hash: "h" }).catch(() => undefined);
+        return "done";
+      });
+      await expect(outcome).rejects.toThrow(/nothing was committed/);
+      expect(await store.accounts.getByName("written first")).toBeUndefined();
+      // The connection went back to the pool clean.
+      await expect(store.transaction((tx) => tx.accounts.create({ name: "next" }))).resolves.toMatchObject({ name: "next" });
+    } finally {
+      await store.close();
+    }
+  });
+
   it("serialises concurrent tree writes without creating a cycle", async () => {
     const store = await makeStore();
     try {
@@ -126,6 +168,8 @@ describe("postgres store specifics", () => {
     }
   });
 });
+
+const MISSING = "00000000-0000-4000-8000-000000000000";
 
 function redact(url: string): string {
   const parsed = new URL(url);

@@ -58,6 +58,40 @@ describe("sqlite store file", () => {
   });
 });
 
+describe("sqlite transactions", () => {
+  it("hold the one connection: another reader waits and then sees the commit whole", async () => {
+    const store = await makeStore();
+    try {
+      await store.migrate();
+      let outside: Promise<unknown> | undefined;
+      await store.transaction(async (tx) => {
+        await tx.accounts.create({ name: "one" });
+        outside = store.accounts.list().then((all) => all.map((a) => a.name));
+        await new Promise((r) => setTimeout(r, 10));
+        await tx.accounts.create({ name: "two" });
+      });
+      expect(await outside).toEqual(["one", "two"]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("commit the rest when fn caught a failed statement: SQLite undoes only that statement", async () => {
+    const store = await makeStore();
+    try {
+      await store.migrate();
+      await store.transaction(async (tx) => {
+        await tx.accounts.create({ name: "written first" });
+        await tx.apiKeys.create({ accountId: "missing", name: "k", prefix: "sy-x", hash: "h" }).catch(() => undefined);
+      });
+      expect(await store.accounts.getByName("written first")).toBeDefined();
+      expect(await store.apiKeys.getByPrefix("sy-x")).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe("sqlite usage records", () => {
   it("are not swept into another caller's open transaction and rolled back with it", async () => {
     const store = await makeStore();

@@ -7,7 +7,7 @@
  */
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { StoreError, type Account, type Store, type StoreErrorCode, type UsageRecord } from "./ports.js";
+import { StoreError, type Account, type Repos, type Store, type StoreErrorCode, type UsageRecord } from "./ports.js";
 
 export function runStoreContract(name: string, makeStore: () => Promise<Store>): void {
   describe(`${name} store contract`, () => {
@@ -584,32 +584,154 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
     });
 
-    describe("usage records", () => {
-      const record = (n: number, over: Partial<UsageRecord> = {}): UsageRecord => ({
-        requestId: `req_${n}`,
-        accountId: "acct-1",
-        apiKeyId: "key-1",
-        model: "gpt-5",
-        upstreamId: "up-1",
-        upstreamKeyId: "uk-1",
-        clientProtocol: "anthropic-messages",
-        upstreamProtocol: "codex",
-        stream: n % 2 === 0,
-        inputTokens: 1000 + n,
-        cachedInputTokens: 512,
-        cacheWriteTokens: 7,
-        outputTokens: 40,
-        reasoningTokens: 12,
-        costMicros: 2 ** 40 + n,
-        status: "ok",
-        httpStatus: 200,
-        errorCode: null,
-        attempts: 1,
-        latencyMs: 123,
-        createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
-        ...over,
+    describe("transactions", () => {
+      it("commits everything written through tx when fn resolves, and returns fn's value", async () => {
+        const result = await store.transaction(async (tx) => {
+          const root = await tx.accounts.create({ name: "root" });
+          const child = await tx.accounts.create({ name: "child", parentId: root.id });
+          await tx.apiKeys.create({ accountId: child.id, name: "k", prefix: "sy-tx000001", hash: "a".repeat(64) });
+          const u = await tx.upstreams.create({ name: "up", protocol: "openai-chat", baseUrl: "https://x.test/v1", models: ["m"] });
+          await tx.upstreamKeys.create({ upstreamId: u.id, name: "uk", ciphertext: "c", fingerprint: "sha256:tx" });
+          await tx.usage.insertMany([record(1, { accountId: child.id })]);
+          return child.id;
+        });
+        expect(names(await store.accounts.ancestors(result))).toEqual(["root"]);
+        expect((await store.apiKeys.getByPrefix("sy-tx000001"))?.accountId).toBe(result);
+        expect(await store.upstreamKeys.listAll()).toHaveLength(1);
+        expect(await store.usage.listByAccount(result)).toHaveLength(1);
       });
 
+      it("undoes everything written through tx when fn throws, tree writes included, and rethrows the same error", async () => {
+        const t = await buildTree(store, { a: null, b: "a", x: null });
+        const u = await store.upstreams.create({ name: "up", protocol: "anthropic", baseUrl: "https://a.test", models: ["claude-*"] });
+        await store.upstreamKeys.create({ upstreamId: u.id, name: "uk", ciphertext: "c", fingerprint: "sha256:kept" });
+        const failure = new Error("fn failed");
+        const error = await store
+          .transaction(async (tx) => {
+            const c = await tx.accounts.create({ name: "c", parentId: t.b.id });
+            await tx.accounts.move(t.b.id, t.x.id);
+            await tx.accounts.update(t.a.id, { name: "renamed", settings: { models: [] } });
+            await tx.apiKeys.create({ accountId: c.id, name: "k", prefix: "sy-tx000002", hash: "b".repeat(64) });
+            expect(await tx.upstreams.delete(u.id)).toBe(true);
+            await tx.usage.insertMany([record(2, { accountId: t.a.id })]);
+            expect(names(await tx.accounts.ancestors(c.id))).toEqual(["b", "x"]);
+            throw failure;
+          })
+          .catch((e: unknown) => e);
+        expect(error).toBe(failure);
+        expect(names(await store.accounts.list())).toEqual(["a", "b", "x"]);
+        expect(await store.accounts.get(t.a.id)).toEqual(t.a);
+        expect(names(await store.accounts.ancestors(t.b.id))).toEqual(["a"]);
+        expect(names(await store.accounts.descendants(t.a.id))).toEqual(["b"]);
+        expect(await store.accounts.descendants(t.x.id)).toEqual([]);
+        expect(await store.apiKeys.getByPrefix("sy-tx000002")).toBeUndefined();
+        expect(await store.upstreams.get(u.id)).toEqual(u);
+        expect(await store.upstreamKeys.listByUpstream(u.id)).toHaveLength(1);
+        expect(await store.usage.listByAccount(t.a.id)).toEqual([]);
+      });
+
+      it("shows its writes to itself at once and to other readers all together or not at all", async () => {
+        let outside: Promise<Account[]> | undefined;
+        await store.transaction(async (tx) => {
+          const first = await tx.accounts.create({ name: "first" });
+          expect(await tx.accounts.get(first.id)).toEqual(first);
+          expect(await tx.accounts.getByName("first")).toEqual(first);
+          // Not awaited here: on SQLite this reader waits for the transaction to end.
+          outside = store.accounts.list();
+          await tick();
+          await tx.accounts.create({ name: "second", parentId: first.id });
+        });
+        expect([[], ["first", "second"]]).toContainEqual(names(await outside!));
+        expect(names(await store.accounts.list())).toEqual(["first", "second"]);
+      });
+
+      it("never shows a rolled-back write to another reader", async () => {
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        const failing = store.transaction(async (tx) => {
+          await tx.accounts.create({ name: "ghost" });
+          await held;
+          throw new Error("rolled back");
+        });
+        await tick();
+        const outside = store.accounts.getByName("ghost");
+        release();
+        await expect(failing).rejects.toThrow("rolled back");
+        expect(await outside).toBeUndefined();
+        expect(await store.accounts.list()).toEqual([]);
+      });
+
+      it("keeps a usage batch written outside it while it is open, even when it rolls back", async () => {
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        const failing = store.transaction(async (tx) => {
+          await tx.usage.insertMany([record(1)]);
+          await held;
+          throw new Error("rolled back");
+        });
+        await tick();
+        const inserted = store.usage.insertMany([record(2)]);
+        release();
+        await expect(failing).rejects.toThrow("rolled back");
+        expect(await inserted).toBe(1);
+        expect((await store.usage.listByAccount("acct-1")).map((r) => r.requestId)).toEqual(["req_2"]);
+      });
+
+      it("nests: a failed inner transaction is undone alone and the outer one carries on", async () => {
+        await store.transaction(async (tx) => {
+          await tx.accounts.create({ name: "kept" });
+          await expect(
+            tx.transaction(async (inner) => {
+              await inner.accounts.create({ name: "undone" });
+              throw new Error("inner failed");
+            }),
+          ).rejects.toThrow("inner failed");
+          // A statement that fails at the database (a unique name), caught outside the inner body.
+          await expectStoreError(
+            tx.transaction((inner) => inner.accounts.create({ name: "kept" })),
+            "conflict",
+          );
+          await expectStoreError(
+            tx.transaction((inner) => inner.apiKeys.create({ accountId: MISSING_ID, name: "k", prefix: "sy-orphan", hash: "c".repeat(64) })),
+            "not_found",
+          );
+          expect(names(await tx.accounts.list())).toEqual(["kept"]);
+          await tx.accounts.create({ name: "after" });
+        });
+        expect(names(await store.accounts.list())).toEqual(["after", "kept"]);
+      });
+
+      it("nests: an inner transaction's writes roll back with the outer one, at any depth", async () => {
+        const error = await store
+          .transaction(async (tx) => {
+            await tx.accounts.create({ name: "outer" });
+            const value = await tx.transaction(async (mid) => {
+              const m = await mid.accounts.create({ name: "mid" });
+              return mid.transaction(async (deep) => (await deep.accounts.create({ name: "deep", parentId: m.id })).id);
+            });
+            expect(names(await tx.accounts.ancestors(value))).toEqual(["mid"]);
+            throw new Error("outer failed");
+          })
+          .catch((e: unknown) => e);
+        expect(error).toMatchObject({ message: "outer failed" });
+        expect(await store.accounts.list()).toEqual([]);
+
+        await store.transaction((tx) => tx.transaction((mid) => mid.transaction((deep) => deep.accounts.create({ name: "deep" }))));
+        expect(names(await store.accounts.list())).toEqual(["deep"]);
+      });
+
+      it("refuses to run statements once it has ended", async () => {
+        let leaked: Repos | undefined;
+        await store.transaction(async (tx) => {
+          leaked = tx;
+          await tx.accounts.create({ name: "a" });
+        });
+        await expect(leaked!.accounts.list()).rejects.toThrow(/transaction has ended/);
+        await expect(store.transaction((tx) => tx.accounts.create({ name: "b" }))).resolves.toMatchObject({ name: "b" });
+      });
+    });
+
+    describe("usage records", () => {
       it("inserts a batch and lists an account's records newest first, every field intact", async () => {
         const batch = [record(1), record(2), record(3, { accountId: "acct-2", status: "error", httpStatus: 502, errorCode: "upstream_error", apiKeyId: null })];
         expect(await store.usage.insertMany(batch)).toBe(3);
@@ -632,6 +754,34 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
     });
   });
+}
+
+/** A usage record numbered n (request id, tokens and time follow from n). */
+function record(n: number, over: Partial<UsageRecord> = {}): UsageRecord {
+  return {
+    requestId: `req_${n}`,
+    accountId: "acct-1",
+    apiKeyId: "key-1",
+    model: "gpt-5",
+    upstreamId: "up-1",
+    upstreamKeyId: "uk-1",
+    clientProtocol: "anthropic-messages",
+    upstreamProtocol: "codex",
+    stream: n % 2 === 0,
+    inputTokens: 1000 + n,
+    cachedInputTokens: 512,
+    cacheWriteTokens: 7,
+    outputTokens: 40,
+    reasoningTokens: 12,
+    costMicros: 2 ** 40 + n,
+    status: "ok",
+    httpStatus: 200,
+    errorCode: null,
+    attempts: 1,
+    latencyMs: 123,
+    createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
+    ...over,
+  };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

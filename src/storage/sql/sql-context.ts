@@ -13,10 +13,22 @@ export interface SqlContext {
    * run many times in a transaction (see usage-repo.ts); absent on PostgreSQL.
    */
   readonly sqlite?: SqliteDatabase.Database;
+  /**
+   * Set when `db` is bound to an open transaction (Store.transaction): how many
+   * transactions enclose it, 1 being the outermost. Absent outside one.
+   */
+  readonly txDepth?: number;
 }
 
-/** Runs `work` in one write transaction and returns its result. */
+/**
+ * Runs `work` in one write transaction and returns its result. Inside an open
+ * transaction it runs under a savepoint instead, so a repo's multi-statement write
+ * still succeeds or fails as a whole, and a failure leaves the enclosing
+ * transaction usable (PostgreSQL refuses every statement after a failed one
+ * until the transaction, or an enclosing savepoint, is rolled back).
+ */
 export async function writeTransaction<T>(ctx: SqlContext, work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  if (ctx.txDepth !== undefined) return underSavepoint(ctx.db, `sy_savepoint_${ctx.txDepth + 1}`, work);
   if (ctx.dialect === "postgres") return ctx.db.transaction().execute(work);
   // BEGIN IMMEDIATE takes SQLite's write lock up front. A deferred transaction that
   // reads and then writes fails at once with SQLITE_BUSY (busy_timeout does not apply)
@@ -33,6 +45,24 @@ export async function writeTransaction<T>(ctx: SqlContext, work: (trx: Kysely<Da
       throw error;
     }
   });
+}
+
+async function underSavepoint<T>(db: Kysely<Database>, name: string, work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  // One name per nesting level: both engines resolve a name to its innermost savepoint.
+  const savepoint = sql.raw(name);
+  await sql`savepoint ${savepoint}`.execute(db);
+  let result: T;
+  try {
+    result = await work(db);
+  } catch (error) {
+    // Rolling back to a savepoint keeps it open on both engines, hence the release. If
+    // either fails the enclosing transaction is already lost; the original error matters.
+    await sql`rollback to savepoint ${savepoint}`.execute(db).catch(() => undefined);
+    await sql`release savepoint ${savepoint}`.execute(db).catch(() => undefined);
+    throw error;
+  }
+  await sql`release savepoint ${savepoint}`.execute(db);
+  return result;
 }
 
 /**

@@ -1,11 +1,19 @@
-import { sql, type Kysely } from "kysely";
+import {
+  sql,
+  type Kysely,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+} from "kysely";
 import type SqliteDatabase from "better-sqlite3";
-import type { Store } from "../ports.js";
+import type { Repos, Store } from "../ports.js";
 import { SqlAccountRepo } from "./accounts-repo.js";
 import { SqlApiKeyRepo } from "./api-keys-repo.js";
 import { migrateToLatest } from "./migrations/index.js";
 import type { Database } from "./schema.js";
-import type { SqlContext, SqlDialect } from "./sql-context.js";
+import { writeTransaction, type SqlContext, type SqlDialect } from "./sql-context.js";
 import { SqlUpstreamKeyRepo } from "./upstream-keys-repo.js";
 import { SqlUpstreamRepo } from "./upstreams-repo.js";
 import { SqlUsageRepo } from "./usage-repo.js";
@@ -21,6 +29,7 @@ export class SqlStore implements Store {
   readonly upstreams: SqlUpstreamRepo;
   readonly upstreamKeys: SqlUpstreamKeyRepo;
   readonly usage: SqlUsageRepo;
+  readonly #ctx: SqlContext;
   #closed = false;
 
   constructor(
@@ -30,11 +39,16 @@ export class SqlStore implements Store {
     sqlite?: SqliteDatabase.Database,
   ) {
     const ctx: SqlContext = sqlite ? { db, dialect, sqlite } : { db, dialect };
+    this.#ctx = ctx;
     this.accounts = new SqlAccountRepo(ctx);
     this.apiKeys = new SqlApiKeyRepo(ctx);
     this.upstreams = new SqlUpstreamRepo(ctx);
     this.upstreamKeys = new SqlUpstreamKeyRepo(ctx);
     this.usage = new SqlUsageRepo(ctx);
+  }
+
+  transaction<T>(fn: (tx: Repos) => Promise<T>): Promise<T> {
+    return runTransaction(this.#ctx, fn);
   }
 
   async migrate(): Promise<string[]> {
@@ -53,5 +67,74 @@ export class SqlStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     await this.db.destroy();
+  }
+}
+
+/**
+ * Repos bound to one open transaction. The context carries no raw SQLite handle, so
+ * the usage repo's bulk path (which bypasses the query layer) is never taken inside
+ * a transaction: its rows go through the transaction and commit or roll back with it.
+ */
+function boundRepos(ctx: SqlContext): Repos {
+  return {
+    accounts: new SqlAccountRepo(ctx),
+    apiKeys: new SqlApiKeyRepo(ctx),
+    upstreams: new SqlUpstreamRepo(ctx),
+    upstreamKeys: new SqlUpstreamKeyRepo(ctx),
+    usage: new SqlUsageRepo(ctx),
+    transaction: (fn) => runTransaction(ctx, fn),
+  };
+}
+
+/** A transaction from `ctx`, or a savepoint when `ctx` is already inside one (see writeTransaction). */
+function runTransaction<T>(ctx: SqlContext, fn: (tx: Repos) => Promise<T>): Promise<T> {
+  const depth = (ctx.txDepth ?? 0) + 1;
+  return writeTransaction(ctx, async (trx) => {
+    const guard = new EndedGuard();
+    let result: T;
+    try {
+      result = await fn(boundRepos({ db: trx.withPlugin(guard), dialect: ctx.dialect, txDepth: depth }));
+    } finally {
+      guard.ended = true;
+    }
+    if (depth === 1 && ctx.dialect === "postgres") await refuseAborted(trx);
+    return result;
+  });
+}
+
+/**
+ * PostgreSQL answers COMMIT on a transaction spoiled by a failed statement with a
+ * silent rollback. That happens when `fn` caught a store error outside a nested
+ * transaction and returned normally; one cheap statement before COMMIT turns it into
+ * an error instead of a commit reported but not made. SQLite undoes only the failed
+ * statement and carries on, so it needs no check.
+ */
+async function refuseAborted(trx: Kysely<Database>): Promise<void> {
+  try {
+    await sql`select 1`.execute(trx);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "25P02") throw error;
+    throw new Error(
+      "a statement failed inside this transaction and its error was caught; PostgreSQL has aborted the transaction and nothing was committed (wrap a write that may fail in a nested tx.transaction to carry on after it)",
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Fails every statement once the transaction body has settled: past that point the
+ * connection is committed, rolled back or serving someone else, and on SQLite a late
+ * statement would run outside any transaction without the connection lock.
+ */
+class EndedGuard implements KyselyPlugin {
+  ended = false;
+
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    if (this.ended) throw new Error("this transaction has ended; its repos can no longer be used");
+    return args.node;
+  }
+
+  transformResult(args: PluginTransformResultArgs): Promise<QueryResult<Record<string, unknown>>> {
+    return Promise.resolve(args.result);
   }
 }

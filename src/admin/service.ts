@@ -1,0 +1,337 @@
+/**
+ * The admin service: every change the admin API makes, between the HTTP routes
+ * (routes.ts) and the store. Each write
+ *
+ * 1. validates its input with the zod schemas the OpenAPI document is built from,
+ * 2. checks policy: an account's own policy must stay within its parent's effective
+ *    policy, on create and on update, and narrowing an account must not leave a
+ *    sub-account reaching beyond it (such a write is refused with the sub-accounts
+ *    named, rather than cascading into policies nobody asked to change),
+ * 3. makes the change and hands an {@link AuditEvent} to the {@link AuditSink} in one
+ *    store transaction, so the two commit together or not at all,
+ * 4. calls `onChange()` once after the commit, so the data plane's snapshots are
+ *    rebuilt before the answer goes out (main.ts decides what that reloads; a cluster
+ *    broadcast plugs in there).
+ *
+ * Errors are GatewayErrors with stable codes (docs/admin-api.md).
+ */
+import type { z } from "zod";
+import { GatewayError } from "../canonical/errors.js";
+import { generateKey } from "../governance/api-keys.js";
+import { checkWithinParent, foldPolicies, narrow, policyOf, UNRESTRICTED, withPolicy, type EffectivePolicy, type Policy } from "../governance/policy.js";
+import { fingerprint } from "../governance/secrets.js";
+import { StoreError, type Account, type ApiKey, type Repos, type Upstream, type UpstreamKey } from "../storage/ports.js";
+import * as schemas from "./schemas.js";
+import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";
+
+export type AuditTarget = "account" | "api_key" | "upstream" | "upstream_key";
+
+/** One admin change, as the audit trail will record it. */
+export interface AuditEvent {
+  /** `<target>.<verb>`, e.g. `account.update`, `api_key.revoke`. */
+  readonly action: `${AuditTarget}.${"create" | "update" | "delete" | "revoke"}`;
+  readonly target: { readonly type: AuditTarget; readonly id: string };
+  /** The record as the admin API shows it (secrets never appear), before and after; null where it did not exist. */
+  readonly before: Record<string, unknown> | null;
+  readonly after: Record<string, unknown> | null;
+}
+
+/** Where admin changes are recorded. */
+export interface AuditSink {
+  /**
+   * Called inside the change's transaction, after the change: write through `tx` and the
+   * record commits with the change; throw and the change is undone.
+   */
+  record(tx: Repos, event: AuditEvent): Promise<void>;
+}
+
+/** Records nothing, until the audit log exists. */
+export const NO_AUDIT: AuditSink = { record: () => Promise.resolve() };
+
+/** Seals an upstream credential for storage (the SecretBox, in production). */
+export interface Sealer {
+  seal(plaintext: string): string;
+}
+
+export interface AdminServiceDeps {
+  store: Repos;
+  secrets: Sealer;
+  /**
+   * Called once after each committed write, and awaited before the write is answered.
+   * If it rejects, the write stands and the caller gets `change_not_applied`.
+   */
+  onChange: () => Promise<void>;
+  audit?: AuditSink;
+}
+
+export class AdminService {
+  readonly #store: Repos;
+  readonly #secrets: Sealer;
+  readonly #onChange: () => Promise<void>;
+  readonly #audit: AuditSink;
+
+  constructor(deps: AdminServiceDeps) {
+    this.#store = deps.store;
+    this.#secrets = deps.secrets;
+    this.#onChange = deps.onChange;
+    this.#audit = deps.audit ?? NO_AUDIT;
+  }
+
+  // Accounts
+
+  async listAccounts(): Promise<Account[]> {
+    return this.#store.accounts.list();
+  }
+
+  async getAccount(id: string): Promise<Account> {
+    return (await this.#store.accounts.get(id)) ?? throwNotFound("account", id);
+  }
+
+  async descendants(id: string): Promise<Account[]> {
+    await this.getAccount(id);
+    return this.#store.accounts.descendants(id);
+  }
+
+  /** Body: `{name, parent_id?, status?, models?}`. */
+  async createAccount(body: unknown): Promise<Account> {
+    const b = parse(schemas.createAccount, body);
+    const policy: Policy = b.models ? { models: b.models } : {};
+    return this.#write(async (tx) => {
+      const parentId = b.parent_id ?? null;
+      if (parentId !== null) {
+        const parent = (await tx.accounts.get(parentId)) ?? throwNotFound("account", parentId, "parent_id");
+        refuseWiderThanParent(parent, await effectivePolicy(tx, parent), policy);
+      }
+      const a = await tx.accounts.create({ name: b.name, parentId, status: b.status, settings: withPolicy({}, policy) });
+      return { result: a, event: { action: "account.create", target: { type: "account", id: a.id }, before: null, after: accountView(a) } };
+    });
+  }
+
+  /** Body: `{name?, status?, models?}`; `models: null` inherits the parent's. */
+  async updateAccount(id: string, body: unknown): Promise<Account> {
+    const b = parse(schemas.updateAccount, body);
+    return this.#write(async (tx) => {
+      const current = (await tx.accounts.get(id)) ?? throwNotFound("account", id);
+      let settings: Record<string, unknown> | undefined;
+      if (b.models !== undefined) {
+        const previous = policyOf(current.settings).policy;
+        const policy: Policy = { ...previous, models: b.models ?? undefined };
+        const parent = current.parentId === null ? undefined : await tx.accounts.get(current.parentId);
+        const parentPolicy = parent ? await effectivePolicy(tx, parent) : UNRESTRICTED;
+        if (parent) refuseWiderThanParent(parent, parentPolicy, policy);
+        await refuseStrandedChildren(tx, current, narrow(parentPolicy, previous), narrow(parentPolicy, policy));
+        settings = withPolicy(current.settings, policy);
+      }
+      const a = (await tx.accounts.update(id, { name: b.name, status: b.status, settings })) ?? throwNotFound("account", id);
+      return { result: a, event: { action: "account.update", target: { type: "account", id }, before: accountView(current), after: accountView(a) } };
+    });
+  }
+
+  async deleteAccount(id: string): Promise<void> {
+    return this.#write(async (tx) => {
+      const current = (await tx.accounts.get(id)) ?? throwNotFound("account", id);
+      await tx.accounts.delete(id);
+      return { result: undefined, event: { action: "account.delete", target: { type: "account", id }, before: accountView(current), after: null } };
+    });
+  }
+
+  // API keys
+
+  async listApiKeys(accountId: string): Promise<ApiKey[]> {
+    await this.getAccount(accountId);
+    return this.#store.apiKeys.listByAccount(accountId);
+  }
+
+  /** Body: `{name?}`. Returns the secret, which is stored only as a hash and never available again. */
+  async createApiKey(accountId: string, body: unknown): Promise<{ key: ApiKey; secret: string }> {
+    const b = parse(schemas.createApiKey, body);
+    return this.#write(async (tx) => {
+      if (!(await tx.accounts.get(accountId))) throwNotFound("account", accountId);
+      const { secret, prefix, hash } = generateKey();
+      const key = await tx.apiKeys.create({ accountId, name: b.name, prefix, hash });
+      return { result: { key, secret }, event: { action: "api_key.create", target: { type: "api_key", id: key.id }, before: null, after: apiKeyView(key) } };
+    });
+  }
+
+  async revokeApiKey(id: string): Promise<void> {
+    return this.#write(async (tx) => {
+      const current = (await tx.apiKeys.get(id)) ?? throwNotFound("api_key", id);
+      await tx.apiKeys.revoke(id);
+      const after = apiKeyView({ ...current, status: "revoked" });
+      return { result: undefined, event: { action: "api_key.revoke", target: { type: "api_key", id }, before: apiKeyView(current), after } };
+    });
+  }
+
+  // Upstreams
+
+  async listUpstreams(): Promise<Upstream[]> {
+    return this.#store.upstreams.list();
+  }
+
+  async getUpstream(id: string): Promise<Upstream> {
+    return (await this.#store.upstreams.get(id)) ?? throwNotFound("upstream", id);
+  }
+
+  /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?}`. */
+  async createUpstream(body: unknown): Promise<Upstream> {
+    const b = parse(schemas.createUpstream, body);
+    const settings: Record<string, unknown> = {};
+    if (b.account_id) settings.account_id = b.account_id;
+    if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
+    if (b.prompt_cache_key !== undefined) settings.prompt_cache_key = b.prompt_cache_key;
+    return this.#write(async (tx) => {
+      const u = await tx.upstreams.create({ name: b.name, protocol: b.protocol, baseUrl: b.base_url, models: b.models, enabled: b.enabled, settings });
+      return { result: u, event: { action: "upstream.create", target: { type: "upstream", id: u.id }, before: null, after: upstreamView(u) } };
+    });
+  }
+
+  /** Body: any field of createUpstream but `name`; `null` clears `account_id`, `timeout_ms` and `prompt_cache_key`. */
+  async updateUpstream(id: string, body: unknown): Promise<Upstream> {
+    const b = parse(schemas.updateUpstream, body);
+    return this.#write(async (tx) => {
+      const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
+      const settings = { ...current.settings };
+      for (const f of ["account_id", "timeout_ms", "prompt_cache_key"] as const) {
+        if (b[f] === null) delete settings[f];
+        else if (b[f] !== undefined) settings[f] = b[f];
+      }
+      const patch = { protocol: b.protocol, baseUrl: b.base_url, models: b.models, enabled: b.enabled, settings };
+      const u = (await tx.upstreams.update(id, patch)) ?? throwNotFound("upstream", id);
+      return { result: u, event: { action: "upstream.update", target: { type: "upstream", id }, before: upstreamView(current), after: upstreamView(u) } };
+    });
+  }
+
+  /** Deletes the upstream with its keys. */
+  async deleteUpstream(id: string): Promise<void> {
+    return this.#write(async (tx) => {
+      const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
+      await tx.upstreams.delete(id);
+      return { result: undefined, event: { action: "upstream.delete", target: { type: "upstream", id }, before: upstreamView(current), after: null } };
+    });
+  }
+
+  async listUpstreamKeys(upstreamId: string): Promise<UpstreamKey[]> {
+    await this.getUpstream(upstreamId);
+    return this.#store.upstreamKeys.listByUpstream(upstreamId);
+  }
+
+  /** Body: `{name?, key}`. The credential is stored sealed; only its fingerprint is ever shown. */
+  async addUpstreamKey(upstreamId: string, body: unknown): Promise<UpstreamKey> {
+    const b = parse(schemas.createUpstreamKey, body);
+    const ciphertext = this.#secrets.seal(b.key);
+    return this.#write(async (tx) => {
+      if (!(await tx.upstreams.get(upstreamId))) throwNotFound("upstream", upstreamId);
+      const k = await tx.upstreamKeys.create({ upstreamId, name: b.name, ciphertext, fingerprint: fingerprint(b.key) });
+      return { result: k, event: { action: "upstream_key.create", target: { type: "upstream_key", id: k.id }, before: null, after: upstreamKeyView(k) } };
+    });
+  }
+
+  async removeUpstreamKey(upstreamId: string, keyId: string): Promise<void> {
+    return this.#write(async (tx) => {
+      const current = await tx.upstreamKeys.get(keyId);
+      if (!current || current.upstreamId !== upstreamId) throwNotFound("upstream_key", keyId);
+      await tx.upstreamKeys.delete(keyId);
+      const event: AuditEvent = { action: "upstream_key.delete", target: { type: "upstream_key", id: keyId }, before: upstreamKeyView(current), after: null };
+      return { result: undefined, event };
+    });
+  }
+
+  /** One transaction holding the change and its audit record, then one change notification. */
+  async #write<T>(change: (tx: Repos) => Promise<{ result: T; event: AuditEvent }>): Promise<T> {
+    let result: T;
+    try {
+      result = await this.#store.transaction(async (tx) => {
+        const done = await change(tx);
+        await this.#audit.record(tx, done.event);
+        return done.result;
+      });
+    } catch (error) {
+      throw error instanceof StoreError ? fromStoreError(error) : error;
+    }
+    try {
+      await this.#onChange();
+    } catch (error) {
+      throw new GatewayError(
+        "internal",
+        "change_not_applied",
+        `The change was saved, but this gateway could not apply it yet (${(error as Error).message}); it applies with the next successful reload.`,
+      );
+    }
+    return result;
+  }
+}
+
+function parse<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const param = issue.path.map(String).join(".");
+    throw new GatewayError("invalid_request", "invalid_field", `${param || "body"}: ${issue.message}`, param ? { param } : {});
+  }
+  return r.data;
+}
+
+function throwNotFound(what: AuditTarget, id: string, param?: string): never {
+  throw new GatewayError("not_found", `${what}_not_found`, `No ${what.replace("_", " ")} with id '${id}'.`, param ? { param } : {});
+}
+
+const STORE_ERRORS: Record<StoreError["code"], { kind: GatewayError["kind"]; status?: number }> = {
+  conflict: { kind: "invalid_request", status: 409 },
+  not_found: { kind: "not_found" },
+  has_children: { kind: "invalid_request", status: 409 },
+  cycle: { kind: "invalid_request" },
+  invalid: { kind: "invalid_request" },
+};
+
+function fromStoreError(error: StoreError): GatewayError {
+  const e = STORE_ERRORS[error.code];
+  return new GatewayError(e.kind, error.code, error.message, e.status ? { status: e.status } : {});
+}
+
+/** The account's effective policy: its own folded with every ancestor's. */
+async function effectivePolicy(tx: Repos, account: Account): Promise<EffectivePolicy> {
+  const chain = [account, ...(await tx.accounts.ancestors(account.id))];
+  return foldPolicies(chain.map((a) => policyOf(a.settings).policy));
+}
+
+function refuseWiderThanParent(parent: Account, parentPolicy: EffectivePolicy, policy: Policy): void {
+  const violations = checkWithinParent(parentPolicy, policy);
+  if (violations.length === 0) return;
+  const models = violations.map((v) => `'${String(v.value)}'`).join(", ");
+  throw new GatewayError("invalid_request", "exceeds_parent", `Models ${models} are not within what parent account '${parent.name}' allows.`, {
+    param: "models",
+  });
+}
+
+/**
+ * Refuses a policy change to `account` that would leave a sub-account allowing what
+ * its parent no longer does. Only sub-accounts the change puts out of bounds count: one
+ * already beyond its parent before (stored by the YAML bootstrap, say) is no reason
+ * to refuse an unrelated change; the fold keeps it within bounds either way.
+ */
+async function refuseStrandedChildren(tx: Repos, account: Account, before: EffectivePolicy, after: EffectivePolicy): Promise<void> {
+  const descendants = await tx.accounts.descendants(account.id);
+  const beyondBefore = outOfBounds(account.id, before, descendants);
+  const stranded = [...outOfBounds(account.id, after, descendants)].filter(([id]) => !beyondBefore.has(id)).map(([, line]) => line);
+  if (stranded.length === 0) return;
+  throw new GatewayError(
+    "invalid_request",
+    "children_outside_policy",
+    `Sub-accounts would allow models '${account.name}' no longer allows; narrow them first: ${stranded.join("; ")}.`,
+    { status: 409, param: "models" },
+  );
+}
+
+/** Descendants (listed parents before children) whose own policy reaches beyond their parent's effective one, with a line saying how. */
+function outOfBounds(rootId: string, rootPolicy: EffectivePolicy, descendants: readonly Account[]): Map<string, string> {
+  const effective = new Map<string, EffectivePolicy>([[rootId, rootPolicy]]);
+  const beyond = new Map<string, string>();
+  for (const d of descendants) {
+    const parentPolicy = effective.get(d.parentId ?? "") ?? UNRESTRICTED;
+    const own = policyOf(d.settings).policy;
+    const violations = checkWithinParent(parentPolicy, own);
+    if (violations.length > 0) beyond.set(d.id, `'${d.name}' (${violations.map((v) => String(v.value)).join(", ")})`);
+    effective.set(d.id, narrow(parentPolicy, own));
+  }
+  return beyond;
+}

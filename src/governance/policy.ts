@@ -1,0 +1,129 @@
+/**
+ * An account's policy: what it and every account below it may do. It is stored in the
+ * account's `settings` document, one field per rule; accounts form a tree and a child
+ * can only narrow what its parent allows. Two operations carry that rule:
+ *
+ * - {@link foldPolicies} folds an account's chain (the account, then its ancestors)
+ *   into the effective policy the data plane enforces. It never grants more than any
+ *   account on the chain, whatever is stored, so the guarantee does not depend on
+ *   every writer having checked.
+ * - {@link checkWithinParent} lists where a child's own policy reaches beyond its
+ *   parent's effective one; the admin API refuses such a write, so what is stored
+ *   reads the same as what is enforced.
+ *
+ * Today a policy holds one rule, the model allow-list. Each later rule (rate limits,
+ * quotas, model mappings) adds a field to the schema, a narrowing step to the fold
+ * (limits take the smaller value, lists intersect) and a comparison to the check.
+ */
+import { z } from "zod";
+import { compileModelPatterns, coversPattern, type ModelMatcher } from "../canonical/model-pattern.js";
+
+/** Model names or `*` patterns, the syntax of canonical/model-pattern.ts. */
+export const modelPatterns = z.array(z.string().min(1));
+
+/**
+ * The stored policy. Unknown keys are ignored, not refused: the settings document may
+ * carry other things, and a node must keep reading policies that a newer node wrote.
+ */
+export const policySchema = z.object({
+  /** Model names or patterns the account may use; absent = whatever its parent may use; empty = none. */
+  models: modelPatterns.optional(),
+});
+
+export type Policy = z.infer<typeof policySchema>;
+
+/** The policy of an account that stored nothing: it inherits everything. */
+export const INHERIT: Policy = {};
+
+/** One account's model allow-list, compiled. */
+export interface ModelAllowList {
+  readonly patterns: readonly string[];
+  readonly matcher: ModelMatcher;
+}
+
+/** What an account may do once every ancestor's policy has had its say. */
+export interface EffectivePolicy {
+  /**
+   * Allow-lists a model must pass, every one of them; none = every model. A chain whose
+   * stored lists each narrow the one above folds to a single list, the nearest.
+   */
+  readonly models: readonly ModelAllowList[];
+}
+
+/** The effective policy of a root account that stored nothing. */
+export const UNRESTRICTED: EffectivePolicy = { models: [] };
+
+/**
+ * The policy in an account's settings. A document whose policy fields do not parse
+ * yields a policy that allows nothing, with the reason: failing closed keeps a
+ * corrupt row from granting every model, and the fold carries the refusal to the
+ * account's sub-accounts too.
+ */
+export function policyOf(settings: Readonly<Record<string, unknown>>): { policy: Policy; problem?: string } {
+  const parsed = policySchema.safeParse(settings);
+  if (parsed.success) return { policy: parsed.data };
+  return { policy: { models: [] }, problem: z.prettifyError(parsed.error) };
+}
+
+/** The settings document with the policy's fields replaced; fields the policy leaves unset are removed. */
+export function withPolicy(settings: Readonly<Record<string, unknown>>, policy: Policy): Record<string, unknown> {
+  const next: Record<string, unknown> = { ...settings };
+  for (const key of Object.keys(policySchema.shape)) delete next[key];
+  for (const [key, value] of Object.entries(policy)) if (value !== undefined) next[key] = value;
+  return next;
+}
+
+/** Folds a chain, nearest account first (the account, its parent, …, the root), into its effective policy. */
+export function foldPolicies(chain: readonly Policy[]): EffectivePolicy {
+  let effective = UNRESTRICTED;
+  for (let i = chain.length - 1; i >= 0; i--) effective = narrow(effective, chain[i]!);
+  return effective;
+}
+
+/** `parent`'s effective policy as narrowed by a child's own policy. */
+export function narrow(parent: EffectivePolicy, child: Policy): EffectivePolicy {
+  return { models: narrowModels(parent.models, child.models) };
+}
+
+function narrowModels(parent: readonly ModelAllowList[], own: readonly string[] | undefined): readonly ModelAllowList[] {
+  if (own === undefined) return parent;
+  const list: ModelAllowList = { patterns: [...own], matcher: compileModelPatterns(own) };
+  // A list inside every inherited one is the whole intersection: keep it alone, so an
+  // honest tree costs one list per principal. Otherwise (a stored child wider than its
+  // parent) every list stays and a model must pass them all.
+  return own.every((p) => parent.every((l) => coversPattern(l.matcher, p))) ? [list] : [...parent, list];
+}
+
+export function allowsModel(policy: EffectivePolicy, model: string): boolean {
+  for (const l of policy.models) if (!l.matcher.matches(model)) return false;
+  return true;
+}
+
+function allowsPattern(policy: EffectivePolicy, pattern: string): boolean {
+  return policy.models.every((l) => coversPattern(l.matcher, pattern));
+}
+
+/** One place where a child's policy reaches beyond its parent's. */
+export interface PolicyViolation {
+  /** The policy field, then the offending entry's index, e.g. `["models", 1]`. */
+  readonly path: readonly [keyof Policy, ...(string | number)[]];
+  /** The offending value as the child stated it. */
+  readonly value: unknown;
+  readonly message: string;
+}
+
+/**
+ * Where `child`'s own policy would allow something `parent` (the parent account's
+ * effective policy) does not; empty when the child only narrows. A model pattern is
+ * within the parent when every name it matches is allowed (see coversPattern), so
+ * `gpt-4o*` is within `gpt-*` and `gpt-*` is not within `gpt-4o*`.
+ */
+export function checkWithinParent(parent: EffectivePolicy, child: Policy): PolicyViolation[] {
+  const violations: PolicyViolation[] = [];
+  for (const [i, pattern] of (child.models ?? []).entries()) {
+    if (!allowsPattern(parent, pattern)) {
+      violations.push({ path: ["models", i], value: pattern, message: `model '${pattern}' is not within what the parent account allows` });
+    }
+  }
+  return violations;
+}

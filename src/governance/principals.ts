@@ -1,0 +1,134 @@
+/**
+ * Who may call the gateway: every active API key, indexed by its lookup prefix, with
+ * its account, the account's chain and the chain's folded policy. The data plane
+ * authenticates and admits from this in-memory snapshot and never touches the
+ * database per request. Built from the store at start and rebuilt after every admin
+ * write (and, in a cluster, on a change notification); a rebuild swaps the whole
+ * snapshot at once, so a request sees one consistent version.
+ */
+import type { Account, AccountRepo, ApiKeyRepo } from "../storage/ports.js";
+import type { Logger } from "../observability/logger.js";
+import { hashKey, hashesEqual, keyPrefix } from "./api-keys.js";
+import { allowsModel, narrow, policyOf, UNRESTRICTED, type EffectivePolicy } from "./policy.js";
+
+export interface Principal {
+  readonly apiKeyId: string;
+  readonly apiKeyName: string;
+  readonly keyHash: string;
+  readonly account: Account;
+  /** The account and its ancestors, nearest first: every one's status and rules apply. */
+  readonly chain: readonly Account[];
+  /** The chain's policies folded into what this key may do. */
+  readonly policy: EffectivePolicy;
+}
+
+export interface PrincipalsSnapshot {
+  readonly byPrefix: ReadonlyMap<string, Principal>;
+  /** Counts rebuilds, starting at 1. */
+  readonly version: number;
+}
+
+/** What the snapshot is built from: read access to accounts and keys. */
+export interface PrincipalSource {
+  readonly accounts: Pick<AccountRepo, "list">;
+  readonly apiKeys: Pick<ApiKeyRepo, "listActive">;
+}
+
+/** The principal a presented secret belongs to, or undefined: a prefix lookup, then a constant-time hash comparison. */
+export function verifyKey(snapshot: PrincipalsSnapshot, secret: string): Principal | undefined {
+  const hash = hashKey(secret);
+  const principal = snapshot.byPrefix.get(keyPrefix(secret, hash));
+  return principal && hashesEqual(principal.keyHash, hash) ? principal : undefined;
+}
+
+export function modelAllowed(p: Principal, model: string): boolean {
+  return allowsModel(p.policy, model);
+}
+
+export async function buildPrincipals(source: PrincipalSource, version: number, logger?: Pick<Logger, "warn">): Promise<PrincipalsSnapshot> {
+  const [accounts, keys] = await Promise.all([source.accounts.list(), source.apiKeys.listActive()]);
+  const byId = new Map(accounts.map((a) => [a.id, a]));
+  const folded = new Map<string, { chain: Account[]; policy: EffectivePolicy }>();
+
+  // Each account is folded once, on top of its parent's result, however many keys it has.
+  const resolve = (account: Account): { chain: Account[]; policy: EffectivePolicy } => {
+    const done = folded.get(account.id);
+    if (done) return done;
+    // Root first, so each account narrows an already-folded parent; `seen` stops a
+    // damaged parent link from looping.
+    const path: Account[] = [];
+    const seen = new Set<string>();
+    for (let cur: Account | undefined = account; cur && !folded.has(cur.id) && !seen.has(cur.id); cur = cur.parentId ? byId.get(cur.parentId) : undefined) {
+      seen.add(cur.id);
+      path.push(cur);
+    }
+    let above = path.length > 0 && path[path.length - 1]!.parentId ? folded.get(path[path.length - 1]!.parentId!) : undefined;
+    for (let i = path.length - 1; i >= 0; i--) {
+      const a = path[i]!;
+      const { policy: own, problem } = policyOf(a.settings);
+      if (problem)
+        logger?.warn({ accountId: a.id, account: a.name, problem }, "account policy does not parse; the account and its sub-accounts may use no model");
+      const entry = { chain: [a, ...(above?.chain ?? [])], policy: narrow(above?.policy ?? UNRESTRICTED, own) };
+      folded.set(a.id, entry);
+      above = entry;
+    }
+    return folded.get(account.id)!;
+  };
+
+  const byPrefix = new Map<string, Principal>();
+  for (const k of keys) {
+    const account = byId.get(k.accountId);
+    if (!account) continue;
+    const { chain, policy } = resolve(account);
+    byPrefix.set(k.prefix, { apiKeyId: k.id, apiKeyName: k.name, keyHash: k.hash, account, chain, policy });
+  }
+  return { byPrefix, version };
+}
+
+/** Holds the current principals snapshot and swaps it whole on reload. */
+export class Principals {
+  #snapshot: PrincipalsSnapshot;
+  /** A rebuild asked for but not yet started: later callers share it. */
+  #queued: Promise<void> | undefined;
+  #running: Promise<void> | undefined;
+
+  private constructor(
+    private readonly source: PrincipalSource,
+    private readonly logger: Pick<Logger, "warn"> | undefined,
+    snapshot: PrincipalsSnapshot,
+  ) {
+    this.#snapshot = snapshot;
+  }
+
+  static async load(source: PrincipalSource, logger?: Pick<Logger, "warn">): Promise<Principals> {
+    return new Principals(source, logger, await buildPrincipals(source, 1, logger));
+  }
+
+  get snapshot(): PrincipalsSnapshot {
+    return this.#snapshot;
+  }
+
+  /**
+   * Rebuilds from the store. A build already running may have read the store before the
+   * caller's write, so a reload waits for it and then builds again; every reload asked
+   * for while that second build is still waiting to start shares it. A failed build
+   * rejects and leaves the current snapshot in place.
+   */
+  reload(): Promise<void> {
+    this.#queued ??= (async () => {
+      await this.#running?.catch(() => undefined);
+      this.#queued = undefined;
+      const run = (async () => {
+        const next = await buildPrincipals(this.source, this.#snapshot.version + 1, this.logger);
+        this.#snapshot = next;
+      })();
+      this.#running = run;
+      try {
+        await run;
+      } finally {
+        if (this.#running === run) this.#running = undefined;
+      }
+    })();
+    return this.#queued;
+  }
+}
