@@ -17,7 +17,7 @@ import { countTokens } from "../pipeline/count-tokens.js";
 import { listModels } from "../pipeline/list-models.js";
 import { authenticate } from "../pipeline/authenticate.js";
 import { handleAdmin, type AdminDeps } from "../admin/routes.js";
-import { errorBody } from "../pipeline/render-error.js";
+import { renderError } from "../pipeline/render-error.js";
 import { readBody } from "./read-body.js";
 import { attachResponsesWebSocket } from "./responses-websocket.js";
 
@@ -180,8 +180,10 @@ export function createEdge(o: EdgeOptions): Edge {
       const failure = asGatewayError(err, ex.signal);
       status = failure.status;
       if (!(err instanceof GatewayError)) o.logger.error({ requestId: ex.id, err }, "unhandled error");
-      ex.res.writeHead(failure.status, { "content-type": "application/json" });
-      ex.res.end(JSON.stringify(errorBody(ex.protocol, failure, ex.id)));
+      const rendered = renderError(ex.protocol, failure, ex.id);
+      status = rendered.status;
+      ex.res.writeHead(rendered.status, { "content-type": "application/json" });
+      ex.res.end(JSON.stringify(rendered.body));
     } finally {
       const route = "ws:/v1/responses";
       const seconds = (performance.now() - ex.startedAt) / 1000;
@@ -232,7 +234,8 @@ export function createEdge(o: EdgeOptions): Edge {
           return;
         }
         const protocol = path.startsWith("/admin/") ? "admin" : (GENERATE_ROUTES[path] ?? guessProtocol(path, req));
-        sendJson(res, gerr.status, errorBody(protocol, gerr, id), gerr.headers ?? {});
+        const rendered = renderError(protocol, gerr, id);
+        sendJson(res, rendered.status, rendered.body, gerr.headers ?? {});
       })
       .finally(() => {
         const seconds = (performance.now() - started) / 1000;

@@ -33,7 +33,7 @@ export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<
     outcome = await runAttempts(deps, ex, request, plan);
     return outcome;
   } catch (err) {
-    outcome = failureOutcome(err, ex.signal);
+    outcome = failureOutcome(err, ex);
     throw err;
   } finally {
     settle(deps, ex, admission, outcome);

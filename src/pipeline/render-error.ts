@@ -6,13 +6,18 @@ import type { GatewayError } from "../canonical/errors.js";
 import type { ClientProtocol, OutboundEvent } from "../protocols/codec.js";
 import { CLIENT_CODECS } from "../protocols/registry.js";
 
-export function errorBody(protocol: ClientProtocol | "admin", err: GatewayError, requestId: string): unknown {
+/** The status and body of an error answer in the client's protocol: each protocol owns its status table and envelope. */
+export function renderError(protocol: ClientProtocol | "admin", err: GatewayError, requestId: string): { status: number; body: unknown } {
   if (protocol === "admin") {
-    return { error: { code: err.code, message: err.message, ...(err.param ? { param: err.param } : {}) }, request_id: requestId };
+    return { status: err.status, body: { error: { code: err.code, message: err.message, ...(err.param ? { param: err.param } : {}) }, request_id: requestId } };
   }
-  const body = CLIENT_CODECS[protocol].encodeError(err).body;
+  const { status, body } = CLIENT_CODECS[protocol].encodeError(err);
   // Anthropic's envelope carries the request id (docs/protocols.md#anthropic-errors); OpenAI's gets it as a header only.
-  return protocol === "anthropic-messages" && body && typeof body === "object" ? { ...body, request_id: requestId } : body;
+  return { status, body: protocol === "anthropic-messages" && body && typeof body === "object" ? { ...body, request_id: requestId } : body };
+}
+
+export function errorBody(protocol: ClientProtocol | "admin", err: GatewayError, requestId: string): unknown {
+  return renderError(protocol, err, requestId).body;
 }
 
 /** The in-stream error for a failure after the first byte (the stream then ends). */

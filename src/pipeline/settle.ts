@@ -9,6 +9,7 @@ import { emptyUsage, type Usage } from "../canonical/usage.js";
 import type { Lane } from "../routing/plan.js";
 import type { UsageRecord as StoredUsageRecord } from "../storage/ports.js";
 import type { Admission } from "./admit.js";
+import { renderError } from "./render-error.js";
 import type { Exchange, PipelineDeps, UsageRecord } from "./exchange.js";
 
 /** How a request ended. */
@@ -27,10 +28,10 @@ export function asGatewayError(err: unknown, signal: AbortSignal): GatewayError 
     : new GatewayError("internal", "internal_error", "The gateway failed to handle this request.");
 }
 
-export function failureOutcome(err: unknown, signal: AbortSignal): Outcome {
-  const e = asGatewayError(err, signal);
-  // The upstream's own code where it gave one, as clients see it in the envelope.
-  return { status: e.status, usage: emptyUsage(), errorCode: e.wireCode };
+export function failureOutcome(err: unknown, ex: Exchange): Outcome {
+  const e = asGatewayError(err, ex.signal);
+  // The status the client is answered with in its protocol, and the upstream's own code where it gave one.
+  return { status: renderError(ex.protocol, e, ex.id).status, usage: emptyUsage(), errorCode: e.wireCode };
 }
 
 export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | undefined, outcome: Outcome | undefined): void {

@@ -49,8 +49,13 @@ export function anthropicErrorBody(kind: ErrorKind, message: string): AnthropicE
   return { type: "error", error: { type: anthropicErrorType(kind), message } };
 }
 
+/**
+ * Anthropic pairs `overloaded_error` with HTTP 529 (https://docs.anthropic.com/en/api/errors),
+ * whatever status the failure had elsewhere (an OpenAI upstream's 503, the gateway's own
+ * `no_upstream_key`), so a client's retry logic sees the pair it knows.
+ */
 export function encodeAnthropicError(err: GatewayError): { status: number; body: AnthropicErrorBody } {
-  return { status: err.status, body: anthropicErrorBody(err.kind, err.message) };
+  return { status: err.kind === "overloaded" ? 529 : err.status, body: anthropicErrorBody(err.kind, err.message) };
 }
 
 export function encodeAnthropicStreamError(err: { kind: ErrorKind; message: string }): OutboundEvent[] {

@@ -8,11 +8,16 @@ import type { OutboundEvent } from "../codec.js";
 import { isRecord, tryParseJson } from "../shared/guards.js";
 import type { ChatErrorBody } from "./wire.js";
 
+/**
+ * One table for both OpenAI surfaces (Chat and Responses), as OpenAI itself
+ * answers: an unknown model is `404 invalid_request_error` with code
+ * `model_not_found` (https://platform.openai.com/docs/guides/error-codes).
+ */
 const TYPE_OF_KIND: Record<ErrorKind, string> = {
   invalid_request: "invalid_request_error",
   authentication: "authentication_error",
   permission: "permission_error",
-  not_found: "not_found_error",
+  not_found: "invalid_request_error",
   request_too_large: "invalid_request_error",
   rate_limit: "rate_limit_error",
   billing: "insufficient_quota",
@@ -31,7 +36,15 @@ export function chatErrorBody(kind: ErrorKind, message: string, code?: string, p
 }
 
 export function encodeChatError(err: GatewayError): { status: number; body: ChatErrorBody } {
-  return { status: err.status, body: chatErrorBody(err.kind, err.message, err.wireCode, err.param) };
+  return { status: openaiStatus(err), body: chatErrorBody(err.kind, err.message, err.wireCode, err.param) };
+}
+
+/**
+ * OpenAI answers an overloaded service with 503 (https://platform.openai.com/docs/guides/error-codes);
+ * 529 is Anthropic's status and means nothing to OpenAI clients, so it never reaches them.
+ */
+export function openaiStatus(err: GatewayError): number {
+  return err.status === 529 ? 503 : err.status;
 }
 
 export function encodeChatStreamError(err: GatewayError | StreamError): OutboundEvent[] {

@@ -117,7 +117,7 @@ describe("errors", () => {
     const types: Array<[GatewayError["kind"], string]> = [
       ["authentication", "authentication_error"],
       ["permission", "permission_error"],
-      ["not_found", "not_found_error"],
+      ["not_found", "invalid_request_error"],
       ["rate_limit", "rate_limit_error"],
       ["billing", "insufficient_quota"],
       ["upstream", "server_error"],

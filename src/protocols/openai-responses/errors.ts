@@ -8,27 +8,14 @@ import { GatewayError, statusToKind, type ErrorKind, type GatewayErrorOptions } 
 import type { OutboundEvent } from "../codec.js";
 import { isObject, num, str } from "./guards.js";
 import type { ErrorEnvelope } from "./wire.js";
-
-const OPENAI_ERROR_TYPE: Record<ErrorKind, string> = {
-  invalid_request: "invalid_request_error",
-  not_found: "invalid_request_error",
-  request_too_large: "invalid_request_error",
-  authentication: "authentication_error",
-  permission: "permission_error",
-  billing: "insufficient_quota",
-  rate_limit: "rate_limit_error",
-  upstream: "server_error",
-  internal: "server_error",
-  overloaded: "server_error",
-  timeout: "timeout_error",
-};
+import { chatErrorType, openaiStatus } from "../openai-chat/errors.js";
 
 export function errorEnvelope(err: GatewayError): ErrorEnvelope {
-  return { error: { message: err.message, type: OPENAI_ERROR_TYPE[err.kind], param: err.param ?? null, code: err.wireCode } };
+  return { error: { message: err.message, type: chatErrorType(err.kind), param: err.param ?? null, code: err.wireCode } };
 }
 
 export function encodeResponsesError(err: GatewayError): { status: number; body: ErrorEnvelope } {
-  return { status: err.status, body: errorEnvelope(err) };
+  return { status: openaiStatus(err), body: errorEnvelope(err) };
 }
 
 /**
