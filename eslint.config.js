@@ -6,6 +6,7 @@
 // config replaces a rule's options when a later block matching the same file sets the rule
 // again, which is how per-folder `no-restricted-imports` blocks here once stopped applying:
 // do not split the zones over several blocks.
+import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import tseslint from "typescript-eslint";
@@ -13,6 +14,8 @@ import { importX, createNodeResolver } from "eslint-plugin-import-x";
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 const abs = (p) => path.join(root, p);
+// The resolver reports a package by its real path: follow a symlinked node_modules folder too.
+const MODULES = fs.existsSync(abs("node_modules")) ? fs.realpathSync(abs("node_modules")) : abs("node_modules");
 
 /**
  * The parts of src/ and the parts each may import: the "may import" column of the layer table
@@ -101,7 +104,7 @@ function layerZones() {
   // checked everywhere else, so one import never reports twice.
   zones.push({
     target: PURE.flatMap((n) => LAYERS[n].paths).map(abs),
-    from: [abs("node_modules")],
+    from: [MODULES],
     message: `Package rule "${PURE.map(show).join(" and ")} import no packages": they are pure codecs and types (docs/architecture.md).`,
   });
   for (const { packages, owner } of OWNED_PACKAGES) {
@@ -110,7 +113,7 @@ function layerZones() {
         .filter((n) => n !== owner && !PURE.includes(n))
         .flatMap((n) => LAYERS[n].paths)
         .map(abs),
-      from: packages.map((p) => abs(`node_modules/${p}`)),
+      from: packages.map((p) => path.join(MODULES, p)),
       message: `Package rule "only ${show(owner)} imports ${packages.join(", ")}" (docs/architecture.md).`,
     });
   }

@@ -4,7 +4,7 @@
  * backend's `{"detail":"…"}` shape and its 429 `usage_limit_reached`
  * form with `resets_in_seconds` (docs/protocols.md#codex-answers-and-errors).
  */
-import { GatewayError, statusToKind, type ErrorKind, type GatewayErrorOptions } from "../../canonical/errors.js";
+import { GatewayError, statusToKind, type GatewayErrorOptions } from "../../canonical/errors.js";
 import type { OutboundEvent } from "../codec.js";
 import { isObject, num, str } from "./guards.js";
 import type { ErrorEnvelope } from "./wire.js";
