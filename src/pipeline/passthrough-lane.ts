@@ -117,14 +117,36 @@ export interface RelayResult {
 export interface EventRewriter {
   readonly triggers: readonly Buffer[];
   rewrite(ev: SseEvent): string | undefined;
+  /** Bytes cut out of every event, found by a byte search (no decoding). */
+  readonly strip?: string;
 }
 
-/** Drops the `choices: []` usage chunk of a Chat stream whose client did not ask for it. */
+/**
+ * Undoes `include_usage` for a Chat client that did not ask for it: drops the
+ * `choices: []` usage chunk, and the `"usage":null` member OpenAI then adds to
+ * every other chunk (it sends no such member when usage was not asked for).
+ */
 export function chatUsageChunkRemover(): EventRewriter {
   return {
     triggers: [Buffer.from('"choices":[]')],
     rewrite: (ev) => (ev.data.includes('"choices":[]') && ev.data.includes('"usage":{') ? "" : undefined),
+    strip: ',"usage":null',
   };
+}
+
+/** `span` without any occurrence of `pattern`; the same buffer when there is none. */
+function stripBytes(span: Buffer, pattern: Buffer): Buffer {
+  let at = span.indexOf(pattern);
+  if (at === -1) return span;
+  const parts: Buffer[] = [];
+  let from = 0;
+  while (at !== -1) {
+    parts.push(span.subarray(from, at));
+    from = at + pattern.length;
+    at = span.indexOf(pattern, from);
+  }
+  parts.push(span.subarray(from));
+  return Buffer.concat(parts);
 }
 
 /**
@@ -220,10 +242,12 @@ export async function relayStream(
     for (const ev of events) observer.observe(ev);
     return events;
   };
+  const strip = rewrite?.strip;
+  const stripped = strip === undefined ? undefined : Buffer.from(strip);
   const reframe = (events: SseEvent[]): string => {
     let out = "";
     for (const ev of events) out += rewrite?.rewrite(ev) ?? frameOf(ev);
-    return out;
+    return strip === undefined ? out : out.replaceAll(strip, "");
   };
   /** Most events carry nothing to meter or rewrite: only spans holding a trigger are decoded at all. */
   const forward = async (span: Buffer): Promise<void> => {
@@ -234,7 +258,7 @@ export async function relayStream(
       return;
     }
     if (triggers.some((t) => span.includes(t))) observeSpan(span);
-    await write(span);
+    await write(stripped ? stripBytes(span, stripped) : span);
   };
   try {
     for await (const chunk of body) {

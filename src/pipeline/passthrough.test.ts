@@ -64,6 +64,8 @@ describe("OpenAI Chat → openai-chat upstream", () => {
     const chunks: OpenAI.ChatCompletionChunk[] = [];
     for await (const chunk of stream) chunks.push(chunk);
     expect(chunks.every((c) => c.choices.length === 1 && !c.usage)).toBe(true);
+    // Not even `"usage": null`: OpenAI sends no usage member at all when the client did not ask.
+    expect(chunks.filter((c) => "usage" in c)).toEqual([]);
     expect((stack.mock.requests.at(-1)!.json as { stream_options?: unknown }).stream_options).toEqual({ include_usage: true });
     await eventually(() => stack.usage.length > 0);
     expect(stack.usage[0]!.usage.outputTokens).toBeGreaterThan(0);
