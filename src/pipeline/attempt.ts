@@ -102,7 +102,7 @@ export class Attempt {
           throw err;
         }
         this.deps.keyHealth.report(lease, "network");
-        return this.failed(err.kind, undefined, err.kind === "timeout" ? "upstream_timeout" : "upstream_unreachable");
+        return this.failed(err.kind, undefined);
       }
       if (response.status < 400) return { ok: true, response };
 
@@ -119,7 +119,7 @@ export class Attempt {
       }
       const wait = retryAfterMs(response.headers);
       this.deps.keyHealth.report(lease, cls, wait);
-      return this.failed(cls, response.status, undefined, wait);
+      return this.failed(cls, response.status, wait);
     }
   }
 
@@ -154,26 +154,33 @@ export class Attempt {
     return new GatewayError("upstream", "upstream_error", `The upstream answered with an error: ${e.message}`);
   }
 
-  private failed(cls: FailureClass | "timeout", status: number | undefined, code?: "upstream_timeout" | "upstream_unreachable", wait?: number): SendResult {
+  /** Counts and logs a failed attempt that the next key or upstream may still make good. */
+  private failed(cls: FailureClass | "timeout", status: number | undefined, wait?: number): SendResult {
     const name = this.target.upstream.name;
     this.deps.metrics.upstreamErrors.inc({ upstream: name, class: cls });
     this.deps.logger.warn({ requestId: this.ex.id, upstream: name, key: this.key.fingerprint, status, cls }, "upstream attempt failed");
-    let error: GatewayError;
-    if (code === "upstream_timeout") error = new GatewayError("timeout", "upstream_timeout", "The upstream did not answer in time.");
-    else if (code === "upstream_unreachable") error = new GatewayError("upstream", "upstream_unreachable", "The upstream could not be reached.");
-    else if (cls === "rate_limited") {
-      error = new GatewayError("rate_limit", "upstream_rate_limited", "The upstream is rate limiting this model; try again shortly.", {
+    return { ok: false, retryable: true, error: attemptError(cls, status, wait) };
+  }
+}
+
+/** What the client is told if this failure turns out to be the last: a stable code, and nothing of the topology. */
+function attemptError(cls: FailureClass | "timeout", status: number | undefined, wait: number | undefined): GatewayError {
+  switch (cls) {
+    case "timeout":
+      return new GatewayError("timeout", "upstream_timeout", "The upstream did not answer in time.");
+    case "network":
+      return new GatewayError("upstream", "upstream_unreachable", "The upstream could not be reached.");
+    case "rate_limited":
+      return new GatewayError("rate_limit", "upstream_rate_limited", "The upstream is rate limiting this model; try again shortly.", {
         headers: wait !== undefined ? { "retry-after": String(Math.ceil(wait / 1000)) } : undefined,
       });
-    } else if (cls === "auth") {
-      error = new GatewayError("upstream", "upstream_auth_failed", "The upstream rejected the gateway's credential.");
-    } else {
-      error = new GatewayError(
+    case "auth":
+      return new GatewayError("upstream", "upstream_auth_failed", "The upstream rejected the gateway's credential.");
+    case "server_error":
+      return new GatewayError(
         statusToKind(status ?? 502) === "overloaded" ? "overloaded" : "upstream",
         "upstream_error",
         `The upstream failed with HTTP ${status}.`,
       );
-    }
-    return { ok: false, retryable: true, error };
   }
 }
