@@ -6,6 +6,7 @@
  * write (and, in a cluster, on a change notification); a rebuild swaps the whole
  * snapshot at once, so a request sees one consistent version.
  */
+import { SnapshotHolder } from "../canonical/snapshot-holder.js";
 import type { Account, AccountRepo, ApiKeyRepo } from "../storage/ports.js";
 import type { Logger } from "../observability/logger.js";
 import { hashKey, hashesEqual, keyPrefix } from "./api-keys.js";
@@ -86,49 +87,8 @@ export async function buildPrincipals(source: PrincipalSource, version: number, 
 }
 
 /** Holds the current principals snapshot and swaps it whole on reload. */
-export class Principals {
-  #snapshot: PrincipalsSnapshot;
-  /** A rebuild asked for but not yet started: later callers share it. */
-  #queued: Promise<void> | undefined;
-  #running: Promise<void> | undefined;
-
-  private constructor(
-    private readonly source: PrincipalSource,
-    private readonly logger: Pick<Logger, "warn"> | undefined,
-    snapshot: PrincipalsSnapshot,
-  ) {
-    this.#snapshot = snapshot;
-  }
-
+export class Principals extends SnapshotHolder<PrincipalsSnapshot> {
   static async load(source: PrincipalSource, logger?: Pick<Logger, "warn">): Promise<Principals> {
-    return new Principals(source, logger, await buildPrincipals(source, 1, logger));
-  }
-
-  get snapshot(): PrincipalsSnapshot {
-    return this.#snapshot;
-  }
-
-  /**
-   * Rebuilds from the store. A build already running may have read the store before the
-   * caller's write, so a reload waits for it and then builds again; every reload asked
-   * for while that second build is still waiting to start shares it. A failed build
-   * rejects and leaves the current snapshot in place.
-   */
-  reload(): Promise<void> {
-    this.#queued ??= (async () => {
-      await this.#running?.catch(() => undefined);
-      this.#queued = undefined;
-      const run = (async () => {
-        const next = await buildPrincipals(this.source, this.#snapshot.version + 1, this.logger);
-        this.#snapshot = next;
-      })();
-      this.#running = run;
-      try {
-        await run;
-      } finally {
-        if (this.#running === run) this.#running = undefined;
-      }
-    })();
-    return this.#queued;
+    return new Principals(await buildPrincipals(source, 1, logger), (version) => buildPrincipals(source, version, logger));
   }
 }

@@ -5,6 +5,7 @@
  * touch the database. Who may call, and what they may use, is governance's snapshot
  * (governance/principals.ts), not this one.
  */
+import { SnapshotHolder } from "../canonical/snapshot-holder.js";
 import type { Repos, Upstream, UpstreamProtocol } from "../storage/ports.js";
 import { compileModelPatterns, type ModelMatcher } from "../canonical/model-pattern.js";
 import { sendsPromptCacheKey } from "../upstream/prompt-cache-key.js";
@@ -70,48 +71,8 @@ export async function buildSnapshot(store: CatalogSource, secrets: Decrypter, ve
 }
 
 /** Holds the current snapshot and swaps it atomically on reload. */
-export class Catalog {
-  #snapshot: CatalogSnapshot;
-  /** A rebuild asked for but not yet started: later callers share it. */
-  #queued: Promise<void> | undefined;
-  #running: Promise<void> | undefined;
-
-  private constructor(
-    private readonly store: CatalogSource,
-    private readonly secrets: Decrypter,
-    snapshot: CatalogSnapshot,
-  ) {
-    this.#snapshot = snapshot;
-  }
-
+export class Catalog extends SnapshotHolder<CatalogSnapshot> {
   static async load(store: CatalogSource, secrets: Decrypter): Promise<Catalog> {
-    return new Catalog(store, secrets, await buildSnapshot(store, secrets, 1));
-  }
-
-  get snapshot(): CatalogSnapshot {
-    return this.#snapshot;
-  }
-
-  /**
-   * Rebuilds from the store. A build already running may have read the store before the
-   * caller's write, so a reload waits for it and then builds again; every reload asked
-   * for while that second build is still waiting to start shares it. A failed build
-   * rejects and leaves the current snapshot in place.
-   */
-  reload(): Promise<void> {
-    this.#queued ??= (async () => {
-      await this.#running?.catch(() => undefined);
-      this.#queued = undefined;
-      const run = (async () => {
-        this.#snapshot = await buildSnapshot(this.store, this.secrets, this.#snapshot.version + 1, this.#snapshot);
-      })();
-      this.#running = run;
-      try {
-        await run;
-      } finally {
-        if (this.#running === run) this.#running = undefined;
-      }
-    })();
-    return this.#queued;
+    return new Catalog(await buildSnapshot(store, secrets, 1), (version, previous) => buildSnapshot(store, secrets, version, previous));
   }
 }
