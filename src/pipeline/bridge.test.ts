@@ -18,9 +18,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 beforeEach(() => {
-  stack.mock.clear();
-  stack.mock.reset();
-  for (const t of stack.gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+  stack.fresh();
 });
 
 const CLIENTS: ClientProtocol[] = ["openai-chat", "openai-responses", "anthropic-messages"];

@@ -14,9 +14,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 beforeEach(() => {
-  stack.mock.reset();
-  stack.usage.length = 0;
-  for (const t of stack.gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+  stack.fresh();
 });
 
 const UPSTREAMS: Array<{ name: string; model: string; path: string; body: JsonValue }> = [

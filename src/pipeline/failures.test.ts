@@ -11,11 +11,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 beforeEach(() => {
-  stack.mock.clear();
-  stack.mock.reset();
-  stack.usage.length = 0;
-  // Key health is in memory: start each test with a fresh pool state.
-  for (const t of stack.gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+  stack.fresh();
 });
 
 async function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {

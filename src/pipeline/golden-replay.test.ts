@@ -129,9 +129,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 beforeEach(() => {
-  stack.mock.clear();
-  stack.mock.reset();
-  for (const t of stack.gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+  stack.fresh();
 });
 
 /** The capture's body with `model` rewritten, serialized in the client's own field order. */

@@ -34,8 +34,7 @@ afterAll(() => stack.close());
 beforeEach(() => {
   ends.length = 0;
   limit = 1;
-  stack.usage.length = 0;
-  for (const t of stack.gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+  stack.fresh();
 });
 
 function chat(content: string, opts: { model?: string; stream?: boolean; signal?: AbortSignal; extra?: Record<string, unknown> } = {}): Promise<Response> {

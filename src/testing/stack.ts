@@ -19,6 +19,8 @@ export interface Stack {
   mock: MockUpstream;
   dataDir: string;
   usage: UsageRecord[];
+  /** Between tests: forgets the mock's rules and recorded requests, the usage records, and key health (kept in memory). */
+  fresh(): void;
   close(): Promise<void>;
 }
 
@@ -93,6 +95,12 @@ export async function startStack(
     mock,
     dataDir,
     usage,
+    fresh() {
+      mock.clear();
+      mock.reset();
+      usage.length = 0;
+      for (const t of gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+    },
     async close() {
       await gw.close(1000);
       await mock.close();
