@@ -1,8 +1,9 @@
 /**
- * A client that breaks RFC 6455 on /v1/responses costs only its own
- * connection: the gateway process (a real one, started from the CLI) closes
- * that connection with the right close code, counts and logs it, and keeps
- * serving everyone else — including another tenant's streams in flight.
+ * A hostile or broken peer costs only its own connection. The gateway process
+ * (a real one, started from the CLI) closes a WebSocket that breaks RFC 6455
+ * with the right close code, counts and logs it, and keeps serving everyone
+ * else, including another tenant's streams in flight; fuzzed frames and
+ * fuzzed HTTP requests never stop it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -11,6 +12,7 @@ import { ACME_KEY, TEAM_KEY, stackYaml } from "../testing/stack.js";
 import { startGatewayProcess, type GatewayProcess } from "../testing/gateway-process.js";
 import { clientFrame, closeCodeOf, openRawWebSocket } from "../testing/raw-websocket.js";
 import { readSse } from "../testing/sse-client.js";
+import { connect } from "node:net";
 
 let mock: MockUpstream;
 let gw: GatewayProcess;
@@ -127,6 +129,57 @@ describe("WebSocket protocol errors", () => {
         expect(gw.exited()).toBeUndefined();
       }),
       { numRuns: 200 },
+    );
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+  });
+});
+
+/** Writes raw bytes as one HTTP exchange, half-closes, and waits until the server has closed. */
+function rawHttp(bytes: Buffer): Promise<string> {
+  const { hostname, port } = new URL(gw.url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    let answer = "";
+    socket.on("data", (d: Buffer) => (answer += d.toString("latin1")));
+    socket.on("error", () => {});
+    socket.on("close", () => resolve(answer));
+    socket.once("connect", () => socket.end(bytes));
+  });
+}
+
+describe("fuzzed HTTP requests", () => {
+  it("never stop the gateway, and every answer is well-formed HTTP", async () => {
+    const token = fc.stringMatching(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,12}$/);
+    const request = fc.record({
+      method: fc.oneof(fc.constantFrom("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"), token),
+      path: fc.oneof(
+        fc.constantFrom("/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/models", "/v1/messages/count_tokens", "/admin/v1/accounts", "/healthz"),
+        fc.webPath(),
+        fc.string({ maxLength: 40 }),
+      ),
+      headers: fc.array(fc.tuple(fc.oneof(token, fc.string({ maxLength: 20 })), fc.string({ maxLength: 60 })), { maxLength: 6 }),
+      withKey: fc.boolean(),
+      body: fc.oneof(fc.json(), fc.string({ maxLength: 200 }), fc.constant('{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}')),
+      // The true length, a lie either way, or chunked framing with garbage.
+      framing: fc.constantFrom("length", "short", "long", "chunked", "none"),
+    });
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        const body = Buffer.from(r.body);
+        const lines = [`${r.method} ${r.path} HTTP/1.1`, "Host: 127.0.0.1"];
+        if (r.withKey) lines.push(`Authorization: Bearer ${ACME_KEY}`);
+        for (const [k, v] of r.headers) lines.push(`${k}: ${v}`);
+        if (r.framing === "length") lines.push(`Content-Length: ${body.length}`);
+        if (r.framing === "short") lines.push(`Content-Length: ${Math.max(0, body.length - 3)}`);
+        if (r.framing === "long") lines.push(`Content-Length: ${body.length + 50}`);
+        if (r.framing === "chunked") lines.push("Transfer-Encoding: chunked");
+        const payload = r.framing === "chunked" ? `${body.length.toString(16)}\r\n${r.body}\r\nzz\r\n` : r.body;
+        const answer = await rawHttp(Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"), Buffer.from(payload)]));
+        // Either an HTTP answer or a closed connection; never half an answer line.
+        if (answer.length > 0) expect(answer).toMatch(/^HTTP\/1\.1 \d{3} /);
+        expect(gw.exited()).toBeUndefined();
+      }),
+      { numRuns: 150 },
     );
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
   });
