@@ -2,8 +2,8 @@
  * What a crash loses of the usage records. A gateway process (started from
  * the CLI, SQLite in its data dir) answers requests and is SIGKILLed right
  * after the last answer; restarted on the same data dir, its table is
- * compared with the requests that were answered. docs/deployment.md#crashes
- * quotes the figures this prints.
+ * compared with the requests that were answered. The figures this prints are
+ * quoted in docs/deployment.md#crashes-what-a-kill-loses.
  *
  * With pauses between requests longer than the batcher's flush interval,
  * each record is written in the event-loop turn its request settled in, so at
