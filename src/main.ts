@@ -45,7 +45,7 @@ export interface Gateway {
   principals: Principals;
   catalog: Catalog;
   logger: Logger;
-  /** Graceful: stop accepting, drain in-flight requests up to the grace period, close stores. */
+  /** Graceful: the drain sequence of docs/deployment.md#shutdown up to the grace period, then the usage still waiting is written and stores closed. */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -101,6 +101,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       logger,
       metrics,
       bodyLimit: config.server.body_limit_bytes,
+      headersTimeoutMs: config.server.headers_timeout_ms,
+      requestTimeoutMs: config.server.request_timeout_ms,
     });
     await new Promise<void>((resolveListen, reject) => {
       edge.server.once("error", reject);
@@ -123,7 +125,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       logger,
       close(graceMs = config.server.shutdown_grace_ms) {
         closing ??= (async () => {
-          await edge.drain(graceMs);
+          await edge.drain(graceMs, config.server.drain_delay_ms);
           await transport.close();
           await usageRecorder.close();
           await store.close();

@@ -73,6 +73,22 @@ export const ERROR_CODES = {
   // Routing to an upstream
   model_not_found: { kind: "not_found", status: 404, description: "No configured upstream serves this model." },
   no_upstream_key: { kind: "overloaded", status: 503, description: "Upstreams serve the model, but none has a usable key (all disabled or cooling down)." },
+  server_draining: {
+    kind: "overloaded",
+    status: 503,
+    description: "This node is draining before a shutdown and takes no new requests (sent with connection: close).",
+  },
+  server_shutting_down: {
+    kind: "overloaded",
+    status: 503,
+    description: "The node shut down before the answer was complete; in a stream it arrives as the protocol's error event.",
+  },
+  request_timeout: {
+    kind: "invalid_request",
+    status: 408,
+    description:
+      "The request head or body did not arrive within server.headers_timeout_ms / server.request_timeout_ms (logs and metrics; node:http sends the 408).",
+  },
 
   // Upstream failures (retried on the next key while nothing has reached the client)
   upstream_timeout: { kind: "timeout", status: 504, description: "The upstream did not answer within the timeout." },

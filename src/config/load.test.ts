@@ -31,6 +31,14 @@ accounts:
     expect(c.accounts[0]!.name).toBe("acme");
   });
 
+  it("has request deadlines by default, and refuses a head deadline past the request's", () => {
+    const c = parseConfig("{}", "x", {});
+    expect(c.server).toMatchObject({ headers_timeout_ms: 60_000, request_timeout_ms: 300_000, drain_delay_ms: 0 });
+    expect(() => parseConfig("server:\n  headers_timeout_ms: 5000\n  request_timeout_ms: 1000\n", "t.yaml", {})).toThrow(
+      /server\.headers_timeout_ms: must not exceed server\.request_timeout_ms/,
+    );
+  });
+
   it("names the field and the problem for a bad file", () => {
     const bad = `
 upstreams:

@@ -52,8 +52,19 @@ export const configSchema = z.strictObject({
         .positive()
         .default(32 * 1024 * 1024),
       shutdown_grace_ms: z.number().int().nonnegative().default(30_000),
+      /** On shutdown: how long readiness fails while new requests are still served, so load balancers stop sending first. Counts within the grace. */
+      drain_delay_ms: z.number().int().nonnegative().default(0),
+      /** Time allowed to receive a request's head (request line and headers). */
+      headers_timeout_ms: z.number().int().positive().default(60_000),
+      /** Time allowed to receive a whole request, head and body; the answer may take as long as it needs. */
+      request_timeout_ms: z.number().int().positive().default(300_000),
       /** Upstream attempts per request before the client gets the error (same or next key/upstream). */
       max_attempts: z.number().int().min(1).max(10).default(3),
+    })
+    // The head is part of the request, so its deadline cannot be the later one (node:http refuses that too).
+    .refine((s) => s.headers_timeout_ms <= s.request_timeout_ms, {
+      message: "must not exceed server.request_timeout_ms",
+      path: ["headers_timeout_ms"],
     })
     .prefault({}),
   data_dir: z.string().min(1).default("./data"),

@@ -4,16 +4,27 @@
  */
 import type { IncomingMessage } from "node:http";
 import { GatewayError } from "../canonical/errors.js";
+import { stoppedBy } from "../pipeline/stop.js";
 
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * `signal` stops the wait when the gateway stops the request (the end of a shutdown's grace):
+ * the body still arriving is then not waited for, and the stop's reason is the error.
+ */
+export function readBody(req: IncomingMessage, limit: number, signal?: AbortSignal): Promise<Buffer> {
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
     return Promise.reject(tooLarge(limit));
   }
-  return new Promise((resolve, reject) => {
+  let onStop: (() => void) | undefined;
+  return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    onStop = () => {
+      const stopped = signal && stoppedBy(signal);
+      if (stopped) reject(stopped);
+    };
+    signal?.addEventListener("abort", onStop, { once: true });
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
@@ -26,6 +37,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     });
     req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     req.on("error", reject);
+  }).finally(() => {
+    if (onStop) signal?.removeEventListener("abort", onStop);
   });
 }
 

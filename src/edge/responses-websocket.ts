@@ -38,6 +38,20 @@ interface ConnectionState {
   busy: boolean;
 }
 
+export interface ResponsesWebSocket {
+  wss: WebSocketServer;
+  /**
+   * The drain refuses new work from now on: upgrades are answered 503, idle connections are
+   * closed (1001, going away) at once and busy ones as soon as their turn has ended, so clients
+   * reconnect elsewhere.
+   */
+  refuseNewTurns(): void;
+  /** Closes every connection (1001); peers that do not complete the closing handshake within `ms` are cut. */
+  closeAll(ms: number): Promise<void>;
+}
+
+const DRAINING_MESSAGE = "This gateway node is shutting down and takes no new requests; reconnect and send the request again.";
+
 /** In-band error frame in the shape Codex reads (docs/protocols.md#codex-cli-over-websocket). */
 function errorFrame(status: number, type: string, code: string, message: string): string {
   return JSON.stringify({ type: "error", status, error: { type, code, message } });
@@ -143,8 +157,11 @@ export function turnHeaders(upgrade: IncomingHttpHeaders): IncomingHttpHeaders {
   return headers;
 }
 
-export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOptions): WebSocketServer {
+export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOptions): ResponsesWebSocket {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true, maxPayload: o.bodyLimit });
+  const states = new Map<WebSocket, ConnectionState>();
+  let refusing = false;
+  const goAway = (ws: WebSocket): void => ws.close(1001, "server shutting down");
 
   // A peer that breaks the WebSocket protocol must cost only its own connection: every emitter
   // on this path has an 'error' listener, since an unhandled 'error' event ends the process.
@@ -156,6 +173,13 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     const path = (req.url ?? "").split("?")[0];
     if (path !== "/v1/responses") {
       socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+      return;
+    }
+    if (refusing) {
+      const body = JSON.stringify({ error: { message: DRAINING_MESSAGE, type: "server_error", code: "server_draining", param: null } });
+      socket.end(
+        `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
       return;
     }
     let accountId: string;
@@ -174,8 +198,12 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
 
   function serve(ws: WebSocket, upgrade: IncomingMessage, accountId: string): void {
     const state: ConnectionState = { lastRequest: undefined, lastResponseId: undefined, lastOutput: [], busy: false };
+    states.set(ws, state);
     const connection = new AbortController();
-    ws.on("close", () => connection.abort());
+    ws.on("close", () => {
+      states.delete(ws);
+      connection.abort();
+    });
     // `ws` has already sent the close frame with the matching code (1002, 1007, 1009) and is closing
     // the socket; all that is left is to say so.
     ws.on("error", (err: Error & { code?: string }) => {
@@ -188,10 +216,21 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
         ws.send(errorFrame(400, "invalid_request_error", "invalid_frame", "Send response.create requests as JSON text frames."));
         return;
       }
-      void turn(ws, upgrade, state, data.toString(), connection.signal).catch((err: unknown) => {
-        o.logger.error({ err }, "websocket turn failed");
-        if (ws.readyState === ws.OPEN) ws.send(errorFrame(500, "server_error", "internal_error", "The gateway failed to handle this request."));
-      });
+      if (refusing && !state.busy) {
+        // Raced the drain's closing of idle connections: refuse in band, then go.
+        ws.send(errorFrame(503, "server_error", "server_draining", DRAINING_MESSAGE));
+        goAway(ws);
+        return;
+      }
+      void turn(ws, upgrade, state, data.toString(), connection.signal)
+        .catch((err: unknown) => {
+          o.logger.error({ err }, "websocket turn failed");
+          if (ws.readyState === ws.OPEN) ws.send(errorFrame(500, "server_error", "internal_error", "The gateway failed to handle this request."));
+        })
+        .finally(() => {
+          // The drain closes a busy connection once its turn has ended.
+          if (refusing && !state.busy && ws.readyState === ws.OPEN) goAway(ws);
+        });
     });
   }
 
@@ -290,5 +329,20 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     }
   }
 
-  return wss;
+  return {
+    wss,
+    refuseNewTurns() {
+      refusing = true;
+      for (const [ws, state] of states) if (!state.busy) goAway(ws);
+    },
+    async closeAll(ms) {
+      const open = [...wss.clients];
+      const closed = Promise.all(open.map((ws) => (ws.readyState === ws.CLOSED ? undefined : new Promise((resolve) => ws.once("close", resolve)))));
+      for (const ws of open) goAway(ws);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+      clearTimeout(timer);
+      for (const ws of open) if (ws.readyState !== ws.CLOSED) ws.terminate();
+    },
+  };
 }

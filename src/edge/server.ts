@@ -4,6 +4,7 @@
  * and graceful drain. Everything protocol-specific lives in the pipeline.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { randomUUID } from "node:crypto";
 import { GatewayError } from "../canonical/errors.js";
 import type { ClientProtocol } from "../canonical/protocols.js";
@@ -12,7 +13,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Exchange, PipelineDeps } from "../pipeline/exchange.js";
 import { handleGenerate } from "../pipeline/handle-request.js";
-import { asGatewayError } from "../pipeline/settle.js";
+import { asGatewayError, failureOutcome, type Outcome } from "../pipeline/settle.js";
 import { countTokens } from "../pipeline/count-tokens.js";
 import { listModels } from "../pipeline/list-models.js";
 import { authenticate } from "../pipeline/authenticate.js";
@@ -28,12 +29,58 @@ export interface EdgeOptions {
   logger: Logger;
   metrics: Metrics;
   bodyLimit: number;
+  /** Time allowed to receive a request's head; then 408 and the connection is closed. */
+  headersTimeoutMs: number;
+  /** Time allowed to receive a whole request (head and body); then 408 and the connection is closed. */
+  requestTimeoutMs: number;
 }
 
 export interface Edge {
   server: Server;
-  /** Stops accepting, lets in-flight requests finish up to `graceMs`, then cuts the rest. */
-  drain(graceMs: number): Promise<void>;
+  /**
+   * The shutdown sequence (docs/deployment.md#shutdown). At once: `/readyz` fails and every new
+   * answer carries `connection: close`. After `delayMs`: new data-plane requests are refused
+   * (503 `server_draining`) and idle connections closed. Work in flight runs until `graceMs` after
+   * the start; what is left then is stopped with an error in its client's protocol
+   * (`server_shutting_down`). Only then does the listener close.
+   */
+  drain(graceMs: number, delayMs?: number): Promise<void>;
+}
+
+/** After the grace: how long stopped requests get to write their error event and settle, and WebSocket peers to close. */
+const STOP_MS = 1000;
+
+/** New work that arrives once the drain refuses it. The client should send it again: another node will take it. */
+function drainingError(): GatewayError {
+  return new GatewayError("overloaded", "server_draining", "This gateway node is shutting down and takes no new requests; send the request again.", {
+    status: 503,
+    // The body is left unread, and the client should reconnect (through the load balancer) anyway.
+    headers: { connection: "close" },
+  });
+}
+
+/** The reason work still running at the end of the grace is stopped with (the abort reason the lanes recognise). */
+function shutdownError(): GatewayError {
+  return new GatewayError("overloaded", "server_shutting_down", "The gateway shut down before the answer was complete; send the request again.", {
+    status: 503,
+    // Answered before its head (a body still arriving, say): the connection goes with the process.
+    headers: { connection: "close" },
+  });
+}
+
+/**
+ * How often node:http checks the head and request deadlines. Its default (30 s) would let a
+ * deadline slip by that much; a tenth of the shortest deadline, at most a second, keeps it close.
+ */
+function checkingInterval(headersMs: number, requestMs: number): number {
+  return Math.max(10, Math.min(1000, Math.floor(Math.min(headersMs, requestMs) / 10)));
+}
+
+/** Resolves with `p` or after `ms`, whichever is first, leaving no timer behind. */
+async function within(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))]);
+  clearTimeout(timer);
 }
 
 const GENERATE_ROUTES: Record<string, ClientProtocol> = {
@@ -59,16 +106,66 @@ function guessProtocol(path: string, req: IncomingMessage): ClientProtocol {
   return "openai-chat";
 }
 
+/** Routes that serve model traffic: refused once the drain stops taking new work. */
+function isDataPlane(path: string): boolean {
+  return GENERATE_ROUTES[path] !== undefined || path === "/v1/messages/count_tokens" || path === "/v1/models";
+}
+
+/** What the access line says about how a request ended, filled in as the request runs. */
+interface RequestTrace {
+  /** The generate exchange, once the body is read. */
+  ex?: Exchange;
+  /** How a generate request ended (a stream that broke after its 200 head included). */
+  outcome?: Pick<Outcome, "status" | "errorCode">;
+  /** The error answered, for requests that failed before any outcome. */
+  failure?: GatewayError;
+}
+
 export function createEdge(o: EdgeOptions): Edge {
   let inFlight = 0;
+  /** Shutdown has begun: readiness fails and new answers close their connection. */
   let draining = false;
-  let drained: (() => void) | undefined;
+  /** New data-plane work is refused (after the drain delay). */
+  let refusing = false;
+  /** Every HTTP request and WebSocket turn in flight, to stop at the end of the grace. */
+  const running = new Set<AbortController>();
+  const idleWaiters: Array<() => void> = [];
+  /** Sockets with a request in progress, by its id (for the timeout log line). */
+  const requestOn = new WeakMap<object, string>();
+  /** Sockets node:http closed because the head or the whole request did not arrive in time. */
+  const timedOut = new WeakSet<object>();
 
-  async function route(req: IncomingMessage, res: ServerResponse, id: string, path: string, query: string, signal: AbortSignal): Promise<void> {
+  function begin(ac: AbortController): void {
+    inFlight++;
+    running.add(ac);
+  }
+
+  function end(ac: AbortController): void {
+    running.delete(ac);
+    inFlight--;
+    if (inFlight === 0) for (const wake of idleWaiters.splice(0)) wake();
+  }
+
+  /** Resolves once nothing is in flight. */
+  function settled(): Promise<void> {
+    return inFlight === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve));
+  }
+
+  async function route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+    path: string,
+    query: string,
+    signal: AbortSignal,
+    trace: RequestTrace,
+  ): Promise<void> {
     const method = req.method ?? "GET";
+    if (refusing && isDataPlane(path)) throw drainingError();
     const protocol = GENERATE_ROUTES[path];
     if (protocol && method === "POST") {
-      await generate(req, res, id, path, query, protocol, signal);
+      trace.ex = await exchange(req, res, id, path, query, protocol, signal);
+      trace.outcome = await handleGenerate(o.pipeline, trace.ex);
       return;
     }
     if (path === "/v1/messages/count_tokens" && method === "POST") {
@@ -149,20 +246,8 @@ export function createEdge(o: EdgeOptions): Edge {
   ): Promise<Exchange> {
     const startedAt = performance.now();
     const principal = authenticateBeforeBody(req, res);
-    const body = await readBody(req, o.bodyLimit);
+    const body = await readBody(req, o.bodyLimit, signal);
     return { id, protocol, route: path, headers: req.headers, query, body, res, signal, startedAt, principal };
-  }
-
-  async function generate(
-    req: IncomingMessage,
-    res: ServerResponse,
-    id: string,
-    path: string,
-    query: string,
-    protocol: ClientProtocol,
-    signal: AbortSignal,
-  ): Promise<void> {
-    await handleGenerate(o.pipeline, await exchange(req, res, id, path, query, protocol, signal));
   }
 
   /**
@@ -170,88 +255,154 @@ export function createEdge(o: EdgeOptions): Edge {
    * before the first byte is written to the turn's sink in the client's
    * protocol, where the HTTP path lets it propagate to the edge's handler.
    */
-  async function runTurn(ex: Exchange): Promise<void> {
+  async function runTurn(turn: Exchange): Promise<void> {
+    // The turn's own signal: the connection closing ends it (client gone), and so does the end of a
+    // shutdown's grace (stopped, with the reason as an error event on the still-open connection).
+    const ac = new AbortController();
+    const onGone = (): void => ac.abort(turn.signal.reason);
+    if (turn.signal.aborted) onGone();
+    else turn.signal.addEventListener("abort", onGone, { once: true });
+    const ex: Exchange = { ...turn, signal: ac.signal };
     // WebSocket turns are not HTTP requests; count them so a drain waits for them too.
-    inFlight++;
-    let status = 500;
+    begin(ac);
+    let outcome: Pick<Outcome, "status" | "errorCode"> = { status: 500 };
     try {
-      status = (await handleGenerate(o.pipeline, ex)).status;
+      outcome = await handleGenerate(o.pipeline, ex);
     } catch (err) {
       const failure = asGatewayError(err, ex.signal);
-      status = failure.status;
+      outcome = failureOutcome(err, ex);
       if (!(err instanceof GatewayError)) o.logger.error({ requestId: ex.id, err }, "unhandled error");
       const rendered = renderError(ex.protocol, failure, ex.id);
-      status = rendered.status;
       ex.res.writeHead(rendered.status, { "content-type": "application/json" });
       ex.res.end(JSON.stringify(rendered.body));
     } finally {
+      turn.signal.removeEventListener("abort", onGone);
       const route = "ws:/v1/responses";
       const seconds = (performance.now() - ex.startedAt) / 1000;
-      o.metrics.requests.inc({ route, status: String(status) });
+      o.metrics.requests.inc({ route, status: String(outcome.status) });
       o.metrics.duration.observe({ route }, seconds);
       // One line per turn, like an HTTP request's, so a WebSocket session is traceable by request id.
-      o.logger.info({ requestId: ex.id, method: "WS", path: "/v1/responses", status, ms: Math.round(seconds * 1000) }, "request");
-      inFlight--;
-      if (draining && inFlight === 0) drained?.();
+      // A turn has no HTTP status of its own: `status` is how it ended.
+      o.logger.info(
+        {
+          requestId: ex.id,
+          method: "WS",
+          path: "/v1/responses",
+          status: outcome.status,
+          outcome: outcome.status,
+          errorCode: outcome.errorCode,
+          attempts: ex.attempts ?? 0,
+          ms: Math.round(seconds * 1000),
+        },
+        "request",
+      );
+      end(ac);
     }
   }
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
-    const started = performance.now();
-    const id = `req_${randomUUID().replaceAll("-", "")}`;
-    const url = req.url ?? "/";
-    const q = url.indexOf("?");
-    const path = q === -1 ? url : url.slice(0, q);
-    const query = q === -1 ? "" : url.slice(q);
-    const routeLabel =
-      GENERATE_ROUTES[path] || path === "/v1/messages/count_tokens" || path === "/v1/models" ? path : path.startsWith("/admin/") ? "admin" : "other";
-    res.setHeader("x-request-id", id);
-    // Neither emitter may throw an unhandled 'error' (a reset mid-body, a write after the end):
-    // readBody and the client-disconnect signal already see those, so only log them here.
-    req.on("error", (err) => o.logger.debug({ requestId: id, err }, "request stream error"));
-    res.on("error", (err) => o.logger.debug({ requestId: id, err }, "response stream error"));
-    const ac = new AbortController();
-    res.on("close", () => {
-      if (!res.writableFinished) ac.abort();
-    });
-    inFlight++;
-    o.metrics.inFlight.inc();
-    const origWrite = res.writeHead.bind(res);
-    let firstByte = false;
-    res.writeHead = ((...args: Parameters<ServerResponse["writeHead"]>) => {
-      if (!firstByte) {
-        firstByte = true;
-        o.metrics.ttfb.observe({ route: routeLabel }, (performance.now() - started) / 1000);
-      }
-      return origWrite(...args);
-    }) as ServerResponse["writeHead"];
-    route(req, res, id, path, query, ac.signal)
-      .catch((err: unknown) => {
-        const gerr = asGatewayError(err, ac.signal);
-        if (!(err instanceof GatewayError) && !ac.signal.aborted) o.logger.error({ requestId: id, err }, "unhandled error");
-        if (res.headersSent || res.destroyed) {
-          res.end();
-          return;
-        }
-        const protocol = path.startsWith("/admin/") ? "admin" : (GENERATE_ROUTES[path] ?? guessProtocol(path, req));
-        const rendered = renderError(protocol, gerr, id);
-        sendJson(res, rendered.status, rendered.body, gerr.headers ?? {});
-      })
-      .finally(() => {
-        const seconds = (performance.now() - started) / 1000;
-        const status = ac.signal.aborted && !res.writableFinished ? 499 : res.statusCode;
-        o.metrics.requests.inc({ route: routeLabel, status: String(status) });
-        o.metrics.duration.observe({ route: routeLabel }, seconds);
-        o.metrics.inFlight.dec();
-        if (routeLabel !== "other" || status >= 400) {
-          o.logger.info({ requestId: id, method: req.method, path, status, ms: Math.round(seconds * 1000) }, "request");
-        }
-        inFlight--;
-        if (draining && inFlight === 0) drained?.();
+  const server = createServer(
+    {
+      keepAliveTimeout: 65_000,
+      headersTimeout: o.headersTimeoutMs,
+      requestTimeout: o.requestTimeoutMs,
+      connectionsCheckingInterval: checkingInterval(o.headersTimeoutMs, o.requestTimeoutMs),
+    },
+    (req, res) => {
+      const started = performance.now();
+      const id = `req_${randomUUID().replaceAll("-", "")}`;
+      const url = req.url ?? "/";
+      const q = url.indexOf("?");
+      const path = q === -1 ? url : url.slice(0, q);
+      const query = q === -1 ? "" : url.slice(q);
+      const routeLabel =
+        GENERATE_ROUTES[path] || path === "/v1/messages/count_tokens" || path === "/v1/models" ? path : path.startsWith("/admin/") ? "admin" : "other";
+      res.setHeader("x-request-id", id);
+      // While draining, every answer ends its connection, so clients reconnect (through the load balancer) elsewhere.
+      if (draining) res.setHeader("connection", "close");
+      requestOn.set(req.socket, id);
+      // Neither emitter may throw an unhandled 'error' (a reset mid-body, a write after the end):
+      // readBody and the client-disconnect signal already see those, so only log them here.
+      req.on("error", (err) => o.logger.debug({ requestId: id, err }, "request stream error"));
+      res.on("error", (err) => o.logger.debug({ requestId: id, err }, "response stream error"));
+      const ac = new AbortController();
+      res.on("close", () => {
+        if (!res.writableFinished) ac.abort();
+        // A keep-alive connection whose answer ended during the drain is idle now: close it. (Answers
+        // given during the drain say `connection: close` and need no help; this keeps the scan to the few before.)
+        if (refusing && res.getHeader("connection") !== "close") server.closeIdleConnections();
       });
+      begin(ac);
+      o.metrics.inFlight.inc();
+      const origWrite = res.writeHead.bind(res);
+      let firstByte = false;
+      res.writeHead = ((...args: Parameters<ServerResponse["writeHead"]>) => {
+        if (!firstByte) {
+          firstByte = true;
+          o.metrics.ttfb.observe({ route: routeLabel }, (performance.now() - started) / 1000);
+        }
+        return origWrite(...args);
+      }) as ServerResponse["writeHead"];
+      const trace: RequestTrace = {};
+      route(req, res, id, path, query, ac.signal, trace)
+        .catch((err: unknown) => {
+          const gerr = asGatewayError(err, ac.signal);
+          trace.failure = gerr;
+          if (trace.ex) trace.outcome = failureOutcome(err, trace.ex);
+          if (!(err instanceof GatewayError) && !ac.signal.aborted) o.logger.error({ requestId: id, err }, "unhandled error");
+          if (res.headersSent || res.destroyed) {
+            res.end();
+            return;
+          }
+          const protocol = path.startsWith("/admin/") ? "admin" : (GENERATE_ROUTES[path] ?? guessProtocol(path, req));
+          const rendered = renderError(protocol, gerr, id);
+          sendJson(res, rendered.status, rendered.body, gerr.headers ?? {});
+        })
+        .finally(() => {
+          if (requestOn.get(req.socket) === id) requestOn.delete(req.socket);
+          const seconds = (performance.now() - started) / 1000;
+          // node:http answered 408 itself and closed the connection: the request did not arrive in time.
+          const timeout = timedOut.has(req.socket);
+          const status = timeout ? 408 : ac.signal.aborted && !res.writableFinished ? 499 : res.statusCode;
+          // How the request really ended: a stream that failed after its 200 head ends in the
+          // failure's status, which is what the status label and the access line report.
+          const ended = timeout
+            ? { status: 408, errorCode: "request_timeout" }
+            : (trace.outcome ?? { status, errorCode: trace.failure?.code ?? (status === 499 ? "client_closed" : undefined) });
+          o.metrics.requests.inc({ route: routeLabel, status: String(ended.status) });
+          o.metrics.duration.observe({ route: routeLabel }, seconds);
+          o.metrics.inFlight.dec();
+          if (routeLabel !== "other" || ended.status >= 400) {
+            o.logger.info(
+              {
+                requestId: id,
+                method: req.method,
+                path,
+                status,
+                outcome: ended.status,
+                errorCode: ended.errorCode,
+                attempts: trace.ex?.attempts,
+                ms: Math.round(seconds * 1000),
+              },
+              "request",
+            );
+          }
+          end(ac);
+        });
+    },
+  );
+
+  server.on("connection", (socket: Socket) => {
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "ERR_HTTP_REQUEST_TIMEOUT") return;
+      timedOut.add(socket);
+      // With a request under way, its access line tells (408, request_timeout); before one, this is the only trace.
+      if (!requestOn.has(socket)) {
+        o.logger.info({ remote: socket.remoteAddress, headersTimeoutMs: o.headersTimeoutMs }, "request head not received in time; connection closed");
+      }
+    });
   });
 
-  const wss = attachResponsesWebSocket(server, {
+  const ws = attachResponsesWebSocket(server, {
     authenticate: (req) => authenticate(req.headers, o.pipeline.principals.snapshot).account.id,
     generate: runTurn,
     logger: o.logger,
@@ -261,15 +412,27 @@ export function createEdge(o: EdgeOptions): Edge {
 
   return {
     server,
-    async drain(graceMs: number): Promise<void> {
+    async drain(graceMs: number, delayMs = 0): Promise<void> {
+      const start = performance.now();
       draining = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Readiness fails from now on; a load balancer needs a few probes to notice, and until
+      // then new requests are still served rather than refused.
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(delayMs, graceMs)));
+      refusing = true;
       server.closeIdleConnections();
+      ws.refuseNewTurns();
+      await within(settled(), graceMs - (performance.now() - start));
       if (inFlight > 0) {
-        await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise((r) => setTimeout(r, graceMs).unref())]);
+        o.logger.warn({ inFlight }, "shutdown grace is over; stopping what is still running");
+        const reason = shutdownError();
+        for (const ac of running) ac.abort(reason);
+        await within(settled(), STOP_MS);
       }
-      for (const ws of wss.clients) ws.close(1001, "server shutting down");
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await ws.closeAll(STOP_MS);
       server.closeAllConnections();
+      // Requests whose client could not take its error event end as their connection goes; let them settle.
+      await within(settled(), STOP_MS);
       await closed;
     },
   };

@@ -58,6 +58,20 @@ function flaky(repo: UsageRepo, failures: number): UsageRepo & { calls: number }
 }
 
 describe("UsageRecorder", () => {
+  it("writes a record in the event-loop turn it arrived in when nothing was written lately, and spaces later writes", async () => {
+    const recorder = new UsageRecorder(store.usage, createLogger("silent"), { maxBatch: 100, flushIntervalMs: 60_000 });
+    recorder.record(rec(1));
+    // The recorder's wake-up was queued first, so it has run (and SQLite written) by the time this one runs.
+    await new Promise((r) => setImmediate(r));
+    expect(await store.usage.listByAccount("a")).toHaveLength(1);
+    // A write began less than an interval ago: the next record waits for the interval (or close).
+    recorder.record(rec(2));
+    await new Promise((r) => setImmediate(r));
+    expect(recorder.pending).toBe(1);
+    await recorder.close();
+    expect(await store.usage.listByAccount("a")).toHaveLength(2);
+  });
+
   it("writes as soon as a batch is full, and the rest on close", async () => {
     const recorder = new UsageRecorder(store.usage, createLogger("silent"), { maxBatch: 3, flushIntervalMs: 60_000 });
     for (let i = 0; i < 4; i++) recorder.record(rec(i));

@@ -1,37 +1,61 @@
 /**
  * The usage batcher (docs/architecture.md#a-requests-life, step 7): the data plane hands over one record per
- * settled request without waiting; records are written to the store in bulk,
- * every `flushIntervalMs` or as soon as `maxBatch` are waiting. A failed write
- * keeps its records for the next flush (the store skips request ids it already
- * has, so a retry never double-counts); past `maxBuffered` the oldest are
- * dropped, loudly, rather than growing without bound while the database is down.
+ * settled request without waiting; records are written to the store in bulk.
+ *
+ * When to write is a trade between what a crash loses and what writing costs.
+ * Records wait in memory, so a process that is killed (SIGKILL, OOM) loses
+ * those not yet written; each write is a transaction, and with SQLite it runs
+ * on the event loop. So a write starts as soon as the event loop is free after
+ * a record arrives, but never sooner than `flushIntervalMs` after the previous
+ * one began, or at once when `maxBatch` are waiting. Under light traffic a
+ * record is written in the same event-loop turn its request settled in (with
+ * SQLite, before the gateway next waits for I/O); under
+ * sustained traffic at most `flushIntervalMs` of records wait, and writes cost
+ * at most one transaction per interval. docs/deployment.md gives the figures.
+ *
+ * A failed write keeps its records for a retry `retryMs` later (the store
+ * skips request ids it already has, so a retry never double-counts); past
+ * `maxBuffered` the oldest are dropped, loudly, rather than growing without
+ * bound while the database is down.
  */
 import type { UsageRecord, UsageRepo } from "../storage/ports.js";
 import type { Logger } from "../observability/logger.js";
 
 export interface UsageRecorderOptions {
+  /** Least time between the starts of two writes (default 50 ms). */
   flushIntervalMs?: number;
+  /** Waiting records that trigger a write at once, interval or not (default 500). */
   maxBatch?: number;
   maxBuffered?: number;
+  /** Wait after a failed write before the next try (default 1 s), so an outage is not hammered. */
+  retryMs?: number;
 }
+
+export const DEFAULT_FLUSH_INTERVAL_MS = 50;
 
 export class UsageRecorder {
   readonly #repo: UsageRepo;
   readonly #logger: Logger;
   readonly #maxBatch: number;
   readonly #maxBuffered: number;
-  readonly #timer: NodeJS.Timeout;
+  readonly #intervalMs: number;
+  readonly #retryMs: number;
   #buffer: UsageRecord[] = [];
   #flushing: Promise<void> | undefined;
   #dropped = 0;
+  /** When the last write began (performance.now()). */
+  #lastWrite = -Infinity;
+  /** The one pending wake-up, if any: an immediate (write when the loop is free) or a timer (spacing, retry). */
+  #wake: { cancel(): void } | undefined;
+  #closed = false;
 
   constructor(repo: UsageRepo, logger: Logger, opts: UsageRecorderOptions = {}) {
     this.#repo = repo;
     this.#logger = logger;
     this.#maxBatch = opts.maxBatch ?? 500;
     this.#maxBuffered = opts.maxBuffered ?? 100_000;
-    this.#timer = setInterval(() => void this.flush(), opts.flushIntervalMs ?? 1000);
-    this.#timer.unref();
+    this.#intervalMs = opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
+    this.#retryMs = opts.retryMs ?? 1000;
   }
 
   /** Records waiting to be written. */
@@ -47,23 +71,46 @@ export class UsageRecorder {
       this.#dropped += excess;
     }
     if (this.#buffer.length >= this.#maxBatch) void this.flush();
+    else this.#schedule(this.#lastWrite + this.#intervalMs - performance.now());
   }
 
   /** Writes what is waiting; concurrent calls share one write. Never throws. */
   flush(): Promise<void> {
-    this.#flushing ??= this.#write().finally(() => (this.#flushing = undefined));
+    this.#wake?.cancel();
+    this.#wake = undefined;
+    this.#flushing ??= this.#write().finally(() => {
+      this.#flushing = undefined;
+      // Records that arrived while the write was finishing still need one.
+      if (this.#buffer.length > 0) this.#schedule(this.#lastWrite + this.#intervalMs - performance.now());
+    });
     return this.#flushing;
   }
 
+  /** Arranges one write `inMs` from now (when the event loop is free if that is already past); keeps an earlier arrangement. */
+  #schedule(inMs: number): void {
+    if (this.#wake || this.#flushing || this.#closed) return;
+    if (inMs <= 0) {
+      const immediate = setImmediate(() => void this.flush());
+      immediate.unref();
+      this.#wake = { cancel: () => clearImmediate(immediate) };
+    } else {
+      const timer = setTimeout(() => void this.flush(), inMs);
+      timer.unref();
+      this.#wake = { cancel: () => clearTimeout(timer) };
+    }
+  }
+
   async #write(): Promise<void> {
+    this.#lastWrite = performance.now();
     while (this.#buffer.length > 0) {
       const batch = this.#buffer.splice(0, this.#maxBatch * 4);
       try {
         await this.#repo.insertMany(batch);
       } catch (err) {
-        // Keep them, oldest first, for the next flush.
+        // Keep them, oldest first, for the retry.
         this.#buffer = [...batch, ...this.#buffer].slice(-this.#maxBuffered);
         this.#logger.error({ err, pending: this.#buffer.length }, "usage records could not be written; will retry");
+        this.#lastWrite = performance.now() + this.#retryMs - this.#intervalMs;
         return;
       }
     }
@@ -73,9 +120,9 @@ export class UsageRecorder {
     }
   }
 
-  /** Stops the timer and writes everything still waiting. */
+  /** Stops scheduling writes and writes everything still waiting. */
   async close(): Promise<void> {
-    clearInterval(this.#timer);
+    this.#closed = true;
     await this.flush();
     if (this.#buffer.length > 0) await this.flush();
   }

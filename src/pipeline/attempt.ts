@@ -63,6 +63,8 @@ export class Attempt {
     private readonly deps: PipelineDeps,
     private readonly ex: Exchange,
     readonly planned: PlannedAttempt,
+    /** No attempt follows this one in the plan: its failure is the client's answer. */
+    private readonly last = true,
   ) {
     this.target = planned.target;
     this.key = planned.key;
@@ -111,6 +113,8 @@ export class Attempt {
       if (!cls) {
         this.deps.keyHealth.report(lease, "neutral");
         this.deps.metrics.upstreamErrors.inc({ upstream: upstream.name, class: "client_error" });
+        // Not a fault of the upstream or the key (info, not warn), but the request ends here.
+        this.deps.logger.info({ ...this.trace(), status: response.status, cls: "client_error", outcome: "final" }, "upstream attempt failed");
         return { ok: false, retryable: false, status: response.status, bodyText, headers: response.headers };
       }
       if (cls === "auth" && !refreshed && (await credential.rejected(this.ex.signal)) === "retry") {
@@ -133,7 +137,8 @@ export class Attempt {
     if (outcome === "broken") {
       const name = this.target.upstream.name;
       this.deps.metrics.upstreamErrors.inc({ upstream: name, class: "stream" });
-      this.deps.logger.warn({ requestId: this.ex.id, upstream: name, key: this.key.fingerprint, cls: "stream" }, "upstream answer broke after its head");
+      // Part of the answer has reached the client: nothing can move on to another attempt.
+      this.deps.logger.warn({ ...this.trace(), cls: "stream", outcome: "final" }, "upstream answer broke after its head");
     }
     if (this.#lease) this.deps.keyHealth.report(this.#lease, outcome === "ok" ? "ok" : "neutral");
   }
@@ -147,18 +152,28 @@ export class Attempt {
     const name = this.target.upstream.name;
     if (this.#lease) this.deps.keyHealth.report(this.#lease, "server_error");
     this.deps.metrics.upstreamErrors.inc({ upstream: name, class: "error_in_answer" });
-    this.deps.logger.warn(
-      { requestId: this.ex.id, upstream: name, key: this.key.fingerprint, cls: "error_in_answer", upstreamCode: e.code },
-      "upstream attempt failed",
-    );
+    this.deps.logger.warn({ ...this.trace(), cls: "error_in_answer", upstreamCode: e.code, outcome: this.next() }, "upstream attempt failed");
     return new GatewayError("upstream", "upstream_error", `The upstream answered with an error: ${e.message}`);
+  }
+
+  /** What identifies this attempt in a log line: the request, which attempt of it, the upstream and the key. */
+  private trace(): { requestId: string; attempt: number | undefined; upstream: string; key: string } {
+    return { requestId: this.ex.id, attempt: this.ex.attempts, upstream: this.target.upstream.name, key: this.key.fingerprint };
+  }
+
+  /**
+   * What follows a retryable failure: the next planned attempt, or nothing (the error goes to the client).
+   * A client that leaves in between also ends the request, but that is the client's line to tell.
+   */
+  private next(): "next_attempt" | "final" {
+    return this.last ? "final" : "next_attempt";
   }
 
   /** Counts and logs a failed attempt that the next key or upstream may still make good. */
   private failed(cls: FailureClass | "timeout", status: number | undefined, wait?: number): SendResult {
     const name = this.target.upstream.name;
     this.deps.metrics.upstreamErrors.inc({ upstream: name, class: cls });
-    this.deps.logger.warn({ requestId: this.ex.id, upstream: name, key: this.key.fingerprint, status, cls }, "upstream attempt failed");
+    this.deps.logger.warn({ ...this.trace(), status, cls, outcome: this.next() }, "upstream attempt failed");
     return { ok: false, retryable: true, error: attemptError(cls, status, wait) };
   }
 }

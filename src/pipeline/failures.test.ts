@@ -100,13 +100,14 @@ describe("errors in the client's own protocol", () => {
 describe("usage records", () => {
   it("stores one attributed record per request, failures included", async () => {
     const acme = (await stack.gw.store.accounts.getByName("acme"))!;
-    const before = (await stack.gw.store.usage.listByAccount(acme.id, { limit: 10_000 })).length;
     const ok = await post("/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "x" }] });
     const okId = ok.headers.get("x-request-id")!;
     const missing = await post("/v1/chat/completions", { model: "no-such-model", messages: [] });
     const missingId = missing.headers.get("x-request-id")!;
     let rows = await stack.gw.store.usage.listByAccount(acme.id, { limit: 10_000 });
-    for (let i = 0; i < 100 && rows.length < before + 2; i++) {
+    // Wait for these two rows themselves: earlier tests' records may still be arriving, so a count proves nothing.
+    const written = (): boolean => [okId, missingId].every((id) => rows.some((r) => r.requestId === id));
+    for (let i = 0; i < 100 && !written(); i++) {
       await new Promise((r) => setTimeout(r, 50));
       rows = await stack.gw.store.usage.listByAccount(acme.id, { limit: 10_000 });
     }

@@ -17,6 +17,7 @@ import type { ClientRequest, LaneDriver } from "./lane.js";
 import { runPassthrough } from "./passthrough-lane.js";
 import { parseBody, requireModel } from "./request-body.js";
 import { failureOutcome, settle, type Outcome } from "./settle.js";
+import { stoppedBy } from "./stop.js";
 import { runTranslate } from "./translate-lane.js";
 
 const LANES: Record<Lane, LaneDriver> = { passthrough: runPassthrough, translate: runTranslate };
@@ -68,14 +69,19 @@ function planRequest(deps: PipelineDeps, ex: Exchange, request: ClientRequest): 
 async function runAttempts(deps: PipelineDeps, ex: Exchange, request: ClientRequest, plan: Plan): Promise<Outcome> {
   let lastError: GatewayError | undefined;
   ex.attempts = 0;
-  for (const planned of plan.attempts) {
+  for (const [i, planned] of plan.attempts.entries()) {
     if (ex.signal.aborted) break;
     ex.attempts++;
     ex.lastAttempt = planned;
-    const result = await LANES[planned.lane](deps, ex, new Attempt(deps, ex, planned), request);
+    const attempt = new Attempt(deps, ex, planned, i === plan.attempts.length - 1);
+    const result = await LANES[planned.lane](deps, ex, attempt, request);
     if (result.kind === "done") return { ...result.outcome, lane: planned.lane };
     lastError = result.error;
   }
-  if (ex.signal.aborted) return { status: 499, usage: emptyUsage(), errorCode: "client_closed" };
+  if (ex.signal.aborted) {
+    const stopped = stoppedBy(ex.signal);
+    if (stopped) throw stopped;
+    return { status: 499, usage: emptyUsage(), errorCode: "client_closed" };
+  }
   throw lastError ?? new GatewayError("upstream", "upstream_error", "No upstream attempt succeeded.");
 }

@@ -9,6 +9,7 @@ import { emptyUsage, type Usage } from "../canonical/usage.js";
 import type { UpstreamProtocol } from "../storage/ports.js";
 import { SseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
 import { errorBody, frameSse, streamErrorEvents } from "./render-error.js";
+import { clientGone, stoppedBy } from "./stop.js";
 import type { ClientProtocol } from "../protocols/codec.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { errorInAnswer } from "../protocols/shared/error-in-answer.js";
@@ -105,8 +106,12 @@ export interface RelayResult {
   completed: boolean;
   /** The stream broke or carried an error after the first byte. */
   failed: boolean;
-  /** Why it failed: the stream broke, ended early, or carried the upstream's own error event. */
-  errorCode?: "upstream_stream_broken" | "upstream_stream_incomplete" | "upstream_error";
+  /**
+   * Why it failed: the stream broke, ended early, carried the upstream's own error event, the client
+   * left, or the gateway stopped it (then `stopped` is what the client was told).
+   */
+  errorCode?: string;
+  stopped?: GatewayError;
 }
 
 /**
@@ -282,16 +287,17 @@ export async function relayStream(
       failure = new GatewayError("upstream", "upstream_stream_incomplete", "The upstream stream ended before the response was complete.");
     }
   } catch (err) {
-    if (signal.aborted) return { usage: observer.usage, completed: false, failed: true, errorCode: "upstream_stream_broken" };
+    if (clientGone(signal)) return { usage: observer.usage, completed: false, failed: true, errorCode: "client_closed" };
     failed = true;
-    failure = new GatewayError("upstream", "upstream_stream_broken", `The upstream stream broke: ${(err as Error).message}`);
+    // Stopped by the gateway (shutdown): the client is still there and is told why, in its protocol.
+    failure = stoppedBy(signal) ?? new GatewayError("upstream", "upstream_stream_broken", `The upstream stream broke: ${(err as Error).message}`);
   }
   if (observer.errorMessage) failed = true;
-  if (failure && !signal.aborted) {
+  if (failure && !clientGone(signal)) {
     await write(frameSse(streamErrorEvents(client, failure))).catch(() => undefined);
   }
-  const errorCode = failure ? (failure.code as "upstream_stream_broken" | "upstream_stream_incomplete") : failed ? "upstream_error" : undefined;
-  return { usage: observer.usage, completed: observer.completed && !failed, failed, errorCode };
+  const errorCode = failure ? failure.code : failed ? "upstream_error" : undefined;
+  return { usage: observer.usage, completed: observer.completed && !failed, failed, errorCode, stopped: stoppedBy(signal) };
 }
 
 /** The body fields this lane sets: the session's cache key where the upstream takes one, and none where it does not. */
@@ -331,9 +337,9 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
     const relay = await relayStream(upstream.protocol, ex.protocol, response.body, (chunk) => writeAsync(ex.res, chunk), ex.signal, prepared.rewriter);
     attempt.finish(relay.completed ? "ok" : relay.failed && !ex.signal.aborted ? "broken" : "neutral");
     ex.res.end();
-    return relay.failed
-      ? { kind: "done", outcome: { status: 502, usage: relay.usage, errorCode: relay.errorCode } }
-      : { kind: "done", outcome: { status: response.status, usage: relay.usage } };
+    if (!relay.failed) return { kind: "done", outcome: { status: response.status, usage: relay.usage } };
+    const status = relay.stopped?.status ?? (clientGone(ex.signal) ? 499 : 502);
+    return { kind: "done", outcome: { status, usage: relay.usage, errorCode: relay.stopped?.code ?? relay.errorCode } };
   }
   let raw: Buffer;
   try {

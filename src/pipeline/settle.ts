@@ -11,6 +11,7 @@ import type { UsageRecord as StoredUsageRecord } from "../storage/ports.js";
 import type { Admission } from "./admit.js";
 import { renderError } from "./render-error.js";
 import type { Exchange, PipelineDeps, UsageRecord } from "./exchange.js";
+import { clientGone, stoppedBy } from "./stop.js";
 
 /** How a request ended. */
 export interface Outcome {
@@ -23,6 +24,8 @@ export interface Outcome {
 /** The gateway error a thrown value stands for (what the client is told). */
 export function asGatewayError(err: unknown, signal: AbortSignal): GatewayError {
   if (err instanceof GatewayError) return err;
+  const stopped = stoppedBy(signal);
+  if (stopped) return stopped;
   return signal.aborted
     ? new GatewayError("invalid_request", "client_closed", "The client closed the request.", { status: 499 })
     : new GatewayError("internal", "internal_error", "The gateway failed to handle this request.");
@@ -36,7 +39,8 @@ export function failureOutcome(err: unknown, ex: Exchange): Outcome {
 
 export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | undefined, outcome: Outcome | undefined): void {
   const o = outcome ?? { status: 500, usage: emptyUsage(), errorCode: "internal_error" };
-  const aborted = ex.signal.aborted;
+  // Stopped by the gateway (shutdown) is a failure with its own code, not a cancellation.
+  const aborted = clientGone(ex.signal);
   // A request that reached an upstream settles (a quota charges what it used); one that never did gives everything back.
   if (admission) void ((ex.attempts ?? 0) > 0 ? admission.settle({ status: o.status, usage: o.usage, aborted, errorCode: o.errorCode }) : admission.release());
   const p = ex.principal;

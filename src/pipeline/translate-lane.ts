@@ -16,6 +16,7 @@ import { errorInAnswer } from "../protocols/shared/error-in-answer.js";
 import { SseParser } from "../transport/sse.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { frameSse } from "./render-error.js";
+import { stoppedBy } from "./stop.js";
 import type { Exchange } from "./exchange.js";
 import type { LaneDriver } from "./lane.js";
 import type { ParsedBody } from "./request-body.js";
@@ -73,6 +74,8 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
       json = JSON.parse((await response.bytes()).toString("utf8"));
     } catch {
       attempt.finish("neutral");
+      const stopped = stoppedBy(ex.signal);
+      if (stopped) throw stopped;
       if (ex.signal.aborted) return { kind: "done", outcome: { status: 499, usage: emptyUsage(), errorCode: "client_closed" } };
       return { kind: "retry", error: new GatewayError("upstream", "upstream_bad_answer", "The upstream answered with invalid JSON.") };
     }
@@ -97,6 +100,9 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
     } catch {
       if (ex.signal.aborted) {
         attempt.finish("neutral");
+        // Nothing has been written yet: a stop by the gateway is answered as an error by the edge.
+        const stopped = stoppedBy(ex.signal);
+        if (stopped) throw stopped;
         return { kind: "done", outcome: { status: 499, usage: emptyUsage(), errorCode: "client_closed" } };
       }
     }
@@ -119,6 +125,8 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   ex.res.flushHeaders();
   const encoder = client.createStreamEncoder(ctx);
   let failed = false;
+  /** Set when the upstream stream broke off or the gateway stopped it; other failures are the upstream's own error events. */
+  let failureCode: string | undefined;
   const emit = async (parts: StreamPart[]): Promise<void> => {
     if (parts.length === 0) return;
     usageOf(parts, usage);
@@ -135,13 +143,17 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
     }
     for (const ev of parser.end()) await emit(decoder.push(ev));
   } catch (err) {
-    if (ex.signal.aborted || ex.res.destroyed) {
+    const stopped = stoppedBy(ex.signal);
+    if (!stopped && (ex.signal.aborted || ex.res.destroyed)) {
       attempt.finish("neutral");
       return { kind: "done", outcome: { status: 499, usage, errorCode: "client_closed" } };
     }
-    await emit([
-      { type: "error", error: { kind: "upstream", message: `The upstream stream broke: ${(err as Error).message}`, code: "upstream_stream_broken" } },
-    ]).catch(() => undefined);
+    // Stopped by the gateway (shutdown): the client is still connected and gets the reason as an error event.
+    const error = stopped
+      ? { kind: stopped.kind, message: stopped.message, code: stopped.code }
+      : { kind: "upstream" as const, message: `The upstream stream broke: ${(err as Error).message}`, code: "upstream_stream_broken" };
+    failureCode = error.code;
+    await emit([{ type: "error", error }]).catch(() => undefined);
   }
   try {
     await emit(decoder.end());
@@ -150,7 +162,10 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   } catch {
     // Client went away while we were closing the stream.
   }
-  attempt.finish(failed ? "broken" : "ok");
+  const stopped = stoppedBy(ex.signal);
+  // A stop by the gateway is not held against the upstream.
+  attempt.finish(stopped ? "neutral" : failed ? "broken" : "ok");
   ex.res.end();
-  return { kind: "done", outcome: failed ? { status: 502, usage, errorCode: "upstream_error" } : { status: 200, usage } };
+  if (!failed) return { kind: "done", outcome: { status: 200, usage } };
+  return { kind: "done", outcome: { status: stopped?.status ?? 502, usage, errorCode: stopped?.code ?? failureCode ?? "upstream_error" } };
 };

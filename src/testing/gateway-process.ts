@@ -22,7 +22,11 @@ export interface GatewayProcess {
   output(): string;
   /** The exit code (or signal name) once the process has ended; undefined while it runs. */
   exited(): number | string | undefined;
-  /** SIGTERM, wait for the exit (SIGKILL after `killAfterMs`), remove the data dir. */
+  /** Resolves with the exit code (or signal name) when the process ends. */
+  exit: Promise<number | string>;
+  /** SIGKILL, as a crash or an OOM kill would end it; resolves once it is gone. The data dir stays. */
+  kill(): Promise<void>;
+  /** SIGTERM, wait for the exit (SIGKILL after `killAfterMs`), remove the data dir unless it was passed in. */
   stop(killAfterMs?: number): Promise<void>;
 }
 
@@ -31,8 +35,9 @@ export interface GatewayProcess {
  * must not set `server.port`; the helper asks for port 0 and reads the address
  * from the start-up line.
  */
-export async function startGatewayProcess(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
-  const dataDir = await mkdtemp(join(tmpdir(), "switchyard-proc-"));
+export async function startGatewayProcess(yaml: string, env: NodeJS.ProcessEnv = {}, opts: { dataDir?: string } = {}): Promise<GatewayProcess> {
+  // A data dir passed in (a restart on the same data) belongs to the caller and survives stop().
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "switchyard-proc-")));
   const configPath = join(dataDir, "switchyard.yaml");
   await writeFile(configPath, yaml);
   const child = spawn(process.execPath, [VITE_NODE, join(ROOT, "src/cli.ts"), "serve", "--config", configPath], {
@@ -42,10 +47,10 @@ export async function startGatewayProcess(yaml: string, env: NodeJS.ProcessEnv =
   });
   let out = "";
   let exit: number | string | undefined;
-  const ended = new Promise<void>((done) =>
+  const ended = new Promise<number | string>((done) =>
     child.once("exit", (code, signal) => {
       exit = code ?? signal ?? "unknown";
-      done();
+      done(exit);
     }),
   );
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -72,6 +77,11 @@ export async function startGatewayProcess(yaml: string, env: NodeJS.ProcessEnv =
     dataDir,
     output: () => out,
     exited: () => exit,
+    exit: ended,
+    async kill() {
+      if (exit === undefined) child.kill("SIGKILL");
+      await ended;
+    },
     async stop(killAfterMs = 10_000) {
       if (exit === undefined) {
         child.kill("SIGTERM");
@@ -79,7 +89,7 @@ export async function startGatewayProcess(yaml: string, env: NodeJS.ProcessEnv =
         await ended;
         clearTimeout(timer);
       }
-      await rm(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -74,6 +74,8 @@ export async function startStack(
     env?: NodeJS.ProcessEnv;
     yaml?: (mockUrl: string) => string;
     admissionChecks?: GatewayOptions["admissionChecks"];
+    /** The gateway's logger (default: silent); tests that read log lines pass one with a capturing destination. */
+    logger?: GatewayOptions["logger"];
   } = {},
 ): Promise<Stack> {
   const mock = await startMockUpstream();
@@ -86,7 +88,7 @@ export async function startStack(
     config,
     source: "test.yaml",
     env,
-    logger: createLogger("silent"),
+    logger: opts.logger ?? createLogger("silent"),
     onUsage: (r) => usage.push(r),
     admissionChecks: opts.admissionChecks,
   });
