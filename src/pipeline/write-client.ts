@@ -3,6 +3,7 @@
  * instead of growing the gateway's buffers.
  */
 import type { ClientSink } from "./exchange.js";
+import type { TranslationWarning } from "../protocols/codec.js";
 
 /** Resolves when the sink can take more; rejects once the client is gone. */
 export function writeAsync(res: ClientSink, chunk: Buffer | string): Promise<void> {
@@ -29,3 +30,28 @@ export function sendJson(res: ClientSink, status: number, body: unknown, headers
 }
 
 export const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" } as const;
+
+/** Longest `x-switchyard-warnings` value; the log line of the request holds the whole list. */
+const WARNINGS_HEADER_LIMIT = 2048;
+
+/** A field name as a header may carry it (percent-encoded UTF-8): client-chosen keys can hold any character. */
+function headerSafe(text: string): string {
+  return text.replace(/[^\x21-\x7e]|[,%]/gu, (c) => [...Buffer.from(c, "utf8")].map((b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""));
+}
+
+/**
+ * The `x-switchyard-warnings` value: each lossy mapping once, as `code:field` (or the code
+ * alone when no one field is concerned), comma-separated; `...` ends a list cut at the
+ * limit. Undefined when there were none.
+ */
+export function warningsHeader(warnings: readonly TranslationWarning[]): string | undefined {
+  if (warnings.length === 0) return undefined;
+  const entries = new Set(warnings.map((w) => (w.field === undefined ? w.code : `${w.code}:${headerSafe(w.field)}`)));
+  let out = "";
+  for (const entry of entries) {
+    const next = out === "" ? entry : `${out}, ${entry}`;
+    if (next.length > WARNINGS_HEADER_LIMIT) return out === "" ? "..." : `${out}, ...`;
+    out = next;
+  }
+  return out;
+}
