@@ -165,6 +165,60 @@ describe("admin API", () => {
   });
 });
 
+describe("upstream settings", () => {
+  it("forward_headers: a strict allow list set over the API applies to the next request, and null restores the default", async () => {
+    const up = await admin("POST", "/upstreams", {
+      name: "strict",
+      protocol: "openai-chat",
+      base_url: `${stack.mock.url}/v1`,
+      models: ["strict-model"],
+      forward_headers: { mode: "allow", names: ["x-team"] },
+    });
+    expect(up.status).toBe(201);
+    expect(up.json.forward_headers).toEqual({ mode: "allow", names: ["x-team"] });
+    await admin("POST", `/upstreams/${up.json.id}/keys`, { key: "sk-upstream-strict" });
+    const acme = (await admin("GET", "/accounts")).json.data.find((a: { name: string }) => a.name === "acme");
+    const key = (await admin("POST", `/accounts/${acme.id}/keys`, {})).json.key as string;
+    const seen = async (): Promise<Record<string, unknown>> => {
+      stack.mock.clear();
+      const res = await fetch(`${stack.gw.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "x-team": "platform", "x-trace-id": "t-1" },
+        body: JSON.stringify({ model: "strict-model", messages: [{ role: "user", content: "x" }] }),
+      });
+      expect(res.status).toBe(200);
+      return stack.mock.requests[0]!.headers;
+    };
+    const strict = await seen();
+    expect(strict["x-team"]).toBe("platform");
+    expect(strict).not.toHaveProperty("x-trace-id");
+
+    const denied = await admin("PATCH", `/upstreams/${up.json.id}`, { forward_headers: { mode: "deny", names: ["X-Team"] } });
+    expect(denied.json.forward_headers).toEqual({ mode: "deny", names: ["x-team"] });
+    const deny = await seen();
+    expect(deny).not.toHaveProperty("x-team");
+    expect(deny["x-trace-id"]).toBe("t-1");
+
+    const cleared = await admin("PATCH", `/upstreams/${up.json.id}`, { forward_headers: null });
+    expect(cleared.json.forward_headers).toEqual({ mode: "deny", names: [] });
+    expect(await seen()).toMatchObject({ "x-team": "platform", "x-trace-id": "t-1" });
+
+    const bad = await admin("PATCH", `/upstreams/${up.json.id}`, { forward_headers: { mode: "allow", names: ["bad header"] } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatchObject({ code: "invalid_field", param: "forward_headers.names.0" });
+  });
+
+  it("shows the effective timeout_ms, for upstreams from the API as for those from the file", async () => {
+    const up = await admin("POST", "/upstreams", { name: "timeouts", protocol: "openai-chat", base_url: `${stack.mock.url}/v1`, models: ["timeouts-model"] });
+    expect(up.json.timeout_ms).toBe(600_000);
+    expect(up.json.managed_by).toBe("api");
+    expect((await admin("PATCH", `/upstreams/${up.json.id}`, { timeout_ms: 1234 })).json.timeout_ms).toBe(1234);
+    expect((await admin("PATCH", `/upstreams/${up.json.id}`, { timeout_ms: null })).json.timeout_ms).toBe(600_000);
+    const fromFile = (await admin("GET", "/upstreams")).json.data.find((u: { name: string }) => u.name === "chat");
+    expect(fromFile).toMatchObject({ timeout_ms: 600_000, managed_by: "config", forward_headers: { mode: "deny", names: [] } });
+  });
+});
+
 describe("operations endpoints", () => {
   it("answers health, readiness, the Claude Code pre-connect, and Prometheus metrics", async () => {
     expect((await fetch(`${stack.gw.url}/healthz`)).status).toBe(200);

@@ -80,10 +80,19 @@ function build(): unknown {
             models: { type: "array", items: str },
             enabled: { type: "boolean" },
             account_id: nullableStr,
-            timeout_ms: { type: ["integer", "null"] },
+            timeout_ms: { type: "integer", description: "The timeout in effect: the setting, or the default of 600000" },
             prompt_cache_key: {
               type: "boolean",
               description: "Whether requests carry the session's prompt_cache_key (the setting, or the protocol's default)",
+            },
+            forward_headers: {
+              type: "object",
+              properties: { mode: { enum: ["allow", "deny"] }, names: { type: "array", items: str } },
+              description: "Which client headers reach this upstream (the setting, or the default {mode: deny, names: []})",
+            },
+            managed_by: {
+              enum: ["config", "api"],
+              description: "config: declared in the YAML file, which re-applies it (keys included) on every start; api: created through this API",
             },
             created_at: str,
             updated_at: str,

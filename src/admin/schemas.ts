@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { modelPatterns } from "../governance/policy.js";
+import { FORWARD_HEADER_NAME } from "../upstream/headers.js";
 
 const modelList = modelPatterns.describe("Model names or `*` patterns, within what the parent allows; null = inherit everything the parent may use");
 
@@ -26,6 +27,13 @@ export const createApiKey = z.strictObject({
 
 const protocol = z.enum(["openai-responses", "openai-chat", "anthropic", "codex"]);
 
+const forwardHeaders = z
+  .strictObject({
+    mode: z.enum(["allow", "deny"]).describe("allow: only the named client headers pass; deny: every client header passes but the named ones"),
+    names: z.array(z.string().regex(FORWARD_HEADER_NAME, "must be a header name, or a prefix ending in '*'")).default([]),
+  })
+  .describe("Which client headers reach this upstream; credentials, hop-by-hop and proxy headers never do, whatever it says. Unset = {mode: deny, names: []}");
+
 export const createUpstream = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/),
   protocol,
@@ -38,6 +46,7 @@ export const createUpstream = z.strictObject({
     .boolean()
     .optional()
     .describe("Send the session's cache key as prompt_cache_key; unset = on for Responses/Codex and for Chat at api.openai.com, off for other Chat upstreams"),
+  forward_headers: forwardHeaders.optional(),
 });
 
 export const updateUpstream = z.strictObject({
@@ -52,6 +61,7 @@ export const updateUpstream = z.strictObject({
     .nullable()
     .optional()
     .describe("Send the session's cache key as prompt_cache_key; unset = on for Responses/Codex and for Chat at api.openai.com, off for other Chat upstreams"),
+  forward_headers: forwardHeaders.nullable().optional(),
 });
 
 export const createUpstreamKey = z.strictObject({

@@ -172,26 +172,27 @@ export class AdminService {
     return (await this.#store.upstreams.get(id)) ?? throwNotFound("upstream", id);
   }
 
-  /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?}`. */
+  /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?}`. */
   async createUpstream(body: unknown): Promise<Upstream> {
     const b = parse(schemas.createUpstream, body);
     const settings: Record<string, unknown> = {};
     if (b.account_id) settings.account_id = b.account_id;
     if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
     if (b.prompt_cache_key !== undefined) settings.prompt_cache_key = b.prompt_cache_key;
+    if (b.forward_headers !== undefined) settings.forward_headers = b.forward_headers;
     return this.#write(async (tx) => {
       const u = await tx.upstreams.create({ name: b.name, protocol: b.protocol, baseUrl: b.base_url, models: b.models, enabled: b.enabled, settings });
       return { result: u, event: { action: "upstream.create", target: { type: "upstream", id: u.id }, before: null, after: upstreamView(u) } };
     });
   }
 
-  /** Body: any field of createUpstream but `name`; `null` clears `account_id`, `timeout_ms` and `prompt_cache_key`. */
+  /** Body: any field of createUpstream but `name`; `null` clears `account_id`, `timeout_ms`, `prompt_cache_key` and `forward_headers`. */
   async updateUpstream(id: string, body: unknown): Promise<Upstream> {
     const b = parse(schemas.updateUpstream, body);
     return this.#write(async (tx) => {
       const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
       const settings = { ...current.settings };
-      for (const f of ["account_id", "timeout_ms", "prompt_cache_key"] as const) {
+      for (const f of ["account_id", "timeout_ms", "prompt_cache_key", "forward_headers"] as const) {
         if (b[f] === null) delete settings[f];
         else if (b[f] !== undefined) settings[f] = b[f];
       }
