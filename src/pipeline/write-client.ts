@@ -2,7 +2,7 @@
  * Writing to the client with backpressure: a slow client slows the relay
  * instead of growing the gateway's buffers.
  */
-import type { ClientSink } from "./exchange.js";
+import type { ClientSink, Exchange } from "./exchange.js";
 import type { TranslationWarning } from "../protocols/codec.js";
 
 /** Resolves when the sink can take more; rejects once the client is gone. */
@@ -21,6 +21,29 @@ export function writeAsync(res: ClientSink, chunk: Buffer | string): Promise<voi
     res.once("drain", onDrain);
     res.once("close", onClose);
   });
+}
+
+/**
+ * Has the exchange note when its answer's head goes out (`firstByteAt`), whichever lane
+ * or attempt writes it: the usage record's time to first byte. The head is the first
+ * byte on the wire (a stream's head is flushed at once), as for the edge's ttfb metric.
+ */
+export function timeFirstByte(ex: Exchange): void {
+  const sink = ex.res;
+  ex.res = {
+    writeHead(status, headers) {
+      ex.firstByteAt ??= performance.now();
+      return sink.writeHead(status, headers);
+    },
+    flushHeaders: () => sink.flushHeaders(),
+    write: (chunk) => sink.write(chunk),
+    end: (chunk) => sink.end(chunk),
+    get destroyed() {
+      return sink.destroyed;
+    },
+    once: (event, listener) => sink.once(event, listener),
+    off: (event, listener) => sink.off(event, listener),
+  };
 }
 
 export function sendJson(res: ClientSink, status: number, body: unknown, headers: Record<string, string> = {}): void {
