@@ -219,6 +219,55 @@ describe("upstream settings", () => {
   });
 });
 
+describe("what the docs promised", () => {
+  it("moves an account with PATCH parent_id, and its keys follow the new parent's policy at once", async () => {
+    const wide = await admin("POST", "/accounts", { name: "move-wide" });
+    const narrowParent = await admin("POST", "/accounts", { name: "move-narrow", models: ["gpt-4o"] });
+    const child = await admin("POST", "/accounts", { name: "move-child", parent_id: wide.json.id });
+    const key = (await admin("POST", `/accounts/${child.json.id}/keys`, {})).json.key as string;
+    const call = async (model: string) =>
+      (
+        await fetch(`${stack.gw.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }] }),
+        })
+      ).status;
+    expect(await call("claude-test-sonnet")).toBe(200);
+    const moved = await admin("PATCH", `/accounts/${child.json.id}`, { parent_id: narrowParent.json.id });
+    expect(moved.status).toBe(200);
+    expect(moved.json.parent_id).toBe(narrowParent.json.id);
+    expect(await call("claude-test-sonnet")).toBe(403);
+    expect(await call("gpt-4o")).toBe(200);
+    const cycle = await admin("PATCH", `/accounts/${narrowParent.json.id}`, { parent_id: child.json.id });
+    expect(cycle.status).toBe(400);
+    expect(cycle.json.error).toMatchObject({ code: "cycle", param: "parent_id" });
+  });
+
+  it("refuses a key for an upstream the YAML file declares, naming the fix", async () => {
+    const chat = (await admin("GET", "/upstreams")).json.data.find((u: { name: string }) => u.name === "chat");
+    const r = await admin("POST", `/upstreams/${chat.id}/keys`, { key: "sk-would-vanish-at-restart" });
+    expect(r.status).toBe(409);
+    expect(r.json.error.code).toBe("upstream_managed_by_config");
+    expect(r.json.error.message).toContain("'keys'");
+    expect((await admin("GET", `/upstreams/${chat.id}/keys`)).json.data).toHaveLength(2);
+  });
+
+  it("answers an unknown admin path with unknown_route in the admin envelope", async () => {
+    const unknown = await admin("GET", "/nothing-here");
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.error.code).toBe("unknown_route");
+  });
+
+  it("declares 405 and 413 in the OpenAPI document", async () => {
+    const doc = (await (await fetch(`${stack.gw.url}/admin/v1/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses?: Record<string, unknown> }>>;
+    };
+    const patch = doc.paths["/admin/v1/accounts/{id}"]!.patch!;
+    expect(Object.keys(patch.responses!)).toEqual(expect.arrayContaining(["405", "409", "413"]));
+  });
+});
+
 describe("operations endpoints", () => {
   it("answers health, readiness, the Claude Code pre-connect, and Prometheus metrics", async () => {
     expect((await fetch(`${stack.gw.url}/healthz`)).status).toBe(200);

@@ -14,7 +14,12 @@ const errors = {
   "400": ok("Invalid request", ref("Error")),
   "401": ok("Missing or invalid admin token", ref("Error")),
   "404": ok("Not found", ref("Error")),
-  "409": ok("Conflict (duplicate name, account with children, sub-accounts outside a narrowed policy)", ref("Error")),
+  "405": ok("The path exists, but not for this method (method_not_allowed)", ref("Error")),
+  "409": ok(
+    "Conflict (duplicate name, account with children, sub-accounts outside a narrowed policy, a key for an upstream the YAML file declares)",
+    ref("Error"),
+  ),
+  "413": ok("The body exceeds server.body_limit_bytes (request_too_large)", ref("Error")),
   "500": ok("Internal error; change_not_applied: the change was saved but this gateway could not apply it yet", ref("Error")),
 };
 
@@ -124,7 +129,7 @@ function build(): unknown {
         parameters: [idParam("id", "Account id")],
         get: { summary: "Get an account", responses: { "200": ok("Account", ref("Account")), ...errors } },
         patch: {
-          summary: "Update an account; models may only narrow what its ancestors allow, and may not leave a sub-account allowing more",
+          summary: "Update or move an account (parent_id); models may only narrow what its ancestors allow, and may not leave a sub-account allowing more",
           requestBody: { required: true, content: json(ref("UpdateAccount")) },
           responses: { "200": ok("Updated", ref("Account")), ...errors },
         },

@@ -17,6 +17,12 @@ export const createAccount = z.strictObject({
 
 export const updateAccount = z.strictObject({
   name: z.string().min(1).max(128).optional(),
+  parent_id: z
+    .string()
+    .min(1)
+    .nullable()
+    .optional()
+    .describe("Moves the account, with its sub-accounts, under another parent (null: make it a primary account)"),
   status: z.enum(["active", "disabled"]).optional(),
   models: modelList.nullable().optional(),
 });
