@@ -9,6 +9,7 @@ import { applyBootstrap } from "./config/bootstrap.js";
 import { openStore } from "./storage/open-store.js";
 import type { Store } from "./storage/ports.js";
 import { UsageRecorder } from "./governance/usage-recorder.js";
+import { KeyUseRecorder } from "./governance/key-use.js";
 import { SecretBox, loadMasterKey, parseMasterKey } from "./governance/secrets.js";
 import { checkAdminToken, loadAdminToken } from "./governance/admin-token.js";
 import { Principals } from "./governance/principals.js";
@@ -80,6 +81,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const metrics = createMetrics();
     const transport = createUpstreamHttp();
     const usageRecorder = new UsageRecorder(store.usage, logger);
+    const keyUse = new KeyUseRecorder(store.apiKeys, logger);
     const edge = createEdge({
       pipeline: {
         principals,
@@ -93,6 +95,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         admissionChecks: o.admissionChecks ?? baseChecks,
         recordUsage(rec) {
           usageRecorder.record(storedUsage(rec));
+          keyUse.used(rec.apiKeyId);
           o.onUsage?.(rec);
         },
       },
@@ -128,6 +131,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           await edge.drain(graceMs, config.server.drain_delay_ms);
           await transport.close();
           await usageRecorder.close();
+          await keyUse.close();
           await store.close();
         })();
         return closing;

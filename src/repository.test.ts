@@ -32,9 +32,13 @@ const topLevel = readdirSync(ROOT)
   .map((name) => path.join(ROOT, name))
   // A worktree's `.git` is a file naming the main checkout: not part of the repository's content.
   .filter((f) => statSync(f).isFile() && !SKIP_FILES.has(path.basename(f)) && !SKIP_DIRS.has(path.basename(f)));
-const SCANNED = [...filesUnder(path.join(ROOT, "src")), ...filesUnder(path.join(ROOT, "bench")), ...filesUnder(path.join(ROOT, "docs")), ...topLevel].filter(
-  (f) => f !== SELF,
-);
+const SCANNED = [
+  ...filesUnder(path.join(ROOT, "src")),
+  ...filesUnder(path.join(ROOT, "bench")),
+  ...filesUnder(path.join(ROOT, "docs")),
+  ...filesUnder(path.join(ROOT, "scripts")),
+  ...topLevel,
+].filter((f) => f !== SELF);
 
 const rel = (f: string): string => path.relative(ROOT, f);
 const inside = (p: string): boolean => p === ROOT.replace(/\/$/, "") || p.startsWith(ROOT);

@@ -165,6 +165,109 @@ describe("admin API", () => {
   });
 });
 
+describe("upstream settings", () => {
+  it("forward_headers: a strict allow list set over the API applies to the next request, and null restores the default", async () => {
+    const up = await admin("POST", "/upstreams", {
+      name: "strict",
+      protocol: "openai-chat",
+      base_url: `${stack.mock.url}/v1`,
+      models: ["strict-model"],
+      forward_headers: { mode: "allow", names: ["x-team"] },
+    });
+    expect(up.status).toBe(201);
+    expect(up.json.forward_headers).toEqual({ mode: "allow", names: ["x-team"] });
+    await admin("POST", `/upstreams/${up.json.id}/keys`, { key: "sk-upstream-strict" });
+    const acme = (await admin("GET", "/accounts")).json.data.find((a: { name: string }) => a.name === "acme");
+    const key = (await admin("POST", `/accounts/${acme.id}/keys`, {})).json.key as string;
+    const seen = async (): Promise<Record<string, unknown>> => {
+      stack.mock.clear();
+      const res = await fetch(`${stack.gw.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "x-team": "platform", "x-trace-id": "t-1" },
+        body: JSON.stringify({ model: "strict-model", messages: [{ role: "user", content: "x" }] }),
+      });
+      expect(res.status).toBe(200);
+      return stack.mock.requests[0]!.headers;
+    };
+    const strict = await seen();
+    expect(strict["x-team"]).toBe("platform");
+    expect(strict).not.toHaveProperty("x-trace-id");
+
+    const denied = await admin("PATCH", `/upstreams/${up.json.id}`, { forward_headers: { mode: "deny", names: ["X-Team"] } });
+    expect(denied.json.forward_headers).toEqual({ mode: "deny", names: ["x-team"] });
+    const deny = await seen();
+    expect(deny).not.toHaveProperty("x-team");
+    expect(deny["x-trace-id"]).toBe("t-1");
+
+    const cleared = await admin("PATCH", `/upstreams/${up.json.id}`, { forward_headers: null });
+    expect(cleared.json.forward_headers).toEqual({ mode: "deny", names: [] });
+    expect(await seen()).toMatchObject({ "x-team": "platform", "x-trace-id": "t-1" });
+
+    const bad = await admin("PATCH", `/upstreams/${up.json.id}`, { forward_headers: { mode: "allow", names: ["bad header"] } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatchObject({ code: "invalid_field", param: "forward_headers.names.0" });
+  });
+
+  it("shows the effective timeout_ms, for upstreams from the API as for those from the file", async () => {
+    const up = await admin("POST", "/upstreams", { name: "timeouts", protocol: "openai-chat", base_url: `${stack.mock.url}/v1`, models: ["timeouts-model"] });
+    expect(up.json.timeout_ms).toBe(600_000);
+    expect(up.json.managed_by).toBe("api");
+    expect((await admin("PATCH", `/upstreams/${up.json.id}`, { timeout_ms: 1234 })).json.timeout_ms).toBe(1234);
+    expect((await admin("PATCH", `/upstreams/${up.json.id}`, { timeout_ms: null })).json.timeout_ms).toBe(600_000);
+    const fromFile = (await admin("GET", "/upstreams")).json.data.find((u: { name: string }) => u.name === "chat");
+    expect(fromFile).toMatchObject({ timeout_ms: 600_000, managed_by: "config", forward_headers: { mode: "deny", names: [] } });
+  });
+});
+
+describe("what the docs promised", () => {
+  it("moves an account with PATCH parent_id, and its keys follow the new parent's policy at once", async () => {
+    const wide = await admin("POST", "/accounts", { name: "move-wide" });
+    const narrowParent = await admin("POST", "/accounts", { name: "move-narrow", models: ["gpt-4o"] });
+    const child = await admin("POST", "/accounts", { name: "move-child", parent_id: wide.json.id });
+    const key = (await admin("POST", `/accounts/${child.json.id}/keys`, {})).json.key as string;
+    const call = async (model: string) =>
+      (
+        await fetch(`${stack.gw.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }] }),
+        })
+      ).status;
+    expect(await call("claude-test-sonnet")).toBe(200);
+    const moved = await admin("PATCH", `/accounts/${child.json.id}`, { parent_id: narrowParent.json.id });
+    expect(moved.status).toBe(200);
+    expect(moved.json.parent_id).toBe(narrowParent.json.id);
+    expect(await call("claude-test-sonnet")).toBe(403);
+    expect(await call("gpt-4o")).toBe(200);
+    const cycle = await admin("PATCH", `/accounts/${narrowParent.json.id}`, { parent_id: child.json.id });
+    expect(cycle.status).toBe(400);
+    expect(cycle.json.error).toMatchObject({ code: "cycle", param: "parent_id" });
+  });
+
+  it("refuses a key for an upstream the YAML file declares, naming the fix", async () => {
+    const chat = (await admin("GET", "/upstreams")).json.data.find((u: { name: string }) => u.name === "chat");
+    const r = await admin("POST", `/upstreams/${chat.id}/keys`, { key: "sk-would-vanish-at-restart" });
+    expect(r.status).toBe(409);
+    expect(r.json.error.code).toBe("upstream_managed_by_config");
+    expect(r.json.error.message).toContain("'keys'");
+    expect((await admin("GET", `/upstreams/${chat.id}/keys`)).json.data).toHaveLength(2);
+  });
+
+  it("answers an unknown admin path with unknown_route in the admin envelope", async () => {
+    const unknown = await admin("GET", "/nothing-here");
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.error.code).toBe("unknown_route");
+  });
+
+  it("declares 405 and 413 in the OpenAPI document", async () => {
+    const doc = (await (await fetch(`${stack.gw.url}/admin/v1/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses?: Record<string, unknown> }>>;
+    };
+    const patch = doc.paths["/admin/v1/accounts/{id}"]!.patch!;
+    expect(Object.keys(patch.responses!)).toEqual(expect.arrayContaining(["405", "409", "413"]));
+  });
+});
+
 describe("operations endpoints", () => {
   it("answers health, readiness, the Claude Code pre-connect, and Prometheus metrics", async () => {
     expect((await fetch(`${stack.gw.url}/healthz`)).status).toBe(200);
@@ -182,7 +285,10 @@ describe("operations endpoints", () => {
     expect(ids).toEqual(expect.arrayContaining(["gpt-4o", "gpt-5", "claude-test-sonnet", "gpt-5-codex"]));
     const team = await fetch(`${stack.gw.url}/v1/models`, { headers: { "x-api-key": "sk-test-team-000000000000000002", "anthropic-version": "2023-06-01" } });
     const body = (await team.json()) as { data: Array<{ id: string; type: string }>; has_more: boolean };
-    expect(body.data.map((m) => m.id).sort()).toEqual(["claude-test-sonnet", "gpt-4o"]);
+    // The team allows gpt-4o* and claude-*: the declared names and the known models the upstreams' patterns serve.
+    const teamIds = body.data.map((m) => m.id);
+    expect(teamIds).toEqual(expect.arrayContaining(["claude-test-sonnet", "gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5"]));
+    expect(teamIds.every((id) => id.startsWith("gpt-4o") || id.startsWith("claude-"))).toBe(true);
     expect(body.data[0]!.type).toBe("model");
   });
 });

@@ -14,7 +14,12 @@ const errors = {
   "400": ok("Invalid request", ref("Error")),
   "401": ok("Missing or invalid admin token", ref("Error")),
   "404": ok("Not found", ref("Error")),
-  "409": ok("Conflict (duplicate name, account with children, sub-accounts outside a narrowed policy)", ref("Error")),
+  "405": ok("The path exists, but not for this method (method_not_allowed)", ref("Error")),
+  "409": ok(
+    "Conflict (duplicate name, account with children, sub-accounts outside a narrowed policy, a key for an upstream the YAML file declares)",
+    ref("Error"),
+  ),
+  "413": ok("The body exceeds server.body_limit_bytes (request_too_large)", ref("Error")),
   "500": ok("Internal error; change_not_applied: the change was saved but this gateway could not apply it yet", ref("Error")),
 };
 
@@ -80,10 +85,19 @@ function build(): unknown {
             models: { type: "array", items: str },
             enabled: { type: "boolean" },
             account_id: nullableStr,
-            timeout_ms: { type: ["integer", "null"] },
+            timeout_ms: { type: "integer", description: "The timeout in effect: the setting, or the default of 600000" },
             prompt_cache_key: {
               type: "boolean",
               description: "Whether requests carry the session's prompt_cache_key (the setting, or the protocol's default)",
+            },
+            forward_headers: {
+              type: "object",
+              properties: { mode: { enum: ["allow", "deny"] }, names: { type: "array", items: str } },
+              description: "Which client headers reach this upstream (the setting, or the default {mode: deny, names: []})",
+            },
+            managed_by: {
+              enum: ["config", "api"],
+              description: "config: declared in the YAML file, which re-applies it (keys included) on every start; api: created through this API",
             },
             created_at: str,
             updated_at: str,
@@ -115,7 +129,7 @@ function build(): unknown {
         parameters: [idParam("id", "Account id")],
         get: { summary: "Get an account", responses: { "200": ok("Account", ref("Account")), ...errors } },
         patch: {
-          summary: "Update an account; models may only narrow what its ancestors allow, and may not leave a sub-account allowing more",
+          summary: "Update or move an account (parent_id); models may only narrow what its ancestors allow, and may not leave a sub-account allowing more",
           requestBody: { required: true, content: json(ref("UpdateAccount")) },
           responses: { "200": ok("Updated", ref("Account")), ...errors },
         },

@@ -20,6 +20,8 @@ type Handler = (service: AdminService, params: string[], body: unknown) => Promi
 
 interface Route {
   method: string;
+  /** The path under /admin/v1 as documented, `{name}` for a parameter. */
+  path: string;
   pattern: RegExp;
   handler: Handler;
   /** Whether the route needs the admin token (only the OpenAPI document is public). */
@@ -29,7 +31,12 @@ interface Route {
 const routes: Route[] = [];
 function route(method: string, path: string, handler: Handler, auth = true): void {
   const pattern = new RegExp(`^/admin/v1${path.replace(/\{[a-z_]+\}/g, "([^/]+)")}$`);
-  routes.push({ method, pattern, handler, auth });
+  routes.push({ method, path, pattern, handler, auth });
+}
+
+/** Every admin route, as `{method, path}` under /admin/v1 (the docs test checks each is documented). */
+export function adminRoutes(): Array<{ method: string; path: string }> {
+  return routes.map((r) => ({ method: r.method, path: r.path }));
 }
 
 const list = <T>(items: T[], view: (item: T) => Record<string, unknown>) => ({ status: 200, body: { data: items.map(view) } });

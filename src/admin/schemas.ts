@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { modelPatterns } from "../governance/policy.js";
+import { FORWARD_HEADER_NAME } from "../upstream/headers.js";
 
 const modelList = modelPatterns.describe("Model names or `*` patterns, within what the parent allows; null = inherit everything the parent may use");
 
@@ -16,6 +17,12 @@ export const createAccount = z.strictObject({
 
 export const updateAccount = z.strictObject({
   name: z.string().min(1).max(128).optional(),
+  parent_id: z
+    .string()
+    .min(1)
+    .nullable()
+    .optional()
+    .describe("Moves the account, with its sub-accounts, under another parent (null: make it a primary account)"),
   status: z.enum(["active", "disabled"]).optional(),
   models: modelList.nullable().optional(),
 });
@@ -25,6 +32,13 @@ export const createApiKey = z.strictObject({
 });
 
 const protocol = z.enum(["openai-responses", "openai-chat", "anthropic", "codex"]);
+
+const forwardHeaders = z
+  .strictObject({
+    mode: z.enum(["allow", "deny"]).describe("allow: only the named client headers pass; deny: every client header passes but the named ones"),
+    names: z.array(z.string().regex(FORWARD_HEADER_NAME, "must be a header name, or a prefix ending in '*'")).default([]),
+  })
+  .describe("Which client headers reach this upstream; credentials, hop-by-hop and proxy headers never do, whatever it says. Unset = {mode: deny, names: []}");
 
 export const createUpstream = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/),
@@ -38,6 +52,7 @@ export const createUpstream = z.strictObject({
     .boolean()
     .optional()
     .describe("Send the session's cache key as prompt_cache_key; unset = on for Responses/Codex and for Chat at api.openai.com, off for other Chat upstreams"),
+  forward_headers: forwardHeaders.optional(),
 });
 
 export const updateUpstream = z.strictObject({
@@ -52,6 +67,7 @@ export const updateUpstream = z.strictObject({
     .nullable()
     .optional()
     .describe("Send the session's cache key as prompt_cache_key; unset = on for Responses/Codex and for Chat at api.openai.com, off for other Chat upstreams"),
+  forward_headers: forwardHeaders.nullable().optional(),
 });
 
 export const createUpstreamKey = z.strictObject({

@@ -173,6 +173,41 @@ describe.each(ENGINES)("admin service on %s", (engine) => {
       expectNoWrite();
     });
 
+    it("moves an account with its subtree under another parent, or to the top", async () => {
+      const a = await service.createAccount({ name: "a", models: ["gpt-*"] });
+      const b = await service.createAccount({ name: "b", models: ["gpt-*", "claude-*"] });
+      const team = await service.createAccount({ name: "team", parent_id: b.id });
+      const person = await service.createAccount({ name: "person", parent_id: team.id, models: ["gpt-4o"] });
+      audit = [];
+      const moved = await service.updateAccount(team.id, { parent_id: a.id });
+      expect(moved.parentId).toBe(a.id);
+      expect((await store.accounts.descendants(a.id)).map((x) => x.name).sort()).toEqual(["person", "team"]);
+      expect((await store.accounts.ancestors(person.id)).map((x) => x.name)).toEqual(["team", "a"]);
+      expect(audit).toEqual([expect.objectContaining({ action: "account.update", before: expect.objectContaining({ parent_id: b.id }) })]);
+      expect((await service.updateAccount(team.id, { parent_id: null })).parentId).toBeNull();
+      expect(await store.accounts.ancestors(person.id)).toHaveLength(1);
+    });
+
+    it("refuses a move into the account's own subtree, under an unknown parent, or that would widen what the subtree may use", async () => {
+      const top = await service.createAccount({ name: "top" });
+      const mid = await service.createAccount({ name: "mid", parent_id: top.id, models: ["gpt-*", "claude-*"] });
+      const leaf = await service.createAccount({ name: "leaf", parent_id: mid.id, models: ["claude-*"] });
+      const narrowParent = await service.createAccount({ name: "narrow", models: ["gpt-*"] });
+      changes = 0;
+      audit = [];
+      expect(await failure(service.updateAccount(top.id, { parent_id: leaf.id }))).toMatchObject({ code: "cycle", status: 400, param: "parent_id" });
+      expect(await failure(service.updateAccount(top.id, { parent_id: top.id }))).toMatchObject({ code: "cycle" });
+      expect(await failure(service.updateAccount(mid.id, { parent_id: "missing" }))).toMatchObject({ code: "account_not_found", param: "parent_id" });
+      // mid's own list reaches beyond the new parent's.
+      expect(await failure(service.updateAccount(mid.id, { parent_id: narrowParent.id }))).toMatchObject({ code: "exceeds_parent" });
+      // Narrowed to fit, mid would still leave leaf's claude-* beyond it.
+      expect(await failure(service.updateAccount(mid.id, { parent_id: narrowParent.id, models: ["gpt-*"] }))).toMatchObject({
+        code: "children_outside_policy",
+      });
+      expectNoWrite();
+      expect((await store.accounts.get(mid.id))!.parentId).toBe(top.id);
+    });
+
     it("reports a change it could not apply, and keeps it", async () => {
       failChange = new Error("reload failed");
       const e = await failure(service.createAccount({ name: "stored anyway" }));
@@ -209,6 +244,22 @@ describe.each(ENGINES)("admin service on %s", (engine) => {
       expect(await failure(service.removeUpstreamKey(other.id, k.id))).toMatchObject({ code: "upstream_key_not_found" });
       await service.removeUpstreamKey(u.id, k.id);
       expect(await store.upstreamKeys.get(k.id)).toBeUndefined();
+    });
+
+    it("refuses a key for an upstream the configuration file declares, whose keys the file sets at every start", async () => {
+      const fromFile = await store.upstreams.create({
+        name: "from-file",
+        protocol: "anthropic",
+        baseUrl: "https://a.test",
+        models: ["c"],
+        settings: { managed_by: "config" },
+      });
+      expect(await failure(service.addUpstreamKey(fromFile.id, { key: "sk-lost-at-restart" }))).toMatchObject({
+        code: "upstream_managed_by_config",
+        status: 409,
+      });
+      expect(await store.upstreamKeys.listByUpstream(fromFile.id)).toEqual([]);
+      expectNoWrite();
     });
 
     it("updates upstream settings field by field and deletes the upstream with its keys", async () => {

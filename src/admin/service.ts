@@ -107,21 +107,38 @@ export class AdminService {
     });
   }
 
-  /** Body: `{name?, status?, models?}`; `models: null` inherits the parent's. */
+  /**
+   * Body: `{name?, parent_id?, status?, models?}`; `models: null` inherits the parent's.
+   * `parent_id` moves the account and its subtree (null: to the top). Whatever changes,
+   * the account's own models must stay within its (new) parent's, and no sub-account may
+   * end up allowing more than the account above it.
+   */
   async updateAccount(id: string, body: unknown): Promise<Account> {
     const b = parse(schemas.updateAccount, body);
     return this.#write(async (tx) => {
       const current = (await tx.accounts.get(id)) ?? throwNotFound("account", id);
-      let settings: Record<string, unknown> | undefined;
-      if (b.models !== undefined) {
-        const previous = policyOf(current.settings).policy;
-        const policy: Policy = { ...previous, models: b.models ?? undefined };
-        const parent = current.parentId === null ? undefined : await tx.accounts.get(current.parentId);
-        const parentPolicy = parent ? await effectivePolicy(tx, parent) : UNRESTRICTED;
-        if (parent) refuseWiderThanParent(parent, parentPolicy, policy);
-        await refuseStrandedChildren(tx, current, narrow(parentPolicy, previous), narrow(parentPolicy, policy));
-        settings = withPolicy(current.settings, policy);
+      const moving = b.parent_id !== undefined && b.parent_id !== current.parentId;
+      const parentId = moving ? (b.parent_id ?? null) : current.parentId;
+      if (moving && parentId !== null) {
+        if (!(await tx.accounts.get(parentId))) throwNotFound("account", parentId, "parent_id");
+        // Checked before any policy so the answer names the real problem; the store refuses it too.
+        if (parentId === id || (await tx.accounts.descendants(id)).some((d) => d.id === parentId)) {
+          throw new GatewayError("invalid_request", "cycle", `Account '${current.name}' cannot move under itself or one of its sub-accounts.`, {
+            param: "parent_id",
+          });
+        }
       }
+      let settings: Record<string, unknown> | undefined;
+      if (b.models !== undefined || moving) {
+        const previous = policyOf(current.settings).policy;
+        const policy: Policy = b.models === undefined ? previous : { ...previous, models: b.models ?? undefined };
+        const before = await parentPolicyOf(tx, current.parentId);
+        const after = moving ? await parentPolicyOf(tx, parentId) : before;
+        if (after.parent) refuseWiderThanParent(after.parent, after.policy, policy);
+        await refuseStrandedChildren(tx, current, narrow(before.policy, previous), narrow(after.policy, policy));
+        if (b.models !== undefined) settings = withPolicy(current.settings, policy);
+      }
+      if (moving) await tx.accounts.move(id, parentId);
       const a = (await tx.accounts.update(id, { name: b.name, status: b.status, settings })) ?? throwNotFound("account", id);
       return { result: a, event: { action: "account.update", target: { type: "account", id }, before: accountView(current), after: accountView(a) } };
     });
@@ -172,26 +189,27 @@ export class AdminService {
     return (await this.#store.upstreams.get(id)) ?? throwNotFound("upstream", id);
   }
 
-  /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?}`. */
+  /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?}`. */
   async createUpstream(body: unknown): Promise<Upstream> {
     const b = parse(schemas.createUpstream, body);
     const settings: Record<string, unknown> = {};
     if (b.account_id) settings.account_id = b.account_id;
     if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
     if (b.prompt_cache_key !== undefined) settings.prompt_cache_key = b.prompt_cache_key;
+    if (b.forward_headers !== undefined) settings.forward_headers = b.forward_headers;
     return this.#write(async (tx) => {
       const u = await tx.upstreams.create({ name: b.name, protocol: b.protocol, baseUrl: b.base_url, models: b.models, enabled: b.enabled, settings });
       return { result: u, event: { action: "upstream.create", target: { type: "upstream", id: u.id }, before: null, after: upstreamView(u) } };
     });
   }
 
-  /** Body: any field of createUpstream but `name`; `null` clears `account_id`, `timeout_ms` and `prompt_cache_key`. */
+  /** Body: any field of createUpstream but `name`; `null` clears `account_id`, `timeout_ms`, `prompt_cache_key` and `forward_headers`. */
   async updateUpstream(id: string, body: unknown): Promise<Upstream> {
     const b = parse(schemas.updateUpstream, body);
     return this.#write(async (tx) => {
       const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
       const settings = { ...current.settings };
-      for (const f of ["account_id", "timeout_ms", "prompt_cache_key"] as const) {
+      for (const f of ["account_id", "timeout_ms", "prompt_cache_key", "forward_headers"] as const) {
         if (b[f] === null) delete settings[f];
         else if (b[f] !== undefined) settings[f] = b[f];
       }
@@ -220,7 +238,16 @@ export class AdminService {
     const b = parse(schemas.createUpstreamKey, body);
     const ciphertext = this.#secrets.seal(b.key);
     return this.#write(async (tx) => {
-      if (!(await tx.upstreams.get(upstreamId))) throwNotFound("upstream", upstreamId);
+      const upstream = (await tx.upstreams.get(upstreamId)) ?? throwNotFound("upstream", upstreamId);
+      // The file's key list wins at every start (config/bootstrap.ts): a key added here would silently go.
+      if (upstream.settings.managed_by === "config") {
+        throw new GatewayError(
+          "invalid_request",
+          "upstream_managed_by_config",
+          `Upstream '${upstream.name}' is declared in the configuration file, which sets its keys at every start; add the key to its 'keys' there.`,
+          { status: 409 },
+        );
+      }
       const k = await tx.upstreamKeys.create({ upstreamId, name: b.name, ciphertext, fingerprint: fingerprint(b.key) });
       return { result: k, event: { action: "upstream_key.create", target: { type: "upstream_key", id: k.id }, before: null, after: upstreamKeyView(k) } };
     });
@@ -286,6 +313,12 @@ const STORE_ERRORS: Record<StoreError["code"], { kind: GatewayError["kind"]; sta
 function fromStoreError(error: StoreError): GatewayError {
   const e = STORE_ERRORS[error.code];
   return new GatewayError(e.kind, error.code, error.message, e.status ? { status: e.status } : {});
+}
+
+/** A parent account (none for a primary account) and the policy in effect there. */
+async function parentPolicyOf(tx: Repos, parentId: string | null): Promise<{ parent?: Account; policy: EffectivePolicy }> {
+  const parent = parentId === null ? undefined : await tx.accounts.get(parentId);
+  return parent ? { parent, policy: await effectivePolicy(tx, parent) } : { policy: UNRESTRICTED };
 }
 
 /** The account's effective policy: its own folded with every ancestor's. */

@@ -5,6 +5,8 @@
 import type { Account, ApiKey, Upstream, UpstreamKey } from "../storage/ports.js";
 import { policyOf } from "../governance/policy.js";
 import { sendsPromptCacheKey } from "../upstream/prompt-cache-key.js";
+import { DEFAULT_FORWARD_HEADERS, readForwardHeaders } from "../upstream/headers.js";
+import { upstreamTimeouts } from "../upstream/timeouts.js";
 
 export function accountView(a: Account): Record<string, unknown> {
   return {
@@ -40,8 +42,11 @@ export function upstreamView(u: Upstream): Record<string, unknown> {
     models: u.models,
     enabled: u.enabled,
     account_id: typeof u.settings.account_id === "string" ? u.settings.account_id : null,
-    timeout_ms: typeof u.settings.timeout_ms === "number" ? u.settings.timeout_ms : null,
+    // Effective values, like prompt_cache_key: the setting, or the default that applies.
+    timeout_ms: upstreamTimeouts(u.settings).timeoutMs,
     prompt_cache_key: sendsPromptCacheKey(u),
+    forward_headers: readForwardHeaders(u.settings.forward_headers) ?? DEFAULT_FORWARD_HEADERS,
+    managed_by: u.settings.managed_by === "config" ? "config" : "api",
     created_at: u.createdAt,
     updated_at: u.updatedAt,
   };

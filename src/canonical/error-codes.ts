@@ -139,6 +139,12 @@ export const ERROR_CODES = {
     status: 500,
     description: "Admin API: the change was saved, but this node could not reload it yet; it applies with the next successful reload.",
   },
+  upstream_managed_by_config: {
+    kind: "invalid_request",
+    status: 409,
+    description:
+      "Admin API: the upstream is declared in the YAML file, whose key list is authoritative (a key added here would be deleted at the next start); add the key in the file.",
+  },
   account_not_found: { kind: "not_found", status: 404, description: "Admin API: no account with that id." },
   api_key_not_found: { kind: "not_found", status: 404, description: "Admin API: no API key with that id." },
   upstream_not_found: { kind: "not_found", status: 404, description: "Admin API: no upstream with that id." },

@@ -5,7 +5,9 @@
  *   set becomes exactly the file's keys (matched by fingerprint);
  * - an account is created by name if missing (under its `parent`), and its model
  *   list follows the file; its API keys from the file are added if missing.
- * Records created through the admin API and not named in the file are left alone.
+ * Records created through the admin API and not named in the file are left alone; an
+ * upstream the file named before but no longer does is left too, and from then on
+ * managed through the admin API (it loses its `managed_by: config` mark).
  */
 import { fingerprint, type SecretBox } from "../governance/secrets.js";
 import { hashKey, keyPrefix } from "../governance/api-keys.js";
@@ -23,6 +25,7 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
     };
     if (u.account_id) settings.account_id = u.account_id;
     if (u.prompt_cache_key !== undefined) settings.prompt_cache_key = u.prompt_cache_key;
+    if (u.forward_headers) settings.forward_headers = u.forward_headers;
     const existing = await store.upstreams.getByName(u.name);
     const upstream = existing
       ? await store.upstreams.update(existing.id, { protocol: u.protocol, baseUrl: u.base_url, models: u.models, enabled: u.enabled, settings })
@@ -39,6 +42,14 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
     for (const [fp, entry] of wanted) {
       if (!haveFp.has(fp)) await store.upstreamKeys.create({ upstreamId: upstream.id, name: entry.name, ciphertext: secrets.seal(entry.key), fingerprint: fp });
     }
+  }
+
+  // An upstream the file declared once and no longer names is the admin API's to manage from now on.
+  const named = new Set(config.upstreams.map((u) => u.name));
+  for (const u of await store.upstreams.list()) {
+    if (u.settings.managed_by !== "config" || named.has(u.name)) continue;
+    const { managed_by: _released, ...settings } = u.settings;
+    await store.upstreams.update(u.id, { settings });
   }
 
   for (const [i, a] of config.accounts.entries()) {

@@ -62,6 +62,19 @@ upstreams:
     expect(message).toMatch(/upstreams\[0\]: .*colour/);
   });
 
+  it("takes an upstream's forward_headers and refuses a name that is not a header name", () => {
+    const yaml = (names: string) => `
+upstreams:
+  - name: strict
+    protocol: openai-chat
+    base_url: https://api.example.com/v1
+    models: [m]
+    forward_headers: { mode: allow, names: ${names} }
+`;
+    expect(parseConfig(yaml('[x-team, "x-tenant-*"]'), "f.yaml", {}).upstreams[0]!.forward_headers).toEqual({ mode: "allow", names: ["x-team", "x-tenant-*"] });
+    expect(() => parseConfig(yaml('["x team"]'), "f.yaml", {})).toThrow(/upstreams\[0\]\.forward_headers\.names\[0\]: must be a header name/);
+  });
+
   it("reports YAML syntax errors and unset variables", () => {
     expect(() => parseConfig("a: [1, 2", "s.yaml", {})).toThrow(/s\.yaml: invalid YAML/);
     expect(() => parseConfig("database_url: ${NOPE}", "e.yaml", {})).toThrow(/database_url: environment variable NOPE is not set/);

@@ -25,6 +25,14 @@ const upstream = z.strictObject({
   headers: z.record(z.string(), z.string()).default({}),
   /** Send the session's cache key as `prompt_cache_key`; unset = the protocol's default (see docs/configuration.md). */
   prompt_cache_key: z.boolean().optional(),
+  /** Which client headers reach this upstream; unset = the default rules (docs/configuration.md#forwarded-headers). */
+  forward_headers: z
+    .strictObject({
+      mode: z.enum(["allow", "deny"]),
+      // The same rule as upstream/headers.ts#FORWARD_HEADER_NAME, which config may not import.
+      names: z.array(z.string().regex(/^[A-Za-z0-9!#$%&'+.^_`|~-]+\*?$/, "must be a header name, or a prefix ending in '*'")).default([]),
+    })
+    .optional(),
 });
 
 const apiKey = z.union([

@@ -40,6 +40,7 @@ const rec = (n: number): UsageRecord => ({
   errorCode: null,
   attempts: 1,
   latencyMs: 5,
+  ttfbMs: null,
   createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
 });
 

@@ -10,6 +10,8 @@ import { createLocalKeyHealth } from "../routing/key-health.js";
 import { KeyPool, type PoolKey } from "../routing/key-pool.js";
 import { compileModelPatterns } from "../canonical/model-pattern.js";
 import type { UpstreamTarget } from "../routing/catalog.js";
+import { DEFAULT_HEADER_POLICY } from "../upstream/headers.js";
+import type { UpstreamRequest, UpstreamTransport } from "../upstream/response.js";
 import { createMetrics } from "../observability/metrics.js";
 import { createLogger } from "../observability/logger.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
@@ -40,7 +42,7 @@ class RefreshingCredential implements Credential {
   }
 }
 
-function setup(credential: Credential) {
+function setup(credential: Credential, settings: Record<string, unknown> = {}, via: UpstreamTransport = transport) {
   const key: PoolKey = { id: "k1", name: "k1", secret: "unused", fingerprint: "fp", inFlight: 0, coolingUntil: 0, failures: 0, removed: false };
   const target: UpstreamTarget = {
     upstream: {
@@ -50,7 +52,7 @@ function setup(credential: Credential) {
       baseUrl: `${mock.url}/backend-api/codex`,
       models: ["gpt-5-codex"],
       enabled: true,
-      settings: {},
+      settings,
       createdAt: "",
       updatedAt: "",
     },
@@ -58,9 +60,10 @@ function setup(credential: Credential) {
     models: compileModelPatterns(["gpt-5-codex"]),
     pool: new KeyPool([key]),
     sendsCacheKey: true,
+    headers: DEFAULT_HEADER_POLICY,
   };
   const deps = {
-    transport,
+    transport: via,
     keyHealth: createLocalKeyHealth(),
     credentials: () => credential,
     metrics: createMetrics(),
@@ -94,5 +97,22 @@ describe("Attempt", () => {
     expect(sent).toMatchObject({ ok: false, retryable: true, error: { code: "upstream_auth_failed" } });
     expect(cred.refreshes).toBe(1);
     expect(key).toMatchObject({ inFlight: 0, removed: true });
+  });
+
+  it("sends with the upstream's timeouts, its connect timeout included, or the defaults", async () => {
+    const seen: UpstreamRequest[] = [];
+    const spy: UpstreamTransport = { send: (req) => (seen.push(req), transport.send(req)), close: () => Promise.resolve() };
+    for (const settings of [{ timeout_ms: 5678, connect_timeout_ms: 1234 }, {}]) {
+      const { attempt } = setup(new RefreshingCredential("retry"), settings, spy);
+      const sent = await attempt.send({ body, stream: true, affinityKey: undefined });
+      if (sent.ok) await sent.response.bytes();
+      attempt.finish("ok");
+    }
+    expect(seen.map((r) => [r.headersTimeoutMs, r.bodyTimeoutMs, r.connectTimeoutMs])).toEqual([
+      [5678, 5678, 1234],
+      [5678, 5678, 1234],
+      [600_000, 600_000, 10_000],
+      [600_000, 600_000, 10_000],
+    ]);
   });
 });

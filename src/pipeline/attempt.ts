@@ -11,6 +11,7 @@ import type { FailureClass, KeyLease } from "../routing/key-health.js";
 import type { PoolKey } from "../routing/key-pool.js";
 import { upstreamUrl } from "../upstream/endpoints.js";
 import { upstreamHeaders } from "../upstream/headers.js";
+import { upstreamTimeouts } from "../upstream/timeouts.js";
 import { UpstreamTransportError, type UpstreamHeaders, type UpstreamResponse } from "../upstream/response.js";
 import type { AnswerError } from "../protocols/shared/error-in-answer.js";
 import { setCodexSession } from "./affinity.js";
@@ -32,9 +33,6 @@ export interface SendOptions {
   /** The session's scoped cache key, sent as the Codex backend's session header. */
   affinityKey: string | undefined;
 }
-
-/** Default upstream timeout when the upstream's settings name none: long, since reasoning models think for minutes. */
-const DEFAULT_TIMEOUT_MS = 600_000;
 
 function retryAfterMs(headers: UpstreamHeaders): number | undefined {
   const v = headers["retry-after"];
@@ -75,14 +73,10 @@ export class Attempt {
   async send(o: SendOptions): Promise<SendResult> {
     const upstream = this.target.upstream;
     const credential = this.deps.credentials(upstream, this.key);
-    const timeoutMs = typeof upstream.settings.timeout_ms === "number" ? upstream.settings.timeout_ms : DEFAULT_TIMEOUT_MS;
+    const { timeoutMs, connectTimeoutMs } = upstreamTimeouts(upstream.settings);
     // One more try on the same key when the credential refreshed after a rejection (OAuth accounts).
     for (let refreshed = false; ; refreshed = true) {
-      const headers = upstreamHeaders(this.ex.headers, {
-        foreign: this.lane === "translate",
-        stream: o.stream,
-        extra: upstream.settings.headers as Record<string, unknown> | undefined,
-      });
+      const headers = upstreamHeaders(this.ex.headers, { foreign: this.lane === "translate", stream: o.stream, policy: this.target.headers });
       if (upstream.protocol === "codex" && o.affinityKey) setCodexSession(headers, o.affinityKey);
       await credential.authorize(headers, this.ex.signal);
       const lease = this.deps.keyHealth.acquire(this.key);
@@ -97,6 +91,7 @@ export class Attempt {
           signal: this.ex.signal,
           headersTimeoutMs: timeoutMs,
           bodyTimeoutMs: timeoutMs,
+          connectTimeoutMs,
         });
       } catch (err) {
         if (this.ex.signal.aborted || !(err instanceof UpstreamTransportError)) {

@@ -35,11 +35,7 @@ export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ s
   const target = snapshot.upstreams.find((t) => t.protocol === "anthropic" && t.models.matches(model));
   const key = target && deps.keyHealth.order(target.pool, undefined, Date.now())[0];
   if (target && key) {
-    const headers = upstreamHeaders(ex.headers, {
-      foreign: false,
-      stream: false,
-      extra: target.upstream.settings.headers as Record<string, unknown> | undefined,
-    });
+    const headers = upstreamHeaders(ex.headers, { foreign: false, stream: false, policy: target.headers });
     try {
       await deps.credentials(target.upstream, key).authorize(headers, ex.signal);
       const res = await deps.transport.send({

@@ -36,6 +36,8 @@ export interface UsageRecord {
   attempts: number;
   usage: Usage;
   latencyMs: number;
+  /** From the request's arrival to the answer's head going out; undefined when the pipeline wrote none (the edge rendered an error). */
+  ttfbMs: number | undefined;
   /** Set when the client went away before the answer completed. */
   aborted: boolean;
 }
@@ -86,6 +88,8 @@ export interface Exchange {
   /** Aborted when the client disconnects before the answer is complete. */
   signal: AbortSignal;
   startedAt: number;
+  /** When the pipeline wrote the answer's head (performance.now()), for the usage record's time to first byte. */
+  firstByteAt?: number;
   principal?: Principal;
   /** Filled in as the pipeline learns them, so a failed request is still attributed. */
   model?: string;

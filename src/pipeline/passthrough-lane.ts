@@ -10,12 +10,12 @@ import type { UpstreamProtocol } from "../storage/ports.js";
 import { SseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
 import { errorBody, frameSse, streamErrorEvents } from "./render-error.js";
 import { clientGone, stoppedBy } from "./stop.js";
-import type { ClientProtocol } from "../protocols/codec.js";
+import type { ClientProtocol, TranslationWarning } from "../protocols/codec.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { errorInAnswer } from "../protocols/shared/error-in-answer.js";
 import { patchBody, type PeekedBody } from "./json-peek.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
-import { SSE_HEADERS, writeAsync } from "./write-client.js";
+import { SSE_HEADERS, warningsHeader, writeAsync } from "./write-client.js";
 import { METERS } from "../protocols/registry.js";
 import { CODEX_STRIPPED_FIELDS, codexPassthroughPatch } from "../protocols/codex/index.js";
 
@@ -33,6 +33,8 @@ export interface PreparedBody {
   upstreamStreams: boolean;
   /** Events of the answer to rewrite on the way back, undoing what the request patch added. */
   rewriter?: EventRewriter;
+  /** Client fields the upstream's rules removed or overrode (the Codex backend's). */
+  warnings?: TranslationWarning[];
 }
 
 /**
@@ -65,8 +67,8 @@ export function preparePassthroughBody(
       return { body: patchBody(raw, peek, patch), upstreamStreams: true, rewriter: codexCompletedOutputRewriter() };
     }
     const parsed = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
-    const { body } = codexPassthroughPatch({ ...parsed, ...set });
-    return { body: Buffer.from(JSON.stringify(body)), upstreamStreams: true, rewriter: codexCompletedOutputRewriter() };
+    const { body, warnings } = codexPassthroughPatch({ ...parsed, ...set });
+    return { body: Buffer.from(JSON.stringify(body)), upstreamStreams: true, rewriter: codexCompletedOutputRewriter(), warnings };
   }
   const streams = read("stream") === true;
   if (upstream === "openai-chat" && streams) {
@@ -331,6 +333,11 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
   }
   const response = sent.response;
   const passHeaders = clientResponseHeaders(response.headers);
+  const warnings = warningsHeader(prepared.warnings ?? []);
+  if (warnings) {
+    passHeaders["x-switchyard-warnings"] = warnings;
+    deps.logger.info({ requestId: ex.id, warnings: prepared.warnings }, "client fields removed for the upstream");
+  }
   if (request.stream) {
     ex.res.writeHead(response.status, { ...SSE_HEADERS, ...passHeaders });
     ex.res.flushHeaders();

@@ -63,6 +63,7 @@ export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | 
     attempts: ex.attempts ?? 0,
     usage: o.usage,
     latencyMs: performance.now() - ex.startedAt,
+    ttfbMs: ex.firstByteAt === undefined ? undefined : ex.firstByteAt - ex.startedAt,
     aborted,
   };
   countTokens(deps, rec);
@@ -103,6 +104,7 @@ export function storedUsage(rec: UsageRecord, now = new Date()): StoredUsageReco
     errorCode: rec.errorCode ?? null,
     attempts: rec.attempts,
     latencyMs: rec.latencyMs,
+    ttfbMs: rec.ttfbMs ?? null,
     createdAt: now.toISOString(),
   };
 }

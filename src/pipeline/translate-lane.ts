@@ -15,12 +15,13 @@ import { foldStream } from "../protocols/shared/fold-stream.js";
 import { errorInAnswer } from "../protocols/shared/error-in-answer.js";
 import { SseParser } from "../transport/sse.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
+import { speaksNatively } from "../routing/resolve-model.js";
 import { frameSse } from "./render-error.js";
 import { stoppedBy } from "./stop.js";
 import type { Exchange } from "./exchange.js";
 import type { LaneDriver } from "./lane.js";
 import type { ParsedBody } from "./request-body.js";
-import { SSE_HEADERS, sendJson, writeAsync } from "./write-client.js";
+import { SSE_HEADERS, sendJson, warningsHeader, writeAsync } from "./write-client.js";
 
 const decoded = new WeakMap<ParsedBody, CanonicalRequest>();
 
@@ -54,6 +55,8 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   if (attempt.target.sendsCacheKey && affinity.key) request.promptCacheKey = affinity.key;
   else delete request.promptCacheKey;
   const upstreamBody = codec.encodeRequest(request, ctx);
+  // What the client's protocol keeps for itself reaches only an upstream speaking it.
+  if (!speaksNatively(ex.protocol, upstream.protocol)) ctx.warnings.push(...client.droppedFields(canonical));
 
   if (ctx.warnings.length > 0) {
     deps.logger.info({ requestId: ex.id, warnings: ctx.warnings }, "lossy protocol translation");
@@ -66,7 +69,8 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   }
   const response = sent.response;
   const responseHeaders: Record<string, string> = clientResponseHeaders(response.headers);
-  if (ctx.warnings.length > 0) responseHeaders["x-switchyard-warnings"] = [...new Set(ctx.warnings.map((w) => w.code))].join(",");
+  const warnings = warningsHeader(ctx.warnings);
+  if (warnings) responseHeaders["x-switchyard-warnings"] = warnings;
 
   if (!upstreamStreams) {
     let json: unknown;

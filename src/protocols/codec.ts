@@ -83,6 +83,13 @@ export interface ClientCodec {
   readonly protocol: ClientProtocol;
   /** Parses and validates a client body; throws GatewayError("invalid_request", …, {param}) on bad input. */
   decodeRequest(body: unknown): CanonicalRequest;
+  /**
+   * The client fields of a decoded request that only an upstream speaking this same
+   * protocol receives (they ride in this protocol's `extensions`), one warning each,
+   * named as the client wrote them. The translate lane adds them when the upstream
+   * speaks another protocol.
+   */
+  droppedFields(req: CanonicalRequest): TranslationWarning[];
   createStreamEncoder(ctx: TranslationContext): StreamEncoder;
   encodeResponse(res: CanonicalResponse, ctx: TranslationContext): unknown;
   /** HTTP error body in this protocol's envelope. */

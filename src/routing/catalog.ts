@@ -9,6 +9,7 @@ import { SnapshotHolder } from "../canonical/snapshot-holder.js";
 import type { Repos, Upstream, UpstreamProtocol } from "../storage/ports.js";
 import { compileModelPatterns, type ModelMatcher } from "../canonical/model-pattern.js";
 import { sendsPromptCacheKey } from "../upstream/prompt-cache-key.js";
+import { compileHeaderPolicy, type HeaderPolicy } from "../upstream/headers.js";
 import { KeyPool, type PoolKey } from "./key-pool.js";
 
 export interface UpstreamTarget {
@@ -18,6 +19,8 @@ export interface UpstreamTarget {
   pool: KeyPool;
   /** Whether requests to it carry the session's `prompt_cache_key` (see upstream/prompt-cache-key.ts). */
   sendsCacheKey: boolean;
+  /** Which client headers it gets, and the operator's own (upstream/headers.ts), compiled here rather than per request. */
+  headers: HeaderPolicy;
 }
 
 export interface CatalogSnapshot {
@@ -65,7 +68,14 @@ export async function buildSnapshot(store: CatalogSource, secrets: Decrypter, ve
         removed: false,
       });
     }
-    targets.push({ upstream: u, protocol: u.protocol, models: compileModelPatterns(u.models), pool: new KeyPool(pool), sendsCacheKey: sendsPromptCacheKey(u) });
+    targets.push({
+      upstream: u,
+      protocol: u.protocol,
+      models: compileModelPatterns(u.models),
+      pool: new KeyPool(pool),
+      sendsCacheKey: sendsPromptCacheKey(u),
+      headers: compileHeaderPolicy(u.settings),
+    });
   }
   return { upstreams: targets, version };
 }

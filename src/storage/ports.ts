@@ -189,6 +189,8 @@ export interface UsageRecord {
   errorCode: string | null;
   attempts: number;
   latencyMs: number;
+  /** From the request's arrival to the answer's head; null when no answer came from an upstream. */
+  ttfbMs: number | null;
   createdAt: string;
 }
 

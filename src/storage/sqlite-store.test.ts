@@ -131,6 +131,7 @@ describe("sqlite usage records", () => {
         errorCode: null,
         attempts: 1,
         latencyMs: 1,
+        ttfbMs: null,
         createdAt: new Date().toISOString(),
       };
       const inserted = store.usage.insertMany([record]);

@@ -779,6 +779,8 @@ function record(n: number, over: Partial<UsageRecord> = {}): UsageRecord {
     errorCode: null,
     attempts: 1,
     latencyMs: 123,
+    // Null for some, as for a request no upstream answered.
+    ttfbMs: n % 3 === 0 ? null : 40 + n,
     createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
     ...over,
   };

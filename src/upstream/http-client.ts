@@ -1,11 +1,12 @@
 /**
  * The HTTP transport to upstreams: an undici Agent with keep-alive pools per
- * origin. Per-request timeouts come from the upstream's settings; aborting the
+ * origin. Per-request timeouts come from the upstream's settings (upstream/timeouts.ts); aborting the
  * signal (client disconnect) tears the upstream request down. undici's types
  * stay in this file: callers see UpstreamResponse.
  */
 import { Agent, request, type Dispatcher } from "undici";
 import { UpstreamTransportError, type UpstreamHeaders, type UpstreamResponse, type UpstreamTransport } from "./response.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "./timeouts.js";
 
 /** undici error codes that mean the upstream was too slow rather than unreachable. */
 const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
@@ -24,13 +25,25 @@ function toResponse(res: Dispatcher.ResponseData): UpstreamResponse {
 }
 
 export function createUpstreamHttp(opts: { connectTimeoutMs?: number } = {}): UpstreamTransport {
-  const agent = new Agent({
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 600_000,
-    connections: 256,
-    pipelining: 1,
-    connect: { timeout: opts.connectTimeoutMs ?? 10_000 },
-  });
+  const defaultConnect = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  // undici sets the connect timeout per Agent, so each distinct timeout the upstreams ask
+  // for gets an Agent (and keep-alive pools) of its own; there are as many as settings differ.
+  const agents = new Map<number, Agent>();
+  const agentFor = (connectTimeoutMs: number): Agent => {
+    let agent = agents.get(connectTimeoutMs);
+    if (!agent) {
+      agent = new Agent({
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 600_000,
+        connections: 256,
+        pipelining: 1,
+        connect: { timeout: connectTimeoutMs },
+      });
+      agents.set(connectTimeoutMs, agent);
+    }
+    return agent;
+  };
+  agentFor(defaultConnect);
   return {
     async send(o) {
       let res: Dispatcher.ResponseData;
@@ -40,7 +53,7 @@ export function createUpstreamHttp(opts: { connectTimeoutMs?: number } = {}): Up
           headers: o.headers,
           body: o.body,
           signal: o.signal,
-          dispatcher: agent,
+          dispatcher: agentFor(o.connectTimeoutMs ?? defaultConnect),
           headersTimeout: o.headersTimeoutMs,
           bodyTimeout: o.bodyTimeoutMs,
         });
@@ -51,6 +64,8 @@ export function createUpstreamHttp(opts: { connectTimeoutMs?: number } = {}): Up
       }
       return toResponse(res);
     },
-    close: () => agent.close(),
+    close: async () => {
+      await Promise.all([...agents.values()].map((a) => a.close()));
+    },
   };
 }

@@ -13,6 +13,8 @@ export interface UpstreamRequest {
   /** Time allowed for the response head, then between body chunks. */
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** Time allowed to establish the connection; the transport's default when unset. */
+  connectTimeoutMs?: number;
 }
 
 export type UpstreamHeaders = Record<string, string | string[] | undefined>;

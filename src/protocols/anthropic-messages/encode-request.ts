@@ -156,6 +156,9 @@ export function encodeAnthropicRequest(input: CanonicalRequest, ctx: Translation
 
   const metadata: JsonObject = { ...(isRecord(ext.metadata) ? ext.metadata : {}) };
   if (req.user !== undefined) metadata.user_id = req.user;
+  if (req.metadata !== undefined && Object.keys(req.metadata).length > 0) {
+    ctx.warnings.push({ code: "unsupported_parameter", message: "Anthropic metadata holds only user_id; metadata was not sent.", field: "metadata" });
+  }
   if (Object.keys(metadata).length > 0) body.metadata = metadata;
   body.max_tokens = req.maxOutputTokens ?? opts.defaultMaxTokens ?? DEFAULT_MAX_TOKENS;
 

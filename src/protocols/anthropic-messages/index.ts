@@ -5,6 +5,7 @@
  */
 import type { ClientCodec, TranslationContext, UpstreamCodec } from "../codec.js";
 import { decodeAnthropicRequest } from "./decode-request.js";
+import { anthropicDroppedFields } from "./dropped-fields.js";
 import { encodeAnthropicRequest, type AnthropicEncodeOptions } from "./encode-request.js";
 import { decodeAnthropicError, encodeAnthropicError, encodeAnthropicStreamError } from "./errors.js";
 import { decodeAnthropicResponse, encodeAnthropicResponse } from "./response.js";
@@ -14,6 +15,7 @@ import { createAnthropicStreamEncoder } from "./stream-encode.js";
 export const anthropicClientCodec: ClientCodec = {
   protocol: "anthropic-messages",
   decodeRequest: decodeAnthropicRequest,
+  droppedFields: anthropicDroppedFields,
   createStreamEncoder: createAnthropicStreamEncoder,
   encodeResponse: encodeAnthropicResponse,
   encodeError: encodeAnthropicError,

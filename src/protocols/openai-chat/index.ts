@@ -5,6 +5,7 @@
  */
 import type { ClientCodec, TranslationContext, UpstreamCodec } from "../codec.js";
 import { decodeChatRequest } from "./decode-request.js";
+import { chatDroppedFields } from "./dropped-fields.js";
 import { encodeChatRequest, type ChatEncodeOptions } from "./encode-request.js";
 import { decodeChatError, encodeChatError, encodeChatStreamError } from "./errors.js";
 import { decodeChatResponse, encodeChatResponse } from "./response.js";
@@ -14,6 +15,7 @@ import { createChatStreamEncoder } from "./stream-encode.js";
 export const openaiChatClientCodec: ClientCodec = {
   protocol: "openai-chat",
   decodeRequest: decodeChatRequest,
+  droppedFields: chatDroppedFields,
   createStreamEncoder: createChatStreamEncoder,
   encodeResponse: encodeChatResponse,
   encodeError: encodeChatError,

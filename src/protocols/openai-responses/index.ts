@@ -5,6 +5,7 @@
  */
 import type { ClientCodec, UpstreamCodec } from "../codec.js";
 import { decodeResponsesRequest } from "./decode-request.js";
+import { responsesDroppedFields } from "./dropped-fields.js";
 import { encodeResponsesRequest } from "./encode-request.js";
 import { decodeResponsesError, encodeResponsesError, encodeResponsesStreamError } from "./errors.js";
 import { decodeResponsesResponse, encodeResponsesResponse } from "./response.js";
@@ -14,6 +15,7 @@ import { ResponsesStreamEncoder } from "./stream-encode.js";
 export const openaiResponsesClientCodec: ClientCodec = {
   protocol: "openai-responses",
   decodeRequest: decodeResponsesRequest,
+  droppedFields: responsesDroppedFields,
   createStreamEncoder: (ctx) => new ResponsesStreamEncoder(ctx),
   encodeResponse: encodeResponsesResponse,
   encodeError: encodeResponsesError,

@@ -64,7 +64,7 @@ function toRow(r: UsageRecord): UsageRow {
     error_code: r.errorCode,
     attempts: r.attempts,
     latency_ms: Math.round(r.latencyMs),
-    ttfb_ms: null,
+    ttfb_ms: r.ttfbMs === null ? null : Math.round(r.ttfbMs),
     created_at: r.createdAt,
   };
 }
@@ -91,6 +91,7 @@ function toRecord(row: Selectable<UsageRecordsTable>): UsageRecord {
     errorCode: row.error_code,
     attempts: Number(row.attempts),
     latencyMs: Number(row.latency_ms),
+    ttfbMs: row.ttfb_ms === null ? null : Number(row.ttfb_ms),
     createdAt: row.created_at,
   };
 }

@@ -1,0 +1,31 @@
+import { randomBytes } from "node:crypto";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { SecretBox } from "../governance/secrets.js";
+import { openTestStore, type TestStore } from "../testing/test-stores.js";
+import { applyBootstrap } from "./bootstrap.js";
+import { parseConfig } from "./load.js";
+
+let t: TestStore;
+beforeEach(async () => {
+  t = await openTestStore("sqlite");
+});
+afterEach(() => t.dispose());
+
+const yaml = (names: string[]) => `
+upstreams:
+${names.map((n) => `  - { name: ${n}, protocol: openai-chat, base_url: "https://x.test/v1", models: [m], keys: [sk-${n}] }`).join("\n")}
+`;
+
+it("marks the upstreams the file declares, and releases one the file no longer names to the admin API", async () => {
+  const secrets = new SecretBox(randomBytes(32));
+  await applyBootstrap(t.store, secrets, parseConfig(yaml(["kept", "dropped"]), "f.yaml", {}), "f.yaml");
+  const managed = async (name: string) => (await t.store.upstreams.getByName(name))!.settings.managed_by;
+  expect([await managed("kept"), await managed("dropped")]).toEqual(["config", "config"]);
+
+  await applyBootstrap(t.store, secrets, parseConfig(yaml(["kept"]), "f.yaml", {}), "f.yaml");
+  expect([await managed("kept"), await managed("dropped")]).toEqual(["config", undefined]);
+  // Left in place with its keys and other settings.
+  const dropped = (await t.store.upstreams.getByName("dropped"))!;
+  expect(dropped.settings).toMatchObject({ timeout_ms: 600_000 });
+  expect(await t.store.upstreamKeys.listByUpstream(dropped.id)).toHaveLength(1);
+});
