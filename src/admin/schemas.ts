@@ -3,21 +3,26 @@
  * these same schemas, so the two cannot drift.
  */
 import { z } from "zod";
-import { modelPatterns } from "../governance/policy.js";
+import { modelMapRules, modelPatterns } from "../governance/policy.js";
 
 const modelList = modelPatterns.describe("Model names or `*` patterns, within what the parent allows; null = inherit everything the parent may use");
+const modelMap = modelMapRules.describe(
+  "Model mappings `requested=served` (e.g. `claude-*=gpt-5.4`), each serving a model the account may use; null = only what the parent maps",
+);
 
 export const createAccount = z.strictObject({
   name: z.string().min(1).max(128),
   parent_id: z.string().min(1).nullable().optional(),
   status: z.enum(["active", "disabled"]).optional(),
   models: modelList.nullable().optional(),
+  model_map: modelMap.nullable().optional(),
 });
 
 export const updateAccount = z.strictObject({
   name: z.string().min(1).max(128).optional(),
   status: z.enum(["active", "disabled"]).optional(),
   models: modelList.nullable().optional(),
+  model_map: modelMap.nullable().optional(),
 });
 
 export const createApiKey = z.strictObject({

@@ -92,33 +92,37 @@ export class AdminService {
     return this.#store.accounts.descendants(id);
   }
 
-  /** Body: `{name, parent_id?, status?, models?}`. */
+  /** Body: `{name, parent_id?, status?, models?, model_map?}`. */
   async createAccount(body: unknown): Promise<Account> {
     const b = parse(schemas.createAccount, body);
-    const policy: Policy = b.models ? { models: b.models } : {};
+    const policy: Policy = { ...(b.models ? { models: b.models } : {}), ...(b.model_map ? { model_map: b.model_map } : {}) };
     return this.#write(async (tx) => {
       const parentId = b.parent_id ?? null;
       if (parentId !== null) {
         const parent = (await tx.accounts.get(parentId)) ?? throwNotFound("account", parentId, "parent_id");
         refuseWiderThanParent(parent, await effectivePolicy(tx, parent), policy);
+      } else {
+        refuseWiderThanParent(undefined, UNRESTRICTED, policy);
       }
       const a = await tx.accounts.create({ name: b.name, parentId, status: b.status, settings: withPolicy({}, policy) });
       return { result: a, event: { action: "account.create", target: { type: "account", id: a.id }, before: null, after: accountView(a) } };
     });
   }
 
-  /** Body: `{name?, status?, models?}`; `models: null` inherits the parent's. */
+  /** Body: `{name?, status?, models?, model_map?}`; `models: null` inherits the parent's list, `model_map: null` its mappings. */
   async updateAccount(id: string, body: unknown): Promise<Account> {
     const b = parse(schemas.updateAccount, body);
     return this.#write(async (tx) => {
       const current = (await tx.accounts.get(id)) ?? throwNotFound("account", id);
       let settings: Record<string, unknown> | undefined;
-      if (b.models !== undefined) {
+      if (b.models !== undefined || b.model_map !== undefined) {
         const previous = policyOf(current.settings).policy;
-        const policy: Policy = { ...previous, models: b.models ?? undefined };
+        const policy: Policy = { ...previous };
+        if (b.models !== undefined) policy.models = b.models ?? undefined;
+        if (b.model_map !== undefined) policy.model_map = b.model_map ?? undefined;
         const parent = current.parentId === null ? undefined : await tx.accounts.get(current.parentId);
         const parentPolicy = parent ? await effectivePolicy(tx, parent) : UNRESTRICTED;
-        if (parent) refuseWiderThanParent(parent, parentPolicy, policy);
+        refuseWiderThanParent(parent, parentPolicy, policy);
         await refuseStrandedChildren(tx, current, narrow(parentPolicy, previous), narrow(parentPolicy, policy));
         settings = withPolicy(current.settings, policy);
       }
@@ -294,13 +298,28 @@ async function effectivePolicy(tx: Repos, account: Account): Promise<EffectivePo
   return foldPolicies(chain.map((a) => policyOf(a.settings).policy));
 }
 
-function refuseWiderThanParent(parent: Account, parentPolicy: EffectivePolicy, policy: Policy): void {
+function refuseWiderThanParent(parent: Account | undefined, parentPolicy: EffectivePolicy, policy: Policy): void {
   const violations = checkWithinParent(parentPolicy, policy);
   if (violations.length === 0) return;
-  const models = violations.map((v) => `'${String(v.value)}'`).join(", ");
-  throw new GatewayError("invalid_request", "exceeds_parent", `Models ${models} are not within what parent account '${parent.name}' allows.`, {
-    param: "models",
-  });
+  const models = violations.filter((v) => v.path[0] === "models").map((v) => `'${String(v.value)}'`);
+  if (models.length > 0) {
+    throw new GatewayError(
+      "invalid_request",
+      "exceeds_parent",
+      `Models ${models.join(", ")} are not within what parent account '${parent?.name ?? ""}' allows.`,
+      {
+        param: "models",
+      },
+    );
+  }
+  // A mapping toward a model the account may not use would route around the allow-list.
+  const rules = violations.map((v) => `'${String(v.value)}'`).join(", ");
+  throw new GatewayError(
+    "invalid_request",
+    "exceeds_parent",
+    `Mappings ${rules} serve models outside what the account may use${parent ? ` under parent account '${parent.name}'` : ""}.`,
+    { param: "model_map" },
+  );
 }
 
 /**

@@ -3,6 +3,7 @@
  * keep the two in step. Snake_case on disk, parsed into camelCase types.
  */
 import { z } from "zod";
+import { modelMapRules } from "../governance/policy.js";
 
 /** `${VAR:-}` interpolates to ""; treat that as "not set". */
 const emptyAsUnset = z.preprocess((v) => (v === "" ? undefined : v), z.string().min(1).optional());
@@ -38,6 +39,8 @@ const account = z.strictObject({
   parent: z.string().min(1).optional(),
   /** Model names or patterns this account may use; absent = everything its parent may use. */
   models: z.array(z.string().min(1)).optional(),
+  /** Model mappings (`claude-*=gpt-5.4`) for this account and its sub-accounts; absent = only what the parent maps. */
+  model_map: modelMapRules.optional(),
   keys: z.array(apiKey).default([]),
 });
 
@@ -73,6 +76,10 @@ export const configSchema = z.strictObject({
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   upstreams: z.array(upstream).default([]),
   accounts: z.array(account).default([]),
+  /** Gateway-wide model mappings (`claude-*=gpt-5.4`), consulted after an account's own (docs/routing.md). */
+  model_map: modelMapRules.default([]),
+  /** Which name a mapped request's answer carries on the translate lane: the one the client asked for, or the served one. */
+  model_map_echo: z.enum(["requested", "served"]).default("requested"),
 });
 
 export type ConfigFile = z.output<typeof configSchema>;
