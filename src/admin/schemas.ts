@@ -3,6 +3,7 @@
  * these same schemas, so the two cannot drift.
  */
 import { z } from "zod";
+import { PRESET_NAMES } from "../canonical/provider-presets.js";
 import { modelMapRules, modelPatterns } from "../governance/policy.js";
 
 const modelList = modelPatterns.describe("Model names or `*` patterns, within what the parent allows; null = inherit everything the parent may use");
@@ -43,6 +44,10 @@ export const createUpstream = z.strictObject({
     .boolean()
     .optional()
     .describe("Send the session's cache key as prompt_cache_key; unset = on for Responses/Codex and for Chat at api.openai.com, off for other Chat upstreams"),
+  preset: z
+    .enum(PRESET_NAMES)
+    .optional()
+    .describe("A provider preset (docs/providers.md); it fills protocol, base_url, models and, where documented, prompt_cache_key, so those may be omitted"),
 });
 
 export const updateUpstream = z.strictObject({

@@ -233,6 +233,19 @@ describe.each(ENGINES)("admin service on %s", (engine) => {
       expect(await store.upstreamKeys.get(k.id)).toBeUndefined();
     });
 
+    it("creates an upstream from a provider preset and a name, the body overriding what the preset fills", async () => {
+      const ds = await service.createUpstream({ name: "deepseek", preset: "deepseek" });
+      expect(ds).toMatchObject({ protocol: "openai-chat", baseUrl: "https://api.deepseek.com", models: ["deepseek-*"] });
+      const oa = await service.createUpstream({ name: "oa", preset: "openai", models: ["gpt-5.4"] });
+      expect(oa).toMatchObject({ protocol: "openai-responses", models: ["gpt-5.4"], settings: { prompt_cache_key: true } });
+      changes = 0;
+      audit = [];
+      const e = await failure(service.createUpstream({ name: "x", preset: "nosuch" }));
+      expect(e).toMatchObject({ code: "invalid_field", param: "preset" });
+      expect(e.message).toContain("unknown preset 'nosuch'");
+      expectNoWrite();
+    });
+
     it("updates upstream settings field by field and deletes the upstream with its keys", async () => {
       const u = await service.createUpstream({ name: "up", protocol: "openai-chat", base_url: "https://x.test/v1", models: ["m"], timeout_ms: 1000 });
       await service.addUpstreamKey(u.id, { key: "sk-1" });

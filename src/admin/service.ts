@@ -17,6 +17,7 @@
  */
 import type { z } from "zod";
 import { GatewayError } from "../canonical/errors.js";
+import { withPresetDefaults } from "../canonical/provider-presets.js";
 import { generateKey } from "../governance/api-keys.js";
 import { checkWithinParent, foldPolicies, narrow, policyOf, UNRESTRICTED, withPolicy, type EffectivePolicy, type Policy } from "../governance/policy.js";
 import { fingerprint } from "../governance/secrets.js";
@@ -176,9 +177,9 @@ export class AdminService {
     return (await this.#store.upstreams.get(id)) ?? throwNotFound("upstream", id);
   }
 
-  /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?}`. */
+  /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?, preset?}`; a preset fills what is omitted. */
   async createUpstream(body: unknown): Promise<Upstream> {
-    const b = parse(schemas.createUpstream, body);
+    const b = parse(schemas.createUpstream, presetFilled(body));
     const settings: Record<string, unknown> = {};
     if (b.account_id) settings.account_id = b.account_id;
     if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
@@ -273,6 +274,14 @@ function parse<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
     throw new GatewayError("invalid_request", "invalid_field", `${param || "body"}: ${issue.message}`, param ? { param } : {});
   }
   return r.data;
+}
+
+/** The body with its provider preset's defaults filled in (canonical/provider-presets.ts); an unknown preset is refused. */
+function presetFilled(body: unknown): unknown {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return body;
+  const filled = withPresetDefaults(body as Record<string, unknown>);
+  if (typeof filled === "string") throw new GatewayError("invalid_request", "invalid_field", `preset: ${filled}`, { param: "preset" });
+  return filled;
 }
 
 function throwNotFound(what: AuditTarget, id: string, param?: string): never {

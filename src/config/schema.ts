@@ -3,6 +3,7 @@
  * keep the two in step. Snake_case on disk, parsed into camelCase types.
  */
 import { z } from "zod";
+import { withPresetDefaults } from "../canonical/provider-presets.js";
 import { modelMapRules } from "../governance/policy.js";
 
 /** `${VAR:-}` interpolates to ""; treat that as "not set". */
@@ -26,7 +27,23 @@ const upstream = z.strictObject({
   headers: z.record(z.string(), z.string()).default({}),
   /** Send the session's cache key as `prompt_cache_key`; unset = the protocol's default (see docs/configuration.md). */
   prompt_cache_key: z.boolean().optional(),
+  /** A provider preset (docs/providers.md) that filled the fields left unset. */
+  preset: z.string().optional(),
 });
+
+/**
+ * An upstream entry, after its `preset` (canonical/provider-presets.ts) filled what the
+ * entry leaves unset, so `{name, preset: deepseek, keys: [...]}` is a whole upstream.
+ */
+const upstreamEntry = z.preprocess((value, ctx) => {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const filled = withPresetDefaults(value as Record<string, unknown>);
+  if (typeof filled === "string") {
+    ctx.addIssue({ code: "custom", message: filled, path: ["preset"], input: value });
+    return value;
+  }
+  return filled;
+}, upstream);
 
 const apiKey = z.union([
   z.string().min(16, "API keys must be at least 16 characters"),
@@ -74,7 +91,7 @@ export const configSchema = z.strictObject({
   database_url: emptyAsUnset,
   redis_url: emptyAsUnset,
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  upstreams: z.array(upstream).default([]),
+  upstreams: z.array(upstreamEntry).default([]),
   accounts: z.array(account).default([]),
   /** Gateway-wide model mappings (`claude-*=gpt-5.4`), consulted after an account's own (docs/routing.md). */
   model_map: modelMapRules.default([]),
