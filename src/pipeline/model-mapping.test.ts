@@ -9,6 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ACME_KEY, startStack, TEAM_KEY, type Stack } from "../testing/stack.js";
 
 const BOT_KEY = "sk-test-bot-0000000000000000003";
+const GPT_ONLY_KEY = "sk-test-gptonly-00000000000000004";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -18,6 +19,9 @@ beforeAll(async () => {
     models: ["gpt-5.4*", "claude-*", "gpt-4o*"]
     model_map: ["claude-opus-*=gpt-4o-mini"]
     keys: [${BOT_KEY}]
+  - name: gpt-only
+    models: ["gpt-5.4"]
+    keys: [${GPT_ONLY_KEY}]
 model_map: ["claude-*=gpt-5.4"]
 `,
   });
@@ -63,6 +67,32 @@ describe("claude-*=gpt-5.4 in one line of config", () => {
     expect(res.model).toBe("gpt-4o");
     expect((stack.mock.requests.at(-1)!.json as { model: string }).model).toBe("gpt-4o");
     expect(stack.usage.at(-1)).toMatchObject({ model: "gpt-4o", servedModel: "gpt-4o" });
+  });
+});
+
+describe("admission and token counting under a mapping", () => {
+  it("admits by the served model: an account allowed only gpt-5.4 may ask for a Claude name mapped to it", async () => {
+    const msg = await anthropic(GPT_ONLY_KEY).messages.create({ model: "claude-haiku-4-5", max_tokens: 16, messages: [{ role: "user", content: "hi" }] });
+    expect(msg.model).toBe("claude-haiku-4-5");
+    expect(stack.usage.at(-1)).toMatchObject({ servedModel: "gpt-5.4", status: 200 });
+    // A name no rule maps is still judged as it is.
+    const refused = await anthropic(GPT_ONLY_KEY)
+      .messages.create({ model: "gpt-4o", max_tokens: 16, messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 403 });
+  });
+
+  it("counts tokens for the served model: estimated locally, not asked of the Anthropic upstream", async () => {
+    for (const key of [ACME_KEY, GPT_ONLY_KEY]) {
+      const res = await fetch(`${stack.gw.url}/v1/messages/count_tokens`, {
+        method: "POST",
+        headers: { "x-api-key": key, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+        body: JSON.stringify({ model: "claude-sonnet-4-5", messages: [{ role: "user", content: "hello there" }] }),
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-switchyard-estimate")).toBe("true");
+    }
+    expect(stack.mock.requests.filter((r) => r.path.endsWith("/count_tokens"))).toEqual([]);
   });
 });
 
