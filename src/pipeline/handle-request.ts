@@ -76,7 +76,14 @@ function planRequest(deps: PipelineDeps, snapshot: CatalogSnapshot, ex: Exchange
   if (plan.attempts.length > 0) return plan;
   throw plan.servedAnywhere
     ? new GatewayError("overloaded", "no_upstream_key", `No upstream credential is available for model '${request.model}'.`, { status: 503 })
-    : new GatewayError("not_found", "model_not_found", `The model '${request.model}' is not served by this gateway.`, { param: "model" });
+    : new GatewayError("not_found", "model_not_found", `The model '${request.model}'${mappedTo(resolution)} is not served by this gateway.`, {
+        param: "model",
+      });
+}
+
+/** Names the served model when a rule mapped the request, so an admin sees which rule points nowhere. */
+function mappedTo(resolution: ModelResolution): string {
+  return resolution.rule ? ` (mapped to '${resolution.served}' by the rule '${resolution.rule.source}')` : "";
 }
 
 /** Tries the plan in order until one attempt answers; a retryable failure before the first byte moves on. */

@@ -22,7 +22,7 @@ beforeAll(async () => {
   - name: gpt-only
     models: ["gpt-5.4"]
     keys: [${GPT_ONLY_KEY}]
-model_map: ["claude-*=gpt-5.4"]
+model_map: ["claude-*=gpt-5.4", "ghost-*=nowhere-1"]
 `,
   });
 });
@@ -59,6 +59,14 @@ describe("claude-*=gpt-5.4 in one line of config", () => {
       if (!row) await new Promise((r) => setTimeout(r, 10));
     }
     expect(row).toMatchObject({ upstreamModel: "gpt-5.4" });
+  });
+
+  it("names the rule when a mapped model is served nowhere", async () => {
+    const e = await anthropic(ACME_KEY)
+      .messages.create({ model: "ghost-1", max_tokens: 16, messages: [{ role: "user", content: "hi" }] })
+      .catch((err: unknown) => err as { status: number; message: string });
+    expect(e).toMatchObject({ status: 404 });
+    expect((e as { message: string }).message).toContain("The model 'ghost-1' (mapped to 'nowhere-1' by the rule 'ghost-*=nowhere-1') is not served");
   });
 
   it("leaves a model no rule names alone", async () => {
