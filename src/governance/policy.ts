@@ -11,8 +11,8 @@
  *   parent's effective one; the admin API refuses such a write, so what is stored
  *   reads the same as what is enforced.
  *
- * Today a policy holds one rule, the model allow-list. Each later rule (rate limits,
- * quotas, model mappings) adds a field to the schema, a narrowing step to the fold
+ * Today a policy holds the model allow-list and the model mappings. Each later rule
+ * (rate limits, quotas) adds a field to the schema, a narrowing step to the fold
  * (limits take the smaller value, lists intersect) and a comparison to the check.
  */
 import { z } from "zod";
