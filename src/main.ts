@@ -14,6 +14,7 @@ import { SecretBox, loadMasterKey, parseMasterKey } from "./governance/secrets.j
 import { checkAdminToken, loadAdminToken } from "./governance/admin-token.js";
 import { Principals } from "./governance/principals.js";
 import { Catalog } from "./routing/catalog.js";
+import { compileRuleTexts } from "./canonical/model-map.js";
 import { AdminService } from "./admin/service.js";
 import { createUpstreamHttp } from "./upstream/http-client.js";
 import { createLocalKeyHealth } from "./routing/key-health.js";
@@ -71,7 +72,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const secrets = new SecretBox(master.key);
     await applyBootstrap(store, secrets, config, o.source ?? "(config)");
     const principals = await Principals.load(store, logger);
-    const catalog = await Catalog.load(store, secrets);
+    const catalog = await Catalog.load(store, secrets, compileRuleTexts(config.model_map));
     // The one change notification after every admin write: both snapshots the data
     // plane reads are rebuilt before the write is answered. A cluster broadcast joins here.
     const onChange = async (): Promise<void> => {
@@ -92,6 +93,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         logger,
         metrics,
         maxAttempts: config.server.max_attempts,
+        echoServedModel: config.model_map_echo === "served",
         admissionChecks: o.admissionChecks ?? baseChecks,
         recordUsage(rec) {
           usageRecorder.record(storedUsage(rec));

@@ -64,6 +64,7 @@ function build(): unknown {
             name: str,
             status: { enum: ["active", "disabled"] },
             models: { type: ["array", "null"], items: str },
+            model_map: { type: ["array", "null"], items: str },
             created_at: str,
             updated_at: str,
           },

@@ -3,16 +3,21 @@
  * these same schemas, so the two cannot drift.
  */
 import { z } from "zod";
-import { modelPatterns } from "../governance/policy.js";
+import { PRESET_NAMES } from "../canonical/provider-presets.js";
+import { modelMapRules, modelPatterns } from "../governance/policy.js";
 import { FORWARD_HEADER_NAME } from "../upstream/headers.js";
 
 const modelList = modelPatterns.describe("Model names or `*` patterns, within what the parent allows; null = inherit everything the parent may use");
+const modelMap = modelMapRules.describe(
+  "Model mappings `requested=served` (e.g. `claude-*=gpt-5.4`), each serving a model the account may use; null = only what the parent maps",
+);
 
 export const createAccount = z.strictObject({
   name: z.string().min(1).max(128),
   parent_id: z.string().min(1).nullable().optional(),
   status: z.enum(["active", "disabled"]).optional(),
   models: modelList.nullable().optional(),
+  model_map: modelMap.nullable().optional(),
 });
 
 export const updateAccount = z.strictObject({
@@ -25,6 +30,7 @@ export const updateAccount = z.strictObject({
     .describe("Moves the account, with its sub-accounts, under another parent (null: make it a primary account)"),
   status: z.enum(["active", "disabled"]).optional(),
   models: modelList.nullable().optional(),
+  model_map: modelMap.nullable().optional(),
 });
 
 export const createApiKey = z.strictObject({
@@ -53,6 +59,10 @@ export const createUpstream = z.strictObject({
     .optional()
     .describe("Send the session's cache key as prompt_cache_key; unset = on for Responses/Codex and for Chat at api.openai.com, off for other Chat upstreams"),
   forward_headers: forwardHeaders.optional(),
+  preset: z
+    .enum(PRESET_NAMES)
+    .optional()
+    .describe("A provider preset (docs/providers.md); it fills protocol, base_url, models and, where documented, prompt_cache_key, so those may be omitted"),
 });
 
 export const updateUpstream = z.strictObject({

@@ -63,6 +63,28 @@ describe.each(ENGINES)("admin service on %s", (engine) => {
       ]);
     });
 
+    it("takes model mappings in the short form, only toward models the account may use", async () => {
+      const org = await service.createAccount({ name: "org", models: ["gpt-5.4*", "claude-*"], model_map: ["claude-*=gpt-5.4"] });
+      expect(org.settings).toEqual({ models: ["gpt-5.4*", "claude-*"], model_map: ["claude-*=gpt-5.4"] });
+      expect(audit[0]!.after).toMatchObject({ model_map: ["claude-*=gpt-5.4"] });
+      changes = 0;
+      audit = [];
+
+      const outside = await failure(service.createAccount({ name: "team", parent_id: org.id, model_map: ["claude-*=o3"] }));
+      expect(outside).toMatchObject({ code: "exceeds_parent", param: "model_map" });
+      // Within the parent, but the child's own list leaves gpt-5.4 out.
+      const own = await failure(service.createAccount({ name: "team", parent_id: org.id, models: ["claude-*"], model_map: ["claude-*=gpt-5.4"] }));
+      expect(own).toMatchObject({ code: "exceeds_parent", param: "model_map" });
+      const malformed = await failure(service.createAccount({ name: "team", parent_id: org.id, model_map: ["claude-*"] }));
+      expect(malformed).toMatchObject({ code: "invalid_field", param: "model_map.0" });
+      expectNoWrite();
+
+      const team = await service.createAccount({ name: "team", parent_id: org.id, model_map: ["claude-opus-*=gpt-5.4-pro"] });
+      const narrowed = await failure(service.updateAccount(org.id, { models: ["claude-*", "gpt-5.4"] }));
+      expect(narrowed).toMatchObject({ code: "children_outside_policy" });
+      expect((await service.updateAccount(team.id, { model_map: null })).settings).toEqual({});
+    });
+
     it("refuses a sub-account wider than its parent's effective policy, naming what reaches beyond", async () => {
       const org = await store.accounts.create({ name: "org", settings: { models: ["gpt-*"] } });
       // Inherits org's list: a child of it is held to gpt-* as well.
@@ -259,6 +281,19 @@ describe.each(ENGINES)("admin service on %s", (engine) => {
         status: 409,
       });
       expect(await store.upstreamKeys.listByUpstream(fromFile.id)).toEqual([]);
+      expectNoWrite();
+    });
+
+    it("creates an upstream from a provider preset and a name, the body overriding what the preset fills", async () => {
+      const ds = await service.createUpstream({ name: "deepseek", preset: "deepseek" });
+      expect(ds).toMatchObject({ protocol: "openai-chat", baseUrl: "https://api.deepseek.com", models: ["deepseek-*"] });
+      const oa = await service.createUpstream({ name: "oa", preset: "openai", models: ["gpt-5.4"] });
+      expect(oa).toMatchObject({ protocol: "openai-responses", models: ["gpt-5.4"], settings: { prompt_cache_key: true } });
+      changes = 0;
+      audit = [];
+      const e = await failure(service.createUpstream({ name: "x", preset: "nosuch" }));
+      expect(e).toMatchObject({ code: "invalid_field", param: "preset" });
+      expect(e.message).toContain("unknown preset 'nosuch'");
       expectNoWrite();
     });
 

@@ -17,6 +17,7 @@
  */
 import type { z } from "zod";
 import { GatewayError } from "../canonical/errors.js";
+import { withPresetDefaults } from "../canonical/provider-presets.js";
 import { generateKey } from "../governance/api-keys.js";
 import { checkWithinParent, foldPolicies, narrow, policyOf, UNRESTRICTED, withPolicy, type EffectivePolicy, type Policy } from "../governance/policy.js";
 import { fingerprint } from "../governance/secrets.js";
@@ -92,15 +93,17 @@ export class AdminService {
     return this.#store.accounts.descendants(id);
   }
 
-  /** Body: `{name, parent_id?, status?, models?}`. */
+  /** Body: `{name, parent_id?, status?, models?, model_map?}`. */
   async createAccount(body: unknown): Promise<Account> {
     const b = parse(schemas.createAccount, body);
-    const policy: Policy = b.models ? { models: b.models } : {};
+    const policy: Policy = { ...(b.models ? { models: b.models } : {}), ...(b.model_map ? { model_map: b.model_map } : {}) };
     return this.#write(async (tx) => {
       const parentId = b.parent_id ?? null;
       if (parentId !== null) {
         const parent = (await tx.accounts.get(parentId)) ?? throwNotFound("account", parentId, "parent_id");
         refuseWiderThanParent(parent, await effectivePolicy(tx, parent), policy);
+      } else {
+        refuseWiderThanParent(undefined, UNRESTRICTED, policy);
       }
       const a = await tx.accounts.create({ name: b.name, parentId, status: b.status, settings: withPolicy({}, policy) });
       return { result: a, event: { action: "account.create", target: { type: "account", id: a.id }, before: null, after: accountView(a) } };
@@ -108,10 +111,10 @@ export class AdminService {
   }
 
   /**
-   * Body: `{name?, parent_id?, status?, models?}`; `models: null` inherits the parent's.
-   * `parent_id` moves the account and its subtree (null: to the top). Whatever changes,
-   * the account's own models must stay within its (new) parent's, and no sub-account may
-   * end up allowing more than the account above it.
+   * Body: `{name?, parent_id?, status?, models?, model_map?}`; `models: null` inherits the
+   * parent's list, `model_map: null` its mappings. `parent_id` moves the account and its
+   * subtree (null: to the top). Whatever changes, the account's own policy must stay within
+   * its (new) parent's, and no sub-account may end up allowing more than the account above it.
    */
   async updateAccount(id: string, body: unknown): Promise<Account> {
     const b = parse(schemas.updateAccount, body);
@@ -128,15 +131,19 @@ export class AdminService {
           });
         }
       }
+      const policyChanges = b.models !== undefined || b.model_map !== undefined;
       let settings: Record<string, unknown> | undefined;
-      if (b.models !== undefined || moving) {
+      if (policyChanges || moving) {
         const previous = policyOf(current.settings).policy;
-        const policy: Policy = b.models === undefined ? previous : { ...previous, models: b.models ?? undefined };
+        const policy: Policy = { ...previous };
+        if (b.models !== undefined) policy.models = b.models ?? undefined;
+        if (b.model_map !== undefined) policy.model_map = b.model_map ?? undefined;
         const before = await parentPolicyOf(tx, current.parentId);
         const after = moving ? await parentPolicyOf(tx, parentId) : before;
-        if (after.parent) refuseWiderThanParent(after.parent, after.policy, policy);
+        // A root is checked too: its own mappings must serve models its own list allows.
+        refuseWiderThanParent(after.parent, after.policy, policy);
         await refuseStrandedChildren(tx, current, narrow(before.policy, previous), narrow(after.policy, policy));
-        if (b.models !== undefined) settings = withPolicy(current.settings, policy);
+        if (policyChanges) settings = withPolicy(current.settings, policy);
       }
       if (moving) await tx.accounts.move(id, parentId);
       const a = (await tx.accounts.update(id, { name: b.name, status: b.status, settings })) ?? throwNotFound("account", id);
@@ -189,9 +196,9 @@ export class AdminService {
     return (await this.#store.upstreams.get(id)) ?? throwNotFound("upstream", id);
   }
 
-  /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?}`. */
+  /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?, preset?}`; a preset fills what is omitted. */
   async createUpstream(body: unknown): Promise<Upstream> {
-    const b = parse(schemas.createUpstream, body);
+    const b = parse(schemas.createUpstream, presetFilled(body));
     const settings: Record<string, unknown> = {};
     if (b.account_id) settings.account_id = b.account_id;
     if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
@@ -298,6 +305,14 @@ function parse<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
   return r.data;
 }
 
+/** The body with its provider preset's defaults filled in (canonical/provider-presets.ts); an unknown preset is refused. */
+function presetFilled(body: unknown): unknown {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return body;
+  const filled = withPresetDefaults(body as Record<string, unknown>);
+  if (typeof filled === "string") throw new GatewayError("invalid_request", "invalid_field", `preset: ${filled}`, { param: "preset" });
+  return filled;
+}
+
 function throwNotFound(what: AuditTarget, id: string, param?: string): never {
   throw new GatewayError("not_found", `${what}_not_found`, `No ${what.replace("_", " ")} with id '${id}'.`, param ? { param } : {});
 }
@@ -327,13 +342,28 @@ async function effectivePolicy(tx: Repos, account: Account): Promise<EffectivePo
   return foldPolicies(chain.map((a) => policyOf(a.settings).policy));
 }
 
-function refuseWiderThanParent(parent: Account, parentPolicy: EffectivePolicy, policy: Policy): void {
+function refuseWiderThanParent(parent: Account | undefined, parentPolicy: EffectivePolicy, policy: Policy): void {
   const violations = checkWithinParent(parentPolicy, policy);
   if (violations.length === 0) return;
-  const models = violations.map((v) => `'${String(v.value)}'`).join(", ");
-  throw new GatewayError("invalid_request", "exceeds_parent", `Models ${models} are not within what parent account '${parent.name}' allows.`, {
-    param: "models",
-  });
+  const models = violations.filter((v) => v.path[0] === "models").map((v) => `'${String(v.value)}'`);
+  if (models.length > 0) {
+    throw new GatewayError(
+      "invalid_request",
+      "exceeds_parent",
+      `Models ${models.join(", ")} are not within what parent account '${parent?.name ?? ""}' allows.`,
+      {
+        param: "models",
+      },
+    );
+  }
+  // A mapping toward a model the account may not use would route around the allow-list.
+  const rules = violations.map((v) => `'${String(v.value)}'`).join(", ");
+  throw new GatewayError(
+    "invalid_request",
+    "exceeds_parent",
+    `Mappings ${rules} serve models outside what the account may use${parent ? ` under parent account '${parent.name}'` : ""}.`,
+    { param: "model_map" },
+  );
 }
 
 /**

@@ -16,6 +16,7 @@ export function accountView(a: Account): Record<string, unknown> {
     status: a.status,
     // What is enforced: a stored list that does not parse reads as allowing nothing.
     models: policyOf(a.settings).policy.models ?? null,
+    model_map: policyOf(a.settings).policy.model_map ?? null,
     created_at: a.createdAt,
     updated_at: a.updatedAt,
   };

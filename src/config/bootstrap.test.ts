@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { afterEach, beforeEach, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SecretBox } from "../governance/secrets.js";
 import { openTestStore, type TestStore } from "../testing/test-stores.js";
 import { applyBootstrap } from "./bootstrap.js";
@@ -28,4 +28,21 @@ it("marks the upstreams the file declares, and releases one the file no longer n
   const dropped = (await t.store.upstreams.getByName("dropped"))!;
   expect(dropped.settings).toMatchObject({ timeout_ms: 600_000 });
   expect(await t.store.upstreamKeys.listByUpstream(dropped.id)).toHaveLength(1);
+});
+
+describe("bootstrap of account model mappings", () => {
+  it("stores an account's model_map and follows the file when it changes or goes away", async () => {
+    const secrets = new SecretBox(randomBytes(32));
+    const apply = (yaml: string): Promise<void> => applyBootstrap(t.store, secrets, parseConfig(yaml, "t.yaml", {}), "t.yaml");
+    await apply(`accounts:\n  - name: acme\n    model_map: ["claude-*=gpt-5.4"]\n`);
+    expect((await t.store.accounts.getByName("acme"))?.settings).toEqual({ model_map: ["claude-*=gpt-5.4"] });
+    await apply(`accounts:\n  - name: acme\n    models: ["gpt-*"]\n    model_map: ["claude-opus-*=gpt-5.4-pro"]\n`);
+    expect((await t.store.accounts.getByName("acme"))?.settings).toEqual({ models: ["gpt-*"], model_map: ["claude-opus-*=gpt-5.4-pro"] });
+    await apply(`accounts:\n  - name: acme\n`);
+    expect((await t.store.accounts.getByName("acme"))?.settings).toEqual({});
+  });
+
+  it("refuses a malformed rule in the file, naming the field", () => {
+    expect(() => parseConfig(`model_map: ["claude-*"]\n`, "t.yaml", {})).toThrow(/model_map\[0\]: .claude-\*. is not of the form requested=served/);
+  });
 });

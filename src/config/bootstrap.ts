@@ -4,7 +4,7 @@
  * - an upstream declared in the file is created or updated by name, and its key
  *   set becomes exactly the file's keys (matched by fingerprint);
  * - an account is created by name if missing (under its `parent`), and its model
- *   list follows the file; its API keys from the file are added if missing.
+ *   list and model mappings follow the file; its API keys from the file are added if missing.
  * Records created through the admin API and not named in the file are left alone; an
  * upstream the file named before but no longer does is left too, and from then on
  * managed through the admin API (it loses its `managed_by: config` mark).
@@ -61,11 +61,15 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
     }
     let account = await store.accounts.getByName(a.name);
     if (!account) {
-      account = await store.accounts.create({ name: a.name, parentId, settings: a.models ? { models: a.models } : {} });
+      const settings: Record<string, unknown> = a.models ? { models: a.models } : {};
+      if (a.model_map) settings.model_map = a.model_map;
+      account = await store.accounts.create({ name: a.name, parentId, settings });
     } else {
       const settings = { ...account.settings };
       if (a.models) settings.models = a.models;
       else delete settings.models;
+      if (a.model_map) settings.model_map = a.model_map;
+      else delete settings.model_map;
       account = (await store.accounts.update(account.id, { settings })) ?? account;
       if (account.parentId !== parentId) await store.accounts.move(account.id, parentId);
     }

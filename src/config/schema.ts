@@ -3,6 +3,8 @@
  * keep the two in step. Snake_case on disk, parsed into camelCase types.
  */
 import { z } from "zod";
+import { withPresetDefaults } from "../canonical/provider-presets.js";
+import { modelMapRules } from "../governance/policy.js";
 
 /** `${VAR:-}` interpolates to ""; treat that as "not set". */
 const emptyAsUnset = z.preprocess((v) => (v === "" ? undefined : v), z.string().min(1).optional());
@@ -33,7 +35,23 @@ const upstream = z.strictObject({
       names: z.array(z.string().regex(/^[A-Za-z0-9!#$%&'+.^_`|~-]+\*?$/, "must be a header name, or a prefix ending in '*'")).default([]),
     })
     .optional(),
+  /** A provider preset (docs/providers.md) that filled the fields left unset. */
+  preset: z.string().optional(),
 });
+
+/**
+ * An upstream entry, after its `preset` (canonical/provider-presets.ts) filled what the
+ * entry leaves unset, so `{name, preset: deepseek, keys: [...]}` is a whole upstream.
+ */
+const upstreamEntry = z.preprocess((value, ctx) => {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const filled = withPresetDefaults(value as Record<string, unknown>);
+  if (typeof filled === "string") {
+    ctx.addIssue({ code: "custom", message: filled, path: ["preset"], input: value });
+    return value;
+  }
+  return filled;
+}, upstream);
 
 const apiKey = z.union([
   z.string().min(16, "API keys must be at least 16 characters"),
@@ -46,6 +64,8 @@ const account = z.strictObject({
   parent: z.string().min(1).optional(),
   /** Model names or patterns this account may use; absent = everything its parent may use. */
   models: z.array(z.string().min(1)).optional(),
+  /** Model mappings (`claude-*=gpt-5.4`) for this account and its sub-accounts; absent = only what the parent maps. */
+  model_map: modelMapRules.optional(),
   keys: z.array(apiKey).default([]),
 });
 
@@ -79,8 +99,12 @@ export const configSchema = z.strictObject({
   database_url: emptyAsUnset,
   redis_url: emptyAsUnset,
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  upstreams: z.array(upstream).default([]),
+  upstreams: z.array(upstreamEntry).default([]),
   accounts: z.array(account).default([]),
+  /** Gateway-wide model mappings (`claude-*=gpt-5.4`), consulted after an account's own (docs/routing.md). */
+  model_map: modelMapRules.default([]),
+  /** Which name a mapped request's answer carries on the translate lane: the one the client asked for, or the served one. */
+  model_map_echo: z.enum(["requested", "served"]).default("requested"),
 });
 
 export type ConfigFile = z.output<typeof configSchema>;

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { allowsModel, checkWithinParent, foldPolicies, INHERIT, policyOf, UNRESTRICTED, withPolicy, type Policy } from "./policy.js";
+import { allowsModel, checkWithinParent, foldPolicies, INHERIT, mappedModel, policyOf, UNRESTRICTED, withPolicy, type Policy } from "./policy.js";
 
 /** What one account's own policy allows, read straight from its list (no fold involved). */
 function ownAllows(p: Policy, model: string): boolean {
@@ -139,5 +139,43 @@ describe("policyOf and withPolicy", () => {
   it("replaces the policy fields and keeps the others", () => {
     expect(withPolicy({ models: ["a"], other: 1 }, { models: ["b"] })).toEqual({ models: ["b"], other: 1 });
     expect(withPolicy({ models: ["a"], other: 1 }, INHERIT)).toEqual({ other: 1 });
+  });
+});
+
+describe("model mappings in the policy", () => {
+  const served = (chain: Policy[], model: string): string | undefined => mappedModel(foldPolicies(chain), model)?.target;
+
+  it("inherits a parent's rules down the tree", () => {
+    expect(served([INHERIT, INHERIT, { model_map: ["claude-*=gpt-5.4"] }], "claude-sonnet-4-5")).toBe("gpt-5.4");
+  });
+
+  it("lets the nearest account's rule override what it inherits", () => {
+    const root: Policy = { model_map: ["claude-sonnet-4-5=gpt-5.4-mini", "claude-*=gpt-5.4"] };
+    const child: Policy = { model_map: ["claude-*=gpt-5.4-pro"] };
+    expect(served([child, root], "claude-sonnet-4-5")).toBe("gpt-5.4-pro");
+    // Where the child has no rule, the parent's still apply.
+    expect(served([{ model_map: ["o3=gpt-5.4"] }, root], "claude-sonnet-4-5")).toBe("gpt-5.4-mini");
+  });
+
+  it("drops rules toward models the account may not use, its own and inherited ones", () => {
+    const root: Policy = { model_map: ["claude-*=gpt-5.4"] };
+    const narrowChild: Policy = { models: ["claude-*"] };
+    expect(served([narrowChild, root], "claude-sonnet-4-5")).toBeUndefined();
+    // A stored rule that skipped the admin check is dropped by the fold too.
+    expect(served([{ models: ["gpt-5.4-mini"], model_map: ["claude-*=gpt-5.4"] }], "claude-x")).toBeUndefined();
+    expect(served([{ models: ["gpt-5.4-mini"], model_map: ["claude-*=gpt-5.4", "claude-x=gpt-5.4-mini"] }], "claude-x")).toBe("gpt-5.4-mini");
+  });
+
+  it("checkWithinParent refuses a child's mapping toward a model it may not use", () => {
+    const parent = foldPolicies([{ models: ["gpt-5.4", "claude-*"] }]);
+    expect(checkWithinParent(parent, { model_map: ["claude-*=gpt-5.4"] })).toEqual([]);
+    expect(checkWithinParent(parent, { model_map: ["claude-*=o3"] })).toMatchObject([{ path: ["model_map", 0], value: "claude-*=o3" }]);
+    // Within the parent, but outside the child's own narrower list.
+    expect(checkWithinParent(parent, { models: ["claude-*"], model_map: ["claude-*=gpt-5.4"] })).toMatchObject([{ path: ["model_map", 0] }]);
+  });
+
+  it("refuses a malformed rule when reading a policy", () => {
+    expect(policyOf({ model_map: ["claude-*"] }).problem).toBeDefined();
+    expect(policyOf({ model_map: ["claude-*=gpt-5.4"] }).policy.model_map).toEqual(["claude-*=gpt-5.4"]);
   });
 });

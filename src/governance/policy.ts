@@ -11,15 +11,24 @@
  *   parent's effective one; the admin API refuses such a write, so what is stored
  *   reads the same as what is enforced.
  *
- * Today a policy holds one rule, the model allow-list. Each later rule (rate limits,
- * quotas, model mappings) adds a field to the schema, a narrowing step to the fold
+ * Today a policy holds the model allow-list and the model mappings. Each later rule
+ * (rate limits, quotas) adds a field to the schema, a narrowing step to the fold
  * (limits take the smaller value, lists intersect) and a comparison to the check.
  */
 import { z } from "zod";
+import { compileModelMap, parseMappingRule, type CompiledModelMap, type MappingRule } from "../canonical/model-map.js";
 import { compileModelPatterns, coversPattern, type ModelMatcher } from "../canonical/model-pattern.js";
 
 /** Model names or `*` patterns, the syntax of canonical/model-pattern.ts. */
 export const modelPatterns = z.array(z.string().min(1));
+
+/** Model mapping rules in the short form `requested=served` (canonical/model-map.ts), e.g. `claude-*=gpt-5.4`. */
+export const modelMapRules = z.array(
+  z.string().superRefine((text, ctx) => {
+    const r = parseMappingRule(text);
+    if (typeof r === "string") ctx.addIssue({ code: "custom", message: r });
+  }),
+);
 
 /**
  * The stored policy. Unknown keys are ignored, not refused: the settings document may
@@ -28,6 +37,12 @@ export const modelPatterns = z.array(z.string().min(1));
 export const policySchema = z.object({
   /** Model names or patterns the account may use; absent = whatever its parent may use; empty = none. */
   models: modelPatterns.optional(),
+  /**
+   * Model mappings, most specific first within the list; absent or empty = only what the
+   * parent maps. A child's rules are consulted before its ancestors', and each rule may
+   * only name a served model the account may use.
+   */
+  model_map: modelMapRules.optional(),
 });
 
 export type Policy = z.infer<typeof policySchema>;
@@ -48,10 +63,16 @@ export interface EffectivePolicy {
    * stored lists each narrow the one above folds to a single list, the nearest.
    */
   readonly models: readonly ModelAllowList[];
+  /**
+   * Mapping rules, the account's own list first, then its parent's, up to the root: the
+   * nearest list with a matching rule decides, so a child overrides what it inherits.
+   * Rules whose served model the account may not use are left out.
+   */
+  readonly modelMap: readonly CompiledModelMap[];
 }
 
 /** The effective policy of a root account that stored nothing. */
-export const UNRESTRICTED: EffectivePolicy = { models: [] };
+export const UNRESTRICTED: EffectivePolicy = { models: [], modelMap: [] };
 
 /**
  * The policy in an account's settings. A document whose policy fields do not parse
@@ -82,7 +103,44 @@ export function foldPolicies(chain: readonly Policy[]): EffectivePolicy {
 
 /** `parent`'s effective policy as narrowed by a child's own policy. */
 export function narrow(parent: EffectivePolicy, child: Policy): EffectivePolicy {
-  return { models: narrowModels(parent.models, child.models) };
+  const models = narrowModels(parent.models, child.models);
+  return { models, modelMap: narrowModelMap(parent, models, child.model_map) };
+}
+
+/**
+ * The child's own rules in front of the inherited lists, each list keeping only rules
+ * toward models the child may use: a child narrower than its parent must not be sent to
+ * a model it may not use by a rule it inherited, and a stored rule that skipped the
+ * admin check must not reach beyond the allow-list either.
+ */
+function narrowModelMap(parent: EffectivePolicy, models: readonly ModelAllowList[], own: readonly string[] | undefined): readonly CompiledModelMap[] {
+  const allowed = (m: string): boolean => models.every((l) => l.matcher.matches(m));
+  const keep = (rules: readonly MappingRule[]): CompiledModelMap | undefined => {
+    const kept = rules.filter((r) => allowed(r.target));
+    return kept.length > 0 ? compileModelMap(kept) : undefined;
+  };
+  const lists: CompiledModelMap[] = [];
+  if (own && own.length > 0) {
+    const parsed = own.map(parseMappingRule).filter((r): r is MappingRule => typeof r !== "string");
+    const list = keep(parsed);
+    if (list) lists.push(list);
+  }
+  // The allow-list did not change: the inherited lists were already filtered against it.
+  if (models === parent.models) return lists.length === 0 ? parent.modelMap : [...lists, ...parent.modelMap];
+  for (const l of parent.modelMap) {
+    const list = l.rules.every((r) => allowed(r.target)) ? l : keep(l.rules);
+    if (list) lists.push(list);
+  }
+  return lists;
+}
+
+/** The model a request for `model` is served by under the policy's mappings, with the rule that decided; undefined = no rule. */
+export function mappedModel(policy: EffectivePolicy, model: string): MappingRule | undefined {
+  for (const list of policy.modelMap) {
+    const rule = list.lookup(model);
+    if (rule) return rule;
+  }
+  return undefined;
 }
 
 function narrowModels(parent: readonly ModelAllowList[], own: readonly string[] | undefined): readonly ModelAllowList[] {
@@ -123,6 +181,16 @@ export function checkWithinParent(parent: EffectivePolicy, child: Policy): Polic
   for (const [i, pattern] of (child.models ?? []).entries()) {
     if (!allowsPattern(parent, pattern)) {
       violations.push({ path: ["models", i], value: pattern, message: `model '${pattern}' is not within what the parent account allows` });
+    }
+  }
+  // A mapping may only send the account to a model it may use: within the parent's
+  // effective list and within the child's own list when it states one.
+  const own = narrow(parent, { models: child.models });
+  for (const [i, text] of (child.model_map ?? []).entries()) {
+    const rule = parseMappingRule(text);
+    if (typeof rule === "string") continue;
+    if (!allowsModel(own, rule.target)) {
+      violations.push({ path: ["model_map", i], value: text, message: `mapping '${text}' serves model '${rule.target}', which the account may not use` });
     }
   }
   return violations;

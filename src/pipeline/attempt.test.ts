@@ -70,7 +70,7 @@ function setup(credential: Credential, settings: Record<string, unknown> = {}, v
     logger: createLogger("silent"),
   } as unknown as PipelineDeps;
   const ex = { id: "req_test", headers: {}, signal: new AbortController().signal } as unknown as Exchange;
-  return { key, attempt: new Attempt(deps, ex, { target, key, lane: "passthrough" }) };
+  return { key, attempt: new Attempt(deps, ex, { target, key, lane: "passthrough", model: "m" }) };
 }
 
 const body = Buffer.from(

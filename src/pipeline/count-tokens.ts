@@ -12,6 +12,9 @@ import { authenticate } from "./authenticate.js";
 import { admitRequest } from "./admit.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
 import { parseBody, requireModel } from "./request-body.js";
+import { resolveModel } from "../routing/resolve-model.js";
+import { patchBody } from "./json-peek.js";
+import { mappingSource } from "./mapping.js";
 
 export function estimateTokens(body: { read(name: string): unknown }): number {
   let bytes = 0;
@@ -30,9 +33,12 @@ export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ s
   if (!Array.isArray(body.read("messages"))) {
     throw new GatewayError("invalid_request", "invalid_messages", "'messages' must be an array.", { param: "messages" });
   }
+  // Counted for the model that would serve the request: a mapped Claude name is counted by
+  // the model it maps to (estimated, unless that model is on an Anthropic upstream).
+  const served = resolveModel(snapshot, ex.protocol, model, mappingSource(principal.policy)).served;
   // Nothing is generated: the admission only checks, and gives back at once whatever a check held.
-  await (await admitRequest(deps, principal, { model, stream: false })).release();
-  const target = snapshot.upstreams.find((t) => t.protocol === "anthropic" && t.models.matches(model));
+  await (await admitRequest(deps, principal, { model: served, stream: false })).release();
+  const target = snapshot.upstreams.find((t) => t.protocol === "anthropic" && t.models.matches(served));
   const key = target && deps.keyHealth.order(target.pool, undefined, Date.now())[0];
   if (target && key) {
     const headers = upstreamHeaders(ex.headers, { foreign: false, stream: false, policy: target.headers });
@@ -42,7 +48,7 @@ export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ s
         url: upstreamUrl("anthropic", target.upstream.baseUrl, "count_tokens", ex.query),
         method: "POST",
         headers,
-        body: ex.body,
+        body: served === model ? ex.body : patchBody(ex.body, body.peek, { model: served }),
         signal: ex.signal,
         headersTimeoutMs: 30_000,
         bodyTimeoutMs: 30_000,

@@ -23,6 +23,8 @@ export interface UsageRecord {
   clientProtocol: ClientProtocol;
   /** The model the client asked for ("" when the request was refused before naming one). */
   model: string;
+  /** The model sent upstream after mapping (undefined when the request ended before resolution). */
+  servedModel: string | undefined;
   /** Name of the upstream that answered (or was tried last). */
   upstream: string | undefined;
   upstreamId: string | undefined;
@@ -54,6 +56,8 @@ export interface PipelineDeps {
   logger: Logger;
   metrics: Metrics;
   maxAttempts: number;
+  /** Answer with the served model's name when a mapping applied, instead of the requested one (translate lane; YAML `model_map_echo: served`). */
+  echoServedModel?: boolean;
   /** Admission checks, in order (main.ts composes them from governance). */
   admissionChecks: readonly AdmissionCheck[];
   /** Receives one record per settled request; must not block (batch it). */
@@ -93,6 +97,8 @@ export interface Exchange {
   principal?: Principal;
   /** Filled in as the pipeline learns them, so a failed request is still attributed. */
   model?: string;
+  /** The model sent upstream, once resolved: differs from `model` when a mapping rule applied. */
+  servedModel?: string;
   stream?: boolean;
   /** Upstream attempts made so far; the last one answered or failed last. */
   attempts?: number;

@@ -7,11 +7,14 @@
  */
 import { GatewayError } from "../canonical/errors.js";
 import { emptyUsage } from "../canonical/usage.js";
+import type { CatalogSnapshot } from "../routing/catalog.js";
 import { planAttempts, type Lane, type Plan } from "../routing/plan.js";
+import { resolveModel, type ModelResolution } from "../routing/resolve-model.js";
 import { affinityKey } from "./affinity.js";
 import { admitRequest, type Admission } from "./admit.js";
 import { Attempt } from "./attempt.js";
 import { authenticate } from "./authenticate.js";
+import { mappingSource } from "./mapping.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
 import { runPassthrough } from "./passthrough-lane.js";
@@ -31,8 +34,11 @@ export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<
   let outcome: Outcome | undefined;
   try {
     const request = readRequest(ex);
-    admission = await admitRequest(deps, ex.principal, request);
-    const plan = planRequest(deps, ex, request);
+    const snapshot = deps.catalog.snapshot;
+    const resolution = resolveRequest(snapshot, ex, request);
+    // Admission judges the model that will be used; a mapping only ever names one the account may use.
+    admission = await admitRequest(deps, ex.principal, { model: resolution.served, stream: request.stream });
+    const plan = planRequest(deps, snapshot, ex, request, resolution);
     outcome = await runAttempts(deps, ex, request, plan);
     return outcome;
   } catch (err) {
@@ -52,19 +58,34 @@ function readRequest(ex: Exchange): ClientRequest {
   return { body, model, stream, affinity: affinityKey(ex, ex.principal!, body, model) };
 }
 
-function planRequest(deps: PipelineDeps, ex: Exchange, request: ClientRequest): Plan {
-  const plan = planAttempts(deps.catalog.snapshot, deps.keyHealth, {
+/** The served model and its upstreams, under the account's mappings and the gateway's. */
+function resolveRequest(snapshot: CatalogSnapshot, ex: Exchange, request: ClientRequest): ModelResolution {
+  const resolution = resolveModel(snapshot, ex.protocol, request.model, mappingSource(ex.principal!.policy));
+  ex.servedModel = resolution.served;
+  return resolution;
+}
+
+function planRequest(deps: PipelineDeps, snapshot: CatalogSnapshot, ex: Exchange, request: ClientRequest, resolution: ModelResolution): Plan {
+  const plan = planAttempts(snapshot, deps.keyHealth, {
     model: request.model,
     client: ex.protocol,
     clientStreams: request.stream,
     affinity: request.affinity.key,
     maxAttempts: deps.maxAttempts,
     now: Date.now(),
+    resolution,
   });
   if (plan.attempts.length > 0) return plan;
   throw plan.servedAnywhere
     ? new GatewayError("overloaded", "no_upstream_key", `No upstream credential is available for model '${request.model}'.`, { status: 503 })
-    : new GatewayError("not_found", "model_not_found", `The model '${request.model}' is not served by this gateway.`, { param: "model" });
+    : new GatewayError("not_found", "model_not_found", `The model '${request.model}'${mappedTo(resolution)} is not served by this gateway.`, {
+        param: "model",
+      });
+}
+
+/** Names the served model when a rule mapped the request, so an admin sees which rule points nowhere. */
+function mappedTo(resolution: ModelResolution): string {
+  return resolution.rule ? ` (mapped to '${resolution.served}' by the rule '${resolution.rule.source}')` : "";
 }
 
 /** Tries the plan in order until one attempt answers; a retryable failure before the first byte moves on. */

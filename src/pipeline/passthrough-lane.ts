@@ -316,7 +316,11 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
     request.body.raw,
     request.body.peek,
     request.body.read,
-    cacheKeyPatch(attempt.target.sendsCacheKey, request),
+    // A mapped model goes upstream under its served name; the answer carries that name too
+    // on this lane (docs/routing.md#what-the-client-sees).
+    attempt.planned.model === request.model
+      ? cacheKeyPatch(attempt.target.sendsCacheKey, request)
+      : { ...cacheKeyPatch(attempt.target.sendsCacheKey, request), model: attempt.planned.model },
   );
   const sent = await attempt.send({ body: prepared.body, stream: request.stream, query: ex.query, affinityKey: request.affinity.key });
   if (!sent.ok) {

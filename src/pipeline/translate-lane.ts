@@ -47,9 +47,11 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   const affinity = clientRequest.affinity;
   const canonical = canonicalOf(ex, clientRequest.body);
   const upstreamStreams = clientStreams || !codec.supportsNonStream;
-  const ctx = newTranslationContext(canonical.model);
+  const ctx = newTranslationContext(deps.echoServedModel ? attempt.planned.model : canonical.model);
   ctx.clientRequest = canonical;
-  const request: CanonicalRequest = { ...canonical, stream: upstreamStreams };
+  // The upstream gets the served model; the client's own name stays in ctx, which the
+  // client codec echoes in every answer (docs/routing.md#what-the-client-sees).
+  const request: CanonicalRequest = { ...canonical, model: attempt.planned.model, stream: upstreamStreams };
   // The client's own key (if any) is the session identity behind affinity.key; an upstream
   // that rejects the field gets neither.
   if (attempt.target.sendsCacheKey && affinity.key) request.promptCacheKey = affinity.key;

@@ -8,6 +8,7 @@
 import { SnapshotHolder } from "../canonical/snapshot-holder.js";
 import type { Repos, Upstream, UpstreamProtocol } from "../storage/ports.js";
 import { compileModelPatterns, type ModelMatcher } from "../canonical/model-pattern.js";
+import { NO_MAPPING, type CompiledModelMap } from "../canonical/model-map.js";
 import { sendsPromptCacheKey } from "../upstream/prompt-cache-key.js";
 import { compileHeaderPolicy, type HeaderPolicy } from "../upstream/headers.js";
 import { KeyPool, type PoolKey } from "./key-pool.js";
@@ -26,6 +27,8 @@ export interface UpstreamTarget {
 export interface CatalogSnapshot {
   upstreams: UpstreamTarget[];
   version: number;
+  /** Gateway-wide mapping rules (the YAML's top-level `model_map`), consulted after the account's own. */
+  modelMap: CompiledModelMap;
 }
 
 /**
@@ -39,7 +42,13 @@ export interface Decrypter {
 /** What the catalog is built from: read access to upstreams and their keys. */
 export type CatalogSource = Pick<Repos, "upstreams" | "upstreamKeys">;
 
-export async function buildSnapshot(store: CatalogSource, secrets: Decrypter, version: number, previous?: CatalogSnapshot): Promise<CatalogSnapshot> {
+export async function buildSnapshot(
+  store: CatalogSource,
+  secrets: Decrypter,
+  version: number,
+  previous?: CatalogSnapshot,
+  modelMap: CompiledModelMap = NO_MAPPING,
+): Promise<CatalogSnapshot> {
   const [upstreams, upstreamKeys] = await Promise.all([store.upstreams.list(), store.upstreamKeys.listAll()]);
 
   // Key health survives a reload for keys that still exist with the same secret.
@@ -77,12 +86,15 @@ export async function buildSnapshot(store: CatalogSource, secrets: Decrypter, ve
       headers: compileHeaderPolicy(u.settings),
     });
   }
-  return { upstreams: targets, version };
+  return { upstreams: targets, version, modelMap };
 }
 
 /** Holds the current snapshot and swaps it atomically on reload. */
 export class Catalog extends SnapshotHolder<CatalogSnapshot> {
-  static async load(store: CatalogSource, secrets: Decrypter): Promise<Catalog> {
-    return new Catalog(await buildSnapshot(store, secrets, 1), (version, previous) => buildSnapshot(store, secrets, version, previous));
+  /** `modelMap`: the gateway-wide mapping rules, fixed for the process (they come from the YAML file). */
+  static async load(store: CatalogSource, secrets: Decrypter, modelMap: CompiledModelMap = NO_MAPPING): Promise<Catalog> {
+    return new Catalog(await buildSnapshot(store, secrets, 1, undefined, modelMap), (version, previous) =>
+      buildSnapshot(store, secrets, version, previous, modelMap),
+    );
   }
 }

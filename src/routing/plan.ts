@@ -9,7 +9,7 @@ import { streamsOnly, type ClientProtocol, type UpstreamProtocol } from "../cano
 import type { CatalogSnapshot, UpstreamTarget } from "./catalog.js";
 import type { KeyHealth } from "./key-health.js";
 import type { PoolKey } from "./key-pool.js";
-import { resolveModel, speaksNatively } from "./resolve-model.js";
+import { resolveModel, speaksNatively, type ModelResolution } from "./resolve-model.js";
 
 export type Lane = "passthrough" | "translate";
 
@@ -17,6 +17,8 @@ export interface PlannedAttempt {
   target: UpstreamTarget;
   key: PoolKey;
   lane: Lane;
+  /** The model name sent to this upstream (the requested one unless a mapping rule chose another). */
+  model: string;
 }
 
 export function laneFor(client: ClientProtocol, upstream: UpstreamProtocol, clientStreams = true): Lane {
@@ -32,6 +34,8 @@ export interface PlanOptions {
   affinity: string | undefined;
   maxAttempts: number;
   now: number;
+  /** The model's resolution, when the caller resolved it already (with the account's mappings); else resolved here without them. */
+  resolution?: ModelResolution;
 }
 
 export interface Plan {
@@ -46,13 +50,13 @@ export interface Plan {
  * move to the next upstream only after an upstream's keys, capped at `maxAttempts`.
  */
 export function planAttempts(snapshot: CatalogSnapshot, health: KeyHealth, o: PlanOptions): Plan {
-  const { targets, servedAnywhere } = resolveModel(snapshot, o.client, o.model);
+  const { targets, servedAnywhere, served } = o.resolution ?? resolveModel(snapshot, o.client, o.model);
   const attempts: PlannedAttempt[] = [];
   for (const target of targets) {
     const lane = laneFor(o.client, target.protocol, o.clientStreams);
     for (const key of health.order(target.pool, o.affinity, o.now)) {
       if (attempts.length >= o.maxAttempts) return { attempts, servedAnywhere };
-      attempts.push({ target, key, lane });
+      attempts.push({ target, key, lane, model: served });
     }
   }
   return { attempts, servedAnywhere };

@@ -1,8 +1,11 @@
 /**
  * Which upstreams serve a model for a client: native-protocol upstreams first
- * (in config order), then the others. Model mappings land here.
+ * (in config order), then the others, after mapping the requested model to the one
+ * served (the account's rules, then the gateway's; docs/routing.md).
  */
 import type { ClientProtocol, UpstreamProtocol } from "../canonical/protocols.js";
+import type { MappingRule } from "../canonical/model-map.js";
+import { BoundedLru } from "./bounded-lru.js";
 import type { CatalogSnapshot, UpstreamTarget } from "./catalog.js";
 
 export interface Resolution {
@@ -21,30 +24,79 @@ export function speaksNatively(client: ClientProtocol, upstream: UpstreamProtoco
   return NATIVE_UPSTREAMS[client].includes(upstream);
 }
 
-/** Most distinct (client, model) pairs remembered per catalog snapshot; past it the cache starts over. */
-const CACHE_LIMIT = 4096;
-const cacheBySnapshot = new WeakMap<CatalogSnapshot, Map<string, Resolution>>();
+/**
+ * The account's side of mapping, as the pipeline hands it over (routing does not import
+ * governance): its own rules and what it may use.
+ */
+export interface MappingSource {
+  /**
+   * Names the rule set: equal keys must mean equal rules and allow-lists (the pipeline
+   * uses the principals snapshot version and the account id, i.e. the policy version).
+   */
+  readonly key: string;
+  /** The account's own rule for a requested model (its policy, inherited down the tree), or undefined. */
+  lookup(model: string): MappingRule | undefined;
+  /** Whether the account may use a model: a gateway-wide rule toward a model it may not use is skipped. */
+  allows(model: string): boolean;
+}
+
+/** No account rules and no restriction (tests, and callers that only want the gateway's own rules). */
+export const NO_ACCOUNT_MAPPING: MappingSource = { key: "", lookup: () => undefined, allows: () => true };
+
+/** The model sent upstream and the rule that chose it. */
+export interface ModelChoice {
+  /** What the upstream is asked for: the requested name when no rule applies. */
+  served: string;
+  /** The rule that mapped it, and whether it was the account's or the gateway's. */
+  rule?: MappingRule;
+  ruleFrom?: "account" | "gateway";
+}
+
+export interface ModelResolution extends Resolution, ModelChoice {}
 
 /**
- * Resolved once per (snapshot, client, model) and cached on the snapshot, so
- * a reload invalidates it by construction.
+ * Most resolutions remembered per catalog snapshot. The requested name is the client's
+ * to choose, so the bound is what keeps random names from growing memory; the least
+ * recently used entry goes first.
  */
-export function resolveModel(snapshot: CatalogSnapshot, client: ClientProtocol, model: string): Resolution {
+export const RESOLUTION_CACHE_LIMIT = 4096;
+const cacheBySnapshot = new WeakMap<CatalogSnapshot, BoundedLru<string, ModelResolution>>();
+
+/** The account's rules first (nearest account first, folded by the caller), then the gateway-wide ones. */
+export function chooseModel(snapshot: CatalogSnapshot, model: string, mapping: MappingSource): ModelChoice {
+  const own = mapping.lookup(model);
+  if (own) return { served: own.target, rule: own, ruleFrom: "account" };
+  const gateway = snapshot.modelMap.lookup(model);
+  if (gateway && mapping.allows(gateway.target)) return { served: gateway.target, rule: gateway, ruleFrom: "gateway" };
+  return { served: model };
+}
+
+/**
+ * Resolved once per (snapshot, rule set, client, model) and cached on the snapshot, so a
+ * reload invalidates it by construction and a policy change arrives with a new key.
+ */
+export function resolveModel(snapshot: CatalogSnapshot, client: ClientProtocol, model: string, mapping: MappingSource = NO_ACCOUNT_MAPPING): ModelResolution {
   let cache = cacheBySnapshot.get(snapshot);
   if (!cache) {
-    cache = new Map();
+    cache = new BoundedLru(RESOLUTION_CACHE_LIMIT);
     cacheBySnapshot.set(snapshot, cache);
   }
-  const key = `${client}\0${model}`;
+  const key = `${mapping.key}\0${client}\0${model}`;
   let hit = cache.get(key);
   if (!hit) {
-    const serving = snapshot.upstreams.filter((t) => t.models.matches(model));
+    const choice = chooseModel(snapshot, model, mapping);
+    const serving = snapshot.upstreams.filter((t) => t.models.matches(choice.served));
     hit = {
+      ...choice,
       targets: [...serving.filter((t) => speaksNatively(client, t.protocol)), ...serving.filter((t) => !speaksNatively(client, t.protocol))],
       servedAnywhere: serving.length > 0,
     };
-    if (cache.size >= CACHE_LIMIT) cache.clear();
     cache.set(key, hit);
   }
   return hit;
+}
+
+/** How many resolutions the snapshot's cache holds (for tests of its bound). */
+export function cachedResolutions(snapshot: CatalogSnapshot): number {
+  return cacheBySnapshot.get(snapshot)?.size ?? 0;
 }

@@ -171,6 +171,8 @@ export interface UsageRecord {
   apiKeyId: string | null;
   /** The model the client asked for. */
   model: string;
+  /** The model sent upstream after mapping; null when the request ended before it was resolved. Absent = null. */
+  upstreamModel?: string | null;
   upstreamId: string | null;
   upstreamKeyId: string | null;
   clientProtocol: string;

@@ -733,7 +733,11 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
 
     describe("usage records", () => {
       it("inserts a batch and lists an account's records newest first, every field intact", async () => {
-        const batch = [record(1), record(2), record(3, { accountId: "acct-2", status: "error", httpStatus: 502, errorCode: "upstream_error", apiKeyId: null })];
+        const batch = [
+          record(1),
+          record(2),
+          record(3, { accountId: "acct-2", status: "error", httpStatus: 502, errorCode: "upstream_error", apiKeyId: null, upstreamModel: null }),
+        ];
         expect(await store.usage.insertMany(batch)).toBe(3);
         expect(await store.usage.listByAccount("acct-1")).toEqual([record(2), record(1)]);
         expect(await store.usage.listByAccount("acct-2")).toEqual([batch[2]]);
@@ -763,6 +767,7 @@ function record(n: number, over: Partial<UsageRecord> = {}): UsageRecord {
     accountId: "acct-1",
     apiKeyId: "key-1",
     model: "gpt-5",
+    upstreamModel: "gpt-5.4",
     upstreamId: "up-1",
     upstreamKeyId: "uk-1",
     clientProtocol: "anthropic-messages",

@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { compileRuleTexts } from "../canonical/model-map.js";
+import { compileModelPatterns } from "../canonical/model-pattern.js";
+import type { Upstream, UpstreamProtocol } from "../storage/ports.js";
+import type { CatalogSnapshot, UpstreamTarget } from "./catalog.js";
+import { KeyPool } from "./key-pool.js";
+import { compileHeaderPolicy } from "../upstream/headers.js";
+import { cachedResolutions, RESOLUTION_CACHE_LIMIT, resolveModel, type MappingSource } from "./resolve-model.js";
+
+function target(name: string, protocol: UpstreamProtocol, models: string[]): UpstreamTarget {
+  const upstream = { id: name, name, protocol, baseUrl: "https://u.test", models, enabled: true, settings: {} } as unknown as Upstream;
+  return { upstream, protocol, models: compileModelPatterns(models), pool: new KeyPool([]), sendsCacheKey: false, headers: compileHeaderPolicy({}) };
+}
+
+function snapshot(gatewayRules: string[] = []): CatalogSnapshot {
+  return {
+    upstreams: [target("gpt", "openai-responses", ["gpt-5.4", "gpt-5.4-mini"]), target("claude", "anthropic", ["claude-*"])],
+    version: 1,
+    modelMap: compileRuleTexts(gatewayRules),
+  };
+}
+
+function account(key: string, rules: string[], allowed: (m: string) => boolean = () => true): MappingSource {
+  const map = compileRuleTexts(rules);
+  return { key, lookup: (m) => map.lookup(m), allows: allowed };
+}
+
+describe("resolveModel with mappings", () => {
+  it("sends a mapped model to the upstreams serving the model it maps to", () => {
+    const r = resolveModel(snapshot(["claude-*=gpt-5.4"]), "anthropic-messages", "claude-sonnet-4-5");
+    expect(r).toMatchObject({ served: "gpt-5.4", ruleFrom: "gateway", servedAnywhere: true });
+    expect(r.rule?.source).toBe("claude-*=gpt-5.4");
+    expect(r.targets.map((t) => t.upstream.name)).toEqual(["gpt"]);
+  });
+
+  it("serves the requested name when no rule applies", () => {
+    const r = resolveModel(snapshot(["claude-opus-*=gpt-5.4"]), "anthropic-messages", "claude-sonnet-4-5");
+    expect(r.served).toBe("claude-sonnet-4-5");
+    expect(r.rule).toBeUndefined();
+    expect(r.targets.map((t) => t.upstream.name)).toEqual(["claude"]);
+  });
+
+  it("consults the account's rules before the gateway's, even a wildcard before an exact gateway rule", () => {
+    const r = resolveModel(snapshot(["claude-sonnet-4-5=gpt-5.4"]), "anthropic-messages", "claude-sonnet-4-5", account("a", ["claude-*=gpt-5.4-mini"]));
+    expect(r).toMatchObject({ served: "gpt-5.4-mini", ruleFrom: "account" });
+  });
+
+  it("skips a gateway rule toward a model the account may not use", () => {
+    const r = resolveModel(
+      snapshot(["claude-*=gpt-5.4"]),
+      "anthropic-messages",
+      "claude-sonnet-4-5",
+      account("b", [], (m) => m.startsWith("claude-")),
+    );
+    expect(r.served).toBe("claude-sonnet-4-5");
+  });
+
+  it("keeps results apart per rule set and per client", () => {
+    const s = snapshot();
+    expect(resolveModel(s, "anthropic-messages", "claude-x", account("v1", ["claude-*=gpt-5.4"])).served).toBe("gpt-5.4");
+    expect(resolveModel(s, "anthropic-messages", "claude-x", account("v2", [])).served).toBe("claude-x");
+    expect(resolveModel(s, "openai-chat", "claude-x", account("v1", ["claude-*=gpt-5.4"])).served).toBe("gpt-5.4");
+  });
+
+  it("does not grow past its bound under a flood of made-up model names", () => {
+    const s = snapshot(["claude-*=gpt-5.4"]);
+    for (let i = 0; i < RESOLUTION_CACHE_LIMIT + 500; i++) resolveModel(s, "openai-chat", `random-${i}`);
+    expect(cachedResolutions(s)).toBe(RESOLUTION_CACHE_LIMIT);
+    // Still correct after eviction.
+    expect(resolveModel(s, "openai-chat", "random-0").served).toBe("random-0");
+    expect(resolveModel(s, "openai-chat", "claude-3").served).toBe("gpt-5.4");
+  });
+});
