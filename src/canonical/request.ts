@@ -93,7 +93,7 @@ export interface FunctionTool {
    * A free-form tool (OpenAI `custom` tool, e.g. Codex CLI's `apply_patch`): the model writes
    * plain text instead of JSON. `parameters` is then an object with one string field, `input`,
    * which is what vendors without free-form tools are given; calls carry `{"input": text}` as
-   * their arguments (protocols/shared/freeform-tools.ts).
+   * their arguments (protocols/common/freeform-tools.ts).
    */
   freeform?: { format?: Record<string, unknown> };
 }

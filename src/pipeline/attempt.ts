@@ -13,7 +13,7 @@ import { upstreamUrl } from "../upstream/endpoints.js";
 import { upstreamHeaders } from "../upstream/headers.js";
 import { upstreamTimeouts } from "../upstream/timeouts.js";
 import { UpstreamTransportError, type UpstreamHeaders, type UpstreamResponse } from "../upstream/response.js";
-import type { AnswerError } from "../protocols/shared/error-in-answer.js";
+import type { AnswerError } from "../protocols/common/error-in-answer.js";
 import { setCodexSession } from "./affinity.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
 

@@ -12,7 +12,7 @@ import { errorBody, frameSse, streamErrorEvents } from "./render-error.js";
 import { clientGone, stoppedBy } from "./stop.js";
 import type { ClientProtocol, TranslationWarning } from "../protocols/codec.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
-import { errorInAnswer } from "../protocols/shared/error-in-answer.js";
+import { errorInAnswer } from "../protocols/common/error-in-answer.js";
 import { patchBody, type PeekedBody } from "./json-peek.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
 import { SSE_HEADERS, warningsHeader, writeAsync } from "./write-client.js";

@@ -3,7 +3,7 @@
  * Unknown block types are rejected with the block's path, never dropped.
  */
 import type { ContentPart, FilePart, ImagePart, Message, Role, TextPart, ToolResultPart } from "../../canonical/request.js";
-import { expectArray, expectRecord, expectString, invalid, optBoolean, type JsonObject } from "../shared/guards.js";
+import { expectArray, expectRecord, expectString, invalid, optBoolean, type JsonObject } from "../common/guards.js";
 import { withHints, type MessageHints, type OpaqueBlock } from "./hints.js";
 
 /** Known blocks the canonical model has no part for; kept verbatim for an Anthropic upstream. */

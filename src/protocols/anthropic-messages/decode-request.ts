@@ -17,7 +17,7 @@ import {
   optString,
   remainder,
   type JsonObject,
-} from "../shared/guards.js";
+} from "../common/guards.js";
 import { PROTOCOL } from "./hints.js";
 import { isReasoningEffort } from "./reasoning.js";
 

@@ -11,8 +11,8 @@
  */
 import type { CanonicalRequest } from "../../canonical/request.js";
 import type { TranslationWarning } from "../codec.js";
-import { DroppedFields } from "../shared/dropped-fields.js";
-import { isRecord } from "../shared/guards.js";
+import { DroppedFields } from "../common/dropped-fields.js";
+import { isRecord } from "../common/guards.js";
 import { PROTOCOL, readHints } from "./hints.js";
 
 /** `output_config` members with a canonical home (reasoning effort, a JSON schema format). */

@@ -12,8 +12,8 @@
  */
 import type { ContentPart, FilePart, ImagePart, Message, ReasoningPart, TextPart } from "../../canonical/request.js";
 import type { TranslationContext } from "../codec.js";
-import { sanitizeToolUseId } from "../shared/tool-names.js";
-import { isRecord, tryParseJson, type JsonObject } from "../shared/guards.js";
+import { sanitizeToolUseId } from "../common/tool-names.js";
+import { isRecord, tryParseJson, type JsonObject } from "../common/guards.js";
 import { readHints, type MessageHints } from "./hints.js";
 import type {
   AnthropicDocumentBlock,
@@ -24,7 +24,7 @@ import type {
   AnthropicToolResultContent,
   AnthropicToolUseBlock,
 } from "./wire.js";
-import { isOpenAIReasoningBlob } from "../shared/reasoning-blob.js";
+import { isOpenAIReasoningBlob } from "../common/reasoning-blob.js";
 
 export type InlineSystemPolicy = "preserve" | "reminder";
 

@@ -6,11 +6,11 @@
  */
 import type { CanonicalRequest, FunctionTool, ReasoningConfig, Tool } from "../../canonical/request.js";
 import type { TranslationContext } from "../codec.js";
-import { normalizeToolSchema } from "../shared/json-schema.js";
-import { shortenToolNames } from "../shared/tool-names.js";
-import { flattenNamespaceTools } from "../shared/namespace-tools.js";
+import { normalizeToolSchema } from "../common/json-schema.js";
+import { shortenToolNames } from "../common/tool-names.js";
+import { flattenNamespaceTools } from "../common/namespace-tools.js";
 import { encodeConversation, type InlineSystemPolicy } from "./encode-content.js";
-import { isRecord, type JsonObject } from "../shared/guards.js";
+import { isRecord, type JsonObject } from "../common/guards.js";
 import { PROTOCOL } from "./hints.js";
 import { effortToBudget, MIN_THINKING_BUDGET, toAnthropicEffort } from "./reasoning.js";
 import type { AnthropicThinkingConfig, AnthropicToolChoice } from "./wire.js";

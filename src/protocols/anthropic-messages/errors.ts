@@ -6,7 +6,7 @@ import { GatewayError, statusToKind, type ErrorKind } from "../../canonical/erro
 import type { StreamError } from "../../canonical/stream.js";
 import type { OutboundEvent } from "../codec.js";
 import type { AnthropicErrorBody, AnthropicErrorType } from "./wire.js";
-import { isRecord, tryParseJson } from "../shared/guards.js";
+import { isRecord, tryParseJson } from "../common/guards.js";
 
 const TYPE_OF_KIND: Record<ErrorKind, AnthropicErrorType> = {
   invalid_request: "invalid_request_error",

@@ -4,7 +4,7 @@
  * client's body back unchanged. Other protocols ignore it.
  */
 import type { Message } from "../../canonical/request.js";
-import { isRecord, type JsonObject } from "../shared/guards.js";
+import { isRecord, type JsonObject } from "../common/guards.js";
 
 export const PROTOCOL = "anthropic-messages";
 

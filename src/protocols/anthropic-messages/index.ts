@@ -46,5 +46,5 @@ export { canonicalToAnthropicUsage } from "./usage.js";
 export { anthropicMeter, anthropicToCanonicalUsage, anthropicUsageFromJson, AnthropicUsageFold } from "./meter.js";
 export { anthropicStopToFinish, finishToAnthropicStop } from "./stop-reason.js";
 export { budgetToEffort, effortToBudget } from "./reasoning.js";
-export { isOpenAIReasoningBlob } from "../shared/reasoning-blob.js";
+export { isOpenAIReasoningBlob } from "../common/reasoning-blob.js";
 export type * from "./wire.js";

@@ -23,8 +23,8 @@
 import type { Usage } from "../../canonical/usage.js";
 import { emptyUsage } from "../../canonical/usage.js";
 import type { InboundEvent, ProtocolMeter, StreamMeter } from "../codec.js";
-import { isRecord, tryParseJson } from "../shared/guards.js";
-import { eventLineTriggers, tokenCount } from "../shared/metering.js";
+import { isRecord, tryParseJson } from "../common/guards.js";
+import { eventLineTriggers, tokenCount } from "../common/metering.js";
 import type { AnthropicUsage } from "./wire.js";
 
 /** Raw Anthropic counters as last reported; fields absent in an update keep their value. */

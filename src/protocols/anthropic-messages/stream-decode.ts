@@ -7,7 +7,7 @@
 import type { StreamPart } from "../../canonical/stream.js";
 import type { InboundEvent, StreamDecoder, TranslationContext } from "../codec.js";
 import { anthropicErrorPayloadToStreamError } from "./errors.js";
-import { isRecord, tryParseJson, type JsonObject } from "../shared/guards.js";
+import { isRecord, tryParseJson, type JsonObject } from "../common/guards.js";
 import { anthropicStopToFinish } from "./stop-reason.js";
 import { AnthropicUsageFold } from "./meter.js";
 

@@ -13,7 +13,7 @@
 import type { FinishReason, ResponseMeta, StreamPart } from "../../canonical/stream.js";
 import type { Usage } from "../../canonical/usage.js";
 import type { OutboundEvent, StreamEncoder, TranslationContext } from "../codec.js";
-import { sanitizeToolUseId } from "../shared/tool-names.js";
+import { sanitizeToolUseId } from "../common/tool-names.js";
 import { encodeAnthropicStreamError } from "./errors.js";
 import { finishToAnthropicStop } from "./stop-reason.js";
 import { canonicalToAnthropicUsage } from "./usage.js";

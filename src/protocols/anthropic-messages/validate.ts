@@ -4,7 +4,7 @@
  * list means the stream is valid. Stricter than the API's own clients on
  * purpose: whatever passes here parses in every Anthropic SDK.
  */
-import { isRecord, tryParseJson } from "../shared/guards.js";
+import { isRecord, tryParseJson } from "../common/guards.js";
 
 const DELTAS_OF: Record<string, ReadonlySet<string>> = {
   text: new Set(["text_delta", "citations_delta"]),

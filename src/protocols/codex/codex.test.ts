@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { CanonicalRequest } from "../../canonical/request.js";
 import { decodeResponsesRequest } from "../openai-responses/decode-request.js";
 import { decodeEvents, loadFixtureBody, sse, testCtx } from "../openai-responses/test-support.js";
-import { foldStream } from "../shared/fold-stream.js";
+import { foldStream } from "../common/fold-stream.js";
 import { codexPassthroughPatch, codexRequestHeaders, codexUpstreamCodec, CODEX_STRIPPED_FIELDS } from "./index.js";
 
 const CAPTURES = ["codex/001-POST-v1_responses.json", "codex-toolcall/001-POST-v1_responses.json", "codex-toolcall/002-POST-v1_responses.json"];

@@ -5,7 +5,7 @@
  * dropped (docs/protocols.md#tool-names-and-call-ids). Unknown roles and part types are rejected with their path.
  */
 import type { ContentPart, FilePart, ImagePart, Message, TextPart, ToolCallPart, ToolResultPart } from "../../canonical/request.js";
-import { expectArray, expectRecord, expectString, invalid, optString, type JsonObject } from "../shared/guards.js";
+import { expectArray, expectRecord, expectString, invalid, optString, type JsonObject } from "../common/guards.js";
 import { PROTOCOL } from "./wire.js";
 
 /** What Chat remembers per message in `message.extensions["openai-chat"]`. */

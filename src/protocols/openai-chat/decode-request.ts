@@ -5,7 +5,7 @@
  * among them `stream_options` (the stream encoder reads `include_usage` there).
  */
 import type { CanonicalRequest, FunctionTool, ReasoningEffort, ResponseFormat, Tool, ToolChoice } from "../../canonical/request.js";
-import { normalizeToolSchema } from "../shared/json-schema.js";
+import { normalizeToolSchema } from "../common/json-schema.js";
 import { decodeChatMessages } from "./decode-messages.js";
 import {
   expectArray,
@@ -19,7 +19,7 @@ import {
   optString,
   remainder,
   type JsonObject,
-} from "../shared/guards.js";
+} from "../common/guards.js";
 import { PROTOCOL } from "./wire.js";
 
 const CONSUMED = new Set([

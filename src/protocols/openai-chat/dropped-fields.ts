@@ -6,8 +6,8 @@
  */
 import type { CanonicalRequest } from "../../canonical/request.js";
 import type { TranslationWarning } from "../codec.js";
-import { DroppedFields } from "../shared/dropped-fields.js";
-import { isRecord } from "../shared/guards.js";
+import { DroppedFields } from "../common/dropped-fields.js";
+import { isRecord } from "../common/guards.js";
 import { PROTOCOL } from "./wire.js";
 
 /**

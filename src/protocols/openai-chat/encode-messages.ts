@@ -10,7 +10,7 @@
  */
 import type { ContentPart, FilePart, ImagePart, Message, TextPart, ToolResultPart } from "../../canonical/request.js";
 import type { TranslationContext } from "../codec.js";
-import { isRecord } from "../shared/guards.js";
+import { isRecord } from "../common/guards.js";
 import { PROTOCOL, type ChatMessage, type ChatToolCall, type ChatUserPart } from "./wire.js";
 
 export type ReasoningReplay = "drop" | "replay";

@@ -17,11 +17,11 @@
  */
 import type { CanonicalRequest, ReasoningConfig, ReasoningEffort, Tool } from "../../canonical/request.js";
 import type { TranslationContext } from "../codec.js";
-import { normalizeToolSchema } from "../shared/json-schema.js";
-import { shortenCallId, shortenToolNames } from "../shared/tool-names.js";
-import { flattenNamespaceTools } from "../shared/namespace-tools.js";
+import { normalizeToolSchema } from "../common/json-schema.js";
+import { shortenCallId, shortenToolNames } from "../common/tool-names.js";
+import { flattenNamespaceTools } from "../common/namespace-tools.js";
 import { encodeChatMessages, type ReasoningReplay } from "./encode-messages.js";
-import { isRecord, type JsonObject } from "../shared/guards.js";
+import { isRecord, type JsonObject } from "../common/guards.js";
 import { PROTOCOL, type ChatReasoningEffort, type ChatResponseFormat, type ChatToolChoice } from "./wire.js";
 
 export interface ChatEncodeOptions {

@@ -5,7 +5,7 @@
 import { GatewayError, statusToKind, type ErrorKind } from "../../canonical/errors.js";
 import type { StreamError } from "../../canonical/stream.js";
 import type { OutboundEvent } from "../codec.js";
-import { isRecord, tryParseJson } from "../shared/guards.js";
+import { isRecord, tryParseJson } from "../common/guards.js";
 import type { ChatErrorBody } from "./wire.js";
 
 /**

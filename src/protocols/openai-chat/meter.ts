@@ -27,8 +27,8 @@
 import type { Usage } from "../../canonical/usage.js";
 import { emptyUsage } from "../../canonical/usage.js";
 import type { InboundEvent, ProtocolMeter, StreamMeter } from "../codec.js";
-import { isRecord, tryParseJson } from "../shared/guards.js";
-import { byteTriggers, tokenCount } from "../shared/metering.js";
+import { isRecord, tryParseJson } from "../common/guards.js";
+import { byteTriggers, tokenCount } from "../common/metering.js";
 
 /** Undefined when `raw` is not a usage object (Chat sends `usage: null` on ordinary chunks). */
 export function readChatUsage(raw: unknown): Usage | undefined {

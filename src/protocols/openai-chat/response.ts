@@ -9,7 +9,7 @@ import type { CanonicalResponse } from "../../canonical/response.js";
 import { emptyUsage } from "../../canonical/usage.js";
 import type { TranslationContext } from "../codec.js";
 import { canonicalToChatFinish, chatFinishToCanonical } from "./finish-reason.js";
-import { isRecord } from "../shared/guards.js";
+import { isRecord } from "../common/guards.js";
 import { chatUsageFromJson } from "./meter.js";
 import { canonicalToChatUsage } from "./usage.js";
 import type { ChatCompletion, ChatFinishReason, ChatToolCall, ChatUsage } from "./wire.js";

@@ -13,7 +13,7 @@ import type { StreamPart } from "../../canonical/stream.js";
 import type { InboundEvent, StreamDecoder, TranslationContext } from "../codec.js";
 import { chatErrorPayloadToStreamError } from "./errors.js";
 import { chatFinishToCanonical } from "./finish-reason.js";
-import { isRecord, tryParseJson, type JsonObject } from "../shared/guards.js";
+import { isRecord, tryParseJson, type JsonObject } from "../common/guards.js";
 import { readChatUsage } from "./meter.js";
 
 interface ToolState {

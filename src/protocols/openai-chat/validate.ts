@@ -9,7 +9,7 @@
  * last before `[DONE]`; `[DONE]` ends the stream exactly once. An error chunk
  * `{error:{message,type}}` also ends it, and nothing may follow.
  */
-import { isRecord, tryParseJson } from "../shared/guards.js";
+import { isRecord, tryParseJson } from "../common/guards.js";
 
 const FINISH = new Set(["stop", "length", "tool_calls", "content_filter", "function_call"]);
 

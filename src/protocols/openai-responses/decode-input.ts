@@ -13,7 +13,7 @@ import { parseDataUrl } from "./data-url.js";
 import { withMessageExt } from "./extensions.js";
 import { invalid, isObject, optString, reqString, type JsonObject } from "./guards.js";
 import { joinNamespace } from "./tool-call-names.js";
-import { freeformArguments } from "../shared/freeform-tools.js";
+import { freeformArguments } from "../common/freeform-tools.js";
 
 /** Items the gateway cannot translate but carries verbatim for a Responses upstream. */
 export const BUILTIN_ITEM_TYPES: ReadonlySet<string> = new Set([

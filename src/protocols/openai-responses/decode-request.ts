@@ -10,7 +10,7 @@ import { withMessageExt, type ResponsesRequestExt } from "./extensions.js";
 import { invalid, isObject, optBoolean, optNumber, optString, reqObject, reqString, type JsonObject } from "./guards.js";
 import { joinNamespace } from "./tool-call-names.js";
 import { PROTOCOL } from "./wire.js";
-import { freeformTool, freeformToolNames } from "../shared/freeform-tools.js";
+import { freeformTool, freeformToolNames } from "../common/freeform-tools.js";
 
 /** Top-level keys with a canonical home; every other key goes to extensions verbatim. */
 const CANONICAL_KEYS = new Set([

@@ -6,7 +6,7 @@
  */
 import type { CanonicalRequest } from "../../canonical/request.js";
 import type { TranslationWarning } from "../codec.js";
-import { DroppedFields } from "../shared/dropped-fields.js";
+import { DroppedFields } from "../common/dropped-fields.js";
 import { messageExt } from "./extensions.js";
 import { PROTOCOL } from "./wire.js";
 

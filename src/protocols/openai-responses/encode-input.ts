@@ -6,12 +6,12 @@
  */
 import type { ContentPart, FilePart, ImagePart, Message, ToolResultPart } from "../../canonical/request.js";
 import type { TranslationContext } from "../codec.js";
-import { shortenCallId } from "../shared/tool-names.js";
+import { shortenCallId } from "../common/tool-names.js";
 import { toDataUrl } from "./data-url.js";
 import { messageExt } from "./extensions.js";
 import { isOpenAIReasoningBlob } from "./guards.js";
 import { splitNamespace } from "./tool-call-names.js";
-import { freeformInput } from "../shared/freeform-tools.js";
+import { freeformInput } from "../common/freeform-tools.js";
 import type { FunctionCallItem, FunctionCallOutputItem, InputContentPart, InputItem, MessageItem, OutputContentPart } from "./wire.js";
 
 export interface InputEncoding {

@@ -6,10 +6,10 @@
  */
 import type { CanonicalRequest, Message, ReasoningConfig, ReasoningEffort, Tool, ToolChoice } from "../../canonical/request.js";
 import type { TranslationContext } from "../codec.js";
-import { normalizeToolSchema } from "../shared/json-schema.js";
-import { shortenToolNames } from "../shared/tool-names.js";
+import { normalizeToolSchema } from "../common/json-schema.js";
+import { shortenToolNames } from "../common/tool-names.js";
 import { encodeInput } from "./encode-input.js";
-import { freeformToolNames } from "../shared/freeform-tools.js";
+import { freeformToolNames } from "../common/freeform-tools.js";
 import { messageExt, type ResponsesRequestExt } from "./extensions.js";
 import { isObject } from "./guards.js";
 import { NAMESPACE_SEPARATOR, splitNamespace } from "./tool-call-names.js";

@@ -56,4 +56,4 @@ export function str(v: unknown): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-export { isOpenAIReasoningBlob } from "../shared/reasoning-blob.js";
+export { isOpenAIReasoningBlob } from "../common/reasoning-blob.js";

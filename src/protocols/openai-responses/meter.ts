@@ -21,8 +21,8 @@
 import type { Usage } from "../../canonical/usage.js";
 import { emptyUsage } from "../../canonical/usage.js";
 import type { InboundEvent, ProtocolMeter, StreamMeter } from "../codec.js";
-import { isRecord, tryParseJson } from "../shared/guards.js";
-import { eventLineTriggers, tokenCount } from "../shared/metering.js";
+import { isRecord, tryParseJson } from "../common/guards.js";
+import { eventLineTriggers, tokenCount } from "../common/metering.js";
 
 /** Undefined when `raw` is not a usage object (a failed response may carry `usage: null`). */
 export function readResponsesUsage(raw: unknown): Usage | undefined {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { GatewayError } from "../../canonical/errors.js";
 import type { CanonicalResponse } from "../../canonical/response.js";
-import { foldStream } from "../shared/fold-stream.js";
+import { foldStream } from "../common/fold-stream.js";
 import { openaiResponsesClientCodec, openaiResponsesUpstreamCodec } from "./index.js";
 import { decodeEvents, testCtx, upstreamTextStream } from "./test-support.js";
 

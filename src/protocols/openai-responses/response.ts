@@ -16,7 +16,7 @@ import { splitNamespace, upstreamNameToCanonical } from "./tool-call-names.js";
 import { responsesUsageFromJson } from "./meter.js";
 import { encodeUsage } from "./usage.js";
 import type { OutputContentPart, OutputCustomToolCallItem, OutputFunctionCallItem, OutputItem, OutputReasoningItem, ResponseObject } from "./wire.js";
-import { freeformArguments, freeformInput, freeformToolNames } from "../shared/freeform-tools.js";
+import { freeformArguments, freeformInput, freeformToolNames } from "../common/freeform-tools.js";
 
 export function decodeResponsesResponse(body: unknown, ctx: TranslationContext): CanonicalResponse {
   if (!isObject(body)) throw new GatewayError("upstream", "invalid_upstream_response", "Upstream answered with something that is not a response object.");

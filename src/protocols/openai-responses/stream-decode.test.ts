@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { StreamPart } from "../../canonical/stream.js";
-import { foldStream } from "../shared/fold-stream.js";
+import { foldStream } from "../common/fold-stream.js";
 import { decodeEvents, sse, testCtx, upstreamTextStream, upstreamToolCallStream } from "./test-support.js";
 
 const created = sse("response.created", { response: { id: "resp_1", model: "gpt-5", created_at: 5, output: [] } });

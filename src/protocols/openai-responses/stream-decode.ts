@@ -11,7 +11,7 @@ import type { InboundEvent, StreamDecoder, TranslationContext } from "../codec.j
 import { finishFromResponse, kindForErrorCode } from "./finish-reason.js";
 import { isObject, num, str, type JsonObject } from "./guards.js";
 import { upstreamNameToCanonical } from "./tool-call-names.js";
-import { freeformArguments } from "../shared/freeform-tools.js";
+import { freeformArguments } from "../common/freeform-tools.js";
 import { readResponsesUsage } from "./meter.js";
 
 interface TextBlock {

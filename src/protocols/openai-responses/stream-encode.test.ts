@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { StreamPart } from "../../canonical/stream.js";
 import type { Usage } from "../../canonical/usage.js";
-import { foldStream } from "../shared/fold-stream.js";
+import { foldStream } from "../common/fold-stream.js";
 import { asInbound, decodeEvents, encodeParts, types, upstreamTextStream, upstreamToolCallStream } from "./test-support.js";
 import { validateResponsesStream } from "./validate.js";
 

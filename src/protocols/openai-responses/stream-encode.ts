@@ -13,7 +13,7 @@ import { statusForFinish } from "./finish-reason.js";
 import { isOpenAIReasoningBlob } from "./guards.js";
 import { ItemIds } from "./item-ids.js";
 import { customToolCallItem, functionCallItem, reasoningItem, responseObject } from "./response.js";
-import { freeformInput, freeformToolNames } from "../shared/freeform-tools.js";
+import { freeformInput, freeformToolNames } from "../common/freeform-tools.js";
 import type { OutputContentPart, OutputItem, OutputMessageItem, ResponsesStreamEventType } from "./wire.js";
 
 interface OpenItem {

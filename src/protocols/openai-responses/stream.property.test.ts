@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { ContentPart } from "../../canonical/request.js";
 import type { FinishReason, StreamPart } from "../../canonical/stream.js";
 import type { Usage } from "../../canonical/usage.js";
-import { foldStream } from "../shared/fold-stream.js";
+import { foldStream } from "../common/fold-stream.js";
 import { isOpenAIReasoningBlob } from "./guards.js";
 import { asInbound, decodeEvents, encodeParts } from "./test-support.js";
 import { validateResponsesStream } from "./validate.js";
