@@ -45,9 +45,9 @@ const rel = (f: string): string => path.relative(ROOT, f);
 /** Text that only makes sense next to the reference notes and fixtures that used to live outside the repository. */
 const OUTSIDE_REFERENCES: ReadonlyArray<[RegExp, string]> = [
   [/\bPROTOCOLS\.md\b/, "cites PROTOCOLS.md; point at docs/protocols.md instead"],
-  // No folder of the repository is called shared (protocol helpers live in src/protocols/common/), so any
-  // `../shared` climbs out of the checkout.
-  [/\.\.\/shared\b/, "reads ../shared, outside the repository"],
+  // No folder of the repository is called shared (protocol helpers live in src/protocols/common/), so a
+  // relative path to one climbs out of the checkout, to the sibling folder a clean clone does not have.
+  [/\.\.\/shared\b/, "reads the sibling shared folder, outside the repository"],
   [/\bDESIGN\.md\b/, "cites DESIGN.md; point at docs/architecture.md instead"],
   [/\b(?:PROTOCOLS|DESIGN) §/, "cites a section of a document outside the repository"],
   [/shared\/fixtures/, "reads fixtures outside the repository; use src/protocols/<name>/__fixtures__/"],
