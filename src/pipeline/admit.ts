@@ -9,7 +9,7 @@ import type { PipelineDeps } from "./exchange.js";
 
 export type { Admission };
 
-/** The principal as admission sees it; built once per principal (principals live as long as their catalog snapshot). */
+/** The principal as admission sees it; built once per principal (a principal lives as long as its principals snapshot). */
 const subjects = new WeakMap<Principal, AdmissionSubject>();
 
 function subjectOf(p: Principal): AdmissionSubject {

@@ -217,7 +217,7 @@ function passthroughLane(p: UpstreamProtocol, events: readonly InboundEvent[], g
   return { usage: { ...m.usage }, completed: m.completed, error: m.errorMessage !== undefined };
 }
 
-/** What runTranslateLane does with the decoder's parts: each usage part overwrites the last. */
+/** What the translate lane (runTranslate) does with the decoder's parts: each usage part overwrites the last. */
 function translateLane(p: UpstreamProtocol, events: readonly InboundEvent[]) {
   const dec = UPSTREAM_CODECS[p].createStreamDecoder(ctx());
   const parts: StreamPart[] = [];
