@@ -3,7 +3,7 @@
  * body rules of docs/protocols.md#codex-body-rules and streaming only. Stream decoding is the Responses
  * decoder's; since `response.completed.output` may be empty here, a
  * non-streaming client is served by folding the canonical parts, which come
- * from `output_item.*` events (shared/fold-stream.ts).
+ * from `output_item.*` events (common/fold-stream.ts).
  */
 import { streamsOnly } from "../../canonical/protocols.js";
 import type { CanonicalRequest } from "../../canonical/request.js";

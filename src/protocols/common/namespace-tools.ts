@@ -4,7 +4,7 @@
  * their calls travel in the canonical model as `namespace.name`
  * (openai-responses/tool-call-names.ts). Vendors without namespaces get the
  * inner functions as plain tools under those joined names, which their
- * encoders then make wire-valid (shared/tool-names.ts) and map back.
+ * encoders then make wire-valid (tool-names.ts) and map back.
  */
 import type { FunctionTool, Tool } from "../../canonical/request.js";
 import { joinNamespace } from "../openai-responses/tool-call-names.js";
