@@ -18,7 +18,7 @@ let stack: Stack;
 
 beforeAll(async () => {
   stack = await startStack({
-    yaml: (url) => stackYaml(url).replace("shutdown_grace_ms: 5000", "shutdown_grace_ms: 5000\n  headers_timeout_ms: 300\n  request_timeout_ms: 600"),
+    yaml: (url) => stackYaml(url).replace("shutdown_grace_ms: 5000", "shutdown_grace_ms: 5000\n  headers_timeout_ms: 1000\n  request_timeout_ms: 2000"),
     logger: createLogger("info", { write: (s: string) => void lines.push(JSON.parse(s) as Line) }),
   });
 });
@@ -62,11 +62,11 @@ describe("request deadlines", () => {
   });
 
   it("lets an answer take longer than the request deadline", async () => {
-    // 15 events 100 ms apart: the stream lasts longer than request_timeout_ms, which covers only the request.
+    // 15 events 200 ms apart: the stream lasts longer than request_timeout_ms, which covers only the request.
     const res = await fetch(`${stack.gw.url}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${ACME_KEY}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "slow [[mock:chunk_delay=100]]" }] }),
+      body: JSON.stringify({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "slow [[mock:chunk_delay=200]]" }] }),
     });
     const events = await readSse(res);
     expect(validateStream("openai-chat", events)).toEqual([]);
