@@ -96,6 +96,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         metrics,
         maxAttempts: config.server.max_attempts,
         echoServedModel: config.model_map_echo === "served",
+        routeHeader: config.server.route_header,
         admissionChecks: o.admissionChecks ?? baseChecks,
         recordUsage(rec) {
           usageRecorder.record(storedUsage(rec));

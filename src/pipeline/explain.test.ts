@@ -1,11 +1,11 @@
 /**
- * Explain through the real admin API: a stack with
+ * Explain through the real admin API, and the route header on real answers: a stack with
  * a mapping (account rules and a gateway rule competing), two upstreams serving the
  * mapped model and a cooled key. The session pin explain reports is compared with the
  * key a real request carrying the same session header was sent with.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startStack, stackYaml, type Stack } from "../testing/stack.js";
+import { eventually, startStack, stackYaml, type Stack } from "../testing/stack.js";
 
 const ADMIN_TOKEN = "admin-token-for-tests-0123456789-abcdef";
 const EX_KEY = "sk-test-explain-00000000000000005";
@@ -32,12 +32,22 @@ const EXTRA = `  - name: explainer
 model_map: ["fancy-model=gpt-4o"]
 `;
 
+function yaml(routeHeader: boolean): (mockUrl: string) => string {
+  const base = (mockUrl: string): string => stackYaml(mockUrl, EXTRA, EXTRA_UPSTREAMS);
+  return routeHeader ? (mockUrl) => base(mockUrl).replace("  shutdown_grace_ms: 5000\n", "  shutdown_grace_ms: 5000\n  route_header: true\n") : base;
+}
+
 let stack: Stack;
+let plain: Stack;
 beforeAll(async () => {
-  stack = await startStack({ env: { SWITCHYARD_ADMIN_TOKEN: ADMIN_TOKEN }, yaml: (mockUrl) => stackYaml(mockUrl, EXTRA, EXTRA_UPSTREAMS) });
+  const env = { SWITCHYARD_ADMIN_TOKEN: ADMIN_TOKEN };
+  [stack, plain] = await Promise.all([startStack({ env, yaml: yaml(true) }), startStack({ env, yaml: yaml(false) })]);
 });
-afterAll(() => stack.close());
-beforeEach(() => stack.fresh());
+afterAll(() => Promise.all([stack.close(), plain.close()]));
+beforeEach(() => {
+  stack.fresh();
+  plain.fresh();
+});
 
 async function explain(query: Record<string, string>, token = ADMIN_TOKEN): Promise<{ status: number; json: any }> {
   const res = await fetch(`${stack.gw.url}/admin/v1/explain?${new URLSearchParams(query)}`, { headers: { authorization: `Bearer ${token}` } });
@@ -162,5 +172,47 @@ describe("GET /admin/v1/explain", () => {
   it("is in the OpenAPI document", async () => {
     const doc = (await (await fetch(`${stack.gw.url}/admin/v1/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(doc.paths).toHaveProperty(["/admin/v1/explain", "get"]);
+  });
+});
+
+describe("x-switchyard-route", () => {
+  it("names the upstream and the served model on a mapped JSON answer (passthrough lane)", async () => {
+    const res = await chat(stack, "fancy-model");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-switchyard-route")).toBe("upstream=primary; model=mapped-target");
+  });
+
+  it("names the upstream alone on an SSE answer no rule mapped (translate lane)", async () => {
+    const res = await chat(stack, "gpt-5", { stream: true });
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    expect(res.headers.get("x-switchyard-route")).toBe("upstream=responses");
+    await res.text();
+  });
+
+  it("names the upstream that answered after a failover, never a key", async () => {
+    stack.mock.script({ status: 503, times: 1 });
+    const res = await chat(stack, "fancy-model", { stream: true });
+    expect(res.status).toBe(200);
+    const route = res.headers.get("x-switchyard-route")!;
+    expect(route).toMatch(/^upstream=primary; model=mapped-target$/);
+    expect(route).not.toContain("key");
+    await res.text();
+    await eventually(() => stack.usage.length > 0);
+    expect(stack.usage.at(-1)).toMatchObject({ attempts: 2, upstream: "primary" });
+  });
+
+  it("is absent from errors the gateway answers itself", async () => {
+    const res = await chat(stack, "no-such-model");
+    expect(res.status).toBe(404);
+    expect(res.headers.get("x-switchyard-route")).toBeNull();
+  });
+
+  it("is off by default", async () => {
+    const res = await chat(plain, "fancy-model");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-switchyard-route")).toBeNull();
+    const streamed = await chat(plain, "gpt-5", { stream: true });
+    expect(streamed.headers.get("x-switchyard-route")).toBeNull();
+    await streamed.text();
   });
 });
