@@ -21,6 +21,7 @@ import { createLocalKeyHealth } from "./routing/key-health.js";
 import { createCredentialCache } from "./upstream/credentials.js";
 import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
 import { storedUsage } from "./pipeline/settle.js";
+import { createExplain } from "./pipeline/explain.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import { createEdge } from "./edge/server.js";
@@ -83,17 +84,19 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const transport = createUpstreamHttp();
     const usageRecorder = new UsageRecorder(store.usage, logger);
     const keyUse = new KeyUseRecorder(store.apiKeys, logger);
+    const keyHealth = createLocalKeyHealth();
     const edge = createEdge({
       pipeline: {
         principals,
         catalog,
         transport,
-        keyHealth: createLocalKeyHealth(),
+        keyHealth,
         credentials: createCredentialCache(),
         logger,
         metrics,
         maxAttempts: config.server.max_attempts,
         echoServedModel: config.model_map_echo === "served",
+        routeHeader: config.server.route_header,
         admissionChecks: o.admissionChecks ?? baseChecks,
         recordUsage(rec) {
           usageRecorder.record(storedUsage(rec));
@@ -101,7 +104,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           o.onUsage?.(rec);
         },
       },
-      admin: { service: adminService, adminToken: admin.token },
+      admin: { service: adminService, adminToken: admin.token, explain: createExplain({ principals, catalog, keyHealth, accounts: store.accounts }) },
       store,
       logger,
       metrics,

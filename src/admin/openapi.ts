@@ -108,6 +108,33 @@ function build(): unknown {
           type: "object",
           properties: { id: str, upstream_id: str, name: str, fingerprint: str, status: { enum: ["active", "disabled"] }, created_at: str },
         },
+        Explanation: {
+          type: "object",
+          description: "See docs/admin-api.md#explain",
+          properties: {
+            account: { type: "object" },
+            requested_model: str,
+            protocol: str,
+            mapping: {
+              type: "object",
+              properties: {
+                served_model: str,
+                rule: nullableStr,
+                from: { type: ["object", "null"] },
+                reason: str,
+                candidates: { type: "array", items: { type: "object" } },
+              },
+            },
+            policy: { type: "object" },
+            served_anywhere: { type: "boolean" },
+            upstreams: { type: "array", items: { type: "object" } },
+            attempt_order: { type: "array", items: { type: "object" } },
+            session: { type: ["object", "null"] },
+            tiers: { type: "null", description: "Tiers do not exist yet" },
+            limits: { type: "null", description: "Limits do not exist yet" },
+            notes: { type: "array", items: str },
+          },
+        },
         CreateAccount: input(schemas.createAccount),
         UpdateAccount: input(schemas.updateAccount),
         CreateApiKey: input(schemas.createApiKey),
@@ -178,6 +205,31 @@ function build(): unknown {
           summary: "Add a credential; stored encrypted, never returned",
           requestBody: { required: true, content: json(ref("CreateUpstreamKey")) },
           responses: { "201": ok("Created", ref("UpstreamKey")), ...errors },
+        },
+      },
+      "/admin/v1/explain": {
+        get: {
+          summary:
+            "Why a request from an account for a model would go where it goes: the mapping rule, the policy, the upstreams and lanes, key health, a session's key",
+          parameters: [
+            { name: "account", in: "query", required: true, schema: str, description: "Account id or name" },
+            { name: "model", in: "query", required: true, schema: str, description: "The model a client would ask for" },
+            {
+              name: "protocol",
+              in: "query",
+              required: false,
+              schema: { enum: ["openai-chat", "openai-responses", "anthropic-messages"], default: "openai-chat" },
+            },
+            { name: "session", in: "query", required: false, schema: str, description: "A session identity as the client sends it; its pinned key is shown" },
+            {
+              name: "session_source",
+              in: "query",
+              required: false,
+              schema: { enum: ["session_id", "session-id", "conversation_id", "x-claude-code-session-id", "prompt_cache_key"], default: "session_id" },
+              description: "Where the client carries the session: a header, or the body's prompt_cache_key",
+            },
+          ],
+          responses: { "200": ok("Explanation", ref("Explanation")), ...errors },
         },
       },
       "/admin/v1/upstreams/{id}/keys/{key_id}": {

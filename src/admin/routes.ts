@@ -11,12 +11,26 @@ import type { AdminService } from "./service.js";
 import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";
 import { openApiDocument } from "./openapi.js";
 
+/** The query of a GET, as strings (explain reads it). */
+export type AdminQuery = Readonly<Record<string, string | undefined>>;
+
 export interface AdminDeps {
   service: AdminService;
   adminToken: string;
+  /**
+   * Explains where a request would go (GET /admin/v1/explain). It needs governance and
+   * routing together, which only the pipeline may see: main.ts composes the pipeline's
+   * implementation in here, so this layer imports neither.
+   */
+  explain(query: AdminQuery): Promise<Record<string, unknown>>;
 }
 
-type Handler = (service: AdminService, params: string[], body: unknown) => Promise<{ status: number; body: unknown }>;
+type Handler = (
+  service: AdminService,
+  params: string[],
+  body: unknown,
+  ctx: { deps: AdminDeps; query: AdminQuery },
+) => Promise<{ status: number; body: unknown }>;
 
 interface Route {
   method: string;
@@ -80,6 +94,8 @@ route("DELETE", "/upstreams/{id}/keys/{key_id}", async (s, [id, keyId]) => {
   return noContent;
 });
 
+route("GET", "/explain", async (_s, _p, _b, { deps, query }) => ({ status: 200, body: await deps.explain(query) }));
+
 function tokenMatches(presented: string | undefined, expected: string): boolean {
   if (!presented) return false;
   const a = Buffer.from(presented);
@@ -94,6 +110,8 @@ export async function handleAdmin(
   path: string,
   req: IncomingMessage,
   readJson: () => Promise<unknown>,
+  /** The query string, with or without its leading "?". */
+  queryString = "",
 ): Promise<{ status: number; body: unknown } | undefined> {
   let allowedMethods = false;
   for (const r of routes) {
@@ -109,7 +127,9 @@ export async function handleAdmin(
       }
     }
     const body = method === "POST" || method === "PATCH" ? await readJson() : undefined;
-    return r.handler(deps.service, m.slice(1).map(decodeURIComponent), body);
+    const query: Record<string, string> = {};
+    for (const [k, v] of new URLSearchParams(queryString)) query[k] ??= v;
+    return r.handler(deps.service, m.slice(1).map(decodeURIComponent), body, { deps, query });
   }
   if (allowedMethods) throw new GatewayError("invalid_request", "method_not_allowed", `${method} is not supported on ${path}.`, { status: 405 });
   return undefined;

@@ -180,15 +180,22 @@ export function createEdge(o: EdgeOptions): Edge {
       return;
     }
     if (path.startsWith("/admin/v1/")) {
-      const result = await handleAdmin(o.admin, method, path, req, async () => {
-        const raw = await readBody(req, o.bodyLimit);
-        if (raw.length === 0) return undefined;
-        try {
-          return JSON.parse(raw.toString("utf8")) as unknown;
-        } catch (err) {
-          throw new GatewayError("invalid_request", "invalid_json", `The request body is not valid JSON: ${(err as Error).message}.`);
-        }
-      });
+      const result = await handleAdmin(
+        o.admin,
+        method,
+        path,
+        req,
+        async () => {
+          const raw = await readBody(req, o.bodyLimit);
+          if (raw.length === 0) return undefined;
+          try {
+            return JSON.parse(raw.toString("utf8")) as unknown;
+          } catch (err) {
+            throw new GatewayError("invalid_request", "invalid_json", `The request body is not valid JSON: ${(err as Error).message}.`);
+          }
+        },
+        query,
+      );
       if (result) {
         sendJson(res, result.status, result.body);
         return;

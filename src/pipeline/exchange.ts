@@ -58,6 +58,8 @@ export interface PipelineDeps {
   maxAttempts: number;
   /** Answer with the served model's name when a mapping applied, instead of the requested one (translate lane; YAML `model_map_echo: served`). */
   echoServedModel?: boolean;
+  /** Name the serving upstream (and the served model, when mapped) in `x-switchyard-route` on data-plane answers (YAML `server.route_header`). */
+  routeHeader?: boolean;
   /** Admission checks, in order (main.ts composes them from governance). */
   admissionChecks: readonly AdmissionCheck[];
   /** Receives one record per settled request; must not block (batch it). */

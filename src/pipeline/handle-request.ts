@@ -22,7 +22,7 @@ import { parseBody, requireModel } from "./request-body.js";
 import { failureOutcome, settle, type Outcome } from "./settle.js";
 import { stoppedBy } from "./stop.js";
 import { runTranslate } from "./translate-lane.js";
-import { timeFirstByte } from "./write-client.js";
+import { announceRoute, timeFirstByte } from "./write-client.js";
 
 const LANES: Record<Lane, LaneDriver> = { passthrough: runPassthrough, translate: runTranslate };
 
@@ -30,6 +30,7 @@ export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<
   // The HTTP edge authenticates before reading the body; a WebSocket turn arrives without a principal.
   ex.principal ??= authenticate(ex.headers, deps.principals.snapshot);
   timeFirstByte(ex);
+  if (deps.routeHeader) announceRoute(ex);
   let admission: Admission | undefined;
   let outcome: Outcome | undefined;
   try {

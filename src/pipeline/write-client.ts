@@ -46,6 +46,30 @@ export function timeFirstByte(ex: Exchange): void {
   };
 }
 
+/** A value for a `key=value; …` header: percent-encodes what would break it (as headerSafe, and `;`, `=`, space). */
+function routeValue(text: string): string {
+  return headerSafe(text).replace(/[;= ]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/**
+ * Has the answer's head name the upstream that served it (`x-switchyard-route`, opt-in
+ * with `server.route_header`): `upstream=<name>`, then `; model=<served>` when a mapping
+ * rule changed the model. Names only: never a key, a fingerprint or a URL. Whichever
+ * attempt writes the head is the one named; errors the edge renders (nothing answered)
+ * carry no route. A WebSocket turn has no head, so its sink drops the header.
+ */
+export function announceRoute(ex: Exchange): void {
+  const sink = ex.res;
+  const writeHead = sink.writeHead.bind(sink);
+  sink.writeHead = (status, headers) => {
+    const planned = ex.lastAttempt;
+    if (!planned) return writeHead(status, headers);
+    let route = `upstream=${routeValue(planned.target.upstream.name)}`;
+    if (planned.model !== ex.model) route += `; model=${routeValue(planned.model)}`;
+    return writeHead(status, { ...headers, "x-switchyard-route": route });
+  };
+}
+
 export function sendJson(res: ClientSink, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });

@@ -1,0 +1,300 @@
+/**
+ * Explain (GET /admin/v1/explain, docs/admin-api.md#explain): why a request from an
+ * account for a model would go where it goes. It sits in the pipeline because it needs
+ * both governance (the account's chain and folded policy) and routing (the catalog, the
+ * planner and key health); the admin layer reaches it through the `explain` port that
+ * main.ts composes, so admin/ imports neither.
+ *
+ * It answers with what a real request would do, from the same functions: the account's
+ * folded policy (the principals snapshot's, when one of its keys is there), the cached
+ * resolution, the planner with the pipeline's key health, and the session scoped with
+ * the account id exactly as affinity.ts scopes it. Tiers and limits do not exist yet;
+ * the answer says so rather than inventing them.
+ */
+import { GatewayError } from "../canonical/errors.js";
+import type { ClientProtocol } from "../canonical/protocols.js";
+import { parseMappingRule, type CompiledModelMap, type MappingRule } from "../canonical/model-map.js";
+import { foldPolicies, policyOf, allowsModel, type EffectivePolicy } from "../governance/policy.js";
+import type { Principals } from "../governance/principals.js";
+import type { Account, AccountRepo } from "../storage/ports.js";
+import type { Catalog } from "../routing/catalog.js";
+import type { KeyHealth } from "../routing/key-health.js";
+import type { PoolKey } from "../routing/key-pool.js";
+import { laneFor, planAttempts } from "../routing/plan.js";
+import { resolveModel } from "../routing/resolve-model.js";
+import { scopedCacheKey, sessionIdentity } from "./affinity.js";
+import { mappingSource } from "./mapping.js";
+
+/** The query of GET /admin/v1/explain, as strings from the URL. */
+export type ExplainQuery = Readonly<Record<string, string | undefined>>;
+
+/** The port the admin routes call (AdminDeps.explain). */
+export type Explain = (query: ExplainQuery) => Promise<Record<string, unknown>>;
+
+export interface ExplainDeps {
+  principals: Principals;
+  catalog: Catalog;
+  keyHealth: KeyHealth;
+  accounts: Pick<AccountRepo, "list">;
+  now?: () => number;
+}
+
+/** Where a session identity may come from, as a real request carries it (affinity.ts, docs/protocols.md#session-identity). */
+const CLIENT_PROTOCOLS: readonly ClientProtocol[] = ["openai-chat", "openai-responses", "anthropic-messages"];
+
+const SESSION_SOURCES = ["session_id", "session-id", "conversation_id", "x-claude-code-session-id", "prompt_cache_key"] as const;
+type SessionSource = (typeof SESSION_SOURCES)[number];
+
+const NOTES = [
+  "Tiers do not exist yet: every upstream serving the served model is a candidate, native-protocol upstreams first, then the others, each in configuration order.",
+  "Limits (rate limits, quotas) do not exist yet: the only admission checks are that every account on the chain is active and allows the served model.",
+];
+
+interface RuleCandidate {
+  rule: string;
+  from: { source: "account"; account_id: string; account_name: string } | { source: "gateway" };
+  match: "exact" | "wildcard";
+  literal_chars: number;
+  /** Position of the rule in its list (0-based). */
+  order: number;
+  outcome: "chosen" | "outranked" | "skipped";
+  why: string;
+}
+
+function required(q: ExplainQuery, name: string): string {
+  const v = q[name]?.trim();
+  if (!v) throw new GatewayError("invalid_request", "invalid_field", `The query parameter '${name}' is required.`, { param: name });
+  return v;
+}
+
+function literalChars(pattern: string): number {
+  let n = 0;
+  for (const ch of pattern) if (ch !== "*") n++;
+  return n;
+}
+
+function globMatches(pattern: string, model: string): boolean {
+  if (!pattern.includes("*")) return pattern === model;
+  const src = pattern
+    .split("*")
+    .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+    .join(".*");
+  return new RegExp(`^${src}$`, "s").test(model);
+}
+
+/** The rules of one list that match `model`, best first (exact, then more literal characters, then list order). */
+function matching(list: CompiledModelMap, model: string): Array<{ rule: MappingRule; order: number; exact: boolean; literal: number }> {
+  return list.rules
+    .map((rule, order) => ({ rule, order, exact: !rule.pattern.includes("*"), literal: literalChars(rule.pattern) }))
+    .filter((c) => globMatches(c.rule.pattern, model))
+    .sort((a, b) => Number(b.exact) - Number(a.exact) || b.literal - a.literal || a.order - b.order);
+}
+
+/** The account on the chain (nearest first) whose own model_map holds every rule of a folded list. */
+function ownerOf(list: CompiledModelMap, chain: readonly Account[]): Account | undefined {
+  for (const a of chain) {
+    const own = policyOf(a.settings).policy.model_map ?? [];
+    const sources = new Set(own.map(parseMappingRule).flatMap((r) => (typeof r === "string" ? [] : [r.source])));
+    if (list.rules.every((r) => sources.has(r.source))) return a;
+  }
+  return undefined;
+}
+
+function why(c: { exact: boolean; literal: number; order: number }, winner: { exact: boolean; literal: number; order: number }): string {
+  if (winner.exact && !c.exact) return "an exact rule beats every wildcard";
+  if (c.literal < winner.literal) return `fewer literal characters (${c.literal} < ${winner.literal})`;
+  return `same specificity, listed later (position ${c.order} after ${winner.order})`;
+}
+
+function keyView(k: PoolKey, now: number): Record<string, unknown> {
+  return {
+    id: k.id,
+    name: k.name,
+    fingerprint: k.fingerprint,
+    state: k.removed ? "removed" : k.coolingUntil > now ? "cooling" : "healthy",
+    in_flight: k.inFlight,
+    cooling_until: k.coolingUntil > now ? new Date(k.coolingUntil).toISOString() : null,
+    failures: k.failures,
+    removed: k.removed,
+  };
+}
+
+export function createExplain(deps: ExplainDeps): Explain {
+  const now = deps.now ?? Date.now;
+  return async (q) => {
+    const accountRef = required(q, "account");
+    const model = required(q, "model");
+    const protocolText = q.protocol?.trim() || "openai-chat";
+    if (!(CLIENT_PROTOCOLS as readonly string[]).includes(protocolText)) {
+      throw new GatewayError("invalid_request", "invalid_field", `The query parameter 'protocol' must be one of ${CLIENT_PROTOCOLS.join(", ")}.`, {
+        param: "protocol",
+      });
+    }
+    const protocol = protocolText as ClientProtocol;
+    const sessionSource = (q.session_source?.trim() || "session_id") as SessionSource;
+    if (!SESSION_SOURCES.includes(sessionSource)) {
+      throw new GatewayError("invalid_request", "invalid_field", `The query parameter 'session_source' must be one of ${SESSION_SOURCES.join(", ")}.`, {
+        param: "session_source",
+      });
+    }
+
+    const accounts = await deps.accounts.list();
+    const byId = new Map(accounts.map((a) => [a.id, a]));
+    const account = byId.get(accountRef) ?? accounts.find((a) => a.name === accountRef);
+    if (!account) throw new GatewayError("not_found", "account_not_found", `No account with the id or name '${accountRef}'.`, { param: "account" });
+    const chain: Account[] = [];
+    const seen = new Set<string>();
+    for (let cur: Account | undefined = account; cur && !seen.has(cur.id); cur = cur.parentId ? byId.get(cur.parentId) : undefined) {
+      seen.add(cur.id);
+      chain.push(cur);
+    }
+
+    // The policy a request would be judged by: the principals snapshot's own object when the
+    // account has a key there (so the resolution is the very one cached for requests), else the same fold.
+    let policy: EffectivePolicy | undefined;
+    for (const p of deps.principals.snapshot.byPrefix.values()) {
+      if (p.account.id === account.id) {
+        policy = p.policy;
+        break;
+      }
+    }
+    policy ??= foldPolicies(chain.map((a) => policyOf(a.settings).policy));
+
+    const snapshot = deps.catalog.snapshot;
+    const resolution = resolveModel(snapshot, protocol, model, mappingSource(policy));
+
+    // Every rule that matches, in the order the resolution consults them, and why each lost.
+    const candidates: RuleCandidate[] = [];
+    let winner: { exact: boolean; literal: number; order: number } | undefined;
+    const consider = (list: CompiledModelMap, from: RuleCandidate["from"], skip?: (r: MappingRule) => string | undefined): void => {
+      for (const c of matching(list, model)) {
+        const skipped = winner ? undefined : skip?.(c.rule);
+        let outcome: RuleCandidate["outcome"];
+        let reason: string;
+        if (skipped) {
+          outcome = "skipped";
+          reason = skipped;
+        } else if (!winner) {
+          outcome = "chosen";
+          reason = c.exact ? "exact match" : `most specific matching wildcard (${c.literal} literal characters), first of its list`;
+          if (from.source === "gateway") reason += "; no account rule matched";
+          else reason += from.account_id === account.id ? "; the account's own rules come first" : "; inherited, no nearer account rule matched";
+          winner = c;
+        } else if (candidates.some((x) => x.outcome === "chosen" && JSON.stringify(x.from) === JSON.stringify(from))) {
+          outcome = "outranked";
+          reason = why(c, winner);
+        } else {
+          outcome = "outranked";
+          reason =
+            from.source === "gateway"
+              ? "gateway-wide rules are consulted only when no account rule matches"
+              : "a nearer account's rules are consulted first and one of them matched";
+        }
+        candidates.push({ rule: c.rule.source, from, match: c.exact ? "exact" : "wildcard", literal_chars: c.literal, order: c.order, outcome, why: reason });
+      }
+    };
+    for (const list of policy.modelMap) {
+      const owner = ownerOf(list, chain);
+      consider(list, owner ? { source: "account", account_id: owner.id, account_name: owner.name } : { source: "account", account_id: "", account_name: "" });
+    }
+    consider(snapshot.modelMap, { source: "gateway" }, (r) =>
+      allowsModel(policy, r.target) ? undefined : `serves '${r.target}', which the account may not use`,
+    );
+    const chosen = candidates.find((c) => c.outcome === "chosen");
+
+    // Whether the account may use the served model, and if not, who says no.
+    const forbiddenBy = chain.flatMap((a) => {
+      const { policy: own, problem } = policyOf(a.settings);
+      if (problem) return [{ id: a.id, name: a.name, models: [], problem }];
+      if (own.models === undefined || own.models.some((p) => globMatches(p, resolution.served))) return [];
+      return [{ id: a.id, name: a.name, models: own.models }];
+    });
+    const disabledBy = chain.filter((a) => a.status !== "active").map((a) => ({ id: a.id, name: a.name, status: a.status }));
+
+    // The session scoped as affinity.ts scopes a real request's identity.
+    const session = q.session?.trim() || undefined;
+    const identity = session
+      ? sessionIdentity({
+          headers: sessionSource === "prompt_cache_key" ? {} : { [sessionSource]: session },
+          clientCacheKey: sessionSource === "prompt_cache_key" ? session : undefined,
+          metadataUserId: undefined,
+          model,
+          promptDigest: () => undefined,
+        })
+      : undefined;
+    const affinity = identity ? scopedCacheKey(account.id, identity) : undefined;
+    const at = now();
+    const plan = planAttempts(snapshot, deps.keyHealth, {
+      model,
+      client: protocol,
+      clientStreams: true,
+      affinity,
+      maxAttempts: Number.MAX_SAFE_INTEGER,
+      now: at,
+      resolution,
+    });
+
+    const upstreams = resolution.targets.map((t) => ({
+      id: t.upstream.id,
+      name: t.upstream.name,
+      protocol: t.protocol,
+      native: laneFor(protocol, t.protocol) === "passthrough",
+      lane: { stream: laneFor(protocol, t.protocol, true), no_stream: laneFor(protocol, t.protocol, false) },
+      keys: t.pool.keys.map((k) => keyView(k, at)),
+    }));
+    const first = plan.attempts[0];
+    const healthyInFirst = first ? first.target.pool.keys.filter((k) => !k.removed && k.coolingUntil <= at).length : 0;
+
+    return {
+      account: { id: account.id, name: account.name, chain: chain.map((a) => ({ id: a.id, name: a.name, status: a.status })) },
+      requested_model: model,
+      protocol,
+      mapping: {
+        served_model: resolution.served,
+        rule: resolution.rule?.source ?? null,
+        from: chosen?.from ?? null,
+        reason: chosen ? chosen.why : "no mapping rule matched: the requested model is served as is",
+        candidates,
+      },
+      policy: {
+        allowed: forbiddenBy.length === 0 && allowsModel(policy, resolution.served),
+        forbidden_by: forbiddenBy,
+        account_active: disabledBy.length === 0,
+        disabled_by: disabledBy,
+      },
+      served_anywhere: resolution.servedAnywhere,
+      upstreams,
+      attempt_order: plan.attempts.map((a) => ({
+        upstream: a.target.upstream.name,
+        upstream_id: a.target.upstream.id,
+        key_id: a.key.id,
+        key_name: a.key.name,
+      })),
+      session: session
+        ? {
+            session,
+            session_source: sessionSource,
+            cache_key: affinity,
+            pinned: first
+              ? {
+                  upstream: first.target.upstream.name,
+                  upstream_id: first.target.upstream.id,
+                  key_id: first.key.id,
+                  key_name: first.key.name,
+                  fingerprint: first.key.fingerprint,
+                  why:
+                    healthyInFirst > 1
+                      ? `rendezvous hashing of the scoped session key over the ${healthyInFirst} healthy keys of the first upstream`
+                      : healthyInFirst === 1
+                        ? "the only healthy key of the first upstream"
+                        : "no healthy key: the key cooling down the shortest is tried as a last resort",
+                }
+              : null,
+          }
+        : null,
+      tiers: null,
+      limits: null,
+      notes: NOTES,
+    };
+  };
+}
