@@ -22,15 +22,14 @@ import { parseBody, requireModel } from "./request-body.js";
 import { failureOutcome, settle, type Outcome } from "./settle.js";
 import { stoppedBy } from "./stop.js";
 import { runTranslate } from "./translate-lane.js";
-import { announceRoute, timeFirstByte } from "./write-client.js";
+import { watchAnswer } from "./write-client.js";
 
 const LANES: Record<Lane, LaneDriver> = { passthrough: runPassthrough, translate: runTranslate };
 
 export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<Outcome> {
   // The HTTP edge authenticates before reading the body; a WebSocket turn arrives without a principal.
   ex.principal ??= authenticate(ex.headers, deps.principals.snapshot);
-  timeFirstByte(ex);
-  if (deps.routeHeader) announceRoute(ex);
+  watchAnswer(ex, deps.routeHeader === true);
   let admission: Admission | undefined;
   let outcome: Outcome | undefined;
   try {

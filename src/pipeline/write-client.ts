@@ -24,26 +24,45 @@ export function writeAsync(res: ClientSink, chunk: Buffer | string): Promise<voi
 }
 
 /**
- * Has the exchange note when its answer's head goes out (`firstByteAt`), whichever lane
- * or attempt writes it: the usage record's time to first byte. The head is the first
- * byte on the wire (a stream's head is flushed at once), as for the edge's ttfb metric.
+ * The sink the lanes write to, put in front of the edge's once per request. When the
+ * answer's head goes out, whichever lane or attempt writes it, it notes the time (the usage
+ * record's time to first byte: a stream's head is flushed at once, so it is the first byte
+ * on the wire) and, with `server.route_header`, names the route in the head.
  */
-export function timeFirstByte(ex: Exchange): void {
-  const sink = ex.res;
-  ex.res = {
-    writeHead(status, headers) {
-      ex.firstByteAt ??= performance.now();
-      return sink.writeHead(status, headers);
-    },
-    flushHeaders: () => sink.flushHeaders(),
-    write: (chunk) => sink.write(chunk),
-    end: (chunk) => sink.end(chunk),
-    get destroyed() {
-      return sink.destroyed;
-    },
-    once: (event, listener) => sink.once(event, listener),
-    off: (event, listener) => sink.off(event, listener),
-  };
+class AnswerSink implements ClientSink {
+  constructor(
+    private readonly ex: Exchange,
+    private readonly sink: ClientSink,
+    private readonly routeHeader: boolean,
+  ) {}
+
+  writeHead(status: number, headers?: Record<string, string | number>): unknown {
+    this.ex.firstByteAt ??= performance.now();
+    const route = this.routeHeader ? routeOf(this.ex) : undefined;
+    return this.sink.writeHead(status, route === undefined ? headers : { ...headers, "x-switchyard-route": route });
+  }
+  flushHeaders(): void {
+    this.sink.flushHeaders();
+  }
+  write(chunk: Buffer | string): boolean {
+    return this.sink.write(chunk);
+  }
+  end(chunk?: Buffer | string): unknown {
+    return this.sink.end(chunk);
+  }
+  get destroyed(): boolean {
+    return this.sink.destroyed;
+  }
+  once(event: "drain" | "close", listener: () => void): unknown {
+    return this.sink.once(event, listener);
+  }
+  off(event: "drain" | "close", listener: () => void): unknown {
+    return this.sink.off(event, listener);
+  }
+}
+
+export function watchAnswer(ex: Exchange, routeHeader: boolean): void {
+  ex.res = new AnswerSink(ex, ex.res, routeHeader);
 }
 
 /** A value for a `key=value; …` header: percent-encodes what would break it (as headerSafe, and `;`, `=`, space). */
@@ -52,22 +71,17 @@ function routeValue(text: string): string {
 }
 
 /**
- * Has the answer's head name the upstream that served it (`x-switchyard-route`, opt-in
- * with `server.route_header`): `upstream=<name>`, then `; model=<served>` when a mapping
- * rule changed the model. Names only: never a key, a fingerprint or a URL. Whichever
- * attempt writes the head is the one named; errors the edge renders (nothing answered)
- * carry no route. A WebSocket turn has no head, so its sink drops the header.
+ * `x-switchyard-route` (opt-in with `server.route_header`): `upstream=<name>`, then
+ * `; model=<served>` when a mapping rule changed the model. Names only: never a key, a
+ * fingerprint or a URL. Whichever attempt writes the head is the one named; errors the edge
+ * renders (nothing answered) carry no route. A WebSocket turn has no head, so its sink
+ * drops the header.
  */
-export function announceRoute(ex: Exchange): void {
-  const sink = ex.res;
-  const writeHead = sink.writeHead.bind(sink);
-  sink.writeHead = (status, headers) => {
-    const planned = ex.lastAttempt;
-    if (!planned) return writeHead(status, headers);
-    let route = `upstream=${routeValue(planned.target.upstream.name)}`;
-    if (planned.model !== ex.model) route += `; model=${routeValue(planned.model)}`;
-    return writeHead(status, { ...headers, "x-switchyard-route": route });
-  };
+function routeOf(ex: Exchange): string | undefined {
+  const planned = ex.lastAttempt;
+  if (!planned) return undefined;
+  const route = `upstream=${routeValue(planned.target.upstream.name)}`;
+  return planned.model !== ex.model ? `${route}; model=${routeValue(planned.model)}` : route;
 }
 
 export function sendJson(res: ClientSink, status: number, body: unknown, headers: Record<string, string> = {}): void {

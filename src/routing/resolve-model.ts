@@ -5,7 +5,7 @@
  */
 import type { ClientProtocol, UpstreamProtocol } from "../canonical/protocols.js";
 import type { MappingRule } from "../canonical/model-map.js";
-import { BoundedLru } from "./bounded-lru.js";
+import { LRUCache } from "lru-cache";
 import type { CatalogSnapshot, UpstreamTarget } from "./catalog.js";
 
 export interface Resolution {
@@ -60,7 +60,7 @@ export interface ModelResolution extends Resolution, ModelChoice {}
  * recently used entry goes first.
  */
 export const RESOLUTION_CACHE_LIMIT = 4096;
-const cacheBySnapshot = new WeakMap<CatalogSnapshot, BoundedLru<string, ModelResolution>>();
+const cacheBySnapshot = new WeakMap<CatalogSnapshot, LRUCache<string, ModelResolution>>();
 
 /** The account's rules first (nearest account first, folded by the caller), then the gateway-wide ones. */
 export function chooseModel(snapshot: CatalogSnapshot, model: string, mapping: MappingSource): ModelChoice {
@@ -78,7 +78,8 @@ export function chooseModel(snapshot: CatalogSnapshot, model: string, mapping: M
 export function resolveModel(snapshot: CatalogSnapshot, client: ClientProtocol, model: string, mapping: MappingSource = NO_ACCOUNT_MAPPING): ModelResolution {
   let cache = cacheBySnapshot.get(snapshot);
   if (!cache) {
-    cache = new BoundedLru(RESOLUTION_CACHE_LIMIT);
+    // The requested name comes from the client: a flood of made-up names evicts old entries instead of growing the cache.
+    cache = new LRUCache({ max: RESOLUTION_CACHE_LIMIT });
     cacheBySnapshot.set(snapshot, cache);
   }
   const key = `${mapping.key}\0${client}\0${model}`;
