@@ -8,6 +8,7 @@ import type { IncomingMessage } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import { GatewayError } from "../canonical/errors.js";
 import type { AdminService } from "./service.js";
+import type { AdminContext } from "./context.js";
 import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";
 import { openApiDocument } from "./openapi.js";
 
@@ -29,7 +30,7 @@ type Handler = (
   service: AdminService,
   params: string[],
   body: unknown,
-  ctx: { deps: AdminDeps; query: AdminQuery },
+  ctx: { deps: AdminDeps; query: AdminQuery; admin: AdminContext },
 ) => Promise<{ status: number; body: unknown }>;
 
 interface Route {
@@ -58,39 +59,39 @@ const noContent = { status: 204, body: undefined };
 
 route("GET", "/openapi.json", async () => ({ status: 200, body: openApiDocument() }), false);
 
-route("GET", "/accounts", async (s) => list(await s.listAccounts(), accountView));
-route("POST", "/accounts", async (s, _p, body) => ({ status: 201, body: accountView(await s.createAccount(body)) }));
-route("GET", "/accounts/{id}", async (s, [id]) => ({ status: 200, body: accountView(await s.getAccount(id!)) }));
-route("PATCH", "/accounts/{id}", async (s, [id], body) => ({ status: 200, body: accountView(await s.updateAccount(id!, body)) }));
-route("DELETE", "/accounts/{id}", async (s, [id]) => {
-  await s.deleteAccount(id!);
+route("GET", "/accounts", async (s, _p, _b, { admin }) => list(await s.listAccounts(admin), accountView));
+route("POST", "/accounts", async (s, _p, body, { admin }) => ({ status: 201, body: accountView(await s.createAccount(body, admin)) }));
+route("GET", "/accounts/{id}", async (s, [id], _b, { admin }) => ({ status: 200, body: accountView(await s.getAccount(id!, admin)) }));
+route("PATCH", "/accounts/{id}", async (s, [id], body, { admin }) => ({ status: 200, body: accountView(await s.updateAccount(id!, body, admin)) }));
+route("DELETE", "/accounts/{id}", async (s, [id], _b, { admin }) => {
+  await s.deleteAccount(id!, admin);
   return noContent;
 });
-route("GET", "/accounts/{id}/descendants", async (s, [id]) => list(await s.descendants(id!), accountView));
+route("GET", "/accounts/{id}/descendants", async (s, [id], _b, { admin }) => list(await s.descendants(id!, admin), accountView));
 
-route("GET", "/accounts/{id}/keys", async (s, [id]) => list(await s.listApiKeys(id!), apiKeyView));
-route("POST", "/accounts/{id}/keys", async (s, [id], body) => {
-  const { key, secret } = await s.createApiKey(id!, body);
+route("GET", "/accounts/{id}/keys", async (s, [id], _b, { admin }) => list(await s.listApiKeys(id!, admin), apiKeyView));
+route("POST", "/accounts/{id}/keys", async (s, [id], body, { admin }) => {
+  const { key, secret } = await s.createApiKey(id!, body, admin);
   // The secret is shown here once and never again.
   return { status: 201, body: { ...apiKeyView(key), key: secret } };
 });
-route("DELETE", "/keys/{id}", async (s, [id]) => {
-  await s.revokeApiKey(id!);
+route("DELETE", "/keys/{id}", async (s, [id], _b, { admin }) => {
+  await s.revokeApiKey(id!, admin);
   return noContent;
 });
 
-route("GET", "/upstreams", async (s) => list(await s.listUpstreams(), upstreamView));
-route("POST", "/upstreams", async (s, _p, body) => ({ status: 201, body: upstreamView(await s.createUpstream(body)) }));
-route("GET", "/upstreams/{id}", async (s, [id]) => ({ status: 200, body: upstreamView(await s.getUpstream(id!)) }));
-route("PATCH", "/upstreams/{id}", async (s, [id], body) => ({ status: 200, body: upstreamView(await s.updateUpstream(id!, body)) }));
-route("DELETE", "/upstreams/{id}", async (s, [id]) => {
-  await s.deleteUpstream(id!);
+route("GET", "/upstreams", async (s, _p, _b, { admin }) => list(await s.listUpstreams(admin), upstreamView));
+route("POST", "/upstreams", async (s, _p, body, { admin }) => ({ status: 201, body: upstreamView(await s.createUpstream(body, admin)) }));
+route("GET", "/upstreams/{id}", async (s, [id], _b, { admin }) => ({ status: 200, body: upstreamView(await s.getUpstream(id!, admin)) }));
+route("PATCH", "/upstreams/{id}", async (s, [id], body, { admin }) => ({ status: 200, body: upstreamView(await s.updateUpstream(id!, body, admin)) }));
+route("DELETE", "/upstreams/{id}", async (s, [id], _b, { admin }) => {
+  await s.deleteUpstream(id!, admin);
   return noContent;
 });
-route("GET", "/upstreams/{id}/keys", async (s, [id]) => list(await s.listUpstreamKeys(id!), upstreamKeyView));
-route("POST", "/upstreams/{id}/keys", async (s, [id], body) => ({ status: 201, body: upstreamKeyView(await s.addUpstreamKey(id!, body)) }));
-route("DELETE", "/upstreams/{id}/keys/{key_id}", async (s, [id, keyId]) => {
-  await s.removeUpstreamKey(id!, keyId!);
+route("GET", "/upstreams/{id}/keys", async (s, [id], _b, { admin }) => list(await s.listUpstreamKeys(id!, admin), upstreamKeyView));
+route("POST", "/upstreams/{id}/keys", async (s, [id], body, { admin }) => ({ status: 201, body: upstreamKeyView(await s.addUpstreamKey(id!, body, admin)) }));
+route("DELETE", "/upstreams/{id}/keys/{key_id}", async (s, [id, keyId], _b, { admin }) => {
+  await s.removeUpstreamKey(id!, keyId!, admin);
   return noContent;
 });
 
@@ -112,6 +113,8 @@ export async function handleAdmin(
   readJson: () => Promise<unknown>,
   /** The query string, with or without its leading "?". */
   queryString = "",
+  /** Where the request came from, for the audit trail. */
+  origin: { requestId?: string; clientIp?: string } = {},
 ): Promise<{ status: number; body: unknown } | undefined> {
   let allowedMethods = false;
   for (const r of routes) {
@@ -129,7 +132,9 @@ export async function handleAdmin(
     const body = method === "POST" || method === "PATCH" ? await readJson() : undefined;
     const query: Record<string, string> = {};
     for (const [k, v] of new URLSearchParams(queryString)) query[k] ??= v;
-    return r.handler(deps.service, m.slice(1).map(decodeURIComponent), body, { deps, query });
+    // Only the root admin token is accepted today, so every authenticated caller is root.
+    const admin: AdminContext = { actor: { type: "root" }, ...origin };
+    return r.handler(deps.service, m.slice(1).map(decodeURIComponent), body, { deps, query, admin });
   }
   if (allowedMethods) throw new GatewayError("invalid_request", "method_not_allowed", `${method} is not supported on ${path}.`, { status: 405 });
   return undefined;

@@ -9,7 +9,7 @@
  *    named, rather than cascading into policies nobody asked to change),
  * 3. makes the change and hands an {@link AuditEvent} to the {@link AuditSink} in one
  *    store transaction, so the two commit together or not at all,
- * 4. calls `onChange()` once after the commit, so the data plane's snapshots are
+ * 4. calls `onChange(event)` once after the commit, so the data plane's snapshots are
  *    rebuilt before the answer goes out (main.ts decides what that reloads; a cluster
  *    broadcast plugs in there).
  *
@@ -17,6 +17,7 @@
  */
 import type { z } from "zod";
 import { GatewayError } from "../canonical/errors.js";
+import { ROOT_CONTEXT, type AdminContext } from "./context.js";
 import { withPresetDefaults } from "../canonical/provider-presets.js";
 import { generateKey } from "../governance/api-keys.js";
 import { checkWithinParent, foldPolicies, narrow, policyOf, UNRESTRICTED, withPolicy, type EffectivePolicy, type Policy } from "../governance/policy.js";
@@ -43,7 +44,7 @@ export interface AuditSink {
    * Called inside the change's transaction, after the change: write through `tx` and the
    * record commits with the change; throw and the change is undone.
    */
-  record(tx: Repos, event: AuditEvent): Promise<void>;
+  record(tx: Repos, event: AuditEvent, ctx: AdminContext): Promise<void>;
 }
 
 /** Records nothing, until the audit log exists. */
@@ -58,17 +59,18 @@ export interface AdminServiceDeps {
   store: Repos;
   secrets: Sealer;
   /**
-   * Called once after each committed write, and awaited before the write is answered.
-   * If it rejects, the write stands and the caller gets `change_not_applied`.
+   * Called once after each committed write with what changed (the audit event names the
+   * target), and awaited before the write is answered. If it rejects, the write stands
+   * and the caller gets `change_not_applied`.
    */
-  onChange: () => Promise<void>;
+  onChange: (change: AuditEvent) => Promise<void>;
   audit?: AuditSink;
 }
 
 export class AdminService {
   readonly #store: Repos;
   readonly #secrets: Sealer;
-  readonly #onChange: () => Promise<void>;
+  readonly #onChange: (change: AuditEvent) => Promise<void>;
   readonly #audit: AuditSink;
 
   constructor(deps: AdminServiceDeps) {
@@ -80,24 +82,24 @@ export class AdminService {
 
   // Accounts
 
-  async listAccounts(): Promise<Account[]> {
+  async listAccounts(_ctx: AdminContext = ROOT_CONTEXT): Promise<Account[]> {
     return this.#store.accounts.list();
   }
 
-  async getAccount(id: string): Promise<Account> {
+  async getAccount(id: string, _ctx: AdminContext = ROOT_CONTEXT): Promise<Account> {
     return (await this.#store.accounts.get(id)) ?? throwNotFound("account", id);
   }
 
-  async descendants(id: string): Promise<Account[]> {
-    await this.getAccount(id);
+  async descendants(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Account[]> {
+    await this.getAccount(id, ctx);
     return this.#store.accounts.descendants(id);
   }
 
   /** Body: `{name, parent_id?, status?, models?, model_map?}`. */
-  async createAccount(body: unknown): Promise<Account> {
+  async createAccount(body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Account> {
     const b = parse(schemas.createAccount, body);
     const policy: Policy = { ...(b.models ? { models: b.models } : {}), ...(b.model_map ? { model_map: b.model_map } : {}) };
-    return this.#write(async (tx) => {
+    return this.#write(ctx, async (tx) => {
       const parentId = b.parent_id ?? null;
       if (parentId !== null) {
         const parent = (await tx.accounts.get(parentId)) ?? throwNotFound("account", parentId, "parent_id");
@@ -116,9 +118,9 @@ export class AdminService {
    * subtree (null: to the top). Whatever changes, the account's own policy must stay within
    * its (new) parent's, and no sub-account may end up allowing more than the account above it.
    */
-  async updateAccount(id: string, body: unknown): Promise<Account> {
+  async updateAccount(id: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Account> {
     const b = parse(schemas.updateAccount, body);
-    return this.#write(async (tx) => {
+    return this.#write(ctx, async (tx) => {
       const current = (await tx.accounts.get(id)) ?? throwNotFound("account", id);
       const moving = b.parent_id !== undefined && b.parent_id !== current.parentId;
       const parentId = moving ? (b.parent_id ?? null) : current.parentId;
@@ -151,8 +153,8 @@ export class AdminService {
     });
   }
 
-  async deleteAccount(id: string): Promise<void> {
-    return this.#write(async (tx) => {
+  async deleteAccount(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
+    return this.#write(ctx, async (tx) => {
       const current = (await tx.accounts.get(id)) ?? throwNotFound("account", id);
       await tx.accounts.delete(id);
       return { result: undefined, event: { action: "account.delete", target: { type: "account", id }, before: accountView(current), after: null } };
@@ -161,15 +163,15 @@ export class AdminService {
 
   // API keys
 
-  async listApiKeys(accountId: string): Promise<ApiKey[]> {
-    await this.getAccount(accountId);
+  async listApiKeys(accountId: string, ctx: AdminContext = ROOT_CONTEXT): Promise<ApiKey[]> {
+    await this.getAccount(accountId, ctx);
     return this.#store.apiKeys.listByAccount(accountId);
   }
 
   /** Body: `{name?}`. Returns the secret, which is stored only as a hash and never available again. */
-  async createApiKey(accountId: string, body: unknown): Promise<{ key: ApiKey; secret: string }> {
+  async createApiKey(accountId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<{ key: ApiKey; secret: string }> {
     const b = parse(schemas.createApiKey, body);
-    return this.#write(async (tx) => {
+    return this.#write(ctx, async (tx) => {
       if (!(await tx.accounts.get(accountId))) throwNotFound("account", accountId);
       const { secret, prefix, hash } = generateKey();
       const key = await tx.apiKeys.create({ accountId, name: b.name, prefix, hash });
@@ -177,8 +179,8 @@ export class AdminService {
     });
   }
 
-  async revokeApiKey(id: string): Promise<void> {
-    return this.#write(async (tx) => {
+  async revokeApiKey(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
+    return this.#write(ctx, async (tx) => {
       const current = (await tx.apiKeys.get(id)) ?? throwNotFound("api_key", id);
       await tx.apiKeys.revoke(id);
       const after = apiKeyView({ ...current, status: "revoked" });
@@ -188,32 +190,32 @@ export class AdminService {
 
   // Upstreams
 
-  async listUpstreams(): Promise<Upstream[]> {
+  async listUpstreams(_ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream[]> {
     return this.#store.upstreams.list();
   }
 
-  async getUpstream(id: string): Promise<Upstream> {
+  async getUpstream(id: string, _ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
     return (await this.#store.upstreams.get(id)) ?? throwNotFound("upstream", id);
   }
 
   /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?, preset?}`; a preset fills what is omitted. */
-  async createUpstream(body: unknown): Promise<Upstream> {
+  async createUpstream(body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
     const b = parse(schemas.createUpstream, presetFilled(body));
     const settings: Record<string, unknown> = {};
     if (b.account_id) settings.account_id = b.account_id;
     if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
     if (b.prompt_cache_key !== undefined) settings.prompt_cache_key = b.prompt_cache_key;
     if (b.forward_headers !== undefined) settings.forward_headers = b.forward_headers;
-    return this.#write(async (tx) => {
+    return this.#write(ctx, async (tx) => {
       const u = await tx.upstreams.create({ name: b.name, protocol: b.protocol, baseUrl: b.base_url, models: b.models, enabled: b.enabled, settings });
       return { result: u, event: { action: "upstream.create", target: { type: "upstream", id: u.id }, before: null, after: upstreamView(u) } };
     });
   }
 
   /** Body: any field of createUpstream but `name`; `null` clears `account_id`, `timeout_ms`, `prompt_cache_key` and `forward_headers`. */
-  async updateUpstream(id: string, body: unknown): Promise<Upstream> {
+  async updateUpstream(id: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
     const b = parse(schemas.updateUpstream, body);
-    return this.#write(async (tx) => {
+    return this.#write(ctx, async (tx) => {
       const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
       const settings = { ...current.settings };
       for (const f of ["account_id", "timeout_ms", "prompt_cache_key", "forward_headers"] as const) {
@@ -227,24 +229,24 @@ export class AdminService {
   }
 
   /** Deletes the upstream with its keys. */
-  async deleteUpstream(id: string): Promise<void> {
-    return this.#write(async (tx) => {
+  async deleteUpstream(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
+    return this.#write(ctx, async (tx) => {
       const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
       await tx.upstreams.delete(id);
       return { result: undefined, event: { action: "upstream.delete", target: { type: "upstream", id }, before: upstreamView(current), after: null } };
     });
   }
 
-  async listUpstreamKeys(upstreamId: string): Promise<UpstreamKey[]> {
-    await this.getUpstream(upstreamId);
+  async listUpstreamKeys(upstreamId: string, ctx: AdminContext = ROOT_CONTEXT): Promise<UpstreamKey[]> {
+    await this.getUpstream(upstreamId, ctx);
     return this.#store.upstreamKeys.listByUpstream(upstreamId);
   }
 
   /** Body: `{name?, key}`. The credential is stored sealed; only its fingerprint is ever shown. */
-  async addUpstreamKey(upstreamId: string, body: unknown): Promise<UpstreamKey> {
+  async addUpstreamKey(upstreamId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<UpstreamKey> {
     const b = parse(schemas.createUpstreamKey, body);
     const ciphertext = this.#secrets.seal(b.key);
-    return this.#write(async (tx) => {
+    return this.#write(ctx, async (tx) => {
       const upstream = (await tx.upstreams.get(upstreamId)) ?? throwNotFound("upstream", upstreamId);
       // The file's key list wins at every start (config/bootstrap.ts): a key added here would silently go.
       if (upstream.settings.managed_by === "config") {
@@ -260,8 +262,8 @@ export class AdminService {
     });
   }
 
-  async removeUpstreamKey(upstreamId: string, keyId: string): Promise<void> {
-    return this.#write(async (tx) => {
+  async removeUpstreamKey(upstreamId: string, keyId: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
+    return this.#write(ctx, async (tx) => {
       const current = await tx.upstreamKeys.get(keyId);
       if (!current || current.upstreamId !== upstreamId) throwNotFound("upstream_key", keyId);
       await tx.upstreamKeys.delete(keyId);
@@ -271,19 +273,21 @@ export class AdminService {
   }
 
   /** One transaction holding the change and its audit record, then one change notification. */
-  async #write<T>(change: (tx: Repos) => Promise<{ result: T; event: AuditEvent }>): Promise<T> {
+  async #write<T>(ctx: AdminContext, change: (tx: Repos) => Promise<{ result: T; event: AuditEvent }>): Promise<T> {
     let result: T;
+    let event: AuditEvent;
     try {
       result = await this.#store.transaction(async (tx) => {
         const done = await change(tx);
-        await this.#audit.record(tx, done.event);
+        await this.#audit.record(tx, done.event, ctx);
+        event = done.event;
         return done.result;
       });
     } catch (error) {
       throw error instanceof StoreError ? fromStoreError(error) : error;
     }
     try {
-      await this.#onChange();
+      await this.#onChange(event!);
     } catch (error) {
       throw new GatewayError(
         "internal",

@@ -195,6 +195,7 @@ export function createEdge(o: EdgeOptions): Edge {
           }
         },
         query,
+        { requestId: id, clientIp: req.socket.remoteAddress },
       );
       if (result) {
         sendJson(res, result.status, result.body);
