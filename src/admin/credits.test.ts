@@ -141,6 +141,10 @@ describe.each(ENGINES)("credits on %s", (engine) => {
     expect(changes).toEqual([]);
     expect(await service.credits(org.id)).toMatchObject({ balance_micros: 600 });
     expect(await service.credits(team.id)).toMatchObject({ balance_micros: 400 });
+    // More money than a JS number holds exactly is refused, not rounded.
+    await service.topUpCredit(other.id, { amount_micros: Number.MAX_SAFE_INTEGER, kind: "payg" });
+    expect(await failure(service.topUpCredit(other.id, { amount_micros: 1, kind: "payg" }))).toMatchObject({ code: "invalid", status: 400 });
+    expect(await service.credits(other.id)).toMatchObject({ balance_micros: Number.MAX_SAFE_INTEGER });
   });
 
   it("answers a repeated idempotency key with the first result, and refuses it for another operation", async () => {

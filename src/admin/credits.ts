@@ -44,11 +44,14 @@ export function isRoot(actor: AdminActor): boolean {
 
 /** The account, if the actor may read it; otherwise 404 as if it did not exist. */
 export async function visibleAccount(tx: Repos, ctx: AdminContext, id: string): Promise<Account> {
+  return (await reachableAccount(tx, ctx, id)).account;
+}
+
+async function reachableAccount(tx: Repos, ctx: AdminContext, id: string): Promise<{ account: Account; reach: Reach }> {
   const account = await tx.accounts.get(id);
-  if (!account || (await accountReach(tx, ctx.actor, id)) === "none") {
-    throw new GatewayError("not_found", "account_not_found", `No account with id '${id}'.`);
-  }
-  return account;
+  const reach = account ? await accountReach(tx, ctx.actor, id) : "none";
+  if (!account || reach === "none") throw new GatewayError("not_found", "account_not_found", `No account with id '${id}'.`);
+  return { account, reach };
 }
 
 export type CreditOperation = "topup" | "grant" | "clawback";
@@ -68,8 +71,7 @@ export async function moveCredit(
   ctx: AdminContext,
   now = new Date().toISOString(),
 ): Promise<CreditChange> {
-  const account = await visibleAccount(tx, ctx, accountId);
-  const reach = await accountReach(tx, ctx.actor, accountId);
+  const { account, reach } = await reachableAccount(tx, ctx, accountId);
   if (op === "topup" && !isRoot(ctx.actor)) {
     throw new GatewayError("permission", "root_only", "Only the root admin token may top up credit; a parent account grants from its own balance instead.");
   }
@@ -170,8 +172,21 @@ export function creditMovementView(m: CreditMovement): Record<string, unknown> {
   };
 }
 
+/**
+ * The audit event of a movement (`credits.<type>` on the account): the balances before,
+ * the movement after. Delete records its release with it, in the delete's transaction.
+ */
+export function creditEvent(m: CreditMovement): {
+  action: `credits.${CreditMovement["type"]}`;
+  target: { type: "account"; id: string };
+  before: Record<string, unknown>;
+  after: Record<string, unknown>;
+} {
+  return { action: `credits.${m.type}`, target: { type: "account", id: m.accountId }, before: balancesBefore(m), after: creditMovementView(m) };
+}
+
 /** The balances before a movement, for the audit record's `before`. */
-export function balancesBefore(m: CreditMovement): Record<string, unknown> {
+function balancesBefore(m: CreditMovement): Record<string, unknown> {
   const sign = m.type === "topup" || m.type === "grant" ? 1 : -1;
   return {
     balance_micros: m.balanceAfterMicros - sign * m.amountMicros,

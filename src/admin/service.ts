@@ -23,7 +23,7 @@ import { generateKey } from "../governance/api-keys.js";
 import { checkWithinParent, foldPolicies, narrow, policyOf, UNRESTRICTED, withPolicy, type EffectivePolicy, type Policy } from "../governance/policy.js";
 import { fingerprint } from "../governance/secrets.js";
 import { StoreError, type Account, type ApiKey, type CreditMovement, type Repos, type Upstream, type UpstreamKey } from "../storage/ports.js";
-import { balancesBefore, creditMovementView, moveCredit, type CreditOperation } from "./credits.js";
+import { creditEvent, moveCredit, type CreditOperation } from "./credits.js";
 import { readAccountAudit, readAuditLog, readCredits, readLedger, type AuditPage, type CreditsView, type LedgerPageView } from "./money-reads.js";
 import * as schemas from "./schemas.js";
 import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";
@@ -314,10 +314,7 @@ export class AdminService {
     return this.#write(ctx, async (tx) => {
       const { movement, fresh } = await moveCredit(tx, op, accountId, body, ctx);
       // A replay changed nothing: no audit record, no change notification.
-      const event: AuditEvent | null = fresh
-        ? { action: `credits.${op}`, target: { type: "account", id: accountId }, before: balancesBefore(movement), after: creditMovementView(movement) }
-        : null;
-      return { result: movement, event };
+      return { result: movement, event: fresh ? creditEvent(movement) : null };
     });
   }
 

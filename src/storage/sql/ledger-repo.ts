@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { sql, type Kysely, type Selectable } from "kysely";
 import {
   CREDIT_KINDS,
+  StoreError,
   type CreditGrant,
   type CreditKind,
   type CreditMovement,
@@ -285,7 +286,10 @@ async function lockBalance(trx: Kysely<Database>, dialect: SqlDialect, accountId
 /** One ledger row and the balance it leaves, written together. */
 async function post(trx: Kysely<Database>, state: BalanceState, p: Post): Promise<void> {
   const balance = state.balance + p.amount;
-  if (balance < 0 || !Number.isSafeInteger(balance)) throw new RangeError(`account ${state.accountId}: a balance of ${balance} micro-units is not allowed`);
+  // Callers check availability first, so a negative balance here is a bug; an unsafe one is too much money for a JS number.
+  if (balance < 0) throw new RangeError(`account ${state.accountId}: a balance of ${balance} micro-units is not allowed`);
+  if (!Number.isSafeInteger(balance))
+    throw new StoreError("invalid", `account ${state.accountId}: the balance would exceed ${Number.MAX_SAFE_INTEGER} micro-units`);
   state.balance = balance;
   state.lastSeq += 1;
   await trx
