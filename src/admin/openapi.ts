@@ -13,15 +13,38 @@ const idParam = (name: string, description: string) => ({ name, in: "path", requ
 const errors = {
   "400": ok("Invalid request", ref("Error")),
   "401": ok("Missing or invalid admin token", ref("Error")),
+  "403": ok("Not permitted to this caller (root_only, credit_not_permitted)", ref("Error")),
   "404": ok("Not found", ref("Error")),
   "405": ok("The path exists, but not for this method (method_not_allowed)", ref("Error")),
   "409": ok(
-    "Conflict (duplicate name, account with children, sub-accounts outside a narrowed policy, a key for an upstream the YAML file declares)",
+    "Conflict (duplicate name, account with children, sub-accounts outside a narrowed policy, a key for an upstream the YAML file declares, insufficient_balance, idempotency_key_reused)",
     ref("Error"),
   ),
   "413": ok("The body exceeds server.body_limit_bytes (request_too_large)", ref("Error")),
   "500": ok("Internal error; change_not_applied: the change was saved but this gateway could not apply it yet", ref("Error")),
 };
+
+const int = { type: "integer" };
+/** A page of items: `next_cursor` goes back as `cursor` for the next page, null on the last. */
+const page = (item: unknown) => ({
+  type: "object",
+  properties: { data: { type: "array", items: item }, next_cursor: { type: ["string", "null"] } },
+  required: ["data", "next_cursor"],
+});
+const query = (name: string, schema: unknown, description: string) => ({ name, in: "query", required: false, schema, description });
+const pageParams = [
+  query("limit", { type: "integer", minimum: 1, maximum: 1000, default: 100 }, "Items per page"),
+  query("cursor", { type: "string" }, "next_cursor of the previous page"),
+];
+const auditParams = [
+  ...pageParams,
+  query("target_type", { type: "string" }, "account, api_key, upstream, upstream_key"),
+  query("target_id", { type: "string" }, "The target's id"),
+  query("action", { type: "string" }, "e.g. account.update, credits.grant"),
+  query("actor", { type: "string" }, "root, cli, config or api_key:<id>"),
+  query("since", { type: "string", format: "date-time" }, "Records at or after this time"),
+  query("until", { type: "string", format: "date-time" }, "Records before this time"),
+];
 
 function input(schema: z.ZodType): unknown {
   return z.toJSONSchema(schema, { io: "input" });
@@ -135,6 +158,87 @@ function build(): unknown {
             notes: { type: "array", items: str },
           },
         },
+        CreditMovement: {
+          type: "object",
+          description: "See docs/admin-api.md#credits; amounts are integer micro-units",
+          properties: {
+            id: { ...str, description: "The ledger row on account_id" },
+            type: { enum: ["topup", "grant", "clawback"] },
+            account_id: str,
+            counterparty_account_id: nullableStr,
+            amount_micros: int,
+            kind: { enum: ["subscription", "payg", "addon", null] },
+            expires_at: nullableStr,
+            balance_after_micros: int,
+            counterparty_entry_id: nullableStr,
+            counterparty_balance_after_micros: { type: ["integer", "null"] },
+            idempotency_key: nullableStr,
+            note: nullableStr,
+            actor: nullableStr,
+            created_at: str,
+          },
+        },
+        Credits: {
+          type: "object",
+          properties: {
+            balance_micros: int,
+            grants: {
+              type: "array",
+              description: "Grants with something left, earliest expiry first",
+              items: {
+                type: "object",
+                properties: {
+                  id: str,
+                  kind: { enum: ["subscription", "payg", "addon"] },
+                  amount_micros: int,
+                  remaining_micros: int,
+                  expires_at: nullableStr,
+                  source_account_id: nullableStr,
+                  entry_id: str,
+                  created_at: str,
+                },
+              },
+            },
+          },
+        },
+        LedgerPage: page({
+          type: "object",
+          properties: {
+            id: str,
+            account_id: str,
+            seq: int,
+            type: { enum: ["topup", "grant", "grant_out", "clawback", "clawback_in", "release", "release_in", "adjustment", "debit", "refund", "expiry"] },
+            kind: { enum: ["subscription", "payg", "addon", null] },
+            amount_micros: { ...int, description: "Signed: credit in positive, out negative" },
+            balance_after_micros: int,
+            reference: nullableStr,
+            expires_at: nullableStr,
+            actor: nullableStr,
+            counterparty_account_id: nullableStr,
+            note: nullableStr,
+            created_at: str,
+          },
+        }),
+        AuditPage: page({
+          type: "object",
+          description: "See docs/admin-api.md#audit for the hash",
+          properties: {
+            seq: int,
+            actor: { ...str, description: "root, cli, config or api_key:<id>" },
+            action: str,
+            target_type: str,
+            target_id: nullableStr,
+            before: { type: ["object", "null"] },
+            after: { type: ["object", "null"] },
+            ip: nullableStr,
+            request_id: nullableStr,
+            created_at: str,
+            prev_hash: str,
+            hash: str,
+          },
+        }),
+        CreditGrant: input(schemas.creditGrant),
+        CreditClawback: input(schemas.creditClawback),
         CreateAccount: input(schemas.createAccount),
         UpdateAccount: input(schemas.updateAccount),
         CreateApiKey: input(schemas.createApiKey),
@@ -230,6 +334,57 @@ function build(): unknown {
             },
           ],
           responses: { "200": ok("Explanation", ref("Explanation")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/credits/topup": {
+        parameters: [idParam("id", "Account id")],
+        post: {
+          summary: "Top up an account's credit (root admin token only)",
+          requestBody: { required: true, content: json(ref("CreditGrant")) },
+          responses: { "201": ok("The movement (the first one again for a repeated idempotency key)", ref("CreditMovement")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/credits/grant": {
+        parameters: [idParam("id", "Account id")],
+        post: {
+          summary: "Grant credit from the account's parent to the account, from the parent's unspent, unexpired credit",
+          requestBody: { required: true, content: json(ref("CreditGrant")) },
+          responses: { "201": ok("The movement (the first one again for a repeated idempotency key)", ref("CreditMovement")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/credits/clawback": {
+        parameters: [idParam("id", "Account id")],
+        post: {
+          summary: "Take unspent, unexpired credit back from the account to its parent",
+          requestBody: { required: true, content: json(ref("CreditClawback")) },
+          responses: { "201": ok("The movement (the first one again for a repeated idempotency key)", ref("CreditMovement")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/credits": {
+        parameters: [idParam("id", "Account id")],
+        get: { summary: "The account's balance and its grants with something left", responses: { "200": ok("Credits", ref("Credits")), ...errors } },
+      },
+      "/admin/v1/accounts/{id}/ledger": {
+        parameters: [idParam("id", "Account id")],
+        get: {
+          summary: "The account's ledger, newest first",
+          parameters: pageParams,
+          responses: { "200": ok("Ledger rows", ref("LedgerPage")), ...errors },
+        },
+      },
+      "/admin/v1/audit": {
+        get: {
+          summary: "The whole audit log, newest first (root admin token only)",
+          parameters: auditParams,
+          responses: { "200": ok("Audit records", ref("AuditPage")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/audit": {
+        parameters: [idParam("id", "Account id")],
+        get: {
+          summary: "Audit records about the account, its sub-accounts and their keys, newest first",
+          parameters: auditParams,
+          responses: { "200": ok("Audit records", ref("AuditPage")), ...errors },
         },
       },
       "/admin/v1/upstreams/{id}/keys/{key_id}": {

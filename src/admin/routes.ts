@@ -10,6 +10,7 @@ import { GatewayError } from "../canonical/errors.js";
 import type { AdminService } from "./service.js";
 import type { AdminContext } from "./context.js";
 import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";
+import { creditMovementView } from "./credits.js";
 import { openApiDocument } from "./openapi.js";
 
 /** The query of a GET, as strings (explain reads it). */
@@ -94,6 +95,24 @@ route("DELETE", "/upstreams/{id}/keys/{key_id}", async (s, [id, keyId], _b, { ad
   await s.removeUpstreamKey(id!, keyId!, admin);
   return noContent;
 });
+
+// Credits and audit (money rules: credits.ts). A repeated idempotency key answers the first result again.
+route("POST", "/accounts/{id}/credits/topup", async (s, [id], body, { admin }) => ({
+  status: 201,
+  body: creditMovementView(await s.topUpCredit(id!, body, admin)),
+}));
+route("POST", "/accounts/{id}/credits/grant", async (s, [id], body, { admin }) => ({
+  status: 201,
+  body: creditMovementView(await s.grantCredit(id!, body, admin)),
+}));
+route("POST", "/accounts/{id}/credits/clawback", async (s, [id], body, { admin }) => ({
+  status: 201,
+  body: creditMovementView(await s.clawBackCredit(id!, body, admin)),
+}));
+route("GET", "/accounts/{id}/credits", async (s, [id], _b, { admin }) => ({ status: 200, body: await s.credits(id!, admin) }));
+route("GET", "/accounts/{id}/ledger", async (s, [id], _b, { admin, query }) => ({ status: 200, body: await s.ledger(id!, query, admin) }));
+route("GET", "/accounts/{id}/audit", async (s, [id], _b, { admin, query }) => ({ status: 200, body: await s.accountAudit(id!, query, admin) }));
+route("GET", "/audit", async (s, _p, _b, { admin, query }) => ({ status: 200, body: await s.auditLog(query, admin) }));
 
 route("GET", "/explain", async (_s, _p, _b, { deps, query }) => ({ status: 200, body: await deps.explain(query) }));
 

@@ -84,3 +84,47 @@ export const createUpstreamKey = z.strictObject({
   name: z.string().min(1).max(128).default("default"),
   key: z.string().min(1).describe("The upstream credential; stored encrypted, never shown again"),
 });
+
+// Credits (docs/admin-api.md#credits)
+
+const amountMicros = z.number().int().positive().max(Number.MAX_SAFE_INTEGER).describe("Integer micro-units (1 unit = 1,000,000)");
+const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(200)
+  .describe("Makes the call safe to repeat: a second call on the same account with the same key returns the first result and moves nothing");
+const note = z.string().max(1000).describe("Free text kept in the ledger and the audit trail");
+
+export const creditGrant = z.strictObject({
+  amount_micros: amountMicros,
+  kind: z.enum(["subscription", "payg", "addon"]),
+  expires_at: z.iso.datetime({ offset: true }).optional().describe("When the granted credit expires; must be in the future; absent = never"),
+  idempotency_key: idempotencyKey.optional(),
+  note: note.optional(),
+});
+
+export const creditClawback = z.strictObject({
+  amount_micros: amountMicros,
+  idempotency_key: idempotencyKey.optional(),
+  note: note.optional(),
+});
+
+const limit = z.coerce.number().int().min(1).max(1000).default(100);
+const cursor = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, "must be a next_cursor from a previous page")
+  .transform(Number)
+  .optional();
+
+export const ledgerQuery = z.strictObject({ limit, cursor });
+
+export const auditQuery = z.strictObject({
+  limit,
+  cursor,
+  target_type: z.string().min(1).optional(),
+  target_id: z.string().min(1).optional(),
+  action: z.string().min(1).optional(),
+  actor: z.string().min(1).optional().describe("`root`, `config`, `cli` or `api_key:<id>`"),
+  since: z.iso.datetime({ offset: true }).optional().describe("Records at or after this time"),
+  until: z.iso.datetime({ offset: true }).optional().describe("Records before this time"),
+});

@@ -22,7 +22,9 @@ import { withPresetDefaults } from "../canonical/provider-presets.js";
 import { generateKey } from "../governance/api-keys.js";
 import { checkWithinParent, foldPolicies, narrow, policyOf, UNRESTRICTED, withPolicy, type EffectivePolicy, type Policy } from "../governance/policy.js";
 import { fingerprint } from "../governance/secrets.js";
-import { StoreError, type Account, type ApiKey, type Repos, type Upstream, type UpstreamKey } from "../storage/ports.js";
+import { StoreError, type Account, type ApiKey, type CreditMovement, type Repos, type Upstream, type UpstreamKey } from "../storage/ports.js";
+import { creditEvent, moveCredit, type CreditOperation } from "./credits.js";
+import { readAccountAudit, readAuditLog, readCredits, readLedger, type AuditPage, type CreditsView, type LedgerPageView } from "./money-reads.js";
 import * as schemas from "./schemas.js";
 import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";
 
@@ -31,7 +33,7 @@ export type AuditTarget = "account" | "api_key" | "upstream" | "upstream_key";
 /** One admin change, as the audit trail will record it. */
 export interface AuditEvent {
   /** `<target>.<verb>`, e.g. `account.update`, `api_key.revoke`. */
-  readonly action: `${AuditTarget}.${"create" | "update" | "delete" | "revoke"}`;
+  readonly action: `${AuditTarget}.${"create" | "update" | "delete" | "revoke"}` | `credits.${CreditOperation | "release"}`;
   readonly target: { readonly type: AuditTarget; readonly id: string };
   /** The record as the admin API shows it (secrets never appear), before and after; null where it did not exist. */
   readonly before: Record<string, unknown> | null;
@@ -272,22 +274,70 @@ export class AdminService {
     });
   }
 
-  /** One transaction holding the change and its audit record, then one change notification. */
-  async #write<T>(ctx: AdminContext, change: (tx: Repos) => Promise<{ result: T; event: AuditEvent }>): Promise<T> {
+  // Credits (credits.ts holds the money rules)
+
+  /** Body: `{amount_micros, kind, expires_at?, idempotency_key?, note?}`. Root only. */
+  async topUpCredit(accountId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<CreditMovement> {
+    return this.#moveCredit("topup", accountId, parse(schemas.creditGrant, body), ctx);
+  }
+
+  /** Body as topUpCredit: from the account's parent to the account. */
+  async grantCredit(accountId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<CreditMovement> {
+    return this.#moveCredit("grant", accountId, parse(schemas.creditGrant, body), ctx);
+  }
+
+  /** Body: `{amount_micros, idempotency_key?, note?}`: from the account back to its parent. */
+  async clawBackCredit(accountId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<CreditMovement> {
+    return this.#moveCredit("clawback", accountId, parse(schemas.creditClawback, body), ctx);
+  }
+
+  async credits(accountId: string, ctx: AdminContext = ROOT_CONTEXT): Promise<CreditsView> {
+    return readCredits(this.#store, accountId, ctx);
+  }
+
+  /** Query: `{limit?, cursor?}`, newest first. */
+  async ledger(accountId: string, query: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<LedgerPageView> {
+    return readLedger(this.#store, accountId, parse(schemas.ledgerQuery, query), ctx);
+  }
+
+  /** The whole audit trail, newest first (root only). */
+  async auditLog(query: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<AuditPage> {
+    return readAuditLog(this.#store, parse(schemas.auditQuery, query), ctx);
+  }
+
+  /** Audit records about the account and its subtree, newest first. */
+  async accountAudit(accountId: string, query: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<AuditPage> {
+    return readAccountAudit(this.#store, accountId, parse(schemas.auditQuery, query), ctx);
+  }
+
+  async #moveCredit(op: CreditOperation, accountId: string, body: Parameters<typeof moveCredit>[3], ctx: AdminContext): Promise<CreditMovement> {
+    return this.#write(ctx, async (tx) => {
+      const { movement, fresh } = await moveCredit(tx, op, accountId, body, ctx);
+      // A replay changed nothing: no audit record, no change notification.
+      return { result: movement, event: fresh ? creditEvent(movement) : null };
+    });
+  }
+
+  /**
+   * One transaction holding the change and its audit record, then one change
+   * notification. A change that turned out to change nothing (event null) skips both.
+   */
+  async #write<T>(ctx: AdminContext, change: (tx: Repos) => Promise<{ result: T; event: AuditEvent | null }>): Promise<T> {
     let result: T;
-    let event: AuditEvent;
+    let event: AuditEvent | null = null;
     try {
       result = await this.#store.transaction(async (tx) => {
         const done = await change(tx);
-        await this.#audit.record(tx, done.event, ctx);
+        if (done.event) await this.#audit.record(tx, done.event, ctx);
         event = done.event;
         return done.result;
       });
     } catch (error) {
       throw error instanceof StoreError ? fromStoreError(error) : error;
     }
+    if (event === null) return result;
     try {
-      await this.#onChange(event!);
+      await this.#onChange(event);
     } catch (error) {
       throw new GatewayError(
         "internal",

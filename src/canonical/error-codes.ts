@@ -145,6 +145,28 @@ export const ERROR_CODES = {
     description:
       "Admin API: the upstream is declared in the YAML file, whose key list is authoritative (a key added here would be deleted at the next start); add the key in the file.",
   },
+  insufficient_balance: {
+    kind: "invalid_request",
+    status: 409,
+    description:
+      "Admin API: a grant larger than the parent's unspent, unexpired credit, or a clawback larger than the account's; the message names what is available and what was requested.",
+  },
+  no_parent_account: {
+    kind: "invalid_request",
+    status: 400,
+    description: "Admin API: a grant to, or clawback from, a primary account, which has no parent; the root tops it up instead.",
+  },
+  idempotency_key_reused: {
+    kind: "invalid_request",
+    status: 409,
+    description: "Admin API: the idempotency key was already used on this account for a different credit operation or amount.",
+  },
+  root_only: { kind: "permission", status: 403, description: "Admin API: only the root admin token may do this (top up credit, read the whole audit log)." },
+  credit_not_permitted: {
+    kind: "permission",
+    status: 403,
+    description: "Admin API: a manage key moves credit only into and out of accounts below its own, never its own account.",
+  },
   account_not_found: { kind: "not_found", status: 404, description: "Admin API: no account with that id." },
   api_key_not_found: { kind: "not_found", status: 404, description: "Admin API: no API key with that id." },
   upstream_not_found: { kind: "not_found", status: 404, description: "Admin API: no upstream with that id." },
