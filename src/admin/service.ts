@@ -256,8 +256,11 @@ export class AdminService {
           for (const a of accounts) await hook?.(tx, a);
         });
       } else {
+        // Refused before the hook runs; the store checks again under its tree lock, so a
+        // child created meanwhile cannot be orphaned.
+        if ((await tx.accounts.children(id)).length > 0)
+          throw fromStoreError(new StoreError("has_children", `account ${id} has sub-accounts; delete them first, or pass cascade=true`));
         await hook?.(tx, current);
-        // The store refuses under its tree lock, so a child created meanwhile cannot be orphaned.
         await tx.accounts.delete(id);
       }
       const before = { ...accountView(current), deleted_account_ids: deleted.map((a) => a.id) };
