@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { startStack, type Stack } from "../testing/stack.js";
 
 const ROOT = "admin-token-for-delegation-0123456789-abcdef";
@@ -52,6 +53,23 @@ async function anthropic(key: string): Promise<{ status: number; type?: string }
   return { status: res.status, ...(json.error?.type ? { type: json.error.type } : {}) };
 }
 
+/** A Responses WebSocket upgrade with the key: 101, or the refusal's status and code. */
+function upgrade(key: string): Promise<{ status: number; code?: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${stack.gw.url.replace("http", "ws")}/v1/responses`, { headers: { authorization: `Bearer ${key}` } });
+    ws.once("open", () => {
+      ws.close();
+      resolve({ status: 101 });
+    });
+    ws.once("unexpected-response", (_req, res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => (text += c.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text) as { error: { code: string } }).error.code }));
+    });
+    ws.once("error", reject);
+  });
+}
+
 const unique = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
 
 async function tenant(models?: string[]): Promise<{ id: string; manage: string; manageId: string }> {
@@ -71,6 +89,8 @@ describe("scopes", () => {
 
     expect(await chat(t.manage)).toEqual({ status: 403, code: "key_scope_manage_only" });
     expect(await anthropic(t.manage)).toEqual({ status: 403, type: "permission_error" });
+    expect(await upgrade(t.manage)).toEqual({ status: 403, code: "key_scope_manage_only" });
+    expect(await upgrade(inference)).toEqual({ status: 101 });
     expect((await admin(t.manage, "GET", `/accounts/${t.id}`)).status).toBe(200);
 
     const both = (await ok(t.manage, "POST", `/accounts/${t.id}/keys`, { scopes: ["inference", "manage"] })).key;
