@@ -233,6 +233,16 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(names(await store.accounts.list())).toEqual(["x"]);
       });
 
+      it("leaves no orphan when sub-accounts are created while their subtree is deleted", async () => {
+        const t = await buildTree(store, { a: null, b: "a", c: "b" });
+        const creates = Array.from({ length: 6 }, (_, i) => store.accounts.create({ name: `late-${i}`, parentId: i % 2 ? t.b.id : t.c.id }));
+        const [deleted, ...made] = await Promise.allSettled([store.accounts.deleteSubtree(t.a.id), ...creates]);
+        expect(deleted.status).toBe("fulfilled");
+        // Each create either ran before the delete (and went with it) or found its parent gone.
+        for (const r of made) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "not_found" });
+        expect(await store.accounts.list()).toEqual([]);
+      });
+
       it("moves a subtree and re-links every descendant", async () => {
         const t = await buildTree(store, { a: null, b: "a", c: "b", d: "c", s: "a", x: null, y: "x" });
         await store.accounts.move(t.b.id, t.y.id);
