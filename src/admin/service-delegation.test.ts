@@ -21,6 +21,7 @@ describe.each(ENGINES)("delegation in the admin service on %s", (engine) => {
   let deleted: string[];
   let refuseDelete: string | undefined;
   let service: AdminService;
+  let used: string[];
 
   beforeEach(async () => {
     t = await openTestStore(engine);
@@ -28,7 +29,9 @@ describe.each(ENGINES)("delegation in the admin service on %s", (engine) => {
     now = Date.parse("2030-01-01T00:00:00.000Z");
     deleted = [];
     refuseDelete = undefined;
+    used = [];
     service = new AdminService({
+      onKeyUsed: (id) => used.push(id),
       store,
       secrets: new SecretBox(randomBytes(32)),
       onChange: async () => undefined,
@@ -100,6 +103,8 @@ describe.each(ENGINES)("delegation in the admin service on %s", (engine) => {
     expect(await failure(service.actorForKey(expiring.secret))).toMatchObject({ code: "api_key_expired" });
     await service.revokeApiKey(inference.key.id);
     expect(await failure(service.actorForKey(inference.secret))).toMatchObject({ code: "invalid_admin_token" });
+    // Only the successful authentication counts as use (last_used_at, written in batches).
+    expect(used).toEqual([expiring.key.id]);
   });
 
   it("enforces the subtree for in-process callers too", async () => {

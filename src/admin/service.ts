@@ -76,6 +76,8 @@ export interface AdminServiceDeps {
   onAccountDeleted?: (tx: Repos, account: Account) => Promise<void>;
   /** Milliseconds since the epoch (key expiry, rotation grace); injectable for tests. */
   now?: () => number;
+  /** Told when a manage key authenticated, so its `last_used_at` moves like an inference key's (the batched recorder, in production). */
+  onKeyUsed?: (apiKeyId: string) => void;
 }
 
 export class AdminService {
@@ -85,6 +87,7 @@ export class AdminService {
   readonly #audit: AuditSink;
   readonly #onAccountDeleted: ((tx: Repos, account: Account) => Promise<void>) | undefined;
   readonly #now: () => number;
+  readonly #onKeyUsed: (apiKeyId: string) => void;
 
   constructor(deps: AdminServiceDeps) {
     this.#store = deps.store;
@@ -93,6 +96,7 @@ export class AdminService {
     this.#audit = deps.audit ?? NO_AUDIT;
     this.#onAccountDeleted = deps.onAccountDeleted;
     this.#now = deps.now ?? Date.now;
+    this.#onKeyUsed = deps.onKeyUsed ?? (() => undefined);
   }
 
   /**
@@ -100,7 +104,9 @@ export class AdminService {
    * unexpired `manage` key whose account chain is active (authorize.ts), else a refusal.
    */
   async actorForKey(secret: string): Promise<AdminActor> {
-    return actorForKey(this.#store, secret, this.#now());
+    const actor = await actorForKey(this.#store, secret, this.#now());
+    if (actor.type === "api_key") this.#onKeyUsed(actor.keyId);
+    return actor;
   }
 
   // Accounts
