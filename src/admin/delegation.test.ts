@@ -176,8 +176,12 @@ describe("revocation, rotation and expiry", () => {
     const until = new Date(Date.now() + 3600_000).toISOString();
     const m = await ok(ROOT, "POST", `/accounts/${a.id}/keys`, { scopes: ["manage"], expires_at: until });
     const forever = await admin(m.key, "POST", `/accounts/${a.id}/keys`, { scopes: ["manage"] });
-    expect(forever.json.error).toMatchObject({ code: "invalid_field", param: "expires_at" });
+    expect(forever).toMatchObject({ status: 403, json: { error: { code: "key_outlives_issuer" } } });
     expect((await admin(m.key, "POST", `/accounts/${a.id}/keys`, { expires_at: until })).status).toBe(201);
+    // Rotating a permanent key of the account would hand out a permanent secret just the same.
+    const permanent = await ok(ROOT, "POST", `/accounts/${a.id}/keys`, { scopes: ["manage"] });
+    expect((await admin(m.key, "POST", `/keys/${permanent.id}/rotate`, {})).json.error.code).toBe("key_outlives_issuer");
+    expect((await admin(m.key, "DELETE", `/keys/${permanent.id}`)).status).toBe(204);
     // Keys for a sub-account are its own business.
     const child = await ok(m.key, "POST", "/accounts", { name: unique("child"), parent_id: a.id });
     expect((await admin(m.key, "POST", `/accounts/${child.id}/keys`, { scopes: ["manage"] })).status).toBe(201);

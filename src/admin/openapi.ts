@@ -13,7 +13,10 @@ const idParam = (name: string, description: string) => ({ name, in: "path", requ
 const errors = {
   "400": ok("Invalid request", ref("Error")),
   "401": ok("Missing or invalid admin token or manage key (invalid_admin_token), or an expired key (api_key_expired)", ref("Error")),
-  "403": ok("The key may not do this: key_scope_inference_only, account_disabled (the key's account chain is suspended), own_account_read_only", ref("Error")),
+  "403": ok(
+    "The key may not do this: key_scope_inference_only, account_disabled (the key's account chain is suspended), own_account_read_only, key_outlives_issuer",
+    ref("Error"),
+  ),
   "404": ok("Not found, or outside the manage key's subtree (answered exactly alike)", ref("Error")),
   "405": ok("The path exists, but not for this method (method_not_allowed)", ref("Error")),
   "409": ok(

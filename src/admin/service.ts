@@ -333,6 +333,8 @@ export class AdminService {
       const current = await this.#reachableKey(tx, ctx, id);
       const now = this.#now();
       if (current.status !== "active" || current.replacedBy !== null || now >= expiryMs(current.expiresAt)) throw notRotatable(current);
+      // Rotating hands out a key with the same expiry: the same rule as issuing one.
+      await refuseOutlivingIssuer(tx, ctx, current.accountId, current.expiresAt);
       const graceEnd = Math.min(now + b.grace_seconds * 1000, expiryMs(current.expiresAt));
       const { secret, prefix, hash } = generateKey();
       const replacement: NewApiKey = {
@@ -543,8 +545,8 @@ function uniqueScopes<T extends string>(scopes: readonly T[]): T[] {
 }
 
 /**
- * A manage key issuing a key for its own account hands out its own power: that key may
- * not outlive the issuer, or a short-lived key could make itself permanent.
+ * A manage key issuing (or rotating) a key of its own account hands out its own power:
+ * that key may not outlive the issuer, or a short-lived key could make itself permanent.
  */
 async function refuseOutlivingIssuer(tx: Repos, ctx: AdminContext, accountId: string, expiresAt: string | null): Promise<void> {
   if (ctx.actor.type !== "api_key" || ctx.actor.accountId !== accountId) return;
@@ -552,9 +554,9 @@ async function refuseOutlivingIssuer(tx: Repos, ctx: AdminContext, accountId: st
   const issuerEnd = issuer ? expiryMs(issuer.expiresAt) : -Infinity;
   if (issuerEnd === Infinity || (expiresAt !== null && Date.parse(expiresAt) <= issuerEnd)) return;
   throw new GatewayError(
-    "invalid_request",
-    "invalid_field",
-    `expires_at: a key issued by a manage key for its own account may not outlive it; set expires_at at or before ${issuer?.expiresAt ?? "its expiry"}.`,
+    "permission",
+    "key_outlives_issuer",
+    `A manage key may not hand out a key of its own account that outlives it: the key would expire ${expiresAt ?? "never"}, the manage key ${issuer?.expiresAt ?? "already"}.`,
     { param: "expires_at" },
   );
 }

@@ -170,6 +170,11 @@ export const ERROR_CODES = {
     description:
       "Admin API: a manage key may read its own account and manage that account's keys, but not change, suspend, resume, move or delete the account itself; an administrator above it can.",
   },
+  key_outlives_issuer: {
+    kind: "permission",
+    status: 403,
+    description: "Admin API: a manage key issuing or rotating a key of its own account would hand out a key that outlives it (no expiry, or a later one).",
+  },
   parent_required: {
     kind: "invalid_request",
     status: 400,
