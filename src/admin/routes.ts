@@ -52,12 +52,16 @@ interface Route {
   rootOnly: boolean;
 }
 
-const routes: Route[] = [];
-function route(method: string, path: string, handler: Handler, opts: { auth?: boolean; rootOnly?: boolean } = {}): void {
-  const pattern = new RegExp(`^/admin/v1${path.replace(/\{[a-z_]+\}/g, "([^/]+)")}$`);
-  routes.push({ method, path, pattern, handler, auth: opts.auth ?? true, rootOnly: opts.rootOnly ?? false });
+/** Gateway-wide routes, for the root admin token only (until resources there get owners). */
+function isRootOnly(path: string): boolean {
+  return path === "/explain" || path === "/upstreams" || path.startsWith("/upstreams/");
 }
-const ROOT_ONLY = { rootOnly: true } as const;
+
+const routes: Route[] = [];
+function route(method: string, path: string, handler: Handler, auth = true): void {
+  const pattern = new RegExp(`^/admin/v1${path.replace(/\{[a-z_]+\}/g, "([^/]+)")}$`);
+  routes.push({ method, path, pattern, handler, auth, rootOnly: isRootOnly(path) });
+}
 
 /** Every admin route, as `{method, path}` under /admin/v1 (the docs test checks each is documented). */
 export function adminRoutes(): Array<{ method: string; path: string }> {
@@ -67,7 +71,7 @@ export function adminRoutes(): Array<{ method: string; path: string }> {
 const list = <T>(items: T[], view: (item: T) => Record<string, unknown>) => ({ status: 200, body: { data: items.map(view) } });
 const noContent = { status: 204, body: undefined };
 
-route("GET", "/openapi.json", async () => ({ status: 200, body: openApiDocument() }), { auth: false });
+route("GET", "/openapi.json", async () => ({ status: 200, body: openApiDocument() }), false);
 
 route("GET", "/accounts", async (s, _p, _b, { admin }) => list(await s.listAccounts(admin), accountView));
 route("POST", "/accounts", async (s, _p, body, { admin }) => ({ status: 201, body: accountView(await s.createAccount(body, admin)) }));
@@ -103,42 +107,22 @@ route("POST", "/keys/{id}/rotate", async (s, [id], body, { admin }) => {
   return { status: 201, body: { ...apiKeyView(key), key: secret, replaces: { id: old.id, expires_at: old.expiresAt } } };
 });
 
-route("GET", "/upstreams", async (s, _p, _b, { admin }) => list(await s.listUpstreams(admin), upstreamView), ROOT_ONLY);
-route("POST", "/upstreams", async (s, _p, body, { admin }) => ({ status: 201, body: upstreamView(await s.createUpstream(body, admin)) }), ROOT_ONLY);
-route("GET", "/upstreams/{id}", async (s, [id], _b, { admin }) => ({ status: 200, body: upstreamView(await s.getUpstream(id!, admin)) }), ROOT_ONLY);
-route(
-  "PATCH",
-  "/upstreams/{id}",
-  async (s, [id], body, { admin }) => ({ status: 200, body: upstreamView(await s.updateUpstream(id!, body, admin)) }),
-  ROOT_ONLY,
-);
-route(
-  "DELETE",
-  "/upstreams/{id}",
-  async (s, [id], _b, { admin }) => {
-    await s.deleteUpstream(id!, admin);
-    return noContent;
-  },
-  ROOT_ONLY,
-);
-route("GET", "/upstreams/{id}/keys", async (s, [id], _b, { admin }) => list(await s.listUpstreamKeys(id!, admin), upstreamKeyView), ROOT_ONLY);
-route(
-  "POST",
-  "/upstreams/{id}/keys",
-  async (s, [id], body, { admin }) => ({ status: 201, body: upstreamKeyView(await s.addUpstreamKey(id!, body, admin)) }),
-  ROOT_ONLY,
-);
-route(
-  "DELETE",
-  "/upstreams/{id}/keys/{key_id}",
-  async (s, [id, keyId], _b, { admin }) => {
-    await s.removeUpstreamKey(id!, keyId!, admin);
-    return noContent;
-  },
-  ROOT_ONLY,
-);
+route("GET", "/upstreams", async (s, _p, _b, { admin }) => list(await s.listUpstreams(admin), upstreamView));
+route("POST", "/upstreams", async (s, _p, body, { admin }) => ({ status: 201, body: upstreamView(await s.createUpstream(body, admin)) }));
+route("GET", "/upstreams/{id}", async (s, [id], _b, { admin }) => ({ status: 200, body: upstreamView(await s.getUpstream(id!, admin)) }));
+route("PATCH", "/upstreams/{id}", async (s, [id], body, { admin }) => ({ status: 200, body: upstreamView(await s.updateUpstream(id!, body, admin)) }));
+route("DELETE", "/upstreams/{id}", async (s, [id], _b, { admin }) => {
+  await s.deleteUpstream(id!, admin);
+  return noContent;
+});
+route("GET", "/upstreams/{id}/keys", async (s, [id], _b, { admin }) => list(await s.listUpstreamKeys(id!, admin), upstreamKeyView));
+route("POST", "/upstreams/{id}/keys", async (s, [id], body, { admin }) => ({ status: 201, body: upstreamKeyView(await s.addUpstreamKey(id!, body, admin)) }));
+route("DELETE", "/upstreams/{id}/keys/{key_id}", async (s, [id, keyId], _b, { admin }) => {
+  await s.removeUpstreamKey(id!, keyId!, admin);
+  return noContent;
+});
 
-route("GET", "/explain", async (_s, _p, _b, { deps, query }) => ({ status: 200, body: await deps.explain(query) }), ROOT_ONLY);
+route("GET", "/explain", async (_s, _p, _b, { deps, query }) => ({ status: 200, body: await deps.explain(query) }));
 
 function tokenMatches(presented: string | undefined, expected: string): boolean {
   if (!presented) return false;
