@@ -158,11 +158,11 @@ export class AdminService {
   /** Ancestors nearest first; for a manage key only those inside its subtree (up to its own account), so nothing above it shows. */
   async ancestors(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Account[]> {
     await this.getAccount(id, ctx);
-    const all = id === subtreeRoot(ctx) ? [] : await this.#store.accounts.ancestors(id);
     const root = subtreeRoot(ctx);
-    if (root === undefined) return all;
-    const end = all.findIndex((a) => a.id === root);
-    return all.slice(0, end + 1);
+    if (id === root) return [];
+    const all = await this.#store.accounts.ancestors(id);
+    // The target is inside the subtree, so the key's own account is on its chain: cut there.
+    return root === undefined ? all : all.slice(0, all.findIndex((a) => a.id === root) + 1);
   }
 
   /** Suspends the account: it and its whole subtree are refused at once (`account_disabled`), through the fold of the chain's statuses. */
