@@ -82,11 +82,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const onChange = async (): Promise<void> => {
       await Promise.all([principals.reload(), catalog.reload()]);
     };
-    const adminService = new AdminService({ store, secrets, onChange, audit });
+    const keyUse = new KeyUseRecorder(store.apiKeys, logger);
+    // A manage key's use of the admin API counts as use too.
+    const adminService = new AdminService({ store, secrets, onChange, audit, onKeyUsed: (id) => keyUse.used(id) });
     const metrics = createMetrics();
     const transport = createUpstreamHttp();
     const usageRecorder = new UsageRecorder(store.usage, logger);
-    const keyUse = new KeyUseRecorder(store.apiKeys, logger);
     const keyHealth = createLocalKeyHealth();
     const edge = createEdge({
       pipeline: {

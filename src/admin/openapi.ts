@@ -12,12 +12,15 @@ const list = (name: string) => ({ type: "object", properties: { data: { type: "a
 const idParam = (name: string, description: string) => ({ name, in: "path", required: true, schema: { type: "string" }, description });
 const errors = {
   "400": ok("Invalid request", ref("Error")),
-  "401": ok("Missing or invalid admin token", ref("Error")),
-  "403": ok("Not permitted to this caller (root_only, credit_not_permitted)", ref("Error")),
-  "404": ok("Not found", ref("Error")),
+  "401": ok("Missing or invalid admin token or manage key (invalid_admin_token), or an expired key (api_key_expired)", ref("Error")),
+  "403": ok(
+    "The caller may not do this: key_scope_inference_only, account_disabled (the key's account chain is suspended), own_account_read_only, key_outlives_issuer, root_only, credit_not_permitted",
+    ref("Error"),
+  ),
+  "404": ok("Not found, or outside the manage key's subtree (answered exactly alike)", ref("Error")),
   "405": ok("The path exists, but not for this method (method_not_allowed)", ref("Error")),
   "409": ok(
-    "Conflict (duplicate name, account with children, sub-accounts outside a narrowed policy, a key for an upstream the YAML file declares, insufficient_balance, idempotency_key_reused)",
+    "Conflict (duplicate name, account with children, sub-accounts outside a narrowed policy, a key for an upstream the YAML file declares, a key that cannot be rotated, insufficient_balance, idempotency_key_reused)",
     ref("Error"),
   ),
   "413": ok("The body exceeds server.body_limit_bytes (request_too_large)", ref("Error")),
@@ -45,6 +48,17 @@ const auditParams = [
   query("since", { type: "string", format: "date-time" }, "Records at or after this time"),
   query("until", { type: "string", format: "date-time" }, "Records before this time"),
 ];
+/** Query parameters from a zod object of optional strings (schemas.ts). */
+function queryParams(schema: z.ZodObject): unknown[] {
+  const doc = z.toJSONSchema(schema, { io: "input" }) as { properties?: Record<string, { description?: string }> };
+  return Object.entries(doc.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: "query",
+    required: false,
+    schema: s,
+    ...(s.description ? { description: s.description } : {}),
+  }));
+}
 
 function input(schema: z.ZodType): unknown {
   return z.toJSONSchema(schema, { io: "input" });
@@ -65,7 +79,8 @@ function build(): unknown {
     info: {
       title: "Switchyard admin API",
       version: "1",
-      description: "Manage accounts, API keys, upstreams and upstream credentials. Authenticate with `Authorization: Bearer <admin token>`.",
+      description:
+        "Manage accounts, API keys, upstreams and upstream credentials. Authenticate with `Authorization: Bearer <admin token>` (everything) or `Authorization: Bearer <API key with the manage scope>` (the key's account subtree; see docs/admin-api.md#who-may-do-what).",
     },
     servers: [{ url: "/" }],
     security: [{ adminToken: [] }],
@@ -94,10 +109,40 @@ function build(): unknown {
         },
         ApiKey: {
           type: "object",
-          properties: { id: str, account_id: str, name: str, prefix: str, status: { enum: ["active", "revoked"] }, created_at: str, last_used_at: nullableStr },
+          properties: {
+            id: str,
+            account_id: str,
+            name: str,
+            prefix: str,
+            status: { enum: ["active", "revoked"] },
+            scopes: { type: "array", items: { enum: ["inference", "manage"] } },
+            expires_at: { ...nullableStr, description: "When the key stops working; null = never" },
+            models: { type: ["array", "null"], items: str, description: "The key's own narrowing of its account's models" },
+            limits: { type: ["object", "null"], description: "The key's own limits" },
+            replaced_by: { ...nullableStr, description: "Set once rotated: the replacement's id" },
+            created_at: str,
+            last_used_at: { ...nullableStr, description: "Written in batches, up to about a minute behind" },
+          },
         },
         NewApiKey: {
           allOf: [ref("ApiKey"), { type: "object", properties: { key: { type: "string", description: "The secret, shown only in this response" } } }],
+        },
+        RotatedApiKey: {
+          allOf: [
+            ref("NewApiKey"),
+            {
+              type: "object",
+              properties: {
+                replaces: {
+                  type: "object",
+                  properties: { id: str, expires_at: { ...str, description: "The old secret works until then" } },
+                },
+              },
+            },
+          ],
+        },
+        AccountAtDepth: {
+          allOf: [ref("Account"), { type: "object", properties: { depth: { type: "integer", description: "Levels below the account asked about" } } }],
         },
         Upstream: {
           type: "object",
@@ -242,6 +287,7 @@ function build(): unknown {
         CreateAccount: input(schemas.createAccount),
         UpdateAccount: input(schemas.updateAccount),
         CreateApiKey: input(schemas.createApiKey),
+        RotateApiKey: input(schemas.rotateApiKey),
         CreateUpstream: input(schemas.createUpstream),
         UpdateUpstream: input(schemas.updateUpstream),
         CreateUpstreamKey: input(schemas.createUpstreamKey),
@@ -265,11 +311,48 @@ function build(): unknown {
           requestBody: { required: true, content: json(ref("UpdateAccount")) },
           responses: { "200": ok("Updated", ref("Account")), ...errors },
         },
-        delete: { summary: "Delete an account without sub-accounts", responses: { "204": { description: "Deleted" }, ...errors } },
+        delete: {
+          summary: "Delete an account and its API keys; one with sub-accounts only with cascade=true, which deletes the whole subtree in one transaction",
+          parameters: queryParams(schemas.deleteAccountQuery),
+          responses: { "204": { description: "Deleted" }, ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/suspend": {
+        parameters: [idParam("id", "Account id")],
+        post: {
+          summary: "Suspend an account: its keys and its whole subtree's are refused at once",
+          responses: { "200": ok("Suspended", ref("Account")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/resume": {
+        parameters: [idParam("id", "Account id")],
+        post: { summary: "Lift an account's suspension", responses: { "200": ok("Resumed", ref("Account")), ...errors } },
+      },
+      "/admin/v1/accounts/{id}/children": {
+        parameters: [idParam("id", "Account id")],
+        get: { summary: "Direct sub-accounts, by name", responses: { "200": ok("Accounts", list("Account")), ...errors } },
       },
       "/admin/v1/accounts/{id}/descendants": {
         parameters: [idParam("id", "Account id")],
-        get: { summary: "All sub-accounts at any depth", responses: { "200": ok("Accounts", list("Account")), ...errors } },
+        get: {
+          summary: "Sub-accounts at any depth, one page at a time, ordered by depth, name, id",
+          parameters: queryParams(schemas.descendantsQuery),
+          responses: {
+            "200": ok("Accounts", {
+              type: "object",
+              properties: { data: { type: "array", items: ref("AccountAtDepth") }, next_cursor: { ...nullableStr, description: "null on the last page" } },
+              required: ["data", "next_cursor"],
+            }),
+            ...errors,
+          },
+        },
+      },
+      "/admin/v1/accounts/{id}/ancestors": {
+        parameters: [idParam("id", "Account id")],
+        get: {
+          summary: "Ancestors nearest first (for a manage key: up to its own account)",
+          responses: { "200": ok("Accounts", list("Account")), ...errors },
+        },
       },
       "/admin/v1/accounts/{id}/keys": {
         parameters: [idParam("id", "Account id")],
@@ -282,7 +365,15 @@ function build(): unknown {
       },
       "/admin/v1/keys/{id}": {
         parameters: [idParam("id", "API key id")],
-        delete: { summary: "Revoke an API key", responses: { "204": { description: "Revoked" }, ...errors } },
+        delete: { summary: "Revoke an API key, effective at once", responses: { "204": { description: "Revoked" }, ...errors } },
+      },
+      "/admin/v1/keys/{id}/rotate": {
+        parameters: [idParam("id", "API key id")],
+        post: {
+          summary: "Issue a new secret for a key; the old one keeps working for grace_seconds",
+          requestBody: { required: false, content: json(ref("RotateApiKey")) },
+          responses: { "201": ok("Rotated", ref("RotatedApiKey")), ...errors },
+        },
       },
       "/admin/v1/upstreams": {
         get: { summary: "List upstreams", responses: { "200": ok("Upstreams", list("Upstream")), ...errors } },

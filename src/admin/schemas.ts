@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { PRESET_NAMES } from "../canonical/provider-presets.js";
 import { modelMapRules, modelPatterns } from "../governance/policy.js";
+import { API_KEY_SCOPES, keyLimitsSchema, keyModelsSchema } from "../governance/key-policy.js";
 import { FORWARD_HEADER_NAME } from "../upstream/headers.js";
 
 const modelList = modelPatterns.describe("Model names or `*` patterns, within what the parent allows; null = inherit everything the parent may use");
@@ -35,6 +36,54 @@ export const updateAccount = z.strictObject({
 
 export const createApiKey = z.strictObject({
   name: z.string().min(1).max(128).default("default"),
+  scopes: z
+    .array(z.enum(API_KEY_SCOPES))
+    .min(1)
+    .default(["inference"])
+    .describe("`inference` calls models (the data plane); `manage` administers the account's subtree through this API"),
+  expires_at: z.iso
+    .datetime({ offset: true })
+    .nullable()
+    .optional()
+    .describe("When the key stops working (ISO-8601, must be in the future); null or absent = never"),
+  models: keyModelsSchema
+    .nullable()
+    .optional()
+    .describe("Model names or `*` patterns narrowing what this key may use, within the account's effective allow-list; null = the account's"),
+  limits: keyLimitsSchema
+    .nullable()
+    .optional()
+    .describe("Limits for this key alone, each at or below the account's effective limit where one is set; null = none beyond the account's"),
+});
+
+/** The longest grace a rotation may leave the old secret: a week. */
+export const MAX_ROTATION_GRACE_SECONDS = 7 * 24 * 3600;
+
+export const rotateApiKey = z.strictObject({
+  grace_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_ROTATION_GRACE_SECONDS)
+    .default(3600)
+    .describe("How long the old secret keeps working, in seconds (0 = it stops at once; at most a week)"),
+});
+
+const queryInt = (min: number) => z.coerce.number().int().min(min);
+
+/** The query of GET /accounts/{id}/descendants. */
+export const descendantsQuery = z.strictObject({
+  limit: queryInt(1).max(1000).default(100).describe("Page size, at most 1000"),
+  cursor: z.string().min(1).optional().describe("`next_cursor` of the previous page"),
+  name: z.string().min(1).optional().describe("Only accounts whose name contains this text (ASCII case ignored)"),
+  status: z.enum(["active", "disabled"]).optional(),
+  depth: queryInt(1).optional().describe("Only accounts exactly this many levels below (1 = children)"),
+  max_depth: queryInt(1).optional().describe("Only accounts at most this many levels below"),
+});
+
+/** The query of DELETE /accounts/{id}. */
+export const deleteAccountQuery = z.strictObject({
+  cascade: z.enum(["true", "false"]).default("false").describe("true: delete the whole subtree with it; otherwise an account with sub-accounts is refused"),
 });
 
 const protocol = z.enum(["openai-responses", "openai-chat", "anthropic", "codex"]);

@@ -29,7 +29,14 @@ export function apiKeyView(k: ApiKey): Record<string, unknown> {
     name: k.name,
     prefix: k.prefix,
     status: k.status,
+    scopes: k.scopes,
+    expires_at: k.expiresAt,
+    models: k.models,
+    limits: k.limits,
+    // Set once the key was rotated: the replacement's id; the key then works until expires_at.
+    replaced_by: k.replacedBy,
     created_at: k.createdAt,
+    // Written in batches (governance/key-use.ts): up to about a minute behind.
     last_used_at: k.lastUsedAt,
   };
 }

@@ -36,6 +36,20 @@ export interface AccountPatch {
 
 export type ApiKeyStatus = "active" | "revoked";
 
+/** What a key may be used for: `inference` on the data plane, `manage` on the admin API. */
+export type ApiKeyScope = "inference" | "manage";
+
+/** Request and token limits per window, and concurrent requests: the shape account policies and keys share. */
+export interface KeyLimits {
+  rpm?: number;
+  rph?: number;
+  rpd?: number;
+  tpm?: number;
+  tph?: number;
+  tpd?: number;
+  concurrency?: number;
+}
+
 export interface ApiKey {
   id: string;
   accountId: string;
@@ -45,6 +59,16 @@ export interface ApiKey {
   /** Hex SHA-256 of the whole secret. The secret itself is never stored. */
   hash: string;
   status: ApiKeyStatus;
+  /** Never empty; keys stored before scopes existed read as `["inference"]`. */
+  scopes: ApiKeyScope[];
+  /** After this instant the key no longer authenticates; null = never expires. */
+  expiresAt: string | null;
+  /** Model patterns narrowing the account's allow-list for this key; null = the account's. */
+  models: string[] | null;
+  /** Limits for this key alone; null = none beyond the account's. */
+  limits: KeyLimits | null;
+  /** The key that replaced this one by rotation (this one then expires at the grace end); null = not rotated. */
+  replacedBy: string | null;
   createdAt: string;
   lastUsedAt: string | null;
 }
@@ -54,6 +78,11 @@ export interface NewApiKey {
   name: string;
   prefix: string;
   hash: string;
+  /** Default `["inference"]`. */
+  scopes?: ApiKeyScope[];
+  expiresAt?: string | null;
+  models?: string[] | null;
+  limits?: KeyLimits | null;
 }
 
 export type { UpstreamProtocol };
@@ -111,6 +140,32 @@ export interface NewUpstreamKey {
   fingerprint: string;
 }
 
+/** A descendant with its distance below the account asked about (1 = a child). */
+export interface AccountAtDepth extends Account {
+  depth: number;
+}
+
+export interface DescendantQuery {
+  /** At most this many rows (the store does not cap it; callers do). */
+  limit: number;
+  /** Continue after this position (the `nextCursor` of the previous page). */
+  cursor?: string;
+  /** Only accounts whose name contains this text, ignoring ASCII case. */
+  nameContains?: string;
+  status?: AccountStatus;
+  /** Only accounts exactly this many levels below. */
+  depth?: number;
+  /** Only accounts at most this many levels below. */
+  maxDepth?: number;
+}
+
+export interface DescendantPage {
+  /** In a stable order: depth, then name, then id. */
+  items: AccountAtDepth[];
+  /** Where the next page starts; null on the last page. Opaque. */
+  nextCursor: string | null;
+}
+
 export interface AccountRepo {
   create(input: NewAccount): Promise<Account>;
   get(id: string): Promise<Account | undefined>;
@@ -126,6 +181,19 @@ export interface AccountRepo {
   ancestors(id: string): Promise<Account[]>;
   /** Every descendant at any depth, excluding the account itself. Closure-table lookup. */
   descendants(id: string): Promise<Account[]>;
+  /** Direct children, by name. */
+  children(id: string): Promise<Account[]>;
+  /** One page of descendants (closure-table lookup), filtered and in a stable order. A malformed cursor throws StoreError("invalid"). */
+  descendantPage(id: string, query: DescendantQuery): Promise<DescendantPage>;
+  /** How many levels `descendantId` lies below `ancestorId` (0 = the same account), or undefined when it is not in that subtree. One index lookup. */
+  depthBelow(ancestorId: string, descendantId: string): Promise<number | undefined>;
+  /**
+   * Deletes the account, its whole subtree and every key of theirs in one transaction;
+   * returns the deleted accounts, deepest first (empty if absent). `beforeDelete` runs
+   * first with that list, on the same transaction, so a caller can settle what the
+   * accounts hold or refuse by throwing.
+   */
+  deleteSubtree(id: string, beforeDelete?: (accounts: readonly Account[]) => Promise<void>): Promise<Account[]>;
   /** Moves a subtree under a new parent (null = make it a root) in one transaction. Rejects cycles. */
   move(id: string, newParentId: string | null): Promise<void>;
 }
@@ -138,6 +206,12 @@ export interface ApiKeyRepo {
   listActive(): Promise<ApiKey[]>;
   /** True if the key exists (revoking twice is not an error). */
   revoke(id: string): Promise<boolean>;
+  /**
+   * Rotation, in one transaction: stores `replacement` and marks `id` as replaced by it,
+   * expiring at `oldExpiresAt`. Only an active key not yet replaced rotates: otherwise
+   * StoreError("conflict") and nothing is written, so of two racing rotations one wins.
+   */
+  rotate(id: string, replacement: NewApiKey, oldExpiresAt: string): Promise<{ old: ApiKey; replacement: ApiKey }>;
   /** Records last use; never moves lastUsedAt backwards (touches arrive out of order). */
   touch(id: string, at: string): Promise<void>;
 }

@@ -190,6 +190,71 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(depths).toEqual([...depths].sort((p, q) => p - q));
       });
 
+      it("lists children, answers depth below, and pages descendants in a stable, filtered order", async () => {
+        const t = await buildTree(store, { root: null, "b-Two": "root", "a-one": "root", c: "a-one", "d-two": "c", e: "a-one", x: null });
+        await store.accounts.update(t.e.id, { status: "disabled" });
+        expect(names(await store.accounts.children(t.root.id))).toEqual(["a-one", "b-Two"]);
+        expect(await store.accounts.children(t["d-two"].id)).toEqual([]);
+        expect(await store.accounts.depthBelow(t.root.id, t["d-two"].id)).toBe(3);
+        expect(await store.accounts.depthBelow(t.root.id, t.root.id)).toBe(0);
+        expect(await store.accounts.depthBelow(t.c.id, t.root.id)).toBeUndefined();
+        expect(await store.accounts.depthBelow(t.x.id, t.c.id)).toBeUndefined();
+
+        const all = async (q: Omit<Parameters<typeof store.accounts.descendantPage>[1], "limit" | "cursor">, limit: number): Promise<string[][]> => {
+          const pages: string[][] = [];
+          let cursor: string | undefined;
+          do {
+            const page = await store.accounts.descendantPage(t.root.id, { ...q, limit, ...(cursor ? { cursor } : {}) });
+            pages.push(page.items.map((a) => `${a.depth}:${a.name}`));
+            cursor = page.nextCursor ?? undefined;
+          } while (cursor);
+          return pages;
+        };
+        expect(await all({}, 2)).toEqual([["1:a-one", "1:b-Two"], ["2:c", "2:e"], ["3:d-two"]]);
+        expect(await all({}, 5)).toEqual([["1:a-one", "1:b-Two", "2:c", "2:e", "3:d-two"]]);
+        // Name filter: a substring, ASCII case ignored, LIKE's wildcards taken literally.
+        expect(await all({ nameContains: "TWO" }, 10)).toEqual([["1:b-Two", "3:d-two"]]);
+        expect(await all({ nameContains: "_" }, 10)).toEqual([[]]);
+        expect(await all({ nameContains: "%" }, 10)).toEqual([[]]);
+        expect(await all({ status: "disabled" }, 10)).toEqual([["2:e"]]);
+        expect(await all({ depth: 2 }, 1)).toEqual([["2:c"], ["2:e"]]);
+        expect(await all({ maxDepth: 1 }, 10)).toEqual([["1:a-one", "1:b-Two"]]);
+        await expectStoreError(store.accounts.descendantPage(t.root.id, { limit: 1, cursor: "not-a-cursor" }), "invalid");
+      });
+
+      it("deletes a whole subtree with its keys in one transaction, deepest first", async () => {
+        const t = await buildTree(store, { a: null, b: "a", c: "b", d: "a", x: null });
+        await store.apiKeys.create({ accountId: t.c.id, name: "k", prefix: "sy-c", hash: "h" });
+        await store.apiKeys.create({ accountId: t.x.id, name: "k", prefix: "sy-x", hash: "h" });
+        // A refusal from the hook undoes everything.
+        await expect(
+          store.accounts.deleteSubtree(t.b.id, async () => {
+            throw new Error("balance left");
+          }),
+        ).rejects.toThrow("balance left");
+        expect(names(await store.accounts.descendants(t.a.id))).toEqual(["b", "d", "c"]);
+        let seen: string[] = [];
+        const deleted = await store.accounts.deleteSubtree(t.b.id, async (accounts) => void (seen = names(accounts)));
+        expect(names(deleted)).toEqual(["c", "b"]);
+        expect(seen).toEqual(["c", "b"]);
+        expect(names(await store.accounts.descendants(t.a.id))).toEqual(["d"]);
+        expect(await store.apiKeys.getByPrefix("sy-c")).toBeUndefined();
+        expect(await store.apiKeys.getByPrefix("sy-x")).toBeDefined();
+        expect(await store.accounts.deleteSubtree(t.b.id)).toEqual([]);
+        expect(names(await store.accounts.deleteSubtree(t.a.id))).toEqual(["d", "a"]);
+        expect(names(await store.accounts.list())).toEqual(["x"]);
+      });
+
+      it("leaves no orphan when sub-accounts are created while their subtree is deleted", async () => {
+        const t = await buildTree(store, { a: null, b: "a", c: "b" });
+        const creates = Array.from({ length: 6 }, (_, i) => store.accounts.create({ name: `late-${i}`, parentId: i % 2 ? t.b.id : t.c.id }));
+        const [deleted, ...made] = await Promise.allSettled([store.accounts.deleteSubtree(t.a.id), ...creates]);
+        expect(deleted.status).toBe("fulfilled");
+        // Each create either ran before the delete (and went with it) or found its parent gone.
+        for (const r of made) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "not_found" });
+        expect(await store.accounts.list()).toEqual([]);
+      });
+
       it("moves a subtree and re-links every descendant", async () => {
         const t = await buildTree(store, { a: null, b: "a", c: "b", d: "c", s: "a", x: null, y: "x" });
         await store.accounts.move(t.b.id, t.y.id);
@@ -336,6 +401,11 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           prefix: "sy-aaaa1111",
           hash: "f".repeat(64),
           status: "active",
+          scopes: ["inference"],
+          expiresAt: null,
+          models: null,
+          limits: null,
+          replacedBy: null,
           createdAt: expect.any(String),
           lastUsedAt: null,
         });
@@ -385,6 +455,67 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await store.apiKeys.touch(k.id, "2030-01-03T00:00:00.000Z");
         expect((await store.apiKeys.get(k.id))?.lastUsedAt).toBe("2030-01-03T00:00:00.000Z");
         await expect(store.apiKeys.touch(MISSING_ID, "2030-01-03T00:00:00.000Z")).resolves.toBeUndefined();
+      });
+
+      it("stores scopes, expiry, model narrowing and limits", async () => {
+        const a = await store.accounts.create({ name: "a" });
+        const k = await store.apiKeys.create({
+          accountId: a.id,
+          name: "ops",
+          prefix: "sy-scoped",
+          hash: "h",
+          scopes: ["inference", "manage"],
+          expiresAt: "2031-01-01T00:00:00.000Z",
+          models: ["gpt-4o*"],
+          limits: { rpm: 60, concurrency: 2 },
+        });
+        expect(k).toMatchObject({
+          scopes: ["inference", "manage"],
+          expiresAt: "2031-01-01T00:00:00.000Z",
+          models: ["gpt-4o*"],
+          limits: { rpm: 60, concurrency: 2 },
+          replacedBy: null,
+        });
+        expect(await store.apiKeys.get(k.id)).toEqual(k);
+        expect(ids(await store.apiKeys.listActive())).toEqual([k.id]);
+      });
+
+      it("rotates a key once: the replacement is stored and the old key expires at the grace end", async () => {
+        const a = await store.accounts.create({ name: "a" });
+        const k = await store.apiKeys.create({ accountId: a.id, name: "ci", prefix: "sy-old", hash: "h-old", scopes: ["manage"], models: ["gpt-*"] });
+        const grace = "2030-05-05T00:00:00.000Z";
+        const { old, replacement } = await store.apiKeys.rotate(
+          k.id,
+          { accountId: a.id, name: "ci", prefix: "sy-new", hash: "h-new", scopes: ["manage"], models: ["gpt-*"] },
+          grace,
+        );
+        expect(old).toMatchObject({ id: k.id, status: "active", expiresAt: grace, replacedBy: replacement.id });
+        expect(replacement).toMatchObject({ prefix: "sy-new", scopes: ["manage"], models: ["gpt-*"], expiresAt: null, replacedBy: null });
+        expect(await store.apiKeys.get(k.id)).toEqual(old);
+        expect(await store.apiKeys.getByPrefix("sy-new")).toEqual(replacement);
+        // Both secrets stay listed until the grace ends; the old one carries its end.
+        expect(ids(await store.apiKeys.listActive()).sort()).toEqual([k.id, replacement.id].sort());
+        // A replaced key does not rotate again, and nothing is written when it is refused.
+        await expectStoreError(store.apiKeys.rotate(k.id, { accountId: a.id, name: "ci", prefix: "sy-new2", hash: "h" }, grace), "conflict");
+        expect(await store.apiKeys.getByPrefix("sy-new2")).toBeUndefined();
+        await store.apiKeys.revoke(replacement.id);
+        await expectStoreError(store.apiKeys.rotate(replacement.id, { accountId: a.id, name: "ci", prefix: "sy-new3", hash: "h" }, grace), "conflict");
+        await expectStoreError(store.apiKeys.rotate(MISSING_ID, { accountId: a.id, name: "ci", prefix: "sy-new4", hash: "h" }, grace), "conflict");
+      });
+
+      it("lets exactly one of many concurrent rotations of a key win", async () => {
+        const a = await store.accounts.create({ name: "a" });
+        const k = await store.apiKeys.create({ accountId: a.id, name: "ci", prefix: "sy-race", hash: "h" });
+        const results = await Promise.allSettled(
+          Array.from({ length: 8 }, (_, i) =>
+            store.apiKeys.rotate(k.id, { accountId: a.id, name: "ci", prefix: `sy-race-${i}`, hash: `h${i}` }, "2030-01-01T00:00:00.000Z"),
+          ),
+        );
+        const won = results.filter((r) => r.status === "fulfilled");
+        expect(won).toHaveLength(1);
+        for (const r of results) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "conflict" });
+        expect(await store.apiKeys.listByAccount(a.id)).toHaveLength(2);
+        expect((await store.apiKeys.get(k.id))?.replacedBy).toBe(won[0]!.value.replacement.id);
       });
 
       it("rejects a duplicate prefix and an unknown account", async () => {

@@ -53,6 +53,15 @@ export interface ApiKeysTable {
   status: ApiKeyStatus;
   created_at: IsoTime;
   last_used_at: IsoTime | null;
+  /** JSON array of scopes (migration 0002; existing rows read `["inference"]`). */
+  scopes: JsonText;
+  expires_at: IsoTime | null;
+  /** JSON array of model patterns, or null. */
+  models: JsonText | null;
+  /** JSON object of limits, or null. */
+  limits: JsonText | null;
+  /** The id of the key that replaced this one by rotation. */
+  replaced_by: string | null;
 }
 
 export interface UpstreamsTable {
