@@ -214,6 +214,20 @@ describe.each(ENGINES)("credits on %s", (engine) => {
     expect((await store.ledger.entries(org.id))[0]).toMatchObject({ type: "adjustment", amountMicros: -700 });
   });
 
+  it("returns a deleted subtree's unspent credit up the tree to the first survivor, audited", async () => {
+    await service.topUpCredit(org.id, { amount_micros: 1_000, kind: "payg" });
+    await service.grantCredit(team.id, { amount_micros: 300, kind: "addon" });
+    await service.grantCredit(squad.id, { amount_micros: 100, kind: "addon" });
+    await service.deleteAccount(team.id, { cascade: true });
+    // squad's 100 went to team, then team's 300 to org: nothing lost, nothing created.
+    expect(await store.ledger.balance(org.id)).toBe(1_000);
+    for (const a of [org, team, squad]) {
+      expect((await store.ledger.entries(a.id)).reduce((n, e) => n + e.amountMicros, 0)).toBe(await store.ledger.balance(a.id));
+    }
+    expect((await service.accountAudit(org.id, { action: "credits.release" })).data).toHaveLength(2);
+    expect(await verifyAuditChain(store)).toMatchObject({ ok: true });
+  });
+
   it("keeps balances equal to their ledger rows, never negative, through a parallel storm with retries", async () => {
     const accounts = [org, team, squad];
     const a2 = await service.createAccount({ name: "team-2", parent_id: org.id });

@@ -25,16 +25,11 @@ import type { z } from "zod";
 /** What the actor may do on an account: `all` (root), `self` (its own account), `below` (a descendant of its account), or `none`. */
 export type Reach = "all" | "self" | "below" | "none";
 
-/**
- * How far `actor` reaches to `accountId`. Root, CLI and YAML reach everything; a manage
- * key reaches its own account (read only, for money) and every account below it. The
- * shared authorization of the admin API can replace this once it lands.
- */
+/** How far `actor` reaches to `accountId`: root, CLI and YAML reach everything; a manage key its own account (read only, for money) and every account below it (authorize.ts). */
 export async function accountReach(tx: Pick<Repos, "accounts">, actor: AdminActor, accountId: string): Promise<Reach> {
   if (actor.type !== "api_key") return "all";
-  if (accountId === actor.accountId) return "self";
-  const ancestors = await tx.accounts.ancestors(accountId);
-  return ancestors.some((a) => a.id === actor.accountId) ? "below" : "none";
+  const depth = await tx.accounts.depthBelow(actor.accountId, accountId);
+  return depth === undefined ? "none" : depth === 0 ? "self" : "below";
 }
 
 /** Whether the actor creates credit from nothing: only the root may. */

@@ -71,6 +71,10 @@ async function buildWorld(): Promise<World> {
   const upstream = (await ok(ROOT, "POST", "/upstreams", { name: `${tag}-up`, protocol: "openai-chat", base_url: "http://127.0.0.1:9/v1", models: ["iso-*"] }))
     .id;
   const upstreamKey = (await ok(ROOT, "POST", `/upstreams/${upstream}/keys`, { key: `sk-${tag}` })).id;
+  // Credit down the chain A → A1 → A11, so grants and clawbacks inside the subtree can succeed.
+  await ok(ROOT, "POST", `/accounts/${a}/credits/topup`, { amount_micros: 1_000_000, kind: "payg" });
+  await ok(ROOT, "POST", `/accounts/${a1}/credits/grant`, { amount_micros: 100_000, kind: "payg" });
+  await ok(ROOT, "POST", `/accounts/${a11}/credits/grant`, { amount_micros: 10_000, kind: "payg" });
   return { tag, accounts, keys, manage, upstream, upstreamKey };
 }
 
@@ -91,6 +95,8 @@ interface Case {
   manage: Expect;
   /** What the root token gets on each target of a fresh world (targets in the order own, child, sibling, ancestor, other). */
   root: number | Expect;
+  /** The code of the manage key's 403s; own_account_read_only unless stated. */
+  refused?: string;
 }
 
 const account = (w: World, t: Target) => w.accounts[t];
@@ -162,6 +168,36 @@ const MATRIX: Record<string, Case> = {
     manage: absent,
     root: { own: 204, child: 404, sibling: 404, ancestor: 404, other: 404 },
   },
+  "POST /accounts/{id}/credits/topup": {
+    id: account,
+    path: (id) => `/accounts/${id}/credits/topup`,
+    body: () => ({ amount_micros: 5, kind: "addon" }),
+    manage: { own: 403, child: 403, sibling: 404, ancestor: 404, other: 404 },
+    refused: "root_only",
+    root: 201,
+  },
+  // From the target's parent: A1 holds credit for A11; A has some left for A1 and A2; a primary account has no parent.
+  "POST /accounts/{id}/credits/grant": {
+    id: account,
+    path: (id) => `/accounts/${id}/credits/grant`,
+    body: () => ({ amount_micros: 1, kind: "payg" }),
+    manage: { own: 403, child: 201, sibling: 404, ancestor: 404, other: 404 },
+    refused: "credit_not_permitted",
+    root: { own: 201, child: 201, sibling: 201, ancestor: 400, other: 400 },
+  },
+  // A2 holds nothing to take back.
+  "POST /accounts/{id}/credits/clawback": {
+    id: account,
+    path: (id) => `/accounts/${id}/credits/clawback`,
+    body: () => ({ amount_micros: 1 }),
+    manage: { own: 403, child: 201, sibling: 404, ancestor: 404, other: 404 },
+    refused: "credit_not_permitted",
+    root: { own: 201, child: 201, sibling: 409, ancestor: 400, other: 400 },
+  },
+  "GET /accounts/{id}/credits": { id: account, path: (id) => `/accounts/${id}/credits`, manage: subtreeRead, root: 200 },
+  "GET /accounts/{id}/ledger": { id: account, path: (id) => `/accounts/${id}/ledger?limit=10`, manage: subtreeRead, root: 200 },
+  "GET /accounts/{id}/audit": { id: account, path: (id) => `/accounts/${id}/audit?limit=10`, manage: subtreeRead, root: 200 },
+  "GET /audit": { id: account, path: () => "/audit?limit=10", manage: absent, root: 200 },
   "GET /explain": { id: account, path: (id) => `/explain?account=${id}&model=gpt-4o`, manage: absent, root: 200 },
 };
 
@@ -189,7 +225,7 @@ describe("isolation matrix", () => {
         const id = c.id(w, t);
         const r = await call(w.manage, method, c.path(id, w), c.body?.(id, w));
         expect(r.status, `${name} on ${t}: ${String(JSON.stringify(r.json)).slice(0, 300)}`).toBe(c.manage[t]);
-        if (r.status === 403) expect(r.json.error.code).toBe("own_account_read_only");
+        if (r.status === 403) expect(r.json.error.code).toBe(c.refused ?? "own_account_read_only");
         if (r.status === 404) {
           const missing = randomUUID();
           const m = await call(w.manage, method, c.path(missing, w), c.body?.(missing, w));

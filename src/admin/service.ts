@@ -35,7 +35,7 @@ import {
   type Upstream,
   type UpstreamKey,
 } from "../storage/ports.js";
-import { creditEvent, moveCredit, type CreditOperation } from "./credits.js";
+import { creditEvent, moveCredit, releaseBalanceOnDelete, type CreditOperation } from "./credits.js";
 import { readAccountAudit, readAuditLog, readCredits, readLedger, type AuditPage, type CreditsView, type LedgerPageView } from "./money-reads.js";
 import * as schemas from "./schemas.js";
 import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";
@@ -261,24 +261,31 @@ export class AdminService {
    * Deletes the account with its API keys (removed, not kept revoked: a deleted account's
    * key can never authenticate again, and usage records keep the key's id). An account
    * with sub-accounts is refused (`has_children`) unless `cascade`, which deletes the
-   * whole subtree and its keys in the same transaction. `onAccountDeleted` runs first for
-   * each account, deepest first, and may refuse.
+   * whole subtree and its keys in the same transaction. For each account, deepest first,
+   * its unspent credit is released to its parent (what cannot go back, a primary
+   * account's, is written off: credits.ts), then `onAccountDeleted` runs and may refuse.
    */
   async deleteAccount(id: string, options: { cascade?: boolean } = {}, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
     return this.#write(ctx, async (tx) => {
       const current = await manageableAccount(tx, ctx, id);
-      const hook = this.#onAccountDeleted;
+      // Each deleted account's unspent credit goes back to its parent (deepest first, so it
+      // climbs a cascade to the first survivor), recorded in the ledger and the audit trail.
+      const hook = async (tx: Repos, a: Account): Promise<void> => {
+        const released = await releaseBalanceOnDelete(tx, a, ctx);
+        if (released) await this.#audit.record(tx, creditEvent(released), ctx);
+        await this.#onAccountDeleted?.(tx, a);
+      };
       let deleted: readonly Account[] = [current];
       if (options.cascade) {
         deleted = await tx.accounts.deleteSubtree(id, async (accounts) => {
-          for (const a of accounts) await hook?.(tx, a);
+          for (const a of accounts) await hook(tx, a);
         });
       } else {
         // Refused before the hook runs; the store checks again under its tree lock, so a
         // child created meanwhile cannot be orphaned.
         if ((await tx.accounts.children(id)).length > 0)
           throw fromStoreError(new StoreError("has_children", `account ${id} has sub-accounts; delete them first, or pass cascade=true`));
-        await hook?.(tx, current);
+        await hook(tx, current);
         await tx.accounts.delete(id);
       }
       const before = { ...accountView(current), deleted_account_ids: deleted.map((a) => a.id) };
