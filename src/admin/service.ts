@@ -18,6 +18,7 @@
 import type { z } from "zod";
 import { GatewayError } from "../canonical/errors.js";
 import { ROOT_CONTEXT, type AdminContext } from "./context.js";
+import { administeredAccounts, mayAdminister } from "./authority.js";
 import { withPresetDefaults } from "../canonical/provider-presets.js";
 import { generateKey } from "../governance/api-keys.js";
 import { checkWithinParent, foldPolicies, narrow, policyOf, UNRESTRICTED, withPolicy, type EffectivePolicy, type Policy } from "../governance/policy.js";
@@ -188,17 +189,24 @@ export class AdminService {
     });
   }
 
-  // Upstreams
+  // Upstreams: gateway-wide ones (no owner) are root's; an owned one is administered by
+  // whoever administers its owner account (authority.ts). Anything else is not found.
 
-  async listUpstreams(_ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream[]> {
-    return this.#store.upstreams.list();
+  async listUpstreams(ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream[]> {
+    const all = await this.#store.upstreams.list();
+    const mine = await administeredAccounts(this.#store, ctx);
+    return mine ? all.filter((u) => u.ownerAccountId !== null && mine.has(u.ownerAccountId)) : all;
   }
 
-  async getUpstream(id: string, _ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
-    return (await this.#store.upstreams.get(id)) ?? throwNotFound("upstream", id);
+  async getUpstream(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
+    return administeredUpstream(this.#store, ctx, id);
   }
 
-  /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?, preset?}`; a preset fills what is omitted. */
+  /**
+   * Body: `{name, protocol, base_url, models, owner_account_id?, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?, preset?}`;
+   * a preset fills what is omitted. `owner_account_id` makes the upstream serve that account's subtree only;
+   * a manage key's upstreams are owned by its own account unless it names one below it.
+   */
   async createUpstream(body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
     const b = parse(schemas.createUpstream, presetFilled(body));
     const settings: Record<string, unknown> = {};
@@ -206,17 +214,40 @@ export class AdminService {
     if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
     if (b.prompt_cache_key !== undefined) settings.prompt_cache_key = b.prompt_cache_key;
     if (b.forward_headers !== undefined) settings.forward_headers = b.forward_headers;
+    const actor = ctx.actor;
+    const owner = b.owner_account_id !== undefined ? b.owner_account_id : actor.type === "api_key" ? actor.accountId : null;
+    if (owner === null && actor.type === "api_key") {
+      throw new GatewayError(
+        "invalid_request",
+        "invalid_field",
+        "owner_account_id: an admin key creates upstreams for its own account or one below it, not gateway-wide ones.",
+        {
+          param: "owner_account_id",
+        },
+      );
+    }
     return this.#write(ctx, async (tx) => {
-      const u = await tx.upstreams.create({ name: b.name, protocol: b.protocol, baseUrl: b.base_url, models: b.models, enabled: b.enabled, settings });
+      if (owner !== null && (!(await tx.accounts.get(owner)) || !(await mayAdminister(tx, ctx, owner)))) {
+        throwNotFound("account", owner, "owner_account_id");
+      }
+      const u = await tx.upstreams.create({
+        name: b.name,
+        ownerAccountId: owner,
+        protocol: b.protocol,
+        baseUrl: b.base_url,
+        models: b.models,
+        enabled: b.enabled,
+        settings,
+      });
       return { result: u, event: { action: "upstream.create", target: { type: "upstream", id: u.id }, before: null, after: upstreamView(u) } };
     });
   }
 
-  /** Body: any field of createUpstream but `name`; `null` clears `account_id`, `timeout_ms`, `prompt_cache_key` and `forward_headers`. */
+  /** Body: any field of createUpstream but `name` and `owner_account_id`; `null` clears `account_id`, `timeout_ms`, `prompt_cache_key` and `forward_headers`. */
   async updateUpstream(id: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
     const b = parse(schemas.updateUpstream, body);
     return this.#write(ctx, async (tx) => {
-      const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
+      const current = await administeredUpstream(tx, ctx, id);
       const settings = { ...current.settings };
       for (const f of ["account_id", "timeout_ms", "prompt_cache_key", "forward_headers"] as const) {
         if (b[f] === null) delete settings[f];
@@ -231,7 +262,7 @@ export class AdminService {
   /** Deletes the upstream with its keys. */
   async deleteUpstream(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
     return this.#write(ctx, async (tx) => {
-      const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
+      const current = await administeredUpstream(tx, ctx, id);
       await tx.upstreams.delete(id);
       return { result: undefined, event: { action: "upstream.delete", target: { type: "upstream", id }, before: upstreamView(current), after: null } };
     });
@@ -247,7 +278,7 @@ export class AdminService {
     const b = parse(schemas.createUpstreamKey, body);
     const ciphertext = this.#secrets.seal(b.key);
     return this.#write(ctx, async (tx) => {
-      const upstream = (await tx.upstreams.get(upstreamId)) ?? throwNotFound("upstream", upstreamId);
+      const upstream = await administeredUpstream(tx, ctx, upstreamId);
       // The file's key list wins at every start (config/bootstrap.ts): a key added here would silently go.
       if (upstream.settings.managed_by === "config") {
         throw new GatewayError(
@@ -264,6 +295,7 @@ export class AdminService {
 
   async removeUpstreamKey(upstreamId: string, keyId: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
     return this.#write(ctx, async (tx) => {
+      await administeredUpstream(tx, ctx, upstreamId);
       const current = await tx.upstreamKeys.get(keyId);
       if (!current || current.upstreamId !== upstreamId) throwNotFound("upstream_key", keyId);
       await tx.upstreamKeys.delete(keyId);
@@ -315,6 +347,13 @@ function presetFilled(body: unknown): unknown {
   const filled = withPresetDefaults(body as Record<string, unknown>);
   if (typeof filled === "string") throw new GatewayError("invalid_request", "invalid_field", `preset: ${filled}`, { param: "preset" });
   return filled;
+}
+
+/** The upstream if it exists and the actor administers it; otherwise not found, the same answer either way. */
+async function administeredUpstream(repos: Repos, ctx: AdminContext, id: string): Promise<Upstream> {
+  const u = await repos.upstreams.get(id);
+  if (!u || !(await mayAdminister(repos, ctx, u.ownerAccountId))) throwNotFound("upstream", id);
+  return u;
 }
 
 function throwNotFound(what: AuditTarget, id: string, param?: string): never {

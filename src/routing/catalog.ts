@@ -25,7 +25,10 @@ export interface UpstreamTarget {
 }
 
 export interface CatalogSnapshot {
+  /** Every enabled upstream, gateway-wide and tenant-owned alike; who may use which is {@link ownedScope}'s. */
   upstreams: UpstreamTarget[];
+  /** Accounts owning at least one enabled upstream here (usually few), so a caller with none pays nothing. */
+  owners: ReadonlySet<string>;
   version: number;
   /** Gateway-wide mapping rules (the YAML's top-level `model_map`), consulted after the account's own. */
   modelMap: CompiledModelMap;
@@ -86,7 +89,29 @@ export async function buildSnapshot(
       headers: compileHeaderPolicy(u.settings),
     });
   }
-  return { upstreams: targets, version, modelMap };
+  const owners = new Set(targets.flatMap((t) => (t.upstream.ownerAccountId === null ? [] : [t.upstream.ownerAccountId])));
+  return { upstreams: targets, owners, version, modelMap };
+}
+
+const NO_SCOPE: readonly string[] = Object.freeze([]);
+
+/**
+ * The accounts on a caller's chain (the account and its ancestors, nearest first) that
+ * own upstreams in this snapshot, nearest first: the tenant pools the caller may use
+ * besides the gateway-wide ones. Routing takes the chain as plain ids; it does not know
+ * principals.
+ */
+export function ownedScope(snapshot: CatalogSnapshot, chain: readonly { readonly id: string }[]): readonly string[] {
+  if (snapshot.owners.size === 0) return NO_SCOPE;
+  const scope: string[] = [];
+  for (const a of chain) if (snapshot.owners.has(a.id)) scope.push(a.id);
+  return scope.length === 0 ? NO_SCOPE : scope;
+}
+
+/** Whether a caller with this scope may use the upstream: gateway-wide, or owned by an account on its chain. */
+export function visibleIn(target: UpstreamTarget, scope: readonly string[]): boolean {
+  const owner = target.upstream.ownerAccountId;
+  return owner === null || scope.includes(owner);
 }
 
 /** Holds the current snapshot and swaps it atomically on reload. */
