@@ -27,6 +27,13 @@ export interface UpstreamTarget {
 export interface CatalogSnapshot {
   /** Every enabled upstream, gateway-wide and tenant-owned alike; who may use which is {@link ownedScope}'s. */
   upstreams: UpstreamTarget[];
+  /**
+   * Active keys left out of their pool because their envelope did not open (a master key
+   * missing from the ring, say, while nodes change keys): one bad envelope must not stop
+   * every other key from being served. The composition root refuses to start on any and
+   * logs them on reload.
+   */
+  unopened: ReadonlyArray<{ upstreamKeyId: string; upstreamId: string; reason: string }>;
   /** Accounts owning at least one enabled upstream here (usually few), so a caller with none pays nothing. */
   owners: ReadonlySet<string>;
   version: number;
@@ -59,6 +66,7 @@ export async function buildSnapshot(
   for (const t of previous?.upstreams ?? []) for (const k of t.pool.keys) previousKeys.set(`${k.id}:${k.fingerprint}`, k);
 
   const targets: UpstreamTarget[] = [];
+  const unopened: Array<{ upstreamKeyId: string; upstreamId: string; reason: string }> = [];
   for (const u of upstreams) {
     if (!u.enabled) continue;
     const pool: PoolKey[] = [];
@@ -69,10 +77,17 @@ export async function buildSnapshot(
         pool.push(kept);
         continue;
       }
+      let secret: string;
+      try {
+        secret = secrets.open(uk.ciphertext);
+      } catch (error) {
+        unopened.push({ upstreamKeyId: uk.id, upstreamId: u.id, reason: (error as Error).message });
+        continue;
+      }
       pool.push({
         id: uk.id,
         name: uk.name,
-        secret: secrets.open(uk.ciphertext),
+        secret,
         fingerprint: uk.fingerprint,
         inFlight: 0,
         coolingUntil: 0,
@@ -90,7 +105,7 @@ export async function buildSnapshot(
     });
   }
   const owners = new Set(targets.flatMap((t) => (t.upstream.ownerAccountId === null ? [] : [t.upstream.ownerAccountId])));
-  return { upstreams: targets, owners, version, modelMap };
+  return { upstreams: targets, owners, unopened, version, modelMap };
 }
 
 const NO_SCOPE: readonly string[] = Object.freeze([]);

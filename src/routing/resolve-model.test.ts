@@ -16,6 +16,7 @@ function snapshot(gatewayRules: string[] = []): CatalogSnapshot {
   return {
     upstreams: [target("gpt", "openai-responses", ["gpt-5.4", "gpt-5.4-mini"]), target("claude", "anthropic", ["claude-*"])],
     owners: new Set(),
+    unopened: [],
     version: 1,
     modelMap: compileRuleTexts(gatewayRules),
   };
@@ -83,7 +84,7 @@ describe("resolveModel with tenant-owned upstreams", () => {
       target("acme-eu-pool", "openai-chat", ["gpt-5*"], "acme-eu"),
       target("beta-pool", "openai-chat", ["gpt-5*", "beta-only"], "beta"),
     ];
-    return { upstreams, owners: new Set(["acme", "acme-eu", "beta"]), version: 1, modelMap: compileRuleTexts([]) };
+    return { upstreams, owners: new Set(["acme", "acme-eu", "beta"]), unopened: [], version: 1, modelMap: compileRuleTexts([]) };
   }
   const chain = (...ids: string[]) => ids.map((id) => ({ id }));
   const names = (r: { targets: UpstreamTarget[] }) => r.targets.map((t) => t.upstream.name);
