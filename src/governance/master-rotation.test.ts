@@ -51,7 +51,7 @@ describe.each(ENGINES)("master-key rotation on %s", (engine) => {
     const secrets = await addKeys(new SecretBox(OLD), 23, "k");
     const before = await store.upstreamKeys.listAll();
     const progress: number[] = [];
-    const report = await rotateMasterKey(store, new SecretBox(NEW, [OLD]), { batchSize: 5, onBatch: (r) => progress.push(r.examined) });
+    const report = await rotateMasterKey(store, new SecretBox(NEW, [OLD]), { batchSize: 5, onBatch: (r) => void progress.push(r.examined) });
     expect(report).toMatchObject({
       currentKeyId: masterKeyId(NEW),
       examined: 23,

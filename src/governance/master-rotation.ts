@@ -32,8 +32,8 @@ export interface RotationReport {
 export interface RotationOptions {
   /** Keys per transaction (default 100). */
   batchSize?: number;
-  /** Called after each committed batch (progress output). */
-  onBatch?: (report: Readonly<RotationReport>) => void;
+  /** Called and awaited after each committed batch (progress output); throwing stops the run, which a re-run resumes. */
+  onBatch?: (report: Readonly<RotationReport>) => void | Promise<void>;
 }
 
 export async function rotateMasterKey(store: Pick<Repos, "upstreamKeys" | "transaction">, box: SecretBox, opts: RotationOptions = {}): Promise<RotationReport> {
@@ -74,7 +74,7 @@ export async function rotateMasterKey(store: Pick<Repos, "upstreamKeys" | "trans
       report.changedMeanwhile += changes.length - replaced;
     }
     report.batches++;
-    opts.onBatch?.(report);
+    await opts.onBatch?.(report);
   }
   return report;
 }
