@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { constraintViolation } from "./db-errors.js";
-import { Migrator } from "kysely";
+import { Migrator, sql } from "kysely";
 import { migrationNames, migrations } from "./migrations/index.js";
 import type { SqlStore } from "./sql-store.js";
 
@@ -172,9 +172,13 @@ export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStor
     it("keeps every upstream and key, byte for byte, when upgrading a database that has them", async () => {
       const store = await makeStore();
       try {
+        // On PostgreSQL Kysely's bookkeeping must be looked up in this store's own schema (see migrations/index.ts).
+        const schema =
+          store.dialect === "postgres" ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db)).rows[0]!.schema : undefined;
         const first = new Migrator({
           db: store.db,
           provider: { getMigrations: () => Promise.resolve({ "0001_control_plane": migrations["0001_control_plane"]! }) },
+          ...(schema === undefined ? {} : { migrationTableSchema: schema }),
         });
         expect((await first.migrateToLatest()).error).toBeUndefined();
         const now = new Date().toISOString();
