@@ -9,7 +9,7 @@
  * depth). A shared authorization helper can replace this module without the callers
  * changing: they ask one question, `mayAdminister(repos, ctx, accountId)`.
  */
-import type { Account, Repos } from "../storage/ports.js";
+import type { Repos } from "../storage/ports.js";
 import type { AdminContext } from "./context.js";
 
 /** Read access to the account tree, through a transaction or the store. */
@@ -31,15 +31,4 @@ export async function mayAdminister(repos: AccountTree, ctx: AdminContext, accou
   if (accountId === null) return false;
   if (accountId === actor.accountId) return true;
   return (await repos.accounts.ancestors(accountId)).some((a) => a.id === actor.accountId);
-}
-
-/**
- * The accounts whose resources the actor administers, or `undefined` for all (root-like
- * actors): a manage key's own account and its descendants.
- */
-export async function administeredAccounts(repos: AccountTree, ctx: AdminContext): Promise<ReadonlySet<string> | undefined> {
-  const actor = ctx.actor;
-  if (actor.type !== "api_key") return undefined;
-  const below: Account[] = await repos.accounts.descendants(actor.accountId);
-  return new Set([actor.accountId, ...below.map((a) => a.id)]);
 }

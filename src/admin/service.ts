@@ -18,7 +18,7 @@
 import type { z } from "zod";
 import { GatewayError } from "../canonical/errors.js";
 import { ROOT_CONTEXT, type AdminContext } from "./context.js";
-import { administeredAccounts, mayAdminister } from "./authority.js";
+import { mayAdminister } from "./authority.js";
 import { withPresetDefaults } from "../canonical/provider-presets.js";
 import { generateKey } from "../governance/api-keys.js";
 import { checkWithinParent, foldPolicies, narrow, policyOf, UNRESTRICTED, withPolicy, type EffectivePolicy, type Policy } from "../governance/policy.js";
@@ -194,8 +194,10 @@ export class AdminService {
 
   async listUpstreams(ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream[]> {
     const all = await this.#store.upstreams.list();
-    const mine = await administeredAccounts(this.#store, ctx);
-    return mine ? all.filter((u) => u.ownerAccountId !== null && mine.has(u.ownerAccountId)) : all;
+    // One question per distinct owner (owners are few next to accounts), not per upstream.
+    const allowed = new Map<string | null, boolean>();
+    for (const owner of new Set(all.map((u) => u.ownerAccountId))) allowed.set(owner, await mayAdminister(this.#store, ctx, owner));
+    return all.filter((u) => allowed.get(u.ownerAccountId));
   }
 
   async getUpstream(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
