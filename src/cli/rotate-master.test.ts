@@ -1,6 +1,6 @@
 /**
- * Rotating the master key while a gateway serves, end to end: a gateway process on a
- * SQLite file, restarted with the new key and the old one as previous, keeps answering
+ * Rotating the master key while a gateway serves, end to end, on SQLite and on
+ * PostgreSQL: a gateway process restarted with the new key and the old one as previous, keeps answering
  * every request while `switchyard keys rotate-master` re-wraps the credentials (an
  * interrupted first run, admin writes and reloads in the middle, then the command
  * finishing the job); afterwards it starts and serves with the new key alone, and
@@ -16,6 +16,7 @@ import { masterKeyId, SecretBox } from "../governance/secrets.js";
 import { startMockUpstream, type MockUpstream } from "../mock/server.js";
 import { openStore } from "../storage/open-store.js";
 import { startGatewayProcess, type GatewayProcess } from "../testing/gateway-process.js";
+import { createTestDatabase, type TestDatabase } from "../testing/postgres-db.js";
 import type { CliIo } from "./io.js";
 import { runCli } from "./program.js";
 
@@ -25,58 +26,62 @@ const ADMIN = "rotation-admin-token-0123456789abcdefghij";
 const API_KEY = "sk-test-rotation-000000000000000001";
 const KEYS = 12;
 
-let mock: MockUpstream;
-let dataDir: string;
-let yaml: string;
+describe.each(["sqlite", "postgres"] as const)("switchyard keys rotate-master while a gateway serves, on %s", (engine) => {
+  let mock: MockUpstream;
+  let dataDir: string;
+  let yaml: string;
+  let pgDb: TestDatabase | undefined;
+  const databaseUrl = () => pgDb?.url;
 
-beforeAll(async () => {
-  mock = await startMockUpstream();
-  dataDir = await mkdtemp(join(tmpdir(), "switchyard-rotation-"));
-  yaml = `log_level: silent\nserver:\n  host: 127.0.0.1\naccounts:\n  - name: acme\n    keys: [${API_KEY}]\n`;
-});
-afterAll(async () => {
-  await mock?.close();
-  await rm(dataDir, { recursive: true, force: true });
-});
-
-const start = (env: NodeJS.ProcessEnv) => startGatewayProcess(yaml, { SWITCHYARD_ADMIN_TOKEN: ADMIN, ...env }, { dataDir });
-
-async function admin(gw: GatewayProcess, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${gw.url}/admin/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
+  beforeAll(async () => {
+    mock = await startMockUpstream();
+    dataDir = await mkdtemp(join(tmpdir(), "switchyard-rotation-"));
+    if (engine === "postgres") pgDb = await createTestDatabase();
+    yaml = `log_level: silent\nserver:\n  host: 127.0.0.1\n${pgDb ? `database_url: ${pgDb.url}\n` : ""}accounts:\n  - name: acme\n    keys: [${API_KEY}]\n`;
   });
-  expect(res.status).toBeLessThan(300);
-  return res.status === 204 ? undefined : res.json();
-}
-
-async function chat(gw: GatewayProcess): Promise<number> {
-  const res = await fetch(`${gw.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }),
+  afterAll(async () => {
+    await mock?.close();
+    await rm(dataDir, { recursive: true, force: true });
+    await pgDb?.drop();
   });
-  await res.arrayBuffer();
-  return res.status;
-}
 
-/** The keys in the gateway's pool for the upstream, as explain shows them. */
-async function poolKeys(gw: GatewayProcess): Promise<string[]> {
-  const explained = await admin(gw, "GET", "/explain?account=acme&model=gpt-4o");
-  return (explained.upstreams[0]?.keys ?? []).map((k: { id: string }) => k.id).sort();
-}
+  const start = (env: NodeJS.ProcessEnv) => startGatewayProcess(yaml, { SWITCHYARD_ADMIN_TOKEN: ADMIN, ...env }, { dataDir });
 
-async function storedEnvelopes(): Promise<Map<string, string>> {
-  const store = await openStore({ dataDir });
-  try {
-    return new Map((await store.upstreamKeys.listAll()).map((k) => [k.id, k.ciphertext]));
-  } finally {
-    await store.close();
+  async function admin(gw: GatewayProcess, method: string, path: string, body?: unknown): Promise<any> {
+    const res = await fetch(`${gw.url}/admin/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    expect(res.status).toBeLessThan(300);
+    return res.status === 204 ? undefined : res.json();
   }
-}
 
-describe("switchyard keys rotate-master while a gateway serves", () => {
+  async function chat(gw: GatewayProcess): Promise<number> {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
+  /** The keys in the gateway's pool for the upstream, as explain shows them. */
+  async function poolKeys(gw: GatewayProcess): Promise<string[]> {
+    const explained = await admin(gw, "GET", "/explain?account=acme&model=gpt-4o");
+    return (explained.upstreams[0]?.keys ?? []).map((k: { id: string }) => k.id).sort();
+  }
+
+  async function storedEnvelopes(): Promise<Map<string, string>> {
+    const store = await openStore({ dataDir, databaseUrl: databaseUrl() });
+    try {
+      return new Map((await store.upstreamKeys.listAll()).map((k) => [k.id, k.ciphertext]));
+    } finally {
+      await store.close();
+    }
+  }
+
   it("re-wraps every credential without a failed request, and the gateway then runs on the new key alone", async () => {
     // Before: a gateway on the old key, with an upstream and its keys added over the API.
     let gw = await start({ SWITCHYARD_MASTER_KEY: OLD });
@@ -103,7 +108,7 @@ describe("switchyard keys rotate-master while a gateway serves", () => {
       // Step 3a: a first run, interrupted after its third batch, with admin writes (and so
       // catalog reloads over a mix of old- and new-wrapped keys) between batches.
       const box = new SecretBox(Buffer.from(NEW, "hex"), [Buffer.from(OLD, "hex")]);
-      const store = await openStore({ dataDir });
+      const store = await openStore({ dataDir, databaseUrl: databaseUrl() });
       let added: { id: string } | undefined;
       const interrupted = new Error("operator pressed ctrl-c");
       try {
