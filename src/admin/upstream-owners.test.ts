@@ -138,6 +138,27 @@ describe.each(ENGINES)("tenant-owned upstreams on %s", (engine) => {
     expect((await t.store.upstreams.list()).filter((u) => u.name === "sneaky" || u.name === "g")).toEqual([]);
   });
 
+  it("under parallel creates of one name: exactly one per owner wins, the rest get 409 conflict", async () => {
+    const owners = [acme, beta, dev];
+    const attempts = owners.flatMap((o) =>
+      Array.from({ length: 8 }, () =>
+        service.createUpstream({ name: "race", owner_account_id: o.id, protocol: "openai-chat", base_url: "https://r.test/v1", models: ["m"] }).then(
+          (u) => ({ ok: u.ownerAccountId }),
+          (e: GatewayError) => ({ failed: [e.status, e.code] }),
+        ),
+      ),
+    );
+    const results = await Promise.all(attempts);
+    expect(
+      results
+        .filter((r) => "ok" in r)
+        .map((r) => (r as { ok: string }).ok)
+        .sort(),
+    ).toEqual(owners.map((o) => o.id).sort());
+    expect(results.filter((r) => "failed" in r)).toEqual(Array.from({ length: owners.length * 7 }, () => ({ failed: [409, "conflict"] })));
+    expect((await t.store.upstreams.list()).filter((u) => u.name === "race")).toHaveLength(owners.length);
+  });
+
   it("shows the owner in the view and keeps it fixed", async () => {
     expect(upstreamView(euPool)).toMatchObject({ name: "openai", owner_account_id: eu.id });
     expect(upstreamView(shared)).toMatchObject({ name: "openai", owner_account_id: null });
