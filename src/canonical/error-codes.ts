@@ -68,6 +68,12 @@ export const ERROR_CODES = {
     status: 429,
     description: "An account on the key's chain already has as many requests in flight as its concurrency limit allows.",
   },
+  key_lookup_unavailable: {
+    kind: "overloaded",
+    status: 503,
+    description:
+      "The API key is not in this node's memory and could not be looked up now: the database did not answer, or the node is at its rate of look-ups for unknown keys (`principal_cache.loads_per_second`). Sent with retry-after.",
+  },
   invalid_admin_token: { kind: "authentication", status: 401, description: "Admin API: missing or wrong admin token." },
 
   // Routing to an upstream
