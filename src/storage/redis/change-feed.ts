@@ -51,7 +51,8 @@ export class RedisChangeFeed implements ChangeFeed {
   }
 
   async start(handlers: ChangeFeedHandlers): Promise<void> {
-    const sub = new Redis(this.#o.url, { lazyConnect: true, maxRetriesPerRequest: null });
+    // Named, so an operator (or a test) can tell the feed's subscriber among Redis's clients.
+    const sub = new Redis(this.#o.url, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: `switchyard-feed-${this.#o.channel}` });
     this.#sub = sub;
     sub.on("error", (err: Error) => this.#o.onError?.(err));
     sub.on("message", (channel: string, text: string) => {
