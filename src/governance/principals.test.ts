@@ -162,7 +162,8 @@ describe("principals cache", () => {
     expect(ps[2]!.chain[0]).toBe(ps[0]!.chain[1]);
     // One chain read, for the first key; the other keys' accounts were cached.
     expect(queries).toEqual({ byPrefix: 3, chains: 1 });
-    expect(principals.stats()).toMatchObject({ keys: 3, accounts: 2, chainLinks: 3 });
+    // Two cached accounts (1 each) and the two chains keys hang on (team: 2, org: 1).
+    expect(principals.stats()).toMatchObject({ keys: 3, accounts: 2, chainLinks: 5 });
   });
 
   it("remembers unknown prefixes, bounded, and forgets one when a key is created with it", async () => {
@@ -285,7 +286,7 @@ describe("principals cache", () => {
     for (const team of teams) secrets.push(await issue(team.id));
     const principals = new Principals(store, { maxKeys: 2 });
     for (const s of secrets) await verify(principals, s);
-    expect(principals.stats()).toMatchObject({ keys: 2, accounts: 3, chainLinks: 5 });
+    expect(principals.stats()).toMatchObject({ keys: 2, accounts: 3, chainLinks: 3 + 2 + 2 });
     await expectMiss(principals, secrets[0]!);
     expect(principals.verify(secrets[3]!)).not.toBeInstanceOf(Promise);
   });
@@ -298,19 +299,19 @@ describe("principals cache", () => {
       chain.push(a);
       parent = a.id;
     }
-    // Each cached account holds its own chain: a key at depth 9 costs 1+2+…+10 = 55 links.
+    // Every cached account counts 1, and each key's account its chain: a key at depth 9 costs 10 + 10.
     const deep = await issue(chain[9]!.id);
     const lone = await store.accounts.create({ name: "lone" });
     const loneKey = await issue(lone.id);
     const side = await store.accounts.create({ name: "side", parentId: chain[2]!.id });
     const sideKey = await issue(side.id);
-    const principals = new Principals(store, { maxChainLinks: 58 });
+    const principals = new Principals(store, { maxChainLinks: 25 });
     await verify(principals, deep);
     await verify(principals, loneKey);
-    expect(principals.stats()).toMatchObject({ keys: 2, chainLinks: 56 });
-    // side adds 4 links (a0..a2 are shared): 60 > 58, so the least recently used key goes, and a3..a9 with it.
+    expect(principals.stats()).toMatchObject({ keys: 2, chainLinks: 22 });
+    // side adds 1 + 4 (a0..a2 are shared): 27 > 25, so the least recently used key goes, and a3..a9 with it.
     await verify(principals, sideKey);
-    expect(principals.stats()).toMatchObject({ keys: 2, accounts: 5, chainLinks: 1 + 2 + 3 + 4 + 1 });
+    expect(principals.stats()).toMatchObject({ keys: 2, accounts: 5, chainLinks: 5 + 4 + 1 });
     expect(principals.verify(loneKey)).not.toBeInstanceOf(Promise);
     await expectMiss(principals, deep);
   });

@@ -58,7 +58,10 @@ export interface ChangedTarget {
 export interface PrincipalCacheOptions {
   /** API keys held in memory (least recently used go first). */
   maxKeys: number;
-  /** The summed length of the cached account chains (a chain of depth d costs d). */
+  /**
+   * Bounds the folded chains: every cached account counts 1, and an account whose keys
+   * are cached counts its chain's length more (a key at depth d costs about 2d).
+   */
   maxChainLinks: number;
   /** Prefixes remembered as unknown. */
   maxUnknownKeys: number;
@@ -80,7 +83,11 @@ export const DEFAULT_CACHE_OPTIONS: PrincipalCacheOptions = {
 interface ChainNode {
   readonly account: Account;
   readonly parent: ChainNode | undefined;
-  readonly chain: readonly Account[];
+  /**
+   * The account and its ancestors, nearest first; built when a key of this account is
+   * cached, so folding a deep chain costs its length, not its length squared.
+   */
+  chain: readonly Account[] | undefined;
   readonly policy: EffectivePolicy;
   readonly children: Set<ChainNode>;
   readonly keys: Set<KeyEntry>;
@@ -104,8 +111,15 @@ export interface PrincipalCacheStats {
 }
 
 /** The principal of a key on a folded chain. Fields a key adds (scopes, expiry, …) are copied here. */
-function principalOf(key: ApiKey, node: ChainNode): Principal {
-  return { apiKeyId: key.id, apiKeyName: key.name, keyHash: key.hash, account: node.account, chain: node.chain, policy: node.policy };
+function principalOf(key: ApiKey, node: ChainNode, chain: readonly Account[]): Principal {
+  return { apiKeyId: key.id, apiKeyName: key.name, keyHash: key.hash, account: node.account, chain, policy: node.policy };
+}
+
+/** The account and its ancestors, nearest first, read off the node's parents. */
+function chainOf(node: ChainNode): Account[] {
+  const chain: Account[] = [];
+  for (let n: ChainNode | undefined = node; n; n = n.parent) chain.push(n.account);
+  return chain;
 }
 
 export function modelAllowed(p: Principal, model: string): boolean {
@@ -249,7 +263,7 @@ export class Principals {
           // A change arrived while reading: answer this once from what was read, cache nothing.
           if (!read) return undefined;
           const node = this.#fold(read.accounts, false);
-          return { prefix, key: read.key, node, principal: principalOf(read.key, node) };
+          return { prefix, key: read.key, node, principal: principalOf(read.key, node, chainOf(node)) };
         }
         if (!read) {
           this.#unknown.set(prefix, true);
@@ -281,7 +295,7 @@ export class Principals {
     if (!key || key.status !== "active") return undefined;
     // The account's chain is already folded for another key: no second query.
     const cached = this.#nodes.get(key.accountId);
-    if (cached) return { key, accounts: cached.chain };
+    if (cached) return { key, accounts: cached.chain ?? chainOf(cached) };
     const [account, ancestors] = await Promise.all([this.#source.accounts.get(key.accountId), this.#source.accounts.ancestors(key.accountId)]);
     if (!account) return undefined;
     return { key, accounts: [account, ...ancestors] };
@@ -289,7 +303,11 @@ export class Principals {
 
   #insert(prefix: string, key: ApiKey, accounts: readonly Account[]): KeyEntry {
     const node = this.#fold(accounts, true);
-    const entry: KeyEntry = { prefix, key, node, principal: principalOf(key, node) };
+    if (!node.chain) {
+      node.chain = chainOf(node);
+      this.#links += node.chain.length;
+    }
+    const entry: KeyEntry = { prefix, key, node, principal: principalOf(key, node, node.chain) };
     this.#keys.set(prefix, entry);
     node.keys.add(entry);
     this.#prefixById.set(key.id, prefix);
@@ -323,12 +341,18 @@ export class Principals {
           { accountId: a.id, account: a.name, problem },
           "account policy does not parse; the account and its sub-accounts may use no model",
         );
-      const chain = above ? [a, ...above.chain] : [a];
-      const node: ChainNode = { account: a, parent: above, chain, policy: narrow(above?.policy ?? UNRESTRICTED, own), children: new Set(), keys: new Set() };
+      const node: ChainNode = {
+        account: a,
+        parent: above,
+        chain: undefined,
+        policy: narrow(above?.policy ?? UNRESTRICTED, own),
+        children: new Set(),
+        keys: new Set(),
+      };
       if (attach) {
         above?.children.add(node);
         this.#nodes.set(a.id, node);
-        this.#links += chain.length;
+        this.#links += 1;
       }
       above = node;
     }
@@ -342,7 +366,7 @@ export class Principals {
     for (let n: ChainNode | undefined = entry.node; n && n.keys.size === 0 && n.children.size === 0; n = n.parent) {
       if (this.#nodes.get(n.account.id) !== n) break;
       this.#nodes.delete(n.account.id);
-      this.#links -= n.chain.length;
+      this.#links -= 1 + (n.chain?.length ?? 0);
       n.parent?.children.delete(n);
     }
   }
