@@ -89,7 +89,7 @@ export function openChangeFeed(config: ConfigFile, logger: Pick<Logger, "warn">,
 
 /** What a change touches on this node: the principals it names, and the catalog when upstreams changed. */
 function isCatalogChange(notice: ChangeNotice): boolean {
-  return notice.type === "upstream" || notice.type === "upstream_key";
+  return notice.type === "upstream" || notice.type === "upstream_key" || notice.type === "config";
 }
 
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
@@ -140,6 +140,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         catalog.reload().catch((err: Error) => logger.error({ err: err.message }, "catalog reload after a change-feed reconnect failed"));
       },
     });
+    // The configuration file was just applied to the shared database: nodes already running
+    // drop what it may have changed (declared accounts and keys; upstreams).
+    if (config.accounts.length > 0 || config.upstreams.length > 0) await changeFeed.publish({ type: "config", id: o.source ?? "(config)" });
     // After every admin write: this node applies the change before the write is answered,
     // then tells the others (docs/architecture.md#the-change-feed).
     const onChange = async (event: { target: ChangeNotice }): Promise<void> => {

@@ -334,6 +334,20 @@ describe("principals cache", () => {
     expect(principals.stats()).toMatchObject({ loads: 4, refusedLoads: 1 });
   });
 
+  it("reloads a key it found valid before without counting it against the rate, after a reset or an eviction", async () => {
+    const a = await store.accounts.create({ name: "a" });
+    const [s1, s2] = [await issue(a.id), await issue(a.id)];
+    const now = 0;
+    const principals = new Principals(store, { loadsPerSecond: 2, maxKeys: 1, now: () => now });
+    await verify(principals, s1);
+    await verify(principals, s2); // evicts s1; the bucket is empty now
+    await expect(verify(principals, generateKey().secret)).rejects.toMatchObject({ code: "key_lookup_unavailable" });
+    expect((await verify(principals, s1))?.account.id).toBe(a.id);
+    principals.clear();
+    expect((await verify(principals, s2))?.account.id).toBe(a.id);
+    expect(principals.stats()).toMatchObject({ loads: 4, refusedLoads: 1 });
+  });
+
   it("answers key_lookup_unavailable when the store fails, and caches nothing", async () => {
     const a = await store.accounts.create({ name: "a" });
     const secret = await issue(a.id);
@@ -347,7 +361,7 @@ describe("principals cache", () => {
     expect((await verify(principals, secret))?.account.id).toBe(a.id);
   });
 
-  it("forgets everything on clear", async () => {
+  it("forgets everything on clear, and on a notice that the configuration file was applied", async () => {
     const a = await store.accounts.create({ name: "a" });
     const secret = await issue(a.id);
     const principals = new Principals(store);
@@ -355,6 +369,8 @@ describe("principals cache", () => {
     await verify(principals, generateKey().secret);
     principals.clear();
     expect(principals.stats()).toMatchObject({ keys: 0, unknownKeys: 0, accounts: 0, chainLinks: 0 });
+    await expectMiss(principals, secret);
+    await principals.invalidate({ type: "config", id: "switchyard.yaml" });
     await expectMiss(principals, secret);
   });
 });

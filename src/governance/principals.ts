@@ -132,6 +132,8 @@ export class Principals {
   readonly #now: () => number;
   readonly #keys: LRUCache<string, KeyEntry>;
   readonly #unknown: LRUCache<string, true>;
+  /** Prefixes of keys this node found valid before: reloading them (after an eviction or a reset) is not rate-limited. */
+  readonly #known: LRUCache<string, true>;
   readonly #nodes = new Map<string, ChainNode>();
   readonly #prefixById = new Map<string, string>();
   /** Loads under way, by prefix: concurrent misses share one. */
@@ -151,6 +153,7 @@ export class Principals {
     // dispose runs inside delete/evict/clear, so the chain tree always matches the LRU.
     this.#keys = new LRUCache<string, KeyEntry>({ max: this.#opts.maxKeys, dispose: (entry) => this.#detach(entry) });
     this.#unknown = new LRUCache<string, true>({ max: this.#opts.maxUnknownKeys });
+    this.#known = new LRUCache<string, true>({ max: Math.max(this.#opts.maxKeys, this.#opts.maxUnknownKeys) });
     this.#tokens = Math.max(1, this.#opts.loadsPerSecond);
     this.#refilledAt = this.#now();
   }
@@ -170,10 +173,15 @@ export class Principals {
     return this.#load(prefix).then((e) => (e && hashesEqual(e.key.hash, hash) ? e.principal : undefined));
   }
 
-  /** Applies a change to what is cached: an account drops its whole cached subtree, a key itself. Other targets change nothing here. */
+  /**
+   * Applies a change to what is cached: an account drops its whole cached subtree, a key
+   * itself, `config` (the configuration file was applied on some node) everything. Other
+   * targets change nothing here.
+   */
   async invalidate(target: ChangedTarget): Promise<void> {
     if (target.type === "account") this.invalidateAccount(target.id);
     else if (target.type === "api_key") await this.invalidateKey(target.id);
+    else if (target.type === "config") this.clear();
   }
 
   /** Drops the account's cached chain and every cached key and chain below it. */
@@ -207,7 +215,10 @@ export class Principals {
     }
   }
 
-  /** Forgets everything (a cluster subscriber that may have missed messages). */
+  /**
+   * Forgets every principal (a cluster subscriber that may have missed messages). Keys it
+   * held stay known as once valid, so reloading them is not held to the miss rate.
+   */
   clear(): void {
     this.#changed();
     this.#keys.clear();
@@ -239,7 +250,8 @@ export class Principals {
   #load(prefix: string): Promise<KeyEntry | undefined> {
     const running = this.#loading.get(prefix);
     if (running) return running;
-    if (!this.#takeToken()) {
+    // A key this node found valid before is reloaded at once: only never-seen prefixes can be random garbage.
+    if (!this.#known.has(prefix) && !this.#takeToken()) {
       this.#refused++;
       return Promise.reject(
         new GatewayError(
@@ -312,6 +324,7 @@ export class Principals {
     node.keys.add(entry);
     this.#prefixById.set(key.id, prefix);
     this.#unknown.delete(prefix);
+    this.#known.set(prefix, true);
     // Deep chains can outgrow the link budget before the key count: evict until within it.
     while (this.#links > this.#opts.maxChainLinks && this.#keys.size > 1) this.#keys.pop();
     return entry;

@@ -81,7 +81,12 @@ export class RedisChangeFeed implements ChangeFeed {
   }
 
   async close(): Promise<void> {
-    const quit = (r: Redis | undefined): Promise<unknown> => (r && r.status !== "end" ? r.quit().catch(() => r.disconnect()) : Promise.resolve());
+    // QUIT on a live connection; a client still trying to connect would queue QUIT forever, so it is cut instead.
+    const quit = async (r: Redis | undefined): Promise<void> => {
+      if (!r || r.status === "end") return;
+      if (r.status === "ready") await r.quit().catch(() => r.disconnect());
+      else r.disconnect();
+    };
     await Promise.all([quit(this.#sub), quit(this.#pub)]);
   }
 }
