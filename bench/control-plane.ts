@@ -28,6 +28,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { sql } from "kysely";
 import { Redis } from "ioredis";
 import { openSqlStore } from "../src/storage/open-store.js";
 import type { SqlStore } from "../src/storage/sql/sql-store.js";
@@ -112,6 +113,15 @@ async function insertChunked<T extends Record<string, unknown>>(store: SqlStore,
   }
 }
 
+/**
+ * Fresh planner statistics after a bulk load, as autovacuum (PostgreSQL) would gather
+ * them on a real database: without them PostgreSQL may join the whole accounts table
+ * for a ten-row descendants query.
+ */
+async function analyze(store: SqlStore): Promise<void> {
+  await sql`analyze`.execute(store.db);
+}
+
 interface Tree {
   root: string;
   /** The account whose subtree is the 10 probe leaves. */
@@ -156,6 +166,7 @@ async function buildTree(store: SqlStore, accounts: number, depth: number): Prom
   for (let i = 0; i < filler; i++) addClosure(account(bulk, `acct-${i}`), [bulk]);
   await insertChunked(store, "accounts", rows);
   await insertChunked(store, "account_closure", closure);
+  await analyze(store);
   return { root, probe, deepest, spine: path.slice(1), all: rows.map((r) => r.id as string) };
 }
 
@@ -189,6 +200,7 @@ async function insertKeys(store: SqlStore, accounts: readonly string[], count: n
     if (batch.length === 20_000) await insertChunked(store, "api_keys", batch.splice(0));
   }
   if (batch.length > 0) await insertChunked(store, "api_keys", batch);
+  await analyze(store);
   return secrets;
 }
 

@@ -320,8 +320,10 @@ export class Principals {
       this.#links += node.chain.length;
     }
     const entry: KeyEntry = { prefix, key, node, principal: principalOf(key, node, node.chain) };
-    this.#keys.set(prefix, entry);
+    // Linked first: an entry this one replaces, or one evicted to make room, may hang on the
+    // same node, whose release must not free the node this entry now needs.
     node.keys.add(entry);
+    this.#keys.set(prefix, entry);
     this.#prefixById.set(key.id, prefix);
     this.#unknown.delete(prefix);
     this.#known.set(prefix, true);

@@ -1,6 +1,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from "kysely";
 import type { Database } from "../schema.js";
 import { controlPlane } from "./0001-control-plane.js";
+import { closureStatistics } from "./0002-closure-statistics.js";
 
 /**
  * Every migration, in order. A static object rather than a folder scan so it works
@@ -9,6 +10,7 @@ import { controlPlane } from "./0001-control-plane.js";
  */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   "0001_control_plane": controlPlane,
+  "0002_closure_statistics": closureStatistics,
 });
 
 export const migrationNames: readonly string[] = Object.keys(migrations).sort();
