@@ -28,7 +28,7 @@ export const LAYERS = {
   transport: { paths: ["src/transport"], mayImport: [] },
   observability: { paths: ["src/observability"], mayImport: [] },
   ports: { paths: ["src/storage/ports.ts"], mayImport: ["canonical"] },
-  storageImpl: { paths: ["src/storage/sql", "src/storage/open-store.ts"], mayImport: ["canonical", "ports"] },
+  storageImpl: { paths: ["src/storage/sql", "src/storage/redis", "src/storage/open-store.ts"], mayImport: ["canonical", "ports"] },
   governance: { paths: ["src/governance"], mayImport: ["canonical", "ports", "observability"] },
   routing: { paths: ["src/routing"], mayImport: ["canonical", "ports", "observability", "upstream"] },
   upstream: { paths: ["src/upstream"], mayImport: ["canonical", "ports", "observability"] },
@@ -71,7 +71,7 @@ export const NEVER = [
 const PURE = ["canonical", "protocols"];
 export const OWNED_PACKAGES = [
   { packages: ["undici"], owner: "upstream" },
-  { packages: ["kysely", "better-sqlite3", "pg"], owner: "storageImpl" },
+  { packages: ["kysely", "better-sqlite3", "pg", "ioredis"], owner: "storageImpl" },
 ];
 
 const show = (name) => LAYERS[name].paths.map((p) => `${p.replace(/^src\//, "")}${p.endsWith(".ts") ? "" : "/"}`).join(" + ");

@@ -49,7 +49,7 @@ describe("forbidden imports are reported", () => {
     ["src/pipeline/x.ts", "undici", "only upstream/ imports undici"],
     ["src/routing/x.ts", "src/governance/secrets.ts", "only pipeline ties planes"],
     ["src/admin/x.ts", "src/routing/catalog.ts", "only pipeline ties planes"],
-    ["src/admin/x.ts", "kysely", "only storage/sql/ + storage/open-store.ts imports kysely"],
+    ["src/admin/x.ts", "kysely", "only storage/sql/ + storage/redis/ + storage/open-store.ts imports kysely"],
     ["src/edge/x.ts", "src/protocols/codec.ts", "only pipeline ties protocols"],
     ["src/pipeline/x.ts", "src/testing/stack.ts", "pipeline/ may import only"],
   ])("%s importing %s", async (from, to, rule) => {
@@ -76,6 +76,7 @@ describe("permitted imports lint clean", () => {
     ["src/upstream/x.ts", "undici"],
     ["src/storage/sql/x.ts", "kysely"],
     ["src/storage/open-store.ts", "pg"],
+    ["src/storage/redis/x.ts", "ioredis"],
     ["src/main.ts", "src/storage/open-store.ts"],
     // Test code is exempt from the layer rules.
     ["src/protocols/x.test.ts", "src/pipeline/handle-request.ts"],

@@ -6,8 +6,11 @@ import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import type { ConfigFile } from "./config/schema.js";
 import { applyBootstrap } from "./config/bootstrap.js";
-import { openStore } from "./storage/open-store.js";
-import type { Store } from "./storage/ports.js";
+import { randomUUID } from "node:crypto";
+import { openStore, resolveDatabaseLocation } from "./storage/open-store.js";
+import { LOCAL_CHANGE_FEED, type ChangeFeed, type ChangeNotice, type Store } from "./storage/ports.js";
+import { PgChangeFeed } from "./storage/sql/pg-change-feed.js";
+import { RedisChangeFeed } from "./storage/redis/change-feed.js";
 import { UsageRecorder } from "./governance/usage-recorder.js";
 import { KeyUseRecorder } from "./governance/key-use.js";
 import { SecretSetupError, checkMasterKeyEnv, loadKeyring } from "./governance/secrets.js";
@@ -48,6 +51,8 @@ export interface Gateway {
   store: Store;
   principals: Principals;
   catalog: Catalog;
+  /** How this node hears of other nodes' admin writes: Redis, PostgreSQL, or local (one node). */
+  changeFeed: ChangeFeed;
   logger: Logger;
   /** Graceful: the drain sequence of docs/deployment.md#shutdown up to the grace period, then the usage still waiting is written and stores closed. */
   close(graceMs?: number): Promise<void>;
@@ -55,6 +60,37 @@ export interface Gateway {
 
 export async function openConfiguredStore(config: ConfigFile): Promise<Store> {
   return openStore({ databaseUrl: config.database_url, dataDir: resolve(config.data_dir) });
+}
+
+/**
+ * The change feed for this configuration: Redis pub/sub when `redis_url` is set, else
+ * PostgreSQL LISTEN/NOTIFY on a PostgreSQL database, else none (SQLite is one node).
+ */
+export function openChangeFeed(config: ConfigFile, logger: Pick<Logger, "warn">, node: string = randomUUID()): ChangeFeed {
+  const channel = config.cluster.channel;
+  if (config.redis_url) {
+    return new RedisChangeFeed({
+      url: config.redis_url,
+      channel,
+      node,
+      onError: (err) => logger.warn({ err: err.message }, "change feed: Redis connection trouble"),
+    });
+  }
+  const location = resolveDatabaseLocation(config.database_url, resolve(config.data_dir));
+  if (location.kind === "postgres") {
+    return new PgChangeFeed({
+      url: location.url,
+      channel,
+      node,
+      onError: (err) => logger.warn({ err: err.message }, "change feed: PostgreSQL connection trouble"),
+    });
+  }
+  return LOCAL_CHANGE_FEED;
+}
+
+/** What a change touches on this node: the principals it names, and the catalog when upstreams changed. */
+function isCatalogChange(notice: ChangeNotice): boolean {
+  return notice.type === "upstream" || notice.type === "upstream_key" || notice.type === "config";
 }
 
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
@@ -69,6 +105,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const keyring = await loadKeyring(dataDir, env);
   const admin = await loadAdminToken(dataDir, env);
   const store = await openConfiguredStore(config);
+  let feed: ChangeFeed | undefined;
   try {
     const applied = await store.migrate();
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
@@ -76,16 +113,59 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     // Every admin change, the YAML file's included, is appended to the hash-chained audit log.
     const audit = new AuditChain();
     await applyBootstrap(store, secrets, config, o.source ?? "(config)", audit);
-    const principals = await Principals.load(store, logger);
+    // Principals are loaded on demand, key by key: nothing is read here, however many accounts and keys are stored.
+    const pc = config.principal_cache;
+    const principals = new Principals(store, {
+      maxKeys: pc.max_keys,
+      maxChainLinks: pc.max_chain_links,
+      maxUnknownKeys: pc.max_unknown_keys,
+      loadsPerSecond: pc.loads_per_second,
+      logger,
+    });
     const catalog = await Catalog.load(store, secrets, compileRuleTexts(config.model_map));
     // At start a credential that does not open is a key missing from the ring: say so rather than serve without it.
     const unopened = catalog.snapshot.unopened[0];
     if (unopened) throw new SecretSetupError(`upstream key ${unopened.upstreamKeyId}: ${unopened.reason}`);
-    // The one change notification after every admin write: both snapshots the data
-    // plane reads are rebuilt before the write is answered. A cluster broadcast joins here.
-    const onChange = async (): Promise<void> => {
-      await Promise.all([principals.reload(), catalog.reload()]);
+    const reloadCatalog = async (): Promise<void> => {
+      await catalog.reload();
       for (const u of catalog.snapshot.unopened) logger.error(u, "upstream key left out of its pool: its credential does not open");
+    };
+    const applyChange = async (notice: ChangeNotice): Promise<void> => {
+      await Promise.all([principals.invalidate(notice), isCatalogChange(notice) ? reloadCatalog() : undefined]);
+    };
+    const changeFeed = (feed = openChangeFeed(config, logger));
+    await changeFeed.start({
+      change: (notice) => {
+        applyChange(notice).catch((err: Error) => {
+          // Still stale here: forget everything rather than serve it.
+          logger.error({ err: err.message, notice }, "could not apply a change from another node; dropping every cached principal");
+          principals.clear();
+        });
+      },
+      reset: () => {
+        logger.warn(
+          { feed: changeFeed.kind },
+          "change feed reconnected; notices may have been lost, so cached principals are dropped and the catalog reloaded",
+        );
+        principals.clear();
+        reloadCatalog().catch((err: Error) => logger.error({ err: err.message }, "catalog reload after a change-feed reconnect failed"));
+      },
+    });
+    // The configuration file was just applied to the shared database: nodes already running
+    // drop what it may have changed (declared accounts and keys; upstreams).
+    if (config.accounts.length > 0 || config.upstreams.length > 0) await changeFeed.publish({ type: "config", id: o.source ?? "(config)" });
+    // After every admin write: this node applies the change before the write is answered,
+    // then tells the others (docs/architecture.md#the-change-feed).
+    const onChange = async (event: { action: string; target: ChangeNotice }): Promise<void> => {
+      // Balances are not read by the data plane (yet): a credit movement changes nothing cached.
+      if (event.action.startsWith("credits.")) return;
+      const notices: ChangeNotice[] = [{ type: event.target.type, id: event.target.id }];
+      // A deleted account takes the upstreams it owned with it.
+      if (event.action === "account.delete") notices.push({ type: "upstream", id: event.target.id });
+      for (const notice of notices) {
+        await applyChange(notice);
+        await changeFeed.publish(notice);
+      }
     };
     const keyUse = new KeyUseRecorder(store.apiKeys, logger);
     // A manage key's use of the admin API counts as use too.
@@ -139,6 +219,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       store,
       principals,
       catalog,
+      changeFeed,
       logger,
       close(graceMs = config.server.shutdown_grace_ms) {
         closing ??= (async () => {
@@ -146,12 +227,14 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           await transport.close();
           await usageRecorder.close();
           await keyUse.close();
+          await changeFeed.close();
           await store.close();
         })();
         return closing;
       },
     };
   } catch (err) {
+    await feed?.close();
     await store.close();
     throw err;
   }

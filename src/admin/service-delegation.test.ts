@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { GatewayError } from "../canonical/errors.js";
-import { buildPrincipals } from "../governance/principals.js";
+import { Principals } from "../governance/principals.js";
 import { SecretBox } from "../governance/secrets.js";
 import { authenticate } from "../pipeline/authenticate.js";
 import type { Account, Store } from "../storage/ports.js";
@@ -65,11 +65,11 @@ describe.each(ENGINES)("delegation in the admin service on %s", (engine) => {
     const rotated = await service.rotateApiKey(key.id, { grace_seconds: 600 });
     expect(rotated.old).toMatchObject({ expiresAt: "2030-01-01T00:10:00.000Z", replacedBy: rotated.key.id });
 
-    const snapshot = await buildPrincipals(store, 1);
+    const snapshot = new Principals(store);
     const end = now + 600_000;
-    expect(authenticate(bearer(secret), snapshot, end - 1).apiKeyId).toBe(key.id);
-    expect(authenticate(bearer(rotated.secret), snapshot, end + 86_400_000).apiKeyId).toBe(rotated.key.id);
-    expect(() => authenticate(bearer(secret), snapshot, end)).toThrow(expect.objectContaining({ code: "api_key_expired" }));
+    expect((await authenticate(bearer(secret), snapshot, end - 1)).apiKeyId).toBe(key.id);
+    expect((await authenticate(bearer(rotated.secret), snapshot, end + 86_400_000)).apiKeyId).toBe(rotated.key.id);
+    await expect(async () => authenticate(bearer(secret), snapshot, end)).rejects.toThrow(expect.objectContaining({ code: "api_key_expired" }));
 
     now = end - 1;
     expect(await service.actorForKey(secret)).toEqual({ type: "api_key", keyId: key.id, accountId: a.id });

@@ -88,6 +88,12 @@ export const ERROR_CODES = {
     status: 403,
     description: "Admin API: the API key lacks the `manage` scope; an `inference` key only calls models.",
   },
+  key_lookup_unavailable: {
+    kind: "overloaded",
+    status: 503,
+    description:
+      "The API key is not in this node's memory and could not be looked up now: the database did not answer, or the node is at its rate of look-ups for unknown keys (`principal_cache.loads_per_second`). Sent with retry-after.",
+  },
 
   // Routing to an upstream
   model_not_found: { kind: "not_found", status: 404, description: "No configured upstream serves this model." },

@@ -100,6 +100,25 @@ export const configSchema = z.strictObject({
   data_dir: z.string().min(1).default("./data"),
   database_url: emptyAsUnset,
   redis_url: emptyAsUnset,
+  /** How the nodes of a cluster tell each other about admin writes (docs/deployment.md#cluster). */
+  cluster: z
+    .strictObject({
+      /** Redis pub/sub channel, or PostgreSQL NOTIFY channel, the nodes share. */
+      channel: z
+        .string()
+        .regex(/^[A-Za-z0-9_.:-]{1,63}$/, "must be 1-63 letters, digits, '_', '.', ':' or '-'")
+        .default("switchyard_changes"),
+    })
+    .prefault({}),
+  /** The in-memory cache of API keys and their folded account chains (docs/architecture.md#principals). */
+  principal_cache: z
+    .strictObject({
+      max_keys: z.number().int().positive().default(100_000),
+      max_chain_links: z.number().int().positive().default(1_000_000),
+      max_unknown_keys: z.number().int().positive().default(100_000),
+      loads_per_second: z.number().int().positive().default(1_000),
+    })
+    .prefault({}),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   upstreams: z.array(upstreamEntry).default([]),
   accounts: z.array(account).default([]),

@@ -21,7 +21,8 @@ import type { Logger } from "../observability/logger.js";
 
 export interface ResponsesWebSocketOptions {
   /** The account id the upgrade request's key belongs to; throws a GatewayError when it is not accepted. */
-  authenticate(req: IncomingMessage): string;
+  /** The caller's account id; a promise when the key had to be looked up. */
+  authenticate(req: IncomingMessage): string | Promise<string>;
   /** Runs one turn through the pipeline, writing to `ex.res`. */
   generate(ex: Exchange): Promise<void>;
   logger: Logger;
@@ -183,20 +184,25 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
       );
       return;
     }
-    let accountId: string;
-    try {
-      accountId = o.authenticate(req);
-    } catch (err) {
+    const refuse = (err: unknown): void => {
       const e = err instanceof GatewayError ? err : new GatewayError("authentication", "invalid_api_key", "Invalid API key.");
-      // A manage-only key is known but may not call models: 403, not 401.
-      const type = e.status === 403 ? "permission_error" : "authentication_error";
+      // A manage-only key is known but may not call models (403); a key that cannot be looked up now is a 503.
+      const type = e.status === 403 ? "permission_error" : e.kind === "authentication" ? "authentication_error" : "server_error";
       const body = JSON.stringify({ error: { message: e.message, type, code: e.code, param: null } });
       socket.end(
         `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? "Unauthorized"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
+    };
+    const upgrade = (accountId: string): void => wss.handleUpgrade(req, socket, head, (ws) => serve(ws, req, accountId));
+    let found: string | Promise<string>;
+    try {
+      found = o.authenticate(req);
+    } catch (err) {
+      refuse(err);
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, req, accountId));
+    if (typeof found === "string") upgrade(found);
+    else found.then(upgrade, refuse);
   });
 
   function serve(ws: WebSocket, upgrade: IncomingMessage, accountId: string): void {

@@ -175,7 +175,7 @@ export function createEdge(o: EdgeOptions): Edge {
       return;
     }
     if (path === "/v1/models" && method === "GET") {
-      const principal = authenticate(req.headers, o.pipeline.principals.snapshot);
+      const principal = await authenticate(req.headers, o.pipeline.principals);
       sendJson(res, 200, listModels(o.pipeline.catalog.snapshot, principal, req.headers));
       return;
     }
@@ -235,11 +235,16 @@ export function createEdge(o: EdgeOptions): Edge {
    * closed after the answer, since the unread body is still on it.
    */
   function authenticateBeforeBody(req: IncomingMessage, res: ServerResponse): ReturnType<typeof authenticate> {
-    try {
-      return authenticate(req.headers, o.pipeline.principals.snapshot);
-    } catch (err) {
+    const refused = (err: unknown): never => {
       res.setHeader("connection", "close");
       throw err;
+    };
+    try {
+      // A cached key answers synchronously; only a key the cache must load waits.
+      const found = authenticate(req.headers, o.pipeline.principals);
+      return found instanceof Promise ? found.catch(refused) : found;
+    } catch (err) {
+      return refused(err);
     }
   }
 
@@ -253,7 +258,8 @@ export function createEdge(o: EdgeOptions): Edge {
     signal: AbortSignal,
   ): Promise<Exchange> {
     const startedAt = performance.now();
-    const principal = authenticateBeforeBody(req, res);
+    const found = authenticateBeforeBody(req, res);
+    const principal = found instanceof Promise ? await found : found;
     const body = await readBody(req, o.bodyLimit, signal);
     return { id, protocol, route: path, headers: req.headers, query, body, res, signal, startedAt, principal };
   }
@@ -411,7 +417,10 @@ export function createEdge(o: EdgeOptions): Edge {
   });
 
   const ws = attachResponsesWebSocket(server, {
-    authenticate: (req) => authenticate(req.headers, o.pipeline.principals.snapshot).account.id,
+    authenticate: (req) => {
+      const found = authenticate(req.headers, o.pipeline.principals);
+      return found instanceof Promise ? found.then((p) => p.account.id) : found.account.id;
+    },
     generate: runTurn,
     logger: o.logger,
     bodyLimit: o.bodyLimit,

@@ -27,7 +27,7 @@ export function estimateTokens(body: { read(name: string): unknown }): number {
 
 export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ status: number; body: unknown; estimate: boolean }> {
   const snapshot = deps.catalog.snapshot;
-  const principal = (ex.principal ??= authenticate(ex.headers, deps.principals.snapshot));
+  const principal = (ex.principal ??= await authenticate(ex.headers, deps.principals));
   const body = parseBody(ex.body);
   const model = requireModel(body);
   if (!Array.isArray(body.read("messages"))) {

@@ -6,7 +6,7 @@
  * main.ts composes, so admin/ imports neither.
  *
  * It answers with what a real request would do, from the same functions: the account's
- * folded policy (the principals snapshot's, when one of its keys is there), the cached
+ * folded policy (the principals cache's, when one of its keys is cached), the cached
  * resolution, the planner with the pipeline's key health, and the session scoped with
  * the account id exactly as affinity.ts scopes it. Tiers and limits do not exist yet;
  * the answer says so rather than inventing them.
@@ -35,7 +35,7 @@ export interface ExplainDeps {
   principals: Principals;
   catalog: Catalog;
   keyHealth: KeyHealth;
-  accounts: Pick<AccountRepo, "list">;
+  accounts: Pick<AccountRepo, "get" | "getByName" | "ancestors">;
   now?: () => number;
 }
 
@@ -138,27 +138,13 @@ export function createExplain(deps: ExplainDeps): Explain {
       });
     }
 
-    const accounts = await deps.accounts.list();
-    const byId = new Map(accounts.map((a) => [a.id, a]));
-    const account = byId.get(accountRef) ?? accounts.find((a) => a.name === accountRef);
+    const account = (await deps.accounts.get(accountRef)) ?? (await deps.accounts.getByName(accountRef));
     if (!account) throw new GatewayError("not_found", "account_not_found", `No account with the id or name '${accountRef}'.`, { param: "account" });
-    const chain: Account[] = [];
-    const seen = new Set<string>();
-    for (let cur: Account | undefined = account; cur && !seen.has(cur.id); cur = cur.parentId ? byId.get(cur.parentId) : undefined) {
-      seen.add(cur.id);
-      chain.push(cur);
-    }
+    const chain: Account[] = [account, ...(await deps.accounts.ancestors(account.id))];
 
-    // The policy a request would be judged by: the principals snapshot's own object when the
-    // account has a key there (so the resolution is the very one cached for requests), else the same fold.
-    let policy: EffectivePolicy | undefined;
-    for (const p of deps.principals.snapshot.byPrefix.values()) {
-      if (p.account.id === account.id) {
-        policy = p.policy;
-        break;
-      }
-    }
-    policy ??= foldPolicies(chain.map((a) => policyOf(a.settings).policy));
+    // The policy a request would be judged by: the principals cache's own object when a key of
+    // the account is cached (so the resolution is the very one cached for requests), else the same fold.
+    const policy: EffectivePolicy = deps.principals.cachedPolicy(account.id) ?? foldPolicies(chain.map((a) => policyOf(a.settings).policy));
 
     const snapshot = deps.catalog.snapshot;
     const resolution = resolveModel(snapshot, protocol, model, mappingSource(policy), chain);

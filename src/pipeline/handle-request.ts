@@ -28,7 +28,7 @@ const LANES: Record<Lane, LaneDriver> = { passthrough: runPassthrough, translate
 
 export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<Outcome> {
   // The HTTP edge authenticates before reading the body; a WebSocket turn arrives without a principal.
-  ex.principal ??= authenticate(ex.headers, deps.principals.snapshot);
+  ex.principal ??= await authenticate(ex.headers, deps.principals);
   watchAnswer(ex, deps.routeHeader === true);
   let admission: Admission | undefined;
   let outcome: Outcome | undefined;

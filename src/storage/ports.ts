@@ -552,3 +552,62 @@ export class StoreError extends Error {
     this.code = code;
   }
 }
+
+/** What an admin write changed, as the nodes of a cluster tell each other: the audit event's target. */
+export interface ChangeNotice {
+  /** `account`, `api_key`, `upstream`, `upstream_key`, … (admin/service.ts AuditTarget). */
+  readonly type: string;
+  readonly id: string;
+}
+
+export interface ChangeFeedHandlers {
+  /** A change another node made. */
+  change(notice: ChangeNotice): void;
+  /**
+   * The subscription was down and is back: notices sent meanwhile are lost, so whatever
+   * the node cached from the store must be forgotten. Called once the subscription is
+   * live again, so nothing published after it is missed.
+   */
+  reset(): void;
+}
+
+/**
+ * Tells the other nodes sharing this database what changed, so each can drop what it
+ * cached (docs/architecture.md#the-change-feed). Redis pub/sub or PostgreSQL
+ * LISTEN/NOTIFY; main.ts chooses. A single node needs none.
+ */
+export interface ChangeFeed {
+  readonly kind: "local" | "redis" | "postgres";
+  /** Sends a notice to every other node; rejects when it could not be sent within a bounded wait. */
+  publish(notice: ChangeNotice): Promise<void>;
+  /** Subscribes; resolves once notices are being received. A node's own notices are not delivered back to it. */
+  start(handlers: ChangeFeedHandlers): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The feed of a single node: nobody to tell. */
+export const LOCAL_CHANGE_FEED: ChangeFeed = {
+  kind: "local",
+  publish: () => Promise.resolve(),
+  start: () => Promise.resolve(),
+  close: () => Promise.resolve(),
+};
+
+/** A notice on the wire, with the sending node's id so it can skip its own. */
+export function encodeNotice(node: string, notice: ChangeNotice): string {
+  return JSON.stringify({ node, type: notice.type, id: notice.id });
+}
+
+/** The notice in a message, or undefined for one that is malformed or the node's own. */
+export function decodeNotice(self: string, text: string): ChangeNotice | undefined {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (m === null || typeof m !== "object") return undefined;
+  const { node, type, id } = m as Record<string, unknown>;
+  if (typeof node !== "string" || typeof type !== "string" || typeof id !== "string" || node === self) return undefined;
+  return { type, id };
+}
