@@ -128,6 +128,16 @@ export interface AccountRepo {
   descendants(id: string): Promise<Account[]>;
   /** Moves a subtree under a new parent (null = make it a root) in one transaction. Rejects cycles. */
   move(id: string, newParentId: string | null): Promise<void>;
+  /**
+   * Locks each named account and every ancestor of it against other writers until the
+   * enclosing transaction ends, so a check that reads the chain and the write it allows
+   * cannot interleave with another writer's change to the same chain (a parent's limit
+   * lowered while a child's is raised). Only inside {@link Repos.transaction}; throws
+   * outside one. PostgreSQL: `SELECT … FOR UPDATE` on the chain's rows, in id order so two
+   * writers never deadlock; SQLite: the write transaction already holds the database's
+   * single write lock. Unknown ids lock nothing.
+   */
+  lockChains(ids: readonly string[]): Promise<void>;
 }
 
 export interface ApiKeyRepo {
