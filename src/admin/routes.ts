@@ -9,7 +9,7 @@ import { timingSafeEqual } from "node:crypto";
 import { GatewayError } from "../canonical/errors.js";
 import type { AdminService } from "./service.js";
 import type { AdminContext } from "./context.js";
-import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";
+import { accountView, apiKeyView, effectivePolicyView, upstreamKeyView, upstreamView } from "./views.js";
 import { openApiDocument } from "./openapi.js";
 
 /** The query of a GET, as strings (explain reads it). */
@@ -68,6 +68,10 @@ route("DELETE", "/accounts/{id}", async (s, [id], _b, { admin }) => {
   return noContent;
 });
 route("GET", "/accounts/{id}/descendants", async (s, [id], _b, { admin }) => list(await s.descendants(id!, admin), accountView));
+route("GET", "/accounts/{id}/effective-policy", async (s, [id], _b, { admin }) => {
+  const { chain, policy } = await s.effectivePolicy(id!, admin);
+  return { status: 200, body: effectivePolicyView(chain, policy) };
+});
 
 route("GET", "/accounts/{id}/keys", async (s, [id], _b, { admin }) => list(await s.listApiKeys(id!, admin), apiKeyView));
 route("POST", "/accounts/{id}/keys", async (s, [id], body, { admin }) => {

@@ -83,9 +83,9 @@ describe("checkWithinParent", () => {
   it("names each entry that reaches beyond the parent", () => {
     const parent = foldPolicies([{ models: ["gpt-4o*"] }, { models: ["gpt-*", "claude-*"] }]);
     expect(checkWithinParent(parent, { models: ["gpt-4o-mini", "gpt-*", "claude-3", "*"] })).toEqual([
-      { path: ["models", 1], value: "gpt-*", message: "model 'gpt-*' is not within what the parent account allows" },
-      { path: ["models", 2], value: "claude-3", message: "model 'claude-3' is not within what the parent account allows" },
-      { path: ["models", 3], value: "*", message: "model '*' is not within what the parent account allows" },
+      { path: ["models", 1], value: "gpt-*", bound: ["gpt-4o*"], setBy: "", message: "model 'gpt-*' is not within [gpt-4o*]" },
+      { path: ["models", 2], value: "claude-3", bound: ["gpt-4o*"], setBy: "", message: "model 'claude-3' is not within [gpt-4o*]" },
+      { path: ["models", 3], value: "*", bound: ["gpt-4o*"], setBy: "", message: "model '*' is not within [gpt-4o*]" },
     ]);
   });
 

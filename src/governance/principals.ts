@@ -69,7 +69,7 @@ export async function buildPrincipals(source: PrincipalSource, version: number, 
       const { policy: own, problem } = policyOf(a.settings);
       if (problem)
         logger?.warn({ accountId: a.id, account: a.name, problem }, "account policy does not parse; the account and its sub-accounts may use no model");
-      const entry = { chain: [a, ...(above?.chain ?? [])], policy: narrow(above?.policy ?? UNRESTRICTED, own) };
+      const entry = { chain: [a, ...(above?.chain ?? [])], policy: narrow(above?.policy ?? UNRESTRICTED, own, a.id) };
       folded.set(a.id, entry);
       above = entry;
     }
