@@ -37,7 +37,8 @@ export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ s
   // the model it maps to (estimated, unless that model is on an Anthropic upstream).
   const served = resolveModel(snapshot, ex.protocol, model, mappingSource(principal.policy)).served;
   // Nothing is generated: the admission only checks, and gives back at once whatever a check held.
-  await (await admitRequest(deps, principal, { model: served, stream: false })).release();
+  const origin = typeof ex.headers.origin === "string" ? ex.headers.origin : undefined;
+  await (await admitRequest(deps, principal, { model: served, stream: false, clientAddress: ex.clientAddress, origin })).release();
   const target = snapshot.upstreams.find((t) => t.protocol === "anthropic" && t.models.matches(served));
   const key = target && deps.keyHealth.order(target.pool, undefined, Date.now())[0];
   if (target && key) {
