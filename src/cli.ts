@@ -8,12 +8,16 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { SecretSetupError } from "./governance/secrets.js";
 import { openConfiguredStore, startGateway } from "./main.js";
+import { verifyAuditChain } from "./governance/audit.js";
 
 const USAGE = `Usage: switchyard <command> [--config FILE]
 
 Commands:
   serve     start the gateway (default)
   migrate   apply database migrations and exit
+  audit verify
+            check the audit log's hash chain: prints ok with the record count and the
+            head hash, or the first broken record and why (exit 1)
 
 Options:
   -c, --config FILE   config file (default: $SWITCHYARD_CONFIG, then ./switchyard.yaml, then embedded defaults)
@@ -23,7 +27,7 @@ Options:
 /** A mistake in how the command was called: one line, the usage, exit 2. */
 class UsageError extends Error {}
 
-function parseCommandLine(argv: string[]): { config: string | undefined; help: boolean; command: string } {
+function parseCommandLine(argv: string[]): { config: string | undefined; help: boolean; command: string; rest: string[] } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -40,16 +44,19 @@ function parseCommandLine(argv: string[]): { config: string | undefined; help: b
   if (parsed.values.config === undefined && npmTookConfig && process.env.npm_lifecycle_event) {
     throw new UsageError(`npm took --config ${npmTookConfig} for itself; pass it through with: npm start -- --config ${npmTookConfig}`);
   }
-  return { config: parsed.values.config, help: parsed.values.help ?? false, command: parsed.positionals[0] ?? "serve" };
+  return { config: parsed.values.config, help: parsed.values.help ?? false, command: parsed.positionals[0] ?? "serve", rest: parsed.positionals.slice(1) };
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { config: configPath, help, command } = parseCommandLine(argv);
+  const { config: configPath, help, command, rest } = parseCommandLine(argv);
   if (help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (command !== "serve" && command !== "migrate") throw new UsageError(`unknown command '${command}'`);
+  if (command !== "serve" && command !== "migrate" && command !== "audit") throw new UsageError(`unknown command '${command}'`);
+  if (command === "audit" && (rest[0] !== "verify" || rest.length > 1)) {
+    throw new UsageError(rest[0] === undefined ? "audit needs a subcommand: audit verify" : `unknown audit subcommand '${rest.join(" ")}'`);
+  }
   const { config, path } = await loadConfig(configPath);
   const source = path ?? "(embedded defaults)";
 
@@ -62,6 +69,22 @@ async function main(argv: string[]): Promise<number> {
       await store.close();
     }
     return 0;
+  }
+
+  if (command === "audit") {
+    // Reads only: no migration, no bootstrap, nothing written.
+    const store = await openConfiguredStore(config);
+    try {
+      const verdict = await verifyAuditChain(store);
+      if (verdict.ok) {
+        process.stdout.write(`audit log ok: ${verdict.count} records, head hash ${verdict.headHash}\n`);
+        return 0;
+      }
+      process.stdout.write(`audit log broken at record ${verdict.seq}: ${verdict.reason} (${verdict.count} records before it verify)\n`);
+      return 1;
+    } finally {
+      await store.close();
+    }
   }
 
   const gw = await startGateway({ config, source });

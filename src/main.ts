@@ -13,6 +13,7 @@ import { KeyUseRecorder } from "./governance/key-use.js";
 import { SecretBox, loadMasterKey, parseMasterKey } from "./governance/secrets.js";
 import { checkAdminToken, loadAdminToken } from "./governance/admin-token.js";
 import { Principals } from "./governance/principals.js";
+import { AuditChain } from "./governance/audit.js";
 import { Catalog } from "./routing/catalog.js";
 import { compileRuleTexts } from "./canonical/model-map.js";
 import { AdminService } from "./admin/service.js";
@@ -71,7 +72,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const applied = await store.migrate();
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
     const secrets = new SecretBox(master.key);
-    await applyBootstrap(store, secrets, config, o.source ?? "(config)");
+    // Every admin change, the YAML file's included, is appended to the hash-chained audit log.
+    const audit = new AuditChain();
+    await applyBootstrap(store, secrets, config, o.source ?? "(config)", audit);
     const principals = await Principals.load(store, logger);
     const catalog = await Catalog.load(store, secrets, compileRuleTexts(config.model_map));
     // The one change notification after every admin write: both snapshots the data
@@ -79,11 +82,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const onChange = async (): Promise<void> => {
       await Promise.all([principals.reload(), catalog.reload()]);
     };
-    const adminService = new AdminService({ store, secrets, onChange });
+    const keyUse = new KeyUseRecorder(store.apiKeys, logger);
+    // A manage key's use of the admin API counts as use too.
+    const adminService = new AdminService({ store, secrets, onChange, audit, onKeyUsed: (id) => keyUse.used(id) });
     const metrics = createMetrics();
     const transport = createUpstreamHttp();
     const usageRecorder = new UsageRecorder(store.usage, logger);
-    const keyUse = new KeyUseRecorder(store.apiKeys, logger);
     const keyHealth = createLocalKeyHealth();
     const edge = createEdge({
       pipeline: {

@@ -12,16 +12,53 @@ const list = (name: string) => ({ type: "object", properties: { data: { type: "a
 const idParam = (name: string, description: string) => ({ name, in: "path", required: true, schema: { type: "string" }, description });
 const errors = {
   "400": ok("Invalid request; exceeds_parent: a policy value beyond an ancestor's bound, the message naming field, value, bound and ancestor", ref("Error")),
-  "401": ok("Missing or invalid admin token", ref("Error")),
-  "404": ok("Not found", ref("Error")),
+  "401": ok("Missing or invalid admin token or manage key (invalid_admin_token), or an expired key (api_key_expired)", ref("Error")),
+  "403": ok(
+    "The caller may not do this: key_scope_inference_only, account_disabled (the key's account chain is suspended), own_account_read_only, key_outlives_issuer, root_only, credit_not_permitted",
+    ref("Error"),
+  ),
+  "404": ok("Not found, or outside the manage key's subtree (answered exactly alike)", ref("Error")),
   "405": ok("The path exists, but not for this method (method_not_allowed)", ref("Error")),
   "409": ok(
-    "Conflict (duplicate name, account with children, sub-accounts outside a narrowed policy, a key for an upstream the YAML file declares)",
+    "Conflict (duplicate name, account with children, sub-accounts outside a narrowed policy, a key for an upstream the YAML file declares, a key that cannot be rotated, insufficient_balance, idempotency_key_reused)",
     ref("Error"),
   ),
   "413": ok("The body exceeds server.body_limit_bytes (request_too_large)", ref("Error")),
   "500": ok("Internal error; change_not_applied: the change was saved but this gateway could not apply it yet", ref("Error")),
 };
+
+const int = { type: "integer" };
+/** A page of items: `next_cursor` goes back as `cursor` for the next page, null on the last. */
+const page = (item: unknown) => ({
+  type: "object",
+  properties: { data: { type: "array", items: item }, next_cursor: { type: ["string", "null"] } },
+  required: ["data", "next_cursor"],
+});
+const query = (name: string, schema: unknown, description: string) => ({ name, in: "query", required: false, schema, description });
+const pageParams = [
+  query("limit", { type: "integer", minimum: 1, maximum: 1000, default: 100 }, "Items per page"),
+  query("cursor", { type: "string" }, "next_cursor of the previous page"),
+];
+const auditParams = [
+  ...pageParams,
+  query("target_type", { type: "string" }, "account, api_key, upstream, upstream_key"),
+  query("target_id", { type: "string" }, "The target's id"),
+  query("action", { type: "string" }, "e.g. account.update, credits.grant"),
+  query("actor", { type: "string" }, "root, cli, config or api_key:<id>"),
+  query("since", { type: "string", format: "date-time" }, "Records at or after this time"),
+  query("until", { type: "string", format: "date-time" }, "Records before this time"),
+];
+/** Query parameters from a zod object of optional strings (schemas.ts). */
+function queryParams(schema: z.ZodObject): unknown[] {
+  const doc = z.toJSONSchema(schema, { io: "input" }) as { properties?: Record<string, { description?: string }> };
+  return Object.entries(doc.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: "query",
+    required: false,
+    schema: s,
+    ...(s.description ? { description: s.description } : {}),
+  }));
+}
 
 function input(schema: z.ZodType): unknown {
   return z.toJSONSchema(schema, { io: "input" });
@@ -42,7 +79,8 @@ function build(): unknown {
     info: {
       title: "Switchyard admin API",
       version: "1",
-      description: "Manage accounts, API keys, upstreams and upstream credentials. Authenticate with `Authorization: Bearer <admin token>`.",
+      description:
+        "Manage accounts, API keys, upstreams and upstream credentials. Authenticate with `Authorization: Bearer <admin token>` (everything) or `Authorization: Bearer <API key with the manage scope>` (the key's account subtree; see docs/admin-api.md#who-may-do-what).",
     },
     servers: [{ url: "/" }],
     security: [{ adminToken: [] }],
@@ -125,10 +163,40 @@ function build(): unknown {
         },
         ApiKey: {
           type: "object",
-          properties: { id: str, account_id: str, name: str, prefix: str, status: { enum: ["active", "revoked"] }, created_at: str, last_used_at: nullableStr },
+          properties: {
+            id: str,
+            account_id: str,
+            name: str,
+            prefix: str,
+            status: { enum: ["active", "revoked"] },
+            scopes: { type: "array", items: { enum: ["inference", "manage"] } },
+            expires_at: { ...nullableStr, description: "When the key stops working; null = never" },
+            models: { type: ["array", "null"], items: str, description: "The key's own narrowing of its account's models" },
+            limits: { type: ["object", "null"], description: "The key's own limits" },
+            replaced_by: { ...nullableStr, description: "Set once rotated: the replacement's id" },
+            created_at: str,
+            last_used_at: { ...nullableStr, description: "Written in batches, up to about a minute behind" },
+          },
         },
         NewApiKey: {
           allOf: [ref("ApiKey"), { type: "object", properties: { key: { type: "string", description: "The secret, shown only in this response" } } }],
+        },
+        RotatedApiKey: {
+          allOf: [
+            ref("NewApiKey"),
+            {
+              type: "object",
+              properties: {
+                replaces: {
+                  type: "object",
+                  properties: { id: str, expires_at: { ...str, description: "The old secret works until then" } },
+                },
+              },
+            },
+          ],
+        },
+        AccountAtDepth: {
+          allOf: [ref("Account"), { type: "object", properties: { depth: { type: "integer", description: "Levels below the account asked about" } } }],
         },
         Upstream: {
           type: "object",
@@ -189,9 +257,91 @@ function build(): unknown {
             notes: { type: "array", items: str },
           },
         },
+        CreditMovement: {
+          type: "object",
+          description: "See docs/admin-api.md#credits; amounts are integer micro-units",
+          properties: {
+            id: { ...str, description: "The ledger row on account_id" },
+            type: { enum: ["topup", "grant", "clawback"] },
+            account_id: str,
+            counterparty_account_id: nullableStr,
+            amount_micros: int,
+            kind: { enum: ["subscription", "payg", "addon", null] },
+            expires_at: nullableStr,
+            balance_after_micros: int,
+            counterparty_entry_id: nullableStr,
+            counterparty_balance_after_micros: { type: ["integer", "null"] },
+            idempotency_key: nullableStr,
+            note: nullableStr,
+            actor: nullableStr,
+            created_at: str,
+          },
+        },
+        Credits: {
+          type: "object",
+          properties: {
+            balance_micros: int,
+            grants: {
+              type: "array",
+              description: "Grants with something left, earliest expiry first",
+              items: {
+                type: "object",
+                properties: {
+                  id: str,
+                  kind: { enum: ["subscription", "payg", "addon"] },
+                  amount_micros: int,
+                  remaining_micros: int,
+                  expires_at: nullableStr,
+                  source_account_id: nullableStr,
+                  entry_id: str,
+                  created_at: str,
+                },
+              },
+            },
+          },
+        },
+        LedgerPage: page({
+          type: "object",
+          properties: {
+            id: str,
+            account_id: str,
+            seq: int,
+            type: { enum: ["topup", "grant", "grant_out", "clawback", "clawback_in", "release", "release_in", "adjustment", "debit", "refund", "expiry"] },
+            kind: { enum: ["subscription", "payg", "addon", null] },
+            amount_micros: { ...int, description: "Signed: credit in positive, out negative" },
+            balance_after_micros: int,
+            reference: nullableStr,
+            expires_at: nullableStr,
+            actor: nullableStr,
+            counterparty_account_id: nullableStr,
+            note: nullableStr,
+            created_at: str,
+          },
+        }),
+        AuditPage: page({
+          type: "object",
+          description: "See docs/admin-api.md#audit for the hash",
+          properties: {
+            seq: int,
+            actor: { ...str, description: "root, cli, config or api_key:<id>" },
+            action: str,
+            target_type: str,
+            target_id: nullableStr,
+            before: { type: ["object", "null"] },
+            after: { type: ["object", "null"] },
+            ip: nullableStr,
+            request_id: nullableStr,
+            created_at: str,
+            prev_hash: str,
+            hash: str,
+          },
+        }),
+        CreditGrant: input(schemas.creditGrant),
+        CreditClawback: input(schemas.creditClawback),
         CreateAccount: input(schemas.createAccount),
         UpdateAccount: input(schemas.updateAccount),
         CreateApiKey: input(schemas.createApiKey),
+        RotateApiKey: input(schemas.rotateApiKey),
         CreateUpstream: input(schemas.createUpstream),
         UpdateUpstream: input(schemas.updateUpstream),
         CreateUpstreamKey: input(schemas.createUpstreamKey),
@@ -216,11 +366,48 @@ function build(): unknown {
           requestBody: { required: true, content: json(ref("UpdateAccount")) },
           responses: { "200": ok("Updated", ref("Account")), ...errors },
         },
-        delete: { summary: "Delete an account without sub-accounts", responses: { "204": { description: "Deleted" }, ...errors } },
+        delete: {
+          summary: "Delete an account and its API keys; one with sub-accounts only with cascade=true, which deletes the whole subtree in one transaction",
+          parameters: queryParams(schemas.deleteAccountQuery),
+          responses: { "204": { description: "Deleted" }, ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/suspend": {
+        parameters: [idParam("id", "Account id")],
+        post: {
+          summary: "Suspend an account: its keys and its whole subtree's are refused at once",
+          responses: { "200": ok("Suspended", ref("Account")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/resume": {
+        parameters: [idParam("id", "Account id")],
+        post: { summary: "Lift an account's suspension", responses: { "200": ok("Resumed", ref("Account")), ...errors } },
+      },
+      "/admin/v1/accounts/{id}/children": {
+        parameters: [idParam("id", "Account id")],
+        get: { summary: "Direct sub-accounts, by name", responses: { "200": ok("Accounts", list("Account")), ...errors } },
       },
       "/admin/v1/accounts/{id}/descendants": {
         parameters: [idParam("id", "Account id")],
-        get: { summary: "All sub-accounts at any depth", responses: { "200": ok("Accounts", list("Account")), ...errors } },
+        get: {
+          summary: "Sub-accounts at any depth, one page at a time, ordered by depth, name, id",
+          parameters: queryParams(schemas.descendantsQuery),
+          responses: {
+            "200": ok("Accounts", {
+              type: "object",
+              properties: { data: { type: "array", items: ref("AccountAtDepth") }, next_cursor: { ...nullableStr, description: "null on the last page" } },
+              required: ["data", "next_cursor"],
+            }),
+            ...errors,
+          },
+        },
+      },
+      "/admin/v1/accounts/{id}/ancestors": {
+        parameters: [idParam("id", "Account id")],
+        get: {
+          summary: "Ancestors nearest first (for a manage key: up to its own account)",
+          responses: { "200": ok("Accounts", list("Account")), ...errors },
+        },
       },
       "/admin/v1/accounts/{id}/effective-policy": {
         parameters: [idParam("id", "Account id")],
@@ -240,7 +427,15 @@ function build(): unknown {
       },
       "/admin/v1/keys/{id}": {
         parameters: [idParam("id", "API key id")],
-        delete: { summary: "Revoke an API key", responses: { "204": { description: "Revoked" }, ...errors } },
+        delete: { summary: "Revoke an API key, effective at once", responses: { "204": { description: "Revoked" }, ...errors } },
+      },
+      "/admin/v1/keys/{id}/rotate": {
+        parameters: [idParam("id", "API key id")],
+        post: {
+          summary: "Issue a new secret for a key; the old one keeps working for grace_seconds",
+          requestBody: { required: false, content: json(ref("RotateApiKey")) },
+          responses: { "201": ok("Rotated", ref("RotatedApiKey")), ...errors },
+        },
       },
       "/admin/v1/upstreams": {
         get: { summary: "List upstreams", responses: { "200": ok("Upstreams", list("Upstream")), ...errors } },
@@ -292,6 +487,57 @@ function build(): unknown {
             },
           ],
           responses: { "200": ok("Explanation", ref("Explanation")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/credits/topup": {
+        parameters: [idParam("id", "Account id")],
+        post: {
+          summary: "Top up an account's credit (root admin token only)",
+          requestBody: { required: true, content: json(ref("CreditGrant")) },
+          responses: { "201": ok("The movement (the first one again for a repeated idempotency key)", ref("CreditMovement")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/credits/grant": {
+        parameters: [idParam("id", "Account id")],
+        post: {
+          summary: "Grant credit from the account's parent to the account, from the parent's unspent, unexpired credit",
+          requestBody: { required: true, content: json(ref("CreditGrant")) },
+          responses: { "201": ok("The movement (the first one again for a repeated idempotency key)", ref("CreditMovement")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/credits/clawback": {
+        parameters: [idParam("id", "Account id")],
+        post: {
+          summary: "Take unspent, unexpired credit back from the account to its parent",
+          requestBody: { required: true, content: json(ref("CreditClawback")) },
+          responses: { "201": ok("The movement (the first one again for a repeated idempotency key)", ref("CreditMovement")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/credits": {
+        parameters: [idParam("id", "Account id")],
+        get: { summary: "The account's balance and its grants with something left", responses: { "200": ok("Credits", ref("Credits")), ...errors } },
+      },
+      "/admin/v1/accounts/{id}/ledger": {
+        parameters: [idParam("id", "Account id")],
+        get: {
+          summary: "The account's ledger, newest first",
+          parameters: pageParams,
+          responses: { "200": ok("Ledger rows", ref("LedgerPage")), ...errors },
+        },
+      },
+      "/admin/v1/audit": {
+        get: {
+          summary: "The whole audit log, newest first (root admin token only)",
+          parameters: auditParams,
+          responses: { "200": ok("Audit records", ref("AuditPage")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/audit": {
+        parameters: [idParam("id", "Account id")],
+        get: {
+          summary: "Audit records about the account, its sub-accounts and their keys, newest first",
+          parameters: auditParams,
+          responses: { "200": ok("Audit records", ref("AuditPage")), ...errors },
         },
       },
       "/admin/v1/upstreams/{id}/keys/{key_id}": {

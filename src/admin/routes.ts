@@ -1,16 +1,21 @@
 /**
  * Admin API under /admin/v1 (documented in docs/admin-api.md and served as
- * OpenAPI at /admin/v1/openapi.json): HTTP only. Paths, the admin token, status
- * codes and the JSON views live here; validation, policy checks, transactions,
- * audit and the change notification live in the admin service (service.ts).
+ * OpenAPI at /admin/v1/openapi.json): HTTP only. Paths, who the bearer token stands
+ * for, status codes and the JSON views live here; validation, authorization (which
+ * accounts a manage key reaches: authorize.ts), policy checks, transactions, audit and
+ * the change notification live in the admin service (service.ts).
  */
 import type { IncomingMessage } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import { GatewayError } from "../canonical/errors.js";
 import type { AdminService } from "./service.js";
-import type { AdminContext } from "./context.js";
+import type { AdminActor, AdminContext } from "./context.js";
+import { invalidToken } from "./authorize.js";
 import { accountView, apiKeyView, effectivePolicyView, upstreamKeyView, upstreamView } from "./views.js";
+import { creditMovementView } from "./credits.js";
 import { openApiDocument } from "./openapi.js";
+import type { z } from "zod";
+import { deleteAccountQuery } from "./schemas.js";
 
 /** The query of a GET, as strings (explain reads it). */
 export type AdminQuery = Readonly<Record<string, string | undefined>>;
@@ -39,14 +44,24 @@ interface Route {
   path: string;
   pattern: RegExp;
   handler: Handler;
-  /** Whether the route needs the admin token (only the OpenAPI document is public). */
+  /** Whether the route needs a bearer token (only the OpenAPI document is public). */
   auth: boolean;
+  /**
+   * Gateway-wide: the root admin token only. To a manage key the route answers as an
+   * unknown route would, so it learns nothing from it (the service refuses too).
+   */
+  rootOnly: boolean;
+}
+
+/** Gateway-wide routes, for the root admin token only (until resources there get owners). */
+function isRootOnly(path: string): boolean {
+  return path === "/explain" || path === "/audit" || path === "/upstreams" || path.startsWith("/upstreams/");
 }
 
 const routes: Route[] = [];
 function route(method: string, path: string, handler: Handler, auth = true): void {
   const pattern = new RegExp(`^/admin/v1${path.replace(/\{[a-z_]+\}/g, "([^/]+)")}$`);
-  routes.push({ method, path, pattern, handler, auth });
+  routes.push({ method, path, pattern, handler, auth, rootOnly: isRootOnly(path) });
 }
 
 /** Every admin route, as `{method, path}` under /admin/v1 (the docs test checks each is documented). */
@@ -63,14 +78,22 @@ route("GET", "/accounts", async (s, _p, _b, { admin }) => list(await s.listAccou
 route("POST", "/accounts", async (s, _p, body, { admin }) => ({ status: 201, body: accountView(await s.createAccount(body, admin)) }));
 route("GET", "/accounts/{id}", async (s, [id], _b, { admin }) => ({ status: 200, body: accountView(await s.getAccount(id!, admin)) }));
 route("PATCH", "/accounts/{id}", async (s, [id], body, { admin }) => ({ status: 200, body: accountView(await s.updateAccount(id!, body, admin)) }));
-route("DELETE", "/accounts/{id}", async (s, [id], _b, { admin }) => {
-  await s.deleteAccount(id!, admin);
+route("DELETE", "/accounts/{id}", async (s, [id], _b, { admin, query }) => {
+  const { cascade } = parseQuery(deleteAccountQuery, query);
+  await s.deleteAccount(id!, { cascade: cascade === "true" }, admin);
   return noContent;
 });
-route("GET", "/accounts/{id}/descendants", async (s, [id], _b, { admin }) => list(await s.descendants(id!, admin), accountView));
+route("POST", "/accounts/{id}/suspend", async (s, [id], _b, { admin }) => ({ status: 200, body: accountView(await s.suspendAccount(id!, admin)) }));
+route("POST", "/accounts/{id}/resume", async (s, [id], _b, { admin }) => ({ status: 200, body: accountView(await s.resumeAccount(id!, admin)) }));
+route("GET", "/accounts/{id}/children", async (s, [id], _b, { admin }) => list(await s.children(id!, admin), accountView));
+route("GET", "/accounts/{id}/descendants", async (s, [id], _b, { admin, query }) => {
+  const page = await s.descendantPage(id!, query, admin);
+  return { status: 200, body: { data: page.items.map((a) => ({ ...accountView(a), depth: a.depth })), next_cursor: page.nextCursor } };
+});
+route("GET", "/accounts/{id}/ancestors", async (s, [id], _b, { admin }) => list(await s.ancestors(id!, admin), accountView));
 route("GET", "/accounts/{id}/effective-policy", async (s, [id], _b, { admin }) => {
-  const { chain, policy } = await s.effectivePolicy(id!, admin);
-  return { status: 200, body: effectivePolicyView(chain, policy) };
+  const { visible, policy } = await s.effectivePolicy(id!, admin);
+  return { status: 200, body: effectivePolicyView(visible, policy) };
 });
 
 route("GET", "/accounts/{id}/keys", async (s, [id], _b, { admin }) => list(await s.listApiKeys(id!, admin), apiKeyView));
@@ -82,6 +105,11 @@ route("POST", "/accounts/{id}/keys", async (s, [id], body, { admin }) => {
 route("DELETE", "/keys/{id}", async (s, [id], _b, { admin }) => {
   await s.revokeApiKey(id!, admin);
   return noContent;
+});
+route("POST", "/keys/{id}/rotate", async (s, [id], body, { admin }) => {
+  const { key, secret, old } = await s.rotateApiKey(id!, body, admin);
+  // The new secret is shown here once; the old one works until `replaces.expires_at`.
+  return { status: 201, body: { ...apiKeyView(key), key: secret, replaces: { id: old.id, expires_at: old.expiresAt } } };
 });
 
 route("GET", "/upstreams", async (s, _p, _b, { admin }) => list(await s.listUpstreams(admin), upstreamView));
@@ -99,6 +127,24 @@ route("DELETE", "/upstreams/{id}/keys/{key_id}", async (s, [id, keyId], _b, { ad
   return noContent;
 });
 
+// Credits and audit (money rules: credits.ts). A repeated idempotency key answers the first result again.
+route("POST", "/accounts/{id}/credits/topup", async (s, [id], body, { admin }) => ({
+  status: 201,
+  body: creditMovementView(await s.topUpCredit(id!, body, admin)),
+}));
+route("POST", "/accounts/{id}/credits/grant", async (s, [id], body, { admin }) => ({
+  status: 201,
+  body: creditMovementView(await s.grantCredit(id!, body, admin)),
+}));
+route("POST", "/accounts/{id}/credits/clawback", async (s, [id], body, { admin }) => ({
+  status: 201,
+  body: creditMovementView(await s.clawBackCredit(id!, body, admin)),
+}));
+route("GET", "/accounts/{id}/credits", async (s, [id], _b, { admin }) => ({ status: 200, body: await s.credits(id!, admin) }));
+route("GET", "/accounts/{id}/ledger", async (s, [id], _b, { admin, query }) => ({ status: 200, body: await s.ledger(id!, query, admin) }));
+route("GET", "/accounts/{id}/audit", async (s, [id], _b, { admin, query }) => ({ status: 200, body: await s.accountAudit(id!, query, admin) }));
+route("GET", "/audit", async (s, _p, _b, { admin, query }) => ({ status: 200, body: await s.auditLog(query, admin) }));
+
 route("GET", "/explain", async (_s, _p, _b, { deps, query }) => ({ status: 200, body: await deps.explain(query) }));
 
 function tokenMatches(presented: string | undefined, expected: string): boolean {
@@ -106,6 +152,24 @@ function tokenMatches(presented: string | undefined, expected: string): boolean 
   const a = Buffer.from(presented);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Who the bearer token stands for: the root admin token, or a manage key (checked by the service against the store). */
+async function actorOf(deps: AdminDeps, req: IncomingMessage): Promise<AdminActor> {
+  const auth = req.headers.authorization;
+  const presented = typeof auth === "string" ? /^Bearer\s+(.+)$/i.exec(auth)?.[1]?.trim() : undefined;
+  if (!presented) throw invalidToken();
+  if (tokenMatches(presented, deps.adminToken)) return { type: "root" };
+  return deps.service.actorForKey(presented);
+}
+
+/** A query validated like a body: a bad value is `invalid_field` naming the parameter. */
+function parseQuery<T extends z.ZodType>(schema: T, query: AdminQuery): z.output<T> {
+  const r = schema.safeParse(query);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const param = issue.path.map(String).join(".") || "query";
+  throw new GatewayError("invalid_request", "invalid_field", `${param}: ${issue.message}`, { param });
 }
 
 /** Dispatches one admin request; returns false if the path is not an admin route. */
@@ -126,18 +190,13 @@ export async function handleAdmin(
     if (!m) continue;
     allowedMethods = true;
     if (r.method !== method) continue;
-    if (r.auth) {
-      const auth = req.headers.authorization;
-      const presented = typeof auth === "string" ? /^Bearer\s+(.+)$/i.exec(auth)?.[1] : undefined;
-      if (!tokenMatches(presented, deps.adminToken)) {
-        throw new GatewayError("authentication", "invalid_admin_token", "A valid admin token is required: 'Authorization: Bearer <admin token>'.");
-      }
-    }
+    // The public route runs as root but reads nothing an actor could be refused.
+    const actor: AdminActor = r.auth ? await actorOf(deps, req) : { type: "root" };
+    if (r.rootOnly && actor.type !== "root") throw new GatewayError("not_found", "unknown_route", `No route for ${method} ${path}.`);
     const body = method === "POST" || method === "PATCH" ? await readJson() : undefined;
     const query: Record<string, string> = {};
     for (const [k, v] of new URLSearchParams(queryString)) query[k] ??= v;
-    // Only the root admin token is accepted today, so every authenticated caller is root.
-    const admin: AdminContext = { actor: { type: "root" }, ...origin };
+    const admin: AdminContext = { actor, ...origin };
     return r.handler(deps.service, m.slice(1).map(decodeURIComponent), body, { deps, query, admin });
   }
   if (allowedMethods) throw new GatewayError("invalid_request", "method_not_allowed", `${method} is not supported on ${path}.`, { status: 405 });

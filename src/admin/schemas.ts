@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { PRESET_NAMES } from "../canonical/provider-presets.js";
 import { modelMapRules, modelPatterns, policyFieldsInput } from "../governance/policy.js";
+import { API_KEY_SCOPES, keyLimitsSchema, keyModelsSchema } from "../governance/key-policy.js";
 import { FORWARD_HEADER_NAME } from "../upstream/headers.js";
 
 const modelList = modelPatterns.describe("Model names or `*` patterns, within what the parent allows; null = inherit everything the parent may use");
@@ -86,6 +87,54 @@ export const updateAccount = z.strictObject({
 
 export const createApiKey = z.strictObject({
   name: z.string().min(1).max(128).default("default"),
+  scopes: z
+    .array(z.enum(API_KEY_SCOPES))
+    .min(1)
+    .default(["inference"])
+    .describe("`inference` calls models (the data plane); `manage` administers the account's subtree through this API"),
+  expires_at: z.iso
+    .datetime({ offset: true })
+    .nullable()
+    .optional()
+    .describe("When the key stops working (ISO-8601, must be in the future); null or absent = never"),
+  models: keyModelsSchema
+    .nullable()
+    .optional()
+    .describe("Model names or `*` patterns narrowing what this key may use, within the account's effective allow-list; null = the account's"),
+  limits: keyLimitsSchema
+    .nullable()
+    .optional()
+    .describe("Limits for this key alone, each at or below the account's effective limit where one is set; null = none beyond the account's"),
+});
+
+/** The longest grace a rotation may leave the old secret: a week. */
+export const MAX_ROTATION_GRACE_SECONDS = 7 * 24 * 3600;
+
+export const rotateApiKey = z.strictObject({
+  grace_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_ROTATION_GRACE_SECONDS)
+    .default(3600)
+    .describe("How long the old secret keeps working, in seconds (0 = it stops at once; at most a week)"),
+});
+
+const queryInt = (min: number) => z.coerce.number().int().min(min);
+
+/** The query of GET /accounts/{id}/descendants. */
+export const descendantsQuery = z.strictObject({
+  limit: queryInt(1).max(1000).default(100).describe("Page size, at most 1000"),
+  cursor: z.string().min(1).optional().describe("`next_cursor` of the previous page"),
+  name: z.string().min(1).optional().describe("Only accounts whose name contains this text (ASCII case ignored)"),
+  status: z.enum(["active", "disabled"]).optional(),
+  depth: queryInt(1).optional().describe("Only accounts exactly this many levels below (1 = children)"),
+  max_depth: queryInt(1).optional().describe("Only accounts at most this many levels below"),
+});
+
+/** The query of DELETE /accounts/{id}. */
+export const deleteAccountQuery = z.strictObject({
+  cascade: z.enum(["true", "false"]).default("false").describe("true: delete the whole subtree with it; otherwise an account with sub-accounts is refused"),
 });
 
 const protocol = z.enum(["openai-responses", "openai-chat", "anthropic", "codex"]);
@@ -134,4 +183,48 @@ export const updateUpstream = z.strictObject({
 export const createUpstreamKey = z.strictObject({
   name: z.string().min(1).max(128).default("default"),
   key: z.string().min(1).describe("The upstream credential; stored encrypted, never shown again"),
+});
+
+// Credits (docs/admin-api.md#credits)
+
+const amountMicros = z.number().int().positive().max(Number.MAX_SAFE_INTEGER).describe("Integer micro-units (1 unit = 1,000,000)");
+const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(200)
+  .describe("Makes the call safe to repeat: a second call on the same account with the same key returns the first result and moves nothing");
+const note = z.string().max(1000).describe("Free text kept in the ledger and the audit trail");
+
+export const creditGrant = z.strictObject({
+  amount_micros: amountMicros,
+  kind: z.enum(["subscription", "payg", "addon"]),
+  expires_at: z.iso.datetime({ offset: true }).optional().describe("When the granted credit expires; must be in the future; absent = never"),
+  idempotency_key: idempotencyKey.optional(),
+  note: note.optional(),
+});
+
+export const creditClawback = z.strictObject({
+  amount_micros: amountMicros,
+  idempotency_key: idempotencyKey.optional(),
+  note: note.optional(),
+});
+
+const limit = z.coerce.number().int().min(1).max(1000).default(100);
+const cursor = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, "must be a next_cursor from a previous page")
+  .transform(Number)
+  .optional();
+
+export const ledgerQuery = z.strictObject({ limit, cursor });
+
+export const auditQuery = z.strictObject({
+  limit,
+  cursor,
+  target_type: z.string().min(1).optional(),
+  target_id: z.string().min(1).optional(),
+  action: z.string().min(1).optional(),
+  actor: z.string().min(1).optional().describe("`root`, `config`, `cli` or `api_key:<id>`"),
+  since: z.iso.datetime({ offset: true }).optional().describe("Records at or after this time"),
+  until: z.iso.datetime({ offset: true }).optional().describe("Records before this time"),
 });

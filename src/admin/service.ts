@@ -17,7 +17,8 @@
  */
 import type { z } from "zod";
 import { GatewayError } from "../canonical/errors.js";
-import { ROOT_CONTEXT, type AdminContext } from "./context.js";
+import { ROOT_CONTEXT, type AdminActor, type AdminContext } from "./context.js";
+import { actorForKey, manageableAccount, notFound, readableAccount, reaches, requireRoot, subtreeRoot } from "./authorize.js";
 import { withPresetDefaults } from "../canonical/provider-presets.js";
 import { generateKey } from "../governance/api-keys.js";
 import {
@@ -34,8 +35,21 @@ import {
   type Policy,
   type PolicyViolation,
 } from "../governance/policy.js";
+import { checkKeyWithinAccount, expiryMs } from "../governance/key-policy.js";
 import { fingerprint } from "../governance/secrets.js";
-import { StoreError, type Account, type ApiKey, type Repos, type Upstream, type UpstreamKey } from "../storage/ports.js";
+import {
+  StoreError,
+  type Account,
+  type ApiKey,
+  type CreditMovement,
+  type DescendantPage,
+  type NewApiKey,
+  type Repos,
+  type Upstream,
+  type UpstreamKey,
+} from "../storage/ports.js";
+import { creditEvent, moveCredit, releaseBalanceOnDelete, type CreditOperation } from "./credits.js";
+import { readAccountAudit, readAuditLog, readCredits, readLedger, type AuditPage, type CreditsView, type LedgerPageView } from "./money-reads.js";
 import * as schemas from "./schemas.js";
 import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";
 
@@ -44,7 +58,7 @@ export type AuditTarget = "account" | "api_key" | "upstream" | "upstream_key";
 /** One admin change, as the audit trail will record it. */
 export interface AuditEvent {
   /** `<target>.<verb>`, e.g. `account.update`, `api_key.revoke`. */
-  readonly action: `${AuditTarget}.${"create" | "update" | "delete" | "revoke"}`;
+  readonly action: `${AuditTarget}.${"create" | "update" | "delete" | "revoke" | "rotate" | "suspend" | "resume"}` | `credits.${CreditOperation | "release"}`;
   readonly target: { readonly type: AuditTarget; readonly id: string };
   /** The record as the admin API shows it (secrets never appear), before and after; null where it did not exist. */
   readonly before: Record<string, unknown> | null;
@@ -78,6 +92,17 @@ export interface AdminServiceDeps {
    */
   onChange: (change: AuditEvent) => Promise<void>;
   audit?: AuditSink;
+  /**
+   * Called inside a deletion's transaction for each account about to be deleted, deepest
+   * first (a cascade deletes a whole subtree), before any row goes: settle what the
+   * account holds through `tx` (its balance, say) or throw to refuse the deletion, which
+   * then undoes everything.
+   */
+  onAccountDeleted?: (tx: Repos, account: Account) => Promise<void>;
+  /** Milliseconds since the epoch (key expiry, rotation grace); injectable for tests. */
+  now?: () => number;
+  /** Told when a manage key authenticated, so its `last_used_at` moves like an inference key's (the batched recorder, in production). */
+  onKeyUsed?: (apiKeyId: string) => void;
 }
 
 export class AdminService {
@@ -85,24 +110,45 @@ export class AdminService {
   readonly #secrets: Sealer;
   readonly #onChange: (change: AuditEvent) => Promise<void>;
   readonly #audit: AuditSink;
+  readonly #onAccountDeleted: ((tx: Repos, account: Account) => Promise<void>) | undefined;
+  readonly #now: () => number;
+  readonly #onKeyUsed: (apiKeyId: string) => void;
 
   constructor(deps: AdminServiceDeps) {
     this.#store = deps.store;
     this.#secrets = deps.secrets;
     this.#onChange = deps.onChange;
     this.#audit = deps.audit ?? NO_AUDIT;
+    this.#onAccountDeleted = deps.onAccountDeleted;
+    this.#now = deps.now ?? Date.now;
+    this.#onKeyUsed = deps.onKeyUsed ?? (() => undefined);
+  }
+
+  /**
+   * The actor a bearer token other than the root admin token stands for: an active,
+   * unexpired `manage` key whose account chain is active (authorize.ts), else a refusal.
+   */
+  async actorForKey(secret: string): Promise<AdminActor> {
+    const actor = await actorForKey(this.#store, secret, this.#now());
+    if (actor.type === "api_key") this.#onKeyUsed(actor.keyId);
+    return actor;
   }
 
   // Accounts
 
-  async listAccounts(_ctx: AdminContext = ROOT_CONTEXT): Promise<Account[]> {
-    return this.#store.accounts.list();
+  /** Every account for the root; a manage key's own account and its descendants for a manage key. */
+  async listAccounts(ctx: AdminContext = ROOT_CONTEXT): Promise<Account[]> {
+    const root = subtreeRoot(ctx);
+    if (root === undefined) return this.#store.accounts.list();
+    const own = await readableAccount(this.#store, ctx, root);
+    return [own, ...(await this.#store.accounts.descendants(root))];
   }
 
-  async getAccount(id: string, _ctx: AdminContext = ROOT_CONTEXT): Promise<Account> {
-    return (await this.#store.accounts.get(id)) ?? throwNotFound("account", id);
+  async getAccount(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Account> {
+    return readableAccount(this.#store, ctx, id);
   }
 
+  /** Every descendant, nearest levels first (unpaged; the API pages through {@link descendantPage}). */
   async descendants(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Account[]> {
     await this.getAccount(id, ctx);
     return this.#store.accounts.descendants(id);
@@ -112,10 +158,68 @@ export class AdminService {
    * The account's effective policy (its own folded with every ancestor's), with the
    * chain it was folded from, nearest first, so every value can name who set it.
    */
-  async effectivePolicy(id: string, _ctx: AdminContext = ROOT_CONTEXT): Promise<{ chain: Account[]; policy: EffectivePolicy }> {
-    const account = (await this.#store.accounts.get(id)) ?? throwNotFound("account", id);
+  async effectivePolicy(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<{ chain: Account[]; visible: Account[]; policy: EffectivePolicy }> {
+    const account = await readableAccount(this.#store, ctx, id);
     const chain = [account, ...(await this.#store.accounts.ancestors(id))];
-    return { chain, policy: foldChain(chain) };
+    // A manage key sees its own subtree only: what an account above it set is shown, but not who.
+    const root = subtreeRoot(ctx);
+    const visible = root === undefined ? chain : chain.slice(0, chain.findIndex((a) => a.id === root) + 1);
+    return { chain, visible, policy: foldChain(chain) };
+  }
+
+  /** Query: `{limit?, cursor?, name?, status?, depth?, max_depth?}` as strings (schemas.descendantsQuery). */
+  async descendantPage(id: string, query: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<DescendantPage> {
+    const q = parse(schemas.descendantsQuery, query);
+    await this.getAccount(id, ctx);
+    try {
+      return await this.#store.accounts.descendantPage(id, {
+        limit: q.limit,
+        cursor: q.cursor,
+        nameContains: q.name,
+        status: q.status,
+        depth: q.depth,
+        maxDepth: q.max_depth,
+      });
+    } catch (error) {
+      if (error instanceof StoreError && error.code === "invalid") {
+        throw new GatewayError("invalid_request", "invalid_field", `cursor: ${error.message}`, { param: "cursor" });
+      }
+      throw error;
+    }
+  }
+
+  async children(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Account[]> {
+    await this.getAccount(id, ctx);
+    return this.#store.accounts.children(id);
+  }
+
+  /** Ancestors nearest first; for a manage key only those inside its subtree (up to its own account), so nothing above it shows. */
+  async ancestors(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Account[]> {
+    await this.getAccount(id, ctx);
+    const root = subtreeRoot(ctx);
+    if (id === root) return [];
+    const all = await this.#store.accounts.ancestors(id);
+    // The target is inside the subtree, so the key's own account is on its chain: cut there.
+    return root === undefined ? all : all.slice(0, all.findIndex((a) => a.id === root) + 1);
+  }
+
+  /** Suspends the account: it and its whole subtree are refused at once (`account_disabled`), through the fold of the chain's statuses. */
+  async suspendAccount(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Account> {
+    return this.#setStatus(id, "disabled", ctx);
+  }
+
+  /** Lifts a suspension; sub-accounts suspended on their own stay suspended. */
+  async resumeAccount(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Account> {
+    return this.#setStatus(id, "active", ctx);
+  }
+
+  async #setStatus(id: string, status: Account["status"], ctx: AdminContext): Promise<Account> {
+    return this.#write(ctx, async (tx) => {
+      const current = await manageableAccount(tx, ctx, id);
+      const a = (await tx.accounts.update(id, { status })) ?? throwNotFound("account", id);
+      const action = status === "active" ? "account.resume" : "account.suspend";
+      return { result: a, event: { action, target: { type: "account", id }, before: accountView(current), after: accountView(a) } };
+    });
   }
 
   /** Body: `{name, parent_id?, status?, ...policy fields}` (governance/policy.ts; schemas.ts lists them). */
@@ -124,11 +228,12 @@ export class AdminService {
     const policy = policyFromBody({}, b);
     return this.#write(ctx, async (tx) => {
       const parentId = b.parent_id ?? null;
+      if (parentId === null && subtreeRoot(ctx) !== undefined) throw parentRequired();
       if (parentId !== null) {
         // The parent's chain stays as read until this transaction ends: a concurrent write
         // lowering an ancestor's bound waits for it, or it for that write.
         await tx.accounts.lockChains([parentId]);
-        if (!(await tx.accounts.get(parentId))) throwNotFound("account", parentId, "parent_id");
+        await readableAccount(tx, ctx, parentId, "parent_id");
       }
       const above = await chainOf(tx, parentId);
       refuseWiderThanParent(above, foldChain(above), policy);
@@ -149,14 +254,15 @@ export class AdminService {
   async updateAccount(id: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Account> {
     const b = parse(schemas.updateAccount, body);
     return this.#write(ctx, async (tx) => {
-      const moving = b.parent_id !== undefined;
       // Lock before reading, so the checks below judge the chain as it will be at commit.
-      await tx.accounts.lockChains(moving && b.parent_id ? [id, b.parent_id] : [id]);
-      const current = (await tx.accounts.get(id)) ?? throwNotFound("account", id);
-      const parentId = moving ? (b.parent_id ?? null) : current.parentId;
+      await tx.accounts.lockChains(b.parent_id ? [id, b.parent_id] : [id]);
+      const current = await manageableAccount(tx, ctx, id);
+      const parentId = b.parent_id !== undefined ? b.parent_id : current.parentId;
       const moved = parentId !== current.parentId;
+      // A manage key moves accounts only within its subtree: the new parent must be in it too.
+      if (moved && parentId === null && subtreeRoot(ctx) !== undefined) throw parentRequired();
       if (moved && parentId !== null) {
-        if (!(await tx.accounts.get(parentId))) throwNotFound("account", parentId, "parent_id");
+        await readableAccount(tx, ctx, parentId, "parent_id");
         // Checked before any policy so the answer names the real problem; the store refuses it too.
         if (parentId === id || (await tx.accounts.descendants(id)).some((d) => d.id === parentId)) {
           throw new GatewayError("invalid_request", "cycle", `Account '${current.name}' cannot move under itself or one of its sub-accounts.`, {
@@ -187,11 +293,39 @@ export class AdminService {
     });
   }
 
-  async deleteAccount(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
+  /**
+   * Deletes the account with its API keys (removed, not kept revoked: a deleted account's
+   * key can never authenticate again, and usage records keep the key's id). An account
+   * with sub-accounts is refused (`has_children`) unless `cascade`, which deletes the
+   * whole subtree and its keys in the same transaction. For each account, deepest first,
+   * its unspent credit is released to its parent (what cannot go back, a primary
+   * account's, is written off: credits.ts), then `onAccountDeleted` runs and may refuse.
+   */
+  async deleteAccount(id: string, options: { cascade?: boolean } = {}, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
     return this.#write(ctx, async (tx) => {
-      const current = (await tx.accounts.get(id)) ?? throwNotFound("account", id);
-      await tx.accounts.delete(id);
-      return { result: undefined, event: { action: "account.delete", target: { type: "account", id }, before: accountView(current), after: null } };
+      const current = await manageableAccount(tx, ctx, id);
+      // Each deleted account's unspent credit goes back to its parent (deepest first, so it
+      // climbs a cascade to the first survivor), recorded in the ledger and the audit trail.
+      const hook = async (tx: Repos, a: Account): Promise<void> => {
+        const released = await releaseBalanceOnDelete(tx, a, ctx);
+        if (released) await this.#audit.record(tx, creditEvent(released), ctx);
+        await this.#onAccountDeleted?.(tx, a);
+      };
+      let deleted: readonly Account[] = [current];
+      if (options.cascade) {
+        deleted = await tx.accounts.deleteSubtree(id, async (accounts) => {
+          for (const a of accounts) await hook(tx, a);
+        });
+      } else {
+        // Refused before the hook runs; the store checks again under its tree lock, so a
+        // child created meanwhile cannot be orphaned.
+        if ((await tx.accounts.children(id)).length > 0)
+          throw fromStoreError(new StoreError("has_children", `account ${id} has sub-accounts; delete them first, or pass cascade=true`));
+        await hook(tx, current);
+        await tx.accounts.delete(id);
+      }
+      const before = { ...accountView(current), deleted_account_ids: deleted.map((a) => a.id) };
+      return { result: undefined, event: { action: "account.delete", target: { type: "account", id }, before, after: null } };
     });
   }
 
@@ -202,20 +336,100 @@ export class AdminService {
     return this.#store.apiKeys.listByAccount(accountId);
   }
 
-  /** Body: `{name?}`. Returns the secret, which is stored only as a hash and never available again. */
+  /**
+   * Body: `{name?, scopes?, expires_at?, models?, limits?}`. Returns the secret, which is
+   * stored only as a hash and never available again. A key only narrows its account:
+   * `models` within the account's effective allow-list, `limits` at or below its
+   * effective limits (`exceeds_account`). A manage key may issue keys for its own account
+   * (manage keys included: it could do the same work itself), but not one outliving itself.
+   */
   async createApiKey(accountId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<{ key: ApiKey; secret: string }> {
     const b = parse(schemas.createApiKey, body);
+    const now = this.#now();
+    if (b.expires_at && Date.parse(b.expires_at) <= now) {
+      throw new GatewayError("invalid_request", "invalid_field", "expires_at: must be in the future", { param: "expires_at" });
+    }
+    const expiresAt = b.expires_at ? new Date(b.expires_at).toISOString() : null;
     return this.#write(ctx, async (tx) => {
-      if (!(await tx.accounts.get(accountId))) throwNotFound("account", accountId);
+      const account = await readableAccount(tx, ctx, accountId);
+      const violation = checkKeyWithinAccount(foldChain(await chainOf(tx, account.id)), b)[0];
+      if (violation) {
+        throw new GatewayError("invalid_request", "exceeds_account", `${violation.param}: ${violation.message} ('${account.name}').`, {
+          param: violation.param,
+        });
+      }
+      await refuseOutlivingIssuer(tx, ctx, accountId, expiresAt);
       const { secret, prefix, hash } = generateKey();
-      const key = await tx.apiKeys.create({ accountId, name: b.name, prefix, hash });
+      const input: NewApiKey = {
+        accountId,
+        name: b.name,
+        prefix,
+        hash,
+        scopes: uniqueScopes(b.scopes),
+        expiresAt,
+        models: b.models ?? null,
+        limits: b.limits ?? null,
+      };
+      const key = await tx.apiKeys.create(input);
       return { result: { key, secret }, event: { action: "api_key.create", target: { type: "api_key", id: key.id }, before: null, after: apiKeyView(key) } };
     });
   }
 
+  /**
+   * Body: `{grace_seconds?}` (default 3600, at most a week). Issues a new secret for the key
+   * as a new key row with the same name, scopes, expiry, models and limits, and gives the
+   * old row an expiry at the grace end (or its own expiry, if sooner) and a link to its
+   * replacement: both secrets work until then. Only an active, unexpired key not rotated
+   * before can rotate (`key_not_rotatable`); of two racing rotations one wins.
+   */
+  async rotateApiKey(id: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<{ key: ApiKey; secret: string; old: ApiKey }> {
+    const b = parse(schemas.rotateApiKey, body);
+    return this.#write(ctx, async (tx) => {
+      const current = await this.#reachableKey(tx, ctx, id);
+      const now = this.#now();
+      if (current.status !== "active" || current.replacedBy !== null || now >= expiryMs(current.expiresAt)) throw notRotatable(current);
+      // Rotating hands out a key with the same expiry: the same rule as issuing one.
+      await refuseOutlivingIssuer(tx, ctx, current.accountId, current.expiresAt);
+      const graceEnd = Math.min(now + b.grace_seconds * 1000, expiryMs(current.expiresAt));
+      const { secret, prefix, hash } = generateKey();
+      const replacement: NewApiKey = {
+        accountId: current.accountId,
+        name: current.name,
+        prefix,
+        hash,
+        scopes: current.scopes,
+        expiresAt: current.expiresAt,
+        models: current.models,
+        limits: current.limits,
+      };
+      let rotated: { old: ApiKey; replacement: ApiKey };
+      try {
+        rotated = await tx.apiKeys.rotate(id, replacement, new Date(graceEnd).toISOString());
+      } catch (error) {
+        // Lost a race with another rotation or a revocation.
+        if (error instanceof StoreError && error.code === "conflict") throw notRotatable(current);
+        throw error;
+      }
+      const event: AuditEvent = {
+        action: "api_key.rotate",
+        target: { type: "api_key", id },
+        before: apiKeyView(current),
+        after: { ...apiKeyView(rotated.old), replacement: apiKeyView(rotated.replacement) },
+      };
+      return { result: { key: rotated.replacement, secret, old: rotated.old }, event };
+    });
+  }
+
+  /** The key, if the actor may reach its account; otherwise the missing-id error. */
+  async #reachableKey(tx: Repos, ctx: AdminContext, id: string): Promise<ApiKey> {
+    const key = await tx.apiKeys.get(id);
+    if (!key || !(await reaches(tx, ctx, key.accountId))) throw notFound("api_key", id);
+    return key;
+  }
+
   async revokeApiKey(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
     return this.#write(ctx, async (tx) => {
-      const current = (await tx.apiKeys.get(id)) ?? throwNotFound("api_key", id);
+      const current = await this.#reachableKey(tx, ctx, id);
       await tx.apiKeys.revoke(id);
       const after = apiKeyView({ ...current, status: "revoked" });
       return { result: undefined, event: { action: "api_key.revoke", target: { type: "api_key", id }, before: apiKeyView(current), after } };
@@ -224,16 +438,21 @@ export class AdminService {
 
   // Upstreams
 
-  async listUpstreams(_ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream[]> {
+  // Upstreams are gateway-wide: a manage key finds none (authorize.ts).
+
+  async listUpstreams(ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream[]> {
+    requireRoot(ctx, gatewayWide);
     return this.#store.upstreams.list();
   }
 
-  async getUpstream(id: string, _ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
+  async getUpstream(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
+    requireRoot(ctx, () => notFound("upstream", id));
     return (await this.#store.upstreams.get(id)) ?? throwNotFound("upstream", id);
   }
 
   /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?, preset?}`; a preset fills what is omitted. */
   async createUpstream(body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
+    requireRoot(ctx, gatewayWide);
     const b = parse(schemas.createUpstream, presetFilled(body));
     const settings: Record<string, unknown> = {};
     if (b.account_id) settings.account_id = b.account_id;
@@ -248,6 +467,7 @@ export class AdminService {
 
   /** Body: any field of createUpstream but `name`; `null` clears `account_id`, `timeout_ms`, `prompt_cache_key` and `forward_headers`. */
   async updateUpstream(id: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
+    requireRoot(ctx, () => notFound("upstream", id));
     const b = parse(schemas.updateUpstream, body);
     return this.#write(ctx, async (tx) => {
       const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
@@ -264,6 +484,7 @@ export class AdminService {
 
   /** Deletes the upstream with its keys. */
   async deleteUpstream(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
+    requireRoot(ctx, () => notFound("upstream", id));
     return this.#write(ctx, async (tx) => {
       const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
       await tx.upstreams.delete(id);
@@ -278,6 +499,7 @@ export class AdminService {
 
   /** Body: `{name?, key}`. The credential is stored sealed; only its fingerprint is ever shown. */
   async addUpstreamKey(upstreamId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<UpstreamKey> {
+    requireRoot(ctx, () => notFound("upstream", upstreamId));
     const b = parse(schemas.createUpstreamKey, body);
     const ciphertext = this.#secrets.seal(b.key);
     return this.#write(ctx, async (tx) => {
@@ -297,6 +519,7 @@ export class AdminService {
   }
 
   async removeUpstreamKey(upstreamId: string, keyId: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
+    requireRoot(ctx, () => notFound("upstream_key", keyId));
     return this.#write(ctx, async (tx) => {
       const current = await tx.upstreamKeys.get(keyId);
       if (!current || current.upstreamId !== upstreamId) throwNotFound("upstream_key", keyId);
@@ -306,22 +529,70 @@ export class AdminService {
     });
   }
 
-  /** One transaction holding the change and its audit record, then one change notification. */
-  async #write<T>(ctx: AdminContext, change: (tx: Repos) => Promise<{ result: T; event: AuditEvent }>): Promise<T> {
+  // Credits (credits.ts holds the money rules)
+
+  /** Body: `{amount_micros, kind, expires_at?, idempotency_key?, note?}`. Root only. */
+  async topUpCredit(accountId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<CreditMovement> {
+    return this.#moveCredit("topup", accountId, parse(schemas.creditGrant, body), ctx);
+  }
+
+  /** Body as topUpCredit: from the account's parent to the account. */
+  async grantCredit(accountId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<CreditMovement> {
+    return this.#moveCredit("grant", accountId, parse(schemas.creditGrant, body), ctx);
+  }
+
+  /** Body: `{amount_micros, idempotency_key?, note?}`: from the account back to its parent. */
+  async clawBackCredit(accountId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<CreditMovement> {
+    return this.#moveCredit("clawback", accountId, parse(schemas.creditClawback, body), ctx);
+  }
+
+  async credits(accountId: string, ctx: AdminContext = ROOT_CONTEXT): Promise<CreditsView> {
+    return readCredits(this.#store, accountId, ctx);
+  }
+
+  /** Query: `{limit?, cursor?}`, newest first. */
+  async ledger(accountId: string, query: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<LedgerPageView> {
+    return readLedger(this.#store, accountId, parse(schemas.ledgerQuery, query), ctx);
+  }
+
+  /** The whole audit trail, newest first (root only). */
+  async auditLog(query: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<AuditPage> {
+    return readAuditLog(this.#store, parse(schemas.auditQuery, query), ctx);
+  }
+
+  /** Audit records about the account and its subtree, newest first. */
+  async accountAudit(accountId: string, query: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<AuditPage> {
+    return readAccountAudit(this.#store, accountId, parse(schemas.auditQuery, query), ctx);
+  }
+
+  async #moveCredit(op: CreditOperation, accountId: string, body: Parameters<typeof moveCredit>[3], ctx: AdminContext): Promise<CreditMovement> {
+    return this.#write(ctx, async (tx) => {
+      const { movement, fresh } = await moveCredit(tx, op, accountId, body, ctx);
+      // A replay changed nothing: no audit record, no change notification.
+      return { result: movement, event: fresh ? creditEvent(movement) : null };
+    });
+  }
+
+  /**
+   * One transaction holding the change and its audit record, then one change
+   * notification. A change that turned out to change nothing (event null) skips both.
+   */
+  async #write<T>(ctx: AdminContext, change: (tx: Repos) => Promise<{ result: T; event: AuditEvent | null }>): Promise<T> {
     let result: T;
-    let event: AuditEvent;
+    let event: AuditEvent | null = null;
     try {
       result = await this.#store.transaction(async (tx) => {
         const done = await change(tx);
-        await this.#audit.record(tx, done.event, ctx);
+        if (done.event) await this.#audit.record(tx, done.event, ctx);
         event = done.event;
         return done.result;
       });
     } catch (error) {
       throw error instanceof StoreError ? fromStoreError(error) : error;
     }
+    if (event === null) return result;
     try {
-      await this.#onChange(event!);
+      await this.#onChange(event);
     } catch (error) {
       throw new GatewayError(
         "internal",
@@ -352,7 +623,45 @@ function presetFilled(body: unknown): unknown {
 }
 
 function throwNotFound(what: AuditTarget, id: string, param?: string): never {
-  throw new GatewayError("not_found", `${what}_not_found`, `No ${what.replace("_", " ")} with id '${id}'.`, param ? { param } : {});
+  throw notFound(what, id, param);
+}
+
+/** What a manage key gets for a gateway-wide listing or creation: the answer of a route that does not exist. */
+function gatewayWide(): GatewayError {
+  return new GatewayError("not_found", "unknown_route", "No such route for this caller.");
+}
+
+function parentRequired(): GatewayError {
+  return new GatewayError("invalid_request", "parent_required", "A manage key creates and moves accounts only inside its own subtree: parent_id is required.", {
+    param: "parent_id",
+  });
+}
+
+function notRotatable(key: ApiKey): GatewayError {
+  const why =
+    key.status !== "active" ? "it is revoked" : key.replacedBy !== null ? `it was already rotated (rotate key '${key.replacedBy}')` : "it has expired";
+  return new GatewayError("invalid_request", "key_not_rotatable", `API key '${key.id}' cannot be rotated: ${why}.`, { status: 409 });
+}
+
+function uniqueScopes<T extends string>(scopes: readonly T[]): T[] {
+  return [...new Set(scopes)];
+}
+
+/**
+ * A manage key issuing (or rotating) a key of its own account hands out its own power:
+ * that key may not outlive the issuer, or a short-lived key could make itself permanent.
+ */
+async function refuseOutlivingIssuer(tx: Repos, ctx: AdminContext, accountId: string, expiresAt: string | null): Promise<void> {
+  if (ctx.actor.type !== "api_key" || ctx.actor.accountId !== accountId) return;
+  const issuer = await tx.apiKeys.get(ctx.actor.keyId);
+  const issuerEnd = issuer ? expiryMs(issuer.expiresAt) : -Infinity;
+  if (issuerEnd === Infinity || (expiresAt !== null && Date.parse(expiresAt) <= issuerEnd)) return;
+  throw new GatewayError(
+    "permission",
+    "key_outlives_issuer",
+    `A manage key may not hand out a key of its own account that outlives it: the key would expire ${expiresAt ?? "never"}, the manage key ${issuer?.expiresAt ?? "already"}.`,
+    { param: "expires_at" },
+  );
 }
 
 const STORE_ERRORS: Record<StoreError["code"], { kind: GatewayError["kind"]; status?: number }> = {

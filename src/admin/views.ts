@@ -37,9 +37,11 @@ type AccountRef = { id: string; name: string };
  */
 export function effectivePolicyView(chain: readonly Account[], policy: EffectivePolicy): Record<string, unknown> {
   const byId = new Map(chain.map((a) => [a.id, a]));
-  const ref = (id: string | null): AccountRef | null => {
-    const a = id === null ? undefined : byId.get(id);
-    return a ? { id: a.id, name: a.name } : null;
+  // An account outside `chain` (above a manage key's own account) set the value, but is not named to it.
+  const ref = (id: string | null): AccountRef | { id: null; name: null } | null => {
+    if (id === null) return null;
+    const a = byId.get(id);
+    return a ? { id: a.id, name: a.name } : { id: null, name: null };
   };
   const bound = (b: Bound | undefined) => (b ? { value: b.value, set_by: ref(b.accountId) } : null);
   const bounds = (b: LimitBounds) => Object.fromEntries(LIMIT_FIELDS.map((f) => [f, bound(b[f])]));
@@ -85,7 +87,14 @@ export function apiKeyView(k: ApiKey): Record<string, unknown> {
     name: k.name,
     prefix: k.prefix,
     status: k.status,
+    scopes: k.scopes,
+    expires_at: k.expiresAt,
+    models: k.models,
+    limits: k.limits,
+    // Set once the key was rotated: the replacement's id; the key then works until expires_at.
+    replaced_by: k.replacedBy,
     created_at: k.createdAt,
+    // Written in batches (governance/key-use.ts): up to about a minute behind.
     last_used_at: k.lastUsedAt,
   };
 }

@@ -78,7 +78,26 @@ export const ERROR_CODES = {
     status: 429,
     description: "An account on the key's chain already has as many requests in flight as its concurrency limit allows.",
   },
-  invalid_admin_token: { kind: "authentication", status: 401, description: "Admin API: missing or wrong admin token." },
+  invalid_admin_token: {
+    kind: "authentication",
+    status: 401,
+    description: "Admin API: the bearer token is neither the admin token nor an active API key (missing, wrong, or revoked).",
+  },
+  api_key_expired: {
+    kind: "authentication",
+    status: 401,
+    description: "The API key's expiry has passed, or the grace period after it was rotated has ended (data plane and admin API).",
+  },
+  key_scope_manage_only: {
+    kind: "permission",
+    status: 403,
+    description: "The API key has only the `manage` scope, which is for the admin API; calling models needs a key with the `inference` scope.",
+  },
+  key_scope_inference_only: {
+    kind: "permission",
+    status: 403,
+    description: "Admin API: the API key lacks the `manage` scope; an `inference` key only calls models.",
+  },
 
   // Routing to an upstream
   model_not_found: { kind: "not_found", status: 404, description: "No configured upstream serves this model." },
@@ -159,6 +178,54 @@ export const ERROR_CODES = {
     status: 409,
     description:
       "Admin API: the upstream is declared in the YAML file, whose key list is authoritative (a key added here would be deleted at the next start); add the key in the file.",
+  },
+  insufficient_balance: {
+    kind: "invalid_request",
+    status: 409,
+    description:
+      "Admin API: a grant larger than the parent's unspent, unexpired credit, or a clawback larger than the account's; the message names what is available and what was requested.",
+  },
+  no_parent_account: {
+    kind: "invalid_request",
+    status: 400,
+    description: "Admin API: a grant to, or clawback from, a primary account, which has no parent; the root tops it up instead.",
+  },
+  idempotency_key_reused: {
+    kind: "invalid_request",
+    status: 409,
+    description: "Admin API: the idempotency key was already used on this account for a different credit operation or amount.",
+  },
+  root_only: { kind: "permission", status: 403, description: "Admin API: only the root admin token may do this (top up credit, read the whole audit log)." },
+  credit_not_permitted: {
+    kind: "permission",
+    status: 403,
+    description: "Admin API: a manage key moves credit only into and out of accounts below its own, never its own account.",
+  },
+  own_account_read_only: {
+    kind: "permission",
+    status: 403,
+    description:
+      "Admin API: a manage key may read its own account and manage that account's keys, but not change, suspend, resume, move or delete the account itself; an administrator above it can.",
+  },
+  key_outlives_issuer: {
+    kind: "permission",
+    status: 403,
+    description: "Admin API: a manage key issuing or rotating a key of its own account would hand out a key that outlives it (no expiry, or a later one).",
+  },
+  parent_required: {
+    kind: "invalid_request",
+    status: 400,
+    description: "Admin API: a manage key creates accounts only inside its own subtree, so `parent_id` is required.",
+  },
+  exceeds_account: {
+    kind: "invalid_request",
+    status: 400,
+    description: "Admin API: a key's `models` or `limits` go beyond what its account's effective policy allows; `param` names the field.",
+  },
+  key_not_rotatable: {
+    kind: "invalid_request",
+    status: 409,
+    description: "Admin API: only an active, unexpired key that has not been rotated yet can be rotated (rotate its replacement instead).",
   },
   account_not_found: { kind: "not_found", status: 404, description: "Admin API: no account with that id." },
   api_key_not_found: { kind: "not_found", status: 404, description: "Admin API: no API key with that id." },

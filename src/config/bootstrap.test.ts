@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SecretBox } from "../governance/secrets.js";
+import { AuditChain, verifyAuditChain } from "../governance/audit.js";
 import { openTestStore, type TestStore } from "../testing/test-stores.js";
 import { applyBootstrap } from "./bootstrap.js";
 import { parseConfig } from "./load.js";
@@ -113,5 +114,35 @@ describe("bootstrap of account policies", () => {
     );
     expect(() => parseConfig(`accounts:\n  - name: a\n    time_zone: Mars/Base\n`, "org.yaml", {})).toThrow(/time_zone/);
     expect(() => parseConfig(`server:\n  trusted_proxies: ["proxy.internal"]\n`, "org.yaml", {})).toThrow(/trusted_proxies/);
+  });
+});
+
+describe("bootstrap audit", () => {
+  it("records each change it makes as actor config, and nothing when the file is unchanged", async () => {
+    const secrets = new SecretBox(randomBytes(32));
+    const chain = new AuditChain();
+    const file = (models: string) =>
+      `${yaml(["up"])}accounts:\n  - name: org\n    keys: [sk-org-000000000000000001]\n  - name: team\n    parent: org\n    models: [${models}]\n`;
+    const apply = (text: string) => applyBootstrap(t.store, secrets, parseConfig(text, "f.yaml", {}), "f.yaml", chain);
+    await apply(file("m"));
+    const first = await t.store.audit.list();
+    expect(first.map((r) => [r.actor, r.action]).reverse()).toEqual([
+      ["config", "upstream.create"],
+      ["config", "upstream_key.create"],
+      ["config", "account.create"],
+      ["config", "api_key.create"],
+      ["config", "account.create"],
+    ]);
+    // No secret reaches the trail: keys appear by fingerprint and prefix.
+    expect(first.map((r) => r.after).join()).not.toMatch(/sk-up|sk-org/);
+
+    await apply(file("m"));
+    expect(await t.store.audit.list()).toHaveLength(5);
+
+    await apply(file("m, n"));
+    const [latest] = await t.store.audit.list({ limit: 1 });
+    expect(latest).toMatchObject({ seq: 6, actor: "config", action: "account.update", targetId: (await t.store.accounts.getByName("team"))!.id });
+    expect(JSON.parse(latest!.after!)).toMatchObject({ settings: { models: ["m", "n"] } });
+    expect(await verifyAuditChain(t.store)).toMatchObject({ ok: true, count: 6 });
   });
 });

@@ -12,12 +12,32 @@
 import { fingerprint, type SecretBox } from "../governance/secrets.js";
 import { hashKey, keyPrefix } from "../governance/api-keys.js";
 import { checkWithinParent, foldPolicies, POLICY_FIELDS, policyOf, violationParam, withPolicy, type Policy } from "../governance/policy.js";
-import type { Account } from "../storage/ports.js";
-import type { Store } from "../storage/ports.js";
+import { canonicalJson, type AuditedChange, type AuditOrigin } from "../governance/audit.js";
+import type { Account, ApiKey, Repos, Store, Upstream, UpstreamKey } from "../storage/ports.js";
 import type { ConfigFile } from "./schema.js";
 import { ConfigError } from "./load.js";
 
-export async function applyBootstrap(store: Store, secrets: SecretBox, config: ConfigFile, source: string): Promise<void> {
+/** Where the bootstrap's changes are recorded (governance/audit.ts AuditChain), as actor `config`. */
+export interface BootstrapAudit {
+  record(tx: Repos, change: AuditedChange, origin: AuditOrigin): Promise<void>;
+}
+
+const CONFIG_ORIGIN: AuditOrigin = { actor: { type: "config" } };
+
+export async function applyBootstrap(store: Store, secrets: SecretBox, config: ConfigFile, source: string, audit?: BootstrapAudit): Promise<void> {
+  /**
+   * One write and its audit record in one transaction. Re-applying an unchanged file at
+   * every start writes the same values again; only a write that changed something is recorded.
+   */
+  const write = <T>(fn: (tx: Repos) => Promise<{ result: T; change: AuditedChange | undefined }>): Promise<T> =>
+    store.transaction(async (tx) => {
+      const { result, change } = await fn(tx);
+      if (audit && change && (change.before === null || change.after === null || canonicalJson(change.before) !== canonicalJson(change.after))) {
+        await audit.record(tx, change, CONFIG_ORIGIN);
+      }
+      return result;
+    });
+
   for (const [i, u] of config.upstreams.entries()) {
     const settings: Record<string, unknown> = {
       timeout_ms: u.timeout_ms,
@@ -29,9 +49,11 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
     if (u.prompt_cache_key !== undefined) settings.prompt_cache_key = u.prompt_cache_key;
     if (u.forward_headers) settings.forward_headers = u.forward_headers;
     const existing = await store.upstreams.getByName(u.name);
-    const upstream = existing
-      ? await store.upstreams.update(existing.id, { protocol: u.protocol, baseUrl: u.base_url, models: u.models, enabled: u.enabled, settings })
-      : await store.upstreams.create({ name: u.name, protocol: u.protocol, baseUrl: u.base_url, models: u.models, enabled: u.enabled, settings });
+    const upstream = await write(async (tx) => {
+      const fields = { protocol: u.protocol, baseUrl: u.base_url, models: u.models, enabled: u.enabled, settings };
+      const after = existing ? await tx.upstreams.update(existing.id, fields) : await tx.upstreams.create({ name: u.name, ...fields });
+      return { result: after, change: after && upstreamChange(existing ? "update" : "create", existing, after) };
+    });
     if (!upstream) throw new ConfigError(`${source}: upstreams[${i}] could not be stored`, source);
     const wanted = new Map<string, { name: string; key: string }>();
     for (const [j, k] of u.keys.entries()) {
@@ -39,10 +61,17 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
       wanted.set(fingerprint(entry.key), entry);
     }
     const have = await store.upstreamKeys.listByUpstream(upstream.id);
-    for (const k of have) if (!wanted.has(k.fingerprint)) await store.upstreamKeys.delete(k.id);
+    for (const k of have) {
+      if (wanted.has(k.fingerprint)) continue;
+      await write(async (tx) => ({ result: await tx.upstreamKeys.delete(k.id), change: upstreamKeyChange("delete", k, null) }));
+    }
     const haveFp = new Set(have.map((k) => k.fingerprint));
     for (const [fp, entry] of wanted) {
-      if (!haveFp.has(fp)) await store.upstreamKeys.create({ upstreamId: upstream.id, name: entry.name, ciphertext: secrets.seal(entry.key), fingerprint: fp });
+      if (haveFp.has(fp)) continue;
+      await write(async (tx) => {
+        const k = await tx.upstreamKeys.create({ upstreamId: upstream.id, name: entry.name, ciphertext: secrets.seal(entry.key), fingerprint: fp });
+        return { result: k, change: upstreamKeyChange("create", null, k) };
+      });
     }
   }
 
@@ -51,7 +80,10 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
   for (const u of await store.upstreams.list()) {
     if (u.settings.managed_by !== "config" || named.has(u.name)) continue;
     const { managed_by: _released, ...settings } = u.settings;
-    await store.upstreams.update(u.id, { settings });
+    await write(async (tx) => {
+      const after = await tx.upstreams.update(u.id, { settings });
+      return { result: after, change: after && upstreamChange("update", u, after) };
+    });
   }
 
   for (const [i, a] of config.accounts.entries()) {
@@ -65,14 +97,17 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
     const policy: Record<string, unknown> = {};
     for (const f of POLICY_FIELDS) if (a[f] !== undefined) policy[f] = a[f];
     await refuseWiderThanParent(store, parentId, policy as Policy, `${source}: accounts[${i}] '${a.name}'`, source);
-    let account = await store.accounts.getByName(a.name);
-    if (!account) {
-      account = await store.accounts.create({ name: a.name, parentId, settings: withPolicy({}, policy as Policy) });
-    } else {
-      const settings = withPolicy(account.settings, policy as Policy);
-      account = (await store.accounts.update(account.id, { settings })) ?? account;
-      if (account.parentId !== parentId) await store.accounts.move(account.id, parentId);
-    }
+    const found = await store.accounts.getByName(a.name);
+    const account = await write(async (tx) => {
+      if (!found) {
+        const created = await tx.accounts.create({ name: a.name, parentId, settings: withPolicy({}, policy as Policy) });
+        return { result: created, change: accountChange("create", null, created) };
+      }
+      const settings = withPolicy(found.settings, policy as Policy);
+      if (found.parentId !== parentId) await tx.accounts.move(found.id, parentId);
+      const updated = (await tx.accounts.update(found.id, { settings })) ?? found;
+      return { result: updated, change: accountChange("update", found, updated) };
+    });
     for (const [j, k] of a.keys.entries()) {
       const entry = typeof k === "string" ? { name: `key-${j + 1}`, key: k } : { name: k.name ?? `key-${j + 1}`, key: k.key };
       const hash = hashKey(entry.key);
@@ -84,7 +119,10 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
         }
         continue;
       }
-      await store.apiKeys.create({ accountId: account.id, name: entry.name, prefix, hash });
+      await write(async (tx) => {
+        const key = await tx.apiKeys.create({ accountId: account.id, name: entry.name, prefix, hash });
+        return { result: key, change: apiKeyChange(key) };
+      });
     }
   }
 }
@@ -107,4 +145,51 @@ async function refuseWiderThanParent(store: Store, parentId: string | null, poli
   const v = violations[0]!;
   const by = v.setBy === null ? "the gateway's default" : `account '${chain.find((c) => c.id === v.setBy)?.name ?? "?"}'`;
   throw new ConfigError(`${where}: ${violationParam(v)}: ${v.message}, set by ${by}; a child may only narrow what its ancestors allow`, source);
+}
+
+// What the audit trail records of each change: the records without secrets (an upstream's
+// extra headers may carry credentials, so only their names), and without `updated_at`,
+// so re-applying an unchanged file compares equal.
+
+function upstreamChange(verb: "create" | "update", before: Upstream | undefined, after: Upstream): AuditedChange {
+  return {
+    action: `upstream.${verb}`,
+    target: { type: "upstream", id: after.id },
+    before: before ? upstreamRecord(before) : null,
+    after: upstreamRecord(after),
+  };
+}
+
+function upstreamRecord(u: Upstream): Record<string, unknown> {
+  const { headers, ...settings } = u.settings;
+  const headerNames = headers && typeof headers === "object" ? Object.keys(headers).sort() : [];
+  return {
+    id: u.id,
+    name: u.name,
+    protocol: u.protocol,
+    base_url: u.baseUrl,
+    models: u.models,
+    enabled: u.enabled,
+    settings: { ...settings, header_names: headerNames },
+  };
+}
+
+function upstreamKeyChange(verb: "create" | "delete", before: UpstreamKey | null, after: UpstreamKey | null): AuditedChange {
+  const view = (k: UpstreamKey) => ({ id: k.id, upstream_id: k.upstreamId, name: k.name, fingerprint: k.fingerprint, status: k.status });
+  const id = (after ?? before)!.id;
+  return { action: `upstream_key.${verb}`, target: { type: "upstream_key", id }, before: before && view(before), after: after && view(after) };
+}
+
+function accountChange(verb: "create" | "update", before: Account | null, after: Account): AuditedChange {
+  const view = (x: Account) => ({ id: x.id, parent_id: x.parentId, name: x.name, status: x.status, settings: x.settings });
+  return { action: `account.${verb}`, target: { type: "account", id: after.id }, before: before && view(before), after: view(after) };
+}
+
+function apiKeyChange(k: ApiKey): AuditedChange {
+  return {
+    action: "api_key.create",
+    target: { type: "api_key", id: k.id },
+    before: null,
+    after: { id: k.id, account_id: k.accountId, name: k.name, prefix: k.prefix, status: k.status },
+  };
 }

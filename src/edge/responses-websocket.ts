@@ -10,6 +10,7 @@
  * request (last input + last output + new input). One response at a time.
  */
 import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
+import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { randomUUID } from "node:crypto";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -189,9 +190,11 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
       accountId = o.authenticate(req);
     } catch (err) {
       const e = err instanceof GatewayError ? err : new GatewayError("authentication", "invalid_api_key", "Invalid API key.");
-      const body = JSON.stringify({ error: { message: e.message, type: "authentication_error", code: e.code, param: null } });
+      // A manage-only key is known but may not call models: 403, not 401.
+      const type = e.status === 403 ? "permission_error" : "authentication_error";
+      const body = JSON.stringify({ error: { message: e.message, type, code: e.code, param: null } });
       socket.end(
-        `HTTP/1.1 ${e.status} Unauthorized\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? "Unauthorized"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
       return;
     }

@@ -7,10 +7,11 @@
  * snapshot at once, so a request sees one consistent version.
  */
 import { SnapshotHolder } from "../canonical/snapshot-holder.js";
-import type { Account, AccountRepo, ApiKeyRepo } from "../storage/ports.js";
+import type { Account, AccountRepo, ApiKeyRepo, ApiKeyScope, KeyLimits } from "../storage/ports.js";
 import type { Logger } from "../observability/logger.js";
 import { hashKey, hashesEqual, keyPrefix } from "./api-keys.js";
 import { allowsModel, narrow, policyOf, UNRESTRICTED, type EffectivePolicy } from "./policy.js";
+import { expiryMs } from "./key-policy.js";
 
 export interface Principal {
   readonly apiKeyId: string;
@@ -19,8 +20,14 @@ export interface Principal {
   readonly account: Account;
   /** The account and its ancestors, nearest first: every one's status and rules apply. */
   readonly chain: readonly Account[];
-  /** The chain's policies folded into what this key may do. */
+  /** The chain's policies folded into what this key may do, the key's own models last. */
   readonly policy: EffectivePolicy;
+  /** What the key may be used for; the data plane needs `inference`. */
+  readonly scopes: readonly ApiKeyScope[];
+  /** When the key stops working (ms since the epoch; Infinity = never): checked per request by a number compare. */
+  readonly expiresAtMs: number;
+  /** The key's own limits (enforced by the limits checks), null = none beyond the account's. */
+  readonly keyLimits: KeyLimits | null;
 }
 
 export interface PrincipalsSnapshot {
@@ -81,7 +88,19 @@ export async function buildPrincipals(source: PrincipalSource, version: number, 
     const account = byId.get(k.accountId);
     if (!account) continue;
     const { chain, policy } = resolve(account);
-    byPrefix.set(k.prefix, { apiKeyId: k.id, apiKeyName: k.name, keyHash: k.hash, account, chain, policy });
+    // The key is the chain's last link: its own models narrow the account's (and the fold keeps it within them).
+    const keyPolicy = k.models ? narrow(policy, { models: k.models }) : policy;
+    byPrefix.set(k.prefix, {
+      apiKeyId: k.id,
+      apiKeyName: k.name,
+      keyHash: k.hash,
+      account,
+      chain,
+      policy: keyPolicy,
+      scopes: k.scopes,
+      expiresAtMs: expiryMs(k.expiresAt),
+      keyLimits: k.limits,
+    });
   }
   return { byPrefix, version };
 }

@@ -19,12 +19,22 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   return undefined;
 }
 
-export function authenticate(headers: IncomingHttpHeaders, principals: PrincipalsSnapshot): Principal {
+/** `now` (ms since the epoch) is injectable for tests; the expiry check is one number compare, no I/O. */
+export function authenticate(headers: IncomingHttpHeaders, principals: PrincipalsSnapshot, now: number = Date.now()): Principal {
   const secret = presentedKey(headers);
   if (!secret) {
     throw new GatewayError("authentication", "missing_api_key", "No API key provided. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.");
   }
   const principal = verifyKey(principals, secret);
   if (!principal) throw new GatewayError("authentication", "invalid_api_key", "Invalid API key.");
+  // Expiry first: an expired key is refused whatever its scopes.
+  if (now >= principal.expiresAtMs) throw new GatewayError("authentication", "api_key_expired", "This API key has expired.");
+  if (!principal.scopes.includes("inference")) {
+    throw new GatewayError(
+      "permission",
+      "key_scope_manage_only",
+      "This API key has only the 'manage' scope, for the admin API; calling models needs a key with the 'inference' scope.",
+    );
+  }
   return principal;
 }

@@ -36,6 +36,20 @@ export interface AccountPatch {
 
 export type ApiKeyStatus = "active" | "revoked";
 
+/** What a key may be used for: `inference` on the data plane, `manage` on the admin API. */
+export type ApiKeyScope = "inference" | "manage";
+
+/** Request and token limits per window, and concurrent requests: the shape account policies and keys share. */
+export interface KeyLimits {
+  rpm?: number;
+  rph?: number;
+  rpd?: number;
+  tpm?: number;
+  tph?: number;
+  tpd?: number;
+  concurrency?: number;
+}
+
 export interface ApiKey {
   id: string;
   accountId: string;
@@ -45,6 +59,16 @@ export interface ApiKey {
   /** Hex SHA-256 of the whole secret. The secret itself is never stored. */
   hash: string;
   status: ApiKeyStatus;
+  /** Never empty; keys stored before scopes existed read as `["inference"]`. */
+  scopes: ApiKeyScope[];
+  /** After this instant the key no longer authenticates; null = never expires. */
+  expiresAt: string | null;
+  /** Model patterns narrowing the account's allow-list for this key; null = the account's. */
+  models: string[] | null;
+  /** Limits for this key alone; null = none beyond the account's. */
+  limits: KeyLimits | null;
+  /** The key that replaced this one by rotation (this one then expires at the grace end); null = not rotated. */
+  replacedBy: string | null;
   createdAt: string;
   lastUsedAt: string | null;
 }
@@ -54,6 +78,11 @@ export interface NewApiKey {
   name: string;
   prefix: string;
   hash: string;
+  /** Default `["inference"]`. */
+  scopes?: ApiKeyScope[];
+  expiresAt?: string | null;
+  models?: string[] | null;
+  limits?: KeyLimits | null;
 }
 
 export type { UpstreamProtocol };
@@ -111,6 +140,32 @@ export interface NewUpstreamKey {
   fingerprint: string;
 }
 
+/** A descendant with its distance below the account asked about (1 = a child). */
+export interface AccountAtDepth extends Account {
+  depth: number;
+}
+
+export interface DescendantQuery {
+  /** At most this many rows (the store does not cap it; callers do). */
+  limit: number;
+  /** Continue after this position (the `nextCursor` of the previous page). */
+  cursor?: string;
+  /** Only accounts whose name contains this text, ignoring ASCII case. */
+  nameContains?: string;
+  status?: AccountStatus;
+  /** Only accounts exactly this many levels below. */
+  depth?: number;
+  /** Only accounts at most this many levels below. */
+  maxDepth?: number;
+}
+
+export interface DescendantPage {
+  /** In a stable order: depth, then name, then id. */
+  items: AccountAtDepth[];
+  /** Where the next page starts; null on the last page. Opaque. */
+  nextCursor: string | null;
+}
+
 export interface AccountRepo {
   create(input: NewAccount): Promise<Account>;
   get(id: string): Promise<Account | undefined>;
@@ -126,6 +181,19 @@ export interface AccountRepo {
   ancestors(id: string): Promise<Account[]>;
   /** Every descendant at any depth, excluding the account itself. Closure-table lookup. */
   descendants(id: string): Promise<Account[]>;
+  /** Direct children, by name. */
+  children(id: string): Promise<Account[]>;
+  /** One page of descendants (closure-table lookup), filtered and in a stable order. A malformed cursor throws StoreError("invalid"). */
+  descendantPage(id: string, query: DescendantQuery): Promise<DescendantPage>;
+  /** How many levels `descendantId` lies below `ancestorId` (0 = the same account), or undefined when it is not in that subtree. One index lookup. */
+  depthBelow(ancestorId: string, descendantId: string): Promise<number | undefined>;
+  /**
+   * Deletes the account, its whole subtree and every key of theirs in one transaction;
+   * returns the deleted accounts, deepest first (empty if absent). `beforeDelete` runs
+   * first with that list, on the same transaction, so a caller can settle what the
+   * accounts hold or refuse by throwing.
+   */
+  deleteSubtree(id: string, beforeDelete?: (accounts: readonly Account[]) => Promise<void>): Promise<Account[]>;
   /** Moves a subtree under a new parent (null = make it a root) in one transaction. Rejects cycles. */
   move(id: string, newParentId: string | null): Promise<void>;
   /**
@@ -148,6 +216,12 @@ export interface ApiKeyRepo {
   listActive(): Promise<ApiKey[]>;
   /** True if the key exists (revoking twice is not an error). */
   revoke(id: string): Promise<boolean>;
+  /**
+   * Rotation, in one transaction: stores `replacement` and marks `id` as replaced by it,
+   * expiring at `oldExpiresAt`. Only an active key not yet replaced rotates: otherwise
+   * StoreError("conflict") and nothing is written, so of two racing rotations one wins.
+   */
+  rotate(id: string, replacement: NewApiKey, oldExpiresAt: string): Promise<{ old: ApiKey; replacement: ApiKey }>;
   /** Records last use; never moves lastUsedAt backwards (touches arrive out of order). */
   touch(id: string, at: string): Promise<void>;
 }
@@ -213,6 +287,211 @@ export interface UsageRepo {
   listByAccount(accountId: string, opts?: { limit?: number }): Promise<UsageRecord[]>;
 }
 
+/** Where granted credit came from. */
+export type CreditKind = "subscription" | "payg" | "addon";
+export const CREDIT_KINDS: readonly CreditKind[] = ["subscription", "payg", "addon"];
+
+/**
+ * Kinds of ledger movement, from the point of view of the account the row belongs to.
+ * Credit in is positive, credit out negative. `debit`, `refund` and `expiry` are the
+ * governance issue's (consumption); the others are written by {@link LedgerRepo.move}.
+ */
+export type LedgerEntryType =
+  /** The root added credit. */
+  | "topup"
+  /** Received from the parent. */
+  | "grant"
+  /** Given to a child. */
+  | "grant_out"
+  /** Taken back by the parent. */
+  | "clawback"
+  /** Taken back from a child. */
+  | "clawback_in"
+  /** The account was deleted; its unspent credit went to the parent. */
+  | "release"
+  /** A deleted child's unspent credit, returned. */
+  | "release_in"
+  /** Written off (a deleted root's balance, a deleted account's expired credit). */
+  | "adjustment"
+  | "debit"
+  | "refund"
+  | "expiry";
+
+/** One row of the append-only ledger. Amounts are signed integer micro-units. */
+export interface LedgerEntry {
+  id: string;
+  accountId: string;
+  type: LedgerEntryType;
+  creditKind: CreditKind | null;
+  amountMicros: number;
+  /** The account's balance right after this row. */
+  balanceAfterMicros: number;
+  /** 1, 2, 3 … per account, in the order the rows changed the balance. */
+  accountSeq: number;
+  idempotencyKey: string;
+  /** The movement this row belongs to: the id of the row on the account the call named. */
+  reference: string | null;
+  expiresAt: string | null;
+  actor: string | null;
+  metadata: Record<string, unknown>;
+  createdAt: string;
+}
+
+/**
+ * One grant of credit to an account and what is left of it. The balance is the sum of
+ * every grant's remaining amount; consumption (the governance issue) spends grants
+ * earliest expiry first and never spends an expired one.
+ */
+export interface CreditGrant {
+  id: string;
+  accountId: string;
+  kind: CreditKind;
+  amountMicros: number;
+  remainingMicros: number;
+  expiresAt: string | null;
+  /** The account the credit came from: the parent for a grant, the child for a clawback; null for a top-up. */
+  sourceAccountId: string | null;
+  /** The ledger row that created it. */
+  entryId: string;
+  createdAt: string;
+}
+
+/**
+ * A credit movement asked of the ledger:
+ * - `topup`: new credit on `accountId` (no counterparty);
+ * - `grant`: from `counterpartyId` (the parent) to `accountId`, spending the parent's
+ *   unexpired grants earliest expiry first;
+ * - `clawback`: from `accountId` back to `counterpartyId` (the parent), taking the
+ *   child's unexpired grants newest first; the parent gets grants of the same kinds and expiries;
+ * - `release`: like a clawback of everything unexpired (the account is being deleted),
+ *   with what has expired written off; with no counterparty (a root) all is written off.
+ */
+export interface CreditMovementInput {
+  type: "topup" | "grant" | "clawback" | "release";
+  accountId: string;
+  counterpartyId?: string | null;
+  /** Positive; ignored for `release` (it moves everything). */
+  amountMicros: number;
+  /** For topup and grant. */
+  kind?: CreditKind;
+  expiresAt?: string | null;
+  /** Unique per account: a second movement with the same key returns the first. */
+  idempotencyKey?: string;
+  actor?: string | null;
+  note?: string | null;
+  /** The time used for expiry and the rows (default: now). */
+  now?: string;
+}
+
+/** A movement as made (or as first made, for a replayed idempotency key). */
+export interface CreditMovement {
+  /** The id of the ledger row on `accountId`. */
+  id: string;
+  type: CreditMovementInput["type"];
+  accountId: string;
+  counterpartyId: string | null;
+  /** The amount moved (positive), what `accountId` gained (topup, grant) or lost (clawback, release). */
+  amountMicros: number;
+  kind: CreditKind | null;
+  expiresAt: string | null;
+  balanceAfterMicros: number;
+  counterpartyEntryId: string | null;
+  counterpartyBalanceAfterMicros: number | null;
+  /** The caller's idempotency key, if it gave one. */
+  idempotencyKey: string | null;
+  note: string | null;
+  actor: string | null;
+  createdAt: string;
+}
+
+export type CreditMovementResult =
+  | { status: "done"; movement: CreditMovement }
+  /** The idempotency key was used before: the first movement, unchanged. */
+  | { status: "replayed"; movement: CreditMovement }
+  /** Refused, nothing written: the paying side has only `availableMicros` unspent and unexpired. */
+  | { status: "insufficient"; availableMicros: number }
+  /** A release on an account that holds nothing: no row written. */
+  | { status: "empty" };
+
+export interface LedgerPage {
+  /** Newest first. Pass the last row's accountSeq as `beforeSeq` for the next page. */
+  beforeSeq?: number;
+  limit?: number;
+}
+
+/**
+ * Balances, grants and the append-only ledger. Every balance change is one ledger row
+ * written in the same transaction, with `balanceAfterMicros` filled, so a balance always
+ * equals the sum of its rows. Balances never go negative through this port.
+ *
+ * Writers serialise per account on the account's balance row (PostgreSQL: a row lock,
+ * taken parent before child; SQLite: the write lock); a later writer (consumption) must
+ * take the same lock.
+ */
+export interface LedgerRepo {
+  move(input: CreditMovementInput): Promise<CreditMovementResult>;
+  /** 0 for an account without any movement. */
+  balance(accountId: string): Promise<number>;
+  /** Grants with something left, earliest expiry first (never-expiring last). */
+  grants(accountId: string): Promise<CreditGrant[]>;
+  entries(accountId: string, page?: LedgerPage): Promise<LedgerEntry[]>;
+}
+
+/** One link of the audit chain. */
+export interface AuditRecord {
+  seq: number;
+  /** `root`, `config`, `cli` or `api_key:<id>`. */
+  actor: string;
+  action: string;
+  targetType: string;
+  targetId: string | null;
+  /** Canonical JSON text (keys sorted), as hashed; null where the target did not exist. */
+  before: string | null;
+  after: string | null;
+  ip: string | null;
+  requestId: string | null;
+  createdAt: string;
+  prevHash: string;
+  hash: string;
+}
+
+/** The prevHash of the first record. */
+export const AUDIT_GENESIS_HASH = "0".repeat(64);
+
+export type NewAuditRecord = Omit<AuditRecord, "seq" | "prevHash" | "hash">;
+
+export interface AuditFilter {
+  targetType?: string;
+  targetId?: string;
+  action?: string;
+  actor?: string;
+  /** Inclusive lower and exclusive upper bound on createdAt. */
+  since?: string;
+  until?: string;
+  /** Only records concerning this account or its subtree, as it was when they were written. */
+  scopeAccountId?: string;
+  /** Records with seq below this (the previous page's last seq). */
+  beforeSeq?: number;
+  limit?: number;
+}
+
+/**
+ * The hash-chained audit trail. Appends take turns (PostgreSQL: an advisory lock held
+ * to the end of the enclosing transaction; SQLite: the write lock), so `seq` is
+ * gap-free and every record names its predecessor's hash.
+ */
+export interface AuditRepo {
+  /**
+   * Appends one record after the current tail: `seal(seq, prevHash)` returns the
+   * record's hash. `scope` lists the accounts whose subtree views show it.
+   */
+  append(record: NewAuditRecord, scope: readonly string[], seal: (seq: number, prevHash: string) => string): Promise<AuditRecord>;
+  /** Newest first, filtered. */
+  list(filter?: AuditFilter): Promise<AuditRecord[]>;
+  /** In chain order from `afterSeq` (exclusive), at most `limit` rows: for verification. */
+  scan(afterSeq: number, limit: number): Promise<AuditRecord[]>;
+}
+
 /**
  * The repositories, either on their own (each call its own statement or short
  * transaction) or bound to one open transaction (see {@link Repos.transaction}).
@@ -223,6 +502,8 @@ export interface Repos {
   readonly upstreams: UpstreamRepo;
   readonly upstreamKeys: UpstreamKeyRepo;
   readonly usage: UsageRepo;
+  readonly ledger: LedgerRepo;
+  readonly audit: AuditRepo;
   /**
    * Runs `fn` in one write transaction: everything done through `tx` commits when `fn`
    * resolves and is undone when it throws (the error is rethrown). Writes through `tx`

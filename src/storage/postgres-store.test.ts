@@ -73,10 +73,13 @@ describe("postgres store specifics", () => {
         schema,
       ]);
       expect(tables.rows.map((r) => r.table_name)).toEqual([
+        "account_balances",
         "account_closure",
         "accounts",
         "api_keys",
         "audit_log",
+        "audit_scope",
+        "credit_grants",
         "kysely_migration",
         "kysely_migration_lock",
         "ledger_entries",

@@ -7,7 +7,19 @@
  */
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { StoreError, type Account, type Repos, type Store, type StoreErrorCode, type UsageRecord } from "./ports.js";
+import {
+  AUDIT_GENESIS_HASH,
+  StoreError,
+  type Account,
+  type AuditFilter,
+  type CreditMovement,
+  type CreditMovementResult,
+  type NewAuditRecord,
+  type Repos,
+  type Store,
+  type StoreErrorCode,
+  type UsageRecord,
+} from "./ports.js";
 
 export function runStoreContract(name: string, makeStore: () => Promise<Store>): void {
   describe(`${name} store contract`, () => {
@@ -178,6 +190,71 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(depths).toEqual([...depths].sort((p, q) => p - q));
       });
 
+      it("lists children, answers depth below, and pages descendants in a stable, filtered order", async () => {
+        const t = await buildTree(store, { root: null, "b-Two": "root", "a-one": "root", c: "a-one", "d-two": "c", e: "a-one", x: null });
+        await store.accounts.update(t.e.id, { status: "disabled" });
+        expect(names(await store.accounts.children(t.root.id))).toEqual(["a-one", "b-Two"]);
+        expect(await store.accounts.children(t["d-two"].id)).toEqual([]);
+        expect(await store.accounts.depthBelow(t.root.id, t["d-two"].id)).toBe(3);
+        expect(await store.accounts.depthBelow(t.root.id, t.root.id)).toBe(0);
+        expect(await store.accounts.depthBelow(t.c.id, t.root.id)).toBeUndefined();
+        expect(await store.accounts.depthBelow(t.x.id, t.c.id)).toBeUndefined();
+
+        const all = async (q: Omit<Parameters<typeof store.accounts.descendantPage>[1], "limit" | "cursor">, limit: number): Promise<string[][]> => {
+          const pages: string[][] = [];
+          let cursor: string | undefined;
+          do {
+            const page = await store.accounts.descendantPage(t.root.id, { ...q, limit, ...(cursor ? { cursor } : {}) });
+            pages.push(page.items.map((a) => `${a.depth}:${a.name}`));
+            cursor = page.nextCursor ?? undefined;
+          } while (cursor);
+          return pages;
+        };
+        expect(await all({}, 2)).toEqual([["1:a-one", "1:b-Two"], ["2:c", "2:e"], ["3:d-two"]]);
+        expect(await all({}, 5)).toEqual([["1:a-one", "1:b-Two", "2:c", "2:e", "3:d-two"]]);
+        // Name filter: a substring, ASCII case ignored, LIKE's wildcards taken literally.
+        expect(await all({ nameContains: "TWO" }, 10)).toEqual([["1:b-Two", "3:d-two"]]);
+        expect(await all({ nameContains: "_" }, 10)).toEqual([[]]);
+        expect(await all({ nameContains: "%" }, 10)).toEqual([[]]);
+        expect(await all({ status: "disabled" }, 10)).toEqual([["2:e"]]);
+        expect(await all({ depth: 2 }, 1)).toEqual([["2:c"], ["2:e"]]);
+        expect(await all({ maxDepth: 1 }, 10)).toEqual([["1:a-one", "1:b-Two"]]);
+        await expectStoreError(store.accounts.descendantPage(t.root.id, { limit: 1, cursor: "not-a-cursor" }), "invalid");
+      });
+
+      it("deletes a whole subtree with its keys in one transaction, deepest first", async () => {
+        const t = await buildTree(store, { a: null, b: "a", c: "b", d: "a", x: null });
+        await store.apiKeys.create({ accountId: t.c.id, name: "k", prefix: "sy-c", hash: "h" });
+        await store.apiKeys.create({ accountId: t.x.id, name: "k", prefix: "sy-x", hash: "h" });
+        // A refusal from the hook undoes everything.
+        await expect(
+          store.accounts.deleteSubtree(t.b.id, async () => {
+            throw new Error("balance left");
+          }),
+        ).rejects.toThrow("balance left");
+        expect(names(await store.accounts.descendants(t.a.id))).toEqual(["b", "d", "c"]);
+        let seen: string[] = [];
+        const deleted = await store.accounts.deleteSubtree(t.b.id, async (accounts) => void (seen = names(accounts)));
+        expect(names(deleted)).toEqual(["c", "b"]);
+        expect(seen).toEqual(["c", "b"]);
+        expect(names(await store.accounts.descendants(t.a.id))).toEqual(["d"]);
+        expect(await store.apiKeys.getByPrefix("sy-c")).toBeUndefined();
+        expect(await store.apiKeys.getByPrefix("sy-x")).toBeDefined();
+        expect(await store.accounts.deleteSubtree(t.b.id)).toEqual([]);
+        expect(names(await store.accounts.deleteSubtree(t.a.id))).toEqual(["d", "a"]);
+        expect(names(await store.accounts.list())).toEqual(["x"]);
+      });
+
+      it("leaves no orphan when sub-accounts are created while their subtree is deleted", async () => {
+        const t = await buildTree(store, { a: null, b: "a", c: "b" });
+        const creates = Array.from({ length: 6 }, (_, i) => store.accounts.create({ name: `late-${i}`, parentId: i % 2 ? t.b.id : t.c.id }));
+        const [deleted, ...made] = await Promise.allSettled([store.accounts.deleteSubtree(t.a.id), ...creates]);
+        expect(deleted.status).toBe("fulfilled");
+        // Each create either ran before the delete (and went with it) or found its parent gone.
+        for (const r of made) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "not_found" });
+        expect(await store.accounts.list()).toEqual([]);
+      });
+
       it("moves a subtree and re-links every descendant", async () => {
         const t = await buildTree(store, { a: null, b: "a", c: "b", d: "c", s: "a", x: null, y: "x" });
         await store.accounts.move(t.b.id, t.y.id);
@@ -324,6 +401,11 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           prefix: "sy-aaaa1111",
           hash: "f".repeat(64),
           status: "active",
+          scopes: ["inference"],
+          expiresAt: null,
+          models: null,
+          limits: null,
+          replacedBy: null,
           createdAt: expect.any(String),
           lastUsedAt: null,
         });
@@ -373,6 +455,67 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await store.apiKeys.touch(k.id, "2030-01-03T00:00:00.000Z");
         expect((await store.apiKeys.get(k.id))?.lastUsedAt).toBe("2030-01-03T00:00:00.000Z");
         await expect(store.apiKeys.touch(MISSING_ID, "2030-01-03T00:00:00.000Z")).resolves.toBeUndefined();
+      });
+
+      it("stores scopes, expiry, model narrowing and limits", async () => {
+        const a = await store.accounts.create({ name: "a" });
+        const k = await store.apiKeys.create({
+          accountId: a.id,
+          name: "ops",
+          prefix: "sy-scoped",
+          hash: "h",
+          scopes: ["inference", "manage"],
+          expiresAt: "2031-01-01T00:00:00.000Z",
+          models: ["gpt-4o*"],
+          limits: { rpm: 60, concurrency: 2 },
+        });
+        expect(k).toMatchObject({
+          scopes: ["inference", "manage"],
+          expiresAt: "2031-01-01T00:00:00.000Z",
+          models: ["gpt-4o*"],
+          limits: { rpm: 60, concurrency: 2 },
+          replacedBy: null,
+        });
+        expect(await store.apiKeys.get(k.id)).toEqual(k);
+        expect(ids(await store.apiKeys.listActive())).toEqual([k.id]);
+      });
+
+      it("rotates a key once: the replacement is stored and the old key expires at the grace end", async () => {
+        const a = await store.accounts.create({ name: "a" });
+        const k = await store.apiKeys.create({ accountId: a.id, name: "ci", prefix: "sy-old", hash: "h-old", scopes: ["manage"], models: ["gpt-*"] });
+        const grace = "2030-05-05T00:00:00.000Z";
+        const { old, replacement } = await store.apiKeys.rotate(
+          k.id,
+          { accountId: a.id, name: "ci", prefix: "sy-new", hash: "h-new", scopes: ["manage"], models: ["gpt-*"] },
+          grace,
+        );
+        expect(old).toMatchObject({ id: k.id, status: "active", expiresAt: grace, replacedBy: replacement.id });
+        expect(replacement).toMatchObject({ prefix: "sy-new", scopes: ["manage"], models: ["gpt-*"], expiresAt: null, replacedBy: null });
+        expect(await store.apiKeys.get(k.id)).toEqual(old);
+        expect(await store.apiKeys.getByPrefix("sy-new")).toEqual(replacement);
+        // Both secrets stay listed until the grace ends; the old one carries its end.
+        expect(ids(await store.apiKeys.listActive()).sort()).toEqual([k.id, replacement.id].sort());
+        // A replaced key does not rotate again, and nothing is written when it is refused.
+        await expectStoreError(store.apiKeys.rotate(k.id, { accountId: a.id, name: "ci", prefix: "sy-new2", hash: "h" }, grace), "conflict");
+        expect(await store.apiKeys.getByPrefix("sy-new2")).toBeUndefined();
+        await store.apiKeys.revoke(replacement.id);
+        await expectStoreError(store.apiKeys.rotate(replacement.id, { accountId: a.id, name: "ci", prefix: "sy-new3", hash: "h" }, grace), "conflict");
+        await expectStoreError(store.apiKeys.rotate(MISSING_ID, { accountId: a.id, name: "ci", prefix: "sy-new4", hash: "h" }, grace), "conflict");
+      });
+
+      it("lets exactly one of many concurrent rotations of a key win", async () => {
+        const a = await store.accounts.create({ name: "a" });
+        const k = await store.apiKeys.create({ accountId: a.id, name: "ci", prefix: "sy-race", hash: "h" });
+        const results = await Promise.allSettled(
+          Array.from({ length: 8 }, (_, i) =>
+            store.apiKeys.rotate(k.id, { accountId: a.id, name: "ci", prefix: `sy-race-${i}`, hash: `h${i}` }, "2030-01-01T00:00:00.000Z"),
+          ),
+        );
+        const won = results.filter((r) => r.status === "fulfilled");
+        expect(won).toHaveLength(1);
+        for (const r of results) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "conflict" });
+        expect(await store.apiKeys.listByAccount(a.id)).toHaveLength(2);
+        expect((await store.apiKeys.get(k.id))?.replacedBy).toBe(won[0]!.value.replacement.id);
       });
 
       it("rejects a duplicate prefix and an unknown account", async () => {
@@ -802,6 +945,289 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.usage.insertMany(many)).toBe(2500);
         expect(await store.usage.listByAccount("acct-1", { limit: 5000 })).toHaveLength(2500);
         expect(await store.usage.insertMany([])).toBe(0);
+      });
+    });
+
+    describe("credit ledger", () => {
+      const done = (r: CreditMovementResult): CreditMovement => {
+        if (r.status !== "done" && r.status !== "replayed") throw new Error(`expected a movement, got ${JSON.stringify(r)}`);
+        return r.movement;
+      };
+
+      it("tops up, grants and claws back with one ledger row per balance change", async () => {
+        const t = await buildTree(store, { root: null, child: "root" });
+        const top = done(await store.ledger.move({ type: "topup", accountId: t.root.id, amountMicros: 1_000, kind: "payg", actor: "root", note: "welcome" }));
+        expect(top).toMatchObject({
+          type: "topup",
+          accountId: t.root.id,
+          counterpartyId: null,
+          amountMicros: 1_000,
+          kind: "payg",
+          balanceAfterMicros: 1_000,
+          note: "welcome",
+        });
+        const grant = done(
+          await store.ledger.move({
+            type: "grant",
+            accountId: t.child.id,
+            counterpartyId: t.root.id,
+            amountMicros: 300,
+            kind: "subscription",
+            expiresAt: "2999-01-01T00:00:00.000Z",
+          }),
+        );
+        expect(grant).toMatchObject({
+          balanceAfterMicros: 300,
+          counterpartyBalanceAfterMicros: 700,
+          kind: "subscription",
+          expiresAt: "2999-01-01T00:00:00.000Z",
+        });
+        const back = done(await store.ledger.move({ type: "clawback", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 100 }));
+        expect(back).toMatchObject({ type: "clawback", amountMicros: 100, balanceAfterMicros: 200, counterpartyBalanceAfterMicros: 800 });
+
+        expect(await store.ledger.balance(t.root.id)).toBe(800);
+        expect(await store.ledger.balance(t.child.id)).toBe(200);
+        const rootRows = (await store.ledger.entries(t.root.id)).reverse();
+        expect(rootRows.map((e) => [e.accountSeq, e.type, e.amountMicros, e.balanceAfterMicros])).toEqual([
+          [1, "topup", 1_000, 1_000],
+          [2, "grant_out", -300, 700],
+          [3, "clawback_in", 100, 800],
+        ]);
+        expect((await store.ledger.entries(t.child.id)).map((e) => [e.type, e.amountMicros, e.balanceAfterMicros])).toEqual([
+          ["clawback", -100, 200],
+          ["grant", 300, 300],
+        ]);
+        // Both rows of a movement point at the row on the account the call named.
+        expect(rootRows[1]!.reference).toBe(grant.id);
+        expect(grant.counterpartyEntryId).toBe(rootRows[1]!.id);
+        // What came back keeps its kind and expiry, and says where it came from.
+        expect((await store.ledger.grants(t.root.id)).map((g) => [g.kind, g.remainingMicros, g.expiresAt, g.sourceAccountId])).toEqual([
+          ["subscription", 100, "2999-01-01T00:00:00.000Z", t.child.id],
+          ["payg", 700, null, null],
+        ]);
+        expect((await store.ledger.grants(t.child.id)).map((g) => [g.amountMicros, g.remainingMicros, g.sourceAccountId])).toEqual([[300, 200, t.root.id]]);
+        expect(await store.ledger.balance(MISSING_ID)).toBe(0);
+        expect(await store.ledger.entries(t.root.id, { beforeSeq: 3, limit: 1 })).toMatchObject([{ accountSeq: 2 }]);
+      });
+
+      it("refuses more than the paying side holds unspent and unexpired, writing nothing", async () => {
+        const t = await buildTree(store, { root: null, child: "root" });
+        await store.ledger.move({
+          type: "topup",
+          accountId: t.root.id,
+          amountMicros: 100,
+          kind: "addon",
+          expiresAt: "2030-01-01T00:00:00.000Z",
+          now: "2029-01-01T00:00:00.000Z",
+        });
+        await store.ledger.move({ type: "topup", accountId: t.root.id, amountMicros: 40, kind: "payg", now: "2029-01-01T00:00:00.000Z" });
+        const later = "2030-06-01T00:00:00.000Z";
+        expect(
+          await store.ledger.move({ type: "grant", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 41, kind: "payg", now: later }),
+        ).toEqual({
+          status: "insufficient",
+          availableMicros: 40,
+        });
+        done(await store.ledger.move({ type: "grant", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 30, kind: "payg", now: later }));
+        expect(await store.ledger.move({ type: "clawback", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 31, now: later })).toEqual({
+          status: "insufficient",
+          availableMicros: 30,
+        });
+        // The expired top-up still counts in the balance until consumption expires it.
+        expect(await store.ledger.balance(t.root.id)).toBe(110);
+        expect(await store.ledger.entries(t.root.id)).toHaveLength(3);
+        expect(await store.ledger.entries(t.child.id)).toHaveLength(1);
+        await expect(store.ledger.move({ type: "topup", accountId: t.root.id, amountMicros: 0, kind: "payg" })).rejects.toThrow(RangeError);
+        await expect(store.ledger.move({ type: "topup", accountId: t.root.id, amountMicros: 1.5, kind: "payg" })).rejects.toThrow(RangeError);
+      });
+
+      it("spends the parent's grants earliest expiry first, never-expiring ones last", async () => {
+        const t = await buildTree(store, { root: null, child: "root" });
+        const now = "2029-01-01T00:00:00.000Z";
+        await store.ledger.move({ type: "topup", accountId: t.root.id, amountMicros: 100, kind: "payg", now });
+        await store.ledger.move({ type: "topup", accountId: t.root.id, amountMicros: 50, kind: "addon", expiresAt: "2031-01-01T00:00:00.000Z", now });
+        await store.ledger.move({ type: "topup", accountId: t.root.id, amountMicros: 30, kind: "subscription", expiresAt: "2030-01-01T00:00:00.000Z", now });
+        done(await store.ledger.move({ type: "grant", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 60, kind: "payg", now }));
+        expect((await store.ledger.grants(t.root.id)).map((g) => [g.kind, g.remainingMicros])).toEqual([
+          ["addon", 20],
+          ["payg", 100],
+        ]);
+        expect(await store.ledger.balance(t.root.id)).toBe(120);
+      });
+
+      it("returns the first movement for a repeated idempotency key, also when the repeats race", async () => {
+        const t = await buildTree(store, { root: null, child: "root" });
+        const topups = await Promise.all(
+          Array.from({ length: 8 }, () =>
+            store.ledger.move({ type: "topup", accountId: t.root.id, amountMicros: 500, kind: "payg", idempotencyKey: "order-1" }),
+          ),
+        );
+        expect(topups.filter((r) => r.status === "done")).toHaveLength(1);
+        expect(new Set(topups.map((r) => done(r).id)).size).toBe(1);
+        expect(topups.map((r) => done(r).balanceAfterMicros)).toEqual(Array(8).fill(500));
+        const grants = await Promise.all(
+          Array.from({ length: 8 }, () =>
+            store.ledger.move({ type: "grant", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 200, kind: "addon", idempotencyKey: "g-1" }),
+          ),
+        );
+        expect(new Set(grants.map((r) => done(r).id)).size).toBe(1);
+        expect(grants.map((r) => done(r).counterpartyBalanceAfterMicros)).toEqual(Array(8).fill(300));
+        expect(done(grants[0]!).idempotencyKey).toBe("g-1");
+        expect(await store.ledger.balance(t.root.id)).toBe(300);
+        expect(await store.ledger.balance(t.child.id)).toBe(200);
+        // The key is the account's: another account may use it for its own movement.
+        expect(
+          done(await store.ledger.move({ type: "topup", accountId: t.child.id, amountMicros: 1, kind: "payg", idempotencyKey: "order-1" })).balanceAfterMicros,
+        ).toBe(201);
+      });
+
+      it("releases a deleted account's unexpired credit to its parent and writes off the rest", async () => {
+        const t = await buildTree(store, { root: null, child: "root" });
+        const now = "2029-01-01T00:00:00.000Z";
+        await store.ledger.move({ type: "topup", accountId: t.root.id, amountMicros: 100, kind: "payg", now });
+        await store.ledger.move({
+          type: "grant",
+          accountId: t.child.id,
+          counterpartyId: t.root.id,
+          amountMicros: 50,
+          kind: "addon",
+          expiresAt: "2030-01-01T00:00:00.000Z",
+          now,
+        });
+        await store.ledger.move({ type: "grant", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 20, kind: "payg", now });
+        const released = done(
+          await store.ledger.move({ type: "release", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 0, now: "2030-06-01T00:00:00.000Z" }),
+        );
+        expect(released).toMatchObject({ type: "release", amountMicros: 20, balanceAfterMicros: 50, counterpartyBalanceAfterMicros: 50 });
+        expect(await store.ledger.balance(t.child.id)).toBe(0);
+        expect((await store.ledger.entries(t.child.id)).map((e) => [e.type, e.amountMicros, e.balanceAfterMicros])[0]).toEqual(["adjustment", -50, 0]);
+        expect(await store.ledger.grants(t.child.id)).toEqual([]);
+        expect(await store.ledger.move({ type: "release", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 0 })).toEqual({ status: "empty" });
+
+        const root = done(await store.ledger.move({ type: "release", accountId: t.root.id, amountMicros: 0 }));
+        expect(root).toMatchObject({ type: "release", amountMicros: 50, balanceAfterMicros: 0, counterpartyId: null });
+        expect((await store.ledger.entries(t.root.id))[0]).toMatchObject({ type: "adjustment", amountMicros: -50 });
+      });
+
+      it("keeps every balance equal to its rows and to its grants under a parallel storm", async () => {
+        const t = await buildTree(store, { r: null, a: "r", b: "r", a1: "a", a2: "a" });
+        const parentOf: Record<string, string> = { a: t.r.id, b: t.r.id, a1: t.a.id, a2: t.a.id };
+        await store.ledger.move({ type: "topup", accountId: t.r.id, amountMicros: 10_000, kind: "payg" });
+        let seed = 7;
+        const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+        const children = ["a", "b", "a1", "a2"] as const;
+        const ops = Array.from({ length: 120 }, (_, i) => {
+          const child = children[rand(children.length)]!;
+          const kind = rand(10);
+          // Some calls share a key, as a client's retries would.
+          const idempotencyKey = rand(4) === 0 ? `k${i % 9}` : undefined;
+          const amount = 1 + rand(900);
+          if (kind < 1) return { type: "topup" as const, accountId: t[child].id, amountMicros: amount, kind: "addon" as const, idempotencyKey };
+          if (kind < 7)
+            return {
+              type: "grant" as const,
+              accountId: t[child].id,
+              counterpartyId: parentOf[child]!,
+              amountMicros: amount,
+              kind: "payg" as const,
+              idempotencyKey,
+            };
+          return { type: "clawback" as const, accountId: t[child].id, counterpartyId: parentOf[child]!, amountMicros: amount, idempotencyKey };
+        });
+        const results = await Promise.all(ops.map((op) => store.ledger.move(op)));
+        let topped = 10_000;
+        const firstByKey = new Map<string, string>();
+        for (const [i, r] of results.entries()) {
+          const op = ops[i]!;
+          if (r.status === "insufficient") continue;
+          const m = done(r);
+          if (op.idempotencyKey !== undefined) {
+            const key = `${op.accountId}:${op.idempotencyKey}`;
+            if (firstByKey.has(key)) expect(firstByKey.get(key)).toBe(m.id);
+            else firstByKey.set(key, m.id);
+          }
+          if (r.status === "done" && op.type === "topup") topped += op.amountMicros;
+        }
+        expect(results.some((r) => r.status === "done" && r.movement.type === "grant")).toBe(true);
+        let total = 0;
+        for (const account of Object.values(t)) {
+          const balance = await store.ledger.balance(account.id);
+          const rows = (await store.ledger.entries(account.id, { limit: 1000 })).reverse();
+          expect(balance).toBeGreaterThanOrEqual(0);
+          expect(rows.reduce((n, e) => n + e.amountMicros, 0)).toBe(balance);
+          expect((await store.ledger.grants(account.id)).reduce((n, g) => n + g.remainingMicros, 0)).toBe(balance);
+          // Each row follows the one before it.
+          let running = 0;
+          for (const [i, e] of rows.entries()) {
+            running += e.amountMicros;
+            expect([e.accountSeq, e.balanceAfterMicros]).toEqual([i + 1, running]);
+          }
+          total += balance;
+        }
+        // Money only enters through top-ups, each counted once.
+        expect(total).toBe(topped);
+      });
+    });
+
+    describe("audit chain", () => {
+      const record = (n: number, over: Partial<NewAuditRecord> = {}): NewAuditRecord => ({
+        actor: n % 2 ? "root" : "api_key:k1",
+        action: "account.update",
+        targetType: "account",
+        targetId: `acct-${n}`,
+        before: null,
+        after: `{"n":${n}}`,
+        ip: "127.0.0.1",
+        requestId: `req_${n}`,
+        createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
+        ...over,
+      });
+      const seal = (seq: number, prevHash: string) => `${seq}:${prevHash.slice(0, 8)}`;
+
+      it("appends links naming their predecessor, and lists and filters them", async () => {
+        const first = await store.audit.append(record(1), ["a", "b"], seal);
+        expect(first).toMatchObject({ seq: 1, prevHash: AUDIT_GENESIS_HASH, hash: "1:00000000", requestId: "req_1" });
+        const second = await store.transaction((tx) => tx.audit.append(record(2, { action: "credits.grant" }), ["a"], seal));
+        expect(second).toMatchObject({ seq: 2, prevHash: "1:00000000", hash: "2:1:000000" });
+        await store.audit.append(record(3), [], seal);
+        expect((await store.audit.scan(0, 10)).map((r) => r.seq)).toEqual([1, 2, 3]);
+        expect((await store.audit.scan(1, 1)).map((r) => r.seq)).toEqual([2]);
+        expect(await store.audit.list()).toEqual([...(await store.audit.scan(0, 10))].reverse());
+        const seqs = async (f: AuditFilter) => (await store.audit.list(f)).map((r) => r.seq);
+        expect(await seqs({ scopeAccountId: "a" })).toEqual([2, 1]);
+        expect(await seqs({ scopeAccountId: "b" })).toEqual([1]);
+        expect(await seqs({ action: "credits.grant" })).toEqual([2]);
+        expect(await seqs({ actor: "api_key:k1" })).toEqual([2]);
+        expect(await seqs({ targetType: "account", targetId: "acct-3" })).toEqual([3]);
+        expect(await seqs({ since: record(2).createdAt, until: record(3).createdAt })).toEqual([2]);
+        expect(await seqs({ beforeSeq: 3, limit: 1 })).toEqual([2]);
+      });
+
+      it("rolls back with the transaction it was appended in", async () => {
+        await store.audit.append(record(1), [], seal);
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.audit.append(record(2), ["a"], seal);
+            throw new Error("change failed");
+          }),
+        ).rejects.toThrow("change failed");
+        const next = await store.audit.append(record(3), [], seal);
+        expect(next.seq).toBe(2);
+        expect(await store.audit.list({ scopeAccountId: "a" })).toEqual([]);
+      });
+
+      it("stays linear when appends race", async () => {
+        await Promise.all(
+          Array.from({ length: 24 }, (_, i) =>
+            store.transaction(async (tx) => {
+              await tx.accounts.create({ name: `racer-${i}` });
+              return tx.audit.append(record(i), [], seal);
+            }),
+          ),
+        );
+        const chain = await store.audit.scan(0, 100);
+        expect(chain.map((r) => r.seq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+        for (const [i, r] of chain.entries()) expect(r.prevHash).toBe(i === 0 ? AUDIT_GENESIS_HASH : chain[i - 1]!.hash);
       });
     });
   });

@@ -1,6 +1,16 @@
 import { randomUUID } from "node:crypto";
-import type { Kysely, Selectable } from "kysely";
-import { StoreError, type Account, type AccountPatch, type AccountRepo, type AccountStatus, type NewAccount } from "../ports.js";
+import { sql, type Kysely, type Selectable } from "kysely";
+import {
+  StoreError,
+  type Account,
+  type AccountAtDepth,
+  type AccountPatch,
+  type AccountRepo,
+  type AccountStatus,
+  type DescendantPage,
+  type DescendantQuery,
+  type NewAccount,
+} from "../ports.js";
 import { constraintViolation } from "./db-errors.js";
 import { nowIso, oneOf, parseJsonObject, toJsonText } from "./row-codec.js";
 import type { AccountsTable, Database } from "./schema.js";
@@ -169,6 +179,85 @@ export class SqlAccountRepo implements AccountRepo {
     throw new StoreError("conflict", "the account tree kept changing while its chain was being locked; try again");
   }
 
+  async children(id: string): Promise<Account[]> {
+    const rows = await this.ctx.db.selectFrom("accounts").selectAll().where("parent_id", "=", id).orderBy("name").orderBy("id").execute();
+    return rows.map(toAccount);
+  }
+
+  async descendantPage(id: string, query: DescendantQuery): Promise<DescendantPage> {
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    let q = this.ctx.db
+      .selectFrom("account_closure as c")
+      .innerJoin("accounts as a", "a.id", "c.descendant_id")
+      .selectAll("a")
+      .select("c.depth")
+      .where("c.ancestor_id", "=", id)
+      .where("c.depth", ">", 0);
+    if (query.depth !== undefined) q = q.where("c.depth", "=", query.depth);
+    if (query.maxDepth !== undefined) q = q.where("c.depth", "<=", query.maxDepth);
+    if (query.status !== undefined) q = q.where("a.status", "=", query.status);
+    if (query.nameContains !== undefined) {
+      // lower() on both sides: SQLite's LIKE ignores ASCII case and PostgreSQL's does not.
+      const pattern = `%${query.nameContains.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      q = q.where(sql<boolean>`lower(a.name) like ${pattern} escape '\\'`);
+    }
+    if (after) {
+      // Keyset pagination on (depth, name, id): a page never repeats or skips a row that
+      // existed across both calls, however many rows were added or removed in between.
+      const [depth, name, aid] = after;
+      q = q.where((eb) =>
+        eb.or([
+          eb("c.depth", ">", depth),
+          eb.and([eb("c.depth", "=", depth), eb("a.name", ">", name)]),
+          eb.and([eb("c.depth", "=", depth), eb("a.name", "=", name), eb("a.id", ">", aid)]),
+        ]),
+      );
+    }
+    const rows = await q
+      .orderBy("c.depth")
+      .orderBy("a.name")
+      .orderBy("a.id")
+      .limit(query.limit + 1)
+      .execute();
+    const items: AccountAtDepth[] = rows.slice(0, query.limit).map((r) => ({ ...toAccount(r), depth: Number(r.depth) }));
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > query.limit && last ? encodeCursor([last.depth, last.name, last.id]) : null };
+  }
+
+  async depthBelow(ancestorId: string, descendantId: string): Promise<number | undefined> {
+    const row = await this.ctx.db
+      .selectFrom("account_closure")
+      .select("depth")
+      .where("ancestor_id", "=", ancestorId)
+      .where("descendant_id", "=", descendantId)
+      .executeTakeFirst();
+    return row === undefined ? undefined : Number(row.depth);
+  }
+
+  async deleteSubtree(id: string, beforeDelete?: (accounts: readonly Account[]) => Promise<void>): Promise<Account[]> {
+    return writeTransaction(this.ctx, async (trx) => {
+      await lockAccountTree(trx, this.ctx.dialect);
+      const rows = await trx
+        .selectFrom("account_closure as c")
+        .innerJoin("accounts as a", "a.id", "c.descendant_id")
+        .selectAll("a")
+        .where("c.ancestor_id", "=", id)
+        .orderBy("c.depth", "desc")
+        .orderBy("a.id")
+        .execute();
+      const accounts = rows.map(toAccount);
+      if (accounts.length === 0) return [];
+      await beforeDelete?.(accounts);
+      const ids = accounts.map((a) => a.id);
+      // Explicit deletes, like delete(): the result does not depend on the connection enforcing foreign keys.
+      await trx.deleteFrom("api_keys").where("account_id", "in", ids).execute();
+      await trx.deleteFrom("account_closure").where("descendant_id", "in", ids).execute();
+      // Deepest first, so no statement removes a parent before its children on engines that check each row.
+      for (const a of accounts) await trx.deleteFrom("accounts").where("id", "=", a.id).execute();
+      return accounts;
+    });
+  }
+
   async move(id: string, newParentId: string | null): Promise<void> {
     await writeTransaction(this.ctx, async (trx) => {
       await lockAccountTree(trx, this.ctx.dialect);
@@ -207,6 +296,22 @@ export class SqlAccountRepo implements AccountRepo {
       await trx.updateTable("accounts").set({ parent_id: newParentId, updated_at: nowIso() }).where("id", "=", id).execute();
     });
   }
+}
+
+type Cursor = [depth: number, name: string, id: string];
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify(c)).toString("base64url");
+}
+
+function decodeCursor(text: string): Cursor {
+  try {
+    const c: unknown = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
+    if (Array.isArray(c) && c.length === 3 && Number.isInteger(c[0]) && typeof c[1] === "string" && typeof c[2] === "string") return c as Cursor;
+  } catch {
+    // Falls through to the refusal below.
+  }
+  throw new StoreError("invalid", "the cursor is not one this store handed out");
 }
 
 async function requireAccount(trx: Kysely<Database>, id: string, what: string): Promise<void> {

@@ -11,7 +11,9 @@
  *   engines (see open-store.ts for the PostgreSQL int8 parser and its safe-range check).
  */
 import type { ColumnType } from "kysely";
-import type { AccountStatus, ApiKeyStatus, UpstreamKeyStatus, UpstreamProtocol } from "../ports.js";
+import type { AccountStatus, ApiKeyStatus, CreditKind, LedgerEntryType, UpstreamKeyStatus, UpstreamProtocol } from "../ports.js";
+
+export type { CreditKind, LedgerEntryType };
 
 /** Written as 0/1, read as whatever the engine returns. */
 export type BooleanColumn = ColumnType<boolean | number, 0 | 1, 0 | 1>;
@@ -51,6 +53,15 @@ export interface ApiKeysTable {
   status: ApiKeyStatus;
   created_at: IsoTime;
   last_used_at: IsoTime | null;
+  /** JSON array of scopes (migration 0002; existing rows read `["inference"]`). */
+  scopes: JsonText;
+  expires_at: IsoTime | null;
+  /** JSON array of model patterns, or null. */
+  models: JsonText | null;
+  /** JSON object of limits, or null. */
+  limits: JsonText | null;
+  /** The id of the key that replaced this one by rotation. */
+  replaced_by: string | null;
 }
 
 export interface UpstreamsTable {
@@ -76,12 +87,6 @@ export interface UpstreamKeysTable {
   created_at: IsoTime;
 }
 
-/** Kinds of ledger movement; a balance changes only together with one of these rows. */
-export type LedgerEntryType = "grant" | "debit" | "refund" | "adjustment" | "expiry";
-
-/** Where granted credit came from; null for movements that are not grants. */
-export type CreditKind = "subscription" | "payg" | "addon";
-
 /**
  * Append-only money ledger. Amounts are signed integer micro-units (credit positive,
  * debit negative). No foreign keys: the ledger outlives the accounts it mentions.
@@ -102,6 +107,38 @@ export interface LedgerEntriesTable {
   actor: string | null;
   metadata: JsonText;
   created_at: IsoTime;
+  /** 1, 2, 3 … per account (migration 0003); null only on rows older than it. */
+  account_seq: number | null;
+}
+
+/** One row per account that ever held credit (migration 0003): the balance and its last ledger seq. */
+export interface AccountBalancesTable {
+  account_id: string;
+  balance_micros: number;
+  last_seq: number;
+  updated_at: IsoTime;
+}
+
+/** What is left of each grant of credit (migration 0003); the balance is the sum of `remaining_micros`. */
+export interface CreditGrantsTable {
+  id: string;
+  account_id: string;
+  kind: CreditKind;
+  amount_micros: number;
+  remaining_micros: number;
+  expires_at: IsoTime | null;
+  source_account_id: string | null;
+  entry_id: string;
+  created_at: IsoTime;
+}
+
+/**
+ * Which accounts' subtree views show an audit record (migration 0003): the target's
+ * account and its ancestors when the record was written. An index, outside the hash.
+ */
+export interface AuditScopeTable {
+  account_id: string;
+  seq: number;
 }
 
 export type UsageStatus = "ok" | "error" | "cancelled";
@@ -150,6 +187,8 @@ export interface AuditLogTable {
   before: JsonText | null;
   after: JsonText | null;
   ip: string | null;
+  /** Added by migration 0003. */
+  request_id: string | null;
   created_at: IsoTime;
   prev_hash: string;
   hash: string;
@@ -164,4 +203,7 @@ export interface Database {
   ledger_entries: LedgerEntriesTable;
   usage_records: UsageRecordsTable;
   audit_log: AuditLogTable;
+  account_balances: AccountBalancesTable;
+  credit_grants: CreditGrantsTable;
+  audit_scope: AuditScopeTable;
 }

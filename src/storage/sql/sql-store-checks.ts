@@ -26,7 +26,19 @@ export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStor
 
     it("creates every table", async () => {
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);
-      for (const table of ["accounts", "account_closure", "api_keys", "upstreams", "upstream_keys", "ledger_entries", "usage_records", "audit_log"]) {
+      for (const table of [
+        "accounts",
+        "account_closure",
+        "api_keys",
+        "upstreams",
+        "upstream_keys",
+        "ledger_entries",
+        "usage_records",
+        "audit_log",
+        "account_balances",
+        "credit_grants",
+        "audit_scope",
+      ]) {
         expect(tables).toContain(table);
       }
     });

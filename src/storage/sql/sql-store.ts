@@ -11,6 +11,8 @@ import type SqliteDatabase from "better-sqlite3";
 import type { Repos, Store } from "../ports.js";
 import { SqlAccountRepo } from "./accounts-repo.js";
 import { SqlApiKeyRepo } from "./api-keys-repo.js";
+import { SqlAuditRepo } from "./audit-repo.js";
+import { SqlLedgerRepo } from "./ledger-repo.js";
 import { migrateToLatest } from "./migrations/index.js";
 import type { Database } from "./schema.js";
 import { writeTransaction, type SqlContext, type SqlDialect } from "./sql-context.js";
@@ -29,6 +31,8 @@ export class SqlStore implements Store {
   readonly upstreams: SqlUpstreamRepo;
   readonly upstreamKeys: SqlUpstreamKeyRepo;
   readonly usage: SqlUsageRepo;
+  readonly ledger: SqlLedgerRepo;
+  readonly audit: SqlAuditRepo;
   readonly #ctx: SqlContext;
   #closed = false;
 
@@ -45,6 +49,8 @@ export class SqlStore implements Store {
     this.upstreams = new SqlUpstreamRepo(ctx);
     this.upstreamKeys = new SqlUpstreamKeyRepo(ctx);
     this.usage = new SqlUsageRepo(ctx);
+    this.ledger = new SqlLedgerRepo(ctx);
+    this.audit = new SqlAuditRepo(ctx);
   }
 
   transaction<T>(fn: (tx: Repos) => Promise<T>): Promise<T> {
@@ -82,6 +88,8 @@ function boundRepos(ctx: SqlContext): Repos {
     upstreams: new SqlUpstreamRepo(ctx),
     upstreamKeys: new SqlUpstreamKeyRepo(ctx),
     usage: new SqlUsageRepo(ctx),
+    ledger: new SqlLedgerRepo(ctx),
+    audit: new SqlAuditRepo(ctx),
     transaction: (fn) => runTransaction(ctx, fn),
   };
 }

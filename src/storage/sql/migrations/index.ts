@@ -1,6 +1,8 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from "kysely";
 import type { Database } from "../schema.js";
 import { controlPlane } from "./0001-control-plane.js";
+import { apiKeyScopes } from "./0002-api-key-scopes.js";
+import { ledgerBalances } from "./0003-ledger-balances.js";
 
 /**
  * Every migration, in order. A static object rather than a folder scan so it works
@@ -9,6 +11,8 @@ import { controlPlane } from "./0001-control-plane.js";
  */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   "0001_control_plane": controlPlane,
+  "0002_api_key_scopes": apiKeyScopes,
+  "0003_ledger_balances": ledgerBalances,
 });
 
 export const migrationNames: readonly string[] = Object.keys(migrations).sort();

@@ -1,0 +1,412 @@
+import { randomUUID } from "node:crypto";
+import { sql, type Kysely, type Selectable } from "kysely";
+import {
+  CREDIT_KINDS,
+  StoreError,
+  type CreditGrant,
+  type CreditKind,
+  type CreditMovement,
+  type CreditMovementInput,
+  type CreditMovementResult,
+  type LedgerEntry,
+  type LedgerEntryType,
+  type LedgerPage,
+  type LedgerRepo,
+} from "../ports.js";
+import { constraintViolation } from "./db-errors.js";
+import { nowIso, oneOf, parseJsonObject, toJsonText } from "./row-codec.js";
+import type { CreditGrantsTable, Database, LedgerEntriesTable } from "./schema.js";
+import { writeTransaction, type SqlContext, type SqlDialect } from "./sql-context.js";
+
+const ENTRY_TYPES: readonly LedgerEntryType[] = [
+  "topup",
+  "grant",
+  "grant_out",
+  "clawback",
+  "clawback_in",
+  "release",
+  "release_in",
+  "adjustment",
+  "debit",
+  "refund",
+  "expiry",
+];
+
+/** The row types a movement writes: on the account the call names, and on its counterparty. */
+const ROW_TYPES: Record<CreditMovementInput["type"], { named: LedgerEntryType; counterparty: LedgerEntryType | null }> = {
+  topup: { named: "topup", counterparty: null },
+  grant: { named: "grant", counterparty: "grant_out" },
+  clawback: { named: "clawback", counterparty: "clawback_in" },
+  release: { named: "release", counterparty: "release_in" },
+};
+
+/** A locked balance row, updated in memory as rows are posted. */
+interface BalanceState {
+  readonly accountId: string;
+  balance: number;
+  lastSeq: number;
+}
+
+interface Post {
+  id: string;
+  type: LedgerEntryType;
+  kind: CreditKind | null;
+  amount: number;
+  key: string;
+  reference: string;
+  expiresAt: string | null;
+  actor: string | null;
+  metadata: Record<string, unknown>;
+  now: string;
+}
+
+function toEntry(row: Selectable<LedgerEntriesTable>): LedgerEntry {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    type: oneOf(row.entry_type, ENTRY_TYPES, "ledger_entries.entry_type"),
+    creditKind: row.credit_kind === null ? null : oneOf(row.credit_kind, CREDIT_KINDS, "ledger_entries.credit_kind"),
+    amountMicros: Number(row.amount_micros),
+    balanceAfterMicros: Number(row.balance_after_micros),
+    accountSeq: Number(row.account_seq ?? 0),
+    idempotencyKey: row.idempotency_key,
+    reference: row.reference,
+    expiresAt: row.expires_at,
+    actor: row.actor,
+    metadata: parseJsonObject(row.metadata, "ledger_entries.metadata"),
+    createdAt: row.created_at,
+  };
+}
+
+function toGrant(row: Selectable<CreditGrantsTable>): CreditGrant {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    kind: oneOf(row.kind, CREDIT_KINDS, "credit_grants.kind"),
+    amountMicros: Number(row.amount_micros),
+    remainingMicros: Number(row.remaining_micros),
+    expiresAt: row.expires_at,
+    sourceAccountId: row.source_account_id,
+    entryId: row.entry_id,
+    createdAt: row.created_at,
+  };
+}
+
+/**
+ * The credit ledger (see LedgerRepo). A movement runs in one write transaction: it
+ * locks the balance rows it touches, parent before child so two movements never wait
+ * on each other in a circle, then checks the idempotency key (after the locks, so a
+ * concurrent call with the same key has either committed, and is found, or not begun),
+ * then the money, then posts one ledger row per balance change.
+ */
+export class SqlLedgerRepo implements LedgerRepo {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async move(input: CreditMovementInput): Promise<CreditMovementResult> {
+    if (input.type !== "release" && !(Number.isSafeInteger(input.amountMicros) && input.amountMicros > 0)) {
+      throw new RangeError(`a ${input.type} moves a positive integer amount of micro-units, not ${input.amountMicros}`);
+    }
+    const key = `credits:${input.accountId}:${input.idempotencyKey ?? randomUUID()}`;
+    try {
+      return await writeTransaction(this.ctx, (trx) => move(trx, this.ctx.dialect, input, key));
+    } catch (error) {
+      // Only when something bypassed the balance locks: the key's unique index still
+      // refuses the second movement, and the first one is the answer.
+      if (input.idempotencyKey === undefined || constraintViolation(error) !== "unique") throw error;
+      const prior = await this.ctx.db.selectFrom("ledger_entries").selectAll().where("idempotency_key", "=", key).executeTakeFirst();
+      if (!prior) throw error;
+      return { status: "replayed", movement: await movementOf(this.ctx.db, prior) };
+    }
+  }
+
+  async balance(accountId: string): Promise<number> {
+    const row = await this.ctx.db.selectFrom("account_balances").select("balance_micros").where("account_id", "=", accountId).executeTakeFirst();
+    return row ? Number(row.balance_micros) : 0;
+  }
+
+  async grants(accountId: string): Promise<CreditGrant[]> {
+    const rows = await this.ctx.db
+      .selectFrom("credit_grants")
+      .selectAll()
+      .where("account_id", "=", accountId)
+      .where("remaining_micros", ">", 0)
+      .orderBy(sql`(expires_at is null)`)
+      .orderBy("expires_at")
+      .orderBy("created_at")
+      .orderBy("id")
+      .execute();
+    return rows.map(toGrant);
+  }
+
+  async entries(accountId: string, page: LedgerPage = {}): Promise<LedgerEntry[]> {
+    let q = this.ctx.db.selectFrom("ledger_entries").selectAll().where("account_id", "=", accountId);
+    if (page.beforeSeq !== undefined) q = q.where("account_seq", "<", page.beforeSeq);
+    const rows = await q
+      .orderBy("account_seq", "desc")
+      .limit(page.limit ?? 100)
+      .execute();
+    return rows.map(toEntry);
+  }
+}
+
+async function move(trx: Kysely<Database>, dialect: SqlDialect, input: CreditMovementInput, key: string): Promise<CreditMovementResult> {
+  const now = input.now ?? nowIso();
+  const counterpartyId = input.type === "topup" ? null : (input.counterpartyId ?? null);
+  if ((input.type === "grant" || input.type === "clawback") && counterpartyId === null) {
+    throw new RangeError(`a ${input.type} needs the parent account as counterparty`);
+  }
+  // Parent first, then child: every movement locks in ancestor order.
+  const parent = counterpartyId === null ? undefined : await lockBalance(trx, dialect, counterpartyId, now);
+  const named = await lockBalance(trx, dialect, input.accountId, now);
+
+  const prior = await trx.selectFrom("ledger_entries").selectAll().where("idempotency_key", "=", key).executeTakeFirst();
+  if (prior) return { status: "replayed", movement: await movementOf(trx, prior) };
+
+  const namedId = randomUUID();
+  const counterpartyEntryId = parent ? randomUUID() : null;
+  const kind = input.kind ?? null;
+  const expiresAt = input.expiresAt ?? null;
+  const actor = input.actor ?? null;
+  const note = input.note ?? null;
+  const types = ROW_TYPES[input.type];
+  const base = { reference: namedId, actor, now };
+  const namedMeta = {
+    movement: input.type,
+    counterparty_account_id: counterpartyId,
+    counterparty_entry_id: counterpartyEntryId,
+    idempotency_key: input.idempotencyKey ?? null,
+    note,
+  };
+  const counterpartyMeta = { movement: input.type, counterparty_account_id: input.accountId, counterparty_entry_id: namedId, note };
+  let amount = input.amountMicros;
+
+  switch (input.type) {
+    case "topup": {
+      if (kind === null) throw new RangeError("a topup needs a credit kind");
+      await post(trx, named, { ...base, id: namedId, type: "topup", kind, amount, key, expiresAt, metadata: namedMeta });
+      await insertGrant(trx, { accountId: input.accountId, kind, amount, expiresAt, sourceAccountId: null, entryId: namedId, now });
+      break;
+    }
+    case "grant": {
+      if (kind === null) throw new RangeError("a grant needs a credit kind");
+      const available = await spendable(trx, parent!.accountId, now);
+      const total = sum(available);
+      if (total < amount) return { status: "insufficient", availableMicros: total };
+      // The parent's credit is spent earliest expiry first, as consumption will spend it.
+      await takeFrom(trx, available, amount);
+      await post(trx, parent!, {
+        ...base,
+        id: counterpartyEntryId!,
+        type: "grant_out",
+        kind,
+        amount: -amount,
+        key: `${key}:counterparty`,
+        expiresAt,
+        metadata: counterpartyMeta,
+      });
+      await post(trx, named, { ...base, id: namedId, type: "grant", kind, amount, key, expiresAt, metadata: namedMeta });
+      await insertGrant(trx, { accountId: input.accountId, kind, amount, expiresAt, sourceAccountId: parent!.accountId, entryId: namedId, now });
+      break;
+    }
+    case "clawback":
+    case "release": {
+      // Newest grants are taken back first; the parent gets each slice back with its kind and expiry.
+      const available = (await spendable(trx, input.accountId, now)).sort(newestFirst);
+      const total = sum(available);
+      if (input.type === "release") amount = parent ? total : named.balance;
+      else if (total < amount) return { status: "insufficient", availableMicros: total };
+      if (input.type === "release" && named.balance === 0 && amount === 0) return { status: "empty" };
+      if (parent && amount > 0) {
+        const slices = await takeFrom(trx, available, amount);
+        await post(trx, named, { ...base, id: namedId, type: types.named, kind: null, amount: -amount, key, expiresAt: null, metadata: namedMeta });
+        await post(trx, parent, {
+          ...base,
+          id: counterpartyEntryId!,
+          type: types.counterparty!,
+          kind: null,
+          amount,
+          key: `${key}:counterparty`,
+          expiresAt: null,
+          metadata: counterpartyMeta,
+        });
+        for (const s of slices) {
+          await insertGrant(trx, {
+            accountId: parent.accountId,
+            kind: s.kind,
+            amount: s.taken,
+            expiresAt: s.expiresAt,
+            sourceAccountId: input.accountId,
+            entryId: counterpartyEntryId!,
+            now,
+          });
+        }
+      }
+      if (input.type === "release") {
+        // What is left (expired credit, or a root's whole balance) is written off.
+        const rest = named.balance;
+        if (rest !== 0) {
+          const id = parent && amount > 0 ? randomUUID() : namedId;
+          await post(trx, named, {
+            ...base,
+            id,
+            type: "adjustment",
+            kind: null,
+            amount: -rest,
+            key: `${key}:write-off`,
+            expiresAt: null,
+            metadata: { ...namedMeta, movement: "release", write_off: true },
+          });
+          if (!(parent && amount > 0)) amount = rest;
+        }
+        await trx.updateTable("credit_grants").set({ remaining_micros: 0 }).where("account_id", "=", input.accountId).execute();
+      }
+      break;
+    }
+  }
+  const namedRow = await trx.selectFrom("ledger_entries").selectAll().where("id", "=", namedId).executeTakeFirstOrThrow();
+  return { status: "done", movement: await movementOf(trx, namedRow) };
+}
+
+/**
+ * Locks the account's balance row, creating it at zero first if the account never held
+ * credit. On SQLite the write transaction already holds the database's only write lock.
+ */
+async function lockBalance(trx: Kysely<Database>, dialect: SqlDialect, accountId: string, now: string): Promise<BalanceState> {
+  await trx
+    .insertInto("account_balances")
+    .values({ account_id: accountId, balance_micros: 0, last_seq: 0, updated_at: now })
+    .onConflict((oc) => oc.column("account_id").doNothing())
+    .execute();
+  let q = trx.selectFrom("account_balances").select(["balance_micros", "last_seq"]).where("account_id", "=", accountId);
+  if (dialect === "postgres") q = q.forUpdate();
+  const row = await q.executeTakeFirstOrThrow();
+  return { accountId, balance: Number(row.balance_micros), lastSeq: Number(row.last_seq) };
+}
+
+/** One ledger row and the balance it leaves, written together. */
+async function post(trx: Kysely<Database>, state: BalanceState, p: Post): Promise<void> {
+  const balance = state.balance + p.amount;
+  // Callers check availability first, so a negative balance here is a bug; an unsafe one is too much money for a JS number.
+  if (balance < 0) throw new RangeError(`account ${state.accountId}: a balance of ${balance} micro-units is not allowed`);
+  if (!Number.isSafeInteger(balance))
+    throw new StoreError("invalid", `account ${state.accountId}: the balance would exceed ${Number.MAX_SAFE_INTEGER} micro-units`);
+  state.balance = balance;
+  state.lastSeq += 1;
+  await trx
+    .insertInto("ledger_entries")
+    .values({
+      id: p.id,
+      account_id: state.accountId,
+      entry_type: p.type,
+      credit_kind: p.kind,
+      amount_micros: p.amount,
+      balance_after_micros: balance,
+      idempotency_key: p.key,
+      reference: p.reference,
+      expires_at: p.expiresAt,
+      actor: p.actor,
+      metadata: toJsonText(p.metadata),
+      created_at: p.now,
+      account_seq: state.lastSeq,
+    })
+    .execute();
+  await trx
+    .updateTable("account_balances")
+    .set({ balance_micros: balance, last_seq: state.lastSeq, updated_at: p.now })
+    .where("account_id", "=", state.accountId)
+    .execute();
+}
+
+/** The account's grants with something left that has not expired at `now`, earliest expiry first. */
+async function spendable(trx: Kysely<Database>, accountId: string, now: string): Promise<Selectable<CreditGrantsTable>[]> {
+  return trx
+    .selectFrom("credit_grants")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .where("remaining_micros", ">", 0)
+    .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
+    .orderBy(sql`(expires_at is null)`)
+    .orderBy("expires_at")
+    .orderBy("created_at")
+    .orderBy("id")
+    .execute();
+}
+
+function newestFirst(a: Selectable<CreditGrantsTable>, b: Selectable<CreditGrantsTable>): number {
+  if (a.created_at !== b.created_at) return a.created_at < b.created_at ? 1 : -1;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+function sum(grants: readonly Selectable<CreditGrantsTable>[]): number {
+  return grants.reduce((n, g) => n + Number(g.remaining_micros), 0);
+}
+
+/** Takes `amount` from the grants in the order given; returns what was taken from each. */
+async function takeFrom(
+  trx: Kysely<Database>,
+  grants: readonly Selectable<CreditGrantsTable>[],
+  amount: number,
+): Promise<Array<{ kind: CreditKind; expiresAt: string | null; taken: number }>> {
+  const slices: Array<{ kind: CreditKind; expiresAt: string | null; taken: number }> = [];
+  let left = amount;
+  for (const g of grants) {
+    if (left === 0) break;
+    const remaining = Number(g.remaining_micros);
+    const taken = Math.min(remaining, left);
+    left -= taken;
+    await trx
+      .updateTable("credit_grants")
+      .set({ remaining_micros: remaining - taken })
+      .where("id", "=", g.id)
+      .execute();
+    slices.push({ kind: oneOf(g.kind, CREDIT_KINDS, "credit_grants.kind"), expiresAt: g.expires_at, taken });
+  }
+  return slices;
+}
+
+async function insertGrant(
+  trx: Kysely<Database>,
+  g: { accountId: string; kind: CreditKind; amount: number; expiresAt: string | null; sourceAccountId: string | null; entryId: string; now: string },
+): Promise<void> {
+  await trx
+    .insertInto("credit_grants")
+    .values({
+      id: randomUUID(),
+      account_id: g.accountId,
+      kind: g.kind,
+      amount_micros: g.amount,
+      remaining_micros: g.amount,
+      expires_at: g.expiresAt,
+      source_account_id: g.sourceAccountId,
+      entry_id: g.entryId,
+      created_at: g.now,
+    })
+    .execute();
+}
+
+/** Rebuilds a movement from the row on the account the call named (and its counterparty's row). */
+async function movementOf(db: Kysely<Database>, row: Selectable<LedgerEntriesTable>): Promise<CreditMovement> {
+  const entry = toEntry(row);
+  const meta = entry.metadata;
+  const counterpartyEntryId = typeof meta.counterparty_entry_id === "string" ? meta.counterparty_entry_id : null;
+  const counterparty = counterpartyEntryId
+    ? await db.selectFrom("ledger_entries").select("balance_after_micros").where("id", "=", counterpartyEntryId).executeTakeFirst()
+    : undefined;
+  const type = oneOf(String(meta.movement), ["topup", "grant", "clawback", "release"] as const, "ledger_entries.metadata.movement");
+  return {
+    id: entry.id,
+    type,
+    accountId: entry.accountId,
+    counterpartyId: typeof meta.counterparty_account_id === "string" ? meta.counterparty_account_id : null,
+    amountMicros: Math.abs(entry.amountMicros),
+    kind: entry.creditKind,
+    expiresAt: entry.expiresAt,
+    balanceAfterMicros: entry.balanceAfterMicros,
+    counterpartyEntryId,
+    counterpartyBalanceAfterMicros: counterparty ? Number(counterparty.balance_after_micros) : null,
+    idempotencyKey: typeof meta.idempotency_key === "string" ? meta.idempotency_key : null,
+    note: typeof meta.note === "string" ? meta.note : null,
+    actor: entry.actor,
+    createdAt: entry.createdAt,
+  };
+}
