@@ -151,6 +151,27 @@ describe("account policies over the admin API", () => {
     expect(ok.choices[0]!.message.content).toBeTruthy();
   });
 
+  it("shows a manage key the effective policy of its subtree, without naming the accounts above its own", async () => {
+    const org = await admin("POST", "/accounts", { name: "mk-org", limits: { rpm: 50 } });
+    const dept = await admin("POST", "/accounts", { name: "mk-dept", parent_id: org.json.id, limits: { tpm: 900 } });
+    const team = await admin("POST", "/accounts", { name: "mk-team", parent_id: dept.json.id });
+    const key = await admin("POST", `/accounts/${dept.json.id}/keys`, { scopes: ["manage"] });
+    const asKey = async (path: string) => {
+      const res = await fetch(`${stack.gw.url}/admin/v1${path}`, { headers: { authorization: `Bearer ${key.json.key}` } });
+      return { status: res.status, json: (await res.json()) as any };
+    };
+    const eff = await asKey(`/accounts/${team.json.id}/effective-policy`);
+    expect(eff.status).toBe(200);
+    expect(eff.json.chain).toEqual([
+      { id: team.json.id, name: "mk-team" },
+      { id: dept.json.id, name: "mk-dept" },
+    ]);
+    expect(eff.json.limits.rpm).toEqual({ value: 50, set_by: { id: null, name: null } });
+    expect(eff.json.limits.tpm).toEqual({ value: 900, set_by: { id: dept.json.id, name: "mk-dept" } });
+    // Outside its subtree: absent, exactly like an unknown id.
+    expect((await asKey(`/accounts/${org.json.id}/effective-policy`)).json.error.code).toBe("account_not_found");
+  });
+
   it("documents the route and the policy fields in the OpenAPI document", async () => {
     const doc = (await (await fetch(`${stack.gw.url}/admin/v1/openapi.json`)).json()) as {
       paths: Record<string, unknown>;
