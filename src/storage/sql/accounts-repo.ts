@@ -167,6 +167,12 @@ export class SqlAccountRepo implements AccountRepo {
         .selectFrom("account_closure")
         .select("ancestor_id")
         .where("descendant_id", "in", [...ids]);
+    // The tree lock first, as every tree write takes it: a policy write that goes on to
+    // create or move an account would otherwise hold rows while waiting for the tree lock,
+    // and a cascade delete hold the tree lock while waiting for those rows. Under it no
+    // chain can change; the row locks also hold off writes that skip the tree lock
+    // (a status or settings update elsewhere).
+    await lockAccountTree(this.ctx.db, this.ctx.dialect);
     // A move that commits between the lock and the chain's use would hand us ancestors we
     // do not hold (READ COMMITTED evaluates the subquery before waiting on the rows), so
     // read the chains again once the rows are ours, and lock anew if they changed.
