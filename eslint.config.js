@@ -40,7 +40,7 @@ export const LAYERS = {
   edge: { paths: ["src/edge"], mayImport: ["canonical", "transport", "observability", "ports", "pipeline", "admin"] },
   config: { paths: ["src/config"], mayImport: ["canonical", "ports", "governance", "observability"] },
   mock: { paths: ["src/mock"], mayImport: ["transport"] },
-  main: { paths: ["src/main.ts", "src/cli.ts"], mayImport: "everything" },
+  main: { paths: ["src/main.ts", "src/cli.ts", "src/cli"], mayImport: "everything" },
 };
 
 /** Test support: no part imports it (its own files are exempt from the layer rules, see below). */

@@ -10,7 +10,7 @@ import { openStore } from "./storage/open-store.js";
 import type { Store } from "./storage/ports.js";
 import { UsageRecorder } from "./governance/usage-recorder.js";
 import { KeyUseRecorder } from "./governance/key-use.js";
-import { SecretBox, loadMasterKey, parseMasterKey } from "./governance/secrets.js";
+import { SecretSetupError, checkMasterKeyEnv, loadKeyring } from "./governance/secrets.js";
 import { checkAdminToken, loadAdminToken } from "./governance/admin-token.js";
 import { Principals } from "./governance/principals.js";
 import { AuditChain } from "./governance/audit.js";
@@ -63,24 +63,29 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const logger = o.logger ?? createLogger(config.log_level);
   const dataDir = resolve(config.data_dir);
   // Secrets first: a bad SWITCHYARD_MASTER_KEY or admin token is refused before anything is written.
-  if (env.SWITCHYARD_MASTER_KEY) parseMasterKey(env.SWITCHYARD_MASTER_KEY);
+  checkMasterKeyEnv(env);
   if (env.SWITCHYARD_ADMIN_TOKEN) checkAdminToken(env.SWITCHYARD_ADMIN_TOKEN);
-  const master = await loadMasterKey(dataDir, env);
+  // The current master key seals; previous ones still open, while a rotation is under way.
+  const keyring = await loadKeyring(dataDir, env);
   const admin = await loadAdminToken(dataDir, env);
   const store = await openConfiguredStore(config);
   try {
     const applied = await store.migrate();
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
-    const secrets = new SecretBox(master.key);
+    const secrets = keyring.box;
     // Every admin change, the YAML file's included, is appended to the hash-chained audit log.
     const audit = new AuditChain();
     await applyBootstrap(store, secrets, config, o.source ?? "(config)", audit);
     const principals = await Principals.load(store, logger);
     const catalog = await Catalog.load(store, secrets, compileRuleTexts(config.model_map));
+    // At start a credential that does not open is a key missing from the ring: say so rather than serve without it.
+    const unopened = catalog.snapshot.unopened[0];
+    if (unopened) throw new SecretSetupError(`upstream key ${unopened.upstreamKeyId}: ${unopened.reason}`);
     // The one change notification after every admin write: both snapshots the data
     // plane reads are rebuilt before the write is answered. A cluster broadcast joins here.
     const onChange = async (): Promise<void> => {
       await Promise.all([principals.reload(), catalog.reload()]);
+      for (const u of catalog.snapshot.unopened) logger.error(u, "upstream key left out of its pool: its credential does not open");
     };
     const keyUse = new KeyUseRecorder(store.apiKeys, logger);
     // A manage key's use of the admin API counts as use too.

@@ -16,8 +16,9 @@
  * - X itself is read-only to it (`own_account_read_only`): it can neither widen X's
  *   policy nor touch X's status or parent; an administrator above X can;
  * - anything outside the subtree answers exactly as a missing id does (404, same body),
- *   so a key learns nothing about accounts it may not see; gateway-wide resources
- *   (upstreams, explain) look absent to it.
+ *   so a key learns nothing about accounts it may not see;
+ * - it administers the upstreams its subtree owns (`mayAdminister`); gateway-wide
+ *   resources (upstreams without an owner, explain, the whole audit log) look absent.
  */
 import { GatewayError } from "../canonical/errors.js";
 import { hashKey, hashesEqual, keyPrefix } from "../governance/api-keys.js";
@@ -90,7 +91,12 @@ export async function manageableAccount(store: Pick<Repos, "accounts">, ctx: Adm
   return account;
 }
 
-/** Refuses a gateway-wide operation (upstreams, explain) to a manage key, as if the resource did not exist. */
-export function requireRoot(ctx: AdminContext, absent: () => GatewayError): void {
-  if (ctx.actor.type === "api_key") throw absent();
+/**
+ * Whether the actor may administer what belongs to `accountId` (an owned upstream, say):
+ * a manage key its own account's and its descendants'; `null` names a gateway-wide
+ * resource, which only root-like actors administer.
+ */
+export async function mayAdminister(store: Pick<Repos, "accounts">, ctx: AdminContext, accountId: string | null): Promise<boolean> {
+  if (ctx.actor.type !== "api_key") return true;
+  return accountId !== null && (await reaches(store, ctx, accountId));
 }

@@ -51,8 +51,9 @@ interface World {
   accounts: Record<Target, string>;
   keys: Record<Target, string>;
   manage: string;
-  upstream: string;
-  upstreamKey: string;
+  /** An upstream owned by each target account, with one key. */
+  upstreams: Record<Target, string>;
+  upstreamKeys: Record<Target, string>;
 }
 
 let worlds = 0;
@@ -68,14 +69,18 @@ async function buildWorld(): Promise<World> {
   const keys = {} as Record<Target, string>;
   for (const t of TARGETS) keys[t] = (await ok(ROOT, "POST", `/accounts/${accounts[t]}/keys`, { name: `${t}-key` })).id;
   const manage = (await ok(ROOT, "POST", `/accounts/${a1}/keys`, { name: "a1-admin", scopes: ["manage"] })).key as string;
-  const upstream = (await ok(ROOT, "POST", "/upstreams", { name: `${tag}-up`, protocol: "openai-chat", base_url: "http://127.0.0.1:9/v1", models: ["iso-*"] }))
-    .id;
-  const upstreamKey = (await ok(ROOT, "POST", `/upstreams/${upstream}/keys`, { key: `sk-${tag}` })).id;
+  const upstreams = {} as Record<Target, string>;
+  const upstreamKeys = {} as Record<Target, string>;
+  for (const t of TARGETS) {
+    const body = { name: `${tag}-up-${t}`, protocol: "openai-chat", base_url: "http://127.0.0.1:9/v1", models: ["iso-*"], owner_account_id: accounts[t] };
+    upstreams[t] = (await ok(ROOT, "POST", "/upstreams", body)).id;
+    upstreamKeys[t] = (await ok(ROOT, "POST", `/upstreams/${upstreams[t]}/keys`, { key: `sk-${tag}-${t}` })).id;
+  }
   // Credit down the chain A → A1 → A11, so grants and clawbacks inside the subtree can succeed.
   await ok(ROOT, "POST", `/accounts/${a}/credits/topup`, { amount_micros: 1_000_000, kind: "payg" });
   await ok(ROOT, "POST", `/accounts/${a1}/credits/grant`, { amount_micros: 100_000, kind: "payg" });
   await ok(ROOT, "POST", `/accounts/${a11}/credits/grant`, { amount_micros: 10_000, kind: "payg" });
-  return { tag, accounts, keys, manage, upstream, upstreamKey };
+  return { tag, accounts, keys, manage, upstreams, upstreamKeys };
 }
 
 type Expect = Record<Target, number>;
@@ -101,7 +106,12 @@ interface Case {
 
 const account = (w: World, t: Target) => w.accounts[t];
 const key = (w: World, t: Target) => w.keys[t];
-const upstream = (w: World) => w.upstream;
+const upstream = (w: World, t: Target) => w.upstreams[t];
+/** The key of the world's upstream `id`; for a missing upstream, a missing key. */
+const upstreamKeyOf = (w: World, id: string): string => {
+  const t = TARGETS.find((x) => w.upstreams[x] === id);
+  return t ? w.upstreamKeys[t] : randomUUID();
+};
 
 const MATRIX: Record<string, Case> = {
   "GET /openapi.json": { id: account, path: () => "/openapi.json", manage: everywhere(200), root: 200 },
@@ -139,35 +149,37 @@ const MATRIX: Record<string, Case> = {
   "POST /accounts/{id}/keys": { id: account, path: (id) => `/accounts/${id}/keys`, body: () => ({ name: "matrix" }), manage: subtreeCreate, root: 201 },
   "DELETE /keys/{id}": { id: key, path: (id) => `/keys/${id}`, manage: keyWrite(204), root: 204 },
   "POST /keys/{id}/rotate": { id: key, path: (id) => `/keys/${id}/rotate`, body: () => ({ grace_seconds: 60 }), manage: keyWrite(201), root: 201 },
-  "GET /upstreams": { id: upstream, path: () => "/upstreams", manage: absent, root: 200 },
+  // A manage key lists the upstreams its subtree owns, whatever the target.
+  "GET /upstreams": { id: upstream, path: () => "/upstreams", manage: everywhere(200), root: 200 },
   "POST /upstreams": {
-    id: upstream,
+    id: account,
     path: () => "/upstreams",
-    body: () => ({ name: `iso-${randomUUID().slice(0, 8)}`, protocol: "openai-chat", base_url: "http://127.0.0.1:9/v1", models: ["iso-x"] }),
-    manage: absent,
+    body: (id) => ({
+      name: `iso-${randomUUID().slice(0, 8)}`,
+      protocol: "openai-chat",
+      base_url: "http://127.0.0.1:9/v1",
+      models: ["iso-x"],
+      owner_account_id: id,
+    }),
+    manage: subtreeCreate,
     root: 201,
   },
-  "GET /upstreams/{id}": { id: upstream, path: (id) => `/upstreams/${id}`, manage: absent, root: 200 },
-  "PATCH /upstreams/{id}": { id: upstream, path: (id) => `/upstreams/${id}`, body: () => ({ enabled: true }), manage: absent, root: 200 },
-  "DELETE /upstreams/{id}": {
-    id: upstream,
-    path: (id) => `/upstreams/${id}`,
-    manage: absent,
-    root: { own: 204, child: 404, sibling: 404, ancestor: 404, other: 404 },
-  },
-  "GET /upstreams/{id}/keys": { id: upstream, path: (id) => `/upstreams/${id}/keys`, manage: absent, root: 200 },
+  "GET /upstreams/{id}": { id: upstream, path: (id) => `/upstreams/${id}`, manage: subtreeRead, root: 200 },
+  "PATCH /upstreams/{id}": { id: upstream, path: (id) => `/upstreams/${id}`, body: () => ({ enabled: true }), manage: keyWrite(200), root: 200 },
+  "DELETE /upstreams/{id}": { id: upstream, path: (id) => `/upstreams/${id}`, manage: keyWrite(204), root: 204 },
+  "GET /upstreams/{id}/keys": { id: upstream, path: (id) => `/upstreams/${id}/keys`, manage: subtreeRead, root: 200 },
   "POST /upstreams/{id}/keys": {
     id: upstream,
     path: (id) => `/upstreams/${id}/keys`,
     body: () => ({ key: `sk-${randomUUID()}` }),
-    manage: absent,
+    manage: subtreeCreate,
     root: 201,
   },
   "DELETE /upstreams/{id}/keys/{key_id}": {
     id: upstream,
-    path: (id, w) => `/upstreams/${id}/keys/${w.upstreamKey}`,
-    manage: absent,
-    root: { own: 204, child: 404, sibling: 404, ancestor: 404, other: 404 },
+    path: (id, w) => `/upstreams/${id}/keys/${upstreamKeyOf(w, id)}`,
+    manage: keyWrite(204),
+    root: 204,
   },
   "POST /accounts/{id}/credits/topup": {
     id: account,

@@ -55,7 +55,7 @@ interface Route {
 
 /** Gateway-wide routes, for the root admin token only (until resources there get owners). */
 function isRootOnly(path: string): boolean {
-  return path === "/explain" || path === "/audit" || path === "/upstreams" || path.startsWith("/upstreams/");
+  return path === "/explain" || path === "/audit";
 }
 
 const routes: Route[] = [];

@@ -151,6 +151,14 @@ export const createUpstream = z.strictObject({
   protocol,
   base_url: z.url({ protocol: /^https?$/ }),
   models: z.array(z.string().min(1)).min(1),
+  owner_account_id: z
+    .string()
+    .min(1)
+    .nullable()
+    .optional()
+    .describe(
+      "The account that owns it: only that account and its sub-accounts route to it and see it. Unset: gateway-wide (root) or the admin key's own account (manage key). Fixed once created",
+    ),
   enabled: z.boolean().optional(),
   account_id: z.string().min(1).optional().describe("Codex backend only: the ChatGPT account id"),
   timeout_ms: z.number().int().positive().optional(),

@@ -18,7 +18,7 @@
 import type { z } from "zod";
 import { GatewayError } from "../canonical/errors.js";
 import { ROOT_CONTEXT, type AdminActor, type AdminContext } from "./context.js";
-import { actorForKey, manageableAccount, notFound, readableAccount, reaches, requireRoot, subtreeRoot } from "./authorize.js";
+import { actorForKey, manageableAccount, mayAdminister, notFound, readableAccount, reaches, subtreeRoot } from "./authorize.js";
 import { withPresetDefaults } from "../canonical/provider-presets.js";
 import { generateKey } from "../governance/api-keys.js";
 import {
@@ -436,41 +436,67 @@ export class AdminService {
     });
   }
 
-  // Upstreams
-
-  // Upstreams are gateway-wide: a manage key finds none (authorize.ts).
+  // Upstreams: gateway-wide ones (no owner) are root's; an owned one is administered by
+  // whoever administers its owner account (authorize.ts). Anything else is not found.
 
   async listUpstreams(ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream[]> {
-    requireRoot(ctx, gatewayWide);
-    return this.#store.upstreams.list();
+    const all = await this.#store.upstreams.list();
+    // One question per distinct owner (owners are few next to accounts), not per upstream.
+    const allowed = new Map<string | null, boolean>();
+    for (const owner of new Set(all.map((u) => u.ownerAccountId))) allowed.set(owner, await mayAdminister(this.#store, ctx, owner));
+    return all.filter((u) => allowed.get(u.ownerAccountId));
   }
 
   async getUpstream(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
-    requireRoot(ctx, () => notFound("upstream", id));
-    return (await this.#store.upstreams.get(id)) ?? throwNotFound("upstream", id);
+    return administeredUpstream(this.#store, ctx, id);
   }
 
-  /** Body: `{name, protocol, base_url, models, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?, preset?}`; a preset fills what is omitted. */
+  /**
+   * Body: `{name, protocol, base_url, models, owner_account_id?, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?, preset?}`;
+   * a preset fills what is omitted. `owner_account_id` makes the upstream serve that account's subtree only;
+   * a manage key's upstreams are owned by its own account unless it names one below it.
+   */
   async createUpstream(body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
-    requireRoot(ctx, gatewayWide);
     const b = parse(schemas.createUpstream, presetFilled(body));
     const settings: Record<string, unknown> = {};
     if (b.account_id) settings.account_id = b.account_id;
     if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
     if (b.prompt_cache_key !== undefined) settings.prompt_cache_key = b.prompt_cache_key;
     if (b.forward_headers !== undefined) settings.forward_headers = b.forward_headers;
+    const actor = ctx.actor;
+    const owner = b.owner_account_id !== undefined ? b.owner_account_id : actor.type === "api_key" ? actor.accountId : null;
+    if (owner === null && actor.type === "api_key") {
+      throw new GatewayError(
+        "invalid_request",
+        "invalid_field",
+        "owner_account_id: an admin key creates upstreams for its own account or one below it, not gateway-wide ones.",
+        {
+          param: "owner_account_id",
+        },
+      );
+    }
     return this.#write(ctx, async (tx) => {
-      const u = await tx.upstreams.create({ name: b.name, protocol: b.protocol, baseUrl: b.base_url, models: b.models, enabled: b.enabled, settings });
+      if (owner !== null && (!(await tx.accounts.get(owner)) || !(await mayAdminister(tx, ctx, owner)))) {
+        throwNotFound("account", owner, "owner_account_id");
+      }
+      const u = await tx.upstreams.create({
+        name: b.name,
+        ownerAccountId: owner,
+        protocol: b.protocol,
+        baseUrl: b.base_url,
+        models: b.models,
+        enabled: b.enabled,
+        settings,
+      });
       return { result: u, event: { action: "upstream.create", target: { type: "upstream", id: u.id }, before: null, after: upstreamView(u) } };
     });
   }
 
-  /** Body: any field of createUpstream but `name`; `null` clears `account_id`, `timeout_ms`, `prompt_cache_key` and `forward_headers`. */
+  /** Body: any field of createUpstream but `name` and `owner_account_id`; `null` clears `account_id`, `timeout_ms`, `prompt_cache_key` and `forward_headers`. */
   async updateUpstream(id: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
-    requireRoot(ctx, () => notFound("upstream", id));
     const b = parse(schemas.updateUpstream, body);
     return this.#write(ctx, async (tx) => {
-      const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
+      const current = await administeredUpstream(tx, ctx, id);
       const settings = { ...current.settings };
       for (const f of ["account_id", "timeout_ms", "prompt_cache_key", "forward_headers"] as const) {
         if (b[f] === null) delete settings[f];
@@ -484,9 +510,8 @@ export class AdminService {
 
   /** Deletes the upstream with its keys. */
   async deleteUpstream(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
-    requireRoot(ctx, () => notFound("upstream", id));
     return this.#write(ctx, async (tx) => {
-      const current = (await tx.upstreams.get(id)) ?? throwNotFound("upstream", id);
+      const current = await administeredUpstream(tx, ctx, id);
       await tx.upstreams.delete(id);
       return { result: undefined, event: { action: "upstream.delete", target: { type: "upstream", id }, before: upstreamView(current), after: null } };
     });
@@ -499,11 +524,10 @@ export class AdminService {
 
   /** Body: `{name?, key}`. The credential is stored sealed; only its fingerprint is ever shown. */
   async addUpstreamKey(upstreamId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<UpstreamKey> {
-    requireRoot(ctx, () => notFound("upstream", upstreamId));
     const b = parse(schemas.createUpstreamKey, body);
     const ciphertext = this.#secrets.seal(b.key);
     return this.#write(ctx, async (tx) => {
-      const upstream = (await tx.upstreams.get(upstreamId)) ?? throwNotFound("upstream", upstreamId);
+      const upstream = await administeredUpstream(tx, ctx, upstreamId);
       // The file's key list wins at every start (config/bootstrap.ts): a key added here would silently go.
       if (upstream.settings.managed_by === "config") {
         throw new GatewayError(
@@ -519,8 +543,8 @@ export class AdminService {
   }
 
   async removeUpstreamKey(upstreamId: string, keyId: string, ctx: AdminContext = ROOT_CONTEXT): Promise<void> {
-    requireRoot(ctx, () => notFound("upstream_key", keyId));
     return this.#write(ctx, async (tx) => {
+      await administeredUpstream(tx, ctx, upstreamId);
       const current = await tx.upstreamKeys.get(keyId);
       if (!current || current.upstreamId !== upstreamId) throwNotFound("upstream_key", keyId);
       await tx.upstreamKeys.delete(keyId);
@@ -622,13 +646,15 @@ function presetFilled(body: unknown): unknown {
   return filled;
 }
 
-function throwNotFound(what: AuditTarget, id: string, param?: string): never {
-  throw notFound(what, id, param);
+/** The upstream if it exists and the actor administers it; otherwise not found, the same answer either way. */
+async function administeredUpstream(repos: Repos, ctx: AdminContext, id: string): Promise<Upstream> {
+  const u = await repos.upstreams.get(id);
+  if (!u || !(await mayAdminister(repos, ctx, u.ownerAccountId))) throwNotFound("upstream", id);
+  return u;
 }
 
-/** What a manage key gets for a gateway-wide listing or creation: the answer of a route that does not exist. */
-function gatewayWide(): GatewayError {
-  return new GatewayError("not_found", "unknown_route", "No such route for this caller.");
+function throwNotFound(what: AuditTarget, id: string, param?: string): never {
+  throw notFound(what, id, param);
 }
 
 function parentRequired(): GatewayError {

@@ -103,6 +103,7 @@ export function upstreamView(u: Upstream): Record<string, unknown> {
   return {
     id: u.id,
     name: u.name,
+    owner_account_id: u.ownerAccountId,
     protocol: u.protocol,
     base_url: u.baseUrl,
     models: u.models,

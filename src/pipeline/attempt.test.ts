@@ -48,6 +48,7 @@ function setup(credential: Credential, settings: Record<string, unknown> = {}, v
     upstream: {
       id: "u1",
       name: "codex",
+      ownerAccountId: null,
       protocol: "codex",
       baseUrl: `${mock.url}/backend-api/codex`,
       models: ["gpt-5-codex"],

@@ -35,11 +35,13 @@ export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ s
   }
   // Counted for the model that would serve the request: a mapped Claude name is counted by
   // the model it maps to (estimated, unless that model is on an Anthropic upstream).
-  const served = resolveModel(snapshot, ex.protocol, model, mappingSource(principal.policy)).served;
+  const resolution = resolveModel(snapshot, ex.protocol, model, mappingSource(principal.policy), principal.chain);
+  const served = resolution.served;
   // Nothing is generated: the admission only checks, and gives back at once whatever a check held.
   const origin = typeof ex.headers.origin === "string" ? ex.headers.origin : undefined;
   await (await admitRequest(deps, principal, { model: served, stream: false, clientAddress: ex.clientAddress, origin })).release();
-  const target = snapshot.upstreams.find((t) => t.protocol === "anthropic" && t.models.matches(served));
+  // Among the upstreams this caller may use, in their order (its own tenant pool first).
+  const target = resolution.targets.find((t) => t.protocol === "anthropic");
   const key = target && deps.keyHealth.order(target.pool, undefined, Date.now())[0];
   if (target && key) {
     const headers = upstreamHeaders(ex.headers, { foreign: false, stream: false, policy: target.headers });

@@ -46,7 +46,7 @@ const SESSION_SOURCES = ["session_id", "session-id", "conversation_id", "x-claud
 type SessionSource = (typeof SESSION_SOURCES)[number];
 
 const NOTES = [
-  "Tiers do not exist yet: every upstream serving the served model is a candidate, native-protocol upstreams first, then the others, each in configuration order.",
+  "Tiers do not exist yet: every upstream serving the served model is a candidate; upstreams owned by an account on the chain come first (nearest owner first), then the gateway-wide ones; within each, native-protocol upstreams first, then the others, each in configuration order.",
   "Limits (rate limits, quotas) do not exist yet: the only admission checks are that every account on the chain is active and allows the served model.",
 ];
 
@@ -161,7 +161,7 @@ export function createExplain(deps: ExplainDeps): Explain {
     policy ??= foldPolicies(chain.map((a) => policyOf(a.settings).policy));
 
     const snapshot = deps.catalog.snapshot;
-    const resolution = resolveModel(snapshot, protocol, model, mappingSource(policy));
+    const resolution = resolveModel(snapshot, protocol, model, mappingSource(policy), chain);
 
     // Every rule that matches, in the order the resolution consults them, and why each lost.
     const candidates: RuleCandidate[] = [];
@@ -239,6 +239,7 @@ export function createExplain(deps: ExplainDeps): Explain {
     const upstreams = resolution.targets.map((t) => ({
       id: t.upstream.id,
       name: t.upstream.name,
+      owner_account_id: t.upstream.ownerAccountId,
       protocol: t.protocol,
       native: laneFor(protocol, t.protocol) === "passthrough",
       lane: { stream: laneFor(protocol, t.protocol, true), no_stream: laneFor(protocol, t.protocol, false) },

@@ -65,7 +65,7 @@ function readRequest(ex: Exchange): ClientRequest {
 
 /** The served model and its upstreams, under the account's mappings and the gateway's. */
 function resolveRequest(snapshot: CatalogSnapshot, ex: Exchange, request: ClientRequest): ModelResolution {
-  const resolution = resolveModel(snapshot, ex.protocol, request.model, mappingSource(ex.principal!.policy));
+  const resolution = resolveModel(snapshot, ex.protocol, request.model, mappingSource(ex.principal!.policy), ex.principal!.chain);
   ex.servedModel = resolution.served;
   return resolution;
 }

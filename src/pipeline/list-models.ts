@@ -9,32 +9,37 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { modelAllowed, type Principal } from "../governance/principals.js";
-import type { CatalogSnapshot } from "../routing/catalog.js";
+import { ownedScope, visibleIn, type CatalogSnapshot, type UpstreamTarget } from "../routing/catalog.js";
 import { KNOWN_MODELS } from "../routing/known-models.js";
 
-/** The names each snapshot's upstreams are known to serve, worked out once per snapshot. */
+/** The names each snapshot's gateway-wide upstreams are known to serve, worked out once per snapshot. */
 const servedBySnapshot = new WeakMap<CatalogSnapshot, ReadonlySet<string>>();
+
+function addKnown(names: Set<string>, t: UpstreamTarget): void {
+  for (const m of t.models.exact) names.add(m);
+  if (t.models.patterns.length > 0) for (const m of KNOWN_MODELS[t.protocol]) if (t.models.matches(m)) names.add(m);
+}
 
 function knownServed(snapshot: CatalogSnapshot): ReadonlySet<string> {
   let served = servedBySnapshot.get(snapshot);
   if (!served) {
     const names = new Set<string>();
-    for (const t of snapshot.upstreams) {
-      for (const m of t.models.exact) names.add(m);
-      if (t.models.patterns.length > 0) for (const m of KNOWN_MODELS[t.protocol]) if (t.models.matches(m)) names.add(m);
-    }
+    for (const t of snapshot.upstreams) if (t.upstream.ownerAccountId === null) addKnown(names, t);
     served = names;
     servedBySnapshot.set(snapshot, served);
   }
   return served;
 }
 
-/** The model ids the key may use, sorted. */
+/** The model ids the key may use, sorted: from the gateway-wide upstreams and those its own chain owns, never another tenant's. */
 export function servedModels(snapshot: CatalogSnapshot, principal: Principal): string[] {
   const ids = new Set(knownServed(snapshot));
+  const scope = ownedScope(snapshot, principal.chain);
+  const visible = snapshot.upstreams.filter((t) => visibleIn(t, scope));
+  for (const t of visible) if (t.upstream.ownerAccountId !== null) addKnown(ids, t);
   // An account that allows an exact name an upstream's pattern serves can use it, known or not.
   for (const list of principal.policy.models) {
-    for (const m of list.matcher.exact) if (snapshot.upstreams.some((t) => t.models.matches(m))) ids.add(m);
+    for (const m of list.matcher.exact) if (visible.some((t) => t.models.matches(m))) ids.add(m);
   }
   return [...ids].filter((m) => modelAllowed(principal, m)).sort();
 }

@@ -38,6 +38,33 @@ describe("catalog snapshot", () => {
     expect(decrypter.opened).toEqual(["c1"]);
   });
 
+  it("leaves out a key whose envelope does not open, names it, and serves the others", async () => {
+    const u = await store.upstreams.create({ name: "chat", protocol: "openai-chat", baseUrl: "https://x.test/v1", models: ["m"] });
+    await store.upstreamKeys.create({ upstreamId: u.id, name: "good", ciphertext: "c1", fingerprint: "sha256:1" });
+    const bad = await store.upstreamKeys.create({ upstreamId: u.id, name: "sealed-elsewhere", ciphertext: "bad", fingerprint: "sha256:2" });
+    const decrypter: Decrypter = {
+      open: (c) => {
+        if (c === "bad") throw new Error("sealed under master key 0123456789abcdef, which this process does not hold");
+        return `plain:${c}`;
+      },
+    };
+    const snapshot = await buildSnapshot(store, decrypter, 1);
+    expect(snapshot.upstreams[0]!.pool.keys.map((k) => k.name)).toEqual(["good"]);
+    expect(snapshot.unopened).toEqual([
+      { upstreamKeyId: bad.id, upstreamId: u.id, reason: "sealed under master key 0123456789abcdef, which this process does not hold" },
+    ]);
+  });
+
+  it("lists the owners of enabled upstreams, for callers that own none to skip the owner check", async () => {
+    const acme = await store.accounts.create({ name: "acme" });
+    const off = await store.accounts.create({ name: "off" });
+    await store.upstreams.create({ name: "shared", protocol: "openai-chat", baseUrl: "https://x.test/v1", models: ["m"] });
+    await store.upstreams.create({ name: "own", ownerAccountId: acme.id, protocol: "openai-chat", baseUrl: "https://x.test/v1", models: ["m"] });
+    await store.upstreams.create({ name: "own", ownerAccountId: off.id, protocol: "openai-chat", baseUrl: "https://x.test/v1", models: ["m"], enabled: false });
+    const snapshot = await buildSnapshot(store, countingDecrypter(), 1);
+    expect([...snapshot.owners]).toEqual([acme.id]);
+  });
+
   it("keeps key health across a reload for unchanged keys and starts removed or new keys afresh", async () => {
     const u = await store.upstreams.create({ name: "chat", protocol: "openai-chat", baseUrl: "https://x.test/v1", models: ["m"] });
     await store.upstreamKeys.create({ upstreamId: u.id, name: "cooling", ciphertext: "c1", fingerprint: "sha256:1" });

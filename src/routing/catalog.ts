@@ -25,7 +25,17 @@ export interface UpstreamTarget {
 }
 
 export interface CatalogSnapshot {
+  /** Every enabled upstream, gateway-wide and tenant-owned alike; who may use which is {@link ownedScope}'s. */
   upstreams: UpstreamTarget[];
+  /**
+   * Active keys left out of their pool because their envelope did not open (a master key
+   * missing from the ring, say, while nodes change keys): one bad envelope must not stop
+   * every other key from being served. The composition root refuses to start on any and
+   * logs them on reload.
+   */
+  unopened: ReadonlyArray<{ upstreamKeyId: string; upstreamId: string; reason: string }>;
+  /** Accounts owning at least one enabled upstream here (usually few), so a caller with none pays nothing. */
+  owners: ReadonlySet<string>;
   version: number;
   /** Gateway-wide mapping rules (the YAML's top-level `model_map`), consulted after the account's own. */
   modelMap: CompiledModelMap;
@@ -56,6 +66,7 @@ export async function buildSnapshot(
   for (const t of previous?.upstreams ?? []) for (const k of t.pool.keys) previousKeys.set(`${k.id}:${k.fingerprint}`, k);
 
   const targets: UpstreamTarget[] = [];
+  const unopened: Array<{ upstreamKeyId: string; upstreamId: string; reason: string }> = [];
   for (const u of upstreams) {
     if (!u.enabled) continue;
     const pool: PoolKey[] = [];
@@ -66,10 +77,17 @@ export async function buildSnapshot(
         pool.push(kept);
         continue;
       }
+      let secret: string;
+      try {
+        secret = secrets.open(uk.ciphertext);
+      } catch (error) {
+        unopened.push({ upstreamKeyId: uk.id, upstreamId: u.id, reason: (error as Error).message });
+        continue;
+      }
       pool.push({
         id: uk.id,
         name: uk.name,
-        secret: secrets.open(uk.ciphertext),
+        secret,
         fingerprint: uk.fingerprint,
         inFlight: 0,
         coolingUntil: 0,
@@ -86,7 +104,29 @@ export async function buildSnapshot(
       headers: compileHeaderPolicy(u.settings),
     });
   }
-  return { upstreams: targets, version, modelMap };
+  const owners = new Set(targets.flatMap((t) => (t.upstream.ownerAccountId === null ? [] : [t.upstream.ownerAccountId])));
+  return { upstreams: targets, owners, unopened, version, modelMap };
+}
+
+const NO_SCOPE: readonly string[] = Object.freeze([]);
+
+/**
+ * The accounts on a caller's chain (the account and its ancestors, nearest first) that
+ * own upstreams in this snapshot, nearest first: the tenant pools the caller may use
+ * besides the gateway-wide ones. Routing takes the chain as plain ids; it does not know
+ * principals.
+ */
+export function ownedScope(snapshot: CatalogSnapshot, chain: readonly { readonly id: string }[]): readonly string[] {
+  if (snapshot.owners.size === 0) return NO_SCOPE;
+  const scope: string[] = [];
+  for (const a of chain) if (snapshot.owners.has(a.id)) scope.push(a.id);
+  return scope.length === 0 ? NO_SCOPE : scope;
+}
+
+/** Whether a caller with this scope may use the upstream: gateway-wide, or owned by an account on its chain. */
+export function visibleIn(target: UpstreamTarget, scope: readonly string[]): boolean {
+  const owner = target.upstream.ownerAccountId;
+  return owner === null || scope.includes(owner);
 }
 
 /** Holds the current snapshot and swaps it atomically on reload. */

@@ -36,6 +36,8 @@ export interface PlanOptions {
   now: number;
   /** The model's resolution, when the caller resolved it already (with the account's mappings); else resolved here without them. */
   resolution?: ModelResolution;
+  /** The caller's account and ancestors, nearest first, when resolved here: which tenant-owned upstreams it may use. */
+  chain?: readonly { readonly id: string }[];
 }
 
 export interface Plan {
@@ -50,7 +52,7 @@ export interface Plan {
  * move to the next upstream only after an upstream's keys, capped at `maxAttempts`.
  */
 export function planAttempts(snapshot: CatalogSnapshot, health: KeyHealth, o: PlanOptions): Plan {
-  const { targets, servedAnywhere, served } = o.resolution ?? resolveModel(snapshot, o.client, o.model);
+  const { targets, servedAnywhere, served } = o.resolution ?? resolveModel(snapshot, o.client, o.model, undefined, o.chain);
   const attempts: PlannedAttempt[] = [];
   for (const target of targets) {
     const lane = laneFor(o.client, target.protocol, o.clientStreams);

@@ -7,14 +7,16 @@ import { KeyPool } from "./key-pool.js";
 import { compileHeaderPolicy } from "../upstream/headers.js";
 import { cachedResolutions, RESOLUTION_CACHE_LIMIT, resolveModel, type MappingSource } from "./resolve-model.js";
 
-function target(name: string, protocol: UpstreamProtocol, models: string[]): UpstreamTarget {
-  const upstream = { id: name, name, protocol, baseUrl: "https://u.test", models, enabled: true, settings: {} } as unknown as Upstream;
+function target(name: string, protocol: UpstreamProtocol, models: string[], ownerAccountId: string | null = null): UpstreamTarget {
+  const upstream = { id: name, name, ownerAccountId, protocol, baseUrl: "https://u.test", models, enabled: true, settings: {} } as unknown as Upstream;
   return { upstream, protocol, models: compileModelPatterns(models), pool: new KeyPool([]), sendsCacheKey: false, headers: compileHeaderPolicy({}) };
 }
 
 function snapshot(gatewayRules: string[] = []): CatalogSnapshot {
   return {
     upstreams: [target("gpt", "openai-responses", ["gpt-5.4", "gpt-5.4-mini"]), target("claude", "anthropic", ["claude-*"])],
+    owners: new Set(),
+    unopened: [],
     version: 1,
     modelMap: compileRuleTexts(gatewayRules),
   };
@@ -69,5 +71,45 @@ describe("resolveModel with mappings", () => {
     // Still correct after eviction.
     expect(resolveModel(s, "openai-chat", "random-0").served).toBe("random-0");
     expect(resolveModel(s, "openai-chat", "claude-3").served).toBe("gpt-5.4");
+  });
+});
+
+describe("resolveModel with tenant-owned upstreams", () => {
+  // acme > acme-eu > acme-eu-dev; beta is another tenant.
+  function owned(): CatalogSnapshot {
+    const upstreams = [
+      target("gateway-chat", "openai-chat", ["gpt-5*"]),
+      target("gateway-responses", "openai-responses", ["gpt-5*"]),
+      target("acme-pool", "openai-responses", ["gpt-5*"], "acme"),
+      target("acme-eu-pool", "openai-chat", ["gpt-5*"], "acme-eu"),
+      target("beta-pool", "openai-chat", ["gpt-5*", "beta-only"], "beta"),
+    ];
+    return { upstreams, owners: new Set(["acme", "acme-eu", "beta"]), unopened: [], version: 1, modelMap: compileRuleTexts([]) };
+  }
+  const chain = (...ids: string[]) => ids.map((id) => ({ id }));
+  const names = (r: { targets: UpstreamTarget[] }) => r.targets.map((t) => t.upstream.name);
+
+  it("puts the nearest owner's pool first, then the ancestors', then the gateway's, native first within each", () => {
+    const s = owned();
+    const r = resolveModel(s, "openai-chat", "gpt-5.4", undefined, chain("acme-eu-dev", "acme-eu", "acme"));
+    expect(names(r)).toEqual(["acme-eu-pool", "acme-pool", "gateway-chat", "gateway-responses"]);
+  });
+
+  it("never shows a tenant another tenant's upstream, nor that it serves a model", () => {
+    const s = owned();
+    expect(names(resolveModel(s, "openai-chat", "gpt-5.4", undefined, chain("acme")))).toEqual(["acme-pool", "gateway-chat", "gateway-responses"]);
+    expect(names(resolveModel(s, "openai-chat", "gpt-5.4", undefined, chain("beta")))).toEqual(["beta-pool", "gateway-chat", "gateway-responses"]);
+    expect(resolveModel(s, "openai-chat", "beta-only", undefined, chain("acme"))).toMatchObject({ targets: [], servedAnywhere: false });
+    expect(resolveModel(s, "openai-chat", "beta-only", undefined, chain("beta")).servedAnywhere).toBe(true);
+    // No chain (callers outside any account) sees the gateway-wide upstreams only.
+    expect(names(resolveModel(s, "openai-chat", "gpt-5.4"))).toEqual(["gateway-chat", "gateway-responses"]);
+  });
+
+  it("caches per owned scope, so two accounts with one rule set never share an answer", () => {
+    const s = owned();
+    const same = account("shared-rules", []);
+    expect(names(resolveModel(s, "openai-chat", "gpt-5.4", same, chain("beta")))[0]).toBe("beta-pool");
+    expect(names(resolveModel(s, "openai-chat", "gpt-5.4", same, chain("acme")))[0]).toBe("acme-pool");
+    expect(names(resolveModel(s, "openai-chat", "gpt-5.4", same, chain("nobody")))[0]).toBe("gateway-chat");
   });
 });

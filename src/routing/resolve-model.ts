@@ -1,12 +1,16 @@
 /**
- * Which upstreams serve a model for a client: native-protocol upstreams first
- * (in config order), then the others, after mapping the requested model to the one
- * served (the account's rules, then the gateway's; docs/routing.md).
+ * Which upstreams serve a model for a client, after mapping the requested model to the
+ * one served (the account's rules, then the gateway's; docs/routing.md). Upstreams
+ * owned by an account on the caller's chain come first, the nearest owner's first,
+ * then the gateway-wide ones (a tenant's own key pool is what it pays for and expects
+ * to be used; the gateway's pool is the fallback); within each of those tiers,
+ * native-protocol upstreams first (in config order), then the others. Upstreams owned
+ * by anyone else are invisible: they neither serve nor count as serving the model.
  */
 import type { ClientProtocol, UpstreamProtocol } from "../canonical/protocols.js";
 import type { MappingRule } from "../canonical/model-map.js";
 import { LRUCache } from "lru-cache";
-import type { CatalogSnapshot, UpstreamTarget } from "./catalog.js";
+import { ownedScope, visibleIn, type CatalogSnapshot, type UpstreamTarget } from "./catalog.js";
 
 export interface Resolution {
   targets: UpstreamTarget[];
@@ -72,26 +76,37 @@ export function chooseModel(snapshot: CatalogSnapshot, model: string, mapping: M
 }
 
 /**
- * Resolved once per (snapshot, rule set, client, model) and cached on the snapshot, so a
- * reload invalidates it by construction and a policy change arrives with a new key.
+ * Resolved once per (snapshot, rule set, owned scope, client, model) and cached on the
+ * snapshot, so a reload invalidates it by construction and a policy change arrives with a
+ * new key. `chain` is the caller's account and its ancestors, nearest first (only their
+ * ids are read): it decides which tenant-owned upstreams the caller may use.
  */
-export function resolveModel(snapshot: CatalogSnapshot, client: ClientProtocol, model: string, mapping: MappingSource = NO_ACCOUNT_MAPPING): ModelResolution {
+export function resolveModel(
+  snapshot: CatalogSnapshot,
+  client: ClientProtocol,
+  model: string,
+  mapping: MappingSource = NO_ACCOUNT_MAPPING,
+  chain: readonly { readonly id: string }[] = [],
+): ModelResolution {
   let cache = cacheBySnapshot.get(snapshot);
   if (!cache) {
     // The requested name comes from the client: a flood of made-up names evicts old entries instead of growing the cache.
     cache = new LRUCache({ max: RESOLUTION_CACHE_LIMIT });
     cacheBySnapshot.set(snapshot, cache);
   }
-  const key = `${mapping.key}\0${client}\0${model}`;
+  const scope = ownedScope(snapshot, chain);
+  // The scope is part of the key: two accounts sharing a rule set may still see different pools.
+  const key = `${mapping.key}\0${scope.join(",")}\0${client}\0${model}`;
   let hit = cache.get(key);
   if (!hit) {
     const choice = chooseModel(snapshot, model, mapping);
-    const serving = snapshot.upstreams.filter((t) => t.models.matches(choice.served));
-    hit = {
-      ...choice,
-      targets: [...serving.filter((t) => speaksNatively(client, t.protocol)), ...serving.filter((t) => !speaksNatively(client, t.protocol))],
-      servedAnywhere: serving.length > 0,
-    };
+    const serving = snapshot.upstreams.filter((t) => visibleIn(t, scope) && t.models.matches(choice.served));
+    const targets: UpstreamTarget[] = [];
+    for (const owner of [...scope, null]) {
+      const tier = serving.filter((t) => t.upstream.ownerAccountId === owner);
+      targets.push(...tier.filter((t) => speaksNatively(client, t.protocol)), ...tier.filter((t) => !speaksNatively(client, t.protocol)));
+    }
+    hit = { ...choice, targets, servedAnywhere: serving.length > 0 };
     cache.set(key, hit);
   }
   return hit;

@@ -89,8 +89,16 @@ export type { UpstreamProtocol };
 
 export interface Upstream {
   id: string;
-  /** Unique human name, also the key used by the YAML bootstrap. */
+  /**
+   * Human name, unique among the upstreams of one owner (and among the gateway-wide ones,
+   * where the YAML bootstrap keys by it).
+   */
   name: string;
+  /**
+   * The account that owns it: it serves that account's subtree only, and only that
+   * subtree's administrators see it. null = gateway-wide, managed by the root admin.
+   */
+  ownerAccountId: string | null;
   protocol: UpstreamProtocol;
   baseUrl: string;
   /** Model names or glob patterns (`gpt-5*`) this upstream serves. */
@@ -104,6 +112,8 @@ export interface Upstream {
 
 export interface NewUpstream {
   name: string;
+  /** Absent or null: gateway-wide. */
+  ownerAccountId?: string | null;
   protocol: UpstreamProtocol;
   baseUrl: string;
   models: string[];
@@ -231,7 +241,8 @@ export interface ApiKeyRepo {
 export interface UpstreamRepo {
   create(input: NewUpstream): Promise<Upstream>;
   get(id: string): Promise<Upstream | undefined>;
-  getByName(name: string): Promise<Upstream | undefined>;
+  /** By name among one owner's upstreams; `ownerAccountId` absent or null: among the gateway-wide ones. */
+  getByName(name: string, ownerAccountId?: string | null): Promise<Upstream | undefined>;
   list(): Promise<Upstream[]>;
   update(id: string, patch: UpstreamPatch): Promise<Upstream | undefined>;
   /** Deletes the upstream and its keys. */
@@ -243,6 +254,13 @@ export interface UpstreamKeyRepo {
   get(id: string): Promise<UpstreamKey | undefined>;
   listByUpstream(upstreamId: string): Promise<UpstreamKey[]>;
   listAll(): Promise<UpstreamKey[]>;
+  /** Up to `limit` keys with ids greater than `after` (all when absent), in id order: a cursor over every key. */
+  page(after: string | undefined, limit: number): Promise<UpstreamKey[]>;
+  /**
+   * Replaces a key's envelope if it still is `expected` (compare-and-set, so a concurrent
+   * change is never overwritten); true if replaced. Used to re-wrap under a new master key.
+   */
+  replaceCiphertext(id: string, expected: string, next: string): Promise<boolean>;
   setStatus(id: string, status: UpstreamKeyStatus): Promise<boolean>;
   delete(id: string): Promise<boolean>;
 }

@@ -540,6 +540,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(u).toEqual({
           id: expect.stringMatching(UUID),
           name: "openai",
+          ownerAccountId: null,
           protocol: "openai-responses",
           baseUrl: "https://api.openai.com/v1",
           models: ["gpt-5*", "o4-mini"],
@@ -653,6 +654,47 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
     });
 
+    describe("tenant-owned upstreams", () => {
+      it("scopes names per owner: the same name once per tenant and once gateway-wide", async () => {
+        const acme = await store.accounts.create({ name: "acme" });
+        const beta = await store.accounts.create({ name: "beta" });
+        const shared = await store.upstreams.create({ name: "openai", protocol: "openai-chat", baseUrl: "https://g", models: [] });
+        const a = await store.upstreams.create({ name: "openai", ownerAccountId: acme.id, protocol: "openai-chat", baseUrl: "https://a", models: [] });
+        const b = await store.upstreams.create({ name: "openai", ownerAccountId: beta.id, protocol: "openai-chat", baseUrl: "https://b", models: [] });
+        expect(a.ownerAccountId).toBe(acme.id);
+        expect(await store.upstreams.get(a.id)).toEqual(a);
+        expect(await store.upstreams.getByName("openai")).toEqual(shared);
+        expect(await store.upstreams.getByName("openai", null)).toEqual(shared);
+        expect(await store.upstreams.getByName("openai", acme.id)).toEqual(a);
+        expect(await store.upstreams.getByName("openai", beta.id)).toEqual(b);
+        await expectStoreError(
+          store.upstreams.create({ name: "openai", ownerAccountId: acme.id, protocol: "anthropic", baseUrl: "https://x", models: [] }),
+          "conflict",
+        );
+        await expectStoreError(store.upstreams.create({ name: "openai", protocol: "anthropic", baseUrl: "https://x", models: [] }), "conflict");
+        expect(await store.upstreams.list()).toHaveLength(3);
+      });
+
+      it("refuses an unknown owner", async () => {
+        await expectStoreError(
+          store.upstreams.create({ name: "x", ownerAccountId: MISSING_ID, protocol: "anthropic", baseUrl: "https://x", models: [] }),
+          "not_found",
+        );
+        expect(await store.upstreams.list()).toEqual([]);
+      });
+
+      it("goes with its owner: deleting the account deletes its upstreams and their keys", async () => {
+        const acme = await store.accounts.create({ name: "acme" });
+        const owned = await store.upstreams.create({ name: "own", ownerAccountId: acme.id, protocol: "anthropic", baseUrl: "https://a", models: [] });
+        const shared = await store.upstreams.create({ name: "shared", protocol: "anthropic", baseUrl: "https://s", models: [] });
+        await store.upstreamKeys.create({ upstreamId: owned.id, name: "k", ciphertext: "c", fingerprint: "f" });
+        const kept = await store.upstreamKeys.create({ upstreamId: shared.id, name: "k", ciphertext: "c", fingerprint: "f" });
+        expect(await store.accounts.delete(acme.id)).toBe(true);
+        expect(await store.upstreams.list()).toEqual([shared]);
+        expect(await store.upstreamKeys.listAll()).toEqual([kept]);
+      });
+    });
+
     describe("upstream keys", () => {
       it("creates, finds and lists keys", async () => {
         const u = await store.upstreams.create({
@@ -716,6 +758,32 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.upstreamKeys.delete(k.id)).toBe(false);
         expect(await store.upstreamKeys.get(k.id)).toBeUndefined();
         expect(await store.upstreams.get(u.id)).toBeDefined();
+      });
+
+      it("pages through every key in id order", async () => {
+        const u = await store.upstreams.create({ name: "u", protocol: "anthropic", baseUrl: "https://u", models: [] });
+        const made = [];
+        for (let i = 0; i < 7; i++) made.push(await store.upstreamKeys.create({ upstreamId: u.id, name: `k${i}`, ciphertext: `c${i}`, fingerprint: `f${i}` }));
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.upstreamKeys.page(after, 3);
+          expect(page.length).toBeLessThanOrEqual(3);
+          if (page.length === 0) break;
+          seen.push(...ids(page));
+          after = page[page.length - 1]!.id;
+        }
+        expect(seen).toEqual(ids(made).sort());
+      });
+
+      it("replaces an envelope only when it is still the expected one", async () => {
+        const u = await store.upstreams.create({ name: "u", protocol: "anthropic", baseUrl: "https://u", models: [] });
+        const k = await store.upstreamKeys.create({ upstreamId: u.id, name: "k", ciphertext: "old", fingerprint: "f" });
+        expect(await store.upstreamKeys.replaceCiphertext(k.id, "other", "new")).toBe(false);
+        expect((await store.upstreamKeys.get(k.id))?.ciphertext).toBe("old");
+        expect(await store.upstreamKeys.replaceCiphertext(k.id, "old", "new")).toBe(true);
+        expect(await store.upstreamKeys.get(k.id)).toEqual({ ...k, ciphertext: "new" });
+        expect(await store.upstreamKeys.replaceCiphertext(MISSING_ID, "old", "new")).toBe(false);
       });
 
       it("rejects a duplicate fingerprint within an upstream and an unknown upstream", async () => {

@@ -75,6 +75,8 @@ export interface UpstreamsTable {
   settings: JsonText;
   created_at: IsoTime;
   updated_at: IsoTime;
+  /** The account whose subtree it serves; null = gateway-wide (migration 0004). */
+  owner_account_id: string | null;
 }
 
 export interface UpstreamKeysTable {

@@ -7,7 +7,8 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { constraintViolation } from "./db-errors.js";
-import { migrationNames } from "./migrations/index.js";
+import { Migrator, sql } from "kysely";
+import { migrationNames, migrations } from "./migrations/index.js";
 import type { SqlStore } from "./sql-store.js";
 
 export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStore>): void {
@@ -176,6 +177,52 @@ export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStor
       expect(constraintViolation(error)).toBe("unique");
       const rows = await store.db.selectFrom("audit_log").select(["seq", "hash"]).execute();
       expect(rows).toEqual([{ seq: 1, hash: "a".repeat(64) }]);
+    });
+  });
+
+  describe(`${name} migration 0004 (upstream owners)`, () => {
+    it("keeps every upstream and key, byte for byte, when upgrading a database that has them", async () => {
+      const store = await makeStore();
+      try {
+        // On PostgreSQL Kysely's bookkeeping must be looked up in this store's own schema (see migrations/index.ts).
+        const schema =
+          store.dialect === "postgres" ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db)).rows[0]!.schema : undefined;
+        const first = new Migrator({
+          db: store.db,
+          provider: { getMigrations: () => Promise.resolve({ "0001_control_plane": migrations["0001_control_plane"]! }) },
+          ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+        });
+        expect((await first.migrateToLatest()).error).toBeUndefined();
+        const now = new Date().toISOString();
+        const upstream = { id: randomUUID(), name: "openai", protocol: "openai-chat" as const, base_url: "https://x", models: '["gpt-*"]', settings: "{}" };
+        await store.db
+          .insertInto("upstreams")
+          .values({ ...upstream, enabled: 1, created_at: now, updated_at: now } as never)
+          .execute();
+        const key = {
+          id: randomUUID(),
+          upstream_id: upstream.id,
+          name: "k",
+          ciphertext: "v1.a.b.c.d.e.f",
+          fingerprint: "sha256:1",
+          status: "active" as const,
+          created_at: now,
+        };
+        await store.db.insertInto("upstream_keys").values(key).execute();
+        expect(await store.migrate()).toEqual(migrationNames.filter((m) => m !== "0001_control_plane"));
+        const after = await store.upstreams.get(upstream.id);
+        expect(after).toMatchObject({ name: "openai", ownerAccountId: null, baseUrl: "https://x", models: ["gpt-*"], enabled: true });
+        expect(await store.upstreamKeys.listAll()).toEqual([
+          { id: key.id, upstreamId: upstream.id, name: "k", ciphertext: key.ciphertext, fingerprint: "sha256:1", status: "active", createdAt: now },
+        ]);
+        const tables = (await store.db.introspection.getTables()).map((t) => t.name);
+        expect(tables.filter((t) => t.includes("stash"))).toEqual([]);
+        // The foreign key still cascades after the rebuild.
+        expect(await store.upstreams.delete(upstream.id)).toBe(true);
+        expect(await store.upstreamKeys.listAll()).toEqual([]);
+      } finally {
+        await store.close();
+      }
     });
   });
 }

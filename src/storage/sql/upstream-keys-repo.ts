@@ -63,6 +63,23 @@ export class SqlUpstreamKeyRepo implements UpstreamKeyRepo {
     return rows.map(toUpstreamKey);
   }
 
+  async page(after: string | undefined, limit: number): Promise<UpstreamKey[]> {
+    let q = this.ctx.db.selectFrom("upstream_keys").selectAll();
+    if (after !== undefined) q = q.where("id", ">", after);
+    const rows = await q.orderBy("id").limit(limit).execute();
+    return rows.map(toUpstreamKey);
+  }
+
+  async replaceCiphertext(id: string, expected: string, next: string): Promise<boolean> {
+    const result = await this.ctx.db
+      .updateTable("upstream_keys")
+      .set({ ciphertext: next })
+      .where("id", "=", id)
+      .where("ciphertext", "=", expected)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
   async setStatus(id: string, status: UpstreamKeyStatus): Promise<boolean> {
     const result = await this.ctx.db.updateTable("upstream_keys").set({ status }).where("id", "=", id).executeTakeFirst();
     return result.numUpdatedRows > 0n;

@@ -12,6 +12,7 @@ function toUpstream(row: Selectable<UpstreamsTable>): Upstream {
   return {
     id: row.id,
     name: row.name,
+    ownerAccountId: row.owner_account_id,
     protocol: oneOf(row.protocol, UPSTREAM_PROTOCOLS, "upstreams.protocol"),
     baseUrl: row.base_url,
     models: parseStringArray(row.models, "upstreams.models"),
@@ -37,14 +38,19 @@ export class SqlUpstreamRepo implements UpstreamRepo {
       settings: toJsonText(input.settings ?? {}),
       created_at: now,
       updated_at: now,
+      owner_account_id: input.ownerAccountId ?? null,
     };
     try {
       await this.ctx.db.insertInto("upstreams").values(values).execute();
     } catch (error) {
-      if (constraintViolation(error) === "unique") {
-        throw new StoreError("conflict", `an upstream named ${JSON.stringify(input.name)} already exists`);
+      switch (constraintViolation(error)) {
+        case "unique":
+          throw new StoreError("conflict", `an upstream named ${JSON.stringify(input.name)} already exists${values.owner_account_id ? " for this owner" : ""}`);
+        case "foreign_key":
+          throw new StoreError("not_found", `account ${values.owner_account_id} does not exist`);
+        default:
+          throw error;
       }
-      throw error;
     }
     return toUpstream(values);
   }
@@ -54,8 +60,13 @@ export class SqlUpstreamRepo implements UpstreamRepo {
     return row && toUpstream(row);
   }
 
-  async getByName(name: string): Promise<Upstream | undefined> {
-    const row = await this.ctx.db.selectFrom("upstreams").selectAll().where("name", "=", name).executeTakeFirst();
+  async getByName(name: string, ownerAccountId: string | null = null): Promise<Upstream | undefined> {
+    const row = await this.ctx.db
+      .selectFrom("upstreams")
+      .selectAll()
+      .where("name", "=", name)
+      .where("owner_account_id", ownerAccountId === null ? "is" : "=", ownerAccountId)
+      .executeTakeFirst();
     return row && toUpstream(row);
   }
 

@@ -3,6 +3,7 @@ import type { Database } from "../schema.js";
 import { controlPlane } from "./0001-control-plane.js";
 import { apiKeyScopes } from "./0002-api-key-scopes.js";
 import { ledgerBalances } from "./0003-ledger-balances.js";
+import { upstreamOwner } from "./0004-upstream-owner.js";
 
 /**
  * Every migration, in order. A static object rather than a folder scan so it works
@@ -13,6 +14,7 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   "0001_control_plane": controlPlane,
   "0002_api_key_scopes": apiKeyScopes,
   "0003_ledger_balances": ledgerBalances,
+  "0004_upstream_owner": upstreamOwner,
 });
 
 export const migrationNames: readonly string[] = Object.keys(migrations).sort();

@@ -10,12 +10,12 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { AuditChain } from "./governance/audit.js";
-import { openSqlStore } from "./storage/open-store.js";
-import { createTestDatabase } from "./testing/postgres-db.js";
-import { ENGINES } from "./testing/test-stores.js";
+import { AuditChain } from "../governance/audit.js";
+import { openSqlStore } from "../storage/open-store.js";
+import { createTestDatabase } from "../testing/postgres-db.js";
+import { ENGINES } from "../testing/test-stores.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const VITE_NODE = join(dirname(createRequire(import.meta.url).resolve("vite-node/package.json")), "vite-node.mjs");
 
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -67,16 +67,20 @@ describe.each(ENGINES)("switchyard audit verify on %s", (engine) => {
     await store.close();
     const broken = await cli(["audit", "verify"], env);
     expect(broken.code).toBe(1);
-    expect(broken.stdout.trim()).toBe("audit log broken at record 2: its hash does not match its contents: the record was edited (1 records before it verify)");
+    expect(broken.stderr.trim()).toBe(
+      "switchyard: audit log broken at record 2: its hash does not match its contents: the record was edited (1 records before it verify)",
+    );
   });
 });
 
 describe("switchyard audit usage", () => {
   it("needs the verify subcommand: exit 2 with the usage", async () => {
     const bare = await cli(["audit"], {});
-    expect([bare.code, bare.stderr.split("\n")[0]]).toEqual([2, "switchyard: audit needs a subcommand: audit verify"]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain("verify");
+    expect(bare.stderr).toContain("switchyard: 'audit' needs a subcommand");
     const wrong = await cli(["audit", "fix"], {});
-    expect([wrong.code, wrong.stderr.split("\n")[0]]).toEqual([2, "switchyard: unknown audit subcommand 'fix'"]);
-    expect(wrong.stderr).toContain("audit verify");
+    expect([wrong.code, wrong.stderr.split("\n")[0]]).toEqual([2, "switchyard: unknown command 'fix'"]);
+    expect(wrong.stderr).toContain("Usage: switchyard audit");
   });
 });
