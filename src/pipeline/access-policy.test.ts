@@ -8,6 +8,7 @@
  * 127.0.0.1 reaches it as `::ffff:127.0.0.1`, one on [::1] as `::1`.
  */
 import { request } from "node:http";
+import WebSocket from "ws";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { stackYaml, startStack, type Stack } from "../testing/stack.js";
 
@@ -147,6 +148,30 @@ describe("ip_allow", () => {
     // Inside the parent's 10.0.0.0/8 but outside the child's own 10.1.0.0/16.
     expect((await chat("::1", KEYS.inherits, { "x-forwarded-for": "10.2.0.1" })).json.error?.code).toBe("ip_not_allowed");
     expect((await chat("::1", KEYS.inherits, { "x-forwarded-for": "2001:db8::7" })).json.error?.code).toBe("ip_not_allowed");
+  });
+});
+
+describe("Responses over WebSocket", () => {
+  /** One response.create turn on a connection opened from the given loopback; the turn's last frame. */
+  function turn(from: "127.0.0.1" | "::1", key: string): Promise<{ type: string; error?: { code?: string } }> {
+    const host = from === "::1" ? "[::1]" : from;
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://${host}:${stack.gw.port}/v1/responses`, { headers: { authorization: `Bearer ${key}` } });
+      ws.once("error", reject);
+      ws.once("open", () => ws.send(JSON.stringify({ type: "response.create", model: "gpt-5", input: "hi" })));
+      ws.on("message", (data: Buffer) => {
+        const ev = JSON.parse(data.toString("utf8")) as { type: string; error?: { code?: string } };
+        if (["response.completed", "response.failed", "error"].includes(ev.type)) {
+          ws.close();
+          resolve(ev);
+        }
+      });
+    });
+  }
+
+  it("judges every turn by the address the connection came from", async () => {
+    expect((await turn("::1", KEYS.v6)).type).toBe("response.completed");
+    expect(await turn("127.0.0.1", KEYS.v6)).toMatchObject({ type: "error", error: { code: "ip_not_allowed" } });
   });
 });
 
