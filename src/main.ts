@@ -200,6 +200,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       bodyLimit: config.server.body_limit_bytes,
       headersTimeoutMs: config.server.headers_timeout_ms,
       requestTimeoutMs: config.server.request_timeout_ms,
+      trustedProxies: config.server.trusted_proxies,
     });
     await new Promise<void>((resolveListen, reject) => {
       edge.server.once("error", reject);

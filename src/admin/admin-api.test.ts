@@ -94,7 +94,7 @@ describe("admin API", () => {
     const refused = await admin("PATCH", `/accounts/${dept.json.id}`, { models: ["gpt-4o*"] });
     expect(refused.status).toBe(409);
     expect(refused.json.error).toMatchObject({ code: "children_outside_policy", param: "models" });
-    expect(refused.json.error.message).toContain("'sales-bot' (claude-test-sonnet)");
+    expect(refused.json.error.message).toContain("'sales-bot' (models: claude-test-sonnet)");
 
     expect((await admin("PATCH", `/accounts/${bot.json.id}`, { models: [] })).status).toBe(200);
     expect((await admin("PATCH", `/accounts/${dept.json.id}`, { models: ["gpt-4o*"] })).status).toBe(200);

@@ -144,6 +144,7 @@ const MATRIX: Record<string, Case> = {
   "GET /accounts/{id}/children": { id: account, path: (id) => `/accounts/${id}/children`, manage: subtreeRead, root: 200 },
   "GET /accounts/{id}/descendants": { id: account, path: (id) => `/accounts/${id}/descendants?limit=10`, manage: subtreeRead, root: 200 },
   "GET /accounts/{id}/ancestors": { id: account, path: (id) => `/accounts/${id}/ancestors`, manage: subtreeRead, root: 200 },
+  "GET /accounts/{id}/effective-policy": { id: account, path: (id) => `/accounts/${id}/effective-policy`, manage: subtreeRead, root: 200 },
   "GET /accounts/{id}/keys": { id: account, path: (id) => `/accounts/${id}/keys`, manage: subtreeRead, root: 200 },
   "POST /accounts/{id}/keys": { id: account, path: (id) => `/accounts/${id}/keys`, body: () => ({ name: "matrix" }), manage: subtreeCreate, root: 201 },
   "DELETE /keys/{id}": { id: key, path: (id) => `/keys/${id}`, manage: keyWrite(204), root: 204 },

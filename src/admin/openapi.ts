@@ -11,7 +11,7 @@ const ok = (description: string, schema: unknown) => ({ description, content: js
 const list = (name: string) => ({ type: "object", properties: { data: { type: "array", items: ref(name) } }, required: ["data"] });
 const idParam = (name: string, description: string) => ({ name, in: "path", required: true, schema: { type: "string" }, description });
 const errors = {
-  "400": ok("Invalid request", ref("Error")),
+  "400": ok("Invalid request; exceeds_parent: a policy value beyond an ancestor's bound, the message naming field, value, bound and ancestor", ref("Error")),
   "401": ok("Missing or invalid admin token or manage key (invalid_admin_token), or an expired key (api_key_expired)", ref("Error")),
   "403": ok(
     "The caller may not do this: key_scope_inference_only, account_disabled (the key's account chain is suspended), own_account_read_only, key_outlives_issuer, root_only, credit_not_permitted",
@@ -103,8 +103,62 @@ function build(): unknown {
             status: { enum: ["active", "disabled"] },
             models: { type: ["array", "null"], items: str },
             model_map: { type: ["array", "null"], items: str },
+            deny_models: { type: ["array", "null"], items: str },
+            limits: { type: ["object", "null"], description: "The account's own limits (see CreateAccount); null = inherited" },
+            spend_caps: { type: ["object", "null"], properties: { daily_micros: { type: "integer" }, monthly_micros: { type: "integer" } } },
+            ip_allow: { type: ["array", "null"], items: str },
+            origins: { type: ["array", "null"], items: str },
+            upstreams: { type: ["array", "null"], items: str },
+            price_multiplier: { type: ["number", "null"] },
+            time_zone: nullableStr,
             created_at: str,
             updated_at: str,
+          },
+          description: "Policy fields show the account's own values; null = inherited. What applies: GET /admin/v1/accounts/{id}/effective-policy",
+        },
+        EffectivePolicy: {
+          type: "object",
+          description:
+            "The policy folded along the account's chain; every value names the account that set it (set_by, null = the default applies). See docs/admin-api.md#effective-policy",
+          properties: {
+            account: { $ref: "#/components/schemas/AccountRef" },
+            chain: { type: "array", items: { $ref: "#/components/schemas/AccountRef" }, description: "The account and its ancestors, nearest first" },
+            models: { $ref: "#/components/schemas/EffectiveList" },
+            deny_models: { type: "array", items: { $ref: "#/components/schemas/SetList" } },
+            model_map: { type: "array", items: { $ref: "#/components/schemas/SetList" }, description: "Rule lists in the order consulted" },
+            limits: {
+              type: "object",
+              description:
+                "rpm, rph, rpd, tpm, tph, tpd, concurrency: each the smallest along the chain, or null; per_model: the same per pattern; chain: every account stating limits, nearest first (a request counts against each)",
+              additionalProperties: true,
+            },
+            spend_caps: {
+              type: "object",
+              properties: { daily_micros: { $ref: "#/components/schemas/SetValue" }, monthly_micros: { $ref: "#/components/schemas/SetValue" } },
+            },
+            ip_allow: { $ref: "#/components/schemas/EffectiveList" },
+            origins: { $ref: "#/components/schemas/EffectiveList" },
+            upstreams: { $ref: "#/components/schemas/EffectiveList" },
+            price_multiplier: { $ref: "#/components/schemas/SetValue" },
+            time_zone: { type: "object", properties: { value: str, set_by: { type: ["object", "null"] } } },
+          },
+        },
+        AccountRef: { type: "object", properties: { id: str, name: str }, required: ["id", "name"] },
+        SetValue: {
+          type: ["object", "null"],
+          properties: { value: { type: "number" }, set_by: { type: ["object", "null"], properties: { id: str, name: str } } },
+        },
+        SetList: {
+          type: "object",
+          properties: { value: { type: "array", items: str }, set_by: { type: ["object", "null"], properties: { id: str, name: str } } },
+        },
+        EffectiveList: {
+          type: "object",
+          description: "value: the nearest list on the chain (null = no list, everything allowed); also_within: further lists that still narrow it",
+          properties: {
+            value: { type: ["array", "null"], items: str },
+            set_by: { type: ["object", "null"], properties: { id: str, name: str } },
+            also_within: { type: "array", items: { $ref: "#/components/schemas/SetList" } },
           },
         },
         ApiKey: {
@@ -307,7 +361,8 @@ function build(): unknown {
         parameters: [idParam("id", "Account id")],
         get: { summary: "Get an account", responses: { "200": ok("Account", ref("Account")), ...errors } },
         patch: {
-          summary: "Update or move an account (parent_id); models may only narrow what its ancestors allow, and may not leave a sub-account allowing more",
+          summary:
+            "Update or move an account (parent_id); its policy may only narrow what its ancestors allow, and a narrowed list may not leave a sub-account's list wider",
           requestBody: { required: true, content: json(ref("UpdateAccount")) },
           responses: { "200": ok("Updated", ref("Account")), ...errors },
         },
@@ -352,6 +407,13 @@ function build(): unknown {
         get: {
           summary: "Ancestors nearest first (for a manage key: up to its own account)",
           responses: { "200": ok("Accounts", list("Account")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/effective-policy": {
+        parameters: [idParam("id", "Account id")],
+        get: {
+          summary: "The account's policy folded along its ancestors (what the data plane enforces), each value with the account that set it",
+          responses: { "200": ok("Effective policy", ref("EffectivePolicy")), ...errors },
         },
       },
       "/admin/v1/accounts/{id}/keys": {

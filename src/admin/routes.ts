@@ -11,7 +11,7 @@ import { GatewayError } from "../canonical/errors.js";
 import type { AdminService } from "./service.js";
 import type { AdminActor, AdminContext } from "./context.js";
 import { invalidToken } from "./authorize.js";
-import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";
+import { accountView, apiKeyView, effectivePolicyView, upstreamKeyView, upstreamView } from "./views.js";
 import { creditMovementView } from "./credits.js";
 import { openApiDocument } from "./openapi.js";
 import type { z } from "zod";
@@ -91,6 +91,10 @@ route("GET", "/accounts/{id}/descendants", async (s, [id], _b, { admin, query })
   return { status: 200, body: { data: page.items.map((a) => ({ ...accountView(a), depth: a.depth })), next_cursor: page.nextCursor } };
 });
 route("GET", "/accounts/{id}/ancestors", async (s, [id], _b, { admin }) => list(await s.ancestors(id!, admin), accountView));
+route("GET", "/accounts/{id}/effective-policy", async (s, [id], _b, { admin }) => {
+  const { visible, policy } = await s.effectivePolicy(id!, admin);
+  return { status: 200, body: effectivePolicyView(visible, policy) };
+});
 
 route("GET", "/accounts/{id}/keys", async (s, [id], _b, { admin }) => list(await s.listApiKeys(id!, admin), apiKeyView));
 route("POST", "/accounts/{id}/keys", async (s, [id], body, { admin }) => {

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { PRESET_NAMES } from "../canonical/provider-presets.js";
-import { modelMapRules, modelPatterns } from "../governance/policy.js";
+import { modelMapRules, modelPatterns, policyFieldsInput } from "../governance/policy.js";
 import { API_KEY_SCOPES, keyLimitsSchema, keyModelsSchema } from "../governance/key-policy.js";
 import { FORWARD_HEADER_NAME } from "../upstream/headers.js";
 
@@ -13,12 +13,62 @@ const modelMap = modelMapRules.describe(
   "Model mappings `requested=served` (e.g. `claude-*=gpt-5.4`), each serving a model the account may use; null = only what the parent maps",
 );
 
+/**
+ * The policy fields beyond `models` and `model_map` (governance/policy.ts validates them);
+ * on every one `null` clears the account's own value, so it inherits.
+ */
+const policyFields = {
+  deny_models: policyFieldsInput.deny_models
+    .unwrap()
+    .describe("Model names or `*` patterns the account and its subtree may never use, whatever an allow-list says; adds to its ancestors' denials")
+    .nullable()
+    .optional(),
+  limits: policyFieldsInput.limits
+    .unwrap()
+    .describe(
+      "Limits for the account's whole subtree: requests per minute/hour/day (rpm, rph, rpd), tokens per minute/hour/day (tpm, tph, tpd), requests in flight (concurrency), each a positive integer no higher than the ancestors'; per_model holds the same fields per model pattern. null = inherit",
+    )
+    .nullable()
+    .optional(),
+  spend_caps: policyFieldsInput.spend_caps
+    .unwrap()
+    .describe("Spend caps in integer micro-units, per natural day and month in the account's time zone, no higher than the ancestors'. null = inherit")
+    .nullable()
+    .optional(),
+  ip_allow: policyFieldsInput.ip_allow
+    .unwrap()
+    .describe("Client addresses (IPv4/IPv6 CIDR ranges or single addresses) the subtree's keys may be used from, within the ancestors' ranges. null = inherit")
+    .nullable()
+    .optional(),
+  origins: policyFieldsInput.origins
+    .unwrap()
+    .describe("Browser origins (scheme://host[:port]) the subtree's keys may be used from; requests without an Origin header are not affected. null = inherit")
+    .nullable()
+    .optional(),
+  upstreams: policyFieldsInput.upstreams
+    .unwrap()
+    .describe("Names of the upstreams the subtree's requests may be routed to, within the ancestors' lists. null = inherit")
+    .nullable()
+    .optional(),
+  price_multiplier: policyFieldsInput.price_multiplier
+    .unwrap()
+    .describe("What the subtree's usage is billed at relative to cost; not below the ancestors' (the gateway's base is 1). null = inherit")
+    .nullable()
+    .optional(),
+  time_zone: policyFieldsInput.time_zone
+    .unwrap()
+    .describe("IANA time zone of the natural-day and natural-month windows (limits per day, spend caps). null = the nearest ancestor's, UTC at the top")
+    .nullable()
+    .optional(),
+};
+
 export const createAccount = z.strictObject({
   name: z.string().min(1).max(128),
   parent_id: z.string().min(1).nullable().optional(),
   status: z.enum(["active", "disabled"]).optional(),
   models: modelList.nullable().optional(),
   model_map: modelMap.nullable().optional(),
+  ...policyFields,
 });
 
 export const updateAccount = z.strictObject({
@@ -32,6 +82,7 @@ export const updateAccount = z.strictObject({
   status: z.enum(["active", "disabled"]).optional(),
   models: modelList.nullable().optional(),
   model_map: modelMap.nullable().optional(),
+  ...policyFields,
 });
 
 export const createApiKey = z.strictObject({

@@ -91,7 +91,10 @@ describe.each(ENGINES)("admin service on %s", (engine) => {
       const team = await store.accounts.create({ name: "team", parentId: org.id });
       const e = await failure(service.createAccount({ name: "bot", parent_id: team.id, models: ["gpt-4o", "claude-*"] }));
       expect(e).toMatchObject({ code: "exceeds_parent", status: 400, param: "models" });
-      expect(e.message).toBe("Models 'claude-*' are not within what parent account 'team' allows.");
+      // The bound was set by org, two levels up from bot; the message names it, not the parent that inherits it.
+      expect(e.message).toBe(
+        `The policy reaches beyond what an ancestor allows: models: model 'claude-*' is not within [gpt-*], set by account 'org' (${org.id}).`,
+      );
       expect(await store.accounts.getByName("bot")).toBeUndefined();
       expectNoWrite();
     });
@@ -129,7 +132,9 @@ describe.each(ENGINES)("admin service on %s", (engine) => {
 
       const e = await failure(service.updateAccount(org.id, { models: ["gpt-*"] }));
       expect(e).toMatchObject({ code: "children_outside_policy", status: 409, param: "models" });
-      expect(e.message).toBe("Sub-accounts would allow models 'org' no longer allows; narrow them first: 'claude-team' (claude-*); 'deep' (claude-3).");
+      expect(e.message).toBe(
+        "Sub-accounts would allow what 'org' no longer allows; narrow them first: 'claude-team' (models: claude-*); 'deep' (models: claude-3).",
+      );
       expect((await store.accounts.get(org.id))?.settings).toEqual({ models: ["gpt-*", "claude-*"] });
       expectNoWrite();
 
@@ -144,7 +149,7 @@ describe.each(ENGINES)("admin service on %s", (engine) => {
       await store.accounts.create({ name: "legacy", parentId: org.id, settings: { models: ["o3"] } });
       await store.accounts.create({ name: "claude-team", parentId: org.id, settings: { models: ["claude-3"] } });
       const e = await failure(service.updateAccount(org.id, { models: ["gpt-*"] }));
-      expect(e.message).toContain("'claude-team' (claude-3)");
+      expect(e.message).toContain("'claude-team' (models: claude-3)");
       expect(e.message).not.toContain("legacy");
       await service.updateAccount(org.id, { models: ["gpt-*", "claude-3*"] });
       expect((await store.accounts.get(org.id))?.settings).toEqual({ models: ["gpt-*", "claude-3*"] });

@@ -21,7 +21,20 @@ import { ROOT_CONTEXT, type AdminActor, type AdminContext } from "./context.js";
 import { actorForKey, manageableAccount, mayAdminister, notFound, readableAccount, reaches, subtreeRoot } from "./authorize.js";
 import { withPresetDefaults } from "../canonical/provider-presets.js";
 import { generateKey } from "../governance/api-keys.js";
-import { checkWithinParent, foldPolicies, narrow, policyOf, UNRESTRICTED, withPolicy, type EffectivePolicy, type Policy } from "../governance/policy.js";
+import {
+  checkWithinParent,
+  foldPolicies,
+  LIST_FIELDS,
+  narrow,
+  POLICY_FIELDS,
+  policyOf,
+  UNRESTRICTED,
+  violationParam,
+  withPolicy,
+  type EffectivePolicy,
+  type Policy,
+  type PolicyViolation,
+} from "../governance/policy.js";
 import { checkKeyWithinAccount, expiryMs } from "../governance/key-policy.js";
 import { fingerprint } from "../governance/secrets.js";
 import {
@@ -141,6 +154,19 @@ export class AdminService {
     return this.#store.accounts.descendants(id);
   }
 
+  /**
+   * The account's effective policy (its own folded with every ancestor's), with the
+   * chain it was folded from, nearest first, so every value can name who set it.
+   */
+  async effectivePolicy(id: string, ctx: AdminContext = ROOT_CONTEXT): Promise<{ chain: Account[]; visible: Account[]; policy: EffectivePolicy }> {
+    const account = await readableAccount(this.#store, ctx, id);
+    const chain = [account, ...(await this.#store.accounts.ancestors(id))];
+    // A manage key sees its own subtree only: what an account above it set is shown, but not who.
+    const root = subtreeRoot(ctx);
+    const visible = root === undefined ? chain : chain.slice(0, chain.findIndex((a) => a.id === root) + 1);
+    return { chain, visible, policy: foldChain(chain) };
+  }
+
   /** Query: `{limit?, cursor?, name?, status?, depth?, max_depth?}` as strings (schemas.descendantsQuery). */
   async descendantPage(id: string, query: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<DescendantPage> {
     const q = parse(schemas.descendantsQuery, query);
@@ -196,39 +222,46 @@ export class AdminService {
     });
   }
 
-  /** Body: `{name, parent_id?, status?, models?, model_map?}`. */
+  /** Body: `{name, parent_id?, status?, ...policy fields}` (governance/policy.ts; schemas.ts lists them). */
   async createAccount(body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Account> {
     const b = parse(schemas.createAccount, body);
-    const policy: Policy = { ...(b.models ? { models: b.models } : {}), ...(b.model_map ? { model_map: b.model_map } : {}) };
+    const policy = policyFromBody({}, b);
     return this.#write(ctx, async (tx) => {
       const parentId = b.parent_id ?? null;
       if (parentId === null && subtreeRoot(ctx) !== undefined) throw parentRequired();
       if (parentId !== null) {
-        const parent = await readableAccount(tx, ctx, parentId, "parent_id");
-        refuseWiderThanParent(parent, await effectivePolicy(tx, parent), policy);
-      } else {
-        refuseWiderThanParent(undefined, UNRESTRICTED, policy);
+        // The parent's chain stays as read until this transaction ends: a concurrent write
+        // lowering an ancestor's bound waits for it, or it for that write.
+        await tx.accounts.lockChains([parentId]);
+        await readableAccount(tx, ctx, parentId, "parent_id");
       }
+      const above = await chainOf(tx, parentId);
+      refuseWiderThanParent(above, foldChain(above), policy);
       const a = await tx.accounts.create({ name: b.name, parentId, status: b.status, settings: withPolicy({}, policy) });
       return { result: a, event: { action: "account.create", target: { type: "account", id: a.id }, before: null, after: accountView(a) } };
     });
   }
 
   /**
-   * Body: `{name?, parent_id?, status?, models?, model_map?}`; `models: null` inherits the
-   * parent's list, `model_map: null` its mappings. `parent_id` moves the account and its
-   * subtree (null: to the top). Whatever changes, the account's own policy must stay within
-   * its (new) parent's, and no sub-account may end up allowing more than the account above it.
+   * Body: `{name?, parent_id?, status?, ...policy fields}`; `null` on a policy field clears
+   * the account's own value, so it inherits. `parent_id` moves the account and its subtree
+   * (null: to the top). What the write changes in the account's own policy must stay within
+   * its (new) parent's; narrowing a list (models, model_map, ip_allow, origins, upstreams)
+   * may not leave a sub-account's list reaching beyond it. A numeric bound (limits, spend
+   * caps, the price multiplier) may be tightened below what sub-accounts state: the fold
+   * applies it to the whole subtree at once, and their own values stop binding.
    */
   async updateAccount(id: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Account> {
     const b = parse(schemas.updateAccount, body);
     return this.#write(ctx, async (tx) => {
+      // Lock before reading, so the checks below judge the chain as it will be at commit.
+      await tx.accounts.lockChains(b.parent_id ? [id, b.parent_id] : [id]);
       const current = await manageableAccount(tx, ctx, id);
-      const moving = b.parent_id !== undefined && b.parent_id !== current.parentId;
-      const parentId = moving ? (b.parent_id ?? null) : current.parentId;
+      const parentId = b.parent_id !== undefined ? b.parent_id : current.parentId;
+      const moved = parentId !== current.parentId;
       // A manage key moves accounts only within its subtree: the new parent must be in it too.
-      if (moving && parentId === null && subtreeRoot(ctx) !== undefined) throw parentRequired();
-      if (moving && parentId !== null) {
+      if (moved && parentId === null && subtreeRoot(ctx) !== undefined) throw parentRequired();
+      if (moved && parentId !== null) {
         await readableAccount(tx, ctx, parentId, "parent_id");
         // Checked before any policy so the answer names the real problem; the store refuses it too.
         if (parentId === id || (await tx.accounts.descendants(id)).some((d) => d.id === parentId)) {
@@ -237,21 +270,24 @@ export class AdminService {
           });
         }
       }
-      const policyChanges = b.models !== undefined || b.model_map !== undefined;
+      const policyChanges = POLICY_FIELDS.some((f) => b[f] !== undefined);
       let settings: Record<string, unknown> | undefined;
-      if (policyChanges || moving) {
+      if (policyChanges || moved) {
         const previous = policyOf(current.settings).policy;
-        const policy: Policy = { ...previous };
-        if (b.models !== undefined) policy.models = b.models ?? undefined;
-        if (b.model_map !== undefined) policy.model_map = b.model_map ?? undefined;
-        const before = await parentPolicyOf(tx, current.parentId);
-        const after = moving ? await parentPolicyOf(tx, parentId) : before;
+        const policy = policyFromBody(previous, b);
+        const beforeChain = await chainOf(tx, current.parentId);
+        const afterChain = moved ? await chainOf(tx, parentId) : beforeChain;
+        const before = foldChain(beforeChain);
+        const after = moved ? foldChain(afterChain) : before;
         // A root is checked too: its own mappings must serve models its own list allows.
-        refuseWiderThanParent(after.parent, after.policy, policy);
-        await refuseStrandedChildren(tx, current, narrow(before.policy, previous), narrow(after.policy, policy));
+        // Without a move, only what this write changes is judged: a value that a later
+        // tightening above left beyond its parent's (allowed for numeric bounds) does not
+        // block an unrelated change.
+        refuseWiderThanParent(afterChain, after, policy, moved ? undefined : previous);
+        await refuseStrandedChildren(tx, current, narrow(before, previous, current.id), narrow(after, policy, current.id));
         if (policyChanges) settings = withPolicy(current.settings, policy);
       }
-      if (moving) await tx.accounts.move(id, parentId);
+      if (moved) await tx.accounts.move(id, parentId);
       const a = (await tx.accounts.update(id, { name: b.name, status: b.status, settings })) ?? throwNotFound("account", id);
       return { result: a, event: { action: "account.update", target: { type: "account", id }, before: accountView(current), after: accountView(a) } };
     });
@@ -316,7 +352,7 @@ export class AdminService {
     const expiresAt = b.expires_at ? new Date(b.expires_at).toISOString() : null;
     return this.#write(ctx, async (tx) => {
       const account = await readableAccount(tx, ctx, accountId);
-      const violation = checkKeyWithinAccount(await effectivePolicy(tx, account), b)[0];
+      const violation = checkKeyWithinAccount(foldChain(await chainOf(tx, account.id)), b)[0];
       if (violation) {
         throw new GatewayError("invalid_request", "exceeds_account", `${violation.param}: ${violation.message} ('${account.name}').`, {
           param: violation.param,
@@ -667,71 +703,103 @@ function fromStoreError(error: StoreError): GatewayError {
   return new GatewayError(e.kind, error.code, error.message, e.status ? { status: e.status } : {});
 }
 
-/** A parent account (none for a primary account) and the policy in effect there. */
-async function parentPolicyOf(tx: Repos, parentId: string | null): Promise<{ parent?: Account; policy: EffectivePolicy }> {
-  const parent = parentId === null ? undefined : await tx.accounts.get(parentId);
-  return parent ? { parent, policy: await effectivePolicy(tx, parent) } : { policy: UNRESTRICTED };
-}
-
-/** The account's effective policy: its own folded with every ancestor's. */
-async function effectivePolicy(tx: Repos, account: Account): Promise<EffectivePolicy> {
-  const chain = [account, ...(await tx.accounts.ancestors(account.id))];
-  return foldPolicies(chain.map((a) => policyOf(a.settings).policy));
-}
-
-function refuseWiderThanParent(parent: Account | undefined, parentPolicy: EffectivePolicy, policy: Policy): void {
-  const violations = checkWithinParent(parentPolicy, policy);
-  if (violations.length === 0) return;
-  const models = violations.filter((v) => v.path[0] === "models").map((v) => `'${String(v.value)}'`);
-  if (models.length > 0) {
-    throw new GatewayError(
-      "invalid_request",
-      "exceeds_parent",
-      `Models ${models.join(", ")} are not within what parent account '${parent?.name ?? ""}' allows.`,
-      {
-        param: "models",
-      },
-    );
+/** The policy fields a body sets, over `base`: a field the body names replaces base's, `null` removes it (inherit). */
+function policyFromBody(base: Policy, body: Partial<Record<keyof Policy, unknown>>): Policy {
+  const policy: Record<string, unknown> = { ...base };
+  for (const f of POLICY_FIELDS) {
+    const v = body[f];
+    if (v === null) delete policy[f];
+    else if (v !== undefined) policy[f] = v;
   }
-  // A mapping toward a model the account may not use would route around the allow-list.
-  const rules = violations.map((v) => `'${String(v.value)}'`).join(", ");
-  throw new GatewayError(
-    "invalid_request",
-    "exceeds_parent",
-    `Mappings ${rules} serve models outside what the account may use${parent ? ` under parent account '${parent.name}'` : ""}.`,
-    { param: "model_map" },
-  );
+  return policy as Policy;
+}
+
+/** An account and its ancestors, nearest first; empty for no account (above a primary account). */
+async function chainOf(tx: Repos, id: string | null): Promise<Account[]> {
+  if (id === null) return [];
+  const account = await tx.accounts.get(id);
+  return account ? [account, ...(await tx.accounts.ancestors(id))] : [];
+}
+
+/** The effective policy at the first account of a chain (nearest first), each value remembering which account set it. */
+function foldChain(chain: readonly Account[]): EffectivePolicy {
+  return foldPolicies(chain.map((a) => ({ accountId: a.id, policy: policyOf(a.settings).policy })));
+}
+
+/** `account 'name' (id)` for the account that set a bound; the gateway for its own defaults. */
+function setByText(chain: readonly Account[], setBy: string | null): string {
+  if (setBy === null) return "the gateway's default";
+  const a = chain.find((x) => x.id === setBy);
+  return a ? `account '${a.name}' (${a.id})` : "an ancestor";
 }
 
 /**
- * Refuses a policy change to `account` that would leave a sub-account allowing what
- * its parent no longer does. Only sub-accounts the change puts out of bounds count: one
- * already beyond its parent before (stored by the YAML bootstrap, say) is no reason
- * to refuse an unrelated change; the fold keeps it within bounds either way.
+ * Refuses a policy that reaches beyond the parent's effective one (the chain above the
+ * account, nearest first): `400 exceeds_parent`, naming each field, the value asked for,
+ * the bound it exceeds and the ancestor that set it. With `previous`, values the account
+ * already had are not held against it (only what the write changes is judged).
+ */
+function refuseWiderThanParent(chain: readonly Account[], parentPolicy: EffectivePolicy, policy: Policy, previous?: Policy): void {
+  const violations = checkWithinParent(parentPolicy, policy).filter((v) => !previous || !unchanged(previous, policy, v));
+  if (violations.length === 0) return;
+  const lines = violations.map((v) => `${violationParam(v)}: ${v.message}, set by ${setByText(chain, v.setBy)}`);
+  throw new GatewayError("invalid_request", "exceeds_parent", `The policy reaches beyond what an ancestor allows: ${lines.join("; ")}.`, {
+    param: violationParam(violations[0]!),
+  });
+}
+
+/** Whether the write leaves the violating value as it was (a mapping counts as changed when the lists it is judged against change). */
+function unchanged(previous: Policy, next: Policy, v: PolicyViolation): boolean {
+  const [field, ...rest] = v.path;
+  if (field === "model_map" && (!sameJson(previous.models, next.models) || !sameJson(previous.deny_models, next.deny_models))) return false;
+  if (LIST_FIELDS.has(field)) return ((previous[field] ?? []) as unknown[]).includes(v.value);
+  let value: unknown = previous[field];
+  for (const key of rest) value = value !== null && typeof value === "object" ? (value as Record<string | number, unknown>)[key] : undefined;
+  return value === v.value;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Refuses a policy change to `account` that would leave a sub-account's list (models,
+ * mappings, addresses, origins, upstreams) allowing what its parent no longer does.
+ * Numeric bounds never strand anyone: the fold takes the tighter value, so lowering a
+ * parent's limit takes effect on the whole subtree without rewriting it. Only
+ * sub-accounts the change puts out of bounds count: one already beyond its parent before
+ * (stored by the YAML bootstrap, say) is no reason to refuse an unrelated change; the fold
+ * keeps it within bounds either way.
  */
 async function refuseStrandedChildren(tx: Repos, account: Account, before: EffectivePolicy, after: EffectivePolicy): Promise<void> {
   const descendants = await tx.accounts.descendants(account.id);
+  if (descendants.length === 0) return;
   const beyondBefore = outOfBounds(account.id, before, descendants);
-  const stranded = [...outOfBounds(account.id, after, descendants)].filter(([id]) => !beyondBefore.has(id)).map(([, line]) => line);
+  const stranded = [...outOfBounds(account.id, after, descendants)].filter(([id]) => !beyondBefore.has(id)).map(([, s]) => s);
   if (stranded.length === 0) return;
   throw new GatewayError(
     "invalid_request",
     "children_outside_policy",
-    `Sub-accounts would allow models '${account.name}' no longer allows; narrow them first: ${stranded.join("; ")}.`,
-    { status: 409, param: "models" },
+    `Sub-accounts would allow what '${account.name}' no longer allows; narrow them first: ${stranded.map((s) => s.line).join("; ")}.`,
+    { status: 409, param: stranded[0]!.param },
   );
 }
 
-/** Descendants (listed parents before children) whose own policy reaches beyond their parent's effective one, with a line saying how. */
-function outOfBounds(rootId: string, rootPolicy: EffectivePolicy, descendants: readonly Account[]): Map<string, string> {
+/** Descendants (listed parents before children) whose own lists reach beyond their parent's effective policy, with a line saying how. */
+function outOfBounds(rootId: string, rootPolicy: EffectivePolicy, descendants: readonly Account[]): Map<string, { line: string; param: string }> {
   const effective = new Map<string, EffectivePolicy>([[rootId, rootPolicy]]);
-  const beyond = new Map<string, string>();
+  const beyond = new Map<string, { line: string; param: string }>();
   for (const d of descendants) {
     const parentPolicy = effective.get(d.parentId ?? "") ?? UNRESTRICTED;
     const own = policyOf(d.settings).policy;
-    const violations = checkWithinParent(parentPolicy, own);
-    if (violations.length > 0) beyond.set(d.id, `'${d.name}' (${violations.map((v) => String(v.value)).join(", ")})`);
-    effective.set(d.id, narrow(parentPolicy, own));
+    const violations = checkWithinParent(parentPolicy, own).filter((v) => LIST_FIELDS.has(v.path[0]));
+    if (violations.length > 0) {
+      beyond.set(d.id, {
+        line: `'${d.name}' (${violations.map((v) => `${violationParam(v)}: ${String(v.value)}`).join(", ")})`,
+        param: violationParam(violations[0]!),
+      });
+    }
+    effective.set(d.id, narrow(parentPolicy, own, d.id));
   }
   return beyond;
 }

@@ -3,22 +3,80 @@
  * appear: API keys show their prefix, upstream keys their fingerprint.
  */
 import type { Account, ApiKey, Upstream, UpstreamKey } from "../storage/ports.js";
-import { policyOf } from "../governance/policy.js";
+import {
+  allowsModel,
+  LIMIT_FIELDS,
+  POLICY_FIELDS,
+  policyOf,
+  SPEND_CAP_FIELDS,
+  type Bound,
+  type EffectivePolicy,
+  type LimitBounds,
+} from "../governance/policy.js";
 import { sendsPromptCacheKey } from "../upstream/prompt-cache-key.js";
 import { DEFAULT_FORWARD_HEADERS, readForwardHeaders } from "../upstream/headers.js";
 import { upstreamTimeouts } from "../upstream/timeouts.js";
 
 export function accountView(a: Account): Record<string, unknown> {
+  // What is enforced: a stored policy that does not parse reads as allowing no model.
+  const policy = policyOf(a.settings).policy;
+  const view: Record<string, unknown> = { id: a.id, parent_id: a.parentId, name: a.name, status: a.status };
+  // The account's own values; null = inherited (GET /accounts/{id}/effective-policy shows what applies).
+  for (const f of POLICY_FIELDS) view[f] = policy[f] ?? null;
+  view.created_at = a.createdAt;
+  view.updated_at = a.updatedAt;
+  return view;
+}
+
+type AccountRef = { id: string; name: string };
+
+/**
+ * An account's effective policy (GET /accounts/{id}/effective-policy): every field's value
+ * after the fold along the chain (nearest first), each with the account that set it
+ * (`set_by`; null when nothing on the chain does and the default applies).
+ */
+export function effectivePolicyView(chain: readonly Account[], policy: EffectivePolicy): Record<string, unknown> {
+  const byId = new Map(chain.map((a) => [a.id, a]));
+  // An account outside `chain` (above a manage key's own account) set the value, but is not named to it.
+  const ref = (id: string | null): AccountRef | { id: null; name: null } | null => {
+    if (id === null) return null;
+    const a = byId.get(id);
+    return a ? { id: a.id, name: a.name } : { id: null, name: null };
+  };
+  const bound = (b: Bound | undefined) => (b ? { value: b.value, set_by: ref(b.accountId) } : null);
+  const bounds = (b: LimitBounds) => Object.fromEntries(LIMIT_FIELDS.map((f) => [f, bound(b[f])]));
+  /** Lists intersect: the nearest one, and any further one that still narrows it (only in a tree stored without the checks). */
+  const lists = <T extends { accountId: string }>(ls: readonly T[], values: (l: T) => readonly string[]) => {
+    const nearest = ls[ls.length - 1];
+    return {
+      value: nearest ? [...values(nearest)] : null,
+      set_by: nearest ? ref(nearest.accountId) : null,
+      also_within: ls.slice(0, -1).map((l) => ({ value: [...values(l)], set_by: ref(l.accountId) })),
+    };
+  };
+  const account = chain[0]!;
   return {
-    id: a.id,
-    parent_id: a.parentId,
-    name: a.name,
-    status: a.status,
-    // What is enforced: a stored list that does not parse reads as allowing nothing.
-    models: policyOf(a.settings).policy.models ?? null,
-    model_map: policyOf(a.settings).policy.model_map ?? null,
-    created_at: a.createdAt,
-    updated_at: a.updatedAt,
+    account: { id: account.id, name: account.name },
+    chain: chain.map((a) => ({ id: a.id, name: a.name })),
+    models: lists(policy.models, (l) => l.patterns),
+    deny_models: policy.denyModels.map((l) => ({ value: [...l.patterns], set_by: ref(l.accountId) })),
+    model_map: chain.flatMap((a) => {
+      // The rules the fold keeps: each account's, in the order consulted, toward models this account may use.
+      const rules = (policyOf(a.settings).policy.model_map ?? []).filter((text) => allowsModel(policy, text.slice(text.indexOf("=") + 1).trim()));
+      return rules.length > 0 ? [{ value: rules, set_by: ref(a.id) }] : [];
+    }),
+    limits: {
+      ...bounds(policy.limits),
+      per_model: Object.fromEntries([...policy.perModelLimits].map(([pattern, e]) => [pattern, bounds(e.bounds)])),
+      // Every account on the chain that states limits: a request counts against each of them.
+      chain: policy.limitChain.map((l) => ({ set_by: ref(l.accountId), limits: l.limits })),
+    },
+    spend_caps: Object.fromEntries(SPEND_CAP_FIELDS.map((f) => [f, bound(policy.spendCaps[f])])),
+    ip_allow: lists(policy.ipAllow, (l) => l.cidrs),
+    origins: lists(policy.origins, (l) => [...l.names]),
+    upstreams: lists(policy.upstreams, (l) => [...l.names]),
+    price_multiplier: bound(policy.priceMultiplier),
+    time_zone: { value: policy.timeZone.value, set_by: ref(policy.timeZone.accountId) },
   };
 }
 

@@ -62,7 +62,17 @@ export const ERROR_CODES = {
   missing_api_key: { kind: "authentication", status: 401, description: "No API key in `Authorization: Bearer` or `x-api-key`." },
   invalid_api_key: { kind: "authentication", status: 401, description: "The API key is not one the gateway knows (wrong, or revoked)." },
   account_disabled: { kind: "permission", status: 403, description: "The key's account, or one of its ancestors, is disabled." },
-  model_not_allowed: { kind: "permission", status: 403, description: "The key's account chain does not allow this model." },
+  model_not_allowed: { kind: "permission", status: 403, description: "The key's account chain does not allow this model, or denies it (`deny_models`)." },
+  ip_not_allowed: {
+    kind: "permission",
+    status: 403,
+    description: "The client address is outside the `ip_allow` ranges of an account on the key's chain (or could not be determined).",
+  },
+  origin_not_allowed: {
+    kind: "permission",
+    status: 403,
+    description: "The request's Origin header is not in the `origins` of an account on the key's chain.",
+  },
   concurrency_limit_exceeded: {
     kind: "rate_limit",
     status: 429,
@@ -153,11 +163,16 @@ export const ERROR_CODES = {
 
   // Admin API
   invalid_field: { kind: "invalid_request", status: 400, description: "Admin API: a body field failed validation; `param` names it." },
-  exceeds_parent: { kind: "invalid_request", status: 400, description: "Admin API: the account's models go beyond what an ancestor allows." },
+  exceeds_parent: {
+    kind: "invalid_request",
+    status: 400,
+    description: "Admin API: a policy value goes beyond an ancestor's bound; the message names the field, the value, the bound and the ancestor that set it.",
+  },
   children_outside_policy: {
     kind: "invalid_request",
     status: 409,
-    description: "Admin API: narrowing this account would leave sub-accounts allowing more than it; the message lists them. Narrow them first.",
+    description:
+      "Admin API: narrowing a list of this account would leave sub-accounts' lists allowing more than it; the message lists them. Narrow them first.",
   },
   change_not_applied: {
     kind: "internal",

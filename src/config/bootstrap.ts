@@ -11,6 +11,7 @@
  */
 import { fingerprint, type SecretBox } from "../governance/secrets.js";
 import { hashKey, keyPrefix } from "../governance/api-keys.js";
+import { checkWithinParent, foldPolicies, POLICY_FIELDS, policyOf, violationParam, withPolicy, type Policy } from "../governance/policy.js";
 import { canonicalJson, type AuditedChange, type AuditOrigin } from "../governance/audit.js";
 import type { Account, ApiKey, Repos, Store, Upstream, UpstreamKey } from "../storage/ports.js";
 import type { ConfigFile } from "./schema.js";
@@ -92,19 +93,17 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
       if (!parent) throw new ConfigError(`${source}: accounts[${i}].parent: no account named '${a.parent}' (declare parents before children)`, source);
       parentId = parent.id;
     }
+    // The file's policy fields replace the account's own policy; a field the file leaves out is inherited.
+    const policy: Record<string, unknown> = {};
+    for (const f of POLICY_FIELDS) if (a[f] !== undefined) policy[f] = a[f];
+    await refuseWiderThanParent(store, parentId, policy as Policy, `${source}: accounts[${i}] '${a.name}'`, source);
     const found = await store.accounts.getByName(a.name);
     const account = await write(async (tx) => {
       if (!found) {
-        const settings: Record<string, unknown> = a.models ? { models: a.models } : {};
-        if (a.model_map) settings.model_map = a.model_map;
-        const created = await tx.accounts.create({ name: a.name, parentId, settings });
+        const created = await tx.accounts.create({ name: a.name, parentId, settings: withPolicy({}, policy as Policy) });
         return { result: created, change: accountChange("create", null, created) };
       }
-      const settings = { ...found.settings };
-      if (a.models) settings.models = a.models;
-      else delete settings.models;
-      if (a.model_map) settings.model_map = a.model_map;
-      else delete settings.model_map;
+      const settings = withPolicy(found.settings, policy as Policy);
       if (found.parentId !== parentId) await tx.accounts.move(found.id, parentId);
       const updated = (await tx.accounts.update(found.id, { settings })) ?? found;
       return { result: updated, change: accountChange("update", found, updated) };
@@ -126,6 +125,26 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
       });
     }
   }
+}
+
+/**
+ * The admin API's rule for the file too: an account's policy must stay within its parent's
+ * effective policy (parents are applied first, so the parent's chain is as the file leaves
+ * it). A file that gives a child more than an ancestor fails the start with one line naming
+ * the account, the field, the value, the bound and the ancestor that set it.
+ */
+async function refuseWiderThanParent(store: Store, parentId: string | null, policy: Policy, where: string, source: string): Promise<void> {
+  const chain: Account[] = [];
+  if (parentId !== null) {
+    const parent = await store.accounts.get(parentId);
+    if (parent) chain.push(parent, ...(await store.accounts.ancestors(parentId)));
+  }
+  const above = foldPolicies(chain.map((c) => ({ accountId: c.id, policy: policyOf(c.settings).policy })));
+  const violations = checkWithinParent(above, policy);
+  if (violations.length === 0) return;
+  const v = violations[0]!;
+  const by = v.setBy === null ? "the gateway's default" : `account '${chain.find((c) => c.id === v.setBy)?.name ?? "?"}'`;
+  throw new ConfigError(`${where}: ${violationParam(v)}: ${v.message}, set by ${by}; a child may only narrow what its ancestors allow`, source);
 }
 
 // What the audit trail records of each change: the records without secrets (an upstream's

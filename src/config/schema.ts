@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { withPresetDefaults } from "../canonical/provider-presets.js";
-import { modelMapRules } from "../governance/policy.js";
+import { cidrText, modelMapRules, policyFieldsInput } from "../governance/policy.js";
 
 /** `${VAR:-}` interpolates to ""; treat that as "not set". */
 const emptyAsUnset = z.preprocess((v) => (v === "" ? undefined : v), z.string().min(1).optional());
@@ -66,6 +66,15 @@ const account = z.strictObject({
   models: z.array(z.string().min(1)).optional(),
   /** Model mappings (`claude-*=gpt-5.4`) for this account and its sub-accounts; absent = only what the parent maps. */
   model_map: modelMapRules.optional(),
+  // The rest of the account's policy, with the admin API's shapes (governance/policy.ts; docs/admin-api.md#policies).
+  deny_models: policyFieldsInput.deny_models,
+  limits: policyFieldsInput.limits,
+  spend_caps: policyFieldsInput.spend_caps,
+  ip_allow: policyFieldsInput.ip_allow,
+  origins: policyFieldsInput.origins,
+  upstreams: policyFieldsInput.upstreams,
+  price_multiplier: policyFieldsInput.price_multiplier,
+  time_zone: policyFieldsInput.time_zone,
   keys: z.array(apiKey).default([]),
 });
 
@@ -90,6 +99,12 @@ export const configSchema = z.strictObject({
       max_attempts: z.number().int().min(1).max(10).default(3),
       /** Name the upstream that served (and the served model, when mapped) in `x-switchyard-route` on data-plane answers. Off: it reveals the provider topology. */
       route_header: z.boolean().default(false),
+      /**
+       * Proxies (CIDR ranges or addresses) in front of the gateway: from these peers the
+       * client address is read from X-Forwarded-For, for the accounts' ip_allow lists. From
+       * any other peer the header is ignored. Empty: the socket's peer is the client.
+       */
+      trusted_proxies: z.array(cidrText).default([]),
     })
     // The head is part of the request, so its deadline cannot be the later one (node:http refuses that too).
     .refine((s) => s.headers_timeout_ms <= s.request_timeout_ms, {

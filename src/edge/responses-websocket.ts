@@ -29,6 +29,8 @@ export interface ResponsesWebSocketOptions {
   bodyLimit: number;
   /** Counts a connection closed for breaking RFC 6455 (the `ws` error code, a closed set). */
   countProtocolError(code: string): void;
+  /** The client's address for the upgrade request (the peer, or what a trusted proxy reports); every turn carries it. */
+  clientAddress?(req: IncomingMessage): string | undefined;
 }
 
 type Json = Record<string, unknown>;
@@ -314,6 +316,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
         protocol: "openai-responses",
         route: "/v1/responses",
         headers: turnHeaders(upgrade.headers),
+        clientAddress: o.clientAddress ? o.clientAddress(upgrade) : upgrade.socket.remoteAddress,
         query: "",
         body: raw,
         res: sink,

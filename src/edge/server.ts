@@ -19,6 +19,7 @@ import { listModels } from "../pipeline/list-models.js";
 import { authenticate } from "../pipeline/authenticate.js";
 import { handleAdmin, type AdminDeps } from "../admin/routes.js";
 import { renderError } from "../pipeline/render-error.js";
+import { clientAddressResolver } from "../pipeline/client-address.js";
 import { readBody } from "./read-body.js";
 import { attachResponsesWebSocket } from "./responses-websocket.js";
 
@@ -33,6 +34,8 @@ export interface EdgeOptions {
   headersTimeoutMs: number;
   /** Time allowed to receive a whole request (head and body); then 408 and the connection is closed. */
   requestTimeoutMs: number;
+  /** Proxies (CIDR ranges) whose X-Forwarded-For names the client (`server.trusted_proxies`); none = the socket's peer is the client. */
+  trustedProxies?: readonly string[];
 }
 
 export interface Edge {
@@ -122,6 +125,7 @@ interface RequestTrace {
 }
 
 export function createEdge(o: EdgeOptions): Edge {
+  const clientAddressOf = clientAddressResolver(o.trustedProxies ?? []);
   let inFlight = 0;
   /** Shutdown has begun: readiness fails and new answers close their connection. */
   let draining = false;
@@ -261,7 +265,8 @@ export function createEdge(o: EdgeOptions): Edge {
     const found = authenticateBeforeBody(req, res);
     const principal = found instanceof Promise ? await found : found;
     const body = await readBody(req, o.bodyLimit, signal);
-    return { id, protocol, route: path, headers: req.headers, query, body, res, signal, startedAt, principal };
+    const clientAddress = clientAddressOf(req.socket.remoteAddress, req.headers);
+    return { id, protocol, route: path, headers: req.headers, clientAddress, query, body, res, signal, startedAt, principal };
   }
 
   /**
@@ -425,6 +430,7 @@ export function createEdge(o: EdgeOptions): Edge {
     logger: o.logger,
     bodyLimit: o.bodyLimit,
     countProtocolError: (code) => o.metrics.websocketProtocolErrors.inc({ code }),
+    clientAddress: (req) => clientAddressOf(req.socket.remoteAddress, req.headers),
   });
 
   return {

@@ -4,6 +4,8 @@ import { emptyUsage } from "../canonical/usage.js";
 import {
   accountActiveCheck,
   admit,
+  clientAddressCheck,
+  originCheck,
   baseChecks,
   concurrencyCheck,
   modelAllowedCheck,
@@ -17,6 +19,7 @@ import {
 import type { ErrorCode } from "../canonical/error-codes.js";
 import type { Counters } from "./counters.js";
 import { MemoryCounters } from "./counters-memory.js";
+import { allowsModel, foldPolicies, type Policy } from "./policy.js";
 
 type ChainAccount = { id: string; name: string; status: string };
 
@@ -187,7 +190,7 @@ describe("today's checks", () => {
       ),
     );
     expect(error.code).toBe("account_disabled");
-    expect(baseChecks).toEqual([accountActiveCheck, modelAllowedCheck]);
+    expect(baseChecks).toEqual([accountActiveCheck, clientAddressCheck, originCheck, modelAllowedCheck]);
   });
 
   it("admits an active chain and an allowed model, holding nothing", async () => {
@@ -267,5 +270,51 @@ describe("concurrencyCheck", () => {
     await refusal(admit([check], subject([active("team")]), request));
     now += 60_000;
     await expect(admit([check], subject([active("team")]), request)).resolves.toBeDefined();
+  });
+});
+
+describe("where a request comes from, and denied models", () => {
+  /** A subject whose chain (nearest first) holds these policies, with the fold's model rule. */
+  function withPolicies(...policies: Policy[]): AdmissionSubject {
+    const chain = policies.map((_, i) => active(`acct${i}`));
+    const policy = foldPolicies(policies.map((p, i) => ({ accountId: `acct${i}`, policy: p })));
+    return { ...subject(chain, (m) => allowsModel(policy, m)), policy };
+  }
+
+  it("admits an address inside every list on the chain, refuses one outside any, and refuses an unknown address when a list exists", async () => {
+    const s = withPolicies({ ip_allow: ["10.1.0.0/16"] }, { ip_allow: ["10.0.0.0/8", "2001:db8::/32"] });
+    await (await admit(baseChecks, s, { ...request, clientAddress: "10.1.2.3" })).release();
+    const outside = await refusal(admit(baseChecks, s, { ...request, clientAddress: "10.2.0.1" }));
+    expect(outside).toMatchObject({ code: "ip_not_allowed", status: 403, kind: "permission" });
+    expect(outside.message).toBe("Client address 10.2.0.1 is not allowed to use this key (account 'acct0-name' allows only 10.1.0.0/16).");
+    expect((await refusal(admit(baseChecks, s, request))).message).toMatch(/^An unknown client address/);
+    // No list anywhere: any address, known or not.
+    await (await admit(baseChecks, withPolicies({}), request)).release();
+  });
+
+  it("admits a request without Origin, and one whose Origin every list names; refuses any other", async () => {
+    const s = withPolicies({ origins: ["https://app.example.com"] });
+    await (await admit(baseChecks, s, request)).release();
+    await (await admit(baseChecks, s, { ...request, origin: "https://app.example.com" })).release();
+    // The header's spelling is normalised the way browsers compare origins.
+    await (await admit(baseChecks, s, { ...request, origin: "HTTPS://App.Example.com:443" })).release();
+    expect(await refusal(admit(baseChecks, s, { ...request, origin: "https://app.example.com:8443" }))).toMatchObject({ code: "origin_not_allowed" });
+    // An empty list admits no browser at all.
+    expect(await refusal(admit(baseChecks, withPolicies({ origins: [] }), { ...request, origin: "https://app.example.com" }))).toMatchObject({
+      code: "origin_not_allowed",
+    });
+  });
+
+  it("refuses a model a deny-list on the chain names, whatever the allow-lists say, and names the account", async () => {
+    const s = withPolicies({ models: ["gpt-*"] }, { deny_models: ["gpt-test"] });
+    const denied = await refusal(admit(baseChecks, s, request));
+    expect(denied).toMatchObject({ code: "model_not_allowed", param: "model" });
+    expect(denied.message).toBe("Model 'gpt-test' is denied by account 'acct1-name'.");
+    await (await admit(baseChecks, s, { ...request, model: "gpt-other" })).release();
+    expect((await refusal(admit(baseChecks, s, { ...request, model: "claude" }))).message).toBe("This key may not use model 'claude'.");
+  });
+
+  it("reads nothing beyond the model rule for a subject without a policy", async () => {
+    await (await admit([clientAddressCheck, originCheck], subject([active("a")]), { ...request, origin: "https://x.example" })).release();
   });
 });

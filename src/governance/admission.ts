@@ -19,6 +19,7 @@ import { GatewayError, type ErrorKind } from "../canonical/errors.js";
 import type { ErrorCode } from "../canonical/error-codes.js";
 import type { Usage } from "../canonical/usage.js";
 import type { Counters } from "./counters.js";
+import { allowsAddress, allowsOrigin, deniedBy, type EffectivePolicy } from "./policy.js";
 
 /** Who is asking: an API key and the chain of accounts whose limits apply to it. */
 export interface AdmissionSubject {
@@ -28,12 +29,18 @@ export interface AdmissionSubject {
   chain: ReadonlyArray<{ id: string; name: string; status: string }>;
   /** Whether every account on the chain allows the model. */
   modelAllowed(model: string): boolean;
+  /** The chain's folded policy, for the checks that read more than the model (addresses, origins, denials); absent = nothing beyond the model rule. */
+  policy?: EffectivePolicy;
 }
 
 /** What is being asked for, as far as admission needs to know. */
 export interface AdmissionRequest {
   model: string;
   stream: boolean;
+  /** The client's address (the socket's peer, or what a trusted proxy reports); undefined when unknown. */
+  clientAddress?: string;
+  /** The request's Origin header, when it has one (a browser's request). */
+  origin?: string;
 }
 
 /** How an admitted request ended; what settles a reservation (a quota charges the usage, a slot just frees). */
@@ -184,17 +191,55 @@ export const accountActiveCheck: AdmissionCheck = {
   },
 };
 
-/** The model must be allowed by every account on the chain. */
+/** The model must be allowed by every account on the chain, and denied by none. */
 export const modelAllowedCheck: AdmissionCheck = {
   code: "model_not_allowed",
   kind: "permission",
   run(subject, request) {
-    return subject.modelAllowed(request.model) ? undefined : refuse(`This key may not use model '${request.model}'.`, { param: "model" });
+    if (subject.modelAllowed(request.model)) return undefined;
+    const deny = subject.policy && deniedBy(subject.policy, request.model);
+    const by = deny && subject.chain.find((a) => a.id === deny.accountId);
+    return refuse(by ? `Model '${request.model}' is denied by account '${by.name}'.` : `This key may not use model '${request.model}'.`, { param: "model" });
   },
 };
 
-/** The checks every request passes today, in today's order: a disabled account is reported before a disallowed model. */
-export const baseChecks: readonly AdmissionCheck[] = [accountActiveCheck, modelAllowedCheck];
+/**
+ * The client's address must lie in the `ip_allow` ranges of every account on the chain
+ * that states them. An unknown address (a trusted proxy that sent no usable
+ * X-Forwarded-For) passes no list: an allow-list fails closed.
+ */
+export const clientAddressCheck: AdmissionCheck = {
+  code: "ip_not_allowed",
+  kind: "permission",
+  run(subject, request) {
+    if (!subject.policy || allowsAddress(subject.policy, request.clientAddress)) return undefined;
+    const list = subject.policy.ipAllow.find((l) => request.clientAddress === undefined || !l.matcher.matches(request.clientAddress));
+    const by = subject.chain.find((a) => a.id === list?.accountId);
+    const who = request.clientAddress === undefined ? "An unknown client address" : `Client address ${request.clientAddress}`;
+    return refuse(`${who} is not allowed to use this key${by ? ` (account '${by.name}' allows only ${list!.cidrs.join(", ")})` : ""}.`);
+  },
+};
+
+/**
+ * A browser's request (one with an Origin header) must come from an origin every
+ * account on the chain that lists `origins` allows. A request without Origin is not a
+ * browser's (a server, a CLI) and passes: the header is the browser's to set, so its
+ * absence says nothing a server could not say too.
+ */
+export const originCheck: AdmissionCheck = {
+  code: "origin_not_allowed",
+  kind: "permission",
+  run(subject, request) {
+    if (!subject.policy || allowsOrigin(subject.policy, request.origin)) return undefined;
+    return refuse(`Origin '${request.origin ?? ""}' is not allowed to use this key.`, { param: "origin" });
+  },
+};
+
+/**
+ * The checks every request passes today, in today's order: a disabled account first, then
+ * where the request comes from (address, browser origin), then the model.
+ */
+export const baseChecks: readonly AdmissionCheck[] = [accountActiveCheck, clientAddressCheck, originCheck, modelAllowedCheck];
 
 /* Concurrency. */
 

@@ -11,8 +11,8 @@ describe("key policy", () => {
   });
 
   it("compares key limits with the account's effective limits where the policy sets them", () => {
-    // Account limits are a policy field of their own; whatever carries the shared names is read.
-    const account = { ...foldPolicies([]), limits: { rpm: 100, tpd: 1000, per_model: { x: 1 } } };
+    // The account's effective limits are the smallest along its chain.
+    const account = foldPolicies([{ limits: { rpm: 100, per_model: { x: { rpm: 1 } } } }, { limits: { rpm: 200, tpd: 1000 } }]);
     expect(effectiveLimitsOf(account)).toEqual({ rpm: 100, tpd: 1000 });
     expect(checkKeyWithinAccount(account, { limits: { rpm: 100, tpd: 999, concurrency: 50 } })).toEqual([]);
     expect(checkKeyWithinAccount(account, { limits: { rpm: 101 } })).toEqual([

@@ -28,18 +28,12 @@ export const keyLimitsSchema = z.strictObject({
 
 export const keyModelsSchema = modelPatterns;
 
-/**
- * The account's effective limits, where its policy sets them. Account limits are a policy
- * field of their own (policy.ts); this reads whichever of the shared limit names the
- * effective policy carries, so keys are checked against them as soon as they exist.
- */
+/** The account's effective limits (each the smallest along its chain, policy.ts), as plain numbers. */
 export function effectiveLimitsOf(policy: EffectivePolicy): KeyLimits {
-  const limits = (policy as { readonly limits?: unknown }).limits;
-  if (typeof limits !== "object" || limits === null) return {};
   const out: KeyLimits = {};
   for (const name of LIMIT_NAMES) {
-    const v = (limits as Record<string, unknown>)[name];
-    if (typeof v === "number") out[name] = v;
+    const bound = policy.limits[name];
+    if (bound !== undefined) out[name] = bound.value;
   }
   return out;
 }

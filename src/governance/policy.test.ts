@@ -1,6 +1,22 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { allowsModel, checkWithinParent, foldPolicies, INHERIT, mappedModel, policyOf, UNRESTRICTED, withPolicy, type Policy } from "./policy.js";
+import {
+  allowsAddress,
+  allowsModel,
+  allowsOrigin,
+  allowsUpstream,
+  checkWithinParent,
+  foldPolicies,
+  INHERIT,
+  LIMIT_FIELDS,
+  limitsFor,
+  mappedModel,
+  policyOf,
+  UNRESTRICTED,
+  violationParam,
+  withPolicy,
+  type Policy,
+} from "./policy.js";
 
 /** What one account's own policy allows, read straight from its list (no fold involved). */
 function ownAllows(p: Policy, model: string): boolean {
@@ -83,9 +99,9 @@ describe("checkWithinParent", () => {
   it("names each entry that reaches beyond the parent", () => {
     const parent = foldPolicies([{ models: ["gpt-4o*"] }, { models: ["gpt-*", "claude-*"] }]);
     expect(checkWithinParent(parent, { models: ["gpt-4o-mini", "gpt-*", "claude-3", "*"] })).toEqual([
-      { path: ["models", 1], value: "gpt-*", message: "model 'gpt-*' is not within what the parent account allows" },
-      { path: ["models", 2], value: "claude-3", message: "model 'claude-3' is not within what the parent account allows" },
-      { path: ["models", 3], value: "*", message: "model '*' is not within what the parent account allows" },
+      { path: ["models", 1], value: "gpt-*", bound: ["gpt-4o*"], setBy: "", message: "model 'gpt-*' is not within [gpt-4o*]" },
+      { path: ["models", 2], value: "claude-3", bound: ["gpt-4o*"], setBy: "", message: "model 'claude-3' is not within [gpt-4o*]" },
+      { path: ["models", 3], value: "*", bound: ["gpt-4o*"], setBy: "", message: "model '*' is not within [gpt-4o*]" },
     ]);
   });
 
@@ -177,5 +193,169 @@ describe("model mappings in the policy", () => {
   it("refuses a malformed rule when reading a policy", () => {
     expect(policyOf({ model_map: ["claude-*"] }).problem).toBeDefined();
     expect(policyOf({ model_map: ["claude-*=gpt-5.4"] }).policy.model_map).toEqual(["claude-*=gpt-5.4"]);
+  });
+});
+
+/** A chain of policies with account ids a0 (nearest) … an. */
+const ids = (chain: Policy[]) => chain.map((policy, i) => ({ accountId: `a${i}`, policy }));
+
+describe("limits, spend caps and the multiplier", () => {
+  it("folds each limit to the smallest along the chain, remembering who set it and every account's own limits", () => {
+    const effective = foldPolicies(ids([{ limits: { rpm: 50, tpm: 9000 } }, INHERIT, { limits: { rpm: 100, concurrency: 4 } }]));
+    expect(effective.limits).toEqual({
+      rpm: { value: 50, accountId: "a0" },
+      tpm: { value: 9000, accountId: "a0" },
+      concurrency: { value: 4, accountId: "a2" },
+    });
+    expect(effective.limitChain.map((l) => l.accountId)).toEqual(["a0", "a2"]);
+    // A child stated above its parent (a parent tightened since) is bound by the parent.
+    expect(foldPolicies(ids([{ limits: { rpm: 500 } }, { limits: { rpm: 100 } }])).limits.rpm).toEqual({ value: 100, accountId: "a1" });
+  });
+
+  it("applies per-model limits to the models their pattern matches, the tightest winning", () => {
+    const effective = foldPolicies(
+      ids([{ limits: { per_model: { "gpt-4o*": { rpm: 20 } } } }, { limits: { rpm: 100, per_model: { "gpt-*": { rpm: 40, tpm: 7 } } } }]),
+    );
+    expect(limitsFor(effective, "gpt-4o-mini")).toMatchObject({ rpm: { value: 20, accountId: "a0" }, tpm: { value: 7, accountId: "a1" } });
+    expect(limitsFor(effective, "gpt-5")).toMatchObject({ rpm: { value: 40, accountId: "a1" } });
+    expect(limitsFor(effective, "claude")).toEqual({ rpm: { value: 100, accountId: "a1" } });
+  });
+
+  it("takes the smallest spend cap and the largest multiplier; the multiplier defaults to the gateway's 1", () => {
+    const effective = foldPolicies(
+      ids([
+        { spend_caps: { daily_micros: 10 }, price_multiplier: 1.5 },
+        { spend_caps: { daily_micros: 20, monthly_micros: 300 }, price_multiplier: 1.2 },
+      ]),
+    );
+    expect(effective.spendCaps).toEqual({ daily_micros: { value: 10, accountId: "a0" }, monthly_micros: { value: 300, accountId: "a1" } });
+    expect(effective.priceMultiplier).toEqual({ value: 1.5, accountId: "a0" });
+    expect(foldPolicies(ids([{ price_multiplier: 0.5 }])).priceMultiplier).toEqual({ value: 1, accountId: null });
+  });
+
+  it("refuses a limit, per-model limit or cap above the parent's, and a multiplier below it, naming the bound and who set it", () => {
+    const parent = foldPolicies(
+      ids([INHERIT, { limits: { rpm: 100, per_model: { "gpt-*": { tpm: 50 } } }, spend_caps: { monthly_micros: 1000 }, price_multiplier: 1.2 }]),
+    );
+    const violations = checkWithinParent(parent, {
+      limits: { rpm: 101, tpm: 5, per_model: { "gpt-4o": { tpm: 60, rpm: 100 }, claude: { tpm: 60 } } },
+      spend_caps: { monthly_micros: 1001, daily_micros: 1 },
+      price_multiplier: 1.1,
+    });
+    expect(violations.map((v) => [violationParam(v), v.value, v.bound, v.setBy])).toEqual([
+      ["limits.rpm", 101, 100, "a1"],
+      ["limits.per_model.gpt-4o.tpm", 60, 50, "a1"],
+      ["spend_caps.monthly_micros", 1001, 1000, "a1"],
+      ["price_multiplier", 1.1, 1.2, "a1"],
+    ]);
+    expect(violations[0]!.message).toBe("101 is above the limit of 100");
+    // Equal is within.
+    expect(checkWithinParent(parent, { limits: { rpm: 100 }, price_multiplier: 1.2 })).toEqual([]);
+    // A root is held to the gateway's base multiplier.
+    expect(checkWithinParent(UNRESTRICTED, { price_multiplier: 0.9 })).toMatchObject([{ path: ["price_multiplier"], bound: 1, setBy: null }]);
+  });
+
+  it("never lets the fold exceed any account's own limit, and checks exactly the children the fold would bind", () => {
+    const limitSet = fc.record(Object.fromEntries(LIMIT_FIELDS.map((f) => [f, fc.option(fc.integer({ min: 1, max: 20 }), { nil: undefined })])));
+    const p = fc.record({ limits: fc.option(limitSet, { nil: undefined }) }) as fc.Arbitrary<Policy>;
+    fc.assert(
+      fc.property(fc.array(p, { minLength: 1, maxLength: 5 }), p, (ancestors, child) => {
+        const chainIds = ids(ancestors);
+        const effective = foldPolicies(chainIds);
+        for (const f of LIMIT_FIELDS) {
+          const stated = ancestors.flatMap((a) => (a.limits?.[f] === undefined ? [] : [a.limits[f]]));
+          expect(effective.limits[f]?.value).toBe(stated.length === 0 ? undefined : Math.min(...stated));
+        }
+        const flagged = new Set(checkWithinParent(effective, child).map((v) => v.path[1]));
+        for (const f of LIMIT_FIELDS) {
+          const own = child.limits?.[f];
+          const bound = effective.limits[f]?.value;
+          expect(flagged.has(f)).toBe(own !== undefined && bound !== undefined && own > bound);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("addresses, origins, upstreams, denials and the time zone", () => {
+  it("intersects address lists and refuses a child range outside the parent's", () => {
+    const parent = foldPolicies(ids([{ ip_allow: ["10.0.0.0/8", "2001:db8::/32"] }]));
+    expect(checkWithinParent(parent, { ip_allow: ["10.1.0.0/16", "2001:db8:5::/48", "::ffff:10.2.0.0/112"] })).toEqual([]);
+    expect(checkWithinParent(parent, { ip_allow: ["10.0.0.0/7", "192.0.2.1"] }).map((v) => [violationParam(v), v.value, v.setBy])).toEqual([
+      ["ip_allow", "10.0.0.0/7", "a0"],
+      ["ip_allow", "192.0.2.1", "a0"],
+    ]);
+    const effective = foldPolicies(ids([{ ip_allow: ["10.1.0.0/16"] }, { ip_allow: ["10.0.0.0/8"] }]));
+    expect(effective.ipAllow.map((l) => l.accountId)).toEqual(["a0"]);
+    expect(allowsAddress(effective, "::ffff:10.1.9.9")).toBe(true);
+    expect(allowsAddress(effective, "10.2.0.1")).toBe(false);
+    expect(allowsAddress(effective, undefined)).toBe(false);
+    // A stored child wider than its parent still gets only the overlap.
+    const wide = foldPolicies(ids([{ ip_allow: ["0.0.0.0/0"] }, { ip_allow: ["10.0.0.0/8"] }]));
+    expect(allowsAddress(wide, "11.0.0.1")).toBe(false);
+    expect(allowsAddress(UNRESTRICTED, undefined)).toBe(true);
+  });
+
+  it("intersects origin and upstream lists; a request without Origin is not judged", () => {
+    const effective = foldPolicies(
+      ids([
+        { origins: ["https://a.example", "https://b.example"], upstreams: ["x", "y"] },
+        { origins: ["https://a.example"], upstreams: ["x"] },
+      ]),
+    );
+    expect(allowsOrigin(effective, "https://a.example")).toBe(true);
+    expect(allowsOrigin(effective, "https://b.example")).toBe(false);
+    expect(allowsOrigin(effective, undefined)).toBe(true);
+    expect(allowsUpstream(effective, "x")).toBe(true);
+    expect(allowsUpstream(effective, "y")).toBe(false);
+    expect(allowsUpstream(UNRESTRICTED, "anything")).toBe(true);
+    const parent = foldPolicies(ids([{ origins: ["https://a.example"], upstreams: ["x"] }]));
+    expect(checkWithinParent(parent, { origins: ["https://b.example"], upstreams: ["x", "y"] }).map(violationParam)).toEqual(["origins", "upstreams"]);
+  });
+
+  it("adds up deny-lists, which win over allow-lists and drop mappings toward what they deny", () => {
+    const effective = foldPolicies(
+      ids([{ deny_models: ["gpt-4o-mini"] }, { models: ["gpt-*"], deny_models: ["*-preview"], model_map: ["claude-*=gpt-4o-mini", "o3=gpt-5"] }]),
+    );
+    expect(allowsModel(effective, "gpt-4o")).toBe(true);
+    expect(allowsModel(effective, "gpt-4o-mini")).toBe(false);
+    expect(allowsModel(effective, "gpt-5-preview")).toBe(false);
+    expect(mappedModel(effective, "claude-x")).toBeUndefined();
+    expect(mappedModel(effective, "o3")?.target).toBe("gpt-5");
+    // A child's mapping toward a model it denies is refused; a deny never exceeds a parent.
+    expect(checkWithinParent(UNRESTRICTED, { deny_models: ["a"], model_map: ["x=a"] })).toMatchObject([{ path: ["model_map", 0], bound: ["a"] }]);
+    expect(checkWithinParent(foldPolicies(ids([{ deny_models: ["a"] }])), { deny_models: [] })).toEqual([]);
+  });
+
+  it("inherits the nearest time zone, UTC at the top", () => {
+    expect(foldPolicies(ids([INHERIT, { time_zone: "Europe/Paris" }, { time_zone: "Asia/Tokyo" }])).timeZone).toEqual({
+      value: "Europe/Paris",
+      accountId: "a1",
+    });
+    expect(foldPolicies(ids([INHERIT])).timeZone).toEqual({ value: "UTC", accountId: null });
+  });
+
+  it("validates every field when reading a policy, failing closed", () => {
+    for (const bad of [
+      { limits: { rpm: 0 } },
+      { limits: { rpm: 1.5 } },
+      { spend_caps: { daily_micros: -1 } },
+      { ip_allow: ["10.0.0.0/33"] },
+      { origins: ["https://a.example/path"] },
+      { upstreams: ["bad name"] },
+      { price_multiplier: 0 },
+      { time_zone: "Mars/Olympus" },
+    ]) {
+      expect(policyOf(bad).problem, JSON.stringify(bad)).toBeDefined();
+      expect(policyOf(bad).policy).toEqual({ models: [] });
+    }
+    const good = {
+      limits: { rpm: 1, per_model: { "gpt-*": { tpm: 5 } } },
+      ip_allow: ["::1"],
+      origins: ["http://localhost:3000"],
+      time_zone: "America/New_York",
+    };
+    expect(policyOf(good)).toEqual({ policy: good });
   });
 });

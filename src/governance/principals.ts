@@ -379,7 +379,7 @@ export class Principals {
         account: a,
         parent: above,
         chain: undefined,
-        policy: narrow(above?.policy ?? UNRESTRICTED, own),
+        policy: narrow(above?.policy ?? UNRESTRICTED, own, a.id),
         children: new Set(),
         keys: new Set(),
       };

@@ -3,7 +3,7 @@
  * composed in main.ts) run against the principal, and the Admission they
  * return is ended by settlement on every exit path.
  */
-import { admit, type Admission, type AdmissionSubject } from "../governance/admission.js";
+import { admit, type Admission, type AdmissionRequest, type AdmissionSubject } from "../governance/admission.js";
 import { modelAllowed, type Principal } from "../governance/principals.js";
 import type { PipelineDeps } from "./exchange.js";
 
@@ -15,13 +15,13 @@ const subjects = new WeakMap<Principal, AdmissionSubject>();
 function subjectOf(p: Principal): AdmissionSubject {
   let s = subjects.get(p);
   if (!s) {
-    s = { accountId: p.account.id, apiKeyId: p.apiKeyId, chain: p.chain, modelAllowed: (model) => modelAllowed(p, model) };
+    s = { accountId: p.account.id, apiKeyId: p.apiKeyId, chain: p.chain, modelAllowed: (model) => modelAllowed(p, model), policy: p.policy };
     subjects.set(p, s);
   }
   return s;
 }
 
-export function admitRequest(deps: PipelineDeps, principal: Principal, request: { model: string; stream: boolean }): Promise<Admission> {
+export function admitRequest(deps: PipelineDeps, principal: Principal, request: AdmissionRequest): Promise<Admission> {
   return admit(deps.admissionChecks, subjectOf(principal), request, {
     onEndError: (err) => deps.logger.error({ err, account: principal.account.id }, "admission did not end cleanly; its holds expire by TTL"),
   });

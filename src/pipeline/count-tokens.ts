@@ -38,7 +38,8 @@ export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ s
   const resolution = resolveModel(snapshot, ex.protocol, model, mappingSource(principal.policy), principal.chain);
   const served = resolution.served;
   // Nothing is generated: the admission only checks, and gives back at once whatever a check held.
-  await (await admitRequest(deps, principal, { model: served, stream: false })).release();
+  const origin = typeof ex.headers.origin === "string" ? ex.headers.origin : undefined;
+  await (await admitRequest(deps, principal, { model: served, stream: false, clientAddress: ex.clientAddress, origin })).release();
   // Among the upstreams this caller may use, in their order (its own tenant pool first).
   const target = resolution.targets.find((t) => t.protocol === "anthropic");
   const key = target && deps.keyHealth.order(target.pool, undefined, Date.now())[0];

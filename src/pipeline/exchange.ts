@@ -87,6 +87,8 @@ export interface Exchange {
   /** Metric label: the endpoint path. */
   route: string;
   headers: IncomingHttpHeaders;
+  /** The client's address: the socket's peer, or what a trusted proxy reports in X-Forwarded-For (pipeline/client-address.ts); undefined when unknown. */
+  clientAddress?: string;
   /** The client's query string including "?" (e.g. "?beta=true"), or "". */
   query: string;
   body: Buffer;

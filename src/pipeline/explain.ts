@@ -189,9 +189,11 @@ export function createExplain(deps: ExplainDeps): Explain {
     const chosen = candidates.find((c) => c.outcome === "chosen");
 
     // Whether the account may use the served model, and if not, who says no.
-    const forbiddenBy = chain.flatMap((a) => {
+    const forbiddenBy = chain.flatMap((a): Array<{ id: string; name: string; models?: string[]; deny_models?: string[]; problem?: string }> => {
       const { policy: own, problem } = policyOf(a.settings);
       if (problem) return [{ id: a.id, name: a.name, models: [], problem }];
+      const denied = (own.deny_models ?? []).filter((p) => globMatches(p, resolution.served));
+      if (denied.length > 0) return [{ id: a.id, name: a.name, deny_models: denied }];
       if (own.models === undefined || own.models.some((p) => globMatches(p, resolution.served))) return [];
       return [{ id: a.id, name: a.name, models: own.models }];
     });

@@ -2,7 +2,7 @@
  * The account's model mappings as routing consumes them. Routing may not import
  * governance, so the pipeline wraps the folded policy in routing's MappingSource.
  */
-import { allowsModel, mappedModel, type EffectivePolicy } from "../governance/policy.js";
+import { allowsModel, allowsUpstream, mappedModel, type EffectivePolicy } from "../governance/policy.js";
 import type { MappingSource } from "../routing/resolve-model.js";
 
 const sources = new WeakMap<EffectivePolicy, MappingSource>();
@@ -16,7 +16,12 @@ let versions = 0;
 export function mappingSource(policy: EffectivePolicy): MappingSource {
   let s = sources.get(policy);
   if (!s) {
-    s = { key: `p${++versions}`, lookup: (model) => mappedModel(policy, model), allows: (model) => allowsModel(policy, model) };
+    s = {
+      key: `p${++versions}`,
+      lookup: (model) => mappedModel(policy, model),
+      allows: (model) => allowsModel(policy, model),
+      usesUpstream: (name) => allowsUpstream(policy, name),
+    };
     sources.set(policy, s);
   }
   return s;

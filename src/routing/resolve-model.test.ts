@@ -22,9 +22,9 @@ function snapshot(gatewayRules: string[] = []): CatalogSnapshot {
   };
 }
 
-function account(key: string, rules: string[], allowed: (m: string) => boolean = () => true): MappingSource {
+function account(key: string, rules: string[], allowed: (m: string) => boolean = () => true, upstreams?: string[]): MappingSource {
   const map = compileRuleTexts(rules);
-  return { key, lookup: (m) => map.lookup(m), allows: allowed };
+  return { key, lookup: (m) => map.lookup(m), allows: allowed, usesUpstream: (name) => !upstreams || upstreams.includes(name) };
 }
 
 describe("resolveModel with mappings", () => {
@@ -33,6 +33,17 @@ describe("resolveModel with mappings", () => {
     expect(r).toMatchObject({ served: "gpt-5.4", ruleFrom: "gateway", servedAnywhere: true });
     expect(r.rule?.source).toBe("claude-*=gpt-5.4");
     expect(r.targets.map((t) => t.upstream.name)).toEqual(["gpt"]);
+  });
+
+  it("leaves out the upstreams the account's policy does not name, and says when nothing is left", () => {
+    const snap = snapshot();
+    snap.upstreams.push(target("gpt-backup", "openai-chat", ["gpt-5.4"]));
+    const only = account("only-backup", [], () => true, ["gpt-backup"]);
+    expect(resolveModel(snap, "openai-chat", "gpt-5.4", only).targets.map((t) => t.upstream.name)).toEqual(["gpt-backup"]);
+    expect(resolveModel(snap, "openai-chat", "gpt-5.4", account("all", [])).targets.map((t) => t.upstream.name)).toEqual(["gpt-backup", "gpt"]); // native (chat) first
+    const none = resolveModel(snap, "anthropic-messages", "claude-sonnet-4-5", only);
+    expect(none.targets).toEqual([]);
+    expect(none.servedAnywhere).toBe(false);
   });
 
   it("serves the requested name when no rule applies", () => {

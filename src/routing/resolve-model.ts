@@ -42,10 +42,12 @@ export interface MappingSource {
   lookup(model: string): MappingRule | undefined;
   /** Whether the account may use a model: a gateway-wide rule toward a model it may not use is skipped. */
   allows(model: string): boolean;
+  /** Whether the account's requests may go to the upstream of this name (its policy's `upstreams`). */
+  usesUpstream(name: string): boolean;
 }
 
 /** No account rules and no restriction (tests, and callers that only want the gateway's own rules). */
-export const NO_ACCOUNT_MAPPING: MappingSource = { key: "", lookup: () => undefined, allows: () => true };
+export const NO_ACCOUNT_MAPPING: MappingSource = { key: "", lookup: () => undefined, allows: () => true, usesUpstream: () => true };
 
 /** The model sent upstream and the rule that chose it. */
 export interface ModelChoice {
@@ -100,7 +102,7 @@ export function resolveModel(
   let hit = cache.get(key);
   if (!hit) {
     const choice = chooseModel(snapshot, model, mapping);
-    const serving = snapshot.upstreams.filter((t) => visibleIn(t, scope) && t.models.matches(choice.served));
+    const serving = snapshot.upstreams.filter((t) => visibleIn(t, scope) && mapping.usesUpstream(t.upstream.name) && t.models.matches(choice.served));
     const targets: UpstreamTarget[] = [];
     for (const owner of [...scope, null]) {
       const tier = serving.filter((t) => t.upstream.ownerAccountId === owner);

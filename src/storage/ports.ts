@@ -206,6 +206,18 @@ export interface AccountRepo {
   deleteSubtree(id: string, beforeDelete?: (accounts: readonly Account[]) => Promise<void>): Promise<Account[]>;
   /** Moves a subtree under a new parent (null = make it a root) in one transaction. Rejects cycles. */
   move(id: string, newParentId: string | null): Promise<void>;
+  /**
+   * Locks each named account and every ancestor of it against other writers until the
+   * enclosing transaction ends, so a check that reads the chain and the write it allows
+   * cannot interleave with another writer's change to the same chain (a parent's limit
+   * lowered while a child's is raised). Only inside {@link Repos.transaction}; throws
+   * outside one. PostgreSQL: the account-tree lock that tree writes take (so chains cannot
+   * change, and a later create or move in the same transaction cannot deadlock with a
+   * cascade delete), then `SELECT … FOR UPDATE` on the chain's rows, in id order; SQLite:
+   * the write transaction already holds the database's single write lock. Unknown ids lock
+   * nothing.
+   */
+  lockChains(ids: readonly string[]): Promise<void>;
 }
 
 export interface ApiKeyRepo {

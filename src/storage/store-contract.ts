@@ -795,6 +795,53 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
     });
 
+    describe("chain locks", () => {
+      it("are taken only inside a transaction", async () => {
+        const t = await buildTree(store, { a: null });
+        await expect(store.accounts.lockChains([t.a.id])).rejects.toThrow(/inside Store.transaction/);
+        await store.transaction((tx) => tx.accounts.lockChains([t.a.id, "no-such-account"]));
+      });
+
+      it("hold an account's chain until the transaction ends: a writer locking any account below waits and then reads what the first committed", async () => {
+        const t = await buildTree(store, { root: null, mid: "root", leaf: "mid" });
+        let locked!: () => void;
+        const holding = new Promise<void>((resolve) => (locked = resolve));
+        let open!: () => void;
+        const gate = new Promise<void>((resolve) => (open = resolve));
+        const first = store.transaction(async (tx) => {
+          await tx.accounts.lockChains([t.mid.id]);
+          locked();
+          await gate;
+          await tx.accounts.update(t.root.id, { settings: { mark: "first" } });
+        });
+        await holding;
+        const second = store.transaction(async (tx) => {
+          await tx.accounts.lockChains([t.leaf.id]);
+          return (await tx.accounts.get(t.root.id))?.settings.mark;
+        });
+        // Time for the second writer to overtake if it could; the lock, not the delay, decides the outcome.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        open();
+        await first;
+        expect(await second).toBe("first");
+      });
+
+      it("never deadlock when writers lock overlapping chains in different orders", async () => {
+        const t = await buildTree(store, { r: null, a: "r", b: "r", c: "a", d: "b" });
+        const ids = [t.a.id, t.b.id, t.c.id, t.d.id];
+        await Promise.all(
+          Array.from({ length: 12 }, (_, i) =>
+            store.transaction(async (tx) => {
+              const order = i % 2 === 0 ? ids : [...ids].reverse();
+              await tx.accounts.lockChains(order.slice(i % 3));
+              await tx.accounts.update(t.r.id, { settings: { writer: i } });
+            }),
+          ),
+        );
+        expect(typeof (await store.accounts.get(t.r.id))?.settings.writer).toBe("number");
+      });
+    });
+
     describe("transactions", () => {
       it("commits everything written through tx when fn resolves, and returns fn's value", async () => {
         const result = await store.transaction(async (tx) => {

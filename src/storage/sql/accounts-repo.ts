@@ -158,6 +158,33 @@ export class SqlAccountRepo implements AccountRepo {
     return rows.map(toAccount);
   }
 
+  async lockChains(ids: readonly string[]): Promise<void> {
+    if (this.ctx.txDepth === undefined) throw new Error("lockChains runs inside Store.transaction: outside one a lock would end with its statement");
+    // SQLite: the transaction began with BEGIN IMMEDIATE and holds the one write lock.
+    if (this.ctx.dialect !== "postgres" || ids.length === 0) return;
+    const chains = (db: Kysely<Database>) =>
+      db
+        .selectFrom("account_closure")
+        .select("ancestor_id")
+        .where("descendant_id", "in", [...ids]);
+    // The tree lock first, as every tree write takes it: a policy write that goes on to
+    // create or move an account would otherwise hold rows while waiting for the tree lock,
+    // and a cascade delete hold the tree lock while waiting for those rows. Under it no
+    // chain can change; the row locks also hold off writes that skip the tree lock
+    // (a status or settings update elsewhere).
+    await lockAccountTree(this.ctx.db, this.ctx.dialect);
+    // A move that commits between the lock and the chain's use would hand us ancestors we
+    // do not hold (READ COMMITTED evaluates the subquery before waiting on the rows), so
+    // read the chains again once the rows are ours, and lock anew if they changed.
+    for (let round = 0; round < 5; round++) {
+      const locked = await this.ctx.db.selectFrom("accounts").select("id").where("id", "in", chains(this.ctx.db)).orderBy("id").forUpdate().execute();
+      const held = new Set(locked.map((r) => r.id));
+      const now = await chains(this.ctx.db).execute();
+      if (now.every((r) => held.has(r.ancestor_id))) return;
+    }
+    throw new StoreError("conflict", "the account tree kept changing while its chain was being locked; try again");
+  }
+
   async children(id: string): Promise<Account[]> {
     const rows = await this.ctx.db.selectFrom("accounts").selectAll().where("parent_id", "=", id).orderBy("name").orderBy("id").execute();
     return rows.map(toAccount);
