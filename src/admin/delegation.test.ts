@@ -189,14 +189,29 @@ describe("revocation, rotation and expiry", () => {
 });
 
 describe("the account tree", () => {
-  it("builds a five-level org, each level administered by its own manage key, each handing a narrower policy to the next", async () => {
+  it("builds a five-level org, each level administered by its own manage key, each handing a narrower policy and credit to the next", async () => {
     const models = [["gpt-*", "claude-*"], ["gpt-*", "claude-*"], ["gpt-4o*", "claude-*"], ["gpt-4o*"], ["gpt-4o"]];
-    const l1 = await ok(ROOT, "POST", "/accounts", { name: unique("L1"), models: models[0] });
+    // Each level halves the rate limit and passes on half of the credit it received.
+    const rpm = (i: number) => 1_024 / 2 ** i;
+    const credit = (i: number) => 8_000_000 / 2 ** i;
+    const l1 = await ok(ROOT, "POST", "/accounts", { name: unique("L1"), models: models[0], limits: { rpm: rpm(0) } });
+    await ok(ROOT, "POST", `/accounts/${l1.id}/credits/topup`, { amount_micros: credit(0), kind: "subscription" });
     let level = { id: l1.id as string, key: (await ok(ROOT, "POST", `/accounts/${l1.id}/keys`, { scopes: ["manage"] })).key as string };
     const levels = [level];
     for (let i = 1; i < 5; i++) {
-      const next = await ok(level.key, "POST", "/accounts", { name: unique(`L${i + 1}`), parent_id: level.id, models: models[i] });
+      // More than the level may hand out is refused, each refusal saying why.
+      const tooFast = await admin(level.key, "POST", "/accounts", { name: unique(`L${i + 1}`), parent_id: level.id, limits: { rpm: rpm(i - 1) + 1 } });
+      expect(tooFast.json.error).toMatchObject({ code: "exceeds_parent", param: "limits.rpm" });
+      expect(tooFast.json.error.message).toContain(`above the limit of ${rpm(i - 1)}`);
+      const next = await ok(level.key, "POST", "/accounts", { name: unique(`L${i + 1}`), parent_id: level.id, models: models[i], limits: { rpm: rpm(i) } });
+      const tooMuch = await admin(level.key, "POST", `/accounts/${next.id}/credits/grant`, { amount_micros: credit(i - 1) + 1, kind: "payg" });
+      expect(tooMuch.json.error).toMatchObject({ code: "insufficient_balance" });
+      await ok(level.key, "POST", `/accounts/${next.id}/credits/grant`, { amount_micros: credit(i), kind: "payg", idempotency_key: `L${i + 1}-grant` });
       const key = await ok(level.key, "POST", `/accounts/${next.id}/keys`, { scopes: ["manage"] });
+      // Its credit comes from the level above, never from itself.
+      expect((await admin(key.key, "POST", `/accounts/${next.id}/credits/grant`, { amount_micros: 1, kind: "payg" })).json.error.code).toBe(
+        "credit_not_permitted",
+      );
       // The level above cannot be widened from below, nor seen.
       expect((await admin(key.key, "PATCH", `/accounts/${next.id}`, { models: ["*"] })).json.error.code).toBe("own_account_read_only");
       expect((await admin(key.key, "GET", `/accounts/${level.id}`)).status).toBe(404);
@@ -218,6 +233,19 @@ describe("the account tree", () => {
     // A too-wide child is refused with the field named, at any level.
     const wide = await admin(levels[2]!.key, "POST", "/accounts", { name: unique("wide"), parent_id: levels[3]!.id, models: ["claude-*"] });
     expect(wide.json.error).toMatchObject({ code: "exceeds_parent", param: "models" });
+    // Balances follow the grants down the chain; the leaf's limits say which level set them.
+    for (const [i, l] of levels.entries()) {
+      const held = i < 4 ? credit(i) - credit(i + 1) : credit(4);
+      expect((await ok(l.key, "GET", `/accounts/${l.id}/credits`)).balance_micros).toBe(held);
+    }
+    const leafPolicy = await ok(levels[4]!.key, "GET", `/accounts/${levels[4]!.id}/effective-policy`);
+    expect(leafPolicy.limits.rpm).toMatchObject({ value: rpm(4), set_by: { id: levels[4]!.id } });
+    // Tightening the top level binds the whole org at once, without rewriting anyone below;
+    // the leaf's own key learns the bound but not who above it set it.
+    await ok(ROOT, "PATCH", `/accounts/${levels[0]!.id}`, { limits: { rpm: 10 } });
+    const leafPath = `/accounts/${levels[4]!.id}/effective-policy`;
+    expect((await ok(levels[4]!.key, "GET", leafPath)).limits.rpm).toEqual({ value: 10, set_by: { id: null, name: null } });
+    expect((await ok(ROOT, "GET", leafPath)).limits.rpm).toMatchObject({ value: 10, set_by: { id: levels[0]!.id } });
     // The fifth level's inference key gets what the whole chain allows.
     const leaf = (await ok(levels[4]!.key, "POST", `/accounts/${levels[4]!.id}/keys`, {})).key;
     expect(await chat(leaf, "gpt-4o")).toEqual({ status: 200 });
