@@ -6,6 +6,7 @@
 import { Option } from "commander";
 import { resolve } from "node:path";
 import { loadConfig } from "../config/load.js";
+import { AuditChain } from "../governance/audit.js";
 import { rotateMasterKey } from "../governance/master-rotation.js";
 import { loadKeyring } from "../governance/secrets.js";
 import { openConfiguredStore } from "../main.js";
@@ -86,14 +87,16 @@ export const registerKeys: Register = (program, ctx) => {
       const keyring = await loadKeyring(resolve(config.data_dir), io.env, false);
       const store = await openConfiguredStore(config);
       try {
+        const audit = { sink: new AuditChain(), origin: { actor: { type: "cli" } } };
         let report = await rotateMasterKey(store, keyring.box, {
           batchSize: o.batchSize,
+          audit,
           onBatch: (r) => {
             if (!o.json) io.err(`  ${r.examined} keys examined, ${r.rewrapped} re-wrapped\n`);
           },
         });
         // Keys changed by someone else mid-run were skipped, not overwritten: one more pass picks them up.
-        if (report.changedMeanwhile > 0) report = await rotateMasterKey(store, keyring.box, { batchSize: o.batchSize });
+        if (report.changedMeanwhile > 0) report = await rotateMasterKey(store, keyring.box, { batchSize: o.batchSize, audit });
         if (o.json) {
           io.out(`${JSON.stringify(report, null, 2)}\n`);
         } else {

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Store, Upstream } from "../storage/ports.js";
 import { ENGINES, openTestStore, type TestStore } from "../testing/test-stores.js";
+import { AuditChain, verifyAuditChain } from "./audit.js";
 import { rotateMasterKey } from "./master-rotation.js";
 import { fingerprint, masterKeyId, SecretBox } from "./secrets.js";
 
@@ -71,6 +72,23 @@ describe.each(ENGINES)("master-key rotation on %s", (engine) => {
     const again = await rotateMasterKey(store, new SecretBox(NEW, [OLD]), { batchSize: 5 });
     expect(again).toMatchObject({ examined: 23, rewrapped: 0, alreadyCurrent: 23 });
     expect(await store.upstreamKeys.listAll()).toEqual(after);
+  });
+
+  it("records each re-wrap in the audit chain, naming the master keys and never an envelope", async () => {
+    const made = await addKeys(new SecretBox(OLD), 3, "a");
+    const audit = { sink: new AuditChain(), origin: { actor: { type: "cli" } } };
+    await rotateMasterKey(store, new SecretBox(NEW, [OLD]), { batchSize: 2, audit });
+    const records = await store.audit.list({ action: "upstream_key.rewrap" });
+    expect(records.map((r) => r.targetId).sort()).toEqual([...made.keys()].sort());
+    for (const r of records) {
+      expect(r.actor).toBe("cli");
+      expect([JSON.parse(r.before!), JSON.parse(r.after!)]).toEqual([{ master_key_id: masterKeyId(OLD) }, { master_key_id: masterKeyId(NEW) }]);
+    }
+    expect(JSON.stringify(records)).not.toContain("v2.");
+    expect(await verifyAuditChain(store)).toMatchObject({ ok: true, count: 3 });
+    // Nothing left to re-wrap: nothing more recorded.
+    await rotateMasterKey(store, new SecretBox(NEW, [OLD]), { audit });
+    expect(await store.audit.list({ action: "upstream_key.rewrap" })).toHaveLength(3);
   });
 
   it("resumes a run that stopped half-way, and reports envelopes no key opens without stopping", async () => {

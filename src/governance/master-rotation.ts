@@ -15,6 +15,7 @@
  */
 import type { Repos } from "../storage/ports.js";
 import type { SecretBox } from "./secrets.js";
+import type { AuditChain, AuditOrigin } from "./audit.js";
 
 export interface RotationReport {
   /** The master key everything is wrapped under now. */
@@ -34,6 +35,8 @@ export interface RotationOptions {
   batchSize?: number;
   /** Called and awaited after each committed batch (progress output); throwing stops the run, which a re-run resumes. */
   onBatch?: (report: Readonly<RotationReport>) => void | Promise<void>;
+  /** Where each re-wrap is recorded, in its batch's transaction (the CLI passes the audit chain, actor `cli`). */
+  audit?: { sink: Pick<AuditChain, "record">; origin: AuditOrigin };
 }
 
 export async function rotateMasterKey(store: Pick<Repos, "upstreamKeys" | "transaction">, box: SecretBox, opts: RotationOptions = {}): Promise<RotationReport> {
@@ -67,7 +70,18 @@ export async function rotateMasterKey(store: Pick<Repos, "upstreamKeys" | "trans
     if (changes.length > 0) {
       const replaced = await store.transaction(async (tx) => {
         let n = 0;
-        for (const c of changes) if (await tx.upstreamKeys.replaceCiphertext(c.id, c.from, c.to)) n++;
+        for (const c of changes) {
+          if (!(await tx.upstreamKeys.replaceCiphertext(c.id, c.from, c.to))) continue;
+          n++;
+          // Only key ids go on the record: the envelopes are secrets' wrappers, and never leave the table.
+          const change = {
+            action: "upstream_key.rewrap",
+            target: { type: "upstream_key", id: c.id },
+            before: { master_key_id: box.keyIdOf(c.from) ?? null },
+            after: { master_key_id: box.currentKeyId },
+          };
+          if (opts.audit) await opts.audit.sink.record(tx, change, opts.audit.origin);
+        }
         return n;
       });
       report.rewrapped += replaced;
