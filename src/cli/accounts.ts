@@ -1,7 +1,7 @@
 /** `switchyard accounts create|list|move|suspend|resume`, over the admin API. */
 import { Option } from "commander";
 import { adminClient, withAdminOptions, type AdminOptions } from "./admin-client.js";
-import { list, positiveWholeNumber } from "./args.js";
+import { jsonObject, list, positiveWholeNumber } from "./args.js";
 import type { Register } from "./context.js";
 import { UsageError } from "./io.js";
 import { printList, printRecord } from "./output.js";
@@ -19,18 +19,38 @@ export const registerAccounts: Register = (program, ctx) => {
       .option("--parent <id>", "create it under this account")
       .option("--models <patterns>", "comma-separated model names or patterns it may use (within the parent's)", list)
       .option("--model-map <rules>", "comma-separated mapping rules requested=served", list)
+      .option("--limits <json>", 'its limits, a JSON object, e.g. \'{"rpm":600,"tpm":200000}\' (within the parent\'s)', jsonObject)
+      .option(
+        "--policy <json>",
+        "any other policy fields, a JSON object (deny_models, spend_caps, ip_allow, origins, upstreams, price_multiplier, time_zone)",
+        jsonObject,
+      )
       .option("--disabled", "create it disabled"),
-  ).action(async (name: string, o: AdminOptions & { parent?: string; models?: string[]; modelMap?: string[]; disabled?: boolean }) => {
-    const api = await adminClient(ctx.io, o, ctx.configPath());
-    const body = {
-      name,
-      ...(o.parent ? { parent_id: o.parent } : {}),
-      ...(o.models ? { models: o.models } : {}),
-      ...(o.modelMap ? { model_map: o.modelMap } : {}),
-      ...(o.disabled ? { status: "disabled" } : {}),
-    };
-    printRecord(ctx.io, o, await api.request("POST", "/accounts", body), o.json ? undefined : "account created");
-  });
+  ).action(
+    async (
+      name: string,
+      o: AdminOptions & {
+        parent?: string;
+        models?: string[];
+        modelMap?: string[];
+        limits?: Record<string, unknown>;
+        policy?: Record<string, unknown>;
+        disabled?: boolean;
+      },
+    ) => {
+      const api = await adminClient(ctx.io, o, ctx.configPath());
+      const body = {
+        ...(o.policy ?? {}),
+        name,
+        ...(o.limits ? { limits: o.limits } : {}),
+        ...(o.parent ? { parent_id: o.parent } : {}),
+        ...(o.models ? { models: o.models } : {}),
+        ...(o.modelMap ? { model_map: o.modelMap } : {}),
+        ...(o.disabled ? { status: "disabled" } : {}),
+      };
+      printRecord(ctx.io, o, await api.request("POST", "/accounts", body), o.json ? undefined : "account created");
+    },
+  );
 
   withAdminOptions(
     accounts

@@ -129,6 +129,49 @@ describe("admin commands against a real gateway", () => {
     }
   });
 
+  it("builds a five-level org, each level run by its own manage key, handing narrower limits and credit down", async () => {
+    const json = async (argv: string[]): Promise<any> => {
+      const r = await cli([...argv, "--json"]);
+      expect(r.code, `${argv.join(" ")}: ${r.err}`).toBe(0);
+      return JSON.parse(r.out);
+    };
+    const withToken = (t: string) => ["--url", gw.url, "--token", t];
+    const top = await json(["accounts", "create", "cli-org", "--limits", '{"rpm":512}', ...as]);
+    await json(["credits", "topup", top.id, "--amount", "16", "--kind", "subscription", ...as]);
+    let level = { id: top.id as string, token: (await json(["keys", "create", top.id, "--scopes", "manage", ...as])).key as string };
+    const ids = [level.id];
+    for (let i = 1; i < 5; i++) {
+      const by = withToken(level.token);
+      // Asking for more than the level holds is refused in one line, with the gateway's code.
+      const wide = await cli(["accounts", "create", `cli-wide-${i}`, "--parent", level.id, "--limits", `{"rpm":${(2 * 512) >> (i - 1)}}`, ...by]);
+      expect([wide.code, firstLine(wide.err)]).toEqual([1, expect.stringContaining("(exceeds_parent, HTTP 400)")]);
+      const next = await json(["accounts", "create", `cli-L${i + 1}`, "--parent", level.id, "--limits", `{"rpm":${512 >> i}}`, ...by]);
+      const short = await cli(["credits", "grant", next.id, "--amount", "1000", ...by]);
+      expect([short.code, firstLine(short.err)]).toEqual([1, expect.stringContaining("(insufficient_balance, HTTP 409)")]);
+      await json(["credits", "grant", next.id, "--amount", String(16 >> i), ...by]);
+      level = { id: next.id, token: (await json(["keys", "create", next.id, "--scopes", "manage", ...by])).key };
+      ids.push(level.id);
+    }
+    // The fourth level suspends the fifth with its own key, then resumes it; the leaf's own key cannot touch itself.
+    const leafKey = (await json(["keys", "create", ids[4]!, ...withToken(level.token)])).key as string;
+    const models = () => fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${leafKey}` } }).then((r) => r.status);
+    expect(await models()).toBe(200);
+    const fourth = (await json(["keys", "create", ids[3]!, "--scopes", "manage", ...as])).key as string;
+    await json(["accounts", "suspend", ids[4]!, ...withToken(fourth)]);
+    expect(await models()).toBe(403);
+    await json(["accounts", "resume", ids[4]!, ...withToken(fourth)]);
+    expect(await models()).toBe(200);
+    const self = await cli(["accounts", "suspend", ids[4]!, ...withToken(level.token)]);
+    expect([self.code, firstLine(self.err)]).toEqual([1, expect.stringContaining("(own_account_read_only, HTTP 403)")]);
+    // Balances: each level keeps what it did not pass on.
+    for (const [i, id] of ids.entries()) {
+      const credits = (await fetch(`${gw.url}/admin/v1/accounts/${id}/credits`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json())) as {
+        balance_micros: number;
+      };
+      expect(credits.balance_micros).toBe(i < 4 ? ((16 >> i) - (16 >> (i + 1))) * 1_000_000 : 1_000_000);
+    }
+  });
+
   it("reads the admin token the gateway keeps in its data dir when none is given", async () => {
     const r = await cli(["accounts", "list", "--url", gw.url, "--json"], { SWITCHYARD_DATA_DIR: gw.dataDir });
     expect(r.code).toBe(0);

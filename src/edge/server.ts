@@ -180,6 +180,9 @@ export function createEdge(o: EdgeOptions): Edge {
     }
     if (path === "/v1/models" && method === "GET") {
       const principal = await authenticate(req.headers, o.pipeline.principals);
+      // A suspended account (or one below a suspended ancestor) learns nothing, as on every other route.
+      const suspended = principal.chain.find((a) => a.status !== "active");
+      if (suspended) throw new GatewayError("permission", "account_disabled", `Account '${suspended.name}' is disabled.`);
       sendJson(res, 200, listModels(o.pipeline.catalog.snapshot, principal, req.headers));
       return;
     }
