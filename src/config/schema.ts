@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { withPresetDefaults } from "../canonical/provider-presets.js";
-import { modelMapRules } from "../governance/policy.js";
+import { modelMapRulesInput } from "../governance/policy.js";
 
 /** `${VAR:-}` interpolates to ""; treat that as "not set". */
 const emptyAsUnset = z.preprocess((v) => (v === "" ? undefined : v), z.string().min(1).optional());
@@ -64,8 +64,8 @@ const account = z.strictObject({
   parent: z.string().min(1).optional(),
   /** Model names or patterns this account may use; absent = everything its parent may use. */
   models: z.array(z.string().min(1)).optional(),
-  /** Model mappings (`claude-*=gpt-5.4`) for this account and its sub-accounts; absent = only what the parent maps. */
-  model_map: modelMapRules.optional(),
+  /** Model mappings (`claude-*=gpt-5.4`, or structured routes with tiers) for this account and its sub-accounts; absent = only what the parent maps. */
+  model_map: modelMapRulesInput.optional(),
   keys: z.array(apiKey).default([]),
 });
 
@@ -103,8 +103,14 @@ export const configSchema = z.strictObject({
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   upstreams: z.array(upstreamEntry).default([]),
   accounts: z.array(account).default([]),
-  /** Gateway-wide model mappings (`claude-*=gpt-5.4`), consulted after an account's own (docs/routing.md). */
-  model_map: modelMapRules.default([]),
+  /** Gateway-wide model mappings (`claude-*=gpt-5.4`, or structured routes with tiers), consulted after an account's own (docs/routing.md). */
+  model_map: modelMapRulesInput.default([]),
+  routing: z
+    .strictObject({
+      /** How long a route's recovered tier must stay healthy before new sessions return to it (hysteresis; docs/routing.md#hysteresis). */
+      tier_hold_down_ms: z.number().int().nonnegative().max(86_400_000).default(30_000),
+    })
+    .prefault({}),
   /** Which name a mapped request's answer carries on the translate lane: the one the client asked for, or the served one. */
   model_map_echo: z.enum(["requested", "served"]).default("requested"),
 });
