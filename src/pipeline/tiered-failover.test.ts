@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { assertAnthropicStream, assertChatStream, parseSse } from "../mock/index.js";
 import { eventually, startStack, stackYaml, type Stack } from "../testing/stack.js";
+import { runCli } from "../cli/program.js";
 
 const ADMIN_TOKEN = "admin-token-for-tier-tests-0123456789";
 const TIER_KEY = "sk-test-tiers-000000000000000007";
@@ -215,5 +216,50 @@ describe("explain on a tiered route", () => {
       [true, true],
     ]);
     expect(cooled.attempt_order.map((a: { tier: number }) => a.tier)).toEqual([2, 1]);
+  });
+});
+
+describe("switchyard explain", () => {
+  async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = "";
+    let err = "";
+    const code = await runCli([...argv, "--url", stack.gw.url, "--token", ADMIN_TOKEN], {
+      env: {},
+      out: (t) => void (out += t),
+      err: (t) => void (err += t),
+      readStdin: () => Promise.resolve(""),
+    });
+    return { code, out, err };
+  }
+
+  it("prints the rule, the tiers, the attempt order and the session's key", async () => {
+    const r = await cli(["explain", "--account", "tiered", "--model", "yaml-2", "--session", "s-9", "--protocol", "anthropic-messages"]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("rule:     yaml-*=[tier-main@prim-chat] > [tier-backup@back-anthropic]");
+    expect(r.out).toContain("tiers (serving now: 1, hold-down 0 ms):");
+    expect(r.out).toMatch(/\* tier 1: healthy\n\s+tier-main @ prim-chat {2}weight 1 100% via prim-chat/);
+    expect(r.out).toMatch(/ {3}tier 2: healthy\n\s+tier-backup @ back-anthropic/);
+    expect(r.out).toMatch(/attempt order:\n {2}1\. tier 1 {2}prim-chat {2}tier-main {2}key /);
+    expect(r.out).toMatch(/session s-9: tier 1, prim-chat \/ key /);
+    expect(r.out).toContain("limits:   none");
+    expect(r.out).not.toContain("prim-chat-key");
+  });
+
+  it("prints the gateway's answer with --json", async () => {
+    const r = await cli(["explain", "--account", "tiered", "--model", "yaml-2", "--json"]);
+    expect(r.code).toBe(0);
+    const json = JSON.parse(r.out);
+    expect(json.tiers).toHaveLength(2);
+    expect(json.serving_tier).toBe(1);
+  });
+
+  it("says what is missing or wrong in one line", async () => {
+    const missing = await cli(["explain", "--account", "tiered"]);
+    expect(missing.code).toBe(2);
+    expect(missing.err.split("\n")[0]).toContain("--model");
+    const unknown = await cli(["explain", "--account", "nobody-here", "--model", "m"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toContain("nobody-here");
   });
 });
