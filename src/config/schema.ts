@@ -88,7 +88,7 @@ export const configSchema = z.strictObject({
       request_timeout_ms: z.number().int().positive().default(300_000),
       /** Upstream attempts per request before the client gets the error (same or next key/upstream). */
       max_attempts: z.number().int().min(1).max(10).default(3),
-      /** Name the upstream that served (and the served model, when mapped) in `x-switchyard-route` on data-plane answers. Off: it reveals the provider topology. */
+      /** Name the upstream and tier that served (and the served model, when mapped) in `x-switchyard-route` on data-plane answers. Off: it reveals the provider topology. */
       route_header: z.boolean().default(false),
     })
     // The head is part of the request, so its deadline cannot be the later one (node:http refuses that too).
