@@ -43,7 +43,18 @@ class RefreshingCredential implements Credential {
 }
 
 function setup(credential: Credential, settings: Record<string, unknown> = {}, via: UpstreamTransport = transport) {
-  const key: PoolKey = { id: "k1", name: "k1", secret: "unused", fingerprint: "fp", inFlight: 0, coolingUntil: 0, failures: 0, removed: false, latencyEwmaMs: 0, errorRate: 0 };
+  const key: PoolKey = {
+    id: "k1",
+    name: "k1",
+    secret: "unused",
+    fingerprint: "fp",
+    inFlight: 0,
+    coolingUntil: 0,
+    failures: 0,
+    removed: false,
+    latencyEwmaMs: 0,
+    errorRate: 0,
+  };
   const target: UpstreamTarget = {
     upstream: {
       id: "u1",
