@@ -33,6 +33,9 @@ const UPSTREAMS = `  - name: prim-chat
 // The hold-down is 0 here so tests do not hold each other's routes down; hysteresis is tested with a clock in routing/tiers.test.ts.
 const EXTRA = `  - name: tiered
     keys: [${TIER_KEY}]
+    model_map:
+      - match: "acct-*"
+        tiers: [[{upstream: prim-chat, model: tier-main}], [{upstream: back-chat, model: tier-backup}]]
   - name: narrow
     models: ["tier-main", "api-*"]
 routing:
@@ -124,6 +127,15 @@ describe("a primary tier answering 500: the backup tier serves, the client sees 
       expect(upstreamKeys()).toEqual(["prim-chat-key", "back-anthropic-key"]);
     });
   }
+
+  it("follows an account's own structured route from the YAML file", async () => {
+    failPrimary();
+    const res = await chat("acct-1", true);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-switchyard-route")).toBe("upstream=back-chat; tier=2; model=tier-backup");
+    assertChatStream(parseSse(Buffer.from(await res.text())));
+    expect(upstreamKeys()).toEqual(["prim-chat-key", "back-chat-key"]);
+  });
 
   it("uses the primary tier while it answers", async () => {
     const res = await messages("yaml-x", false);
