@@ -144,6 +144,17 @@ describe("a primary tier answering 500: the backup tier serves, the client sees 
     expect(upstreamKeys()).toEqual(["prim-chat-key"]);
   });
 
+  it("counts tokens for the primary model: a backup tier's Anthropic upstream, serving another model, is not asked", async () => {
+    const res = await fetch(`${stack.gw.url}/v1/messages/count_tokens`, {
+      method: "POST",
+      headers: { "x-api-key": TIER_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+      body: JSON.stringify({ model: "yaml-x", messages: [{ role: "user", content: "hi" }] }),
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { input_tokens: number }).input_tokens).toBeGreaterThan(0);
+    expect(stack.mock.requests).toHaveLength(0);
+  });
+
   it("keeps the short form working unchanged beside structured rules", async () => {
     const res = await chat("plain-x", false);
     expect(res.status).toBe(200);

@@ -12,7 +12,7 @@
  * model), one that names none keeps every upstream serving its model.
  */
 import type { ClientProtocol, UpstreamProtocol } from "../canonical/protocols.js";
-import { restrictRule, type MappingRule } from "../canonical/model-map.js";
+import { restrictRule, ruleText, type MappingRule } from "../canonical/model-map.js";
 import { LRUCache } from "lru-cache";
 import { hash32 } from "./hashing.js";
 import { ownedScope, visibleIn, type CatalogSnapshot, type UpstreamTarget } from "./catalog.js";
@@ -184,7 +184,10 @@ export function resolveModel(
     const tiers = resolveTiers(snapshot, scope, client, model, choice);
     const targets = [...new Set(tiers.flatMap((t) => t.targets.flatMap((x) => x.upstreams)))];
     const keepsRequested = choice.rule?.tiers.some((t) => t.some((x) => x.model === undefined)) ?? false;
-    const routeKey = tiers.length > 1 ? `${choice.ruleFrom}\0${scope.join(",")}\0${choice.rule!.source}${keepsRequested ? `\0${model}` : ""}` : "";
+    // The tiers as restricted for this caller, not the rule as written: two accounts allowed
+    // different targets of one rule have different tiers, so they must not share tier state.
+    const routed = choice.rule && tiers.length > 1 ? ruleText(choice.rule.pattern, choice.rule.tiers) : "";
+    const routeKey = routed === "" ? "" : `${choice.ruleFrom}\0${scope.join(",")}\0${routed}${keepsRequested ? `\0${model}` : ""}`;
     hit = { ...choice, tiers, targets, servedAnywhere: targets.length > 0, routeKey };
     cache.set(key, hit);
   }

@@ -220,6 +220,16 @@ describe("hysteresis", () => {
     expect(planAttempts(quick, health, { ...base, now: 5_000, router }).tier).toBe(0);
   });
 
+  it("keys the state by the tiers a caller gets: callers allowed different targets of one rule never share it", () => {
+    const s = catalog([ROUTE]);
+    const all = resolveModel(s, "anthropic-messages", "claude-opus-4");
+    const noSonnet: MappingSource = { key: "no-sonnet", lookup: () => undefined, allows: (m) => m !== "claude-sonnet-4" };
+    const some = resolveModel(s, "anthropic-messages", "claude-opus-4", noSonnet);
+    expect(some.tiers.map((t) => t.targets.length)).toEqual([1, 1]);
+    expect(some.routeKey).not.toBe(all.routeKey);
+    expect(resolveModel(s, "anthropic-messages", "claude-opus-4", { ...noSonnet, key: "other", allows: () => true }).routeKey).toBe(all.routeKey);
+  });
+
   it("changes nothing when planning read-only (explain)", () => {
     const { s, router, primary } = setup();
     for (const k of primary) k.coolingUntil = 5_000;
