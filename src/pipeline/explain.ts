@@ -141,7 +141,7 @@ function isBound(v: unknown): v is LimitBound {
  * smaller value winning): null when the policy carries none. Read this way so explain
  * keeps working whatever else the policy grows.
  */
-function limitsView(policy: EffectivePolicy, model: string): Record<string, { value: number; set_by: string | null }> | null {
+export function limitsView(policy: EffectivePolicy, model: string): Record<string, { value: number; set_by: string | null }> | null {
   const p = policy as unknown as {
     limits?: Record<string, unknown>;
     perModelLimits?: ReadonlyMap<string, { matcher?: { matches(m: string): boolean }; bounds?: Record<string, unknown> }>;
