@@ -269,6 +269,19 @@ describe("switchyard explain", () => {
     expect(r.out).not.toContain("prim-chat-key");
   });
 
+  it("creates an account with a structured route (accounts create --route), refused with the field when malformed", async () => {
+    const route = { match: "cli-*", tiers: [[{ model: "tier-main" }], [{ model: "tier-backup", weight: 2 }]] };
+    const r = await cli(["accounts", "create", "cli-routed", "--model-map", "cli-x=tier-main", "--route", JSON.stringify(route), "--json"]);
+    expect(r.err).toBe("");
+    expect(JSON.parse(r.out).model_map).toEqual(["cli-x=tier-main", route]);
+    const bad = await cli(["accounts", "create", "cli-bad", "--route", '{"match":"x","tiers":[[{"model":"m","weight":0}]]}']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("model_map.0.tiers.0.0.weight");
+    const notJson = await cli(["accounts", "create", "cli-bad", "--route", "claude-*=gpt"]);
+    expect(notJson.code).toBe(2);
+    expect(notJson.err.split("\n")[0]).toContain("JSON object");
+  });
+
   it("prints the gateway's answer with --json", async () => {
     const r = await cli(["explain", "--account", "tiered", "--model", "yaml-2", "--json"]);
     expect(r.code).toBe(0);
