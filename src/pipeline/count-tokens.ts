@@ -46,7 +46,7 @@ export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ s
     .filter((x) => x.model === served)
     .flatMap((x) => x.upstreams)
     .find((t) => t.protocol === "anthropic");
-  const key = target && deps.keyHealth.order(target.pool, undefined, Date.now())[0];
+  const key = target && deps.keyHealth.order(target.pool, undefined, Date.now(), 1)[0];
   if (target && key) {
     const headers = upstreamHeaders(ex.headers, { foreign: false, stream: false, policy: target.headers });
     try {

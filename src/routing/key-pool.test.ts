@@ -107,6 +107,21 @@ describe("health in the order", () => {
     expect(new KeyPool([key("x", { coolingUntil: 30 }), key("y", { coolingUntil: 20 })]).order("s", 10).map((k) => k.id)).toEqual(["y", "x"]);
   });
 
+  it("gives the same order whether asked for a few keys (one pass) or all of them (one sort)", () => {
+    const all = keys(60);
+    all.forEach((k, i) => {
+      k.inFlight = (i * 7) % 60;
+      if (i % 9 === 0) k.coolingUntil = 100 + i;
+      if (i % 17 === 0) k.removed = true;
+    });
+    const pool = new KeyPool(all);
+    for (const session of [undefined, "s-1", "s-2"]) {
+      const full = pool.order(session, 50).map((k) => k.id);
+      expect(full).toHaveLength(60 - 4);
+      for (const limit of [1, 2, 3, 10, 55]) expect(pool.order(session, 50, limit).map((k) => k.id)).toEqual(full.slice(0, limit));
+    }
+  });
+
   it("returns at most `limit` keys, the best ones, from a big pool", () => {
     const all = keys(1000);
     all.forEach((k, i) => (k.inFlight = 1000 - i));

@@ -113,6 +113,7 @@ export class KeyPool {
     const rest = pinned ? limit - 1 : limit;
     const start = affinity === undefined ? this.cursor++ % n : 0;
     if (this.cursor >= n) this.cursor = 0;
+    if (limit >= n) return this.orderAll(pinned, start, now);
     for (let j = 0; j < n; j++) {
       const k = this.keys[(start + j) % n]!;
       if (k.removed || k === pinned) continue;
@@ -125,5 +126,22 @@ export class KeyPool {
       ordered.push(k);
     }
     return ordered;
+  }
+
+  /** Every key in order (explain, and callers that want them all): one sort rather than insertion into a list as long as the pool. */
+  private orderAll(pinned: PoolKey | undefined, start: number, now: number): PoolKey[] {
+    const healthy: Array<{ k: PoolKey; cost: number; at: number }> = [];
+    const cooling: Array<{ k: PoolKey; at: number }> = [];
+    const n = this.keys.length;
+    for (let j = 0; j < n; j++) {
+      const k = this.keys[(start + j) % n]!;
+      if (k.removed || k === pinned) continue;
+      if (k.coolingUntil > now) cooling.push({ k, at: j });
+      else healthy.push({ k, cost: loadCost(k), at: j });
+    }
+    // Ties keep scan order, as the one-pass selection does.
+    healthy.sort((a, b) => a.cost - b.cost || a.at - b.at);
+    cooling.sort((a, b) => a.k.coolingUntil - b.k.coolingUntil || a.at - b.at);
+    return [...(pinned ? [pinned] : []), ...healthy.map((e) => e.k), ...cooling.map((e) => e.k)];
   }
 }
