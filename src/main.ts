@@ -22,6 +22,7 @@ import { compileRuleTexts } from "./canonical/model-map.js";
 import { AdminService } from "./admin/service.js";
 import { createUpstreamHttp } from "./upstream/http-client.js";
 import { createLocalKeyHealth } from "./routing/key-health.js";
+import { TierRouter } from "./routing/tier-router.js";
 import { createCredentialCache } from "./upstream/credentials.js";
 import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
 import { storedUsage } from "./pipeline/settle.js";
@@ -174,12 +175,14 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const transport = createUpstreamHttp();
     const usageRecorder = new UsageRecorder(store.usage, logger);
     const keyHealth = createLocalKeyHealth();
+    const tierRouter = new TierRouter({ holdDownMs: config.routing.tier_hold_down_ms });
     const edge = createEdge({
       pipeline: {
         principals,
         catalog,
         transport,
         keyHealth,
+        tierRouter,
         credentials: createCredentialCache(),
         logger,
         metrics,
@@ -193,7 +196,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           o.onUsage?.(rec);
         },
       },
-      admin: { service: adminService, adminToken: admin.token, explain: createExplain({ principals, catalog, keyHealth, accounts: store.accounts }) },
+      admin: {
+        service: adminService,
+        adminToken: admin.token,
+        explain: createExplain({ principals, catalog, keyHealth, tierRouter, accounts: store.accounts }),
+      },
       store,
       logger,
       metrics,

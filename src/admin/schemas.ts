@@ -4,13 +4,13 @@
  */
 import { z } from "zod";
 import { PRESET_NAMES } from "../canonical/provider-presets.js";
-import { modelMapRules, modelPatterns, policyFieldsInput } from "../governance/policy.js";
+import { modelMapRulesInput, modelPatterns, policyFieldsInput } from "../governance/policy.js";
 import { API_KEY_SCOPES, keyLimitsSchema, keyModelsSchema } from "../governance/key-policy.js";
 import { FORWARD_HEADER_NAME } from "../upstream/headers.js";
 
 const modelList = modelPatterns.describe("Model names or `*` patterns, within what the parent allows; null = inherit everything the parent may use");
-const modelMap = modelMapRules.describe(
-  "Model mappings `requested=served` (e.g. `claude-*=gpt-5.4`), each serving a model the account may use; null = only what the parent maps",
+const modelMap = modelMapRulesInput.describe(
+  "Model mappings: the short form `requested=served` (e.g. `claude-*=gpt-5.4`) or a structured route `{match, tiers: [[{upstream?, model?, weight?}]]}` (tiers primary first, weighted targets); every target must serve a model the account may use; null = only what the parent maps",
 );
 
 /**

@@ -3,6 +3,7 @@
  * appear: API keys show their prefix, upstream keys their fingerprint.
  */
 import type { Account, ApiKey, Upstream, UpstreamKey } from "../storage/ports.js";
+import { ruleFromInput } from "../canonical/model-map.js";
 import {
   allowsModel,
   LIMIT_FIELDS,
@@ -62,7 +63,10 @@ export function effectivePolicyView(chain: readonly Account[], policy: Effective
     deny_models: policy.denyModels.map((l) => ({ value: [...l.patterns], set_by: ref(l.accountId) })),
     model_map: chain.flatMap((a) => {
       // The rules the fold keeps: each account's, in the order consulted, toward models this account may use.
-      const rules = (policyOf(a.settings).policy.model_map ?? []).filter((text) => allowsModel(policy, text.slice(text.indexOf("=") + 1).trim()));
+      const rules = (policyOf(a.settings).policy.model_map ?? []).filter((input) => {
+        const rule = ruleFromInput(input);
+        return typeof rule !== "string" && rule.tiers.some((tier) => tier.some((t) => allowsModel(policy, t.model ?? rule.pattern)));
+      });
       return rules.length > 0 ? [{ value: rules, set_by: ref(a.id) }] : [];
     }),
     limits: {

@@ -8,6 +8,19 @@ import { printList, printRecord } from "./output.js";
 
 const ACCOUNT_COLUMNS = ["id", "name", "status", "parent_id"] as const;
 
+interface CreateOptions extends AdminOptions {
+  parent?: string;
+  models?: string[];
+  modelMap?: string[];
+  route?: Record<string, unknown>[];
+  limits?: Record<string, unknown>;
+  policy?: Record<string, unknown>;
+  disabled?: boolean;
+}
+
+/** `--route` is repeatable: each one a structured route as JSON (docs/routing.md#structured-routes). */
+const routes = (value: string, previous: Record<string, unknown>[] = []): Record<string, unknown>[] => [...previous, jsonObject(value)];
+
 export const registerAccounts: Register = (program, ctx) => {
   const accounts = program.command("accounts").description("create, list, move, suspend and resume accounts");
 
@@ -19,6 +32,7 @@ export const registerAccounts: Register = (program, ctx) => {
       .option("--parent <id>", "create it under this account")
       .option("--models <patterns>", "comma-separated model names or patterns it may use (within the parent's)", list)
       .option("--model-map <rules>", "comma-separated mapping rules requested=served", list)
+      .option("--route <json>", "a structured route with tiers, as JSON (repeatable; after the --model-map rules)", routes)
       .option("--limits <json>", 'its limits, a JSON object, e.g. \'{"rpm":600,"tpm":200000}\' (within the parent\'s)', jsonObject)
       .option(
         "--policy <json>",
@@ -26,31 +40,19 @@ export const registerAccounts: Register = (program, ctx) => {
         jsonObject,
       )
       .option("--disabled", "create it disabled"),
-  ).action(
-    async (
-      name: string,
-      o: AdminOptions & {
-        parent?: string;
-        models?: string[];
-        modelMap?: string[];
-        limits?: Record<string, unknown>;
-        policy?: Record<string, unknown>;
-        disabled?: boolean;
-      },
-    ) => {
-      const api = await adminClient(ctx.io, o, ctx.configPath());
-      const body = {
-        ...(o.policy ?? {}),
-        name,
-        ...(o.limits ? { limits: o.limits } : {}),
-        ...(o.parent ? { parent_id: o.parent } : {}),
-        ...(o.models ? { models: o.models } : {}),
-        ...(o.modelMap ? { model_map: o.modelMap } : {}),
-        ...(o.disabled ? { status: "disabled" } : {}),
-      };
-      printRecord(ctx.io, o, await api.request("POST", "/accounts", body), o.json ? undefined : "account created");
-    },
-  );
+  ).action(async (name: string, o: CreateOptions) => {
+    const api = await adminClient(ctx.io, o, ctx.configPath());
+    const body = {
+      ...(o.policy ?? {}),
+      name,
+      ...(o.limits ? { limits: o.limits } : {}),
+      ...(o.parent ? { parent_id: o.parent } : {}),
+      ...(o.models ? { models: o.models } : {}),
+      ...(o.modelMap || o.route ? { model_map: [...(o.modelMap ?? []), ...(o.route ?? [])] } : {}),
+      ...(o.disabled ? { status: "disabled" } : {}),
+    };
+    printRecord(ctx.io, o, await api.request("POST", "/accounts", body), o.json ? undefined : "account created");
+  });
 
   withAdminOptions(
     accounts

@@ -13,12 +13,13 @@ import { registerAccounts } from "./accounts.js";
 import { registerAudit } from "./audit.js";
 import type { CliContext } from "./context.js";
 import { registerCredits } from "./credits.js";
+import { registerExplain } from "./explain.js";
 import { CliFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, KEEP_RUNNING, UsageError, type CliIo } from "./io.js";
 import { registerKeys } from "./keys.js";
 import { registerServer } from "./server.js";
 import { registerUpstreams } from "./upstreams.js";
 
-const REGISTER = [registerServer, registerAccounts, registerKeys, registerUpstreams, registerCredits, registerAudit];
+const REGISTER = [registerServer, registerAccounts, registerKeys, registerUpstreams, registerCredits, registerAudit, registerExplain];
 
 /** The command tree, writing through `io`; errors surface as exceptions rather than exits. */
 export function buildProgram(ctx: CliContext): Command {

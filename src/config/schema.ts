@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { withPresetDefaults } from "../canonical/provider-presets.js";
-import { cidrText, modelMapRules, policyFieldsInput } from "../governance/policy.js";
+import { cidrText, modelMapRulesInput, policyFieldsInput } from "../governance/policy.js";
 
 /** `${VAR:-}` interpolates to ""; treat that as "not set". */
 const emptyAsUnset = z.preprocess((v) => (v === "" ? undefined : v), z.string().min(1).optional());
@@ -64,8 +64,8 @@ const account = z.strictObject({
   parent: z.string().min(1).optional(),
   /** Model names or patterns this account may use; absent = everything its parent may use. */
   models: z.array(z.string().min(1)).optional(),
-  /** Model mappings (`claude-*=gpt-5.4`) for this account and its sub-accounts; absent = only what the parent maps. */
-  model_map: modelMapRules.optional(),
+  /** Model mappings (`claude-*=gpt-5.4`, or structured routes with tiers) for this account and its sub-accounts; absent = only what the parent maps. */
+  model_map: modelMapRulesInput.optional(),
   // The rest of the account's policy, with the admin API's shapes (governance/policy.ts; docs/admin-api.md#policies).
   deny_models: policyFieldsInput.deny_models,
   limits: policyFieldsInput.limits,
@@ -97,7 +97,7 @@ export const configSchema = z.strictObject({
       request_timeout_ms: z.number().int().positive().default(300_000),
       /** Upstream attempts per request before the client gets the error (same or next key/upstream). */
       max_attempts: z.number().int().min(1).max(10).default(3),
-      /** Name the upstream that served (and the served model, when mapped) in `x-switchyard-route` on data-plane answers. Off: it reveals the provider topology. */
+      /** Name the upstream and tier that served (and the served model, when mapped) in `x-switchyard-route` on data-plane answers. Off: it reveals the provider topology. */
       route_header: z.boolean().default(false),
       /**
        * Proxies (CIDR ranges or addresses) in front of the gateway: from these peers the
@@ -137,8 +137,14 @@ export const configSchema = z.strictObject({
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   upstreams: z.array(upstreamEntry).default([]),
   accounts: z.array(account).default([]),
-  /** Gateway-wide model mappings (`claude-*=gpt-5.4`), consulted after an account's own (docs/routing.md). */
-  model_map: modelMapRules.default([]),
+  /** Gateway-wide model mappings (`claude-*=gpt-5.4`, or structured routes with tiers), consulted after an account's own (docs/routing.md). */
+  model_map: modelMapRulesInput.default([]),
+  routing: z
+    .strictObject({
+      /** How long a route's recovered tier must stay healthy before new sessions return to it (hysteresis; docs/routing.md#hysteresis). */
+      tier_hold_down_ms: z.number().int().nonnegative().max(86_400_000).default(30_000),
+    })
+    .prefault({}),
   /** Which name a mapped request's answer carries on the translate lane: the one the client asked for, or the served one. */
   model_map_echo: z.enum(["requested", "served"]).default("requested"),
 });

@@ -18,20 +18,93 @@
  * The fold runs once per account when the principals snapshot is built, never per request.
  */
 import { z } from "zod";
-import { compileModelMap, parseMappingRule, type CompiledModelMap, type MappingRule } from "../canonical/model-map.js";
+import {
+  compileModelMap,
+  parseMappingRule,
+  restrictRule,
+  ruleFromInput,
+  servedModelProblem,
+  type CompiledModelMap,
+  type MappingRule,
+  type MappingRuleInput,
+} from "../canonical/model-map.js";
 import { compileModelPatterns, coversPattern, type ModelMatcher } from "../canonical/model-pattern.js";
 import { compileCidrs, parseCidr, type CidrMatcher } from "./cidr.js";
 
 /** Model names or `*` patterns, the syntax of canonical/model-pattern.ts. */
 export const modelPatterns = z.array(z.string().min(1));
 
-/** Model mapping rules in the short form `requested=served` (canonical/model-map.ts), e.g. `claude-*=gpt-5.4`. */
-export const modelMapRules = z.array(
-  z.string().superRefine((text, ctx) => {
-    const r = parseMappingRule(text);
-    if (typeof r === "string") ctx.addIssue({ code: "custom", message: r });
-  }),
-);
+/** A mapping rule in the short form `requested=served` (canonical/model-map.ts), e.g. `claude-*=gpt-5.4`. */
+const shortRule = z.string().superRefine((text, ctx) => {
+  const r = parseMappingRule(text);
+  if (typeof r === "string") ctx.addIssue({ code: "custom", message: r });
+});
+
+/** Most tiers in a route, and most targets in a tier: routes are a handful of upstreams, not data. */
+export const MAX_ROUTE_TIERS = 8;
+export const MAX_TIER_TARGETS = 32;
+export const MAX_TARGET_WEIGHT = 10_000;
+
+/**
+ * The structured form of a rule: `{match, tiers: [[{upstream?, model?, weight?}, …], …]}`,
+ * tiers primary first (docs/routing.md#structured-routes). `strict` refuses unknown keys
+ * (admin input, YAML), so a misspelt `weigth` is an error naming it; stored documents are
+ * read leniently, so a node keeps reading rules a newer node wrote.
+ */
+function structuredRule(strict: boolean) {
+  const object = strict ? z.strictObject : z.object;
+  const target = object({
+    /** An upstream's name (the syntax of upstream names); absent = any upstream serving the model. */
+    upstream: z
+      .string()
+      .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, "must be an upstream name: 1-64 letters, digits, '.', '_' or '-'")
+      .optional(),
+    /** The model sent upstream; absent = the requested name. */
+    model: z
+      .string()
+      .superRefine((m, ctx) => {
+        const problem = servedModelProblem(m);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      })
+      .optional(),
+    weight: z.number().int("must be a whole number").min(1).max(MAX_TARGET_WEIGHT).optional(),
+  }).refine((t) => t.upstream !== undefined || t.model !== undefined, { message: "a target names an upstream, a model, or both" });
+  return object({
+    match: z.string().trim().min(1, "the requested name or `*` pattern the rule applies to"),
+    tiers: z
+      .array(z.array(target).min(1, "a tier lists at least one target").max(MAX_TIER_TARGETS))
+      .min(1, "list at least one tier, primary first")
+      .max(MAX_ROUTE_TIERS),
+  });
+}
+
+/**
+ * One rule in either form. A plain union would report any type mistake deep inside a
+ * structured rule as "invalid input" at the rule (neither option matched), so the
+ * element first accepts any string or object and then validates it with the schema of
+ * its form, keeping that schema's issue paths (`tiers.1.0.weight`). The OpenAPI
+ * document gets the precise union.
+ */
+function mappingRule(strict: boolean) {
+  const structured = structuredRule(strict);
+  const precise = z.union([shortRule, structured]);
+  return z
+    .union([z.string(), z.looseObject({})], { error: "a rule is a string `requested=served` or a structured route `{match, tiers}`" })
+    .superRefine((value, ctx) => {
+      const r = (typeof value === "string" ? shortRule : structured).safeParse(value);
+      if (!r.success) for (const issue of r.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
+    })
+    .meta({ anyOf: (z.toJSONSchema(precise, { io: "input" }) as { anyOf: unknown[] }).anyOf }) as unknown as typeof precise;
+}
+
+/**
+ * Model mapping rules, each in the short form (`claude-*=gpt-5.4`) or the structured one
+ * (tiers of weighted targets), as stored: read leniently.
+ */
+export const modelMapRules = z.array(mappingRule(false));
+
+/** The same rules as the admin API and the YAML file take them: unknown keys in a structured rule are refused. */
+export const modelMapRulesInput = z.array(mappingRule(true));
 
 /** The rate and concurrency limits, each a positive whole number: requests per minute/hour/day, tokens per minute/hour/day, requests in flight. */
 export const LIMIT_FIELDS = ["rpm", "rph", "rpd", "tpm", "tph", "tpd", "concurrency"] as const;
@@ -352,23 +425,24 @@ function narrowModelMap(
   parent: EffectivePolicy,
   models: readonly ModelAllowList[],
   denyModels: readonly ModelDenyList[],
-  own: readonly string[] | undefined,
+  own: readonly MappingRuleInput[] | undefined,
 ): readonly CompiledModelMap[] {
   const allowed = (m: string): boolean => models.every((l) => l.matcher.matches(m)) && !denyModels.some((l) => l.matcher.matches(m));
   const keep = (rules: readonly MappingRule[]): CompiledModelMap | undefined => {
-    const kept = rules.filter((r) => allowed(r.target));
+    // Each target of each tier must serve a model the account may use; a rule left with none goes.
+    const kept = rules.map((r) => restrictRule(r, allowed)).filter((r): r is MappingRule => r !== undefined);
     return kept.length > 0 ? compileModelMap(kept) : undefined;
   };
   const lists: CompiledModelMap[] = [];
   if (own && own.length > 0) {
-    const parsed = own.map(parseMappingRule).filter((r): r is MappingRule => typeof r !== "string");
+    const parsed = own.map(ruleFromInput).filter((r): r is MappingRule => typeof r !== "string");
     const list = keep(parsed);
     if (list) lists.push(list);
   }
   // Neither list changed: the inherited lists were already filtered against them.
   if (models === parent.models && denyModels === parent.denyModels) return lists.length === 0 ? parent.modelMap : [...lists, ...parent.modelMap];
   for (const l of parent.modelMap) {
-    const list = l.rules.every((r) => allowed(r.target)) ? l : keep(l.rules);
+    const list = l.rules.every((r) => restrictRule(r, allowed) === r) ? l : keep(l.rules);
     if (list) lists.push(list);
   }
   return lists;
@@ -497,6 +571,19 @@ export const LIST_FIELDS: ReadonlySet<keyof Policy> = new Set(["models", "model_
  * pattern matches (the parent's own and those of its per-model patterns that cover it),
  * and the price multiplier may not fall below the parent's.
  */
+/** A mapping toward `served`, which `own` (the child's policy as it would be) does not allow: the list or the denial that refuses it, and who set it. */
+function mappingViolation(own: EffectivePolicy, path: PolicyViolation["path"], value: string, served: string, what: string): PolicyViolation {
+  const list = own.models.find((l) => !l.matcher.matches(served));
+  const deny = deniedBy(own, served);
+  return {
+    path,
+    value,
+    bound: list ? list.patterns : (deny?.patterns ?? []),
+    setBy: list ? list.accountId : (deny?.accountId ?? ""),
+    message: list ? `${what}, which is not within ${listText(list.patterns)}` : `${what}, which is denied by ${listText(deny?.patterns ?? [])}`,
+  };
+}
+
 export function checkWithinParent(parent: EffectivePolicy, child: Policy): PolicyViolation[] {
   const violations: PolicyViolation[] = [];
   for (const [i, pattern] of (child.models ?? []).entries()) {
@@ -514,21 +601,26 @@ export function checkWithinParent(parent: EffectivePolicy, child: Policy): Polic
   // A mapping may only send the account to a model it may use: within the parent's
   // effective list and within the child's own list when it states one, and denied nowhere.
   const own = narrow(parent, { models: child.models, deny_models: child.deny_models });
-  for (const [i, text] of (child.model_map ?? []).entries()) {
-    const rule = parseMappingRule(text);
+  // Every target of every tier counts: a backup tier must not reach further than the primary.
+  for (const [i, input] of (child.model_map ?? []).entries()) {
+    const rule = ruleFromInput(input);
     if (typeof rule === "string") continue;
-    if (allowsModel(own, rule.target)) continue;
-    const list = own.models.find((l) => !l.matcher.matches(rule.target));
-    const deny = deniedBy(own, rule.target);
-    violations.push({
-      path: ["model_map", i],
-      value: text,
-      bound: list ? list.patterns : (deny?.patterns ?? []),
-      setBy: list ? list.accountId : (deny?.accountId ?? ""),
-      message: list
-        ? `mapping '${text}' serves model '${rule.target}', which is not within ${listText(list.patterns)}`
-        : `mapping '${text}' serves model '${rule.target}', which is denied by ${listText(deny?.patterns ?? [])}`,
-    });
+    if (typeof input === "string") {
+      const served = rule.target ?? rule.pattern;
+      if (!allowsModel(own, served)) violations.push(mappingViolation(own, ["model_map", i], input, served, `mapping '${input}' serves model '${served}'`));
+      continue;
+    }
+    for (const [t, tier] of rule.tiers.entries()) {
+      for (const [j, target] of tier.entries()) {
+        const served = target.model ?? rule.pattern;
+        if (allowsModel(own, served)) continue;
+        const what = target.model === undefined ? `the requested names '${rule.pattern}'` : `model '${served}'`;
+        const path: PolicyViolation["path"] = ["model_map", i, "tiers", t, j, "model"];
+        violations.push(
+          mappingViolation(own, path, `${rule.pattern}: tier ${t + 1}, ${served}`, served, `mapping '${rule.pattern}' serves ${what} in tier ${t + 1}`),
+        );
+      }
+    }
   }
   for (const field of LIMIT_FIELDS) {
     const value = child.limits?.[field];

@@ -43,7 +43,18 @@ class RefreshingCredential implements Credential {
 }
 
 function setup(credential: Credential, settings: Record<string, unknown> = {}, via: UpstreamTransport = transport) {
-  const key: PoolKey = { id: "k1", name: "k1", secret: "unused", fingerprint: "fp", inFlight: 0, coolingUntil: 0, failures: 0, removed: false };
+  const key: PoolKey = {
+    id: "k1",
+    name: "k1",
+    secret: "unused",
+    fingerprint: "fp",
+    inFlight: 0,
+    coolingUntil: 0,
+    failures: 0,
+    removed: false,
+    latencyEwmaMs: 0,
+    errorRate: 0,
+  };
   const target: UpstreamTarget = {
     upstream: {
       id: "u1",
@@ -71,7 +82,7 @@ function setup(credential: Credential, settings: Record<string, unknown> = {}, v
     logger: createLogger("silent"),
   } as unknown as PipelineDeps;
   const ex = { id: "req_test", headers: {}, signal: new AbortController().signal } as unknown as Exchange;
-  return { key, attempt: new Attempt(deps, ex, { target, key, lane: "passthrough", model: "m" }) };
+  return { key, attempt: new Attempt(deps, ex, { target, key, lane: "passthrough", model: "m", tier: 0 }) };
 }
 
 const body = Buffer.from(

@@ -40,9 +40,14 @@ export async function countTokens(deps: PipelineDeps, ex: Exchange): Promise<{ s
   // Nothing is generated: the admission only checks, and gives back at once whatever a check held.
   const origin = typeof ex.headers.origin === "string" ? ex.headers.origin : undefined;
   await (await admitRequest(deps, principal, { model: served, stream: false, clientAddress: ex.clientAddress, origin })).release();
-  // Among the upstreams this caller may use, in their order (its own tenant pool first).
-  const target = resolution.targets.find((t) => t.protocol === "anthropic");
-  const key = target && deps.keyHealth.order(target.pool, undefined, Date.now())[0];
+  // Among the upstreams this caller may use serving that very model, in their order (its own
+  // tenant pool first, then tier by tier): a route's other tiers may serve other models.
+  const target = resolution.tiers
+    .flatMap((t) => t.targets)
+    .filter((x) => x.model === served)
+    .flatMap((x) => x.upstreams)
+    .find((t) => t.protocol === "anthropic");
+  const key = target && deps.keyHealth.order(target.pool, undefined, Date.now(), 1)[0];
   if (target && key) {
     const headers = upstreamHeaders(ex.headers, { foreign: false, stream: false, policy: target.headers });
     try {

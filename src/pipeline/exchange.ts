@@ -8,6 +8,7 @@ import type { ClientProtocol } from "../protocols/codec.js";
 import type { Principal, Principals } from "../governance/principals.js";
 import type { Catalog } from "../routing/catalog.js";
 import type { KeyHealth } from "../routing/key-health.js";
+import type { TierRouter } from "../routing/tier-router.js";
 import type { PlannedAttempt } from "../routing/plan.js";
 import type { UpstreamTransport } from "../upstream/response.js";
 import type { CredentialSource } from "../upstream/credentials.js";
@@ -51,6 +52,8 @@ export interface PipelineDeps {
   catalog: Catalog;
   transport: UpstreamTransport;
   keyHealth: KeyHealth;
+  /** Tier hysteresis per route (routing/tier-router.ts); absent = start at the first tier with a healthy key. */
+  tierRouter?: TierRouter;
   /** The credential of an upstream key (main.ts passes a cache that keeps one per key). */
   credentials: CredentialSource;
   logger: Logger;

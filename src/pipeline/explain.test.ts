@@ -87,8 +87,18 @@ describe("GET /admin/v1/explain", () => {
     ]);
     expect(json.mapping.candidates[2].why).toContain("only when no account rule matches");
     expect(json.policy).toMatchObject({ allowed: true, forbidden_by: [], account_active: true });
-    expect(json).toMatchObject({ tiers: null, limits: null });
-    expect(json.notes.join(" ")).toMatch(/Tiers do not exist yet.*Limits .* do not exist yet/);
+    // A short rule is one tier with one target; the policy here carries no limits.
+    expect(json.tiers).toEqual([
+      expect.objectContaining({
+        tier: 1,
+        healthy: true,
+        held_down: false,
+        serving: true,
+        targets: [expect.objectContaining({ model: "mapped-target", share: 1 })],
+      }),
+    ]);
+    expect(json.serving_tier).toBe(1);
+    expect(json.limits).toBeNull();
   });
 
   it("says when no rule matched, and which account on the chain forbids the served model", async () => {
@@ -119,10 +129,24 @@ describe("GET /admin/v1/explain", () => {
     expect(cooledView).toMatchObject({ state: "cooling", failures: 1, removed: false, in_flight: 0 });
     expect(typeof cooledView.cooling_until).toBe("string");
     for (const k of keys.filter((k) => k.id !== cooled)) expect(k).toMatchObject({ state: "healthy", cooling_until: null, failures: 0 });
-    for (const k of keys) expect(Object.keys(k).sort()).toEqual(["cooling_until", "failures", "fingerprint", "id", "in_flight", "name", "removed", "state"]);
+    for (const k of keys) {
+      expect(Object.keys(k).sort()).toEqual([
+        "cooling_until",
+        "error_rate",
+        "failures",
+        "fingerprint",
+        "id",
+        "in_flight",
+        "latency_ewma_ms",
+        "name",
+        "removed",
+        "state",
+      ]);
+    }
     expect(JSON.stringify(chatView)).not.toContain("mock-primary-key");
-    // The cooled key comes last in the attempt order.
-    expect(chatView.attempt_order.at(-2)).toMatchObject({ upstream: "primary", key_id: cooled });
+    // The cooled key comes last in the attempt order, after every healthy key (the backup's too).
+    expect(chatView.attempt_order.at(-1)).toMatchObject({ upstream: "primary", key_id: cooled, tier: 1 });
+    expect(chatView.attempt_order.at(-2)).toMatchObject({ upstream: "backup" });
 
     // For an Anthropic client the Anthropic upstream is native, so it comes first.
     const anthropicView = (await explain({ account: "explainer", model: "fancy-model", protocol: "anthropic-messages" })).json;
@@ -179,13 +203,13 @@ describe("x-switchyard-route", () => {
   it("names the upstream and the served model on a mapped JSON answer (passthrough lane)", async () => {
     const res = await chat(stack, "fancy-model");
     expect(res.status).toBe(200);
-    expect(res.headers.get("x-switchyard-route")).toBe("upstream=primary; model=mapped-target");
+    expect(res.headers.get("x-switchyard-route")).toBe("upstream=primary; tier=1; model=mapped-target");
   });
 
   it("names the upstream alone on an SSE answer no rule mapped (translate lane)", async () => {
     const res = await chat(stack, "gpt-5", { stream: true });
     expect(res.headers.get("content-type")).toContain("text/event-stream");
-    expect(res.headers.get("x-switchyard-route")).toBe("upstream=responses");
+    expect(res.headers.get("x-switchyard-route")).toBe("upstream=responses; tier=1");
     await res.text();
   });
 
@@ -194,7 +218,7 @@ describe("x-switchyard-route", () => {
     const res = await chat(stack, "fancy-model", { stream: true });
     expect(res.status).toBe(200);
     const route = res.headers.get("x-switchyard-route")!;
-    expect(route).toMatch(/^upstream=primary; model=mapped-target$/);
+    expect(route).toMatch(/^upstream=primary; tier=1; model=mapped-target$/);
     expect(route).not.toContain("key");
     await res.text();
     await eventually(() => stack.usage.length > 0);

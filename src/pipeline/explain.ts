@@ -8,19 +8,20 @@
  * It answers with what a real request would do, from the same functions: the account's
  * folded policy (the principals cache's, when one of its keys is cached), the cached
  * resolution, the planner with the pipeline's key health, and the session scoped with
- * the account id exactly as affinity.ts scopes it. Tiers and limits do not exist yet;
- * the answer says so rather than inventing them.
+ * the account id exactly as affinity.ts scopes it, and the tier router read without
+ * changing it (explaining must not move a session or start a hold-down).
  */
 import { GatewayError } from "../canonical/errors.js";
 import type { ClientProtocol } from "../canonical/protocols.js";
-import { parseMappingRule, type CompiledModelMap, type MappingRule } from "../canonical/model-map.js";
+import { restrictRule, ruleFromInput, type CompiledModelMap, type MappingRule } from "../canonical/model-map.js";
 import { foldPolicies, policyOf, allowsModel, type EffectivePolicy } from "../governance/policy.js";
 import type { Principals } from "../governance/principals.js";
 import type { Account, AccountRepo } from "../storage/ports.js";
 import type { Catalog } from "../routing/catalog.js";
 import type { KeyHealth } from "../routing/key-health.js";
-import type { PoolKey } from "../routing/key-pool.js";
-import { laneFor, planAttempts } from "../routing/plan.js";
+import { isHealthy, type PoolKey } from "../routing/key-pool.js";
+import { laneFor, orderTargets, planAttempts, type PlannedAttempt } from "../routing/plan.js";
+import type { TierRouter } from "../routing/tier-router.js";
 import { resolveModel } from "../routing/resolve-model.js";
 import { scopedCacheKey, sessionIdentity } from "./affinity.js";
 import { mappingSource } from "./mapping.js";
@@ -35,6 +36,8 @@ export interface ExplainDeps {
   principals: Principals;
   catalog: Catalog;
   keyHealth: KeyHealth;
+  /** The pipeline's tier router, read only; absent = no hysteresis (the first tier with a healthy key serves). */
+  tierRouter?: TierRouter;
   accounts: Pick<AccountRepo, "get" | "getByName" | "ancestors">;
   now?: () => number;
 }
@@ -46,8 +49,9 @@ const SESSION_SOURCES = ["session_id", "session-id", "conversation_id", "x-claud
 type SessionSource = (typeof SESSION_SOURCES)[number];
 
 const NOTES = [
-  "Tiers do not exist yet: every upstream serving the served model is a candidate; upstreams owned by an account on the chain come first (nearest owner first), then the gateway-wide ones; within each, native-protocol upstreams first, then the others, each in configuration order.",
-  "Limits (rate limits, quotas) do not exist yet: the only admission checks are that every account on the chain is active and allows the served model.",
+  "A request starts at the first tier with a healthy key that is not held down (a tier that recovered less than the hold-down ago), unless its session is pinned to a lower tier whose key is still healthy; the other tiers follow in order, and cooling keys come last, as a last resort.",
+  "Within a tier, a session picks a target by weighted rendezvous hashing (the same target every turn); a request without a session draws one at random by weight. Each target's upstreams: owned by an account on the chain first (nearest owner first), then gateway-wide; native protocol first within each, in configuration order.",
+  "Within an upstream, a session pins to one healthy key by rendezvous hashing; a request without a session goes to the least loaded healthy key (in flight, weighted by recent latency and error rate).",
 ];
 
 interface RuleCandidate {
@@ -94,7 +98,7 @@ function matching(list: CompiledModelMap, model: string): Array<{ rule: MappingR
 function ownerOf(list: CompiledModelMap, chain: readonly Account[]): Account | undefined {
   for (const a of chain) {
     const own = policyOf(a.settings).policy.model_map ?? [];
-    const sources = new Set(own.map(parseMappingRule).flatMap((r) => (typeof r === "string" ? [] : [r.source])));
+    const sources = new Set(own.map(ruleFromInput).flatMap((r) => (typeof r === "string" ? [] : [r.source])));
     if (list.rules.every((r) => sources.has(r.source))) return a;
   }
   return undefined;
@@ -116,7 +120,50 @@ function keyView(k: PoolKey, now: number): Record<string, unknown> {
     cooling_until: k.coolingUntil > now ? new Date(k.coolingUntil).toISOString() : null,
     failures: k.failures,
     removed: k.removed,
+    latency_ewma_ms: k.latencyEwmaMs,
+    error_rate: k.errorRate,
   };
+}
+
+/** One limit as the folded policy carries it: a value and the account that set it (null: the gateway's default). */
+interface LimitBound {
+  value: number;
+  accountId: string | null;
+}
+
+function isBound(v: unknown): v is LimitBound {
+  return typeof v === "object" && v !== null && typeof (v as LimitBound).value === "number";
+}
+
+/**
+ * The limits that would apply to a request for `model`, read structurally from the
+ * folded policy (its `limits`, and the `perModelLimits` whose pattern matches, the
+ * smaller value winning): null when the policy carries none. Read this way so explain
+ * keeps working whatever else the policy grows.
+ */
+export function limitsView(policy: EffectivePolicy, model: string): Record<string, { value: number; set_by: string | null }> | null {
+  const p = policy as unknown as {
+    limits?: Record<string, unknown>;
+    perModelLimits?: ReadonlyMap<string, { matcher?: { matches(m: string): boolean }; bounds?: Record<string, unknown> }>;
+  };
+  if (p.limits === undefined || typeof p.limits !== "object" || p.limits === null) return null;
+  const out: Record<string, { value: number; set_by: string | null }> = {};
+  const take = (bounds: Record<string, unknown>): void => {
+    for (const [field, b] of Object.entries(bounds)) {
+      if (!isBound(b)) continue;
+      const cur = out[field];
+      if (cur === undefined || b.value < cur.value) out[field] = { value: b.value, set_by: b.accountId };
+    }
+  };
+  take(p.limits);
+  if (p.perModelLimits instanceof Map) {
+    for (const entry of p.perModelLimits.values()) if (entry.matcher?.matches(model) && entry.bounds) take(entry.bounds);
+  }
+  return out;
+}
+
+function attemptView(a: PlannedAttempt): Record<string, unknown> {
+  return { tier: a.tier + 1, upstream: a.target.upstream.name, upstream_id: a.target.upstream.id, model: a.model, key_id: a.key.id, key_name: a.key.name };
 }
 
 export function createExplain(deps: ExplainDeps): Explain {
@@ -184,7 +231,7 @@ export function createExplain(deps: ExplainDeps): Explain {
       consider(list, owner ? { source: "account", account_id: owner.id, account_name: owner.name } : { source: "account", account_id: "", account_name: "" });
     }
     consider(snapshot.modelMap, { source: "gateway" }, (r) =>
-      allowsModel(policy, r.target) ? undefined : `serves '${r.target}', which the account may not use`,
+      restrictRule(r, (m) => allowsModel(policy, m), model) ? undefined : `serves only models the account may not use (${r.source})`,
     );
     const chosen = candidates.find((c) => c.outcome === "chosen");
 
@@ -220,6 +267,8 @@ export function createExplain(deps: ExplainDeps): Explain {
       maxAttempts: Number.MAX_SAFE_INTEGER,
       now: at,
       resolution,
+      router: deps.tierRouter,
+      readOnly: true,
     });
 
     const upstreams = resolution.targets.map((t) => ({
@@ -232,7 +281,39 @@ export function createExplain(deps: ExplainDeps): Explain {
       keys: t.pool.keys.map((k) => keyView(k, at)),
     }));
     const first = plan.attempts[0];
-    const healthyInFirst = first ? first.target.pool.keys.filter((k) => !k.removed && k.coolingUntil <= at).length : 0;
+    const healthyInFirst = first ? first.target.pool.keys.filter((k) => isHealthy(k, at)).length : 0;
+
+    // Each tier: whether it could serve, whether it is held down, and its targets with their share and upstreams.
+    const healthy = resolution.tiers.length > 1 ? plan.healthyTiers : [resolution.tiers.length === 1 && first !== undefined && isHealthy(first.key, at)];
+    const standings =
+      deps.tierRouter && resolution.routeKey !== ""
+        ? deps.tierRouter.standings(resolution.routeKey, healthy, at)
+        : healthy.map((h) => ({ healthy: h, heldDown: false, heldUntil: undefined }));
+    const tiers = resolution.tiers.map((tier, i) => {
+      const total = tier.targets.reduce((sum, t) => sum + t.weight, 0);
+      const order = orderTargets(tier, affinity);
+      return {
+        tier: i + 1,
+        healthy: standings[i]?.healthy ?? false,
+        held_down: standings[i]?.heldDown ?? false,
+        held_until: standings[i]?.heldUntil === undefined ? null : new Date(standings[i]!.heldUntil!).toISOString(),
+        serving: plan.tier === i,
+        targets: tier.targets.map((t) => ({
+          upstream: t.upstreamName ?? null,
+          model: t.model,
+          weight: t.weight,
+          share: total > 0 ? t.weight / total : 0,
+          session_rank: affinity === undefined ? null : order.indexOf(t) + 1,
+          upstreams: t.upstreams.map((u) => u.upstream.name),
+          note:
+            t.upstreams.length > 0
+              ? null
+              : t.upstreamName === undefined
+                ? `no upstream the account may use serves '${t.model}'`
+                : `no upstream named '${t.upstreamName}' that the account may use serves '${t.model}'`,
+        })),
+      };
+    });
 
     return {
       account: { id: account.id, name: account.name, chain: chain.map((a) => ({ id: a.id, name: a.name, status: a.status })) },
@@ -253,12 +334,10 @@ export function createExplain(deps: ExplainDeps): Explain {
       },
       served_anywhere: resolution.servedAnywhere,
       upstreams,
-      attempt_order: plan.attempts.map((a) => ({
-        upstream: a.target.upstream.name,
-        upstream_id: a.target.upstream.id,
-        key_id: a.key.id,
-        key_name: a.key.name,
-      })),
+      tiers,
+      serving_tier: first ? first.tier + 1 : null,
+      hold_down_ms: deps.tierRouter?.holdDownMs ?? null,
+      attempt_order: plan.attempts.map(attemptView),
       session: session
         ? {
             session,
@@ -266,13 +345,16 @@ export function createExplain(deps: ExplainDeps): Explain {
             cache_key: affinity,
             pinned: first
               ? {
+                  tier: first.tier + 1,
+                  model: first.model,
                   upstream: first.target.upstream.name,
                   upstream_id: first.target.upstream.id,
                   key_id: first.key.id,
                   key_name: first.key.name,
                   fingerprint: first.key.fingerprint,
-                  why:
-                    healthyInFirst > 1
+                  why: !isHealthy(first.key, at)
+                    ? "no healthy key: the key cooling down the shortest is tried as a last resort"
+                    : healthyInFirst > 1
                       ? `rendezvous hashing of the scoped session key over the ${healthyInFirst} healthy keys of the first upstream`
                       : healthyInFirst === 1
                         ? "the only healthy key of the first upstream"
@@ -281,8 +363,7 @@ export function createExplain(deps: ExplainDeps): Explain {
               : null,
           }
         : null,
-      tiers: null,
-      limits: null,
+      limits: limitsView(policy, resolution.served),
       notes: NOTES,
     };
   };

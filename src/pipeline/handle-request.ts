@@ -79,6 +79,7 @@ function planRequest(deps: PipelineDeps, snapshot: CatalogSnapshot, ex: Exchange
     maxAttempts: deps.maxAttempts,
     now: Date.now(),
     resolution,
+    router: deps.tierRouter,
   });
   if (plan.attempts.length > 0) return plan;
   throw plan.servedAnywhere

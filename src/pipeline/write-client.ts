@@ -71,8 +71,9 @@ function routeValue(text: string): string {
 }
 
 /**
- * `x-switchyard-route` (opt-in with `server.route_header`): `upstream=<name>`, then
- * `; model=<served>` when a mapping rule changed the model. Names only: never a key, a
+ * `x-switchyard-route` (opt-in with `server.route_header`): `upstream=<name>; tier=<n>`
+ * (the route's tier that served, 1 = primary), then `; model=<served>` when a mapping
+ * rule changed the model. Names only: never a key, a
  * fingerprint or a URL. Whichever attempt writes the head is the one named; errors the edge
  * renders (nothing answered) carry no route. A WebSocket turn has no head, so its sink
  * drops the header.
@@ -80,7 +81,7 @@ function routeValue(text: string): string {
 function routeOf(ex: Exchange): string | undefined {
   const planned = ex.lastAttempt;
   if (!planned) return undefined;
-  const route = `upstream=${routeValue(planned.target.upstream.name)}`;
+  const route = `upstream=${routeValue(planned.target.upstream.name)}; tier=${planned.tier + 1}`;
   return planned.model !== ex.model ? `${route}; model=${routeValue(planned.model)}` : route;
 }
 

@@ -93,6 +93,8 @@ export async function buildSnapshot(
         coolingUntil: 0,
         failures: 0,
         removed: false,
+        latencyEwmaMs: 0,
+        errorRate: 0,
       });
     }
     targets.push({

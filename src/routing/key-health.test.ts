@@ -2,7 +2,18 @@ import { describe, expect, it } from "vitest";
 import { createLocalKeyHealth } from "./key-health.js";
 import { KeyPool, type PoolKey } from "./key-pool.js";
 
-const key = (id: string): PoolKey => ({ id, name: id, secret: "s", fingerprint: id, inFlight: 0, coolingUntil: 0, failures: 0, removed: false });
+const key = (id: string): PoolKey => ({
+  id,
+  name: id,
+  secret: "s",
+  fingerprint: id,
+  inFlight: 0,
+  coolingUntil: 0,
+  failures: 0,
+  removed: false,
+  latencyEwmaMs: 0,
+  errorRate: 0,
+});
 
 describe("local key health", () => {
   it("counts a lease in flight until its one report; later reports are ignored", () => {

@@ -19,7 +19,7 @@ export interface KeyLease {
 
 export interface KeyHealth {
   /** Keys to try, best first (see KeyPool.order). */
-  order(pool: KeyPool, affinity: string | undefined, now: number): PoolKey[];
+  order(pool: KeyPool, affinity: string | undefined, now: number, limit?: number): PoolKey[];
   acquire(key: PoolKey): KeyLease;
   /**
    * How the attempt on the leased key ended: "ok", a failure class, or
@@ -42,7 +42,7 @@ class LocalLease implements KeyLease {
 /** Health kept in this process: in-flight counts, exponential cooldown, removal on an auth failure. */
 export function createLocalKeyHealth(now: () => number = Date.now): KeyHealth {
   return {
-    order: (pool, affinity, at) => pool.order(affinity, at),
+    order: (pool, affinity, at, limit) => pool.order(affinity, at, limit),
     acquire(key) {
       key.inFlight++;
       return new LocalLease(key);

@@ -1,10 +1,20 @@
 /**
- * A pool of credentials for one upstream, ordered by health (kept on the keys
- * by routing/key-health.ts): keys that fail cool down for a while; a key the
- * upstream rejects as invalid is taken out until an admin changes it. A cache-affinity key pins a session to one key by
- * rendezvous hashing, so prompt caches (which are per upstream account) keep hitting.
+ * A pool of credentials for one upstream, ordered by health (kept on the keys by
+ * routing/key-health.ts): keys that fail cool down for a while; a key the upstream
+ * rejects as invalid is taken out until an admin changes it.
+ *
+ * Which healthy key a request gets (docs/routing.md#key-selection):
+ * - a request with a session (its cache-affinity key) goes to the key with the highest
+ *   rendezvous score for that session, so prompt caches (which are per upstream account)
+ *   keep hitting, and losing a key moves only the sessions that were on it: every other
+ *   key's score for a session is unchanged, so its winner is too;
+ * - a request without one goes to the least loaded key: in-flight requests weighted by
+ *   the key's recent latency and error rate.
+ *
+ * Selection is one pass over the pool, keeping only the few best keys the planner asks
+ * for (`limit`), so a pool of a thousand keys is never sorted per request.
  */
-import { createHash } from "node:crypto";
+import { hash32, rendezvous } from "./hashing.js";
 
 export interface PoolKey {
   readonly id: string;
@@ -18,42 +28,120 @@ export interface PoolKey {
   failures: number;
   /** Rejected as invalid (401/403): skipped until the catalog reloads. */
   removed: boolean;
+  /** Recent latency (an exponentially weighted moving average, ms); 0 = not measured yet. Kept by key health. */
+  latencyEwmaMs: number;
+  /** Recent share of failed attempts, 0..1; 0 = none or not measured. Kept by key health. */
+  errorRate: number;
+}
+
+/** Whether a key may take requests now: in the pool and not cooling down. */
+export function isHealthy(key: PoolKey, now: number): boolean {
+  return !key.removed && key.coolingUntil <= now;
+}
+
+/**
+ * Latency assumed for a key not measured yet, so a fresh key competes on in-flight count
+ * rather than looking free (latency 0 would make its cost 0 however busy it is).
+ */
+const UNMEASURED_LATENCY_MS = 250;
+/** Error rates above this count as this: a key failing every attempt is still finite, it just sorts last. */
+const MAX_ERROR_RATE = 0.95;
+
+/**
+ * What sending one more request to the key is expected to cost: the requests ahead of it
+ * (in flight, plus this one) times how long each takes, divided by the chance it succeeds
+ * (a failing key costs a retry elsewhere).
+ */
+export function loadCost(key: PoolKey): number {
+  const latency = key.latencyEwmaMs > 0 ? key.latencyEwmaMs : UNMEASURED_LATENCY_MS;
+  // `!(x > 0)` also turns NaN into 0.
+  const errorRate = !(key.errorRate > 0) ? 0 : Math.min(key.errorRate, MAX_ERROR_RATE);
+  return ((key.inFlight + 1) * latency) / (1 - errorRate);
+}
+
+/** Insert `key` with `score` into the best-first list, keeping at most `limit` (lower score is better). */
+function keepBest(keys: PoolKey[], scores: number[], key: PoolKey, score: number, limit: number): void {
+  if (keys.length === limit && score >= scores[limit - 1]!) return;
+  let i = keys.length < limit ? keys.length : limit - 1;
+  while (i > 0 && scores[i - 1]! > score) {
+    keys[i] = keys[i - 1]!;
+    scores[i] = scores[i - 1]!;
+    i--;
+  }
+  keys[i] = key;
+  scores[i] = score;
 }
 
 export class KeyPool {
-  constructor(readonly keys: PoolKey[]) {}
+  /** Each key id's hash, computed once per snapshot: a session's score for a key is one integer mix. */
+  private readonly hashes: Uint32Array;
+  /** Where the least-loaded scan starts, advanced per request: equally loaded keys take turns instead of the first one taking all. */
+  private cursor = 0;
+
+  constructor(readonly keys: PoolKey[]) {
+    this.hashes = Uint32Array.from(keys, (k) => hash32(k.id));
+  }
 
   /**
-   * Keys in the order to try: healthy ones first (affinity winner first, then
-   * least in-flight), then cooling ones as a last resort so a fully cooled pool
-   * still gets one attempt rather than failing outright.
+   * Up to `limit` keys in the order to try: healthy ones first (the session's rendezvous
+   * winner first, then least loaded), then cooling ones, soonest back first, as a last
+   * resort so a fully cooled pool still gets an attempt rather than failing outright.
+   * Removed keys never appear.
    */
-  order(affinity: string | undefined, now: number): PoolKey[] {
+  order(affinity: string | undefined, now: number, limit = this.keys.length): PoolKey[] {
+    const n = this.keys.length;
+    if (n === 0 || limit <= 0) return [];
     const healthy: PoolKey[] = [];
+    const healthyScores: number[] = [];
     const cooling: PoolKey[] = [];
-    for (const k of this.keys) {
-      if (k.removed) continue;
-      (k.coolingUntil > now ? cooling : healthy).push(k);
-    }
-    if (affinity !== undefined && healthy.length > 1) {
-      let best = healthy[0]!;
-      let bestScore = -1;
-      for (const k of healthy) {
-        const score = rendezvousScore(affinity, k.id);
-        if (score > bestScore) {
-          bestScore = score;
-          best = k;
+    const coolingScores: number[] = [];
+    let pinned: PoolKey | undefined;
+    if (affinity !== undefined) {
+      const session = hash32(affinity);
+      let best = -1;
+      for (let i = 0; i < n; i++) {
+        const k = this.keys[i]!;
+        if (!isHealthy(k, now)) continue;
+        // Ties (one in four billion) go to the earlier key, the same on every node.
+        const score = rendezvous(session, this.hashes[i]!);
+        if (score > best) {
+          best = score;
+          pinned = k;
         }
       }
-      const rest = healthy.filter((k) => k !== best).sort((a, b) => a.inFlight - b.inFlight);
-      return [best, ...rest, ...cooling.sort((a, b) => a.coolingUntil - b.coolingUntil)];
     }
-    healthy.sort((a, b) => a.inFlight - b.inFlight);
-    cooling.sort((a, b) => a.coolingUntil - b.coolingUntil);
-    return [...healthy, ...cooling];
+    const rest = pinned ? limit - 1 : limit;
+    const start = affinity === undefined ? this.cursor++ % n : 0;
+    if (this.cursor >= n) this.cursor = 0;
+    if (limit >= n) return this.orderAll(pinned, start, now);
+    for (let j = 0; j < n; j++) {
+      const k = this.keys[(start + j) % n]!;
+      if (k.removed || k === pinned) continue;
+      if (k.coolingUntil > now) keepBest(cooling, coolingScores, k, k.coolingUntil, limit);
+      else if (rest > 0) keepBest(healthy, healthyScores, k, loadCost(k), rest);
+    }
+    const ordered = pinned ? [pinned, ...healthy] : healthy;
+    for (const k of cooling) {
+      if (ordered.length >= limit) break;
+      ordered.push(k);
+    }
+    return ordered;
   }
-}
 
-function rendezvousScore(affinity: string, keyId: string): number {
-  return createHash("sha1").update(affinity).update("\0").update(keyId).digest().readUInt32BE(0);
+  /** Every key in order (explain, and callers that want them all): one sort rather than insertion into a list as long as the pool. */
+  private orderAll(pinned: PoolKey | undefined, start: number, now: number): PoolKey[] {
+    const healthy: Array<{ k: PoolKey; cost: number; at: number }> = [];
+    const cooling: Array<{ k: PoolKey; at: number }> = [];
+    const n = this.keys.length;
+    for (let j = 0; j < n; j++) {
+      const k = this.keys[(start + j) % n]!;
+      if (k.removed || k === pinned) continue;
+      if (k.coolingUntil > now) cooling.push({ k, at: j });
+      else healthy.push({ k, cost: loadCost(k), at: j });
+    }
+    // Ties keep scan order, as the one-pass selection does.
+    healthy.sort((a, b) => a.cost - b.cost || a.at - b.at);
+    cooling.sort((a, b) => a.k.coolingUntil - b.k.coolingUntil || a.at - b.at);
+    return [...(pinned ? [pinned] : []), ...healthy.map((e) => e.k), ...cooling.map((e) => e.k)];
+  }
 }
