@@ -83,7 +83,7 @@ describe("checkWithinParent over every target of every tier", () => {
 
   it("names the tier and target that reach beyond, including a backup tier", () => {
     const wide = { match: "claude-*", tiers: [[{ model: "claude-sonnet-4" }], [{ model: "gpt-5.4" }, { model: "o3", weight: 2 }]] };
-    expect(checkWithinParent(parent, { model_map: ["x=gpt-5.4", wide] })).toEqual([
+    expect(checkWithinParent(parent, { model_map: ["x=gpt-5.4", wide] })).toMatchObject([
       { path: ["model_map", 1, "tiers", 1, 1, "model"], value: "claude-*: tier 2, o3", message: expect.stringContaining("'o3' in tier 2") },
     ]);
   });

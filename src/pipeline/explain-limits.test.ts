@@ -31,6 +31,11 @@ describe("limits in explain", () => {
       tpm: { value: 5000, set_by: "acc_team" },
     });
     expect(limitsView(policy, "o3")).toEqual({ rpm: { value: 100, set_by: "acc_root" }, concurrency: { value: 8, set_by: "acc_team" } });
-    expect(limitsView({ ...UNRESTRICTED, limits: {} } as unknown as EffectivePolicy, "o3")).toEqual({});
+    // Limits only for other models: none apply.
+    const other = {
+      ...UNRESTRICTED,
+      perModelLimits: new Map([["claude-*", { matcher: compileModelPatterns(["claude-*"]), bounds: { rpm: { value: 1, accountId: "a" } } }]]),
+    };
+    expect(limitsView(other as unknown as EffectivePolicy, "o3")).toBeNull();
   });
 });

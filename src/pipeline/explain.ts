@@ -14,7 +14,7 @@
 import { GatewayError } from "../canonical/errors.js";
 import type { ClientProtocol } from "../canonical/protocols.js";
 import { restrictRule, ruleFromInput, type CompiledModelMap, type MappingRule } from "../canonical/model-map.js";
-import { foldPolicies, policyOf, allowsModel, type EffectivePolicy } from "../governance/policy.js";
+import { foldPolicies, limitsFor, policyOf, allowsModel, type EffectivePolicy } from "../governance/policy.js";
 import type { Principals } from "../governance/principals.js";
 import type { Account, AccountRepo } from "../storage/ports.js";
 import type { Catalog } from "../routing/catalog.js";
@@ -125,41 +125,15 @@ function keyView(k: PoolKey, now: number): Record<string, unknown> {
   };
 }
 
-/** One limit as the folded policy carries it: a value and the account that set it (null: the gateway's default). */
-interface LimitBound {
-  value: number;
-  accountId: string | null;
-}
-
-function isBound(v: unknown): v is LimitBound {
-  return typeof v === "object" && v !== null && typeof (v as LimitBound).value === "number";
-}
-
 /**
- * The limits that would apply to a request for `model`, read structurally from the
- * folded policy (its `limits`, and the `perModelLimits` whose pattern matches, the
- * smaller value winning): null when the policy carries none. Read this way so explain
- * keeps working whatever else the policy grows.
+ * The limits that would apply to a request for `model` (the chain's smallest, per-model
+ * limits whose pattern matches included), each with the account that set it; null when
+ * the chain sets none.
  */
 export function limitsView(policy: EffectivePolicy, model: string): Record<string, { value: number; set_by: string | null }> | null {
-  const p = policy as unknown as {
-    limits?: Record<string, unknown>;
-    perModelLimits?: ReadonlyMap<string, { matcher?: { matches(m: string): boolean }; bounds?: Record<string, unknown> }>;
-  };
-  if (p.limits === undefined || typeof p.limits !== "object" || p.limits === null) return null;
   const out: Record<string, { value: number; set_by: string | null }> = {};
-  const take = (bounds: Record<string, unknown>): void => {
-    for (const [field, b] of Object.entries(bounds)) {
-      if (!isBound(b)) continue;
-      const cur = out[field];
-      if (cur === undefined || b.value < cur.value) out[field] = { value: b.value, set_by: b.accountId };
-    }
-  };
-  take(p.limits);
-  if (p.perModelLimits instanceof Map) {
-    for (const entry of p.perModelLimits.values()) if (entry.matcher?.matches(model) && entry.bounds) take(entry.bounds);
-  }
-  return out;
+  for (const [field, b] of Object.entries(limitsFor(policy, model))) if (b) out[field] = { value: b.value, set_by: b.accountId };
+  return Object.keys(out).length > 0 ? out : null;
 }
 
 function attemptView(a: PlannedAttempt): Record<string, unknown> {
