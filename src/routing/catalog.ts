@@ -93,6 +93,7 @@ export async function buildSnapshot(
         coolingUntil: 0,
         failures: 0,
         removed: false,
+        upstream: u.name,
       });
     }
     targets.push({

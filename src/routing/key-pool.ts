@@ -5,6 +5,7 @@
  * rendezvous hashing, so prompt caches (which are per upstream account) keep hitting.
  */
 import { createHash } from "node:crypto";
+import type { KeyStats } from "./key-health.js";
 
 export interface PoolKey {
   readonly id: string;
@@ -18,6 +19,10 @@ export interface PoolKey {
   failures: number;
   /** Rejected as invalid (401/403): skipped until the catalog reloads. */
   removed: boolean;
+  /** The health state machine's own state (routing/key-health.ts), made on the key's first lease. */
+  health?: KeyStats;
+  /** The upstream's name, for metrics and log lines about the key. */
+  upstream?: string;
 }
 
 export class KeyPool {
