@@ -76,6 +76,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const keyring = await loadKeyring(dataDir, env);
   const admin = await loadAdminToken(dataDir, env);
   const store = await openConfiguredStore(config);
+  let bus: KeyStateBus | undefined;
   try {
     const applied = await store.migrate();
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
@@ -102,9 +103,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const usageRecorder = new UsageRecorder(store.usage, logger);
     // Key health: local state per key; in a cluster, transitions travel over Redis so every node drops a dead key.
     const node = randomUUID();
-    const bus: KeyStateBus | undefined = config.redis_url
-      ? createRedisKeyStateBus({ url: config.redis_url, node, logger, prefix: env.SWITCHYARD_REDIS_PREFIX })
-      : undefined;
+    bus = config.redis_url ? createRedisKeyStateBus({ url: config.redis_url, node, logger, prefix: env.SWITCHYARD_REDIS_PREFIX }) : undefined;
     const h = config.routing.health;
     const keyHealth = createLocalKeyHealth({
       settings: {
@@ -121,7 +120,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     });
     if (bus) {
       bus.subscribe((t) => keyHealth.apply(t));
-      for (const t of await bus.current()) keyHealth.apply(t);
+      // Redis being away costs only the sharing: this node judges its keys by itself meanwhile.
+      const inForce = await bus.current().catch((err: Error) => {
+        logger.warn({ err: err.message }, "redis (key state): could not read the key states in force");
+        return [];
+      });
+      for (const t of inForce) keyHealth.apply(t);
     }
     metrics.keyStates.source = () => keySamples(catalog, keyHealth);
     const credentials = createCredentialCache();
@@ -201,6 +205,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       },
     };
   } catch (err) {
+    await bus?.close();
     await store.close();
     throw err;
   }
