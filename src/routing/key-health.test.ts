@@ -116,6 +116,13 @@ describe("key health: the circuit breaker", () => {
     expect(a.coolingUntil).toBe(0);
     attempt(a, "server_error");
     expect(health.view(a, clock.now)).toMatchObject({ state: "open", reason: "3 consecutive failures (server_error)", until: clock.now + 10_000 });
+    // Open: no lease at all until the cooldown ends, even when a plan lists the key as a last resort.
+    expect(health.order(new KeyPool([a]), undefined, clock.now)).toEqual([a]);
+    expect(health.acquire(a)).toBeUndefined();
+    clock.now += 9_999;
+    expect(health.acquire(a)).toBeUndefined();
+    clock.now += 1;
+    expect(health.acquire(a)).toBeDefined();
   });
 
   it("half-open after the cooldown lets exactly one probe through however many ask; success closes", () => {

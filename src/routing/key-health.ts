@@ -37,7 +37,8 @@ export interface KeyHealth {
   /**
    * A lease for one attempt on the key, or undefined when the key must not be used
    * right now although a plan listed it: it was disabled since (by this node or
-   * another), or it is half-open and its one probe is already under way. The caller
+   * another), its breaker is open and cooling down, or it is half-open and its one
+   * probe is already under way. The caller
    * moves on to its next key.
    */
   acquire(key: PoolKey): KeyLease | undefined;
@@ -233,6 +234,8 @@ export function createLocalKeyHealth(o: KeyHealthOptions | (() => number) = {}):
     const t = now();
     let probe = false;
     if (s.state === "disabled" && !prober) return undefined;
+    // Open: nothing goes through until the cooldown is over, not even as a last resort.
+    if (s.state === "open" && s.until > t && !s.probing) return undefined;
     if (s.state === "open" || s.state === "disabled") {
       // Half-open: exactly one attempt at a time goes through, and others skip the key meanwhile.
       if (s.probing && t - s.probeSince < settings.probeHoldMs) return undefined;
