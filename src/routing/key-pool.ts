@@ -17,7 +17,7 @@ export interface PoolKey {
   coolingUntil: number;
   /** Consecutive failures, for exponential cooldown. */
   failures: number;
-  /** Rejected as invalid (401/403): skipped until the catalog reloads. */
+  /** Rejected as invalid (401/403): skipped until an admin replaces the key (or a probe restores it). */
   removed: boolean;
   /** The health state machine's own state (routing/key-health.ts), made on the key's first lease. */
   health?: KeyStats;
