@@ -64,7 +64,7 @@ export class Attempt {
       if (upstream.protocol === "codex" && o.affinityKey) setCodexSession(headers, o.affinityKey);
       await credential.authorize(headers, this.ex.signal);
       const lease = this.deps.keyHealth.acquire(this.key);
-      // Disabled since the plan was made, or half-open with its one probe under way: the next key.
+      // Disabled since the plan was made, its breaker open, or half-open with its one probe under way: the next key.
       if (!lease) return this.skipped();
       this.#lease = lease;
       let response: UpstreamResponse;
@@ -154,7 +154,7 @@ export class Attempt {
 
   /** The key may not be used right now: nothing was sent; the next planned attempt goes. */
   private skipped(): SendResult {
-    this.deps.logger.debug({ ...this.trace(), outcome: this.next() }, "upstream key skipped: disabled, or its half-open probe is under way");
+    this.deps.logger.debug({ ...this.trace(), outcome: this.next() }, "upstream key skipped: disabled, open, or its half-open probe under way");
     return {
       ok: false,
       retryable: true,
