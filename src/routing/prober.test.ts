@@ -53,7 +53,7 @@ function target(name: string, protocol: UpstreamProtocol, baseUrl: string, keys:
   };
 }
 
-function setup(targets: UpstreamTarget[], probeDisabled = false) {
+function setup(targets: UpstreamTarget[], probeDisabled = false, timeoutMs = 5000) {
   const clock = { now: Date.now() };
   const health = createLocalKeyHealth({ now: () => clock.now, settings: { breakerThreshold: 1, breakerCooldownMs: 10_000 } });
   const snapshot: CatalogSnapshot = { upstreams: targets, unopened: [], owners: new Set(), version: 1, modelMap: NO_MAPPING };
@@ -64,7 +64,7 @@ function setup(targets: UpstreamTarget[], probeDisabled = false) {
     credentials: createCredentialCache(),
     logger: createLogger("silent"),
     intervalMs: 60_000,
-    timeoutMs: 5000,
+    timeoutMs,
     probeDisabled,
     now: () => clock.now,
   });
@@ -152,5 +152,15 @@ describe("the prober", () => {
     expect(await prober.tick()).toBe(1);
     expect(health.view(a, clock.now).state).toBe("half_open");
     expect(health.acquire(a)).toBeDefined();
+  });
+
+  it("counts a probe that gets no answer in time as a network failure", async () => {
+    const a = key("sk-a");
+    const { clock, health, prober, fail } = setup([target("chat", "openai-chat", `${mock.url}/v1`, [a])], false, 100);
+    fail(a, "server_error");
+    mock.script({ match: (r) => r.method === "GET", delayMs: 5000 });
+    clock.now += 10_000;
+    expect(await prober.tick()).toBe(1);
+    expect(health.view(a, clock.now)).toMatchObject({ state: "open", reason: "probe failed (network)" });
   });
 });

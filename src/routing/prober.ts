@@ -89,7 +89,8 @@ export class KeyProber {
   async #probe(target: UpstreamTarget, key: PoolKey): Promise<KeyOutcome> {
     const u = target.upstream;
     const credential = this.o.credentials(u, key);
-    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.o.timeoutMs)]);
+    // Stopping the prober aborts a probe; the transport's head and body timeouts bound it otherwise.
+    const signal = this.#abort.signal;
     for (let refreshed = false; ; refreshed = true) {
       const headers = upstreamHeaders({}, { foreign: true, stream: false, policy: target.headers });
       if (u.protocol === "anthropic") headers["anthropic-version"] ??= "2023-06-01";
@@ -105,6 +106,7 @@ export class KeyProber {
           signal,
           headersTimeoutMs: this.o.timeoutMs,
           bodyTimeoutMs: this.o.timeoutMs,
+          connectTimeoutMs: this.o.timeoutMs,
         });
         status = res.status;
         responseHeaders = res.headers;
