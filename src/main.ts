@@ -6,7 +6,6 @@ import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import type { ConfigFile } from "./config/schema.js";
 import { applyBootstrap } from "./config/bootstrap.js";
-import { randomUUID } from "node:crypto";
 import { openStore, resolveDatabaseLocation } from "./storage/open-store.js";
 import { LOCAL_CHANGE_FEED, type ChangeFeed, type ChangeNotice, type Store } from "./storage/ports.js";
 import { PgChangeFeed } from "./storage/sql/pg-change-feed.js";
@@ -21,7 +20,14 @@ import { Catalog } from "./routing/catalog.js";
 import { compileRuleTexts } from "./canonical/model-map.js";
 import { AdminService } from "./admin/service.js";
 import { createUpstreamHttp } from "./upstream/http-client.js";
-import { createLocalKeyHealth } from "./routing/key-health.js";
+import { randomUUID } from "node:crypto";
+import { createLocalKeyHealth, type KeyHealthEngine } from "./routing/key-health.js";
+import { keyEventHandler } from "./routing/key-health-events.js";
+import type { KeyStateBus } from "./routing/key-state-bus.js";
+import { createRedisKeyStateBus } from "./storage/redis/key-state-bus.js";
+import { KeyProber } from "./routing/prober.js";
+import type { PoolKey } from "./routing/key-pool.js";
+import type { KeyStateView } from "./admin/routes.js";
 import { TierRouter } from "./routing/tier-router.js";
 import { createCredentialCache } from "./upstream/credentials.js";
 import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
@@ -107,6 +113,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const admin = await loadAdminToken(dataDir, env);
   const store = await openConfiguredStore(config);
   let feed: ChangeFeed | undefined;
+  let bus: KeyStateBus | undefined;
   try {
     const applied = await store.migrate();
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
@@ -174,7 +181,45 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const metrics = createMetrics();
     const transport = createUpstreamHttp();
     const usageRecorder = new UsageRecorder(store.usage, logger);
-    const keyHealth = createLocalKeyHealth();
+    // Key health: local state per key; in a cluster, transitions travel over Redis so every node drops a dead key.
+    const node = randomUUID();
+    bus = config.redis_url ? createRedisKeyStateBus({ url: config.redis_url, node, logger, prefix: env.SWITCHYARD_REDIS_PREFIX }) : undefined;
+    const h = config.routing.health;
+    const keyHealth = createLocalKeyHealth({
+      settings: {
+        breakerThreshold: h.breaker_threshold,
+        breakerCooldownMs: h.breaker_cooldown_ms,
+        breakerMaxCooldownMs: h.breaker_max_cooldown_ms,
+        rateLimitBackoffMs: h.rate_limit_backoff_ms,
+        rateLimitMaxBackoffMs: h.rate_limit_max_backoff_ms,
+        quotaCooldownMs: h.quota_cooldown_ms,
+        maxWaitMs: h.max_wait_ms,
+      },
+      onTransition: keyEventHandler({ logger, metrics, bus, node }),
+      keys: () => servedKeys(catalog),
+    });
+    if (bus) {
+      bus.subscribe((t) => keyHealth.apply(t));
+      // Redis being away costs only the sharing: this node judges its keys by itself meanwhile.
+      const inForce = await bus.current().catch((err: Error) => {
+        logger.warn({ err: err.message }, "redis (key state): could not read the key states in force");
+        return [];
+      });
+      for (const t of inForce) keyHealth.apply(t);
+    }
+    metrics.keyStates.source = () => keySamples(catalog, keyHealth);
+    const credentials = createCredentialCache();
+    const prober = new KeyProber({
+      catalog,
+      health: keyHealth,
+      transport,
+      credentials,
+      logger,
+      intervalMs: h.probe_interval_ms,
+      timeoutMs: h.probe_timeout_ms,
+      probeDisabled: h.probe_disabled,
+    });
+    if (h.probe_interval_ms > 0) prober.start();
     const tierRouter = new TierRouter({ holdDownMs: config.routing.tier_hold_down_ms });
     const edge = createEdge({
       pipeline: {
@@ -183,7 +228,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         transport,
         keyHealth,
         tierRouter,
-        credentials: createCredentialCache(),
+        credentials,
         logger,
         metrics,
         maxAttempts: config.server.max_attempts,
@@ -200,6 +245,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         service: adminService,
         adminToken: admin.token,
         explain: createExplain({ principals, catalog, keyHealth, tierRouter, accounts: store.accounts }),
+        keyStates: (upstreamId) => keyStates(catalog, keyHealth, upstreamId),
       },
       store,
       logger,
@@ -231,7 +277,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       logger,
       close(graceMs = config.server.shutdown_grace_ms) {
         closing ??= (async () => {
+          await prober.stop();
           await edge.drain(graceMs, config.server.drain_delay_ms);
+          await bus?.close();
           await transport.close();
           await usageRecorder.close();
           await keyUse.close();
@@ -243,7 +291,32 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     };
   } catch (err) {
     await feed?.close();
+    await bus?.close();
     await store.close();
     throw err;
   }
+}
+
+function* servedKeys(catalog: Catalog): Iterable<PoolKey> {
+  for (const t of catalog.snapshot.upstreams) yield* t.pool.keys;
+}
+
+function* keySamples(catalog: Catalog, health: KeyHealthEngine): Iterable<{ upstream: string; key: string; state: string }> {
+  const now = Date.now();
+  for (const t of catalog.snapshot.upstreams)
+    for (const k of t.pool.keys) yield { upstream: t.upstream.name, key: k.fingerprint, state: health.view(k, now).state };
+}
+
+/** The admin API's view of one upstream's keys in service on this node. */
+function keyStates(catalog: Catalog, health: KeyHealthEngine, upstreamId: string): Map<string, KeyStateView> {
+  const now = Date.now();
+  const out = new Map<string, KeyStateView>();
+  for (const t of catalog.snapshot.upstreams) {
+    if (t.upstream.id !== upstreamId) continue;
+    for (const k of t.pool.keys) {
+      const v = health.view(k, now);
+      out.set(k.id, { state: v.state, reason: v.reason, until: v.until, in_flight: v.inFlight, latency_ms_ewma: v.latencyMsEwma, error_rate: v.errorRate });
+    }
+  }
+  return out;
 }

@@ -230,6 +230,25 @@ function build(): unknown {
           type: "object",
           properties: { id: str, upstream_id: str, name: str, fingerprint: str, status: { enum: ["active", "disabled"] }, created_at: str },
         },
+        UpstreamKeyHealth: {
+          type: "object",
+          description:
+            "An upstream key with its live health on the answering node (docs/admin-api.md#upstreams, docs/routing.md#health); null fields when the key is not in service",
+          properties: {
+            id: str,
+            upstream_id: str,
+            name: str,
+            fingerprint: str,
+            status: { enum: ["active", "disabled"] },
+            created_at: str,
+            state: { enum: ["healthy", "cooling", "open", "half_open", "disabled", null] },
+            reason: nullableStr,
+            until: { type: ["string", "null"], description: "When a cooling or open key may be tried again (ISO 8601)" },
+            in_flight: { type: "integer" },
+            latency_ms_ewma: { type: ["number", "null"], description: "Recent attempt duration, exponentially weighted" },
+            error_rate: { type: ["number", "null"], description: "Recent share of failed attempts (0..1), exponentially weighted" },
+          },
+        },
         Explanation: {
           type: "object",
           description: "See docs/admin-api.md#explain",
@@ -457,7 +476,10 @@ function build(): unknown {
       },
       "/admin/v1/upstreams/{id}/keys": {
         parameters: [idParam("id", "Upstream id")],
-        get: { summary: "List an upstream's credentials (fingerprints only)", responses: { "200": ok("Upstream keys", list("UpstreamKey")), ...errors } },
+        get: {
+          summary: "List an upstream's credentials (fingerprints only) with their live health",
+          responses: { "200": ok("Upstream keys", list("UpstreamKeyHealth")), ...errors },
+        },
         post: {
           summary: "Add a credential; stored encrypted, never returned",
           requestBody: { required: true, content: json(ref("CreateUpstreamKey")) },

@@ -29,6 +29,33 @@ export interface AdminDeps {
    * implementation in here, so this layer imports neither.
    */
   explain(query: AdminQuery): Promise<Record<string, unknown>>;
+  /**
+   * The live health of an upstream's keys on this node, by key id (GET /upstreams/{id}/keys).
+   * Key health is routing's, which this layer may not import: main.ts injects it. Keys
+   * not in service (revoked, or the upstream disabled) are absent.
+   */
+  keyStates?(upstreamId: string): ReadonlyMap<string, KeyStateView>;
+}
+
+/** One key's health as the admin API shows it (docs/admin-api.md#upstreams). */
+export interface KeyStateView {
+  state: "healthy" | "cooling" | "open" | "half_open" | "disabled";
+  reason: string | null;
+  /** Epoch ms when a cooling or open key may be tried again. */
+  until: number | null;
+  in_flight: number;
+  latency_ms_ewma: number | null;
+  error_rate: number;
+}
+
+const NOT_IN_SERVICE = { state: null, reason: null, until: null, in_flight: 0, latency_ms_ewma: null, error_rate: null };
+
+/** The stored key with its live health merged in. */
+function keyWithHealth(live: ReadonlyMap<string, KeyStateView> | undefined): (k: Parameters<typeof upstreamKeyView>[0]) => Record<string, unknown> {
+  return (k) => {
+    const h = live?.get(k.id);
+    return { ...upstreamKeyView(k), ...(h ? { ...h, until: h.until === null ? null : new Date(h.until).toISOString() } : NOT_IN_SERVICE) };
+  };
 }
 
 type Handler = (
@@ -120,7 +147,10 @@ route("DELETE", "/upstreams/{id}", async (s, [id], _b, { admin }) => {
   await s.deleteUpstream(id!, admin);
   return noContent;
 });
-route("GET", "/upstreams/{id}/keys", async (s, [id], _b, { admin }) => list(await s.listUpstreamKeys(id!, admin), upstreamKeyView));
+route("GET", "/upstreams/{id}/keys", async (s, [id], _b, { admin, deps }) => {
+  const keys = await s.listUpstreamKeys(id!, admin);
+  return list(keys, keyWithHealth(deps.keyStates?.(id!)));
+});
 route("POST", "/upstreams/{id}/keys", async (s, [id], body, { admin }) => ({ status: 201, body: upstreamKeyView(await s.addUpstreamKey(id!, body, admin)) }));
 route("DELETE", "/upstreams/{id}/keys/{key_id}", async (s, [id, keyId], _b, { admin }) => {
   await s.removeUpstreamKey(id!, keyId!, admin);

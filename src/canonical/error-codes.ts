@@ -134,6 +134,11 @@ export const ERROR_CODES = {
     description: "The upstream answered 429 (on the last attempt, when every attempt failed); `retry-after` when it said when.",
   },
   upstream_auth_failed: { kind: "upstream", status: 502, description: "The upstream rejected the gateway's own credential (HTTP 401/403)." },
+  upstream_quota_exhausted: {
+    kind: "upstream",
+    status: 502,
+    description: "The upstream account behind the gateway's key has no quota or credit left (402, or a quota-exhausted answer).",
+  },
   upstream_error: {
     kind: "upstream",
     status: 502,

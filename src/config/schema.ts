@@ -78,6 +78,27 @@ const account = z.strictObject({
   keys: z.array(apiKey).default([]),
 });
 
+/** Upstream key health (docs/routing.md#health); the defaults match routing/key-health.ts#DEFAULT_HEALTH. */
+const health = z.strictObject({
+  /** Consecutive 5xx, timeout or connection failures that open a key's circuit breaker (one stray error never does). */
+  breaker_threshold: z.number().int().min(1).default(5),
+  /** How long an opened breaker stays open before one half-open probe; doubled after each failed probe. */
+  breaker_cooldown_ms: z.number().int().positive().default(10_000),
+  breaker_max_cooldown_ms: z.number().int().positive().default(300_000),
+  /** A 429 without Retry-After or reset headers: this backoff, doubled per consecutive 429. */
+  rate_limit_backoff_ms: z.number().int().positive().default(1_000),
+  rate_limit_max_backoff_ms: z.number().int().positive().default(60_000),
+  /** 402 or a quota-exhausted answer, when the upstream names no reset. */
+  quota_cooldown_ms: z.number().int().positive().default(3_600_000),
+  /** The longest wait taken from an upstream's Retry-After, reset headers or body. */
+  max_wait_ms: z.number().int().positive().default(21_600_000),
+  /** How often the background prober looks for open keys to probe; 0 turns it off. */
+  probe_interval_ms: z.number().int().nonnegative().default(5_000),
+  probe_timeout_ms: z.number().int().positive().default(10_000),
+  /** Probe keys disabled by a 401/403 too, restoring them when the upstream accepts them again. */
+  probe_disabled: z.boolean().default(false),
+});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -139,14 +160,17 @@ export const configSchema = z.strictObject({
   accounts: z.array(account).default([]),
   /** Gateway-wide model mappings (`claude-*=gpt-5.4`, or structured routes with tiers), consulted after an account's own (docs/routing.md). */
   model_map: modelMapRulesInput.default([]),
+
+  /** Which name a mapped request's answer carries on the translate lane: the one the client asked for, or the served one. */
+  model_map_echo: z.enum(["requested", "served"]).default("requested"),
   routing: z
     .strictObject({
       /** How long a route's recovered tier must stay healthy before new sessions return to it (hysteresis; docs/routing.md#hysteresis). */
       tier_hold_down_ms: z.number().int().nonnegative().max(86_400_000).default(30_000),
+      /** Upstream key health: cooldowns, the circuit breaker and the prober (docs/routing.md#health). */
+      health: health.prefault({}),
     })
     .prefault({}),
-  /** Which name a mapped request's answer carries on the translate lane: the one the client asked for, or the served one. */
-  model_map_echo: z.enum(["requested", "served"]).default("requested"),
 });
 
 export type ConfigFile = z.output<typeof configSchema>;

@@ -20,7 +20,8 @@ afterAll(() => stack.close());
 beforeEach(() => {
   stack.mock.clear();
   stack.mock.reset();
-  for (const t of stack.gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+  for (const t of stack.gw.catalog.snapshot.upstreams)
+    for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false, health: undefined });
 });
 
 function post(path: string, body: unknown): Promise<Response> {

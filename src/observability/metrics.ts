@@ -14,15 +14,64 @@ export interface Metrics {
   tokens: Counter<"model" | "kind">;
   inFlight: Gauge;
   websocketProtocolErrors: Counter<"code">;
+  /** Upstream key state changes (routing/key-health.ts), by upstream, from and to state. */
+  keyTransitions: Counter<"upstream" | "from" | "to">;
+  /** Keys put to cool down, by upstream and failure class (rate_limited, quota). */
+  keyCooldowns: Counter<"upstream" | "class">;
+  /** Keys disabled because the upstream rejected them (401/403): an alert. */
+  keyDisabled: Counter<"upstream">;
+  /** Where the key-state gauge reads from; set by the composition root (observability imports nothing). */
+  keyStates: { source?: () => Iterable<KeyStateSample> };
 }
+
+/** One key's current state, for the `switchyard_upstream_key_state` gauge: the fingerprint, never the secret. */
+export interface KeyStateSample {
+  upstream: string;
+  key: string;
+  state: string;
+}
+
+/** Every state a key can be in; the gauge shows each key with 1 on its state and 0 on the others. */
+const KEY_STATES = ["healthy", "cooling", "open", "half_open", "disabled"] as const;
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
   // prom-client's default metrics are already named process_* and nodejs_*; the prefix only namespaces them.
   collectDefaultMetrics({ register: registry, prefix: "switchyard_" });
   const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+  const keyStates: Metrics["keyStates"] = {};
+  new Gauge({
+    name: "switchyard_upstream_key_state",
+    help: "Upstream key health: 1 on the key's current state (healthy, cooling, open, half_open, disabled), 0 on the others; key is the fingerprint",
+    labelNames: ["upstream", "key", "state"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const k of keyStates.source?.() ?? [])
+        for (const st of KEY_STATES) this.set({ upstream: k.upstream, key: k.key, state: st }, k.state === st ? 1 : 0);
+    },
+  });
   return {
     registry,
+    keyStates,
+    keyTransitions: new Counter({
+      name: "switchyard_upstream_key_transitions_total",
+      help: "Upstream key state changes (breaker opening, half-open probes, cooldowns, recoveries, disabling), by upstream and states",
+      labelNames: ["upstream", "from", "to"],
+      registers: [registry],
+    }),
+    keyCooldowns: new Counter({
+      name: "switchyard_upstream_key_cooldowns_total",
+      help: "Upstream keys put to cool down, by upstream and class (rate_limited, quota)",
+      labelNames: ["upstream", "class"],
+      registers: [registry],
+    }),
+    keyDisabled: new Counter({
+      name: "switchyard_upstream_key_disabled_total",
+      help: "Upstream keys disabled because the upstream rejected them (401/403); alert on any increase",
+      labelNames: ["upstream"],
+      registers: [registry],
+    }),
     requests: new Counter({
       name: "switchyard_requests_total",
       help: "Data-plane requests by route and final HTTP status",

@@ -74,15 +74,16 @@ function setup(credential: Credential, settings: Record<string, unknown> = {}, v
     sendsCacheKey: true,
     headers: DEFAULT_HEADER_POLICY,
   };
+  const keyHealth = createLocalKeyHealth();
   const deps = {
     transport: via,
-    keyHealth: createLocalKeyHealth(),
+    keyHealth,
     credentials: () => credential,
     metrics: createMetrics(),
     logger: createLogger("silent"),
   } as unknown as PipelineDeps;
   const ex = { id: "req_test", headers: {}, signal: new AbortController().signal } as unknown as Exchange;
-  return { key, attempt: new Attempt(deps, ex, { target, key, lane: "passthrough", model: "m", tier: 0 }) };
+  return { key, keyHealth, attempt: new Attempt(deps, ex, { target, key, lane: "passthrough", model: "m", tier: 0 }) };
 }
 
 const body = Buffer.from(
@@ -126,5 +127,28 @@ describe("Attempt", () => {
       [600_000, 600_000, 10_000],
       [600_000, 600_000, 10_000],
     ]);
+  });
+
+  it("reads a usage limit as quota: retryable, and the key cools until the window the upstream names resets", async () => {
+    mock.reset();
+    mock.script({ match: (r) => r.path === "/backend-api/codex/responses", status: 429, times: 1 });
+    const { key, keyHealth, attempt } = setup(new RefreshingCredential("retry"));
+    const before = Date.now();
+    const sent = await attempt.send({ body, stream: true, affinityKey: undefined });
+    expect(sent).toMatchObject({ ok: false, retryable: true, error: { code: "upstream_quota_exhausted" } });
+    expect(keyHealth.view(key, Date.now())).toMatchObject({ state: "cooling", reason: "quota exhausted" });
+    expect(key.coolingUntil).toBeGreaterThanOrEqual(before + 3_600_000);
+    expect(key.inFlight).toBe(0);
+  });
+
+  it("skips a key disabled after the plan was made, sending nothing", async () => {
+    mock.reset();
+    mock.clear();
+    const { key, keyHealth, attempt } = setup(new RefreshingCredential("retry"));
+    keyHealth.report(keyHealth.acquire(key)!, "auth");
+    const sent = await attempt.send({ body, stream: true, affinityKey: undefined });
+    expect(sent).toMatchObject({ ok: false, retryable: true, error: { code: "no_upstream_key" } });
+    expect(mock.requests).toHaveLength(0);
+    expect(key.inFlight).toBe(0);
   });
 });

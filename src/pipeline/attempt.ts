@@ -7,7 +7,8 @@
  */
 import { GatewayError, statusToKind } from "../canonical/errors.js";
 import type { PlannedAttempt } from "../routing/plan.js";
-import type { FailureClass, KeyLease } from "../routing/key-health.js";
+import type { KeyLease } from "../routing/key-health.js";
+import { classifyFailure, type FailureClass } from "../routing/failure-class.js";
 import type { PoolKey } from "../routing/key-pool.js";
 import { upstreamUrl } from "../upstream/endpoints.js";
 import { upstreamHeaders } from "../upstream/headers.js";
@@ -32,23 +33,6 @@ export interface SendOptions {
   query?: string;
   /** The session's scoped cache key, sent as the Codex backend's session header. */
   affinityKey: string | undefined;
-}
-
-function retryAfterMs(headers: UpstreamHeaders): number | undefined {
-  const v = headers["retry-after"];
-  const s = Array.isArray(v) ? v[0] : v;
-  if (!s) return undefined;
-  const secs = Number(s);
-  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
-  const at = Date.parse(s);
-  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
-}
-
-function failureClassOf(status: number): FailureClass | undefined {
-  if (status === 429) return "rate_limited";
-  if (status === 401 || status === 403) return "auth";
-  if (status >= 500 || status === 408) return "server_error";
-  return undefined;
 }
 
 export class Attempt {
@@ -80,6 +64,8 @@ export class Attempt {
       if (upstream.protocol === "codex" && o.affinityKey) setCodexSession(headers, o.affinityKey);
       await credential.authorize(headers, this.ex.signal);
       const lease = this.deps.keyHealth.acquire(this.key);
+      // Disabled since the plan was made, its breaker open, or half-open with its one probe under way: the next key.
+      if (!lease) return this.skipped();
       this.#lease = lease;
       let response: UpstreamResponse;
       try {
@@ -104,19 +90,21 @@ export class Attempt {
       if (response.status < 400) return { ok: true, response };
 
       const bodyText = (await response.bytes().catch(() => Buffer.alloc(0))).toString("utf8");
-      const cls = failureClassOf(response.status);
-      if (!cls) {
+      const failure = classifyFailure(response.status, response.headers, bodyText, Date.now());
+      if (!failure) {
         this.deps.keyHealth.report(lease, "neutral");
         this.deps.metrics.upstreamErrors.inc({ upstream: upstream.name, class: "client_error" });
         // Not a fault of the upstream or the key (info, not warn), but the request ends here.
         this.deps.logger.info({ ...this.trace(), status: response.status, cls: "client_error", outcome: "final" }, "upstream attempt failed");
         return { ok: false, retryable: false, status: response.status, bodyText, headers: response.headers };
       }
+      const cls = failure.cls;
+      // The credential refresh seam: an OAuth credential refreshes and the same key tries once more before it is disabled.
       if (cls === "auth" && !refreshed && (await credential.rejected(this.ex.signal)) === "retry") {
         this.deps.keyHealth.report(lease, "neutral");
         continue;
       }
-      const wait = retryAfterMs(response.headers);
+      const wait = failure.waitMs;
       this.deps.keyHealth.report(lease, cls, wait);
       return this.failed(cls, response.status, wait);
     }
@@ -164,6 +152,16 @@ export class Attempt {
     return this.last ? "final" : "next_attempt";
   }
 
+  /** The key may not be used right now: nothing was sent; the next planned attempt goes. */
+  private skipped(): SendResult {
+    this.deps.logger.debug({ ...this.trace(), outcome: this.next() }, "upstream key skipped: disabled, open, or its half-open probe under way");
+    return {
+      ok: false,
+      retryable: true,
+      error: new GatewayError("overloaded", "no_upstream_key", "No upstream credential is available right now.", { status: 503 }),
+    };
+  }
+
   /** Counts and logs a failed attempt that the next key or upstream may still make good. */
   private failed(cls: FailureClass | "timeout", status: number | undefined, wait?: number): SendResult {
     const name = this.target.upstream.name;
@@ -186,6 +184,8 @@ function attemptError(cls: FailureClass | "timeout", status: number | undefined,
       });
     case "auth":
       return new GatewayError("upstream", "upstream_auth_failed", "The upstream rejected the gateway's credential.");
+    case "quota":
+      return new GatewayError("upstream", "upstream_quota_exhausted", "The upstream account has no quota or credit left.");
     case "server_error":
       return new GatewayError(
         statusToKind(status ?? 502) === "overloaded" ? "overloaded" : "upstream",

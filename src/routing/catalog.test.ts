@@ -65,7 +65,7 @@ describe("catalog snapshot", () => {
     expect([...snapshot.owners]).toEqual([acme.id]);
   });
 
-  it("keeps key health across a reload for unchanged keys and starts removed or new keys afresh", async () => {
+  it("keeps key health across a reload for unchanged keys, disabled ones included, and starts new keys afresh", async () => {
     const u = await store.upstreams.create({ name: "chat", protocol: "openai-chat", baseUrl: "https://x.test/v1", models: ["m"] });
     await store.upstreamKeys.create({ upstreamId: u.id, name: "cooling", ciphertext: "c1", fingerprint: "sha256:1" });
     await store.upstreamKeys.create({ upstreamId: u.id, name: "rejected", ciphertext: "c2", fingerprint: "sha256:2" });
@@ -83,9 +83,9 @@ describe("catalog snapshot", () => {
     expect(catalog.snapshot.upstreams[0]!.pool.keys).toHaveLength(3);
     expect(named("cooling")).toBe(cooling);
     expect(named("cooling")).toMatchObject({ coolingUntil: 123, failures: 2 });
-    expect(named("rejected")).toMatchObject({ removed: false, failures: 0, secret: "plain:c2" });
+    expect(named("rejected")).toMatchObject({ removed: true, failures: 1, secret: "plain:c2" });
     expect(named("new")).toMatchObject({ removed: false, failures: 0, secret: "plain:c3" });
-    expect([...decrypter.opened].sort()).toEqual(["c1", "c2", "c2", "c3"]);
+    expect([...decrypter.opened].sort()).toEqual(["c1", "c2", "c3"]);
   });
 
   it("builds again when reloaded during a running build, so a write made during it is never missed", async () => {

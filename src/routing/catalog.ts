@@ -61,7 +61,9 @@ export async function buildSnapshot(
 ): Promise<CatalogSnapshot> {
   const [upstreams, upstreamKeys] = await Promise.all([store.upstreams.list(), store.upstreamKeys.listAll()]);
 
-  // Key health survives a reload for keys that still exist with the same secret.
+  // Key health survives a reload for keys that still exist with the same secret, a disabled
+  // (401/403) key's included: an unrelated admin write must not put a revoked key back in
+  // rotation; replacing the key (a new secret or a new key) does.
   const previousKeys = new Map<string, PoolKey>();
   for (const t of previous?.upstreams ?? []) for (const k of t.pool.keys) previousKeys.set(`${k.id}:${k.fingerprint}`, k);
 
@@ -73,7 +75,7 @@ export async function buildSnapshot(
     for (const uk of upstreamKeys) {
       if (uk.upstreamId !== u.id || uk.status !== "active") continue;
       const kept = previousKeys.get(`${uk.id}:${uk.fingerprint}`);
-      if (kept && !kept.removed) {
+      if (kept) {
         pool.push(kept);
         continue;
       }
@@ -95,6 +97,7 @@ export async function buildSnapshot(
         removed: false,
         latencyEwmaMs: 0,
         errorRate: 0,
+        upstream: u.name,
       });
     }
     targets.push({

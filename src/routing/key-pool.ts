@@ -15,6 +15,7 @@
  * for (`limit`), so a pool of a thousand keys is never sorted per request.
  */
 import { hash32, rendezvous } from "./hashing.js";
+import type { KeyStats } from "./key-health.js";
 
 export interface PoolKey {
   readonly id: string;
@@ -26,12 +27,16 @@ export interface PoolKey {
   coolingUntil: number;
   /** Consecutive failures, for exponential cooldown. */
   failures: number;
-  /** Rejected as invalid (401/403): skipped until the catalog reloads. */
+  /** Rejected as invalid (401/403): skipped until an admin replaces the key (or a probe restores it). */
   removed: boolean;
   /** Recent latency (an exponentially weighted moving average, ms); 0 = not measured yet. Kept by key health. */
   latencyEwmaMs: number;
   /** Recent share of failed attempts, 0..1; 0 = none or not measured. Kept by key health. */
   errorRate: number;
+  /** The health state machine's own state (routing/key-health.ts), made on the key's first lease. */
+  health?: KeyStats;
+  /** The upstream's name, for metrics and log lines about the key. */
+  upstream?: string;
 }
 
 /** Whether a key may take requests now: in the pool and not cooling down. */

@@ -623,3 +623,30 @@ export function decodeNotice(self: string, text: string): ChangeNotice | undefin
   if (typeof node !== "string" || typeof type !== "string" || typeof id !== "string" || node === self) return undefined;
   return { type, id };
 }
+
+/* Key state bus: how the nodes of a cluster tell each other that an upstream key changed state (routing/key-health.ts). */
+
+export type SharedKeyState = "healthy" | "cooling" | "open" | "disabled";
+
+export interface KeyTransition {
+  /** The upstream key's id, and its fingerprint: a transition never applies to a key whose secret changed since. */
+  keyId: string;
+  fingerprint: string;
+  state: SharedKeyState;
+  reason: string | null;
+  /** Epoch ms when a cooling or open key may be tried again; 0 when there is no end. */
+  until: number;
+  /** Epoch ms of the transition, so an older one never overrides a newer one. */
+  at: number;
+  /** The node that saw it (a node ignores its own). */
+  origin: string;
+}
+
+export interface KeyStateBus {
+  publish(t: KeyTransition): void;
+  /** Calls `handler` with every other node's transitions; returns the unsubscribe. */
+  subscribe(handler: (t: KeyTransition) => void): () => void;
+  /** Transitions still in force, for a node that starts (keys already disabled or cooling). */
+  current(): Promise<KeyTransition[]>;
+  close(): Promise<void>;
+}

@@ -101,7 +101,8 @@ export async function startStack(
       mock.clear();
       mock.reset();
       usage.length = 0;
-      for (const t of gw.catalog.snapshot.upstreams) for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false });
+      for (const t of gw.catalog.snapshot.upstreams)
+        for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false, health: undefined });
     },
     async close() {
       await gw.close(1000);
