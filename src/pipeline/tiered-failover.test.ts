@@ -193,7 +193,7 @@ describe("structured routes through the admin API", () => {
     const refused = await admin("POST", "/accounts", { name: "narrow-kid", parent_id: narrow.id, model_map: [route] });
     expect(refused.status).toBe(400);
     expect(refused.json.error).toMatchObject({ code: "exceeds_parent", param: "model_map" });
-    expect(refused.json.error.message).toContain("tier 2, tier-backup");
+    expect(refused.json.error.message).toContain("serves model 'tier-backup' in tier 2");
     const fine = await admin("POST", "/accounts", { name: "narrow-kid", parent_id: narrow.id, model_map: [{ ...route, tiers: [route.tiers[0]] }] });
     expect(fine.status).toBe(201);
   });
