@@ -103,6 +103,17 @@ export const configSchema = z.strictObject({
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   upstreams: z.array(upstreamEntry).default([]),
   accounts: z.array(account).default([]),
+  /** How requests move between upstream attempts (docs/routing.md#failover). */
+  routing: z
+    .strictObject({
+      /**
+       * Time allowed before the first byte reaches the client, across all attempts: each attempt's wait
+       * for a response head is cut to what is left, and no attempt starts after it. Unset: only each
+       * upstream's `timeout_ms` and `server.max_attempts` bound the retries.
+       */
+      deadline_ms: z.number().int().positive().optional(),
+    })
+    .prefault({}),
   /** Gateway-wide model mappings (`claude-*=gpt-5.4`), consulted after an account's own (docs/routing.md). */
   model_map: modelMapRules.default([]),
   /** Which name a mapped request's answer carries on the translate lane: the one the client asked for, or the served one. */

@@ -4,6 +4,7 @@ import { controlPlane } from "./0001-control-plane.js";
 import { apiKeyScopes } from "./0002-api-key-scopes.js";
 import { ledgerBalances } from "./0003-ledger-balances.js";
 import { upstreamOwner } from "./0004-upstream-owner.js";
+import { usageAttempts } from "./0005-usage-attempts.js";
 
 /**
  * Every migration, in order. A static object rather than a folder scan so it works
@@ -15,6 +16,7 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   "0002_api_key_scopes": apiKeyScopes,
   "0003_ledger_balances": ledgerBalances,
   "0004_upstream_owner": upstreamOwner,
+  "0005_usage_attempts": usageAttempts,
 });
 
 export const migrationNames: readonly string[] = Object.keys(migrations).sort();
