@@ -71,4 +71,18 @@ describe("holding a stream's opening events", () => {
     release();
     if (opened.kind === "go") expect(await all(opened.body)).toBe(created + delta);
   });
+
+  it("hands a read that fails after the hold to whoever reads the stream", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const body = (async function* () {
+      yield Buffer.from(created);
+      await gate;
+      throw new Error("socket hang up");
+    })();
+    const opened = await openStream("openai-responses", body, 5);
+    expect(opened.kind).toBe("go");
+    release();
+    if (opened.kind === "go") await expect(all(opened.body)).rejects.toThrow("socket hang up");
+  });
 });

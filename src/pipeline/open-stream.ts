@@ -49,7 +49,11 @@ export async function openStream(protocol: UpstreamProtocol, body: AsyncIterable
     for (;;) {
       pendingNext = it.next();
       const step = await Promise.race([pendingNext, expired]);
-      if (step === "expired") return { kind: "go", body: replay(held, it, pendingNext) };
+      if (step === "expired") {
+        // The replay awaits this read; until it runs, a failure of the read must not go unhandled.
+        pendingNext.catch(() => undefined);
+        return { kind: "go", body: replay(held, it, pendingNext) };
+      }
       pendingNext = undefined;
       if (step.done) {
         // Ended without content: let whatever is held judge itself once more (a last event without a blank line).

@@ -1,5 +1,5 @@
 /**
- * A session stays on its key (docs/routing.md#key-selection): a 20-turn Codex CLI session
+ * A session stays on its key (docs/architecture.md#cache-affinity): a 20-turn Codex CLI session
  * (replayed from the captured request, same session and cache key every turn) against a
  * pool of four keys, while another key of the pool starts failing midway and other
  * sessions keep arriving. Counted from the mock's own request log: at least 95% of the
