@@ -36,12 +36,13 @@ export interface Comparison {
   extraCpuUsPerReq: number;
 }
 
-export function compare(measurements: readonly Measurement[]): Comparison[] {
+/** A Switchyard target (plain, or with routing at work) against the baseline of the same run. */
+export function compare(measurements: readonly Measurement[], target: TargetName = "switchyard"): Comparison[] {
   const phases = [...new Set(measurements.map((m) => m.phase))];
   const out: Comparison[] = [];
   for (const phase of phases) {
     const b = measurements.find((m) => m.phase === phase && m.target === "baseline");
-    const s = measurements.find((m) => m.phase === phase && m.target === "switchyard");
+    const s = measurements.find((m) => m.phase === phase && m.target === target);
     if (!b || !s) continue;
     out.push({
       phase,

@@ -43,6 +43,46 @@ accounts:
 `;
 }
 
+/**
+ * The routing profile: the model the load asks for is mapped by a rule among 1,000, and
+ * served by two upstreams of eight keys each (a third serves other models); attempts are
+ * planned over them with a deadline. The mock answers any model name.
+ */
+function routingYaml(mockUrl: string, dataDir: string, logLevel: string): string {
+  const keys = (pool: string): string => `[${Array.from({ length: 8 }, (_, i) => `bench-${pool}-key-${String(i).padStart(4, "0")}`).join(", ")}]`;
+  const filler = Array.from({ length: 1000 }, (_, i) => (i % 2 === 0 ? `"vendor-${i}-*=other-${i % 10}"` : `"model-${i}=other-${i % 10}"`));
+  return `server:
+  host: 127.0.0.1
+  port: 0
+  shutdown_grace_ms: 1000
+  max_attempts: 3
+routing:
+  deadline_ms: 30000
+data_dir: ${JSON.stringify(dataDir)}
+log_level: ${logLevel}
+model_map: [${[...filler, `"${MODEL}=bench-served"`].join(", ")}]
+upstreams:
+  - name: pool-a
+    protocol: openai-chat
+    base_url: ${mockUrl}/v1
+    keys: ${keys("a")}
+    models: [bench-served]
+  - name: pool-b
+    protocol: openai-chat
+    base_url: ${mockUrl}/v1
+    keys: ${keys("b")}
+    models: [bench-served]
+  - name: pool-c
+    protocol: openai-chat
+    base_url: ${mockUrl}/v1
+    keys: ${keys("c")}
+    models: ["other-*"]
+accounts:
+  - name: bench
+    keys: [${ACCOUNT_KEY}]
+`;
+}
+
 interface Stack {
   mock: BenchChild;
   load: BenchChild;
@@ -58,9 +98,10 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
     if (target === "baseline") {
       targets.set(target, keep(await BenchChild.start({ name: "baseline proxy", script: here("./baseline-proxy.js"), args: [mock.url], core: cores.proxy })));
     } else {
-      const dataDir = join(workDir, "data");
-      const configPath = join(workDir, "switchyard.yaml");
-      await writeFile(configPath, gatewayYaml(mock.url, dataDir, settings.logLevel));
+      const dataDir = join(workDir, `data-${target}`);
+      const configPath = join(workDir, `${target}.yaml`);
+      const yaml = target === "switchyard-routing" ? routingYaml : gatewayYaml;
+      await writeFile(configPath, yaml(mock.url, dataDir, settings.logLevel));
       // Keep the machine's own config and overrides out of the benchmark's gateway.
       const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_DATA_DIR: dataDir };
       for (const name of ["PORT", "HOST", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "SWITCHYARD_CONFIG"]) delete env[name];
@@ -68,7 +109,7 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
         target,
         keep(
           await BenchChild.start({
-            name: "switchyard",
+            name: target,
             script: here("./switchyard-gateway.js"),
             args: [configPath],
             core: cores.proxy,
@@ -178,12 +219,16 @@ async function main(): Promise<number> {
     measurements.sort((a, b) => (a.phase === b.phase ? settings.targets.indexOf(a.target) - settings.targets.indexOf(b.target) : 0));
 
     const comparisons = compare(measurements);
+    const routingComparisons = compare(measurements, "switchyard-routing");
     process.stdout.write(`\n${measurementTable(measurements)}\n`);
     if (comparisons.length > 0) {
       process.stdout.write(
         `\nSwitchyard / baseline (req/s: higher is better; latency and CPU/req: lower is better; 1.00x = as cheap as a bare proxy)\n` +
           `${comparisonTable(comparisons)}\n`,
       );
+    }
+    if (routingComparisons.length > 0) {
+      process.stdout.write(`\nSwitchyard with routing at work / baseline (same run)\n${comparisonTable(routingComparisons)}\n`);
     }
     const errors = errorReport(measurements);
     if (errors) process.stdout.write(`\nerrors:\n${errors}\n`);
@@ -198,6 +243,7 @@ async function main(): Promise<number> {
       bodies: bodies.map((b) => ({ size: b.size, bytes: b.bytes.length, nonAsciiBytes: b.nonAsciiBytes })),
       measurements,
       comparisons,
+      routingComparisons,
     };
     await writeFile(settings.outFile, `${JSON.stringify(json, null, 2)}\n`);
     process.stdout.write(`\nresults written to ${settings.outFile}\n`);

@@ -2,8 +2,11 @@
 import { fileURLToPath } from "node:url";
 import type { BodySize } from "./bodies.js";
 
-export type TargetName = "baseline" | "switchyard";
-export const TARGETS: readonly TargetName[] = ["baseline", "switchyard"];
+/** `switchyard-routing`: the gateway with routing at work (several upstreams and keys, mapping rules, a deadline); `npm run bench:routing` adds it. */
+export type TargetName = "baseline" | "switchyard" | "switchyard-routing";
+export const TARGETS: readonly TargetName[] = ["baseline", "switchyard", "switchyard-routing"];
+/** What `npm run bench` measures when BENCH_TARGETS is unset. */
+export const DEFAULT_TARGETS: readonly TargetName[] = ["baseline", "switchyard"];
 
 export interface Workload {
   name: string;
@@ -67,7 +70,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     warmupMs: positive(env, "BENCH_WARMUP_SECONDS", 2) * 1000,
     connections,
     maxRequests: Math.floor(positive(env, "BENCH_MAX_REQUESTS", 200_000)),
-    targets: chooseFrom("BENCH_TARGETS", list(env, "BENCH_TARGETS"), TARGETS),
+    targets: chooseFrom("BENCH_TARGETS", list(env, "BENCH_TARGETS") ?? [...DEFAULT_TARGETS], TARGETS),
     workloads: chooseFrom("BENCH_WORKLOADS", list(env, "BENCH_WORKLOADS"), WORKLOADS),
     // dist/ is git-ignored, so results never end up in a commit by accident.
     outFile: env.BENCH_OUT || fileURLToPath(new URL("../bench-results/latest.json", import.meta.url)),

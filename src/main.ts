@@ -232,6 +232,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         logger,
         metrics,
         maxAttempts: config.server.max_attempts,
+        deadlineMs: config.routing.deadline_ms,
         echoServedModel: config.model_map_echo === "served",
         routeHeader: config.server.route_header,
         admissionChecks: o.admissionChecks ?? baseChecks,

@@ -167,6 +167,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** How long a route's recovered tier must stay healthy before new sessions return to it (hysteresis; docs/routing.md#hysteresis). */
       tier_hold_down_ms: z.number().int().nonnegative().max(86_400_000).default(30_000),
+      /**
+       * Time allowed before the first byte reaches the client, across all attempts: each attempt's wait
+       * for a response head is cut to what is left, and no attempt starts after it. Unset: only each
+       * upstream's `timeout_ms` and `server.max_attempts` bound the retries (docs/routing.md#failover).
+       */
+      deadline_ms: z.number().int().positive().optional(),
       /** Upstream key health: cooldowns, the circuit breaker and the prober (docs/routing.md#health). */
       health: health.prefault({}),
     })

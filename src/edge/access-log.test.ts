@@ -60,7 +60,8 @@ describe("the access line says how the response really ended", () => {
     const res = await post("/v1/chat/completions", {
       model: "claude-test-sonnet",
       stream: true,
-      messages: [{ role: "user", content: "cut [[mock:reset_after=3]]" }],
+      // Cut after two text deltas: a cut before any content would be a failed attempt instead.
+      messages: [{ role: "user", content: "cut [[mock:reset_after=5]]" }],
     });
     expect(res.status).toBe(200);
     await res.text();

@@ -72,7 +72,7 @@ export function buildPlan(protocol: MockProtocol, facts: RequestFacts, scenario:
   const overLimit = limit !== undefined && limit > 0 && reasoningTokens + visibleTokens(text, toolCalls) > limit;
 
   if (scenario.streamError !== undefined) {
-    textChunks = textChunks.slice(0, 2);
+    textChunks = textChunks.slice(0, scenario.streamErrorAfter ?? 2);
     text = textChunks.join("");
     toolCalls = [];
     finish = "error";

@@ -19,6 +19,7 @@ export const DEFAULT_SCENARIO: Readonly<Scenario> = Object.freeze({
   chunkDelayMs: 0,
   resetAfter: undefined,
   streamError: undefined,
+  streamErrorAfter: undefined,
   maxTokens: false,
   text: undefined,
   cachedTokens: undefined,
@@ -137,6 +138,12 @@ function applyOne(item: string, out: ParsedDirectives): void {
     case "stream_error":
       s.streamError = value ? value : true;
       return;
+    case "error_after": {
+      const n = toInt(value);
+      if (n === undefined) return void out.unknown.push(item);
+      s.streamErrorAfter = n;
+      return;
+    }
     case "max_tokens":
       s.maxTokens = true;
       return;

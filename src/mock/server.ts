@@ -29,6 +29,7 @@
  *   reset_after=N       cut the connection after N stream events (0, or any N for non-stream: TCP reset, no reply)
  *   stream_error[=CODE] fail inside a 200 stream: Anthropic `event: error` (overloaded_error),
  *                       Responses `response.failed` (server_error), Chat an error chunk; non-stream → 500/529
+ *   error_after=N       with stream_error: N text deltas before the error (default 2; 0 = before any content)
  *   max_tokens          truncate: Chat finish_reason "length", Anthropic stop_reason "max_tokens",
  *                       Responses `response.incomplete` (max_output_tokens)
  *   text=TEXT           reply with TEXT (takes the rest of its list, commas included)

@@ -45,6 +45,8 @@ export interface Scenario {
   resetAfter: number | undefined;
   /** Fail inside a 200 stream; the value is the error code/type, or true for the protocol default. */
   streamError: string | true | undefined;
+  /** With `streamError`: how many text deltas go out before the error (default 2; 0 = before any content). */
+  streamErrorAfter: number | undefined;
   /** Stop as if the output-token limit was hit. */
   maxTokens: boolean;
   /** Replace the default reply text. */

@@ -15,6 +15,7 @@ import { upstreamHeaders } from "../upstream/headers.js";
 import { upstreamTimeouts } from "../upstream/timeouts.js";
 import { UpstreamTransportError, type UpstreamHeaders, type UpstreamResponse } from "../upstream/response.js";
 import type { AnswerError } from "../protocols/common/error-in-answer.js";
+import type { AttemptTrailEntry } from "../storage/ports.js";
 import { setCodexSession } from "./affinity.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
 
@@ -35,11 +36,21 @@ export interface SendOptions {
   affinityKey: string | undefined;
 }
 
+/** A failure class named by an error inside a 2xx answer or stream (the upstream's own code or type). */
+function answerFailureClass(e: AnswerError): FailureClass {
+  return e.code !== undefined && /rate_limit/i.test(e.code) ? "rate_limited" : "server_error";
+}
+
 export class Attempt {
   readonly target: PlannedAttempt["target"];
   readonly key: PoolKey;
   readonly lane: PlannedAttempt["lane"];
   #lease: KeyLease | undefined;
+  /** When the send began (performance.now()), for the attempt's duration on the usage record. */
+  #startedAt = performance.now();
+  /** The HTTP status the upstream answered with, once it did. */
+  #status: number | undefined;
+  #recorded = false;
 
   constructor(
     private readonly deps: PipelineDeps,
@@ -47,10 +58,17 @@ export class Attempt {
     readonly planned: PlannedAttempt,
     /** No attempt follows this one in the plan: its failure is the client's answer. */
     private readonly last = true,
+    /** The request's deadline for a first byte (performance.now() time); the head must arrive before it. */
+    private readonly deadlineAt = Number.POSITIVE_INFINITY,
   ) {
     this.target = planned.target;
     this.key = planned.key;
     this.lane = planned.lane;
+  }
+
+  /** Time left before the request's deadline for a first byte (Infinity without one). */
+  remainingMs(): number {
+    return this.deadlineAt - performance.now();
   }
 
   /** Sends the body; on success the key stays leased until {@link finish}. */
@@ -58,6 +76,7 @@ export class Attempt {
     const upstream = this.target.upstream;
     const credential = this.deps.credentials(upstream, this.key);
     const { timeoutMs, connectTimeoutMs } = upstreamTimeouts(upstream.settings);
+    this.#startedAt = performance.now();
     // One more try on the same key when the credential refreshed after a rejection (OAuth accounts).
     for (let refreshed = false; ; refreshed = true) {
       const headers = upstreamHeaders(this.ex.headers, { foreign: this.lane === "translate", stream: o.stream, policy: this.target.headers });
@@ -67,6 +86,9 @@ export class Attempt {
       // Disabled since the plan was made, its breaker open, or half-open with its one probe under way: the next key.
       if (!lease) return this.skipped();
       this.#lease = lease;
+      // The head must come within the upstream's own timeout and before the request's deadline.
+      const left = Math.max(1, Math.floor(this.remainingMs()));
+      const cutByDeadline = left < timeoutMs;
       let response: UpstreamResponse;
       try {
         response = await this.deps.transport.send({
@@ -75,7 +97,7 @@ export class Attempt {
           headers,
           body: o.body,
           signal: this.ex.signal,
-          headersTimeoutMs: timeoutMs,
+          headersTimeoutMs: cutByDeadline ? left : timeoutMs,
           bodyTimeoutMs: timeoutMs,
           connectTimeoutMs,
         });
@@ -84,9 +106,11 @@ export class Attempt {
           this.finish("neutral");
           throw err;
         }
-        this.deps.keyHealth.report(lease, "network");
+        // A wait cut short by the request's deadline says nothing about the key.
+        this.deps.keyHealth.report(lease, err.kind === "timeout" && cutByDeadline ? "neutral" : "network");
         return this.failed(err.kind, undefined);
       }
+      this.#status = response.status;
       if (response.status < 400) return { ok: true, response };
 
       const bodyText = (await response.bytes().catch(() => Buffer.alloc(0))).toString("utf8");
@@ -96,6 +120,7 @@ export class Attempt {
         this.deps.metrics.upstreamErrors.inc({ upstream: upstream.name, class: "client_error" });
         // Not a fault of the upstream or the key (info, not warn), but the request ends here.
         this.deps.logger.info({ ...this.trace(), status: response.status, cls: "client_error", outcome: "final" }, "upstream attempt failed");
+        this.record("client_error", upstreamCode(bodyText));
         return { ok: false, retryable: false, status: response.status, bodyText, headers: response.headers };
       }
       const cls = failure.cls;
@@ -106,7 +131,7 @@ export class Attempt {
       }
       const wait = failure.waitMs;
       this.deps.keyHealth.report(lease, cls, wait);
-      return this.failed(cls, response.status, wait);
+      return this.failed(cls, response.status, wait, upstreamCode(bodyText));
     }
   }
 
@@ -116,7 +141,8 @@ export class Attempt {
    * failed after its head (cut, or an error event in the stream), which is
    * counted and logged but not held against the key.
    */
-  finish(outcome: "ok" | "neutral" | "broken"): void {
+  finish(outcome: "ok" | "neutral" | "broken", code?: string): void {
+    this.record(outcome === "ok" ? "ok" : outcome === "broken" ? "stream_broken" : "abandoned", code);
     if (outcome === "broken") {
       const name = this.target.upstream.name;
       this.deps.metrics.upstreamErrors.inc({ upstream: name, class: "stream" });
@@ -133,10 +159,45 @@ export class Attempt {
    */
   errorInAnswer(e: AnswerError): GatewayError {
     const name = this.target.upstream.name;
-    if (this.#lease) this.deps.keyHealth.report(this.#lease, "server_error");
+    const cls = answerFailureClass(e);
+    if (this.#lease) this.deps.keyHealth.report(this.#lease, cls);
     this.deps.metrics.upstreamErrors.inc({ upstream: name, class: "error_in_answer" });
     this.deps.logger.warn({ ...this.trace(), cls: "error_in_answer", upstreamCode: e.code, outcome: this.next() }, "upstream attempt failed");
-    return new GatewayError("upstream", "upstream_error", `The upstream answered with an error: ${e.message}`);
+    this.record("error_in_answer", e.code);
+    return answerError(cls, `The upstream answered with an error: ${e.message}`);
+  }
+
+  /**
+   * A 2xx stream failed before any content reached the client (docs/routing.md#failover): an
+   * error event among its opening events, a break, or an end with nothing in it. A failed
+   * attempt like a 5xx: the key is charged and the next attempt may answer.
+   */
+  errorInStream(e: AnswerError, reason: "error_event" | "broken" | "empty"): GatewayError {
+    const name = this.target.upstream.name;
+    const cls = reason === "error_event" ? answerFailureClass(e) : reason === "broken" ? "network" : "server_error";
+    if (this.#lease) this.deps.keyHealth.report(this.#lease, cls);
+    this.deps.metrics.upstreamErrors.inc({ upstream: name, class: "stream_before_content" });
+    this.deps.logger.warn({ ...this.trace(), cls: "stream_before_content", reason, upstreamCode: e.code, outcome: this.next() }, "upstream attempt failed");
+    this.record(reason === "error_event" ? "error_event" : reason === "broken" ? "broken_before_content" : "stream_empty", e.code);
+    if (reason === "broken") return new GatewayError("upstream", "upstream_stream_broken", e.message);
+    return answerError(cls, `The upstream stream failed before any content: ${e.message}`);
+  }
+
+  /** This attempt's line in the request's attempt trail (docs/routing.md#the-attempt-trail); once per attempt. */
+  private record(outcome: AttemptTrailEntry["outcome"], code: string | undefined): void {
+    if (this.#recorded) return;
+    this.#recorded = true;
+    const tier = (this.planned as PlannedAttempt & { tier?: unknown }).tier;
+    (this.ex.trail ??= []).push({
+      upstream: this.target.upstream.name,
+      upstreamId: this.target.upstream.id,
+      keyId: this.key.id,
+      tier: typeof tier === "number" || typeof tier === "string" ? tier : null,
+      outcome,
+      httpStatus: this.#status ?? null,
+      code: code ?? null,
+      durationMs: Math.round(performance.now() - this.#startedAt),
+    });
   }
 
   /** What identifies this attempt in a log line: the request, which attempt of it, the upstream and the key. */
@@ -163,11 +224,34 @@ export class Attempt {
   }
 
   /** Counts and logs a failed attempt that the next key or upstream may still make good. */
-  private failed(cls: FailureClass | "timeout", status: number | undefined, wait?: number): SendResult {
+  private failed(cls: FailureClass | "timeout", status: number | undefined, wait?: number, code?: string): SendResult {
     const name = this.target.upstream.name;
     this.deps.metrics.upstreamErrors.inc({ upstream: name, class: cls });
     this.deps.logger.warn({ ...this.trace(), status, cls, outcome: this.next() }, "upstream attempt failed");
+    this.record(cls, code);
     return { ok: false, retryable: true, error: attemptError(cls, status, wait) };
+  }
+}
+
+/** The client's error for an upstream's own error in a 2xx answer or stream: a rate limit stays one. */
+function answerError(cls: FailureClass, message: string): GatewayError {
+  return cls === "rate_limited"
+    ? new GatewayError("rate_limit", "upstream_rate_limited", "The upstream is rate limiting this model; try again shortly.")
+    : new GatewayError("upstream", "upstream_error", message);
+}
+
+/** The upstream's own error code or type in an error body, for the attempt trail (never its message). */
+function upstreamCode(bodyText: string): string | undefined {
+  try {
+    const json: unknown = JSON.parse(bodyText);
+    if (!json || typeof json !== "object") return undefined;
+    const o = json as Record<string, unknown>;
+    const e = (o.error ?? o) as Record<string, unknown> | string;
+    if (typeof e !== "object" || e === null) return undefined;
+    const code = typeof e.code === "string" ? e.code : typeof e.type === "string" ? e.type : undefined;
+    return code && code.length <= 64 ? code : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -10,6 +10,7 @@ import type { Catalog } from "../routing/catalog.js";
 import type { KeyHealth } from "../routing/key-health.js";
 import type { TierRouter } from "../routing/tier-router.js";
 import type { PlannedAttempt } from "../routing/plan.js";
+import type { AttemptTrailEntry } from "../storage/ports.js";
 import type { UpstreamTransport } from "../upstream/response.js";
 import type { CredentialSource } from "../upstream/credentials.js";
 import type { AdmissionCheck } from "../governance/admission.js";
@@ -37,6 +38,8 @@ export interface UsageRecord {
   /** The stable error code when the request failed. */
   errorCode: string | undefined;
   attempts: number;
+  /** Each upstream attempt in order: upstream, key id, tier, how it ended (docs/routing.md#the-attempt-trail). */
+  attemptTrail: AttemptTrailEntry[];
   usage: Usage;
   latencyMs: number;
   /** From the request's arrival to the answer's head going out; undefined when the pipeline wrote none (the edge rendered an error). */
@@ -59,6 +62,8 @@ export interface PipelineDeps {
   logger: Logger;
   metrics: Metrics;
   maxAttempts: number;
+  /** Time allowed before the first byte across all attempts (YAML `routing.deadline_ms`); none when unset. */
+  deadlineMs?: number;
   /** Answer with the served model's name when a mapping applied, instead of the requested one (translate lane; YAML `model_map_echo: served`). */
   echoServedModel?: boolean;
   /** Name the serving upstream (and the served model, when mapped) in `x-switchyard-route` on data-plane answers (YAML `server.route_header`). */
@@ -110,4 +115,6 @@ export interface Exchange {
   /** Upstream attempts made so far; the last one answered or failed last. */
   attempts?: number;
   lastAttempt?: PlannedAttempt;
+  /** What each attempt saw, appended by the attempts themselves (for the usage record). */
+  trail?: AttemptTrailEntry[];
 }

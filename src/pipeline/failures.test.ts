@@ -162,7 +162,8 @@ describe("failures after the first byte", () => {
       model: "claude-test-sonnet",
       max_tokens: 50,
       stream: true,
-      messages: [{ role: "user", content: "x [[mock:reset_after=3]]" }],
+      // Cut after two text deltas: a cut before any content would be a failed attempt instead.
+      messages: [{ role: "user", content: "x [[mock:reset_after=5]]" }],
     });
     expect(res.status).toBe(200);
     const events = await sseEvents(res);
@@ -174,7 +175,7 @@ describe("failures after the first byte", () => {
   });
 
   it("ends a broken Responses stream with an error event", async () => {
-    const res = await post("/v1/responses", { model: "gpt-5", stream: true, input: "x [[mock:reset_after=4]]" });
+    const res = await post("/v1/responses", { model: "gpt-5", stream: true, input: "x [[mock:reset_after=6]]" });
     const events = await sseEvents(res);
     expect(events.at(-1)!.event).toBe("error");
     expect(events.some((e) => e.event === "response.completed")).toBe(false);

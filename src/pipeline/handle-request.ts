@@ -94,15 +94,25 @@ function mappedTo(resolution: ModelResolution): string {
   return resolution.rule ? ` (mapped to '${resolution.served}' by the rule '${resolution.rule.source}')` : "";
 }
 
-/** Tries the plan in order until one attempt answers; a retryable failure before the first byte moves on. */
+/**
+ * Tries the plan in order until one attempt answers; a retryable failure before the first byte
+ * moves on, within the attempt budget (the plan's length) and the deadline for a first byte
+ * (docs/routing.md#failover).
+ */
 async function runAttempts(deps: PipelineDeps, ex: Exchange, request: ClientRequest, plan: Plan): Promise<Outcome> {
   let lastError: GatewayError | undefined;
   ex.attempts = 0;
+  const deadlineAt = deps.deadlineMs === undefined ? Number.POSITIVE_INFINITY : ex.startedAt + deps.deadlineMs;
   for (const [i, planned] of plan.attempts.entries()) {
     if (ex.signal.aborted) break;
+    if (performance.now() >= deadlineAt) {
+      lastError ??= new GatewayError("timeout", "upstream_timeout", "The upstream did not answer in time.");
+      deps.logger.warn({ requestId: ex.id, attempts: ex.attempts, deadlineMs: deps.deadlineMs }, "request deadline passed before a first byte");
+      break;
+    }
     ex.attempts++;
     ex.lastAttempt = planned;
-    const attempt = new Attempt(deps, ex, planned, i === plan.attempts.length - 1);
+    const attempt = new Attempt(deps, ex, planned, i === plan.attempts.length - 1, deadlineAt);
     const result = await LANES[planned.lane](deps, ex, attempt, request);
     if (result.kind === "done") return { ...result.outcome, lane: planned.lane };
     lastError = result.error;

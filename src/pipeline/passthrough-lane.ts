@@ -14,6 +14,7 @@ import type { ClientProtocol, TranslationWarning } from "../protocols/codec.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { errorInAnswer } from "../protocols/common/error-in-answer.js";
 import { patchBody, type PeekedBody } from "./json-peek.js";
+import { openingHoldMs, openStream, streamFailedEarly } from "./open-stream.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
 import { SSE_HEADERS, warningsHeader, writeAsync } from "./write-client.js";
 import { METERS } from "../protocols/registry.js";
@@ -343,9 +344,12 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
     deps.logger.info({ requestId: ex.id, warnings: prepared.warnings }, "client fields removed for the upstream");
   }
   if (request.stream) {
+    // Nothing goes to the client until the stream shows content: an error before it is a failed attempt.
+    const opened = await openStream(upstream.protocol, response.body, openingHoldMs(attempt));
+    if (opened.kind === "failed") return streamFailedEarly(ex, attempt, opened, () => response.discard());
     ex.res.writeHead(response.status, { ...SSE_HEADERS, ...passHeaders });
     ex.res.flushHeaders();
-    const relay = await relayStream(upstream.protocol, ex.protocol, response.body, (chunk) => writeAsync(ex.res, chunk), ex.signal, prepared.rewriter);
+    const relay = await relayStream(upstream.protocol, ex.protocol, opened.body, (chunk) => writeAsync(ex.res, chunk), ex.signal, prepared.rewriter);
     attempt.finish(relay.completed ? "ok" : relay.failed && !ex.signal.aborted ? "broken" : "neutral");
     ex.res.end();
     if (!relay.failed) return { kind: "done", outcome: { status: response.status, usage: relay.usage } };

@@ -62,6 +62,7 @@ export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | 
     status: o.status,
     errorCode: o.errorCode ?? (o.status >= 400 ? "upstream_error" : undefined),
     attempts: ex.attempts ?? 0,
+    attemptTrail: ex.trail ?? [],
     usage: o.usage,
     latencyMs: performance.now() - ex.startedAt,
     ttfbMs: ex.firstByteAt === undefined ? undefined : ex.firstByteAt - ex.startedAt,
@@ -107,6 +108,7 @@ export function storedUsage(rec: UsageRecord, now = new Date()): StoredUsageReco
     attempts: rec.attempts,
     latencyMs: rec.latencyMs,
     ttfbMs: rec.ttfbMs ?? null,
+    attemptTrail: rec.attemptTrail.length > 0 ? rec.attemptTrail : null,
     createdAt: now.toISOString(),
   };
 }

@@ -16,6 +16,7 @@ import { errorInAnswer } from "../protocols/common/error-in-answer.js";
 import { SseParser } from "../transport/sse.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { speaksNatively } from "../routing/resolve-model.js";
+import { openingHoldMs, openStream, streamFailedEarly } from "./open-stream.js";
 import { frameSse } from "./render-error.js";
 import { stoppedBy } from "./stop.js";
 import type { Exchange } from "./exchange.js";
@@ -114,19 +115,26 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
     }
     parts.push(...decoder.end());
     const failure = parts.find((p): p is Extract<StreamPart, { type: "error" }> => p.type === "error");
-    attempt.finish(failure ? "broken" : "ok");
     if (failure) {
       const err = streamErrorToGatewayError(failure.error);
       // Nothing reached the client yet, so a transient upstream failure can still go to the next key.
-      if (err.kind === "upstream" || err.kind === "overloaded" || err.kind === "rate_limit") return { kind: "retry", error: err };
+      if (err.kind === "upstream" || err.kind === "overloaded" || err.kind === "rate_limit") {
+        attempt.errorInStream({ message: err.message, code: err.code }, "error_event");
+        return { kind: "retry", error: err };
+      }
+      attempt.finish("broken", err.code);
       throw err;
     }
+    attempt.finish("ok");
     usageOf(parts, usage);
     const answer = foldStream(parts);
     sendJson(ex.res, 200, client.encodeResponse(answer, ctx), responseHeaders);
     return { kind: "done", outcome: { status: 200, usage } };
   }
 
+  // Nothing goes to the client until the stream shows content: an error before it is a failed attempt.
+  const opened = await openStream(upstream.protocol, response.body, openingHoldMs(attempt));
+  if (opened.kind === "failed") return streamFailedEarly(ex, attempt, opened, () => response.discard());
   ex.res.writeHead(200, { ...SSE_HEADERS, ...responseHeaders });
   ex.res.flushHeaders();
   const encoder = client.createStreamEncoder(ctx);
@@ -144,7 +152,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
     if (out.length > 0) await writeAsync(ex.res, frameSse(out));
   };
   try {
-    for await (const chunk of response.body) {
+    for await (const chunk of opened.body) {
       for (const ev of parser.push(chunk)) await emit(decoder.push(ev));
     }
     for (const ev of parser.end()) await emit(decoder.push(ev));

@@ -297,7 +297,34 @@ export interface UsageRecord {
   latencyMs: number;
   /** From the request's arrival to the answer's head; null when no answer came from an upstream. */
   ttfbMs: number | null;
+  /** Every upstream attempt, in order (docs/routing.md#the-attempt-trail); absent = null (none made, or an older row). */
+  attemptTrail?: AttemptTrailEntry[] | null;
   createdAt: string;
+}
+
+/**
+ * How one upstream attempt of a request went: which upstream, key and tier, how it ended, and how
+ * long it took. Names and ids only: never a secret, a fingerprint or an upstream's error message.
+ */
+export interface AttemptTrailEntry {
+  upstream: string;
+  upstreamId: string;
+  /** The upstream key's id (not the secret). */
+  keyId: string;
+  /** The tier the planner put the attempt in; null while routes have no tiers. */
+  tier: number | string | null;
+  /**
+   * "ok"; a failure class before the first byte ("rate_limited", "server_error", "network",
+   * "timeout", "auth", "error_in_answer", "error_event", "broken_before_content",
+   * "stream_empty"); "client_error" (the upstream refused the request: final); "stream_broken"
+   * (failed after the first byte); "abandoned" (the client left, or the answer could not be read).
+   */
+  outcome: string;
+  /** The upstream's HTTP status, when it answered. */
+  httpStatus: number | null;
+  /** The upstream's own error code or type, when it named one. */
+  code: string | null;
+  durationMs: number;
 }
 
 export interface UsageRepo {

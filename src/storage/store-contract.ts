@@ -1002,6 +1002,27 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.usage.listByAccount("acct-1", { limit: 1 })).toEqual([record(2)]);
       });
 
+      it("keeps each attempt of a request, in order, and none for a request that made none", async () => {
+        const trail = [
+          {
+            upstream: "a",
+            upstreamId: "up-a",
+            keyId: "k-1",
+            tier: "primary",
+            outcome: "error_event",
+            httpStatus: 200,
+            code: "overloaded_error",
+            durationMs: 12,
+          },
+          { upstream: "b", upstreamId: "up-b", keyId: "k-2", tier: 1, outcome: "timeout", httpStatus: null, code: null, durationMs: 1000 },
+          { upstream: "ü 🚀", upstreamId: "up-c", keyId: "k-3", tier: null, outcome: "ok", httpStatus: 200, code: null, durationMs: 5 },
+        ];
+        await store.usage.insertMany([record(1, { attemptTrail: trail, attempts: 3 }), record(2, { attemptTrail: undefined })]);
+        const [second, first] = await store.usage.listByAccount("acct-1");
+        expect(first!.attemptTrail).toEqual(trail);
+        expect(second!.attemptTrail).toBeNull();
+      });
+
       it("skips records already stored, so a retried flush never double-counts", async () => {
         expect(await store.usage.insertMany([record(1), record(2)])).toBe(2);
         expect(await store.usage.insertMany([record(2), record(3)])).toBe(1);
@@ -1327,6 +1348,23 @@ function record(n: number, over: Partial<UsageRecord> = {}): UsageRecord {
     latencyMs: 123,
     // Null for some, as for a request no upstream answered.
     ttfbMs: n % 3 === 0 ? null : 40 + n,
+    // And no attempt trail for those.
+    attemptTrail:
+      n % 3 === 0
+        ? null
+        : [
+            {
+              upstream: "up",
+              upstreamId: "up-1",
+              keyId: "uk-0",
+              tier: null,
+              outcome: "rate_limited",
+              httpStatus: 429,
+              code: "rate_limit_exceeded",
+              durationMs: 3,
+            },
+            { upstream: "up", upstreamId: "up-1", keyId: "uk-1", tier: 0, outcome: "ok", httpStatus: 200, code: null, durationMs: 40 + n },
+          ],
     createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
     ...over,
   };

@@ -172,6 +172,8 @@ export interface UsageRecordsTable {
   attempts: number;
   latency_ms: number;
   ttfb_ms: number | null;
+  /** JSON array of the request's attempts (AttemptTrailEntry); null when none was recorded. */
+  attempt_trail: string | null;
   created_at: IsoTime;
 }
 

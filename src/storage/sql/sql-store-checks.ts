@@ -132,6 +132,9 @@ export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStor
         attempts: 1,
         latency_ms: 1_234,
         ttfb_ms: 321,
+        attempt_trail: JSON.stringify([
+          { upstream: "u", upstreamId: "up-1", keyId: "k-1", tier: null, outcome: "ok", httpStatus: 200, code: null, durationMs: 9 },
+        ]),
         created_at: new Date().toISOString(),
       };
       await store.db.insertInto("usage_records").values(record).execute();

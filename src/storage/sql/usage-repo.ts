@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { Insertable, Selectable } from "kysely";
-import type { UsageRecord, UsageRepo, UsageStatus } from "../ports.js";
+import type { AttemptTrailEntry, UsageRecord, UsageRepo, UsageStatus } from "../ports.js";
 import { oneOf } from "./row-codec.js";
 import type { UsageRecordsTable } from "./schema.js";
 import type { SqlContext } from "./sql-context.js";
 
 const STATUSES: readonly UsageStatus[] = ["ok", "error", "cancelled"];
 
-/** SQLite allows 32766 bound parameters per statement; 24 columns a row keeps a batch well under it. */
+/** SQLite allows 32766 bound parameters per statement; 25 columns a row keeps a batch well under it. */
 const ROWS_PER_STATEMENT = 1000;
 
 type UsageRow = Insertable<UsageRecordsTable>;
@@ -37,6 +37,7 @@ const COLUMNS = [
   "attempts",
   "latency_ms",
   "ttfb_ms",
+  "attempt_trail",
   "created_at",
 ] as const satisfies ReadonlyArray<keyof UsageRow>;
 
@@ -65,6 +66,7 @@ function toRow(r: UsageRecord): UsageRow {
     attempts: r.attempts,
     latency_ms: Math.round(r.latencyMs),
     ttfb_ms: r.ttfbMs === null ? null : Math.round(r.ttfbMs),
+    attempt_trail: r.attemptTrail ? JSON.stringify(r.attemptTrail) : null,
     created_at: r.createdAt,
   };
 }
@@ -93,6 +95,7 @@ function toRecord(row: Selectable<UsageRecordsTable>): UsageRecord {
     attempts: Number(row.attempts),
     latencyMs: Number(row.latency_ms),
     ttfbMs: row.ttfb_ms === null ? null : Number(row.ttfb_ms),
+    attemptTrail: row.attempt_trail === null ? null : (JSON.parse(row.attempt_trail) as AttemptTrailEntry[]),
     createdAt: row.created_at,
   };
 }
@@ -122,7 +125,7 @@ export class SqlUsageRepo implements UsageRepo {
   /**
    * SQLite runs synchronously on the gateway's event loop, so this write is on the hot
    * path's thread. One statement prepared once and run per row in one transaction avoids
-   * building, compiling and preparing a new multi-row INSERT (24 parameters a row) for
+   * building, compiling and preparing a new multi-row INSERT (25 parameters a row) for
    * every batch, which is what the query-layer path below does.
    */
   #sqliteInsertMany(db: NonNullable<SqlContext["sqlite"]>, records: readonly UsageRecord[]): number {

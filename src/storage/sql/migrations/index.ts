@@ -5,6 +5,7 @@ import { apiKeyScopes } from "./0002-api-key-scopes.js";
 import { ledgerBalances } from "./0003-ledger-balances.js";
 import { upstreamOwner } from "./0004-upstream-owner.js";
 import { closureStatistics } from "./0005-closure-statistics.js";
+import { usageAttempts } from "./0006-usage-attempts.js";
 
 /**
  * Every migration, in order. A static object rather than a folder scan so it works
@@ -17,6 +18,7 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   "0003_ledger_balances": ledgerBalances,
   "0004_upstream_owner": upstreamOwner,
   "0005_closure_statistics": closureStatistics,
+  "0006_usage_attempts": usageAttempts,
 });
 
 export const migrationNames: readonly string[] = Object.keys(migrations).sort();

@@ -1,0 +1,121 @@
+/**
+ * Holds back an upstream stream's opening events (docs/routing.md#failover):
+ * until an event carries content, nothing has reached the client, so an error
+ * event there is a failed attempt like a 5xx and the next key may answer. The
+ * hold ends at the first content-bearing event, at a small byte cap, or after a
+ * short wait, whichever comes first; the held bytes are then replayed unchanged
+ * ahead of the rest, so a healthy stream loses nothing but the time to see its
+ * first content event (which it needed to send anyway).
+ */
+import type { UpstreamProtocol } from "../canonical/protocols.js";
+import type { AnswerError } from "../protocols/common/error-in-answer.js";
+import { classifyOpeningEvent } from "../protocols/common/stream-opening.js";
+import { SseParser } from "../transport/sse.js";
+import { emptyUsage } from "../canonical/usage.js";
+import type { Attempt } from "./attempt.js";
+import type { Exchange } from "./exchange.js";
+import type { LaneResult } from "./lane.js";
+import { stoppedBy } from "./stop.js";
+
+/** Opening events are small (a few hundred bytes each); past this the stream is let through. */
+export const OPENING_BYTE_CAP = 16 * 1024;
+/**
+ * A reasoning model may think for a long time after `response.created`: after this wait the
+ * stream is let through (its head and opening events reach the client) and the attempt stands.
+ */
+export const OPENING_HOLD_MS = 2_000;
+
+export type OpenedStream =
+  /** The stream goes to the client: `body` replays the held bytes, then the rest. */
+  | { kind: "go"; body: AsyncIterable<Buffer> }
+  /** The upstream failed before any content: an error event, a break, or an end with nothing in it. */
+  | { kind: "failed"; error: AnswerError; reason: "error_event" | "broken" | "empty" };
+
+/**
+ * Reads `body` until its first content event (or the cap or the wait). `holdMs` may be
+ * shortened by the caller (the request's deadline); on abort the read rejects as usual.
+ */
+export async function openStream(protocol: UpstreamProtocol, body: AsyncIterable<Buffer>, holdMs = OPENING_HOLD_MS): Promise<OpenedStream> {
+  const it = body[Symbol.asyncIterator]();
+  const held: Buffer[] = [];
+  let bytes = 0;
+  const parser = new SseParser();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<"expired">((resolve) => {
+    timer = setTimeout(() => resolve("expired"), Math.max(0, holdMs));
+  });
+  let pendingNext: Promise<IteratorResult<Buffer>> | undefined;
+  try {
+    for (;;) {
+      pendingNext = it.next();
+      const step = await Promise.race([pendingNext, expired]);
+      if (step === "expired") {
+        // The replay awaits this read; until it runs, a failure of the read must not go unhandled.
+        pendingNext.catch(() => undefined);
+        return { kind: "go", body: replay(held, it, pendingNext) };
+      }
+      pendingNext = undefined;
+      if (step.done) {
+        // Ended without content: let whatever is held judge itself once more (a last event without a blank line).
+        for (const ev of parser.end()) {
+          const v = classifyOpeningEvent(protocol, ev);
+          if (v.kind === "error") return { kind: "failed", error: v.error, reason: "error_event" };
+          if (v.kind === "content") return { kind: "go", body: replay(held, it, undefined) };
+        }
+        return { kind: "failed", error: { message: "The upstream stream ended before any content.", code: undefined }, reason: "empty" };
+      }
+      const chunk = step.value;
+      held.push(chunk);
+      bytes += chunk.length;
+      for (const ev of parser.push(chunk)) {
+        const v = classifyOpeningEvent(protocol, ev);
+        if (v.kind === "error") {
+          void it.return?.();
+          return { kind: "failed", error: v.error, reason: "error_event" };
+        }
+        if (v.kind === "content") return { kind: "go", body: replay(held, it, undefined) };
+      }
+      if (bytes >= OPENING_BYTE_CAP) return { kind: "go", body: replay(held, it, undefined) };
+    }
+  } catch (err) {
+    if (pendingNext === undefined) throw err;
+    return { kind: "failed", error: { message: `The upstream stream broke: ${(err as Error).message}`, code: undefined }, reason: "broken" };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The held chunks (joined, so the relay sees them as one read), then the in-flight read, then the rest. */
+async function* replay(held: Buffer[], it: AsyncIterator<Buffer>, inFlight: Promise<IteratorResult<Buffer>> | undefined): AsyncGenerator<Buffer> {
+  if (held.length > 0) yield held.length === 1 ? held[0]! : Buffer.concat(held);
+  if (inFlight) {
+    const step = await inFlight;
+    if (step.done) return;
+    yield step.value;
+  }
+  for (;;) {
+    const step = await it.next();
+    if (step.done) return;
+    yield step.value;
+  }
+}
+
+/** How long an attempt may hold a stream's opening back: the hold, but never past the request's deadline. */
+export function openingHoldMs(attempt: Attempt): number {
+  return Math.max(0, Math.min(OPENING_HOLD_MS, attempt.remainingMs()));
+}
+
+/**
+ * A stream that failed before any content: the next attempt may answer, unless the client left
+ * or the gateway is stopping (the read broke because of that, not because of the upstream).
+ */
+export function streamFailedEarly(ex: Exchange, attempt: Attempt, opened: Extract<OpenedStream, { kind: "failed" }>, discard: () => void): LaneResult {
+  discard();
+  if (ex.signal.aborted) {
+    attempt.finish("neutral");
+    const stopped = stoppedBy(ex.signal);
+    if (stopped) throw stopped;
+    return { kind: "done", outcome: { status: 499, usage: emptyUsage(), errorCode: "client_closed" } };
+  }
+  return { kind: "retry", error: attempt.errorInStream(opened.error, opened.reason) };
+}

@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest";
+import { classifyOpeningEvent } from "./stream-opening.js";
+
+const ev = (event: string | undefined, data: unknown) => ({ event, data: typeof data === "string" ? data : JSON.stringify(data) });
+
+describe("the opening events of an upstream stream", () => {
+  it("Chat: the role-only first chunk opens, a content delta or finish is content, an error chunk is an error", () => {
+    const head = { id: "c1", object: "chat.completion.chunk", created: 1, model: "m" };
+    expect(
+      classifyOpeningEvent(
+        "openai-chat",
+        ev(undefined, { ...head, choices: [{ index: 0, delta: { role: "assistant", content: "", refusal: null }, finish_reason: null }] }),
+      ),
+    ).toEqual({ kind: "opening" });
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, { ...head, choices: [{ index: 0, delta: { content: "Hi" }, finish_reason: null }] }))).toEqual({
+      kind: "content",
+    });
+    expect(
+      classifyOpeningEvent("openai-chat", ev(undefined, { ...head, choices: [{ index: 0, delta: { tool_calls: [{ index: 0 }] }, finish_reason: null }] })),
+    ).toEqual({ kind: "content" });
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, { ...head, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }))).toEqual({
+      kind: "content",
+    });
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, "[DONE]"))).toEqual({ kind: "content" });
+    expect(
+      classifyOpeningEvent("openai-chat", ev(undefined, { error: { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded" } })),
+    ).toEqual({
+      kind: "error",
+      error: { message: "Rate limit reached", code: "rate_limit_exceeded" },
+    });
+  });
+
+  it("Anthropic: message_start, ping and an empty block start open; a delta is content; event: error is an error", () => {
+    expect(classifyOpeningEvent("anthropic", ev("message_start", { type: "message_start", message: { id: "msg_1", content: [] } }))).toEqual({
+      kind: "opening",
+    });
+    expect(classifyOpeningEvent("anthropic", ev("ping", { type: "ping" }))).toEqual({ kind: "opening" });
+    expect(
+      classifyOpeningEvent("anthropic", ev("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } })),
+    ).toEqual({ kind: "opening" });
+    expect(
+      classifyOpeningEvent(
+        "anthropic",
+        ev("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "tool_use", id: "t", name: "x", input: {} } }),
+      ),
+    ).toEqual({ kind: "content" });
+    expect(
+      classifyOpeningEvent("anthropic", ev("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hi" } })),
+    ).toEqual({ kind: "content" });
+    expect(classifyOpeningEvent("anthropic", ev("error", { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }))).toEqual({
+      kind: "error",
+      error: { message: "Overloaded", code: "overloaded_error" },
+    });
+  });
+
+  it("Responses and Codex: created, in_progress and empty adds open; a delta is content; response.failed and error are errors", () => {
+    for (const p of ["openai-responses", "codex"] as const) {
+      expect(classifyOpeningEvent(p, ev("response.created", { type: "response.created", response: { status: "in_progress" } }))).toEqual({ kind: "opening" });
+      expect(classifyOpeningEvent(p, ev("response.in_progress", { type: "response.in_progress" }))).toEqual({ kind: "opening" });
+      expect(
+        classifyOpeningEvent(
+          p,
+          ev("response.output_item.added", { type: "response.output_item.added", item: { type: "message", content: [], role: "assistant" } }),
+        ),
+      ).toEqual({ kind: "opening" });
+      expect(
+        classifyOpeningEvent(
+          p,
+          ev("response.output_item.added", { type: "response.output_item.added", item: { type: "function_call", name: "x", arguments: "" } }),
+        ),
+      ).toEqual({ kind: "content" });
+      expect(classifyOpeningEvent(p, ev("response.output_text.delta", { type: "response.output_text.delta", delta: "Hi" }))).toEqual({ kind: "content" });
+      expect(
+        classifyOpeningEvent(
+          p,
+          ev("response.failed", { type: "response.failed", response: { status: "failed", error: { code: "server_error", message: "boom" } } }),
+        ),
+      ).toEqual({ kind: "error", error: { message: "boom", code: "server_error" } });
+      expect(
+        classifyOpeningEvent(p, ev("error", { type: "error", code: "rate_limit_exceeded", message: "slow down", param: null, sequence_number: 2 })),
+      ).toEqual({
+        kind: "error",
+        error: { message: "slow down", code: "rate_limit_exceeded" },
+      });
+      // The terminal events are the answer itself: never held.
+      expect(classifyOpeningEvent(p, ev("response.completed", { type: "response.completed" }))).toEqual({ kind: "content" });
+    }
+  });
+});

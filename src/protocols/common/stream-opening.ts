@@ -1,0 +1,112 @@
+/**
+ * What the opening events of an upstream SSE stream say, before any content:
+ * an upstream may answer 200 and then fail in its first events (Anthropic's
+ * `event: error` with `overloaded_error`, a Responses `response.failed` or
+ * `error` event, an OpenAI-compatible Chat `data: {"error": …}` chunk). Until
+ * an event carries something the client would see as part of the answer
+ * (text, reasoning, a tool call, a finish), nothing is lost by trying the next
+ * key, so the pipeline holds these events back and asks this module about each.
+ *
+ * "opening" events are the ones that carry no content (Anthropic's
+ * `message_start`, `ping`, an empty block start; Responses' `response.created`,
+ * `in_progress`, an empty item or part being added; Chat's role-only first
+ * chunk). Anything not known to be opening is content: the stream commits.
+ */
+import type { UpstreamProtocol } from "../../canonical/protocols.js";
+import type { InboundEvent } from "../codec.js";
+import { errorInAnswer, type AnswerError } from "./error-in-answer.js";
+
+export type OpeningVerdict = { kind: "opening" } | { kind: "content" } | { kind: "error"; error: AnswerError };
+
+const OPENING: Readonly<{ kind: "opening" }> = { kind: "opening" };
+const CONTENT: Readonly<{ kind: "content" }> = { kind: "content" };
+
+function parse(data: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(data);
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isEmpty = (v: unknown): boolean => v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0);
+
+/** A Chat chunk whose choices say nothing yet: only a role, empty strings or nulls, no finish. */
+function chatOpening(o: Record<string, unknown>): boolean {
+  const choices = o.choices;
+  if (!Array.isArray(choices) || choices.length === 0) return false;
+  for (const c of choices) {
+    if (c === null || typeof c !== "object") return false;
+    const choice = c as Record<string, unknown>;
+    if (!isEmpty(choice.finish_reason)) return false;
+    const delta = choice.delta;
+    if (delta === null || typeof delta !== "object") return false;
+    for (const [k, v] of Object.entries(delta)) if (k !== "role" && !isEmpty(v)) return false;
+  }
+  return true;
+}
+
+const RESPONSES_OPENING = new Set(["response.created", "response.in_progress", "response.queued", "codex.rate_limits"]);
+
+/** An item or part added with nothing in it yet (the mark that text is about to come). */
+function responsesEmptyAdd(type: string, o: Record<string, unknown>): boolean {
+  if (type === "response.content_part.added") {
+    const part = o.part as Record<string, unknown> | undefined;
+    return part !== undefined && isEmpty(part.text);
+  }
+  if (type === "response.output_item.added") {
+    const item = o.item as Record<string, unknown> | undefined;
+    return item !== undefined && (item.type === "message" || item.type === "reasoning") && isEmpty(item.content) && isEmpty(item.summary);
+  }
+  return false;
+}
+
+function anthropicEmptyBlockStart(o: Record<string, unknown>): boolean {
+  const block = o.content_block as Record<string, unknown> | undefined;
+  if (!block) return false;
+  return (block.type === "text" && isEmpty(block.text)) || (block.type === "thinking" && isEmpty(block.thinking));
+}
+
+function errorOf(o: Record<string, unknown> | undefined, fallback: string): AnswerError {
+  return (o && errorInAnswer(o)) ?? { message: fallback, code: undefined };
+}
+
+/** Classifies one event of an upstream stream that has shown no content yet. */
+export function classifyOpeningEvent(protocol: UpstreamProtocol, ev: InboundEvent): OpeningVerdict {
+  switch (protocol) {
+    case "openai-chat": {
+      if (ev.data === "[DONE]") return CONTENT;
+      const o = parse(ev.data);
+      if (!o) return CONTENT;
+      if (o.error !== undefined && o.error !== null) return { kind: "error", error: errorOf(o, "The upstream stream failed.") };
+      return chatOpening(o) ? OPENING : CONTENT;
+    }
+    case "anthropic": {
+      const o = parse(ev.data);
+      const type = ev.event ?? (typeof o?.type === "string" ? o.type : undefined);
+      if (type === "error") return { kind: "error", error: errorOf(o, "The upstream stream failed.") };
+      if (type === "message_start" || type === "ping") return OPENING;
+      if (type === "content_block_start" && o && anthropicEmptyBlockStart(o)) return OPENING;
+      return CONTENT;
+    }
+    case "openai-responses":
+    case "codex": {
+      const o = parse(ev.data);
+      const type = ev.event ?? (typeof o?.type === "string" ? o.type : undefined);
+      if (type === undefined) return CONTENT;
+      if (type === "error") {
+        // The bare `error` event carries code and message at the top level.
+        const code = typeof o?.code === "string" ? o.code : undefined;
+        const message = typeof o?.message === "string" && o.message ? o.message : "The upstream stream failed.";
+        return { kind: "error", error: code === undefined && o ? errorOf(o, message) : { message, code } };
+      }
+      if (type === "response.failed") {
+        const response = o?.response as Record<string, unknown> | undefined;
+        return { kind: "error", error: errorOf(response, "The upstream response failed.") };
+      }
+      if (RESPONSES_OPENING.has(type)) return OPENING;
+      return o && responsesEmptyAdd(type, o) ? OPENING : CONTENT;
+    }
+  }
+}
