@@ -187,12 +187,12 @@ export class Attempt {
   private record(outcome: AttemptTrailEntry["outcome"], code: string | undefined): void {
     if (this.#recorded) return;
     this.#recorded = true;
-    const tier = (this.planned as PlannedAttempt & { tier?: unknown }).tier;
     (this.ex.trail ??= []).push({
       upstream: this.target.upstream.name,
       upstreamId: this.target.upstream.id,
       keyId: this.key.id,
-      tier: typeof tier === "number" || typeof tier === "string" ? tier : null,
+      // Counted from 1, as the route header and explain name tiers.
+      tier: this.planned.tier + 1,
       outcome,
       httpStatus: this.#status ?? null,
       code: code ?? null,

@@ -206,7 +206,7 @@ for (const client of CLIENTS) {
             const rec = stack.usage[0]!;
             expect(rec, JSON.stringify(rec)).toMatchObject({ status: 200, attempts: 2, lane });
             expect(rec.attemptTrail.map((a) => a.outcome)).toEqual([f.outcome, "ok"]);
-            expect(rec.attemptTrail[1]).toMatchObject({ upstream: rec.upstream, keyId: rec.upstreamKeyId, httpStatus: 200, tier: null });
+            expect(rec.attemptTrail[1]).toMatchObject({ upstream: rec.upstream, keyId: rec.upstreamKeyId, httpStatus: 200, tier: 1 });
             // Ids and names only: no secret reaches the record.
             expect(JSON.stringify(rec.attemptTrail)).not.toMatch(/secret/);
           });

@@ -311,8 +311,8 @@ export interface AttemptTrailEntry {
   upstreamId: string;
   /** The upstream key's id (not the secret). */
   keyId: string;
-  /** The tier the planner put the attempt in; null while routes have no tiers. */
-  tier: number | string | null;
+  /** The route's tier the planner put the attempt in, counted from 1 (a route without tiers is tier 1); null in records written before tiers. */
+  tier: number | null;
   /**
    * "ok"; a failure class before the first byte ("rate_limited", "server_error", "network",
    * "timeout", "auth", "error_in_answer", "error_event", "broken_before_content",

@@ -1008,7 +1008,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
             upstream: "a",
             upstreamId: "up-a",
             keyId: "k-1",
-            tier: "primary",
+            tier: 2,
             outcome: "error_event",
             httpStatus: 200,
             code: "overloaded_error",
