@@ -13,6 +13,7 @@ import { ENGINES, openTestStore, type TestStore } from "../testing/test-stores.j
 import type { AdminContext } from "./context.js";
 import { releaseBalanceOnDelete } from "./credits.js";
 import { AdminService } from "./service.js";
+import { failure } from "../testing/gateway-error.js";
 
 describe.each(ENGINES)("credits on %s", (engine) => {
   let t: TestStore;
@@ -43,15 +44,6 @@ describe.each(ENGINES)("credits on %s", (engine) => {
   afterEach(() => t?.dispose());
 
   const keyOf = (account: Account): AdminContext => ({ actor: { type: "api_key", keyId: `key-of-${account.name}`, accountId: account.id } });
-
-  async function failure(promise: Promise<unknown>): Promise<GatewayError> {
-    const error = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(GatewayError);
-    return error as GatewayError;
-  }
 
   it("tops up, grants down the tree and claws back, each movement audited", async () => {
     await service.topUpCredit(org.id, { amount_micros: 5_000_000, kind: "subscription", note: "plan" });

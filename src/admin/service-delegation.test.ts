@@ -13,6 +13,7 @@ import type { Account, Store } from "../storage/ports.js";
 import { ENGINES, openTestStore, type TestStore } from "../testing/test-stores.js";
 import type { AdminContext } from "./context.js";
 import { AdminService } from "./service.js";
+import { failure } from "../testing/gateway-error.js";
 
 describe.each(ENGINES)("delegation in the admin service on %s", (engine) => {
   let t: TestStore;
@@ -47,15 +48,6 @@ describe.each(ENGINES)("delegation in the admin service on %s", (engine) => {
     });
   });
   afterEach(() => t?.dispose());
-
-  async function failure(promise: Promise<unknown>): Promise<GatewayError> {
-    const error = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(GatewayError);
-    return error as GatewayError;
-  }
 
   const bearer = (secret: string) => ({ authorization: `Bearer ${secret}` });
 

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { GatewayError } from "../canonical/errors.js";
 import { hashKey } from "../governance/api-keys.js";
 import { SecretBox } from "../governance/secrets.js";
 import type { Store } from "../storage/ports.js";
 import { ENGINES, openTestStore, type TestStore } from "../testing/test-stores.js";
 import { AdminService, type AuditEvent, type AuditSink } from "./service.js";
+import { failure } from "../testing/gateway-error.js";
 
 describe.each(ENGINES)("admin service on %s", (engine) => {
   let t: TestStore;
@@ -34,16 +34,6 @@ describe.each(ENGINES)("admin service on %s", (engine) => {
     });
   });
   afterEach(() => t?.dispose());
-
-  /** The GatewayError a call fails with. */
-  async function failure(promise: Promise<unknown>): Promise<GatewayError> {
-    const error = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(GatewayError);
-    return error as GatewayError;
-  }
 
   /** Asserts a refused write left no trace: nothing notified, nothing audited. */
   function expectNoWrite(): void {

@@ -13,6 +13,7 @@ import { ROOT_CONTEXT, type AdminContext } from "./context.js";
 import { mayAdminister } from "./authorize.js";
 import { AdminService } from "./service.js";
 import { upstreamView } from "./views.js";
+import { failure } from "../testing/gateway-error.js";
 
 const keyOf = (a: Account): AdminContext => ({ actor: { type: "api_key", keyId: `key-of-${a.name}`, accountId: a.id } });
 
@@ -39,15 +40,6 @@ describe.each(ENGINES)("tenant-owned upstreams on %s", (engine) => {
     });
   });
   afterEach(() => t?.dispose());
-
-  async function failure(promise: Promise<unknown>): Promise<GatewayError> {
-    const error = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(GatewayError);
-    return error as GatewayError;
-  }
 
   it("answers mayAdminister from the tree: own account and below, never above, beside or gateway-wide", async () => {
     expect(await mayAdminister(t.store, keyOf(acme), dev.id)).toBe(true);
