@@ -16,6 +16,7 @@ import { handleGenerate } from "../pipeline/handle-request.js";
 import { asGatewayError, failureOutcome, type Outcome } from "../pipeline/settle.js";
 import { countTokens } from "../pipeline/count-tokens.js";
 import { listModels } from "../pipeline/list-models.js";
+import { admitCaller } from "../pipeline/admit.js";
 import { authenticate } from "../pipeline/authenticate.js";
 import { handleAdmin, type AdminDeps } from "../admin/routes.js";
 import { renderError } from "../pipeline/render-error.js";
@@ -180,9 +181,9 @@ export function createEdge(o: EdgeOptions): Edge {
     }
     if (path === "/v1/models" && method === "GET") {
       const principal = await authenticate(req.headers, o.pipeline.principals);
-      // A suspended account (or one below a suspended ancestor) learns nothing, as on every other route.
-      const suspended = principal.chain.find((a) => a.status !== "active");
-      if (suspended) throw new GatewayError("permission", "account_disabled", `Account '${suspended.name}' is disabled.`);
+      // A suspended account, or a caller outside the chain's address or origin lists, learns nothing, as on every other route.
+      const origin = typeof req.headers.origin === "string" ? req.headers.origin : undefined;
+      await admitCaller(principal, { clientAddress: clientAddressOf(req.socket.remoteAddress, req.headers), origin });
       sendJson(res, 200, listModels(o.pipeline.catalog.snapshot, principal, req.headers));
       return;
     }

@@ -112,6 +112,25 @@ describe("ip_allow", () => {
     expect((await chat("127.0.0.1", KEYS.v6)).json.error?.code).toBe("ip_not_allowed");
   });
 
+  it("holds GET /v1/models to the same address and origin lists as generation", async () => {
+    const list = (from: "127.0.0.1" | "::1", key: string, headers: Record<string, string> = {}) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          { host: from, port: stack.gw.port, path: "/v1/models", method: "GET", agent: false, headers: { authorization: `Bearer ${key}`, ...headers } },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    expect(await list("127.0.0.1", KEYS.v4)).toBe(200);
+    expect(await list("::1", KEYS.v4)).toBe(403);
+    expect(await list("127.0.0.1", KEYS.web, { origin: "https://app.example.com" })).toBe(200);
+    expect(await list("127.0.0.1", KEYS.web, { origin: "https://evil.example" })).toBe(403);
+  });
+
   it("reads an IPv4-mapped range as the IPv4 range it names", async () => {
     expect((await chat("127.0.0.1", KEYS.mapped)).status).toBe(200);
     expect((await chat("::1", KEYS.mapped)).status).toBe(403);

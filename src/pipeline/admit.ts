@@ -3,7 +3,15 @@
  * composed in main.ts) run against the principal, and the Admission they
  * return is ended by settlement on every exit path.
  */
-import { admit, type Admission, type AdmissionRequest, type AdmissionSubject } from "../governance/admission.js";
+import {
+  accountActiveCheck,
+  admit,
+  clientAddressCheck,
+  originCheck,
+  type Admission,
+  type AdmissionRequest,
+  type AdmissionSubject,
+} from "../governance/admission.js";
 import { modelAllowed, type Principal } from "../governance/principals.js";
 import type { PipelineDeps } from "./exchange.js";
 
@@ -25,4 +33,12 @@ export function admitRequest(deps: PipelineDeps, principal: Principal, request: 
   return admit(deps.admissionChecks, subjectOf(principal), request, {
     onEndError: (err) => deps.logger.error({ err, account: principal.account.id }, "admission did not end cleanly; its holds expire by TTL"),
   });
+}
+
+/** Who asks and from where, without a model: the account chain active, the address and the browser origin allowed. */
+const CALLER_CHECKS = [accountActiveCheck, clientAddressCheck, originCheck];
+
+/** Admits a request that names no model (listing the models a key may use) by the checks every request passes first; holds nothing. */
+export async function admitCaller(principal: Principal, request: Pick<AdmissionRequest, "clientAddress" | "origin">): Promise<void> {
+  await (await admit(CALLER_CHECKS, subjectOf(principal), { model: "", stream: false, ...request })).release();
 }
