@@ -105,7 +105,14 @@ function clusterSuite(feed: "postgres" | "redis"): void {
       const created = await admin(a, "POST", `/accounts/${String(acct.id)}/keys`, { name: "k" });
       const secret = String(created.key);
       const keyId = String(created.id);
-      expect(await use(b, secret)).toBe(ADMITTED);
+      // Notices reach B on their own time, in order: a late one (the key's creation) would drop
+      // the key from B's cache below. A suspension and resume that B is seen to apply come
+      // last, so once B admits again it has applied every notice and holds the key.
+      expect(await eventually(() => use(b, secret), ADMITTED)).toBe(ADMITTED);
+      await admin(a, "POST", `/accounts/${String(acct.id)}/suspend`);
+      expect(await eventually(() => use(b, secret), "403 account_disabled")).toBe("403 account_disabled");
+      await admin(a, "POST", `/accounts/${String(acct.id)}/resume`);
+      expect(await eventually(() => use(b, secret), ADMITTED)).toBe(ADMITTED);
 
       // Revoked behind every node's back: no notice is sent.
       const client = new pg.Client({ connectionString: db.url });
