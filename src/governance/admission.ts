@@ -41,6 +41,26 @@ export interface AdmissionRequest {
   clientAddress?: string;
   /** The request's Origin header, when it has one (a browser's request). */
   origin?: string;
+  /** What the request is expected to use, for token limits, quotas and credit holds; settled on actual usage. Absent = nothing beyond one request. */
+  estimate?: TokenEstimate;
+}
+
+/**
+ * What a request is expected to use before it runs: the input from its size, the output
+ * from its `max_tokens` / `max_output_tokens` (or the gateway's default when it names
+ * none). Token limits and credit admit on it and settle on what the upstream reports.
+ */
+export interface TokenEstimate {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Who pays for an admitted request and on which track (docs/billing.md): set by the billing check. */
+export interface Charge {
+  /** The account whose credit balance pays (the nearest on the chain with a wallet of its own). */
+  payerAccountId: string;
+  /** `credit`: the balance is debited; `quota`: a usage allowance covers it and no money moves. */
+  track: "credit" | "quota";
 }
 
 /** How an admitted request ended; what settles a reservation (a quota charges the usage, a slot just frees). */
@@ -53,6 +73,8 @@ export interface AdmissionOutcome {
   aborted: boolean;
   /** The stable error code, when the request failed. */
   errorCode?: string;
+  /** What `usage` costs on the served model under the account's prices (integer micro-units); absent = not priced. */
+  costMicros?: number;
 }
 
 /**
@@ -64,6 +86,8 @@ export interface Reservation {
   settle(outcome: AdmissionOutcome): Promise<void>;
   /** The request never ran: give everything back as if it had not been admitted. */
   release(): Promise<void>;
+  /** Who pays, when this reservation is the billing check's. */
+  readonly charge?: Charge;
 }
 
 /** A check's answer that the request may not proceed; `admit` turns it into a GatewayError with the check's code. */
@@ -72,9 +96,16 @@ export interface Refusal {
   message: string;
   param?: string;
   headers?: Record<string, string>;
+  /** A check that guards several things (rates and concurrency, quota and credit) names which refused; default: the check's own. */
+  code?: ErrorCode;
+  kind?: ErrorKind;
+  status?: number;
 }
 
-export function refuse(message: string, opts: { param?: string; headers?: Record<string, string> } = {}): Refusal {
+export function refuse(
+  message: string,
+  opts: { param?: string; headers?: Record<string, string>; code?: ErrorCode; kind?: ErrorKind; status?: number } = {},
+): Refusal {
   return { refused: true, message, ...opts };
 }
 
@@ -99,6 +130,8 @@ export interface Admission {
   readonly ended: boolean;
   settle(outcome: AdmissionOutcome): Promise<void>;
   release(): Promise<void>;
+  /** Who pays for the request, when a billing check admitted it. */
+  readonly charge: Charge | undefined;
 }
 
 export interface AdmitOptions {
@@ -133,7 +166,11 @@ export async function admit(
     if (result === undefined) continue;
     if (isRefusal(result)) {
       await endAll(held, (r) => r.release(), opts.onEndError);
-      throw new GatewayError(check.kind, check.code, result.message, { param: result.param, headers: result.headers });
+      throw new GatewayError(result.kind ?? check.kind, result.code ?? check.code, result.message, {
+        param: result.param,
+        headers: result.headers,
+        status: result.status,
+      });
     }
     held.push(result);
   }
@@ -162,6 +199,11 @@ class HeldAdmission implements Admission {
 
   get ended(): boolean {
     return this.#ending !== undefined;
+  }
+
+  get charge(): Charge | undefined {
+    for (const r of this.#held) if (r.charge) return r.charge;
+    return undefined;
   }
 
   settle(outcome: AdmissionOutcome): Promise<void> {

@@ -4,7 +4,21 @@
  * synchronously between two awaits, so no other call can interleave with it: that is
  * what makes it atomic here, as a Lua script is in Redis.
  */
-import { checkReserveRequest, checkWindowArgs, type Counters, type ReserveRequest, type ReserveResult } from "./counters.js";
+import {
+  checkReserveRequest,
+  checkTakeRequest,
+  checkWindowArgs,
+  checkWindowSpec,
+  type FinishRequest,
+  type Meter,
+  type RebaseRequest,
+  type ReserveRequest,
+  type ReserveResult,
+  type TakeRequest,
+  type TakeResult,
+  type WindowMark,
+  type WindowSpec,
+} from "./counters.js";
 
 export interface MemoryCountersOptions {
   /** Milliseconds since the epoch; tests pass a hand-moved clock instead of sleeping. */
@@ -26,10 +40,24 @@ interface Window {
 /** How many operations pass between sweeps of keys nobody touches any more. */
 const SWEEP_EVERY = 1024;
 
-export class MemoryCounters implements Counters {
+/** A sliding window's buckets (bucket index → count) or a fixed window's single count, with when it may be forgotten. */
+interface Tally {
+  buckets: Map<number, number>;
+  forgetAt: number;
+}
+
+interface Balance {
+  balance: number;
+  seq: number;
+  validUntil: number;
+}
+
+export class MemoryCounters implements Meter {
   readonly #now: () => number;
   readonly #holdings = new Map<string, Map<string, Holding>>();
   readonly #windows = new Map<string, Window>();
+  readonly #tallies = new Map<string, Tally>();
+  readonly #balances = new Map<string, Balance>();
   #ops = 0;
 
   constructor(opts: MemoryCountersOptions = {}) {
@@ -38,7 +66,110 @@ export class MemoryCounters implements Counters {
 
   /** Keys it remembers, live or not yet swept: a gauge for memory use. */
   get trackedKeys(): number {
-    return this.#holdings.size + this.#windows.size;
+    return this.#holdings.size + this.#windows.size + this.#tallies.size + this.#balances.size;
+  }
+
+  async take(r: TakeRequest): Promise<TakeResult> {
+    checkTakeRequest(r);
+    const now = this.#tick();
+    // Check every line before writing any, so a refusal leaves nothing behind.
+    for (const h of r.holds) {
+      let limit = h.limit;
+      if (limit === undefined) {
+        const b = this.#balances.get(h.key);
+        if (!b || b.validUntil <= now) return { granted: false, reason: "unknown_balance", key: h.key };
+        limit = b.balance;
+      }
+      const holders = this.#live(h.key, now);
+      const held = sum(holders) - (holders?.get(r.holder)?.n ?? 0);
+      if (held + h.n > limit) return { granted: false, reason: "full", key: h.key, used: held, limit, retryAfterMs: undefined };
+    }
+    const marks: WindowMark[] = [];
+    for (const w of r.windows) {
+      const { id, mark, bucket } = place(w.key, w.window, now);
+      const tally = this.#tallies.get(id);
+      const used = tally ? count(tally, w.window, bucket) : 0;
+      if (used + w.n > w.limit)
+        return {
+          granted: false,
+          reason: "full",
+          key: w.key,
+          used,
+          limit: w.limit,
+          retryAfterMs: retryAfter(tally, w.window, bucket, used + w.n - w.limit, now),
+        };
+      marks.push(mark);
+    }
+    const expiresAt = now + r.ttlMs;
+    for (const h of r.holds) {
+      let holders = this.#holdings.get(h.key);
+      if (!holders) this.#holdings.set(h.key, (holders = new Map()));
+      holders.set(r.holder, { n: h.n, expiresAt });
+    }
+    for (const w of r.windows) {
+      const { id, bucket } = place(w.key, w.window, now);
+      this.#add(id, w.window, bucket, w.n, now);
+    }
+    return { granted: true, marks };
+  }
+
+  async finish(r: FinishRequest): Promise<void> {
+    const now = this.#tick();
+    for (const key of r.release) {
+      const holders = this.#holdings.get(key);
+      if (!holders) continue;
+      holders.delete(r.holder);
+      if (holders.size === 0) this.#holdings.delete(key);
+    }
+    for (const c of r.corrections) {
+      checkWindowSpec(c.window);
+      const bucket = Number(c.mark);
+      if (!Number.isSafeInteger(bucket)) continue;
+      const id = c.window.kind === "fixed" ? `${c.key}\u0000${c.window.id}` : c.key;
+      // A count whose window has ended is left alone: correcting it changes nothing anyone reads.
+      if (c.window.kind === "sliding" && bucket <= Math.floor(now / (c.window.windowMs / c.window.buckets)) - c.window.buckets) continue;
+      this.#add(id, c.window, bucket, c.delta, now);
+    }
+    for (const c of r.carry) {
+      if (!Number.isSafeInteger(c.n) || c.n <= 0) continue;
+      let holders = this.#live(c.key, now);
+      if (!holders) this.#holdings.set(c.key, (holders = new Map()));
+      const had = holders.get(c.holder)?.n ?? 0;
+      holders.set(c.holder, { n: had + c.n, expiresAt: now + c.ttlMs });
+    }
+  }
+
+  async rebase(r: RebaseRequest): Promise<void> {
+    const now = this.#tick();
+    const b = this.#balances.get(r.key);
+    if (!b || r.seq > b.seq) this.#balances.set(r.key, { balance: r.balance, seq: r.seq, validUntil: r.validUntil ?? Number.POSITIVE_INFINITY });
+    if (r.drop && r.drop.n > 0) {
+      const holders = this.#live(r.key, now);
+      const h = holders?.get(r.drop.holder);
+      if (h) {
+        h.n -= r.drop.n;
+        if (h.n <= 0) holders!.delete(r.drop.holder);
+        if (holders!.size === 0) this.#holdings.delete(r.key);
+      }
+    }
+  }
+
+  async counted(key: string, window: WindowSpec): Promise<number> {
+    checkWindowSpec(window);
+    const now = this.#tick();
+    const { id, bucket } = place(key, window, now);
+    const tally = this.#tallies.get(id);
+    return tally ? count(tally, window, bucket) : 0;
+  }
+
+  /** Adds `n` (or subtracts) to one bucket, never below 0. */
+  #add(id: string, window: WindowSpec, bucket: number, n: number, now: number): void {
+    let tally = this.#tallies.get(id);
+    if (!tally) this.#tallies.set(id, (tally = { buckets: new Map(), forgetAt: 0 }));
+    const v = Math.max(0, (tally.buckets.get(bucket) ?? 0) + n);
+    if (v === 0) tally.buckets.delete(bucket);
+    else tally.buckets.set(bucket, v);
+    tally.forgetAt = Math.max(tally.forgetAt, window.kind === "fixed" ? window.endsAt : now + window.windowMs);
   }
 
   async reserve(r: ReserveRequest): Promise<ReserveResult> {
@@ -102,6 +233,7 @@ export class MemoryCounters implements Counters {
     if (++this.#ops % SWEEP_EVERY === 0) {
       for (const key of [...this.#holdings.keys()]) this.#live(key, now);
       for (const [key, w] of this.#windows) if ((w.index + 1) * w.windowMs <= now) this.#windows.delete(key);
+      for (const [key, t] of this.#tallies) if (t.forgetAt <= now) this.#tallies.delete(key);
     }
     return now;
   }
@@ -111,4 +243,35 @@ function sum(holders: Map<string, Holding> | undefined): number {
   let total = 0;
   if (holders) for (const h of holders.values()) total += h.n;
   return total;
+}
+
+/** The stored identity of a window line, the bucket it counts into now, and the mark naming that bucket. */
+function place(key: string, w: WindowSpec, now: number): { id: string; bucket: number; mark: WindowMark } {
+  if (w.kind === "fixed") return { id: `${key}\u0000${w.id}`, bucket: 0, mark: "0" };
+  const bucket = Math.floor(now / (w.windowMs / w.buckets));
+  return { id: key, bucket, mark: String(bucket) };
+}
+
+/** The window's count as of bucket `current`: a fixed window's one count, or the buckets still inside a sliding window (dropping the rest). */
+function count(t: Tally, w: WindowSpec, current: number): number {
+  let total = 0;
+  for (const [b, n] of t.buckets) {
+    if (w.kind === "sliding" && b <= current - w.buckets) t.buckets.delete(b);
+    else total += n;
+  }
+  return total;
+}
+
+/** How long until `excess` has left the window: a fixed window's reset, or the time the oldest buckets holding that much leave. */
+function retryAfter(t: Tally | undefined, w: WindowSpec, current: number, excess: number, now: number): number | undefined {
+  if (w.kind === "fixed") return Math.max(0, w.endsAt - now);
+  const bucketMs = w.windowMs / w.buckets;
+  let freed = 0;
+  for (const b of [...(t?.buckets.keys() ?? [])].sort((x, y) => x - y)) {
+    freed += t!.buckets.get(b)!;
+    if (freed >= excess) return Math.max(0, (b + w.buckets) * bucketMs - now);
+  }
+  // More than the whole window holds: only a request smaller than the limit can ever fit.
+  void current;
+  return w.windowMs;
 }

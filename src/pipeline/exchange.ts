@@ -13,6 +13,7 @@ import type { PlannedAttempt } from "../routing/plan.js";
 import type { AttemptTrailEntry } from "../storage/ports.js";
 import type { UpstreamTransport } from "../upstream/response.js";
 import type { CredentialSource } from "../upstream/credentials.js";
+import type { Pricer } from "../governance/pricing.js";
 import type { AdmissionCheck } from "../governance/admission.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -46,6 +47,12 @@ export interface UsageRecord {
   ttfbMs: number | undefined;
   /** Set when the client went away before the answer completed. */
   aborted: boolean;
+  /** What the usage cost (integer micro-units) and the price entry's version; 0 and "free" when nothing is priced. */
+  costMicros: number;
+  priceVersion: string;
+  /** Who pays and how much was debited from credit (0 when a quota covered it or nothing was billed). */
+  payerAccountId: string | undefined;
+  chargedMicros: number;
 }
 
 export interface PipelineDeps {
@@ -70,6 +77,8 @@ export interface PipelineDeps {
   routeHeader?: boolean;
   /** Admission checks, in order (main.ts composes them from governance). */
   admissionChecks: readonly AdmissionCheck[];
+  /** Prices settled usage (governance/pricing.ts); absent = nothing is priced. */
+  pricer?: Pricer;
   /** Receives one record per settled request; must not block (batch it). */
   recordUsage(rec: UsageRecord): void;
 }

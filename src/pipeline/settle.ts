@@ -41,10 +41,16 @@ export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | 
   const o = outcome ?? { status: 500, usage: emptyUsage(), errorCode: "internal_error" };
   // Stopped by the gateway (shutdown) is a failure with its own code, not a cancellation.
   const aborted = clientGone(ex.signal);
-  // A request that reached an upstream settles (a quota charges what it used); one that never did gives everything back.
-  if (admission) void ((ex.attempts ?? 0) > 0 ? admission.settle({ status: o.status, usage: o.usage, aborted, errorCode: o.errorCode }) : admission.release());
   const p = ex.principal;
+  const quote = p && ex.servedModel !== undefined && deps.pricer ? deps.pricer.cost(p.policy, ex.servedModel, o.usage) : { micros: 0, version: "free" };
+  // A request that reached an upstream settles (a quota charges what it used); one that never did gives everything back.
+  const ended = admission
+    ? (ex.attempts ?? 0) > 0
+      ? admission.settle({ status: o.status, usage: o.usage, aborted, errorCode: o.errorCode, costMicros: quote.micros })
+      : admission.release()
+    : undefined;
   if (!p) return;
+  const charge = admission?.charge;
   const target = ex.lastAttempt?.target;
   const rec: UsageRecord = {
     requestId: ex.id,
@@ -67,9 +73,16 @@ export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | 
     latencyMs: performance.now() - ex.startedAt,
     ttfbMs: ex.firstByteAt === undefined ? undefined : ex.firstByteAt - ex.startedAt,
     aborted,
+    costMicros: quote.micros,
+    priceVersion: quote.version,
+    payerAccountId: charge?.payerAccountId,
+    chargedMicros: charge?.track === "credit" ? quote.micros : 0,
   };
   countTokens(deps, rec);
-  deps.recordUsage(rec);
+  // The record is handed over once the admission has settled: a credit view must count the
+  // settled cost (held in this node's name) before the ledger write that lets go of it.
+  if (ended) void ended.then(() => deps.recordUsage(rec));
+  else deps.recordUsage(rec);
 }
 
 function countTokens(deps: PipelineDeps, rec: UsageRecord): void {
