@@ -328,8 +328,8 @@ export interface AttemptTrailEntry {
 }
 
 export interface UsageRepo {
-  /** Inserts a batch in one statement; rows whose requestId is already stored are skipped. Returns rows inserted. */
-  insertMany(records: readonly UsageRecord[]): Promise<number>;
+  /** Inserts a batch; rows whose requestId is already stored are skipped. Returns the request ids inserted (so a caller debits only those). */
+  insertMany(records: readonly UsageRecord[]): Promise<string[]>;
   /** An account's records, newest first. */
   listByAccount(accountId: string, opts?: { limit?: number }): Promise<UsageRecord[]>;
 }

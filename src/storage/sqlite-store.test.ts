@@ -137,7 +137,7 @@ describe("sqlite usage records", () => {
       const inserted = store.usage.insertMany([record]);
       release();
       await expect(failing).rejects.toThrow("admin write failed");
-      expect(await inserted).toBe(1);
+      expect(await inserted).toHaveLength(1);
       expect((await store.usage.listByAccount(account.id)).map((r) => r.requestId)).toEqual(["req_during_trx"]);
     } finally {
       await store.close();

@@ -101,23 +101,24 @@ function toRecord(row: Selectable<UsageRecordsTable>): UsageRecord {
 }
 
 export class SqlUsageRepo implements UsageRepo {
-  #sqliteInsert: ((rows: readonly UsageRow[]) => number) | undefined;
+  #sqliteInsert: ((rows: readonly UsageRow[]) => string[]) | undefined;
 
   constructor(private readonly ctx: SqlContext) {}
 
-  async insertMany(records: readonly UsageRecord[]): Promise<number> {
+  async insertMany(records: readonly UsageRecord[]): Promise<string[]> {
     // Outside a transaction only: statements run on the raw handle bypass Kysely's connection
     // lock and would otherwise join (and roll back with) another caller's open transaction.
     if (this.ctx.sqlite && !this.ctx.sqlite.inTransaction) return this.#sqliteInsertMany(this.ctx.sqlite, records);
-    let inserted = 0;
+    const inserted: string[] = [];
     for (let i = 0; i < records.length; i += ROWS_PER_STATEMENT) {
       const rows = records.slice(i, i + ROWS_PER_STATEMENT).map(toRow);
       const result = await this.ctx.db
         .insertInto("usage_records")
         .values(rows)
         .onConflict((oc) => oc.column("request_id").doNothing())
-        .executeTakeFirst();
-      inserted += Number(result.numInsertedOrUpdatedRows ?? 0);
+        .returning("request_id")
+        .execute();
+      for (const r of result) inserted.push(r.request_id);
     }
     return inserted;
   }
@@ -128,15 +129,15 @@ export class SqlUsageRepo implements UsageRepo {
    * building, compiling and preparing a new multi-row INSERT (25 parameters a row) for
    * every batch, which is what the query-layer path below does.
    */
-  #sqliteInsertMany(db: NonNullable<SqlContext["sqlite"]>, records: readonly UsageRecord[]): number {
+  #sqliteInsertMany(db: NonNullable<SqlContext["sqlite"]>, records: readonly UsageRecord[]): string[] {
     if (!this.#sqliteInsert) {
       const stmt = db.prepare(
         `insert into usage_records (${COLUMNS.join(", ")}) values (${COLUMNS.map(() => "?").join(", ")}) on conflict (request_id) do nothing`,
       );
       this.#sqliteInsert = db.transaction((rows: readonly UsageRow[]) => {
-        let n = 0;
-        for (const row of rows) n += stmt.run(COLUMNS.map((c) => row[c] ?? null)).changes;
-        return n;
+        const ids: string[] = [];
+        for (const row of rows) if (stmt.run(COLUMNS.map((c) => row[c] ?? null)).changes > 0) ids.push(row.request_id);
+        return ids;
       });
     }
     return this.#sqliteInsert(records.map(toRow));
