@@ -155,6 +155,20 @@ export const configSchema = z.strictObject({
       loads_per_second: z.number().int().positive().default(1_000),
     })
     .prefault({}),
+  /** Limits, quotas and credit on the data path (docs/governance.md). */
+  governance: z
+    .strictObject({
+      /**
+       * Where limits, quotas, spend caps and credit views are counted: in this process (exact
+       * for one node) or in Redis (shared by a cluster). Default: redis when `redis_url` is set.
+       */
+      counters: z.enum(["memory", "redis"]).optional(),
+      /** When the Redis counters cannot be reached: count in this process alone (each node enforces the limits by itself) or refuse with 503. */
+      on_counters_unavailable: z.enum(["local", "refuse"]).default("local"),
+      /** Output tokens a request is assumed to use when it names no max_tokens / max_output_tokens (token limits and credit holds; settled on actual usage). */
+      default_output_tokens: z.number().int().positive().default(4096),
+    })
+    .prefault({}),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   upstreams: z.array(upstreamEntry).default([]),
   accounts: z.array(account).default([]),
