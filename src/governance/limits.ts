@@ -47,7 +47,7 @@ export const HOUR: SlidingWindow = { kind: "sliding", windowMs: 3_600_000, bucke
 export const DEFAULT_HOLD_TTL_MS = 60 * 60_000;
 
 /** Which limit, and who set it: what the refusal and `x-switchyard-limit` name. */
-interface LimitSource {
+export interface LimitSource {
   readonly field: LimitField;
   readonly limit: number;
   /** `account`, `key` or `model:<pattern>`. */
@@ -79,8 +79,8 @@ interface SubjectPlan {
   /** The account and key lines, whatever the model. */
   readonly base: Lines;
   readonly timeZone: string;
-  /** Per-model lines by served model; undefined when no account on the chain states per-model limits. */
-  readonly perModel: ((model: string) => Lines) | undefined;
+  /** Every line for a served model (the base and the matching per-model ones); undefined when no account on the chain states per-model limits. */
+  readonly forModel: ((model: string) => Lines) | undefined;
 }
 
 export interface LimitsCheckOptions {
@@ -154,20 +154,21 @@ function planOf(subject: AdmissionSubject): SubjectPlan {
       lines: linesOf(rootId, set, { scope: `model:${pattern}`, accountName: nameOf(a.accountId) }, { accountId: a.accountId }, pattern),
     })),
   );
-  let perModel: SubjectPlan["perModel"];
+  const base = concat(parts);
+  let forModel: SubjectPlan["forModel"];
   if (patterned.length > 0) {
     const memo = new Map<string, Lines>();
-    perModel = (model) => {
+    forModel = (model) => {
       let lines = memo.get(model);
       if (!lines) {
         if (memo.size >= MAX_MODELS_PER_SUBJECT) memo.clear();
-        lines = concat(patterned.filter((p) => p.matches(model)).map((p) => p.lines));
+        lines = concat([base, ...patterned.filter((p) => p.matches(model)).map((p) => p.lines)]);
         memo.set(model, lines);
       }
       return lines;
     };
   }
-  return { base: concat(parts), timeZone: subject.policy?.timeZone.value ?? "UTC", perModel };
+  return { base, timeZone: subject.policy?.timeZone.value ?? "UTC", forModel };
 }
 
 const plans = new WeakMap<AdmissionSubject, SubjectPlan>();
@@ -222,7 +223,7 @@ export function limitsCheck(meter: Meter, opts: LimitsCheckOptions = {}): Admiss
     kind: "rate_limit",
     async run(subject, request) {
       const plan = planFor(subject);
-      const lines = plan.perModel ? concat([plan.base, plan.perModel(request.model)]) : plan.base;
+      const lines = plan.forModel ? plan.forModel(request.model) : plan.base;
       if (lines.holds.length === 0 && lines.windows.length === 0) return undefined;
       const tokens = estimateOf(request);
       let day: WindowSpec | undefined;
