@@ -209,6 +209,19 @@ export function runLimitsContract(name: string, make: (now: () => number) => Met
         await admit([check], s, req("gpt-4o", 100, 500));
       });
 
+      it("an estimate above the limit itself fits an empty window, counting as the whole limit, and settles on actual usage", async () => {
+        const { check, meter } = await setup();
+        const s = subject([["a", { limits: { tpm: 1000, tpd: 100_000 } }]]);
+        const a = await admit([check], s, req("gpt-4o", 100, 4096));
+        expect(await meter.counted(lk("a", "tpm"), MINUTE)).toBe(1000);
+        expect(await meter.counted(lk("a", "tpd"), dayWindow("UTC", Date.parse("2026-12-05T12:00:00Z")))).toBe(4196);
+        await refusedBy(admit([check], s, req("gpt-4o", 1, 1)));
+        await a.settle(done(usage(150, 50)));
+        expect(await meter.counted(lk("a", "tpm"), MINUTE)).toBe(200);
+        expect(await meter.counted(lk("a", "tpd"), dayWindow("UTC", Date.parse("2026-12-05T12:00:00Z")))).toBe(200);
+        await admit([check], s, req("gpt-4o", 1, 1));
+      });
+
       it("settling more than the estimate counts the excess", async () => {
         const { check, meter } = await setup();
         const s = subject([["a", { limits: { tpm: 1000 } }]]);

@@ -17,8 +17,10 @@
  * - Day windows are natural days in the account's time zone (`policy.timeZone`,
  *   calendar.ts): they reset at local midnight, and a new day is a new stored window, so
  *   a late settlement corrects the day it was counted in, never the next one.
- * - Token lines take the request's estimate (input + output) and are corrected to the
- *   actual usage when the request settles, at the very bucket they were counted in.
+ * - Token lines take the request's estimate (input + output; at most the limit itself, so
+ *   a request estimated above a limit fits an empty window rather than never) and are
+ *   corrected to the actual usage when the request settles, at the very bucket they were
+ *   counted in.
  *
  * Everything that does not depend on the request is worked out once per subject (a
  * principal's folded policy and key) and once per served model, and kept while the
@@ -231,7 +233,8 @@ export function limitsCheck(meter: Meter, opts: LimitsCheckOptions = {}): Admiss
       const windows: WindowLine[] = lines.windows.map((w) => ({
         key: w.key,
         limit: w.limit,
-        n: w.tokens ? tokens : 1,
+        // An estimate above the limit itself counts as the whole limit: such a request fits an empty window (and settles on what it used) instead of never.
+        n: w.tokens ? Math.min(tokens, w.limit) : 1,
         window: w.sliding ?? (day ??= dayWindow(plan.timeZone, now())),
       }));
       // A fresh id per request: one the client chose could be shared by two requests, which would then share a slot.
@@ -241,7 +244,7 @@ export function limitsCheck(meter: Meter, opts: LimitsCheckOptions = {}): Admiss
         if (result.reason === "unknown_balance") throw new Error(`limits: the meter asked for a balance of '${result.key}', which limits never hold against`);
         return refusal(lines, result.key, result.used, result.retryAfterMs, tokens);
       }
-      return new LimitReservation(meter, holder, holds, windows, lines.windows, result.marks, tokens);
+      return new LimitReservation(meter, holder, holds, windows, lines.windows, result.marks);
     },
   };
 }
@@ -281,13 +284,12 @@ class LimitReservation implements Reservation {
     private readonly windows: readonly WindowLine[],
     private readonly templates: readonly WindowTemplate[],
     private readonly marks: readonly WindowMark[],
-    private readonly estimate: number,
   ) {}
 
   /** Token lines move from the estimate to what the upstream reported; request lines stand (the request ran). */
   settle(outcome: AdmissionOutcome): Promise<void> {
     const actual = outcome.usage.inputTokens + outcome.usage.outputTokens;
-    return this.#end((i) => (this.templates[i]!.tokens ? actual - this.estimate : 0));
+    return this.#end((i) => (this.templates[i]!.tokens ? actual - this.windows[i]!.n : 0));
   }
 
   /** The request never ran: every count it added is taken back. */
