@@ -28,6 +28,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { ErrorCode } from "../canonical/error-codes.js";
+import { compileModelPatterns } from "../canonical/model-pattern.js";
 import type { KeyLimits } from "../storage/ports.js";
 import { refuse, type AdmissionCheck, type AdmissionOutcome, type AdmissionRequest, type AdmissionSubject, type Reservation } from "./admission.js";
 import { dayWindow } from "./calendar.js";
@@ -152,7 +153,7 @@ function planOf(subject: AdmissionSubject): SubjectPlan {
   for (const a of limitChain) parts.push(linesOf(rootId, a.limits, { scope: "account", accountName: nameOf(a.accountId) }, { accountId: a.accountId }));
   const patterned = limitChain.flatMap((a) =>
     Object.entries(a.limits.per_model ?? {}).map(([pattern, set]) => ({
-      matches: subject.policy!.perModelLimits.get(pattern)?.matcher.matches ?? (() => false),
+      matcher: subject.policy!.perModelLimits.get(pattern)?.matcher ?? compileModelPatterns([pattern]),
       lines: linesOf(rootId, set, { scope: `model:${pattern}`, accountName: nameOf(a.accountId) }, { accountId: a.accountId }, pattern),
     })),
   );
@@ -164,7 +165,7 @@ function planOf(subject: AdmissionSubject): SubjectPlan {
       let lines = memo.get(model);
       if (!lines) {
         if (memo.size >= MAX_MODELS_PER_SUBJECT) memo.clear();
-        lines = concat([base, ...patterned.filter((p) => p.matches(model)).map((p) => p.lines)]);
+        lines = concat([base, ...patterned.filter((p) => p.matcher.matches(model)).map((p) => p.lines)]);
         memo.set(model, lines);
       }
       return lines;
