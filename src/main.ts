@@ -31,6 +31,9 @@ import type { KeyStateView } from "./admin/routes.js";
 import { TierRouter } from "./routing/tier-router.js";
 import { createCredentialCache } from "./upstream/credentials.js";
 import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
+import type { Meter } from "./governance/counters.js";
+import { MemoryCounters } from "./governance/counters-memory.js";
+import { limitsCheck } from "./governance/limits.js";
 import { storedUsage } from "./pipeline/settle.js";
 import { createExplain } from "./pipeline/explain.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -48,6 +51,8 @@ export interface GatewayOptions {
   onUsage?: (rec: UsageRecord) => void;
   /** Admission checks instead of the default ones (the account is active, the model allowed). */
   admissionChecks?: readonly AdmissionCheck[];
+  /** The counters limits are kept on, instead of the configured engine (tests read them). */
+  meter?: Meter;
 }
 
 export interface Gateway {
@@ -221,6 +226,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     });
     if (h.probe_interval_ms > 0) prober.start();
     const tierRouter = new TierRouter({ holdDownMs: config.routing.tier_hold_down_ms });
+    // Limits count here (in this process: exact for one node) until the engine selection picks Redis for a cluster.
+    const meter: Meter = o.meter ?? new MemoryCounters();
     const edge = createEdge({
       pipeline: {
         principals,
@@ -235,7 +242,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         deadlineMs: config.routing.deadline_ms,
         echoServedModel: config.model_map_echo === "served",
         routeHeader: config.server.route_header,
-        admissionChecks: o.admissionChecks ?? baseChecks,
+        admissionChecks: o.admissionChecks ?? [...baseChecks, limitsCheck(meter)],
+        defaultOutputTokens: config.governance.default_output_tokens,
         recordUsage(rec) {
           usageRecorder.record(storedUsage(rec));
           keyUse.used(rec.apiKeyId);

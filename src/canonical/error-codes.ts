@@ -76,7 +76,14 @@ export const ERROR_CODES = {
   concurrency_limit_exceeded: {
     kind: "rate_limit",
     status: 429,
-    description: "An account on the key's chain already has as many requests in flight as its concurrency limit allows.",
+    description:
+      "An account on the key's chain, or the key itself, already has as many requests in flight as its concurrency limit allows (`x-switchyard-limit` names it).",
+  },
+  rate_limit_exceeded: {
+    kind: "rate_limit",
+    status: 429,
+    description:
+      "A request or token limit per minute, hour or day (the key's, an account's on its chain, or a per-model one) has no room for this request; `retry-after` says when it will, `x-switchyard-limit` names the limit and the account.",
   },
   invalid_admin_token: {
     kind: "authentication",

@@ -56,10 +56,17 @@ export interface ResponsesWebSocket {
 
 const DRAINING_MESSAGE = "This gateway node is shutting down and takes no new requests; reconnect and send the request again.";
 
-/** In-band error frame in the shape Codex reads (docs/protocols.md#codex-cli-over-websocket). */
-function errorFrame(status: number, type: string, code: string, message: string): string {
-  return JSON.stringify({ type: "error", status, error: { type, code, message } });
+/**
+ * In-band error frame in the shape Codex reads (docs/protocols.md#codex-cli-over-websocket):
+ * `headers` carries what an HTTP answer would have sent as headers (`retry-after`,
+ * `x-switchyard-limit`), which Codex turns back into the headers of its HTTP error.
+ */
+function errorFrame(status: number, type: string, code: string, message: string, headers?: Record<string, string>): string {
+  return JSON.stringify({ type: "error", status, error: { type, code, message }, ...(headers ? { headers } : {}) });
 }
+
+/** Headers an error answer keeps in its frame: the ones that tell the client what to do (not content-type and the like). */
+const FRAME_HEADERS = ["retry-after", "x-switchyard-limit"];
 
 /**
  * A ClientSink that turns the lane's SSE output into WebSocket frames, and an
@@ -67,6 +74,7 @@ function errorFrame(status: number, type: string, code: string, message: string)
  */
 class WebSocketTurnSink implements ClientSink {
   private status = 200;
+  private headers: Record<string, string> | undefined;
   private errorBody = "";
   private readonly parser = new SseParser();
   private readonly closeListeners = new Set<() => void>();
@@ -78,8 +86,12 @@ class WebSocketTurnSink implements ClientSink {
     return this.ws.readyState !== this.ws.OPEN;
   }
 
-  writeHead(status: number): this {
+  writeHead(status: number, headers?: Record<string, string | number>): this {
     this.status = status;
+    for (const name of FRAME_HEADERS) {
+      const v = headers?.[name];
+      if (v !== undefined) (this.headers ??= {})[name] = String(v);
+    }
     return this;
   }
 
@@ -138,7 +150,7 @@ class WebSocketTurnSink implements ClientSink {
     } catch {
       // Not JSON: keep the text.
     }
-    if (!this.destroyed) this.ws.send(errorFrame(this.status, type, code, message));
+    if (!this.destroyed) this.ws.send(errorFrame(this.status, type, code, message, this.headers));
   }
 }
 

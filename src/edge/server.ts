@@ -296,7 +296,8 @@ export function createEdge(o: EdgeOptions): Edge {
       outcome = failureOutcome(err, ex);
       if (!(err instanceof GatewayError)) o.logger.error({ requestId: ex.id, err }, "unhandled error");
       const rendered = renderError(ex.protocol, failure, ex.id);
-      ex.res.writeHead(rendered.status, { "content-type": "application/json" });
+      // The error's headers (retry-after, x-switchyard-limit) travel in the error frame, where Codex reads them.
+      ex.res.writeHead(rendered.status, { "content-type": "application/json", ...failure.headers });
       ex.res.end(JSON.stringify(rendered.body));
     } finally {
       turn.signal.removeEventListener("abort", onGone);

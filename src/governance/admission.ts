@@ -18,6 +18,7 @@ import { randomUUID } from "node:crypto";
 import { GatewayError, type ErrorKind } from "../canonical/errors.js";
 import type { ErrorCode } from "../canonical/error-codes.js";
 import type { Usage } from "../canonical/usage.js";
+import type { KeyLimits } from "../storage/ports.js";
 import type { Counters } from "./counters.js";
 import { allowsAddress, allowsOrigin, deniedBy, type EffectivePolicy } from "./policy.js";
 
@@ -31,6 +32,8 @@ export interface AdmissionSubject {
   modelAllowed(model: string): boolean;
   /** The chain's folded policy, for the checks that read more than the model (addresses, origins, denials); absent = nothing beyond the model rule. */
   policy?: EffectivePolicy;
+  /** The API key's own limits (governance/limits.ts), beyond its accounts'; absent or null = none. */
+  keyLimits?: Readonly<KeyLimits> | null;
 }
 
 /** What is being asked for, as far as admission needs to know. */

@@ -23,7 +23,14 @@ const subjects = new WeakMap<Principal, AdmissionSubject>();
 function subjectOf(p: Principal): AdmissionSubject {
   let s = subjects.get(p);
   if (!s) {
-    s = { accountId: p.account.id, apiKeyId: p.apiKeyId, chain: p.chain, modelAllowed: (model) => modelAllowed(p, model), policy: p.policy };
+    s = {
+      accountId: p.account.id,
+      apiKeyId: p.apiKeyId,
+      chain: p.chain,
+      modelAllowed: (model) => modelAllowed(p, model),
+      policy: p.policy,
+      keyLimits: p.keyLimits,
+    };
     subjects.set(p, s);
   }
   return s;

@@ -77,6 +77,8 @@ export interface PipelineDeps {
   routeHeader?: boolean;
   /** Admission checks, in order (main.ts composes them from governance). */
   admissionChecks: readonly AdmissionCheck[];
+  /** Output tokens assumed for a request that names no max_tokens / max_output_tokens (YAML `governance.default_output_tokens`; pipeline/estimate.ts). */
+  defaultOutputTokens?: number;
   /** Prices settled usage (governance/pricing.ts); absent = nothing is priced. */
   pricer?: Pricer;
   /** Receives one record per settled request; must not block (batch it). */

@@ -12,6 +12,7 @@ import { planAttempts, type Lane, type Plan } from "../routing/plan.js";
 import { resolveModel, type ModelResolution } from "../routing/resolve-model.js";
 import { affinityKey } from "./affinity.js";
 import { admitRequest, type Admission } from "./admit.js";
+import { estimateTokens } from "./estimate.js";
 import { Attempt } from "./attempt.js";
 import { authenticate } from "./authenticate.js";
 import { mappingSource } from "./mapping.js";
@@ -42,6 +43,7 @@ export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<
       stream: request.stream,
       clientAddress: ex.clientAddress,
       origin: typeof ex.headers.origin === "string" ? ex.headers.origin : undefined,
+      estimate: estimateTokens(request.body, deps.defaultOutputTokens),
     });
     const plan = planRequest(deps, snapshot, ex, request, resolution);
     outcome = await runAttempts(deps, ex, request, plan);
