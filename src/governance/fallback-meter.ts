@@ -66,7 +66,7 @@ export class FallbackMeter implements Meter {
   #probeAt = 0;
   /** Settles when the call probing the shared engine has its answer. */
   #probing: Promise<void> | undefined;
-  /** Holders whose holdings are in the local engine, with when they lapse there. */
+  /** Holders granted by the local engine (holdings, window counts), with when their holdings lapse there. */
   readonly #localHolders = new Map<string, number>();
   /** Whether anything was ever counted locally: balance views are then kept current there too. */
   #localUsed = false;
@@ -90,7 +90,7 @@ export class FallbackMeter implements Meter {
   take(r: TakeRequest): Promise<TakeResult> {
     return this.#route(
       () => this.#shared.take(r),
-      async () => this.#heldLocally(r.holder, r.ttlMs, r.holds.length > 0, await this.#local.take(r)),
+      async () => this.#takenLocally(r.holder, r.ttlMs, await this.#local.take(r)),
       // A take that succeeded after it was given up on: give its holdings back.
       (late) => {
         if (late.granted && r.holds.length > 0) void this.#finishShared({ holder: r.holder, release: r.holds.map((h) => h.key), corrections: [], carry: [] });
@@ -101,7 +101,7 @@ export class FallbackMeter implements Meter {
   reserve(r: ReserveRequest): Promise<ReserveResult> {
     return this.#route(
       () => this.#shared.reserve(r),
-      async () => this.#heldLocally(r.holder, r.ttlMs, r.limits.length > 0, await this.#local.reserve(r)),
+      async () => this.#takenLocally(r.holder, r.ttlMs, await this.#local.reserve(r)),
       (late) => {
         if (late.granted && r.limits.length > 0) void this.#finishShared({ holder: r.holder, release: r.limits.map((l) => l.key), corrections: [], carry: [] });
       },
@@ -210,8 +210,9 @@ export class FallbackMeter implements Meter {
     }
   }
 
-  #heldLocally<R extends { granted: boolean }>(holder: string, ttlMs: number, holds: boolean, result: R): R {
-    if (result.granted && holds) {
+  /** Remembers a holder granted locally, so its finish (releases and window corrections alike) goes to the local engine too. */
+  #takenLocally<R extends { granted: boolean }>(holder: string, ttlMs: number, result: R): R {
+    if (result.granted) {
       const now = this.#now();
       if (this.#localHolders.size >= SWEEP_AT) for (const [h, until] of this.#localHolders) if (until <= now) this.#localHolders.delete(h);
       this.#localHolders.set(holder, now + ttlMs);

@@ -128,7 +128,8 @@ describe("redis counters unreachable", () => {
     const granted = during.findIndex((r) => r.granted);
     await meter.finish({ holder: `during${granted}`, release: [`${k}:conc`], corrections: [], carry: [] });
     expect(await local.held(`${k}:conc`)).toBe(2);
-    expect(await meter.take(takeOne("backoff", k, 3))).toMatchObject({ granted: true });
+    const backoff = await meter.take(takeOne("backoff", k, 3));
+    if (!backoff.granted) throw new Error("refused");
     expect(await local.held(`${k}:conc`)).toBe(3);
     expect(meter.sharedAvailable).toBe(false);
 
@@ -140,8 +141,15 @@ describe("redis counters unreachable", () => {
     expect(await local.held(`${k}:conc`)).toBe(3);
     expect(logs.filter((l) => l.level === "info" && l.message.includes("answers again"))).toHaveLength(1);
     // Holders that took locally still end locally; those that took on Redis end there.
-    await meter.finish({ holder: "backoff", release: [`${k}:conc`], corrections: [], carry: [] });
+    const rpm = await local.counted(`${k}:rpm`, MINUTE);
+    await meter.finish({
+      holder: "backoff",
+      release: [`${k}:conc`],
+      corrections: [{ key: `${k}:rpm`, window: MINUTE, mark: backoff.marks[0]!, delta: -1 }],
+      carry: [],
+    });
     expect(await local.held(`${k}:conc`)).toBe(2);
+    expect(await local.counted(`${k}:rpm`, MINUTE)).toBe(rpm - 1);
     await meter.finish({ holder: "after", release: [`${k}:conc`], corrections: [], carry: [] });
     expect(await shared.held(`${k}:conc`)).toBe(0);
   });
