@@ -25,19 +25,21 @@ import { createLocalKeyHealth, type KeyHealthEngine } from "./routing/key-health
 import { keyEventHandler } from "./routing/key-health-events.js";
 import type { KeyStateBus } from "./routing/key-state-bus.js";
 import { createRedisKeyStateBus } from "./storage/redis/key-state-bus.js";
+import { connectRedisMeter } from "./storage/redis/meter.js";
+import type { Meter } from "./governance/counters.js";
+import { MemoryCounters } from "./governance/counters-memory.js";
+import { FallbackMeter } from "./governance/fallback-meter.js";
 import { KeyProber } from "./routing/prober.js";
 import type { PoolKey } from "./routing/key-pool.js";
 import type { KeyStateView } from "./admin/routes.js";
 import { TierRouter } from "./routing/tier-router.js";
 import { createCredentialCache } from "./upstream/credentials.js";
 import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
-import type { Meter } from "./governance/counters.js";
-import { MemoryCounters } from "./governance/counters-memory.js";
 import { limitsCheck } from "./governance/limits.js";
 import { storedUsage } from "./pipeline/settle.js";
 import { createExplain } from "./pipeline/explain.js";
 import { createLogger, type Logger } from "./observability/logger.js";
-import { createMetrics } from "./observability/metrics.js";
+import { createMetrics, type Metrics } from "./observability/metrics.js";
 import { createEdge } from "./edge/server.js";
 import type { UsageRecord } from "./pipeline/exchange.js";
 
@@ -65,6 +67,8 @@ export interface Gateway {
   catalog: Catalog;
   /** How this node hears of other nodes' admin writes: Redis, PostgreSQL, or local (one node). */
   changeFeed: ChangeFeed;
+  /** The counters limits, quotas and credit views are checked against (`governance.counters`). */
+  meter: Meter;
   logger: Logger;
   /** Graceful: the drain sequence of docs/deployment.md#shutdown up to the grace period, then the usage still waiting is written and stores closed. */
   close(graceMs?: number): Promise<void>;
@@ -100,6 +104,57 @@ export function openChangeFeed(config: ConfigFile, logger: Pick<Logger, "warn">,
   return LOCAL_CHANGE_FEED;
 }
 
+/** The counters engine of `governance.counters`, and how to close it. */
+export interface OpenedMeter {
+  meter: Meter;
+  close(): Promise<void>;
+}
+
+/**
+ * The counters engine for this configuration: Redis (when `governance.counters` is
+ * `redis`, or unset and `redis_url` is set), wrapped in the fallback of
+ * `governance.on_counters_unavailable`; else in this process.
+ */
+export async function openMeter(config: ConfigFile, env: NodeJS.ProcessEnv, logger: Pick<Logger, "warn" | "info">, metrics?: Metrics): Promise<OpenedMeter> {
+  const g = config.governance;
+  const engine = g.counters ?? (config.redis_url ? "redis" : "memory");
+  if (engine === "memory") return { meter: new MemoryCounters(), close: () => Promise.resolve() };
+  if (!config.redis_url) throw new Error("governance.counters is 'redis' but redis_url is not set");
+  let warned = false;
+  const redis = connectRedisMeter(config.redis_url, {
+    prefix: `${env.SWITCHYARD_REDIS_PREFIX ?? "switchyard:"}meter:`,
+    commandTimeoutMs: Math.max(g.counters_timeout_ms * 4, 1000),
+    // The fallback logs the outage once; the connection's own errors repeat on every reconnect attempt.
+    onError: (err) => {
+      if (warned) return;
+      warned = true;
+      logger.warn({ err: err.message }, "redis (counters): connection error");
+    },
+  });
+  metrics?.countersShared.set(1);
+  const meter = new FallbackMeter({
+    shared: redis,
+    mode: g.on_counters_unavailable,
+    timeoutMs: g.counters_timeout_ms,
+    logger,
+    onAvailability: (up) => {
+      if (up) warned = false;
+      metrics?.countersShared.set(up ? 1 : 0);
+    },
+  });
+  // Connected before the first request where possible; if Redis is away, the fallback decides meanwhile.
+  await redis.ready(2000).catch(() => logger.warn({}, "redis (counters): not connected at start; the fallback counts meanwhile"));
+  return { meter, close: () => redis.close() };
+}
+
+/**
+ * The admission checks, in order, composed from what governance needs: `meter` is where
+ * limit, quota and credit checks count (they join `baseChecks` here).
+ */
+function composeChecks(deps: { meter: Meter; config: ConfigFile }): readonly AdmissionCheck[] {
+  return [...baseChecks, limitsCheck(deps.meter)];
+}
+
 /** What a change touches on this node: the principals it names, and the catalog when upstreams changed. */
 function isCatalogChange(notice: ChangeNotice): boolean {
   return notice.type === "upstream" || notice.type === "upstream_key" || notice.type === "config";
@@ -119,6 +174,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const store = await openConfiguredStore(config);
   let feed: ChangeFeed | undefined;
   let bus: KeyStateBus | undefined;
+  let counters: OpenedMeter | undefined;
   try {
     const applied = await store.migrate();
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
@@ -184,6 +240,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     // A manage key's use of the admin API counts as use too.
     const adminService = new AdminService({ store, secrets, onChange, audit, onKeyUsed: (id) => keyUse.used(id) });
     const metrics = createMetrics();
+    counters = await openMeter(config, env, logger, metrics);
+    // A meter passed in (tests that read the counts) replaces the configured engine.
+    const meter = o.meter ?? counters.meter;
     const transport = createUpstreamHttp();
     const usageRecorder = new UsageRecorder(store.usage, logger);
     // Key health: local state per key; in a cluster, transitions travel over Redis so every node drops a dead key.
@@ -226,8 +285,6 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     });
     if (h.probe_interval_ms > 0) prober.start();
     const tierRouter = new TierRouter({ holdDownMs: config.routing.tier_hold_down_ms });
-    // Limits count here (in this process: exact for one node) until the engine selection picks Redis for a cluster.
-    const meter: Meter = o.meter ?? new MemoryCounters();
     const edge = createEdge({
       pipeline: {
         principals,
@@ -242,7 +299,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         deadlineMs: config.routing.deadline_ms,
         echoServedModel: config.model_map_echo === "served",
         routeHeader: config.server.route_header,
-        admissionChecks: o.admissionChecks ?? [...baseChecks, limitsCheck(meter)],
+        admissionChecks: o.admissionChecks ?? composeChecks({ meter, config }),
         defaultOutputTokens: config.governance.default_output_tokens,
         recordUsage(rec) {
           usageRecorder.record(storedUsage(rec));
@@ -283,12 +340,14 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       principals,
       catalog,
       changeFeed,
+      meter,
       logger,
       close(graceMs = config.server.shutdown_grace_ms) {
         closing ??= (async () => {
           await prober.stop();
           await edge.drain(graceMs, config.server.drain_delay_ms);
           await bus?.close();
+          await counters?.close();
           await transport.close();
           await usageRecorder.close();
           await keyUse.close();
@@ -301,6 +360,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   } catch (err) {
     await feed?.close();
     await bus?.close();
+    await counters?.close();
     await store.close();
     throw err;
   }

@@ -73,6 +73,12 @@ export const ERROR_CODES = {
     status: 403,
     description: "The request's Origin header is not in the `origins` of an account on the key's chain.",
   },
+  limits_unavailable: {
+    kind: "overloaded",
+    status: 503,
+    description:
+      "The shared counters (Redis) that limits, quotas and credit are checked against cannot be reached, and `governance.on_counters_unavailable` is `refuse`. Sent with retry-after.",
+  },
   concurrency_limit_exceeded: {
     kind: "rate_limit",
     status: 429,

@@ -165,6 +165,8 @@ export const configSchema = z.strictObject({
       counters: z.enum(["memory", "redis"]).optional(),
       /** When the Redis counters cannot be reached: count in this process alone (each node enforces the limits by itself) or refuse with 503. */
       on_counters_unavailable: z.enum(["local", "refuse"]).default("local"),
+      /** A Redis counters call that has not answered after this long counts as Redis being unreachable. */
+      counters_timeout_ms: z.number().int().positive().max(60_000).default(250),
       /** Output tokens a request is assumed to use when it names no max_tokens / max_output_tokens (token limits and credit holds; settled on actual usage). */
       default_output_tokens: z.number().int().positive().default(4096),
     })

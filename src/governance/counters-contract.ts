@@ -1,6 +1,8 @@
 /**
- * The behaviour every Counters engine must show, run by each engine's test file
- * (counters-memory.test.ts today, a Redis engine's later).
+ * The behaviour every Counters and Meter engine must show, run by each engine's test file
+ * (counters-memory.test.ts, storage/redis/meter.test.ts): `runCountersContract` for the
+ * holdings and fixed windows of `Counters`, `runMeterContract` for `take`, `finish`,
+ * `rebase` and `counted`.
  *
  * `makeCounters` receives the clock the suite moves by hand and must return an engine
  * that reads time only from it, so expiry and windows are tested without sleeping. An
@@ -11,7 +13,7 @@
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { Counters, ReserveRequest } from "./counters.js";
+import type { Counters, FixedWindow, HoldLine, Meter, ReserveRequest, SlidingWindow, TakeResult, WindowLine } from "./counters.js";
 
 /** A start time on no round boundary, so window alignment is tested rather than assumed. */
 const T0 = 1_767_225_600_123;
@@ -224,6 +226,276 @@ export function runCountersContract(name: string, makeCounters: (now: () => numb
         await expect(counters.incrementWindow(key("w"), -1, W)).rejects.toThrow(RangeError);
         await expect(counters.incrementWindow(key("w"), 0.5, W)).rejects.toThrow(RangeError);
         await expect(counters.incrementWindow(key("w"), 1, 0)).rejects.toThrow(RangeError);
+      });
+    });
+  });
+}
+
+export function runMeterContract(name: string, makeMeter: (now: () => number) => Meter | Promise<Meter>): void {
+  describe(`${name} meter contract`, () => {
+    let now: number;
+    let meter: Meter;
+    let ns: string;
+    const key = (s: string) => `{${ns}}:${s}`;
+    /** A minute in 60 one-second buckets, and 60 s in 6 ten-second buckets. */
+    const MINUTE: SlidingWindow = { kind: "sliding", windowMs: 60_000, buckets: 60 };
+    const COARSE: SlidingWindow = { kind: "sliding", windowMs: 60_000, buckets: 6 };
+    const hold = (k: string, n: number, limit?: number): HoldLine => ({ key: key(k), n, ...(limit === undefined ? {} : { limit }) });
+    const win = (k: string, n: number, limit: number, window: SlidingWindow | FixedWindow = MINUTE): WindowLine => ({ key: key(k), n, limit, window });
+    const take = (holder: string, holds: HoldLine[], windows: WindowLine[] = [], ttlMs = 60_000) => meter.take({ holder, ttlMs, holds, windows });
+    const marks = (r: TakeResult): readonly string[] => {
+      if (!r.granted) throw new Error(`refused: ${JSON.stringify(r)}`);
+      return r.marks;
+    };
+    const finish = (holder: string, f: Partial<Omit<Parameters<Meter["finish"]>[0], "holder">>) =>
+      meter.finish({ holder, release: [], corrections: [], carry: [], ...f });
+
+    beforeEach(async () => {
+      now = T0;
+      ns = randomUUID();
+      meter = await makeMeter(() => now);
+    });
+
+    describe("take", () => {
+      it("takes every hold and window line at once and hands back one mark per window line", async () => {
+        const r = await take("h1", [hold("conc", 1, 2)], [win("rpm", 1, 10), win("tpm", 300, 1000)]);
+        expect(r.granted).toBe(true);
+        expect(marks(r)).toHaveLength(2);
+        expect(await meter.held(key("conc"))).toBe(1);
+        expect(await meter.counted(key("rpm"), MINUTE)).toBe(1);
+        expect(await meter.counted(key("tpm"), MINUTE)).toBe(300);
+        expect(await meter.counted(key("never"), MINUTE)).toBe(0);
+      });
+
+      it("takes all or none across holds and windows, naming the first full line", async () => {
+        marks(await take("other", [hold("b", 1, 1)], [win("w2", 5, 5)]));
+        // Both hold b and window w2 are full: the hold, listed first among the kinds, is named.
+        expect(await take("h1", [hold("a", 1, 5), hold("b", 1, 1)], [win("w1", 1, 10), win("w2", 1, 5)])).toEqual({
+          granted: false,
+          reason: "full",
+          key: key("b"),
+          used: 1,
+          limit: 1,
+          retryAfterMs: undefined,
+        });
+        // Only window w2 is full: it is named, and nothing of the other lines was taken.
+        expect(await take("h1", [hold("a", 1, 5), hold("b", 1, 2)], [win("w1", 1, 10), win("w2", 1, 5)])).toMatchObject({
+          granted: false,
+          reason: "full",
+          key: key("w2"),
+          used: 5,
+          limit: 5,
+        });
+        expect(await meter.held(key("a"))).toBe(0);
+        expect(await meter.held(key("b"))).toBe(1);
+        expect(await meter.counted(key("w1"), MINUTE)).toBe(0);
+        expect(await meter.counted(key("w2"), MINUTE)).toBe(5);
+      });
+
+      it("counts a window line of n = 0 as a check only, and refuses a window whose n alone exceeds its limit", async () => {
+        marks(await take("h1", [], [win("w", 0, 0)]));
+        expect(await meter.counted(key("w"), MINUTE)).toBe(0);
+        expect(await take("h2", [], [win("w", 3, 2)])).toMatchObject({ granted: false, key: key("w"), used: 0, limit: 2, retryAfterMs: 60_000 });
+      });
+
+      it("replaces the holder's own holding, so its used figure leaves that holding out", async () => {
+        marks(await take("h1", [hold("a", 2, 3)]));
+        marks(await take("h1", [hold("a", 3, 3)]));
+        expect(await meter.held(key("a"))).toBe(3);
+        expect(await take("h2", [hold("a", 1, 3)])).toMatchObject({ granted: false, key: key("a"), used: 3, limit: 3 });
+      });
+
+      it("says when a sliding window has room again: when the oldest buckets holding the excess leave it", async () => {
+        const bucketMs = 10_000;
+        const b0 = Math.floor(T0 / bucketMs);
+        marks(await take("h1", [], [win("w", 3, 5, COARSE)]));
+        now += 20_000;
+        marks(await take("h2", [], [win("w", 2, 5, COARSE)]));
+        const soon = (b0 + 6) * bucketMs - now;
+        expect(await take("h3", [], [win("w", 1, 5, COARSE)])).toEqual({
+          granted: false,
+          reason: "full",
+          key: key("w"),
+          used: 5,
+          limit: 5,
+          retryAfterMs: soon,
+        });
+        expect(await take("h3", [], [win("w", 4, 5, COARSE)])).toMatchObject({ retryAfterMs: (b0 + 8) * bucketMs - now });
+        // More than the limit can ever hold: a whole window.
+        expect(await take("h3", [], [win("w", 6, 5, COARSE)])).toMatchObject({ retryAfterMs: 60_000 });
+        now += soon - 1;
+        expect(await take("h3", [], [win("w", 1, 5, COARSE)])).toMatchObject({ granted: false, retryAfterMs: 1 });
+        now += 1;
+        marks(await take("h3", [], [win("w", 1, 5, COARSE)]));
+        expect(await meter.counted(key("w"), COARSE)).toBe(3);
+      });
+
+      it("says when a fixed window resets, and starts the next window from zero", async () => {
+        const day: FixedWindow = { kind: "fixed", id: "d1", endsAt: T0 + 5000 };
+        const next: FixedWindow = { kind: "fixed", id: "d2", endsAt: T0 + 5000 + 86_400_000 };
+        marks(await take("h1", [], [win("d", 2, 2, day)]));
+        expect(await take("h2", [], [win("d", 1, 2, day)])).toEqual({ granted: false, reason: "full", key: key("d"), used: 2, limit: 2, retryAfterMs: 5000 });
+        now += 1000;
+        expect(await take("h2", [], [win("d", 1, 2, day)])).toMatchObject({ retryAfterMs: 4000 });
+        now += 4000;
+        marks(await take("h2", [], [win("d", 1, 2, next)]));
+        expect(await meter.counted(key("d"), next)).toBe(1);
+        expect(await meter.counted(key("d"), day)).toBe(2);
+      });
+
+      it("counts an event until its bucket leaves the window, moving with the clock", async () => {
+        const b0 = Math.floor(T0 / 1000);
+        marks(await take("h1", [], [win("w", 1, 1)]));
+        now = (b0 + 60) * 1000 - 1;
+        expect(await meter.counted(key("w"), MINUTE)).toBe(1);
+        expect(await take("h2", [], [win("w", 1, 1)])).toMatchObject({ granted: false, retryAfterMs: 1 });
+        now += 1;
+        expect(await meter.counted(key("w"), MINUTE)).toBe(0);
+        marks(await take("h2", [], [win("w", 1, 1)]));
+      });
+
+      it("lets holdings lapse after the holder's time-to-live", async () => {
+        marks(await take("crashed", [hold("a", 1, 1)], [], 1000));
+        now += 999;
+        expect(await take("h2", [hold("a", 1, 1)])).toMatchObject({ granted: false });
+        now += 1;
+        marks(await take("h2", [hold("a", 1, 1)]));
+      });
+
+      it("grants exactly K of 200 parallel takes against a limit of K, on holds and windows alike", async () => {
+        const K = 13;
+        await meter.rebase({ key: key("credit"), balance: 1000, seq: 1 });
+        const results = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => take(`h${i}`, [hold("parent", 1, K), hold("credit", 2)], [win("rpm", 1, 1000), win("tpm", 10, 10_000)])),
+        );
+        expect(results.filter((r) => r.granted)).toHaveLength(K);
+        expect(await meter.held(key("parent"))).toBe(K);
+        expect(await meter.held(key("credit"))).toBe(2 * K);
+        expect(await meter.counted(key("rpm"), MINUTE)).toBe(K);
+        expect(await meter.counted(key("tpm"), MINUTE)).toBe(10 * K);
+        const windows = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => take(`w${i}`, [], [win("rpd", 1, K, { kind: "fixed", id: "d", endsAt: T0 + 1000 })])),
+        );
+        expect(windows.filter((r) => r.granted)).toHaveLength(K);
+        const credit = await Promise.all(Array.from({ length: 200 }, (_, i) => take(`c${i}`, [hold("credit", 7)])));
+        // 1000 - 26 already held leaves room for 139 holdings of 7.
+        expect(credit.filter((r) => r.granted)).toHaveLength(Math.floor((1000 - 2 * K) / 7));
+      });
+
+      it("rejects nonsense arguments", async () => {
+        await expect(take("h", [hold("a", 0, 1)])).rejects.toThrow(RangeError);
+        await expect(take("h", [], [win("w", -1, 1)])).rejects.toThrow(RangeError);
+        await expect(take("h", [], [win("w", 1, 1, { kind: "sliding", windowMs: 1000, buckets: 7 })])).rejects.toThrow(RangeError);
+        await expect(take("", [hold("a", 1, 1)])).rejects.toThrow(RangeError);
+        await expect(take("h", [hold("a", 1, 1), hold("a", 1, 1)])).rejects.toThrow(RangeError);
+      });
+    });
+
+    describe("finish", () => {
+      it("ends the holder's holdings on the keys named, and only there; again is harmless", async () => {
+        marks(await take("h1", [hold("a", 2, 5), hold("b", 2, 5)]));
+        marks(await take("h2", [hold("a", 1, 5)]));
+        await finish("h1", { release: [key("a")] });
+        await finish("h1", { release: [key("a"), key("never")] });
+        expect(await meter.held(key("a"))).toBe(1);
+        expect(await meter.held(key("b"))).toBe(2);
+      });
+
+      it("corrects only the marked bucket, never below 0", async () => {
+        const [m1] = marks(await take("h1", [], [win("w", 5, 100)]));
+        now += 5000;
+        const [m2] = marks(await take("h2", [], [win("w", 2, 100)]));
+        expect(m2).not.toBe(m1);
+        await finish("h1", { corrections: [{ key: key("w"), window: MINUTE, mark: m1!, delta: -3 }] });
+        expect(await meter.counted(key("w"), MINUTE)).toBe(4);
+        await finish("h1", { corrections: [{ key: key("w"), window: MINUTE, mark: m1!, delta: -100 }] });
+        // The first bucket went to 0, not below; the second kept its 2.
+        expect(await meter.counted(key("w"), MINUTE)).toBe(2);
+        await finish("h2", { corrections: [{ key: key("w"), window: MINUTE, mark: m2!, delta: 8 }] });
+        expect(await meter.counted(key("w"), MINUTE)).toBe(10);
+        // The corrected bucket leaves the window when its own time comes, with what it holds.
+        now = (Number(m1) + 60) * 1000;
+        expect(await meter.counted(key("w"), MINUTE)).toBe(10);
+        now = (Number(m2) + 60) * 1000;
+        expect(await meter.counted(key("w"), MINUTE)).toBe(0);
+        // A correction of a bucket that has left the window changes nothing.
+        await finish("h2", { corrections: [{ key: key("w"), window: MINUTE, mark: m2!, delta: 50 }] });
+        expect(await meter.counted(key("w"), MINUTE)).toBe(0);
+      });
+
+      it("corrects a fixed window, never below 0", async () => {
+        const day: FixedWindow = { kind: "fixed", id: "d", endsAt: T0 + 86_400_000 };
+        const [m] = marks(await take("h1", [], [win("d", 5, 10, day)]));
+        await finish("h1", { corrections: [{ key: key("d"), window: day, mark: m!, delta: 2 }] });
+        expect(await meter.counted(key("d"), day)).toBe(7);
+        await finish("h1", { corrections: [{ key: key("d"), window: day, mark: m!, delta: -20 }] });
+        expect(await meter.counted(key("d"), day)).toBe(0);
+        marks(await take("h2", [], [win("d", 10, 10, day)]));
+      });
+
+      it("carries an amount to another holder in the same step as the release, adding to it and refreshing its expiry", async () => {
+        await meter.rebase({ key: key("credit"), balance: 100, seq: 1 });
+        marks(await take("r1", [hold("credit", 40)]));
+        await finish("r1", { release: [key("credit")], carry: [{ key: key("credit"), holder: "node", n: 30, ttlMs: 1000 }] });
+        expect(await meter.held(key("credit"))).toBe(30);
+        now += 900;
+        await finish("r2", { carry: [{ key: key("credit"), holder: "node", n: 5, ttlMs: 1000 }] });
+        expect(await meter.held(key("credit"))).toBe(35);
+        expect(await take("r3", [hold("credit", 66)])).toMatchObject({ granted: false, key: key("credit"), used: 35, limit: 100 });
+        now += 999;
+        expect(await meter.held(key("credit"))).toBe(35);
+        now += 1;
+        expect(await meter.held(key("credit"))).toBe(0);
+      });
+    });
+
+    describe("rebase", () => {
+      it("answers unknown_balance for a hold without a limit until a balance is set", async () => {
+        expect(await take("h1", [hold("a", 1, 5), hold("credit", 10)])).toEqual({ granted: false, reason: "unknown_balance", key: key("credit") });
+        expect(await meter.held(key("a"))).toBe(0);
+        await meter.rebase({ key: key("credit"), balance: 25, seq: 1 });
+        marks(await take("h1", [hold("a", 1, 5), hold("credit", 10)]));
+        marks(await take("h2", [hold("credit", 15)]));
+        expect(await take("h3", [hold("credit", 1)])).toEqual({
+          granted: false,
+          reason: "full",
+          key: key("credit"),
+          used: 25,
+          limit: 25,
+          retryAfterMs: undefined,
+        });
+      });
+
+      it("forgets the balance at validUntil", async () => {
+        await meter.rebase({ key: key("credit"), balance: 10, seq: 1, validUntil: T0 + 1000 });
+        now += 999;
+        marks(await take("h1", [hold("credit", 1)]));
+        now += 1;
+        expect(await take("h2", [hold("credit", 1)])).toEqual({ granted: false, reason: "unknown_balance", key: key("credit") });
+        await meter.rebase({ key: key("credit"), balance: 10, seq: 2 });
+        marks(await take("h2", [hold("credit", 1)]));
+      });
+
+      it("applies only a newer seq, but a stale rebase's drop still applies", async () => {
+        await finish("r1", { carry: [{ key: key("credit"), holder: "node", n: 8, ttlMs: 60_000 }] });
+        await meter.rebase({ key: key("credit"), balance: 10, seq: 5 });
+        await meter.rebase({ key: key("credit"), balance: 1000, seq: 4, drop: { holder: "node", n: 3 } });
+        await meter.rebase({ key: key("credit"), balance: 1000, seq: 5 });
+        expect(await meter.held(key("credit"))).toBe(5);
+        expect(await take("h1", [hold("credit", 6)])).toMatchObject({ granted: false, used: 5, limit: 10 });
+        await meter.rebase({ key: key("credit"), balance: 20, seq: 6, drop: { holder: "node", n: 100 } });
+        expect(await meter.held(key("credit"))).toBe(0);
+        marks(await take("h1", [hold("credit", 20)]));
+      });
+
+      it("drops only the named holder's holding, never below 0", async () => {
+        await meter.rebase({ key: key("credit"), balance: 50, seq: 1 });
+        marks(await take("req", [hold("credit", 10)]));
+        await finish("r0", { carry: [{ key: key("credit"), holder: "node", n: 4, ttlMs: 60_000 }] });
+        await meter.rebase({ key: key("credit"), balance: 46, seq: 2, drop: { holder: "node", n: 4 } });
+        await meter.rebase({ key: key("credit"), balance: 46, seq: 3, drop: { holder: "node", n: 4 } });
+        await meter.rebase({ key: key("credit"), balance: 46, seq: 4, drop: { holder: "nobody", n: 4 } });
+        expect(await meter.held(key("credit"))).toBe(10);
       });
     });
   });

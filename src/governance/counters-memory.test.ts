@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { MemoryCounters } from "./counters-memory.js";
-import { runCountersContract } from "./counters-contract.js";
+import { runCountersContract, runMeterContract } from "./counters-contract.js";
 
 runCountersContract("memory", (now) => new MemoryCounters({ now }));
+runMeterContract("memory", (now) => new MemoryCounters({ now }));
 
 describe("memory counters", () => {
   it("forgets lapsed holdings and ended windows of keys nobody touches again", async () => {

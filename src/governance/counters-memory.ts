@@ -234,6 +234,8 @@ export class MemoryCounters implements Meter {
       for (const key of [...this.#holdings.keys()]) this.#live(key, now);
       for (const [key, w] of this.#windows) if ((w.index + 1) * w.windowMs <= now) this.#windows.delete(key);
       for (const [key, t] of this.#tallies) if (t.forgetAt <= now) this.#tallies.delete(key);
+      // A view past its validUntil reads as unknown anyway.
+      for (const [key, b] of this.#balances) if (b.validUntil <= now) this.#balances.delete(key);
     }
     return now;
   }

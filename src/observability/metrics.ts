@@ -20,6 +20,8 @@ export interface Metrics {
   keyCooldowns: Counter<"upstream" | "class">;
   /** Keys disabled because the upstream rejected them (401/403): an alert. */
   keyDisabled: Counter<"upstream">;
+  /** 1 while the shared counters (Redis) answer, 0 while limits are counted locally or refused (governance/fallback-meter.ts); absent on the memory engine. */
+  countersShared: Gauge;
   /** Where the key-state gauge reads from; set by the composition root (observability imports nothing). */
   keyStates: { source?: () => Iterable<KeyStateSample> };
 }
@@ -105,6 +107,11 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
     inFlight: new Gauge({ name: "switchyard_requests_in_flight", help: "Data-plane requests in progress", registers: [registry] }),
+    countersShared: new Gauge({
+      name: "switchyard_counters_shared_available",
+      help: "1 while the shared limit counters (Redis) answer, 0 while this node counts locally or refuses (governance.on_counters_unavailable)",
+      registers: [registry],
+    }),
     websocketProtocolErrors: new Counter({
       name: "switchyard_websocket_protocol_errors_total",
       help: "WebSocket connections closed because the client broke RFC 6455, by ws error code (WS_ERR_*)",
