@@ -31,6 +31,7 @@ import type { KeyStateView } from "./admin/routes.js";
 import { TierRouter } from "./routing/tier-router.js";
 import { createCredentialCache } from "./upstream/credentials.js";
 import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
+import { TablePricer } from "./governance/price-table.js";
 import { storedUsage } from "./pipeline/settle.js";
 import { createExplain } from "./pipeline/explain.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -221,6 +222,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     });
     if (h.probe_interval_ms > 0) prober.start();
     const tierRouter = new TierRouter({ holdDownMs: config.routing.tier_hold_down_ms });
+    // One price table for the process: settlement prices usage with it, billing estimates with it.
+    const pricer = new TablePricer({ models: config.pricing.models, version: config.pricing.version, builtin: config.pricing.builtin });
     const edge = createEdge({
       pipeline: {
         principals,
@@ -236,6 +239,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         echoServedModel: config.model_map_echo === "served",
         routeHeader: config.server.route_header,
         admissionChecks: o.admissionChecks ?? baseChecks,
+        pricer,
         recordUsage(rec) {
           usageRecorder.record(storedUsage(rec));
           keyUse.used(rec.apiKeyId);

@@ -111,6 +111,10 @@ function build(): unknown {
             upstreams: { type: ["array", "null"], items: str },
             price_multiplier: { type: ["number", "null"] },
             time_zone: nullableStr,
+            prices: {
+              type: ["object", "null"],
+              description: "Model pattern → {input, cached_input, cache_write, output} in micro-units per million tokens; null = inherited",
+            },
             created_at: str,
             updated_at: str,
           },
@@ -141,6 +145,11 @@ function build(): unknown {
             upstreams: { $ref: "#/components/schemas/EffectiveList" },
             price_multiplier: { $ref: "#/components/schemas/SetValue" },
             time_zone: { type: "object", properties: { value: str, set_by: { type: ["object", "null"] } } },
+            prices: {
+              type: "array",
+              description: "Every account on the chain that sets prices, nearest first (docs/configuration.md#pricing)",
+              items: { type: "object", properties: { value: { type: "object" }, set_by: { type: ["object", "null"] } } },
+            },
           },
         },
         AccountRef: { type: "object", properties: { id: str, name: str }, required: ["id", "name"] },

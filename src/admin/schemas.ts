@@ -60,6 +60,13 @@ const policyFields = {
     .describe("IANA time zone of the natural-day and natural-month windows (limits per day, spend caps). null = the nearest ancestor's, UTC at the top")
     .nullable()
     .optional(),
+  prices: policyFieldsInput.prices
+    .unwrap()
+    .describe(
+      "Prices per model name or `*` pattern: {input, cached_input?, cache_write?, output} in integer micro-units per million tokens. On a top-level account they replace the gateway's prices; below, each component may only raise the price above (docs/configuration.md#pricing). The price multiplier applies on top. null = inherit",
+    )
+    .nullable()
+    .optional(),
 };
 
 export const createAccount = z.strictObject({
