@@ -7,6 +7,7 @@ import { PRESET_NAMES } from "../canonical/provider-presets.js";
 import { modelMapRulesInput, modelPatterns, policyFieldsInput } from "../governance/policy.js";
 import { API_KEY_SCOPES, keyLimitsSchema, keyModelsSchema } from "../governance/key-policy.js";
 import { FORWARD_HEADER_NAME } from "../upstream/headers.js";
+import { USAGE_GROUP_BY } from "../storage/ports.js";
 
 const modelList = modelPatterns.describe("Model names or `*` patterns, within what the parent allows; null = inherit everything the parent may use");
 const modelMap = modelMapRulesInput.describe(
@@ -232,6 +233,23 @@ const cursor = z
   .optional();
 
 export const ledgerQuery = z.strictObject({ limit, cursor });
+
+const usageWindow = {
+  from: z.iso.datetime({ offset: true }).optional().describe("Start of the window, rounded down to the hour; default: 30 days before `to`"),
+  to: z.iso.datetime({ offset: true }).optional().describe("End of the window (exclusive), rounded up to the hour; default: now"),
+  format: z.enum(["json", "csv"]).optional().describe("`csv` (or `Accept: text/csv`): one row per group, with a header row"),
+};
+
+export const usageQuery = z.strictObject({
+  ...usageWindow,
+  group_by: z
+    .enum(USAGE_GROUP_BY)
+    .optional()
+    .describe("model (as requested), key (API key), descendant (the account itself and each direct child's subtree), hour, day (UTC), upstream_key"),
+  scope: z.enum(["self", "subtree"]).default("subtree").describe("self: the account's own requests; subtree: with every descendant's"),
+});
+
+export const upstreamKeyUsageQuery = z.strictObject(usageWindow);
 
 export const auditQuery = z.strictObject({
   limit,
