@@ -254,3 +254,25 @@ describe("the usage API", () => {
     expect(reversed).toMatchObject({ status: 400, error: { code: "invalid_field", param: "from" } });
   });
 });
+
+describe("account prices", () => {
+  it("price a tenant's requests from the moment they are set: the top-level account's replace the gateway's, a child's only raise them", async () => {
+    const patched = await admin("PATCH", `/accounts/${ids.acme}`, { body: { prices: { "gpt-5*": { input: 100_000, output: 200_000 } } } });
+    expect(patched.prices).toEqual({ "gpt-5*": { input: 100_000, output: 200_000 } });
+    // Below the gateway's input price, above on output: the child pays the larger of each.
+    await admin("PATCH", `/accounts/${ids.ops}`, { body: { prices: { "gpt-5": { input: 50_000, output: 20_000_000 } } } });
+    const effective = await admin("GET", `/accounts/${ids.ops}/effective-policy`);
+    expect(effective.prices.map((p: any) => p.set_by.name)).toEqual(["ops", "acme"]);
+    for (const key of [ACME_KEY, OPS_KEY]) await (await chat(key, "gpt-5", "priced")).arrayBuffer();
+    await eventually(() => stack.usage.length === 2);
+    const [acme, ops] = stack.usage;
+    const rows = await storedRows([ids.acme, ids.ops], [acme!.requestId, ops!.requestId]);
+    const row = (id: string) => rows.find((r) => r.requestId === id)!;
+    const a = row(acme!.requestId);
+    expect(a.priceVersion).toMatch(/^account:[0-9a-f-]+@[0-9a-f]{8}$/);
+    expect(a.costMicros).toBe(Math.ceil((a.inputTokens * 100_000 + a.outputTokens * 200_000) / 1_000_000));
+    const o = row(ops!.requestId);
+    expect(o.priceVersion).toMatch(/^account:[0-9a-f-]+@[0-9a-f]{8}\+account:[0-9a-f-]+@[0-9a-f]{8}$/);
+    expect(o.costMicros).toBe(Math.ceil((o.inputTokens * 100_000 + o.outputTokens * 20_000_000) / 1_000_000));
+  });
+});

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Usage } from "../canonical/usage.js";
-import { foldPolicies } from "./policy.js";
+import { foldPolicies, policyFieldsInput, policyOf } from "./policy.js";
 import { BUILTIN_PRICE_VERSION, BUILTIN_PRICES, costMicros, TablePricer } from "./price-table.js";
 import { PROVIDER_PRESETS } from "../canonical/provider-presets.js";
 
@@ -156,5 +156,41 @@ describe("TablePricer", () => {
     // Thousands of distinct names overflow the bounded cache (it is cleared and refilled).
     for (let i = 0; i < 5_000; i++) pricer.cost(policy, `other-${i}`, usage({}));
     expect(pricer.cost(policy, "m", usage({ inputTokens: 1000 })).micros).toBe(1_000);
+  });
+});
+
+describe("prices in a policy", () => {
+  it("takes whole micro-units per million tokens, refuses anything else, and reads a stored document leniently", () => {
+    const input = policyFieldsInput.prices;
+    expect(input.safeParse({ "gpt-5*": { input: 1_250_000, cached_input: 125_000, output: 10_000_000 } }).success).toBe(true);
+    expect(input.safeParse({ "gpt-5*": { input: 1.5, output: 1 } }).success).toBe(false);
+    expect(input.safeParse({ "gpt-5*": { input: -1, output: 1 } }).success).toBe(false);
+    expect(input.safeParse({ "gpt-5*": { input: 1 } }).success).toBe(false);
+    expect(input.safeParse({ "gpt-5*": { input: 1, output: 1, batch: 1 } }).success).toBe(false);
+    // A newer node's extra component does not make the stored policy unreadable.
+    const stored = policyOf({ prices: { "gpt-5*": { input: 1, output: 2, batch: 3 } } });
+    expect(stored.problem).toBeUndefined();
+    expect(stored.policy.prices?.["gpt-5*"]).toMatchObject({ input: 1, output: 2 });
+  });
+
+  it("folds every account's list along the chain, nearest first, marking the top", () => {
+    const folded = foldPolicies([
+      { accountId: "c", policy: { prices: { a: { input: 1, output: 1 } } } },
+      { accountId: "b", policy: {} },
+      { accountId: "t", policy: { prices: { b: { input: 2, output: 2 } } } },
+    ]);
+    expect(folded.prices.map((p) => [p.accountId, p.topLevel])).toEqual([
+      ["c", false],
+      ["t", true],
+    ]);
+    // An account that sets none shares its parent's list: no work per account.
+    const parent = foldPolicies([{ accountId: "t", policy: { prices: { b: { input: 2, output: 2 } } } }]);
+    expect(
+      foldPolicies([
+        { accountId: "x", policy: {} },
+        { accountId: "t", policy: { prices: { b: { input: 2, output: 2 } } } },
+      ]).prices,
+    ).toHaveLength(1);
+    expect(parent.prices[0]!.topLevel).toBe(true);
   });
 });
