@@ -1112,6 +1112,26 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect((await store.usage.summarize({ accountId: t.a.id, scope: "self", ...ALL_TIME })).total).toEqual(sumOf([rows[1]!]));
       });
 
+      it("keeps the rollups equal to the rows when flushes overlap in parallel (several nodes, retried batches)", async () => {
+        const models = ["gpt-5", "glm-4.6", "kimi-k2", "qwen-plus"];
+        const all = Array.from({ length: 120 }, (_, n) =>
+          record(n, { model: models[n % 4]!, upstreamKeyId: `uk-${n % 3}`, createdAt: new Date(Date.UTC(2026, 0, 1, n % 2, 0, n % 60)).toISOString() }),
+        );
+        // Eight flushes, each a shuffled overlapping slice, so they touch the same rollup rows in different orders.
+        const batches = Array.from({ length: 8 }, (_, i) => {
+          const slice = all.slice(i * 10, i * 10 + 50);
+          return i % 2 === 0 ? slice : [...slice].reverse();
+        });
+        const inserted = (await Promise.all(batches.map((b) => store.usage.insertMany(b)))).flat();
+        const unique = new Set(inserted);
+        expect(unique.size).toBe(inserted.length);
+        const stored = all.filter((r) => unique.has(r.requestId));
+        expect(stored).toHaveLength(Math.min(all.length, 7 * 10 + 50));
+        const got = await store.usage.summarize({ accountId: "acct-1", scope: "self", ...ALL_TIME, groupBy: "model" });
+        expect(got.total).toEqual(sumOf(stored));
+        expect(new Map(got.groups.map(({ group, ...t }) => [group, t]))).toEqual(sumsBy(stored, (r) => r.model));
+      });
+
       it("keeps the rollups equal to the rows under any batches and retries", async () => {
         const arb = fc.array(
           fc.record({

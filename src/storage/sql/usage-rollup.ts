@@ -72,7 +72,9 @@ export function rollUp(records: readonly UsageRecord[]): HourlyRow[] {
     g.cost_micros += r.costMicros;
     g.charged_micros += r.chargedMicros ?? 0;
   }
-  return [...groups.values()];
+  // In key order: concurrent flushes (several nodes on one PostgreSQL) then lock rollup rows
+  // in the same order and cannot deadlock on each other.
+  return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g);
 }
 
 /** Adds the groups to their rows (created at zero): one statement, each key at most once in it. */
