@@ -36,6 +36,7 @@ import { TierRouter } from "./routing/tier-router.js";
 import { createCredentialCache } from "./upstream/credentials.js";
 import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
 import { limitsCheck } from "./governance/limits.js";
+import { TablePricer } from "./governance/price-table.js";
 import { storedUsage } from "./pipeline/settle.js";
 import { createExplain } from "./pipeline/explain.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -285,6 +286,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     });
     if (h.probe_interval_ms > 0) prober.start();
     const tierRouter = new TierRouter({ holdDownMs: config.routing.tier_hold_down_ms });
+    // One price table for the process: settlement prices usage with it, billing estimates with it.
+    const pricer = new TablePricer({ models: config.pricing.models, version: config.pricing.version, builtin: config.pricing.builtin });
     const edge = createEdge({
       pipeline: {
         principals,
@@ -301,6 +304,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         routeHeader: config.server.route_header,
         admissionChecks: o.admissionChecks ?? composeChecks({ meter, config }),
         defaultOutputTokens: config.governance.default_output_tokens,
+        pricer,
         recordUsage(rec) {
           usageRecorder.record(storedUsage(rec));
           keyUse.used(rec.apiKeyId);

@@ -210,6 +210,8 @@ const MATRIX: Record<string, Case> = {
   "GET /accounts/{id}/credits": { id: account, path: (id) => `/accounts/${id}/credits`, manage: subtreeRead, root: 200 },
   "GET /accounts/{id}/ledger": { id: account, path: (id) => `/accounts/${id}/ledger?limit=10`, manage: subtreeRead, root: 200 },
   "GET /accounts/{id}/audit": { id: account, path: (id) => `/accounts/${id}/audit?limit=10`, manage: subtreeRead, root: 200 },
+  "GET /accounts/{id}/usage": { id: account, path: (id) => `/accounts/${id}/usage?group_by=descendant`, manage: subtreeRead, root: 200 },
+  "GET /usage/upstream-keys": { id: account, path: () => "/usage/upstream-keys", manage: absent, root: 200 },
   "GET /audit": { id: account, path: () => "/audit?limit=10", manage: absent, root: 200 },
   "GET /explain": { id: account, path: (id) => `/explain?account=${id}&model=gpt-4o`, manage: absent, root: 200 },
 };

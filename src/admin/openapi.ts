@@ -111,6 +111,10 @@ function build(): unknown {
             upstreams: { type: ["array", "null"], items: str },
             price_multiplier: { type: ["number", "null"] },
             time_zone: nullableStr,
+            prices: {
+              type: ["object", "null"],
+              description: "Model pattern → {input, cached_input, cache_write, output} in micro-units per million tokens; null = inherited",
+            },
             created_at: str,
             updated_at: str,
           },
@@ -141,6 +145,11 @@ function build(): unknown {
             upstreams: { $ref: "#/components/schemas/EffectiveList" },
             price_multiplier: { $ref: "#/components/schemas/SetValue" },
             time_zone: { type: "object", properties: { value: str, set_by: { type: ["object", "null"] } } },
+            prices: {
+              type: "array",
+              description: "Every account on the chain that sets prices, nearest first (docs/configuration.md#pricing)",
+              items: { type: "object", properties: { value: { type: "object" }, set_by: { type: ["object", "null"] } } },
+            },
           },
         },
         AccountRef: { type: "object", properties: { id: str, name: str }, required: ["id", "name"] },
@@ -337,6 +346,48 @@ function build(): unknown {
             created_at: str,
           },
         }),
+        UsageTotals: {
+          type: "object",
+          properties: {
+            requests: int,
+            errors: int,
+            input_tokens: { ...int, description: "Whole prompts, cached and cache-write tokens included" },
+            cached_input_tokens: int,
+            cache_write_tokens: int,
+            output_tokens: { ...int, description: "Reasoning included" },
+            reasoning_tokens: int,
+            cost_micros: int,
+            charged_micros: { ...int, description: "Debited from credit" },
+            cache_hit_share: { type: ["number", "null"], description: "cached_input_tokens ÷ input_tokens; null without input" },
+          },
+        },
+        Usage: {
+          type: "object",
+          properties: {
+            account: { type: ["object", "null"], properties: { id: str, name: str } },
+            scope: { enum: ["self", "subtree"] },
+            from: { ...str, format: "date-time" },
+            to: { ...str, format: "date-time" },
+            group_by: { type: ["string", "null"] },
+            total: ref("UsageTotals"),
+            groups: {
+              type: "array",
+              items: {
+                allOf: [
+                  ref("UsageTotals"),
+                  {
+                    type: "object",
+                    properties: {
+                      group: { ...str, description: "The group's value ('' = none: no API key, no upstream key)" },
+                      name: { type: ["string", "null"], description: "The account's name, for group_by=descendant" },
+                      cost_share: { type: ["number", "null"], description: "This group's share of the total cost" },
+                    },
+                  },
+                ],
+              },
+            },
+          },
+        },
         AuditPage: page({
           type: "object",
           description: "See docs/admin-api.md#audit for the hash",
@@ -560,6 +611,33 @@ function build(): unknown {
           summary: "Audit records about the account, its sub-accounts and their keys, newest first",
           parameters: auditParams,
           responses: { "200": ok("Audit records", ref("AuditPage")), ...errors },
+        },
+      },
+      "/admin/v1/accounts/{id}/usage": {
+        parameters: [idParam("id", "Account id")],
+        get: {
+          summary: "The account's or its subtree's usage over hourly rollups, grouped; CSV with format=csv or Accept: text/csv (docs/admin-api.md#usage)",
+          parameters: queryParams(schemas.usageQuery),
+          responses: {
+            "200": {
+              description: "Usage",
+              content: { "application/json": { schema: ref("Usage") }, "text/csv": { schema: { type: "string" } } },
+            },
+            ...errors,
+          },
+        },
+      },
+      "/admin/v1/usage/upstream-keys": {
+        get: {
+          summary: "Gateway-wide usage and cache-hit share per upstream key (root admin token only)",
+          parameters: queryParams(schemas.upstreamKeyUsageQuery),
+          responses: {
+            "200": {
+              description: "Usage per upstream key",
+              content: { "application/json": { schema: ref("Usage") }, "text/csv": { schema: { type: "string" } } },
+            },
+            ...errors,
+          },
         },
       },
       "/admin/v1/upstreams/{id}/keys/{key_id}": {

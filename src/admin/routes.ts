@@ -16,6 +16,7 @@ import { creditMovementView } from "./credits.js";
 import { openApiDocument } from "./openapi.js";
 import type { z } from "zod";
 import { deleteAccountQuery } from "./schemas.js";
+import { usageCsv, type UsageView } from "./usage-reads.js";
 
 /** The query of a GET, as strings (explain reads it). */
 export type AdminQuery = Readonly<Record<string, string | undefined>>;
@@ -58,12 +59,19 @@ function keyWithHealth(live: ReadonlyMap<string, KeyStateView> | undefined): (k:
   };
 }
 
+/** An answer: a JSON body, or (with `contentType`) a text body sent as is (CSV exports). */
+export interface AdminAnswer {
+  status: number;
+  body: unknown;
+  contentType?: string;
+}
+
 type Handler = (
   service: AdminService,
   params: string[],
   body: unknown,
-  ctx: { deps: AdminDeps; query: AdminQuery; admin: AdminContext },
-) => Promise<{ status: number; body: unknown }>;
+  ctx: { deps: AdminDeps; query: AdminQuery; admin: AdminContext; accept: string | undefined },
+) => Promise<AdminAnswer>;
 
 interface Route {
   method: string;
@@ -82,7 +90,7 @@ interface Route {
 
 /** Gateway-wide routes, for the root admin token only (until resources there get owners). */
 function isRootOnly(path: string): boolean {
-  return path === "/explain" || path === "/audit";
+  return path === "/explain" || path === "/audit" || path === "/usage/upstream-keys";
 }
 
 const routes: Route[] = [];
@@ -173,9 +181,17 @@ route("POST", "/accounts/{id}/credits/clawback", async (s, [id], body, { admin }
 route("GET", "/accounts/{id}/credits", async (s, [id], _b, { admin }) => ({ status: 200, body: await s.credits(id!, admin) }));
 route("GET", "/accounts/{id}/ledger", async (s, [id], _b, { admin, query }) => ({ status: 200, body: await s.ledger(id!, query, admin) }));
 route("GET", "/accounts/{id}/audit", async (s, [id], _b, { admin, query }) => ({ status: 200, body: await s.accountAudit(id!, query, admin) }));
+// Usage over hourly rollups (usage-reads.ts), as JSON or, with format=csv or Accept: text/csv, CSV.
+route("GET", "/accounts/{id}/usage", async (s, [id], _b, { admin, query, accept }) => usageAnswer(await s.usage(id!, query, admin), query, accept));
+route("GET", "/usage/upstream-keys", async (s, _p, _b, { admin, query, accept }) => usageAnswer(await s.upstreamKeyUsage(query, admin), query, accept));
 route("GET", "/audit", async (s, _p, _b, { admin, query }) => ({ status: 200, body: await s.auditLog(query, admin) }));
 
 route("GET", "/explain", async (_s, _p, _b, { deps, query }) => ({ status: 200, body: await deps.explain(query) }));
+
+function usageAnswer(view: UsageView, query: AdminQuery, accept: string | undefined): AdminAnswer {
+  const csv = query.format === "csv" || (query.format === undefined && accept !== undefined && /(^|,)\s*text\/csv\b/i.test(accept));
+  return csv ? { status: 200, body: usageCsv(view), contentType: "text/csv; charset=utf-8" } : { status: 200, body: view };
+}
 
 function tokenMatches(presented: string | undefined, expected: string): boolean {
   if (!presented) return false;
@@ -213,7 +229,7 @@ export async function handleAdmin(
   queryString = "",
   /** Where the request came from, for the audit trail. */
   origin: { requestId?: string; clientIp?: string } = {},
-): Promise<{ status: number; body: unknown } | undefined> {
+): Promise<AdminAnswer | undefined> {
   let allowedMethods = false;
   for (const r of routes) {
     const m = r.pattern.exec(path);
@@ -227,7 +243,8 @@ export async function handleAdmin(
     const query: Record<string, string> = {};
     for (const [k, v] of new URLSearchParams(queryString)) query[k] ??= v;
     const admin: AdminContext = { actor, ...origin };
-    return r.handler(deps.service, m.slice(1).map(decodeURIComponent), body, { deps, query, admin });
+    const accept = typeof req.headers.accept === "string" ? req.headers.accept : undefined;
+    return r.handler(deps.service, m.slice(1).map(decodeURIComponent), body, { deps, query, admin, accept });
   }
   if (allowedMethods) throw new GatewayError("invalid_request", "method_not_allowed", `${method} is not supported on ${path}.`, { status: 405 });
   return undefined;

@@ -7,6 +7,7 @@ import { PRESET_NAMES } from "../canonical/provider-presets.js";
 import { modelMapRulesInput, modelPatterns, policyFieldsInput } from "../governance/policy.js";
 import { API_KEY_SCOPES, keyLimitsSchema, keyModelsSchema } from "../governance/key-policy.js";
 import { FORWARD_HEADER_NAME } from "../upstream/headers.js";
+import { USAGE_GROUP_BY } from "../storage/ports.js";
 
 const modelList = modelPatterns.describe("Model names or `*` patterns, within what the parent allows; null = inherit everything the parent may use");
 const modelMap = modelMapRulesInput.describe(
@@ -58,6 +59,13 @@ const policyFields = {
   time_zone: policyFieldsInput.time_zone
     .unwrap()
     .describe("IANA time zone of the natural-day and natural-month windows (limits per day, spend caps). null = the nearest ancestor's, UTC at the top")
+    .nullable()
+    .optional(),
+  prices: policyFieldsInput.prices
+    .unwrap()
+    .describe(
+      "Prices per model name or `*` pattern: {input, cached_input?, cache_write?, output} in integer micro-units per million tokens. On a top-level account they replace the gateway's prices; below, each component may only raise the price above (docs/configuration.md#pricing). The price multiplier applies on top. null = inherit",
+    )
     .nullable()
     .optional(),
 };
@@ -225,6 +233,23 @@ const cursor = z
   .optional();
 
 export const ledgerQuery = z.strictObject({ limit, cursor });
+
+const usageWindow = {
+  from: z.iso.datetime({ offset: true }).optional().describe("Start of the window, rounded down to the hour; default: 30 days before `to`"),
+  to: z.iso.datetime({ offset: true }).optional().describe("End of the window (exclusive), rounded up to the hour; default: now"),
+  format: z.enum(["json", "csv"]).optional().describe("`csv` (or `Accept: text/csv`): one row per group, with a header row"),
+};
+
+export const usageQuery = z.strictObject({
+  ...usageWindow,
+  group_by: z
+    .enum(USAGE_GROUP_BY)
+    .optional()
+    .describe("model (as requested), key (API key), descendant (the account itself and each direct child's subtree), hour, day (UTC), upstream_key"),
+  scope: z.enum(["self", "subtree"]).default("subtree").describe("self: the account's own requests; subtree: with every descendant's"),
+});
+
+export const upstreamKeyUsageQuery = z.strictObject(usageWindow);
 
 export const auditQuery = z.strictObject({
   limit,

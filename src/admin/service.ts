@@ -49,6 +49,7 @@ import {
   type UpstreamKey,
 } from "../storage/ports.js";
 import { creditEvent, moveCredit, releaseBalanceOnDelete, type CreditOperation } from "./credits.js";
+import { readAccountUsage, readUpstreamKeyUsage, type UsageView } from "./usage-reads.js";
 import { readAccountAudit, readAuditLog, readCredits, readLedger, type AuditPage, type CreditsView, type LedgerPageView } from "./money-reads.js";
 import * as schemas from "./schemas.js";
 import { accountView, apiKeyView, upstreamKeyView, upstreamView } from "./views.js";
@@ -577,6 +578,16 @@ export class AdminService {
   /** Query: `{limit?, cursor?}`, newest first. */
   async ledger(accountId: string, query: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<LedgerPageView> {
     return readLedger(this.#store, accountId, parse(schemas.ledgerQuery, query), ctx);
+  }
+
+  /** Usage of the account or its subtree over hourly rollups (docs/admin-api.md#usage). */
+  async usage(accountId: string, query: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<UsageView> {
+    return readAccountUsage(this.#store, accountId, parse(schemas.usageQuery, query), ctx);
+  }
+
+  /** Gateway-wide usage and cache-hit share per upstream key (root only). */
+  async upstreamKeyUsage(query: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<UsageView> {
+    return readUpstreamKeyUsage(this.#store, parse(schemas.upstreamKeyUsageQuery, query), ctx);
   }
 
   /** The whole audit trail, newest first (root only). */

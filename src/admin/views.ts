@@ -81,6 +81,8 @@ export function effectivePolicyView(chain: readonly Account[], policy: Effective
     upstreams: lists(policy.upstreams, (l) => [...l.names]),
     price_multiplier: bound(policy.priceMultiplier),
     time_zone: { value: policy.timeZone.value, set_by: ref(policy.timeZone.accountId) },
+    // Every account on the chain that sets prices, nearest first (the fold: docs/configuration.md#pricing).
+    prices: policy.prices.map((p) => ({ value: p.prices, set_by: ref(p.accountId) })),
   };
 }
 

@@ -42,6 +42,25 @@ describe("admin commands against a real gateway", () => {
   }, 60_000);
   afterAll(() => gw?.stop());
 
+  it("shows an account's usage as a table, as CSV, and refuses a grouping it does not know", async () => {
+    const acct = JSON.parse((await cli(["accounts", "create", "usage-reader", ...as, "--json"])).out) as { id: string };
+    const total = await cli(["usage", acct.id, ...as]);
+    expect(total.code).toBe(0);
+    expect(total.out).toMatch(/^usage-reader \(subtree\), \S+ to \S+\n/);
+    expect(total.out.split("\n")[1]).toMatch(/^GROUP\s+NAME\s+REQUESTS\s+INPUT_TOKENS/);
+    expect(total.out.split("\n")[2]).toMatch(/^total\s+-\s+0\s+0/);
+    const csv = await cli(["usage", acct.id, "--group-by", "model", "--csv", ...as]);
+    expect(csv.code).toBe(0);
+    expect(csv.out).toBe(
+      "group,name,requests,errors,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,reasoning_tokens,cost_micros,charged_micros,cache_hit_share,cost_share\r\n",
+    );
+    const bad = await cli(["usage", acct.id, "--group-by", "colour", ...as]);
+    expect(bad.code).toBe(2);
+    const missing = await cli(["usage", "00000000-0000-4000-8000-000000000000", ...as]);
+    expect(missing.code).toBe(1);
+    expect(firstLine(missing.err)).toMatch(/account_not_found|No account/);
+  });
+
   it("builds a small tree, lists it, moves a subtree, issues and revokes a key", async () => {
     const org = await cli(["accounts", "create", "org", ...as, "--json"]);
     expect(org.code).toBe(0);

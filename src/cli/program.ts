@@ -18,8 +18,9 @@ import { CliFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, KEEP_RUNNING, UsageError
 import { registerKeys } from "./keys.js";
 import { registerServer } from "./server.js";
 import { registerUpstreams } from "./upstreams.js";
+import { registerUsage } from "./usage.js";
 
-const REGISTER = [registerServer, registerAccounts, registerKeys, registerUpstreams, registerCredits, registerAudit, registerExplain];
+const REGISTER = [registerServer, registerAccounts, registerKeys, registerUpstreams, registerCredits, registerUsage, registerAudit, registerExplain];
 
 /** The command tree, writing through `io`; errors surface as exceptions rather than exits. */
 export function buildProgram(ctx: CliContext): Command {

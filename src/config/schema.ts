@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { withPresetDefaults } from "../canonical/provider-presets.js";
 import { cidrText, modelMapRulesInput, policyFieldsInput } from "../governance/policy.js";
+import { priceListInput } from "../governance/price-table.js";
 
 /** `${VAR:-}` interpolates to ""; treat that as "not set". */
 const emptyAsUnset = z.preprocess((v) => (v === "" ? undefined : v), z.string().min(1).optional());
@@ -75,6 +76,7 @@ const account = z.strictObject({
   upstreams: policyFieldsInput.upstreams,
   price_multiplier: policyFieldsInput.price_multiplier,
   time_zone: policyFieldsInput.time_zone,
+  prices: policyFieldsInput.prices,
   keys: z.array(apiKey).default([]),
 });
 
@@ -169,6 +171,21 @@ export const configSchema = z.strictObject({
       counters_timeout_ms: z.number().int().positive().max(60_000).default(250),
       /** Output tokens a request is assumed to use when it names no max_tokens / max_output_tokens (token limits and credit holds; settled on actual usage). */
       default_output_tokens: z.number().int().positive().default(4096),
+    })
+    .prefault({}),
+  /**
+   * Gateway-wide prices (docs/configuration.md#pricing): model name or pattern → micro-units per
+   * million tokens, checked before the built-in table; `version` labels them on usage records.
+   */
+  pricing: z
+    .strictObject({
+      version: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,64}$/, "1-64 letters, digits, '.', '_' or '-'")
+        .default("config"),
+      /** Whether the built-in seed prices (governance/price-table.ts) price the models this section does not. */
+      builtin: z.boolean().default(true),
+      models: priceListInput.default({}),
     })
     .prefault({}),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -205,6 +205,12 @@ export function createEdge(o: EdgeOptions): Edge {
         query,
         { requestId: id, clientIp: req.socket.remoteAddress },
       );
+      if (result?.contentType !== undefined) {
+        const text = String(result.body);
+        res.writeHead(result.status, { "content-type": result.contentType, "content-length": Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
       if (result) {
         sendJson(res, result.status, result.body);
         return;

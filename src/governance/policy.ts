@@ -30,6 +30,7 @@ import {
 } from "../canonical/model-map.js";
 import { compileModelPatterns, coversPattern, type ModelMatcher } from "../canonical/model-pattern.js";
 import { compileCidrs, parseCidr, type CidrMatcher } from "./cidr.js";
+import { priceListInput, priceListStored, type PriceList } from "./price-table.js";
 
 /** Model names or `*` patterns, the syntax of canonical/model-pattern.ts. */
 export const modelPatterns = z.array(z.string().min(1));
@@ -177,6 +178,12 @@ function policyShape(strict: boolean) {
     price_multiplier: z.number().positive().finite().optional(),
     /** The time zone of natural-day and natural-month windows; absent = the nearest ancestor's, UTC at the top. */
     time_zone: timeZoneText.optional(),
+    /**
+     * Prices per model name or pattern, micro-units per million tokens (governance/price-table.ts).
+     * Not a bound: a top-level account's entry replaces the gateway's price, an entry below may
+     * only raise it (docs/configuration.md#pricing).
+     */
+    prices: (strict ? priceListInput : priceListStored).optional(),
   };
 }
 
@@ -280,6 +287,15 @@ export interface EffectivePolicy {
   readonly priceMultiplier: Bound;
   /** The nearest time zone set on the chain; UTC when none is. */
   readonly timeZone: { readonly value: string; readonly accountId: string | null };
+  /** Every account on the chain that sets prices, nearest first; `topLevel` marks the chain's top account (its prices replace the gateway's). */
+  readonly prices: readonly AccountPrices[];
+}
+
+/** One account's own price list, as stated. */
+export interface AccountPrices {
+  readonly accountId: string;
+  readonly prices: PriceList;
+  readonly topLevel: boolean;
 }
 
 /** The effective policy of a root account that stored nothing. */
@@ -296,6 +312,7 @@ export const UNRESTRICTED: EffectivePolicy = {
   upstreams: [],
   priceMultiplier: { value: 1, accountId: null },
   timeZone: { value: "UTC", accountId: null },
+  prices: [],
 };
 
 /**
@@ -365,6 +382,10 @@ export function narrow(parent: EffectivePolicy, child: Policy, accountId = ""): 
         ? { value: child.price_multiplier, accountId }
         : parent.priceMultiplier,
     timeZone: child.time_zone !== undefined ? { value: child.time_zone, accountId } : parent.timeZone,
+    prices:
+      child.prices && Object.keys(child.prices).length > 0
+        ? [{ accountId, prices: child.prices, topLevel: parent === UNRESTRICTED }, ...parent.prices]
+        : parent.prices,
   };
 }
 

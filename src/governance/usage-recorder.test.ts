@@ -54,6 +54,7 @@ function flaky(repo: UsageRepo, failures: number): UsageRepo & { calls: number }
       return repo.insertMany(rows);
     },
     listByAccount: repo.listByAccount.bind(repo),
+    summarize: repo.summarize.bind(repo),
   };
   return wrapper;
 }

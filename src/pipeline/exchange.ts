@@ -53,6 +53,10 @@ export interface UsageRecord {
   /** Who pays and how much was debited from credit (0 when a quota covered it or nothing was billed). */
   payerAccountId: string | undefined;
   chargedMicros: number;
+  /** Hash of the request's cache-affinity key (pipeline/affinity.ts), never the key or the prompt; undefined when nothing identified a session. */
+  cacheKeyHash: string | undefined;
+  /** The route tier of the last attempt, counted from 1; undefined when no attempt was made. */
+  tier: number | undefined;
 }
 
 export interface PipelineDeps {
@@ -128,4 +132,6 @@ export interface Exchange {
   lastAttempt?: PlannedAttempt;
   /** What each attempt saw, appended by the attempts themselves (for the usage record). */
   trail?: AttemptTrailEntry[];
+  /** The request's cache-affinity key, once derived (its hash goes on the usage record). */
+  cacheKey?: string;
 }

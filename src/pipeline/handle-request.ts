@@ -62,7 +62,9 @@ function readRequest(ex: Exchange): ClientRequest {
   const stream = body.read("stream") === true;
   ex.model = model;
   ex.stream = stream;
-  return { body, model, stream, affinity: affinityKey(ex, ex.principal!, body, model) };
+  const affinity = affinityKey(ex, ex.principal!, body, model);
+  ex.cacheKey = affinity.key;
+  return { body, model, stream, affinity };
 }
 
 /** The served model and its upstreams, under the account's mappings and the gateway's. */

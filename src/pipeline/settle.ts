@@ -4,6 +4,7 @@
  * admission (releasing what it reserved), counts tokens, and hands one usage
  * record to the sink without waiting.
  */
+import { createHash } from "node:crypto";
 import { GatewayError } from "../canonical/errors.js";
 import { emptyUsage, type Usage } from "../canonical/usage.js";
 import type { Lane } from "../routing/plan.js";
@@ -77,6 +78,9 @@ export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | 
     priceVersion: quote.version,
     payerAccountId: charge?.payerAccountId,
     chargedMicros: charge?.track === "credit" ? quote.micros : 0,
+    cacheKeyHash: ex.cacheKey === undefined ? undefined : cacheKeyHash(ex.cacheKey),
+    // Counted from 1, as the attempt trail and the route header name tiers.
+    tier: ex.lastAttempt ? ex.lastAttempt.tier + 1 : undefined,
   };
   countTokens(deps, rec);
   // The record is handed over once the admission has settled: a credit view must count the
@@ -95,7 +99,16 @@ function countTokens(deps: PipelineDeps, rec: UsageRecord): void {
   if (u.reasoningTokens) tokens.inc({ model: rec.model, kind: "reasoning" }, u.reasoningTokens);
 }
 
-/** The stored form of a settled request. Pricing comes with the billing work; cost is 0 until then. */
+/**
+ * What the usage record keeps of the cache-affinity key: enough to group requests by session
+ * and see whether caching works, without the key itself (which an upstream receives as
+ * `prompt_cache_key`) or anything of the prompt it may be derived from.
+ */
+export function cacheKeyHash(key: string): string {
+  return createHash("sha256").update("switchyard-usage-v1\0").update(key).digest("hex").slice(0, 32);
+}
+
+/** The stored form of a settled request. */
 export function storedUsage(rec: UsageRecord, now = new Date()): StoredUsageRecord {
   const u = rec.usage;
   return {
@@ -114,7 +127,12 @@ export function storedUsage(rec: UsageRecord, now = new Date()): StoredUsageReco
     cacheWriteTokens: u.cacheWriteTokens,
     outputTokens: u.outputTokens,
     reasoningTokens: u.reasoningTokens,
-    costMicros: 0,
+    costMicros: rec.costMicros,
+    priceVersion: rec.priceVersion,
+    payerAccountId: rec.payerAccountId ?? null,
+    chargedMicros: rec.chargedMicros,
+    cacheKeyHash: rec.cacheKeyHash ?? null,
+    tier: rec.tier ?? null,
     status: rec.aborted ? "cancelled" : rec.status >= 400 ? "error" : "ok",
     httpStatus: rec.status,
     errorCode: rec.errorCode ?? null,

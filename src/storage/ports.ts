@@ -300,6 +300,16 @@ export interface UsageRecord {
   /** Every upstream attempt, in order (docs/routing.md#the-attempt-trail); absent = null (none made, or an older row). */
   attemptTrail?: AttemptTrailEntry[] | null;
   createdAt: string;
+  /** The price entry and revision `costMicros` was computed with (governance/price-table.ts); absent = null. */
+  priceVersion?: string | null;
+  /** The account whose credit paid; absent = null (nothing billed). */
+  payerAccountId?: string | null;
+  /** What was debited from credit, integer micro-units; absent = 0. */
+  chargedMicros?: number;
+  /** Hash of the request's cache-affinity key (never the key or the prompt); absent = null. */
+  cacheKeyHash?: string | null;
+  /** The route tier of the last attempt, counted from 1; absent = null (no attempt). */
+  tier?: number | null;
 }
 
 /**
@@ -328,10 +338,49 @@ export interface AttemptTrailEntry {
 }
 
 export interface UsageRepo {
-  /** Inserts a batch; rows whose requestId is already stored are skipped. Returns the request ids inserted (so a caller debits only those). */
+  /**
+   * Inserts a batch; rows whose requestId is already stored are skipped. Returns the request ids
+   * inserted (so a caller debits only those). The hourly rollups of the inserted rows are
+   * upserted in the same transaction, so they always equal the sum of the rows.
+   */
   insertMany(records: readonly UsageRecord[]): Promise<string[]>;
   /** An account's records, newest first. */
   listByAccount(accountId: string, opts?: { limit?: number }): Promise<UsageRecord[]>;
+  /** Totals from the hourly rollups over `[from, to)`, optionally grouped (docs/admin-api.md#usage). */
+  summarize(query: UsageQuery): Promise<UsageSummary>;
+}
+
+/** How usage is grouped: requested model, API key, the account itself and each direct child's subtree, hour or day (UTC), upstream key. */
+export type UsageGroupBy = "model" | "key" | "descendant" | "hour" | "day" | "upstream_key";
+export const USAGE_GROUP_BY: readonly UsageGroupBy[] = ["model", "key", "descendant", "hour", "day", "upstream_key"];
+
+export interface UsageQuery {
+  /** The account whose usage is read; absent = the whole gateway (every account). */
+  accountId?: string;
+  /** `self`: the account's own requests; `subtree`: its and every descendant's. */
+  scope: "self" | "subtree";
+  /** Hour boundaries, ISO 8601 UTC: from inclusive, to exclusive. */
+  from: string;
+  to: string;
+  groupBy?: UsageGroupBy;
+}
+
+export interface UsageTotals {
+  requests: number;
+  errors: number;
+  inputTokens: number;
+  cachedInputTokens: number;
+  cacheWriteTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+  costMicros: number;
+  chargedMicros: number;
+}
+
+export interface UsageSummary {
+  total: UsageTotals;
+  /** One per group value ('' = none: no key, no upstream key), ordered by cost then value; empty without `groupBy`. */
+  groups: Array<UsageTotals & { group: string }>;
 }
 
 /** Where granted credit came from. */

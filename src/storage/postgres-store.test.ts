@@ -85,6 +85,7 @@ describe("postgres store specifics", () => {
         "ledger_entries",
         "upstream_keys",
         "upstreams",
+        "usage_hourly",
         "usage_records",
       ]);
       const enabled = await admin.query<{ data_type: string }>(

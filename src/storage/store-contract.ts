@@ -19,6 +19,7 @@ import {
   type Store,
   type StoreErrorCode,
   type UsageRecord,
+  type UsageTotals,
 } from "./ports.js";
 
 export function runStoreContract(name: string, makeStore: () => Promise<Store>): void {
@@ -1029,6 +1030,148 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.usage.listByAccount("acct-1")).toHaveLength(3);
       });
 
+      const ALL_TIME = { from: "2000-01-01T00:00:00.000Z", to: "2100-01-01T00:00:00.000Z" };
+
+      it("rolls up the rows it inserts per hour, account, model and keys, in the same write; a retried flush adds nothing", async () => {
+        const hour = (h: number, n: number): string => new Date(Date.UTC(2026, 0, 1, h, 7, n)).toISOString();
+        const batch = [
+          record(1, { createdAt: hour(0, 1) }),
+          record(2, { createdAt: hour(0, 2), model: "claude-sonnet-4-5" }),
+          record(3, { createdAt: hour(1, 3), status: "error", apiKeyId: null, upstreamKeyId: null }),
+          record(4, { createdAt: hour(1, 4), accountId: "acct-2" }),
+          record(5, { createdAt: hour(25, 5) }),
+        ];
+        await store.usage.insertMany(batch.slice(0, 3));
+        // A retried flush overlapping the first: only records 4 and 5 are new, and only they are added.
+        expect(await store.usage.insertMany(batch)).toEqual(["req_4", "req_5"]);
+        // Inside a transaction too (SQLite takes the query-layer path there).
+        await store.transaction((tx) => tx.usage.insertMany([...batch, record(6, { createdAt: hour(1, 6), accountId: "acct-2" })]));
+        const all = [...batch, record(6, { createdAt: hour(1, 6), accountId: "acct-2" })];
+        const gateway = await store.usage.summarize({ scope: "subtree", ...ALL_TIME, groupBy: "hour" });
+        expect(gateway.total).toEqual(sumOf(all));
+        expect(new Map(gateway.groups.map(({ group, ...t }) => [group, t]))).toEqual(sumsBy(all, (r) => `${r.createdAt.slice(0, 13)}:00:00.000Z`));
+        const own = await store.usage.summarize({ accountId: "acct-1", scope: "self", ...ALL_TIME, groupBy: "model" });
+        expect(own.total).toEqual(sumOf(all.filter((r) => r.accountId === "acct-1")));
+        expect(own.total.errors).toBe(1);
+        expect(new Map(own.groups.map(({ group, ...t }) => [group, t]))).toEqual(
+          sumsBy(
+            all.filter((r) => r.accountId === "acct-1"),
+            (r) => r.model,
+          ),
+        );
+        const byKey = await store.usage.summarize({ accountId: "acct-1", scope: "self", ...ALL_TIME, groupBy: "key" });
+        expect(byKey.groups.map((g) => [g.group, g.requests])).toEqual([
+          ["key-1", 3],
+          ["", 1],
+        ]);
+        const byDay = await store.usage.summarize({ scope: "subtree", ...ALL_TIME, groupBy: "day" });
+        expect(byDay.groups.map((g) => [g.group, g.requests]).sort()).toEqual([
+          ["2026-01-01", 5],
+          ["2026-01-02", 1],
+        ]);
+        // The window is [from, to) on hour boundaries.
+        const firstHour = await store.usage.summarize({ scope: "subtree", from: hour(0, 0).slice(0, 13) + ":00:00.000Z", to: "2026-01-01T01:00:00.000Z" });
+        expect(firstHour.total.requests).toBe(2);
+        const none = await store.usage.summarize({ accountId: "nobody", scope: "self", ...ALL_TIME, groupBy: "model" });
+        expect(none).toEqual({ total: sumOf([]), groups: [] });
+      });
+
+      it("sums a subtree through the closure table, and groups it by the account itself and each child's subtree", async () => {
+        const t = await buildTree(store, { root: null, a: "root", a1: "a", a11: "a1", b: "root", other: null });
+        const rows = [
+          record(1, { accountId: t.root.id }),
+          record(2, { accountId: t.a.id }),
+          record(3, { accountId: t.a1.id }),
+          record(4, { accountId: t.a11.id }),
+          record(5, { accountId: t.b.id }),
+          record(6, { accountId: t.b.id }),
+          record(7, { accountId: t.other.id }),
+        ];
+        await store.usage.insertMany(rows);
+        const inTree = rows.filter((r) => r.accountId !== t.other.id);
+        const subtree = await store.usage.summarize({ accountId: t.root.id, scope: "subtree", ...ALL_TIME, groupBy: "descendant" });
+        expect(subtree.total).toEqual(sumOf(inTree));
+        const byChild = new Map(subtree.groups.map(({ group, ...totals }) => [group, totals]));
+        expect(byChild).toEqual(
+          new Map([
+            [t.root.id, sumOf([rows[0]!])],
+            [t.a.id, sumOf(rows.slice(1, 4))],
+            [t.b.id, sumOf(rows.slice(4, 6))],
+          ]),
+        );
+        // The groups add up to the total: every row counted once.
+        expect(sumOf([]).requests + subtree.groups.reduce((s, g) => s + g.requests, 0)).toBe(subtree.total.requests);
+        expect(subtree.groups.reduce((s, g) => s + g.costMicros, 0)).toBe(subtree.total.costMicros);
+        const mid = await store.usage.summarize({ accountId: t.a1.id, scope: "subtree", ...ALL_TIME, groupBy: "descendant" });
+        expect(mid.groups.map((g) => [g.group, g.requests]).sort()).toEqual(
+          [
+            [t.a1.id, 1],
+            [t.a11.id, 1],
+          ].sort(),
+        );
+        expect((await store.usage.summarize({ accountId: t.a.id, scope: "self", ...ALL_TIME })).total).toEqual(sumOf([rows[1]!]));
+      });
+
+      it("keeps the rollups equal to the rows when flushes overlap in parallel (several nodes, retried batches)", async () => {
+        const models = ["gpt-5", "glm-4.6", "kimi-k2", "qwen-plus"];
+        const all = Array.from({ length: 120 }, (_, n) =>
+          record(n, { model: models[n % 4]!, upstreamKeyId: `uk-${n % 3}`, createdAt: new Date(Date.UTC(2026, 0, 1, n % 2, 0, n % 60)).toISOString() }),
+        );
+        // Eight flushes, each a shuffled overlapping slice, so they touch the same rollup rows in different orders.
+        const batches = Array.from({ length: 8 }, (_, i) => {
+          const slice = all.slice(i * 10, i * 10 + 50);
+          return i % 2 === 0 ? slice : [...slice].reverse();
+        });
+        const inserted = (await Promise.all(batches.map((b) => store.usage.insertMany(b)))).flat();
+        const unique = new Set(inserted);
+        expect(unique.size).toBe(inserted.length);
+        const stored = all.filter((r) => unique.has(r.requestId));
+        expect(stored).toHaveLength(Math.min(all.length, 7 * 10 + 50));
+        const got = await store.usage.summarize({ accountId: "acct-1", scope: "self", ...ALL_TIME, groupBy: "model" });
+        expect(got.total).toEqual(sumOf(stored));
+        expect(new Map(got.groups.map(({ group, ...t }) => [group, t]))).toEqual(sumsBy(stored, (r) => r.model));
+      });
+
+      it("keeps the rollups equal to the rows under any batches and retries", async () => {
+        const arb = fc.array(
+          fc.record({
+            n: fc.integer({ min: 0, max: 40 }),
+            hour: fc.integer({ min: 0, max: 3 }),
+            account: fc.constantFrom("acct-1", "acct-2"),
+            model: fc.constantFrom("gpt-5", "glm-4.6"),
+            upstreamKey: fc.constantFrom("uk-1", "uk-2", null),
+          }),
+          { maxLength: 30 },
+        );
+        await fc.assert(
+          fc.asyncProperty(fc.array(arb, { minLength: 1, maxLength: 4 }), async (batches) => {
+            // Each run starts from empty rows: a fresh store would be slow, so ids are unique per run instead.
+            const run = randomRunId();
+            const seen = new Map<string, UsageRecord>();
+            for (const batch of batches) {
+              const recs = batch.map((b) =>
+                record(b.n, {
+                  requestId: `${run}_${b.n}`,
+                  accountId: `${run}-${b.account}`,
+                  model: b.model,
+                  upstreamKeyId: b.upstreamKey,
+                  createdAt: new Date(Date.UTC(2026, 0, 1, b.hour, 0, b.n)).toISOString(),
+                }),
+              );
+              await store.usage.insertMany(recs);
+              for (const r of recs) if (!seen.has(r.requestId)) seen.set(r.requestId, r);
+            }
+            for (const account of ["acct-1", "acct-2"]) {
+              const mine = [...seen.values()].filter((r) => r.accountId === `${run}-${account}`);
+              const got = await store.usage.summarize({ accountId: `${run}-${account}`, scope: "self", ...ALL_TIME, groupBy: "upstream_key" });
+              expect(got.total).toEqual(sumOf(mine));
+              expect(new Map(got.groups.map(({ group, ...t }) => [group, t]))).toEqual(sumsBy(mine, (r) => r.upstreamKeyId ?? ""));
+            }
+          }),
+          { numRuns: 15 },
+        );
+      });
+
       it("takes batches larger than one statement", async () => {
         const many = Array.from({ length: 2500 }, (_, i) => record(i));
         expect(await store.usage.insertMany(many)).toHaveLength(2500);
@@ -1366,8 +1509,53 @@ function record(n: number, over: Partial<UsageRecord> = {}): UsageRecord {
             { upstream: "up", upstreamId: "up-1", keyId: "uk-1", tier: 0, outcome: "ok", httpStatus: 200, code: null, durationMs: 40 + n },
           ],
     createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
+    priceVersion: "builtin-2026-12/gpt-5*",
+    payerAccountId: n % 4 === 0 ? null : "acct-1",
+    // Above 2^32, as costMicros: bigint columns on both engines.
+    chargedMicros: n % 4 === 0 ? 0 : 2 ** 33 + n,
+    cacheKeyHash: n % 3 === 0 ? null : `hash-${n}`,
+    tier: n % 3 === 0 ? null : 1 + (n % 2),
     ...over,
   };
+}
+
+let runCounter = 0;
+function randomRunId(): string {
+  return `run${++runCounter}x${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** What summing `records` by hand gives, in the repo's terms. */
+function sumOf(records: readonly UsageRecord[]): UsageTotals {
+  const t: UsageTotals = {
+    requests: 0,
+    errors: 0,
+    inputTokens: 0,
+    cachedInputTokens: 0,
+    cacheWriteTokens: 0,
+    outputTokens: 0,
+    reasoningTokens: 0,
+    costMicros: 0,
+    chargedMicros: 0,
+  };
+  for (const r of records) {
+    t.requests += 1;
+    if (r.status === "error") t.errors += 1;
+    t.inputTokens += r.inputTokens;
+    t.cachedInputTokens += r.cachedInputTokens;
+    t.cacheWriteTokens += r.cacheWriteTokens;
+    t.outputTokens += r.outputTokens;
+    t.reasoningTokens += r.reasoningTokens;
+    t.costMicros += r.costMicros;
+    t.chargedMicros += r.chargedMicros ?? 0;
+  }
+  return t;
+}
+
+/** The same, per group value. */
+function sumsBy(records: readonly UsageRecord[], group: (r: UsageRecord) => string): Map<string, UsageTotals> {
+  const by = new Map<string, UsageRecord[]>();
+  for (const r of records) by.set(group(r), [...(by.get(group(r)) ?? []), r]);
+  return new Map([...by].map(([k, rs]) => [k, sumOf(rs)]));
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -175,6 +175,38 @@ export interface UsageRecordsTable {
   /** JSON array of the request's attempts (AttemptTrailEntry); null when none was recorded. */
   attempt_trail: string | null;
   created_at: IsoTime;
+  /** Migration 0007: the price entry and revision the cost was computed with; null in older rows. */
+  price_version: string | null;
+  /** Migration 0007: the account whose credit paid; null when nothing was billed. */
+  payer_account_id: string | null;
+  /** Migration 0007: what was debited from credit (0 when a quota covered it). */
+  charged_micros: ColumnType<number, number | undefined, number>;
+  /** Migration 0007: hash of the cache-affinity key (never the key, never the prompt). */
+  cache_key_hash: string | null;
+  /** Migration 0007: the route tier of the last attempt, counted from 1. */
+  tier: number | null;
+}
+
+/**
+ * Migration 0008: usage summed per hour × account × requested model × API key × upstream key,
+ * upserted with the usage rows in one transaction. '' stands for "no key".
+ */
+export interface UsageHourlyTable {
+  /** The hour's start, ISO 8601 UTC (`2026-12-05T01:00:00.000Z`). */
+  hour: IsoTime;
+  account_id: string;
+  model: string;
+  api_key_id: string;
+  upstream_key_id: string;
+  requests: number;
+  errors: number;
+  input_tokens: number;
+  cached_input_tokens: number;
+  cache_write_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  cost_micros: number;
+  charged_micros: number;
 }
 
 /**
@@ -206,6 +238,7 @@ export interface Database {
   upstream_keys: UpstreamKeysTable;
   ledger_entries: LedgerEntriesTable;
   usage_records: UsageRecordsTable;
+  usage_hourly: UsageHourlyTable;
   audit_log: AuditLogTable;
   account_balances: AccountBalancesTable;
   credit_grants: CreditGrantsTable;

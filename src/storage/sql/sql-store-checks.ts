@@ -136,6 +136,11 @@ export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStor
           { upstream: "u", upstreamId: "up-1", keyId: "k-1", tier: null, outcome: "ok", httpStatus: 200, code: null, durationMs: 9 },
         ]),
         created_at: new Date().toISOString(),
+        price_version: "builtin-2026-12/gpt-5*",
+        payer_account_id: randomUUID(),
+        charged_micros: 2 ** 40,
+        cache_key_hash: "0123456789abcdef0123456789abcdef",
+        tier: 2,
       };
       await store.db.insertInto("usage_records").values(record).execute();
       const row = await store.db.selectFrom("usage_records").selectAll().executeTakeFirstOrThrow();

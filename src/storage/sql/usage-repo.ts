@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { Insertable, Selectable } from "kysely";
-import type { AttemptTrailEntry, UsageRecord, UsageRepo, UsageStatus } from "../ports.js";
+import type { AttemptTrailEntry, UsageQuery, UsageRecord, UsageRepo, UsageStatus, UsageSummary } from "../ports.js";
 import { oneOf } from "./row-codec.js";
 import type { UsageRecordsTable } from "./schema.js";
-import type { SqlContext } from "./sql-context.js";
+import { writeTransaction, type SqlContext } from "./sql-context.js";
+import { HOURLY_COLUMNS, HOURLY_KEY, hourlyUpsert, rollUp, summarizeUsage, type HourlyRow } from "./usage-rollup.js";
 
 const STATUSES: readonly UsageStatus[] = ["ok", "error", "cancelled"];
 
-/** SQLite allows 32766 bound parameters per statement; 25 columns a row keeps a batch well under it. */
+/** SQLite allows 32766 bound parameters per statement; 30 columns a row keeps a batch well under it. */
 const ROWS_PER_STATEMENT = 1000;
 
 type UsageRow = Insertable<UsageRecordsTable>;
@@ -39,6 +40,11 @@ const COLUMNS = [
   "ttfb_ms",
   "attempt_trail",
   "created_at",
+  "price_version",
+  "payer_account_id",
+  "charged_micros",
+  "cache_key_hash",
+  "tier",
 ] as const satisfies ReadonlyArray<keyof UsageRow>;
 
 function toRow(r: UsageRecord): UsageRow {
@@ -68,6 +74,11 @@ function toRow(r: UsageRecord): UsageRow {
     ttfb_ms: r.ttfbMs === null ? null : Math.round(r.ttfbMs),
     attempt_trail: r.attemptTrail ? JSON.stringify(r.attemptTrail) : null,
     created_at: r.createdAt,
+    price_version: r.priceVersion ?? null,
+    payer_account_id: r.payerAccountId ?? null,
+    charged_micros: r.chargedMicros ?? 0,
+    cache_key_hash: r.cacheKeyHash ?? null,
+    tier: r.tier ?? null,
   };
 }
 
@@ -97,50 +108,82 @@ function toRecord(row: Selectable<UsageRecordsTable>): UsageRecord {
     ttfbMs: row.ttfb_ms === null ? null : Number(row.ttfb_ms),
     attemptTrail: row.attempt_trail === null ? null : (JSON.parse(row.attempt_trail) as AttemptTrailEntry[]),
     createdAt: row.created_at,
+    priceVersion: row.price_version,
+    payerAccountId: row.payer_account_id,
+    chargedMicros: Number(row.charged_micros),
+    cacheKeyHash: row.cache_key_hash,
+    tier: row.tier === null ? null : Number(row.tier),
   };
 }
 
 export class SqlUsageRepo implements UsageRepo {
-  #sqliteInsert: ((rows: readonly UsageRow[]) => string[]) | undefined;
+  #sqliteInsert: ((records: readonly UsageRecord[]) => string[]) | undefined;
 
   constructor(private readonly ctx: SqlContext) {}
 
   async insertMany(records: readonly UsageRecord[]): Promise<string[]> {
+    if (records.length === 0) return [];
     // Outside a transaction only: statements run on the raw handle bypass Kysely's connection
     // lock and would otherwise join (and roll back with) another caller's open transaction.
     if (this.ctx.sqlite && !this.ctx.sqlite.inTransaction) return this.#sqliteInsertMany(this.ctx.sqlite, records);
-    const inserted: string[] = [];
-    for (let i = 0; i < records.length; i += ROWS_PER_STATEMENT) {
-      const rows = records.slice(i, i + ROWS_PER_STATEMENT).map(toRow);
-      const result = await this.ctx.db
-        .insertInto("usage_records")
-        .values(rows)
-        .onConflict((oc) => oc.column("request_id").doNothing())
-        .returning("request_id")
-        .execute();
-      for (const r of result) inserted.push(r.request_id);
-    }
-    return inserted;
+    // The rows and their rollups commit together: a retried flush inserts nothing twice and
+    // so adds nothing twice, and a failed one leaves neither.
+    return writeTransaction(this.ctx, async (trx) => {
+      const inserted = new Set<string>();
+      for (let i = 0; i < records.length; i += ROWS_PER_STATEMENT) {
+        const rows = records.slice(i, i + ROWS_PER_STATEMENT).map(toRow);
+        const result = await trx
+          .insertInto("usage_records")
+          .values(rows)
+          .onConflict((oc) => oc.column("request_id").doNothing())
+          .returning("request_id")
+          .execute();
+        for (const r of result) inserted.add(r.request_id);
+      }
+      // A request id twice in one batch is inserted once (the first; the second conflicts with it): roll it up once.
+      const rolled = new Set<string>();
+      const groups = rollUp(records.filter((r) => inserted.has(r.requestId) && !rolled.has(r.requestId) && rolled.add(r.requestId)));
+      for (let i = 0; i < groups.length; i += ROWS_PER_STATEMENT) await hourlyUpsert(trx, groups.slice(i, i + ROWS_PER_STATEMENT));
+      return [...inserted];
+    });
   }
 
   /**
    * SQLite runs synchronously on the gateway's event loop, so this write is on the hot
-   * path's thread. One statement prepared once and run per row in one transaction avoids
-   * building, compiling and preparing a new multi-row INSERT (25 parameters a row) for
-   * every batch, which is what the query-layer path below does.
+   * path's thread. Two statements prepared once (the row insert, the rollup upsert) and run
+   * in one transaction avoid building, compiling and preparing a new multi-row INSERT for
+   * every batch, which is what the query-layer path above does. The batch is summed per
+   * rollup group in JS first, so the upsert runs once per group, not per row.
    */
   #sqliteInsertMany(db: NonNullable<SqlContext["sqlite"]>, records: readonly UsageRecord[]): string[] {
     if (!this.#sqliteInsert) {
-      const stmt = db.prepare(
+      const insert = db.prepare(
         `insert into usage_records (${COLUMNS.join(", ")}) values (${COLUMNS.map(() => "?").join(", ")}) on conflict (request_id) do nothing`,
       );
-      this.#sqliteInsert = db.transaction((rows: readonly UsageRow[]) => {
+      const sums = HOURLY_COLUMNS.filter((c) => !(HOURLY_KEY as readonly string[]).includes(c));
+      const upsert = db.prepare(
+        `insert into usage_hourly (${HOURLY_COLUMNS.join(", ")}) values (${HOURLY_COLUMNS.map(() => "?").join(", ")}) ` +
+          `on conflict (${HOURLY_KEY.join(", ")}) do update set ${sums.map((c) => `${c} = usage_hourly.${c} + excluded.${c}`).join(", ")}`,
+      );
+      this.#sqliteInsert = db.transaction((batch: readonly UsageRecord[]) => {
         const ids: string[] = [];
-        for (const row of rows) if (stmt.run(COLUMNS.map((c) => row[c] ?? null)).changes > 0) ids.push(row.request_id);
+        const inserted: UsageRecord[] = [];
+        for (const r of batch) {
+          const row = toRow(r);
+          if (insert.run(COLUMNS.map((c) => row[c] ?? null)).changes > 0) {
+            ids.push(row.request_id);
+            inserted.push(r);
+          }
+        }
+        for (const g of rollUp(inserted)) upsert.run(HOURLY_COLUMNS.map((c) => g[c as keyof HourlyRow]));
         return ids;
       });
     }
-    return this.#sqliteInsert(records.map(toRow));
+    return this.#sqliteInsert(records);
+  }
+
+  summarize(query: UsageQuery): Promise<UsageSummary> {
+    return summarizeUsage(this.ctx, query);
   }
 
   async listByAccount(accountId: string, opts: { limit?: number } = {}): Promise<UsageRecord[]> {

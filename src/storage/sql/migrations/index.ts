@@ -6,6 +6,8 @@ import { ledgerBalances } from "./0003-ledger-balances.js";
 import { upstreamOwner } from "./0004-upstream-owner.js";
 import { closureStatistics } from "./0005-closure-statistics.js";
 import { usageAttempts } from "./0006-usage-attempts.js";
+import { usageBilling } from "./0007-usage-billing.js";
+import { usageHourly } from "./0008-usage-hourly.js";
 
 /**
  * Every migration, in order. A static object rather than a folder scan so it works
@@ -19,6 +21,8 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   "0004_upstream_owner": upstreamOwner,
   "0005_closure_statistics": closureStatistics,
   "0006_usage_attempts": usageAttempts,
+  "0007_usage_billing": usageBilling,
+  "0008_usage_hourly": usageHourly,
 });
 
 export const migrationNames: readonly string[] = Object.keys(migrations).sort();
