@@ -31,6 +31,9 @@ import type { KeyStateView } from "./admin/routes.js";
 import { TierRouter } from "./routing/tier-router.js";
 import { createCredentialCache } from "./upstream/credentials.js";
 import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
+import { Billing } from "./governance/billing.js";
+import { MemoryCounters } from "./governance/counters-memory.js";
+import { freePricer, type Pricer } from "./governance/pricing.js";
 import { storedUsage } from "./pipeline/settle.js";
 import { createExplain } from "./pipeline/explain.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -48,6 +51,8 @@ export interface GatewayOptions {
   onUsage?: (rec: UsageRecord) => void;
   /** Admission checks instead of the default ones (the account is active, the model allowed). */
   admissionChecks?: readonly AdmissionCheck[];
+  /** Prices usage (default: the configured price table; nothing priced without one). */
+  pricer?: Pricer;
 }
 
 export interface Gateway {
@@ -164,9 +169,19 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     if (config.accounts.length > 0 || config.upstreams.length > 0) await changeFeed.publish({ type: "config", id: o.source ?? "(config)" });
     // After every admin write: this node applies the change before the write is answered,
     // then tells the others (docs/architecture.md#the-change-feed).
-    const onChange = async (event: { action: string; target: ChangeNotice }): Promise<void> => {
-      // Balances are not read by the data plane (yet): a credit movement changes nothing cached.
-      if (event.action.startsWith("credits.")) return;
+    // Money on the hot path (docs/billing.md): balance views, quotas and spend caps on the meter; debits with the usage batches.
+    const node = randomUUID();
+    const meter = new MemoryCounters();
+    const pricer = o.pricer ?? freePricer;
+    const billing = new Billing({ meter, pricer, ledger: store.ledger, nodeId: node });
+    const onChange = async (event: { action: string; target: ChangeNotice; after?: Record<string, unknown> | null }): Promise<void> => {
+      // A credit movement changes a wallet: its balance view (and the counterparty's) is reloaded; one shared engine needs one reload.
+      if (event.action.startsWith("credits.")) {
+        const counterparty = event.after?.counterparty_account_id;
+        await billing.reload(event.target.id);
+        if (typeof counterparty === "string") await billing.reload(counterparty);
+        return;
+      }
       const notices: ChangeNotice[] = [{ type: event.target.type, id: event.target.id }];
       // A deleted account takes the upstreams it owned with it.
       if (event.action === "account.delete") notices.push({ type: "upstream", id: event.target.id });
@@ -180,9 +195,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const adminService = new AdminService({ store, secrets, onChange, audit, onKeyUsed: (id) => keyUse.used(id) });
     const metrics = createMetrics();
     const transport = createUpstreamHttp();
-    const usageRecorder = new UsageRecorder(store.usage, logger);
+    const usageRecorder = new UsageRecorder(store.usage, logger, { charging: { store, debited: (w) => billing.debited(w) } });
     // Key health: local state per key; in a cluster, transitions travel over Redis so every node drops a dead key.
-    const node = randomUUID();
     bus = config.redis_url ? createRedisKeyStateBus({ url: config.redis_url, node, logger, prefix: env.SWITCHYARD_REDIS_PREFIX }) : undefined;
     const h = config.routing.health;
     const keyHealth = createLocalKeyHealth({
@@ -235,7 +249,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         deadlineMs: config.routing.deadline_ms,
         echoServedModel: config.model_map_echo === "served",
         routeHeader: config.server.route_header,
-        admissionChecks: o.admissionChecks ?? baseChecks,
+        admissionChecks: [...(o.admissionChecks ?? baseChecks), billing.check],
+        pricer,
         recordUsage(rec) {
           usageRecorder.record(storedUsage(rec));
           keyUse.used(rec.apiKeyId);

@@ -183,7 +183,11 @@ export interface RebaseRequest {
   key: string;
   /** What the key may hold in total (a balance plus its allowed overdraft), as of ledger sequence `seq`. */
   balance: number;
-  /** Applied only when newer than the stored one (or none is stored): stale views arriving late change nothing. */
+  /**
+   * Applied only when newer than the stored one (or none is stored, or the stored one is
+   * past its `validUntil`, when the same seq also applies: a reload after a grant expired
+   * finds no newer ledger row): stale views arriving late change nothing.
+   */
   seq: number;
   /** Epoch ms after which the stored balance is unknown again (the earliest grant expiry); absent = no end. */
   validUntil?: number;

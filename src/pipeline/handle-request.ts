@@ -22,6 +22,7 @@ import { parseBody, requireModel } from "./request-body.js";
 import { failureOutcome, settle, type Outcome } from "./settle.js";
 import { stoppedBy } from "./stop.js";
 import { runTranslate } from "./translate-lane.js";
+import { tokenEstimate } from "./token-estimate.js";
 import { watchAnswer } from "./write-client.js";
 
 const LANES: Record<Lane, LaneDriver> = { passthrough: runPassthrough, translate: runTranslate };
@@ -42,6 +43,7 @@ export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<
       stream: request.stream,
       clientAddress: ex.clientAddress,
       origin: typeof ex.headers.origin === "string" ? ex.headers.origin : undefined,
+      estimate: tokenEstimate(ex.body.length, request.body),
     });
     const plan = planRequest(deps, snapshot, ex, request, resolution);
     outcome = await runAttempts(deps, ex, request, plan);

@@ -95,7 +95,7 @@ function countTokens(deps: PipelineDeps, rec: UsageRecord): void {
   if (u.reasoningTokens) tokens.inc({ model: rec.model, kind: "reasoning" }, u.reasoningTokens);
 }
 
-/** The stored form of a settled request. Pricing comes with the billing work; cost is 0 until then. */
+/** The stored form of a settled request. */
 export function storedUsage(rec: UsageRecord, now = new Date()): StoredUsageRecord {
   const u = rec.usage;
   return {
@@ -114,7 +114,7 @@ export function storedUsage(rec: UsageRecord, now = new Date()): StoredUsageReco
     cacheWriteTokens: u.cacheWriteTokens,
     outputTokens: u.outputTokens,
     reasoningTokens: u.reasoningTokens,
-    costMicros: 0,
+    costMicros: rec.costMicros,
     status: rec.aborted ? "cancelled" : rec.status >= 400 ? "error" : "ok",
     httpStatus: rec.status,
     errorCode: rec.errorCode ?? null,
@@ -123,5 +123,8 @@ export function storedUsage(rec: UsageRecord, now = new Date()): StoredUsageReco
     ttfbMs: rec.ttfbMs ?? null,
     attemptTrail: rec.attemptTrail.length > 0 ? rec.attemptTrail : null,
     createdAt: now.toISOString(),
+    // The debit follows these two (governance/usage-recorder.ts), so what a record says it charged is what the ledger took.
+    payerAccountId: rec.payerAccountId ?? null,
+    chargedMicros: rec.chargedMicros,
   };
 }

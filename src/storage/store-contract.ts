@@ -1348,6 +1348,9 @@ function record(n: number, over: Partial<UsageRecord> = {}): UsageRecord {
     latencyMs: 123,
     // Null for some, as for a request no upstream answered.
     ttfbMs: n % 3 === 0 ? null : 40 + n,
+    // Who paid, and what was debited (null and 0 for some: nobody charged).
+    payerAccountId: n % 2 === 0 ? null : `payer-${n}`,
+    chargedMicros: n % 2 === 0 ? 0 : 2_000_000_000_000 + n,
     // And no attempt trail for those.
     attemptTrail:
       n % 3 === 0

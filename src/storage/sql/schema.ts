@@ -10,7 +10,7 @@
  * - money is integer micro-units in `bigint` columns, read back as JS `number` on both
  *   engines (see open-store.ts for the PostgreSQL int8 parser and its safe-range check).
  */
-import type { ColumnType } from "kysely";
+import type { Generated, ColumnType } from "kysely";
 import type { AccountStatus, ApiKeyStatus, CreditKind, LedgerEntryType, UpstreamKeyStatus, UpstreamProtocol } from "../ports.js";
 
 export type { CreditKind, LedgerEntryType };
@@ -175,6 +175,10 @@ export interface UsageRecordsTable {
   /** JSON array of the request's attempts (AttemptTrailEntry); null when none was recorded. */
   attempt_trail: string | null;
   created_at: IsoTime;
+  /** The account whose credit paid (migration 0009); null when none was charged. */
+  payer_account_id: string | null;
+  /** Micro-units debited from the payer's credit (migration 0009); 0 on the quota track. */
+  charged_micros: Generated<number>;
 }
 
 /**

@@ -136,6 +136,8 @@ export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStor
           { upstream: "u", upstreamId: "up-1", keyId: "k-1", tier: null, outcome: "ok", httpStatus: 200, code: null, durationMs: 9 },
         ]),
         created_at: new Date().toISOString(),
+        payer_account_id: "payer-1",
+        charged_micros: 12_345,
       };
       await store.db.insertInto("usage_records").values(record).execute();
       const row = await store.db.selectFrom("usage_records").selectAll().executeTakeFirstOrThrow();

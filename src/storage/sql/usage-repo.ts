@@ -39,6 +39,8 @@ const COLUMNS = [
   "ttfb_ms",
   "attempt_trail",
   "created_at",
+  "payer_account_id",
+  "charged_micros",
 ] as const satisfies ReadonlyArray<keyof UsageRow>;
 
 function toRow(r: UsageRecord): UsageRow {
@@ -68,6 +70,8 @@ function toRow(r: UsageRecord): UsageRow {
     ttfb_ms: r.ttfbMs === null ? null : Math.round(r.ttfbMs),
     attempt_trail: r.attemptTrail ? JSON.stringify(r.attemptTrail) : null,
     created_at: r.createdAt,
+    payer_account_id: r.payerAccountId ?? null,
+    charged_micros: r.chargedMicros ?? 0,
   };
 }
 
@@ -97,6 +101,8 @@ function toRecord(row: Selectable<UsageRecordsTable>): UsageRecord {
     ttfbMs: row.ttfb_ms === null ? null : Number(row.ttfb_ms),
     attemptTrail: row.attempt_trail === null ? null : (JSON.parse(row.attempt_trail) as AttemptTrailEntry[]),
     createdAt: row.created_at,
+    payerAccountId: row.payer_account_id,
+    chargedMicros: Number(row.charged_micros),
   };
 }
 

@@ -6,6 +6,7 @@ import { ledgerBalances } from "./0003-ledger-balances.js";
 import { upstreamOwner } from "./0004-upstream-owner.js";
 import { closureStatistics } from "./0005-closure-statistics.js";
 import { usageAttempts } from "./0006-usage-attempts.js";
+import { usageCharges } from "./0009-usage-charges.js";
 
 /**
  * Every migration, in order. A static object rather than a folder scan so it works
@@ -19,6 +20,7 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   "0004_upstream_owner": upstreamOwner,
   "0005_closure_statistics": closureStatistics,
   "0006_usage_attempts": usageAttempts,
+  "0009_usage_charges": usageCharges,
 });
 
 export const migrationNames: readonly string[] = Object.keys(migrations).sort();
