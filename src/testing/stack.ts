@@ -74,6 +74,8 @@ export async function startStack(
     env?: NodeJS.ProcessEnv;
     yaml?: (mockUrl: string) => string;
     admissionChecks?: GatewayOptions["admissionChecks"];
+    /** Prices usage (default: nothing priced). */
+    pricer?: GatewayOptions["pricer"];
     /** The gateway's logger (default: silent); tests that read log lines pass one with a capturing destination. */
     logger?: GatewayOptions["logger"];
   } = {},
@@ -91,6 +93,7 @@ export async function startStack(
     logger: opts.logger ?? createLogger("silent"),
     onUsage: (r) => usage.push(r),
     admissionChecks: opts.admissionChecks,
+    pricer: opts.pricer,
   });
   return {
     gw,
