@@ -85,6 +85,8 @@ interface Plan {
   quotas: readonly QuotaLine[];
   caps: readonly CapLine[];
   names: ReadonlyMap<string, string>;
+  /** The reservation of a postpaid request without spend caps: nothing held, so one object serves them all. */
+  postpaid: Reservation;
 }
 
 export class Billing {
@@ -122,7 +124,8 @@ export class Billing {
   readonly check: AdmissionCheck = {
     code: "insufficient_credit",
     kind: "billing",
-    run: (subject, request) => this.#run(subject, request.model, request.estimate?.inputTokens ?? 0, request.estimate?.outputTokens ?? 0),
+    // A request without an estimate expects no usage (count_tokens asks only who may call): nothing to bill.
+    run: (subject, request) => (request.estimate ? this.#run(subject, request.model, request.estimate.inputTokens, request.estimate.outputTokens) : undefined),
   };
 
   /**
@@ -219,7 +222,7 @@ export class Billing {
       holds.push({ key: plan.balanceKey, n: Math.max(1, cost) });
       this.#views.set(plan.payerId, { key: plan.balanceKey, overdraft: plan.overdraft });
     }
-    if (holds.length === 0 && windows.length === 0) return this.#postpaid(charge);
+    if (holds.length === 0 && windows.length === 0) return plan.postpaid;
     const holder = randomHolder();
     let result: TakeResult = await this.#meter.take({ holder, ttlMs: this.#holdTtlMs, holds, windows });
     for (let tries = 0; !result.granted && result.reason === "unknown_balance" && tries < 3; tries++) {
@@ -248,10 +251,6 @@ export class Billing {
       );
     }
     return this.#creditReservation(plan, charge, holder, holds, windows, result.marks, cost);
-  }
-
-  #postpaid(charge: Charge): Reservation {
-    return { charge, settle: async () => undefined, release: async () => undefined };
   }
 
   #quotaReservation(plan: Plan, holder: string, windows: readonly WindowLine[], marks: readonly WindowMark[], tokens: number): Reservation {
@@ -357,6 +356,7 @@ function planOf(subject: AdmissionSubject): Plan {
     quotas,
     caps,
     names: new Map(subject.chain.map((a) => [a.id, a.name])),
+    postpaid: { charge: { payerAccountId: payerId, track: "credit" }, settle: async () => undefined, release: async () => undefined },
   };
 }
 
