@@ -68,6 +68,16 @@ async function until(check: () => Promise<boolean>, ms = 5000): Promise<void> {
   }
 }
 
+/** What every usage record so far charged the payer (the stack's records are never cleared here). */
+function chargedSoFar(): number {
+  return stack.usage.filter((r) => r.payerAccountId === payerId).reduce((n, r) => n + r.chargedMicros, 0);
+}
+
+/** Waits until the ledger has debited every charge recorded so far. */
+async function quiesce(): Promise<void> {
+  await until(async () => (await debited(stack.gw.store, payerId)) === chargedSoFar());
+}
+
 async function debited(store: Store, accountId: string): Promise<number> {
   return (await store.ledger.entries(accountId, { limit: 100_000 })).filter((e) => e.type === "debit").reduce((n, e) => n - e.amountMicros, 0);
 }
@@ -96,8 +106,7 @@ describe("billing through the gateway", () => {
   });
 
   it("LiteLLM #33736: a streaming client that disconnects is billed the usage seen", async () => {
-    stack.fresh();
-    const before = await debited(stack.gw.store, payerId);
+    const start = stack.usage.length;
     const ac = new AbortController();
     const res = await post(
       "/v1/messages",
@@ -109,18 +118,18 @@ describe("billing through the gateway", () => {
     const reader = res.body!.getReader();
     await reader.read();
     ac.abort();
-    await until(async () => stack.usage.length === 1);
-    const rec = stack.usage[0]!;
-    expect(rec.aborted).toBe(true);
+    await until(async () => stack.usage.slice(start).some((r) => r.aborted));
+    const rec = stack.usage.slice(start).find((r) => r.aborted)!;
     expect(rec.usage.inputTokens).toBeGreaterThan(0);
     expect(rec.payerAccountId).toBe(payerId);
     expect(rec.chargedMicros).toBe(rec.usage.inputTokens + rec.usage.outputTokens);
-    await until(async () => (await debited(stack.gw.store, payerId)) === before + rec.chargedMicros);
+    await quiesce();
+    const stored = (await stack.gw.store.usage.listByAccount(payerId, { limit: 1000 })).find((r) => r.requestId === rec.requestId);
+    expect(stored).toMatchObject({ status: "cancelled", payerAccountId: payerId, chargedMicros: rec.chargedMicros });
   });
 
   it("new-api #4062: every WebSocket turn is charged", async () => {
-    stack.fresh();
-    const before = await debited(stack.gw.store, payerId);
+    const start = stack.usage.length;
     const ws = new WebSocket(`${stack.gw.url.replace("http", "ws")}/v1/responses`, { headers: { authorization: `Bearer ${PAYER_KEY}` } });
     await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
     const done: Array<Record<string, unknown>> = [];
@@ -133,14 +142,17 @@ describe("billing through the gateway", () => {
       await until(async () => done.length === turn);
     }
     ws.close();
-    await until(async () => stack.usage.length === 2);
-    const charged = stack.usage.reduce((n, r) => n + r.chargedMicros, 0);
-    expect(stack.usage.every((r) => r.chargedMicros > 0 && r.payerAccountId === payerId)).toBe(true);
-    await until(async () => (await debited(stack.gw.store, payerId)) === before + charged);
+    await until(async () => stack.usage.slice(start).filter((r) => r.model === "gpt-5").length === 2);
+    const turns = stack.usage.slice(start).filter((r) => r.model === "gpt-5");
+    expect(turns.every((r) => r.chargedMicros > 0 && r.payerAccountId === payerId)).toBe(true);
+    await quiesce();
+    const stored = await stack.gw.store.usage.listByAccount(payerId, { limit: 1000 });
+    for (const t of turns) expect(stored.find((r) => r.requestId === t.requestId)?.chargedMicros).toBe(t.chargedMicros);
   });
 
   it("a graceful stop in the middle of traffic writes every charge: debits == usage charged == the balance's fall", async () => {
-    stack.fresh();
+    await quiesce();
+    const start = stack.usage.length;
     const store = stack.gw.store;
     const balanceBefore = await store.ledger.balance(payerId);
     const debitedBefore = await debited(store, payerId);
@@ -154,15 +166,15 @@ describe("billing through the gateway", () => {
         .catch(() => ""),
     );
     // Stop once some have been answered and others are still running.
-    await until(async () => stack.usage.length >= 5);
+    await until(async () => stack.usage.length >= start + 5);
     const closing = stack.gw.close(5000);
     await Promise.all(requests);
     await closing;
     const reopened = await openStore({ dataDir: stack.dataDir });
     try {
       const rows = await reopened.usage.listByAccount(payerId, { limit: 10_000 });
-      const chargedRows = rows.filter((r) => r.payerAccountId === payerId).reduce((n, r) => n + (r.chargedMicros ?? 0), 0);
-      const seen = stack.usage.filter((r) => r.payerAccountId === payerId).reduce((n, r) => n + r.chargedMicros, 0);
+      const chargedRows = rows.reduce((n, r) => n + (r.chargedMicros ?? 0), 0);
+      const seen = stack.usage.slice(start).reduce((n, r) => n + r.chargedMicros, 0);
       expect(seen).toBeGreaterThan(0);
       const debitsNow = await debited(reopened, payerId);
       // Every settled request reached the store, and its charge the ledger.
