@@ -282,6 +282,18 @@ describe.each(ENGINES)("billing on %s", (engine) => {
     await reconciled(org, [org]);
   });
 
+  it("a view lapses when its earliest credit expires and is reloaded at the same ledger seq without that credit", async () => {
+    const org = await account("org", { credit: { overdraft_micros: 0 } });
+    await topUp(org, 1_000, new Date(now + 60_000).toISOString());
+    await topUp(org, 200);
+    const s = subject([org]);
+    expect(await request(s, { inputTokens: 900, outputTokens: 0 }, "release")).not.toBeInstanceOf(GatewayError);
+    now += 61_000;
+    // No ledger row was written, yet the expired 1,000 may no longer be spent.
+    expect(((await request(s, { inputTokens: 900, outputTokens: 0 }, "release")) as GatewayError).code).toBe("insufficient_credit");
+    expect(await request(s, { inputTokens: 200, outputTokens: 0 }, "release")).not.toBeInstanceOf(GatewayError);
+  });
+
   it("postpaid runs into debt, carried as a negative grant that the next top-up repays first", async () => {
     const org = await account("org");
     await topUp(org, 100);
