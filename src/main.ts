@@ -37,6 +37,8 @@ import { createCredentialCache } from "./upstream/credentials.js";
 import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
 import { limitsCheck } from "./governance/limits.js";
 import { TablePricer } from "./governance/price-table.js";
+import { Billing } from "./governance/billing.js";
+import type { Pricer } from "./governance/pricing.js";
 import { storedUsage } from "./pipeline/settle.js";
 import { createExplain } from "./pipeline/explain.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -56,6 +58,8 @@ export interface GatewayOptions {
   admissionChecks?: readonly AdmissionCheck[];
   /** The counters limits are kept on, instead of the configured engine (tests read them). */
   meter?: Meter;
+  /** Prices usage instead of the configured price table (`pricing:`). */
+  pricer?: Pricer;
 }
 
 export interface Gateway {
@@ -152,8 +156,9 @@ export async function openMeter(config: ConfigFile, env: NodeJS.ProcessEnv, logg
  * The admission checks, in order, composed from what governance needs: `meter` is where
  * limit, quota and credit checks count (they join `baseChecks` here).
  */
-function composeChecks(deps: { meter: Meter; config: ConfigFile }): readonly AdmissionCheck[] {
-  return [...baseChecks, limitsCheck(deps.meter)];
+function composeChecks(deps: { meter: Meter; billing: Billing }): readonly AdmissionCheck[] {
+  // Limits before money: a request refused for its rate never holds credit.
+  return [...baseChecks, limitsCheck(deps.meter), deps.billing.check];
 }
 
 /** What a change touches on this node: the principals it names, and the catalog when upstreams changed. */
@@ -226,9 +231,23 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     if (config.accounts.length > 0 || config.upstreams.length > 0) await changeFeed.publish({ type: "config", id: o.source ?? "(config)" });
     // After every admin write: this node applies the change before the write is answered,
     // then tells the others (docs/architecture.md#the-change-feed).
-    const onChange = async (event: { action: string; target: ChangeNotice }): Promise<void> => {
-      // Balances are not read by the data plane (yet): a credit movement changes nothing cached.
-      if (event.action.startsWith("credits.")) return;
+    const metrics = createMetrics();
+    counters = await openMeter(config, env, logger, metrics);
+    // A meter passed in (tests that read the counts) replaces the configured engine.
+    const meter = o.meter ?? counters.meter;
+    // One price table for the process: settlement prices usage with it, billing estimates with it.
+    const pricer = o.pricer ?? new TablePricer({ models: config.pricing.models, version: config.pricing.version, builtin: config.pricing.builtin });
+    // Money on the hot path (docs/billing.md): balance views, quotas and spend caps on the meter; debits with the usage batches.
+    const node = randomUUID();
+    const billing = new Billing({ meter, pricer, ledger: store.ledger, nodeId: node });
+    const onChange = async (event: { action: string; target: ChangeNotice; after?: Record<string, unknown> | null }): Promise<void> => {
+      // A credit movement changes a wallet: its balance view (and the counterparty's) is reloaded; one shared engine needs one reload.
+      if (event.action.startsWith("credits.")) {
+        const counterparty = event.after?.counterparty_account_id;
+        await billing.reload(event.target.id);
+        if (typeof counterparty === "string") await billing.reload(counterparty);
+        return;
+      }
       const notices: ChangeNotice[] = [{ type: event.target.type, id: event.target.id }];
       // A deleted account takes the upstreams it owned with it.
       if (event.action === "account.delete") notices.push({ type: "upstream", id: event.target.id });
@@ -240,14 +259,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const keyUse = new KeyUseRecorder(store.apiKeys, logger);
     // A manage key's use of the admin API counts as use too.
     const adminService = new AdminService({ store, secrets, onChange, audit, onKeyUsed: (id) => keyUse.used(id) });
-    const metrics = createMetrics();
-    counters = await openMeter(config, env, logger, metrics);
-    // A meter passed in (tests that read the counts) replaces the configured engine.
-    const meter = o.meter ?? counters.meter;
     const transport = createUpstreamHttp();
-    const usageRecorder = new UsageRecorder(store.usage, logger);
+    const usageRecorder = new UsageRecorder(store.usage, logger, { charging: { store, debited: (w) => billing.debited(w) } });
     // Key health: local state per key; in a cluster, transitions travel over Redis so every node drops a dead key.
-    const node = randomUUID();
     bus = config.redis_url ? createRedisKeyStateBus({ url: config.redis_url, node, logger, prefix: env.SWITCHYARD_REDIS_PREFIX }) : undefined;
     const h = config.routing.health;
     const keyHealth = createLocalKeyHealth({
@@ -286,8 +300,6 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     });
     if (h.probe_interval_ms > 0) prober.start();
     const tierRouter = new TierRouter({ holdDownMs: config.routing.tier_hold_down_ms });
-    // One price table for the process: settlement prices usage with it, billing estimates with it.
-    const pricer = new TablePricer({ models: config.pricing.models, version: config.pricing.version, builtin: config.pricing.builtin });
     const edge = createEdge({
       pipeline: {
         principals,
@@ -302,7 +314,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         deadlineMs: config.routing.deadline_ms,
         echoServedModel: config.model_map_echo === "served",
         routeHeader: config.server.route_header,
-        admissionChecks: o.admissionChecks ?? composeChecks({ meter, config }),
+        admissionChecks: o.admissionChecks ?? composeChecks({ meter, billing }),
         defaultOutputTokens: config.governance.default_output_tokens,
         pricer,
         recordUsage(rec) {

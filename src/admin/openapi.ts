@@ -106,6 +106,9 @@ function build(): unknown {
             deny_models: { type: ["array", "null"], items: str },
             limits: { type: ["object", "null"], description: "The account's own limits (see CreateAccount); null = inherited" },
             spend_caps: { type: ["object", "null"], properties: { daily_micros: { type: "integer" }, monthly_micros: { type: "integer" } } },
+            credit: { type: ["object", "null"], properties: { payer: { enum: ["self", "parent"] }, overdraft_micros: { type: "integer" } } },
+            quotas: { type: ["array", "null"], items: { type: "object", additionalProperties: true } },
+            on_quota_exhausted: { type: ["string", "null"], enum: ["refuse", "pay_as_you_go", null] },
             ip_allow: { type: ["array", "null"], items: str },
             origins: { type: ["array", "null"], items: str },
             upstreams: { type: ["array", "null"], items: str },
@@ -139,6 +142,12 @@ function build(): unknown {
             spend_caps: {
               type: "object",
               properties: { daily_micros: { $ref: "#/components/schemas/SetValue" }, monthly_micros: { $ref: "#/components/schemas/SetValue" } },
+            },
+            credit: {
+              type: "object",
+              description:
+                "payer: the account whose wallet pays; overdraft_micros: the wallet's overdraft (null = postpaid); on_quota_exhausted; chain: every account stating quotas or spend caps, nearest first. See docs/billing.md",
+              additionalProperties: true,
             },
             ip_allow: { $ref: "#/components/schemas/EffectiveList" },
             origins: { $ref: "#/components/schemas/EffectiveList" },

@@ -36,6 +36,27 @@ const policyFields = {
     .describe("Spend caps in integer micro-units, per natural day and month in the account's time zone, no higher than the ancestors'. null = inherit")
     .nullable()
     .optional(),
+  credit: policyFieldsInput.credit
+    .unwrap()
+    .describe(
+      "Whose credit pays (payer: self, the default, or parent: draw on the parent's wallet) and the wallet's overdraft in micro-units (set = prepaid: a request must be covered by unexpired credit plus the overdraft; unset on the whole chain = postpaid); overdraft no higher than the ancestors'. null = inherit. See docs/billing.md",
+    )
+    .nullable()
+    .optional(),
+  quotas: policyFieldsInput.quotas
+    .unwrap()
+    .describe(
+      "Usage allowances for the account's whole subtree: a list of {per: day|month, requests?, tokens?, model?} in the account's time zone; while they have room requests are on the quota track (no money moves). null = none",
+    )
+    .nullable()
+    .optional(),
+  on_quota_exhausted: policyFieldsInput.on_quota_exhausted
+    .unwrap()
+    .describe(
+      "When a quota is used up: refuse (quota_exceeded) or pay_as_you_go (bill credit instead); not pay_as_you_go under an ancestor that says refuse. null = inherit",
+    )
+    .nullable()
+    .optional(),
   ip_allow: policyFieldsInput.ip_allow
     .unwrap()
     .describe("Client addresses (IPv4/IPv6 CIDR ranges or single addresses) the subtree's keys may be used from, within the ancestors' ranges. null = inherit")

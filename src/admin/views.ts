@@ -76,6 +76,13 @@ export function effectivePolicyView(chain: readonly Account[], policy: Effective
       chain: policy.limitChain.map((l) => ({ set_by: ref(l.accountId), limits: l.limits })),
     },
     spend_caps: Object.fromEntries(SPEND_CAP_FIELDS.map((f) => [f, bound(policy.spendCaps[f])])),
+    credit: {
+      payer: ref(policy.credit.payerId),
+      overdraft_micros: bound(policy.credit.walletOverdraft),
+      on_quota_exhausted: { value: policy.credit.onQuotaExhausted.value, set_by: ref(policy.credit.onQuotaExhausted.accountId) },
+      // Every account on the chain stating quotas or spend caps: a request counts against each.
+      chain: policy.credit.chain.map((b) => ({ set_by: ref(b.accountId), quotas: b.quotas, spend_caps: b.spendCaps, time_zone: b.timeZone })),
+    },
     ip_allow: lists(policy.ipAllow, (l) => l.cidrs),
     origins: lists(policy.origins, (l) => [...l.names]),
     upstreams: lists(policy.upstreams, (l) => [...l.names]),

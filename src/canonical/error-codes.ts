@@ -91,6 +91,22 @@ export const ERROR_CODES = {
     description:
       "A request or token limit per minute, hour or day (the key's, an account's on its chain, or a per-model one) has no room for this request; `retry-after` says when it will, `x-switchyard-limit` names the limit and the account.",
   },
+  insufficient_credit: {
+    kind: "billing",
+    status: 402,
+    description:
+      "Credit track: the paying account's unexpired credit plus its overdraft does not cover the request's estimated cost (the message names the account).",
+  },
+  quota_exceeded: {
+    kind: "rate_limit",
+    status: 429,
+    description: "Quota track: a day or month usage quota of an account on the key's chain is used up and its policy does not switch to pay-as-you-go.",
+  },
+  spend_cap_exceeded: {
+    kind: "rate_limit",
+    status: 429,
+    description: "Credit track: an account on the key's chain has reached its daily or monthly spend cap (counting its whole subtree).",
+  },
   invalid_admin_token: {
     kind: "authentication",
     status: 401,

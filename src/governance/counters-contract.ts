@@ -476,6 +476,19 @@ export function runMeterContract(name: string, makeMeter: (now: () => number) =>
         marks(await take("h2", [hold("credit", 1)]));
       });
 
+      it("takes a reload at the same seq once the view has lapsed (a grant expired: no newer ledger row), and only then", async () => {
+        await meter.rebase({ key: key("credit"), balance: 10, seq: 7, validUntil: T0 + 1000 });
+        // Not lapsed: the same seq changes nothing.
+        await meter.rebase({ key: key("credit"), balance: 1, seq: 7 });
+        marks(await take("h1", [hold("credit", 5)]));
+        now += 1000;
+        expect(await take("h2", [hold("credit", 1)])).toEqual({ granted: false, reason: "unknown_balance", key: key("credit") });
+        await meter.rebase({ key: key("credit"), balance: 8, seq: 7 });
+        // The reloaded balance of 8 counts h1's 5: 3 are left.
+        expect(await take("h2", [hold("credit", 4)])).toMatchObject({ granted: false, reason: "full", used: 5, limit: 8 });
+        marks(await take("h2", [hold("credit", 3)]));
+      });
+
       it("applies only a newer seq, but a stale rebase's drop still applies", async () => {
         await finish("r1", { carry: [{ key: key("credit"), holder: "node", n: 8, ttlMs: 60_000 }] });
         await meter.rebase({ key: key("credit"), balance: 10, seq: 5 });

@@ -142,7 +142,9 @@ export class MemoryCounters implements Meter {
   async rebase(r: RebaseRequest): Promise<void> {
     const now = this.#tick();
     const b = this.#balances.get(r.key);
-    if (!b || r.seq > b.seq) this.#balances.set(r.key, { balance: r.balance, seq: r.seq, validUntil: r.validUntil ?? Number.POSITIVE_INFINITY });
+    // A lapsed view (past validUntil: a grant expired, or it is simply old) takes a reload at the same seq: nothing newer was written, but the old view may not be used.
+    if (!b || r.seq > b.seq || (b.validUntil <= now && r.seq === b.seq))
+      this.#balances.set(r.key, { balance: r.balance, seq: r.seq, validUntil: r.validUntil ?? Number.POSITIVE_INFINITY });
     if (r.drop && r.drop.n > 0) {
       const holders = this.#live(r.key, now);
       const h = holders?.get(r.drop.holder);

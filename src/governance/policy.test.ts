@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import {
   allowsAddress,
   allowsModel,
@@ -11,7 +12,9 @@ import {
   LIMIT_FIELDS,
   limitsFor,
   mappedModel,
+  policyFieldsInput,
   policyOf,
+  policySchema,
   UNRESTRICTED,
   violationParam,
   withPolicy,
@@ -357,5 +360,55 @@ describe("addresses, origins, upstreams, denials and the time zone", () => {
       time_zone: "America/New_York",
     };
     expect(policyOf(good)).toEqual({ policy: good });
+  });
+});
+
+describe("credit terms, quotas and on_quota_exhausted", () => {
+  const fold = (...chain: Array<[string, Policy]>) => foldPolicies(chain.map(([accountId, policy]) => ({ accountId, policy })));
+
+  it("the payer is the nearest account paying for itself; a root always pays", () => {
+    expect(fold(["dept", { credit: { payer: "parent" } }], ["org", {}]).credit.payerId).toBe("org");
+    expect(fold(["team", { credit: { payer: "parent" } }], ["dept", { credit: { payer: "parent" } }], ["org", {}]).credit.payerId).toBe("org");
+    expect(fold(["team", { credit: { payer: "parent" } }], ["dept", {}], ["org", {}]).credit.payerId).toBe("dept");
+    expect(fold(["team", {}], ["org", {}]).credit.payerId).toBe("team");
+    expect(fold(["org", { credit: { payer: "parent" } }]).credit.payerId).toBe("org");
+  });
+
+  it("the wallet's overdraft is the payer's: the smallest from it up; none on the chain = postpaid", () => {
+    expect(fold(["team", {}], ["org", {}]).credit.walletOverdraft).toBeUndefined();
+    expect(fold(["team", { credit: { overdraft_micros: 10 } }], ["org", { credit: { overdraft_micros: 50 } }]).credit.walletOverdraft).toEqual({
+      value: 10,
+      accountId: "team",
+    });
+    // Paying from the parent's wallet: the parent's overdraft, whatever the child states.
+    expect(fold(["team", { credit: { payer: "parent", overdraft_micros: 0 } }], ["org", { credit: { overdraft_micros: 50 } }]).credit.walletOverdraft).toEqual({
+      value: 50,
+      accountId: "org",
+    });
+  });
+
+  it("refuse anywhere wins over pay_as_you_go; quotas and caps are kept per account, nearest first", () => {
+    const p = fold(
+      ["team", { on_quota_exhausted: "pay_as_you_go", quotas: [{ per: "day", requests: 5 }] }],
+      ["org", { spend_caps: { daily_micros: 9 }, time_zone: "Europe/Paris" }],
+    );
+    expect(p.credit.onQuotaExhausted).toEqual({ value: "pay_as_you_go", accountId: "team" });
+    expect(p.credit.chain.map((b) => [b.accountId, b.timeZone])).toEqual([
+      ["team", "Europe/Paris"],
+      ["org", "Europe/Paris"],
+    ]);
+    expect(fold(["team", { on_quota_exhausted: "pay_as_you_go" }], ["org", { on_quota_exhausted: "refuse" }]).credit.onQuotaExhausted.value).toBe("refuse");
+  });
+
+  it("a child may not raise the overdraft or switch to pay_as_you_go under a refuse", () => {
+    const parent = fold(["org", { credit: { overdraft_micros: 100 }, on_quota_exhausted: "refuse" }]);
+    const v = checkWithinParent(parent, { credit: { overdraft_micros: 101 }, on_quota_exhausted: "pay_as_you_go" });
+    expect(v.map((x) => x.path.join("."))).toEqual(["credit.overdraft_micros", "on_quota_exhausted"]);
+    expect(checkWithinParent(parent, { credit: { overdraft_micros: 100 }, on_quota_exhausted: "refuse" })).toEqual([]);
+  });
+
+  it("refuses a quota that states neither requests nor tokens, and unknown keys in admin input", () => {
+    expect(policySchema.safeParse({ quotas: [{ per: "day" }] }).success).toBe(false);
+    expect(z.object(policyFieldsInput).safeParse({ credit: { payer: "parent", overdraft: 1 } }).success).toBe(false);
   });
 });

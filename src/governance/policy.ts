@@ -116,6 +116,8 @@ export const SPEND_CAP_FIELDS = ["daily_micros", "monthly_micros"] as const;
 export type SpendCapField = (typeof SPEND_CAP_FIELDS)[number];
 
 const limitValue = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** Most quota lines one account states: quotas are a handful of allowances, not data. */
+export const MAX_QUOTAS = 16;
 const microsValue = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const limitShape = Object.fromEntries(LIMIT_FIELDS.map((f) => [f, limitValue.optional()])) as Record<LimitField, z.ZodOptional<typeof limitValue>>;
 
@@ -168,6 +170,27 @@ function policyShape(strict: boolean) {
     spend_caps: object(
       Object.fromEntries(SPEND_CAP_FIELDS.map((f) => [f, microsValue.optional()])) as Record<SpendCapField, z.ZodOptional<typeof microsValue>>,
     ).optional(),
+    /**
+     * Whose credit pays (docs/billing.md): `payer: parent` draws on the parent's wallet
+     * (a root always pays for itself); `overdraft_micros` makes the wallet prepaid (a
+     * request must be covered by unexpired credit plus the overdraft), unset on the whole
+     * chain = postpaid.
+     */
+    credit: object({ payer: z.enum(["self", "parent"]).optional(), overdraft_micros: microsValue.optional() }).optional(),
+    /** Usage allowances per natural day or month for the account's whole subtree, in requests and/or tokens, optionally for models matching `model`. */
+    quotas: z
+      .array(
+        object({
+          per: z.enum(["day", "month"]),
+          requests: limitValue.optional(),
+          tokens: limitValue.optional(),
+          model: z.string().min(1).optional(),
+        }).refine((q) => q.requests !== undefined || q.tokens !== undefined, { message: "a quota states requests, tokens, or both" }),
+      )
+      .max(MAX_QUOTAS)
+      .optional(),
+    /** When a quota on the chain is used up: refuse (`quota_exceeded`), or bill the request to credit instead. Any `refuse` on the chain wins. */
+    on_quota_exhausted: z.enum(["refuse", "pay_as_you_go"]).optional(),
     /** Client addresses (CIDR ranges) the subtree's keys may be used from; absent = anywhere. */
     ip_allow: z.array(cidrText).optional(),
     /** Browser origins the subtree's keys may be used from; a request with no Origin header is not a browser's and passes. */
@@ -200,6 +223,7 @@ export type Policy = z.infer<typeof policySchema>;
 export type Limits = NonNullable<Policy["limits"]>;
 export type LimitSet = Partial<Record<LimitField, number>>;
 export type SpendCaps = NonNullable<Policy["spend_caps"]>;
+export type Quota = NonNullable<Policy["quotas"]>[number];
 
 /** The names of the policy fields, in the order views list them. */
 export const POLICY_FIELDS = Object.keys(policySchema.shape) as Array<keyof Policy>;
@@ -255,6 +279,29 @@ export interface NameAllowList {
   readonly accountId: string;
 }
 
+/** One account's billing rules as stated, for counting its subtree's usage and spend against them (docs/billing.md). */
+export interface AccountBilling {
+  readonly accountId: string;
+  readonly quotas: readonly Quota[];
+  readonly spendCaps: SpendCaps;
+  /** The account's folded time zone: its quota and cap windows are its natural days and months. */
+  readonly timeZone: string;
+}
+
+/** Who pays and how (docs/billing.md), folded along the chain. */
+export interface CreditTerms {
+  /** The account whose wallet pays: the nearest with `payer: self` (the default); "" when the fold was not told ids. */
+  readonly payerId: string;
+  /** The smallest overdraft stated from this account up to the root (undefined = postpaid), for `checkWithinParent`. */
+  readonly overdraft: Bound | undefined;
+  /** The overdraft of the payer's wallet (its own folded `overdraft`): undefined = postpaid. */
+  readonly walletOverdraft: Bound | undefined;
+  /** `pay_as_you_go` only when some account on the chain says so and none says `refuse`. */
+  readonly onQuotaExhausted: { readonly value: "refuse" | "pay_as_you_go"; readonly accountId: string | null };
+  /** Every account on the chain that states quotas or spend caps, nearest first. */
+  readonly chain: readonly AccountBilling[];
+}
+
 /** What an account may do once every ancestor's policy has had its say. */
 export interface EffectivePolicy {
   /**
@@ -289,6 +336,8 @@ export interface EffectivePolicy {
   readonly timeZone: { readonly value: string; readonly accountId: string | null };
   /** Every account on the chain that sets prices, nearest first; `topLevel` marks the chain's top account (its prices replace the gateway's). */
   readonly prices: readonly AccountPrices[];
+  /** Credit, quotas and spend caps along the chain (governance/billing.ts). */
+  readonly credit: CreditTerms;
 }
 
 /** One account's own price list, as stated. */
@@ -313,6 +362,7 @@ export const UNRESTRICTED: EffectivePolicy = {
   priceMultiplier: { value: 1, accountId: null },
   timeZone: { value: "UTC", accountId: null },
   prices: [],
+  credit: { payerId: "", overdraft: undefined, walletOverdraft: undefined, onQuotaExhausted: { value: "refuse", accountId: null }, chain: [] },
 };
 
 /**
@@ -386,6 +436,30 @@ export function narrow(parent: EffectivePolicy, child: Policy, accountId = ""): 
       child.prices && Object.keys(child.prices).length > 0
         ? [{ accountId, prices: child.prices, topLevel: parent === UNRESTRICTED }, ...parent.prices]
         : parent.prices,
+    credit: narrowCredit(parent, child, accountId),
+  };
+}
+
+/** The credit terms at `accountId`: who pays, the overdrafts, what happens when a quota runs out, and the chain of quotas and caps. */
+function narrowCredit(parent: EffectivePolicy, child: Policy, accountId: string): CreditTerms {
+  const p = parent.credit;
+  const stated = child.credit?.overdraft_micros;
+  const overdraft = stated !== undefined && (p.overdraft === undefined || stated < p.overdraft.value) ? { value: stated, accountId } : p.overdraft;
+  // A root (the parent is the empty top) always pays for itself.
+  const drawsOnParent = child.credit?.payer === "parent" && parent !== UNRESTRICTED;
+  const onQuota = child.on_quota_exhausted;
+  const hasQuotas = (child.quotas?.length ?? 0) > 0;
+  const hasCaps = child.spend_caps !== undefined && SPEND_CAP_FIELDS.some((f) => child.spend_caps![f] !== undefined);
+  const timeZone = child.time_zone ?? parent.timeZone.value;
+  return {
+    payerId: drawsOnParent ? p.payerId : accountId,
+    overdraft,
+    walletOverdraft: drawsOnParent ? p.walletOverdraft : overdraft,
+    onQuotaExhausted:
+      onQuota === undefined || (p.onQuotaExhausted.value === "refuse" && p.onQuotaExhausted.accountId !== null)
+        ? p.onQuotaExhausted
+        : { value: onQuota, accountId },
+    chain: hasQuotas || hasCaps ? [{ accountId, quotas: child.quotas ?? [], spendCaps: child.spend_caps ?? {}, timeZone }, ...p.chain] : p.chain,
   };
 }
 
@@ -706,6 +780,27 @@ export function checkWithinParent(parent: EffectivePolicy, child: Policy): Polic
         });
       }
     }
+  }
+  const overdraft = child.credit?.overdraft_micros;
+  const odBound = parent.credit.overdraft;
+  if (overdraft !== undefined && odBound !== undefined && overdraft > odBound.value) {
+    violations.push({
+      path: ["credit", "overdraft_micros"],
+      value: overdraft,
+      bound: odBound.value,
+      setBy: odBound.accountId,
+      message: `${overdraft} is above the overdraft of ${odBound.value}`,
+    });
+  }
+  const onQuota = parent.credit.onQuotaExhausted;
+  if (child.on_quota_exhausted === "pay_as_you_go" && onQuota.value === "refuse" && onQuota.accountId !== null) {
+    violations.push({
+      path: ["on_quota_exhausted"],
+      value: "pay_as_you_go",
+      bound: "refuse",
+      setBy: onQuota.accountId,
+      message: "pay_as_you_go is not allowed where an ancestor refuses requests beyond their quota",
+    });
   }
   const multiplier = child.price_multiplier;
   if (multiplier !== undefined && multiplier < parent.priceMultiplier.value) {

@@ -18,8 +18,20 @@
  * `maxBuffered` the oldest are dropped, loudly, rather than growing without
  * bound while the database is down.
  */
-import type { UsageRecord, UsageRepo } from "../storage/ports.js";
+import type { Repos, UsageRecord, UsageRepo } from "../storage/ports.js";
 import type { Logger } from "../observability/logger.js";
+import type { DebitedWallet } from "./billing.js";
+
+/**
+ * Consumption (docs/billing.md): records with a payer and a charge are written together
+ * with one `debit` ledger row per payer per batch, in one transaction, so usage and the
+ * ledger never disagree; `debited` is told each payer's wallet afterwards (it rebases the
+ * hot-path balance views).
+ */
+export interface UsageCharging {
+  store: Pick<Repos, "transaction">;
+  debited(wallets: readonly DebitedWallet[]): Promise<void>;
+}
 
 export interface UsageRecorderOptions {
   /** Least time between the starts of two writes (default 50 ms). */
@@ -29,6 +41,8 @@ export interface UsageRecorderOptions {
   maxBuffered?: number;
   /** Wait after a failed write before the next try (default 1 s), so an outage is not hammered. */
   retryMs?: number;
+  /** Debit payers in the same transaction as the records (absent = records only). */
+  charging?: UsageCharging;
 }
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 50;
@@ -40,6 +54,7 @@ export class UsageRecorder {
   readonly #maxBuffered: number;
   readonly #intervalMs: number;
   readonly #retryMs: number;
+  readonly #charging: UsageCharging | undefined;
   #buffer: UsageRecord[] = [];
   #flushing: Promise<void> | undefined;
   #dropped = 0;
@@ -56,6 +71,7 @@ export class UsageRecorder {
     this.#maxBuffered = opts.maxBuffered ?? 100_000;
     this.#intervalMs = opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
     this.#retryMs = opts.retryMs ?? 1000;
+    this.#charging = opts.charging;
   }
 
   /** Records waiting to be written. */
@@ -104,14 +120,20 @@ export class UsageRecorder {
     this.#lastWrite = performance.now();
     while (this.#buffer.length > 0) {
       const batch = this.#buffer.splice(0, this.#maxBatch * 4);
+      let debited: DebitedWallet[] | undefined;
       try {
-        await this.#repo.insertMany(batch);
+        if (this.#charging && batch.some(charged)) debited = await this.#writeCharged(this.#charging, batch);
+        else await this.#repo.insertMany(batch);
       } catch (err) {
         // Keep them, oldest first, for the retry.
         this.#buffer = [...batch, ...this.#buffer].slice(-this.#maxBuffered);
         this.#logger.error({ err, pending: this.#buffer.length }, "usage records could not be written; will retry");
         this.#lastWrite = performance.now() + this.#retryMs - this.#intervalMs;
         return;
+      }
+      if (debited) {
+        // The debits are committed; a view left stale here only lapses later (its TTLs), so this is logged, not retried.
+        await this.#charging!.debited(debited).catch((err: unknown) => this.#logger.error({ err }, "balance views could not be rebased after a debit"));
       }
     }
     if (this.#dropped > 0) {
@@ -120,10 +142,37 @@ export class UsageRecorder {
     }
   }
 
+  /**
+   * The batch and its debits in one transaction: each payer is debited the charges of the
+   * records actually inserted now (a retried record already stored was debited with it),
+   * and the wallets come back with everything this node carried for the batch's records.
+   */
+  async #writeCharged(charging: UsageCharging, batch: readonly UsageRecord[]): Promise<DebitedWallet[]> {
+    return charging.store.transaction(async (tx) => {
+      const inserted = new Set(await tx.usage.insertMany(batch));
+      const payers = new Map<string, { amountMicros: number; requests: number; carriedMicros: number }>();
+      for (const rec of batch) {
+        if (!charged(rec)) continue;
+        let p = payers.get(rec.payerAccountId!);
+        if (!p) payers.set(rec.payerAccountId!, (p = { amountMicros: 0, requests: 0, carriedMicros: 0 }));
+        p.carriedMicros += rec.chargedMicros!;
+        if (!inserted.has(rec.requestId)) continue;
+        p.amountMicros += rec.chargedMicros!;
+        p.requests += 1;
+      }
+      const wallets = await tx.ledger.debit([...payers].map(([accountId, p]) => ({ accountId, amountMicros: p.amountMicros, requests: p.requests })));
+      return wallets.map((w) => ({ ...w, carriedMicros: payers.get(w.accountId)!.carriedMicros }));
+    });
+  }
+
   /** Stops scheduling writes and writes everything still waiting. */
   async close(): Promise<void> {
     this.#closed = true;
     await this.flush();
     if (this.#buffer.length > 0) await this.flush();
   }
+}
+
+function charged(rec: UsageRecord): boolean {
+  return !!rec.payerAccountId && (rec.chargedMicros ?? 0) > 0;
 }

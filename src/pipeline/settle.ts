@@ -129,6 +129,7 @@ export function storedUsage(rec: UsageRecord, now = new Date()): StoredUsageReco
     reasoningTokens: u.reasoningTokens,
     costMicros: rec.costMicros,
     priceVersion: rec.priceVersion,
+    // The debit follows these two (governance/usage-recorder.ts), so what a record says it charged is what the ledger took.
     payerAccountId: rec.payerAccountId ?? null,
     chargedMicros: rec.chargedMicros,
     cacheKeyHash: rec.cacheKeyHash ?? null,

@@ -531,6 +531,30 @@ export interface LedgerRepo {
   /** Grants with something left, earliest expiry first (never-expiring last). */
   grants(accountId: string): Promise<CreditGrant[]>;
   entries(accountId: string, page?: LedgerPage): Promise<LedgerEntry[]>;
+  /**
+   * What the account may spend now: its unexpired credit minus any debt, the ledger seq
+   * it is as of, and when the earliest of that credit expires (the view's end). One read,
+   * for loading a hot-path balance view (governance/billing.ts).
+   */
+  wallet(accountId: string, now?: string): Promise<Wallet>;
+  /**
+   * Consumption: one `debit` row per account, spending unexpired grants earliest expiry
+   * first (never an expired one) and carrying what they do not cover as debt (a grant row
+   * with a negative remainder, repaid first by later credit), under the balance row lock
+   * like `move`. Accounts are locked in id order. Returns each account's wallet after
+   * (also for amounts of 0, which write nothing). Inside a `transaction` it joins it.
+   */
+  debit(charges: readonly { accountId: string; amountMicros: number; requests: number }[], now?: string): Promise<Array<Wallet & { accountId: string }>>;
+}
+
+/** An account's spendable credit as of a ledger seq (see LedgerRepo.wallet). */
+export interface Wallet {
+  /** Unexpired credit minus debt; negative while in debt. */
+  spendableMicros: number;
+  /** The account's last ledger seq (0 before any movement). */
+  seq: number;
+  /** The earliest expiry among the unexpired credit; null = none expires. */
+  validUntil: string | null;
 }
 
 /** One link of the audit chain. */
@@ -899,7 +923,11 @@ export interface RebaseRequest {
   key: string;
   /** What the key may hold in total (a balance plus its allowed overdraft), as of ledger sequence `seq`. */
   balance: number;
-  /** Applied only when newer than the stored one (or none is stored): stale views arriving late change nothing. */
+  /**
+   * Applied only when newer than the stored one (or none is stored, or the stored one is
+   * past its `validUntil`, when the same seq also applies: a reload after a grant expired
+   * finds no newer ledger row): stale views arriving late change nothing.
+   */
   seq: number;
   /** Epoch ms after which the stored balance is unknown again (the earliest grant expiry); absent = no end. */
   validUntil?: number;

@@ -1491,6 +1491,7 @@ function record(n: number, over: Partial<UsageRecord> = {}): UsageRecord {
     latencyMs: 123,
     // Null for some, as for a request no upstream answered.
     ttfbMs: n % 3 === 0 ? null : 40 + n,
+    // Who paid, and what was debited (null and 0 for some: nobody charged).
     // And no attempt trail for those.
     attemptTrail:
       n % 3 === 0

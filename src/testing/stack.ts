@@ -76,6 +76,8 @@ export async function startStack(
     admissionChecks?: GatewayOptions["admissionChecks"];
     /** The counters the gateway's limits are kept on (default: its own in-memory ones). */
     meter?: GatewayOptions["meter"];
+    /** Prices usage (default: nothing priced). */
+    pricer?: GatewayOptions["pricer"];
     /** The gateway's logger (default: silent); tests that read log lines pass one with a capturing destination. */
     logger?: GatewayOptions["logger"];
   } = {},
@@ -94,6 +96,7 @@ export async function startStack(
     onUsage: (r) => usage.push(r),
     admissionChecks: opts.admissionChecks,
     meter: opts.meter,
+    pricer: opts.pricer,
   });
   return {
     gw,

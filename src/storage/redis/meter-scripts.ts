@@ -217,8 +217,10 @@ return 1
 export const REBASE = `${COMMON}
 local now = clock(ARGV[1])
 local bal, h, z = KEYS[1], KEYS[2], KEYS[3]
-local stored = redis.call('HGET', bal, 'seq')
-if not stored or tonumber(ARGV[3]) > tonumber(stored) then
+local stored = redis.call('HMGET', bal, 'seq', 'until')
+-- A view past its validUntil also takes a reload at the same seq (a grant expired: no newer ledger row exists).
+local lapsed = stored[2] and stored[2] ~= '' and tonumber(stored[2]) <= now
+if not stored[1] or tonumber(ARGV[3]) > tonumber(stored[1]) or (lapsed and tonumber(ARGV[3]) == tonumber(stored[1])) then
   redis.call('HSET', bal, 'balance', ARGV[2], 'seq', ARGV[3], 'until', ARGV[4])
   redis.call('PEXPIRE', bal, ARGV[7])
 end

@@ -12,6 +12,7 @@ import {
   type LedgerEntryType,
   type LedgerPage,
   type LedgerRepo,
+  type Wallet,
 } from "../ports.js";
 import { constraintViolation } from "./db-errors.js";
 import { nowIso, oneOf, parseJsonObject, toJsonText } from "./row-codec.js";
@@ -136,6 +137,29 @@ export class SqlLedgerRepo implements LedgerRepo {
       .orderBy("id")
       .execute();
     return rows.map(toGrant);
+  }
+
+  async wallet(accountId: string, now: string = nowIso()): Promise<Wallet> {
+    const row = await this.ctx.db.selectFrom("account_balances").select("last_seq").where("account_id", "=", accountId).executeTakeFirst();
+    const grants = await liveGrants(this.ctx.db, accountId, now);
+    return walletOf(grants, row ? Number(row.last_seq) : 0);
+  }
+
+  async debit(
+    charges: readonly { accountId: string; amountMicros: number; requests: number }[],
+    now: string = nowIso(),
+  ): Promise<Array<Wallet & { accountId: string }>> {
+    for (const c of charges) {
+      if (!Number.isSafeInteger(c.amountMicros) || c.amountMicros < 0)
+        throw new RangeError(`a debit is a non-negative integer amount of micro-units, not ${c.amountMicros}`);
+    }
+    // One order for every writer of several accounts' balances, so two batches never wait on each other in a circle.
+    const sorted = [...charges].sort((a, b) => (a.accountId < b.accountId ? -1 : a.accountId > b.accountId ? 1 : 0));
+    return writeTransaction(this.ctx, async (trx) => {
+      const out: Array<Wallet & { accountId: string }> = [];
+      for (const c of sorted) out.push({ accountId: c.accountId, ...(await debitOne(trx, this.ctx.dialect, c, now)) });
+      return out;
+    });
   }
 
   async entries(accountId: string, page: LedgerPage = {}): Promise<LedgerEntry[]> {
@@ -283,11 +307,94 @@ async function lockBalance(trx: Kysely<Database>, dialect: SqlDialect, accountId
   return { accountId, balance: Number(row.balance_micros), lastSeq: Number(row.last_seq) };
 }
 
+/**
+ * The grants that count towards what an account may spend at `now`: unexpired credit
+ * with something left, and debt (a negative remainder, which never expires), credit
+ * earliest expiry first.
+ */
+async function liveGrants(db: Kysely<Database>, accountId: string, now: string): Promise<Selectable<CreditGrantsTable>[]> {
+  return db
+    .selectFrom("credit_grants")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .where((eb) =>
+      eb.or([eb("remaining_micros", "<", 0), eb.and([eb("remaining_micros", ">", 0), eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)])])]),
+    )
+    .orderBy(sql`(expires_at is null)`)
+    .orderBy("expires_at")
+    .orderBy("created_at")
+    .orderBy("id")
+    .execute();
+}
+
+function walletOf(grants: readonly Selectable<CreditGrantsTable>[], seq: number): Wallet {
+  let spendable = 0;
+  let validUntil: string | null = null;
+  for (const g of grants) {
+    const left = Number(g.remaining_micros);
+    spendable += left;
+    if (left > 0 && g.expires_at !== null && (validUntil === null || g.expires_at < validUntil)) validUntil = g.expires_at;
+  }
+  return { spendableMicros: spendable, seq, validUntil };
+}
+
+/**
+ * Debits one account: debt first (it is repaid from credit before anything else), then
+ * the charge, from unexpired credit earliest expiry first; what credit does not cover
+ * stays as debt on one grant row with a negative remainder, so the balance (which may go
+ * negative here, and only here) still equals the sum of the grants and of the ledger rows.
+ */
+async function debitOne(
+  trx: Kysely<Database>,
+  dialect: SqlDialect,
+  c: { accountId: string; amountMicros: number; requests: number },
+  now: string,
+): Promise<Wallet> {
+  const state = await lockBalance(trx, dialect, c.accountId, now);
+  const grants = await liveGrants(trx, c.accountId, now);
+  if (c.amountMicros === 0) return walletOf(grants, state.lastSeq);
+  const credit = grants.filter((g) => Number(g.remaining_micros) > 0);
+  const debts = grants.filter((g) => Number(g.remaining_micros) < 0);
+  const owed = -debts.reduce((n, g) => n + Number(g.remaining_micros), 0);
+  const need = owed + c.amountMicros;
+  const covered = Math.min(sum(credit), need);
+  await takeFrom(trx, credit, covered);
+  const id = randomUUID();
+  await post(
+    trx,
+    state,
+    {
+      id,
+      type: "debit",
+      kind: null,
+      amount: -c.amountMicros,
+      key: `debit:${c.accountId}:${id}`,
+      reference: id,
+      expiresAt: null,
+      actor: null,
+      metadata: { requests: c.requests },
+      now,
+    },
+    { mayGoNegative: true },
+  );
+  const debt = need - covered;
+  if (owed > 0 || debt > 0) {
+    // All debt on one row: the first debt row if there is one, else a new one tied to this debit.
+    const [first, ...rest] = debts;
+    for (const d of rest) await trx.updateTable("credit_grants").set({ remaining_micros: 0 }).where("id", "=", d.id).execute();
+    if (first) await trx.updateTable("credit_grants").set({ remaining_micros: -debt }).where("id", "=", first.id).execute();
+    else
+      await insertGrant(trx, { accountId: c.accountId, kind: "payg", amount: 0, remaining: -debt, expiresAt: null, sourceAccountId: null, entryId: id, now });
+  }
+  return walletOf(await liveGrants(trx, c.accountId, now), state.lastSeq);
+}
+
 /** One ledger row and the balance it leaves, written together. */
-async function post(trx: Kysely<Database>, state: BalanceState, p: Post): Promise<void> {
+async function post(trx: Kysely<Database>, state: BalanceState, p: Post, opts: { mayGoNegative?: boolean } = {}): Promise<void> {
   const balance = state.balance + p.amount;
-  // Callers check availability first, so a negative balance here is a bug; an unsafe one is too much money for a JS number.
-  if (balance < 0) throw new RangeError(`account ${state.accountId}: a balance of ${balance} micro-units is not allowed`);
+  // Callers check availability first, so a negative balance here is a bug (consumption
+  // alone may run into debt); an unsafe one is too much money for a JS number.
+  if (balance < 0 && !opts.mayGoNegative) throw new RangeError(`account ${state.accountId}: a balance of ${balance} micro-units is not allowed`);
   if (!Number.isSafeInteger(balance))
     throw new StoreError("invalid", `account ${state.accountId}: the balance would exceed ${Number.MAX_SAFE_INTEGER} micro-units`);
   state.balance = balance;
@@ -366,7 +473,16 @@ async function takeFrom(
 
 async function insertGrant(
   trx: Kysely<Database>,
-  g: { accountId: string; kind: CreditKind; amount: number; expiresAt: string | null; sourceAccountId: string | null; entryId: string; now: string },
+  g: {
+    accountId: string;
+    kind: CreditKind;
+    amount: number;
+    remaining?: number;
+    expiresAt: string | null;
+    sourceAccountId: string | null;
+    entryId: string;
+    now: string;
+  },
 ): Promise<void> {
   await trx
     .insertInto("credit_grants")
@@ -375,7 +491,7 @@ async function insertGrant(
       account_id: g.accountId,
       kind: g.kind,
       amount_micros: g.amount,
-      remaining_micros: g.amount,
+      remaining_micros: g.remaining ?? g.amount,
       expires_at: g.expiresAt,
       source_account_id: g.sourceAccountId,
       entry_id: g.entryId,

@@ -1,0 +1,366 @@
+/**
+ * Money on the hot path (docs/billing.md): the dual-track billing check and the balance
+ * views it reserves against.
+ *
+ * A request is on one of two tracks. On the **quota** track a usage allowance of every
+ * account on the chain that states one covers it and no money moves; when an allowance
+ * is used up the request is refused (`quota_exceeded`) or, where the policy says
+ * `pay_as_you_go`, moves to the **credit** track: its cost is debited from the payer's
+ * wallet (the nearest account with `payer: self`), within every spend cap on the chain,
+ * and, when the wallet is prepaid (an overdraft is set), only if its unexpired credit
+ * plus the overdraft covers the estimated cost.
+ *
+ * All of it is one `meter.take` per request: the estimated cost held on the payer's
+ * balance view (checked against the stored view, not a limit), and the quota or spend
+ * window lines. No database round trip, except the rare load of a view nobody holds
+ * (`unknown_balance`). Settlement releases the hold and carries the actual cost in this
+ * node's name until the usage batch that debits it commits; the recorder then calls
+ * `debited`, which rebases the view to the new balance and drops the carried amount in
+ * one step, so the view never counts a debit twice or not at all.
+ */
+import type { ErrorCode } from "../canonical/error-codes.js";
+import { compileModelPatterns, type ModelMatcher } from "../canonical/model-pattern.js";
+import type { LedgerRepo, Wallet } from "../storage/ports.js";
+import { refuse, type AdmissionCheck, type AdmissionOutcome, type AdmissionSubject, type CheckResult, type Charge, type Reservation } from "./admission.js";
+import { dayWindow, monthWindow } from "./calendar.js";
+import type { FixedWindow, HoldLine, Meter, TakeResult, WindowLine, WindowMark } from "./counters.js";
+import type { Pricer } from "./pricing.js";
+import type { EffectivePolicy } from "./policy.js";
+
+export interface BillingOptions {
+  meter: Meter;
+  pricer: Pricer;
+  /** Where a balance view is loaded from when no engine holds it. */
+  ledger: Pick<LedgerRepo, "wallet">;
+  /** This gateway process: settled costs are carried in its name (`node:<nodeId>`) until its recorder writes them. */
+  nodeId: string;
+  /** How long a request's hold outlives a process that died holding it (default 15 min, as concurrency slots). */
+  holdTtlMs?: number;
+  /**
+   * How long a settled cost stays counted in the view without its ledger row (default
+   * 10 min): the time the store may be unreachable before a wallet could be overspent
+   * by what this node settled meanwhile, and how long a crashed node's settled costs
+   * keep counting (they are lost with its unwritten usage records, docs/billing.md).
+   */
+  carryTtlMs?: number;
+  /** A loaded view is reloaded at least this often (default 60 s), so a node not told of a credit movement catches up. */
+  viewMaxAgeMs?: number;
+  now?: () => number;
+}
+
+export const DEFAULT_HOLD_TTL_MS = 15 * 60_000;
+export const DEFAULT_CARRY_TTL_MS = 10 * 60_000;
+export const DEFAULT_VIEW_MAX_AGE_MS = 60_000;
+
+/** A wallet after a usage batch's debits committed, with what this node had carried for it in that batch. */
+export interface DebitedWallet extends Wallet {
+  accountId: string;
+  carriedMicros: number;
+}
+
+interface QuotaLine {
+  accountId: string;
+  per: "day" | "month";
+  timeZone: string;
+  matcher: ModelMatcher | undefined;
+  requests?: { key: string; limit: number };
+  tokens?: { key: string; limit: number };
+}
+
+interface CapLine {
+  accountId: string;
+  per: "day" | "month";
+  timeZone: string;
+  key: string;
+  limit: number;
+}
+
+/** What billing needs of a subject, worked out once per subject (a principal's lifetime). */
+interface Plan {
+  payerId: string;
+  /** The payer's overdraft; undefined = postpaid (no hold, never refused for credit). */
+  overdraft: number | undefined;
+  balanceKey: string;
+  payg: boolean;
+  quotas: readonly QuotaLine[];
+  caps: readonly CapLine[];
+  names: ReadonlyMap<string, string>;
+  /** The reservation of a postpaid request without spend caps: nothing held, so one object serves them all. */
+  postpaid: Reservation;
+}
+
+export class Billing {
+  readonly #meter: Meter;
+  readonly #pricer: Pricer;
+  readonly #ledger: Pick<LedgerRepo, "wallet">;
+  readonly #holder: string;
+  readonly #holdTtlMs: number;
+  readonly #carryTtlMs: number;
+  readonly #viewMaxAgeMs: number;
+  readonly #now: () => number;
+  readonly #plans = new WeakMap<AdmissionSubject, Plan>();
+  /** Payers this node has seen a prepaid request for: their view key and overdraft, for rebasing after debits and credit movements. */
+  readonly #views = new Map<string, { key: string; overdraft: number }>();
+  /** Loads in flight, one per payer: a burst of requests for an unloaded view reads the store once. */
+  readonly #loading = new Map<string, Promise<void>>();
+
+  constructor(opts: BillingOptions) {
+    this.#meter = opts.meter;
+    this.#pricer = opts.pricer;
+    this.#ledger = opts.ledger;
+    this.#holder = `node:${opts.nodeId}`;
+    this.#holdTtlMs = opts.holdTtlMs ?? DEFAULT_HOLD_TTL_MS;
+    this.#carryTtlMs = opts.carryTtlMs ?? DEFAULT_CARRY_TTL_MS;
+    this.#viewMaxAgeMs = opts.viewMaxAgeMs ?? DEFAULT_VIEW_MAX_AGE_MS;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** The holder settled costs are carried under on this node. */
+  get holder(): string {
+    return this.#holder;
+  }
+
+  /** The admission check; compose it after the base checks (main.ts). */
+  readonly check: AdmissionCheck = {
+    code: "insufficient_credit",
+    kind: "billing",
+    // A request without an estimate expects no usage (count_tokens asks only who may call): nothing to bill.
+    run: (subject, request) => (request.estimate ? this.#run(subject, request.model, request.estimate.inputTokens, request.estimate.outputTokens) : undefined),
+  };
+
+  /**
+   * After a usage batch and its debits committed (usage-recorder.ts): each wallet's view
+   * becomes the new balance plus the overdraft, and what this node carried for the batch
+   * is dropped in the same step.
+   */
+  async debited(wallets: readonly DebitedWallet[]): Promise<void> {
+    for (const w of wallets) {
+      const view = this.#views.get(w.accountId);
+      if (!view) continue;
+      await this.#meter.rebase({
+        key: view.key,
+        balance: w.spendableMicros + view.overdraft,
+        seq: w.seq,
+        validUntil: this.#validUntil(w.validUntil),
+        drop: w.carriedMicros > 0 ? { holder: this.#holder, n: w.carriedMicros } : undefined,
+      });
+    }
+  }
+
+  /** After a credit movement on `accountId` (top-up, grant, clawback): reloads its view if this node keeps one. */
+  async reload(accountId: string): Promise<void> {
+    const view = this.#views.get(accountId);
+    if (view) await this.#load(accountId, view.key, view.overdraft);
+  }
+
+  #validUntil(expiresAt: string | null): number {
+    const cap = this.#now() + this.#viewMaxAgeMs;
+    if (expiresAt === null) return cap;
+    return Math.min(cap, Date.parse(expiresAt));
+  }
+
+  #load(payerId: string, key: string, overdraft: number): Promise<void> {
+    let loading = this.#loading.get(payerId);
+    if (!loading) {
+      loading = (async () => {
+        const w = await this.#ledger.wallet(payerId, new Date(this.#now()).toISOString());
+        await this.#meter.rebase({ key, balance: w.spendableMicros + overdraft, seq: w.seq, validUntil: this.#validUntil(w.validUntil) });
+      })().finally(() => this.#loading.delete(payerId));
+      this.#loading.set(payerId, loading);
+    }
+    return loading;
+  }
+
+  #plan(subject: AdmissionSubject): Plan {
+    let plan = this.#plans.get(subject);
+    if (!plan) {
+      plan = planOf(subject);
+      this.#plans.set(subject, plan);
+    }
+    return plan;
+  }
+
+  async #run(subject: AdmissionSubject, model: string, inputTokens: number, outputTokens: number): Promise<CheckResult> {
+    const plan = this.#plan(subject);
+    const now = this.#now();
+    const tokens = Math.max(0, Math.ceil(inputTokens + outputTokens));
+    const quotas = plan.quotas.filter((q) => !q.matcher || q.matcher.matches(model));
+    if (quotas.length > 0) {
+      const windows: WindowLine[] = [];
+      for (const q of quotas) {
+        const window = windowOf(q.per, q.timeZone, now);
+        if (q.requests) windows.push({ key: q.requests.key, limit: q.requests.limit, n: 1, window });
+        if (q.tokens) windows.push({ key: q.tokens.key, limit: q.tokens.limit, n: tokens, window });
+      }
+      const holder = randomHolder();
+      const result = await this.#meter.take({ holder, ttlMs: this.#holdTtlMs, holds: [], windows });
+      if (result.granted) return this.#quotaReservation(plan, holder, windows, result.marks, tokens);
+      if (result.reason !== "full") throw new Error(`billing: unexpected take result ${result.reason}`);
+      if (!plan.payg) {
+        const q = quotas.find((l) => l.requests?.key === result.key || l.tokens?.key === result.key);
+        const what = q?.requests?.key === result.key ? `${result.limit} requests` : `${result.limit} tokens`;
+        return refusal(
+          "quota_exceeded",
+          "rate_limit",
+          429,
+          `Quota track: account '${plan.names.get(q?.accountId ?? "") ?? q?.accountId}' has used its quota of ${what} per ${q?.per ?? "day"}.`,
+          result.retryAfterMs,
+        );
+      }
+      // Pay-as-you-go: the request leaves the quota track for the credit track.
+    }
+    return this.#credit(plan, model, subject.policy, inputTokens, outputTokens, now);
+  }
+
+  async #credit(plan: Plan, model: string, policy: EffectivePolicy | undefined, inputTokens: number, outputTokens: number, now: number): Promise<CheckResult> {
+    const charge: Charge = { payerAccountId: plan.payerId, track: "credit" };
+    const cost = Math.max(0, Math.ceil(this.#pricer.estimate(policy, model, { inputTokens, outputTokens })));
+    const windows: WindowLine[] = plan.caps.map((c) => ({ key: c.key, limit: c.limit, n: cost, window: windowOf(c.per, c.timeZone, now) }));
+    const holds: HoldLine[] = [];
+    if (plan.overdraft !== undefined) {
+      // At least 1, so a wallet already at its overdraft refuses even a request estimated at nothing.
+      holds.push({ key: plan.balanceKey, n: Math.max(1, cost) });
+      this.#views.set(plan.payerId, { key: plan.balanceKey, overdraft: plan.overdraft });
+    }
+    if (holds.length === 0 && windows.length === 0) return plan.postpaid;
+    const holder = randomHolder();
+    let result: TakeResult = await this.#meter.take({ holder, ttlMs: this.#holdTtlMs, holds, windows });
+    for (let tries = 0; !result.granted && result.reason === "unknown_balance" && tries < 3; tries++) {
+      await this.#load(plan.payerId, plan.balanceKey, plan.overdraft ?? 0);
+      result = await this.#meter.take({ holder, ttlMs: this.#holdTtlMs, holds, windows });
+    }
+    if (!result.granted) {
+      if (result.reason === "unknown_balance") throw new Error(`billing: the balance view of account ${plan.payerId} could not be loaded`);
+      if (result.key === plan.balanceKey) {
+        const available = Math.max(0, result.limit - result.used);
+        return refusal(
+          "insufficient_credit",
+          "billing",
+          402,
+          `Credit track: account '${plan.names.get(plan.payerId) ?? plan.payerId}' has ${available} micro-units of credit available (including its overdraft); this request is estimated at ${cost}.`,
+          undefined,
+        );
+      }
+      const cap = plan.caps.find((c) => c.key === result.key);
+      return refusal(
+        "spend_cap_exceeded",
+        "rate_limit",
+        429,
+        `Credit track: account '${plan.names.get(cap?.accountId ?? "") ?? cap?.accountId}' has reached its ${cap?.per === "month" ? "monthly" : "daily"} spend cap of ${result.limit} micro-units.`,
+        result.retryAfterMs,
+      );
+    }
+    return this.#creditReservation(plan, charge, holder, holds, windows, result.marks, cost);
+  }
+
+  #quotaReservation(plan: Plan, holder: string, windows: readonly WindowLine[], marks: readonly WindowMark[], tokens: number): Reservation {
+    const meter = this.#meter;
+    const charge: Charge = { payerAccountId: plan.payerId, track: "quota" };
+    const tokenKeys = new Set(plan.quotas.flatMap((q) => (q.tokens ? [q.tokens.key] : [])));
+    let ended = false;
+    const end = (deltaOf: (w: WindowLine) => number): Promise<void> => {
+      if (ended) return Promise.resolve();
+      ended = true;
+      const corrections = windows.map((w, i) => ({ key: w.key, window: w.window, mark: marks[i]!, delta: deltaOf(w) })).filter((c) => c.delta !== 0);
+      return corrections.length === 0 ? Promise.resolve() : meter.finish({ holder, release: [], corrections, carry: [] });
+    };
+    return {
+      charge,
+      settle: (o: AdmissionOutcome) => {
+        const used = o.usage.inputTokens + o.usage.outputTokens;
+        // A request that failed without using anything does not use up a request allowance.
+        const nothing = used === 0 && o.status >= 400;
+        return end((w) => (tokenKeys.has(w.key) ? used - tokens : nothing ? -w.n : 0));
+      },
+      release: () => end((w) => -w.n),
+    };
+  }
+
+  #creditReservation(
+    plan: Plan,
+    charge: Charge,
+    holder: string,
+    holds: readonly HoldLine[],
+    windows: readonly WindowLine[],
+    marks: readonly WindowMark[],
+    cost: number,
+  ): Reservation {
+    const meter = this.#meter;
+    const carryTtlMs = this.#carryTtlMs;
+    const nodeHolder = this.#holder;
+    const release = holds.map((h) => h.key);
+    let ended = false;
+    const end = (actual: number): Promise<void> => {
+      if (ended) return Promise.resolve();
+      ended = true;
+      const corrections = windows.map((w, i) => ({ key: w.key, window: w.window, mark: marks[i]!, delta: actual - cost })).filter((c) => c.delta !== 0);
+      // The settled cost stays counted in the view, in this node's name, until its debit row is written (`debited`).
+      const carry = holds.length > 0 && actual > 0 ? [{ key: plan.balanceKey, holder: nodeHolder, n: actual, ttlMs: carryTtlMs }] : [];
+      return meter.finish({ holder, release, corrections, carry });
+    };
+    return {
+      charge,
+      settle: (o: AdmissionOutcome) => end(Math.max(0, Math.round(o.costMicros ?? 0))),
+      release: () => end(0),
+    };
+  }
+}
+
+function refusal(code: ErrorCode, kind: "billing" | "rate_limit", status: number, message: string, retryAfterMs: number | undefined) {
+  const headers = retryAfterMs === undefined ? undefined : { "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) };
+  return refuse(message, { code, kind, status, headers });
+}
+
+function windowOf(per: "day" | "month", timeZone: string, now: number): FixedWindow {
+  return per === "day" ? dayWindow(timeZone, now) : monthWindow(timeZone, now);
+}
+
+function randomHolder(): string {
+  return crypto.randomUUID();
+}
+
+/**
+ * The subject's billing plan: the counter keys share the root's hash tag, so one chain's
+ * keys sit in one Redis Cluster slot and one script can take them all.
+ */
+function planOf(subject: AdmissionSubject): Plan {
+  const policy = subject.policy;
+  const root = subject.chain[subject.chain.length - 1]?.id ?? subject.accountId;
+  const tag = `{${root}}`;
+  const credit = policy?.credit;
+  const payerId = credit?.payerId || subject.accountId;
+  const quotas: QuotaLine[] = [];
+  const caps: CapLine[] = [];
+  for (const b of credit?.chain ?? []) {
+    b.quotas.forEach((q, i) => {
+      const base = `${tag}:quota:${b.accountId}:${i}`;
+      quotas.push({
+        accountId: b.accountId,
+        per: q.per,
+        timeZone: b.timeZone,
+        matcher: q.model === undefined ? undefined : compileModelPatterns([q.model]),
+        requests: q.requests === undefined ? undefined : { key: `${base}:req`, limit: q.requests },
+        tokens: q.tokens === undefined ? undefined : { key: `${base}:tok`, limit: q.tokens },
+      });
+    });
+    if (b.spendCaps.daily_micros !== undefined)
+      caps.push({ accountId: b.accountId, per: "day", timeZone: b.timeZone, key: `${tag}:spend:${b.accountId}:day`, limit: b.spendCaps.daily_micros });
+    if (b.spendCaps.monthly_micros !== undefined)
+      caps.push({ accountId: b.accountId, per: "month", timeZone: b.timeZone, key: `${tag}:spend:${b.accountId}:month`, limit: b.spendCaps.monthly_micros });
+  }
+  return {
+    payerId,
+    overdraft: credit?.walletOverdraft?.value,
+    balanceKey: `${tag}:balance:${payerId}`,
+    payg: credit?.onQuotaExhausted.value === "pay_as_you_go",
+    quotas,
+    caps,
+    names: new Map(subject.chain.map((a) => [a.id, a.name])),
+    postpaid: { charge: { payerAccountId: payerId, track: "credit" }, settle: async () => undefined, release: async () => undefined },
+  };
+}
+
+/** The billing check over `billing` (main.ts composes it after the base checks). */
+export function billingCheck(billing: Billing): AdmissionCheck {
+  return billing.check;
+}
