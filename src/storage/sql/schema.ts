@@ -10,7 +10,7 @@
  * - money is integer micro-units in `bigint` columns, read back as JS `number` on both
  *   engines (see open-store.ts for the PostgreSQL int8 parser and its safe-range check).
  */
-import type { Generated, ColumnType } from "kysely";
+import type { ColumnType } from "kysely";
 import type { AccountStatus, ApiKeyStatus, CreditKind, LedgerEntryType, UpstreamKeyStatus, UpstreamProtocol } from "../ports.js";
 
 export type { CreditKind, LedgerEntryType };
