@@ -81,11 +81,14 @@ describe("metering", () => {
     const input = answer.usage.prompt_tokens;
     // (input − 5 cached) × $2.50 + 5 × $1.25 + output × $10 per million, rounded up once.
     const exact = (input - 5) * 2_500_000 + 5 * 1_250_000 + answer.usage.completion_tokens * 10_000_000;
+    const cost = Math.ceil(exact / 1_000_000);
     expect(row).toMatchObject({
-      costMicros: Math.ceil(exact / 1_000_000),
+      costMicros: cost,
       priceVersion: "test-1/gpt-4o",
       tier: 1,
-      chargedMicros: 0,
+      // acme pays for itself on the credit track (postpaid: no overdraft set), so the whole cost is debited.
+      payerAccountId: ids.acme,
+      chargedMicros: cost,
       cachedInputTokens: 5,
       inputTokens: input,
     });
