@@ -76,7 +76,7 @@ export async function startStack(
     admissionChecks?: GatewayOptions["admissionChecks"];
     /** The counters the gateway's limits are kept on (default: its own in-memory ones). */
     meter?: GatewayOptions["meter"];
-    /** Prices usage (default: nothing priced). */
+    /** Prices usage (default: the configured price table, the built-in one). */
     pricer?: GatewayOptions["pricer"];
     /** The gateway's logger (default: silent); tests that read log lines pass one with a capturing destination. */
     logger?: GatewayOptions["logger"];

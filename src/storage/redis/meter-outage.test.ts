@@ -3,9 +3,7 @@
  * port and stops itself (never the machine's shared one): the fallback counts locally or
  * refuses, holders end on the engine they took on, and Redis is used again once it answers.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GatewayError } from "../../canonical/errors.js";
@@ -13,45 +11,16 @@ import { MemoryCounters } from "../../governance/counters-memory.js";
 import type { TakeRequest } from "../../governance/counters.js";
 import { FallbackMeter, type CountersUnavailableMode } from "../../governance/fallback-meter.js";
 import { connectRedisMeter, type RedisMeter } from "./meter.js";
+import { ownRedis, type OwnRedis } from "../../testing/redis-server.js";
 
+let redisServer: OwnRedis;
 let port: number;
-let server: ChildProcess | undefined;
-
-async function sparePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const p = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return p;
-}
-
-/** Starts redis-server on `port` and resolves once it says it accepts connections. */
-async function startRedis(): Promise<void> {
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server = child;
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (b: Buffer) => {
-      out += b.toString();
-      if (out.includes("Ready to accept connections")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
-  });
-}
-
-async function stopRedis(): Promise<void> {
-  const child = server;
-  server = undefined;
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGKILL");
-  await exited;
-}
+const startRedis = (): Promise<void> => redisServer.start();
+const stopRedis = (): Promise<void> => redisServer.stop();
 
 beforeAll(async () => {
-  port = await sparePort();
+  redisServer = await ownRedis();
+  port = redisServer.port;
   await startRedis();
 });
 
