@@ -32,7 +32,8 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code:
 const firstLine = (s: string) => s.split("\n")[0]!;
 
 // Each case is its own process; they run side by side.
-describe.concurrent("switchyard CLI errors", () => {
+// A case spawns vite-node, which compiles the sources first: seconds each, and many at once on a busy machine, so each may take up to a minute.
+describe.concurrent("switchyard CLI errors", { timeout: 60_000 }, () => {
   it("an unknown flag: one line naming it, the usage, exit 2", async () => {
     const r = await run(["serve", "--bogus"]);
     expect(r.code).toBe(2);

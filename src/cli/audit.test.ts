@@ -35,7 +35,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-describe.each(ENGINES)("switchyard audit verify on %s", (engine) => {
+describe.each(ENGINES)("switchyard audit verify on %s", { timeout: 60_000 }, (engine) => {
   it("says ok with the count, then names the first edited record and exits 1", async () => {
     const dir = await mkdtemp(join(tmpdir(), "switchyard-cli-audit-"));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -73,7 +73,7 @@ describe.each(ENGINES)("switchyard audit verify on %s", (engine) => {
   });
 });
 
-describe("switchyard audit usage", () => {
+describe("switchyard audit usage", { timeout: 60_000 }, () => {
   it("needs the verify subcommand: exit 2 with the usage", async () => {
     const bare = await cli(["audit"], {});
     expect(bare.code).toBe(2);
