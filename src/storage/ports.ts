@@ -504,7 +504,7 @@ export type CreditMovementResult =
   | { status: "done"; movement: CreditMovement }
   /** The idempotency key was used before: the first movement, unchanged. */
   | { status: "replayed"; movement: CreditMovement }
-  /** Refused, nothing written: the paying side has only `availableMicros` unspent and unexpired. */
+  /** Refused, nothing written: the paying side has only `availableMicros` to give: unspent, unexpired credit less its debt (at least 0). */
   | { status: "insufficient"; availableMicros: number }
   /** A release on an account that holds nothing: no row written. */
   | { status: "empty" };

@@ -221,8 +221,9 @@ async function move(trx: Kysely<Database>, dialect: SqlDialect, input: CreditMov
     case "grant": {
       if (kind === null) throw new RangeError("a grant needs a credit kind");
       const available = await spendable(trx, parent!.accountId, now);
-      const total = sum(available);
-      if (total < amount) return { status: "insufficient", availableMicros: total };
+      // Debt is repaid from credit before anything else, so credit that repays it is not the parent's to give.
+      const total = sum(available) - (await owed(trx, parent!.accountId));
+      if (total < amount) return { status: "insufficient", availableMicros: Math.max(0, total) };
       // The parent's credit is spent earliest expiry first, as consumption will spend it.
       await takeFrom(trx, available, amount);
       await post(trx, parent!, {
@@ -245,7 +246,11 @@ async function move(trx: Kysely<Database>, dialect: SqlDialect, input: CreditMov
       const available = (await spendable(trx, input.accountId, now)).sort(newestFirst);
       const total = sum(available);
       if (input.type === "release") amount = parent ? total : named.balance;
-      else if (total < amount) return { status: "insufficient", availableMicros: total };
+      else {
+        // As for a grant: credit that the account's debt claims is not spendable, so not taken back either.
+        const free = total - (await owed(trx, input.accountId));
+        if (free < amount) return { status: "insufficient", availableMicros: Math.max(0, free) };
+      }
       if (input.type === "release" && named.balance === 0 && amount === 0) return { status: "empty" };
       if (parent && amount > 0) {
         const slices = await takeFrom(trx, available, amount);
@@ -460,6 +465,17 @@ async function spendable(trx: Kysely<Database>, accountId: string, now: string):
     .orderBy("created_at")
     .orderBy("id")
     .execute();
+}
+
+/** What the account owes: the sum of its debt rows (grants with a negative remainder), as a positive amount. */
+async function owed(trx: Kysely<Database>, accountId: string): Promise<number> {
+  const row = await trx
+    .selectFrom("credit_grants")
+    .select((eb) => eb.fn.sum<number | string | null>("remaining_micros").as("debt"))
+    .where("account_id", "=", accountId)
+    .where("remaining_micros", "<", 0)
+    .executeTakeFirst();
+  return -Number(row?.debt ?? 0);
 }
 
 function newestFirst(a: Selectable<CreditGrantsTable>, b: Selectable<CreditGrantsTable>): number {
