@@ -363,9 +363,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           await prober.stop();
           await edge.drain(graceMs, config.server.drain_delay_ms);
           await bus?.close();
-          await counters?.close();
           await transport.close();
+          // The last records' debits rebase the balance views on the meter, so it closes after them.
           await usageRecorder.close();
+          await counters?.close();
           await keyUse.close();
           await changeFeed.close();
           await store.close();

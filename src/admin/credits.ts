@@ -5,10 +5,11 @@
  * - A top-up creates credit out of nothing, so only the root (the admin token, the
  *   operator CLI, the YAML file) may make one, on any account.
  * - A grant moves credit from an account's parent to the account, in one transaction;
- *   the parent must hold that much unspent and unexpired credit. A primary account has
+ *   the parent must hold that much unspent and unexpired credit beyond its debt (which
+ *   that credit repays first). A primary account has
  *   no parent: it only receives top-ups.
  * - A clawback moves unspent, unexpired credit from an account back to its parent; more
- *   than the account holds is refused, never partly done.
+ *   than the account holds beyond its debt is refused, never partly done.
  * - Whoever may administer the account may grant to it or claw back from it: the root,
  *   or (once manage keys exist) a key of an account above it. A key never moves credit
  *   into or out of its own account.
@@ -107,7 +108,7 @@ export async function moveCredit(
     throw new GatewayError(
       "invalid_request",
       "insufficient_balance",
-      `The ${payer} has ${result.availableMicros} micro-units of unspent, unexpired credit; ${body.amount_micros} were requested.`,
+      `The ${payer} has ${result.availableMicros} micro-units of unspent, unexpired credit (less any debt); ${body.amount_micros} were requested.`,
       { status: 409, param: "amount_micros" },
     );
   }

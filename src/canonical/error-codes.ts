@@ -223,7 +223,7 @@ export const ERROR_CODES = {
     kind: "invalid_request",
     status: 409,
     description:
-      "Admin API: a grant larger than the parent's unspent, unexpired credit, or a clawback larger than the account's; the message names what is available and what was requested.",
+      "Admin API: a grant larger than the parent's unspent, unexpired credit less its debt, or a clawback larger than the account's; the message names what is available and what was requested.",
   },
   no_parent_account: {
     kind: "invalid_request",

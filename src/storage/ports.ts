@@ -504,7 +504,7 @@ export type CreditMovementResult =
   | { status: "done"; movement: CreditMovement }
   /** The idempotency key was used before: the first movement, unchanged. */
   | { status: "replayed"; movement: CreditMovement }
-  /** Refused, nothing written: the paying side has only `availableMicros` unspent and unexpired. */
+  /** Refused, nothing written: the paying side has only `availableMicros` to give: unspent, unexpired credit less its debt (at least 0). */
   | { status: "insufficient"; availableMicros: number }
   /** A release on an account that holds nothing: no row written. */
   | { status: "empty" };
@@ -520,9 +520,11 @@ export interface LedgerPage {
  * written in the same transaction, with `balanceAfterMicros` filled, so a balance always
  * equals the sum of its rows. Balances never go negative through this port.
  *
- * Writers serialise per account on the account's balance row (PostgreSQL: a row lock,
- * taken parent before child; SQLite: the write lock); a later writer (consumption) must
- * take the same lock.
+ * Writers serialise per account on the account's balance row (PostgreSQL: a row lock;
+ * SQLite: the write lock). A writer that locks several balance rows (a movement's two
+ * accounts, a usage batch's payers) takes them in ascending account id order, whoever is
+ * parent or child, so two writers never wait on each other in a circle; a new writer
+ * must follow the same order.
  */
 export interface LedgerRepo {
   move(input: CreditMovementInput): Promise<CreditMovementResult>;
@@ -541,7 +543,7 @@ export interface LedgerRepo {
    * Consumption: one `debit` row per account, spending unexpired grants earliest expiry
    * first (never an expired one) and carrying what they do not cover as debt (a grant row
    * with a negative remainder, repaid first by later credit), under the balance row lock
-   * like `move`. Accounts are locked in id order. Returns each account's wallet after
+   * like `move`. Accounts are locked in id order, as `move` locks them. Returns each account's wallet after
    * (also for amounts of 0, which write nothing). Inside a `transaction` it joins it.
    */
   debit(charges: readonly { accountId: string; amountMicros: number; requests: number }[], now?: string): Promise<Array<Wallet & { accountId: string }>>;

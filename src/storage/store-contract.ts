@@ -1242,6 +1242,41 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.ledger.entries(t.root.id, { beforeSeq: 3, limit: 1 })).toMatchObject([{ accountSeq: 2 }]);
       });
 
+      it("a wallet in debt gives (or gives back) only its credit beyond the debt, which that credit repays first", async () => {
+        const t = await buildTree(store, { root: null, child: "root" });
+        // Consumption before any credit, 50 on the parent and 30 on the child; then 100 of credit, which the
+        // parent's next debit would spend on its debt first.
+        await store.ledger.debit([
+          { accountId: t.root.id, amountMicros: 50, requests: 1 },
+          { accountId: t.child.id, amountMicros: 30, requests: 1 },
+        ]);
+        await store.ledger.move({ type: "topup", accountId: t.root.id, amountMicros: 100, kind: "payg" });
+        expect(await store.ledger.balance(t.root.id)).toBe(50);
+        expect(await store.ledger.move({ type: "grant", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 51, kind: "payg" })).toEqual({
+          status: "insufficient",
+          availableMicros: 50,
+        });
+        done(await store.ledger.move({ type: "grant", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 50, kind: "payg" }));
+        expect(await store.ledger.move({ type: "grant", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 1, kind: "payg" })).toEqual({
+          status: "insufficient",
+          availableMicros: 0,
+        });
+        expect((await store.ledger.wallet(t.root.id)).spendableMicros).toBe(0);
+        // The child holds 50 of credit and owes 30: 20 can go back to the parent, not 21.
+        expect(await store.ledger.move({ type: "clawback", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 21 })).toEqual({
+          status: "insufficient",
+          availableMicros: 20,
+        });
+        done(await store.ledger.move({ type: "clawback", accountId: t.child.id, counterpartyId: t.root.id, amountMicros: 20 }));
+        expect((await store.ledger.wallet(t.child.id)).spendableMicros).toBe(0);
+        expect((await store.ledger.wallet(t.root.id)).spendableMicros).toBe(20);
+        for (const id of [t.root.id, t.child.id]) {
+          const rows = await store.ledger.entries(id, { limit: 100 });
+          expect(await store.ledger.balance(id)).toBe(rows.reduce((n, e) => n + e.amountMicros, 0));
+        }
+        expect([await store.ledger.balance(t.root.id), await store.ledger.balance(t.child.id)]).toEqual([20, 0]);
+      });
+
       it("refuses more than the paying side holds unspent and unexpired, writing nothing", async () => {
         const t = await buildTree(store, { root: null, child: "root" });
         await store.ledger.move({

@@ -95,10 +95,11 @@ function toGrant(row: Selectable<CreditGrantsTable>): CreditGrant {
 
 /**
  * The credit ledger (see LedgerRepo). A movement runs in one write transaction: it
- * locks the balance rows it touches, parent before child so two movements never wait
- * on each other in a circle, then checks the idempotency key (after the locks, so a
- * concurrent call with the same key has either committed, and is found, or not begun),
- * then the money, then posts one ledger row per balance change.
+ * locks the balance rows it touches (`lockBalances`: in account id order, the one order
+ * every writer of balances uses, movements and consumption debits alike, so no two
+ * transactions ever wait on each other in a circle), then checks the idempotency key
+ * (after the locks, so a concurrent call with the same key has either committed, and is
+ * found, or not begun), then the money, then posts one ledger row per balance change.
  */
 export class SqlLedgerRepo implements LedgerRepo {
   constructor(private readonly ctx: SqlContext) {}
@@ -153,11 +154,16 @@ export class SqlLedgerRepo implements LedgerRepo {
       if (!Number.isSafeInteger(c.amountMicros) || c.amountMicros < 0)
         throw new RangeError(`a debit is a non-negative integer amount of micro-units, not ${c.amountMicros}`);
     }
-    // One order for every writer of several accounts' balances, so two batches never wait on each other in a circle.
-    const sorted = [...charges].sort((a, b) => (a.accountId < b.accountId ? -1 : a.accountId > b.accountId ? 1 : 0));
     return writeTransaction(this.ctx, async (trx) => {
+      // Every payer's balance row first, in the one order all writers use (`lockBalances`).
+      const locked = await lockBalances(
+        trx,
+        this.ctx.dialect,
+        charges.map((c) => c.accountId),
+        now,
+      );
       const out: Array<Wallet & { accountId: string }> = [];
-      for (const c of sorted) out.push({ accountId: c.accountId, ...(await debitOne(trx, this.ctx.dialect, c, now)) });
+      for (const c of charges) out.push({ accountId: c.accountId, ...(await debitOne(trx, locked.get(c.accountId)!, c, now)) });
       return out;
     });
   }
@@ -179,9 +185,10 @@ async function move(trx: Kysely<Database>, dialect: SqlDialect, input: CreditMov
   if ((input.type === "grant" || input.type === "clawback") && counterpartyId === null) {
     throw new RangeError(`a ${input.type} needs the parent account as counterparty`);
   }
-  // Parent first, then child: every movement locks in ancestor order.
-  const parent = counterpartyId === null ? undefined : await lockBalance(trx, dialect, counterpartyId, now);
-  const named = await lockBalance(trx, dialect, input.accountId, now);
+  // Both balance rows before anything is read, in the order every writer uses.
+  const locked = await lockBalances(trx, dialect, counterpartyId === null ? [input.accountId] : [input.accountId, counterpartyId], now);
+  const parent = counterpartyId === null ? undefined : locked.get(counterpartyId)!;
+  const named = locked.get(input.accountId)!;
 
   const prior = await trx.selectFrom("ledger_entries").selectAll().where("idempotency_key", "=", key).executeTakeFirst();
   if (prior) return { status: "replayed", movement: await movementOf(trx, prior) };
@@ -214,8 +221,9 @@ async function move(trx: Kysely<Database>, dialect: SqlDialect, input: CreditMov
     case "grant": {
       if (kind === null) throw new RangeError("a grant needs a credit kind");
       const available = await spendable(trx, parent!.accountId, now);
-      const total = sum(available);
-      if (total < amount) return { status: "insufficient", availableMicros: total };
+      // Debt is repaid from credit before anything else, so credit that repays it is not the parent's to give.
+      const total = sum(available) - (await owed(trx, parent!.accountId));
+      if (total < amount) return { status: "insufficient", availableMicros: Math.max(0, total) };
       // The parent's credit is spent earliest expiry first, as consumption will spend it.
       await takeFrom(trx, available, amount);
       await post(trx, parent!, {
@@ -238,7 +246,11 @@ async function move(trx: Kysely<Database>, dialect: SqlDialect, input: CreditMov
       const available = (await spendable(trx, input.accountId, now)).sort(newestFirst);
       const total = sum(available);
       if (input.type === "release") amount = parent ? total : named.balance;
-      else if (total < amount) return { status: "insufficient", availableMicros: total };
+      else {
+        // As for a grant: credit that the account's debt claims is not spendable, so not taken back either.
+        const free = total - (await owed(trx, input.accountId));
+        if (free < amount) return { status: "insufficient", availableMicros: Math.max(0, free) };
+      }
       if (input.type === "release" && named.balance === 0 && amount === 0) return { status: "empty" };
       if (parent && amount > 0) {
         const slices = await takeFrom(trx, available, amount);
@@ -292,8 +304,25 @@ async function move(trx: Kysely<Database>, dialect: SqlDialect, input: CreditMov
 }
 
 /**
+ * Locks the balance rows of `accountIds` (each once) in ascending account id order, the
+ * one order every writer of balances follows: a movement (its account and counterparty,
+ * whichever is parent) and a usage batch's debits (any number of payers, parents and
+ * children alike). Two transactions that both need rows A and B thus both take A first,
+ * so neither can hold one while waiting for the other; PostgreSQL would otherwise abort
+ * one of them as a deadlock. Nothing else that a writer of balances locks is taken
+ * after a balance row (a usage batch's rows and rollups come before its debits).
+ */
+async function lockBalances(trx: Kysely<Database>, dialect: SqlDialect, accountIds: readonly string[], now: string): Promise<Map<string, BalanceState>> {
+  const ordered = [...new Set(accountIds)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const locked = new Map<string, BalanceState>();
+  for (const id of ordered) locked.set(id, await lockBalance(trx, dialect, id, now));
+  return locked;
+}
+
+/**
  * Locks the account's balance row, creating it at zero first if the account never held
  * credit. On SQLite the write transaction already holds the database's only write lock.
+ * Only through `lockBalances`, which fixes the order.
  */
 async function lockBalance(trx: Kysely<Database>, dialect: SqlDialect, accountId: string, now: string): Promise<BalanceState> {
   await trx
@@ -346,11 +375,10 @@ function walletOf(grants: readonly Selectable<CreditGrantsTable>[], seq: number)
  */
 async function debitOne(
   trx: Kysely<Database>,
-  dialect: SqlDialect,
+  state: BalanceState,
   c: { accountId: string; amountMicros: number; requests: number },
   now: string,
 ): Promise<Wallet> {
-  const state = await lockBalance(trx, dialect, c.accountId, now);
   const grants = await liveGrants(trx, c.accountId, now);
   if (c.amountMicros === 0) return walletOf(grants, state.lastSeq);
   const credit = grants.filter((g) => Number(g.remaining_micros) > 0);
@@ -437,6 +465,17 @@ async function spendable(trx: Kysely<Database>, accountId: string, now: string):
     .orderBy("created_at")
     .orderBy("id")
     .execute();
+}
+
+/** What the account owes: the sum of its debt rows (grants with a negative remainder), as a positive amount. */
+async function owed(trx: Kysely<Database>, accountId: string): Promise<number> {
+  const row = await trx
+    .selectFrom("credit_grants")
+    .select((eb) => eb.fn.sum<number | string | null>("remaining_micros").as("debt"))
+    .where("account_id", "=", accountId)
+    .where("remaining_micros", "<", 0)
+    .executeTakeFirst();
+  return -Number(row?.debt ?? 0);
 }
 
 function newestFirst(a: Selectable<CreditGrantsTable>, b: Selectable<CreditGrantsTable>): number {
