@@ -33,6 +33,8 @@ export interface StartOptions {
   /** Path of the compiled child entry module. */
   script: string;
   args?: string[];
+  /** Options for node itself, before the script (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
   core: string | undefined;
   env?: NodeJS.ProcessEnv;
   readyTimeoutMs?: number;
@@ -72,7 +74,7 @@ export class BenchChild {
   }
 
   static start(o: StartOptions): Promise<BenchChild> {
-    const nodeArgs = [o.script, ...(o.args ?? [])];
+    const nodeArgs = [...(o.nodeArgs ?? []), o.script, ...(o.args ?? [])];
     const [command, args] = o.core === undefined ? [process.execPath, nodeArgs] : ["taskset", ["-c", o.core, process.execPath, ...nodeArgs]];
     // taskset execs node in place, so the IPC descriptor and the pid carry over.
     const proc = spawn(command, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], env: o.env ?? process.env });

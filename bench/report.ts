@@ -24,7 +24,7 @@ export interface Measurement {
   othersBusy: number;
 }
 
-/** Switchyard divided by baseline, per phase. */
+/** A target divided by its reference (the baseline, unless told otherwise), per phase. */
 export interface Comparison {
   phase: string;
   throughput: number;
@@ -32,16 +32,16 @@ export interface Comparison {
   p99: number;
   firstByteP50: number;
   cpuPerReq: number;
-  /** Switchyard's CPU per request minus the baseline's (µs): the gateway's own work. */
+  /** The target's CPU per request minus the reference's (µs): against the baseline, the gateway's own work. */
   extraCpuUsPerReq: number;
 }
 
-/** A Switchyard target (plain, or with routing at work) against the baseline of the same run. */
-export function compare(measurements: readonly Measurement[], target: TargetName = "switchyard"): Comparison[] {
+/** A Switchyard target (plain, with routing, with governance) against another target of the same run, the baseline by default. */
+export function compare(measurements: readonly Measurement[], target: TargetName = "switchyard", reference: TargetName = "baseline"): Comparison[] {
   const phases = [...new Set(measurements.map((m) => m.phase))];
   const out: Comparison[] = [];
   for (const phase of phases) {
-    const b = measurements.find((m) => m.phase === phase && m.target === "baseline");
+    const b = measurements.find((m) => m.phase === phase && m.target === reference);
     const s = measurements.find((m) => m.phase === phase && m.target === target);
     if (!b || !s) continue;
     out.push({

@@ -7,6 +7,7 @@
  * generator and the mock the other, so each proxy's CPU time per request can be
  * read cleanly from its own process.
  */
+import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -48,7 +49,7 @@ accounts:
  * served by two upstreams of eight keys each (a third serves other models); attempts are
  * planned over them with a deadline. The mock answers any model name.
  */
-function routingYaml(mockUrl: string, dataDir: string, logLevel: string): string {
+function routingYaml(mockUrl: string, dataDir: string, logLevel: string, extra = "", accounts = `  - name: bench\n    keys: [${ACCOUNT_KEY}]\n`): string {
   const keys = (pool: string): string => `[${Array.from({ length: 8 }, (_, i) => `bench-${pool}-key-${String(i).padStart(4, "0")}`).join(", ")}]`;
   const filler = Array.from({ length: 1000 }, (_, i) => (i % 2 === 0 ? `"vendor-${i}-*=other-${i % 10}"` : `"model-${i}=other-${i % 10}"`));
   return `server:
@@ -77,10 +78,68 @@ upstreams:
     base_url: ${mockUrl}/v1
     keys: ${keys("c")}
     models: ["other-*"]
-accounts:
-  - name: bench
-    keys: [${ACCOUNT_KEY}]
+${extra}accounts:
+${accounts}`;
+}
+
+/** The accounts of the governance profile, root first; the load's key is on the last. */
+export const GOVERNANCE_CHAIN = ["bench-org", "bench-dept", "bench-team", "bench-user"] as const;
+/** What the admin tops each wallet up with after start (micro-units): far more than the load can spend. */
+const TOP_UP_MICROS = 1_000_000_000_000;
+
+/**
+ * The governance profile: the routing profile with the load's key on the leaf of a 4-level
+ * chain (org → dept → team → user). Every level states rpm, tpm, rpd and concurrency
+ * limits, a daily spend cap and a prepaid wallet of its own (`payer: self`, topped up by
+ * the admin after start, so the user's wallet pays); the team states a quota. All of it is
+ * far above what the load can use, so nothing is refused: a refusal is cheap and would
+ * flatter the figure. The quota names the third pool's models, so it is matched on every
+ * request and never applies: requests stay on the credit track, the dearer one (a hold on
+ * the payer's balance view, four spend-cap windows, a carried cost, a ledger debit per
+ * usage batch). The served model is priced (`pricing.models`, gpt-4o's list price).
+ */
+function governanceYaml(mockUrl: string, dataDir: string, logLevel: string): string {
+  const level = (name: string, i: number): string =>
+    [
+      `  - name: ${name}`,
+      i > 0 ? `    parent: ${GOVERNANCE_CHAIN[i - 1]}` : undefined,
+      "    limits: { rpm: 100000000, tpm: 100000000000000, rpd: 10000000000, concurrency: 100000 }",
+      "    spend_caps: { daily_micros: 1000000000000000 }",
+      "    credit: { payer: self, overdraft_micros: 0 }",
+      name === "bench-team" ? '    quotas: [{ per: day, requests: 1000000000, model: "other-*" }]' : undefined,
+      i === GOVERNANCE_CHAIN.length - 1 ? `    keys: [${ACCOUNT_KEY}]` : undefined,
+    ]
+      .filter((l) => l !== undefined)
+      .join("\n");
+  const extra = `governance:
+  counters: memory
+pricing:
+  version: bench
+  models:
+    "bench-*": { input: 2500000, cached_input: 1250000, output: 10000000 }
 `;
+  return routingYaml(mockUrl, dataDir, logLevel, extra, `${GOVERNANCE_CHAIN.map(level).join("\n")}\n`);
+}
+
+/** A fresh root admin token for a gateway the bench starts (the governance profile tops wallets up through the admin API). */
+const ADMIN_TOKEN = `bench-admin-${randomBytes(24).toString("base64url")}`;
+
+/** Tops up every wallet of the governance chain through the admin API, as an operator would after start. */
+async function fundGovernanceChain(url: string): Promise<void> {
+  const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
+  const res = await fetch(`${url}/admin/v1/accounts`, { headers });
+  if (!res.ok) throw new Error(`switchyard-governance: GET /admin/v1/accounts answered ${res.status}: ${await res.text()}`);
+  const accounts = ((await res.json()) as { data: Array<{ id: string; name: string }> }).data;
+  for (const name of GOVERNANCE_CHAIN) {
+    const account = accounts.find((a) => a.name === name);
+    if (!account) throw new Error(`switchyard-governance: account ${name} is missing`);
+    const topUp = await fetch(`${url}/admin/v1/accounts/${account.id}/credits/topup`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ amount_micros: TOP_UP_MICROS, kind: "payg", note: "bench" }),
+    });
+    if (topUp.status !== 201) throw new Error(`switchyard-governance: top-up of ${name} answered ${topUp.status}: ${await topUp.text()}`);
+  }
 }
 
 interface Stack {
@@ -100,24 +159,27 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
     } else {
       const dataDir = join(workDir, `data-${target}`);
       const configPath = join(workDir, `${target}.yaml`);
-      const yaml = target === "switchyard-routing" ? routingYaml : gatewayYaml;
+      const yaml = target === "switchyard-routing" ? routingYaml : target === "switchyard-governance" ? governanceYaml : gatewayYaml;
       await writeFile(configPath, yaml(mock.url, dataDir, settings.logLevel));
       // Keep the machine's own config and overrides out of the benchmark's gateway.
       const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_DATA_DIR: dataDir };
       for (const name of ["PORT", "HOST", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "SWITCHYARD_CONFIG"]) delete env[name];
-      targets.set(
-        target,
-        keep(
-          await BenchChild.start({
-            name: target,
-            script: here("./switchyard-gateway.js"),
-            args: [configPath],
-            core: cores.proxy,
-            env,
-            readyTimeoutMs: 60_000,
-          }),
-        ),
+      env.SWITCHYARD_ADMIN_TOKEN = ADMIN_TOKEN;
+      // BENCH_GATEWAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) goes to the gateways only, for profiling.
+      const nodeArgs = (process.env.BENCH_GATEWAY_NODE_OPTIONS ?? "").split(/\s+/).filter(Boolean);
+      const child = keep(
+        await BenchChild.start({
+          name: target,
+          script: here("./switchyard-gateway.js"),
+          args: [configPath],
+          nodeArgs,
+          core: cores.proxy,
+          env,
+          readyTimeoutMs: 60_000,
+        }),
       );
+      if (target === "switchyard-governance") await fundGovernanceChain(child.url);
+      targets.set(target, child);
     }
   }
   return { mock, load, targets };
@@ -220,6 +282,8 @@ async function main(): Promise<number> {
 
     const comparisons = compare(measurements);
     const routingComparisons = compare(measurements, "switchyard-routing");
+    const governanceComparisons = compare(measurements, "switchyard-governance");
+    const governanceOverRouting = compare(measurements, "switchyard-governance", "switchyard-routing");
     process.stdout.write(`\n${measurementTable(measurements)}\n`);
     if (comparisons.length > 0) {
       process.stdout.write(
@@ -229,6 +293,16 @@ async function main(): Promise<number> {
     }
     if (routingComparisons.length > 0) {
       process.stdout.write(`\nSwitchyard with routing at work / baseline (same run)\n${comparisonTable(routingComparisons)}\n`);
+    }
+    if (governanceComparisons.length > 0) {
+      process.stdout.write(
+        `\nSwitchyard with governance (4-level chain, limits, caps, credit) / baseline (same run)\n${comparisonTable(governanceComparisons)}\n`,
+      );
+    }
+    if (governanceOverRouting.length > 0) {
+      process.stdout.write(
+        `\nSwitchyard with governance / with routing alone (same run; the target: CPU/req at most 1.15x)\n${comparisonTable(governanceOverRouting)}\n`,
+      );
     }
     const errors = errorReport(measurements);
     if (errors) process.stdout.write(`\nerrors:\n${errors}\n`);
@@ -244,6 +318,8 @@ async function main(): Promise<number> {
       measurements,
       comparisons,
       routingComparisons,
+      governanceComparisons,
+      governanceOverRouting,
     };
     await writeFile(settings.outFile, `${JSON.stringify(json, null, 2)}\n`);
     process.stdout.write(`\nresults written to ${settings.outFile}\n`);

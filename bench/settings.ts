@@ -2,9 +2,12 @@
 import { fileURLToPath } from "node:url";
 import type { BodySize } from "./bodies.js";
 
-/** `switchyard-routing`: the gateway with routing at work (several upstreams and keys, mapping rules, a deadline); `npm run bench:routing` adds it. */
-export type TargetName = "baseline" | "switchyard" | "switchyard-routing";
-export const TARGETS: readonly TargetName[] = ["baseline", "switchyard", "switchyard-routing"];
+/**
+ * `switchyard-routing`: the gateway with routing at work (several upstreams and keys, mapping rules, a deadline); `npm run bench:routing` adds it.
+ * `switchyard-governance`: the routing profile plus a 4-level account chain with limits, spend caps and prepaid credit at every level; `npm run bench:governance` adds it.
+ */
+export type TargetName = "baseline" | "switchyard" | "switchyard-routing" | "switchyard-governance";
+export const TARGETS: readonly TargetName[] = ["baseline", "switchyard", "switchyard-routing", "switchyard-governance"];
 /** What `npm run bench` measures when BENCH_TARGETS is unset. */
 export const DEFAULT_TARGETS: readonly TargetName[] = ["baseline", "switchyard"];
 

@@ -9,6 +9,7 @@ import {
   checkTakeRequest,
   checkWindowArgs,
   checkWindowSpec,
+  fixedWindowId,
   type FinishRequest,
   type Meter,
   type RebaseRequest,
@@ -85,8 +86,10 @@ export class MemoryCounters implements Meter {
       if (held + h.n > limit) return { granted: false, reason: "full", key: h.key, used: held, limit, retryAfterMs: undefined };
     }
     const marks: WindowMark[] = [];
+    const places: Placement[] = [];
     for (const w of r.windows) {
-      const { id, mark, bucket } = place(w.key, w.window, now);
+      const placed = place(w.key, w.window, now);
+      const { id, mark, bucket } = placed;
       const tally = this.#tallies.get(id);
       const used = tally ? count(tally, w.window, bucket) : 0;
       if (used + w.n > w.limit)
@@ -99,6 +102,7 @@ export class MemoryCounters implements Meter {
           retryAfterMs: retryAfter(tally, w.window, bucket, used + w.n - w.limit, now),
         };
       marks.push(mark);
+      places.push(placed);
     }
     const expiresAt = now + r.ttlMs;
     for (const h of r.holds) {
@@ -106,9 +110,9 @@ export class MemoryCounters implements Meter {
       if (!holders) this.#holdings.set(h.key, (holders = new Map()));
       holders.set(r.holder, { n: h.n, expiresAt });
     }
-    for (const w of r.windows) {
-      const { id, bucket } = place(w.key, w.window, now);
-      this.#add(id, w.window, bucket, w.n, now);
+    for (let i = 0; i < r.windows.length; i++) {
+      const w = r.windows[i]!;
+      this.#add(places[i]!.id, w.window, places[i]!.bucket, w.n, now);
     }
     return { granted: true, marks };
   }
@@ -125,7 +129,7 @@ export class MemoryCounters implements Meter {
       checkWindowSpec(c.window);
       const bucket = Number(c.mark);
       if (!Number.isSafeInteger(bucket)) continue;
-      const id = c.window.kind === "fixed" ? `${c.key}\u0000${c.window.id}` : c.key;
+      const id = c.window.kind === "fixed" ? fixedWindowId(c.key, c.window) : c.key;
       // A count whose window has ended is left alone: correcting it changes nothing anyone reads.
       if (c.window.kind === "sliding" && bucket <= Math.floor(now / (c.window.windowMs / c.window.buckets)) - c.window.buckets) continue;
       this.#add(id, c.window, bucket, c.delta, now);
@@ -249,9 +253,15 @@ function sum(holders: Map<string, Holding> | undefined): number {
   return total;
 }
 
+interface Placement {
+  id: string;
+  bucket: number;
+  mark: WindowMark;
+}
+
 /** The stored identity of a window line, the bucket it counts into now, and the mark naming that bucket. */
-function place(key: string, w: WindowSpec, now: number): { id: string; bucket: number; mark: WindowMark } {
-  if (w.kind === "fixed") return { id: `${key}\u0000${w.id}`, bucket: 0, mark: "0" };
+function place(key: string, w: WindowSpec, now: number): Placement {
+  if (w.kind === "fixed") return { id: fixedWindowId(key, w), bucket: 0, mark: "0" };
   const bucket = Math.floor(now / (w.windowMs / w.buckets));
   return { id: key, bucket, mark: String(bucket) };
 }

@@ -46,4 +46,4 @@ export type {
   RebaseRequest,
   Meter,
 } from "../storage/ports.js";
-export { CountersUnavailableError, checkReserveRequest, checkWindowArgs, checkTakeRequest, checkWindowSpec } from "../storage/ports.js";
+export { CountersUnavailableError, checkReserveRequest, checkWindowArgs, checkTakeRequest, checkWindowSpec, fixedWindowId } from "../storage/ports.js";

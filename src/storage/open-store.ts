@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Sqlite from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from "kysely";
 import pg from "pg";
 import { StoreError, type Store } from "./ports.js";
 import type { Database } from "./sql/schema.js";
@@ -69,7 +69,32 @@ function openSqlite(file: string): SqlStore {
   database.pragma("foreign_keys = ON");
   // Durable across process crashes in WAL mode; only an OS crash can lose the last commits.
   database.pragma("synchronous = NORMAL");
-  return new SqlStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), "sqlite", database);
+  return new SqlStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: preparedOnce(database) }) }), "sqlite", database);
+}
+
+/** Distinct statements kept prepared; past it the cache starts over (the query layer writes a few dozen shapes). */
+const MAX_PREPARED = 512;
+
+/**
+ * The database as the query layer sees it, with each SQL text prepared once: Kysely asks
+ * for a new statement on every query, and SQLite's compile of it ran on the event loop
+ * each time (the ledger debit of every usage batch is a handful of queries). Kysely runs
+ * one query at a time on its one connection, so a statement is never in use twice at once.
+ */
+function preparedOnce(database: Sqlite.Database): SqliteDatabase {
+  const statements = new Map<string, Sqlite.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(text: string) {
+      let statement = statements.get(text);
+      if (!statement) {
+        if (statements.size >= MAX_PREPARED) statements.clear();
+        statement = database.prepare(text);
+        statements.set(text, statement);
+      }
+      return statement;
+    },
+  };
 }
 
 function openPostgres(url: string, opts: OpenStoreOptions): SqlStore {

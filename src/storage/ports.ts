@@ -951,6 +951,27 @@ export interface Meter extends Counters {
   counted(key: string, window: WindowSpec): Promise<number>;
 }
 
+/** Composed fixed-window ids, per window object (calendar.ts hands out one per zone and day) and key. */
+const fixedIds = new WeakMap<FixedWindow, Map<string, string>>();
+
+/**
+ * The stored identity of a fixed window line, `key` NUL window id. Interned per window
+ * object and key, so the hot path reuses one string (its hash computed once) instead of
+ * building and hashing a new one for every line of every request.
+ */
+export function fixedWindowId(key: string, w: FixedWindow): string {
+  let ids = fixedIds.get(w);
+  if (!ids) fixedIds.set(w, (ids = new Map()));
+  let id = ids.get(key);
+  if (id === undefined) {
+    id = `${key}\u0000${w.id}`;
+    // Bounded: a window object lives a day, but keys come and go with the accounts in use.
+    if (ids.size >= 100_000) ids.clear();
+    ids.set(key, id);
+  }
+  return id;
+}
+
 export function checkTakeRequest(r: TakeRequest): void {
   if (!Number.isSafeInteger(r.ttlMs) || r.ttlMs <= 0) throw new RangeError(`take: ttlMs must be a positive integer, got ${r.ttlMs}`);
   if (r.holder.length === 0) throw new RangeError("take: holder must not be empty");
@@ -966,7 +987,7 @@ export function checkTakeRequest(r: TakeRequest): void {
     if (!Number.isSafeInteger(w.n) || w.n < 0) throw new RangeError(`take: n of '${w.key}' must be a non-negative integer, got ${w.n}`);
     if (!Number.isSafeInteger(w.limit) || w.limit < 0) throw new RangeError(`take: limit of '${w.key}' must be a non-negative integer`);
     checkWindowSpec(w.window);
-    const id = w.window.kind === "fixed" ? `${w.key}\u0000${w.window.id}` : w.key;
+    const id = w.window.kind === "fixed" ? fixedWindowId(w.key, w.window) : w.key;
     if (seen.has(id)) throw new RangeError(`take: key '${w.key}' is listed twice`);
     seen.add(id);
   }

@@ -18,6 +18,12 @@ export interface SqlContext {
    * transactions enclose it, 1 being the outermost. Absent outside one.
    */
   readonly txDepth?: number;
+  /**
+   * Inside a transaction on SQLite: whether it is still open. SQLite has one connection,
+   * held by the transaction while it runs, so while this says true an open transaction on
+   * `sqlite` is this one, and the usage repo's bulk path may run its statements in it.
+   */
+  readonly txOpen?: () => boolean;
 }
 
 /**

@@ -77,9 +77,10 @@ export class SqlStore implements Store {
 }
 
 /**
- * Repos bound to one open transaction. The context carries no raw SQLite handle, so
- * the usage repo's bulk path (which bypasses the query layer) is never taken inside
- * a transaction: its rows go through the transaction and commit or roll back with it.
+ * Repos bound to one open transaction. On SQLite the context keeps the raw handle and a
+ * way to tell the transaction is still open: the usage repo's bulk path (prepared
+ * statements on the raw handle) then runs inside this transaction, as a savepoint, and
+ * commits or rolls back with it.
  */
 function boundRepos(ctx: SqlContext): Repos {
   return {
@@ -101,7 +102,8 @@ function runTransaction<T>(ctx: SqlContext, fn: (tx: Repos) => Promise<T>): Prom
     const guard = new EndedGuard();
     let result: T;
     try {
-      result = await fn(boundRepos({ db: trx.withPlugin(guard), dialect: ctx.dialect, txDepth: depth }));
+      const bound: SqlContext = { db: trx.withPlugin(guard), dialect: ctx.dialect, txDepth: depth };
+      result = await fn(boundRepos(ctx.sqlite ? { ...bound, sqlite: ctx.sqlite, txOpen: () => !guard.ended } : bound));
     } finally {
       guard.ended = true;
     }

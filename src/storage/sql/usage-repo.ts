@@ -123,9 +123,11 @@ export class SqlUsageRepo implements UsageRepo {
 
   async insertMany(records: readonly UsageRecord[]): Promise<string[]> {
     if (records.length === 0) return [];
-    // Outside a transaction only: statements run on the raw handle bypass Kysely's connection
-    // lock and would otherwise join (and roll back with) another caller's open transaction.
-    if (this.ctx.sqlite && !this.ctx.sqlite.inTransaction) return this.#sqliteInsertMany(this.ctx.sqlite, records);
+    // Statements run on the raw handle bypass Kysely's connection lock, so they join whatever
+    // transaction is open on it: outside a transaction there must be none (it would be another
+    // caller's); inside one (Store.transaction), the open one is ours while it lasts.
+    const raw = this.ctx.sqlite;
+    if (raw && (this.ctx.txOpen === undefined ? !raw.inTransaction : raw.inTransaction && this.ctx.txOpen())) return this.#sqliteInsertMany(raw, records);
     // The rows and their rollups commit together: a retried flush inserts nothing twice and
     // so adds nothing twice, and a failed one leaves neither.
     return writeTransaction(this.ctx, async (trx) => {
@@ -150,7 +152,8 @@ export class SqlUsageRepo implements UsageRepo {
 
   /**
    * SQLite runs synchronously on the gateway's event loop, so this write is on the hot
-   * path's thread. Two statements prepared once (the row insert, the rollup upsert) and run
+   * path's thread. Inside an open transaction (a charged batch with its debits,
+   * usage-recorder.ts) better-sqlite3 runs it as a savepoint of that transaction. Two statements prepared once (the row insert, the rollup upsert) and run
    * in one transaction avoid building, compiling and preparing a new multi-row INSERT for
    * every batch, which is what the query-layer path above does. The batch is summed per
    * rollup group in JS first, so the upsert runs once per group, not per row.
