@@ -160,6 +160,8 @@ describe.each(ENGINES)("billing on %s", (engine) => {
       expect(r.status).toBe(402);
       expect(r.message).toContain(org.name);
       expect(r.message).toContain("Credit track");
+      // What is left once the one admitted request holds its estimate: 1000 less its cost.
+      expect(r.headers?.["x-switchyard-limit"]).toMatch(new RegExp(`^credit_micros=\\d+; account=${encodeURIComponent(org.name)}; scope=wallet$`));
     }
     await recorder.flush();
     expect(await store.ledger.balance(org.id)).toBe(400);
@@ -179,6 +181,7 @@ describe.each(ENGINES)("billing on %s", (engine) => {
       expect(r.code).toBe("spend_cap_exceeded");
       expect(r.status).toBe(429);
       expect(r.message).toContain(org.name);
+      expect(r.headers?.["x-switchyard-limit"]).toBe(`spend_caps.daily_micros=1000; account=${encodeURIComponent(org.name)}; scope=account`);
       expect(Number(r.headers?.["retry-after"])).toBe(Math.ceil((dayWindow("UTC", now).endsAt - now) / 1000));
     }
     // Postpaid (no overdraft anywhere): each child's own wallet paid, into debt.
@@ -331,6 +334,7 @@ describe.each(ENGINES)("billing on %s", (engine) => {
     expect(refused.status).toBe(429);
     expect(refused.message).toContain(strict.name);
     expect(refused.message).toContain("Quota track");
+    expect(refused.headers?.["x-switchyard-limit"]).toBe(`quota.tokens.month=100; account=${encodeURIComponent(strict.name)}; scope=account`);
     // The month ends at local midnight in Paris.
     expect(Number(refused.headers?.["retry-after"])).toBe(Math.ceil((monthWindow("Europe/Paris", now).endsAt - now) / 1000));
     // What is left (40 tokens) still admits a request that fits.

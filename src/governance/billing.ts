@@ -23,6 +23,7 @@ import { compileModelPatterns, type ModelMatcher } from "../canonical/model-patt
 import type { LedgerRepo, Wallet } from "../storage/ports.js";
 import { refuse, type AdmissionCheck, type AdmissionOutcome, type AdmissionSubject, type CheckResult, type Charge, type Reservation } from "./admission.js";
 import { dayWindow, monthWindow } from "./calendar.js";
+import { limitHeader } from "./limits.js";
 import type { FixedWindow, HoldLine, Meter, TakeResult, WindowLine, WindowMark } from "./counters.js";
 import type { Pricer } from "./pricing.js";
 import type { EffectivePolicy } from "./policy.js";
@@ -199,12 +200,15 @@ export class Billing {
       if (!plan.payg) {
         const q = quotas.find((l) => l.requests?.key === result.key || l.tokens?.key === result.key);
         const what = q?.requests?.key === result.key ? `${result.limit} requests` : `${result.limit} tokens`;
+        const name = plan.names.get(q?.accountId ?? "") ?? q?.accountId ?? "";
+        const field = `quota.${q?.requests?.key === result.key ? "requests" : "tokens"}.${q?.per ?? "day"}`;
         return refusal(
           "quota_exceeded",
           "rate_limit",
           429,
-          `Quota track: account '${plan.names.get(q?.accountId ?? "") ?? q?.accountId}' has used its quota of ${what} per ${q?.per ?? "day"}.`,
+          `Quota track: account '${name}' has used its quota of ${what} per ${q?.per ?? "day"}.`,
           result.retryAfterMs,
+          limitHeader({ field, limit: result.limit, accountName: name, scope: "account" }),
         );
       }
       // Pay-as-you-go: the request leaves the quota track for the credit track.
@@ -233,21 +237,30 @@ export class Billing {
       if (result.reason === "unknown_balance") throw new Error(`billing: the balance view of account ${plan.payerId} could not be loaded`);
       if (result.key === plan.balanceKey) {
         const available = Math.max(0, result.limit - result.used);
+        const name = plan.names.get(plan.payerId) ?? plan.payerId;
         return refusal(
           "insufficient_credit",
           "billing",
           402,
-          `Credit track: account '${plan.names.get(plan.payerId) ?? plan.payerId}' has ${available} micro-units of credit available (including its overdraft); this request is estimated at ${cost}.`,
+          `Credit track: account '${name}' has ${available} micro-units of credit available (including its overdraft); this request is estimated at ${cost}.`,
           undefined,
+          limitHeader({ field: "credit_micros", limit: available, accountName: name, scope: "wallet" }),
         );
       }
       const cap = plan.caps.find((c) => c.key === result.key);
+      const name = plan.names.get(cap?.accountId ?? "") ?? cap?.accountId ?? "";
       return refusal(
         "spend_cap_exceeded",
         "rate_limit",
         429,
-        `Credit track: account '${plan.names.get(cap?.accountId ?? "") ?? cap?.accountId}' has reached its ${cap?.per === "month" ? "monthly" : "daily"} spend cap of ${result.limit} micro-units.`,
+        `Credit track: account '${name}' has reached its ${cap?.per === "month" ? "monthly" : "daily"} spend cap of ${result.limit} micro-units.`,
         result.retryAfterMs,
+        limitHeader({
+          field: cap?.per === "month" ? "spend_caps.monthly_micros" : "spend_caps.daily_micros",
+          limit: result.limit,
+          accountName: name,
+          scope: "account",
+        }),
       );
     }
     return this.#creditReservation(plan, charge, holder, holds, windows, result.marks, cost);
@@ -306,8 +319,10 @@ export class Billing {
   }
 }
 
-function refusal(code: ErrorCode, kind: "billing" | "rate_limit", status: number, message: string, retryAfterMs: number | undefined) {
-  const headers = retryAfterMs === undefined ? undefined : { "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) };
+/** A billing refusal: its code and track, `retry-after` where a window resets, and `x-switchyard-limit` naming what refused and whose it is, as a limit's 429 does. */
+function refusal(code: ErrorCode, kind: "billing" | "rate_limit", status: number, message: string, retryAfterMs: number | undefined, limit: string) {
+  const headers: Record<string, string> = { "x-switchyard-limit": limit };
+  if (retryAfterMs !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
   return refuse(message, { code, kind, status, headers });
 }
 

@@ -195,9 +195,11 @@ const NAMES: Record<LimitField, string> = {
 /**
  * The `x-switchyard-limit` header: `<limit>=<value>; account=<name>; scope=<scope>`, plus
  * `; key=<key id>` for a key's own limit. Names and patterns are percent-encoded
- * (encodeURIComponent), so any account name fits in a header.
+ * (encodeURIComponent), so any account name fits in a header. Billing's refusals use it too,
+ * with `quota.<requests|tokens>.<day|month>`, `spend_caps.<daily|monthly>_micros` and
+ * `credit_micros` (what the wallet has left) in place of a limit field.
  */
-export function limitHeader(s: LimitSource): string {
+export function limitHeader(s: Omit<LimitSource, "field"> & { readonly field: string }): string {
   const key = s.keyId === undefined ? "" : `; key=${s.keyId}`;
   return `${s.field}=${s.limit}; account=${encodeURIComponent(s.accountName)}; scope=${encodeScope(s.scope)}${key}`;
 }
