@@ -36,6 +36,7 @@ import { foldPolicies, policyOf } from "../src/governance/policy.js";
 import { TablePricer } from "../src/governance/price-table.js";
 import type { Pricer } from "../src/governance/pricing.js";
 import { FAIL_FAST, RedisMeter } from "../src/storage/redis/meter.js";
+import { CHAT_WORKLOADS } from "./settings.js";
 
 const ROUNDS = Number(process.env.BENCH_GOVERNANCE_ROUNDS ?? 7);
 const MEMORY_OPS = Number(process.env.BENCH_GOVERNANCE_OPS ?? 20_000);
@@ -225,6 +226,9 @@ async function micro(): Promise<void> {
 function load(): Promise<number> {
   const env = { ...process.env };
   env.BENCH_TARGETS ??= "baseline,switchyard-routing,switchyard-governance";
+  // The Chat workloads at 32 connections, as this bench has always measured, so its figures stay comparable across runs.
+  env.BENCH_WORKLOADS ??= CHAT_WORKLOADS;
+  env.BENCH_CONNECTIONS ??= "32";
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [fileURLToPath(new URL("./run.js", import.meta.url))], { env, stdio: "inherit" });
     child.on("exit", (code) => resolve(code ?? 1));

@@ -4,6 +4,7 @@
  * serves, then answers calls; every child answers `cpu` with its own CPU time,
  * which is how the runner charges CPU per request to each process.
  */
+import { readFile } from "node:fs/promises";
 import type { LoadResult, LoadSpec } from "./load.js";
 
 export interface CpuSample {
@@ -12,8 +13,15 @@ export interface CpuSample {
   systemUs: number;
 }
 
+/** Resident memory of a process (bytes); `peakRss` is the kernel's high-water mark since start (NaN where unknown). */
+export interface MemorySample {
+  rss: number;
+  peakRss: number;
+}
+
 export interface RpcMethods {
   cpu: { params: null; result: CpuSample };
+  memory: { params: null; result: MemorySample };
   load: { params: LoadSpec; result: LoadResult };
 }
 export type RpcMethod = keyof RpcMethods;
@@ -43,6 +51,18 @@ export function cpuSample(): CpuSample {
   return { userUs: u.user, systemUs: u.system };
 }
 
+/** The peak comes from Linux's VmHWM; read only between phases, never while load runs. */
+export async function memorySample(): Promise<MemorySample> {
+  const rss = process.memoryUsage.rss();
+  try {
+    const status = await readFile("/proc/self/status", "latin1");
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
+    return { rss, peakRss: kb === undefined ? Number.NaN : Number(kb) * 1024 };
+  } catch {
+    return { rss, peakRss: Number.NaN };
+  }
+}
+
 /**
  * Child side: answers calls with `handlers` (plus `cpu`), announces `url`, and
  * runs `stop` on SIGTERM/SIGINT or when the runner goes away.
@@ -50,7 +70,7 @@ export function cpuSample(): CpuSample {
 export function serveChild(url: string, handlers: Handlers, stop: () => Promise<void>): void {
   const send = process.send?.bind(process);
   if (!send) throw new Error("this module runs as a child of bench/run.js (no IPC channel)");
-  const all: Handlers = { cpu: cpuSample, ...handlers };
+  const all: Handlers = { cpu: cpuSample, memory: memorySample, ...handlers };
 
   process.on("message", (m: unknown) => {
     if (!isCall(m)) return;

@@ -5,7 +5,8 @@
  */
 import { performance } from "node:perf_hooks";
 import { Pool } from "undici";
-import { buildChatBody, type BodySize } from "./bodies.js";
+import { buildWorkloadBody, streamEnd } from "./agent-bodies.js";
+import type { BodyKind } from "./settings.js";
 import { type LatencySummary, summarize } from "./stats.js";
 
 export interface LoadSpec {
@@ -13,7 +14,7 @@ export interface LoadSpec {
   origin: string;
   path: string;
   headers: Record<string, string>;
-  body: { size: BodySize; stream: boolean; model: string };
+  body: { kind: BodyKind; stream: boolean; model: string };
   connections: number;
   durationMs: number;
   maxRequests: number;
@@ -36,8 +37,6 @@ export interface LoadResult {
 }
 
 const MAX_ERROR_SAMPLES = 3;
-/** A Chat stream is complete only once its terminator arrived. */
-const STREAM_END = "[DONE]";
 
 /** Keeps one pool per origin and width so connections stay warm between the warm-up and the measured run. */
 export class LoadRunner {
@@ -55,10 +54,10 @@ export class LoadRunner {
   }
 
   private body(b: LoadSpec["body"]): Buffer {
-    const key = `${b.size}/${b.stream}/${b.model}`;
+    const key = `${b.kind}/${b.stream}/${b.model}`;
     let bytes = this.bodies.get(key);
     if (!bytes) {
-      bytes = buildChatBody(b).bytes;
+      bytes = buildWorkloadBody(b.kind, b.stream, b.model).bytes;
       this.bodies.set(key, bytes);
     }
     return bytes;
@@ -68,6 +67,8 @@ export class LoadRunner {
     const pool = this.pool(spec.origin, spec.connections);
     const body = this.body(spec.body);
     const headers = { ...spec.headers, "content-type": "application/json" };
+    // A stream is complete only once its protocol's terminator arrived; it may straddle two chunks.
+    const end = Buffer.from(streamEnd(spec.path));
     const latencies = new Float64Array(spec.maxRequests);
     const firstBytes = new Float64Array(spec.maxRequests);
     const result: LoadResult = {
@@ -98,20 +99,25 @@ export class LoadRunner {
           const res = await pool.request({ method: "POST", path: spec.path, headers, body });
           let first = 0;
           let bytes = 0;
-          let tail = "";
+          let ended = false;
+          let tail = Buffer.alloc(0);
           const text: Buffer[] = [];
           for await (const chunk of res.body as AsyncIterable<Buffer>) {
             if (bytes === 0) first = performance.now();
             bytes += chunk.length;
-            if (spec.body.stream) tail = (tail + chunk.subarray(-16).toString("latin1")).slice(-16);
+            if (spec.body.stream && !ended) {
+              const joined = Buffer.concat([tail, chunk]);
+              ended = joined.includes(end);
+              tail = joined.subarray(-(end.length - 1));
+            }
             if (res.statusCode !== 200 && bytes < 4096) text.push(chunk);
           }
           const t1 = performance.now();
           result.responseBytes += bytes;
           if (res.statusCode !== 200) {
             fail(`HTTP ${res.statusCode}`, Buffer.concat(text).toString("utf8"));
-          } else if (bytes === 0 || (spec.body.stream && !tail.includes(STREAM_END))) {
-            fail("incomplete body", `${bytes} bytes, ends with ${JSON.stringify(tail)}`);
+          } else if (bytes === 0 || (spec.body.stream && !ended)) {
+            fail("incomplete body", `${bytes} bytes, ends with ${JSON.stringify(tail.toString("latin1"))}`);
           } else {
             latencies[result.ok] = t1 - t0;
             firstBytes[result.ok] = first - t0;

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { availableParallelism } from "node:os";
-import type { ChildMessage, CpuSample, RpcMethod, RpcMethods } from "./ipc.js";
+import type { ChildMessage, CpuSample, MemorySample, RpcMethod, RpcMethods } from "./ipc.js";
 
 /** Which core each side runs on; undefined = not pinned. */
 export interface CorePlan {
@@ -127,6 +127,10 @@ export class BenchChild {
 
   cpu(): Promise<CpuSample> {
     return this.call("cpu", null);
+  }
+
+  memory(): Promise<MemorySample> {
+    return this.call("memory", null);
   }
 
   /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */

@@ -5,6 +5,8 @@ import type { TargetName } from "./settings.js";
 export interface Measurement {
   /** Workload and concurrency, e.g. "chat-40k c32". */
   phase: string;
+  workload: string;
+  stream: boolean;
   target: TargetName;
   connections: number;
   load: LoadResult;
@@ -22,6 +24,8 @@ export interface Measurement {
    * timings are suspect; CPU µs/req holds up best.
    */
   othersBusy: number;
+  /** The proxy's resident memory right after the measured window (bytes). */
+  rssAfter: number;
 }
 
 /** A target divided by its reference (the baseline, unless told otherwise), per phase. */
@@ -31,6 +35,12 @@ export interface Comparison {
   p50: number;
   p99: number;
   firstByteP50: number;
+  firstByteP99: number;
+  /** Time to first byte the target adds over the reference (ms): the issue's budget is in these, not in ratios. */
+  addedFirstByteP50Ms: number;
+  addedFirstByteP99Ms: number;
+  /** Streaming phases only: TTFB means little for a body read in one piece. */
+  stream: boolean;
   cpuPerReq: number;
   /** The target's CPU per request minus the reference's (µs): against the baseline, the gateway's own work. */
   extraCpuUsPerReq: number;
@@ -50,6 +60,10 @@ export function compare(measurements: readonly Measurement[], target: TargetName
       p50: s.load.latency.p50 / b.load.latency.p50,
       p99: s.load.latency.p99 / b.load.latency.p99,
       firstByteP50: s.load.firstByte.p50 / b.load.firstByte.p50,
+      firstByteP99: s.load.firstByte.p99 / b.load.firstByte.p99,
+      addedFirstByteP50Ms: s.load.firstByte.p50 - b.load.firstByte.p50,
+      addedFirstByteP99Ms: s.load.firstByte.p99 - b.load.firstByte.p99,
+      stream: s.stream,
       cpuPerReq: s.proxyCpuUsPerReq / b.proxyCpuUsPerReq,
       extraCpuUsPerReq: s.proxyCpuUsPerReq - b.proxyCpuUsPerReq,
     });
@@ -73,42 +87,47 @@ function fixed(n: number, digits: number): string {
   return Number.isFinite(n) ? n.toFixed(digits) : "-";
 }
 
+const MB = 1024 * 1024;
+const signed = (ms: number): string => (Number.isFinite(ms) ? `${ms >= 0 ? "+" : ""}${ms.toFixed(2)}` : "-");
 const pct = (share: number): string => (Number.isFinite(share) ? `${Math.round(share * 100)}%` : "-");
 const ratio = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}x` : "-");
 
 export function measurementTable(ms: readonly Measurement[]): string {
   return table(
-    ["phase", "target", "req/s", "p50 ms", "p99 ms", "ttfb p50", "errors", "CPU µs/req", "proxy core", "load+mock core", "others"],
+    ["phase", "target", "req/s", "p50 ms", "p99 ms", "ttfb p50", "ttfb p99", "errors", "CPU µs/req", "RSS MB", "proxy core", "load+mock core", "others"],
     ms.map((m) => [
       m.phase,
       m.target,
       fixed(m.reqPerSec, 0),
       fixed(m.load.latency.p50, 2),
       fixed(m.load.latency.p99, 2),
-      m.phase.startsWith("stream") ? fixed(m.load.firstByte.p50, 2) : "-",
+      m.stream ? fixed(m.load.firstByte.p50, 2) : "-",
+      m.stream ? fixed(m.load.firstByte.p99, 2) : "-",
       String(m.load.errors),
       fixed(m.proxyCpuUsPerReq, 0),
+      fixed(m.rssAfter / MB, 0),
       pct(m.proxyCoreBusy),
       pct(m.driverCoreBusy),
       pct(m.othersBusy),
     ]),
-    ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+    ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
   );
 }
 
 export function comparisonTable(cs: readonly Comparison[]): string {
   return table(
-    ["phase", "req/s", "p50", "p99", "ttfb p50", "CPU/req", "extra CPU µs/req"],
+    ["phase", "req/s", "p50", "p99", "ttfb +p50 ms", "ttfb +p99 ms", "CPU/req", "extra CPU µs/req"],
     cs.map((c) => [
       c.phase,
       ratio(c.throughput),
       ratio(c.p50),
       ratio(c.p99),
-      c.phase.startsWith("stream") ? ratio(c.firstByteP50) : "-",
+      c.stream ? signed(c.addedFirstByteP50Ms) : "-",
+      c.stream ? signed(c.addedFirstByteP99Ms) : "-",
       ratio(c.cpuPerReq),
       fixed(c.extraCpuUsPerReq, 0),
     ]),
-    ["left", "right", "right", "right", "right", "right", "right"],
+    ["left", "right", "right", "right", "right", "right", "right", "right"],
   );
 }
 
@@ -123,4 +142,55 @@ export function errorReport(ms: readonly Measurement[]): string {
       return [`${m.phase} ${m.target}: ${kinds}`, ...m.load.errorSamples.map((s) => `    ${s.replace(/\s+/g, " ")}`)].join("\n");
     })
     .join("\n");
+}
+
+/** One target's resident memory over the run (bytes): before any load, after the last phase, and the kernel's peak. */
+export interface MemoryReport {
+  target: TargetName;
+  idle: number;
+  afterLoad: number;
+  peak: number;
+}
+
+export function memoryTable(ms: readonly MemoryReport[]): string {
+  return table(
+    ["target", "idle MB", "after load MB", "peak MB"],
+    ms.map((m) => [m.target, fixed(m.idle / MB, 0), fixed(m.afterLoad / MB, 0), fixed(m.peak / MB, 0)]),
+    ["left", "right", "right", "right"],
+  );
+}
+
+/** The translate lane against the passthrough lane on the same body, per target and concurrency. */
+export interface LaneComparison {
+  phase: string;
+  target: TargetName;
+  /** CPU per request of the translate phase ÷ its passthrough twin's. */
+  cpuPerReq: number;
+  p50: number;
+}
+
+/** Pairs each translate phase with its passthrough twin (same target, same connections). */
+export function compareLanes(measurements: readonly Measurement[], twins: ReadonlyMap<string, string>): LaneComparison[] {
+  const out: LaneComparison[] = [];
+  for (const t of measurements) {
+    const twin = twins.get(t.workload);
+    if (!twin) continue;
+    const p = measurements.find((m) => m.workload === twin && m.target === t.target && m.connections === t.connections);
+    if (!p) continue;
+    out.push({
+      phase: `${t.phase} ÷ ${p.phase}`,
+      target: t.target,
+      cpuPerReq: t.proxyCpuUsPerReq / p.proxyCpuUsPerReq,
+      p50: t.load.latency.p50 / p.load.latency.p50,
+    });
+  }
+  return out;
+}
+
+export function laneTable(cs: readonly LaneComparison[]): string {
+  return table(
+    ["translate ÷ passthrough", "target", "CPU/req", "p50"],
+    cs.map((c) => [c.phase, c.target, ratio(c.cpuPerReq), ratio(c.p50)]),
+    ["left", "left", "right", "right"],
+  );
 }

@@ -27,6 +27,7 @@ import { NO_ACCOUNT_MAPPING, resolveModel } from "../src/routing/resolve-model.j
 import { openStream } from "../src/pipeline/open-stream.js";
 import type { Upstream, UpstreamProtocol } from "../src/storage/ports.js";
 import { compileHeaderPolicy } from "../src/upstream/headers.js";
+import { CHAT_WORKLOADS } from "./settings.js";
 
 const ROUNDS = 7;
 
@@ -172,6 +173,9 @@ async function micro(): Promise<void> {
 function load(): Promise<number> {
   const env = { ...process.env };
   env.BENCH_TARGETS ??= "baseline,switchyard,switchyard-routing";
+  // The Chat workloads at 32 connections, as this bench has always measured, so its figures stay comparable across runs.
+  env.BENCH_WORKLOADS ??= CHAT_WORKLOADS;
+  env.BENCH_CONNECTIONS ??= "32";
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [fileURLToPath(new URL("./run.js", import.meta.url))], { env, stdio: "inherit" });
     child.on("exit", (code) => resolve(code ?? 1));

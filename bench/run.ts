@@ -12,16 +12,44 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildChatBody } from "./bodies.js";
+import { buildWorkloadBody, clientHeaders } from "./agent-bodies.js";
 import type { LoadSpec } from "./load.js";
 import { machineBusyUs } from "./machine.js";
 import { BenchChild, type CorePlan, cpuDeltaUs, planCores } from "./processes.js";
-import { type Measurement, compare, comparisonTable, errorReport, measurementTable } from "./report.js";
-import { type Settings, type TargetName, type Workload, readSettings } from "./settings.js";
+import {
+  type Measurement,
+  type MemoryReport,
+  compare,
+  compareLanes,
+  comparisonTable,
+  errorReport,
+  laneTable,
+  measurementTable,
+  memoryTable,
+} from "./report.js";
+import { type BodyKind, CHAT_MODEL, CLAUDE_MODEL, CODEX_MODEL, type Settings, type TargetName, type Workload, WORKLOADS, readSettings } from "./settings.js";
 
-const MODEL = "gpt-4o";
+const MODEL = CHAT_MODEL;
 const ACCOUNT_KEY = "sk-bench-account-0000000000000001";
-const CHAT_PATH = "/v1/chat/completions";
+
+/**
+ * The agent workloads' upstreams, in every profile: Codex-shaped turns go to an OpenAI
+ * Responses upstream (the only one serving CODEX_MODEL, so a Messages body asking for it
+ * takes the translate lane), Claude-Code-shaped turns to an Anthropic upstream.
+ */
+function agentUpstreams(mockUrl: string, keys: (pool: string) => string): string {
+  return `  - name: agents-responses
+    protocol: openai-responses
+    base_url: ${mockUrl}/v1
+    keys: ${keys("responses")}
+    models: [${CODEX_MODEL}]
+  - name: agents-anthropic
+    protocol: anthropic
+    base_url: ${mockUrl}
+    keys: ${keys("anthropic")}
+    models: ["claude-*"]
+`;
+}
 
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 
@@ -38,7 +66,7 @@ upstreams:
     base_url: ${mockUrl}/v1
     keys: [bench-upstream-key-0001]
     models: [${MODEL}]
-accounts:
+${agentUpstreams(mockUrl, (pool) => `[bench-${pool}-key-0001]`)}accounts:
   - name: bench
     keys: [${ACCOUNT_KEY}]
 `;
@@ -78,7 +106,7 @@ upstreams:
     base_url: ${mockUrl}/v1
     keys: ${keys("c")}
     models: ["other-*"]
-${extra}accounts:
+${agentUpstreams(mockUrl, keys)}${extra}accounts:
 ${accounts}`;
 }
 
@@ -117,6 +145,8 @@ pricing:
   version: bench
   models:
     "bench-*": { input: 2500000, cached_input: 1250000, output: 10000000 }
+    "${CODEX_MODEL}": { input: 1250000, cached_input: 125000, output: 10000000 }
+    "${CLAUDE_MODEL}": { input: 5000000, cached_input: 500000, cache_write: 6250000, output: 25000000 }
 `;
   return routingYaml(mockUrl, dataDir, logLevel, extra, `${GOVERNANCE_CHAIN.map(level).join("\n")}\n`);
 }
@@ -185,12 +215,19 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
   return { mock, load, targets };
 }
 
+/** Whether `target` runs workload `w`: the baseline forwards bytes and cannot translate. */
+function serves(target: TargetName, w: Workload): boolean {
+  return target !== "baseline" || w.lane === "passthrough";
+}
+
 function spec(origin: string, w: Workload, connections: number, durationMs: number, maxRequests: number): LoadSpec {
+  // Each client sends its key the way it really does: Claude Code in x-api-key, the OpenAI clients as a bearer token.
+  const auth: Record<string, string> = w.path === "/v1/messages" ? { "x-api-key": ACCOUNT_KEY } : { authorization: `Bearer ${ACCOUNT_KEY}` };
   return {
     origin,
-    path: CHAT_PATH,
-    headers: { authorization: `Bearer ${ACCOUNT_KEY}` },
-    body: { size: w.size, stream: w.stream, model: MODEL },
+    path: w.path,
+    headers: { ...clientHeaders(w.path), ...auth },
+    body: { kind: w.body, stream: w.stream, model: w.model },
     connections,
     durationMs,
     maxRequests,
@@ -201,6 +238,7 @@ function spec(origin: string, w: Workload, connections: number, durationMs: numb
 async function smokeTest(stack: Stack, settings: Settings): Promise<void> {
   for (const [target, child] of stack.targets) {
     for (const w of settings.workloads) {
+      if (!serves(target, w)) continue;
       const r = await stack.load.call("load", spec(child.url, w, 1, 10_000, 1), 30_000);
       if (r.ok !== 1) throw new Error(`${target} cannot serve ${w.name}: ${r.errorSamples.join("; ") || "no answer"}`);
     }
@@ -218,12 +256,15 @@ async function measure(stack: Stack, settings: Settings, target: TargetName, w: 
   const load = await stack.load.call("load", spec(child.url, w, connections, settings.measureMs, settings.maxRequests), callTimeout);
   const after = await Promise.all([child.cpu(), stack.mock.cpu(), stack.load.cpu()]);
   const machineAfter = machineBusyUs();
+  const memory = await child.memory();
 
   const answered = load.ok + load.errors;
   const elapsedUs = load.elapsedMs * 1000;
   const [proxyUs, mockUs, loadUs] = [0, 1, 2].map((i) => cpuDeltaUs(before[i]!, after[i]!)) as [number, number, number];
   return {
     phase: `${w.name} c${connections}`,
+    workload: w.name,
+    stream: w.stream,
     target,
     connections,
     load,
@@ -236,6 +277,7 @@ async function measure(stack: Stack, settings: Settings, target: TargetName, w: 
       machineBefore === undefined || machineAfter === undefined
         ? Number.NaN
         : Math.max(0, machineAfter - machineBefore - proxyUs - mockUs - loadUs) / elapsedUs,
+    rssAfter: memory.rss,
   };
 }
 
@@ -249,18 +291,21 @@ async function main(): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
 
-  const bodies = (["40k", "1k"] as const).map((size) => ({ size, ...buildChatBody({ size, stream: false, model: MODEL }) }));
+  const kinds = [...new Set(settings.workloads.map((w) => w.body))];
+  const bodies = kinds.map((kind: BodyKind) => ({ kind, ...buildWorkloadBody(kind, false, kind.startsWith("claude") ? CLAUDE_MODEL : MODEL) }));
   const phases = settings.workloads.length * settings.connections.length;
   const perPhaseS = ((settings.warmupMs + settings.measureMs) / 1000) * settings.targets.length;
   process.stdout.write(
     `Switchyard benchmark: ${settings.targets.join(" vs ")}, ${phases} phases × ${settings.targets.length} targets, ` +
       `${settings.warmupMs / 1000} s warm-up + ${settings.measureMs / 1000} s measured each (~${Math.ceil(phases * perPhaseS)} s)\n` +
       `cores: ${cores.note}; cpu: ${cpus()[0]?.model ?? "unknown"}; node ${process.version}\n` +
-      `bodies: ${bodies.map((b) => `${b.size} = ${b.bytes.length} B (${b.nonAsciiBytes} non-ASCII bytes)`).join(", ")}\n\n`,
+      `bodies: ${bodies.map((b) => `${b.kind} = ${b.bytes.length} B (${b.nonAsciiBytes} non-ASCII bytes)`).join(", ")}\n\n`,
   );
 
   try {
     const stack = await startStack(settings, cores, workDir, started);
+    const idle = new Map<TargetName, number>();
+    for (const [target, child] of stack.targets) idle.set(target, (await child.memory()).rss);
     await smokeTest(stack, settings);
 
     const measurements: Measurement[] = [];
@@ -271,6 +316,7 @@ async function main(): Promise<number> {
         const order = flip ? [...settings.targets].reverse() : settings.targets;
         flip = !flip;
         for (const target of order) {
+          if (!serves(target, w)) continue;
           const m = await measure(stack, settings, target, w, connections);
           process.stdout.write(`  measured ${m.phase} ${target}: ${m.reqPerSec.toFixed(0)} req/s, ${m.load.errors} errors\n`);
           measurements.push(m);
@@ -304,6 +350,19 @@ async function main(): Promise<number> {
         `\nSwitchyard with governance / with routing alone (same run; the target: CPU/req at most 1.15x)\n${comparisonTable(governanceOverRouting)}\n`,
       );
     }
+    const memory: MemoryReport[] = [];
+    for (const [target, child] of stack.targets) {
+      const m = await child.memory();
+      memory.push({ target, idle: idle.get(target) ?? Number.NaN, afterLoad: m.rss, peak: m.peakRss });
+    }
+    process.stdout.write(
+      `\nResident memory (idle: after start; after load: after the last phase; peak: the kernel's high-water mark)\n${memoryTable(memory)}\n`,
+    );
+    const twins = new Map(WORKLOADS.filter((w) => w.twin !== undefined).map((w) => [w.name, w.twin as string]));
+    const lanes = compareLanes(measurements, twins);
+    if (lanes.length > 0) {
+      process.stdout.write(`\nTranslate lane / passthrough lane, same body, same target (the target: CPU/req at most 1.5x)\n${laneTable(lanes)}\n`);
+    }
     const errors = errorReport(measurements);
     if (errors) process.stdout.write(`\nerrors:\n${errors}\n`);
 
@@ -314,8 +373,10 @@ async function main(): Promise<number> {
       cpu: cpus()[0]?.model ?? "unknown",
       cores: cores.note,
       settings: { ...settings, outFile: undefined },
-      bodies: bodies.map((b) => ({ size: b.size, bytes: b.bytes.length, nonAsciiBytes: b.nonAsciiBytes })),
+      bodies: bodies.map((b) => ({ kind: b.kind, bytes: b.bytes.length, nonAsciiBytes: b.nonAsciiBytes })),
       measurements,
+      memory,
+      lanes,
       comparisons,
       routingComparisons,
       governanceComparisons,

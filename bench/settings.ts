@@ -1,6 +1,5 @@
 /** Benchmark knobs, read from the environment (documented in bench/README.md). */
 import { fileURLToPath } from "node:url";
-import type { BodySize } from "./bodies.js";
 
 /**
  * `switchyard-routing`: the gateway with routing at work (several upstreams and keys, mapping rules, a deadline); `npm run bench:routing` adds it.
@@ -9,20 +8,52 @@ import type { BodySize } from "./bodies.js";
 export type TargetName = "baseline" | "switchyard" | "switchyard-routing" | "switchyard-governance";
 export const TARGETS: readonly TargetName[] = ["baseline", "switchyard", "switchyard-routing", "switchyard-governance"];
 /** What `npm run bench` measures when BENCH_TARGETS is unset. */
-export const DEFAULT_TARGETS: readonly TargetName[] = ["baseline", "switchyard"];
+export const DEFAULT_TARGETS: readonly TargetName[] = ["baseline", "switchyard", "switchyard-governance"];
+
+/** Which request body a workload sends (bodies.ts, agent-bodies.ts). */
+export type BodyKind = "chat-40k" | "chat-1k" | "codex-40k" | "claude-76k";
 
 export interface Workload {
   name: string;
-  size: BodySize;
+  body: BodyKind;
   stream: boolean;
+  /** The client protocol's endpoint. */
+  path: string;
+  model: string;
+  /**
+   * `translate`: the model is served only by an upstream of another protocol, so the gateway
+   * translates; the baseline cannot, and skips it. `twin` names the passthrough workload that
+   * sends the same body to an upstream of its own protocol, the translate lane's reference.
+   */
+  lane: "passthrough" | "translate";
+  twin?: string;
 }
 
+const CHAT = "/v1/chat/completions";
+const RESPONSES = "/v1/responses";
+const MESSAGES = "/v1/messages";
+/** Served by the OpenAI Chat upstream. */
+export const CHAT_MODEL = "gpt-4o";
+/** Served only by the OpenAI Responses upstream. */
+export const CODEX_MODEL = "gpt-5-codex";
+/** Served by the Anthropic upstream. */
+export const CLAUDE_MODEL = "claude-opus-4-8";
+
 export const WORKLOADS: readonly Workload[] = [
-  { name: "chat-40k", size: "40k", stream: false },
-  { name: "stream-40k", size: "40k", stream: true },
-  { name: "chat-1k", size: "1k", stream: false },
-  { name: "stream-1k", size: "1k", stream: true },
+  { name: "chat-40k", body: "chat-40k", stream: false, path: CHAT, model: CHAT_MODEL, lane: "passthrough" },
+  { name: "stream-40k", body: "chat-40k", stream: true, path: CHAT, model: CHAT_MODEL, lane: "passthrough" },
+  { name: "chat-1k", body: "chat-1k", stream: false, path: CHAT, model: CHAT_MODEL, lane: "passthrough" },
+  { name: "stream-1k", body: "chat-1k", stream: true, path: CHAT, model: CHAT_MODEL, lane: "passthrough" },
+  { name: "codex-40k", body: "codex-40k", stream: false, path: RESPONSES, model: CODEX_MODEL, lane: "passthrough" },
+  { name: "codex-stream-40k", body: "codex-40k", stream: true, path: RESPONSES, model: CODEX_MODEL, lane: "passthrough" },
+  { name: "claude-76k", body: "claude-76k", stream: false, path: MESSAGES, model: CLAUDE_MODEL, lane: "passthrough" },
+  { name: "claude-stream-76k", body: "claude-76k", stream: true, path: MESSAGES, model: CLAUDE_MODEL, lane: "passthrough" },
+  { name: "translate-76k", body: "claude-76k", stream: false, path: MESSAGES, model: CODEX_MODEL, lane: "translate", twin: "claude-76k" },
+  { name: "translate-stream-76k", body: "claude-76k", stream: true, path: MESSAGES, model: CODEX_MODEL, lane: "translate", twin: "claude-stream-76k" },
 ];
+
+/** The Chat workloads alone: what the routing and governance benches measure unless told otherwise. */
+export const CHAT_WORKLOADS = "chat-40k,stream-40k,chat-1k,stream-1k";
 
 export interface Settings {
   measureMs: number;
@@ -63,13 +94,13 @@ function chooseFrom<T extends { name: string } | string>(name: string, wanted: s
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
-  const connections = (list(env, "BENCH_CONNECTIONS") ?? ["32"]).map((c) => {
+  const connections = (list(env, "BENCH_CONNECTIONS") ?? ["1", "50"]).map((c) => {
     const n = Number(c);
     if (!Number.isInteger(n) || n < 1 || n > 1024) throw new Error(`BENCH_CONNECTIONS: ${JSON.stringify(c)} is not an integer in 1..1024`);
     return n;
   });
   return {
-    measureMs: positive(env, "BENCH_SECONDS", 8) * 1000,
+    measureMs: positive(env, "BENCH_SECONDS", 5) * 1000,
     warmupMs: positive(env, "BENCH_WARMUP_SECONDS", 2) * 1000,
     connections,
     maxRequests: Math.floor(positive(env, "BENCH_MAX_REQUESTS", 200_000)),
