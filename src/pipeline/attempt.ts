@@ -13,6 +13,8 @@ import type { PoolKey } from "../routing/key-pool.js";
 import { upstreamUrl } from "../upstream/endpoints.js";
 import { upstreamHeaders } from "../upstream/headers.js";
 import { upstreamTimeouts } from "../upstream/timeouts.js";
+import { parseCodexUsage } from "../upstream/codex-usage.js";
+import { recordUsage } from "../routing/key-headroom.js";
 import { UpstreamTransportError, type UpstreamHeaders, type UpstreamResponse } from "../upstream/response.js";
 import type { AnswerError } from "../protocols/common/error-in-answer.js";
 import type { AttemptTrailEntry } from "../storage/ports.js";
@@ -111,10 +113,16 @@ export class Attempt {
         return this.failed(err.kind, undefined);
       }
       this.#status = response.status;
+      const now = this.deps.now?.() ?? Date.now();
+      // Every Codex backend answer, success or error, states the account's usage windows (docs/codex.md#subscription-headroom-and-cooldowns).
+      if (upstream.protocol === "codex") {
+        const usage = parseCodexUsage(response.headers, now);
+        if (usage) recordUsage(this.key, usage);
+      }
       if (response.status < 400) return { ok: true, response };
 
       const bodyText = (await response.bytes().catch(() => Buffer.alloc(0))).toString("utf8");
-      const failure = classifyFailure(response.status, response.headers, bodyText, Date.now());
+      const failure = classifyFailure(response.status, response.headers, bodyText, now);
       if (!failure) {
         this.deps.keyHealth.report(lease, "neutral");
         this.deps.metrics.upstreamErrors.inc({ upstream: upstream.name, class: "client_error" });
@@ -268,6 +276,10 @@ function attemptError(cls: FailureClass | "timeout", status: number | undefined,
       });
     case "auth":
       return new GatewayError("upstream", "upstream_auth_failed", "The upstream rejected the gateway's credential.");
+    case "usage_limit":
+      return new GatewayError("rate_limit", "upstream_usage_limit", "The upstream subscription's usage limit has been reached; try again after its reset.", {
+        headers: wait !== undefined ? { "retry-after": String(Math.ceil(wait / 1000)) } : undefined,
+      });
     case "quota":
       return new GatewayError("upstream", "upstream_quota_exhausted", "The upstream account has no quota or credit left.");
     case "server_error":
