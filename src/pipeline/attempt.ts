@@ -38,8 +38,12 @@ export interface SendOptions {
   affinityKey: string | undefined;
 }
 
-/** A failure class named by an error inside a 2xx answer or stream (the upstream's own code or type). */
+/**
+ * A failure class named by an error inside a 2xx answer or stream (the upstream's own code or type).
+ * A Codex `usage_limit_reached` there (an error event) names no reset: the usage-limit default applies.
+ */
 function answerFailureClass(e: AnswerError): FailureClass {
+  if (e.code === "usage_limit_reached") return "usage_limit";
   return e.code !== undefined && /rate_limit/i.test(e.code) ? "rate_limited" : "server_error";
 }
 
@@ -243,6 +247,7 @@ export class Attempt {
 
 /** The client's error for an upstream's own error in a 2xx answer or stream: a rate limit stays one. */
 function answerError(cls: FailureClass, message: string): GatewayError {
+  if (cls === "usage_limit") return attemptError(cls, undefined, undefined);
   return cls === "rate_limited"
     ? new GatewayError("rate_limit", "upstream_rate_limited", "The upstream is rate limiting this model; try again shortly.")
     : new GatewayError("upstream", "upstream_error", message);

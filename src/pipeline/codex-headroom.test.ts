@@ -233,6 +233,17 @@ describe("usage_limit_reached", () => {
     expect(keys["sub-token-3"].until).toBe(iso(clock.now + 30 * 60_000));
   });
 
+  it("counts in a stream's opening events too (an error event naming usage_limit_reached, no reset: the default)", async () => {
+    await prime();
+    const { session, home } = await pinnedSession();
+    stack.mock.script({ match: onToken(home), scenario: "stream_error=usage_limit_reached,error_after=0", times: 1 });
+    usage(PRIMED);
+    const t = await turn(session);
+    expect(t.status).toBe(200);
+    expect(t.tried).toEqual([home, bestOther(home)]);
+    expect((await adminKeys())[home]).toMatchObject({ state: "cooling", reason: "usage limit reached", until: iso(clock.now + 30 * 60_000) });
+  });
+
   it("is ended early by a success on the account (the subscription was restored before the reset)", async () => {
     await prime();
     const { session, home } = await pinnedSession();
