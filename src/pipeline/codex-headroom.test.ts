@@ -160,6 +160,14 @@ describe("headroom is recorded per account", () => {
     expect(text).toContain(`switchyard_upstream_key_usage_resets_at_seconds{upstream="subs",key="${fp}",window="primary"} ${reset / 1000}`);
     // Keys of other upstreams have no subscription windows.
     expect(text).not.toMatch(/switchyard_upstream_key_usage_used_percent\{upstream="chat"/);
+
+    // Explain shows the tighter window as key selection reads it.
+    const accounts = await admin("/accounts");
+    const acme = accounts.data.find((a: { name: string }) => a.name === "acme").id;
+    const explained = await admin(`/explain?account=${acme}&model=sub-model&protocol=openai-responses`);
+    const subs = explained.upstreams.find((u: { name: string }) => u.name === "subs");
+    const used = Object.fromEntries(subs.keys.map((k: { id: string; used_percent: number }) => [pool().find((p) => p.id === k.id)!.secret, k.used_percent]));
+    expect(used).toEqual({ "sub-token-1": 70, "sub-token-2": 10, "sub-token-3": 40 });
   });
 });
 
