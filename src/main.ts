@@ -31,7 +31,8 @@ import { MemoryCounters } from "./governance/counters-memory.js";
 import { FallbackMeter } from "./governance/fallback-meter.js";
 import { KeyProber } from "./routing/prober.js";
 import type { PoolKey } from "./routing/key-pool.js";
-import type { KeyStateView } from "./admin/routes.js";
+import type { KeyHeadroomView, KeyStateView } from "./admin/routes.js";
+import type { CodexUsage, UsageWindow } from "./routing/key-headroom.js";
 import { TierRouter } from "./routing/tier-router.js";
 import { createCredentialCache } from "./upstream/credentials.js";
 import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
@@ -42,7 +43,7 @@ import type { Pricer } from "./governance/pricing.js";
 import { storedUsage } from "./pipeline/settle.js";
 import { createExplain } from "./pipeline/explain.js";
 import { createLogger, type Logger } from "./observability/logger.js";
-import { createMetrics, type Metrics } from "./observability/metrics.js";
+import { createMetrics, type KeyUsageSample, type Metrics } from "./observability/metrics.js";
 import { createEdge } from "./edge/server.js";
 import type { UsageRecord } from "./pipeline/exchange.js";
 
@@ -60,6 +61,8 @@ export interface GatewayOptions {
   meter?: Meter;
   /** Prices usage instead of the configured price table (`pricing:`). */
   pricer?: Pricer;
+  /** The clock of routing and key health (epoch ms; default Date.now): tests move it instead of waiting out cooldowns. */
+  now?: () => number;
 }
 
 export interface Gateway {
@@ -168,6 +171,7 @@ function isCatalogChange(notice: ChangeNotice): boolean {
 
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const { config } = o;
+  const clock = o.now ?? Date.now;
   const env = o.env ?? process.env;
   const logger = o.logger ?? createLogger(config.log_level);
   const dataDir = resolve(config.data_dir);
@@ -272,8 +276,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         rateLimitBackoffMs: h.rate_limit_backoff_ms,
         rateLimitMaxBackoffMs: h.rate_limit_max_backoff_ms,
         quotaCooldownMs: h.quota_cooldown_ms,
+        usageLimitCooldownMs: h.usage_limit_cooldown_ms,
+        usageLimitMaxWaitMs: h.usage_limit_max_wait_ms,
         maxWaitMs: h.max_wait_ms,
       },
+      now: clock,
       onTransition: keyEventHandler({ logger, metrics, bus, node }),
       keys: () => servedKeys(catalog),
     });
@@ -286,7 +293,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       });
       for (const t of inForce) keyHealth.apply(t);
     }
-    metrics.keyStates.source = () => keySamples(catalog, keyHealth);
+    metrics.keyStates.source = () => keySamples(catalog, keyHealth, clock());
+    metrics.keyUsage.source = () => usageSamples(catalog, clock());
     const credentials = createCredentialCache();
     const prober = new KeyProber({
       catalog,
@@ -317,6 +325,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         admissionChecks: o.admissionChecks ?? composeChecks({ meter, billing }),
         defaultOutputTokens: config.governance.default_output_tokens,
         pricer,
+        now: clock,
         recordUsage(rec) {
           usageRecorder.record(storedUsage(rec));
           keyUse.used(rec.apiKeyId);
@@ -327,7 +336,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         service: adminService,
         adminToken: admin.token,
         explain: createExplain({ principals, catalog, keyHealth, tierRouter, accounts: store.accounts }),
-        keyStates: (upstreamId) => keyStates(catalog, keyHealth, upstreamId),
+        keyStates: (upstreamId) => keyStates(catalog, keyHealth, upstreamId, clock()),
       },
       store,
       logger,
@@ -387,22 +396,56 @@ function* servedKeys(catalog: Catalog): Iterable<PoolKey> {
   for (const t of catalog.snapshot.upstreams) yield* t.pool.keys;
 }
 
-function* keySamples(catalog: Catalog, health: KeyHealthEngine): Iterable<{ upstream: string; key: string; state: string }> {
-  const now = Date.now();
+function* keySamples(catalog: Catalog, health: KeyHealthEngine, now: number): Iterable<{ upstream: string; key: string; state: string }> {
   for (const t of catalog.snapshot.upstreams)
     for (const k of t.pool.keys) yield { upstream: t.upstream.name, key: k.fingerprint, state: health.view(k, now).state };
 }
 
+/** Each subscription key's usage windows, for the usage gauges (docs/codex.md#subscription-headroom-and-cooldowns). */
+function* usageSamples(catalog: Catalog, now: number): Iterable<KeyUsageSample> {
+  for (const t of catalog.snapshot.upstreams)
+    for (const k of t.pool.keys) {
+      const u = k.usage;
+      if (!u) continue;
+      for (const [window, w] of [
+        ["primary", u.primary],
+        ["secondary", u.secondary],
+      ] as const) {
+        if (!w) continue;
+        // A window past its reset is empty until the next answer says otherwise (routing/key-headroom.ts).
+        const passed = w.resetsAt !== null && w.resetsAt <= now;
+        yield { upstream: t.upstream.name, key: k.fingerprint, window, usedPercent: passed ? 0 : w.usedPercent, resetsAt: passed ? null : w.resetsAt };
+      }
+    }
+}
+
 /** The admin API's view of one upstream's keys in service on this node. */
-function keyStates(catalog: Catalog, health: KeyHealthEngine, upstreamId: string): Map<string, KeyStateView> {
-  const now = Date.now();
+function keyStates(catalog: Catalog, health: KeyHealthEngine, upstreamId: string, now: number): Map<string, KeyStateView> {
   const out = new Map<string, KeyStateView>();
   for (const t of catalog.snapshot.upstreams) {
     if (t.upstream.id !== upstreamId) continue;
     for (const k of t.pool.keys) {
       const v = health.view(k, now);
-      out.set(k.id, { state: v.state, reason: v.reason, until: v.until, in_flight: v.inFlight, latency_ms_ewma: v.latencyMsEwma, error_rate: v.errorRate });
+      out.set(k.id, {
+        state: v.state,
+        reason: v.reason,
+        until: v.until,
+        in_flight: v.inFlight,
+        latency_ms_ewma: v.latencyMsEwma,
+        error_rate: v.errorRate,
+        headroom: k.usage ? headroomView(k.usage) : null,
+      });
     }
   }
   return out;
+}
+
+function headroomView(u: CodexUsage): KeyHeadroomView {
+  const w = (x: UsageWindow | null) => x && { used_percent: x.usedPercent, window_minutes: x.windowMinutes, resets_at: x.resetsAt };
+  return {
+    primary: w(u.primary),
+    secondary: w(u.secondary),
+    credits: u.credits && { has_credits: u.credits.hasCredits, unlimited: u.credits.unlimited, balance: u.credits.balance },
+    observed_at: u.observedAt,
+  };
 }

@@ -265,6 +265,29 @@ function build(): unknown {
             in_flight: { type: "integer" },
             latency_ms_ewma: { type: ["number", "null"], description: "Recent attempt duration, exponentially weighted" },
             error_rate: { type: ["number", "null"], description: "Recent share of failed attempts (0..1), exponentially weighted" },
+            headroom: {
+              type: ["object", "null"],
+              description:
+                "A subscription account's usage windows from its last answer (Codex backend x-codex-* headers; docs/codex.md#subscription-headroom-and-cooldowns); null for other keys and before the first answer",
+              properties: {
+                primary: { $ref: "#/components/schemas/UsageWindow" },
+                secondary: { $ref: "#/components/schemas/UsageWindow" },
+                credits: {
+                  type: ["object", "null"],
+                  properties: { has_credits: { type: ["boolean", "null"] }, unlimited: { type: ["boolean", "null"] }, balance: nullableStr },
+                },
+                observed_at: { type: "string", description: "When the answer it was read from arrived (ISO 8601)" },
+              },
+            },
+          },
+        },
+        UsageWindow: {
+          type: ["object", "null"],
+          description: "One usage window of a subscription account (primary: 5 h, secondary: weekly); null when the upstream did not report it",
+          properties: {
+            used_percent: { type: "number", description: "Share of the window used, 0..100" },
+            window_minutes: { type: ["integer", "null"] },
+            resets_at: { type: ["string", "null"], description: "When the window resets (ISO 8601)" },
           },
         },
         Explanation: {

@@ -47,15 +47,39 @@ export interface KeyStateView {
   in_flight: number;
   latency_ms_ewma: number | null;
   error_rate: number;
+  /** A subscription account's usage windows from its last answer (Codex backend); null for other keys and before the first answer. */
+  headroom?: KeyHeadroomView | null;
 }
 
-const NOT_IN_SERVICE = { state: null, reason: null, until: null, in_flight: 0, latency_ms_ewma: null, error_rate: null };
+/** One usage window of a subscription account (docs/codex.md#subscription-headroom-and-cooldowns); times are epoch ms here, ISO 8601 in the answer. */
+export interface UsageWindowView {
+  used_percent: number;
+  window_minutes: number | null;
+  resets_at: number | null;
+}
+
+export interface KeyHeadroomView {
+  primary: UsageWindowView | null;
+  secondary: UsageWindowView | null;
+  credits: { has_credits: boolean | null; unlimited: boolean | null; balance: string | null } | null;
+  observed_at: number;
+}
+
+const NOT_IN_SERVICE = { state: null, reason: null, until: null, in_flight: 0, latency_ms_ewma: null, error_rate: null, headroom: null };
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+function headroomAnswer(h: KeyHeadroomView | null | undefined): Record<string, unknown> | null {
+  if (!h) return null;
+  const w = (x: UsageWindowView | null) => x && { ...x, resets_at: iso(x.resets_at) };
+  return { primary: w(h.primary), secondary: w(h.secondary), credits: h.credits, observed_at: iso(h.observed_at) };
+}
 
 /** The stored key with its live health merged in. */
 function keyWithHealth(live: ReadonlyMap<string, KeyStateView> | undefined): (k: Parameters<typeof upstreamKeyView>[0]) => Record<string, unknown> {
   return (k) => {
     const h = live?.get(k.id);
-    return { ...upstreamKeyView(k), ...(h ? { ...h, until: h.until === null ? null : new Date(h.until).toISOString() } : NOT_IN_SERVICE) };
+    return { ...upstreamKeyView(k), ...(h ? { ...h, until: iso(h.until), headroom: headroomAnswer(h.headroom) } : NOT_IN_SERVICE) };
   };
 }
 

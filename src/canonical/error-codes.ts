@@ -162,6 +162,12 @@ export const ERROR_CODES = {
     status: 429,
     description: "The upstream answered 429 (on the last attempt, when every attempt failed); `retry-after` when it said when.",
   },
+  upstream_usage_limit: {
+    kind: "rate_limit",
+    status: 429,
+    description:
+      "The subscription account behind the gateway's credential has used up its usage window (the Codex backend's `usage_limit_reached`, on the last attempt, when every attempt failed); `retry-after` names the window's reset.",
+  },
   upstream_auth_failed: { kind: "upstream", status: 502, description: "The upstream rejected the gateway's own credential (HTTP 401/403)." },
   upstream_quota_exhausted: {
     kind: "upstream",

@@ -95,6 +95,10 @@ const health = z.strictObject({
   rate_limit_max_backoff_ms: z.number().int().positive().default(60_000),
   /** 402 or a quota-exhausted answer, when the upstream names no reset. */
   quota_cooldown_ms: z.number().int().positive().default(3_600_000),
+  /** A subscription's usage window used up (Codex `usage_limit_reached`) whose answer names no reset. */
+  usage_limit_cooldown_ms: z.number().int().positive().default(3_600_000),
+  /** The longest cooldown for a used-up usage window (the weekly window resets up to 7 days later); max_wait_ms does not apply. */
+  usage_limit_max_wait_ms: z.number().int().positive().default(604_800_000),
   /** The longest wait taken from an upstream's Retry-After, reset headers or body. */
   max_wait_ms: z.number().int().positive().default(21_600_000),
   /** How often the background prober looks for open keys to probe; 0 turns it off. */

@@ -28,8 +28,8 @@ export interface ProtocolAdapter {
   facts(req: RecordedRequest, body: JsonObject): RequestFacts;
   /** A protocol-shaped error (scenario errors, bad JSON, unknown directives). */
   error(status: number, message: string | undefined, requestId: string, scenario?: Scenario): HttpReply;
-  /** Headers of a 200 event stream. */
-  streamHeaders(requestId: string): Record<string, string>;
+  /** Headers of a 200 event stream (the Codex backend's carry the scenario's usage windows). */
+  streamHeaders(requestId: string, scenario?: Scenario): Record<string, string>;
   renderJson(plan: ReplyPlan, facts: RequestFacts, body: JsonObject, ctx: RenderContext): HttpReply;
   /** Every SSE frame of the stream, in order, each already framed. */
   renderStream(plan: ReplyPlan, facts: RequestFacts, body: JsonObject, ctx: RenderContext): string[];

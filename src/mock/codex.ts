@@ -12,6 +12,7 @@
 import { type HttpReply, JSON_HEADERS, type JsonObject, type ProtocolAdapter, SSE_HEADERS, bearer, isObject } from "./adapter.js";
 import { renderResponsesStream, responsesFacts } from "./openai-responses.js";
 import type { RecordedRequest, Scenario } from "./types.js";
+import { codexUsageHeaders, usageLimitReply } from "./codex-usage.js";
 
 /** Top-level fields the backend answers with `Unsupported parameter: X`, in the order checked. */
 export const CODEX_UNSUPPORTED = [
@@ -36,18 +37,9 @@ function detail(status: number, message: string, requestId: string, extra: Recor
   return { status, headers: { ...JSON_HEADERS, "x-request-id": requestId, ...extra }, body: JSON.stringify({ detail: message }) };
 }
 
-/** Rate-limit headers as the backend sends them on every answer (docs/protocols.md#codex-rate-limits). */
+/** Rate-limit headers as the backend sends them on every answer (docs/protocols.md#codex-rate-limits; scriptable in codex-usage.ts). */
 export function codexRateLimitHeaders(usedPercent: number, now: number): Record<string, string> {
-  return {
-    "x-codex-primary-used-percent": usedPercent.toFixed(1),
-    "x-codex-primary-window-minutes": "300",
-    "x-codex-primary-reset-at": String(now + 3600),
-    "x-codex-secondary-used-percent": "3.0",
-    "x-codex-secondary-window-minutes": "10080",
-    "x-codex-secondary-reset-at": String(now + 86400),
-    "x-codex-credits-has-credits": "False",
-    "x-codex-credits-unlimited": "False",
-  };
+  return codexUsageHeaders({ usagePrimary: usedPercent }, now);
 }
 
 function nowSeconds(): number {
@@ -95,23 +87,8 @@ function hasCacheBreakpoint(input: unknown[]): boolean {
 function error(status: number, message: string | undefined, requestId: string, scenario?: Scenario): HttpReply {
   const extra: Record<string, string> = {};
   if (scenario?.retryAfter !== undefined) extra["retry-after"] = scenario.retryAfter;
-  if (status === 429) {
-    const now = nowSeconds();
-    const body = {
-      error: {
-        type: "usage_limit_reached",
-        message: message ?? "The usage limit has been reached",
-        plan_type: "plus",
-        resets_at: now + 3600,
-        resets_in_seconds: 3600,
-      },
-    };
-    return {
-      status,
-      headers: { ...JSON_HEADERS, "x-request-id": requestId, ...codexRateLimitHeaders(100, now), ...extra },
-      body: JSON.stringify(body),
-    };
-  }
+  // A used-up plan window: the backend's usage_limit_reached (codex-usage.ts).
+  if (status === 429) return usageLimitReply(requestId, scenario, message, nowSeconds(), extra);
   return detail(status, message ?? (status >= 500 ? "Internal Server Error" : "Bad Request"), requestId, extra);
 }
 
@@ -120,7 +97,7 @@ export const codex: ProtocolAdapter = {
   validate,
   facts: responsesFacts,
   error,
-  streamHeaders: (requestId) => ({ ...SSE_HEADERS, "x-request-id": requestId, ...codexRateLimitHeaders(12.5, nowSeconds()) }),
+  streamHeaders: (requestId, scenario) => ({ ...SSE_HEADERS, "x-request-id": requestId, ...codexUsageHeaders(scenario, nowSeconds()) }),
   // Unreachable: validate() rejects stream !== true. Kept so the adapter contract holds.
   renderJson: (_plan, _f, _body, ctx) => detail(400, "Stream must be set to true", ctx.requestId),
   renderStream: (plan, f, body, ctx) => renderResponsesStream(plan, f, body, ctx, { codex: true }),

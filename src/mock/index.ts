@@ -5,3 +5,4 @@ export { type ParsedEvent, assertAnthropicStream, assertChatStream, assertRespon
 export { ANTHROPIC_HEADERS, CODEX_HEADERS, OPENAI_HEADERS, type RawResult, rawRequest } from "./testing.js";
 export { CODEX_UNSUPPORTED } from "./codex.js";
 export { ANTHROPIC_ERROR_TYPES } from "./anthropic.js";
+export { codexAccount, codexUsageHeaders } from "./codex-usage.js";

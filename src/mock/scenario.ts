@@ -25,6 +25,10 @@ export const DEFAULT_SCENARIO: Readonly<Scenario> = Object.freeze({
   cachedTokens: undefined,
   cacheWriteTokens: undefined,
   rateLimits: false,
+  usagePrimary: undefined,
+  usageSecondary: undefined,
+  usageLimitSeconds: undefined,
+  planType: undefined,
   byteSplit: false,
 });
 
@@ -158,6 +162,26 @@ function applyOne(item: string, out: ParsedDirectives): void {
       return;
     case "byte_split":
       s.byteSplit = true;
+      return;
+    // Codex plan usage (codex-usage.ts).
+    case "usage":
+    case "usage_secondary": {
+      const pct = value === undefined || !/^\d+(\.\d+)?$/.test(value) ? undefined : Number(value);
+      if (pct === undefined || pct > 100) return void out.unknown.push(item);
+      if (name === "usage") s.usagePrimary = pct;
+      else s.usageSecondary = pct;
+      return;
+    }
+    case "usage_limit": {
+      const secs = value === undefined ? 3600 : toInt(value);
+      if (secs === undefined) return void out.unknown.push(item);
+      s.errorStatus = 429;
+      s.usageLimitSeconds = secs;
+      return;
+    }
+    case "plan":
+      if (!value) return void out.unknown.push(item);
+      s.planType = value;
       return;
     default:
       out.unknown.push(item);

@@ -17,6 +17,7 @@
  * `[[mock:NAME]]` / `[[mock:NAME=VALUE]]` (several markers, or a comma list in
  * one), or in an `x-mock-scenario: NAME, NAME=VALUE` header, or in a script
  * rule. Precedence: script rule > header > message text. Unknown names → 400.
+ * Per ChatGPT account: a script rule matching codexAccount(id) (codex-usage.ts).
  *   tool_call           call the first declared function tool (args built from its schema, streamed in fragments)
  *   parallel_tools      call the first two declared tools (the first twice if only one)
  *   tool=NAME           call the declared tool NAME (Responses custom tools get raw text: a patch for apply_patch)
@@ -36,6 +37,10 @@
  *   cached=N            report N cached input tokens instead of the prompt-cache simulation
  *   cache_write=N       report N cache-write tokens instead of the prompt-cache simulation
  *   rate_limits         Codex backend: send a `codex.rate_limits` event first
+ *   usage=PCT           Codex backend: the primary (5 h) window's used percent in the x-codex-* headers (codex-usage.ts)
+ *   usage_secondary=PCT Codex backend: the secondary (weekly) window's used percent
+ *   usage_limit[=SECS]  Codex backend: 429 usage_limit_reached, resets_in_seconds SECS (default 3600), resets_at as far ahead
+ *   plan=TYPE           Codex backend: the plan_type of usage_limit_reached (default plus)
  *   byte_split          write each SSE frame in two TCP writes split inside a UTF-8 character
  * Tool-call directives are ignored when the conversation ends with a tool
  * result, so agent loops terminate; a forcing tool_choice calls a tool regardless.
@@ -159,7 +164,7 @@ class MockServer implements MockUpstream {
     const ctx: RenderContext = { ids: this.ids, created: Math.floor(Date.now() / 1000), requestId, scenario };
     if (!facts.stream) return sendReply(res, adapter.renderJson(plan, facts, json, ctx));
     const frames = adapter.renderStream(plan, facts, json, ctx);
-    await deliverStream(res, adapter.streamHeaders(requestId), frames, {
+    await deliverStream(res, adapter.streamHeaders(requestId, scenario), frames, {
       chunkDelayMs: scenario.chunkDelayMs,
       resetAfter: scenario.resetAfter,
       byteSplit: scenario.byteSplit,

@@ -57,6 +57,14 @@ export interface Scenario {
   cacheWriteTokens: number | undefined;
   /** Codex backend: emit a `codex.rate_limits` event first. */
   rateLimits: boolean;
+  /** Codex backend: the primary (5 h) window's used percent in the `x-codex-*` headers (codex-usage.ts). */
+  usagePrimary: number | undefined;
+  /** Codex backend: the secondary (weekly) window's used percent. */
+  usageSecondary: number | undefined;
+  /** Codex backend: with a 429, the `usage_limit_reached` reset in seconds (`resets_in_seconds`, and `resets_at` that far ahead). */
+  usageLimitSeconds: number | undefined;
+  /** Codex backend: the `plan_type` of a `usage_limit_reached` body. */
+  planType: string | undefined;
   /** Write each SSE frame in two writes split inside a multi-byte UTF-8 character. */
   byteSplit: boolean;
 }

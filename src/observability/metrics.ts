@@ -16,7 +16,7 @@ export interface Metrics {
   websocketProtocolErrors: Counter<"code">;
   /** Upstream key state changes (routing/key-health.ts), by upstream, from and to state. */
   keyTransitions: Counter<"upstream" | "from" | "to">;
-  /** Keys put to cool down, by upstream and failure class (rate_limited, quota). */
+  /** Keys put to cool down, by upstream and failure class (rate_limited, usage_limit, quota). */
   keyCooldowns: Counter<"upstream" | "class">;
   /** Keys disabled because the upstream rejected them (401/403): an alert. */
   keyDisabled: Counter<"upstream">;
@@ -24,6 +24,18 @@ export interface Metrics {
   countersShared: Gauge;
   /** Where the key-state gauge reads from; set by the composition root (observability imports nothing). */
   keyStates: { source?: () => Iterable<KeyStateSample> };
+  /** Where the subscription usage gauges read from (Codex accounts' usage windows); set by the composition root. */
+  keyUsage: { source?: () => Iterable<KeyUsageSample> };
+}
+
+/** One usage window of one subscription key, for the `switchyard_upstream_key_usage_*` gauges. */
+export interface KeyUsageSample {
+  upstream: string;
+  key: string;
+  window: "primary" | "secondary";
+  usedPercent: number;
+  /** Epoch ms; null when the upstream did not say. */
+  resetsAt: number | null;
 }
 
 /** One key's current state, for the `switchyard_upstream_key_state` gauge: the fingerprint, never the secret. */
@@ -53,9 +65,32 @@ export function createMetrics(): Metrics {
         for (const st of KEY_STATES) this.set({ upstream: k.upstream, key: k.key, state: st }, k.state === st ? 1 : 0);
     },
   });
+  const keyUsage: Metrics["keyUsage"] = {};
+  new Gauge({
+    name: "switchyard_upstream_key_usage_used_percent",
+    help: "Share of a subscription account's usage window used (0..100), from its last answer (Codex x-codex-*-used-percent); window is primary (5 h) or secondary (weekly); key is the fingerprint",
+    labelNames: ["upstream", "key", "window"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const u of keyUsage.source?.() ?? []) this.set({ upstream: u.upstream, key: u.key, window: u.window }, u.usedPercent);
+    },
+  });
+  new Gauge({
+    name: "switchyard_upstream_key_usage_resets_at_seconds",
+    help: "When a subscription account's usage window resets (Unix seconds), from its last answer; absent when the upstream did not say",
+    labelNames: ["upstream", "key", "window"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const u of keyUsage.source?.() ?? [])
+        if (u.resetsAt !== null) this.set({ upstream: u.upstream, key: u.key, window: u.window }, Math.round(u.resetsAt / 1000));
+    },
+  });
   return {
     registry,
     keyStates,
+    keyUsage,
     keyTransitions: new Counter({
       name: "switchyard_upstream_key_transitions_total",
       help: "Upstream key state changes (breaker opening, half-open probes, cooldowns, recoveries, disabling), by upstream and states",
@@ -64,7 +99,7 @@ export function createMetrics(): Metrics {
     }),
     keyCooldowns: new Counter({
       name: "switchyard_upstream_key_cooldowns_total",
-      help: "Upstream keys put to cool down, by upstream and class (rate_limited, quota)",
+      help: "Upstream keys put to cool down, by upstream and class (rate_limited, usage_limit, quota)",
       labelNames: ["upstream", "class"],
       registers: [registry],
     }),
@@ -96,7 +131,7 @@ export function createMetrics(): Metrics {
     }),
     upstreamErrors: new Counter({
       name: "switchyard_upstream_errors_total",
-      help: "Failed upstream attempts by upstream and class (network, timeout, rate_limited, server_error, auth, client_error, error_in_answer, stream)",
+      help: "Failed upstream attempts by upstream and class (network, timeout, rate_limited, usage_limit, quota, server_error, auth, client_error, error_in_answer, stream)",
       labelNames: ["upstream", "class"],
       registers: [registry],
     }),

@@ -129,15 +129,17 @@ describe("Attempt", () => {
     ]);
   });
 
-  it("reads a usage limit as quota: retryable, and the key cools until the window the upstream names resets", async () => {
+  it("reads a usage limit as its own class: retryable, and the key cools until the window the upstream names resets", async () => {
     mock.reset();
     mock.script({ match: (r) => r.path === "/backend-api/codex/responses", status: 429, times: 1 });
     const { key, keyHealth, attempt } = setup(new RefreshingCredential("retry"));
     const before = Date.now();
     const sent = await attempt.send({ body, stream: true, affinityKey: undefined });
-    expect(sent).toMatchObject({ ok: false, retryable: true, error: { code: "upstream_quota_exhausted" } });
-    expect(keyHealth.view(key, Date.now())).toMatchObject({ state: "cooling", reason: "quota exhausted" });
+    expect(sent).toMatchObject({ ok: false, retryable: true, error: { code: "upstream_usage_limit", headers: { "retry-after": "3600" } } });
+    expect(keyHealth.view(key, Date.now())).toMatchObject({ state: "cooling", reason: "usage limit reached" });
     expect(key.coolingUntil).toBeGreaterThanOrEqual(before + 3_600_000);
+    // The 429's own headers: the window at 100 %.
+    expect(key.usage?.primary?.usedPercent).toBe(100);
     expect(key.inFlight).toBe(0);
   });
 

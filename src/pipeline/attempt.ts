@@ -13,6 +13,8 @@ import type { PoolKey } from "../routing/key-pool.js";
 import { upstreamUrl } from "../upstream/endpoints.js";
 import { upstreamHeaders } from "../upstream/headers.js";
 import { upstreamTimeouts } from "../upstream/timeouts.js";
+import { parseCodexUsage } from "../upstream/codex-usage.js";
+import { recordUsage } from "../routing/key-headroom.js";
 import { UpstreamTransportError, type UpstreamHeaders, type UpstreamResponse } from "../upstream/response.js";
 import type { AnswerError } from "../protocols/common/error-in-answer.js";
 import type { AttemptTrailEntry } from "../storage/ports.js";
@@ -36,8 +38,12 @@ export interface SendOptions {
   affinityKey: string | undefined;
 }
 
-/** A failure class named by an error inside a 2xx answer or stream (the upstream's own code or type). */
+/**
+ * A failure class named by an error inside a 2xx answer or stream (the upstream's own code or type).
+ * A Codex `usage_limit_reached` there (an error event) names no reset: the usage-limit default applies.
+ */
 function answerFailureClass(e: AnswerError): FailureClass {
+  if (e.code === "usage_limit_reached") return "usage_limit";
   return e.code !== undefined && /rate_limit/i.test(e.code) ? "rate_limited" : "server_error";
 }
 
@@ -111,10 +117,16 @@ export class Attempt {
         return this.failed(err.kind, undefined);
       }
       this.#status = response.status;
+      const now = this.deps.now?.() ?? Date.now();
+      // Every Codex backend answer, success or error, states the account's usage windows (docs/codex.md#subscription-headroom-and-cooldowns).
+      if (upstream.protocol === "codex") {
+        const usage = parseCodexUsage(response.headers, now);
+        if (usage) recordUsage(this.key, usage);
+      }
       if (response.status < 400) return { ok: true, response };
 
       const bodyText = (await response.bytes().catch(() => Buffer.alloc(0))).toString("utf8");
-      const failure = classifyFailure(response.status, response.headers, bodyText, Date.now());
+      const failure = classifyFailure(response.status, response.headers, bodyText, now);
       if (!failure) {
         this.deps.keyHealth.report(lease, "neutral");
         this.deps.metrics.upstreamErrors.inc({ upstream: upstream.name, class: "client_error" });
@@ -235,6 +247,7 @@ export class Attempt {
 
 /** The client's error for an upstream's own error in a 2xx answer or stream: a rate limit stays one. */
 function answerError(cls: FailureClass, message: string): GatewayError {
+  if (cls === "usage_limit") return attemptError(cls, undefined, undefined);
   return cls === "rate_limited"
     ? new GatewayError("rate_limit", "upstream_rate_limited", "The upstream is rate limiting this model; try again shortly.")
     : new GatewayError("upstream", "upstream_error", message);
@@ -268,6 +281,10 @@ function attemptError(cls: FailureClass | "timeout", status: number | undefined,
       });
     case "auth":
       return new GatewayError("upstream", "upstream_auth_failed", "The upstream rejected the gateway's credential.");
+    case "usage_limit":
+      return new GatewayError("rate_limit", "upstream_usage_limit", "The upstream subscription's usage limit has been reached; try again after its reset.", {
+        headers: wait !== undefined ? { "retry-after": String(Math.ceil(wait / 1000)) } : undefined,
+      });
     case "quota":
       return new GatewayError("upstream", "upstream_quota_exhausted", "The upstream account has no quota or credit left.");
     case "server_error":

@@ -87,6 +87,8 @@ export interface PipelineDeps {
   pricer?: Pricer;
   /** Receives one record per settled request; must not block (batch it). */
   recordUsage(rec: UsageRecord): void;
+  /** The clock routing and key health read (epoch ms); Date.now unless a test injects one. */
+  now?: () => number;
 }
 
 /**

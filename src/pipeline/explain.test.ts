@@ -141,7 +141,10 @@ describe("GET /admin/v1/explain", () => {
         "name",
         "removed",
         "state",
+        "used_percent",
       ]);
+      // API keys have no usage window.
+      expect(k.used_percent).toBeNull();
     }
     expect(JSON.stringify(chatView)).not.toContain("mock-primary-key");
     // The cooled key comes last in the attempt order, after every healthy key (the backup's too).

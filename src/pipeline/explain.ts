@@ -11,6 +11,7 @@
  * the account id exactly as affinity.ts scopes it, and the tier router read without
  * changing it (explaining must not move a session or start a hold-down).
  */
+import { usedPercent } from "../routing/key-headroom.js";
 import { GatewayError } from "../canonical/errors.js";
 import type { ClientProtocol } from "../canonical/protocols.js";
 import { restrictRule, ruleFromInput, type CompiledModelMap, type MappingRule } from "../canonical/model-map.js";
@@ -122,6 +123,8 @@ function keyView(k: PoolKey, now: number): Record<string, unknown> {
     removed: k.removed,
     latency_ewma_ms: k.latencyEwmaMs,
     error_rate: k.errorRate,
+    // A subscription account's tighter usage window, as key selection reads it (routing/key-headroom.ts); null for API keys.
+    used_percent: k.usage ? usedPercent(k, now) : null,
   };
 }
 

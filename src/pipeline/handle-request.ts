@@ -81,7 +81,7 @@ function planRequest(deps: PipelineDeps, snapshot: CatalogSnapshot, ex: Exchange
     clientStreams: request.stream,
     affinity: request.affinity.key,
     maxAttempts: deps.maxAttempts,
-    now: Date.now(),
+    now: deps.now?.() ?? Date.now(),
     resolution,
     router: deps.tierRouter,
   });

@@ -31,11 +31,19 @@ describe("failure classification", () => {
     for (const [status, body] of quota) expect(classifyFailure(status, { "retry-after": "5" }, body, NOW), body).toEqual({ cls: "quota", waitMs: undefined });
   });
 
-  it("the Codex backend's usage limit is quota with its own reset", () => {
-    const body = `{"error":{"type":"usage_limit_reached","message":"limit","plan_type":"plus","resets_in_seconds":3600}}`;
-    expect(classifyFailure(429, {}, body, NOW)).toEqual({ cls: "quota", waitMs: 3_600_000 });
+  it("the Codex backend's usage limit is its own class, away until the reset it names", () => {
+    const body = `{"error":{"type":"usage_limit_reached","message":"limit","plan_type":"plus","resets_at":${NOW / 1000 + 7200},"resets_in_seconds":3600}}`;
+    // resets_in_seconds first (relative: a skewed clock does not matter), then resets_at.
+    expect(classifyFailure(429, {}, body, NOW)).toEqual({ cls: "usage_limit", waitMs: 3_600_000 });
+    const atOnly = `{"error":{"type":"usage_limit_reached","message":"limit","resets_at":${NOW / 1000 + 4 * 86_400}}}`;
+    expect(classifyFailure(429, {}, atOnly, NOW)).toEqual({ cls: "usage_limit", waitMs: 4 * 86_400_000 });
+    // Neither in the body: the used-up window's reset header.
     const headers = { "x-codex-primary-used-percent": "100.0", "x-codex-primary-reset-at": String(NOW / 1000 + 600) };
-    expect(classifyFailure(429, headers, `{"error":{"type":"usage_limit_reached","message":"limit"}}`, NOW)).toEqual({ cls: "quota", waitMs: 600_000 });
+    expect(classifyFailure(429, headers, `{"error":{"type":"usage_limit_reached","message":"limit"}}`, NOW)).toEqual({ cls: "usage_limit", waitMs: 600_000 });
+    // Nothing stated anywhere: key health's default.
+    expect(classifyFailure(429, {}, `{"error":{"type":"usage_limit_reached","message":"limit"}}`, NOW)).toEqual({ cls: "usage_limit", waitMs: undefined });
+    // An ordinary 429 of the same backend stays a rate limit.
+    expect(classifyFailure(429, { "retry-after": "3" }, `{"detail":"Too Many Requests"}`, NOW)).toEqual({ cls: "rate_limited", waitMs: 3000 });
   });
 
   it("429 is rate limited with Retry-After, else the provider's reset headers, else no stated wait", () => {

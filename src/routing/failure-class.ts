@@ -1,13 +1,15 @@
 /**
  * What an upstream's failed answer says about the key that sent it (docs/routing.md#health):
- * revoked (401/403), out of money (402 or a quota body), throttled (429, with the
+ * revoked (401/403), out of money (402 or a quota body), a subscription's usage window
+ * used up (the Codex backend's `usage_limit_reached`), throttled (429, with the
  * provider's own idea of when to come back), or broken (5xx, 408). The pipeline reports
  * the class to key health; this module only reads the answer.
  */
 import type { UpstreamHeaders } from "../upstream/response.js";
+import { parseUsageLimitError, usageLimitWaitMs } from "../upstream/codex-usage.js";
 
 /** Why an attempt on a key failed, as far as the key's health is concerned. */
-export type FailureClass = "rate_limited" | "quota" | "server_error" | "network" | "auth";
+export type FailureClass = "rate_limited" | "usage_limit" | "quota" | "server_error" | "network" | "auth";
 
 export interface ClassifiedFailure {
   cls: FailureClass;
@@ -19,17 +21,23 @@ export interface ClassifiedFailure {
  * Bodies that mean "this account has no money or plan left", whatever the status:
  * OpenAI and most OpenAI-compatible providers send 429 `insufficient_quota`; Moonshot
  * `exceeded_current_quota_error`; Anthropic 402 `billing_error`, and older accounts a 400
- * "Your credit balance is too low"; DeepSeek 402 "Insufficient Balance"; the Codex
- * backend 429 `usage_limit_reached` (a plan window, with `resets_in_seconds`).
+ * "Your credit balance is too low"; DeepSeek 402 "Insufficient Balance". (The Codex
+ * backend's 429 `usage_limit_reached` is its own class, `usage_limit`: the plan window
+ * resets at a stated time, often days away.)
  */
-const QUOTA_BODY = /insufficient_quota|exceeded_current_quota|billing_error|credit balance is too low|insufficient[ _]balance|usage_limit_reached/i;
+const QUOTA_BODY = /insufficient_quota|exceeded_current_quota|billing_error|credit balance is too low|insufficient[ _]balance/i;
 
 /** Statuses whose body is read for a quota marker (others are classified by status alone). */
 const QUOTA_STATUSES = new Set([400, 403, 429]);
 
 export function classifyFailure(status: number, headers: UpstreamHeaders, bodyText: string, now: number): ClassifiedFailure | undefined {
+  if (status === 429) {
+    // A ChatGPT plan's window used up (PROTOCOLS §3.5): away until the reset the body names, else the used-up window's reset header.
+    const limit = parseUsageLimitError(bodyText);
+    if (limit) return { cls: "usage_limit", waitMs: usageLimitWaitMs(limit, now) ?? codexResetMs(headers, now) };
+  }
   if (status === 402) return { cls: "quota", waitMs: bodyResetMs(bodyText) };
-  if (QUOTA_STATUSES.has(status) && QUOTA_BODY.test(bodyText)) return { cls: "quota", waitMs: bodyResetMs(bodyText) ?? codexResetMs(headers, now) };
+  if (QUOTA_STATUSES.has(status) && QUOTA_BODY.test(bodyText)) return { cls: "quota", waitMs: bodyResetMs(bodyText) };
   if (status === 401 || status === 403) return { cls: "auth" };
   if (status === 429) return { cls: "rate_limited", waitMs: retryAfterMs(headers, now) ?? resetHeadersMs(headers, now) };
   if (status >= 500 || status === 408) return { cls: "server_error" };
@@ -81,7 +89,7 @@ export function parseDuration(text: string | undefined): number | undefined {
   return Math.round(total);
 }
 
-/** The Codex backend's `resets_in_seconds` (or `resets_at`, epoch seconds) inside its error body. */
+/** A `resets_in_seconds` inside an error body (402 answers of Codex-style backends). */
 function bodyResetMs(bodyText: string): number | undefined {
   const secs = /"resets_in_seconds"\s*:\s*(\d+)/.exec(bodyText);
   if (secs) return Number(secs[1]) * 1000;
@@ -94,7 +102,7 @@ function codexResetMs(headers: UpstreamHeaders, now: number): number | undefined
   for (const w of ["primary", "secondary"]) {
     if (Number(header(headers, `x-codex-${w}-used-percent`)) < 100) continue;
     const at = Number(header(headers, `x-codex-${w}-reset-at`));
-    if (Number.isFinite(at) && at > 0) ms = Math.max(ms ?? 0, at * 1000 - now);
+    if (Number.isFinite(at) && at * 1000 > now) ms = Math.max(ms ?? 0, at * 1000 - now);
   }
   return ms;
 }

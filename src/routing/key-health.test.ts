@@ -91,6 +91,27 @@ describe("key health: quota and rate limits cool the key", () => {
     expect(health.view(a, clock.now)).toMatchObject({ state: "healthy", reason: null, until: null });
   });
 
+  it("a used-up usage window: cooling until the stated reset (days if need be, capped), a default without one, ended early by a success", () => {
+    const day = 86_400_000;
+    const { health, attempt, clock } = engine({ usageLimitCooldownMs: 600_000, usageLimitMaxWaitMs: 7 * day, maxWaitMs: 6 * 3_600_000 });
+    const a = key("a");
+    // Beyond max_wait_ms (which caps ordinary waits): a weekly window's reset is honoured.
+    attempt(a, "usage_limit", 3 * day);
+    expect(health.view(a, clock.now)).toMatchObject({ state: "cooling", reason: "usage limit reached", until: clock.now + 3 * day });
+    const b = key("b");
+    attempt(b, "usage_limit", 30 * day);
+    expect(b.coolingUntil).toBe(clock.now + 7 * day);
+    const c = key("c");
+    attempt(c, "usage_limit");
+    expect(c.coolingUntil).toBe(clock.now + 600_000);
+    // The admin restored the subscription: the next attempt on the key (a last resort while cooling) succeeds and ends the cooldown.
+    clock.now += 1000;
+    expect(health.order(new KeyPool([a]), undefined, clock.now)).toEqual([a]);
+    attempt(a, "ok");
+    expect(health.view(a, clock.now)).toMatchObject({ state: "healthy", reason: null, until: null });
+    expect(a.coolingUntil).toBe(0);
+  });
+
   it("429: Retry-After (or a reset header) wins; without one, exponential backoff up to the cap, reset by a success", () => {
     const { attempt, clock } = engine({ rateLimitBackoffMs: 1000, rateLimitMaxBackoffMs: 5000 });
     const a = key("a");

@@ -6,6 +6,7 @@
  *
  *   healthy ──401/403──▶ disabled            (until an admin changes the key, or a configured probe)
  *   healthy ──402/quota──▶ cooling (long)     ──time──▶ healthy
+ *   healthy ──usage_limit_reached──▶ cooling (until the plan window's reset, up to days) ──time or a success──▶ healthy
  *   healthy ──429──▶ cooling (Retry-After, reset headers, else exponential) ──time──▶ healthy
  *   healthy ──N consecutive 5xx/network──▶ open ──cooldown──▶ half_open: ONE probe
  *   half_open ──probe ok──▶ healthy;  half_open ──probe fails──▶ open (longer cooldown)
@@ -64,6 +65,10 @@ export interface HealthSettings {
   rateLimitMaxBackoffMs: number;
   /** 402 or a quota-exhausted body, when the upstream names no reset. */
   quotaCooldownMs: number;
+  /** A subscription's usage window used up (Codex `usage_limit_reached`) that names no reset. */
+  usageLimitCooldownMs: number;
+  /** Longest cooldown for a used-up usage window (the weekly window resets up to 7 days later). */
+  usageLimitMaxWaitMs: number;
   /** Longest wait taken from an upstream's own headers or body (guards against nonsense). */
   maxWaitMs: number;
   /** How long a half-open key's probe holds its slot before another may go (a lease is always reported; this is a backstop). */
@@ -77,6 +82,8 @@ export const DEFAULT_HEALTH: HealthSettings = {
   rateLimitBackoffMs: 1_000,
   rateLimitMaxBackoffMs: 60_000,
   quotaCooldownMs: 3_600_000,
+  usageLimitCooldownMs: 3_600_000,
+  usageLimitMaxWaitMs: 7 * 24 * 3_600_000,
   maxWaitMs: 6 * 3_600_000,
   probeHoldMs: 600_000,
 };
@@ -206,6 +213,11 @@ export function createLocalKeyHealth(o: KeyHealthOptions | (() => number) = {}):
         return;
       case "quota": {
         enter(key, s, "cooling", "quota exhausted", t + (clampWait(wait) ?? settings.quotaCooldownMs), t, cls);
+        return;
+      }
+      case "usage_limit": {
+        const stated = wait !== undefined && wait > 0 ? Math.min(wait, settings.usageLimitMaxWaitMs) : settings.usageLimitCooldownMs;
+        enter(key, s, "cooling", "usage limit reached", t + stated, t, cls);
         return;
       }
       case "rate_limited": {

@@ -83,10 +83,10 @@ describe("least loaded, for requests without a session", () => {
     const slowIdle = key("slow-idle", { inFlight: 0, latencyEwmaMs: 2000 }); // 1 x 2000
     const failing = key("failing", { inFlight: 0, latencyEwmaMs: 100, errorRate: 0.9 }); // 100 / 0.1 = 1000
     expect(new KeyPool([slowIdle, failing, fastBusy]).order(undefined, 0).map((k) => k.id)).toEqual(["fast-busy", "failing", "slow-idle"]);
-    expect(loadCost(key("fresh"))).toBe(loadCost(key("measured", { latencyEwmaMs: 250 })));
+    expect(loadCost(key("fresh"), 0)).toBe(loadCost(key("measured", { latencyEwmaMs: 250 }), 0));
     // An error rate of 1 (or a NaN) still gives a finite cost: the key sorts last, it does not vanish.
-    expect(Number.isFinite(loadCost(key("dead", { errorRate: 1 })))).toBe(true);
-    expect(loadCost(key("nan", { errorRate: Number.NaN }))).toBe(loadCost(key("ok")));
+    expect(Number.isFinite(loadCost(key("dead", { errorRate: 1 }), 0))).toBe(true);
+    expect(loadCost(key("nan", { errorRate: Number.NaN }), 0)).toBe(loadCost(key("ok"), 0));
   });
 
   it("lets equally loaded keys take turns instead of the first taking every request", () => {

@@ -7,15 +7,18 @@
  * - a request with a session (its cache-affinity key) goes to the key with the highest
  *   rendezvous score for that session, so prompt caches (which are per upstream account)
  *   keep hitting, and losing a key moves only the sessions that were on it: every other
- *   key's score for a session is unchanged, so its winner is too;
+ *   key's score for a session is unchanged, so its winner is too. A subscription account
+ *   near the end of its usage window (key-headroom.ts) loses its sessions the same way;
  * - a request without one goes to the least loaded key: in-flight requests weighted by
- *   the key's recent latency and error rate.
+ *   the key's recent latency and error rate, divided by the share of its usage window left
+ *   (subscription accounts; 1 for API keys).
  *
  * Selection is one pass over the pool, keeping only the few best keys the planner asks
  * for (`limit`), so a pool of a thousand keys is never sorted per request.
  */
 import { hash32, rendezvous } from "./hashing.js";
 import type { KeyStats } from "./key-health.js";
+import { headroomShare, nearExhaustion, type CodexUsage } from "./key-headroom.js";
 
 export interface PoolKey {
   readonly id: string;
@@ -37,6 +40,8 @@ export interface PoolKey {
   health?: KeyStats;
   /** The upstream's name, for metrics and log lines about the key. */
   upstream?: string;
+  /** The subscription account's usage windows from its last answer (Codex backend; routing/key-headroom.ts). */
+  usage?: CodexUsage;
 }
 
 /** Whether a key may take requests now: in the pool and not cooling down. */
@@ -55,13 +60,14 @@ const MAX_ERROR_RATE = 0.95;
 /**
  * What sending one more request to the key is expected to cost: the requests ahead of it
  * (in flight, plus this one) times how long each takes, divided by the chance it succeeds
- * (a failing key costs a retry elsewhere).
+ * (a failing key costs a retry elsewhere) and by the share of its subscription's usage
+ * window left (an account at 80 % costs five times one at 0 %: headroom is spent evenly).
  */
-export function loadCost(key: PoolKey): number {
+export function loadCost(key: PoolKey, now: number): number {
   const latency = key.latencyEwmaMs > 0 ? key.latencyEwmaMs : UNMEASURED_LATENCY_MS;
   // `!(x > 0)` also turns NaN into 0.
   const errorRate = !(key.errorRate > 0) ? 0 : Math.min(key.errorRate, MAX_ERROR_RATE);
-  return ((key.inFlight + 1) * latency) / (1 - errorRate);
+  return ((key.inFlight + 1) * latency) / (1 - errorRate) / headroomShare(key, now);
 }
 
 /** Insert `key` with `score` into the best-first list, keeping at most `limit` (lower score is better). */
@@ -91,7 +97,8 @@ export class KeyPool {
    * Up to `limit` keys in the order to try: healthy ones first (the session's rendezvous
    * winner first, then least loaded), then cooling ones, soonest back first, as a last
    * resort so a fully cooled pool still gets an attempt rather than failing outright.
-   * Removed keys never appear.
+   * Removed keys never appear. The session's winner is chosen among keys with headroom
+   * left (key-headroom.ts); only when every healthy key is near exhaustion among all.
    */
   order(affinity: string | undefined, now: number, limit = this.keys.length): PoolKey[] {
     const n = this.keys.length;
@@ -104,16 +111,24 @@ export class KeyPool {
     if (affinity !== undefined) {
       const session = hash32(affinity);
       let best = -1;
+      let bestSpent = -1;
+      let spent: PoolKey | undefined;
       for (let i = 0; i < n; i++) {
         const k = this.keys[i]!;
         if (!isHealthy(k, now)) continue;
         // Ties (one in four billion) go to the earlier key, the same on every node.
         const score = rendezvous(session, this.hashes[i]!);
-        if (score > best) {
+        if (nearExhaustion(k, now)) {
+          if (score > bestSpent) {
+            bestSpent = score;
+            spent = k;
+          }
+        } else if (score > best) {
           best = score;
           pinned = k;
         }
       }
+      pinned ??= spent;
     }
     const rest = pinned ? limit - 1 : limit;
     const start = affinity === undefined ? this.cursor++ % n : 0;
@@ -123,7 +138,7 @@ export class KeyPool {
       const k = this.keys[(start + j) % n]!;
       if (k.removed || k === pinned) continue;
       if (k.coolingUntil > now) keepBest(cooling, coolingScores, k, k.coolingUntil, limit);
-      else if (rest > 0) keepBest(healthy, healthyScores, k, loadCost(k), rest);
+      else if (rest > 0) keepBest(healthy, healthyScores, k, loadCost(k, now), rest);
     }
     const ordered = pinned ? [pinned, ...healthy] : healthy;
     for (const k of cooling) {
@@ -142,7 +157,7 @@ export class KeyPool {
       const k = this.keys[(start + j) % n]!;
       if (k.removed || k === pinned) continue;
       if (k.coolingUntil > now) cooling.push({ k, at: j });
-      else healthy.push({ k, cost: loadCost(k), at: j });
+      else healthy.push({ k, cost: loadCost(k, now), at: j });
     }
     // Ties keep scan order, as the one-pass selection does.
     healthy.sort((a, b) => a.cost - b.cost || a.at - b.at);

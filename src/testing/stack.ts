@@ -19,7 +19,7 @@ export interface Stack {
   mock: MockUpstream;
   dataDir: string;
   usage: UsageRecord[];
-  /** Between tests: forgets the mock's rules and recorded requests, the usage records, and key health (kept in memory). */
+  /** Between tests: forgets the mock's rules and recorded requests, the usage records, and key health and headroom (kept in memory). */
   fresh(): void;
   close(): Promise<void>;
 }
@@ -80,6 +80,8 @@ export async function startStack(
     pricer?: GatewayOptions["pricer"];
     /** The gateway's logger (default: silent); tests that read log lines pass one with a capturing destination. */
     logger?: GatewayOptions["logger"];
+    /** The gateway's routing and key-health clock (default: Date.now); tests move it instead of waiting out cooldowns. */
+    now?: GatewayOptions["now"];
   } = {},
 ): Promise<Stack> {
   const mock = await startMockUpstream();
@@ -97,6 +99,7 @@ export async function startStack(
     admissionChecks: opts.admissionChecks,
     meter: opts.meter,
     pricer: opts.pricer,
+    now: opts.now,
   });
   return {
     gw,
@@ -108,7 +111,7 @@ export async function startStack(
       mock.reset();
       usage.length = 0;
       for (const t of gw.catalog.snapshot.upstreams)
-        for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false, health: undefined });
+        for (const k of t.pool.keys) Object.assign(k, { coolingUntil: 0, failures: 0, removed: false, health: undefined, usage: undefined });
     },
     async close() {
       await gw.close(1000);
