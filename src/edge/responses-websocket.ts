@@ -15,8 +15,10 @@ import type { Duplex } from "node:stream";
 import { randomUUID } from "node:crypto";
 import { WebSocketServer, type WebSocket } from "ws";
 import { GatewayError } from "../canonical/errors.js";
+import { ERROR_CODES, isErrorCode } from "../canonical/error-codes.js";
 import { SseParser } from "../transport/sse.js";
 import type { ClientSink, Exchange } from "../pipeline/exchange.js";
+import type { UpstreamSocketSession } from "../pipeline/upstream-socket-session.js";
 import type { Logger } from "../observability/logger.js";
 
 export interface ResponsesWebSocketOptions {
@@ -29,6 +31,11 @@ export interface ResponsesWebSocketOptions {
   bodyLimit: number;
   /** Counts a connection closed for breaking RFC 6455 (the `ws` error code, a closed set). */
   countProtocolError(code: string): void;
+  /**
+   * The connection's upstream socket session (pipeline/upstream-socket-session.ts), used by turns
+   * whose upstream has `websocket: true`; closed with the connection. Absent: every turn goes over HTTP.
+   */
+  openSession?(): UpstreamSocketSession;
   /** The client's address for the upgrade request (the peer, or what a trusted proxy reports); every turn carries it. */
   clientAddress?(req: IncomingMessage): string | undefined;
 }
@@ -63,6 +70,25 @@ const DRAINING_MESSAGE = "This gateway node is shutting down and takes no new re
  */
 function errorFrame(status: number, type: string, code: string, message: string, headers?: Record<string, string>): string {
   return JSON.stringify({ type: "error", status, error: { type, code, message }, ...(headers ? { headers } : {}) });
+}
+
+/**
+ * A stream's `error` event as the WebSocket's in-band error frame. The gateway's own stream error
+ * (`{type:"error", code, message}`, the SSE shape) carries no `status`, and Codex CLI ignores an error
+ * frame without one, so it would wait for an end that never comes: it gets the code's status. An
+ * upstream socket's own error frames already have the frame's shape and pass unchanged.
+ */
+function inBandError(data: string): string {
+  let e: { type?: unknown; status?: unknown; code?: unknown; message?: unknown; error?: unknown };
+  try {
+    e = JSON.parse(data) as typeof e;
+  } catch {
+    return data;
+  }
+  if (typeof e.status === "number" || e.error !== undefined) return data;
+  const code = typeof e.code === "string" ? e.code : "upstream_error";
+  const status = isErrorCode(code) ? ERROR_CODES[code].status : 502;
+  return errorFrame(status, status >= 500 ? "server_error" : "invalid_request_error", code, typeof e.message === "string" ? e.message : "The response failed.");
 }
 
 /** Headers an error answer keeps in its frame: the ones that tell the client what to do (not content-type and the like). */
@@ -134,7 +160,7 @@ class WebSocketTurnSink implements ClientSink {
           this.completed = undefined;
         }
       }
-      this.ws.send(ev.data);
+      this.ws.send(ev.event === "error" ? inBandError(ev.data) : ev.data);
     }
   }
 
@@ -223,9 +249,11 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     const state: ConnectionState = { lastRequest: undefined, lastResponseId: undefined, lastOutput: [], busy: false };
     states.set(ws, state);
     const connection = new AbortController();
+    const session = o.openSession?.();
     ws.on("close", () => {
       states.delete(ws);
       connection.abort();
+      session?.close();
     });
     // `ws` has already sent the close frame with the matching code (1002, 1007, 1009) and is closing
     // the socket; all that is left is to say so.
@@ -245,7 +273,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
         goAway(ws);
         return;
       }
-      void turn(ws, upgrade, state, data.toString(), connection.signal)
+      void turn(ws, upgrade, state, data.toString(), connection.signal, session)
         .catch((err: unknown) => {
           o.logger.error({ err }, "websocket turn failed");
           if (ws.readyState === ws.OPEN) ws.send(errorFrame(500, "server_error", "internal_error", "The gateway failed to handle this request."));
@@ -257,7 +285,14 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     });
   }
 
-  async function turn(ws: WebSocket, upgrade: IncomingMessage, state: ConnectionState, text: string, signal: AbortSignal): Promise<void> {
+  async function turn(
+    ws: WebSocket,
+    upgrade: IncomingMessage,
+    state: ConnectionState,
+    text: string,
+    signal: AbortSignal,
+    session: UpstreamSocketSession | undefined,
+  ): Promise<void> {
     let frame: Json;
     try {
       const v: unknown = JSON.parse(text);
@@ -278,6 +313,8 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     }
     const { type: _type, stream: _stream, background: _background, generate, previous_response_id: previous, ...rest } = frame;
     let body: Json = rest;
+    /** The frame as the client sent it (less `previous_response_id`), for an upstream socket that holds the previous response. */
+    let chained: Json | undefined;
     if (previous !== undefined) {
       if (!state.lastRequest || previous !== state.lastResponseId) {
         ws.send(
@@ -295,6 +332,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
       body = { ...state.lastRequest, ...rest, input: [...lastInput, ...state.lastOutput, ...newInput] };
       if (rest.model === undefined) body.model = state.lastRequest.model;
       if (rest.instructions === undefined && state.lastRequest.instructions !== undefined) body.instructions = state.lastRequest.instructions;
+      chained = { ...rest, model: body.model, ...(body.instructions !== undefined ? { instructions: body.instructions } : {}) };
     }
     if (generate === false) {
       // Warm-up (docs/protocols.md#responses-over-websocket): a response id to chain from, no model output.
@@ -334,6 +372,17 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
         res: sink,
         signal,
         startedAt: performance.now(),
+        ...(session
+          ? {
+              socketTurn: {
+                session,
+                chained:
+                  chained && typeof previous === "string"
+                    ? { body: Buffer.from(JSON.stringify({ ...chained, stream: true })), previousId: previous }
+                    : undefined,
+              },
+            }
+          : {}),
       });
     } finally {
       state.busy = false;
