@@ -40,6 +40,8 @@ export interface MockSocketConnection {
   headers: Record<string, string>;
   /** Every text frame received, parsed (the raw text when it was not JSON). */
   frames: unknown[];
+  /** The `x-codex-turn-state` its upgrade was answered with (Codex paths). */
+  turnState: string | undefined;
   /** Response ids this connection answered, in order. */
   responseIds: string[];
   open: boolean;
@@ -107,8 +109,12 @@ export function attachResponsesSockets(server: Server, deps: MockSocketDeps): Mo
   wss.on("error", () => undefined);
   // The Codex backend answers its upgrade with a sticky-routing token that Codex CLI replays within the turn.
   let turnStates = 0;
+  const turnStateOf = new WeakMap<IncomingMessage, string>();
   wss.on("headers", (out: string[], req: IncomingMessage) => {
-    if ((req.url ?? "").includes("/codex/")) out.push(`x-codex-turn-state: ts_${++turnStates}`);
+    if (!(req.url ?? "").includes("/codex/")) return;
+    const value = `ts_${++turnStates}`;
+    turnStateOf.set(req, value);
+    out.push(`x-codex-turn-state: ${value}`);
   });
   const live = new Set<WebSocket>();
   const sockets: MockSockets = {
@@ -148,12 +154,12 @@ export function attachResponsesSockets(server: Server, deps: MockSocketDeps): Mo
       socket.end(`HTTP/1.1 ${rule.status} Refused\r\n${lines.join("")}content-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`);
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, adapter, path, headers));
+    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, adapter, path, headers, turnStateOf.get(req)));
   });
 
-  function serve(ws: WebSocket, adapter: ProtocolAdapter, path: string, headers: Record<string, string>): void {
+  function serve(ws: WebSocket, adapter: ProtocolAdapter, path: string, headers: Record<string, string>, turnState: string | undefined): void {
     live.add(ws);
-    const conn: MockSocketConnection = { path, headers, frames: [], responseIds: [], open: true };
+    const conn: MockSocketConnection = { path, headers, frames: [], turnState, responseIds: [], open: true };
     if (deps.recording) sockets.connections.push(conn);
     /** The connection-local state: the last completed response, its full input and its output items. */
     let last: { id: string; input: unknown[]; output: unknown[] } | undefined;
