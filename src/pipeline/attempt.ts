@@ -18,6 +18,7 @@ import type { AnswerError } from "../protocols/common/error-in-answer.js";
 import type { AttemptTrailEntry } from "../storage/ports.js";
 import { responsesSocketUrl, webSocketSettings, withWebSocketBeta } from "../upstream/responses-socket.js";
 import { setCodexSession } from "./affinity.js";
+import { stoppedBy } from "./stop.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
 import type { UpstreamSocketSession } from "./upstream-socket-session.js";
 
@@ -42,6 +43,17 @@ export interface SendOptions {
    * is the client's incremental frame, prepared like `body`.
    */
   socket?: { session: UpstreamSocketSession; chained?: { body: Buffer; previousId: string }; turnId?: string };
+}
+
+/** A signal aborted only when the gateway itself stops the request (not when the client leaves): pipeline/stop.ts. */
+function gatewayStop(signal: AbortSignal): AbortSignal {
+  const stop = new AbortController();
+  const check = (): void => {
+    if (stoppedBy(signal)) stop.abort(signal.reason);
+  };
+  if (signal.aborted) check();
+  else signal.addEventListener("abort", check, { once: true });
+  return stop.signal;
 }
 
 /** Upgrade refusals that speak of the key or the upstream's health, classified like the same HTTP answer; any other means "no WebSocket here". */
@@ -133,6 +145,7 @@ export class Attempt {
             headersTimeoutMs: cutByDeadline ? left : timeoutMs,
             bodyTimeoutMs: timeoutMs,
             signal: this.ex.signal,
+            stop: gatewayStop(this.ex.signal),
           });
           if (sent.kind === "response") response = sent.response;
           else if (refusalIsKeyFault(sent.status)) response = refusalAsResponse(sent.status, sent.headers, sent.body);

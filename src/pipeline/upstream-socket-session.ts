@@ -37,7 +37,10 @@ export interface SocketSendRequest {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** Aborts the upgrade under way (the client left, or the gateway stops the request). */
   signal: AbortSignal;
+  /** Aborted only when the gateway stops the request (pipeline/stop.ts): a turn on the socket ends there. A client that leaves does not end it. */
+  stop?: AbortSignal;
 }
 
 export type SocketSendResult =
@@ -200,6 +203,7 @@ export class UpstreamSocketSession {
     return b.socket.turn(createFrame(body, previousId), {
       headersTimeoutMs: req.headersTimeoutMs,
       bodyTimeoutMs: req.bodyTimeoutMs,
+      stop: req.stop,
       onEnd: (end) => {
         this.#busy = false;
         // Only a response the upstream finished can be chained from.

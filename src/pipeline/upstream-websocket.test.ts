@@ -3,6 +3,7 @@
  * sockets: client → gateway → mock upstream WebSocket (docs/codex.md#upstream-websocket-sessions).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { rm } from "node:fs/promises";
 import WebSocket from "ws";
 import { ACME_KEY, eventually, startStack, type Stack } from "../testing/stack.js";
 import { validateResponsesStream } from "../protocols/openai-responses/validate.js";
@@ -306,5 +307,39 @@ describe("upstream WebSocket sessions", () => {
     ws.close();
     expect(stack.mock.sockets.connections).toHaveLength(0);
     expect(stack.mock.requests.filter((r) => r.method === "POST")).toHaveLength(1);
+  });
+});
+
+describe("upstream WebSocket sessions at shutdown", () => {
+  it("stops a socket turn that outlives the grace with an error frame, recorded as server_shutting_down", async () => {
+    const own = await startStack({ yaml });
+    try {
+      let release!: () => void;
+      own.mock.sockets.hold = { afterEvents: 5, until: new Promise<void>((resolve) => (release = resolve)) };
+      const ws = await new Promise<WebSocket>((resolve, reject) => {
+        const c = new WebSocket(`${own.gw.url.replace("http", "ws")}/v1/responses`, { headers: { authorization: `Bearer ${ACME_KEY}` } });
+        c.once("open", () => resolve(c));
+        c.once("error", reject);
+      });
+      const events: Ev[] = [];
+      const firstDelta = new Promise<void>((resolve) =>
+        ws.on("message", (d) => {
+          const ev = JSON.parse(d.toString()) as Ev;
+          events.push(ev);
+          if (ev.type === "response.output_text.delta") resolve();
+        }),
+      );
+      ws.on("error", () => undefined);
+      ws.send(JSON.stringify(first("gpt-ws", "held")));
+      await firstDelta;
+      await own.gw.close(200);
+      release();
+      expect(events.at(-1)).toMatchObject({ type: "error", status: 503, error: { code: "server_shutting_down" } });
+      expect(own.usage).toEqual([expect.objectContaining({ status: 503, errorCode: "server_shutting_down", aborted: false })]);
+    } finally {
+      // The gateway is closed already; the rest of what the stack holds.
+      await own.mock.close();
+      await rm(own.dataDir, { recursive: true, force: true });
+    }
   });
 });

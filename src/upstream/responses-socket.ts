@@ -175,14 +175,32 @@ export class ResponsesSocket {
    * leaves: the caller decides, by reading on (to meter what the upstream still produces) or not.
    * `onEnd` learns how the turn ended, once, whether the body was read to its end or given up.
    */
-  async turn(frame: Buffer, o: { headersTimeoutMs: number; bodyTimeoutMs: number; onEnd(end: TurnEnd): void }): Promise<SocketAnswer> {
+  async turn(
+    frame: Buffer,
+    o: {
+      headersTimeoutMs: number;
+      bodyTimeoutMs: number;
+      onEnd(end: TurnEnd): void;
+      /** Ends the turn where it stands (the gateway stopping it): the read rejects with the signal's reason and the socket goes. */
+      stop?: AbortSignal;
+    },
+  ): Promise<SocketAnswer> {
     if (!this.usable) throw new UpstreamTransportError("network", "upstream socket is not open");
+    if (o.stop?.aborted) throw o.stop.reason;
     this.#busy = true;
     let ended = false;
+    const onStop = (): void => {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      w?.reject(o.stop?.reason as Error);
+      this.ws.terminate();
+    };
+    o.stop?.addEventListener("abort", onStop, { once: true });
     const end = (e: TurnEnd): void => {
       if (ended) return;
       ended = true;
       this.#busy = false;
+      o.stop?.removeEventListener("abort", onStop);
       o.onEnd(e);
     };
     await new Promise<void>((resolve, reject) => this.ws.send(frame, { binary: false }, (err) => (err ? reject(err) : resolve()))).catch((err: Error) => {
@@ -194,6 +212,7 @@ export class ResponsesSocket {
       first = await this.next(o.headersTimeoutMs);
     } catch (err) {
       end({ terminal: undefined, responseId: undefined });
+      if (o.stop?.aborted) throw o.stop.reason;
       throw new UpstreamTransportError("network", (err as Error).message, err);
     }
     if (first === null) {
