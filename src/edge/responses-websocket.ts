@@ -4,10 +4,12 @@
  * one turn, run through the same pipeline as HTTP (auth, admission, lanes,
  * metering); its stream events go back as one JSON text frame each.
  *
- * Upstreams are reached over HTTP, so the connection keeps what the public API
- * keeps server-side (docs/protocols.md#websocket-to-http-upstreams): the last request and its output. A follow-up with
- * `previous_response_id` naming the last response is rebuilt into a full
- * request (last input + last output + new input). One response at a time.
+ * The connection keeps what the public API keeps server-side (pipeline/responses-conversation.ts,
+ * docs/protocols.md#websocket-to-http-upstreams): the last request and its output. A follow-up with
+ * `previous_response_id` naming the last response is rebuilt into a full request (last input + last
+ * output + new input) for upstreams reached over HTTP; an upstream with `websocket: true` gets the
+ * turn on the connection's own upstream socket (pipeline/upstream-socket-session.ts), incrementally
+ * when that socket holds the previous response. This module only dispatches frames. One response at a time.
  */
 import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
 import { STATUS_CODES } from "node:http";
@@ -19,6 +21,7 @@ import { ERROR_CODES, isErrorCode } from "../canonical/error-codes.js";
 import { SseParser } from "../transport/sse.js";
 import type { ClientSink, Exchange } from "../pipeline/exchange.js";
 import type { UpstreamSocketSession } from "../pipeline/upstream-socket-session.js";
+import { ResponsesConversation } from "../pipeline/responses-conversation.js";
 import type { Logger } from "../observability/logger.js";
 
 export interface ResponsesWebSocketOptions {
@@ -43,9 +46,8 @@ export interface ResponsesWebSocketOptions {
 type Json = Record<string, unknown>;
 
 interface ConnectionState {
-  lastRequest: Json | undefined;
-  lastResponseId: string | undefined;
-  lastOutput: unknown[];
+  /** The last request and its output, for `previous_response_id` follow-ups (pipeline/responses-conversation.ts). */
+  conversation: ResponsesConversation;
   busy: boolean;
 }
 
@@ -246,7 +248,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
   });
 
   function serve(ws: WebSocket, upgrade: IncomingMessage, accountId: string): void {
-    const state: ConnectionState = { lastRequest: undefined, lastResponseId: undefined, lastOutput: [], busy: false };
+    const state: ConnectionState = { conversation: new ResponsesConversation(), busy: false };
     states.set(ws, state);
     const connection = new AbortController();
     const session = o.openSession?.();
@@ -312,28 +314,19 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
       return;
     }
     const { type: _type, stream: _stream, background: _background, generate, previous_response_id: previous, ...rest } = frame;
-    let body: Json = rest;
-    /** The frame as the client sent it (less `previous_response_id`), for an upstream socket that holds the previous response. */
-    let chained: Json | undefined;
-    if (previous !== undefined) {
-      if (!state.lastRequest || previous !== state.lastResponseId) {
-        ws.send(
-          errorFrame(
-            400,
-            "invalid_request_error",
-            "previous_response_not_found",
-            `Previous response '${String(previous)}' is not known on this connection; send the full input.`,
-          ),
-        );
-        return;
-      }
-      const newInput = Array.isArray(rest.input) ? rest.input : rest.input === undefined ? [] : [{ role: "user", content: rest.input }];
-      const lastInput = Array.isArray(state.lastRequest.input) ? state.lastRequest.input : [];
-      body = { ...state.lastRequest, ...rest, input: [...lastInput, ...state.lastOutput, ...newInput] };
-      if (rest.model === undefined) body.model = state.lastRequest.model;
-      if (rest.instructions === undefined && state.lastRequest.instructions !== undefined) body.instructions = state.lastRequest.instructions;
-      chained = { ...rest, model: body.model, ...(body.instructions !== undefined ? { instructions: body.instructions } : {}) };
+    const planned = state.conversation.turn(rest, previous);
+    if (planned.kind === "unknown_previous") {
+      ws.send(
+        errorFrame(
+          400,
+          "invalid_request_error",
+          "previous_response_not_found",
+          `Previous response '${String(previous)}' is not known on this connection; send the full input.`,
+        ),
+      );
+      return;
     }
+    const { body, chained } = planned;
     if (generate === false) {
       // Warm-up (docs/protocols.md#responses-over-websocket): a response id to chain from, no model output.
       const id = `resp_${randomUUID().replaceAll("-", "")}`;
@@ -348,9 +341,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
       };
       ws.send(JSON.stringify({ type: "response.created", sequence_number: 0, response: { ...response, status: "in_progress" } }));
       ws.send(JSON.stringify({ type: "response.completed", sequence_number: 1, response }));
-      state.lastRequest = body;
-      state.lastResponseId = id;
-      state.lastOutput = [];
+      state.conversation.completed(body, id, []);
       return;
     }
     state.busy = true;
@@ -376,10 +367,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
           ? {
               socketTurn: {
                 session,
-                chained:
-                  chained && typeof previous === "string"
-                    ? { body: Buffer.from(JSON.stringify({ ...chained, stream: true })), previousId: previous }
-                    : undefined,
+                chained: chained ? { body: Buffer.from(JSON.stringify({ ...chained.fields, stream: true })), previousId: chained.previousId } : undefined,
               },
             }
           : {}),
@@ -388,18 +376,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
       state.busy = false;
     }
     const done = sink.completed;
-    if (done && typeof done.id === "string") {
-      state.lastRequest = body;
-      state.lastResponseId = done.id;
-      // Replayed as input with store:false, so without server-side item ids (docs/protocols.md#responses-input-items).
-      state.lastOutput = Array.isArray(done.output)
-        ? done.output.map((item) => {
-            if (!item || typeof item !== "object") return item;
-            const { id: _id, ...rest } = item as Json;
-            return rest;
-          })
-        : [];
-    }
+    if (done && typeof done.id === "string") state.conversation.completed(body, done.id, done.output);
   }
 
   return {
