@@ -194,7 +194,11 @@ export const ERROR_CODES = {
     status: 502,
     description: "Passthrough: the upstream stream ended before its terminal event (sent in-stream).",
   },
-  upstream_stream_broken: { kind: "upstream", status: 502, description: "Passthrough: the upstream stream failed mid-way (sent in-stream)." },
+  upstream_stream_broken: {
+    kind: "upstream",
+    status: 502,
+    description: "Passthrough: the upstream stream (or upstream WebSocket) failed mid-way (sent in-stream; over a Responses WebSocket as an error frame).",
+  },
   stream_truncated: { kind: "upstream", status: 502, description: "Translate lane: the upstream stream ended before its terminal event." },
   bad_event: { kind: "upstream", status: 502, description: "Translate lane: an Anthropic upstream sent a malformed stream event." },
   bad_chunk: { kind: "upstream", status: 502, description: "Translate lane: a Chat upstream sent a stream chunk that is not a JSON object." },

@@ -28,6 +28,10 @@ const upstream = z.strictObject({
   headers: z.record(z.string(), z.string()).default({}),
   /** Send the session's cache key as `prompt_cache_key`; unset = the protocol's default (see docs/configuration.md). */
   prompt_cache_key: z.boolean().optional(),
+  /** Responses and Codex upstreams: carry a client's Responses WebSocket on an upstream socket (docs/codex.md#upstream-websocket-sessions). */
+  websocket: z.boolean().optional(),
+  /** Replace the upstream socket between turns once it is this old (default 55 minutes; OpenAI closes at 60). */
+  websocket_max_age_ms: z.number().int().positive().optional(),
   /** Which client headers reach this upstream; unset = the default rules (docs/configuration.md#forwarded-headers). */
   forward_headers: z
     .strictObject({

@@ -4,10 +4,12 @@
  * one turn, run through the same pipeline as HTTP (auth, admission, lanes,
  * metering); its stream events go back as one JSON text frame each.
  *
- * Upstreams are reached over HTTP, so the connection keeps what the public API
- * keeps server-side (docs/protocols.md#websocket-to-http-upstreams): the last request and its output. A follow-up with
- * `previous_response_id` naming the last response is rebuilt into a full
- * request (last input + last output + new input). One response at a time.
+ * The connection keeps what the public API keeps server-side (pipeline/responses-conversation.ts,
+ * docs/protocols.md#websocket-to-http-upstreams): the last request and its output. A follow-up with
+ * `previous_response_id` naming the last response is rebuilt into a full request (last input + last
+ * output + new input) for upstreams reached over HTTP; an upstream with `websocket: true` gets the
+ * turn on the connection's own upstream socket (pipeline/upstream-socket-session.ts), incrementally
+ * when that socket holds the previous response. This module only dispatches frames. One response at a time.
  */
 import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
 import { STATUS_CODES } from "node:http";
@@ -15,8 +17,11 @@ import type { Duplex } from "node:stream";
 import { randomUUID } from "node:crypto";
 import { WebSocketServer, type WebSocket } from "ws";
 import { GatewayError } from "../canonical/errors.js";
+import { ERROR_CODES, isErrorCode } from "../canonical/error-codes.js";
 import { SseParser } from "../transport/sse.js";
 import type { ClientSink, Exchange } from "../pipeline/exchange.js";
+import type { UpstreamSocketSession } from "../pipeline/upstream-socket-session.js";
+import { ResponsesConversation } from "../pipeline/responses-conversation.js";
 import type { Logger } from "../observability/logger.js";
 
 export interface ResponsesWebSocketOptions {
@@ -29,6 +34,11 @@ export interface ResponsesWebSocketOptions {
   bodyLimit: number;
   /** Counts a connection closed for breaking RFC 6455 (the `ws` error code, a closed set). */
   countProtocolError(code: string): void;
+  /**
+   * The connection's upstream socket session (pipeline/upstream-socket-session.ts), used by turns
+   * whose upstream has `websocket: true`; closed with the connection. Absent: every turn goes over HTTP.
+   */
+  openSession?(): UpstreamSocketSession;
   /** The client's address for the upgrade request (the peer, or what a trusted proxy reports); every turn carries it. */
   clientAddress?(req: IncomingMessage): string | undefined;
 }
@@ -36,9 +46,8 @@ export interface ResponsesWebSocketOptions {
 type Json = Record<string, unknown>;
 
 interface ConnectionState {
-  lastRequest: Json | undefined;
-  lastResponseId: string | undefined;
-  lastOutput: unknown[];
+  /** The last request and its output, for `previous_response_id` follow-ups (pipeline/responses-conversation.ts). */
+  conversation: ResponsesConversation;
   busy: boolean;
 }
 
@@ -63,6 +72,25 @@ const DRAINING_MESSAGE = "This gateway node is shutting down and takes no new re
  */
 function errorFrame(status: number, type: string, code: string, message: string, headers?: Record<string, string>): string {
   return JSON.stringify({ type: "error", status, error: { type, code, message }, ...(headers ? { headers } : {}) });
+}
+
+/**
+ * A stream's `error` event as the WebSocket's in-band error frame. The gateway's own stream error
+ * (`{type:"error", code, message}`, the SSE shape) carries no `status`, and Codex CLI ignores an error
+ * frame without one, so it would wait for an end that never comes: it gets the code's status. An
+ * upstream socket's own error frames already have the frame's shape and pass unchanged.
+ */
+function inBandError(data: string): string {
+  let e: { type?: unknown; status?: unknown; code?: unknown; message?: unknown; error?: unknown };
+  try {
+    e = JSON.parse(data) as typeof e;
+  } catch {
+    return data;
+  }
+  if (typeof e.status === "number" || e.error !== undefined) return data;
+  const code = typeof e.code === "string" ? e.code : "upstream_error";
+  const status = isErrorCode(code) ? ERROR_CODES[code].status : 502;
+  return errorFrame(status, status >= 500 ? "server_error" : "invalid_request_error", code, typeof e.message === "string" ? e.message : "The response failed.");
 }
 
 /** Headers an error answer keeps in its frame: the ones that tell the client what to do (not content-type and the like). */
@@ -134,7 +162,7 @@ class WebSocketTurnSink implements ClientSink {
           this.completed = undefined;
         }
       }
-      this.ws.send(ev.data);
+      this.ws.send(ev.event === "error" ? inBandError(ev.data) : ev.data);
     }
   }
 
@@ -220,12 +248,14 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
   });
 
   function serve(ws: WebSocket, upgrade: IncomingMessage, accountId: string): void {
-    const state: ConnectionState = { lastRequest: undefined, lastResponseId: undefined, lastOutput: [], busy: false };
+    const state: ConnectionState = { conversation: new ResponsesConversation(), busy: false };
     states.set(ws, state);
     const connection = new AbortController();
+    const session = o.openSession?.();
     ws.on("close", () => {
       states.delete(ws);
       connection.abort();
+      session?.close();
     });
     // `ws` has already sent the close frame with the matching code (1002, 1007, 1009) and is closing
     // the socket; all that is left is to say so.
@@ -245,7 +275,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
         goAway(ws);
         return;
       }
-      void turn(ws, upgrade, state, data.toString(), connection.signal)
+      void turn(ws, upgrade, state, data.toString(), connection.signal, session)
         .catch((err: unknown) => {
           o.logger.error({ err }, "websocket turn failed");
           if (ws.readyState === ws.OPEN) ws.send(errorFrame(500, "server_error", "internal_error", "The gateway failed to handle this request."));
@@ -257,7 +287,14 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     });
   }
 
-  async function turn(ws: WebSocket, upgrade: IncomingMessage, state: ConnectionState, text: string, signal: AbortSignal): Promise<void> {
+  async function turn(
+    ws: WebSocket,
+    upgrade: IncomingMessage,
+    state: ConnectionState,
+    text: string,
+    signal: AbortSignal,
+    session: UpstreamSocketSession | undefined,
+  ): Promise<void> {
     let frame: Json;
     try {
       const v: unknown = JSON.parse(text);
@@ -277,25 +314,19 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
       return;
     }
     const { type: _type, stream: _stream, background: _background, generate, previous_response_id: previous, ...rest } = frame;
-    let body: Json = rest;
-    if (previous !== undefined) {
-      if (!state.lastRequest || previous !== state.lastResponseId) {
-        ws.send(
-          errorFrame(
-            400,
-            "invalid_request_error",
-            "previous_response_not_found",
-            `Previous response '${String(previous)}' is not known on this connection; send the full input.`,
-          ),
-        );
-        return;
-      }
-      const newInput = Array.isArray(rest.input) ? rest.input : rest.input === undefined ? [] : [{ role: "user", content: rest.input }];
-      const lastInput = Array.isArray(state.lastRequest.input) ? state.lastRequest.input : [];
-      body = { ...state.lastRequest, ...rest, input: [...lastInput, ...state.lastOutput, ...newInput] };
-      if (rest.model === undefined) body.model = state.lastRequest.model;
-      if (rest.instructions === undefined && state.lastRequest.instructions !== undefined) body.instructions = state.lastRequest.instructions;
+    const planned = state.conversation.turn(rest, previous);
+    if (planned.kind === "unknown_previous") {
+      ws.send(
+        errorFrame(
+          400,
+          "invalid_request_error",
+          "previous_response_not_found",
+          `Previous response '${String(previous)}' is not known on this connection; send the full input.`,
+        ),
+      );
+      return;
     }
+    const { body, chained } = planned;
     if (generate === false) {
       // Warm-up (docs/protocols.md#responses-over-websocket): a response id to chain from, no model output.
       const id = `resp_${randomUUID().replaceAll("-", "")}`;
@@ -310,9 +341,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
       };
       ws.send(JSON.stringify({ type: "response.created", sequence_number: 0, response: { ...response, status: "in_progress" } }));
       ws.send(JSON.stringify({ type: "response.completed", sequence_number: 1, response }));
-      state.lastRequest = body;
-      state.lastResponseId = id;
-      state.lastOutput = [];
+      state.conversation.completed(body, id, []);
       return;
     }
     state.busy = true;
@@ -334,23 +363,20 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
         res: sink,
         signal,
         startedAt: performance.now(),
+        ...(session
+          ? {
+              socketTurn: {
+                session,
+                chained: chained ? { body: Buffer.from(JSON.stringify({ ...chained.fields, stream: true })), previousId: chained.previousId } : undefined,
+              },
+            }
+          : {}),
       });
     } finally {
       state.busy = false;
     }
     const done = sink.completed;
-    if (done && typeof done.id === "string") {
-      state.lastRequest = body;
-      state.lastResponseId = done.id;
-      // Replayed as input with store:false, so without server-side item ids (docs/protocols.md#responses-input-items).
-      state.lastOutput = Array.isArray(done.output)
-        ? done.output.map((item) => {
-            if (!item || typeof item !== "object") return item;
-            const { id: _id, ...rest } = item as Json;
-            return rest;
-          })
-        : [];
-    }
+    if (done && typeof done.id === "string") state.conversation.completed(body, done.id, done.output);
   }
 
   return {

@@ -23,6 +23,7 @@ import { renderError } from "../pipeline/render-error.js";
 import { clientAddressResolver } from "../pipeline/client-address.js";
 import { readBody } from "./read-body.js";
 import { attachResponsesWebSocket } from "./responses-websocket.js";
+import { UpstreamSocketSession } from "../pipeline/upstream-socket-session.js";
 
 export interface EdgeOptions {
   pipeline: PipelineDeps;
@@ -441,6 +442,7 @@ export function createEdge(o: EdgeOptions): Edge {
     logger: o.logger,
     bodyLimit: o.bodyLimit,
     countProtocolError: (code) => o.metrics.websocketProtocolErrors.inc({ code }),
+    openSession: () => new UpstreamSocketSession({ logger: o.logger }),
     clientAddress: (req) => clientAddressOf(req.socket.remoteAddress, req.headers),
   });
 

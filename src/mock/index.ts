@@ -4,5 +4,6 @@ export type { JsonValue, MockProtocol, MockRule, MockUpstream, MockUpstreamOptio
 export { type ParsedEvent, assertAnthropicStream, assertChatStream, assertResponsesStream, parseSse } from "./stream-order.js";
 export { ANTHROPIC_HEADERS, CODEX_HEADERS, OPENAI_HEADERS, type RawResult, rawRequest } from "./testing.js";
 export { CODEX_UNSUPPORTED } from "./codex.js";
+export type { MockSocketConnection, MockSockets } from "./responses-websocket.js";
 export { ANTHROPIC_ERROR_TYPES } from "./anthropic.js";
 export { codexAccount, codexUsageHeaders } from "./codex-usage.js";

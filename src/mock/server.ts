@@ -8,6 +8,7 @@
  *   POST /v1/responses                      OpenAI Responses (openai-responses.ts)
  *   POST /backend-api/codex/responses       Codex backend flavour, also /codex/responses (codex.ts)
  *   GET  /backend-api/codex/models          Codex model catalogue, also /codex/models
+ *   GET  /v1/responses, /backend-api/codex/responses (WebSocket upgrade): Responses over WebSocket (responses-websocket.ts)
  *   POST /v1/messages[?beta=true]           Anthropic Messages (anthropic.ts)
  *   POST /v1/messages/count_tokens          Anthropic token count
  *   GET  /v1/models                         OpenAI list, or Anthropic list when `anthropic-version` is sent
@@ -60,6 +61,7 @@ import { buildPlan } from "./plan.js";
 import { type ParsedDirectives, parseDirectiveList, parseTextDirectives, resolveScenario } from "./scenario.js";
 import type { MockRule, MockUpstream, MockUpstreamOptions, RecordedRequest, Scenario } from "./types.js";
 import { PromptCache } from "./usage.js";
+import { attachResponsesSockets, type MockSockets } from "./responses-websocket.js";
 
 export type { MockRule, MockUpstream, MockUpstreamOptions, RecordedRequest, Scenario } from "./types.js";
 
@@ -81,8 +83,10 @@ class MockServer implements MockUpstream {
   url = "";
   port = 0;
   private rules: ActiveRule[] = [];
-  private readonly ids = new IdSource();
-  private readonly cache = new PromptCache();
+  readonly ids = new IdSource();
+  readonly cache = new PromptCache();
+  /** Responses over WebSocket (responses-websocket.ts), attached once the server exists. */
+  sockets!: MockSockets;
   private readonly maxRecorded: number;
 
   constructor(
@@ -94,6 +98,7 @@ class MockServer implements MockUpstream {
 
   clear(): void {
     this.requests.length = 0;
+    this.sockets.connections.length = 0;
   }
 
   script(rule: MockRule): void {
@@ -109,6 +114,7 @@ class MockServer implements MockUpstream {
     return new Promise((resolve, reject) => {
       this.server.close((err) => (err ? reject(err) : resolve()));
       this.server.closeAllConnections();
+      void this.sockets.dropAll();
     });
   }
 
@@ -185,7 +191,7 @@ class MockServer implements MockUpstream {
     return errorFor(undefined, req, 404, requestId);
   }
 
-  private takeRule(req: RecordedRequest): MockRule | undefined {
+  takeRule(req: RecordedRequest): MockRule | undefined {
     for (let i = 0; i < this.rules.length; i++) {
       const active = this.rules[i];
       if (!active || (active.rule.match && !active.rule.match(req))) continue;
@@ -256,6 +262,12 @@ export async function startMockUpstream(opts: MockUpstreamOptions = {}): Promise
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   const mock = new MockServer(server, opts);
+  mock.sockets = attachResponsesSockets(server, {
+    ids: mock.ids,
+    cache: mock.cache,
+    takeRule: (r) => mock.takeRule(r),
+    recording: (opts.maxRecorded ?? 1000) > 0,
+  });
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     mock.handle(req, res).catch((err: unknown) => {
       if (res.headersSent || isGone(res)) {

@@ -1,4 +1,5 @@
 /** Public and shared types of the mock upstream. */
+import type { MockSockets } from "./responses-websocket.js";
 
 /** The wire protocol a request was addressed to (same names as src/protocols/codec.ts). */
 export type MockProtocol = "openai-chat" | "openai-responses" | "anthropic-messages" | "codex";
@@ -111,6 +112,8 @@ export interface MockUpstream {
   readonly port: number;
   /** Requests received, oldest first (bounded by maxRecorded). */
   readonly requests: RecordedRequest[];
+  /** Responses WebSocket connections and their frames (responses-websocket.ts). */
+  readonly sockets: MockSockets;
   /** Forget recorded requests. */
   clear(): void;
   /** Add a rule; rules are tried in the order added, the first match wins. */

@@ -18,8 +18,11 @@ import { recordUsage } from "../routing/key-headroom.js";
 import { UpstreamTransportError, type UpstreamHeaders, type UpstreamResponse } from "../upstream/response.js";
 import type { AnswerError } from "../protocols/common/error-in-answer.js";
 import type { AttemptTrailEntry } from "../storage/ports.js";
+import { responsesSocketUrl, webSocketSettings, withWebSocketBeta } from "../upstream/responses-socket.js";
 import { setCodexSession } from "./affinity.js";
+import { stoppedBy } from "./stop.js";
 import type { Exchange, PipelineDeps } from "./exchange.js";
+import type { UpstreamSocketSession } from "./upstream-socket-session.js";
 
 export type SendResult =
   | { ok: true; response: UpstreamResponse }
@@ -36,6 +39,42 @@ export interface SendOptions {
   query?: string;
   /** The session's scoped cache key, sent as the Codex backend's session header. */
   affinityKey: string | undefined;
+  /**
+   * A Responses WebSocket turn bound for an upstream with `websocket: true`: sent on the client
+   * connection's upstream socket instead of POSTed (pipeline/upstream-socket-session.ts). `chained`
+   * is the client's incremental frame, prepared like `body`.
+   */
+  socket?: { session: UpstreamSocketSession; chained?: { body: Buffer; previousId: string }; turnId?: string };
+}
+
+/** A signal aborted only when the gateway itself stops the request (not when the client leaves): pipeline/stop.ts. */
+function gatewayStop(signal: AbortSignal): AbortSignal {
+  const stop = new AbortController();
+  const check = (): void => {
+    if (stoppedBy(signal)) stop.abort(signal.reason);
+  };
+  if (signal.aborted) check();
+  else signal.addEventListener("abort", check, { once: true });
+  return stop.signal;
+}
+
+/** Upgrade refusals that speak of the key or the upstream's health, classified like the same HTTP answer; any other means "no WebSocket here". */
+function refusalIsKeyFault(status: number): boolean {
+  return status === 401 || status === 402 || status === 403 || status === 429 || status >= 500;
+}
+
+/** An upgrade refusal as the HTTP answer it is, for the classification below. */
+function refusalAsResponse(status: number, headers: UpstreamHeaders, text: string): UpstreamResponse {
+  const body = Buffer.from(text);
+  return {
+    status,
+    headers,
+    body: (async function* () {
+      yield body;
+    })(),
+    bytes: () => Promise.resolve(body),
+    discard: () => undefined,
+  };
 }
 
 /**
@@ -95,9 +134,34 @@ export class Attempt {
       // The head must come within the upstream's own timeout and before the request's deadline.
       const left = Math.max(1, Math.floor(this.remainingMs()));
       const cutByDeadline = left < timeoutMs;
-      let response: UpstreamResponse;
+      let response: UpstreamResponse | undefined;
       try {
-        response = await this.deps.transport.send({
+        const socket = o.socket && webSocketSettings(upstream.protocol, upstream.settings);
+        if (o.socket && socket && socket.enabled && !o.socket.session.refusedBy(this.key)) {
+          const sent = await o.socket.session.send({
+            upstreamId: upstream.id,
+            key: this.key,
+            url: responsesSocketUrl(upstreamUrl(upstream.protocol, upstream.baseUrl, "generate")),
+            headers: withWebSocketBeta(headers),
+            full: o.body,
+            chained: o.socket.chained,
+            turnId: o.socket.turnId,
+            maxAgeMs: socket.maxAgeMs,
+            connectTimeoutMs,
+            headersTimeoutMs: cutByDeadline ? left : timeoutMs,
+            bodyTimeoutMs: timeoutMs,
+            signal: this.ex.signal,
+            stop: gatewayStop(this.ex.signal),
+          });
+          if (sent.kind === "response") response = sent.response;
+          else if (refusalIsKeyFault(sent.status)) response = refusalAsResponse(sent.status, sent.headers, sent.body);
+          else {
+            // Like Codex CLI on a failed handshake: HTTP from here on, for this key on this connection.
+            o.socket.session.markRefused(this.key);
+            this.deps.logger.info({ ...this.trace(), status: sent.status }, "upstream refused the WebSocket upgrade; this turn goes over HTTP");
+          }
+        }
+        response ??= await this.deps.transport.send({
           url: upstreamUrl(upstream.protocol, upstream.baseUrl, "generate", o.query ?? ""),
           method: "POST",
           headers,

@@ -13,6 +13,7 @@ import type { PlannedAttempt } from "../routing/plan.js";
 import type { AttemptTrailEntry } from "../storage/ports.js";
 import type { UpstreamTransport } from "../upstream/response.js";
 import type { CredentialSource } from "../upstream/credentials.js";
+import type { UpstreamSocketSession } from "./upstream-socket-session.js";
 import type { Pricer } from "../governance/pricing.js";
 import type { AdmissionCheck } from "../governance/admission.js";
 import type { Logger } from "../observability/logger.js";
@@ -136,4 +137,11 @@ export interface Exchange {
   trail?: AttemptTrailEntry[];
   /** The request's cache-affinity key, once derived (its hash goes on the usage record). */
   cacheKey?: string;
+  /**
+   * A Responses WebSocket turn (edge/responses-websocket.ts): the client connection's upstream socket
+   * session, used when the attempt's upstream has `websocket: true`, and the frame as the client sent
+   * it (less `previous_response_id`, given apart) when it chained from an earlier response (`body` is
+   * then the full input the edge rebuilt).
+   */
+  socketTurn?: { session: UpstreamSocketSession; chained?: { body: Buffer; previousId: string } };
 }

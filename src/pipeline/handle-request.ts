@@ -64,7 +64,8 @@ function readRequest(ex: Exchange): ClientRequest {
   ex.stream = stream;
   const affinity = affinityKey(ex, ex.principal!, body, model);
   ex.cacheKey = affinity.key;
-  return { body, model, stream, affinity };
+  const chained = ex.socketTurn?.chained;
+  return { body, model, stream, affinity, ...(chained ? { chained: { body: parseBody(chained.body), previousId: chained.previousId } } : {}) };
 }
 
 /** The served model and its upstreams, under the account's mappings and the gateway's. */

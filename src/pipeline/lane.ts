@@ -15,6 +15,8 @@ export interface ClientRequest {
   model: string;
   stream: boolean;
   affinity: Affinity;
+  /** A WebSocket turn's frame as the client sent it, chained from `previousId` (pipeline/upstream-socket-session.ts). */
+  chained?: { body: ParsedBody; previousId: string };
 }
 
 /** How an answered request ended, as far as the client saw it. */

@@ -16,6 +16,9 @@ import { errorInAnswer } from "../protocols/common/error-in-answer.js";
 import { patchBody, type PeekedBody } from "./json-peek.js";
 import { openingHoldMs, openStream, streamFailedEarly } from "./open-stream.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
+import type { SendOptions } from "./attempt.js";
+import type { Exchange } from "./exchange.js";
+import { webSocketSettings } from "../upstream/responses-socket.js";
 import { SSE_HEADERS, warningsHeader, writeAsync } from "./write-client.js";
 import { METERS } from "../protocols/registry.js";
 import { CODEX_STRIPPED_FIELDS, codexPassthroughPatch } from "../protocols/codex/index.js";
@@ -310,20 +313,50 @@ function cacheKeyPatch(sendsCacheKey: boolean, request: ClientRequest): Record<s
   return request.body.peek.fields.has("prompt_cache_key") ? { prompt_cache_key: undefined } : {};
 }
 
+/**
+ * What the attempt needs to send a Responses WebSocket turn on the connection's upstream socket, when
+ * the upstream takes one (`websocket: true`): the client's incremental frame prepared with the same
+ * patch as the full body, and Codex's turn id for `x-codex-turn-state`.
+ */
+function socketTurn(
+  ex: Exchange,
+  request: ClientRequest,
+  upstream: { protocol: UpstreamProtocol; settings: Record<string, unknown> },
+  patch: Record<string, unknown>,
+): SendOptions["socket"] {
+  const turn = ex.socketTurn;
+  if (!turn || !webSocketSettings(upstream.protocol, upstream.settings).enabled) return undefined;
+  const c = request.chained;
+  const chained = c
+    ? { body: preparePassthroughBody(upstream.protocol, c.body.raw, c.body.peek, c.body.read, patch).body, previousId: c.previousId }
+    : undefined;
+  return { session: turn.session, chained, turnId: codexTurnId(request.body.read("client_metadata")) };
+}
+
+/** Codex's turn id, from the `x-codex-turn-metadata` JSON that its frames mirror in `client_metadata` (reference PROTOCOLS §2.2). */
+function codexTurnId(metadata: unknown): string | undefined {
+  if (!metadata || typeof metadata !== "object") return undefined;
+  const raw = (metadata as Record<string, unknown>)["x-codex-turn-metadata"];
+  if (typeof raw !== "string") return undefined;
+  try {
+    const id = (JSON.parse(raw) as { turn_id?: unknown }).turn_id;
+    return typeof id === "string" && id !== "" ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => {
   const upstream = attempt.target.upstream;
-  const prepared = preparePassthroughBody(
-    upstream.protocol,
-    request.body.raw,
-    request.body.peek,
-    request.body.read,
-    // A mapped model goes upstream under its served name; the answer carries that name too
-    // on this lane (docs/routing.md#what-the-client-sees).
+  // A mapped model goes upstream under its served name; the answer carries that name too
+  // on this lane (docs/routing.md#what-the-client-sees).
+  const patch =
     attempt.planned.model === request.model
       ? cacheKeyPatch(attempt.target.sendsCacheKey, request)
-      : { ...cacheKeyPatch(attempt.target.sendsCacheKey, request), model: attempt.planned.model },
-  );
-  const sent = await attempt.send({ body: prepared.body, stream: request.stream, query: ex.query, affinityKey: request.affinity.key });
+      : { ...cacheKeyPatch(attempt.target.sendsCacheKey, request), model: attempt.planned.model };
+  const prepared = preparePassthroughBody(upstream.protocol, request.body.raw, request.body.peek, request.body.read, patch);
+  const socket = socketTurn(ex, request, upstream, patch);
+  const sent = await attempt.send({ body: prepared.body, stream: request.stream, query: ex.query, affinityKey: request.affinity.key, socket });
   if (!sent.ok) {
     if (sent.retryable) return { kind: "retry", error: sent.error };
     deps.logger.info(
@@ -349,9 +382,15 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
     if (opened.kind === "failed") return streamFailedEarly(ex, attempt, opened, () => response.discard());
     ex.res.writeHead(response.status, { ...SSE_HEADERS, ...passHeaders });
     ex.res.flushHeaders();
-    const relay = await relayStream(upstream.protocol, ex.protocol, opened.body, (chunk) => writeAsync(ex.res, chunk), ex.signal, prepared.rewriter);
-    attempt.finish(relay.completed ? "ok" : relay.failed && !ex.signal.aborted ? "broken" : "neutral");
+    // On an upstream socket a client that leaves does not stop the read: the upstream goes on until
+    // its terminal event either way, and that event carries the usage the record must show.
+    const write = socket
+      ? (chunk: Buffer | string) => (ex.res.destroyed ? Promise.resolve() : writeAsync(ex.res, chunk))
+      : (chunk: Buffer | string) => writeAsync(ex.res, chunk);
+    const relay = await relayStream(upstream.protocol, ex.protocol, opened.body, write, ex.signal, prepared.rewriter);
+    attempt.finish(relay.completed && !clientGone(ex.signal) ? "ok" : relay.failed && !ex.signal.aborted ? "broken" : "neutral");
     ex.res.end();
+    if (socket && clientGone(ex.signal)) return { kind: "done", outcome: { status: 499, usage: relay.usage, errorCode: "client_closed" } };
     if (!relay.failed) return { kind: "done", outcome: { status: response.status, usage: relay.usage } };
     const status = relay.stopped?.status ?? (clientGone(ex.signal) ? 499 : 502);
     return { kind: "done", outcome: { status, usage: relay.usage, errorCode: relay.stopped?.code ?? relay.errorCode } };
