@@ -38,8 +38,9 @@ const CLAUDE_MODEL = "claude-sonnet-4-5";
 const CLIENT_TIMEOUT_MS = 60_000;
 
 /**
- * The Codex upstream's credential. A static bearer token for now; switching to a ChatGPT
- * account imported from a Codex `auth.json` (with OAuth refresh) changes this one entry.
+ * The Codex upstream's `keys:` in the gateway's YAML: a static bearer token for now (the mock
+ * takes any). When upstream keys can be imported from a Codex `auth.json` (with OAuth refresh),
+ * this one line becomes that key entry, and every Codex-upstream case runs on it.
  */
 const CODEX_UPSTREAM_KEYS = `["codex-static-access-token-e2e"]`;
 
@@ -57,6 +58,8 @@ interface Case {
   modelMap?: string[];
   /** The model the upstream is asked for (the mock names it in its answer). */
   served: string;
+  /** Claude Code only: how it presents the Switchyard key (`x-api-key` or `Authorization: Bearer`), and more of its environment. */
+  claude?: { auth: "ANTHROPIC_API_KEY" | "ANTHROPIC_AUTH_TOKEN"; env?: Record<string, string> };
 }
 
 const CASES: Case[] = [
@@ -80,9 +83,26 @@ const CASES: Case[] = [
   },
   { name: "codex-ws-codex-patch", client: "codex", websocket: true, tool: "apply_patch", upstream: "codex", served: CODEX_MODEL },
   { name: "codex-ws-codex-shell", client: "codex", websocket: true, tool: "shell", upstream: "codex", served: CODEX_MODEL },
-  // Claude Code on Codex: Claude Code asks for its own Claude models; the account maps them all to a GPT model.
-  { name: "claude-codex-bash", client: "claude", tool: "shell", upstream: "codex", modelMap: [`claude-*=${CODEX_MODEL}`], served: CODEX_MODEL },
-  { name: "claude-anthropic-bash", client: "claude", tool: "shell", upstream: "anthropic", served: "" },
+  // Claude Code on Codex, two ways: Claude Code asks for its own Claude models and the account maps them all to a
+  // GPT model (nothing to set on the engineer's side); or the engineer names the GPT model in ANTHROPIC_MODEL.
+  {
+    name: "claude-codex-bash",
+    client: "claude",
+    tool: "shell",
+    upstream: "codex",
+    modelMap: [`claude-*=${CODEX_MODEL}`],
+    served: CODEX_MODEL,
+    claude: { auth: "ANTHROPIC_AUTH_TOKEN" },
+  },
+  {
+    name: "claude-gpt-model-bash",
+    client: "claude",
+    tool: "shell",
+    upstream: "codex",
+    served: CODEX_MODEL,
+    claude: { auth: "ANTHROPIC_API_KEY", env: { ANTHROPIC_MODEL: CODEX_MODEL } },
+  },
+  { name: "claude-anthropic-bash", client: "claude", tool: "shell", upstream: "anthropic", served: "", claude: { auth: "ANTHROPIC_API_KEY" } },
 ];
 
 const keyOf = (c: Case): string => `sk-e2e-${c.name}-${"0".repeat(8)}`;
@@ -198,8 +218,9 @@ function runClaude(c: Case, box: ClientSandbox, prompt: string): ReturnType<type
     cwd: box.work,
     env: {
       ...box.env,
+      ...c.claude?.env,
       ANTHROPIC_BASE_URL: gateway.url,
-      ANTHROPIC_API_KEY: keyOf(c),
+      [c.claude?.auth ?? "ANTHROPIC_API_KEY"]: keyOf(c),
       // No telemetry, error reporting, update checks or other calls home (its trap stays empty).
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
     },
