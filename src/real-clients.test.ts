@@ -258,6 +258,16 @@ function toolOutputs(req: RecordedRequest): string[] {
     .map((b) => text(b.content));
 }
 
+/** The reasoning a request replays: `encrypted_content` of Responses `reasoning` items, `signature` of Anthropic `thinking` blocks. */
+function replayedReasoning(req: RecordedRequest): string[] {
+  const body = req.json as Json;
+  if (Array.isArray(body.input)) return (body.input as Json[]).filter((i) => i.type === "reasoning").map((i) => String(i.encrypted_content ?? ""));
+  return (body.messages as Json[])
+    .flatMap((m) => (Array.isArray(m.content) ? (m.content as Json[]) : []))
+    .filter((b) => b.type === "thinking")
+    .map((b) => String(b.signature ?? ""));
+}
+
 interface UsageTotal {
   requests: number;
   errors: number;
@@ -300,7 +310,8 @@ describe.concurrent("real clients through a gateway process", () => {
       try {
         const tag = `e2e case ${c.name}`;
         const directive = c.tool === "apply_patch" ? "apply_patch" : c.client === "codex" ? "exec_command" : "Bash";
-        const prompt = `${tag}: [[mock:tool=${directive}]]`;
+        // With reasoning, so every turn 2 replays turn 1's reasoning (or thinking) the way its client keeps it.
+        const prompt = `${tag}: [[mock:tool=${directive},reasoning]]`;
         const run = c.client === "codex" ? await runCodex(c, box, prompt, tap) : await runClaude(c, box, prompt);
         const report = `exit ${run.exit}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
 
@@ -324,6 +335,18 @@ describe.concurrent("real clients through a gateway process", () => {
           expect(outputs[0]).toContain("Success. Updated the following files:\nA mock.txt");
         } else {
           expect(outputs[0]).toContain(`${box.marker} ran in ${box.work}`);
+        }
+
+        // Turn 1's reasoning came back in turn 2, signed for the upstream that wrote it.
+        if (c.client === "codex" && c.upstream === "anthropic") {
+          // An Anthropic signature never reaches a Responses client (docs/protocols.md#reasoning-signatures), so
+          // Codex has no thinking to replay, which Anthropic requires when thinking continues a tool loop:
+          // the gateway sends the request that answers the calls without thinking.
+          expect((first.json as Json).thinking).toMatchObject({ type: "enabled" });
+          expect((second.json as Json).thinking).toBeUndefined();
+          expect(replayedReasoning(second)).toEqual([]);
+        } else {
+          expect(replayedReasoning(second)).toEqual([c.upstream === "codex" ? expect.stringMatching(/^gAAAA/) : expect.stringMatching(/.+/)]);
         }
 
         // How Codex reached the gateway: what its provider block asked for, with no fallback.
