@@ -72,6 +72,34 @@ describe("Anthropic Messages: non-stream", () => {
     expect(off.content.map((b) => b.type)).toEqual(["text"]);
   });
 
+  it("with thinking enabled, refuses a tool loop whose last assistant message does not start with its thinking, as the real API does", async () => {
+    const call = { type: "tool_use", id: "toolu_1", name: "Bash", input: { command: "ls" } };
+    const loop = (assistant: Rec[]) => [
+      { role: "user", content: "list the files" },
+      { role: "assistant", content: assistant },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "a.txt" }] },
+    ];
+    {
+      const thinking = { type: "enabled", budget_tokens: 2048 };
+      const refused = await messages({ thinking, max_tokens: 4096, tools: TOOLS, messages: loop([call]) });
+      expect(refused.status).toBe(400);
+      expect(refused.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error" } });
+      expect((refused.json() as { error: { message: string } }).error.message).toMatch(
+        /^messages\.1\.content\.0\.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`\. When `thinking` is enabled/,
+      );
+      const replayed = loop([{ type: "thinking", thinking: "", signature: "sig" }, call]);
+      expect((await messages({ thinking, max_tokens: 4096, tools: TOOLS, messages: replayed })).status).toBe(200);
+      const redacted = loop([{ type: "redacted_thinking", data: "opaque" }, call]);
+      expect((await messages({ thinking, max_tokens: 4096, tools: TOOLS, messages: redacted })).status).toBe(200);
+    }
+    // Without thinking, with adaptive thinking (the model may not have thought), or once the loop
+    // is over (a new user question), nothing is required.
+    expect((await messages({ tools: TOOLS, messages: loop([call]) })).status).toBe(200);
+    expect((await messages({ thinking: { type: "adaptive" }, tools: TOOLS, messages: loop([call]) })).status).toBe(200);
+    const over = [...loop([call]), { role: "assistant", content: "a.txt" }, { role: "user", content: "thanks" }];
+    expect((await messages({ thinking: { type: "enabled", budget_tokens: 2048 }, max_tokens: 4096, tools: TOOLS, messages: over })).status).toBe(200);
+  });
+
   it("stops with max_tokens when truncated", async () => {
     expect(((await messages({ messages: user("[[mock:max_tokens]]") })).json() as Rec).stop_reason).toBe("max_tokens");
     const small = (await messages({ max_tokens: 2, messages: user("hi") })).json() as { stop_reason: string; usage: Rec };

@@ -85,7 +85,39 @@ function validate(req: RecordedRequest, body: JsonObject, requestId: string): Ht
       return anthropicError(400, "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024", requestId);
     if (budget >= maxTokens) return anthropicError(400, "`max_tokens` must be greater than `thinking.budget_tokens`", requestId);
   }
+  if (isObject(thinking) && thinking.type === "enabled") {
+    const unsigned = toolLoopWithoutThinking(body.messages as unknown[]);
+    if (unsigned) return anthropicError(400, unsigned, requestId);
+  }
   return undefined;
+}
+
+/**
+ * With thinking enabled (a budget), a tool loop must replay the thinking that started it: when
+ * the conversation ends in tool results, the last assistant message (the one that made the
+ * calls) must begin with a `thinking` or `redacted_thinking` block. The real API refuses the
+ * request otherwise, with this message (quoted from its 400s, seen in many client and gateway
+ * issue threads): https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#preserving-thinking-blocks
+ * Not checked for `adaptive` thinking, where the model may answer without thinking at all, so
+ * there can be nothing to replay: Claude Code (adaptive) sends such loops, and the API takes them.
+ */
+function toolLoopWithoutThinking(messages: unknown[]): string | undefined {
+  const last = messages.at(-1);
+  const blocks = (m: unknown): unknown[] => (isObject(m) && Array.isArray(m.content) ? m.content : []);
+  if (!isObject(last) || last.role !== "user" || !blocks(last).some((b) => isObject(b) && b.type === "tool_result")) return undefined;
+  const at = messages.findLastIndex((m) => isObject(m) && m.role === "assistant");
+  if (at < 0) return undefined;
+  const content = blocks(messages[at]);
+  if (!content.some((b) => isObject(b) && b.type === "tool_use")) return undefined;
+  const first = content[0];
+  const type = isObject(first) ? str(first.type) : undefined;
+  if (type === "thinking" || type === "redacted_thinking") return undefined;
+  return (
+    `messages.${at}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${type ?? "text"}\`. ` +
+    "When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). " +
+    "We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. " +
+    "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+  );
 }
 
 /** `POST /v1/messages/count_tokens`: the same estimate the messages endpoint reports. */

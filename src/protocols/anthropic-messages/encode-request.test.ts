@@ -218,6 +218,43 @@ describe("encodeAnthropicRequest parameters", () => {
     expect(none.thinking).toEqual({ type: "disabled" });
   });
 
+  describe("a tool loop whose calls carry no Anthropic thinking (docs/protocols.md#reasoning-signatures)", () => {
+    const call: Message = { role: "assistant", content: [{ type: "tool-call", callId: "call_1", name: "exec_command", arguments: '{"cmd":"ls"}' }] };
+    const result: Message = { role: "tool", content: [{ type: "tool-result", callId: "call_1", content: "a.txt" }] };
+    const tools = [{ type: "function" as const, name: "exec_command", parameters: { type: "object", properties: {} } }];
+
+    it("goes without thinking while it answers those calls, with a warning", () => {
+      const ctx = ctxFor();
+      const body = encodeAnthropicRequest(req([user("list"), call, result], { reasoning: { effort: "medium" }, tools, temperature: 0.2 }), ctx);
+      expect(body.thinking).toBeUndefined();
+      expect(body.temperature).toBe(0.2);
+      expect(ctx.warnings).toEqual([expect.objectContaining({ code: "thinking_disabled", field: "reasoning" })]);
+    });
+
+    it("keeps thinking when the calls come with their Anthropic thinking, or an OpenAI blob is all there is to drop", () => {
+      const signed: Message = { role: "assistant", content: [{ type: "reasoning", text: "t", signature: "EqQBCkgIBRABGAI" }, ...call.content] };
+      const kept = encodeAnthropicRequest(req([user("list"), signed, result], { reasoning: { effort: "medium" }, tools }), ctxFor());
+      expect(kept.thinking).toEqual({ type: "enabled", budget_tokens: 8192 });
+      const openai: Message = { role: "assistant", content: [{ type: "reasoning", text: "t", signature: "gAAAAABo-encrypted" }, ...call.content] };
+      const ctx = ctxFor();
+      const dropped = encodeAnthropicRequest(req([user("list"), openai, result], { reasoning: { effort: "medium" }, tools }), ctx);
+      expect(dropped.thinking).toBeUndefined();
+      expect(ctx.warnings.map((w) => w.code)).toEqual(["reasoning_dropped", "thinking_disabled"]);
+    });
+
+    it("has thinking again once the loop is over, and adaptive thinking is left alone", () => {
+      const next = encodeAnthropicRequest(
+        req([user("list"), call, result, assistant("a.txt"), user("thanks")], { reasoning: { effort: "medium" }, tools }),
+        ctxFor(),
+      );
+      expect(next.thinking).toEqual({ type: "enabled", budget_tokens: 8192 });
+      const adaptive = encodeAnthropicRequest(req([user("list"), call, result], { reasoning: { effort: "medium" }, tools }), ctxFor(), {
+        thinkingStyle: "adaptive",
+      });
+      expect(adaptive.thinking).toEqual({ type: "adaptive" });
+    });
+  });
+
   it("drops sampling parameters and forced tools that thinking forbids", () => {
     const ctx = ctxFor();
     const body = encodeAnthropicRequest(

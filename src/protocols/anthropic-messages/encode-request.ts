@@ -102,10 +102,40 @@ function encodeThinking(r: ReasoningConfig, style: "budget" | "adaptive"): Think
   return { thinking: withDisplay({ type: "enabled", budget_tokens: budget }) };
 }
 
+/**
+ * With thinking enabled, Anthropic refuses (400) a request that continues a tool loop unless the
+ * assistant message that made the calls starts with its thinking block, replayed with its signature
+ * (https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#preserving-thinking-blocks).
+ * A client of another protocol cannot replay it: a Responses client (Codex CLI) or a Chat client
+ * never receives an Anthropic signature (docs/protocols.md#reasoning-signatures). So the one request
+ * that continues such a loop goes without thinking; the next user turn has it again. Adaptive thinking
+ * has no such rule (the model may not think at all, so there can be nothing to replay).
+ */
+function continuesToolLoopWithoutThinking(messages: unknown): boolean {
+  if (!Array.isArray(messages)) return false;
+  const blocks = (m: unknown): unknown[] => (isRecord(m) && Array.isArray(m.content) ? m.content : []);
+  const last: unknown = messages.at(-1);
+  if (!isRecord(last) || last.role !== "user" || !blocks(last).some((b) => isRecord(b) && b.type === "tool_result")) return false;
+  const calls = blocks(messages.findLast((m) => isRecord(m) && m.role === "assistant"));
+  if (!calls.some((b) => isRecord(b) && b.type === "tool_use")) return false;
+  const first = calls[0];
+  return !(isRecord(first) && (first.type === "thinking" || first.type === "redacted_thinking"));
+}
+
 /** Thinking constrains sampling and tool_choice; relax what the API would reject, with a warning each. */
 function applyThinkingConstraints(body: JsonObject, ctx: TranslationContext): void {
   const thinking = body.thinking as AnthropicThinkingConfig | undefined;
   if (!thinking || thinking.type === "disabled") return;
+  if (thinking.type === "enabled" && continuesToolLoopWithoutThinking(body.messages)) {
+    delete body.thinking;
+    ctx.warnings.push({
+      code: "thinking_disabled",
+      message:
+        "The tool calls being answered carry no Anthropic thinking to replay, which Anthropic requires with thinking on; this request was sent without thinking.",
+      field: "reasoning",
+    });
+    return;
+  }
   const warn = (field: string, message: string): void => {
     ctx.warnings.push({ code: "sampling_param_dropped", message, field });
   };
