@@ -196,7 +196,10 @@ export const createUpstream = z.strictObject({
     .optional()
     .describe("Send the session's cache key as prompt_cache_key; unset = on for Responses/Codex and for Chat at api.openai.com, off for other Chat upstreams"),
   forward_headers: forwardHeaders.optional(),
-  realtime: z.boolean().optional().describe("openai-responses only: the upstream serves OpenAI Realtime at <base_url>/realtime (docs/protocols.md#realtime-over-websocket)"),
+  realtime: z
+    .boolean()
+    .optional()
+    .describe("openai-responses only: the upstream serves OpenAI Realtime at <base_url>/realtime (docs/protocols.md#realtime-over-websocket)"),
   preset: z
     .enum(PRESET_NAMES)
     .optional()

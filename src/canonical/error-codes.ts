@@ -171,7 +171,8 @@ export const ERROR_CODES = {
   upstream_closed: {
     kind: "upstream",
     status: 502,
-    description: "Realtime: the upstream closed the session (a normal close is relayed with its own code; any other close or a broken connection ends the client's with 1011).",
+    description:
+      "Realtime: the upstream closed the session (a normal close is relayed with its own code; any other close or a broken connection ends the client's with 1011).",
   },
   realtime_not_available: {
     kind: "not_found",

@@ -223,6 +223,8 @@ export function attachRealtimeWebSocket(_server: Server, o: RealtimeWebSocketOpt
       const upstreamCode = l.closing ? 1000 : sendableCode(code) ? code : 1000;
       void finish(l, { by: "client" }, upstreamCode, l.closing ? undefined : reason);
     });
+    // The dial left the upstream paused until both sides are wired (upstream/realtime.ts).
+    upstream.resume();
   }
 
   /** Cancels a response under way upstream, waits for its `response.done`, then ends the session and closes the upstream. */
@@ -230,6 +232,7 @@ export function attachRealtimeWebSocket(_server: Server, o: RealtimeWebSocketOpt
     const { session } = l;
     const upstream = session.upstream;
     if (session.responding && upstream.readyState === upstream.OPEN) {
+      session.interrupt(how);
       upstream.send(JSON.stringify({ type: "response.cancel" }));
       await session.responseDone(ms);
     }
@@ -241,7 +244,7 @@ export function attachRealtimeWebSocket(_server: Server, o: RealtimeWebSocketOpt
     upgrade,
     refuseNewSessions() {
       refusing = true;
-      for (const l of live) if (!l.session.responding && !l.closing) closeGoingAway(l, false);
+      for (const l of live) if (!l.session.responding && !l.closing) closeGoingAway(l);
     },
     quiet() {
       if (![...live].some((l) => l.session.responding)) return Promise.resolve();
@@ -252,7 +255,9 @@ export function attachRealtimeWebSocket(_server: Server, o: RealtimeWebSocketOpt
       const closed = Promise.all(
         open.map((l) => (l.client.readyState === l.client.CLOSED ? undefined : new Promise((resolve) => l.client.once("close", resolve)))),
       );
-      await Promise.all(open.map((l) => finish(l, { by: "gateway", error: shuttingDown() }, 1001, undefined, ms).then(() => closeGoingAway(l, true))));
+      // The error event first: a response under way is cancelled next, and its client should know why.
+      for (const l of open) if (!l.closing && l.client.readyState === l.client.OPEN) l.client.send(errorEvent(shuttingDown()));
+      await Promise.all(open.map((l) => finish(l, { by: "gateway", error: shuttingDown() }, 1001, undefined, ms).then(() => closeGoingAway(l))));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
       clearTimeout(timer);
@@ -263,10 +268,9 @@ export function attachRealtimeWebSocket(_server: Server, o: RealtimeWebSocketOpt
     },
   };
 
-  function closeGoingAway(l: Live, withError: boolean): void {
+  function closeGoingAway(l: Live): void {
     if (l.closing) return;
     l.closing = true;
-    if (withError && l.client.readyState === l.client.OPEN) l.client.send(errorEvent(shuttingDown()));
     l.client.close(1001, "server shutting down");
   }
 }
@@ -284,8 +288,9 @@ function relay(from: WebSocket, to: WebSocket, tap: (data: Buffer, isBinary: boo
     if (from.isPaused && to.bufferedAmount <= LOW_WATER) from.resume();
   };
   from.on("message", (raw: RawData, isBinary) => {
-    if (to.readyState !== to.OPEN) return;
+    // Tapped even when `to` is gone: a response.done that arrives after the client left is still billed.
     const data = tap(Array.isArray(raw) ? Buffer.concat(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw), isBinary);
+    if (to.readyState !== to.OPEN) return;
     to.send(data, { binary: isBinary }, resumeWhenDrained);
     if (to.bufferedAmount > HIGH_WATER && !from.isPaused) from.pause();
   });

@@ -474,7 +474,10 @@ export function createEdge(o: EdgeOptions): Edge {
       ws.refuseNewTurns();
       realtime.refuseNewSessions();
       // Realtime sessions are not requests: the grace waits for their responses under way, not for the sessions to end.
-      await within(Promise.all([settled(), realtime.quiet()]).then(() => undefined), graceMs - (performance.now() - start));
+      await within(
+        Promise.all([settled(), realtime.quiet()]).then(() => undefined),
+        graceMs - (performance.now() - start),
+      );
       if (inFlight > 0) {
         o.logger.warn({ inFlight }, "shutdown grace is over; stopping what is still running");
         const reason = shutdownError();

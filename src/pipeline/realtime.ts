@@ -35,6 +35,7 @@ import { DEFAULT_OUTPUT_TOKENS } from "./estimate.js";
 import type { ClientSink, Exchange, PipelineDeps } from "./exchange.js";
 import { mappingSource } from "./mapping.js";
 import { settle, type Outcome } from "./settle.js";
+import { stoppedBy } from "./stop.js";
 
 /** The subprotocol a browser offers (with its key in a second one); the gateway answers with it, never with the key's. */
 export const REALTIME_SUBPROTOCOL = "realtime";
@@ -228,7 +229,10 @@ export class RealtimeSession {
   #done(response: DoneResponse | undefined): void {
     if (!this.#current) this.#created();
     const usage = realtimeUsage(response?.usage);
-    this.#settleCurrent(doneOutcome(response, usage));
+    const outcome = doneOutcome(response, usage);
+    // Cancelled by the gateway (shutdown): billed for what it reported, recorded with the gateway's reason.
+    const stopped = this.#responseAbort && stoppedBy(this.#responseAbort.signal);
+    this.#settleCurrent(stopped ? { ...outcome, status: stopped.status, errorCode: stopped.code } : outcome);
     for (const wake of this.#doneWaiters.splice(0)) wake();
     if (!this.#ended) void this.#admitNext();
   }
@@ -262,6 +266,16 @@ export class RealtimeSession {
     }
   }
 
+  /**
+   * The response under way is being cut short: the client left (its record says cancelled) or
+   * the gateway stops it (the record names the gateway's error). Its `response.done`, if the
+   * upstream still sends one, settles it with the usage it reports.
+   */
+  interrupt(how: RealtimeEnd): void {
+    if (!this.#current || this.#responseAbort?.signal.aborted) return;
+    this.#responseAbort?.abort(how.by === "client" ? undefined : how.error);
+  }
+
   /** Resolves at the response under way's `response.done`, or after `ms`, whichever comes first. */
   responseDone(ms: number): Promise<void> {
     if (!this.#current) return Promise.resolve();
@@ -284,11 +298,10 @@ export class RealtimeSession {
     this.#ended = true;
     for (const wake of this.#doneWaiters.splice(0)) wake();
     if (this.#current) {
+      this.interrupt(how);
       if (how.by === "client") {
-        this.#responseAbort?.abort();
         this.#settleCurrent({ status: 499, usage: emptyUsage(), errorCode: "client_closed", lane: "passthrough" });
       } else {
-        this.#responseAbort?.abort(how.by === "gateway" ? how.error : undefined);
         const status = how.error.status;
         this.#settleCurrent({ status, usage: emptyUsage(), errorCode: how.error.code, lane: "passthrough" });
       }
@@ -367,8 +380,7 @@ export async function openRealtime(deps: PipelineDeps, o: RealtimeOpen): Promise
 }
 
 type Dialed =
-  | { ok: true; socket: WebSocket; lease: { report(outcome: "ok" | "neutral" | "network"): void } }
-  | { ok: false; retryable: boolean; error: GatewayError };
+  { ok: true; socket: WebSocket; lease: { report(outcome: "ok" | "neutral" | "network"): void } } | { ok: false; retryable: boolean; error: GatewayError };
 
 /** One upstream upgrade on one key: the credential on the headers, the lease on the key, the failure classified as HTTP's. */
 async function dial(deps: PipelineDeps, o: RealtimeOpen, planned: PlannedAttempt, trail: AttemptTrailEntry[]): Promise<Dialed> {
@@ -393,7 +405,11 @@ async function dial(deps: PipelineDeps, o: RealtimeOpen, planned: PlannedAttempt
     await credential.authorize(headers, o.signal);
     const lease = deps.keyHealth.acquire(planned.key);
     if (!lease) {
-      return { ok: false, retryable: true, error: new GatewayError("overloaded", "no_upstream_key", "No upstream credential is available right now.", { status: 503 }) };
+      return {
+        ok: false,
+        retryable: true,
+        error: new GatewayError("overloaded", "no_upstream_key", "No upstream credential is available right now.", { status: 503 }),
+      };
     }
     let result: Awaited<ReturnType<typeof dialRealtime>>;
     try {
@@ -449,7 +465,10 @@ async function dial(deps: PipelineDeps, o: RealtimeOpen, planned: PlannedAttempt
     }
     deps.keyHealth.report(lease, failure.cls, failure.waitMs);
     deps.metrics.upstreamErrors.inc({ upstream: upstream.name, class: failure.cls });
-    deps.logger.warn({ session: "realtime", upstream: upstream.name, key: planned.key.fingerprint, status: result.status, cls: failure.cls }, "realtime upstream upgrade failed");
+    deps.logger.warn(
+      { session: "realtime", upstream: upstream.name, key: planned.key.fingerprint, status: result.status, cls: failure.cls },
+      "realtime upstream upgrade failed",
+    );
     line(failure.cls, result.status, code ?? null);
     return { ok: false, retryable: true, error: attemptError(failure.cls, result.status, failure.waitMs) };
   }

@@ -59,6 +59,7 @@ export interface RealtimeRefusal {
   bodyText: string;
 }
 
+/** The open socket is paused (nothing is emitted until `resume()`); the refusal is the upstream's HTTP answer. */
 export type RealtimeDialResult = { ok: true; socket: WebSocket } | RealtimeRefusal;
 
 /** Largest refusal body kept (an error envelope is small; a misconfigured URL may answer with a page). */
@@ -91,6 +92,9 @@ export function dialRealtime(o: RealtimeDial): Promise<RealtimeDialResult> {
     };
     o.signal.addEventListener("abort", onAbort, { once: true });
     socket.once("open", () => {
+      // Paused until the client's side is upgraded and listening: the upstream's first event
+      // (`session.created`) often arrives with the 101 answer, and must not be emitted to nobody.
+      socket.pause();
       if (done()) resolve({ ok: true, socket });
     });
     socket.once("unexpected-response", (_req, res) => {
