@@ -300,6 +300,33 @@ describe("a session", () => {
   });
 });
 
+describe("policy mid-session", () => {
+  async function admin(method: string, path: string): Promise<any> {
+    const res = await fetch(`${stack.gw.url}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${stack.gw.adminToken}` } });
+    return res.json();
+  }
+
+  it("ends the session with an error event and 1008 when the account is suspended: the response under way completes and is billed", async () => {
+    const accounts = (await admin("GET", "/accounts?name=solo")) as { data: Array<{ id: string; name: string }> };
+    const solo = accounts.data.find((a) => a.name === "solo")!;
+    const c = await connect({ headers: { authorization: `Bearer ${SOLO_KEY}` } });
+    await c.waitFor("session.created");
+    await admin("POST", `/accounts/${solo.id}/suspend`);
+    try {
+      c.send(userText("one more"));
+      c.send({ type: "response.create" });
+      await c.waitFor("response.done");
+      // The next response's admission is refused: the session ends.
+      expect((await c.closed).code).toBe(1008);
+      expect(c.events.at(-1)).toMatchObject({ type: "error", error: { code: "account_disabled", type: "permission_error" } });
+      await eventually(() => stack.usage.length === 1);
+      expect(stack.usage[0]).toMatchObject({ status: 200, accountId: solo.id });
+    } finally {
+      await admin("POST", `/accounts/${solo.id}/resume`);
+    }
+  });
+});
+
 describe("shutdown", () => {
   it("closes an idle session with 1001 and a busy one with 1001 after its response was cancelled and billed", async () => {
     const own = await startStack({ yaml });
