@@ -154,6 +154,8 @@ export class RealtimeSession {
   #responseAbort: AbortController | undefined;
   #ended = false;
   #doneWaiters: Array<() => void> = [];
+  /** Settlements and admissions, in the order their events came (see #settleCurrent). */
+  #chain: Promise<void> = Promise.resolve();
   /** How many responses settled (each is one usage record). */
   responses = 0;
   /** Told when the next response's admission was refused; the edge ends the session with the error. */
@@ -198,7 +200,8 @@ export class RealtimeSession {
   }
 
   #created(): void {
-    // A second response.created before the first one's done (out-of-band responses) settles under the same admission.
+    // A second response.created before the first one's done (out-of-band responses side by side) is not
+    // tracked; its response.done settles under an admission of its own all the same (#settleCurrent).
     if (this.#current) return;
     this.#responseAbort = new AbortController();
     const now = performance.now();
@@ -232,20 +235,27 @@ export class RealtimeSession {
     const outcome = doneOutcome(response, usage);
     // Cancelled by the gateway (shutdown): billed for what it reported, recorded with the gateway's reason.
     const stopped = this.#responseAbort && stoppedBy(this.#responseAbort.signal);
-    this.#settleCurrent(stopped ? { ...outcome, status: stopped.status, errorCode: stopped.code } : outcome);
+    this.#settleCurrent(stopped ? { ...outcome, status: stopped.status, errorCode: stopped.code } : outcome, true);
     for (const wake of this.#doneWaiters.splice(0)) wake();
-    if (!this.#ended) void this.#admitNext();
   }
 
-  /** Settles the response under way with `outcome` under the current admission. */
-  #settleCurrent(outcome: Outcome): void {
+  /**
+   * Settles the response under way with `outcome`, under the admission it ran under, then
+   * (when `next`) admits the next response. In order, one at a time: a second response's
+   * `response.done` that arrives while the next admission is still being taken (out-of-band
+   * responses run side by side) waits for it, so each response settles under an admission of its own.
+   */
+  #settleCurrent(outcome: Outcome, next: boolean): void {
     const ex = this.#current;
     if (!ex) return;
     this.#current = undefined;
-    const admission = this.#admission;
-    this.#admission = undefined;
     this.responses++;
-    settle(this.deps, ex, admission, outcome);
+    this.#chain = this.#chain.then(async () => {
+      const admission = this.#admission;
+      this.#admission = undefined;
+      settle(this.deps, ex, admission, outcome);
+      if (next && !this.#ended) await this.#admitNext();
+    });
   }
 
   async #admitNext(): Promise<void> {
@@ -256,9 +266,9 @@ export class RealtimeSession {
       const principal = found instanceof Promise ? await found : found;
       this.o.principal = principal;
       const next = await admitRequest(this.deps, principal, admissionRequest(this.deps, this.o, this.served));
-      // The session ended while the admission was taken: give it back.
-      if (this.#ended || this.#admission) void next.release();
-      else this.#admission = next;
+      // Kept even when the session ended meanwhile: a response.done queued behind this settles
+      // under it, and end()'s release, queued last, gives back what no response used.
+      this.#admission = next;
     } catch (err) {
       if (this.#ended) return;
       const e = err instanceof GatewayError ? err : new GatewayError("internal", "internal_error", "The gateway failed to admit the next response.");
@@ -300,14 +310,17 @@ export class RealtimeSession {
     if (this.#current) {
       this.interrupt(how);
       if (how.by === "client") {
-        this.#settleCurrent({ status: 499, usage: emptyUsage(), errorCode: "client_closed", lane: "passthrough" });
+        this.#settleCurrent({ status: 499, usage: emptyUsage(), errorCode: "client_closed", lane: "passthrough" }, false);
       } else {
         const status = how.error.status;
-        this.#settleCurrent({ status, usage: emptyUsage(), errorCode: how.error.code, lane: "passthrough" });
+        this.#settleCurrent({ status, usage: emptyUsage(), errorCode: how.error.code, lane: "passthrough" }, false);
       }
     }
-    void this.#admission?.release();
-    this.#admission = undefined;
+    // After every settlement queued before it: only an admission no response ran under is left.
+    this.#chain = this.#chain.then(() => {
+      void this.#admission?.release();
+      this.#admission = undefined;
+    });
     this.lease.report(how.by === "upstream" ? "network" : "ok");
   }
 }
