@@ -300,6 +300,40 @@ describe("a session", () => {
   });
 });
 
+describe("the realtime setting", () => {
+  it("is set through the admin API too: an upstream created with realtime: true serves sessions with its own key", async () => {
+    const call = async (method: string, path: string, body?: unknown): Promise<any> => {
+      const res = await fetch(`${stack.gw.url}/admin/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${stack.gw.adminToken}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return res.status === 204 ? undefined : res.json();
+    };
+    const up = await call("POST", "/upstreams", {
+      name: "rt-api",
+      protocol: "openai-responses",
+      base_url: `${stack.mock.url}/v1`,
+      models: ["rt-api-model"],
+      realtime: true,
+    });
+    try {
+      expect(up.realtime).toBe(true);
+      await call("POST", `/upstreams/${up.id}/keys`, { key: "mock-rt-api-key" });
+      const c = await connect({ query: "?model=rt-api-model" });
+      await c.waitFor("session.created");
+      expect(stack.mock.requests.at(-1)!.headers.authorization).toBe("Bearer mock-rt-api-key");
+      c.ws.close(1000);
+      await c.closed;
+      // Turned off, the model has no Realtime upstream any more.
+      expect((await call("PATCH", `/upstreams/${up.id}`, { realtime: null })).realtime).toBe(false);
+      expect((await refusal({ query: "?model=rt-api-model" })).body.error.code).toBe("realtime_not_available");
+    } finally {
+      await call("DELETE", `/upstreams/${up.id}`);
+    }
+  });
+});
+
 describe("policy mid-session", () => {
   async function admin(method: string, path: string): Promise<any> {
     const res = await fetch(`${stack.gw.url}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${stack.gw.adminToken}` } });
