@@ -285,6 +285,17 @@ describe("a session", () => {
     expect(session.received).toHaveLength(0);
   });
 
+  it("closes with an error event and 1009 when the upstream sends a frame over the limit, and records the failure", async () => {
+    const c = await connect();
+    await c.waitFor("session.created");
+    c.send(userText(`[[mock:long_word=${MAX_FRAME + 1}]]`));
+    c.send({ type: "response.create" });
+    expect((await c.closed).code).toBe(1009);
+    expect(c.events.find((e) => e.type === "error")?.error).toMatchObject({ code: "realtime_frame_too_large" });
+    await eventually(() => stack.usage.length === 1);
+    expect(stack.usage[0]).toMatchObject({ status: 502, errorCode: "realtime_frame_too_large" });
+  });
+
   it("relays the upstream's own error events and keeps the session", async () => {
     const c = await connect();
     await c.waitFor("session.created");

@@ -72,9 +72,10 @@ interface Directives {
   errorEvent: string | undefined;
   close: number | undefined;
   binary: boolean;
+  longWord: number | undefined;
 }
 
-const KNOWN = new Set(["text", "audio", "chunk_delay", "cached", "drop_after", "stall_after", "error_event", "close", "binary"]);
+const KNOWN = new Set(["text", "audio", "chunk_delay", "cached", "drop_after", "stall_after", "error_event", "close", "binary", "long_word"]);
 
 function parseDirectives(texts: readonly string[]): Directives | { unknown: string[] } {
   const d: Directives = {
@@ -87,6 +88,7 @@ function parseDirectives(texts: readonly string[]): Directives | { unknown: stri
     errorEvent: undefined,
     close: undefined,
     binary: false,
+    longWord: undefined,
   };
   const unknown: string[] = [];
   for (const text of texts) {
@@ -115,6 +117,7 @@ function parseDirectives(texts: readonly string[]): Directives | { unknown: stri
         else if (name === "stall_after") d.stallAfter = n ?? 0;
         else if (name === "error_event") d.errorEvent = value ?? "server_error";
         else if (name === "close") d.close = n ?? 1011;
+        else if (name === "long_word") d.longWord = n ?? 0;
       }
     }
   }
@@ -400,6 +403,8 @@ class Conversation {
       },
     };
     const words = d.text.split(/(?<= )/).filter((w) => w !== "");
+    // A first word of N characters: one delta frame larger than anything the client sent (frame-limit tests).
+    if (d.longWord !== undefined) words.unshift(`${"x".repeat(d.longWord)} `);
     const base = { object: "realtime.response", id: responseId, conversation_id: "conv_mock", output_modalities: audio ? ["audio"] : ["text"] };
     let sent = 0;
     let emittedWords = 0;
