@@ -345,6 +345,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       headersTimeoutMs: config.server.headers_timeout_ms,
       requestTimeoutMs: config.server.request_timeout_ms,
       trustedProxies: config.server.trusted_proxies,
+      realtimeMaxFrameBytes: config.server.realtime_max_frame_bytes,
     });
     await new Promise<void>((resolveListen, reject) => {
       edge.server.once("error", reject);

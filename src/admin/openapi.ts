@@ -236,6 +236,7 @@ function build(): unknown {
               properties: { mode: { enum: ["allow", "deny"] }, names: { type: "array", items: str } },
               description: "Which client headers reach this upstream (the setting, or the default {mode: deny, names: []})",
             },
+            realtime: { type: "boolean", description: "Whether it serves OpenAI Realtime (/v1/realtime): an openai-responses upstream with realtime: true" },
             managed_by: {
               enum: ["config", "api"],
               description: "config: declared in the YAML file, which re-applies it (keys included) on every start; api: created through this API",

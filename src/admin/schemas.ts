@@ -196,6 +196,10 @@ export const createUpstream = z.strictObject({
     .optional()
     .describe("Send the session's cache key as prompt_cache_key; unset = on for Responses/Codex and for Chat at api.openai.com, off for other Chat upstreams"),
   forward_headers: forwardHeaders.optional(),
+  realtime: z
+    .boolean()
+    .optional()
+    .describe("openai-responses only: the upstream serves OpenAI Realtime at <base_url>/realtime (docs/protocols.md#realtime-over-websocket)"),
   preset: z
     .enum(PRESET_NAMES)
     .optional()
@@ -215,6 +219,7 @@ export const updateUpstream = z.strictObject({
     .optional()
     .describe("Send the session's cache key as prompt_cache_key; unset = on for Responses/Codex and for Chat at api.openai.com, off for other Chat upstreams"),
   forward_headers: forwardHeaders.nullable().optional(),
+  realtime: z.boolean().nullable().optional().describe("openai-responses only: the upstream serves OpenAI Realtime; null = off"),
 });
 
 export const createUpstreamKey = z.strictObject({

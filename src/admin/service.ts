@@ -453,7 +453,7 @@ export class AdminService {
   }
 
   /**
-   * Body: `{name, protocol, base_url, models, owner_account_id?, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?, preset?}`;
+   * Body: `{name, protocol, base_url, models, owner_account_id?, enabled?, account_id?, timeout_ms?, prompt_cache_key?, forward_headers?, realtime?, preset?}`;
    * a preset fills what is omitted. `owner_account_id` makes the upstream serve that account's subtree only;
    * a manage key's upstreams are owned by its own account unless it names one below it.
    */
@@ -464,6 +464,7 @@ export class AdminService {
     if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
     if (b.prompt_cache_key !== undefined) settings.prompt_cache_key = b.prompt_cache_key;
     if (b.forward_headers !== undefined) settings.forward_headers = b.forward_headers;
+    if (b.realtime !== undefined) settings.realtime = b.realtime;
     const actor = ctx.actor;
     const owner = b.owner_account_id !== undefined ? b.owner_account_id : actor.type === "api_key" ? actor.accountId : null;
     if (owner === null && actor.type === "api_key") {
@@ -493,13 +494,13 @@ export class AdminService {
     });
   }
 
-  /** Body: any field of createUpstream but `name` and `owner_account_id`; `null` clears `account_id`, `timeout_ms`, `prompt_cache_key` and `forward_headers`. */
+  /** Body: any field of createUpstream but `name` and `owner_account_id`; `null` clears `account_id`, `timeout_ms`, `prompt_cache_key`, `forward_headers` and `realtime`. */
   async updateUpstream(id: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<Upstream> {
     const b = parse(schemas.updateUpstream, body);
     return this.#write(ctx, async (tx) => {
       const current = await administeredUpstream(tx, ctx, id);
       const settings = { ...current.settings };
-      for (const f of ["account_id", "timeout_ms", "prompt_cache_key", "forward_headers"] as const) {
+      for (const f of ["account_id", "timeout_ms", "prompt_cache_key", "forward_headers", "realtime"] as const) {
         if (b[f] === null) delete settings[f];
         else if (b[f] !== undefined) settings[f] = b[f];
       }

@@ -17,6 +17,7 @@ import {
 import { sendsPromptCacheKey } from "../upstream/prompt-cache-key.js";
 import { DEFAULT_FORWARD_HEADERS, readForwardHeaders } from "../upstream/headers.js";
 import { upstreamTimeouts } from "../upstream/timeouts.js";
+import { servesRealtime } from "../upstream/realtime.js";
 
 export function accountView(a: Account): Record<string, unknown> {
   // What is enforced: a stored policy that does not parse reads as allowing no model.
@@ -126,6 +127,7 @@ export function upstreamView(u: Upstream): Record<string, unknown> {
     timeout_ms: upstreamTimeouts(u.settings).timeoutMs,
     prompt_cache_key: sendsPromptCacheKey(u),
     forward_headers: readForwardHeaders(u.settings.forward_headers) ?? DEFAULT_FORWARD_HEADERS,
+    realtime: servesRealtime(u),
     managed_by: u.settings.managed_by === "config" ? "config" : "api",
     created_at: u.createdAt,
     updated_at: u.updatedAt,

@@ -174,6 +174,22 @@ export const ERROR_CODES = {
     status: 502,
     description: "The upstream account behind the gateway's key has no quota or credit left (402, or a quota-exhausted answer).",
   },
+  upstream_closed: {
+    kind: "upstream",
+    status: 502,
+    description:
+      "Realtime: the upstream closed the session (a normal close is relayed with its own code; any other close or a broken connection ends the client's with 1011).",
+  },
+  realtime_not_available: {
+    kind: "not_found",
+    status: 404,
+    description: "Realtime: no upstream that serves Realtime (`realtime: true`) serves the model named in `/v1/realtime?model=`.",
+  },
+  realtime_frame_too_large: {
+    kind: "upstream",
+    status: 502,
+    description: "Realtime: the upstream sent a frame over `server.realtime_max_frame_bytes`; the session is closed with 1009.",
+  },
   upstream_error: {
     kind: "upstream",
     status: 502,

@@ -47,6 +47,7 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
     };
     if (u.account_id) settings.account_id = u.account_id;
     if (u.prompt_cache_key !== undefined) settings.prompt_cache_key = u.prompt_cache_key;
+    if (u.realtime !== undefined) settings.realtime = u.realtime;
     if (u.forward_headers) settings.forward_headers = u.forward_headers;
     if (u.websocket !== undefined) settings.websocket = u.websocket;
     if (u.websocket_max_age_ms !== undefined) settings.websocket_max_age_ms = u.websocket_max_age_ms;

@@ -32,6 +32,8 @@ const upstream = z.strictObject({
   websocket: z.boolean().optional(),
   /** Replace the upstream socket between turns once it is this old (default 55 minutes; OpenAI closes at 60). */
   websocket_max_age_ms: z.number().int().positive().optional(),
+  /** openai-responses only: the upstream serves OpenAI Realtime at `<base_url>/realtime` (docs/protocols.md#realtime-over-websocket). */
+  realtime: z.boolean().optional(),
   /** Which client headers reach this upstream; unset = the default rules (docs/configuration.md#forwarded-headers). */
   forward_headers: z
     .strictObject({
@@ -139,6 +141,12 @@ export const configSchema = z.strictObject({
        * any other peer the header is ignored. Empty: the socket's peer is the client.
        */
       trusted_proxies: z.array(cidrText).default([]),
+      /** Largest Realtime WebSocket frame, either way; a larger one closes the session with 1009 (docs/protocols.md#realtime-over-websocket). */
+      realtime_max_frame_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(16 * 1024 * 1024),
     })
     // The head is part of the request, so its deadline cannot be the later one (node:http refuses that too).
     .refine((s) => s.headers_timeout_ms <= s.request_timeout_ms, {

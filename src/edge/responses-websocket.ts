@@ -215,6 +215,8 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     // node:http hands the socket over without its own error listener; a reset while we answer must not throw.
     socket.on("error", (err) => o.logger.debug({ err }, "upgrade socket error"));
     const path = (req.url ?? "").split("?")[0];
+    // Realtime has its own handler (edge/realtime-websocket.ts), called by the edge for that path.
+    if (path === "/v1/realtime") return;
     if (path !== "/v1/responses") {
       socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
       return;

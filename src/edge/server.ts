@@ -24,6 +24,7 @@ import { clientAddressResolver } from "../pipeline/client-address.js";
 import { readBody } from "./read-body.js";
 import { attachResponsesWebSocket } from "./responses-websocket.js";
 import { UpstreamSocketSession } from "../pipeline/upstream-socket-session.js";
+import { attachRealtimeWebSocket } from "./realtime-websocket.js";
 
 export interface EdgeOptions {
   pipeline: PipelineDeps;
@@ -38,6 +39,8 @@ export interface EdgeOptions {
   requestTimeoutMs: number;
   /** Proxies (CIDR ranges) whose X-Forwarded-For names the client (`server.trusted_proxies`); none = the socket's peer is the client. */
   trustedProxies?: readonly string[];
+  /** Largest Realtime frame either side may send (`server.realtime_max_frame_bytes`); default 16 MiB. */
+  realtimeMaxFrameBytes?: number;
 }
 
 export interface Edge {
@@ -446,6 +449,20 @@ export function createEdge(o: EdgeOptions): Edge {
     clientAddress: (req) => clientAddressOf(req.socket.remoteAddress, req.headers),
   });
 
+  const realtime = attachRealtimeWebSocket(server, {
+    pipeline: o.pipeline,
+    logger: o.logger,
+    maxFrameBytes: o.realtimeMaxFrameBytes ?? 16 * 1024 * 1024,
+    clientAddress: (req) => clientAddressOf(req.socket.remoteAddress, req.headers),
+    countProtocolError: (code) => o.metrics.websocketProtocolErrors.inc({ code }),
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const url = req.url ?? "";
+    const q = url.indexOf("?");
+    const path = q === -1 ? url : url.slice(0, q);
+    if (path === "/v1/realtime") realtime.upgrade(req, socket, head);
+  });
+
   return {
     server,
     async drain(graceMs: number, delayMs = 0): Promise<void> {
@@ -457,7 +474,12 @@ export function createEdge(o: EdgeOptions): Edge {
       refusing = true;
       server.closeIdleConnections();
       ws.refuseNewTurns();
-      await within(settled(), graceMs - (performance.now() - start));
+      realtime.refuseNewSessions();
+      // Realtime sessions are not requests: the grace waits for their responses under way, not for the sessions to end.
+      await within(
+        Promise.all([settled(), realtime.quiet()]).then(() => undefined),
+        graceMs - (performance.now() - start),
+      );
       if (inFlight > 0) {
         o.logger.warn({ inFlight }, "shutdown grace is over; stopping what is still running");
         const reason = shutdownError();
@@ -465,7 +487,7 @@ export function createEdge(o: EdgeOptions): Edge {
         await within(settled(), STOP_MS);
       }
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      await ws.closeAll(STOP_MS);
+      await Promise.all([ws.closeAll(STOP_MS), realtime.closeAll(STOP_MS)]);
       server.closeAllConnections();
       // Requests whose client could not take its error event end as their connection goes; let them settle.
       await within(settled(), STOP_MS);

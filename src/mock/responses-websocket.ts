@@ -140,6 +140,8 @@ export function attachResponsesSockets(server: Server, deps: MockSocketDeps): Mo
     const url = req.url ?? "/";
     const path = url.split("?")[0] ?? url;
     const adapter = SOCKET_ADAPTERS[path];
+    // /v1/realtime has its own upgrade listener (realtime.ts); every other unknown path is refused here.
+    if (path === "/v1/realtime") return;
     if (!adapter) {
       socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
       return;

@@ -13,6 +13,7 @@
  *   POST /v1/messages/count_tokens          Anthropic token count
  *   GET  /v1/models                         OpenAI list, or Anthropic list when `anthropic-version` is sent
  *   HEAD|GET /, GET /healthz                200 (Claude Code pre-connects with HEAD /)
+ *   GET  /v1/realtime?model=… (upgrade)     OpenAI Realtime over WebSocket (realtime.ts)
  *
  * Directives choose the behaviour. Put them in the LAST user message text as
  * `[[mock:NAME]]` / `[[mock:NAME=VALUE]]` (several markers, or a comma list in
@@ -48,6 +49,7 @@
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { type HttpReply, type ProtocolAdapter, type RenderContext, isObject } from "./adapter.js";
 import { anthropicError, anthropicMessages, countTokens } from "./anthropic.js";
 import { codex, codexAuthError } from "./codex.js";
@@ -62,6 +64,7 @@ import { type ParsedDirectives, parseDirectiveList, parseTextDirectives, resolve
 import type { MockRule, MockUpstream, MockUpstreamOptions, RecordedRequest, Scenario } from "./types.js";
 import { PromptCache } from "./usage.js";
 import { attachResponsesSockets, type MockSockets } from "./responses-websocket.js";
+import { attachRealtime } from "./realtime.js";
 
 export type { MockRule, MockUpstream, MockUpstreamOptions, RecordedRequest, Scenario } from "./types.js";
 
@@ -191,6 +194,13 @@ class MockServer implements MockUpstream {
     return errorFor(undefined, req, 404, requestId);
   }
 
+  /** Records a WebSocket upgrade request like any other (realtime.ts). */
+  recordUpgrade(req: IncomingMessage): RecordedRequest {
+    const recorded = record(req, Buffer.alloc(0));
+    if (this.maxRecorded > 0) this.requests.push(recorded);
+    return recorded;
+  }
+
   takeRule(req: RecordedRequest): MockRule | undefined {
     for (let i = 0; i < this.rules.length; i++) {
       const active = this.rules[i];
@@ -278,6 +288,11 @@ export async function startMockUpstream(opts: MockUpstreamOptions = {}): Promise
       sendReply(res, openaiError(500, `mock upstream internal error: ${message}`, "req_mock_internal"));
     });
   });
+  const realtime = attachRealtime(mock, { record: (req) => mock.recordUpgrade(req), rule: (req) => mock.takeRule(req) });
+  // Only /v1/realtime is taken here; other upgrade paths are left to their own listeners.
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void realtime.upgrade(req, socket, head));
+  const closeServer = mock.close.bind(mock);
+  mock.close = () => (realtime.closeAll(), closeServer());
   const host = opts.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

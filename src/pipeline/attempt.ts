@@ -333,7 +333,7 @@ function upstreamCode(bodyText: string): string | undefined {
 }
 
 /** What the client is told if this failure turns out to be the last: a stable code, and nothing of the topology. */
-function attemptError(cls: FailureClass | "timeout", status: number | undefined, wait: number | undefined): GatewayError {
+export function attemptError(cls: FailureClass | "timeout", status: number | undefined, wait: number | undefined): GatewayError {
   switch (cls) {
     case "timeout":
       return new GatewayError("timeout", "upstream_timeout", "The upstream did not answer in time.");

@@ -24,7 +24,8 @@ export interface UsageRecord {
   requestId: string;
   accountId: string;
   apiKeyId: string;
-  clientProtocol: ClientProtocol;
+  /** The client's wire protocol: a codec's, or `openai-realtime` for a Realtime response (relayed, not decoded). */
+  clientProtocol: ClientProtocol | "openai-realtime";
   /** The model the client asked for ("" when the request was refused before naming one). */
   model: string;
   /** The model sent upstream after mapping (undefined when the request ended before resolution). */
@@ -110,6 +111,8 @@ export interface ClientSink {
 export interface Exchange {
   id: string;
   protocol: ClientProtocol;
+  /** The protocol on the usage record when it is not a codec's: a Realtime response (pipeline/realtime.ts); `protocol` then only picks the error envelope. */
+  wireProtocol?: "openai-realtime";
   /** Metric label: the endpoint path. */
   route: string;
   headers: IncomingHttpHeaders;

@@ -57,7 +57,7 @@ export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | 
     requestId: ex.id,
     accountId: p.account.id,
     apiKeyId: p.apiKeyId,
-    clientProtocol: ex.protocol,
+    clientProtocol: ex.wireProtocol ?? ex.protocol,
     model: ex.model ?? "",
     servedModel: ex.servedModel,
     upstream: target?.upstream.name,
