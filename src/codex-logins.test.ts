@@ -138,6 +138,10 @@ describe("importing ChatGPT logins", () => {
       expect(res.status, JSON.stringify(codex_auth)).toBe(400);
       expect(res.body.error).toMatchObject({ code: "invalid_codex_auth", ...(param ? { param } : {}) });
     }
+    // A JSON `key` for a codex upstream is read as a login, and checked as one.
+    const asKey = await adminCall("POST", `/upstreams/${upstreamId}/keys`, { key: '{"tokens": {}}' });
+    expect(asKey.status).toBe(400);
+    expect(asKey.body.error).toMatchObject({ code: "invalid_codex_auth", param: "tokens.id_token" });
     const both = await adminCall("POST", `/upstreams/${upstreamId}/keys`, { key: "x", codex_auth: good });
     expect(both.status).toBe(400);
     const chatUpstream = await adminCall("POST", "/upstreams", { name: "chat", protocol: "openai-chat", base_url: `${mock.url}/v1`, models: ["x"] });

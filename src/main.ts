@@ -315,11 +315,19 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       logger,
       metrics,
     });
-    const credentials = createCredentialCache((upstream, secret, key) =>
-      upstream.protocol === "codex" && isCodexAuthSecret(secret) && key.id !== undefined && key.fingerprint !== undefined
-        ? oauth.create({ name: upstream.name ?? "codex", settings: upstream.settings }, { id: key.id, fingerprint: key.fingerprint, secret })
-        : createCredential(upstream, secret),
-    );
+    const credentials = createCredentialCache((upstream, secret, key) => {
+      if (upstream.protocol !== "codex" || !isCodexAuthSecret(secret) || key.id === undefined || key.fingerprint === undefined)
+        return createCredential(upstream, secret);
+      try {
+        return oauth.create({ name: upstream.name ?? "codex", settings: upstream.settings }, { id: key.id, fingerprint: key.fingerprint, secret });
+      } catch (err) {
+        logger.error(
+          { upstream: upstream.name, key: key.fingerprint, err: (err as Error).message },
+          "stored ChatGPT login is unreadable; it is sent as a static token",
+        );
+        return createCredential(upstream, secret);
+      }
+    });
     // Every login in the catalog gets its credential (and its refresh timer) now, not on its first request.
     afterReload = () => {
       const kept = new Map<string, { settings: Record<string, unknown> }>();

@@ -37,7 +37,7 @@ import {
 } from "../governance/policy.js";
 import { checkKeyWithinAccount, expiryMs } from "../governance/key-policy.js";
 import { fingerprint } from "../governance/secrets.js";
-import { codexFingerprintMaterial, codexTokenMeta, parseCodexAuth, serializeCodexAuth } from "../upstream/codex-auth.js";
+import { codexFingerprintMaterial, codexTokenMeta, isCodexAuthSecret, parseCodexAuth, serializeCodexAuth } from "../upstream/codex-auth.js";
 import {
   StoreError,
   type Account,
@@ -532,11 +532,13 @@ export class AdminService {
    */
   async addUpstreamKey(upstreamId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<UpstreamKey> {
     const b = parse(schemas.createUpstreamKey, body);
-    const login = b.codex_auth === undefined ? undefined : parseCodexAuth(b.codex_auth);
-    const secret = login ? serializeCodexAuth(login) : b.key!;
-    const ciphertext = this.#secrets.seal(secret);
+    const given = b.codex_auth === undefined ? undefined : parseCodexAuth(b.codex_auth);
     return this.#write(ctx, async (tx) => {
       const upstream = await administeredUpstream(tx, ctx, upstreamId);
+      // A JSON `key` for a Codex upstream is a login too: checked the same way, rather than stored unreadable.
+      const login = given ?? (upstream.protocol === "codex" && isCodexAuthSecret(b.key!) ? parseCodexAuth(b.key) : undefined);
+      const secret = login ? serializeCodexAuth(login) : b.key!;
+      const ciphertext = this.#secrets.seal(secret);
       // The file's key list wins at every start (config/bootstrap.ts): a key added here would silently go.
       if (upstream.settings.managed_by === "config") {
         throw new GatewayError(
@@ -546,7 +548,7 @@ export class AdminService {
           { status: 409 },
         );
       }
-      if (login && upstream.protocol !== "codex") {
+      if (given && upstream.protocol !== "codex") {
         throw new GatewayError(
           "invalid_request",
           "codex_auth_needs_codex_upstream",

@@ -103,8 +103,13 @@ export function createCredential(upstream: { protocol: UpstreamProtocol; setting
       const accountId = upstream.settings.account_id;
       if (isCodexAuthSecret(secret)) {
         // Without the OAuth machinery (a bare factory): the set's access token, as a static one.
-        const set = parseCodexAuth(secret);
-        return new ChatGptAccount(set.accessToken, set.accountId);
+        // An unreadable set goes as it is: the upstream refuses it and the key is taken out, as any wrong key.
+        try {
+          const set = parseCodexAuth(secret);
+          return new ChatGptAccount(set.accessToken, set.accountId);
+        } catch {
+          return new ChatGptAccount(secret, typeof accountId === "string" ? accountId : undefined);
+        }
       }
       return new ChatGptAccount(secret, typeof accountId === "string" ? accountId : undefined);
     }
