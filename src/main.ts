@@ -34,7 +34,11 @@ import type { PoolKey } from "./routing/key-pool.js";
 import type { KeyHeadroomView, KeyStateView } from "./admin/routes.js";
 import type { CodexUsage, UsageWindow } from "./routing/key-headroom.js";
 import { TierRouter } from "./routing/tier-router.js";
-import { createCredentialCache } from "./upstream/credentials.js";
+import { createCredential, createCredentialCache } from "./upstream/credentials.js";
+import { OAuthAccounts, type OAuthClock } from "./upstream/chatgpt-oauth.js";
+import { isCodexAuthSecret, parseCodexAuth, codexFingerprintMaterial, codexTokenMeta, serializeCodexAuth } from "./upstream/codex-auth.js";
+import { SealedCredentialVault } from "./governance/credential-vault.js";
+import { fingerprint } from "./governance/secrets.js";
 import { baseChecks, type AdmissionCheck } from "./governance/admission.js";
 import { limitsCheck } from "./governance/limits.js";
 import { TablePricer } from "./governance/price-table.js";
@@ -63,6 +67,8 @@ export interface GatewayOptions {
   pricer?: Pricer;
   /** The clock of routing and key health (epoch ms; default Date.now): tests move it instead of waiting out cooldowns. */
   now?: () => number;
+  /** Time and timers for ChatGPT logins' refreshes (tests run days of token lifetimes on a simulated clock). */
+  credentialClock?: OAuthClock;
 }
 
 export interface Gateway {
@@ -191,7 +197,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const secrets = keyring.box;
     // Every admin change, the YAML file's included, is appended to the hash-chained audit log.
     const audit = new AuditChain();
-    await applyBootstrap(store, secrets, config, o.source ?? "(config)", audit);
+    await applyBootstrap(store, secrets, config, o.source ?? "(config)", audit, { codexAuth: importCodexAuth });
     // Principals are loaded on demand, key by key: nothing is read here, however many accounts and keys are stored.
     const pc = config.principal_cache;
     const principals = new Principals(store, {
@@ -205,9 +211,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     // At start a credential that does not open is a key missing from the ring: say so rather than serve without it.
     const unopened = catalog.snapshot.unopened[0];
     if (unopened) throw new SecretSetupError(`upstream key ${unopened.upstreamKeyId}: ${unopened.reason}`);
+    // Set once the credentials exist: after every reload, ChatGPT logins follow the catalog (timers started and stopped).
+    let afterReload = (): void => undefined;
     const reloadCatalog = async (): Promise<void> => {
       await catalog.reload();
       for (const u of catalog.snapshot.unopened) logger.error(u, "upstream key left out of its pool: its credential does not open");
+      afterReload();
     };
     const applyChange = async (notice: ChangeNotice): Promise<void> => {
       await Promise.all([principals.invalidate(notice), isCatalogChange(notice) ? reloadCatalog() : undefined]);
@@ -295,7 +304,60 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     }
     metrics.keyStates.source = () => keySamples(catalog, keyHealth, clock());
     metrics.keyUsage.source = () => usageSamples(catalog, clock());
-    const credentials = createCredentialCache();
+    // ChatGPT logins (docs/codex.md): token sets sealed in the store, rotated under a row lease so one node refreshes at a time.
+    const vault = new SealedCredentialVault(store.upstreamKeys, secrets);
+    const oauth = new OAuthAccounts({
+      vault: {
+        load: (id) => vault.load(id),
+        rotate: (id, expected, secret, meta) => vault.rotate(id, expected, secret, meta),
+        lease: (id, ttl) => vault.lease(id, ttl),
+        // A dead login leaves routing on every node: this one reloads now, the others on the notice.
+        async markDead(id, reason) {
+          await vault.markDead(id, reason);
+          const notice: ChangeNotice = { type: "upstream_key", id };
+          await applyChange(notice);
+          await changeFeed.publish(notice);
+        },
+      },
+      clock: o.credentialClock,
+      logger,
+      metrics,
+    });
+    const credentials = createCredentialCache((upstream, secret, key) => {
+      if (upstream.protocol !== "codex" || !isCodexAuthSecret(secret) || key.id === undefined || key.fingerprint === undefined)
+        return createCredential(upstream, secret);
+      try {
+        return oauth.create({ name: upstream.name ?? "codex", settings: upstream.settings }, { id: key.id, fingerprint: key.fingerprint, secret });
+      } catch (err) {
+        logger.error(
+          { upstream: upstream.name, key: key.fingerprint, err: (err as Error).message },
+          "stored ChatGPT login is unreadable; it is sent as a static token",
+        );
+        return createCredential(upstream, secret);
+      }
+    });
+    // Every login in the catalog gets its credential (and its refresh timer) now, not on its first request.
+    afterReload = () => {
+      const kept = new Map<string, { settings: Record<string, unknown> }>();
+      for (const t of catalog.snapshot.upstreams) {
+        if (t.protocol !== "codex") continue;
+        for (const k of t.pool.keys) {
+          if (!isCodexAuthSecret(k.secret)) continue;
+          try {
+            credentials(t.upstream, k);
+            kept.set(k.id, t.upstream);
+          } catch (err) {
+            logger.error({ upstream: t.upstream.name, key: k.fingerprint, err: (err as Error).message }, "stored ChatGPT login is unreadable");
+          }
+        }
+      }
+      oauth.retain(kept);
+    };
+    afterReload();
+    metrics.credentials.source = function* () {
+      for (const d of catalog.snapshot.dead ?? []) yield { upstream: d.upstream, key: d.fingerprint, dead: d.reason, expiresAt: null };
+      for (const c of oauth.live()) yield { upstream: c.upstream, key: c.fingerprint, dead: c.dead ?? null, expiresAt: c.tokens.expiresAt };
+    };
     const prober = new KeyProber({
       catalog,
       health: keyHealth,
@@ -371,6 +433,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       close(graceMs = config.server.shutdown_grace_ms) {
         closing ??= (async () => {
           await prober.stop();
+          oauth.close();
           await edge.drain(graceMs, config.server.drain_delay_ms);
           await bus?.close();
           await transport.close();
@@ -391,6 +454,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     await store.close();
     throw err;
   }
+}
+
+/** A Codex auth.json named by the YAML file, as the bootstrap stores it: the token set, its fingerprint and shown metadata. */
+function importCodexAuth(text: string): { secret: string; fingerprint: string; meta: Record<string, unknown> } {
+  const set = parseCodexAuth(text);
+  return { secret: serializeCodexAuth(set), fingerprint: fingerprint(codexFingerprintMaterial(set)), meta: { ...codexTokenMeta(set) } };
 }
 
 function* servedKeys(catalog: Catalog): Iterable<PoolKey> {

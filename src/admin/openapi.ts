@@ -226,6 +226,10 @@ function build(): unknown {
             models: { type: "array", items: str },
             enabled: { type: "boolean" },
             account_id: nullableStr,
+            oauth: {
+              type: ["object", "null"],
+              description: "Codex upstreams: the ChatGPT-login refresh settings (token_url, client_id, refresh_margin_ms, timeout_ms); null = the defaults",
+            },
             timeout_ms: { type: "integer", description: "The timeout in effect: the setting, or the default of 600000" },
             prompt_cache_key: {
               type: "boolean",
@@ -247,7 +251,24 @@ function build(): unknown {
         },
         UpstreamKey: {
           type: "object",
-          properties: { id: str, upstream_id: str, name: str, fingerprint: str, status: { enum: ["active", "disabled"] }, created_at: str },
+          properties: {
+            id: str,
+            upstream_id: str,
+            name: str,
+            fingerprint: str,
+            status: { enum: ["active", "disabled"] },
+            created_at: str,
+            credential: {
+              type: ["object", "null"],
+              description:
+                "A ChatGPT login (docs/codex.md): kind chatgpt_oauth, account_id, plan_type, access_expires_at, last_refresh (as last stored); null for a plain key",
+            },
+            dead: {
+              type: ["object", "null"],
+              description:
+                "Set when the login's refresh token was refused for good: {reason (refresh_token_reused, invalid_grant, …), at}; the key serves nothing until a new login is imported",
+            },
+          },
         },
         UpstreamKeyHealth: {
           type: "object",
@@ -260,6 +281,16 @@ function build(): unknown {
             fingerprint: str,
             status: { enum: ["active", "disabled"] },
             created_at: str,
+            credential: {
+              type: ["object", "null"],
+              description:
+                "A ChatGPT login (docs/codex.md): kind chatgpt_oauth, account_id, plan_type, access_expires_at, last_refresh (as last stored); null for a plain key",
+            },
+            dead: {
+              type: ["object", "null"],
+              description:
+                "Set when the login's refresh token was refused for good: {reason (refresh_token_reused, invalid_grant, …), at}; the key serves nothing until a new login is imported",
+            },
             state: { enum: ["healthy", "cooling", "open", "half_open", "disabled", null] },
             reason: nullableStr,
             until: { type: ["string", "null"], description: "When a cooling or open key may be tried again (ISO 8601)" },

@@ -175,6 +175,19 @@ const forwardHeaders = z
   })
   .describe("Which client headers reach this upstream; credentials, hop-by-hop and proxy headers never do, whatever it says. Unset = {mode: deny, names: []}");
 
+/** A Codex upstream's ChatGPT-login refresh settings (docs/configuration.md#chatgpt-logins). */
+const oauthSettings = z
+  .strictObject({
+    token_url: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe("The OAuth token endpoint; default https://auth.openai.com/oauth/token"),
+    client_id: z.string().min(1).optional().describe("The OAuth client id; default Codex CLI's"),
+    refresh_margin_ms: z.number().int().nonnegative().optional().describe("Refresh this long before the access token expires; default 300000"),
+    timeout_ms: z.number().int().positive().optional().describe("The token endpoint's whole answer must come within this; default 30000"),
+  })
+  .describe("Codex upstreams: where and how imported ChatGPT logins refresh their tokens");
+
 export const createUpstream = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/),
   protocol,
@@ -190,6 +203,7 @@ export const createUpstream = z.strictObject({
     ),
   enabled: z.boolean().optional(),
   account_id: z.string().min(1).optional().describe("Codex backend only: the ChatGPT account id"),
+  oauth: oauthSettings.optional(),
   timeout_ms: z.number().int().positive().optional(),
   prompt_cache_key: z
     .boolean()
@@ -212,6 +226,7 @@ export const updateUpstream = z.strictObject({
   models: z.array(z.string().min(1)).min(1).optional(),
   enabled: z.boolean().optional(),
   account_id: z.string().min(1).nullable().optional(),
+  oauth: oauthSettings.nullable().optional(),
   timeout_ms: z.number().int().positive().nullable().optional(),
   prompt_cache_key: z
     .boolean()
@@ -222,10 +237,18 @@ export const updateUpstream = z.strictObject({
   realtime: z.boolean().nullable().optional().describe("openai-responses only: the upstream serves OpenAI Realtime; null = off"),
 });
 
-export const createUpstreamKey = z.strictObject({
-  name: z.string().min(1).max(128).default("default"),
-  key: z.string().min(1).describe("The upstream credential; stored encrypted, never shown again"),
-});
+export const createUpstreamKey = z
+  .strictObject({
+    name: z.string().min(1).max(128).default("default"),
+    key: z.string().min(1).optional().describe("The upstream credential; stored encrypted, never shown again. Give this or codex_auth"),
+    codex_auth: z
+      .unknown()
+      .optional()
+      .describe(
+        "Codex upstreams: a ChatGPT login, the contents of a Codex CLI auth.json ({tokens: {id_token, access_token, refresh_token, account_id}, last_refresh}); stored encrypted and kept fresh by the gateway (docs/codex.md)",
+      ),
+  })
+  .refine((b) => (b.key === undefined) !== (b.codex_auth === undefined), { message: "give exactly one of key and codex_auth", path: ["key"] });
 
 // Credits (docs/admin-api.md#credits)
 

@@ -37,6 +37,7 @@ import {
 } from "../governance/policy.js";
 import { checkKeyWithinAccount, expiryMs } from "../governance/key-policy.js";
 import { fingerprint } from "../governance/secrets.js";
+import { codexFingerprintMaterial, codexTokenMeta, isCodexAuthSecret, parseCodexAuth, serializeCodexAuth } from "../upstream/codex-auth.js";
 import {
   StoreError,
   type Account,
@@ -461,6 +462,7 @@ export class AdminService {
     const b = parse(schemas.createUpstream, presetFilled(body));
     const settings: Record<string, unknown> = {};
     if (b.account_id) settings.account_id = b.account_id;
+    if (b.oauth) settings.oauth = b.oauth;
     if (b.timeout_ms) settings.timeout_ms = b.timeout_ms;
     if (b.prompt_cache_key !== undefined) settings.prompt_cache_key = b.prompt_cache_key;
     if (b.forward_headers !== undefined) settings.forward_headers = b.forward_headers;
@@ -500,7 +502,7 @@ export class AdminService {
     return this.#write(ctx, async (tx) => {
       const current = await administeredUpstream(tx, ctx, id);
       const settings = { ...current.settings };
-      for (const f of ["account_id", "timeout_ms", "prompt_cache_key", "forward_headers", "realtime"] as const) {
+      for (const f of ["account_id", "oauth", "timeout_ms", "prompt_cache_key", "forward_headers", "realtime"] as const) {
         if (b[f] === null) delete settings[f];
         else if (b[f] !== undefined) settings[f] = b[f];
       }
@@ -524,12 +526,20 @@ export class AdminService {
     return this.#store.upstreamKeys.listByUpstream(upstreamId);
   }
 
-  /** Body: `{name?, key}`. The credential is stored sealed; only its fingerprint is ever shown. */
+  /**
+   * Body: `{name?, key}` or `{name?, codex_auth}` (a Codex CLI auth.json: a ChatGPT login the
+   * gateway keeps fresh, docs/codex.md). The credential is stored sealed; only its fingerprint
+   * (and, for a login, its account, plan and token expiry) is ever shown.
+   */
   async addUpstreamKey(upstreamId: string, body: unknown, ctx: AdminContext = ROOT_CONTEXT): Promise<UpstreamKey> {
     const b = parse(schemas.createUpstreamKey, body);
-    const ciphertext = this.#secrets.seal(b.key);
+    const given = b.codex_auth === undefined ? undefined : parseCodexAuth(b.codex_auth);
     return this.#write(ctx, async (tx) => {
       const upstream = await administeredUpstream(tx, ctx, upstreamId);
+      // A JSON `key` for a Codex upstream is a login too: checked the same way, rather than stored unreadable.
+      const login = given ?? (upstream.protocol === "codex" && isCodexAuthSecret(b.key!) ? parseCodexAuth(b.key) : undefined);
+      const secret = login ? serializeCodexAuth(login) : b.key!;
+      const ciphertext = this.#secrets.seal(secret);
       // The file's key list wins at every start (config/bootstrap.ts): a key added here would silently go.
       if (upstream.settings.managed_by === "config") {
         throw new GatewayError(
@@ -539,7 +549,21 @@ export class AdminService {
           { status: 409 },
         );
       }
-      const k = await tx.upstreamKeys.create({ upstreamId, name: b.name, ciphertext, fingerprint: fingerprint(b.key) });
+      if (given && upstream.protocol !== "codex") {
+        throw new GatewayError(
+          "invalid_request",
+          "codex_auth_needs_codex_upstream",
+          `Upstream '${upstream.name}' speaks ${upstream.protocol}; a ChatGPT login serves only an upstream with protocol 'codex'.`,
+          { status: 400, param: "codex_auth" },
+        );
+      }
+      const k = await tx.upstreamKeys.create({
+        upstreamId,
+        name: b.name,
+        ciphertext,
+        fingerprint: fingerprint(login ? codexFingerprintMaterial(login) : secret),
+        credentialMeta: login ? { ...codexTokenMeta(login) } : null,
+      });
       return { result: k, event: { action: "upstream_key.create", target: { type: "upstream_key", id: k.id }, before: null, after: upstreamKeyView(k) } };
     });
   }

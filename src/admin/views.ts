@@ -123,6 +123,7 @@ export function upstreamView(u: Upstream): Record<string, unknown> {
     models: u.models,
     enabled: u.enabled,
     account_id: typeof u.settings.account_id === "string" ? u.settings.account_id : null,
+    oauth: u.settings.oauth !== null && typeof u.settings.oauth === "object" ? u.settings.oauth : null,
     // Effective values, like prompt_cache_key: the setting, or the default that applies.
     timeout_ms: upstreamTimeouts(u.settings).timeoutMs,
     prompt_cache_key: sendsPromptCacheKey(u),
@@ -135,5 +136,15 @@ export function upstreamView(u: Upstream): Record<string, unknown> {
 }
 
 export function upstreamKeyView(k: UpstreamKey): Record<string, unknown> {
-  return { id: k.id, upstream_id: k.upstreamId, name: k.name, fingerprint: k.fingerprint, status: k.status, created_at: k.createdAt };
+  return {
+    id: k.id,
+    upstream_id: k.upstreamId,
+    name: k.name,
+    fingerprint: k.fingerprint,
+    status: k.status,
+    created_at: k.createdAt,
+    // A ChatGPT login's shown side (docs/codex.md#what-the-admin-sees-and-what-to-do-about-it): null for a plain key.
+    credential: k.credentialMeta ?? null,
+    dead: k.deadAt ? { reason: k.deadReason ?? "unknown", at: k.deadAt } : null,
+  };
 }

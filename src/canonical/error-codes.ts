@@ -169,6 +169,18 @@ export const ERROR_CODES = {
       "The subscription account behind the gateway's credential has used up its usage window (the Codex backend's `usage_limit_reached`, on the last attempt, when every attempt failed); `retry-after` names the window's reset.",
   },
   upstream_auth_failed: { kind: "upstream", status: 502, description: "The upstream rejected the gateway's own credential (HTTP 401/403)." },
+  upstream_credential_refresh_failed: {
+    kind: "upstream",
+    status: 502,
+    description:
+      "A ChatGPT account's access token had expired (or was refused) and refreshing it failed for now (the token endpoint timed out or answered 5xx); the key cools down and is refreshed again later.",
+  },
+  upstream_credential_dead: {
+    kind: "upstream",
+    status: 502,
+    description:
+      "A ChatGPT account's login is dead: its refresh token was refused for good (reused, expired, invalidated); the key is out of service until an admin imports a new login.",
+  },
   upstream_quota_exhausted: {
     kind: "upstream",
     status: 502,
@@ -238,6 +250,17 @@ export const ERROR_CODES = {
     kind: "internal",
     status: 500,
     description: "Admin API: the change was saved, but this node could not reload it yet; it applies with the next successful reload.",
+  },
+  invalid_codex_auth: {
+    kind: "invalid_request",
+    status: 400,
+    description:
+      "Admin API, CLI or YAML: a Codex auth.json that cannot be imported (not JSON, no `tokens`, a token missing, an id token that is not a JWT, no ChatGPT account id); the message and `param` say which.",
+  },
+  codex_auth_needs_codex_upstream: {
+    kind: "invalid_request",
+    status: 400,
+    description: "Admin API: `codex_auth` given for an upstream whose protocol is not `codex`; a ChatGPT login serves only the Codex backend.",
   },
   upstream_managed_by_config: {
     kind: "invalid_request",

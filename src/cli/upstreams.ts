@@ -1,4 +1,4 @@
-/** `switchyard upstreams add`, over the admin API: the upstream, then each of its keys. */
+/** `switchyard upstreams add` (the upstream, then each of its keys) and `import-codex` (a ChatGPT login), over the admin API. */
 import { readFile } from "node:fs/promises";
 import { Option } from "commander";
 import { adminClient, withAdminOptions, type AdminOptions } from "./admin-client.js";
@@ -78,4 +78,46 @@ export const registerUpstreams: Register = (program, ctx) => {
       for (const k of keys as Array<{ id: string; fingerprint: string }>) ctx.io.out(`key added: ${k.id} (${k.fingerprint})\n`);
     }
   });
+
+  withAdminOptions(
+    upstreams
+      .command("import-codex")
+      .description("add a ChatGPT login (a Codex CLI auth.json) to a codex upstream as a key the gateway keeps fresh (docs/codex.md)")
+      .argument("<file>", "the auth.json written by `codex login` ('-' reads standard input); do not use that login in Codex CLI afterwards")
+      .requiredOption("--upstream <id>", "the codex upstream's id")
+      .option("--name <name>", "the key's name (default: chatgpt-<account id>)"),
+  ).action(async (file: string, o: ImportCodexOptions) => {
+    const text = file === "-" ? await ctx.io.readStdin() : await readFile(file, "utf8").catch(() => Promise.reject(new CliFailure(`cannot read ${file}`)));
+    let auth: unknown;
+    try {
+      auth = JSON.parse(text);
+    } catch {
+      // The gateway says what is wrong with it (invalid_codex_auth); the text goes as is.
+      auth = text;
+    }
+    const accountId = readAccountId(auth);
+    const api = await adminClient(ctx.io, o, ctx.configPath());
+    const key = await api.request("POST", `/upstreams/${encodeURIComponent(o.upstream)}/keys`, {
+      name: o.name ?? (accountId ? `chatgpt-${accountId}` : "chatgpt"),
+      codex_auth: auth,
+    });
+    const k = key as { id: string; fingerprint: string; credential?: { account_id?: string; plan_type?: string | null } | null };
+    if (o.json) printRecord(ctx.io, o, key);
+    else
+      ctx.io.out(`login imported: key ${k.id} (${k.fingerprint}), account ${k.credential?.account_id ?? "?"}, plan ${k.credential?.plan_type ?? "unknown"}\n`);
+  });
 };
+
+interface ImportCodexOptions extends AdminOptions {
+  upstream: string;
+  name?: string;
+}
+
+/** `tokens.account_id` of an auth.json, for the key's default name (the gateway reads the id token itself). */
+function readAccountId(auth: unknown): string | undefined {
+  if (auth === null || typeof auth !== "object") return undefined;
+  const tokens = (auth as { tokens?: unknown }).tokens;
+  if (tokens === null || typeof tokens !== "object") return undefined;
+  const id = (tokens as { account_id?: unknown }).account_id;
+  return typeof id === "string" && /^[A-Za-z0-9._-]{1,64}$/.test(id) ? id : undefined;
+}

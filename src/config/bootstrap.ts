@@ -15,6 +15,8 @@ import { checkWithinParent, foldPolicies, POLICY_FIELDS, policyOf, violationPara
 import { canonicalJson, type AuditedChange, type AuditOrigin } from "../governance/audit.js";
 import type { Account, ApiKey, Repos, Store, Upstream, UpstreamKey } from "../storage/ports.js";
 import type { ConfigFile } from "./schema.js";
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { ConfigError } from "./load.js";
 
 /** Where the bootstrap's changes are recorded (governance/audit.ts AuditChain), as actor `config`. */
@@ -24,7 +26,30 @@ export interface BootstrapAudit {
 
 const CONFIG_ORIGIN: AuditOrigin = { actor: { type: "config" } };
 
-export async function applyBootstrap(store: Store, secrets: SecretBox, config: ConfigFile, source: string, audit?: BootstrapAudit): Promise<void> {
+/**
+ * Reads credentials the file names rather than holds. `codexAuth` turns a Codex auth.json's
+ * text into the secret to seal, its fingerprint and shown metadata, or throws a GatewayError
+ * `invalid_codex_auth`; it lives in upstream/, which config may not import, so main.ts passes it.
+ */
+export interface BootstrapImporters {
+  codexAuth?(text: string): { secret: string; fingerprint: string; meta: Record<string, unknown> };
+}
+
+interface WantedKey {
+  name: string;
+  /** The secret to seal (read lazily: a file's key already stored is never read again into the store). */
+  secret: string;
+  meta?: Record<string, unknown>;
+}
+
+export async function applyBootstrap(
+  store: Store,
+  secrets: SecretBox,
+  config: ConfigFile,
+  source: string,
+  audit?: BootstrapAudit,
+  importers: BootstrapImporters = {},
+): Promise<void> {
   /**
    * One write and its audit record in one transaction. Re-applying an unchanged file at
    * every start writes the same values again; only a write that changed something is recorded.
@@ -46,6 +71,7 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
       managed_by: "config",
     };
     if (u.account_id) settings.account_id = u.account_id;
+    if (u.oauth) settings.oauth = u.oauth;
     if (u.prompt_cache_key !== undefined) settings.prompt_cache_key = u.prompt_cache_key;
     if (u.realtime !== undefined) settings.realtime = u.realtime;
     if (u.forward_headers) settings.forward_headers = u.forward_headers;
@@ -58,10 +84,16 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
       return { result: after, change: after && upstreamChange(existing ? "update" : "create", existing, after) };
     });
     if (!upstream) throw new ConfigError(`${source}: upstreams[${i}] could not be stored`, source);
-    const wanted = new Map<string, { name: string; key: string }>();
+    const wanted = new Map<string, WantedKey>();
     for (const [j, k] of u.keys.entries()) {
-      const entry = typeof k === "string" ? { name: `key-${j + 1}`, key: k } : { name: k.name ?? `key-${j + 1}`, key: k.key };
-      wanted.set(fingerprint(entry.key), entry);
+      const name = typeof k === "string" ? `key-${j + 1}` : (k.name ?? `key-${j + 1}`);
+      if (typeof k !== "string" && "codex_auth_file" in k) {
+        const imported = await readCodexAuth(k.codex_auth_file, u.protocol, importers, `${source}: upstreams[${i}].keys[${j}]`, source);
+        wanted.set(imported.fingerprint, { name, secret: imported.secret, meta: imported.meta });
+        continue;
+      }
+      const secret = typeof k === "string" ? k : k.key;
+      wanted.set(fingerprint(secret), { name, secret });
     }
     const have = await store.upstreamKeys.listByUpstream(upstream.id);
     for (const k of have) {
@@ -72,7 +104,14 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
     for (const [fp, entry] of wanted) {
       if (haveFp.has(fp)) continue;
       await write(async (tx) => {
-        const k = await tx.upstreamKeys.create({ upstreamId: upstream.id, name: entry.name, ciphertext: secrets.seal(entry.key), fingerprint: fp });
+        // A login already stored is left as it is: the gateway has rotated its tokens since, and the file's are spent.
+        const k = await tx.upstreamKeys.create({
+          upstreamId: upstream.id,
+          name: entry.name,
+          ciphertext: secrets.seal(entry.secret),
+          fingerprint: fp,
+          credentialMeta: entry.meta ?? null,
+        });
         return { result: k, change: upstreamKeyChange("create", null, k) };
       });
     }
@@ -127,6 +166,31 @@ export async function applyBootstrap(store: Store, secrets: SecretBox, config: C
         return { result: key, change: apiKeyChange(key) };
       });
     }
+  }
+}
+
+/** A `codex_auth_file` key: read (relative to the config file's folder) and checked, or the start fails with one line. */
+async function readCodexAuth(
+  file: string,
+  protocol: string,
+  importers: BootstrapImporters,
+  where: string,
+  source: string,
+): Promise<{ secret: string; fingerprint: string; meta: Record<string, unknown> }> {
+  if (protocol !== "codex") throw new ConfigError(`${where}: codex_auth_file is for upstreams with protocol 'codex'`, source);
+  if (!importers.codexAuth) throw new ConfigError(`${where}: codex_auth_file cannot be read here`, source);
+  const path = resolve(dirname(source), file);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`${where}: cannot read codex_auth_file ${path}: ${(err as Error).message}`, source);
+  }
+  try {
+    return importers.codexAuth(text);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw new ConfigError(`${where}: codex_auth_file ${path}: ${typeof code === "string" ? `${code}: ` : ""}${(err as Error).message}`, source);
   }
 }
 

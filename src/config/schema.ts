@@ -12,7 +12,20 @@ const emptyAsUnset = z.preprocess((v) => (v === "" ? undefined : v), z.string().
 
 const upstreamProtocol = z.enum(["openai-responses", "openai-chat", "anthropic", "codex"]);
 
-const upstreamKey = z.union([z.string().min(1), z.strictObject({ name: z.string().min(1).optional(), key: z.string().min(1) })]);
+const upstreamKey = z.union([
+  z.string().min(1),
+  z.strictObject({ name: z.string().min(1).optional(), key: z.string().min(1) }),
+  /** Codex only: a ChatGPT login from a Codex CLI auth.json (docs/codex.md#importing-chatgpt-accounts); imported once, then kept fresh in the store. */
+  z.strictObject({ name: z.string().min(1).optional(), codex_auth_file: z.string().min(1) }),
+]);
+
+/** An upstream's OAuth settings (ChatGPT logins; docs/configuration.md#chatgpt-logins). */
+const oauth = z.strictObject({
+  token_url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  client_id: z.string().min(1).optional(),
+  refresh_margin_ms: z.number().int().nonnegative().optional(),
+  timeout_ms: z.number().int().positive().optional(),
+});
 
 const upstream = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, "must be 1-64 letters, digits, '.', '_' or '-'"),
@@ -23,6 +36,8 @@ const upstream = z.strictObject({
   enabled: z.boolean().default(true),
   /** Codex backend only: the ChatGPT account id sent as chatgpt-account-id. */
   account_id: z.string().min(1).optional(),
+  /** Codex only: where and how its ChatGPT logins refresh (defaults: auth.openai.com, Codex CLI's client id, 5 minutes' margin). */
+  oauth: oauth.optional(),
   timeout_ms: z.number().int().positive().default(600_000),
   connect_timeout_ms: z.number().int().positive().default(10_000),
   headers: z.record(z.string(), z.string()).default({}),

@@ -14,6 +14,7 @@
  *   GET  /v1/models                         OpenAI list, or Anthropic list when `anthropic-version` is sent
  *   HEAD|GET /, GET /healthz                200 (Claude Code pre-connects with HEAD /)
  *   GET  /v1/realtime?model=… (upgrade)     OpenAI Realtime over WebSocket (realtime.ts)
+ *   POST /oauth/token                       ChatGPT login refresh; Codex routes check its tokens once a login exists (codex-oauth.ts)
  *
  * Directives choose the behaviour. Put them in the LAST user message text as
  * `[[mock:NAME]]` / `[[mock:NAME=VALUE]]` (several markers, or a comma list in
@@ -53,6 +54,7 @@ import type { Duplex } from "node:stream";
 import { type HttpReply, type ProtocolAdapter, type RenderContext, isObject } from "./adapter.js";
 import { anthropicError, anthropicMessages, countTokens } from "./anthropic.js";
 import { codex, codexAuthError } from "./codex.js";
+import { CodexOAuth } from "./codex-oauth.js";
 import { deliverStream, isGone, resetConnection, sendRaw, sendReply, sleep } from "./deliver.js";
 import { IdSource } from "./ids.js";
 import { listCodexModels, listModels } from "./models.js";
@@ -83,6 +85,7 @@ interface ActiveRule {
 
 class MockServer implements MockUpstream {
   readonly requests: RecordedRequest[] = [];
+  readonly oauth = new CodexOAuth();
   url = "";
   port = 0;
   private rules: ActiveRule[] = [];
@@ -130,6 +133,7 @@ class MockServer implements MockUpstream {
     }
     const requestId = this.ids.next("req_");
     const adapter = req.method === "POST" ? ADAPTERS[recorded.path] : undefined;
+    if (this.oauth.handles(recorded)) return this.oauth.answer(recorded, res);
     const rule = this.takeRule(recorded);
 
     if (rule?.delayMs) await sleep(rule.delayMs);
@@ -150,7 +154,7 @@ class MockServer implements MockUpstream {
       const early = adapter.protocol === "codex" ? codexAuthError(recorded, requestId) : undefined;
       return sendReply(res, early ?? adapter.error(400, "We could not parse the JSON body of your request.", requestId));
     }
-    const invalid = adapter.validate(recorded, json, requestId);
+    const invalid = (adapter.protocol === "codex" ? this.oauth.deny(recorded, requestId) : undefined) ?? adapter.validate(recorded, json, requestId);
     if (invalid) return sendReply(res, invalid);
 
     const facts = adapter.facts(recorded, json);
@@ -186,7 +190,8 @@ class MockServer implements MockUpstream {
       return { status: 200, headers: { "content-type": "text/plain" }, body: method === "HEAD" ? "" : "ok" };
     }
     if (method === "GET" && path === "/v1/models") return listModels(req, requestId);
-    if (method === "GET" && (path === "/backend-api/codex/models" || path === "/codex/models")) return listCodexModels(req, requestId);
+    if (method === "GET" && (path === "/backend-api/codex/models" || path === "/codex/models"))
+      return this.oauth.deny(req, requestId) ?? listCodexModels(req, requestId);
     if (method === "POST" && path === "/v1/messages/count_tokens") {
       if (!isObject(req.json)) return anthropicError(400, "We could not parse the JSON body of your request.", requestId);
       return countTokens(req, req.json, requestId);

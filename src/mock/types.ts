@@ -1,5 +1,6 @@
 /** Public and shared types of the mock upstream. */
 import type { MockSockets } from "./responses-websocket.js";
+import type { CodexOAuth } from "./codex-oauth.js";
 
 /** The wire protocol a request was addressed to (same names as src/protocols/codec.ts). */
 export type MockProtocol = "openai-chat" | "openai-responses" | "anthropic-messages" | "codex";
@@ -107,6 +108,8 @@ export interface MockUpstreamOptions {
 }
 
 export interface MockUpstream {
+  /** ChatGPT login: the token endpoint and the Codex routes' token check (codex-oauth.ts). */
+  readonly oauth: CodexOAuth;
   /** e.g. `http://127.0.0.1:43123` (no trailing slash). */
   readonly url: string;
   readonly port: number;

@@ -26,6 +26,10 @@ export interface Metrics {
   keyStates: { source?: () => Iterable<KeyStateSample> };
   /** Where the subscription usage gauges read from (Codex accounts' usage windows); set by the composition root. */
   keyUsage: { source?: () => Iterable<KeyUsageSample> };
+  /** OAuth refreshes of ChatGPT logins by upstream and outcome: refreshed, adopted (another node's), transient, dead. */
+  credentialRefreshes: Counter<"upstream" | "outcome">;
+  /** Where the credential gauges read from (dead logins from the store, live expiries from the credentials); set by the composition root. */
+  credentials: { source?: () => Iterable<CredentialSample> };
 }
 
 /** One usage window of one subscription key, for the `switchyard_upstream_key_usage_*` gauges. */
@@ -36,6 +40,17 @@ export interface KeyUsageSample {
   usedPercent: number;
   /** Epoch ms; null when the upstream did not say. */
   resetsAt: number | null;
+}
+
+/** One self-refreshing credential, for `switchyard_upstream_credential_dead` and `…_expires_at_seconds`. */
+export interface CredentialSample {
+  upstream: string;
+  /** The key's fingerprint. */
+  key: string;
+  /** Why it is dead (`refresh_token_reused`, …), or null while it lives. */
+  dead: string | null;
+  /** When its access token expires (epoch ms), when known. */
+  expiresAt: number | null;
 }
 
 /** One key's current state, for the `switchyard_upstream_key_state` gauge: the fingerprint, never the secret. */
@@ -87,10 +102,39 @@ export function createMetrics(): Metrics {
         if (u.resetsAt !== null) this.set({ upstream: u.upstream, key: u.key, window: u.window }, Math.round(u.resetsAt / 1000));
     },
   });
+  const credentials: Metrics["credentials"] = {};
+  new Gauge({
+    name: "switchyard_upstream_credential_dead",
+    help: "1 for each ChatGPT login whose refresh token was refused for good (reason: refresh_token_reused, invalid_grant, …); it serves nothing until a new login is imported. Alert on any",
+    labelNames: ["upstream", "key", "reason"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of credentials.source?.() ?? []) if (c.dead !== null) this.set({ upstream: c.upstream, key: c.key, reason: c.dead }, 1);
+    },
+  });
+  new Gauge({
+    name: "switchyard_upstream_credential_expires_at_seconds",
+    help: "When each live ChatGPT login's access token expires (unix seconds); it is refreshed ahead of this",
+    labelNames: ["upstream", "key"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of credentials.source?.() ?? [])
+        if (c.dead === null && c.expiresAt !== null) this.set({ upstream: c.upstream, key: c.key }, Math.floor(c.expiresAt / 1000));
+    },
+  });
   return {
     registry,
     keyStates,
     keyUsage,
+    credentials,
+    credentialRefreshes: new Counter({
+      name: "switchyard_upstream_credential_refreshes_total",
+      help: "OAuth token refreshes of ChatGPT logins by upstream and outcome (refreshed; adopted: another node's; transient: failed, tried again later; dead)",
+      labelNames: ["upstream", "outcome"],
+      registers: [registry],
+    }),
     keyTransitions: new Counter({
       name: "switchyard_upstream_key_transitions_total",
       help: "Upstream key state changes (breaker opening, half-open probes, cooldowns, recoveries, disabling), by upstream and states",

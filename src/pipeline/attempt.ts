@@ -10,6 +10,7 @@ import type { PlannedAttempt } from "../routing/plan.js";
 import type { KeyLease } from "../routing/key-health.js";
 import { classifyFailure, type FailureClass } from "../routing/failure-class.js";
 import type { PoolKey } from "../routing/key-pool.js";
+import { CredentialUnavailableError } from "../upstream/credentials.js";
 import { upstreamUrl } from "../upstream/endpoints.js";
 import { upstreamHeaders } from "../upstream/headers.js";
 import { upstreamTimeouts } from "../upstream/timeouts.js";
@@ -126,7 +127,12 @@ export class Attempt {
     for (let refreshed = false; ; refreshed = true) {
       const headers = upstreamHeaders(this.ex.headers, { foreign: this.lane === "translate", stream: o.stream, policy: this.target.headers });
       if (upstream.protocol === "codex" && o.affinityKey) setCodexSession(headers, o.affinityKey);
-      await credential.authorize(headers, this.ex.signal);
+      try {
+        await credential.authorize(headers, this.ex.signal);
+      } catch (err) {
+        if (!(err instanceof CredentialUnavailableError)) throw err;
+        return this.credentialUnavailable(err);
+      }
       const lease = this.deps.keyHealth.acquire(this.key);
       // Disabled since the plan was made, its breaker open, or half-open with its one probe under way: the next key.
       if (!lease) return this.skipped();
@@ -201,9 +207,20 @@ export class Attempt {
       }
       const cls = failure.cls;
       // The credential refresh seam: an OAuth credential refreshes and the same key tries once more before it is disabled.
-      if (cls === "auth" && !refreshed && (await credential.rejected(this.ex.signal)) === "retry") {
-        this.deps.keyHealth.report(lease, "neutral");
-        continue;
+      if (cls === "auth" && !refreshed) {
+        let verdict;
+        try {
+          verdict = await credential.rejected(this.ex.signal);
+        } catch (err) {
+          if (!(err instanceof CredentialUnavailableError)) throw err;
+          // The refresh failed for now: the key cools down like a failing one and the next attempt goes.
+          this.deps.keyHealth.report(lease, "server_error");
+          return this.failed("server_error", response.status, undefined, err.reason, credentialError(err));
+        }
+        if (verdict === "retry") {
+          this.deps.keyHealth.report(lease, "neutral");
+          continue;
+        }
       }
       const wait = failure.waitMs;
       this.deps.keyHealth.report(lease, cls, wait);
@@ -300,13 +317,33 @@ export class Attempt {
   }
 
   /** Counts and logs a failed attempt that the next key or upstream may still make good. */
-  private failed(cls: FailureClass | "timeout", status: number | undefined, wait?: number, code?: string): SendResult {
+  private failed(cls: FailureClass | "timeout", status: number | undefined, wait?: number, code?: string, error?: GatewayError): SendResult {
     const name = this.target.upstream.name;
     this.deps.metrics.upstreamErrors.inc({ upstream: name, class: cls });
     this.deps.logger.warn({ ...this.trace(), status, cls, outcome: this.next() }, "upstream attempt failed");
     this.record(cls, code);
-    return { ok: false, retryable: true, error: attemptError(cls, status, wait) };
+    return { ok: false, retryable: true, error: error ?? attemptError(cls, status, wait) };
   }
+
+  /**
+   * The credential could not be put on the request (docs/codex.md#how-tokens-stay-fresh):
+   * nothing was sent. A dead login is taken out like a revoked key; a refresh that failed
+   * for now cools the key down like a failing one. Either way the next attempt goes.
+   */
+  private credentialUnavailable(err: CredentialUnavailableError): SendResult {
+    const lease = this.deps.keyHealth.acquire(this.key);
+    if (!lease) return this.skipped();
+    this.#lease = lease;
+    this.deps.keyHealth.report(lease, err.permanent ? "auth" : "server_error");
+    return this.failed(err.permanent ? "auth" : "server_error", undefined, undefined, err.reason, credentialError(err));
+  }
+}
+
+/** The client's error when a ChatGPT login could not be used (its message names no key). */
+function credentialError(err: CredentialUnavailableError): GatewayError {
+  return err.permanent
+    ? new GatewayError("upstream", "upstream_credential_dead", "The upstream account's login has expired; the operator must sign it in again.")
+    : new GatewayError("upstream", "upstream_credential_refresh_failed", "The upstream account's token could not be refreshed right now; try again shortly.");
 }
 
 /** The client's error for an upstream's own error in a 2xx answer or stream: a rate limit stays one. */

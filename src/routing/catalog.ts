@@ -34,6 +34,12 @@ export interface CatalogSnapshot {
    * logs them on reload.
    */
   unopened: ReadonlyArray<{ upstreamKeyId: string; upstreamId: string; reason: string }>;
+  /**
+   * Active keys left out because their credential is dead (a ChatGPT login whose refresh
+   * token was refused for good, docs/codex.md): remembered in the store, shown by the admin
+   * API and /metrics, served again only once replaced.
+   */
+  dead?: ReadonlyArray<{ upstreamKeyId: string; upstream: string; fingerprint: string; reason: string }>;
   /** Accounts owning at least one enabled upstream here (usually few), so a caller with none pays nothing. */
   owners: ReadonlySet<string>;
   version: number;
@@ -69,11 +75,16 @@ export async function buildSnapshot(
 
   const targets: UpstreamTarget[] = [];
   const unopened: Array<{ upstreamKeyId: string; upstreamId: string; reason: string }> = [];
+  const dead: Array<{ upstreamKeyId: string; upstream: string; fingerprint: string; reason: string }> = [];
   for (const u of upstreams) {
     if (!u.enabled) continue;
     const pool: PoolKey[] = [];
     for (const uk of upstreamKeys) {
       if (uk.upstreamId !== u.id || uk.status !== "active") continue;
+      if (uk.deadAt) {
+        dead.push({ upstreamKeyId: uk.id, upstream: u.name, fingerprint: uk.fingerprint, reason: uk.deadReason ?? "unknown" });
+        continue;
+      }
       const kept = previousKeys.get(`${uk.id}:${uk.fingerprint}`);
       if (kept) {
         pool.push(kept);
@@ -110,7 +121,7 @@ export async function buildSnapshot(
     });
   }
   const owners = new Set(targets.flatMap((t) => (t.upstream.ownerAccountId === null ? [] : [t.upstream.ownerAccountId])));
-  return { upstreams: targets, owners, unopened, version, modelMap };
+  return { upstreams: targets, owners, unopened, dead, version, modelMap };
 }
 
 const NO_SCOPE: readonly string[] = Object.freeze([]);

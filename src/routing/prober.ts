@@ -15,7 +15,7 @@
  */
 import type { Logger } from "../observability/logger.js";
 import type { UpstreamProtocol } from "../storage/ports.js";
-import type { CredentialSource } from "../upstream/credentials.js";
+import { CredentialUnavailableError, type CredentialSource } from "../upstream/credentials.js";
 import { upstreamHeaders } from "../upstream/headers.js";
 import { UpstreamTransportError, type UpstreamTransport } from "../upstream/response.js";
 import type { CatalogSnapshot, UpstreamTarget } from "./catalog.js";
@@ -94,7 +94,13 @@ export class KeyProber {
     for (let refreshed = false; ; refreshed = true) {
       const headers = upstreamHeaders({}, { foreign: true, stream: false, policy: target.headers });
       if (u.protocol === "anthropic") headers["anthropic-version"] ??= "2023-06-01";
-      await credential.authorize(headers, signal);
+      try {
+        await credential.authorize(headers, signal);
+      } catch (err) {
+        if (!(err instanceof CredentialUnavailableError)) throw err;
+        // A dead login stays out; a refresh that failed for now says the key is not back yet.
+        return err.permanent ? "auth" : "network";
+      }
       let status: number;
       let bodyText = "";
       let responseHeaders;
@@ -123,7 +129,14 @@ export class KeyProber {
       }
       const failure = classifyFailure(status, responseHeaders, bodyText, Date.now());
       // The same credential-refresh seam as a request's attempt: an OAuth credential refreshes, then tries once more.
-      if (failure?.cls === "auth" && !refreshed && (await credential.rejected(signal)) === "retry") continue;
+      if (failure?.cls === "auth" && !refreshed) {
+        const verdict = await credential.rejected(signal).catch((err: unknown) => {
+          if (err instanceof CredentialUnavailableError) return "unavailable" as const;
+          throw err;
+        });
+        if (verdict === "retry") continue;
+        if (verdict === "unavailable") return "network";
+      }
       this.o.logger.info({ upstream: u.name, key: key.fingerprint, status, cls: failure?.cls }, "key probe failed");
       // An answer that says nothing about the key (a provider without a listing, say) leaves it to real traffic's probe.
       return failure?.cls ?? "neutral";

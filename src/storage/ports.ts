@@ -141,6 +141,19 @@ export interface UpstreamKey {
   fingerprint: string;
   status: UpstreamKeyStatus;
   createdAt: string;
+  /**
+   * What may be shown of the credential besides its fingerprint (a ChatGPT login's account,
+   * plan, token expiry and last refresh), kept beside the envelope and rewritten with it;
+   * null for a plain API key.
+   */
+  credentialMeta?: Record<string, unknown> | null;
+  /**
+   * Why the credential is dead (its OAuth refresh token was refused for good:
+   * `refresh_token_reused`, `invalid_grant`, …), and since when; null while it lives. A dead
+   * key stays out of routing, across restarts, until it is replaced.
+   */
+  deadReason?: string | null;
+  deadAt?: string | null;
 }
 
 export interface NewUpstreamKey {
@@ -148,6 +161,7 @@ export interface NewUpstreamKey {
   name: string;
   ciphertext: string;
   fingerprint: string;
+  credentialMeta?: Record<string, unknown> | null;
 }
 
 /** A descendant with its distance below the account asked about (1 = a child). */
@@ -261,6 +275,21 @@ export interface UpstreamKeyRepo {
    * change is never overwritten); true if replaced. Used to re-wrap under a new master key.
    */
   replaceCiphertext(id: string, expected: string, next: string): Promise<boolean>;
+  /**
+   * A refreshed OAuth token set: replaces the envelope and its shown metadata if the
+   * envelope still is `expected` (the compare-and-set is the fence: a rotation is never
+   * written over one it did not start from); true if replaced.
+   */
+  rotateCredential(id: string, expected: string, next: { ciphertext: string; meta: Record<string, unknown> | null }): Promise<boolean>;
+  /** Marks the credential dead (kept until the key is deleted); false when the key is gone. */
+  markDead(id: string, reason: string, at: string): Promise<boolean>;
+  /**
+   * Takes the key's refresh lease for `owner` until `until` (ISO time) if nobody holds an
+   * unexpired one at `now`: one node at a time refreshes a credential (docs/codex.md).
+   */
+  acquireRefreshLease(id: string, owner: string, until: string, now: string): Promise<boolean>;
+  /** Gives the lease back, if `owner` still holds it. */
+  releaseRefreshLease(id: string, owner: string): Promise<void>;
   setStatus(id: string, status: UpstreamKeyStatus): Promise<boolean>;
   delete(id: string): Promise<boolean>;
 }

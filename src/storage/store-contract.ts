@@ -725,6 +725,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           fingerprint: "sha256:ab12",
           status: "active",
           createdAt: expect.any(String),
+          credentialMeta: null,
+          deadReason: null,
+          deadAt: null,
         });
         expectIsoTime(k1.createdAt);
         const k2 = await store.upstreamKeys.create({
@@ -759,6 +762,35 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.upstreamKeys.delete(k.id)).toBe(false);
         expect(await store.upstreamKeys.get(k.id)).toBeUndefined();
         expect(await store.upstreams.get(u.id)).toBeDefined();
+      });
+
+      it("rotates a credential by compare-and-set, marks it dead, and leases its refresh to one holder at a time", async () => {
+        const u = await store.upstreams.create({ name: "u", protocol: "codex", baseUrl: "https://u", models: [] });
+        const meta = { kind: "chatgpt_oauth", account_id: "acct" };
+        const k = await store.upstreamKeys.create({ upstreamId: u.id, name: "k", ciphertext: "c0", fingerprint: "f", credentialMeta: meta });
+        expect(k.credentialMeta).toEqual(meta);
+        // Compare-and-set: only over the envelope it was made from.
+        expect(await store.upstreamKeys.rotateCredential(k.id, "c0", { ciphertext: "c1", meta: { ...meta, plan_type: "pro" } })).toBe(true);
+        expect(await store.upstreamKeys.rotateCredential(k.id, "c0", { ciphertext: "c2", meta: null })).toBe(false);
+        expect(await store.upstreamKeys.get(k.id)).toMatchObject({ ciphertext: "c1", credentialMeta: { ...meta, plan_type: "pro" }, deadAt: null });
+        // The lease: one holder until it runs out or is given back; a stranger cannot give it back.
+        const t0 = "2026-01-01T00:00:00.000Z";
+        const until = "2026-01-01T00:00:30.000Z";
+        expect(await store.upstreamKeys.acquireRefreshLease(k.id, "a", until, t0)).toBe(true);
+        expect(await store.upstreamKeys.acquireRefreshLease(k.id, "b", until, "2026-01-01T00:00:10.000Z")).toBe(false);
+        await store.upstreamKeys.releaseRefreshLease(k.id, "b");
+        expect(await store.upstreamKeys.acquireRefreshLease(k.id, "b", until, "2026-01-01T00:00:10.000Z")).toBe(false);
+        expect(await store.upstreamKeys.acquireRefreshLease(k.id, "b", "2026-01-01T00:01:30.000Z", until)).toBe(true);
+        await store.upstreamKeys.releaseRefreshLease(k.id, "b");
+        expect(await store.upstreamKeys.acquireRefreshLease(k.id, "c", until, t0)).toBe(true);
+        const racers = await Promise.all(
+          ["d", "e", "f", "g"].map((o) => store.upstreamKeys.acquireRefreshLease(k.id, o, "2026-01-01T00:05:00.000Z", "2026-01-01T00:04:00.000Z")),
+        );
+        expect(racers.filter(Boolean)).toHaveLength(1);
+        expect(await store.upstreamKeys.markDead(k.id, "refresh_token_reused", t0)).toBe(true);
+        expect(await store.upstreamKeys.get(k.id)).toMatchObject({ deadReason: "refresh_token_reused", deadAt: t0 });
+        expect(await store.upstreamKeys.markDead(MISSING_ID, "x", t0)).toBe(false);
+        expect(await store.upstreamKeys.acquireRefreshLease(MISSING_ID, "a", until, t0)).toBe(false);
       });
 
       it("pages through every key in id order", async () => {

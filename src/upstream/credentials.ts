@@ -6,6 +6,7 @@
  * account (ChatGPT/Codex subscriptions) may refresh its token once and retry.
  */
 import type { UpstreamProtocol } from "../canonical/protocols.js";
+import { isCodexAuthSecret, parseCodexAuth } from "./codex-auth.js";
 
 export type CredentialKind =
   /** `Authorization: Bearer <key>` (OpenAI and OpenAI-compatible providers). */
@@ -24,6 +25,22 @@ export interface Credential {
   authorize(headers: Record<string, string>, signal: AbortSignal): Promise<void>;
   /** The upstream answered 401/403: "retry" once a refresh succeeded, "disable" to take the key out. */
   rejected(signal: AbortSignal): Promise<RejectionVerdict>;
+}
+
+/**
+ * The credential could not be put on a request: its login is dead (`permanent`), or its
+ * token expired and refreshing failed for now. The attempt treats the first like a revoked
+ * key and the second like a failing one (cool down, fail over).
+ */
+export class CredentialUnavailableError extends Error {
+  override readonly name = "CredentialUnavailableError";
+  constructor(
+    readonly permanent: boolean,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export function credentialKindOf(protocol: UpstreamProtocol): CredentialKind {
@@ -56,9 +73,10 @@ class AnthropicKey implements Credential {
 }
 
 /**
- * A ChatGPT account. Today the stored secret is the access token itself and a
- * rejection disables the key; OAuth refresh (a refresh token, expiry, one
- * refresh on a 401) plugs in here without touching the lanes.
+ * A ChatGPT account with a static access token (the stored secret is the token itself):
+ * a rejection disables the key. A stored token set (an imported auth.json) is a
+ * self-refreshing login instead: upstream/chatgpt-oauth.ts, made by the composition root's
+ * credential factory.
  */
 class ChatGptAccount implements Credential {
   readonly kind = "chatgpt_account";
@@ -83,6 +101,16 @@ export function createCredential(upstream: { protocol: UpstreamProtocol; setting
       return new AnthropicKey(secret);
     case "chatgpt_account": {
       const accountId = upstream.settings.account_id;
+      if (isCodexAuthSecret(secret)) {
+        // Without the OAuth machinery (a bare factory): the set's access token, as a static one.
+        // An unreadable set goes as it is: the upstream refuses it and the key is taken out, as any wrong key.
+        try {
+          const set = parseCodexAuth(secret);
+          return new ChatGptAccount(set.accessToken, set.accountId);
+        } catch {
+          return new ChatGptAccount(secret, typeof accountId === "string" ? accountId : undefined);
+        }
+      }
       return new ChatGptAccount(secret, typeof accountId === "string" ? accountId : undefined);
     }
     case "api_key":
@@ -95,19 +123,34 @@ export function createCredential(upstream: { protocol: UpstreamProtocol; setting
  * catalog reload keeps unchanged keys), so a refreshed token outlives the
  * request that refreshed it.
  */
-export function createCredentialCache(
-  make: (upstream: { protocol: UpstreamProtocol; settings: Record<string, unknown> }, secret: string) => Credential = createCredential,
-): CredentialSource {
+export function createCredentialCache(make: CredentialFactory = createCredential): CredentialSource {
   const byKey = new WeakMap<object, Credential>();
   return (upstream, key) => {
     let c = byKey.get(key);
     if (!c) {
-      c = make(upstream, key.secret);
+      c = make(upstream, key.secret, key);
       byKey.set(key, c);
     }
     return c;
   };
 }
 
+/** The upstream a credential is for: its protocol picks the kind; its name and settings the rest. */
+export interface CredentialUpstream {
+  protocol: UpstreamProtocol;
+  settings: Record<string, unknown>;
+  name?: string;
+}
+
+/** A pool key as credentials see it: its secret, and (for self-refreshing ones) its id and fingerprint. */
+export interface CredentialKey {
+  readonly secret: string;
+  readonly id?: string;
+  readonly fingerprint?: string;
+}
+
+/** Makes the credential of one key (the composition root's factory adds self-refreshing logins). */
+export type CredentialFactory = (upstream: CredentialUpstream, secret: string, key: CredentialKey) => Credential;
+
 /** Finds the credential of one key of one upstream. */
-export type CredentialSource = (upstream: { protocol: UpstreamProtocol; settings: Record<string, unknown> }, key: { readonly secret: string }) => Credential;
+export type CredentialSource = (upstream: CredentialUpstream, key: CredentialKey) => Credential;

@@ -87,6 +87,12 @@ export interface UpstreamKeysTable {
   fingerprint: string;
   status: UpstreamKeyStatus;
   created_at: IsoTime;
+  /** JSON text of the credential's shown metadata (0009); null for a plain key. */
+  credential_meta: string | null;
+  dead_reason: string | null;
+  dead_at: IsoTime | null;
+  refresh_lease_owner: string | null;
+  refresh_lease_until: IsoTime | null;
 }
 
 /**

@@ -221,7 +221,19 @@ export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStor
         const after = await store.upstreams.get(upstream.id);
         expect(after).toMatchObject({ name: "openai", ownerAccountId: null, baseUrl: "https://x", models: ["gpt-*"], enabled: true });
         expect(await store.upstreamKeys.listAll()).toEqual([
-          { id: key.id, upstreamId: upstream.id, name: "k", ciphertext: key.ciphertext, fingerprint: "sha256:1", status: "active", createdAt: now },
+          {
+            id: key.id,
+            upstreamId: upstream.id,
+            name: "k",
+            ciphertext: key.ciphertext,
+            fingerprint: "sha256:1",
+            status: "active",
+            createdAt: now,
+            // 0009: a plain key has no shown credential metadata and is not dead.
+            credentialMeta: null,
+            deadReason: null,
+            deadAt: null,
+          },
         ]);
         const tables = (await store.db.introspection.getTables()).map((t) => t.name);
         expect(tables.filter((t) => t.includes("stash"))).toEqual([]);

@@ -17,6 +17,9 @@ function toUpstreamKey(row: Selectable<UpstreamKeysTable>): UpstreamKey {
     fingerprint: row.fingerprint,
     status: oneOf(row.status, UPSTREAM_KEY_STATUSES, "upstream_keys.status"),
     createdAt: row.created_at,
+    credentialMeta: row.credential_meta === null ? null : (JSON.parse(row.credential_meta) as Record<string, unknown>),
+    deadReason: row.dead_reason,
+    deadAt: row.dead_at,
   };
 }
 
@@ -32,6 +35,11 @@ export class SqlUpstreamKeyRepo implements UpstreamKeyRepo {
       fingerprint: input.fingerprint,
       status: "active",
       created_at: nowIso(),
+      credential_meta: input.credentialMeta ? JSON.stringify(input.credentialMeta) : null,
+      dead_reason: null,
+      dead_at: null,
+      refresh_lease_owner: null,
+      refresh_lease_until: null,
     };
     try {
       await this.ctx.db.insertInto("upstream_keys").values(row).execute();
@@ -78,6 +86,41 @@ export class SqlUpstreamKeyRepo implements UpstreamKeyRepo {
       .where("ciphertext", "=", expected)
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
+  }
+
+  async rotateCredential(id: string, expected: string, next: { ciphertext: string; meta: Record<string, unknown> | null }): Promise<boolean> {
+    const result = await this.ctx.db
+      .updateTable("upstream_keys")
+      .set({ ciphertext: next.ciphertext, credential_meta: next.meta === null ? null : JSON.stringify(next.meta) })
+      .where("id", "=", id)
+      .where("ciphertext", "=", expected)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async markDead(id: string, reason: string, at: string): Promise<boolean> {
+    const result = await this.ctx.db.updateTable("upstream_keys").set({ dead_reason: reason, dead_at: at }).where("id", "=", id).executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async acquireRefreshLease(id: string, owner: string, until: string, now: string): Promise<boolean> {
+    // One conditional UPDATE: atomic on both engines, so two nodes never both win.
+    const result = await this.ctx.db
+      .updateTable("upstream_keys")
+      .set({ refresh_lease_owner: owner, refresh_lease_until: until })
+      .where("id", "=", id)
+      .where((eb) => eb.or([eb("refresh_lease_until", "is", null), eb("refresh_lease_until", "<=", now)]))
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async releaseRefreshLease(id: string, owner: string): Promise<void> {
+    await this.ctx.db
+      .updateTable("upstream_keys")
+      .set({ refresh_lease_owner: null, refresh_lease_until: null })
+      .where("id", "=", id)
+      .where("refresh_lease_owner", "=", owner)
+      .execute();
   }
 
   async setStatus(id: string, status: UpstreamKeyStatus): Promise<boolean> {

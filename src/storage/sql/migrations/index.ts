@@ -8,6 +8,7 @@ import { closureStatistics } from "./0005-closure-statistics.js";
 import { usageAttempts } from "./0006-usage-attempts.js";
 import { usageBilling } from "./0007-usage-billing.js";
 import { usageHourly } from "./0008-usage-hourly.js";
+import { credentialLifecycle } from "./0009-credential-lifecycle.js";
 
 /**
  * Every migration, in order. A static object rather than a folder scan so it works
@@ -23,6 +24,7 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   "0006_usage_attempts": usageAttempts,
   "0007_usage_billing": usageBilling,
   "0008_usage_hourly": usageHourly,
+  "0009_credential_lifecycle": credentialLifecycle,
 });
 
 export const migrationNames: readonly string[] = Object.keys(migrations).sort();
