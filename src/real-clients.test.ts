@@ -21,7 +21,8 @@
  * the Codex `config.toml` and Claude Code's environment below.
  */
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMockUpstream, type MockUpstream, type RecordedRequest } from "./mock/index.js";
@@ -37,12 +38,8 @@ const CLAUDE_MODEL = "claude-sonnet-4-5";
 /** A client run that takes longer than this is killed and fails its case. */
 const CLIENT_TIMEOUT_MS = 60_000;
 
-/**
- * The Codex upstream's `keys:` in the gateway's YAML: a static bearer token for now (the mock
- * takes any). When upstream keys can be imported from a Codex `auth.json` (with OAuth refresh),
- * this one line becomes that key entry, and every Codex-upstream case runs on it.
- */
-const CODEX_UPSTREAM_KEYS = `["codex-static-access-token-e2e"]`;
+/** The ChatGPT account the Codex upstream's one login belongs to (the mock's OAuth issues it). */
+const CHATGPT_ACCOUNT = "e2e-chatgpt-account";
 
 type Upstream = "codex" | "anthropic";
 type Tool = "apply_patch" | "shell";
@@ -108,7 +105,13 @@ const CASES: Case[] = [
 
 const keyOf = (c: Case): string => `sk-e2e-${c.name}-${"0".repeat(8)}`;
 
-function gatewayYaml(mockUrl: string): string {
+/**
+ * The gateway's YAML. The Codex upstream's key is a ChatGPT login imported from a Codex
+ * `auth.json` (docs/codex.md), refreshed against the mock's OAuth endpoint: once a login
+ * exists the mock's Codex routes take only that login's live access token, so every
+ * Codex-upstream case proves the imported credential is what reached the backend.
+ */
+function gatewayYaml(mockUrl: string, authFile: string): string {
   const accounts = CASES.map(
     (c) => `  - name: ${c.name}
     keys: [${keyOf(c)}]${c.modelMap ? `\n    model_map: ${JSON.stringify(c.modelMap)}` : ""}`,
@@ -123,8 +126,8 @@ upstreams:
   - name: chatgpt
     protocol: codex
     base_url: ${mockUrl}/backend-api/codex
-    account_id: e2e-chatgpt-account
-    keys: ${CODEX_UPSTREAM_KEYS}
+    oauth: { token_url: "${mockUrl}/oauth/token" }
+    keys: [{ name: e2e-login, codex_auth_file: ${JSON.stringify(authFile)} }]
     models: ["gpt-5*"]
   - name: anthropic
     protocol: anthropic
@@ -141,6 +144,7 @@ let clientsMissing: Error | undefined;
 let mock: MockUpstream;
 let gateway: GatewayProcess;
 let accountIds: Map<string, string>;
+let authDir: string | undefined;
 
 beforeAll(async () => {
   try {
@@ -150,7 +154,10 @@ beforeAll(async () => {
     return;
   }
   mock = await startMockUpstream();
-  gateway = await startGatewayProcess(gatewayYaml(mock.url), {
+  authDir = await mkdtemp(join(tmpdir(), "switchyard-e2e-auth-"));
+  const authFile = join(authDir, "auth.json");
+  await writeFile(authFile, JSON.stringify(mock.oauth.login({ accountId: CHATGPT_ACCOUNT, plan: "pro" })));
+  gateway = await startGatewayProcess(gatewayYaml(mock.url, authFile), {
     SWITCHYARD_ADMIN_TOKEN: ADMIN,
     SWITCHYARD_MASTER_KEY: randomBytes(32).toString("hex"),
     LOG_LEVEL: "warn",
@@ -162,6 +169,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.stop();
   await mock?.close();
+  if (authDir) await rm(authDir, { recursive: true, force: true });
 });
 
 async function admin(path: string): Promise<unknown> {
@@ -327,6 +335,8 @@ describe.concurrent("real clients through a gateway process", () => {
           report,
         ).toEqual([UPSTREAM_PATH[c.upstream], UPSTREAM_PATH[c.upstream]]);
         const [first, second] = turns as [RecordedRequest, RecordedRequest];
+        // The imported ChatGPT login is what reached the Codex backend: its account, and an access token the mock issued.
+        if (c.upstream === "codex") for (const t of turns) expect(t.headers["chatgpt-account-id"], report).toBe(CHATGPT_ACCOUNT);
         expect(toolCalls(first)).toEqual([]);
         expect(toolCalls(second)).toEqual([directive]);
         const outputs = toolOutputs(second);

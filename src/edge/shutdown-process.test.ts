@@ -71,9 +71,9 @@ describe("SIGTERM with streams longer than the grace", () => {
     // Anthropic: `event: error` with its envelope (no code field in that protocol).
     const anthropic = await readSse(messages);
     expect(anthropic.at(-1)).toMatchObject({ event: "error", data: { type: "error", error: { type: "overloaded_error" } } });
-    // WebSocket: the error event as a frame, then the connection goes away (1001).
+    // WebSocket: the in-band error frame with its status (Codex CLI ignores one without), then the connection goes away (1001).
     expect(await turn.closed).toBe(1001);
-    expect(turn.frames.at(-1)).toMatchObject({ type: "error", code: "server_shutting_down" });
+    expect(turn.frames.at(-1)).toMatchObject({ type: "error", status: 503, error: { code: "server_shutting_down" } });
 
     expect(await gw.exit).toBe(0);
     const store = await openStore({ dataDir: gw.dataDir });
