@@ -7,7 +7,6 @@ import {
   clientAddressCheck,
   originCheck,
   baseChecks,
-  concurrencyCheck,
   modelAllowedCheck,
   refuse,
   type AdmissionCheck,
@@ -17,8 +16,6 @@ import {
 } from "./admission.js";
 // Made-up codes: these tests are about how admission carries a check's code, whatever it is.
 import type { ErrorCode } from "../canonical/error-codes.js";
-import type { Counters } from "./counters.js";
-import { MemoryCounters } from "./counters-memory.js";
 import { allowsModel, foldPolicies, type Policy } from "./policy.js";
 
 type ChainAccount = { id: string; name: string; status: string };
@@ -197,79 +194,6 @@ describe("today's checks", () => {
     const admission = await admit(baseChecks, subject([active("team"), active("org")]), request);
     await admission.settle(ok);
     expect(admission.ended).toBe(true);
-  });
-});
-
-describe("concurrencyCheck", () => {
-  const chainOf = (leaf: string) => [active(leaf), active("org")];
-
-  function setup(limits: Record<string, number>) {
-    const counters = new MemoryCounters({ now: () => 0 });
-    const check = concurrencyCheck(counters, (id) => limits[id]);
-    const held = (id: string) => counters.held(`concurrency:${id}`);
-    return { counters, check, held };
-  }
-
-  it("admits exactly K of N parallel requests and frees a slot on settle", async () => {
-    const { check, held } = setup({ team: 3 });
-    const results = await Promise.allSettled(Array.from({ length: 10 }, () => admit([...baseChecks, check], subject(chainOf("team")), request)));
-    const admitted = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-    const refused = results.flatMap((r) => (r.status === "rejected" ? [r.reason as GatewayError] : []));
-    expect(admitted).toHaveLength(3);
-    expect(await held("team")).toBe(3);
-    expect(await held("org")).toBe(0);
-    for (const e of refused) {
-      expect(e).toBeInstanceOf(GatewayError);
-      expect(e).toMatchObject({
-        kind: "rate_limit",
-        code: "concurrency_limit_exceeded",
-        status: 429,
-        message: "Account 'team-name' has reached its limit of 3 concurrent requests.",
-      });
-    }
-    expect(refused).toHaveLength(7);
-
-    await admitted[0]!.settle({ status: 502, usage: emptyUsage(), aborted: false, errorCode: "upstream_error" });
-    await admitted[0]!.settle(ok);
-    expect(await held("team")).toBe(2);
-    const next = await admit([check], subject(chainOf("team")), request);
-    await refusal(admit([check], subject(chainOf("team")), request));
-    await Promise.all([next, ...admitted.slice(1)].map((a) => a.release()));
-    expect(await held("team")).toBe(0);
-  });
-
-  it("shares a parent's limit across its subtree, taking no child slot when the parent is full", async () => {
-    const { check, held } = setup({ alpha: 5, beta: 5, org: 2 });
-    const a1 = await admit([check], subject(chainOf("alpha")), request);
-    const b1 = await admit([check], subject(chainOf("beta")), request);
-    const error = await refusal(admit([check], subject(chainOf("alpha")), request));
-    expect(error.message).toBe("Account 'org-name' has reached its limit of 2 concurrent requests.");
-    expect([await held("alpha"), await held("beta"), await held("org")]).toEqual([1, 1, 2]);
-    await b1.release();
-    const a2 = await admit([check], subject(chainOf("alpha")), request);
-    expect([await held("alpha"), await held("beta"), await held("org")]).toEqual([2, 0, 2]);
-    await Promise.all([a1.settle(ok), a2.settle(ok)]);
-    expect(await held("org")).toBe(0);
-  });
-
-  it("holds nothing for a chain without limits, and frees its slot when a later check refuses", async () => {
-    const { counters, check, held } = setup({ team: 1 });
-    const unlimited = await admit([check], subject([active("free")]), request);
-    expect(unlimited.ended).toBe(false);
-    const error = await refusal(admit([check, refusingCheck("credit_exhausted", [])], subject(chainOf("team")), request));
-    expect(error.code).toBe("credit_exhausted");
-    expect(await held("team")).toBe(0);
-    expect((await counters.reserve({ holder: "probe", n: 1, ttlMs: 1000, limits: [{ key: "concurrency:team", limit: 1 }] })).granted).toBe(true);
-  });
-
-  it("keeps a crashed holder's slot only for its time-to-live", async () => {
-    let now = 0;
-    const counters: Counters = new MemoryCounters({ now: () => now });
-    const check = concurrencyCheck(counters, () => 1, { ttlMs: 60_000 });
-    await admit([check], subject([active("team")]), request); // never settled: the holder "crashed"
-    await refusal(admit([check], subject([active("team")]), request));
-    now += 60_000;
-    await expect(admit([check], subject([active("team")]), request)).resolves.toBeDefined();
   });
 });
 

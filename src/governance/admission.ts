@@ -14,12 +14,10 @@
  * This module sees the caller only through the structural types below, so governance
  * stays independent of routing's catalog and of the pipeline.
  */
-import { randomUUID } from "node:crypto";
 import { GatewayError, type ErrorKind } from "../canonical/errors.js";
 import type { ErrorCode } from "../canonical/error-codes.js";
 import type { Usage } from "../canonical/usage.js";
 import type { KeyLimits } from "../storage/ports.js";
-import type { Counters } from "./counters.js";
 import { allowsAddress, allowsOrigin, deniedBy, type EffectivePolicy } from "./policy.js";
 
 /** Who is asking: an API key and the chain of accounts whose limits apply to it. */
@@ -285,52 +283,3 @@ export const originCheck: AdmissionCheck = {
  * where the request comes from (address, browser origin), then the model.
  */
 export const baseChecks: readonly AdmissionCheck[] = [accountActiveCheck, clientAddressCheck, originCheck, modelAllowedCheck];
-
-/* Concurrency. */
-
-export interface ConcurrencyCheckOptions {
-  /**
-   * How long a slot outlives a process that died holding it. Longer than any request
-   * should run (one upstream attempt may take ten minutes by default), because a slot
-   * that lapses under a live request lets one request too many in.
-   */
-  ttlMs?: number;
-  /** The counter key of an account's slots. */
-  keyOf?: (accountId: string) => string;
-}
-
-export const DEFAULT_CONCURRENCY_TTL_MS = 15 * 60_000;
-
-/**
- * At most `limitOf(account)` requests in flight at once for each account on the chain
- * that declares a limit. A parent's limit is shared by its whole subtree, because every
- * request below it holds one of its slots. The slots of all the chain's accounts are
- * taken in one all-or-nothing step, so a request refused by one account never briefly
- * occupies another's slot. Settling or releasing frees them; the outcome does not matter.
- */
-export function concurrencyCheck(counters: Counters, limitOf: (accountId: string) => number | undefined, opts: ConcurrencyCheckOptions = {}): AdmissionCheck {
-  const ttlMs = opts.ttlMs ?? DEFAULT_CONCURRENCY_TTL_MS;
-  const keyOf = opts.keyOf ?? ((id: string) => `concurrency:${id}`);
-  return {
-    code: "concurrency_limit_exceeded",
-    kind: "rate_limit",
-    async run(subject) {
-      const limits: { key: string; limit: number; name: string }[] = [];
-      for (const a of subject.chain) {
-        const limit = limitOf(a.id);
-        if (limit !== undefined) limits.push({ key: keyOf(a.id), limit, name: a.name });
-      }
-      if (limits.length === 0) return undefined;
-      // A fresh id per request: one taken from the request (x-request-id is the client's to choose) could be shared by two requests, which would then share a slot.
-      const holder = randomUUID();
-      const result = await counters.reserve({ holder, n: 1, ttlMs, limits });
-      if (!result.granted) {
-        const hit = limits.find((l) => l.key === result.key);
-        return refuse(`Account '${hit?.name ?? result.key}' has reached its limit of ${result.limit} concurrent requests.`);
-      }
-      const keys = limits.map((l) => l.key);
-      const free = () => counters.release(holder, keys);
-      return { settle: free, release: free };
-    },
-  };
-}

@@ -22,9 +22,9 @@ import type { ErrorCode } from "../canonical/error-codes.js";
 import { compileModelPatterns, type ModelMatcher } from "../canonical/model-pattern.js";
 import type { LedgerRepo, Wallet } from "../storage/ports.js";
 import { refuse, type AdmissionCheck, type AdmissionOutcome, type AdmissionSubject, type CheckResult, type Charge, type Reservation } from "./admission.js";
-import { dayWindow, monthWindow } from "./calendar.js";
+import { calendarOf, type Calendar } from "./calendar.js";
 import { limitHeader } from "./limits.js";
-import type { FixedWindow, HoldLine, Meter, TakeResult, WindowLine, WindowMark } from "./counters.js";
+import type { FinishRequest, FixedWindow, HoldLine, Meter, TakeResult, WindowLine, WindowMark } from "./counters.js";
 import type { Pricer } from "./pricing.js";
 import type { EffectivePolicy } from "./policy.js";
 
@@ -62,7 +62,7 @@ export interface DebitedWallet extends Wallet {
 interface QuotaLine {
   accountId: string;
   per: "day" | "month";
-  timeZone: string;
+  calendar: Calendar;
   matcher: ModelMatcher | undefined;
   requests?: { key: string; limit: number };
   tokens?: { key: string; limit: number };
@@ -71,7 +71,7 @@ interface QuotaLine {
 interface CapLine {
   accountId: string;
   per: "day" | "month";
-  timeZone: string;
+  calendar: Calendar;
   key: string;
   limit: number;
 }
@@ -88,6 +88,10 @@ interface Plan {
   names: ReadonlyMap<string, string>;
   /** The reservation of a postpaid request without spend caps: nothing held, so one object serves them all. */
   postpaid: Reservation;
+  /** What a credit-track request releases when it ends: the balance view's key when it holds on it. */
+  release: readonly string[];
+  /** The credit-track lines of the last request, reused while its estimated cost and every window stay the same (the engines never change a line they are given). */
+  last?: { cost: number; holds: readonly HoldLine[]; windows: readonly WindowLine[] };
 }
 
 export class Billing {
@@ -185,11 +189,11 @@ export class Billing {
     const plan = this.#plan(subject);
     const now = this.#now();
     const tokens = Math.max(0, Math.ceil(inputTokens + outputTokens));
-    const quotas = plan.quotas.filter((q) => !q.matcher || q.matcher.matches(model));
+    const quotas = quotasFor(plan, model);
     if (quotas.length > 0) {
       const windows: WindowLine[] = [];
       for (const q of quotas) {
-        const window = windowOf(q.per, q.timeZone, now);
+        const window = windowOf(q.per, q.calendar, now);
         if (q.requests) windows.push({ key: q.requests.key, limit: q.requests.limit, n: 1, window });
         if (q.tokens) windows.push({ key: q.tokens.key, limit: q.tokens.limit, n: tokens, window });
       }
@@ -219,12 +223,11 @@ export class Billing {
   async #credit(plan: Plan, model: string, policy: EffectivePolicy | undefined, inputTokens: number, outputTokens: number, now: number): Promise<CheckResult> {
     const charge: Charge = { payerAccountId: plan.payerId, track: "credit" };
     const cost = Math.max(0, Math.ceil(this.#pricer.estimate(policy, model, { inputTokens, outputTokens })));
-    const windows: WindowLine[] = plan.caps.map((c) => ({ key: c.key, limit: c.limit, n: cost, window: windowOf(c.per, c.timeZone, now) }));
-    const holds: HoldLine[] = [];
+    const { holds, windows } = creditLines(plan, cost, now);
     if (plan.overdraft !== undefined) {
-      // At least 1, so a wallet already at its overdraft refuses even a request estimated at nothing.
-      holds.push({ key: plan.balanceKey, n: Math.max(1, cost) });
-      this.#views.set(plan.payerId, { key: plan.balanceKey, overdraft: plan.overdraft });
+      const view = this.#views.get(plan.payerId);
+      if (view?.key !== plan.balanceKey || view.overdraft !== plan.overdraft)
+        this.#views.set(plan.payerId, { key: plan.balanceKey, overdraft: plan.overdraft });
     }
     if (holds.length === 0 && windows.length === 0) return plan.postpaid;
     const holder = randomHolder();
@@ -301,12 +304,13 @@ export class Billing {
     const meter = this.#meter;
     const carryTtlMs = this.#carryTtlMs;
     const nodeHolder = this.#holder;
-    const release = holds.map((h) => h.key);
+    const release = plan.release;
     let ended = false;
     const end = (actual: number): Promise<void> => {
       if (ended) return Promise.resolve();
       ended = true;
-      const corrections = windows.map((w, i) => ({ key: w.key, window: w.window, mark: marks[i]!, delta: actual - cost })).filter((c) => c.delta !== 0);
+      const delta = actual - cost;
+      const corrections = delta === 0 ? NO_CORRECTIONS : windows.map((w, i) => ({ key: w.key, window: w.window, mark: marks[i]!, delta }));
       // The settled cost stays counted in the view, in this node's name, until its debit row is written (`debited`).
       const carry = holds.length > 0 && actual > 0 ? [{ key: plan.balanceKey, holder: nodeHolder, n: actual, ttlMs: carryTtlMs }] : [];
       return meter.finish({ holder, release, corrections, carry });
@@ -326,8 +330,28 @@ function refusal(code: ErrorCode, kind: "billing" | "rate_limit", status: number
   return refuse(message, { code, kind, status, headers });
 }
 
-function windowOf(per: "day" | "month", timeZone: string, now: number): FixedWindow {
-  return per === "day" ? dayWindow(timeZone, now) : monthWindow(timeZone, now);
+function windowOf(per: "day" | "month", calendar: Calendar, now: number): FixedWindow {
+  return per === "day" ? calendar.day(now) : calendar.month(now);
+}
+
+const NO_QUOTAS: readonly QuotaLine[] = [];
+
+/** The quotas that cover `model` (without allocating when none does, the common case). */
+function quotasFor(plan: Plan, model: string): readonly QuotaLine[] {
+  const covers = (q: QuotaLine): boolean => !q.matcher || q.matcher.matches(model);
+  return plan.quotas.some(covers) ? plan.quotas.filter(covers) : NO_QUOTAS;
+}
+const NO_CORRECTIONS: FinishRequest["corrections"] = [];
+
+/** A credit-track request's lines: its estimated cost held on the payer's view (when prepaid) and counted on every spend cap; the last request's when nothing changed. */
+function creditLines(plan: Plan, cost: number, now: number): { holds: readonly HoldLine[]; windows: readonly WindowLine[] } {
+  const last = plan.last;
+  if (last && last.cost === cost && plan.caps.every((c, i) => windowOf(c.per, c.calendar, now) === last.windows[i]!.window)) return last;
+  const windows: WindowLine[] = plan.caps.map((c) => ({ key: c.key, limit: c.limit, n: cost, window: windowOf(c.per, c.calendar, now) }));
+  // At least 1, so a wallet already at its overdraft refuses even a request estimated at nothing.
+  const holds: HoldLine[] = plan.overdraft === undefined ? [] : [{ key: plan.balanceKey, n: Math.max(1, cost) }];
+  plan.last = { cost, holds, windows };
+  return plan.last;
 }
 
 function randomHolder(): string {
@@ -352,16 +376,28 @@ function planOf(subject: AdmissionSubject): Plan {
       quotas.push({
         accountId: b.accountId,
         per: q.per,
-        timeZone: b.timeZone,
+        calendar: calendarOf(b.timeZone),
         matcher: q.model === undefined ? undefined : compileModelPatterns([q.model]),
         requests: q.requests === undefined ? undefined : { key: `${base}:req`, limit: q.requests },
         tokens: q.tokens === undefined ? undefined : { key: `${base}:tok`, limit: q.tokens },
       });
     });
     if (b.spendCaps.daily_micros !== undefined)
-      caps.push({ accountId: b.accountId, per: "day", timeZone: b.timeZone, key: `${tag}:spend:${b.accountId}:day`, limit: b.spendCaps.daily_micros });
+      caps.push({
+        accountId: b.accountId,
+        per: "day",
+        calendar: calendarOf(b.timeZone),
+        key: `${tag}:spend:${b.accountId}:day`,
+        limit: b.spendCaps.daily_micros,
+      });
     if (b.spendCaps.monthly_micros !== undefined)
-      caps.push({ accountId: b.accountId, per: "month", timeZone: b.timeZone, key: `${tag}:spend:${b.accountId}:month`, limit: b.spendCaps.monthly_micros });
+      caps.push({
+        accountId: b.accountId,
+        per: "month",
+        calendar: calendarOf(b.timeZone),
+        key: `${tag}:spend:${b.accountId}:month`,
+        limit: b.spendCaps.monthly_micros,
+      });
   }
   return {
     payerId,
@@ -372,6 +408,7 @@ function planOf(subject: AdmissionSubject): Plan {
     caps,
     names: new Map(subject.chain.map((a) => [a.id, a.name])),
     postpaid: { charge: { payerAccountId: payerId, track: "credit" }, settle: async () => undefined, release: async () => undefined },
+    release: credit?.walletOverdraft?.value === undefined ? [] : [`${tag}:balance:${payerId}`],
   };
 }
 

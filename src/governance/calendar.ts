@@ -64,9 +64,33 @@ function pad(n: number, w = 2): string {
   return String(n).padStart(w, "0");
 }
 
+/** A time zone's calendar, for a plan to keep instead of looking the zone up on every request. */
+export interface Calendar {
+  /** See dayWindow. */
+  day(now: number): FixedWindow;
+  /** See monthWindow. */
+  month(now: number): FixedWindow;
+}
+
+const calendars = new Map<string, Calendar>();
+
+/** The calendar of time zone `tz` (one object per zone, so it shares the zone's current day and month with dayWindow and monthWindow). */
+export function calendarOf(tz: string): Calendar {
+  let c = calendars.get(tz);
+  if (!c) {
+    const z = zone(tz);
+    c = { day: (now) => dayOf(z, now), month: (now) => monthOf(z, now) };
+    calendars.set(tz, c);
+  }
+  return c;
+}
+
 /** The natural day containing `now` (epoch ms) in time zone `tz`: id `dYYYYMMDD`, ending at the next local midnight. */
 export function dayWindow(tz: string, now: number): FixedWindow {
-  const z = zone(tz);
+  return dayOf(zone(tz), now);
+}
+
+function dayOf(z: ZoneState, now: number): FixedWindow {
   if (z.day && now >= z.day.startsAt && now < z.day.window.endsAt) return z.day.window;
   const { y, m, d } = local(z, now);
   z.day = { startsAt: midnight(z, y, m, d), window: { kind: "fixed", id: `d${y}${pad(m)}${pad(d)}`, endsAt: midnight(z, y, m, d + 1) } };
@@ -75,7 +99,10 @@ export function dayWindow(tz: string, now: number): FixedWindow {
 
 /** The natural month containing `now` in time zone `tz`: id `mYYYYMM`, ending at local midnight on the first of the next month. */
 export function monthWindow(tz: string, now: number): FixedWindow {
-  const z = zone(tz);
+  return monthOf(zone(tz), now);
+}
+
+function monthOf(z: ZoneState, now: number): FixedWindow {
   if (z.month && now >= z.month.startsAt && now < z.month.window.endsAt) return z.month.window;
   const { y, m } = local(z, now);
   z.month = { startsAt: midnight(z, y, m, 1), window: { kind: "fixed", id: `m${y}${pad(m)}`, endsAt: midnight(z, y, m + 1, 1) } };

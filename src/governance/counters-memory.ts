@@ -31,6 +31,58 @@ interface Holding {
   expiresAt: number;
 }
 
+/**
+ * One key's holders, with their total and the earliest expiry among them kept up to date,
+ * so a take reads a key's holding without walking its holders (a busy concurrency or
+ * balance key has one per request in flight): lapsed holdings are dropped only once the
+ * clock has passed the earliest expiry.
+ */
+class Holders {
+  readonly #byHolder = new Map<string, Holding>();
+  #total = 0;
+  /** At or before the earliest expiry of a live holding (a removed one may leave it early: the next sweep finds nothing to drop and moves it on). */
+  #nextExpiry = Number.POSITIVE_INFINITY;
+
+  get size(): number {
+    return this.#byHolder.size;
+  }
+
+  get total(): number {
+    return this.#total;
+  }
+
+  get(holder: string): Holding | undefined {
+    return this.#byHolder.get(holder);
+  }
+
+  set(holder: string, n: number, expiresAt: number): void {
+    const had = this.#byHolder.get(holder);
+    this.#total += n - (had?.n ?? 0);
+    this.#byHolder.set(holder, { n, expiresAt });
+    if (expiresAt < this.#nextExpiry) this.#nextExpiry = expiresAt;
+  }
+
+  delete(holder: string): void {
+    const had = this.#byHolder.get(holder);
+    if (!had) return;
+    this.#total -= had.n;
+    this.#byHolder.delete(holder);
+  }
+
+  /** Drops the holdings lapsed at `now`. */
+  sweep(now: number): void {
+    if (now < this.#nextExpiry) return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const [holder, h] of this.#byHolder) {
+      if (h.expiresAt <= now) {
+        this.#byHolder.delete(holder);
+        this.#total -= h.n;
+      } else if (h.expiresAt < next) next = h.expiresAt;
+    }
+    this.#nextExpiry = next;
+  }
+}
+
 interface Window {
   /** Which window (time / windowMs, rounded down) the count belongs to. */
   index: number;
@@ -55,7 +107,7 @@ interface Balance {
 
 export class MemoryCounters implements Meter {
   readonly #now: () => number;
-  readonly #holdings = new Map<string, Map<string, Holding>>();
+  readonly #holdings = new Map<string, Holders>();
   readonly #windows = new Map<string, Window>();
   readonly #tallies = new Map<string, Tally>();
   readonly #balances = new Map<string, Balance>();
@@ -82,7 +134,7 @@ export class MemoryCounters implements Meter {
         limit = b.balance;
       }
       const holders = this.#live(h.key, now);
-      const held = sum(holders) - (holders?.get(r.holder)?.n ?? 0);
+      const held = (holders?.total ?? 0) - (holders?.get(r.holder)?.n ?? 0);
       if (held + h.n > limit) return { granted: false, reason: "full", key: h.key, used: held, limit, retryAfterMs: undefined };
     }
     const marks: WindowMark[] = [];
@@ -107,8 +159,8 @@ export class MemoryCounters implements Meter {
     const expiresAt = now + r.ttlMs;
     for (const h of r.holds) {
       let holders = this.#holdings.get(h.key);
-      if (!holders) this.#holdings.set(h.key, (holders = new Map()));
-      holders.set(r.holder, { n: h.n, expiresAt });
+      if (!holders) this.#holdings.set(h.key, (holders = new Holders()));
+      holders.set(r.holder, h.n, expiresAt);
     }
     for (let i = 0; i < r.windows.length; i++) {
       const w = r.windows[i]!;
@@ -137,9 +189,9 @@ export class MemoryCounters implements Meter {
     for (const c of r.carry) {
       if (!Number.isSafeInteger(c.n) || c.n <= 0) continue;
       let holders = this.#live(c.key, now);
-      if (!holders) this.#holdings.set(c.key, (holders = new Map()));
+      if (!holders) this.#holdings.set(c.key, (holders = new Holders()));
       const had = holders.get(c.holder)?.n ?? 0;
-      holders.set(c.holder, { n: had + c.n, expiresAt: now + c.ttlMs });
+      holders.set(c.holder, had + c.n, now + c.ttlMs);
     }
   }
 
@@ -153,8 +205,8 @@ export class MemoryCounters implements Meter {
       const holders = this.#live(r.key, now);
       const h = holders?.get(r.drop.holder);
       if (h) {
-        h.n -= r.drop.n;
-        if (h.n <= 0) holders!.delete(r.drop.holder);
+        if (h.n - r.drop.n <= 0) holders!.delete(r.drop.holder);
+        else holders!.set(r.drop.holder, h.n - r.drop.n, h.expiresAt);
         if (holders!.size === 0) this.#holdings.delete(r.key);
       }
     }
@@ -184,15 +236,15 @@ export class MemoryCounters implements Meter {
     // Check every key before writing any, so a refusal leaves nothing behind.
     for (const { key, limit } of r.limits) {
       const holders = this.#live(key, now);
-      const held = sum(holders);
+      const held = holders?.total ?? 0;
       // The holder's own holding is being replaced, so it does not count against the new one.
       if (held - (holders?.get(r.holder)?.n ?? 0) + r.n > limit) return { granted: false, key, held, limit };
     }
     const expiresAt = now + r.ttlMs;
     for (const { key } of r.limits) {
       let holders = this.#holdings.get(key);
-      if (!holders) this.#holdings.set(key, (holders = new Map()));
-      holders.set(r.holder, { n: r.n, expiresAt });
+      if (!holders) this.#holdings.set(key, (holders = new Holders()));
+      holders.set(r.holder, r.n, expiresAt);
     }
     return { granted: true };
   }
@@ -208,7 +260,7 @@ export class MemoryCounters implements Meter {
   }
 
   async held(key: string): Promise<number> {
-    return sum(this.#live(key, this.#tick()));
+    return this.#live(key, this.#tick())?.total ?? 0;
   }
 
   async incrementWindow(key: string, n: number, windowMs: number): Promise<number> {
@@ -221,10 +273,10 @@ export class MemoryCounters implements Meter {
   }
 
   /** The key's holders after dropping the lapsed ones. */
-  #live(key: string, now: number): Map<string, Holding> | undefined {
+  #live(key: string, now: number): Holders | undefined {
     const holders = this.#holdings.get(key);
     if (!holders) return undefined;
-    for (const [holder, h] of holders) if (h.expiresAt <= now) holders.delete(holder);
+    holders.sweep(now);
     if (holders.size > 0) return holders;
     this.#holdings.delete(key);
     return undefined;
@@ -245,12 +297,6 @@ export class MemoryCounters implements Meter {
     }
     return now;
   }
-}
-
-function sum(holders: Map<string, Holding> | undefined): number {
-  let total = 0;
-  if (holders) for (const h of holders.values()) total += h.n;
-  return total;
 }
 
 interface Placement {

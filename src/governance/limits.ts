@@ -31,8 +31,8 @@ import type { ErrorCode } from "../canonical/error-codes.js";
 import { compileModelPatterns } from "../canonical/model-pattern.js";
 import type { KeyLimits } from "../storage/ports.js";
 import { refuse, type AdmissionCheck, type AdmissionOutcome, type AdmissionRequest, type AdmissionSubject, type Reservation } from "./admission.js";
-import { dayWindow } from "./calendar.js";
-import type { HoldLine, Meter, SlidingWindow, WindowLine, WindowMark, WindowSpec } from "./counters.js";
+import { calendarOf, type Calendar } from "./calendar.js";
+import type { FinishRequest, HoldLine, Meter, SlidingWindow, WindowLine, WindowMark, WindowSpec } from "./counters.js";
 import type { LimitField, LimitSet } from "./policy.js";
 
 /** 12 buckets of 5 s: an event counts for 55–60 s. */
@@ -76,12 +76,22 @@ interface HoldTemplate extends LimitSource {
 interface Lines {
   readonly holds: readonly HoldTemplate[];
   readonly windows: readonly WindowTemplate[];
+  /**
+   * What a request takes, built once: the hold lines (one slot each) and the keys they
+   * release, and the window lines of the last request, reused while the day and the
+   * token estimate stay the same (the engines never change a line they are given).
+   */
+  readonly take: {
+    holds: readonly HoldLine[];
+    release: readonly string[];
+    last?: { day: WindowSpec | undefined; tokens: number; windows: readonly WindowLine[] };
+  };
 }
 
 interface SubjectPlan {
   /** The account and key lines, whatever the model. */
   readonly base: Lines;
-  readonly timeZone: string;
+  readonly calendar: Calendar;
   /** Every line for a served model (the base and the matching per-model ones); undefined when no account on the chain states per-model limits. */
   readonly forModel: ((model: string) => Lines) | undefined;
 }
@@ -93,7 +103,11 @@ export interface LimitsCheckOptions {
   holdTtlMs?: number;
 }
 
-const EMPTY: Lines = { holds: [], windows: [] };
+const EMPTY: Lines = linesFrom([], []);
+
+function linesFrom(holds: readonly HoldTemplate[], windows: readonly WindowTemplate[]): Lines {
+  return { holds, windows, take: { holds: holds.map((h) => ({ key: h.key, n: 1, limit: h.limit })), release: holds.map((h) => h.key) } };
+}
 /** Models remembered per subject; past it the memo starts over (a subject rarely sees more than a handful). */
 const MAX_MODELS_PER_SUBJECT = 64;
 
@@ -131,14 +145,17 @@ function linesOf(
     if (limit !== undefined)
       windows.push({ ...source, field: w.field, limit, key: limitKey(rootId, w.field, owner, pattern), tokens: w.tokens, sliding: w.sliding });
   }
-  return { holds, windows };
+  return linesFrom(holds, windows);
 }
 
 function concat(parts: readonly Lines[]): Lines {
   const nonEmpty = parts.filter((p) => p.holds.length > 0 || p.windows.length > 0);
   if (nonEmpty.length === 0) return EMPTY;
   if (nonEmpty.length === 1) return nonEmpty[0]!;
-  return { holds: nonEmpty.flatMap((p) => p.holds), windows: nonEmpty.flatMap((p) => p.windows) };
+  return linesFrom(
+    nonEmpty.flatMap((p) => p.holds),
+    nonEmpty.flatMap((p) => p.windows),
+  );
 }
 
 function planOf(subject: AdmissionSubject): SubjectPlan {
@@ -171,7 +188,7 @@ function planOf(subject: AdmissionSubject): SubjectPlan {
       return lines;
     };
   }
-  return { base, timeZone: subject.policy?.timeZone.value ?? "UTC", forModel };
+  return { base, calendar: calendarOf(subject.policy?.timeZone.value ?? "UTC"), forModel };
 }
 
 const plans = new WeakMap<AdmissionSubject, SubjectPlan>();
@@ -231,15 +248,8 @@ export function limitsCheck(meter: Meter, opts: LimitsCheckOptions = {}): Admiss
       const lines = plan.forModel ? plan.forModel(request.model) : plan.base;
       if (lines.holds.length === 0 && lines.windows.length === 0) return undefined;
       const tokens = estimateOf(request);
-      let day: WindowSpec | undefined;
-      const holds: HoldLine[] = lines.holds.map((h) => ({ key: h.key, n: 1, limit: h.limit }));
-      const windows: WindowLine[] = lines.windows.map((w) => ({
-        key: w.key,
-        limit: w.limit,
-        // An estimate above the limit itself counts as the whole limit: such a request fits an empty window (and settles on what it used) instead of never.
-        n: w.tokens ? Math.min(tokens, w.limit) : 1,
-        window: w.sliding ?? (day ??= dayWindow(plan.timeZone, now())),
-      }));
+      const windows = windowLines(lines, tokens, plan.calendar, now);
+      const holds = lines.take.holds;
       // A fresh id per request: one the client chose could be shared by two requests, which would then share a slot.
       const holder = randomUUID();
       const result = await meter.take({ holder, ttlMs, holds, windows });
@@ -247,9 +257,31 @@ export function limitsCheck(meter: Meter, opts: LimitsCheckOptions = {}): Admiss
         if (result.reason === "unknown_balance") throw new Error(`limits: the meter asked for a balance of '${result.key}', which limits never hold against`);
         return refusal(lines, result.key, result.used, result.retryAfterMs, tokens);
       }
-      return new LimitReservation(meter, holder, holds, windows, lines.windows, result.marks);
+      return new LimitReservation(meter, holder, lines.take.release, windows, lines.windows, result.marks);
     },
   };
+}
+
+/** The window lines of a request estimated at `tokens`: the last request's when its day and estimate were the same. */
+function windowLines(lines: Lines, tokens: number, calendar: Calendar, now: () => number): readonly WindowLine[] {
+  const templates = lines.windows;
+  let day: WindowSpec | undefined;
+  for (const w of templates)
+    if (!w.sliding) {
+      day = calendar.day(now());
+      break;
+    }
+  const last = lines.take.last;
+  if (last && last.day === day && last.tokens === tokens) return last.windows;
+  const windows: WindowLine[] = templates.map((w) => ({
+    key: w.key,
+    limit: w.limit,
+    // An estimate above the limit itself counts as the whole limit: such a request fits an empty window (and settles on what it used) instead of never.
+    n: w.tokens ? Math.min(tokens, w.limit) : 1,
+    window: w.sliding ?? day!,
+  }));
+  lines.take.last = { day, tokens, windows };
+  return windows;
 }
 
 /** What a request is expected to use: its estimate, or nothing beyond one request. */
@@ -276,6 +308,8 @@ function refusal(lines: Lines, key: string, used: number, retryAfterMs: number |
   });
 }
 
+const NO_CARRY: FinishRequest["carry"] = [];
+
 /** What one admitted request took: its holds end and its token counts are corrected when it ends. */
 class LimitReservation implements Reservation {
   #ended = false;
@@ -283,7 +317,7 @@ class LimitReservation implements Reservation {
   constructor(
     private readonly meter: Meter,
     private readonly holder: string,
-    private readonly holds: readonly HoldLine[],
+    private readonly releaseKeys: readonly string[],
     private readonly windows: readonly WindowLine[],
     private readonly templates: readonly WindowTemplate[],
     private readonly marks: readonly WindowMark[],
@@ -308,7 +342,7 @@ class LimitReservation implements Reservation {
       const delta = deltaOf(i);
       if (delta !== 0) corrections.push({ key: this.windows[i]!.key, window: this.windows[i]!.window, mark: this.marks[i]!, delta });
     }
-    if (this.holds.length === 0 && corrections.length === 0) return;
-    await this.meter.finish({ holder: this.holder, release: this.holds.map((h) => h.key), corrections, carry: [] });
+    if (this.releaseKeys.length === 0 && corrections.length === 0) return;
+    await this.meter.finish({ holder: this.holder, release: this.releaseKeys, corrections, carry: NO_CARRY });
   }
 }

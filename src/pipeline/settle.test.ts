@@ -2,17 +2,23 @@
  * Settlement holds on every exit path: whatever happens to a request after
  * admission, what admission reserved is given back exactly once (settled when
  * an upstream was tried, released when none was), and N parallel requests
- * against a concurrency limit of K are admitted exactly K at a time.
+ * against a concurrency limit of K are admitted exactly K at a time. The limit is
+ * the real limits check (governance/limits.ts) on an account whose policy states
+ * `concurrency: 3`, on a meter the test reads.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ACME_KEY, eventually, startStack, type Stack } from "../testing/stack.js";
+import { eventually, startStack, type Stack } from "../testing/stack.js";
 import { MemoryCounters } from "../governance/counters-memory.js";
-import { baseChecks, concurrencyCheck, type AdmissionCheck } from "../governance/admission.js";
+import { baseChecks, type AdmissionCheck } from "../governance/admission.js";
+import { limitKey, limitsCheck } from "../governance/limits.js";
+
+const HELD_KEY = "sk-test-held-00000000000000001";
+/** The account's limit of requests in flight. */
+const LIMIT = 3;
 
 let stack: Stack;
 const counters = new MemoryCounters();
-let acmeId = "";
-let limit = 1;
+let heldId = "";
 /** How each admitted request's reservation ended, in order. */
 const ends: Array<"settle" | "release"> = [];
 
@@ -27,26 +33,29 @@ const spy: AdmissionCheck = {
 };
 
 beforeAll(async () => {
-  stack = await startStack({ admissionChecks: [...baseChecks, concurrencyCheck(counters, (id) => (id === acmeId ? limit : undefined)), spy] });
-  acmeId = (await stack.gw.store.accounts.list()).find((a) => a.name === "acme")!.id;
+  stack = await startStack({
+    extraYaml: `  - name: held\n    limits: { concurrency: ${LIMIT} }\n    keys: [${HELD_KEY}]\n`,
+    admissionChecks: [...baseChecks, limitsCheck(counters), spy],
+  });
+  heldId = (await stack.gw.store.accounts.list()).find((a) => a.name === "held")!.id;
 });
 afterAll(() => stack.close());
 beforeEach(() => {
   ends.length = 0;
-  limit = 1;
   stack.fresh();
 });
 
 function chat(content: string, opts: { model?: string; stream?: boolean; signal?: AbortSignal; extra?: Record<string, unknown> } = {}): Promise<Response> {
   return fetch(`${stack.gw.url}/v1/chat/completions`, {
     method: "POST",
-    headers: { authorization: `Bearer ${ACME_KEY}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${HELD_KEY}`, "content-type": "application/json" },
     body: JSON.stringify({ model: opts.model ?? "gpt-4o", stream: opts.stream ?? false, messages: [{ role: "user", content }], ...opts.extra }),
     signal: opts.signal,
   });
 }
 
-const held = (): Promise<number> => counters.held(`concurrency:${acmeId}`);
+/** Slots in use on the account's concurrency line (a top-level account: its own id is the key's hash tag). */
+const held = (): Promise<number> => counters.held(limitKey(heldId, "concurrency", { accountId: heldId }));
 
 async function settledOnce(kind: "settle" | "release"): Promise<void> {
   await eventually(() => ends.length > 0);
@@ -110,7 +119,6 @@ describe("every exit path ends the admission exactly once", () => {
 
 describe("a concurrency limit under parallel load", () => {
   it("admits exactly K of N parallel requests, refuses the rest in the client's format, and frees every slot", async () => {
-    limit = 3;
     const n = 12;
     // Admitted streams never finish on their own (a minute between events): they hold their
     // slots until the test lets go, so the count cannot depend on timing.
@@ -123,12 +131,12 @@ describe("a concurrency limit under parallel load", () => {
     );
     const ok = results.filter((r) => r.status === 200);
     const refused = results.filter((r) => r.status === 429);
-    expect(ok.length).toBe(3);
-    expect(refused.length).toBe(n - 3);
+    expect(ok.length).toBe(LIMIT);
+    expect(refused.length).toBe(n - LIMIT);
     for (const r of refused) expect(JSON.parse(r.body)).toMatchObject({ error: { code: "concurrency_limit_exceeded", type: "rate_limit_error" } });
-    expect(await held()).toBe(3);
+    expect(await held()).toBe(LIMIT);
     for (const r of ok) r.ac.abort();
-    await eventually(() => ends.length === 3);
+    await eventually(() => ends.length === LIMIT);
     expect(await held()).toBe(0);
     // The slots came back: the next request is admitted.
     expect((await chat("again")).status).toBe(200);

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type SqliteDatabase from "better-sqlite3";
 import { sql, type Kysely, type Selectable } from "kysely";
 import {
   CREDIT_KINDS,
@@ -154,6 +155,11 @@ export class SqlLedgerRepo implements LedgerRepo {
       if (!Number.isSafeInteger(c.amountMicros) || c.amountMicros < 0)
         throw new RangeError(`a debit is a non-negative integer amount of micro-units, not ${c.amountMicros}`);
     }
+    // On SQLite the debit runs as prepared statements on the raw handle, synchronously (as the usage repo's bulk
+    // insert does): the same reads and writes, without building and compiling each query. Statements on the raw
+    // handle bypass Kysely's connection lock, so they may only run where the usage repo's may (see there).
+    const raw = this.ctx.sqlite;
+    if (raw && (this.ctx.txOpen === undefined ? !raw.inTransaction : raw.inTransaction && this.ctx.txOpen())) return sqliteDebit(raw)(charges, now);
     return writeTransaction(this.ctx, async (trx) => {
       // Every payer's balance row first, in the one order all writers use (`lockBalances`).
       const locked = await lockBalances(
@@ -325,14 +331,22 @@ async function lockBalances(trx: Kysely<Database>, dialect: SqlDialect, accountI
  * Only through `lockBalances`, which fixes the order.
  */
 async function lockBalance(trx: Kysely<Database>, dialect: SqlDialect, accountId: string, now: string): Promise<BalanceState> {
-  await trx
-    .insertInto("account_balances")
-    .values({ account_id: accountId, balance_micros: 0, last_seq: 0, updated_at: now })
-    .onConflict((oc) => oc.column("account_id").doNothing())
-    .execute();
-  let q = trx.selectFrom("account_balances").select(["balance_micros", "last_seq"]).where("account_id", "=", accountId);
-  if (dialect === "postgres") q = q.forUpdate();
-  const row = await q.executeTakeFirstOrThrow();
+  // The row nearly always exists: read (and lock) it, and only when there is none create it and read it again.
+  const read = () => {
+    let q = trx.selectFrom("account_balances").select(["balance_micros", "last_seq"]).where("account_id", "=", accountId);
+    if (dialect === "postgres") q = q.forUpdate();
+    return q.executeTakeFirst();
+  };
+  let row = await read();
+  if (!row) {
+    await trx
+      .insertInto("account_balances")
+      .values({ account_id: accountId, balance_micros: 0, last_seq: 0, updated_at: now })
+      .onConflict((oc) => oc.column("account_id").doNothing())
+      .execute();
+    row = await read();
+    if (!row) throw new Error(`account ${accountId}: its balance row could not be created`);
+  }
   return { accountId, balance: Number(row.balance_micros), lastSeq: Number(row.last_seq) };
 }
 
@@ -381,52 +395,154 @@ async function debitOne(
 ): Promise<Wallet> {
   const grants = await liveGrants(trx, c.accountId, now);
   if (c.amountMicros === 0) return walletOf(grants, state.lastSeq);
+  const plan = planDebit(grants, c.amountMicros);
+  for (const t of plan.taken) await trx.updateTable("credit_grants").set({ remaining_micros: t.remaining }).where("id", "=", t.id).execute();
+  const id = randomUUID();
+  await post(trx, state, debitPost(c, id, now), { mayGoNegative: true });
+  for (const d of plan.debtRows) await trx.updateTable("credit_grants").set({ remaining_micros: d.remaining }).where("id", "=", d.id).execute();
+  if (plan.newDebt !== undefined)
+    await insertGrant(trx, {
+      accountId: c.accountId,
+      kind: "payg",
+      amount: 0,
+      remaining: plan.newDebt,
+      expiresAt: null,
+      sourceAccountId: null,
+      entryId: id,
+      now,
+    });
+  return { ...plan.wallet, seq: state.lastSeq };
+}
+
+/** What a debit writes, worked out from the account's live grants (`liveGrants`) alone: the one place its money rules live, whichever engine writes it. */
+interface DebitPlan {
+  /** Credit grants to leave with `remaining`, earliest expiry first. */
+  taken: Array<{ id: string; remaining: number }>;
+  /** Debt rows to rewrite: all debt ends on the first one, the others at 0. */
+  debtRows: Array<{ id: string; remaining: number }>;
+  /** The remainder (negative) of a new debt row tied to the debit, when there was no debt row and credit does not cover the charge. */
+  newDebt: number | undefined;
+  /** The wallet afterwards: the same grants less what was taken, and the debt. */
+  wallet: Omit<Wallet, "seq">;
+}
+
+function planDebit(grants: readonly Selectable<CreditGrantsTable>[], amount: number): DebitPlan {
   const credit = grants.filter((g) => Number(g.remaining_micros) > 0);
   const debts = grants.filter((g) => Number(g.remaining_micros) < 0);
   const owed = -debts.reduce((n, g) => n + Number(g.remaining_micros), 0);
-  const need = owed + c.amountMicros;
-  const covered = Math.min(sum(credit), need);
-  await takeFrom(trx, credit, covered);
-  const id = randomUUID();
-  await post(
-    trx,
-    state,
-    {
-      id,
-      type: "debit",
-      kind: null,
-      amount: -c.amountMicros,
-      key: `debit:${c.accountId}:${id}`,
-      reference: id,
-      expiresAt: null,
-      actor: null,
-      metadata: { requests: c.requests },
-      now,
-    },
-    { mayGoNegative: true },
-  );
-  const debt = need - covered;
-  if (owed > 0 || debt > 0) {
-    // All debt on one row: the first debt row if there is one, else a new one tied to this debit.
-    const [first, ...rest] = debts;
-    for (const d of rest) await trx.updateTable("credit_grants").set({ remaining_micros: 0 }).where("id", "=", d.id).execute();
-    if (first) await trx.updateTable("credit_grants").set({ remaining_micros: -debt }).where("id", "=", first.id).execute();
-    else
-      await insertGrant(trx, { accountId: c.accountId, kind: "payg", amount: 0, remaining: -debt, expiresAt: null, sourceAccountId: null, entryId: id, now });
+  const need = owed + amount;
+  const taken: DebitPlan["taken"] = [];
+  let left = Math.min(sum(credit), need);
+  let spendable = 0;
+  let validUntil: string | null = null;
+  for (const g of credit) {
+    let remaining = Number(g.remaining_micros);
+    if (left > 0) {
+      const take = Math.min(remaining, left);
+      left -= take;
+      remaining -= take;
+      taken.push({ id: g.id, remaining });
+    }
+    spendable += remaining;
+    if (remaining > 0 && g.expires_at !== null && (validUntil === null || g.expires_at < validUntil)) validUntil = g.expires_at;
   }
-  return walletOf(await liveGrants(trx, c.accountId, now), state.lastSeq);
+  const debt = need - Math.min(sum(credit), need);
+  const debtRows: DebitPlan["debtRows"] = [];
+  let newDebt: number | undefined;
+  if (owed > 0 || debt > 0) {
+    const [first, ...rest] = debts;
+    for (const d of rest) debtRows.push({ id: d.id, remaining: 0 });
+    if (first) debtRows.push({ id: first.id, remaining: -debt });
+    else newDebt = -debt;
+  }
+  return { taken, debtRows, newDebt, wallet: { spendableMicros: spendable - debt, validUntil } };
+}
+
+/** The ledger row of a usage debit. */
+function debitPost(c: { accountId: string; amountMicros: number; requests: number }, id: string, now: string): Post {
+  return {
+    id,
+    type: "debit",
+    kind: null,
+    amount: -c.amountMicros,
+    key: `debit:${c.accountId}:${id}`,
+    reference: id,
+    expiresAt: null,
+    actor: null,
+    metadata: { requests: c.requests },
+    now,
+  };
+}
+
+type SqliteDebit = (charges: readonly { accountId: string; amountMicros: number; requests: number }[], now: string) => Array<Wallet & { accountId: string }>;
+
+const sqliteDebits = new WeakMap<SqliteDatabase.Database, SqliteDebit>();
+
+/**
+ * `debit` on SQLite's raw handle: the statements of the query-layer path above (balance
+ * row, live grants, the plan's writes, the ledger row and balance), prepared once per
+ * database and run in one better-sqlite3 transaction: a savepoint inside an open one, or
+ * its own BEGIN IMMEDIATE (as `writeTransaction` takes) outside.
+ */
+function sqliteDebit(db: SqliteDatabase.Database): SqliteDebit {
+  const known = sqliteDebits.get(db);
+  if (known) return known;
+  const readBalance = db.prepare<[string], { balance_micros: number; last_seq: number }>(
+    "select balance_micros, last_seq from account_balances where account_id = ?",
+  );
+  const createBalance = db.prepare<[string, string]>(
+    "insert into account_balances (account_id, balance_micros, last_seq, updated_at) values (?, 0, 0, ?) on conflict (account_id) do nothing",
+  );
+  const grants = db.prepare<[string, string], Selectable<CreditGrantsTable>>(
+    "select * from credit_grants where account_id = ? and (remaining_micros < 0 or (remaining_micros > 0 and (expires_at is null or expires_at > ?))) " +
+      "order by (expires_at is null), expires_at, created_at, id",
+  );
+  const setRemaining = db.prepare<[number, string]>("update credit_grants set remaining_micros = ? where id = ?");
+  const insertEntry = db.prepare(
+    "insert into ledger_entries (id, account_id, entry_type, credit_kind, amount_micros, balance_after_micros, idempotency_key, reference, expires_at, actor, metadata, created_at, account_seq) " +
+      "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+  );
+  const setBalance = db.prepare<[number, number, string, string]>(
+    "update account_balances set balance_micros = ?, last_seq = ?, updated_at = ? where account_id = ?",
+  );
+  const insertDebt = db.prepare(
+    "insert into credit_grants (id, account_id, kind, amount_micros, remaining_micros, expires_at, source_account_id, entry_id, created_at) values (?, ?, 'payg', 0, ?, null, null, ?, ?)",
+  );
+  const lock = (accountId: string, now: string): BalanceState => {
+    let row = readBalance.get(accountId);
+    if (!row) {
+      createBalance.run(accountId, now);
+      row = readBalance.get(accountId)!;
+    }
+    return { accountId, balance: Number(row.balance_micros), lastSeq: Number(row.last_seq) };
+  };
+  const debitTx = db.transaction((charges: readonly { accountId: string; amountMicros: number; requests: number }[], now: string) => {
+    const ordered = [...new Set(charges.map((c) => c.accountId))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const locked = new Map(ordered.map((id) => [id, lock(id, now)]));
+    return charges.map((c) => {
+      const state = locked.get(c.accountId)!;
+      const live = grants.all(c.accountId, now);
+      if (c.amountMicros === 0) return { accountId: c.accountId, ...walletOf(live, state.lastSeq) };
+      const plan = planDebit(live, c.amountMicros);
+      for (const t of plan.taken) setRemaining.run(t.remaining, t.id);
+      const id = randomUUID();
+      const p = debitPost(c, id, now);
+      const balance = nextBalance(state, p.amount, true);
+      insertEntry.run(id, c.accountId, p.type, p.kind, p.amount, balance, p.key, p.reference, p.expiresAt, p.actor, toJsonText(p.metadata), now, state.lastSeq);
+      setBalance.run(balance, state.lastSeq, now, c.accountId);
+      for (const d of plan.debtRows) setRemaining.run(d.remaining, d.id);
+      if (plan.newDebt !== undefined) insertDebt.run(randomUUID(), c.accountId, plan.newDebt, id, now);
+      return { accountId: c.accountId, ...plan.wallet, seq: state.lastSeq };
+    });
+  });
+  const run: SqliteDebit = (charges, now) => (db.inTransaction ? debitTx(charges, now) : debitTx.immediate(charges, now));
+  sqliteDebits.set(db, run);
+  return run;
 }
 
 /** One ledger row and the balance it leaves, written together. */
 async function post(trx: Kysely<Database>, state: BalanceState, p: Post, opts: { mayGoNegative?: boolean } = {}): Promise<void> {
-  const balance = state.balance + p.amount;
-  // Callers check availability first, so a negative balance here is a bug (consumption
-  // alone may run into debt); an unsafe one is too much money for a JS number.
-  if (balance < 0 && !opts.mayGoNegative) throw new RangeError(`account ${state.accountId}: a balance of ${balance} micro-units is not allowed`);
-  if (!Number.isSafeInteger(balance))
-    throw new StoreError("invalid", `account ${state.accountId}: the balance would exceed ${Number.MAX_SAFE_INTEGER} micro-units`);
-  state.balance = balance;
-  state.lastSeq += 1;
+  const balance = nextBalance(state, p.amount, opts.mayGoNegative ?? false);
   await trx
     .insertInto("ledger_entries")
     .values({
@@ -450,6 +566,19 @@ async function post(trx: Kysely<Database>, state: BalanceState, p: Post, opts: {
     .set({ balance_micros: balance, last_seq: state.lastSeq, updated_at: p.now })
     .where("account_id", "=", state.accountId)
     .execute();
+}
+
+/** Moves the locked balance by `amount` and to its next seq; the balance the ledger row leaves. */
+function nextBalance(state: BalanceState, amount: number, mayGoNegative: boolean): number {
+  const balance = state.balance + amount;
+  // Callers check availability first, so a negative balance here is a bug (consumption
+  // alone may run into debt); an unsafe one is too much money for a JS number.
+  if (balance < 0 && !mayGoNegative) throw new RangeError(`account ${state.accountId}: a balance of ${balance} micro-units is not allowed`);
+  if (!Number.isSafeInteger(balance))
+    throw new StoreError("invalid", `account ${state.accountId}: the balance would exceed ${Number.MAX_SAFE_INTEGER} micro-units`);
+  state.balance = balance;
+  state.lastSeq += 1;
+  return balance;
 }
 
 /** The account's grants with something left that has not expired at `now`, earliest expiry first. */

@@ -116,9 +116,10 @@ function toRecord(row: Selectable<UsageRecordsTable>): UsageRecord {
   };
 }
 
-export class SqlUsageRepo implements UsageRepo {
-  #sqliteInsert: ((records: readonly UsageRecord[]) => string[]) | undefined;
+/** The bulk insert of each SQLite database, prepared once: a repo bound to a transaction (Store.transaction) is made for each one, as every charged usage batch is. */
+const sqliteInserts = new WeakMap<NonNullable<SqlContext["sqlite"]>, (records: readonly UsageRecord[]) => string[]>();
 
+export class SqlUsageRepo implements UsageRepo {
   constructor(private readonly ctx: SqlContext) {}
 
   async insertMany(records: readonly UsageRecord[]): Promise<string[]> {
@@ -159,7 +160,8 @@ export class SqlUsageRepo implements UsageRepo {
    * rollup group in JS first, so the upsert runs once per group, not per row.
    */
   #sqliteInsertMany(db: NonNullable<SqlContext["sqlite"]>, records: readonly UsageRecord[]): string[] {
-    if (!this.#sqliteInsert) {
+    let insertMany = sqliteInserts.get(db);
+    if (!insertMany) {
       const insert = db.prepare(
         `insert into usage_records (${COLUMNS.join(", ")}) values (${COLUMNS.map(() => "?").join(", ")}) on conflict (request_id) do nothing`,
       );
@@ -168,7 +170,7 @@ export class SqlUsageRepo implements UsageRepo {
         `insert into usage_hourly (${HOURLY_COLUMNS.join(", ")}) values (${HOURLY_COLUMNS.map(() => "?").join(", ")}) ` +
           `on conflict (${HOURLY_KEY.join(", ")}) do update set ${sums.map((c) => `${c} = usage_hourly.${c} + excluded.${c}`).join(", ")}`,
       );
-      this.#sqliteInsert = db.transaction((batch: readonly UsageRecord[]) => {
+      insertMany = db.transaction((batch: readonly UsageRecord[]) => {
         const ids: string[] = [];
         const inserted: UsageRecord[] = [];
         for (const r of batch) {
@@ -181,8 +183,9 @@ export class SqlUsageRepo implements UsageRepo {
         for (const g of rollUp(inserted)) upsert.run(HOURLY_COLUMNS.map((c) => g[c as keyof HourlyRow]));
         return ids;
       });
+      sqliteInserts.set(db, insertMany);
     }
-    return this.#sqliteInsert(records);
+    return insertMany(records);
   }
 
   summarize(query: UsageQuery): Promise<UsageSummary> {
