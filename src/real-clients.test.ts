@@ -80,6 +80,15 @@ const CASES: Case[] = [
   },
   { name: "codex-ws-codex-patch", client: "codex", websocket: true, tool: "apply_patch", upstream: "codex", served: CODEX_MODEL },
   { name: "codex-ws-codex-shell", client: "codex", websocket: true, tool: "shell", upstream: "codex", served: CODEX_MODEL },
+  {
+    name: "codex-ws-anthropic-patch",
+    client: "codex",
+    websocket: true,
+    tool: "apply_patch",
+    upstream: "anthropic",
+    modelMap: [`${CODEX_MODEL}=${CLAUDE_MODEL}`],
+    served: CLAUDE_MODEL,
+  },
   // Claude Code on Codex, two ways: Claude Code asks for its own Claude models and the account maps them all to a
   // GPT model (nothing to set on the engineer's side); or the engineer names the GPT model in ANTHROPIC_MODEL.
   {
