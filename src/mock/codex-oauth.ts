@@ -1,6 +1,6 @@
 /**
  * ChatGPT login for the mock (src/mock/README.md#chatgpt-login): the token endpoint
- * `POST /oauth/token` (refresh_token grant, JSON or form-encoded, PROTOCOLS.md §3.4) and
+ * `POST /oauth/token` (refresh_token grant, JSON or form-encoded, docs/protocols.md#codex-login) and
  * the access check of the Codex backend routes.
  *
  * - `login()` makes an account's first token set, in auth.json shape: an id token carrying

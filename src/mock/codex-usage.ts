@@ -1,6 +1,6 @@
 /**
  * The Codex backend's plan usage, scriptable per answer (docs/protocols.md#codex-rate-limits,
- * PROTOCOLS §3.5): every answer carries the account's two windows as `x-codex-*` headers,
+ * docs/protocols.md#codex-rate-limits): every answer carries the account's two windows as `x-codex-*` headers,
  * and a used-up window answers 429
  * `{"error": {"type": "usage_limit_reached", "message", "plan_type", "resets_at", "resets_in_seconds"}}`
  * with the window at 100 % in the headers (the shape openai/codex `codex-rs` parses).

@@ -333,7 +333,7 @@ function socketTurn(
   return { session: turn.session, chained, turnId: codexTurnId(request.body.read("client_metadata")) };
 }
 
-/** Codex's turn id, from the `x-codex-turn-metadata` JSON that its frames mirror in `client_metadata` (reference PROTOCOLS §2.2). */
+/** Codex's turn id, from the `x-codex-turn-metadata` JSON that its frames mirror in `client_metadata` (docs/protocols.md#codex-cli-over-websocket). */
 function codexTurnId(metadata: unknown): string | undefined {
   if (!metadata || typeof metadata !== "object") return undefined;
   const raw = (metadata as Record<string, unknown>)["x-codex-turn-metadata"];

@@ -32,7 +32,7 @@ const QUOTA_STATUSES = new Set([400, 403, 429]);
 
 export function classifyFailure(status: number, headers: UpstreamHeaders, bodyText: string, now: number): ClassifiedFailure | undefined {
   if (status === 429) {
-    // A ChatGPT plan's window used up (PROTOCOLS §3.5): away until the reset the body names, else the used-up window's reset header.
+    // A ChatGPT plan's window used up (docs/protocols.md#codex-rate-limits): away until the reset the body names, else the used-up window's reset header.
     const limit = parseUsageLimitError(bodyText);
     if (limit) return { cls: "usage_limit", waitMs: usageLimitWaitMs(limit, now) ?? codexResetMs(headers, now) };
   }

@@ -1,6 +1,6 @@
 /**
  * ChatGPT/Codex subscription logins as upstream credentials that keep themselves fresh
- * (docs/codex.md#how-tokens-stay-fresh; PROTOCOLS.md §3.4, after openai/codex
+ * (docs/codex.md#how-tokens-stay-fresh; docs/protocols.md#codex-login, after openai/codex
  * `login/src/auth/manager.rs`):
  *
  * - **Hot path**: `authorize` on a token that is not due is two header writes and a
@@ -29,7 +29,7 @@ import { CredentialUnavailableError, type Credential, type RejectionVerdict } fr
 
 export { CredentialUnavailableError };
 
-/** Codex CLI's OAuth client (PROTOCOLS.md §3.4). */
+/** Codex CLI's OAuth client (docs/protocols.md#codex-login). */
 export const CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann";
 export const OPENAI_TOKEN_URL = "https://auth.openai.com/oauth/token";
 

@@ -1,6 +1,6 @@
 /**
  * A ChatGPT account's OAuth token set, as Codex CLI keeps it in `~/.codex/auth.json`
- * (PROTOCOLS.md §3.4; openai/codex `login/src/auth/manager.rs`):
+ * (docs/protocols.md#codex-login; openai/codex `login/src/auth/manager.rs`):
  *
  *     {"OPENAI_API_KEY": null,
  *      "tokens": {"id_token": "<JWT>", "access_token": "<JWT>", "refresh_token": "…", "account_id": "…"},
