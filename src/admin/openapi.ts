@@ -74,6 +74,25 @@ export function openApiDocument(): unknown {
 function build(): unknown {
   const str = { type: "string" };
   const nullableStr = { type: ["string", "null"] };
+  // An upstream key as stored; the health view adds its live state to the same fields.
+  const UPSTREAM_KEY_FIELDS = {
+    id: str,
+    upstream_id: str,
+    name: str,
+    fingerprint: str,
+    status: { enum: ["active", "disabled"] },
+    created_at: str,
+    credential: {
+      type: ["object", "null"],
+      description:
+        "A ChatGPT login (docs/codex.md): kind chatgpt_oauth, account_id, plan_type, access_expires_at, last_refresh (as last stored); null for a plain key",
+    },
+    dead: {
+      type: ["object", "null"],
+      description:
+        "Set when the login's refresh token was refused for good: {reason (refresh_token_reused, invalid_grant, …), at}; the key serves nothing until a new login is imported",
+    },
+  };
   return {
     openapi: "3.1.0",
     info: {
@@ -251,46 +270,14 @@ function build(): unknown {
         },
         UpstreamKey: {
           type: "object",
-          properties: {
-            id: str,
-            upstream_id: str,
-            name: str,
-            fingerprint: str,
-            status: { enum: ["active", "disabled"] },
-            created_at: str,
-            credential: {
-              type: ["object", "null"],
-              description:
-                "A ChatGPT login (docs/codex.md): kind chatgpt_oauth, account_id, plan_type, access_expires_at, last_refresh (as last stored); null for a plain key",
-            },
-            dead: {
-              type: ["object", "null"],
-              description:
-                "Set when the login's refresh token was refused for good: {reason (refresh_token_reused, invalid_grant, …), at}; the key serves nothing until a new login is imported",
-            },
-          },
+          properties: UPSTREAM_KEY_FIELDS,
         },
         UpstreamKeyHealth: {
           type: "object",
           description:
             "An upstream key with its live health on the answering node (docs/admin-api.md#upstreams, docs/routing.md#health); null fields when the key is not in service",
           properties: {
-            id: str,
-            upstream_id: str,
-            name: str,
-            fingerprint: str,
-            status: { enum: ["active", "disabled"] },
-            created_at: str,
-            credential: {
-              type: ["object", "null"],
-              description:
-                "A ChatGPT login (docs/codex.md): kind chatgpt_oauth, account_id, plan_type, access_expires_at, last_refresh (as last stored); null for a plain key",
-            },
-            dead: {
-              type: ["object", "null"],
-              description:
-                "Set when the login's refresh token was refused for good: {reason (refresh_token_reused, invalid_grant, …), at}; the key serves nothing until a new login is imported",
-            },
+            ...UPSTREAM_KEY_FIELDS,
             state: { enum: ["healthy", "cooling", "open", "half_open", "disabled", null] },
             reason: nullableStr,
             until: { type: ["string", "null"], description: "When a cooling or open key may be tried again (ISO 8601)" },
