@@ -1,8 +1,8 @@
 /**
  * The real Codex CLI and Claude Code, as installed from npm at the versions pinned in
  * `e2e/real-clients/package.json` (its own lockfile, so the root `npm ci` never downloads
- * 600 MB of native binaries). `.ci/run` installs them before the tests; a developer runs
- * the one command in {@link INSTALL_COMMAND}. A missing or mismatched install throws with
+ * 600 MB of native binaries). `npm test` installs them first when they are missing or stale
+ * (`scripts/ensure-clients.mjs`), and `.ci/run` before it; by hand it is the one command in {@link INSTALL_COMMAND}. A missing or mismatched install throws with
  * that command: the end-to-end suite fails, it never skips.
  *
  * What is run, and why:
