@@ -4,6 +4,7 @@
  * outcomes over a fixed set of sessions; nothing here depends on timing.
  */
 import { describe, expect, it } from "vitest";
+import { poolKey } from "../testing/pool-key.js";
 import { KeyPool, loadCost, type PoolKey } from "./key-pool.js";
 import { NEAR_EXHAUSTION_PERCENT, headroomShare, recordUsage, usedPercent } from "./key-headroom.js";
 import type { CodexUsage } from "../upstream/codex-usage.js";
@@ -11,18 +12,7 @@ import type { CodexUsage } from "../upstream/codex-usage.js";
 const NOW = 1_767_000_000_000;
 const HOUR = 3_600_000;
 
-const key = (id: string): PoolKey => ({
-  id,
-  name: id,
-  secret: "s",
-  fingerprint: id,
-  inFlight: 0,
-  coolingUntil: 0,
-  failures: 0,
-  removed: false,
-  latencyEwmaMs: 0,
-  errorRate: 0,
-});
+const key = (id: string): PoolKey => poolKey(id);
 
 function usage(primary: number, secondary = 0, resetsAt = NOW + HOUR, observedAt = NOW): CodexUsage {
   return {

@@ -1,19 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { poolKey } from "../testing/pool-key.js";
 import { createLocalKeyHealth, type KeyHealthEvent, type KeyLease } from "./key-health.js";
 import { KeyPool, type PoolKey } from "./key-pool.js";
 
-const key = (id: string): PoolKey => ({
-  id,
-  name: id,
-  secret: "s",
-  fingerprint: `fp-${id}`,
-  inFlight: 0,
-  coolingUntil: 0,
-  failures: 0,
-  removed: false,
-  latencyEwmaMs: 0,
-  errorRate: 0,
-});
+const key = (id: string): PoolKey => poolKey(id, { fingerprint: `fp-${id}` });
 
 /** A health engine on a clock the test moves, with its transitions recorded. */
 function engine(settings = {}) {

@@ -4,21 +4,10 @@
  * and the `limit` that keeps a big pool from being sorted.
  */
 import { describe, expect, it } from "vitest";
+import { poolKey } from "../testing/pool-key.js";
 import { KeyPool, loadCost, type PoolKey } from "./key-pool.js";
 
-const key = (id: string, over: Partial<PoolKey> = {}): PoolKey => ({
-  id,
-  name: id,
-  secret: "s",
-  fingerprint: id,
-  inFlight: 0,
-  coolingUntil: 0,
-  failures: 0,
-  removed: false,
-  latencyEwmaMs: 0,
-  errorRate: 0,
-  ...over,
-});
+const key = (id: string, over: Partial<PoolKey> = {}): PoolKey => poolKey(id, over);
 const keys = (n: number): PoolKey[] => Array.from({ length: n }, (_, i) => key(`uk_${i}`));
 const sessions = Array.from({ length: 10_000 }, (_, i) => `session-${i}`);
 

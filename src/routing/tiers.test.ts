@@ -4,6 +4,7 @@
  * cooling keys last), and hysteresis driven by the planner's clock (no sleeps).
  */
 import { describe, expect, it } from "vitest";
+import { poolKey } from "../testing/pool-key.js";
 import { compileRuleTexts, type MappingRuleInput } from "../canonical/model-map.js";
 import { compileModelPatterns } from "../canonical/model-pattern.js";
 import type { Upstream, UpstreamProtocol } from "../storage/ports.js";
@@ -15,18 +16,7 @@ import { orderTargets, planAttempts, type PlanOptions } from "./plan.js";
 import { resolveModel, type MappingSource } from "./resolve-model.js";
 import { TierRouter } from "./tier-router.js";
 
-const key = (id: string): PoolKey => ({
-  id,
-  name: id,
-  secret: "s",
-  fingerprint: id,
-  inFlight: 0,
-  coolingUntil: 0,
-  failures: 0,
-  removed: false,
-  latencyEwmaMs: 0,
-  errorRate: 0,
-});
+const key = (id: string): PoolKey => poolKey(id);
 
 function upstream(name: string, protocol: UpstreamProtocol, models: string[], keyCount = 1): UpstreamTarget {
   const u = { id: `up_${name}`, name, ownerAccountId: null, protocol, baseUrl: "https://u.test", models, enabled: true, settings: {} } as unknown as Upstream;
