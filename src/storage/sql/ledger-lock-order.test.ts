@@ -25,13 +25,19 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** A child whose id sorts below its parent's: the order in which parent-first locking and id-order locking disagree. */
-async function childBelow(parent: Account): Promise<Account> {
+/**
+ * A parent and a child whose id sorts below the parent's: the order in which parent-first
+ * locking and id-order locking disagree. Ids are random UUIDs, so each fresh pair has an even
+ * chance; retrying children under one parent would not (a parent whose id starts with 0 almost
+ * never gets one), so every try makes a new pair.
+ */
+async function parentAndChildBelow(): Promise<{ parent: Account; child: Account }> {
   for (let i = 0; i < 64; i++) {
+    const parent = await store.accounts.create({ name: `org-${i}` });
     const child = await store.accounts.create({ parentId: parent.id, name: `child-${i}` });
-    if (child.id < parent.id) return child;
+    if (child.id < parent.id) return { parent, child };
   }
-  throw new Error("no child id sorted below the parent's in 64 tries");
+  throw new Error("no child id sorted below its parent's in 64 pairs");
 }
 
 async function ledgerSum(accountId: string): Promise<number> {
@@ -44,8 +50,7 @@ async function debits(accountId: string): Promise<number> {
 
 describe("ledger lock order (PostgreSQL)", () => {
   it("concurrent grants and clawbacks between a parent and child never deadlock with debit batches naming both", async () => {
-    const parent = await store.accounts.create({ name: "org" });
-    const child = await childBelow(parent);
+    const { parent, child } = await parentAndChildBelow();
     const TOPUP = 1_000_000_000;
     await store.ledger.move({ type: "topup", accountId: parent.id, amountMicros: TOPUP, kind: "payg" });
     await store.ledger.move({ type: "grant", accountId: child.id, counterpartyId: parent.id, amountMicros: 1_000_000, kind: "payg" });
