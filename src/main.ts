@@ -273,7 +273,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     // A manage key's use of the admin API counts as use too.
     const adminService = new AdminService({ store, secrets, onChange, audit, onKeyUsed: (id) => keyUse.used(id) });
     const transport = createUpstreamHttp();
-    const usageRecorder = new UsageRecorder(store.usage, logger, { charging: { store, debited: (w) => billing.debited(w) } });
+    const usageRecorder = new UsageRecorder(store.usage, logger, { charging: { debited: (w) => billing.debited(w) } });
     // Key health: local state per key; in a cluster, transitions travel over Redis so every node drops a dead key.
     bus = config.redis_url ? createRedisKeyStateBus({ url: config.redis_url, node, logger, prefix: env.SWITCHYARD_REDIS_PREFIX }) : undefined;
     const h = config.routing.health;

@@ -15,6 +15,7 @@ import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { randomUUID } from "node:crypto";
+import { timeOrderedHex } from "../canonical/time-ordered-id.js";
 import { WebSocketServer, type WebSocket } from "ws";
 import { GatewayError } from "../canonical/errors.js";
 import { ERROR_CODES, isErrorCode } from "../canonical/error-codes.js";
@@ -355,7 +356,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
         return;
       }
       await o.generate({
-        id: `req_${randomUUID().replaceAll("-", "")}`,
+        id: `req_${timeOrderedHex()}`,
         protocol: "openai-responses",
         route: "/v1/responses",
         headers: turnHeaders(upgrade.headers),

@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { randomUUID } from "node:crypto";
+import { timeOrderedHex } from "../canonical/time-ordered-id.js";
 import { GatewayError } from "../canonical/errors.js";
 import type { ClientProtocol } from "../canonical/protocols.js";
 import type { Store } from "../storage/ports.js";
@@ -343,7 +343,7 @@ export function createEdge(o: EdgeOptions): Edge {
     },
     (req, res) => {
       const started = performance.now();
-      const id = `req_${randomUUID().replaceAll("-", "")}`;
+      const id = `req_${timeOrderedHex()}`;
       const url = req.url ?? "/";
       const q = url.indexOf("?");
       const path = q === -1 ? url : url.slice(0, q);

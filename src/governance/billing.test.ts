@@ -46,7 +46,7 @@ describe.each(ENGINES)("billing on %s", (engine) => {
     recorder = new UsageRecorder(store.usage, createLogger("silent"), {
       flushIntervalMs: 60_000,
       maxBatch: 10_000,
-      charging: { store, debited: (w) => billing.debited(w) },
+      charging: { debited: (w) => billing.debited(w) },
     });
   });
   afterEach(async () => {

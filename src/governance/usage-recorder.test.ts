@@ -53,6 +53,11 @@ function flaky(repo: UsageRepo, failures: number): UsageRepo & { calls: number }
       if (wrapper.calls <= failures) throw new Error("database unavailable");
       return repo.insertMany(rows);
     },
+    insertCharged: async (rows: readonly UsageRecord[]) => {
+      wrapper.calls++;
+      if (wrapper.calls <= failures) throw new Error("database unavailable");
+      return repo.insertCharged(rows);
+    },
     listByAccount: repo.listByAccount.bind(repo),
     summarize: repo.summarize.bind(repo),
   };

@@ -18,18 +18,17 @@
  * `maxBuffered` the oldest are dropped, loudly, rather than growing without
  * bound while the database is down.
  */
-import type { Repos, UsageRecord, UsageRepo } from "../storage/ports.js";
+import type { UsageRecord, UsageRepo } from "../storage/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { DebitedWallet } from "./billing.js";
 
 /**
- * Consumption (docs/billing.md): records with a payer and a charge are written together
- * with one `debit` ledger row per payer per batch, in one transaction, so usage and the
- * ledger never disagree; `debited` is told each payer's wallet afterwards (it rebases the
- * hot-path balance views).
+ * Consumption (docs/billing.md): records with a payer and a charge are written with
+ * `insertCharged`, which debits each payer in the same transaction, so usage and the ledger
+ * never disagree; `debited` is told each payer's wallet afterwards (it rebases the hot-path
+ * balance views).
  */
 export interface UsageCharging {
-  store: Pick<Repos, "transaction">;
   debited(wallets: readonly DebitedWallet[]): Promise<void>;
 }
 
@@ -122,7 +121,7 @@ export class UsageRecorder {
       const batch = this.#buffer.splice(0, this.#maxBatch * 4);
       let debited: DebitedWallet[] | undefined;
       try {
-        if (this.#charging && batch.some(charged)) debited = await this.#writeCharged(this.#charging, batch);
+        if (this.#charging && batch.some(charged)) debited = await this.#writeCharged(batch);
         else await this.#repo.insertMany(batch);
       } catch (err) {
         // Keep them, oldest first, for the retry.
@@ -143,26 +142,16 @@ export class UsageRecorder {
   }
 
   /**
-   * The batch and its debits in one transaction: each payer is debited the charges of the
-   * records actually inserted now (a retried record already stored was debited with it),
-   * and the wallets come back with everything this node carried for the batch's records.
+   * The batch and its debits in one transaction (`insertCharged`): each payer is debited the
+   * charges of the records actually inserted now (a retried record already stored was debited
+   * with it), and the wallets come back with everything this node carried for the batch's
+   * records, which the views release.
    */
-  async #writeCharged(charging: UsageCharging, batch: readonly UsageRecord[]): Promise<DebitedWallet[]> {
-    return charging.store.transaction(async (tx) => {
-      const inserted = new Set(await tx.usage.insertMany(batch));
-      const payers = new Map<string, { amountMicros: number; requests: number; carriedMicros: number }>();
-      for (const rec of batch) {
-        if (!charged(rec)) continue;
-        let p = payers.get(rec.payerAccountId!);
-        if (!p) payers.set(rec.payerAccountId!, (p = { amountMicros: 0, requests: 0, carriedMicros: 0 }));
-        p.carriedMicros += rec.chargedMicros!;
-        if (!inserted.has(rec.requestId)) continue;
-        p.amountMicros += rec.chargedMicros!;
-        p.requests += 1;
-      }
-      const wallets = await tx.ledger.debit([...payers].map(([accountId, p]) => ({ accountId, amountMicros: p.amountMicros, requests: p.requests })));
-      return wallets.map((w) => ({ ...w, carriedMicros: payers.get(w.accountId)!.carriedMicros }));
-    });
+  async #writeCharged(batch: readonly UsageRecord[]): Promise<DebitedWallet[]> {
+    const { wallets } = await this.#repo.insertCharged(batch);
+    const carried = new Map<string, number>();
+    for (const rec of batch) if (charged(rec)) carried.set(rec.payerAccountId!, (carried.get(rec.payerAccountId!) ?? 0) + rec.chargedMicros!);
+    return wallets.map((w) => ({ ...w, carriedMicros: carried.get(w.accountId) ?? 0 }));
   }
 
   /** Stops scheduling writes and writes everything still waiting. */

@@ -16,6 +16,7 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { randomUUID } from "node:crypto";
+import { timeOrderedHex } from "../canonical/time-ordered-id.js";
 import type WebSocket from "ws";
 import { GatewayError } from "../canonical/errors.js";
 import { emptyUsage, type Usage } from "../canonical/usage.js";
@@ -206,7 +207,7 @@ export class RealtimeSession {
     this.#responseAbort = new AbortController();
     const now = performance.now();
     this.#current = {
-      id: `req_${randomUUID().replaceAll("-", "")}`,
+      id: `req_${timeOrderedHex()}`,
       // The record's protocol is Realtime's own; `protocol` only picks the error envelope, which is OpenAI's.
       protocol: "openai-responses",
       wireProtocol: "openai-realtime",

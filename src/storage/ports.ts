@@ -373,10 +373,24 @@ export interface UsageRepo {
    * upserted in the same transaction, so they always equal the sum of the rows.
    */
   insertMany(records: readonly UsageRecord[]): Promise<string[]>;
+  /**
+   * `insertMany`, and in the same transaction one ledger `debit` per payer of the rows inserted
+   * now, for the sum of their `chargedMicros` (a record already stored was debited when it was;
+   * a record with no payer or no charge debits nothing). Usage and the ledger so never
+   * disagree (docs/billing.md). Returns the inserted request ids and each debited payer's wallet.
+   */
+  insertCharged(records: readonly UsageRecord[]): Promise<ChargedInsert>;
   /** An account's records, newest first. */
   listByAccount(accountId: string, opts?: { limit?: number }): Promise<UsageRecord[]>;
   /** Totals from the hourly rollups over `[from, to)`, optionally grouped (docs/admin-api.md#usage). */
   summarize(query: UsageQuery): Promise<UsageSummary>;
+}
+
+/** What `UsageRepo.insertCharged` did. */
+export interface ChargedInsert {
+  inserted: string[];
+  /** One per payer debited (in no particular order); a payer whose records were all stored already is absent. */
+  wallets: Array<Wallet & { accountId: string }>;
 }
 
 /** How usage is grouped: requested model, API key, the account itself and each direct child's subtree, hour or day (UTC), upstream key. */

@@ -1035,6 +1035,62 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.usage.listByAccount("acct-1", { limit: 1 })).toEqual([record(2)]);
       });
 
+      it("insertCharged debits each payer what its newly inserted records charged, in the same transaction", async () => {
+        const t = await buildTree(store, { org: null, team: "org" });
+        await store.ledger.move({ type: "topup", accountId: t.org.id, amountMicros: 1_000, kind: "payg" });
+        const paid = (n: number, payer: string, micros: number): UsageRecord =>
+          record(n, { requestId: `req_charged_${n}`, accountId: t.team.id, payerAccountId: payer, chargedMicros: micros });
+        const batch = [paid(1, t.org.id, 100), paid(2, t.org.id, 30), paid(3, t.team.id, 7), record(4, { requestId: "req_free" })];
+        // The same request twice in one batch is stored once and charged once.
+        const first = await store.usage.insertCharged([...batch, paid(1, t.org.id, 100)]);
+        expect([...first.inserted].sort()).toEqual(batch.map((r) => r.requestId).sort());
+        const wallets = new Map(first.wallets.map((w) => [w.accountId, w]));
+        expect(wallets.size).toBe(2);
+        expect(wallets.get(t.org.id)?.spendableMicros).toBe(870);
+        // Nothing to spend: the team's 7 is debt.
+        expect(wallets.get(t.team.id)?.spendableMicros).toBe(-7);
+        expect(await store.ledger.balance(t.org.id)).toBe(870);
+        expect((await store.ledger.entries(t.org.id)).filter((e) => e.type === "debit").map((e) => e.amountMicros)).toEqual([-130]);
+
+        // A retried batch: the stored records are skipped and not charged again, the new one is, and
+        // every payer the batch names still gets its wallet back.
+        const again = await store.usage.insertCharged([paid(1, t.org.id, 100), paid(3, t.team.id, 7), paid(5, t.org.id, 20)]);
+        expect(again.inserted).toEqual([`req_charged_5`]);
+        expect(new Map(again.wallets.map((w) => [w.accountId, w.spendableMicros]))).toEqual(
+          new Map([
+            [t.org.id, 850],
+            [t.team.id, -7],
+          ]),
+        );
+        expect(await store.ledger.balance(t.org.id)).toBe(850);
+        expect(await store.ledger.balance(t.team.id)).toBe(-7);
+        for (const id of [t.org.id, t.team.id]) {
+          const rows = await store.ledger.entries(id, { limit: 1000 });
+          expect(rows.reduce((n, e) => n + e.amountMicros, 0)).toBe(await store.ledger.balance(id));
+        }
+        expect(await store.usage.insertCharged([])).toEqual({ inserted: [], wallets: [] });
+      });
+
+      it("insertCharged inside a transaction commits and rolls back with it", async () => {
+        const t = await buildTree(store, { payer: null });
+        await store.ledger.move({ type: "topup", accountId: t.payer.id, amountMicros: 500, kind: "payg" });
+        const rec = record(1, { requestId: "req_tx_charged", accountId: t.payer.id, payerAccountId: t.payer.id, chargedMicros: 40 });
+        const failure = new Error("after the debit");
+        await expect(
+          store.transaction(async (tx) => {
+            expect((await tx.usage.insertCharged([rec])).wallets).toMatchObject([{ accountId: t.payer.id, spendableMicros: 460 }]);
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        expect(await store.ledger.balance(t.payer.id)).toBe(500);
+        expect(await store.usage.listByAccount(t.payer.id)).toEqual([]);
+        await store.transaction(async (tx) => {
+          await tx.usage.insertCharged([rec]);
+        });
+        expect(await store.ledger.balance(t.payer.id)).toBe(460);
+        expect(await store.usage.listByAccount(t.payer.id)).toHaveLength(1);
+      });
+
       it("keeps each attempt of a request, in order, and none for a request that made none", async () => {
         const trail = [
           {

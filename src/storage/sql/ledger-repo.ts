@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { timeOrderedUuid } from "../../canonical/time-ordered-id.js";
 import type SqliteDatabase from "better-sqlite3";
 import { sql, type Kysely, type Selectable } from "kysely";
 import {
@@ -199,8 +200,8 @@ async function move(trx: Kysely<Database>, dialect: SqlDialect, input: CreditMov
   const prior = await trx.selectFrom("ledger_entries").selectAll().where("idempotency_key", "=", key).executeTakeFirst();
   if (prior) return { status: "replayed", movement: await movementOf(trx, prior) };
 
-  const namedId = randomUUID();
-  const counterpartyEntryId = parent ? randomUUID() : null;
+  const namedId = timeOrderedUuid();
+  const counterpartyEntryId = parent ? timeOrderedUuid() : null;
   const kind = input.kind ?? null;
   const expiresAt = input.expiresAt ?? null;
   const actor = input.actor ?? null;
@@ -287,7 +288,7 @@ async function move(trx: Kysely<Database>, dialect: SqlDialect, input: CreditMov
         // What is left (expired credit, or a root's whole balance) is written off.
         const rest = named.balance;
         if (rest !== 0) {
-          const id = parent && amount > 0 ? randomUUID() : namedId;
+          const id = parent && amount > 0 ? timeOrderedUuid() : namedId;
           await post(trx, named, {
             ...base,
             id,
@@ -397,7 +398,7 @@ async function debitOne(
   if (c.amountMicros === 0) return walletOf(grants, state.lastSeq);
   const plan = planDebit(grants, c.amountMicros);
   for (const t of plan.taken) await trx.updateTable("credit_grants").set({ remaining_micros: t.remaining }).where("id", "=", t.id).execute();
-  const id = randomUUID();
+  const id = timeOrderedUuid();
   await post(trx, state, debitPost(c, id, now), { mayGoNegative: true });
   for (const d of plan.debtRows) await trx.updateTable("credit_grants").set({ remaining_micros: d.remaining }).where("id", "=", d.id).execute();
   if (plan.newDebt !== undefined)
@@ -474,7 +475,7 @@ function debitPost(c: { accountId: string; amountMicros: number; requests: numbe
   };
 }
 
-type SqliteDebit = (charges: readonly { accountId: string; amountMicros: number; requests: number }[], now: string) => Array<Wallet & { accountId: string }>;
+export type SqliteDebit = (charges: readonly { accountId: string; amountMicros: number; requests: number }[], now: string) => Array<Wallet & { accountId: string }>;
 
 const sqliteDebits = new WeakMap<SqliteDatabase.Database, SqliteDebit>();
 
@@ -484,7 +485,7 @@ const sqliteDebits = new WeakMap<SqliteDatabase.Database, SqliteDebit>();
  * database and run in one better-sqlite3 transaction: a savepoint inside an open one, or
  * its own BEGIN IMMEDIATE (as `writeTransaction` takes) outside.
  */
-function sqliteDebit(db: SqliteDatabase.Database): SqliteDebit {
+export function sqliteDebit(db: SqliteDatabase.Database): SqliteDebit {
   const known = sqliteDebits.get(db);
   if (known) return known;
   const readBalance = db.prepare<[string], { balance_micros: number; last_seq: number }>(
@@ -525,13 +526,13 @@ function sqliteDebit(db: SqliteDatabase.Database): SqliteDebit {
       if (c.amountMicros === 0) return { accountId: c.accountId, ...walletOf(live, state.lastSeq) };
       const plan = planDebit(live, c.amountMicros);
       for (const t of plan.taken) setRemaining.run(t.remaining, t.id);
-      const id = randomUUID();
+      const id = timeOrderedUuid();
       const p = debitPost(c, id, now);
       const balance = nextBalance(state, p.amount, true);
       insertEntry.run(id, c.accountId, p.type, p.kind, p.amount, balance, p.key, p.reference, p.expiresAt, p.actor, toJsonText(p.metadata), now, state.lastSeq);
       setBalance.run(balance, state.lastSeq, now, c.accountId);
       for (const d of plan.debtRows) setRemaining.run(d.remaining, d.id);
-      if (plan.newDebt !== undefined) insertDebt.run(randomUUID(), c.accountId, plan.newDebt, id, now);
+      if (plan.newDebt !== undefined) insertDebt.run(timeOrderedUuid(), c.accountId, plan.newDebt, id, now);
       return { accountId: c.accountId, ...plan.wallet, seq: state.lastSeq };
     });
   });
@@ -655,7 +656,7 @@ async function insertGrant(
   await trx
     .insertInto("credit_grants")
     .values({
-      id: randomUUID(),
+      id: timeOrderedUuid(),
       account_id: g.accountId,
       kind: g.kind,
       amount_micros: g.amount,

@@ -1,7 +1,9 @@
-import { randomUUID } from "node:crypto";
+import { timeOrderedUuid } from "../../canonical/time-ordered-id.js";
 import type { Insertable, Selectable } from "kysely";
-import type { AttemptTrailEntry, UsageQuery, UsageRecord, UsageRepo, UsageStatus, UsageSummary } from "../ports.js";
-import { oneOf } from "./row-codec.js";
+import type SqliteDatabase from "better-sqlite3";
+import type { AttemptTrailEntry, ChargedInsert, UsageQuery, UsageRecord, UsageRepo, UsageStatus, UsageSummary } from "../ports.js";
+import { SqlLedgerRepo, sqliteDebit } from "./ledger-repo.js";
+import { nowIso, oneOf } from "./row-codec.js";
 import type { UsageRecordsTable } from "./schema.js";
 import { writeTransaction, type SqlContext } from "./sql-context.js";
 import { HOURLY_COLUMNS, HOURLY_KEY, hourlyUpsert, rollUp, summarizeUsage, type HourlyRow } from "./usage-rollup.js";
@@ -49,7 +51,7 @@ const COLUMNS = [
 
 function toRow(r: UsageRecord): UsageRow {
   return {
-    id: randomUUID(),
+    id: timeOrderedUuid(),
     request_id: r.requestId,
     account_id: r.accountId,
     api_key_id: r.apiKeyId,
@@ -116,8 +118,80 @@ function toRecord(row: Selectable<UsageRecordsTable>): UsageRecord {
   };
 }
 
-/** The bulk insert of each SQLite database, prepared once: a repo bound to a transaction (Store.transaction) is made for each one, as every charged usage batch is. */
-const sqliteInserts = new WeakMap<NonNullable<SqlContext["sqlite"]>, (records: readonly UsageRecord[]) => string[]>();
+type Sqlite = NonNullable<SqlContext["sqlite"]>;
+
+/**
+ * The bulk writes of one SQLite database, prepared once: a repo bound to a transaction
+ * (Store.transaction) is made for each one, so the statements cannot live on the repo.
+ */
+interface SqliteWriters {
+  insertMany: SqliteDatabase.Transaction<(records: readonly UsageRecord[]) => string[]>;
+  insertCharged: SqliteDatabase.Transaction<(records: readonly UsageRecord[], now: string) => ChargedInsert>;
+}
+
+const sqliteWriters = new WeakMap<Sqlite, SqliteWriters>();
+
+/**
+ * SQLite runs synchronously on the gateway's event loop, so these writes are on the hot
+ * path's thread. Two statements prepared once (the row insert, the rollup upsert) and run
+ * in one transaction avoid building, compiling and preparing a new multi-row INSERT for
+ * every batch, which is what the query-layer path does. The batch is summed per rollup
+ * group in JS first, so the upsert runs once per group, not per row. Called inside an open
+ * transaction, better-sqlite3 runs each as a savepoint of it.
+ */
+function writersOf(db: Sqlite): SqliteWriters {
+  const known = sqliteWriters.get(db);
+  if (known) return known;
+  const insert = db.prepare(
+    `insert into usage_records (${COLUMNS.join(", ")}) values (${COLUMNS.map(() => "?").join(", ")}) on conflict (request_id) do nothing`,
+  );
+  const sums = HOURLY_COLUMNS.filter((c) => !(HOURLY_KEY as readonly string[]).includes(c));
+  const upsert = db.prepare(
+    `insert into usage_hourly (${HOURLY_COLUMNS.join(", ")}) values (${HOURLY_COLUMNS.map(() => "?").join(", ")}) ` +
+      `on conflict (${HOURLY_KEY.join(", ")}) do update set ${sums.map((c) => `${c} = usage_hourly.${c} + excluded.${c}`).join(", ")}`,
+  );
+  const insertMany = db.transaction((batch: readonly UsageRecord[]) => {
+    const ids: string[] = [];
+    const inserted: UsageRecord[] = [];
+    for (const r of batch) {
+      const row = toRow(r);
+      if (insert.run(COLUMNS.map((c) => row[c] ?? null)).changes > 0) {
+        ids.push(row.request_id);
+        inserted.push(r);
+      }
+    }
+    for (const g of rollUp(inserted)) upsert.run(HOURLY_COLUMNS.map((c) => g[c as keyof HourlyRow]));
+    return ids;
+  });
+  const debit = sqliteDebit(db);
+  const insertCharged = db.transaction((batch: readonly UsageRecord[], now: string): ChargedInsert => {
+    const inserted = insertMany(batch);
+    return { inserted, wallets: debit(chargesOf(batch, inserted), now) };
+  });
+  const writers = { insertMany, insertCharged };
+  sqliteWriters.set(db, writers);
+  return writers;
+}
+
+/**
+ * The debits a batch owes: per payer named by a charged record, the charges of its records
+ * inserted now. A payer whose records were all stored before is debited 0, which writes
+ * nothing and returns its wallet, so the caller still learns it. A request id twice in the
+ * batch was inserted once and is charged once.
+ */
+function chargesOf(records: readonly UsageRecord[], inserted: readonly string[]): Array<{ accountId: string; amountMicros: number; requests: number }> {
+  const fresh = new Set(inserted);
+  const payers = new Map<string, { accountId: string; amountMicros: number; requests: number }>();
+  for (const r of records) {
+    if (!r.payerAccountId || !(r.chargedMicros && r.chargedMicros > 0)) continue;
+    let p = payers.get(r.payerAccountId);
+    if (!p) payers.set(r.payerAccountId, (p = { accountId: r.payerAccountId, amountMicros: 0, requests: 0 }));
+    if (!fresh.delete(r.requestId)) continue;
+    p.amountMicros += r.chargedMicros;
+    p.requests += 1;
+  }
+  return [...payers.values()];
+}
 
 export class SqlUsageRepo implements UsageRepo {
   constructor(private readonly ctx: SqlContext) {}
@@ -128,7 +202,7 @@ export class SqlUsageRepo implements UsageRepo {
     // transaction is open on it: outside a transaction there must be none (it would be another
     // caller's); inside one (Store.transaction), the open one is ours while it lasts.
     const raw = this.ctx.sqlite;
-    if (raw && (this.ctx.txOpen === undefined ? !raw.inTransaction : raw.inTransaction && this.ctx.txOpen())) return this.#sqliteInsertMany(raw, records);
+    if (raw && (this.ctx.txOpen === undefined ? !raw.inTransaction : raw.inTransaction && this.ctx.txOpen())) return writersOf(raw).insertMany(records);
     // The rows and their rollups commit together: a retried flush inserts nothing twice and
     // so adds nothing twice, and a failed one leaves neither.
     return writeTransaction(this.ctx, async (trx) => {
@@ -151,41 +225,22 @@ export class SqlUsageRepo implements UsageRepo {
     });
   }
 
-  /**
-   * SQLite runs synchronously on the gateway's event loop, so this write is on the hot
-   * path's thread. Inside an open transaction (a charged batch with its debits,
-   * usage-recorder.ts) better-sqlite3 runs it as a savepoint of that transaction. Two statements prepared once (the row insert, the rollup upsert) and run
-   * in one transaction avoid building, compiling and preparing a new multi-row INSERT for
-   * every batch, which is what the query-layer path above does. The batch is summed per
-   * rollup group in JS first, so the upsert runs once per group, not per row.
-   */
-  #sqliteInsertMany(db: NonNullable<SqlContext["sqlite"]>, records: readonly UsageRecord[]): string[] {
-    let insertMany = sqliteInserts.get(db);
-    if (!insertMany) {
-      const insert = db.prepare(
-        `insert into usage_records (${COLUMNS.join(", ")}) values (${COLUMNS.map(() => "?").join(", ")}) on conflict (request_id) do nothing`,
-      );
-      const sums = HOURLY_COLUMNS.filter((c) => !(HOURLY_KEY as readonly string[]).includes(c));
-      const upsert = db.prepare(
-        `insert into usage_hourly (${HOURLY_COLUMNS.join(", ")}) values (${HOURLY_COLUMNS.map(() => "?").join(", ")}) ` +
-          `on conflict (${HOURLY_KEY.join(", ")}) do update set ${sums.map((c) => `${c} = usage_hourly.${c} + excluded.${c}`).join(", ")}`,
-      );
-      insertMany = db.transaction((batch: readonly UsageRecord[]) => {
-        const ids: string[] = [];
-        const inserted: UsageRecord[] = [];
-        for (const r of batch) {
-          const row = toRow(r);
-          if (insert.run(COLUMNS.map((c) => row[c] ?? null)).changes > 0) {
-            ids.push(row.request_id);
-            inserted.push(r);
-          }
-        }
-        for (const g of rollUp(inserted)) upsert.run(HOURLY_COLUMNS.map((c) => g[c as keyof HourlyRow]));
-        return ids;
-      });
-      sqliteInserts.set(db, insertMany);
+  async insertCharged(records: readonly UsageRecord[]): Promise<ChargedInsert> {
+    if (records.length === 0) return { inserted: [], wallets: [] };
+    const raw = this.ctx.sqlite;
+    if (raw && (this.ctx.txOpen === undefined ? !raw.inTransaction : raw.inTransaction && this.ctx.txOpen())) {
+      // One better-sqlite3 transaction, run synchronously: no query building, no BEGIN and
+      // COMMIT through the query layer. This is the governance profile's whole storage cost.
+      // BEGIN IMMEDIATE outside a transaction, as writeTransaction takes (see there).
+      const { insertCharged } = writersOf(raw);
+      return raw.inTransaction ? insertCharged(records, nowIso()) : insertCharged.immediate(records, nowIso());
     }
-    return insertMany(records);
+    return writeTransaction(this.ctx, async (trx) => {
+      const bound: SqlContext = { db: trx, dialect: this.ctx.dialect, txDepth: (this.ctx.txDepth ?? 0) + 1 };
+      const inserted = await new SqlUsageRepo(bound).insertMany(records);
+      const wallets = await new SqlLedgerRepo(bound).debit(chargesOf(records, inserted));
+      return { inserted, wallets };
+    });
   }
 
   summarize(query: UsageQuery): Promise<UsageSummary> {
