@@ -26,6 +26,8 @@ export interface Measurement {
   othersBusy: number;
   /** The proxy's resident memory right after the measured window (bytes). */
   rssAfter: number;
+  /** Which round of BENCH_ROUNDS (1-based). */
+  round: number;
 }
 
 /** A target divided by its reference (the baseline, unless told otherwise), per phase. */
@@ -41,19 +43,57 @@ export interface Comparison {
   addedFirstByteP99Ms: number;
   /** Streaming phases only: TTFB means little for a body read in one piece. */
   stream: boolean;
+  /** The median of the rounds' CPU ratios (one round: its ratio). */
   cpuPerReq: number;
-  /** The target's CPU per request minus the reference's (µs): against the baseline, the gateway's own work. */
+  /** Each round's CPU ratio, in round order. */
+  cpuPerReqByRound: number[];
+  /** The target's CPU per request minus the reference's (µs), median over rounds: against the baseline, the gateway's own work. */
   extraCpuUsPerReq: number;
 }
 
-/** A Switchyard target (plain, with routing, with governance) against another target of the same run, the baseline by default. */
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+/**
+ * One measurement per phase and target: with several rounds, the round of median CPU per
+ * request (its latency and TTFB figures come along with it).
+ */
+export function representative(measurements: readonly Measurement[]): Measurement[] {
+  const groups = new Map<string, Measurement[]>();
+  for (const m of measurements) {
+    const key = `${m.phase}\u0000${m.target}`;
+    const g = groups.get(key);
+    if (g) g.push(m);
+    else groups.set(key, [m]);
+  }
+  return [...groups.values()].map((g) => [...g].sort((a, b) => a.proxyCpuUsPerReq - b.proxyCpuUsPerReq)[Math.floor((g.length - 1) / 2)]!);
+}
+
+/**
+ * A Switchyard target (plain, with routing, with governance) against another target of the
+ * same run, the baseline by default. CPU is compared round by round (the two ran back to
+ * back) and the median taken; the other figures compare the representative rounds.
+ */
 export function compare(measurements: readonly Measurement[], target: TargetName = "switchyard", reference: TargetName = "baseline"): Comparison[] {
   const phases = [...new Set(measurements.map((m) => m.phase))];
+  const chosen = representative(measurements);
   const out: Comparison[] = [];
   for (const phase of phases) {
-    const b = measurements.find((m) => m.phase === phase && m.target === reference);
-    const s = measurements.find((m) => m.phase === phase && m.target === target);
+    const b = chosen.find((m) => m.phase === phase && m.target === reference);
+    const s = chosen.find((m) => m.phase === phase && m.target === target);
     if (!b || !s) continue;
+    const ratios: number[] = [];
+    const extras: number[] = [];
+    for (const round of [...new Set(measurements.map((m) => m.round))].sort((x, y) => x - y)) {
+      const rb = measurements.find((m) => m.phase === phase && m.target === reference && m.round === round);
+      const rs = measurements.find((m) => m.phase === phase && m.target === target && m.round === round);
+      if (!rb || !rs) continue;
+      ratios.push(rs.proxyCpuUsPerReq / rb.proxyCpuUsPerReq);
+      extras.push(rs.proxyCpuUsPerReq - rb.proxyCpuUsPerReq);
+    }
     out.push({
       phase,
       throughput: s.reqPerSec / b.reqPerSec,
@@ -64,8 +104,9 @@ export function compare(measurements: readonly Measurement[], target: TargetName
       addedFirstByteP50Ms: s.load.firstByte.p50 - b.load.firstByte.p50,
       addedFirstByteP99Ms: s.load.firstByte.p99 - b.load.firstByte.p99,
       stream: s.stream,
-      cpuPerReq: s.proxyCpuUsPerReq / b.proxyCpuUsPerReq,
-      extraCpuUsPerReq: s.proxyCpuUsPerReq - b.proxyCpuUsPerReq,
+      cpuPerReq: median(ratios),
+      cpuPerReqByRound: ratios,
+      extraCpuUsPerReq: median(extras),
     });
   }
   return out;
@@ -115,8 +156,9 @@ export function measurementTable(ms: readonly Measurement[]): string {
 }
 
 export function comparisonTable(cs: readonly Comparison[]): string {
+  const rounds = cs.some((c) => c.cpuPerReqByRound.length > 1);
   return table(
-    ["phase", "req/s", "p50", "p99", "ttfb +p50 ms", "ttfb +p99 ms", "CPU/req", "extra CPU µs/req"],
+    ["phase", "req/s", "p50", "p99", "ttfb +p50 ms", "ttfb +p99 ms", "CPU/req", "extra CPU µs/req", ...(rounds ? ["CPU/req by round"] : [])],
     cs.map((c) => [
       c.phase,
       ratio(c.throughput),
@@ -126,8 +168,9 @@ export function comparisonTable(cs: readonly Comparison[]): string {
       c.stream ? signed(c.addedFirstByteP99Ms) : "-",
       ratio(c.cpuPerReq),
       fixed(c.extraCpuUsPerReq, 0),
+      ...(rounds ? [c.cpuPerReqByRound.map((r) => r.toFixed(2)).join(" ")] : []),
     ]),
-    ["left", "right", "right", "right", "right", "right", "right", "right"],
+    ["left", "right", "right", "right", "right", "right", "right", "right", "left"],
   );
 }
 
@@ -170,7 +213,8 @@ export interface LaneComparison {
 }
 
 /** Pairs each translate phase with its passthrough twin (same target, same connections). */
-export function compareLanes(measurements: readonly Measurement[], twins: ReadonlyMap<string, string>): LaneComparison[] {
+export function compareLanes(all: readonly Measurement[], twins: ReadonlyMap<string, string>): LaneComparison[] {
+  const measurements = representative(all);
   const out: LaneComparison[] = [];
   for (const t of measurements) {
     const twin = twins.get(t.workload);

@@ -26,6 +26,7 @@ import {
   laneTable,
   measurementTable,
   memoryTable,
+  representative,
 } from "./report.js";
 import { type BodyKind, CHAT_MODEL, CLAUDE_MODEL, CODEX_MODEL, type Settings, type TargetName, type Workload, WORKLOADS, readSettings } from "./settings.js";
 
@@ -245,7 +246,7 @@ async function smokeTest(stack: Stack, settings: Settings): Promise<void> {
   }
 }
 
-async function measure(stack: Stack, settings: Settings, target: TargetName, w: Workload, connections: number): Promise<Measurement> {
+async function measure(stack: Stack, settings: Settings, target: TargetName, w: Workload, connections: number): Promise<Omit<Measurement, "round">> {
   const child = stack.targets.get(target);
   if (!child) throw new Error(`no ${target} process`);
   const callTimeout = settings.measureMs + settings.warmupMs + 60_000;
@@ -293,10 +294,11 @@ async function main(): Promise<number> {
 
   const kinds = [...new Set(settings.workloads.map((w) => w.body))];
   const bodies = kinds.map((kind: BodyKind) => ({ kind, ...buildWorkloadBody(kind, false, kind.startsWith("claude") ? CLAUDE_MODEL : MODEL) }));
-  const phases = settings.workloads.length * settings.connections.length;
+  const phases = settings.workloads.length * settings.connections.length * settings.rounds;
   const perPhaseS = ((settings.warmupMs + settings.measureMs) / 1000) * settings.targets.length;
+  const rounds = settings.rounds > 1 ? ` (${settings.rounds} rounds)` : "";
   process.stdout.write(
-    `Switchyard benchmark: ${settings.targets.join(" vs ")}, ${phases} phases × ${settings.targets.length} targets, ` +
+    `Switchyard benchmark: ${settings.targets.join(" vs ")}, ${phases} phases${rounds} × ${settings.targets.length} targets, ` +
       `${settings.warmupMs / 1000} s warm-up + ${settings.measureMs / 1000} s measured each (~${Math.ceil(phases * perPhaseS)} s)\n` +
       `cores: ${cores.note}; cpu: ${cpus()[0]?.model ?? "unknown"}; node ${process.version}\n` +
       `bodies: ${bodies.map((b) => `${b.kind} = ${b.bytes.length} B (${b.nonAsciiBytes} non-ASCII bytes)`).join(", ")}\n\n`,
@@ -310,16 +312,21 @@ async function main(): Promise<number> {
 
     const measurements: Measurement[] = [];
     let flip = false;
-    for (const connections of settings.connections) {
-      for (const w of settings.workloads) {
-        // Alternate who goes first so slow drift over the run does not always favour the same side.
-        const order = flip ? [...settings.targets].reverse() : settings.targets;
-        flip = !flip;
-        for (const target of order) {
-          if (!serves(target, w)) continue;
-          const m = await measure(stack, settings, target, w, connections);
-          process.stdout.write(`  measured ${m.phase} ${target}: ${m.reqPerSec.toFixed(0)} req/s, ${m.load.errors} errors\n`);
-          measurements.push(m);
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const connections of settings.connections) {
+        for (const w of settings.workloads) {
+          // Alternate who goes first so slow drift over the run does not always favour the same side.
+          const order = flip ? [...settings.targets].reverse() : settings.targets;
+          flip = !flip;
+          for (const target of order) {
+            if (!serves(target, w)) continue;
+            const m = { ...(await measure(stack, settings, target, w, connections)), round };
+            const of = settings.rounds > 1 ? ` (round ${round}/${settings.rounds})` : "";
+            process.stdout.write(
+              `  measured ${m.phase} ${target}${of}: ${m.reqPerSec.toFixed(0)} req/s, ${m.proxyCpuUsPerReq.toFixed(0)} µs/req, ${m.load.errors} errors\n`,
+            );
+            measurements.push(m);
+          }
         }
       }
     }
@@ -330,7 +337,7 @@ async function main(): Promise<number> {
     const routingComparisons = compare(measurements, "switchyard-routing");
     const governanceComparisons = compare(measurements, "switchyard-governance");
     const governanceOverRouting = compare(measurements, "switchyard-governance", "switchyard-routing");
-    process.stdout.write(`\n${measurementTable(measurements)}\n`);
+    process.stdout.write(`\n${measurementTable(representative(measurements))}\n`);
     if (comparisons.length > 0) {
       process.stdout.write(
         `\nSwitchyard / baseline (req/s: higher is better; latency and CPU/req: lower is better; 1.00x = as cheap as a bare proxy)\n` +

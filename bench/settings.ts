@@ -60,6 +60,11 @@ export interface Settings {
   warmupMs: number;
   connections: number[];
   maxRequests: number;
+  /**
+   * Each phase is measured this many times, the targets taking turns, and the ratios are the
+   * median of the rounds' own ratios: a drift of the machine moves both sides of one round.
+   */
+  rounds: number;
   targets: TargetName[];
   workloads: Workload[];
   outFile: string;
@@ -104,6 +109,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     warmupMs: positive(env, "BENCH_WARMUP_SECONDS", 2) * 1000,
     connections,
     maxRequests: Math.floor(positive(env, "BENCH_MAX_REQUESTS", 200_000)),
+    rounds: Math.floor(positive(env, "BENCH_ROUNDS", 1)),
     targets: chooseFrom("BENCH_TARGETS", list(env, "BENCH_TARGETS") ?? [...DEFAULT_TARGETS], TARGETS),
     workloads: chooseFrom("BENCH_WORKLOADS", list(env, "BENCH_WORKLOADS"), WORKLOADS),
     // dist/ is git-ignored, so results never end up in a commit by accident.
