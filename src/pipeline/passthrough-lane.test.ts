@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { parseBody } from "./request-body.js";
 import fc from "fast-check";
-import { preparePassthroughBody, relayStream } from "./passthrough-lane.js";
+import { answerFacts, preparePassthroughBody, relayStream } from "./passthrough-lane.js";
 import { captureUrl } from "../testing/real-clients.js";
 
 const fixture = (path: string): Buffer => {
@@ -111,5 +111,42 @@ describe("relayStream", () => {
     const { result, out } = await relay([Buffer.from(text)]);
     expect(result.completed).toBe(true);
     expect(out).toBe(text + "\n\n");
+  });
+});
+
+describe("answerFacts (a non-streamed answer's usage, error and type, without parsing the rest)", () => {
+  const facts = (o: Record<string, unknown>) => Object.fromEntries(["usage", "error", "type"].filter((k) => k in o).map((k) => [k, o[k]]));
+
+  it("reads the top-level members only, whatever the text and nested objects hold", () => {
+    const answer = {
+      id: "msg_1",
+      type: "message",
+      content: [
+        { type: "text", text: 'the log said "usage": {"input_tokens": 999} and "error": "boom"' },
+        { type: "tool_use", id: "t1", name: "usage", input: { usage: { input_tokens: 5 }, error: { message: "nested" } } },
+      ],
+      usage: { input_tokens: 12, output_tokens: 3, cache_read_input_tokens: 4 },
+    };
+    const raw = Buffer.from(JSON.stringify(answer, null, 1));
+    expect(answerFacts(raw)).toEqual({ type: "message", usage: answer.usage });
+  });
+
+  it("agrees with parsing the whole answer, for any object", () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.constantFrom("usage", "error", "type", "output", "id", "usage ", "error_code"), fc.jsonValue()),
+        fc.boolean(),
+        (o, pretty) => {
+          const raw = Buffer.from(JSON.stringify(o, null, pretty ? 2 : undefined));
+          expect(answerFacts(raw)).toEqual(facts(JSON.parse(raw.toString()) as Record<string, unknown>));
+        },
+      ),
+    );
+  });
+
+  it("parses what is not an object at the top level whole, so malformed answers still throw", () => {
+    expect(answerFacts(Buffer.from("[1,2]"))).toEqual([1, 2]);
+    expect(() => answerFacts(Buffer.from('{"usage": {"input_tokens": 1}'))).toThrow(SyntaxError);
+    expect(() => answerFacts(Buffer.from("<html>bad gateway</html>"))).toThrow(SyntaxError);
   });
 });
