@@ -136,7 +136,8 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   const opened = await openStream(upstream.protocol, response.body, openingHoldMs(attempt));
   if (opened.kind === "failed") return streamFailedEarly(ex, attempt, opened, () => response.discard());
   ex.res.writeHead(200, { ...SSE_HEADERS, ...responseHeaders });
-  ex.res.flushHeaders();
+  // No flushHeaders: the stream has shown content, so the first event follows at once and the
+  // head goes out in the same write, one syscall fewer per stream.
   const encoder = client.createStreamEncoder(ctx);
   let failed = false;
   /** Set when the upstream stream broke off or the gateway stopped it; other failures are the upstream's own error events. */
