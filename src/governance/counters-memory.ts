@@ -137,12 +137,12 @@ export class MemoryCounters implements Meter {
       const held = (holders?.total ?? 0) - (holders?.get(r.holder)?.n ?? 0);
       if (held + h.n > limit) return { granted: false, reason: "full", key: h.key, used: held, limit, retryAfterMs: undefined };
     }
-    const marks: WindowMark[] = [];
-    const places: Placement[] = [];
-    for (const w of r.windows) {
-      const placed = place(w.key, w.window, now);
-      const { id, mark, bucket } = placed;
-      const tally = this.#tallies.get(id);
+    const windows = r.windows;
+    const marks: WindowMark[] = new Array<WindowMark>(windows.length);
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i]!;
+      const bucket = bucketOf(w.window, now);
+      const tally = this.#tallies.get(idOf(w.key, w.window));
       const used = tally ? count(tally, w.window, bucket) : 0;
       if (used + w.n > w.limit)
         return {
@@ -153,8 +153,7 @@ export class MemoryCounters implements Meter {
           limit: w.limit,
           retryAfterMs: retryAfter(tally, w.window, bucket, used + w.n - w.limit, now),
         };
-      marks.push(mark);
-      places.push(placed);
+      marks[i] = markOf(bucket);
     }
     const expiresAt = now + r.ttlMs;
     for (const h of r.holds) {
@@ -162,10 +161,8 @@ export class MemoryCounters implements Meter {
       if (!holders) this.#holdings.set(h.key, (holders = new Holders()));
       holders.set(r.holder, h.n, expiresAt);
     }
-    for (let i = 0; i < r.windows.length; i++) {
-      const w = r.windows[i]!;
-      this.#add(places[i]!.id, w.window, places[i]!.bucket, w.n, now);
-    }
+    // Checked above with the same clock reading, so each line lands in the bucket it was checked against.
+    for (const w of windows) this.#add(idOf(w.key, w.window), w.window, bucketOf(w.window, now), w.n, now);
     return { granted: true, marks };
   }
 
@@ -181,7 +178,7 @@ export class MemoryCounters implements Meter {
       checkWindowSpec(c.window);
       const bucket = Number(c.mark);
       if (!Number.isSafeInteger(bucket)) continue;
-      const id = c.window.kind === "fixed" ? fixedWindowId(c.key, c.window) : c.key;
+      const id = idOf(c.key, c.window);
       // A count whose window has ended is left alone: correcting it changes nothing anyone reads.
       if (c.window.kind === "sliding" && bucket <= Math.floor(now / (c.window.windowMs / c.window.buckets)) - c.window.buckets) continue;
       this.#add(id, c.window, bucket, c.delta, now);
@@ -215,8 +212,8 @@ export class MemoryCounters implements Meter {
   async counted(key: string, window: WindowSpec): Promise<number> {
     checkWindowSpec(window);
     const now = this.#tick();
-    const { id, bucket } = place(key, window, now);
-    const tally = this.#tallies.get(id);
+    const bucket = bucketOf(window, now);
+    const tally = this.#tallies.get(idOf(key, window));
     return tally ? count(tally, window, bucket) : 0;
   }
 
@@ -299,17 +296,26 @@ export class MemoryCounters implements Meter {
   }
 }
 
-interface Placement {
-  id: string;
-  bucket: number;
-  mark: WindowMark;
+/** The stored identity of a window line: its key, or for a fixed window its key and the window's id. */
+function idOf(key: string, w: WindowSpec): string {
+  return w.kind === "fixed" ? fixedWindowId(key, w) : key;
 }
 
-/** The stored identity of a window line, the bucket it counts into now, and the mark naming that bucket. */
-function place(key: string, w: WindowSpec, now: number): Placement {
-  if (w.kind === "fixed") return { id: fixedWindowId(key, w), bucket: 0, mark: "0" };
-  const bucket = Math.floor(now / (w.windowMs / w.buckets));
-  return { id: key, bucket, mark: String(bucket) };
+/** The bucket a line counts into at `now`: a sliding window's bucket index, a fixed window's only one (0). */
+function bucketOf(w: WindowSpec, now: number): number {
+  return w.kind === "fixed" ? 0 : Math.floor(now / (w.windowMs / w.buckets));
+}
+
+/** Recent bucket indexes as marks: every line of every request names one of a few buckets, so the strings are made once. */
+const recentMarks = new Map<number, WindowMark>();
+
+function markOf(bucket: number): WindowMark {
+  let mark = recentMarks.get(bucket);
+  if (mark === undefined) {
+    if (recentMarks.size >= 64) recentMarks.clear();
+    recentMarks.set(bucket, (mark = String(bucket)));
+  }
+  return mark;
 }
 
 /** The window's count as of bucket `current`: a fixed window's one count, or the buckets still inside a sliding window (dropping the rest). */

@@ -925,6 +925,10 @@ export interface HoldLine {
   limit?: number;
 }
 
+/**
+ * A take's `holds` and `windows` arrays, and the lines in them, are never changed once given
+ * (build new ones instead): engines may remember that a pair of arrays was checked.
+ */
 export interface TakeRequest {
   /** Unique per request (a random id), as for `reserve`. */
   holder: string;
@@ -1015,9 +1019,24 @@ export function fixedWindowId(key: string, w: FixedWindow): string {
   return id;
 }
 
+/**
+ * Line sets already checked, holds array → windows arrays. The planes hand the same
+ * (readonly) arrays to every request while a subject's lines and estimate stay the same
+ * (limits.ts, billing.ts), so a set is checked once, not on every take.
+ */
+const checkedLines = new WeakMap<readonly HoldLine[], WeakSet<readonly WindowLine[]>>();
+
 export function checkTakeRequest(r: TakeRequest): void {
   if (!Number.isSafeInteger(r.ttlMs) || r.ttlMs <= 0) throw new RangeError(`take: ttlMs must be a positive integer, got ${r.ttlMs}`);
   if (r.holder.length === 0) throw new RangeError("take: holder must not be empty");
+  if (checkedLines.get(r.holds)?.has(r.windows)) return;
+  checkLines(r);
+  let windows = checkedLines.get(r.holds);
+  if (!windows) checkedLines.set(r.holds, (windows = new WeakSet()));
+  windows.add(r.windows);
+}
+
+function checkLines(r: TakeRequest): void {
   const seen = new Set<string>();
   for (const h of r.holds) {
     if (!Number.isSafeInteger(h.n) || h.n <= 0) throw new RangeError(`take: n of '${h.key}' must be a positive integer, got ${h.n}`);
