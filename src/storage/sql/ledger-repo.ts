@@ -475,7 +475,10 @@ function debitPost(c: { accountId: string; amountMicros: number; requests: numbe
   };
 }
 
-export type SqliteDebit = (charges: readonly { accountId: string; amountMicros: number; requests: number }[], now: string) => Array<Wallet & { accountId: string }>;
+export type SqliteDebit = (
+  charges: readonly { accountId: string; amountMicros: number; requests: number }[],
+  now: string,
+) => Array<Wallet & { accountId: string }>;
 
 const sqliteDebits = new WeakMap<SqliteDatabase.Database, SqliteDebit>();
 
