@@ -52,7 +52,15 @@ export class RedisChangeFeed implements ChangeFeed {
 
   async start(handlers: ChangeFeedHandlers): Promise<void> {
     // Named, so an operator (or a test) can tell the feed's subscriber among Redis's clients.
-    const sub = new Redis(this.#o.url, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: `switchyard-feed-${this.#o.channel}` });
+    // autoResubscribe off: ioredis's own re-subscription leaves its promise unhandled, and a
+    // close before Redis answers it rejected that promise with nobody listening (an unhandled
+    // rejection ends the process). The 'ready' handler below re-subscribes instead.
+    const sub = new Redis(this.#o.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: null,
+      autoResubscribe: false,
+      connectionName: `switchyard-feed-${this.#o.channel}`,
+    });
     this.#sub = sub;
     sub.on("error", (err: Error) => this.#o.onError?.(err));
     sub.on("message", (channel: string, text: string) => {
@@ -65,8 +73,7 @@ export class RedisChangeFeed implements ChangeFeed {
     sub.on("ready", () => {
       if (!lost) return;
       lost = false;
-      // The client resubscribes on its own; this SUBSCRIBE is answered after that one, so once
-      // it resolves notices are flowing again and the reset covers everything before.
+      // Once this SUBSCRIBE resolves notices are flowing again, and the reset covers everything before.
       sub.subscribe(this.#o.channel).then(
         () => handlers.reset(),
         (err: Error) => {

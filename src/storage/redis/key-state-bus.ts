@@ -23,11 +23,21 @@ export function createRedisKeyStateBus(o: RedisBusOptions): KeyStateBus {
   const channel = `${prefix}key-state`;
   const hash = `${prefix}key-state`;
   const pub = new Redis(o.url, { maxRetriesPerRequest: 2 });
-  const sub = new Redis(o.url, { maxRetriesPerRequest: 2 });
+  // autoResubscribe off: ioredis's own re-subscription after a reconnect leaves its promise
+  // unhandled, so a close before Redis answered it was an unhandled rejection. The 'ready'
+  // handler below re-subscribes, with the failure logged.
+  const sub = new Redis(o.url, { maxRetriesPerRequest: 2, autoResubscribe: false });
   // ioredis reconnects by itself; an unhandled 'error' event would end the process.
   for (const c of [pub, sub]) c.on("error", (err: Error) => o.logger.warn({ err: err.message }, "redis (key state): connection error"));
   const handlers = new Set<(t: KeyTransition) => void>();
   let subscribed: Promise<unknown> | undefined;
+  let lost = false;
+  sub.on("close", () => (lost = true));
+  sub.on("ready", () => {
+    if (!lost || !subscribed) return;
+    lost = false;
+    sub.subscribe(channel).catch((err: Error) => o.logger.warn({ err: err.message }, "redis (key state): subscribe failed"));
+  });
   sub.on("message", (_ch: string, text: string) => {
     const t = parse(text);
     if (!t || t.origin === o.node) return;
