@@ -205,10 +205,14 @@ export class SqlUsageRepo implements UsageRepo {
     if (raw && (this.ctx.txOpen === undefined ? !raw.inTransaction : raw.inTransaction && this.ctx.txOpen())) return writersOf(raw).insertMany(records);
     // The rows and their rollups commit together: a retried flush inserts nothing twice and
     // so adds nothing twice, and a failed one leaves neither.
+    // In request id order (a stable sort, so of two records with one id the first still wins): two
+    // nodes flushing overlapping batches (a retry) then take the unique index's row locks in the
+    // same order, where batch order let each wait on a row the other had inserted (deadlock detected).
+    const ordered = [...records].sort((a, b) => (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0));
     return writeTransaction(this.ctx, async (trx) => {
       const inserted = new Set<string>();
-      for (let i = 0; i < records.length; i += ROWS_PER_STATEMENT) {
-        const rows = records.slice(i, i + ROWS_PER_STATEMENT).map(toRow);
+      for (let i = 0; i < ordered.length; i += ROWS_PER_STATEMENT) {
+        const rows = ordered.slice(i, i + ROWS_PER_STATEMENT).map(toRow);
         const result = await trx
           .insertInto("usage_records")
           .values(rows)
