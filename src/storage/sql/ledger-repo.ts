@@ -19,7 +19,7 @@ import {
 import { constraintViolation } from "./db-errors.js";
 import { nowIso, oneOf, parseJsonObject, toJsonText } from "./row-codec.js";
 import type { CreditGrantsTable, Database, LedgerEntriesTable } from "./schema.js";
-import { writeTransaction, type SqlContext, type SqlDialect } from "./sql-context.js";
+import { rawSqlite, writeTransaction, type SqlContext, type SqlDialect } from "./sql-context.js";
 
 const ENTRY_TYPES: readonly LedgerEntryType[] = [
   "topup",
@@ -157,10 +157,9 @@ export class SqlLedgerRepo implements LedgerRepo {
         throw new RangeError(`a debit is a non-negative integer amount of micro-units, not ${c.amountMicros}`);
     }
     // On SQLite the debit runs as prepared statements on the raw handle, synchronously (as the usage repo's bulk
-    // insert does): the same reads and writes, without building and compiling each query. Statements on the raw
-    // handle bypass Kysely's connection lock, so they may only run where the usage repo's may (see there).
-    const raw = this.ctx.sqlite;
-    if (raw && (this.ctx.txOpen === undefined ? !raw.inTransaction : raw.inTransaction && this.ctx.txOpen())) return sqliteDebit(raw)(charges, now);
+    // insert does): the same reads and writes, without building and compiling each query (see rawSqlite).
+    const raw = rawSqlite(this.ctx);
+    if (raw) return sqliteDebit(raw)(charges, now);
     return writeTransaction(this.ctx, async (trx) => {
       // Every payer's balance row first, in the one order all writers use (`lockBalances`).
       const locked = await lockBalances(

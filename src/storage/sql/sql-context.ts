@@ -27,6 +27,19 @@ export interface SqlContext {
 }
 
 /**
+ * The SQLite handle under `ctx` when statements run on it directly are safe now, else
+ * undefined (PostgreSQL, or the query layer's path must be taken). Such statements bypass
+ * the query layer's connection lock, so they join whatever transaction is open on the
+ * handle: outside a transaction there must be none (it would be another caller's); inside
+ * one (Store.transaction), the open one is ours while it lasts.
+ */
+export function rawSqlite(ctx: SqlContext): SqliteDatabase.Database | undefined {
+  const raw = ctx.sqlite;
+  if (!raw) return undefined;
+  return (ctx.txOpen === undefined ? !raw.inTransaction : raw.inTransaction && ctx.txOpen()) ? raw : undefined;
+}
+
+/**
  * Runs `work` in one write transaction and returns its result. Inside an open
  * transaction it runs under a savepoint instead, so a repo's multi-statement write
  * still succeeds or fails as a whole, and a failure leaves the enclosing

@@ -5,7 +5,7 @@ import type { AttemptTrailEntry, ChargedInsert, UsageQuery, UsageRecord, UsageRe
 import { SqlLedgerRepo, sqliteDebit } from "./ledger-repo.js";
 import { nowIso, oneOf } from "./row-codec.js";
 import type { UsageRecordsTable } from "./schema.js";
-import { writeTransaction, type SqlContext } from "./sql-context.js";
+import { rawSqlite, writeTransaction, type SqlContext } from "./sql-context.js";
 import { HOURLY_COLUMNS, HOURLY_KEY, hourlyUpsert, rollUp, summarizeUsage, type HourlyRow } from "./usage-rollup.js";
 
 const STATUSES: readonly UsageStatus[] = ["ok", "error", "cancelled"];
@@ -198,11 +198,8 @@ export class SqlUsageRepo implements UsageRepo {
 
   async insertMany(records: readonly UsageRecord[]): Promise<string[]> {
     if (records.length === 0) return [];
-    // Statements run on the raw handle bypass Kysely's connection lock, so they join whatever
-    // transaction is open on it: outside a transaction there must be none (it would be another
-    // caller's); inside one (Store.transaction), the open one is ours while it lasts.
-    const raw = this.ctx.sqlite;
-    if (raw && (this.ctx.txOpen === undefined ? !raw.inTransaction : raw.inTransaction && this.ctx.txOpen())) return writersOf(raw).insertMany(records);
+    const raw = rawSqlite(this.ctx);
+    if (raw) return writersOf(raw).insertMany(records);
     // The rows and their rollups commit together: a retried flush inserts nothing twice and
     // so adds nothing twice, and a failed one leaves neither.
     // In request id order (a stable sort, so of two records with one id the first still wins): two
@@ -231,8 +228,8 @@ export class SqlUsageRepo implements UsageRepo {
 
   async insertCharged(records: readonly UsageRecord[]): Promise<ChargedInsert> {
     if (records.length === 0) return { inserted: [], wallets: [] };
-    const raw = this.ctx.sqlite;
-    if (raw && (this.ctx.txOpen === undefined ? !raw.inTransaction : raw.inTransaction && this.ctx.txOpen())) {
+    const raw = rawSqlite(this.ctx);
+    if (raw) {
       // One better-sqlite3 transaction, run synchronously: no query building, no BEGIN and
       // COMMIT through the query layer. This is the governance profile's whole storage cost.
       // BEGIN IMMEDIATE outside a transaction, as writeTransaction takes (see there).
