@@ -7,16 +7,32 @@
  */
 import { randomUUID } from "node:crypto";
 
+/** The time part of the last millisecond asked for, in both forms: most ids of a busy gateway share it. */
+let lastMs = -1;
+let dashedPrefix = "";
+let plainPrefix = "";
+
+function prefixFor(now: number): void {
+  const ms = Math.max(0, Math.floor(now));
+  if (ms === lastMs) return;
+  lastMs = ms;
+  const hex = ms.toString(16).padStart(12, "0").slice(-12);
+  dashedPrefix = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7`;
+  plainPrefix = `${hex}7`;
+}
+
+// randomUUID is pooled and cheap; its random bits and variant are kept, its time and version
+// replaced. Its layout: xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx (index 14 is the version digit).
+
 /** A version-7 UUID, in the usual 8-4-4-4-12 lowercase hex form. Within one millisecond the order is random. */
 export function timeOrderedUuid(now: number = Date.now()): string {
-  const ms = Math.max(0, Math.floor(now)).toString(16).padStart(12, "0").slice(-12);
-  // randomUUID is pooled and cheap; keep its random bits and variant, replace the time and version.
-  // Its layout: xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx (index 14 is the version digit).
-  return `${ms.slice(0, 8)}-${ms.slice(8, 12)}-7${randomUUID().slice(15)}`;
+  prefixFor(now);
+  return dashedPrefix + randomUUID().slice(15);
 }
 
 /** The same id as 32 hex digits, for ids with a prefix (`req_…`). */
-export function timeOrderedHex(now?: number): string {
-  const id = timeOrderedUuid(now);
-  return id.slice(0, 8) + id.slice(9, 13) + id.slice(14, 18) + id.slice(19, 23) + id.slice(24);
+export function timeOrderedHex(now: number = Date.now()): string {
+  prefixFor(now);
+  const r = randomUUID();
+  return plainPrefix + r.slice(15, 18) + r.slice(19, 23) + r.slice(24);
 }
