@@ -184,9 +184,16 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
   const mock = keep(await BenchChild.start({ name: "mock upstream", script: here("./mock-upstream.js"), core: cores.driver }));
   const load = keep(await BenchChild.start({ name: "load generator", script: here("./load-generator.js"), core: cores.driver }));
   const targets = new Map<TargetName, BenchChild>();
+  // BENCH_GATEWAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) goes to the gateways, BENCH_BASELINE_NODE_OPTIONS
+  // to the bare proxy: profiles of both, taken in one run, show where the difference goes.
+  const nodeOptions = (name: string): string[] => (process.env[name] ?? "").split(/\s+/).filter(Boolean);
   for (const target of settings.targets) {
     if (target === "baseline") {
-      targets.set(target, keep(await BenchChild.start({ name: "baseline proxy", script: here("./baseline-proxy.js"), args: [mock.url], core: cores.proxy })));
+      const nodeArgs = nodeOptions("BENCH_BASELINE_NODE_OPTIONS");
+      targets.set(
+        target,
+        keep(await BenchChild.start({ name: "baseline proxy", script: here("./baseline-proxy.js"), args: [mock.url], nodeArgs, core: cores.proxy })),
+      );
     } else {
       const dataDir = join(workDir, `data-${target}`);
       const configPath = join(workDir, `${target}.yaml`);
@@ -196,8 +203,7 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
       const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_DATA_DIR: dataDir };
       for (const name of ["PORT", "HOST", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "SWITCHYARD_CONFIG"]) delete env[name];
       env.SWITCHYARD_ADMIN_TOKEN = ADMIN_TOKEN;
-      // BENCH_GATEWAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) goes to the gateways only, for profiling.
-      const nodeArgs = (process.env.BENCH_GATEWAY_NODE_OPTIONS ?? "").split(/\s+/).filter(Boolean);
+      const nodeArgs = nodeOptions("BENCH_GATEWAY_NODE_OPTIONS");
       const child = keep(
         await BenchChild.start({
           name: target,
