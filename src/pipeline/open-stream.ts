@@ -10,7 +10,7 @@
 import type { UpstreamProtocol } from "../canonical/protocols.js";
 import type { AnswerError } from "../protocols/common/error-in-answer.js";
 import { classifyOpeningEvent } from "../protocols/common/stream-opening.js";
-import { SseParser } from "../transport/sse.js";
+import { LazySseParser } from "../transport/sse.js";
 import { emptyUsage } from "../canonical/usage.js";
 import type { Attempt } from "./attempt.js";
 import type { Exchange } from "./exchange.js";
@@ -39,7 +39,7 @@ export async function openStream(protocol: UpstreamProtocol, body: AsyncIterable
   const it = body[Symbol.asyncIterator]();
   const held: Buffer[] = [];
   let bytes = 0;
-  const parser = new SseParser();
+  const parser = new LazySseParser();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<"expired">((resolve) => {
     timer = setTimeout(() => resolve("expired"), Math.max(0, holdMs));

@@ -7,7 +7,7 @@
 import { GatewayError } from "../canonical/errors.js";
 import { emptyUsage, type Usage } from "../canonical/usage.js";
 import type { UpstreamProtocol } from "../storage/ports.js";
-import { SseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
+import { LazySseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
 import { errorBody, frameSse, streamErrorEvents } from "./render-error.js";
 import { clientGone, stoppedBy } from "./stop.js";
 import type { ClientProtocol, TranslationWarning } from "../protocols/codec.js";
@@ -248,7 +248,7 @@ export async function relayStream(
   let failure: GatewayError | undefined;
   const observeSpan = (span: Buffer): SseEvent[] => {
     // Whole events only: a fresh parser per span needs no state across chunks.
-    const parser = new SseParser();
+    const parser = new LazySseParser();
     const events = [...parser.push(span), ...parser.end()];
     for (const ev of events) observer.observe(ev);
     return events;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { SseParser, sseData, sseFrame, type SseEvent } from "./sse.js";
+import { LazySseParser, SseParser, sseData, sseFrame, type SseEvent } from "./sse.js";
 
 function parseAll(chunks: Uint8Array[]): SseEvent[] {
   const p = new SseParser();
@@ -70,5 +70,47 @@ describe("SseParser", () => {
         expect(parsed).toEqual(events.map((e) => ({ event: e.event, data: JSON.stringify({ text: e.data }) })));
       }),
     );
+  });
+});
+
+describe("LazySseParser", () => {
+  const plain = (events: SseEvent[]) => events.map((e) => (e.id === undefined ? { event: e.event, data: e.data } : { event: e.event, data: e.data, id: e.id }));
+  const lazyAll = (chunks: Uint8Array[]): SseEvent[] => {
+    const p = new LazySseParser();
+    const out: SseEvent[] = [];
+    for (const c of chunks) out.push(...p.push(c));
+    out.push(...p.end());
+    return out;
+  };
+
+  it("finds the events SseParser finds, however the bytes are chunked and whatever they hold", () => {
+    const line = fc.oneof(
+      fc.constantFrom("", ":", ": ping", "data", "data:", "data: ", "event:", "id", "retry: 5", "dat: x", "eventx: y"),
+      fc.tuple(fc.constantFrom("data:", "data: ", "event: ", "event:", "id: ", ": "), fc.string({ unit: "grapheme" })).map(([f, v]) => f + v),
+    );
+    const stream = fc.tuple(fc.array(line, { maxLength: 12 }), fc.constantFrom("\n", "\r\n", "\r"));
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 10 }), ([lines, eol], cuts) => {
+        const bytes = Buffer.from(lines.map((l) => l + eol).join(""));
+        const chunks = split(bytes, cuts);
+        expect(plain(lazyAll(chunks))).toEqual(plain(parseAll(chunks)));
+      }),
+    );
+  });
+
+  it("also with a last line left unterminated, and bytes that are not UTF-8", () => {
+    const chunks = [Buffer.from("event: a\r"), Buffer.from([0x0a, 0x64, 0x61, 0x74, 0x61, 0x3a, 0xe4, 0xb8, 0x0a, 0x0a]), Buffer.from("data: tail")];
+    expect(plain(lazyAll(chunks))).toEqual(plain(parseAll(chunks)));
+    expect(plain(lazyAll(chunks))).toEqual([
+      { event: "a", data: "\ufffd" },
+      { event: undefined, data: "tail" },
+    ]);
+  });
+
+  it("decodes an event's data only when it is read, once", () => {
+    const [ev] = lazyAll([Buffer.from('event: response.created\ndata: {"big":"…"}\n\n')]);
+    expect(ev!.event).toBe("response.created");
+    expect(ev!.data).toBe('{"big":"…"}');
+    expect(ev!.data).toBe(ev!.data);
   });
 });

@@ -117,6 +117,120 @@ export class SseParser {
   }
 }
 
+const COLON = 0x3a;
+const SPACE = 0x20;
+const FIELD_DATA = Buffer.from("data");
+const FIELD_EVENT = Buffer.from("event");
+const FIELD_ID = Buffer.from("id");
+
+/** An event whose `data` is decoded only when read: the relay reads the data of few events, and some are tens of KB. */
+class LazyEvent implements SseEvent {
+  id?: string;
+  #parts: Buffer[] | undefined;
+  #data: string | undefined;
+
+  constructor(
+    readonly event: string | undefined,
+    parts: Buffer[],
+  ) {
+    this.#parts = parts;
+  }
+
+  get data(): string {
+    if (this.#data === undefined) {
+      const parts = this.#parts ?? [];
+      this.#data = parts.length === 1 ? parts[0]!.toString("utf8") : parts.map((p) => p.toString("utf8")).join("\n");
+      this.#parts = undefined;
+    }
+    return this.#data;
+  }
+}
+
+/**
+ * The same events as {@link SseParser}, found on the bytes: only `event:` and `id:` values are
+ * decoded as lines are read, and an event's data when something reads it. For a relay that
+ * forwards bytes and looks inside a few events (a Responses stream repeats the request's
+ * instructions and tools in its opening and closing events, tens of KB each).
+ * The events hold views of the pushed chunks, which must not change afterwards.
+ */
+export class LazySseParser {
+  private pending: Buffer | null = null;
+  private event: string | undefined = undefined;
+  private dataParts: Buffer[] = [];
+  private id: string | undefined = undefined;
+  private sawCR = false;
+
+  push(chunk: Uint8Array): SseEvent[] {
+    const out: SseEvent[] = [];
+    const incoming = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buf = this.pending ? Buffer.concat([this.pending, incoming]) : incoming;
+    this.pending = null;
+    const end = Math.max(buf.lastIndexOf(LF), buf.lastIndexOf(CR));
+    if (end === -1) {
+      if (buf.length > 0) this.pending = buf;
+      return out;
+    }
+    if (end + 1 < buf.length) this.pending = buf.subarray(end + 1);
+    const firstCR = buf.indexOf(CR);
+    const hasCR = firstCR !== -1 && firstCR <= end;
+    let i = this.sawCR && buf[0] === LF ? 1 : 0;
+    while (i <= end) {
+      let j = buf.indexOf(LF, i);
+      if (hasCR) {
+        const r = buf.indexOf(CR, i);
+        if (r !== -1 && (j === -1 || r < j)) j = r;
+      }
+      if (j === -1 || j > end) break;
+      this.line(buf, i, j, out);
+      i = j + 1;
+      if (buf[j] === CR && i <= end && buf[i] === LF) i++;
+    }
+    this.sawCR = buf[end] === CR;
+    return out;
+  }
+
+  /** Flush at end of stream. A trailing partial line is treated as complete. */
+  end(): SseEvent[] {
+    const out: SseEvent[] = [];
+    if (this.pending) {
+      const line = this.pending;
+      this.pending = null;
+      this.line(line, 0, line.length, out);
+    }
+    this.dispatch(out);
+    return out;
+  }
+
+  /** The line `buf[start, end)`, its terminator excluded. */
+  private line(buf: Buffer, start: number, end: number, out: SseEvent[]): void {
+    if (start === end) {
+      this.dispatch(out);
+      return;
+    }
+    if (buf[start] === COLON) return;
+    let colon = buf.indexOf(COLON, start);
+    if (colon === -1 || colon > end) colon = end;
+    let value = colon + 1;
+    if (value < end && buf[value] === SPACE) value++;
+    if (value > end) value = end;
+    const nameLength = colon - start;
+    if (nameLength === 4 && buf.compare(FIELD_DATA, 0, 4, start, colon) === 0) this.dataParts.push(buf.subarray(value, end));
+    else if (nameLength === 5 && buf.compare(FIELD_EVENT, 0, 5, start, colon) === 0) this.event = buf.toString("utf8", value, end);
+    else if (nameLength === 2 && buf.compare(FIELD_ID, 0, 2, start, colon) === 0) this.id = buf.toString("utf8", value, end);
+    // `retry` and unknown fields are ignored, as the spec says.
+  }
+
+  private dispatch(out: SseEvent[]): void {
+    if (this.dataParts.length === 0 && this.event === undefined) return;
+    const ev = new LazyEvent(this.event, this.dataParts);
+    if (this.id !== undefined) ev.id = this.id;
+    out.push(ev);
+    this.event = undefined;
+    this.dataParts = [];
+    this.id = undefined;
+  }
+}
+
 /** One SSE frame with an `event:` line (Anthropic, Responses). `json` must already be one line. */
 export function sseFrame(event: string, json: string): string {
   return `event: ${event}\ndata: ${json}\n\n`;

@@ -83,18 +83,25 @@ export function classifyOpeningEvent(protocol: UpstreamProtocol, ev: InboundEven
       return chatOpening(o) ? OPENING : CONTENT;
     }
     case "anthropic": {
-      const o = parse(ev.data);
+      // The event's name decides most events without reading their data (which may be decoded lazily).
+      let o = ev.event === undefined ? parse(ev.data) : undefined;
       const type = ev.event ?? (typeof o?.type === "string" ? o.type : undefined);
-      if (type === "error") return { kind: "error", error: errorOf(o, "The upstream stream failed.") };
       if (type === "message_start" || type === "ping") return OPENING;
-      if (type === "content_block_start" && o && anthropicEmptyBlockStart(o)) return OPENING;
-      return CONTENT;
+      if (type !== "error" && type !== "content_block_start") return CONTENT;
+      o ??= parse(ev.data);
+      if (type === "error") return { kind: "error", error: errorOf(o, "The upstream stream failed.") };
+      return o && anthropicEmptyBlockStart(o) ? OPENING : CONTENT;
     }
     case "openai-responses":
     case "codex": {
-      const o = parse(ev.data);
+      // A Responses stream's opening events repeat the request's instructions and tools: named ones
+      // are classified by their name, and only the few that need it have their data parsed.
+      let o = ev.event === undefined ? parse(ev.data) : undefined;
       const type = ev.event ?? (typeof o?.type === "string" ? o.type : undefined);
       if (type === undefined) return CONTENT;
+      if (RESPONSES_OPENING.has(type)) return OPENING;
+      if (type !== "error" && type !== "response.failed" && type !== "response.content_part.added" && type !== "response.output_item.added") return CONTENT;
+      o ??= parse(ev.data);
       if (type === "error") {
         // The bare `error` event carries code and message at the top level.
         const code = typeof o?.code === "string" ? o.code : undefined;
@@ -105,7 +112,6 @@ export function classifyOpeningEvent(protocol: UpstreamProtocol, ev: InboundEven
         const response = o?.response as Record<string, unknown> | undefined;
         return { kind: "error", error: errorOf(response, "The upstream response failed.") };
       }
-      if (RESPONSES_OPENING.has(type)) return OPENING;
       return o && responsesEmptyAdd(type, o) ? OPENING : CONTENT;
     }
   }
