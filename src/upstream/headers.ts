@@ -129,26 +129,37 @@ export const DEFAULT_HEADER_POLICY: HeaderPolicy = compileHeaderPolicy({});
  * The credential is added separately, by the attempt.
  */
 export function upstreamHeaders(incoming: IncomingHttpHeaders, o: { foreign: boolean; stream: boolean; policy: HeaderPolicy }): Record<string, string> {
-  const headers = forwardableHeaders(incoming);
-  for (const k of Object.keys(headers)) if ((o.foreign && VENDOR_HEADER.test(k)) || !o.policy.passes(k)) delete headers[k];
+  // One pass, adding only what passes: deleting from the object after the fact costs more than the test.
+  const headers = forwardableHeaders(incoming, (name) => !(o.foreign && VENDOR_HEADER.test(name)) && o.policy.passes(name));
   headers["content-type"] = "application/json";
   if (o.stream) headers.accept = "text/event-stream";
   Object.assign(headers, o.policy.extra);
   return headers;
 }
 
-export function forwardableHeaders(incoming: IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  const connectionListed = new Set(
-    String(incoming.connection ?? "")
+/** First letters of the dropped prefixes: most header names are ruled out by one comparison. */
+const DROP_PREFIX_INITIALS = new Set(DROP_PREFIXES.map((p) => p[0]));
+
+/** `keep-alive` and `close` name no header; anything else in `connection` is a hop-by-hop header to drop. */
+function connectionListed(connection: string | string[] | undefined): Set<string> | undefined {
+  if (connection === undefined || connection === "keep-alive" || connection === "close") return undefined;
+  return new Set(
+    String(connection)
       .split(",")
       .map((s) => s.trim().toLowerCase())
       .filter(Boolean),
   );
-  for (const [name, value] of Object.entries(incoming)) {
+}
+
+export function forwardableHeaders(incoming: IncomingHttpHeaders, keep?: (name: string) => boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  const listed = connectionListed(incoming.connection);
+  for (const name in incoming) {
+    const value = incoming[name];
     if (value === undefined) continue;
-    if (DROP.has(name) || connectionListed.has(name)) continue;
-    if (DROP_PREFIXES.some((p) => name.startsWith(p))) continue;
+    if (DROP.has(name) || listed?.has(name)) continue;
+    if (DROP_PREFIX_INITIALS.has(name[0]) && DROP_PREFIXES.some((p) => name.startsWith(p))) continue;
+    if (keep && !keep(name)) continue;
     out[name] = Array.isArray(value) ? value.join(", ") : value;
   }
   return out;
