@@ -8,6 +8,7 @@
  * no address (an allow-list then refuses, rather than trusting the proxy's own address).
  */
 import type { IncomingHttpHeaders } from "node:http";
+import { LRUCache } from "lru-cache";
 import { compileCidrs, parseAddress } from "../governance/cidr.js";
 
 export type ClientAddressOf = (peer: string | undefined, headers: IncomingHttpHeaders) => string | undefined;
@@ -33,8 +34,20 @@ export function clientAddressResolver(trustedProxies: readonly string[]): Client
   };
 }
 
+/**
+ * Spellings already read: every request asks, and a keep-alive client asks with the same peer
+ * address each time, while parsing and printing one costs microseconds. `""` marks text that is
+ * not an address. Bounded, so a flood of forged X-Forwarded-For hops cannot grow it.
+ */
+const spellings = new LRUCache<string, string>({ max: 4096 });
+
 /** The address in one spelling (IPv4-mapped IPv6 as IPv4), so logs and allow-lists agree; undefined when it is not an address. */
 function canonical(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
-  return parseAddress(text)?.toString();
+  let spelled = spellings.get(text);
+  if (spelled === undefined) {
+    spelled = parseAddress(text)?.toString() ?? "";
+    spellings.set(text, spelled);
+  }
+  return spelled === "" ? undefined : spelled;
 }
