@@ -7,13 +7,13 @@
  * Keys declared in YAML may have any shape (≥16 chars); their lookup prefix is
  * derived from the hash instead (`h_<12 hex>`).
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 
 const GENERATED = /^sy_([0-9a-f]{8})_[0-9A-Za-z]{32}$/;
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 export function hashKey(secret: string): string {
-  return createHash("sha256").update(secret).digest("hex");
+  return hash("sha256", secret, "hex");
 }
 
 /** The lookup prefix of a presented key; no I/O, no allocation beyond the hash for foreign keys. */

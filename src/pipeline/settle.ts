@@ -4,7 +4,7 @@
  * admission (releasing what it reserved), counts tokens, and hands one usage
  * record to the sink without waiting.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { GatewayError } from "../canonical/errors.js";
 import { emptyUsage, type Usage } from "../canonical/usage.js";
 import type { Lane } from "../routing/plan.js";
@@ -105,7 +105,7 @@ function countTokens(deps: PipelineDeps, rec: UsageRecord): void {
  * `prompt_cache_key`) or anything of the prompt it may be derived from.
  */
 export function cacheKeyHash(key: string): string {
-  return createHash("sha256").update("switchyard-usage-v1\0").update(key).digest("hex").slice(0, 32);
+  return hash("sha256", "switchyard-usage-v1\0" + key, "hex").slice(0, 32);
 }
 
 /** The stored form of a settled request. */
