@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { patchBody, peekBody, readArrayItems, readField } from "./json-peek.js";
+import type { MemberTree } from "../protocols/codec.js";
+import { patchBody, peekBody, projectFields, readArrayItems, readField } from "./json-peek.js";
 
 describe("peekBody", () => {
   it("finds top-level fields and ignores nested ones of the same name", () => {
@@ -128,5 +129,44 @@ describe("readArrayItems", () => {
         expect([...readArrayItems(buf, peekBody(buf)!, "a")]).toEqual(JSON.parse(JSON.stringify(arr)));
       }),
     );
+  });
+});
+
+describe("projectFields", () => {
+  const tree: MemberTree = { type: true, error: true, response: { usage: true, error: true } };
+
+  /** What a full parse shows of the members `tree` names. */
+  function pick(value: unknown, t: MemberTree): unknown {
+    const out: Record<string, unknown> = {};
+    for (const [name, sub] of Object.entries(t)) {
+      if (!Object.hasOwn(value as object, name)) continue;
+      const v = (value as Record<string, unknown>)[name];
+      out[name] = sub !== true && v !== null && typeof v === "object" && !Array.isArray(v) ? pick(v, sub) : v;
+    }
+    return out;
+  }
+
+  it("keeps exactly the named members, as a full parse reads them, from any object", () => {
+    const member = fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom("usage", "error", "output", "x"), fc.jsonValue()));
+    const object = fc.dictionary(fc.constantFrom("type", "error", "response", "sequence_number", "réponse"), member);
+    fc.assert(
+      fc.property(object, fc.boolean(), (value, spaced) => {
+        const text = JSON.stringify(value, null, spaced ? 1 : undefined);
+        expect(JSON.parse(projectFields(Buffer.from(text), tree)!)).toEqual(pick(value, tree));
+      }),
+    );
+  });
+
+  it("reads a big terminal event's usage without the rest", () => {
+    const instructions = "Ünïcode instructions ".repeat(2000);
+    const event = { type: "response.completed", response: { instructions, tools: [{ name: "x" }], usage: { input_tokens: 5 }, output: [] } };
+    const projected = projectFields(Buffer.from(JSON.stringify(event)), tree)!;
+    expect(JSON.parse(projected)).toEqual({ type: "response.completed", response: { usage: { input_tokens: 5 } } });
+    expect(projected.length).toBeLessThan(100);
+  });
+
+  it("is undefined for what is not one object", () => {
+    expect(projectFields(Buffer.from("[1]"), tree)).toBeUndefined();
+    expect(projectFields(Buffer.from('{"type":1} x'), tree)).toBeUndefined();
   });
 });

@@ -6,6 +6,8 @@
  * original bytes to patch them, avoids both.
  */
 
+import type { MemberTree } from "../protocols/codec.js";
+
 export interface FieldRange {
   /** Byte offset of the member's key (its opening quote). */
   keyStart: number;
@@ -224,4 +226,23 @@ export function patchBody(buf: Buffer, body: PeekedBody, set: Record<string, unk
   }
   pieces.push(buf.subarray(at));
   return Buffer.concat(pieces);
+}
+
+/**
+ * The JSON text of an object holding only the members `tree` names, read off the bytes: the
+ * members' own bytes are decoded, nothing else. Undefined when `buf` is not a well-formed object
+ * at the top level (the caller then parses it whole). A member the tree descends into whose value
+ * is not an object is kept whole, as a full parse would show it.
+ */
+export function projectFields(buf: Buffer, tree: MemberTree): string | undefined {
+  const peek = peekBody(buf);
+  if (!peek) return undefined;
+  const parts: string[] = [];
+  for (const [name, sub] of Object.entries(tree)) {
+    const r = peek.fields.get(name);
+    if (!r) continue;
+    const nested = sub === true || buf[r.start] !== LBRACE ? undefined : projectFields(buf.subarray(r.start, r.end), sub);
+    parts.push(`${JSON.stringify(name)}:${nested ?? buf.toString("utf8", r.start, r.end)}`);
+  }
+  return `{${parts.join(",")}}`;
 }

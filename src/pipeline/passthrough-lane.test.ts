@@ -114,6 +114,51 @@ describe("relayStream", () => {
   });
 });
 
+describe("relayStream on a Responses stream", () => {
+  const instructions = "Vous êtes un agent de code. 你好。".repeat(800);
+  const response = (status: string, extra: Record<string, unknown>) => ({
+    id: "resp_1",
+    status,
+    instructions,
+    tools: [{ type: "function", name: "shell" }],
+    ...extra,
+  });
+  const frame = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+
+  async function relay(text: string) {
+    const written: Buffer[] = [];
+    const body = (async function* () {
+      yield Buffer.from(text);
+    })();
+    const result = await relayStream(
+      "openai-responses",
+      "openai-responses",
+      body,
+      async (c) => void written.push(Buffer.from(c)),
+      new AbortController().signal,
+    );
+    return { result, out: Buffer.concat(written).toString() };
+  }
+
+  it("meters the usage of a terminal event that repeats the whole request, and forwards it unchanged", async () => {
+    const usage = { input_tokens: 40100, input_tokens_details: { cached_tokens: 39000 }, output_tokens: 12, output_tokens_details: { reasoning_tokens: 4 } };
+    const text =
+      frame("response.created", { response: response("in_progress", { usage: null }) }) +
+      frame("response.output_text.delta", { delta: "ok" }) +
+      frame("response.completed", { response: response("completed", { output: [], usage }) });
+    const { result, out } = await relay(text);
+    expect(out).toBe(text);
+    expect(result).toMatchObject({ completed: true, failed: false });
+    expect(result.usage).toEqual({ inputTokens: 40100, cachedInputTokens: 39000, cacheWriteTokens: 0, outputTokens: 12, reasoningTokens: 4 });
+  });
+
+  it("reads a big failed response's error as it did the whole event", async () => {
+    const text = frame("response.failed", { response: response("failed", { error: { code: "server_error", message: "boom" }, usage: null }) });
+    const { result } = await relay(text);
+    expect(result).toMatchObject({ completed: false, failed: true, errorCode: "upstream_error" });
+  });
+});
+
 describe("answerFacts (a non-streamed answer's usage, error and type, without parsing the rest)", () => {
   const facts = (o: Record<string, unknown>) => Object.fromEntries(["usage", "error", "type"].filter((k) => k in o).map((k) => [k, o[k]]));
 

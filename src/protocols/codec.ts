@@ -126,6 +126,11 @@ export interface StreamMeter {
   observe(ev: InboundEvent): void;
 }
 
+/** Members of a JSON object, by name: `true` for a member's whole value, a tree for some members of an object value. */
+export interface MemberTree {
+  readonly [name: string]: true | MemberTree;
+}
+
 /** How a protocol's answers are metered: streamed (through a StreamMeter) or as one JSON body. */
 export interface ProtocolMeter {
   /**
@@ -134,6 +139,12 @@ export interface ProtocolMeter {
    */
   readonly triggers: readonly Uint8Array[];
   createStreamMeter(): StreamMeter;
+  /**
+   * The members of an event's data the StreamMeter reads (`true`: a member's whole value). A relay
+   * may hand it an event holding only these, read off the bytes: a Responses terminal event repeats
+   * the whole response, instructions and tools included, to carry a few dozen bytes of usage.
+   */
+  readonly eventMembers?: MemberTree;
   /** Usage of a non-streamed answer (the parsed body); zero when it reports none. */
   usageFromJson(json: unknown): Usage;
 }

@@ -133,6 +133,11 @@ class LazyEvent implements SseEvent {
     this.#parts = parts;
   }
 
+  /** The data's bytes while undecoded and on one line; undefined otherwise. */
+  get bytes(): Buffer | undefined {
+    return this.#data === undefined && this.#parts?.length === 1 ? this.#parts[0] : undefined;
+  }
+
   get data(): string {
     if (this.#data === undefined) {
       const parts = this.#parts ?? [];
@@ -141,6 +146,11 @@ class LazyEvent implements SseEvent {
     }
     return this.#data;
   }
+}
+
+/** An event's data as the bytes it arrived as, when a {@link LazySseParser} made it and nothing has decoded it yet. */
+export function undecodedData(ev: SseEvent): Buffer | undefined {
+  return ev instanceof LazyEvent ? ev.bytes : undefined;
 }
 
 /**
