@@ -167,23 +167,29 @@ describe("answerFacts (a non-streamed answer's usage, error and type, without pa
       id: "msg_1",
       type: "message",
       content: [
-        { type: "text", text: 'the log said "usage": {"input_tokens": 999} and "error": "boom"' },
+        { type: "text", text: 'the log said "usage": {"input_tokens": 999} and "error": "boom". '.repeat(80) },
         { type: "tool_use", id: "t1", name: "usage", input: { usage: { input_tokens: 5 }, error: { message: "nested" } } },
       ],
       usage: { input_tokens: 12, output_tokens: 3, cache_read_input_tokens: 4 },
     };
     const raw = Buffer.from(JSON.stringify(answer, null, 1));
+    expect(raw.length).toBeGreaterThan(4096);
     expect(answerFacts(raw)).toEqual({ type: "message", usage: answer.usage });
   });
 
-  it("agrees with parsing the whole answer, for any object", () => {
+  it("agrees with parsing the whole answer, for any object, short (parsed whole) or long (scanned)", () => {
     fc.assert(
       fc.property(
         fc.dictionary(fc.constantFrom("usage", "error", "type", "output", "id", "usage ", "error_code"), fc.jsonValue()),
         fc.boolean(),
-        (o, pretty) => {
-          const raw = Buffer.from(JSON.stringify(o, null, pretty ? 2 : undefined));
-          expect(answerFacts(raw)).toEqual(facts(JSON.parse(raw.toString()) as Record<string, unknown>));
+        fc.boolean(),
+        (o, pretty, long) => {
+          const answer = long ? { ...o, text: "réponse ".repeat(600) } : o;
+          const raw = Buffer.from(JSON.stringify(answer, null, pretty ? 2 : undefined));
+          const expected = facts(JSON.parse(raw.toString()) as Record<string, unknown>);
+          const got = answerFacts(raw) as Record<string, unknown>;
+          if (long) expect(got).toEqual(expected);
+          else expect(facts(got)).toEqual(expected);
         },
       ),
     );

@@ -375,6 +375,9 @@ function codexTurnId(metadata: unknown): string | undefined {
   }
 }
 
+/** Answers shorter than this are parsed whole by {@link answerFacts}. */
+const WHOLE_PARSE_BELOW = 4096;
+
 /** The top-level members a non-streamed answer is checked and metered by (errorInAnswer, the protocols' usageFromJson). */
 const ANSWER_FACTS = ["usage", "error", "type"] as const;
 
@@ -385,6 +388,8 @@ const ANSWER_FACTS = ["usage", "error", "type"] as const;
  * parsed whole, so a malformed one still throws as before.
  */
 export function answerFacts(raw: Buffer): unknown {
+  // A short answer is parsed whole: one JSON.parse beats the scan plus a parse per member.
+  if (raw.length < WHOLE_PARSE_BELOW) return JSON.parse(raw.toString("utf8"));
   const peek = peekBody(raw);
   if (!peek) return JSON.parse(raw.toString("utf8"));
   const facts: Record<string, unknown> = {};
