@@ -85,19 +85,38 @@ export async function openStream(protocol: UpstreamProtocol, body: AsyncIterable
   }
 }
 
-/** The held chunks (joined, so the relay sees them as one read), then the in-flight read, then the rest. */
-async function* replay(held: Buffer[], it: AsyncIterator<Buffer>, inFlight: Promise<IteratorResult<Buffer>> | undefined): AsyncGenerator<Buffer> {
-  if (held.length > 0) yield held.length === 1 ? held[0]! : Buffer.concat(held);
-  if (inFlight) {
-    const step = await inFlight;
-    if (step.done) return;
-    yield step.value;
-  }
-  for (;;) {
-    const step = await it.next();
-    if (step.done) return;
-    yield step.value;
-  }
+/**
+ * The held chunks (joined, so the relay sees them as one read), then the in-flight read, then
+ * the rest, read straight from the upstream's iterator: no generator in between, which would
+ * cost two more promise hops on every chunk of the stream. Giving it up early leaves the
+ * upstream's iterator alone, as a generator would: the request's signal is what tears it down.
+ */
+function replay(held: Buffer[], it: AsyncIterator<Buffer>, inFlight: Promise<IteratorResult<Buffer>> | undefined): AsyncIterable<Buffer> {
+  let first = held.length === 0 ? undefined : held.length === 1 ? held[0]! : Buffer.concat(held);
+  let pending = inFlight;
+  let finished = false;
+  const iterator: AsyncIterator<Buffer> = {
+    next() {
+      if (finished) return Promise.resolve({ done: true, value: undefined });
+      if (first) {
+        const value = first;
+        first = undefined;
+        return Promise.resolve({ done: false, value });
+      }
+      if (pending) {
+        const step = pending;
+        pending = undefined;
+        return step;
+      }
+      return it.next();
+    },
+    return() {
+      finished = true;
+      first = undefined;
+      return Promise.resolve({ done: true, value: undefined });
+    },
+  };
+  return { [Symbol.asyncIterator]: () => iterator };
 }
 
 /** How long an attempt may hold a stream's opening back: the hold, but never past the request's deadline. */
