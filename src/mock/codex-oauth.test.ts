@@ -72,13 +72,18 @@ describe("the mock's ChatGPT login", () => {
     expect(mock.oauth.refreshes.map((r) => r.outcome)).toEqual(["rotated", "reused", "unknown"]);
   });
 
-  it("answers scripted failures: a 500, invalid_grant, and no answer at all", async () => {
+  it("answers scripted failures: a 500, invalid_grant, refresh_token_expired, and no answer at all", async () => {
     const auth = mock.oauth.login();
     mock.oauth.failNext("500");
     mock.oauth.failNext("invalid_grant");
+    mock.oauth.failNext("expired");
     mock.oauth.failNext("hang");
     expect((await refresh(auth.tokens.refresh_token)).status).toBe(500);
     expect(await refresh(auth.tokens.refresh_token)).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+    expect(await refresh(auth.tokens.refresh_token)).toEqual({
+      status: 401,
+      body: { error: { message: expect.any(String), type: "invalid_request_error", param: null, code: "refresh_token_expired" } },
+    });
     const hung = fetch(`${mock.url}/oauth/token`, { method: "POST", body: "{}", signal: AbortSignal.timeout(200) });
     await expect(hung).rejects.toThrow();
     // Failures spend nothing: the login still refreshes.
