@@ -12,9 +12,9 @@
  * - `failNext("500" | "hang" | "invalid_grant" | "expired", n)` scripts the next answers: a
  *   500, no answer at all (the client's timeout decides), or a permanent refusal: the OAuth
  *   `invalid_grant`, or 401 `refresh_token_expired` (a login that ran out).
- * - Once a login exists, the Codex routes answer 401 to an access token the mock did not
- *   issue (`token_invalidated`) or whose `exp` has passed (`token_expired`). Before that they
- *   accept any bearer, as they always did.
+ * - Once a login exists, the Codex routes (and their WebSocket upgrade) answer 401 to an access
+ *   token the mock did not issue or revoked with `invalidateAccess()` (`token_invalidated`), or
+ *   whose `exp` has passed (`token_expired`). Before that they accept any bearer, as they always did.
  * Tokens are HS256 JWTs signed with a per-process secret; nothing verifies them but the mock.
  */
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
@@ -85,6 +85,15 @@ export class CodexOAuth {
   /** Makes the next `times` token-endpoint answers fail this way. */
   failNext(kind: Failure, times = 1): void {
     for (let i = 0; i < times; i++) this.#failures.push(kind);
+  }
+
+  /**
+   * Revokes the access tokens issued so far (of one account, or all): the Codex routes answer them
+   * 401 `token_invalidated`, as the backend does to a token revoked before its `exp`. The refresh
+   * tokens still work, so a client that refreshes once gets a token that serves.
+   */
+  invalidateAccess(accountId?: string): void {
+    for (const [token, issued] of this.#accessTokens) if (accountId === undefined || issued.login.accountId === accountId) this.#accessTokens.delete(token);
   }
 
   /** Forgets scripted failures and recorded refreshes (logins stay). */
