@@ -204,6 +204,36 @@ describe("a ChatGPT login through the gateway on a simulated clock", () => {
   });
 });
 
+describe("a token revoked before its exp", () => {
+  it("401 token_invalidated: the login refreshes once, shared by concurrent requests, and each is served with the new token", async () => {
+    await importLogins(["acct-revoked"]);
+    expect((await ask()).status).toBe(200);
+    const old = codexCalls()[0]!.headers.authorization!;
+    mock.oauth.invalidateAccess("acct-revoked");
+    // What the backend answers the revoked token now.
+    const refused = await fetch(`${mock.url}/backend-api/codex/responses`, {
+      method: "POST",
+      headers: { authorization: old, "chatgpt-account-id": "acct-revoked", "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-5-codex", instructions: "", input: [], store: false, stream: true }),
+    });
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ error: { code: "token_invalidated" } });
+    mock.clear();
+
+    const answers = await Promise.all((["chat", "responses", "messages", "chat", "responses"] as const).map((p) => ask(p)));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(outcomes()).toEqual(["rotated"]);
+    expect(mock.oauth.reuses).toBe(0);
+    // Each request: at most one refusal with the revoked token, then the refreshed one; no other token.
+    const sent = codexCalls().map((c) => c.headers.authorization);
+    const fresh = sent.at(-1)!;
+    expect(fresh).not.toBe(old);
+    expect(sent.filter((t) => t === fresh)).toHaveLength(5);
+    expect(sent.filter((t) => t !== fresh && t !== old)).toEqual([]);
+    expect(sent.filter((t) => t === old).length).toBeLessThanOrEqual(5);
+  });
+});
+
 describe("refresh failures as the client sees them", () => {
   it("an expired refresh token (refresh_token_expired) kills the login: upstream_credential_dead, dead in the admin API and /metrics", async () => {
     const { upstreamId, keyIds } = await importLogins(["acct-expired"], { issuedAgoMs: 2 * HOUR });
