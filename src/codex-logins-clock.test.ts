@@ -23,6 +23,11 @@ import { ManualClock } from "./testing/manual-clock.js";
 const CLIENT_KEY = "sk-test-codex-clock-000000000001";
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+/**
+ * How long a refresh the clock started in the background may take to show (real time). It
+ * bounds a wait for something that must happen, never a race: the wait ends as soon as it shows.
+ */
+const BACKGROUND = { timeout: 10_000, interval: 10 };
 
 let mock: MockUpstream;
 let dataDir: string;
@@ -185,7 +190,7 @@ describe("a ChatGPT login through the gateway on a simulated clock", () => {
         expect(outcomes("acct-cool")).toEqual(Array(rotated).fill("rotated"));
         const k = await listedKey(upstreamId, keyId);
         expect(Date.parse(k.credential.access_expires_at as string)).toBeGreaterThan(issuedExpiry + (rotated - 1) * HOUR);
-      });
+      }, BACKGROUND);
       expect(await listedKey(upstreamId, keyId)).toMatchObject({ state: "cooling", dead: null });
     }
     expect(codexCalls()).toHaveLength(1); // the usage-limited one; refreshing needed no request
@@ -267,7 +272,7 @@ describe("refresh failures as the client sees them", () => {
     expect((await listedKey(upstreamId, keyIds[0]!)).dead).toBeNull();
     // After the backoff the timer refreshes and the login serves again.
     clock.advance(30_000);
-    await vi.waitFor(() => expect(outcomes()).toEqual(["500", "rotated"]));
+    await vi.waitFor(() => expect(outcomes()).toEqual(["500", "rotated"]), BACKGROUND);
     expect((await ask()).status).toBe(200);
   });
 
@@ -282,7 +287,7 @@ describe("refresh failures as the client sees them", () => {
     expect(outcomes()).toEqual(["hang"]);
     expect((await listedKey(upstreamId, keyIds[0]!)).dead).toBeNull();
     clock.advance(30_000);
-    await vi.waitFor(() => expect(outcomes()).toEqual(["hang", "rotated"]));
+    await vi.waitFor(() => expect(outcomes()).toEqual(["hang", "rotated"]), BACKGROUND);
     expect((await ask("responses")).status).toBe(200);
     expect(mock.oauth.reuses).toBe(0);
   });
