@@ -69,6 +69,8 @@ export interface GatewayOptions {
   now?: () => number;
   /** Time and timers for ChatGPT logins' refreshes (tests run days of token lifetimes on a simulated clock). */
   credentialClock?: OAuthClock;
+  /** How often a node waiting for another node's refresh of a login looks at the store (real ms; default 100). */
+  credentialLeasePollMs?: number;
 }
 
 export interface Gateway {
@@ -320,6 +322,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         },
       },
       clock: o.credentialClock,
+      leasePollMs: o.credentialLeasePollMs,
       logger,
       metrics,
     });

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { startMockUpstream, type MockUpstream } from "./server.js";
 
 let mock: MockUpstream;
@@ -25,6 +26,23 @@ async function codex(token: string, accountId: string): Promise<{ status: number
     body: JSON.stringify({ model: "gpt-5-codex", instructions: "", input: [], store: false, stream: true }),
   });
   return { status: res.status, text: await res.text() };
+}
+
+/** A WebSocket upgrade of the Codex route: "open", or the refusal's status and body. */
+function upgrade(token: string): Promise<"open" | { status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${mock.url.replace("http", "ws")}/backend-api/codex/responses`, { headers: { authorization: `Bearer ${token}` } });
+    ws.once("open", () => {
+      ws.close();
+      resolve("open");
+    });
+    ws.once("unexpected-response", (_req, res) => {
+      let text = "";
+      res.on("data", (d: Buffer) => (text += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+    });
+    ws.once("error", reject);
+  });
 }
 
 const claims = (jwt: string): Record<string, unknown> => JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString("utf8")) as Record<string, unknown>;
@@ -72,13 +90,34 @@ describe("the mock's ChatGPT login", () => {
     expect(mock.oauth.refreshes.map((r) => r.outcome)).toEqual(["rotated", "reused", "unknown"]);
   });
 
-  it("answers scripted failures: a 500, invalid_grant, and no answer at all", async () => {
+  it("checks the bearer of a Codex WebSocket upgrade too, and revokes issued access tokens on request (token_invalidated)", async () => {
+    const auth = mock.oauth.login({ accountId: "acct-ws" });
+    expect(await upgrade(auth.tokens.access_token)).toBe("open");
+    expect(await upgrade("made-up")).toEqual({ status: 401, body: expect.objectContaining({ error: expect.objectContaining({ code: "token_invalidated" }) }) });
+    mock.oauth.invalidateAccess("acct-ws");
+    expect(await upgrade(auth.tokens.access_token)).toMatchObject({ status: 401, body: { error: { code: "token_invalidated" } } });
+    const http = await codex(auth.tokens.access_token, "acct-ws");
+    expect(http.status).toBe(401);
+    expect(JSON.parse(http.text)).toMatchObject({ error: { code: "token_invalidated" } });
+    // The login itself lives: one refresh gives a token that serves.
+    const next = await refresh(auth.tokens.refresh_token);
+    expect(next.status).toBe(200);
+    expect(await upgrade(next.body.access_token as string)).toBe("open");
+    expect((await codex(next.body.access_token as string, "acct-ws")).status).toBe(200);
+  });
+
+  it("answers scripted failures: a 500, invalid_grant, refresh_token_expired, and no answer at all", async () => {
     const auth = mock.oauth.login();
     mock.oauth.failNext("500");
     mock.oauth.failNext("invalid_grant");
+    mock.oauth.failNext("expired");
     mock.oauth.failNext("hang");
     expect((await refresh(auth.tokens.refresh_token)).status).toBe(500);
     expect(await refresh(auth.tokens.refresh_token)).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+    expect(await refresh(auth.tokens.refresh_token)).toEqual({
+      status: 401,
+      body: { error: { message: expect.any(String), type: "invalid_request_error", param: null, code: "refresh_token_expired" } },
+    });
     const hung = fetch(`${mock.url}/oauth/token`, { method: "POST", body: "{}", signal: AbortSignal.timeout(200) });
     await expect(hung).rejects.toThrow();
     // Failures spend nothing: the login still refreshes.

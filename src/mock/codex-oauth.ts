@@ -9,11 +9,12 @@
  * - Every refresh rotates the refresh token. Presenting a spent one answers 401
  *   `refresh_token_reused` (the body openai/codex parses) and, as the real issuer does with
  *   a replayed token, ends the whole login: its current refresh token stops working too.
- * - `failNext("500" | "hang" | "invalid_grant", n)` scripts the next answers: a 500, no
- *   answer at all (the client's timeout decides), or a permanent refusal.
- * - Once a login exists, the Codex routes answer 401 to an access token the mock did not
- *   issue (`token_invalidated`) or whose `exp` has passed (`token_expired`). Before that they
- *   accept any bearer, as they always did.
+ * - `failNext("500" | "hang" | "invalid_grant" | "expired", n)` scripts the next answers: a
+ *   500, no answer at all (the client's timeout decides), or a permanent refusal: the OAuth
+ *   `invalid_grant`, or 401 `refresh_token_expired` (a login that ran out).
+ * - Once a login exists, the Codex routes (and their WebSocket upgrade) answer 401 to an access
+ *   token the mock did not issue or revoked with `invalidateAccess()` (`token_invalidated`), or
+ *   whose `exp` has passed (`token_expired`). Before that they accept any bearer, as they always did.
  * Tokens are HS256 JWTs signed with a per-process secret; nothing verifies them but the mock.
  */
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
@@ -38,7 +39,7 @@ interface Login {
   current: string | undefined;
 }
 
-type Failure = "500" | "hang" | "invalid_grant";
+type Failure = "500" | "hang" | "invalid_grant" | "expired";
 
 /** One answer of the token endpoint, for tests to assert on. */
 export interface RefreshRecord {
@@ -86,6 +87,15 @@ export class CodexOAuth {
     for (let i = 0; i < times; i++) this.#failures.push(kind);
   }
 
+  /**
+   * Revokes the access tokens issued so far (of one account, or all): the Codex routes answer them
+   * 401 `token_invalidated`, as the backend does to a token revoked before its `exp`. The refresh
+   * tokens still work, so a client that refreshes once gets a token that serves.
+   */
+  invalidateAccess(accountId?: string): void {
+    for (const [token, issued] of this.#accessTokens) if (accountId === undefined || issued.login.accountId === accountId) this.#accessTokens.delete(token);
+  }
+
   /** Forgets scripted failures and recorded refreshes (logins stay). */
   clear(): void {
     this.#failures.length = 0;
@@ -107,6 +117,19 @@ export class CodexOAuth {
       // No answer at all: the connection stays open until the client gives up.
       if (failure === "hang") return;
       if (failure === "500") return sendReply(res, json(500, { error: { message: "Internal server error", type: "server_error", code: null } }));
+      if (failure === "expired") {
+        return sendReply(
+          res,
+          json(401, {
+            error: {
+              message: "Your refresh token has expired. Please try signing in again.",
+              type: "invalid_request_error",
+              param: null,
+              code: "refresh_token_expired",
+            },
+          }),
+        );
+      }
       return sendReply(res, json(400, { error: "invalid_grant", error_description: "The refresh token is invalid or expired." }));
     }
     if (form.grant_type !== "refresh_token") {

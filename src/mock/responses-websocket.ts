@@ -12,12 +12,13 @@
  * connection after N events (mid-turn); `dropAll()` drops every connection (between turns);
  * `limitAfterTurns` answers a connection's next turn with `websocket_connection_limit_reached`,
  * as OpenAI does at its 60-minute cap. A script rule that matches the upgrade (method `GET`) with
- * a `status` refuses the upgrade with that HTTP error.
+ * a `status` refuses the upgrade with that HTTP error. A Codex upgrade is authenticated like the
+ * Codex HTTP routes (once a login exists, an unknown or expired bearer is refused with 401).
  */
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import { type JsonObject, type ProtocolAdapter, type RenderContext, isObject } from "./adapter.js";
+import { type HttpReply, type JsonObject, type ProtocolAdapter, type RenderContext, isObject } from "./adapter.js";
 import { codex } from "./codex.js";
 import { sleep } from "./deliver.js";
 import type { IdSource } from "./ids.js";
@@ -62,6 +63,8 @@ export interface MockSocketDeps {
   ids: IdSource;
   cache: PromptCache;
   takeRule(req: RecordedRequest): MockRule | undefined;
+  /** The Codex backend's bearer check (codex-oauth.ts): a 401 reply refuses a Codex upgrade as the HTTP routes refuse a request. */
+  deny?(req: RecordedRequest, requestId: string): HttpReply | undefined;
   /** Keep frames and connections (off for benchmarks). */
   recording: boolean;
 }
@@ -148,14 +151,16 @@ export function attachResponsesSockets(server: Server, deps: MockSocketDeps): Mo
     }
     const headers = headersOf(req);
     const upgrade: RecordedRequest = { method: "GET", url, path, headers, body: Buffer.alloc(0), json: undefined, receivedAt: Date.now() };
-    const rule = deps.takeRule(upgrade);
-    if (rule?.status !== undefined && rule.status >= 400) {
-      const reply = adapter.error(rule.status, undefined, deps.ids.next("req_"));
+    const refuse = (status: number, reply: HttpReply, extra: Record<string, string> = {}): void => {
       const body = Buffer.from(reply.body);
-      const lines = Object.entries({ ...reply.headers, ...rule.headers }).map(([k, v]) => `${k}: ${v}\r\n`);
-      socket.end(`HTTP/1.1 ${rule.status} Refused\r\n${lines.join("")}content-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`);
-      return;
-    }
+      const lines = Object.entries({ ...reply.headers, ...extra }).map(([k, v]) => `${k}: ${v}\r\n`);
+      socket.end(`HTTP/1.1 ${status} Refused\r\n${lines.join("")}content-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`);
+    };
+    const rule = deps.takeRule(upgrade);
+    if (rule?.status !== undefined && rule.status >= 400)
+      return refuse(rule.status, adapter.error(rule.status, undefined, deps.ids.next("req_")), rule.headers);
+    const denied = adapter === codex ? deps.deny?.(upgrade, deps.ids.next("req_")) : undefined;
+    if (denied) return refuse(denied.status, denied);
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws, adapter, path, headers, turnStateOf.get(req)));
   });
 

@@ -281,6 +281,7 @@ export async function startMockUpstream(opts: MockUpstreamOptions = {}): Promise
     ids: mock.ids,
     cache: mock.cache,
     takeRule: (r) => mock.takeRule(r),
+    deny: (r, id) => mock.oauth.deny(r, id),
     recording: (opts.maxRecorded ?? 1000) > 0,
   });
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
