@@ -12,6 +12,7 @@
  *  4. otherwise a hash of model family + system prompt + first user message.
  */
 import { createHash, hash as digestOf, type Hash } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import { fieldBytes, peekBody, readField } from "./json-peek.js";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Principal } from "../governance/principals.js";
@@ -29,8 +30,20 @@ function uuidFrom(parts: readonly string[]): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/**
+ * Keys already derived: every turn of a session asks again for the same one. Bounded; the
+ * entries are session ids and the digests made of them, nothing secret.
+ */
+const scopedKeys = new LRUCache<string, string>({ max: 10_000 });
+
 export function scopedCacheKey(accountId: string, identity: string): string {
-  return uuidFrom(["switchyard-cache-v1", accountId, identity]);
+  const memo = `${accountId}\0${identity}`;
+  let key = scopedKeys.get(memo);
+  if (key === undefined) {
+    key = uuidFrom(["switchyard-cache-v1", accountId, identity]);
+    scopedKeys.set(memo, key);
+  }
+  return key;
 }
 
 function header(h: IncomingHttpHeaders, name: string): string | undefined {

@@ -5,6 +5,7 @@
  * record to the sink without waiting.
  */
 import { hash } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import { GatewayError } from "../canonical/errors.js";
 import { emptyUsage, type Usage } from "../canonical/usage.js";
 import type { Lane } from "../routing/plan.js";
@@ -99,13 +100,21 @@ function countTokens(deps: PipelineDeps, rec: UsageRecord): void {
   if (u.reasoningTokens) tokens.inc({ model: rec.model, kind: "reasoning" }, u.reasoningTokens);
 }
 
+/** Hashes already made: a session's every turn stores the same one. Bounded. */
+const keyHashes = new LRUCache<string, string>({ max: 10_000 });
+
 /**
  * What the usage record keeps of the cache-affinity key: enough to group requests by session
  * and see whether caching works, without the key itself (which an upstream receives as
  * `prompt_cache_key`) or anything of the prompt it may be derived from.
  */
 export function cacheKeyHash(key: string): string {
-  return hash("sha256", "switchyard-usage-v1\0" + key, "hex").slice(0, 32);
+  let hashed = keyHashes.get(key);
+  if (hashed === undefined) {
+    hashed = hash("sha256", "switchyard-usage-v1\0" + key, "hex").slice(0, 32);
+    keyHashes.set(key, hashed);
+  }
+  return hashed;
 }
 
 /** The stored form of a settled request. */
