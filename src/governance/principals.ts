@@ -169,10 +169,13 @@ export class Principals {
     this.#source = source;
     this.#opts = { ...DEFAULT_CACHE_OPTIONS, ...opts };
     this.#now = opts.now ?? (() => performance.now());
-    // dispose runs inside delete/evict/clear, so the chain tree always matches the LRU.
-    this.#keys = new LRUCache<string, KeyEntry>({ max: this.#opts.maxKeys, dispose: (entry) => this.#detach(entry) });
-    this.#unknown = new LRUCache<string, true>({ max: this.#opts.maxUnknownKeys });
-    this.#known = new LRUCache<string, true>({ max: Math.max(this.#opts.maxKeys, this.#opts.maxUnknownKeys) });
+    // dispose runs inside delete/evict/clear, so the chain tree always matches the LRU. Bounded by
+    // count through maxSize (each entry sized 1), not `max`: lru-cache allocates `max` slots up front,
+    // megabytes for these bounds on a gateway that may only ever see a few keys.
+    const one = { sizeCalculation: () => 1 };
+    this.#keys = new LRUCache<string, KeyEntry>({ maxSize: this.#opts.maxKeys, ...one, dispose: (entry) => this.#detach(entry) });
+    this.#unknown = new LRUCache<string, true>({ maxSize: this.#opts.maxUnknownKeys, ...one });
+    this.#known = new LRUCache<string, true>({ maxSize: Math.max(this.#opts.maxKeys, this.#opts.maxUnknownKeys), ...one });
     this.#tokens = Math.max(1, this.#opts.loadsPerSecond);
     this.#refilledAt = this.#now();
   }

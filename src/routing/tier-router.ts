@@ -58,8 +58,9 @@ export class TierRouter {
 
   constructor(o: TierRouterOptions = { holdDownMs: DEFAULT_TIER_HOLD_DOWN_MS }) {
     this.holdDownMs = o.holdDownMs;
-    this.routes = new LRUCache({ max: o.maxRoutes ?? 10_000 });
-    this.pins = new LRUCache({ max: o.maxPins ?? 100_000 });
+    // Bounded by count through maxSize (each entry sized 1): `max` would allocate every slot up front.
+    this.routes = new LRUCache({ maxSize: o.maxRoutes ?? 10_000, sizeCalculation: () => 1 });
+    this.pins = new LRUCache({ maxSize: o.maxPins ?? 100_000, sizeCalculation: () => 1 });
   }
 
   /**
