@@ -69,6 +69,9 @@ function openSqlite(file: string): SqlStore {
   database.pragma("foreign_keys = ON");
   // Durable across process crashes in WAL mode; only an OS crash can lose the last commits.
   database.pragma("synchronous = NORMAL");
+  // Statement journals (a usage flush's savepoints need one) and sort spills stay in memory: on
+  // the default, SQLite created, opened and unlinked a file in /var/tmp for every flush, on the event loop.
+  database.pragma("temp_store = MEMORY");
   return new SqlStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: preparedOnce(database) }) }), "sqlite", database);
 }
 
