@@ -19,6 +19,18 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 /**
+ * The bytes held back from earlier chunks, then `chunk`: `end` is the offset of the last line
+ * terminator (-1 when there is none), so `buf[0, end]` is whole lines, and `rest` is the
+ * unterminated tail to hold back for the next chunk (null when there is none).
+ */
+function wholeLines(pending: Buffer | null, chunk: Uint8Array): { buf: Buffer; end: number; rest: Buffer | null } {
+  const incoming = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  const buf = pending ? Buffer.concat([pending, incoming]) : incoming;
+  const end = Math.max(buf.lastIndexOf(LF), buf.lastIndexOf(CR));
+  return { buf, end, rest: end + 1 < buf.length ? buf.subarray(end + 1) : null };
+}
+
+/**
  * Incremental SSE parser. Feed it chunks as they arrive; it returns the events
  * completed by that chunk. Call `end()` when the byte stream closes to flush a
  * final event that was not followed by a blank line.
@@ -32,17 +44,11 @@ export class SseParser {
 
   push(chunk: Uint8Array): SseEvent[] {
     const out: SseEvent[] = [];
-    const incoming = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const buf = this.pending ? Buffer.concat([this.pending, incoming]) : incoming;
-    this.pending = null;
     // Everything up to the last line terminator is whole lines: decode it in one go (a
     // UTF-8 character can only be split in the unterminated tail, kept as bytes).
-    const end = Math.max(buf.lastIndexOf(LF), buf.lastIndexOf(CR));
-    if (end === -1) {
-      if (buf.length > 0) this.pending = Buffer.from(buf);
-      return out;
-    }
-    if (end + 1 < buf.length) this.pending = Buffer.from(buf.subarray(end + 1));
+    const { buf, end, rest } = wholeLines(this.pending, chunk);
+    this.pending = rest && Buffer.from(rest);
+    if (end === -1) return out;
     const text = buf.toString("utf8", 0, end + 1);
     const hasCR = text.includes("\r");
     let i = 0;
@@ -169,15 +175,9 @@ export class LazySseParser {
 
   push(chunk: Uint8Array): SseEvent[] {
     const out: SseEvent[] = [];
-    const incoming = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const buf = this.pending ? Buffer.concat([this.pending, incoming]) : incoming;
-    this.pending = null;
-    const end = Math.max(buf.lastIndexOf(LF), buf.lastIndexOf(CR));
-    if (end === -1) {
-      if (buf.length > 0) this.pending = buf;
-      return out;
-    }
-    if (end + 1 < buf.length) this.pending = buf.subarray(end + 1);
+    const { buf, end, rest } = wholeLines(this.pending, chunk);
+    this.pending = rest;
+    if (end === -1) return out;
     const firstCR = buf.indexOf(CR);
     const hasCR = firstCR !== -1 && firstCR <= end;
     let i = this.sawCR && buf[0] === LF ? 1 : 0;
