@@ -22,7 +22,8 @@ describe("package scripts", () => {
   });
 
   it("start the server with the node flags the deployment guide gives", () => {
-    const flags = /node (--\S+ )*dist\/src\/cli\.js serve$/.exec(pkg.scripts.start)![0].replace(/ serve$/, "");
+    const start = pkg.scripts.start ?? "";
+    const flags = /node (--\S+ )*dist\/src\/cli\.js serve$/.exec(start)![0].replace(/ serve$/, "");
     expect(flags).toContain("--initial-old-space-size=");
     expect(readFileSync(join(ROOT, "docs", "deployment.md"), "utf8")).toContain(`${flags} serve --config`);
     expect(readFileSync(join(ROOT, "bench", "run.ts"), "utf8")).toContain(
