@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { sendTurn as turn, type TurnEvent as Ev } from "../testing/responses-turn.js";
 import { parseConfig } from "../config/load.js";
 import { startGateway, type Gateway } from "../main.js";
 import type { CodexAuthJson } from "../mock/codex-oauth.js";
@@ -72,9 +73,6 @@ afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-type Ev = { type: string; [k: string]: any };
-const TERMINAL = ["response.completed", "response.failed", "response.incomplete", "error"];
-
 function connect(): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${gw!.url.replace("http", "ws")}/v1/responses`, {
@@ -82,23 +80,6 @@ function connect(): Promise<WebSocket> {
     });
     ws.once("open", () => resolve(ws));
     ws.once("error", reject);
-  });
-}
-
-/** Sends one frame and collects events until a terminal one. */
-function turn(ws: WebSocket, frame: unknown): Promise<Ev[]> {
-  return new Promise((resolve) => {
-    const events: Ev[] = [];
-    const onMessage = (data: WebSocket.RawData): void => {
-      const ev = JSON.parse(data.toString()) as Ev;
-      events.push(ev);
-      if (TERMINAL.includes(ev.type)) {
-        ws.off("message", onMessage);
-        resolve(events);
-      }
-    };
-    ws.on("message", onMessage);
-    ws.send(JSON.stringify(frame));
   });
 }
 

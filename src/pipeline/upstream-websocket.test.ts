@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { rm } from "node:fs/promises";
 import WebSocket from "ws";
+import { sendTurn as turn, type TurnEvent as Ev } from "../testing/responses-turn.js";
 import { ACME_KEY, eventually, startStack, type Stack } from "../testing/stack.js";
 import { validateResponsesStream } from "../protocols/openai-responses/validate.js";
 import { createLogger } from "../observability/logger.js";
@@ -59,8 +60,6 @@ beforeEach(async () => {
   stack.fresh();
 });
 
-type Ev = { type: string; [k: string]: any };
-
 function connect(): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${stack.gw.url.replace("http", "ws")}/v1/responses`, {
@@ -68,25 +67,6 @@ function connect(): Promise<WebSocket> {
     });
     ws.once("open", () => resolve(ws));
     ws.once("error", reject);
-  });
-}
-
-const TERMINAL = ["response.completed", "response.failed", "response.incomplete", "error"];
-
-/** Sends one frame and collects events until a terminal one. */
-function turn(ws: WebSocket, frame: unknown): Promise<Ev[]> {
-  return new Promise((resolve) => {
-    const events: Ev[] = [];
-    const onMessage = (data: WebSocket.RawData): void => {
-      const ev = JSON.parse(data.toString()) as Ev;
-      events.push(ev);
-      if (TERMINAL.includes(ev.type)) {
-        ws.off("message", onMessage);
-        resolve(events);
-      }
-    };
-    ws.on("message", onMessage);
-    ws.send(JSON.stringify(frame));
   });
 }
 
