@@ -57,8 +57,12 @@ describe("the relay meters as the translate lane does", () => {
     ["openai-chat", "openai-chat", CHAT_STREAM, { inputTokens: 100, cachedInputTokens: 40, cacheWriteTokens: 30, outputTokens: 9, reasoningTokens: 4 }],
   ];
   for (const [protocol, client, events, want] of cases) {
-    it(`${protocol}: the review's stream, however it is chunked`, async () => {
-      const bytes = Buffer.from(events.map((e) => e + "\n\n").join(""));
+    it(`${protocol}: the review's stream, however it is chunked, with either line ending`, async () => {
+      const lf = Buffer.from(events.map((e) => e + "\n\n").join(""));
+      const crlf = Buffer.from(events.map((e) => e.replaceAll("\n", "\r\n") + "\r\n\r\n").join(""));
+      for (const bytes of [lf, crlf]) await meteredAlike(bytes);
+    });
+    const meteredAlike = async (bytes: Buffer): Promise<void> => {
       expect(translated(protocol, bytes)).toEqual(want);
       await fc.assert(
         fc.asyncProperty(fc.array(fc.nat({ max: bytes.length }), { maxLength: 8 }), async (cuts) => {
@@ -69,7 +73,7 @@ describe("the relay meters as the translate lane does", () => {
         }),
         { numRuns: 30 },
       );
-    });
+    };
   }
 });
 

@@ -214,6 +214,39 @@ function lastEventBoundary(buf: Buffer): number {
   return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
 }
 
+/** Offset just past the first blank line at or after `from` in `buf`, or the end of `buf`. */
+function nextEventBoundary(buf: Buffer, from: number): number {
+  const lf = buf.indexOf(LF2, from);
+  const crlf = buf.indexOf(CRLF2, from);
+  if (lf === -1 && crlf === -1) return buf.length;
+  if (crlf === -1 || (lf !== -1 && lf < crlf)) return lf + 2;
+  return crlf + 4;
+}
+
+/** Offset of the first byte of the event holding `at`: just past the last blank line before it, or 0. */
+function eventStart(buf: Buffer, at: number): number {
+  const lf = at < 2 ? -1 : buf.lastIndexOf(LF2, at - 2);
+  const crlf = at < 4 ? -1 : buf.lastIndexOf(CRLF2, at - 4);
+  return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
+}
+
+/**
+ * The events of `span` (whole events) that hold one of `triggers`, in stream order, as views.
+ * The meter acts on no other event (ProtocolMeter.triggers), so the rest are never parsed: an
+ * upstream that sends a whole answer in one read costs what one that sends event by event does.
+ */
+function triggeredEvents(span: Buffer, triggers: readonly Buffer[]): Buffer[] {
+  const starts: number[] = [];
+  for (const t of triggers) {
+    for (let at = span.indexOf(t); at !== -1; at = span.indexOf(t, at + t.length)) {
+      const start = eventStart(span, at);
+      if (!starts.includes(start)) starts.push(start);
+    }
+  }
+  starts.sort((a, b) => a - b);
+  return starts.map((start) => span.subarray(start, nextEventBoundary(span, start + 1)));
+}
+
 function isJson(text: string): boolean {
   try {
     JSON.parse(text);
@@ -289,7 +322,7 @@ export async function relayStream(
     for (const ev of events) out += rewrite?.rewrite(ev) ?? frameOf(ev);
     return strip === undefined ? out : out.replaceAll(strip, "");
   };
-  /** Most events carry nothing to meter or rewrite: only spans holding a trigger are decoded at all. */
+  /** Most events carry nothing to meter or rewrite: only events holding a trigger are decoded at all. */
   const forward = async (span: Buffer): Promise<void> => {
     const rewriting = rewrite !== undefined && rewrite.triggers.some((t) => span.includes(t));
     if (rewriting) {
@@ -297,7 +330,7 @@ export async function relayStream(
       if (out) await write(out);
       return;
     }
-    if (triggers.some((t) => span.includes(t))) observeSpan(span);
+    for (const event of triggeredEvents(span, triggers)) observeSpan(event);
     await write(stripped ? stripBytes(span, stripped) : span);
   };
   try {

@@ -112,8 +112,8 @@ export interface UpstreamCodec {
 
 /**
  * Meters one upstream stream without translating it: the passthrough lane feeds
- * it the events of spans holding one of the protocol's `triggers` (every other
- * event is relayed as bytes, never decoded). Its reading of usage is the same
+ * it the events holding one of the protocol's `triggers` (every other event is
+ * relayed as bytes, never decoded). Its reading of usage is the same
  * function the protocol's stream decoder uses, so both lanes bill alike.
  */
 export interface StreamMeter {
@@ -135,7 +135,7 @@ export interface MemberTree {
 export interface ProtocolMeter {
   /**
    * UTF-8 byte patterns of the only events a StreamMeter acts on. A relay may
-   * skip decoding a span of whole events that contains none of them.
+   * skip decoding any event that contains none of them.
    */
   readonly triggers: readonly Uint8Array[];
   createStreamMeter(): StreamMeter;
