@@ -9,7 +9,7 @@
  */
 import type { UpstreamProtocol } from "../canonical/protocols.js";
 import type { AnswerError } from "../protocols/common/error-in-answer.js";
-import { classifyOpeningEvent } from "../protocols/common/stream-opening.js";
+import { classifyOpeningEvent, type OpeningVerdict } from "../protocols/common/stream-opening.js";
 import { LazySseParser } from "../transport/sse.js";
 import { emptyUsage } from "../canonical/usage.js";
 import type { Attempt } from "./attempt.js";
@@ -24,6 +24,8 @@ export const OPENING_BYTE_CAP = 16 * 1024;
  * stream is let through (its head and opening events reach the client) and the attempt stands.
  */
 export const OPENING_HOLD_MS = 2_000;
+
+const OPENING: OpeningVerdict = { kind: "opening" };
 
 export type OpenedStream =
   /** The stream goes to the client: `body` replays the held bytes, then the rest. */
@@ -67,14 +69,14 @@ export async function openStream(protocol: UpstreamProtocol, body: AsyncIterable
       const chunk = step.value;
       held.push(chunk);
       bytes += chunk.length;
-      for (const ev of parser.push(chunk)) {
-        const v = classifyOpeningEvent(protocol, ev);
-        if (v.kind === "error") {
-          void it.return?.();
-          return { kind: "failed", error: v.error, reason: "error_event" };
-        }
-        if (v.kind === "content") return { kind: "go", body: replay(held, it, undefined) };
+      // Parsing stops at the first event that decides: a stream sent in one read is not parsed past its head.
+      let verdict: OpeningVerdict = OPENING;
+      parser.push(chunk, (ev) => (verdict = classifyOpeningEvent(protocol, ev)).kind !== "opening");
+      if (verdict.kind === "error") {
+        void it.return?.();
+        return { kind: "failed", error: verdict.error, reason: "error_event" };
       }
+      if (verdict.kind === "content") return { kind: "go", body: replay(held, it, undefined) };
       if (bytes >= OPENING_BYTE_CAP) return { kind: "go", body: replay(held, it, undefined) };
     }
   } catch (err) {

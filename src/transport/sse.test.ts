@@ -107,6 +107,22 @@ describe("LazySseParser", () => {
     ]);
   });
 
+  it("offers each event to `enough` once, as it completes, and stops parsing at the first it accepts", () => {
+    const line = fc.tuple(fc.constantFrom("event: ", "data: ", ": "), fc.string()).map(([f, v]) => f + v.replace(/[\r\n]/g, ""));
+    const stream = fc.tuple(fc.array(fc.array(line, { minLength: 1, maxLength: 3 }), { maxLength: 8 }), fc.constantFrom("\n", "\r\n"));
+    fc.assert(
+      fc.property(stream, fc.nat({ max: 8 }), ([events, eol], stopAt) => {
+        const bytes = Buffer.from(events.map((lines) => lines.map((l) => l + eol).join("") + eol).join(""));
+        const all = plain(lazyAll([bytes]));
+        const offered: SseEvent[] = [];
+        const got = new LazySseParser().push(bytes, (ev) => offered.push(ev) > stopAt);
+        const want = all.slice(0, stopAt + 1);
+        expect(plain(got)).toEqual(want);
+        expect(plain(offered)).toEqual(want);
+      }),
+    );
+  });
+
   it("decodes an event's data only when it is read, once", () => {
     const [ev] = lazyAll([Buffer.from('event: response.created\ndata: {"big":"…"}\n\n')]);
     expect(ev!.event).toBe("response.created");

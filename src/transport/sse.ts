@@ -173,7 +173,12 @@ export class LazySseParser {
   private id: string | undefined = undefined;
   private sawCR = false;
 
-  push(chunk: Uint8Array): SseEvent[] {
+  /**
+   * The events `chunk` completes. With `enough`, each is offered to it as it completes, and
+   * parsing stops at the first it accepts (the last one returned): for a reader that needs only
+   * a stream's head, the parser is then spent and must not be pushed to again.
+   */
+  push(chunk: Uint8Array, enough?: (ev: SseEvent) => boolean): SseEvent[] {
     const out: SseEvent[] = [];
     const { buf, end, rest } = wholeLines(this.pending, chunk);
     this.pending = rest;
@@ -188,9 +193,11 @@ export class LazySseParser {
         if (r !== -1 && (j === -1 || r < j)) j = r;
       }
       if (j === -1 || j > end) break;
+      const before = out.length;
       this.line(buf, i, j, out);
       i = j + 1;
       if (buf[j] === CR && i <= end && buf[i] === LF) i++;
+      if (enough !== undefined && out.length > before && enough(out[before]!)) break;
     }
     this.sawCR = buf[end] === CR;
     return out;
