@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compare, comparisonTable, representative, type Measurement } from "./report.js";
+import { compare, comparisonTable, representative, soakSummary, soakSummaryTable, type Measurement } from "./report.js";
 import type { TargetName } from "./settings.js";
 
 function m(target: TargetName, round: number, cpuUs: number, p50 = 10): Measurement {
@@ -42,5 +42,81 @@ describe("bench report over rounds", () => {
     const [c] = compare([m("baseline", 1, 100), m("switchyard-governance", 1, 130)], "switchyard-governance");
     expect(c!.cpuPerReq).toBeCloseTo(1.3, 10);
     expect(comparisonTable([c!])).not.toContain("by round");
+  });
+});
+
+const MiB = 1024 * 1024;
+/** Soak samples every 30 s, RSS in MB as given, peak 1 MB above the highest RSS so far. */
+function series(rssMb: number[]): Array<{ elapsedMs: number; rss: number; peakRss: number }> {
+  let high = 0;
+  return rssMb.map((mb, i) => {
+    high = Math.max(high, mb + 1);
+    return { elapsedMs: (i + 1) * 30_000, rss: mb * MiB, peakRss: high * MiB };
+  });
+}
+
+describe("soak summary", () => {
+  it("a flat series has no drift and no growth", () => {
+    const s = soakSummary(series([120, 120, 120, 120, 120, 120]));
+    expect(s.driftMbPerMin).toBe(0);
+    expect(s.secondHalfGrowthMb).toBe(0);
+    expect([s.samples, s.firstRss / MiB, s.endRss / MiB, s.maxRss / MiB, s.peakRss / MiB]).toEqual([6, 120, 120, 120, 121]);
+  });
+
+  it("a linear series gives its slope in MB per minute", () => {
+    // 1 MB per 30 s slice = 2 MB/min; the second half is samples 5..9, 2 minutes apart end to end.
+    const s = soakSummary(series([100, 101, 102, 103, 104, 105, 106, 107, 108, 109]));
+    expect(s.driftMbPerMin).toBeCloseTo(2, 12);
+    expect(s.secondHalfGrowthMb).toBe(4);
+    expect([s.firstRss / MiB, s.endRss / MiB, s.maxRss / MiB, s.peakRss / MiB]).toEqual([100, 109, 109, 110]);
+  });
+
+  it("looks only at the second half: growth while warming up is not drift", () => {
+    const s = soakSummary(series([80, 140, 150, 150, 150, 150]));
+    expect(s.driftMbPerMin).toBe(0);
+    expect(s.secondHalfGrowthMb).toBe(0);
+    expect(s.firstRss / MiB).toBe(80);
+  });
+
+  it("fits the least-squares line through scattered points", () => {
+    // Second half at 0, 1, 2, 3 minutes (relative): 150, 152, 151, 153 MB → slope 4 / 5 = 0.8 MB/min.
+    const samples = [100, 110, 120, 130, 150, 152, 151, 153].map((mb, i) => ({ elapsedMs: i * 60_000, rss: mb * MiB, peakRss: 160 * MiB }));
+    const s = soakSummary(samples);
+    expect(s.driftMbPerMin).toBeCloseTo(0.8, 12);
+    expect(s.secondHalfGrowthMb).toBe(3);
+  });
+
+  it("with an odd count, the middle sample belongs to the second half", () => {
+    // floor(5 / 2) = 2: samples 2, 3, 4 (104, 100, 100) → slope -4 MB over 1 min, growth -4.
+    const s = soakSummary(series([100, 102, 104, 100, 100]));
+    expect(s.driftMbPerMin).toBeCloseTo(-4, 12);
+    expect(s.secondHalfGrowthMb).toBe(-4);
+    expect(s.maxRss / MiB).toBe(104);
+    expect(s.peakRss / MiB).toBe(105);
+  });
+
+  it("with fewer than 2 samples in the second half, drift and growth are unknown", () => {
+    const two = soakSummary(series([100, 130]));
+    expect(two.driftMbPerMin).toBeNaN();
+    expect(two.secondHalfGrowthMb).toBeNaN();
+    expect([two.firstRss / MiB, two.endRss / MiB, two.maxRss / MiB]).toEqual([100, 130, 130]);
+    const one = soakSummary(series([100]));
+    expect([one.samples, one.firstRss / MiB, one.endRss / MiB, one.peakRss / MiB]).toEqual([1, 100, 100, 101]);
+    expect(one.driftMbPerMin).toBeNaN();
+    const none = soakSummary([]);
+    expect(none.samples).toBe(0);
+    expect([none.firstRss, none.endRss, none.maxRss, none.peakRss, none.driftMbPerMin, none.secondHalfGrowthMb].every(Number.isNaN)).toBe(true);
+  });
+
+  it("prints the summary with signed drift and '-' where unknown", () => {
+    const rising = soakSummary(series([100, 101, 102, 103, 104, 105, 106, 107, 108, 109]));
+    const short = soakSummary(series([100, 130]));
+    const text = soakSummaryTable([
+      { target: "baseline", idle: 60 * MiB, samples: [], summary: rising },
+      { target: "switchyard-governance", idle: 120 * MiB, samples: [], summary: short },
+    ]);
+    const [, , first, second] = text.split("\n");
+    expect(first!.split(/\s+/)).toEqual(["baseline", "10", "60.0", "100.0", "109.0", "109.0", "110.0", "+2.00", "+4.0"]);
+    expect(second!.split(/\s+/)).toEqual(["switchyard-governance", "2", "120.0", "100.0", "130.0", "130.0", "131.0", "-", "-"]);
   });
 });

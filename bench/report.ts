@@ -238,3 +238,137 @@ export function laneTable(cs: readonly LaneComparison[]): string {
     ["left", "left", "right", "right"],
   );
 }
+
+/** One slice of a memory soak: the load it ran and the target's memory right after it. */
+export interface SoakSample {
+  /** Since this target's soak began, at the end of the slice (ms). */
+  elapsedMs: number;
+  workload: string;
+  connections: number;
+  load: LoadResult;
+  reqPerSec: number;
+  /** Resident memory after the slice and the kernel's high-water mark since start (bytes). */
+  rss: number;
+  peakRss: number;
+}
+
+/** What one target's soak samples say about its memory. RSS figures in bytes. */
+export interface SoakSummary {
+  samples: number;
+  firstRss: number;
+  endRss: number;
+  maxRss: number;
+  /** VmHWM at the last sample: the peak since the process started. */
+  peakRss: number;
+  /**
+   * Least-squares slope of RSS against time over the second half of the samples (MB per
+   * minute); NaN with fewer than 2 samples there. The first half is left out: the heap and
+   * the caches still fill up while load begins.
+   */
+  driftMbPerMin: number;
+  /** The second half's last RSS minus its first (MB); NaN with fewer than 2 samples there. */
+  secondHalfGrowthMb: number;
+}
+
+/** One target's soak: its samples, idle RSS before the soak (bytes), and their summary. */
+export interface SoakReport {
+  target: TargetName;
+  idle: number;
+  samples: SoakSample[];
+  summary: SoakSummary;
+}
+
+/** Least-squares slope of ys over xs; NaN with fewer than 2 points or when all xs are equal. */
+function slope(xs: readonly number[], ys: readonly number[]): number {
+  const n = xs.length;
+  if (n < 2) return Number.NaN;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let cov = 0;
+  let varX = 0;
+  for (let i = 0; i < n; i++) {
+    cov += (xs[i]! - mx) * (ys[i]! - my);
+    varX += (xs[i]! - mx) ** 2;
+  }
+  return varX === 0 ? Number.NaN : cov / varX;
+}
+
+/**
+ * Summarises one target's soak samples (in time order). The second half is the samples from
+ * index floor(n / 2) on, so with an odd count the middle sample belongs to both halves.
+ */
+export function soakSummary(samples: readonly Pick<SoakSample, "elapsedMs" | "rss" | "peakRss">[]): SoakSummary {
+  const n = samples.length;
+  const second = samples.slice(Math.floor(n / 2));
+  const enough = second.length >= 2;
+  return {
+    samples: n,
+    firstRss: samples[0]?.rss ?? Number.NaN,
+    endRss: samples[n - 1]?.rss ?? Number.NaN,
+    maxRss: n > 0 ? Math.max(...samples.map((s) => s.rss)) : Number.NaN,
+    peakRss: samples[n - 1]?.peakRss ?? Number.NaN,
+    driftMbPerMin: enough
+      ? slope(
+          second.map((s) => s.elapsedMs / 60_000),
+          second.map((s) => s.rss / MB),
+        )
+      : Number.NaN,
+    secondHalfGrowthMb: enough ? (second[second.length - 1]!.rss - second[0]!.rss) / MB : Number.NaN,
+  };
+}
+
+/** One row per soak slice. RSS to a tenth of a MB: flat or not is a matter of a few MB. */
+export function soakTable(samples: readonly SoakSample[]): string {
+  return table(
+    ["elapsed s", "workload", "req/s", "errors", "RSS MB", "peak MB"],
+    samples.map((s) => [
+      fixed(s.elapsedMs / 1000, 0),
+      `${s.workload} c${s.connections}`,
+      fixed(s.reqPerSec, 0),
+      String(s.load.errors),
+      fixed(s.rss / MB, 1),
+      fixed(s.peakRss / MB, 1),
+    ]),
+    ["right", "left", "right", "right", "right", "right"],
+  );
+}
+
+/** One row per soaked target. */
+export function soakSummaryTable(reports: readonly SoakReport[]): string {
+  const mb = (bytes: number): string => fixed(bytes / MB, 1);
+  const plus = (n: number, digits: number): string => (Number.isFinite(n) ? `${n >= 0 ? "+" : ""}${n.toFixed(digits)}` : "-");
+  return table(
+    ["target", "samples", "idle MB", "first RSS MB", "end RSS MB", "max RSS MB", "peak MB", "drift MB/min", "2nd-half growth MB"],
+    reports.map((r) => [
+      r.target,
+      String(r.summary.samples),
+      mb(r.idle),
+      mb(r.summary.firstRss),
+      mb(r.summary.endRss),
+      mb(r.summary.maxRss),
+      mb(r.summary.peakRss),
+      plus(r.summary.driftMbPerMin, 2),
+      plus(r.summary.secondHalfGrowthMb, 1),
+    ]),
+    ["left", "right", "right", "right", "right", "right", "right", "right", "right"],
+  );
+}
+
+/** Error kinds and samples, for soak slices that had any. */
+export function soakErrorReport(reports: readonly SoakReport[]): string {
+  return reports
+    .flatMap((r) =>
+      r.samples
+        .filter((s) => s.load.errors > 0)
+        .map((s) => {
+          const kinds = Object.entries(s.load.errorKinds)
+            .map(([k, n]) => `${k} ×${n}`)
+            .join(", ");
+          return [
+            `${r.target} at ${fixed(s.elapsedMs / 1000, 0)} s (${s.workload} c${s.connections}): ${kinds}`,
+            ...s.load.errorSamples.map((e) => `    ${e.replace(/\s+/g, " ")}`),
+          ].join("\n");
+        }),
+    )
+    .join("\n");
+}

@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { buildWorkloadBody, clientHeaders } from "./agent-bodies.js";
 import type { LoadSpec } from "./load.js";
@@ -19,6 +20,8 @@ import { BenchChild, type CorePlan, cpuDeltaUs, planCores } from "./processes.js
 import {
   type Measurement,
   type MemoryReport,
+  type SoakReport,
+  type SoakSample,
   compare,
   compareLanes,
   comparisonTable,
@@ -27,6 +30,10 @@ import {
   measurementTable,
   memoryTable,
   representative,
+  soakErrorReport,
+  soakSummary,
+  soakSummaryTable,
+  soakTable,
 } from "./report.js";
 import { type BodyKind, CHAT_MODEL, CLAUDE_MODEL, CODEX_MODEL, type Settings, type TargetName, type Workload, WORKLOADS, readSettings } from "./settings.js";
 
@@ -292,6 +299,88 @@ async function measure(stack: Stack, settings: Settings, target: TargetName, w: 
   };
 }
 
+/**
+ * The memory soak (BENCH_SOAK_SECONDS): one target at a time (the proxies share a core), load
+ * in back-to-back slices of BENCH_SOAK_SAMPLE_SECONDS, cycling through the workloads the
+ * target serves at the first BENCH_CONNECTIONS, until the soak time is used; the target's
+ * memory is sampled after each slice.
+ */
+async function soak(stack: Stack, settings: Settings, soakMs: number, idle: ReadonlyMap<TargetName, number>): Promise<SoakReport[]> {
+  const connections = settings.connections[0]!;
+  const reports: SoakReport[] = [];
+  for (const [target, child] of stack.targets) {
+    const workloads = settings.workloads.filter((w) => serves(target, w));
+    if (workloads.length === 0) {
+      process.stdout.write(`  soak: ${target} serves none of the workloads, skipped\n`);
+      continue;
+    }
+    const samples: SoakSample[] = [];
+    const start = performance.now();
+    for (let i = 0; performance.now() - start < soakMs; i++) {
+      const w = workloads[i % workloads.length]!;
+      const durationMs = Math.min(settings.soakSampleMs, soakMs - (performance.now() - start));
+      const load = await stack.load.call("load", spec(child.url, w, connections, durationMs, settings.maxRequests), durationMs + 60_000);
+      const memory = await child.memory();
+      const sample: SoakSample = {
+        elapsedMs: performance.now() - start,
+        workload: w.name,
+        connections,
+        load,
+        reqPerSec: load.ok / (load.elapsedMs / 1000),
+        rss: memory.rss,
+        peakRss: memory.peakRss,
+      };
+      samples.push(sample);
+      process.stdout.write(
+        `  soak ${target} ${(sample.elapsedMs / 1000).toFixed(0)} s, ${w.name} c${connections}: ${sample.reqPerSec.toFixed(0)} req/s, ` +
+          `${load.errors} errors, RSS ${(memory.rss / (1024 * 1024)).toFixed(1)} MB\n`,
+      );
+    }
+    reports.push({ target, idle: idle.get(target) ?? Number.NaN, samples, summary: soakSummary(samples) });
+  }
+  return reports;
+}
+
+/** Prints and writes the soak's results; non-zero when a slice got no successful answer. */
+async function reportSoak(reports: readonly SoakReport[], common: Record<string, unknown>, outFile: string): Promise<number> {
+  for (const r of reports) process.stdout.write(`\nSoak: ${r.target} (memory after each slice; peak: the kernel's high-water mark)\n${soakTable(r.samples)}\n`);
+  process.stdout.write(
+    `\nSoak summary (drift: least-squares slope of RSS over the second half of the samples; growth: its last RSS minus its first)\n` +
+      `${soakSummaryTable(reports)}\n`,
+  );
+  const errors = soakErrorReport(reports);
+  if (errors) process.stdout.write(`\nerrors:\n${errors}\n`);
+
+  await mkdir(dirname(outFile), { recursive: true });
+  await writeFile(outFile, `${JSON.stringify({ ...common, soak: reports }, null, 2)}\n`);
+  process.stdout.write(`\nresults written to ${outFile}\n`);
+
+  const silent = reports.flatMap((r) =>
+    r.samples.filter((s) => s.load.ok === 0).map((s) => `${r.target} at ${(s.elapsedMs / 1000).toFixed(0)} s (${s.workload})`),
+  );
+  if (silent.length > 0) {
+    process.stderr.write(`no successful request in soak slices: ${silent.join(", ")}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/** What every results file starts with: when, where, with which settings and bodies. */
+function commonJson(
+  settings: Settings,
+  cores: string,
+  bodies: ReadonlyArray<{ kind: BodyKind; bytes: Buffer; nonAsciiBytes: number }>,
+): Record<string, unknown> {
+  return {
+    at: new Date().toISOString(),
+    node: process.version,
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores,
+    settings: { ...settings, outFile: undefined },
+    bodies: bodies.map((b) => ({ kind: b.kind, bytes: b.bytes.length, nonAsciiBytes: b.nonAsciiBytes })),
+  };
+}
+
 async function main(): Promise<number> {
   const settings = readSettings();
   const cores = planCores();
@@ -307,9 +396,15 @@ async function main(): Promise<number> {
   const phases = settings.workloads.length * settings.connections.length * settings.rounds;
   const perPhaseS = ((settings.warmupMs + settings.measureMs) / 1000) * settings.targets.length;
   const rounds = settings.rounds > 1 ? ` (${settings.rounds} rounds)` : "";
+  const plan =
+    settings.soakMs === undefined
+      ? `Switchyard benchmark: ${settings.targets.join(" vs ")}, ${phases} phases${rounds} × ${settings.targets.length} targets, ` +
+        `${settings.warmupMs / 1000} s warm-up + ${settings.measureMs / 1000} s measured each (~${Math.ceil(phases * perPhaseS)} s)`
+      : `Switchyard memory soak: ${settings.targets.join(", ")} one after the other, ${settings.soakMs / 1000} s each ` +
+        `in ${settings.soakSampleMs / 1000} s slices cycling through ${settings.workloads.map((w) => w.name).join(", ")} ` +
+        `at ${settings.connections[0]} connections (~${Math.ceil((settings.soakMs / 1000) * settings.targets.length)} s)`;
   process.stdout.write(
-    `Switchyard benchmark: ${settings.targets.join(" vs ")}, ${phases} phases${rounds} × ${settings.targets.length} targets, ` +
-      `${settings.warmupMs / 1000} s warm-up + ${settings.measureMs / 1000} s measured each (~${Math.ceil(phases * perPhaseS)} s)\n` +
+    `${plan}\n` +
       `cores: ${cores.note}; cpu: ${cpus()[0]?.model ?? "unknown"}; node ${process.version}\n` +
       `bodies: ${bodies.map((b) => `${b.kind} = ${b.bytes.length} B (${b.nonAsciiBytes} non-ASCII bytes)`).join(", ")}\n\n`,
   );
@@ -319,6 +414,11 @@ async function main(): Promise<number> {
     const idle = new Map<TargetName, number>();
     for (const [target, child] of stack.targets) idle.set(target, (await child.memory()).rss);
     await smokeTest(stack, settings);
+
+    if (settings.soakMs !== undefined) {
+      const reports = await soak(stack, settings, settings.soakMs, idle);
+      return await reportSoak(reports, commonJson(settings, cores.note, bodies), settings.outFile);
+    }
 
     const measurements: Measurement[] = [];
     let flip = false;
@@ -385,12 +485,7 @@ async function main(): Promise<number> {
 
     await mkdir(dirname(settings.outFile), { recursive: true });
     const json = {
-      at: new Date().toISOString(),
-      node: process.version,
-      cpu: cpus()[0]?.model ?? "unknown",
-      cores: cores.note,
-      settings: { ...settings, outFile: undefined },
-      bodies: bodies.map((b) => ({ kind: b.kind, bytes: b.bytes.length, nonAsciiBytes: b.nonAsciiBytes })),
+      ...commonJson(settings, cores.note, bodies),
       measurements,
       memory,
       lanes,

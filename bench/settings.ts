@@ -69,6 +69,14 @@ export interface Settings {
   workloads: Workload[];
   outFile: string;
   logLevel: string;
+  /**
+   * BENCH_SOAK_SECONDS: when set, the run is a memory soak instead of the measured phases:
+   * each target in turn takes load this long, in back-to-back slices of `soakSampleMs`,
+   * its memory sampled after each slice.
+   */
+  soakMs?: number;
+  /** BENCH_SOAK_SAMPLE_SECONDS: the length of one soak slice, after which memory is sampled. */
+  soakSampleMs: number;
 }
 
 function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -77,6 +85,12 @@ function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(text)}`);
   return n;
+}
+
+/** Like `positive`, but unset stays unset. */
+function optionalPositive(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const text = env[name];
+  return text === undefined || text === "" ? undefined : positive(env, name, Number.NaN);
 }
 
 function list(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
@@ -104,6 +118,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     if (!Number.isInteger(n) || n < 1 || n > 1024) throw new Error(`BENCH_CONNECTIONS: ${JSON.stringify(c)} is not an integer in 1..1024`);
     return n;
   });
+  const soakSeconds = optionalPositive(env, "BENCH_SOAK_SECONDS");
   return {
     measureMs: positive(env, "BENCH_SECONDS", 5) * 1000,
     warmupMs: positive(env, "BENCH_WARMUP_SECONDS", 2) * 1000,
@@ -115,5 +130,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     // dist/ is git-ignored, so results never end up in a commit by accident.
     outFile: env.BENCH_OUT || fileURLToPath(new URL("../bench-results/latest.json", import.meta.url)),
     logLevel: env.BENCH_LOG_LEVEL || "silent",
+    soakMs: soakSeconds === undefined ? undefined : soakSeconds * 1000,
+    soakSampleMs: positive(env, "BENCH_SOAK_SAMPLE_SECONDS", 30) * 1000,
   };
 }
