@@ -46,12 +46,12 @@ describe("bench report over rounds", () => {
 });
 
 const MiB = 1024 * 1024;
-/** Soak samples every 30 s, RSS in MB as given, peak 1 MB above the highest RSS so far. */
-function series(rssMb: number[]): Array<{ elapsedMs: number; rss: number; peakRss: number }> {
+/** Soak samples of one workload every 30 s, RSS in MB as given, peak 1 MB above the highest RSS so far. */
+function series(rssMb: number[]): Array<{ elapsedMs: number; rss: number; peakRss: number; workload: string }> {
   let high = 0;
   return rssMb.map((mb, i) => {
     high = Math.max(high, mb + 1);
-    return { elapsedMs: (i + 1) * 30_000, rss: mb * MiB, peakRss: high * MiB };
+    return { elapsedMs: (i + 1) * 30_000, rss: mb * MiB, peakRss: high * MiB, workload: "codex-40k" };
   });
 }
 
@@ -80,10 +80,33 @@ describe("soak summary", () => {
 
   it("fits the least-squares line through scattered points", () => {
     // Second half at 0, 1, 2, 3 minutes (relative): 150, 152, 151, 153 MB → slope 4 / 5 = 0.8 MB/min.
-    const samples = [100, 110, 120, 130, 150, 152, 151, 153].map((mb, i) => ({ elapsedMs: i * 60_000, rss: mb * MiB, peakRss: 160 * MiB }));
+    const samples = [100, 110, 120, 130, 150, 152, 151, 153].map((mb, i) => ({
+      elapsedMs: i * 60_000,
+      rss: mb * MiB,
+      peakRss: 160 * MiB,
+      workload: "chat-1k",
+    }));
     const s = soakSummary(samples);
     expect(s.driftMbPerMin).toBeCloseTo(0.8, 12);
     expect(s.secondHalfGrowthMb).toBe(3);
+  });
+
+  it("takes each workload's own line: workloads that settle at different levels are not drift, one that grows is", () => {
+    // codex-40k settles at 230 MB and chat-1k at 280 MB, taking turns; a line through all of them would tilt.
+    const turns = (chat: (i: number) => number) =>
+      Array.from({ length: 12 }, (_, i) => ({
+        elapsedMs: (i + 1) * 30_000,
+        rss: (i % 2 === 0 ? 230 : chat(i)) * MiB,
+        peakRss: 300 * MiB,
+        workload: i % 2 === 0 ? "codex-40k" : "chat-1k",
+      }));
+    const flat = soakSummary(turns(() => 280));
+    expect(flat.driftMbPerMin).toBe(0);
+    expect(flat.secondHalfGrowthMb).toBe(0);
+    // chat-1k gaining 1 MB a minute (one chat slice a minute) in the second half: samples 7, 9, 11 at 283, 284, 285.
+    const growing = soakSummary(turns((i) => 280 + (i - 1) / 2));
+    expect(growing.driftMbPerMin).toBeCloseTo(1, 12);
+    expect(growing.secondHalfGrowthMb).toBe(2);
   });
 
   it("with an odd count, the middle sample belongs to the second half", () => {

@@ -262,11 +262,13 @@ export interface SoakSummary {
   peakRss: number;
   /**
    * Least-squares slope of RSS against time over the second half of the samples (MB per
-   * minute); NaN with fewer than 2 samples there. The first half is left out: the heap and
-   * the caches still fill up while load begins.
+   * minute), taken per workload and the highest of them; NaN when no workload has 2 samples
+   * there. The first half is left out: the heap and the caches still fill up while load
+   * begins. Per workload because each settles at a level of its own (chat-1k tens of MB above
+   * codex-40k): a line through workloads taking turns would tilt with their order.
    */
   driftMbPerMin: number;
-  /** The second half's last RSS minus its first (MB); NaN with fewer than 2 samples there. */
+  /** Per workload, its last RSS in the second half minus its first there (MB); the highest of them, NaN as above. */
   secondHalfGrowthMb: number;
 }
 
@@ -297,23 +299,27 @@ function slope(xs: readonly number[], ys: readonly number[]): number {
  * Summarises one target's soak samples (in time order). The second half is the samples from
  * index floor(n / 2) on, so with an odd count the middle sample belongs to both halves.
  */
-export function soakSummary(samples: readonly Pick<SoakSample, "elapsedMs" | "rss" | "peakRss">[]): SoakSummary {
+export function soakSummary(samples: readonly Pick<SoakSample, "elapsedMs" | "rss" | "peakRss" | "workload">[]): SoakSummary {
   const n = samples.length;
-  const second = samples.slice(Math.floor(n / 2));
-  const enough = second.length >= 2;
+  const byWorkload = new Map<string, Array<Pick<SoakSample, "elapsedMs" | "rss">>>();
+  for (const s of samples.slice(Math.floor(n / 2))) byWorkload.set(s.workload, [...(byWorkload.get(s.workload) ?? []), s]);
+  const settled = [...byWorkload.values()].filter((w) => w.length >= 2);
+  const highest = (xs: number[]): number => (xs.length === 0 ? Number.NaN : Math.max(...xs));
   return {
     samples: n,
     firstRss: samples[0]?.rss ?? Number.NaN,
     endRss: samples[n - 1]?.rss ?? Number.NaN,
     maxRss: n > 0 ? Math.max(...samples.map((s) => s.rss)) : Number.NaN,
     peakRss: samples[n - 1]?.peakRss ?? Number.NaN,
-    driftMbPerMin: enough
-      ? slope(
-          second.map((s) => s.elapsedMs / 60_000),
-          second.map((s) => s.rss / MB),
-        )
-      : Number.NaN,
-    secondHalfGrowthMb: enough ? (second[second.length - 1]!.rss - second[0]!.rss) / MB : Number.NaN,
+    driftMbPerMin: highest(
+      settled.map((w) =>
+        slope(
+          w.map((s) => s.elapsedMs / 60_000),
+          w.map((s) => s.rss / MB),
+        ),
+      ),
+    ),
+    secondHalfGrowthMb: highest(settled.map((w) => (w[w.length - 1]!.rss - w[0]!.rss) / MB)),
   };
 }
 
