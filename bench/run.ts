@@ -345,7 +345,7 @@ async function soak(stack: Stack, settings: Settings, soakMs: number, idle: Read
 async function reportSoak(reports: readonly SoakReport[], common: Record<string, unknown>, outFile: string): Promise<number> {
   for (const r of reports) process.stdout.write(`\nSoak: ${r.target} (memory after each slice; peak: the kernel's high-water mark)\n${soakTable(r.samples)}\n`);
   process.stdout.write(
-    `\nSoak summary (drift: least-squares slope of RSS over the second half of the samples; growth: its last RSS minus its first)\n` +
+    `\nSoak summary (drift: per workload, the least-squares slope of RSS over the second half of the samples, the highest; growth: likewise, last minus first)\n` +
       `${soakSummaryTable(reports)}\n`,
   );
   const errors = soakErrorReport(reports);
