@@ -192,13 +192,19 @@ export function codexCompletedOutputRewriter(): EventRewriter {
   };
 }
 
-const meterTriggerBuffers = new Map<UpstreamProtocol, readonly Buffer[]>();
+/** How a relay finds the events a protocol's meter acts on: by byte patterns, or by event names. */
+type MeterTriggers = { kind: "bytes"; patterns: readonly Buffer[] } | { kind: "names"; names: readonly Buffer[] };
 
-/** The meter's byte patterns as Buffer views, made once per protocol: Buffer.includes takes Buffers. */
-function meterTriggers(protocol: UpstreamProtocol): readonly Buffer[] {
+const meterTriggerBuffers = new Map<UpstreamProtocol, MeterTriggers>();
+
+/** The meter's triggers as Buffers, made once per protocol: Buffer's search and compare take Buffers. */
+function meterTriggers(protocol: UpstreamProtocol): MeterTriggers {
   let triggers = meterTriggerBuffers.get(protocol);
   if (!triggers) {
-    triggers = METERS[protocol].triggers.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength));
+    const meter = METERS[protocol];
+    triggers = meter.triggerEvents
+      ? { kind: "names", names: meter.triggerEvents.map((n) => Buffer.from(n)) }
+      : { kind: "bytes", patterns: meter.triggers.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength)) };
     meterTriggerBuffers.set(protocol, triggers);
   }
   return triggers;
@@ -245,6 +251,44 @@ function triggeredEvents(span: Buffer, triggers: readonly Buffer[]): Buffer[] {
   }
   starts.sort((a, b) => a - b);
   return starts.map((start) => span.subarray(start, nextEventBoundary(span, start + 1)));
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const EVENT_FIELD = Buffer.from("event:");
+
+/** Whether the line `span[start, end)` is an `event:` line naming one of `names` (a prefix is enough). */
+function namesEvent(span: Buffer, start: number, end: number, names: readonly Buffer[]): boolean {
+  if (end - start < EVENT_FIELD.length || span.compare(EVENT_FIELD, 0, EVENT_FIELD.length, start, start + EVENT_FIELD.length) !== 0) return false;
+  let at = start + EVENT_FIELD.length;
+  if (span[at] === 0x20) at++;
+  return names.some((name) => end - at >= name.length && span.compare(name, 0, name.length, at, at + name.length) === 0);
+}
+
+/**
+ * The events of `span` (whole events) whose `event:` line names one of `names`, in stream order,
+ * as views: for a meter that acts on events by name (ProtocolMeter.triggerEvents), found line by
+ * line, so a big event's data line is skipped over, never searched.
+ */
+function namedEvents(span: Buffer, names: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  let named = false;
+  for (let i = 0; i < span.length;) {
+    let j = span.indexOf(LF, i);
+    if (j === -1) j = span.length;
+    const end = j > i && span[j - 1] === CR ? j - 1 : j;
+    if (end === i) {
+      if (named) out.push(span.subarray(start, j + 1));
+      named = false;
+      start = j + 1;
+    } else if (!named && span[i] === 0x65 && namesEvent(span, i, end, names)) {
+      named = true;
+    }
+    i = j + 1;
+  }
+  if (named) out.push(span.subarray(start));
+  return out;
 }
 
 function isJson(text: string): boolean {
@@ -330,7 +374,8 @@ export async function relayStream(
       if (out) await write(out);
       return;
     }
-    for (const event of triggeredEvents(span, triggers)) observeSpan(event);
+    const metered = triggers.kind === "names" ? namedEvents(span, triggers.names) : triggeredEvents(span, triggers.patterns);
+    for (const event of metered) observeSpan(event);
     await write(stripped ? stripBytes(span, stripped) : span);
   };
   try {

@@ -138,6 +138,12 @@ export interface ProtocolMeter {
    * skip decoding any event that contains none of them.
    */
   readonly triggers: readonly Uint8Array[];
+  /**
+   * Set when the meter acts on events by their `event:` name alone: the names (a prefix is
+   * enough) whose lines `triggers` are. A relay may then tell a trigger event by its `event:`
+   * line without searching the rest of it, which for a Responses terminal event is tens of KB.
+   */
+  readonly triggerEvents?: readonly string[];
   createStreamMeter(): StreamMeter;
   /**
    * The members of an event's data the StreamMeter reads (`true`: a member's whole value). A relay

@@ -24,7 +24,7 @@ import type { Usage } from "../../canonical/usage.js";
 import { emptyUsage } from "../../canonical/usage.js";
 import type { InboundEvent, ProtocolMeter, StreamMeter } from "../codec.js";
 import { isRecord, tryParseJson } from "../common/guards.js";
-import { eventLineTriggers, tokenCount } from "../common/metering.js";
+import { eventNameTriggers, tokenCount } from "../common/metering.js";
 import type { AnthropicUsage } from "./wire.js";
 
 /** Raw Anthropic counters as last reported; fields absent in an update keep their value. */
@@ -127,7 +127,7 @@ class AnthropicStreamMeter implements StreamMeter {
 }
 
 export const anthropicMeter: ProtocolMeter = {
-  triggers: eventLineTriggers("message_", "error"),
+  ...eventNameTriggers("message_", "error"),
   createStreamMeter: () => new AnthropicStreamMeter(),
   usageFromJson: anthropicUsageFromJson,
 };

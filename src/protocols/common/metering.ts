@@ -16,3 +16,8 @@ export function byteTriggers(...texts: string[]): Uint8Array[] {
 export function eventLineTriggers(...names: string[]): Uint8Array[] {
   return byteTriggers(...names.flatMap((n) => [`event: ${n}`, `event:${n}`]));
 }
+
+/** A meter's triggers when it acts on events by their names alone (ProtocolMeter.triggerEvents). */
+export function eventNameTriggers(...names: string[]): { triggers: Uint8Array[]; triggerEvents: string[] } {
+  return { triggers: eventLineTriggers(...names), triggerEvents: names };
+}

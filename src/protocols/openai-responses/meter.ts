@@ -22,7 +22,7 @@ import type { Usage } from "../../canonical/usage.js";
 import { emptyUsage } from "../../canonical/usage.js";
 import type { InboundEvent, ProtocolMeter, StreamMeter } from "../codec.js";
 import { isRecord, tryParseJson } from "../common/guards.js";
-import { eventLineTriggers, tokenCount } from "../common/metering.js";
+import { eventNameTriggers, tokenCount } from "../common/metering.js";
 
 /** Undefined when `raw` is not a usage object (a failed response may carry `usage: null`). */
 export function readResponsesUsage(raw: unknown): Usage | undefined {
@@ -81,7 +81,7 @@ class ResponsesStreamMeter implements StreamMeter {
 }
 
 export const responsesMeter: ProtocolMeter = {
-  triggers: eventLineTriggers("response.completed", "response.done", "response.incomplete", "response.failed", "error"),
+  ...eventNameTriggers("response.completed", "response.done", "response.incomplete", "response.failed", "error"),
   createStreamMeter: () => new ResponsesStreamMeter(),
   // What ResponsesStreamMeter.observe reads: the type, a bare error's `error`/`message`, the response's usage and error.
   eventMembers: { type: true, error: true, message: true, response: { usage: true, error: true } },
