@@ -8,8 +8,6 @@ import type { ConfigFile } from "./config/schema.js";
 import { applyBootstrap } from "./config/bootstrap.js";
 import { openStore, resolveDatabaseLocation } from "./storage/open-store.js";
 import { LOCAL_CHANGE_FEED, type ChangeFeed, type ChangeNotice, type Store } from "./storage/ports.js";
-import { PgChangeFeed } from "./storage/sql/pg-change-feed.js";
-import { RedisChangeFeed } from "./storage/redis/change-feed.js";
 import { UsageRecorder } from "./governance/usage-recorder.js";
 import { KeyUseRecorder } from "./governance/key-use.js";
 import { SecretSetupError, checkMasterKeyEnv, loadKeyring } from "./governance/secrets.js";
@@ -24,8 +22,6 @@ import { randomUUID } from "node:crypto";
 import { createLocalKeyHealth, type KeyHealthEngine } from "./routing/key-health.js";
 import { keyEventHandler } from "./routing/key-health-events.js";
 import type { KeyStateBus } from "./routing/key-state-bus.js";
-import { createRedisKeyStateBus } from "./storage/redis/key-state-bus.js";
-import { connectRedisMeter } from "./storage/redis/meter.js";
 import type { Meter } from "./governance/counters.js";
 import { MemoryCounters } from "./governance/counters-memory.js";
 import { FallbackMeter } from "./governance/fallback-meter.js";
@@ -97,10 +93,13 @@ export async function openConfiguredStore(config: ConfigFile): Promise<Store> {
 /**
  * The change feed for this configuration: Redis pub/sub when `redis_url` is set, else
  * PostgreSQL LISTEN/NOTIFY on a PostgreSQL database, else none (SQLite is one node).
+ * The Redis and PostgreSQL clients are loaded only when configured: a gateway on SQLite
+ * never holds their code (a few MB of heap every full collection marks).
  */
-export function openChangeFeed(config: ConfigFile, logger: Pick<Logger, "warn">, node: string = randomUUID()): ChangeFeed {
+export async function openChangeFeed(config: ConfigFile, logger: Pick<Logger, "warn">, node: string = randomUUID()): Promise<ChangeFeed> {
   const channel = config.cluster.channel;
   if (config.redis_url) {
+    const { RedisChangeFeed } = await import("./storage/redis/change-feed.js");
     return new RedisChangeFeed({
       url: config.redis_url,
       channel,
@@ -110,6 +109,7 @@ export function openChangeFeed(config: ConfigFile, logger: Pick<Logger, "warn">,
   }
   const location = resolveDatabaseLocation(config.database_url, resolve(config.data_dir));
   if (location.kind === "postgres") {
+    const { PgChangeFeed } = await import("./storage/sql/pg-change-feed.js");
     return new PgChangeFeed({
       url: location.url,
       channel,
@@ -137,6 +137,7 @@ export async function openMeter(config: ConfigFile, env: NodeJS.ProcessEnv, logg
   if (engine === "memory") return { meter: new MemoryCounters(), close: () => Promise.resolve() };
   if (!config.redis_url) throw new Error("governance.counters is 'redis' but redis_url is not set");
   let warned = false;
+  const { connectRedisMeter } = await import("./storage/redis/meter.js");
   const redis = connectRedisMeter(config.redis_url, {
     prefix: `${env.SWITCHYARD_REDIS_PREFIX ?? "switchyard:"}meter:`,
     commandTimeoutMs: Math.max(g.counters_timeout_ms * 4, 1000),
@@ -223,7 +224,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const applyChange = async (notice: ChangeNotice): Promise<void> => {
       await Promise.all([principals.invalidate(notice), isCatalogChange(notice) ? reloadCatalog() : undefined]);
     };
-    const changeFeed = (feed = openChangeFeed(config, logger));
+    const changeFeed = (feed = await openChangeFeed(config, logger));
     await changeFeed.start({
       change: (notice) => {
         applyChange(notice).catch((err: Error) => {
@@ -277,7 +278,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const transport = createUpstreamHttp();
     const usageRecorder = new UsageRecorder(store.usage, logger, { charging: { debited: (w) => billing.debited(w) } });
     // Key health: local state per key; in a cluster, transitions travel over Redis so every node drops a dead key.
-    bus = config.redis_url ? createRedisKeyStateBus({ url: config.redis_url, node, logger, prefix: env.SWITCHYARD_REDIS_PREFIX }) : undefined;
+    bus = config.redis_url
+      ? (await import("./storage/redis/key-state-bus.js")).createRedisKeyStateBus({ url: config.redis_url, node, logger, prefix: env.SWITCHYARD_REDIS_PREFIX })
+      : undefined;
     const h = config.routing.health;
     const keyHealth = createLocalKeyHealth({
       settings: {

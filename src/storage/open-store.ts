@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Sqlite from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from "kysely";
-import pg from "pg";
+import type { CustomTypesConfig } from "pg";
 import { StoreError, type Store } from "./ports.js";
 import type { Database } from "./sql/schema.js";
 import { SqlStore } from "./sql/sql-store.js";
@@ -36,7 +36,7 @@ export function openStore(opts: OpenStoreOptions): Promise<Store> {
 /** Like openStore, typed as the SQL implementation for storage-internal callers and tests. */
 export async function openSqlStore(opts: OpenStoreOptions): Promise<SqlStore> {
   const location = resolveDatabaseLocation(opts.databaseUrl, opts.dataDir);
-  return location.kind === "sqlite" ? openSqlite(location.file) : openPostgres(location.url, opts);
+  return location.kind === "sqlite" ? openSqlite(location.file) : await openPostgres(location.url, opts);
 }
 
 export function resolveDatabaseLocation(databaseUrl: string | undefined, dataDir: string): DatabaseLocation {
@@ -100,8 +100,13 @@ function preparedOnce(database: Sqlite.Database): SqliteDatabase {
   };
 }
 
-function openPostgres(url: string, opts: OpenStoreOptions): SqlStore {
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolMax ?? 10, types: pgTypes });
+/** pg is loaded only for a PostgreSQL database: a gateway on SQLite never holds its code. */
+async function openPostgres(url: string, opts: OpenStoreOptions): Promise<SqlStore> {
+  const { default: pg } = await import("pg");
+  const types: CustomTypesConfig = {
+    getTypeParser: (id, format) => (id === pg.types.builtins.INT8 && format !== "binary" ? parseInt8 : pg.types.getTypeParser(id, format)),
+  };
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolMax ?? 10, types });
   pool.on("error", opts.onPoolError ?? (() => undefined));
   return new SqlStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), "postgres");
 }
@@ -119,7 +124,3 @@ export function parseInt8(text: string): number {
   }
   return value;
 }
-
-const pgTypes: pg.CustomTypesConfig = {
-  getTypeParser: (id, format) => (id === pg.types.builtins.INT8 && format !== "binary" ? parseInt8 : pg.types.getTypeParser(id, format)),
-};
