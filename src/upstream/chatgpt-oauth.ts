@@ -21,7 +21,6 @@
  *   skipped by routing); a timeout or 5xx from the token endpoint is transient: the attempt
  *   fails over, and the refresh is tried again with backoff.
  */
-import { request } from "undici";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { applyRefreshReply, codexTokenMeta, parseCodexAuth, serializeCodexAuth, type CodexTokenSet } from "./codex-auth.js";
@@ -127,20 +126,21 @@ export async function requestRefresh(settings: OAuthSettings, refreshToken: stri
   let status: number;
   let text: string;
   try {
-    const res = await request(settings.tokenUrl, {
+    // Node's own fetch: a refresh is rare, and the gateway need not load undici's fetch for it.
+    const res = await fetch(settings.tokenUrl, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/json" },
       body: JSON.stringify({ client_id: settings.clientId, grant_type: "refresh_token", refresh_token: refreshToken, scope: "openid profile email" }),
       signal: AbortSignal.timeout(settings.timeoutMs),
-      headersTimeout: settings.timeoutMs,
-      bodyTimeout: settings.timeoutMs,
     });
-    status = res.statusCode;
-    text = await res.body.text();
+    status = res.status;
+    text = await res.text();
   } catch (err) {
     const e = err as Error;
     const timeout = e.name === "TimeoutError" || e.name === "AbortError" || /timeout/i.test(e.message);
-    throw new TokenEndpointError(false, timeout ? "timeout" : "network", `token endpoint ${timeout ? "timed out" : "unreachable"}: ${e.message}`);
+    // fetch says only "fetch failed"; what failed (ECONNREFUSED, a reset) is its cause.
+    const cause = e.cause instanceof Error ? `: ${e.cause.message}` : "";
+    throw new TokenEndpointError(false, timeout ? "timeout" : "network", `token endpoint ${timeout ? "timed out" : "unreachable"}: ${e.message}${cause}`);
   }
   let body: unknown;
   try {
