@@ -94,7 +94,7 @@ export async function openConfiguredStore(config: ConfigFile): Promise<Store> {
  * The change feed for this configuration: Redis pub/sub when `redis_url` is set, else
  * PostgreSQL LISTEN/NOTIFY on a PostgreSQL database, else none (SQLite is one node).
  * The Redis and PostgreSQL clients are loaded only when configured: a gateway on SQLite
- * never holds their code (a few MB of heap every full collection marks).
+ * never holds their code (about 1 MB of heap, which every full collection marks).
  */
 export async function openChangeFeed(config: ConfigFile, logger: Pick<Logger, "warn">, node: string = randomUUID()): Promise<ChangeFeed> {
   const channel = config.cluster.channel;
