@@ -152,7 +152,8 @@ describe("projectFields", () => {
     fc.assert(
       fc.property(object, fc.boolean(), (value, spaced) => {
         const text = JSON.stringify(value, null, spaced ? 1 : undefined);
-        expect(JSON.parse(projectFields(Buffer.from(text), tree)!)).toEqual(pick(value, tree));
+        // Against the text's own parse, not `value`: the text has no -0 (JSON.stringify writes it as 0).
+        expect(JSON.parse(projectFields(Buffer.from(text), tree)!)).toEqual(pick(JSON.parse(text), tree));
       }),
     );
   });
