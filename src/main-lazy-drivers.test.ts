@@ -4,6 +4,7 @@
  * their code, which every full collection of its heap would otherwise mark.
  */
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -28,7 +29,13 @@ async function loadedPackages(yaml: string): Promise<string[]> {
   await writeFile(configPath, `server: { host: 127.0.0.1, port: 0 }\nlog_level: silent\ndata_dir: ${dir}\n${yaml}`);
   const child = spawn(process.execPath, [VITE_NODE, join(ROOT, "src/testing/loaded-packages-probe.ts"), configPath], {
     cwd: ROOT,
-    env: { ...process.env, SWITCHYARD_DATA_DIR: dir, SWITCHYARD_ADMIN_TOKEN: `lazy-drivers-admin-token-${"x".repeat(24)}` },
+    env: {
+      ...process.env,
+      SWITCHYARD_DATA_DIR: dir,
+      SWITCHYARD_ADMIN_TOKEN: `lazy-drivers-admin-token-${"x".repeat(24)}`,
+      // Its own Redis keys and channels: other test files' gateways share the server.
+      SWITCHYARD_REDIS_PREFIX: `lazy-drivers-${randomUUID()}:`,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -49,7 +56,9 @@ describe("database and Redis clients are loaded only when configured", () => {
   });
 
   it("with redis_url, the Redis client is loaded (and still not pg)", async () => {
-    const loaded = await loadedPackages(`redis_url: ${REDIS}\ngovernance: { counters: memory }\ncluster: { channel: lazy-drivers-test }\n`);
+    const loaded = await loadedPackages(
+      `redis_url: ${REDIS}\ngovernance: { counters: memory }\ncluster: { channel: lazy_drivers_${randomUUID().replaceAll("-", "")} }\n`,
+    );
     expect(loaded).toContain("ioredis");
     expect(loaded).not.toContain("pg");
   });

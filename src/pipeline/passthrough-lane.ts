@@ -287,7 +287,6 @@ function namedEvents(span: Buffer, names: readonly Buffer[]): Buffer[] {
     }
     i = j + 1;
   }
-  if (named) out.push(span.subarray(start));
   return out;
 }
 
