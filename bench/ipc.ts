@@ -1,16 +1,23 @@
 /**
  * What the runner and its child processes say to each other over the Node IPC
  * channel, and the child side of it. Each child announces `ready` once it
- * serves, then answers calls; every child answers `cpu` with its own CPU time,
- * which is how the runner charges CPU per request to each process.
+ * serves, then answers calls; every child answers `cpu` with its own CPU time
+ * and collection pauses, which is how the runner charges CPU (and the share of it
+ * spent collecting) per request to each process.
  */
 import { readFile } from "node:fs/promises";
+import { PerformanceObserver } from "node:perf_hooks";
 import type { LoadResult, LoadSpec } from "./load.js";
 
 export interface CpuSample {
   /** process.cpuUsage(): user + system microseconds, all threads of the process. */
   userUs: number;
   systemUs: number;
+  /**
+   * Microseconds of garbage-collection pauses since the child began watching ({@link watchCollections}):
+   * the atomic pauses only, not the incremental marking steps V8 interleaves with the program.
+   */
+  gcPauseUs: number;
 }
 
 /** Resident memory of a process (bytes); `peakRss` is the kernel's high-water mark since start (NaN where unknown). */
@@ -46,9 +53,25 @@ function isCall(m: unknown): m is CallMessage {
   return typeof m === "object" && m !== null && (m as { type?: unknown }).type === "call";
 }
 
+let gcPauseUs = 0;
+let watching: PerformanceObserver | undefined;
+
+/**
+ * Starts adding up this process's collection pauses (Node's `gc` performance entries). The
+ * entries arrive in batches after the pauses, so a sample can miss the last few
+ * milliseconds' worth; over a measured window of seconds that is noise.
+ */
+export function watchCollections(): void {
+  if (watching) return;
+  watching = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcPauseUs += entry.duration * 1000;
+  });
+  watching.observe({ entryTypes: ["gc"] });
+}
+
 export function cpuSample(): CpuSample {
   const u = process.cpuUsage();
-  return { userUs: u.user, systemUs: u.system };
+  return { userUs: u.user, systemUs: u.system, gcPauseUs };
 }
 
 /** The peak comes from Linux's VmHWM; read only between phases, never while load runs. */
@@ -71,6 +94,7 @@ export function serveChild(url: string, handlers: Handlers, stop: () => Promise<
   const send = process.send?.bind(process);
   if (!send) throw new Error("this module runs as a child of bench/run.js (no IPC channel)");
   const all: Handlers = { cpu: cpuSample, memory: memorySample, ...handlers };
+  watchCollections();
 
   process.on("message", (m: unknown) => {
     if (!isCall(m)) return;

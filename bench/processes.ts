@@ -147,3 +147,7 @@ export class BenchChild {
 export function cpuDeltaUs(before: CpuSample, after: CpuSample): number {
   return after.userUs - before.userUs + (after.systemUs - before.systemUs);
 }
+
+export function gcDeltaUs(before: CpuSample, after: CpuSample): number {
+  return after.gcPauseUs - before.gcPauseUs;
+}

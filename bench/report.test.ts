@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { compare, comparisonTable, representative, soakSummary, soakSummaryTable, type Measurement } from "./report.js";
 import type { TargetName } from "./settings.js";
 
-function m(target: TargetName, round: number, cpuUs: number, p50 = 10): Measurement {
+function m(target: TargetName, round: number, cpuUs: number, p50 = 10, gcUs = 0): Measurement {
   const latency = { count: 1000, p50, p90: p50, p99: p50 * 2, max: p50 * 3, mean: p50 };
   return {
     phase: "chat-1k c32",
@@ -13,6 +13,7 @@ function m(target: TargetName, round: number, cpuUs: number, p50 = 10): Measurem
     load: { ok: 1000, errors: 0, errorKinds: {}, errorSamples: [], elapsedMs: 1000, latency, firstByte: latency, responseBytes: 0 },
     reqPerSec: 1000,
     proxyCpuUsPerReq: cpuUs,
+    proxyGcUsPerReq: gcUs,
     proxyCoreBusy: 0.5,
     driverCoreBusy: 0.5,
     mockCpuUsPerReq: 1,
@@ -31,6 +32,24 @@ describe("bench report over rounds", () => {
     expect(c!.cpuPerReq).toBeCloseTo(1.2, 10);
     expect(c!.extraCpuUsPerReq).toBe(40);
     expect(comparisonTable([c!])).toContain("1.10 1.20 1.50");
+  });
+
+  it("says how much of the extra CPU went to collection pauses, as the median of the rounds' differences", () => {
+    const ms = [
+      m("baseline", 1, 100, 10, 10),
+      m("switchyard", 1, 200, 10, 30),
+      m("baseline", 2, 100, 10, 20),
+      m("switchyard", 2, 200, 10, 70),
+      m("baseline", 3, 100, 10, 10),
+      m("switchyard", 3, 200, 10, 50),
+    ];
+    const [c] = compare(ms);
+    // Differences 20, 50, 40: the median is 40, not 60 - 13.3 from the means.
+    expect(c!.extraGcUsPerReq).toBe(40);
+    expect(c!.extraCpuUsPerReq).toBe(100);
+    const printed = comparisonTable([c!]);
+    expect(printed).toContain("of it GC µs");
+    expect(printed).toMatch(/c32\s.*\s100\s+40\s/);
   });
 
   it("keeps the round of median CPU as each target's representative", () => {

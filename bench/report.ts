@@ -13,6 +13,8 @@ export interface Measurement {
   reqPerSec: number;
   /** CPU time of the proxy under test per answered request (µs). */
   proxyCpuUsPerReq: number;
+  /** Of that, time in garbage-collection pauses (µs; incremental marking steps not included). */
+  proxyGcUsPerReq: number;
   /** Share of its core the proxy under test used (0..1). */
   proxyCoreBusy: number;
   /** Share of the other core the load generator + mock used (0..1); near 1 means the driver, not the proxy, limited throughput. */
@@ -49,6 +51,8 @@ export interface Comparison {
   cpuPerReqByRound: number[];
   /** The target's CPU per request minus the reference's (µs), median over rounds: against the baseline, the gateway's own work. */
   extraCpuUsPerReq: number;
+  /** The target's collection pauses per request minus the reference's (µs), median over rounds: how much of the extra CPU is collection. */
+  extraGcUsPerReq: number;
 }
 
 const median = (xs: readonly number[]): number => {
@@ -87,12 +91,14 @@ export function compare(measurements: readonly Measurement[], target: TargetName
     if (!b || !s) continue;
     const ratios: number[] = [];
     const extras: number[] = [];
+    const gcExtras: number[] = [];
     for (const round of [...new Set(measurements.map((m) => m.round))].sort((x, y) => x - y)) {
       const rb = measurements.find((m) => m.phase === phase && m.target === reference && m.round === round);
       const rs = measurements.find((m) => m.phase === phase && m.target === target && m.round === round);
       if (!rb || !rs) continue;
       ratios.push(rs.proxyCpuUsPerReq / rb.proxyCpuUsPerReq);
       extras.push(rs.proxyCpuUsPerReq - rb.proxyCpuUsPerReq);
+      gcExtras.push(rs.proxyGcUsPerReq - rb.proxyGcUsPerReq);
     }
     out.push({
       phase,
@@ -107,6 +113,7 @@ export function compare(measurements: readonly Measurement[], target: TargetName
       cpuPerReq: median(ratios),
       cpuPerReqByRound: ratios,
       extraCpuUsPerReq: median(extras),
+      extraGcUsPerReq: median(gcExtras),
     });
   }
   return out;
@@ -135,7 +142,22 @@ const ratio = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}x` : 
 
 export function measurementTable(ms: readonly Measurement[]): string {
   return table(
-    ["phase", "target", "req/s", "p50 ms", "p99 ms", "ttfb p50", "ttfb p99", "errors", "CPU µs/req", "RSS MB", "proxy core", "load+mock core", "others"],
+    [
+      "phase",
+      "target",
+      "req/s",
+      "p50 ms",
+      "p99 ms",
+      "ttfb p50",
+      "ttfb p99",
+      "errors",
+      "CPU µs/req",
+      "GC µs/req",
+      "RSS MB",
+      "proxy core",
+      "load+mock core",
+      "others",
+    ],
     ms.map((m) => [
       m.phase,
       m.target,
@@ -146,19 +168,20 @@ export function measurementTable(ms: readonly Measurement[]): string {
       m.stream ? fixed(m.load.firstByte.p99, 2) : "-",
       String(m.load.errors),
       fixed(m.proxyCpuUsPerReq, 0),
+      fixed(m.proxyGcUsPerReq, 0),
       fixed(m.rssAfter / MB, 0),
       pct(m.proxyCoreBusy),
       pct(m.driverCoreBusy),
       pct(m.othersBusy),
     ]),
-    ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+    ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
   );
 }
 
 export function comparisonTable(cs: readonly Comparison[]): string {
   const rounds = cs.some((c) => c.cpuPerReqByRound.length > 1);
   return table(
-    ["phase", "req/s", "p50", "p99", "ttfb +p50 ms", "ttfb +p99 ms", "CPU/req", "extra CPU µs/req", ...(rounds ? ["CPU/req by round"] : [])],
+    ["phase", "req/s", "p50", "p99", "ttfb +p50 ms", "ttfb +p99 ms", "CPU/req", "extra CPU µs/req", "of it GC µs", ...(rounds ? ["CPU/req by round"] : [])],
     cs.map((c) => [
       c.phase,
       ratio(c.throughput),
@@ -168,9 +191,10 @@ export function comparisonTable(cs: readonly Comparison[]): string {
       c.stream ? signed(c.addedFirstByteP99Ms) : "-",
       ratio(c.cpuPerReq),
       fixed(c.extraCpuUsPerReq, 0),
+      fixed(c.extraGcUsPerReq, 0),
       ...(rounds ? [c.cpuPerReqByRound.map((r) => r.toFixed(2)).join(" ")] : []),
     ]),
-    ["left", "right", "right", "right", "right", "right", "right", "right", "left"],
+    ["left", "right", "right", "right", "right", "right", "right", "right", "right", "left"],
   );
 }
 

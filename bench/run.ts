@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { buildWorkloadBody, clientHeaders } from "./agent-bodies.js";
 import type { LoadSpec } from "./load.js";
 import { machineBusyUs } from "./machine.js";
-import { BenchChild, type CorePlan, cpuDeltaUs, planCores } from "./processes.js";
+import { BenchChild, type CorePlan, cpuDeltaUs, gcDeltaUs, planCores } from "./processes.js";
 import {
   type Measurement,
   type MemoryReport,
@@ -288,6 +288,7 @@ async function measure(stack: Stack, settings: Settings, target: TargetName, w: 
     load,
     reqPerSec: load.ok / (load.elapsedMs / 1000),
     proxyCpuUsPerReq: proxyUs / answered,
+    proxyGcUsPerReq: gcDeltaUs(before[0]!, after[0]!) / answered,
     proxyCoreBusy: proxyUs / elapsedUs,
     driverCoreBusy: (mockUs + loadUs) / elapsedUs,
     mockCpuUsPerReq: mockUs / answered,
