@@ -10,7 +10,7 @@ import { emptyUsage } from "../src/canonical/usage.js";
 import type { ClientCodec, ClientProtocol, OutboundEvent, UpstreamCodec } from "../src/protocols/codec.js";
 import { newTranslationContext } from "../src/protocols/codec.js";
 import { CLIENT_CODECS, METERS, UPSTREAM_CODECS } from "../src/protocols/registry.js";
-import { patchBody, peekBody, readField, type PeekedBody } from "../src/pipeline/json-peek.js";
+import { parseJsonBytes, patchBody, peekBody, readField, type PeekedBody } from "../src/pipeline/json-peek.js";
 import { preparePassthroughBody } from "../src/pipeline/passthrough-lane.js";
 import type { UpstreamProtocol } from "../src/storage/ports.js";
 import { SseParser } from "../src/transport/sse.js";
@@ -26,7 +26,7 @@ export interface ConvertedRequest {
 
 /** Translate lane, request side: bytes → JSON → canonical → upstream JSON → bytes (as src/pipeline/translate-lane.ts does). */
 export function convertRequest(raw: Buffer, client: ClientCodec, upstream: UpstreamCodec): ConvertedRequest {
-  const canonical = client.decodeRequest(JSON.parse(raw.toString("utf8")));
+  const canonical = client.decodeRequest(parseJsonBytes(raw));
   const ctx = newTranslationContext(canonical.model, NOW);
   ctx.clientRequest = canonical;
   const body = upstream.encodeRequest({ ...canonical, stream: true, promptCacheKey: CACHE_KEY }, ctx);

@@ -1,7 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
 import type { MemberTree } from "../protocols/codec.js";
-import { patchBody, peekBody, projectFields, readArrayItems, readField } from "./json-peek.js";
+import { parseJsonBytes, patchBody, peekBody, projectFields, readArrayItems, readField } from "./json-peek.js";
 
 describe("peekBody", () => {
   it("finds top-level fields and ignores nested ones of the same name", () => {
@@ -169,5 +169,64 @@ describe("projectFields", () => {
   it("is undefined for what is not one object", () => {
     expect(projectFields(Buffer.from("[1]"), tree)).toBeUndefined();
     expect(projectFields(Buffer.from('{"type":1} x'), tree)).toBeUndefined();
+  });
+});
+
+describe("parseJsonBytes", () => {
+  /** What JSON.parse of the whole text does: the value, or the error's message. */
+  const outcome = (parse: () => unknown): { value: string } | { error: string } => {
+    try {
+      return { value: JSON.stringify(parse()) };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  };
+
+  it("equals JSON.parse of the decoded text for any JSON, compact or indented, taken apart down to every leaf", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.boolean(), (value, indent) => {
+        const text = JSON.stringify(value, null, indent ? 2 : undefined);
+        const parsed = parseJsonBytes(Buffer.from(text), 0);
+        // Same members in the same order, compared through the text: both sides write -0 as 0.
+        expect(JSON.stringify(parsed)).toBe(JSON.stringify(JSON.parse(text)));
+        expect(parsed).toEqual(JSON.parse(text));
+      }),
+    );
+  });
+
+  it("answers malformed text exactly as JSON.parse does: the same value or the same error", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.nat(), fc.constantFrom("", "}", "]", ",", '"', "x", " "), (value, at, insert) => {
+        const text = JSON.stringify(value);
+        const cut = at % (text.length + 1);
+        // One character replaced by another (or dropped): usually malformed, sometimes still valid.
+        const broken = text.slice(0, cut) + insert + text.slice(cut + 1);
+        expect(outcome(() => parseJsonBytes(Buffer.from(broken), 0))).toEqual(outcome(() => JSON.parse(broken)));
+      }),
+    );
+  });
+
+  it("keeps a repeated key at its first place with its last value, and __proto__ as a member, as JSON.parse does", () => {
+    const text = '{"a":1,"__proto__":{"x":1},"b":[{"c":2,"c":3}],"a":4}';
+    const parsed = parseJsonBytes(Buffer.from(text), 0) as Record<string, unknown>;
+    expect(JSON.stringify(parsed)).toBe(JSON.stringify(JSON.parse(text)));
+    expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype);
+    expect(Object.keys(parsed)).toEqual(["a", "__proto__", "b"]);
+  });
+
+  it("never decodes a big body as one string: JSON.parse only ever sees its members", () => {
+    // A Claude Code-sized body whose non-ASCII text decodes to over 65,536 UTF-16 units.
+    const tools = Array.from({ length: 40 }, (_, i) => ({ name: `tool_${i}`, description: `Outil n°${i}: 読み書きする ${"ça marche ".repeat(200)}` }));
+    const body = { model: "claude-opus-4-8", system: [{ type: "text", text: "Sé concis." }], tools, stream: true };
+    const bytes = Buffer.from(JSON.stringify(body));
+    expect(bytes.toString("utf8").length).toBeGreaterThan(65_536);
+    const parse = vi.spyOn(JSON, "parse");
+    try {
+      expect(parseJsonBytes(bytes)).toEqual(body);
+      const longest = Math.max(...parse.mock.calls.map(([text]) => String(text).length));
+      expect(longest).toBeLessThan(65_536);
+    } finally {
+      parse.mockRestore();
+    }
   });
 });

@@ -157,6 +157,59 @@ export function fieldBytes(buf: Uint8Array, body: PeekedBody, name: string): Buf
   return r ? Buffer.from(buf.buffer, buf.byteOffset + r.start, r.end - r.start) : undefined;
 }
 
+/**
+ * UTF-8 that decodes to more than 65,536 UTF-16 units makes a string V8 keeps in its
+ * large-object space, and Node 20 builds such a string about eight times slower per byte:
+ * the 77 KB Claude Code bench body took 1.1 ms to decode, its first 72 KB 0.18 ms
+ * (docs/architecture.md#measured-facts). Bytes below this always decode to fewer units.
+ */
+const WHOLE_DECODE_BELOW = 65_536;
+
+/**
+ * `JSON.parse(buf.toString("utf8"))`, with the same result and the same errors, but a big
+ * object or array is parsed member by member (element by element), so no decoded string
+ * crosses the size above unless a single string value does. `wholeBelow` is for tests.
+ */
+export function parseJsonBytes(buf: Buffer, wholeBelow: number = WHOLE_DECODE_BELOW): unknown {
+  if (buf.length >= wholeBelow) {
+    try {
+      const parsed = parseInParts(buf, wholeBelow);
+      if (parsed !== NOT_IN_PARTS) return parsed;
+    } catch {
+      // A malformed member: the whole parse below reports it, as JSON.parse of the whole would.
+    }
+  }
+  return JSON.parse(buf.toString("utf8"));
+}
+
+const NOT_IN_PARTS = Symbol("not in parts");
+
+function parseInParts(buf: Buffer, wholeBelow: number): unknown {
+  const i = skipWs(buf, 0);
+  if (buf[i] === LBRACE) {
+    const peek = peekBody(buf);
+    if (!peek) return NOT_IN_PARTS;
+    // fromEntries defines own properties, as JSON.parse does (a "__proto__" member stays data);
+    // the peek keeps a repeated key at its first place with its last value, as JSON.parse does.
+    return Object.fromEntries(Array.from(peek.fields, ([name, r]) => [name, parseJsonBytes(buf.subarray(r.start, r.end), wholeBelow)]));
+  }
+  if (buf[i] !== LBRACKET) return NOT_IN_PARTS;
+  const items: unknown[] = [];
+  let at = skipWs(buf, i + 1);
+  if (buf[at] === RBRACKET) return skipWs(buf, at + 1) === buf.length ? items : NOT_IN_PARTS;
+  for (;;) {
+    const end = skipValue(buf, at);
+    if (end < 0) return NOT_IN_PARTS;
+    items.push(parseJsonBytes(buf.subarray(at, end), wholeBelow));
+    at = skipWs(buf, end);
+    if (buf[at] === COMMA) {
+      at = skipWs(buf, at + 1);
+      continue;
+    }
+    return buf[at] === RBRACKET && skipWs(buf, at + 1) === buf.length ? items : NOT_IN_PARTS;
+  }
+}
+
 /** Parses one field's value (small values only: model, stream, keys). */
 export function readField(buf: Uint8Array, body: PeekedBody, name: string): unknown {
   const r = body.fields.get(name);

@@ -13,7 +13,7 @@ import { clientGone, stoppedBy } from "./stop.js";
 import type { ClientProtocol, MemberTree, TranslationWarning } from "../protocols/codec.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { errorInAnswer } from "../protocols/common/error-in-answer.js";
-import { patchBody, peekBody, projectFields, readField, type PeekedBody } from "./json-peek.js";
+import { parseJsonBytes, patchBody, peekBody, projectFields, readField, type PeekedBody } from "./json-peek.js";
 import { openingHoldMs, openStream, streamFailedEarly } from "./open-stream.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
 import type { SendOptions } from "./attempt.js";
@@ -70,7 +70,7 @@ export function preparePassthroughBody(
       const patch = instructions === undefined ? { instructions: "", ...set } : set;
       return { body: patchBody(raw, peek, patch), upstreamStreams: true, rewriter: codexCompletedOutputRewriter() };
     }
-    const parsed = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
+    const parsed = parseJsonBytes(raw) as Record<string, unknown>;
     const { body, warnings } = codexPassthroughPatch({ ...parsed, ...set });
     return { body: Buffer.from(JSON.stringify(body)), upstreamStreams: true, rewriter: codexCompletedOutputRewriter(), warnings };
   }

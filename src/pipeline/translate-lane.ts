@@ -21,6 +21,7 @@ import { frameSse } from "./render-error.js";
 import { stoppedBy } from "./stop.js";
 import type { Exchange } from "./exchange.js";
 import type { LaneDriver } from "./lane.js";
+import { parseJsonBytes } from "./json-peek.js";
 import type { ParsedBody } from "./request-body.js";
 import { SSE_HEADERS, sendJson, warningsHeader, writeAsync } from "./write-client.js";
 
@@ -30,7 +31,7 @@ const decoded = new WeakMap<ParsedBody, CanonicalRequest>();
 function canonicalOf(ex: Exchange, body: ParsedBody): CanonicalRequest {
   let req = decoded.get(body);
   if (!req) {
-    req = CLIENT_CODECS[ex.protocol].decodeRequest(JSON.parse(body.raw.toString("utf8")));
+    req = CLIENT_CODECS[ex.protocol].decodeRequest(parseJsonBytes(body.raw));
     decoded.set(body, req);
   }
   return req;
@@ -78,7 +79,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   if (!upstreamStreams) {
     let json: unknown;
     try {
-      json = JSON.parse((await response.bytes()).toString("utf8"));
+      json = parseJsonBytes(await response.bytes());
     } catch {
       attempt.finish("neutral");
       const stopped = stoppedBy(ex.signal);
