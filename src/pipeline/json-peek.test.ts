@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
 import type { MemberTree } from "../protocols/codec.js";
-import { parseJsonBytes, patchBody, peekBody, projectFields, readArrayItems, readField } from "./json-peek.js";
+import { parseJsonBytes, parseMembers, patchBody, peekBody, projectFields, readArrayItems, readField } from "./json-peek.js";
 
 describe("peekBody", () => {
   it("finds top-level fields and ignores nested ones of the same name", () => {
@@ -228,5 +228,47 @@ describe("parseJsonBytes", () => {
     } finally {
       parse.mockRestore();
     }
+  });
+});
+
+describe("parseMembers", () => {
+  const names = ["id", "output", "usage", "error", "type"];
+  const filler = fc.string({ minLength: 4000, maxLength: 6000, unit: "grapheme" });
+
+  /** What JSON.parse shows of `names`, in the order they are asked for. */
+  function pick(value: Record<string, unknown>): Record<string, unknown> {
+    return Object.fromEntries(names.filter((n) => Object.hasOwn(value, n)).map((n) => [n, value[n]]));
+  }
+
+  it("gives the named members as JSON.parse does, and nothing else, from a big object", () => {
+    const object = fc.record(
+      {
+        id: fc.jsonValue(),
+        output: fc.jsonValue(),
+        usage: fc.jsonValue(),
+        instructions: filler,
+        tools: fc.array(fc.jsonValue(), { maxLength: 4 }),
+        type: fc.jsonValue(),
+      },
+      { requiredKeys: ["instructions"] },
+    );
+    fc.assert(
+      fc.property(object, fc.boolean(), (value, spaced) => {
+        const text = JSON.stringify(value, null, spaced ? 2 : undefined);
+        const parsed = JSON.parse(text) as Record<string, unknown>;
+        expect(parseMembers(Buffer.from(text), names)).toEqual(pick(parsed));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it("parses a short object whole, and anything not one object as JSON.parse would", () => {
+    const short = '{"id":"r","instructions":"x","usage":{"input_tokens":1}}';
+    expect(parseMembers(Buffer.from(short), names)).toEqual(JSON.parse(short));
+    const big = `[${JSON.stringify("x".repeat(5000))}]`;
+    expect(parseMembers(Buffer.from(big), names)).toEqual(JSON.parse(big));
+    const broken = `{"id":"r","instructions":${JSON.stringify("x".repeat(5000))}`;
+    expect(() => parseMembers(Buffer.from(broken), names)).toThrow(SyntaxError);
+    expect(() => parseMembers(Buffer.from(`{"usage":{"input_tokens":1,},"pad":"${"x".repeat(5000)}"}`), names)).toThrow(SyntaxError);
   });
 });

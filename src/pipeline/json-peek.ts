@@ -182,6 +182,27 @@ export function parseJsonBytes(buf: Buffer, wholeBelow: number = WHOLE_DECODE_BE
   return JSON.parse(buf.toString("utf8"));
 }
 
+/** Objects shorter than this are parsed whole by {@link parseMembers}: one JSON.parse beats the scan plus a parse per member. */
+const MEMBERS_FROM = 4096;
+
+/**
+ * The members `names` of the JSON object in `buf`, each parsed as {@link parseJsonBytes} would,
+ * the rest only scanned for structure, never decoded or parsed. A short object, or bytes that
+ * are not a well-formed object at the top level, are parsed whole, so anything else still
+ * gives JSON.parse's result or error.
+ */
+export function parseMembers(buf: Buffer, names: readonly string[]): unknown {
+  if (buf.length < MEMBERS_FROM) return parseJsonBytes(buf);
+  const peek = peekBody(buf);
+  if (!peek) return parseJsonBytes(buf);
+  const picked: [string, unknown][] = [];
+  for (const name of names) {
+    const r = peek.fields.get(name);
+    if (r) picked.push([name, parseJsonBytes(buf.subarray(r.start, r.end))]);
+  }
+  return Object.fromEntries(picked);
+}
+
 const NOT_IN_PARTS = Symbol("not in parts");
 
 function parseInParts(buf: Buffer, wholeBelow: number): unknown {

@@ -7,13 +7,14 @@
 import { GatewayError } from "../canonical/errors.js";
 import { emptyUsage, type Usage } from "../canonical/usage.js";
 import type { UpstreamProtocol } from "../storage/ports.js";
-import { LazySseParser, sseData, sseFrame, undecodedData, type SseEvent } from "../transport/sse.js";
+import { LazySseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
 import { errorBody, frameSse, streamErrorEvents } from "./render-error.js";
 import { clientGone, stoppedBy } from "./stop.js";
-import type { ClientProtocol, MemberTree, TranslationWarning } from "../protocols/codec.js";
+import type { ClientProtocol, TranslationWarning } from "../protocols/codec.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { errorInAnswer } from "../protocols/common/error-in-answer.js";
-import { parseJsonBytes, patchBody, peekBody, projectFields, readField, type PeekedBody } from "./json-peek.js";
+import { parseJsonBytes, patchBody, peekBody, readField, type PeekedBody } from "./json-peek.js";
+import { SlimEvent } from "./slim-event.js";
 import { openingHoldMs, openStream, streamFailedEarly } from "./open-stream.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
 import type { SendOptions } from "./attempt.js";
@@ -299,33 +300,6 @@ function isJson(text: string): boolean {
   }
 }
 
-/** Below this an event's data is decoded whole for the meter: the projection's scan would cost about as much. */
-const SLIM_FROM_BYTES = 2048;
-
-/**
- * An event as the meter sees it: when it reads the data of a big one, it gets the members it
- * declared (ProtocolMeter.eventMembers) read off the bytes, not the whole event decoded and parsed.
- */
-class MeteredEvent implements SseEvent {
-  readonly event: string | undefined;
-  #data: string | undefined;
-
-  constructor(
-    private readonly source: SseEvent,
-    private readonly members: MemberTree,
-  ) {
-    this.event = source.event;
-  }
-
-  get data(): string {
-    if (this.#data === undefined) {
-      const bytes = undecodedData(this.source);
-      this.#data = (bytes && bytes.length >= SLIM_FROM_BYTES ? projectFields(bytes, this.members) : undefined) ?? this.source.data;
-    }
-    return this.#data;
-  }
-}
-
 function frameOf(ev: SseEvent): string {
   return ev.event !== undefined ? sseFrame(ev.event, ev.data) : sseData(ev.data);
 }
@@ -355,7 +329,7 @@ export async function relayStream(
     // Whole events only: a fresh parser per span needs no state across chunks.
     const parser = new LazySseParser();
     const events = [...parser.push(span), ...parser.end()];
-    for (const ev of events) observer.observe(members ? new MeteredEvent(ev, members) : ev);
+    for (const ev of events) observer.observe(members ? new SlimEvent(ev, members) : ev);
     return events;
   };
   const strip = rewrite?.strip;

@@ -13,7 +13,6 @@ import { newTranslationContext, type OutboundEvent } from "../protocols/codec.js
 import { CLIENT_CODECS, UPSTREAM_CODECS } from "../protocols/registry.js";
 import { foldStream } from "../protocols/common/fold-stream.js";
 import { errorInAnswer } from "../protocols/common/error-in-answer.js";
-import { SseParser } from "../transport/sse.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { speaksNatively } from "../routing/resolve-model.js";
 import { openingHoldMs, openStream, streamFailedEarly } from "./open-stream.js";
@@ -21,9 +20,21 @@ import { frameSse } from "./render-error.js";
 import { stoppedBy } from "./stop.js";
 import type { Exchange } from "./exchange.js";
 import type { LaneDriver } from "./lane.js";
-import { parseJsonBytes } from "./json-peek.js";
+import { parseJsonBytes, parseMembers } from "./json-peek.js";
+import { UpstreamEventReader } from "./slim-event.js";
 import type { ParsedBody } from "./request-body.js";
 import { SSE_HEADERS, sendJson, warningsHeader, writeAsync } from "./write-client.js";
+
+/** What errorInAnswer reads of an answer. */
+const ERROR_MEMBERS = ["error", "type"] as const;
+const withErrorMembers = new WeakMap<readonly string[], readonly string[]>();
+
+/** The members of a non-streamed answer this lane reads: the codec's and errorInAnswer's. */
+function answerMembers(decoded: readonly string[]): readonly string[] {
+  let names = withErrorMembers.get(decoded);
+  if (!names) withErrorMembers.set(decoded, (names = [...new Set([...decoded, ...ERROR_MEMBERS])]));
+  return names;
+}
 
 const decoded = new WeakMap<ParsedBody, CanonicalRequest>();
 
@@ -79,7 +90,8 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   if (!upstreamStreams) {
     let json: unknown;
     try {
-      json = parseJsonBytes(await response.bytes());
+      const raw = await response.bytes();
+      json = codec.responseMembers ? parseMembers(raw, answerMembers(codec.responseMembers)) : parseJsonBytes(raw);
     } catch {
       attempt.finish("neutral");
       const stopped = stoppedBy(ex.signal);
@@ -96,7 +108,8 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   }
 
   const decoder = codec.createStreamDecoder(ctx);
-  const parser = new SseParser();
+  // Events decoded one by one as the decoder reads them, the big response-level ones by the members it reads.
+  const parser = new UpstreamEventReader(codec.streamEventMembers);
   const usage = emptyUsage();
   if (!clientStreams) {
     const parts: StreamPart[] = [];

@@ -105,7 +105,17 @@ export interface UpstreamCodec {
   readonly supportsNonStream: boolean;
   encodeRequest(req: CanonicalRequest, ctx: TranslationContext): Record<string, unknown>;
   createStreamDecoder(ctx: TranslationContext): StreamDecoder;
+  /**
+   * Events (by their `event:` line) of which the stream decoder reads only some members: a lane
+   * may hand it such an event holding only those, read off the bytes. Absent: every event whole.
+   */
+  readonly streamEventMembers?: StreamEventMembers;
   decodeResponse(body: unknown, ctx: TranslationContext): CanonicalResponse;
+  /**
+   * The top-level members of a non-streamed answer decodeResponse reads: a lane may hand it an
+   * object holding only those. Absent: the whole answer.
+   */
+  readonly responseMembers?: readonly string[];
   /** Maps an upstream HTTP error (status + raw body text) to a GatewayError. */
   decodeError(status: number, body: string): GatewayError;
 }
@@ -129,6 +139,12 @@ export interface StreamMeter {
 /** Members of a JSON object, by name: `true` for a member's whole value, a tree for some members of an object value. */
 export interface MemberTree {
   readonly [name: string]: true | MemberTree;
+}
+
+/** Which events a reader reads only some members of, and which members. */
+export interface StreamEventMembers {
+  readonly events: ReadonlySet<string>;
+  readonly members: MemberTree;
 }
 
 /** How a protocol's answers are metered: streamed (through a StreamMeter) or as one JSON body. */

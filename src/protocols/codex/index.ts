@@ -23,7 +23,9 @@ export const codexUpstreamCodec: UpstreamCodec = {
   supportsNonStream: !streamsOnly("codex"),
   encodeRequest: encodeCodexRequest,
   createStreamDecoder: openaiResponsesUpstreamCodec.createStreamDecoder,
+  streamEventMembers: openaiResponsesUpstreamCodec.streamEventMembers,
   decodeResponse: openaiResponsesUpstreamCodec.decodeResponse,
+  responseMembers: openaiResponsesUpstreamCodec.responseMembers,
   decodeError: openaiResponsesUpstreamCodec.decodeError,
 };
 

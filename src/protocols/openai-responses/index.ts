@@ -8,8 +8,8 @@ import { decodeResponsesRequest } from "./decode-request.js";
 import { responsesDroppedFields } from "./dropped-fields.js";
 import { encodeResponsesRequest } from "./encode-request.js";
 import { decodeResponsesError, encodeResponsesError, encodeResponsesStreamError } from "./errors.js";
-import { decodeResponsesResponse, encodeResponsesResponse } from "./response.js";
-import { ResponsesStreamDecoder } from "./stream-decode.js";
+import { decodeResponsesResponse, encodeResponsesResponse, RESPONSE_MEMBERS } from "./response.js";
+import { RESPONSE_EVENT_MEMBERS, ResponsesStreamDecoder } from "./stream-decode.js";
 import { ResponsesStreamEncoder } from "./stream-encode.js";
 
 export const openaiResponsesClientCodec: ClientCodec = {
@@ -27,15 +27,17 @@ export const openaiResponsesUpstreamCodec: UpstreamCodec = {
   supportsNonStream: true,
   encodeRequest: encodeResponsesRequest,
   createStreamDecoder: (ctx) => new ResponsesStreamDecoder(ctx),
+  streamEventMembers: RESPONSE_EVENT_MEMBERS,
   decodeResponse: decodeResponsesResponse,
+  responseMembers: RESPONSE_MEMBERS,
   decodeError: decodeResponsesError,
 };
 
 export { decodeResponsesRequest } from "./decode-request.js";
 export { encodeResponsesRequest, effortFromBudget, ENCRYPTED_REASONING_INCLUDE } from "./encode-request.js";
-export { ResponsesStreamDecoder } from "./stream-decode.js";
+export { RESPONSE_EVENT_MEMBERS, ResponsesStreamDecoder } from "./stream-decode.js";
 export { ResponsesStreamEncoder } from "./stream-encode.js";
-export { decodeResponsesResponse, encodeResponsesResponse } from "./response.js";
+export { decodeResponsesResponse, encodeResponsesResponse, RESPONSE_MEMBERS } from "./response.js";
 export { decodeResponsesError, encodeResponsesError, encodeResponsesStreamError, errorEnvelope } from "./errors.js";
 export { validateResponsesStream } from "./validate.js";
 export { encodeUsage as encodeResponsesUsage } from "./usage.js";

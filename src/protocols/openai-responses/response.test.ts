@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { GatewayError } from "../../canonical/errors.js";
 import type { CanonicalResponse } from "../../canonical/response.js";
 import { foldStream } from "../common/fold-stream.js";
-import { openaiResponsesClientCodec, openaiResponsesUpstreamCodec } from "./index.js";
+import { openaiResponsesClientCodec, openaiResponsesUpstreamCodec, RESPONSE_MEMBERS } from "./index.js";
 import { decodeEvents, testCtx, upstreamTextStream } from "./test-support.js";
 
 const answer: CanonicalResponse = {
@@ -122,5 +122,41 @@ describe("error envelopes", () => {
     const limit = d(429, JSON.stringify({ error: { type: "usage_limit_reached", message: "limit", resets_in_seconds: 41.2 } }));
     expect(limit).toMatchObject({ kind: "rate_limit", code: "upstream_rejected", upstreamCode: "usage_limit_reached", headers: { "retry-after": "42" } });
     expect(d(502, "<html>bad gateway</html>")).toMatchObject({ kind: "upstream", message: "<html>bad gateway</html>" });
+  });
+});
+
+describe("RESPONSE_MEMBERS", () => {
+  /** The top-level members decodeResponse reads of `body`, and what it makes of it (or the error it throws). */
+  function reads(body: Record<string, unknown>): { read: Set<string>; result: unknown } {
+    const read = new Set<string>();
+    const watched = new Proxy(body, {
+      get(target, key, receiver) {
+        if (typeof key === "string") read.add(key);
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    let result: unknown;
+    try {
+      result = openaiResponsesUpstreamCodec.decodeResponse(watched, testCtx());
+    } catch (err) {
+      result = err;
+    }
+    return { read, result };
+  }
+
+  const echo = { instructions: "You are Codex.", tools: [{ type: "function", name: "shell", parameters: {} }], input: [] };
+  const answers: Record<string, unknown>[] = [
+    { ...echo, ...(openaiResponsesClientCodec.encodeResponse(answer, testCtx()) as Record<string, unknown>) },
+    { ...echo, id: "r", status: "incomplete", incomplete_details: { reason: "content_filter" }, output: [], usage: { input_tokens: 3 } },
+    { ...echo, status: "failed", error: { code: "server_error", message: "x" } },
+  ];
+
+  it("names every member decodeResponse reads, so a lane may hand it only those", () => {
+    for (const body of answers) {
+      const { read, result } = reads(body);
+      expect([...read].filter((k) => !RESPONSE_MEMBERS.includes(k))).toEqual([]);
+      const only = Object.fromEntries(Object.entries(body).filter(([k]) => RESPONSE_MEMBERS.includes(k)));
+      expect(reads(only).result).toEqual(result);
+    }
   });
 });

@@ -18,6 +18,13 @@ import { encodeUsage } from "./usage.js";
 import type { OutputContentPart, OutputCustomToolCallItem, OutputFunctionCallItem, OutputItem, OutputReasoningItem, ResponseObject } from "./wire.js";
 import { freeformArguments, freeformInput, freeformToolNames } from "../common/freeform-tools.js";
 
+/**
+ * What decodeResponsesResponse reads of a response object (finishFromResponse and
+ * responsesUsageFromJson included). A response repeats the request's instructions and tools
+ * (https://platform.openai.com/docs/api-reference/responses/object), which it never reads.
+ */
+export const RESPONSE_MEMBERS: readonly string[] = ["id", "model", "created_at", "status", "error", "incomplete_details", "output", "usage"];
+
 export function decodeResponsesResponse(body: unknown, ctx: TranslationContext): CanonicalResponse {
   if (!isObject(body)) throw new GatewayError("upstream", "invalid_upstream_response", "Upstream answered with something that is not a response object.");
   if (body.status === "failed") {

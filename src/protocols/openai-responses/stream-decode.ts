@@ -7,7 +7,7 @@
  */
 import type { ResponseMeta, StreamError, StreamPart } from "../../canonical/stream.js";
 import { statusToKind } from "../../canonical/errors.js";
-import type { InboundEvent, StreamDecoder, TranslationContext } from "../codec.js";
+import type { InboundEvent, StreamDecoder, StreamEventMembers, TranslationContext } from "../codec.js";
 import { finishFromResponse, kindForErrorCode } from "./finish-reason.js";
 import { isObject, num, str, type JsonObject } from "./guards.js";
 import { upstreamNameToCanonical } from "./tool-call-names.js";
@@ -34,6 +34,29 @@ interface ItemState {
   /** custom_tool_call: the input text so far. */
   input: string;
 }
+
+/**
+ * What push reads of the response-level events: their type, and of the response object its id,
+ * model, creation time, status, incomplete details, usage and error (start, complete, usage,
+ * failedError, finishFromResponse). These events repeat the request's instructions and tools
+ * (https://platform.openai.com/docs/api-reference/responses-streaming/response/created), which
+ * the decoder never reads.
+ */
+export const RESPONSE_EVENT_MEMBERS: StreamEventMembers = {
+  events: new Set([
+    "response.created",
+    "response.in_progress",
+    "response.queued",
+    "response.completed",
+    "response.done",
+    "response.incomplete",
+    "response.failed",
+  ]),
+  members: {
+    type: true,
+    response: { id: true, model: true, created_at: true, status: true, incomplete_details: true, usage: true, error: true },
+  },
+};
 
 export class ResponsesStreamDecoder implements StreamDecoder {
   private meta: ResponseMeta | undefined;
