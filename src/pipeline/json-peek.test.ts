@@ -166,6 +166,11 @@ describe("projectFields", () => {
     expect(projected.length).toBeLessThan(100);
   });
 
+  it("keeps a repeated member's last value, as JSON.parse does, when it descends into it too", () => {
+    const text = '{"type":"a","response":{"usage":1,"x":0},"type":"b","response":{"x":3,"usage":{"n":2}},"pad":[1]}';
+    expect(JSON.parse(projectFields(Buffer.from(text), tree)!)).toEqual(pick(JSON.parse(text), tree));
+  });
+
   it("is undefined for what is not one object", () => {
     expect(projectFields(Buffer.from("[1]"), tree)).toBeUndefined();
     expect(projectFields(Buffer.from('{"type":1} x'), tree)).toBeUndefined();

@@ -97,32 +97,42 @@ function skipValue(buf: Uint8Array, i: number): number {
  * fully to report a precise error).
  */
 export function peekBody(buf: Uint8Array): PeekedBody | undefined {
-  let i = skipWs(buf, 0);
-  if (buf[i] !== LBRACE) return undefined;
-  const open = i;
+  const open = skipWs(buf, 0);
   const fields = new Map<string, FieldRange>();
+  const end = scanObject(buf, open, (key, keyStart, start) => {
+    const valueEnd = skipValue(buf, start);
+    if (valueEnd >= 0) fields.set(key, { keyStart, start, end: valueEnd });
+    return valueEnd;
+  });
+  return end >= 0 && skipWs(buf, end) === buf.length ? { fields, open, nonEmpty: fields.size > 0 } : undefined;
+}
+
+/**
+ * Walks the members of the object whose `{` is at `i`: `member` gets each key, the offset of its
+ * opening quote and of its value's first byte, and returns the offset just past the value (-1:
+ * malformed). Returns the offset just past the closing brace, or -1 when the object is malformed.
+ */
+function scanObject(buf: Uint8Array, i: number, member: (key: string, keyStart: number, start: number) => number): number {
+  if (buf[i] !== LBRACE) return -1;
   i = skipWs(buf, i + 1);
-  if (buf[i] === RBRACE) return skipWs(buf, i + 1) === buf.length ? { fields, open, nonEmpty: false } : undefined;
+  if (buf[i] === RBRACE) return i + 1;
   for (;;) {
-    if (buf[i] !== QUOTE) return undefined;
+    if (buf[i] !== QUOTE) return -1;
     const keyStart = i;
     const keyEnd = skipString(buf, i);
-    if (keyEnd < 0) return undefined;
+    if (keyEnd < 0) return -1;
     const rawKey = Buffer.from(buf.buffer, buf.byteOffset + i + 1, keyEnd - i - 2).toString("utf8");
     const key = rawKey.includes("\\") ? (JSON.parse(`"${rawKey}"`) as string) : rawKey;
     i = skipWs(buf, keyEnd);
-    if (buf[i] !== COLON) return undefined;
-    i = skipWs(buf, i + 1);
-    const end = skipValue(buf, i);
-    if (end < 0) return undefined;
-    fields.set(key, { keyStart, start: i, end });
+    if (buf[i] !== COLON) return -1;
+    const end = member(key, keyStart, skipWs(buf, i + 1));
+    if (end < 0) return -1;
     i = skipWs(buf, end);
     if (buf[i] === COMMA) {
       i = skipWs(buf, i + 1);
       continue;
     }
-    if (buf[i] === RBRACE) return skipWs(buf, i + 1) === buf.length ? { fields, open, nonEmpty: true } : undefined;
-    return undefined;
+    return buf[i] === RBRACE ? i + 1 : -1;
   }
 }
 
@@ -309,14 +319,32 @@ export function patchBody(buf: Buffer, body: PeekedBody, set: Record<string, unk
  * is not an object is kept whole, as a full parse would show it.
  */
 export function projectFields(buf: Buffer, tree: MemberTree): string | undefined {
-  const peek = peekBody(buf);
-  if (!peek) return undefined;
-  const parts: string[] = [];
-  for (const [name, sub] of Object.entries(tree)) {
-    const r = peek.fields.get(name);
-    if (!r) continue;
-    const nested = sub === true || buf[r.start] !== LBRACE ? undefined : projectFields(buf.subarray(r.start, r.end), sub);
-    parts.push(`${JSON.stringify(name)}:${nested ?? buf.toString("utf8", r.start, r.end)}`);
-  }
-  return `{${parts.join(",")}}`;
+  const projected = projectObject(buf, skipWs(buf, 0), tree);
+  return projected && skipWs(buf, projected.end) === buf.length ? projected.text : undefined;
+}
+
+/**
+ * The object at `i` projected to `tree`, and the offset just past it, in one pass: a member the
+ * tree descends into is projected as it is scanned, not skipped and then scanned again. A
+ * repeated member keeps its first place and its last value, as JSON.parse does.
+ */
+function projectObject(buf: Buffer, i: number, tree: MemberTree): { text: string; end: number } | undefined {
+  const kept = new Map<string, string>();
+  const end = scanObject(buf, i, (key, _keyStart, start) => {
+    const sub = Object.hasOwn(tree, key) ? tree[key] : undefined;
+    if (sub === undefined) return skipValue(buf, start);
+    if (sub !== true && buf[start] === LBRACE) {
+      const nested = projectObject(buf, start, sub);
+      if (!nested) return -1;
+      kept.set(key, nested.text);
+      return nested.end;
+    }
+    const valueEnd = skipValue(buf, start);
+    if (valueEnd >= 0) kept.set(key, buf.toString("utf8", start, valueEnd));
+    return valueEnd;
+  });
+  if (end < 0) return undefined;
+  let text = "";
+  for (const [key, value] of kept) text += `${text ? "," : ""}${JSON.stringify(key)}:${value}`;
+  return { text: `{${text}}`, end };
 }
