@@ -13,7 +13,7 @@ import { clientGone, stoppedBy } from "./stop.js";
 import type { ClientProtocol, TranslationWarning } from "../protocols/codec.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { errorInAnswer } from "../protocols/common/error-in-answer.js";
-import { parseJsonBytes, patchBody, peekBody, readField, type PeekedBody } from "./json-peek.js";
+import { parseJsonBytes, parseMembers, patchBody, type PeekedBody } from "./json-peek.js";
 import { SlimEvent } from "./slim-event.js";
 import { openingHoldMs, openStream, streamFailedEarly } from "./open-stream.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
@@ -426,26 +426,17 @@ function codexTurnId(metadata: unknown): string | undefined {
   }
 }
 
-/** Answers shorter than this are parsed whole by {@link answerFacts}. */
-const WHOLE_PARSE_BELOW = 4096;
-
 /** The top-level members a non-streamed answer is checked and metered by (errorInAnswer, the protocols' usageFromJson). */
 const ANSWER_FACTS = ["usage", "error", "type"] as const;
 
 /**
- * Those members of an answer, parsed, without decoding the rest: a coding agent's answer
- * is tens of KB of text, and decoding and parsing all of it only to read `usage` cost more
- * than the rest of the lane. A body that is not a well-formed object at the top level is
- * parsed whole, so a malformed one still throws as before.
+ * Those members of an answer, parsed, without decoding the rest (`json-peek` `parseMembers`): a
+ * coding agent's answer is tens of KB of text, and decoding and parsing all of it only to read
+ * `usage` cost more than the rest of the lane. A short answer, or one that is not a well-formed
+ * object at the top level, is parsed whole, so a malformed one still throws as before.
  */
 export function answerFacts(raw: Buffer): unknown {
-  // A short answer is parsed whole: one JSON.parse beats the scan plus a parse per member.
-  if (raw.length < WHOLE_PARSE_BELOW) return JSON.parse(raw.toString("utf8"));
-  const peek = peekBody(raw);
-  if (!peek) return JSON.parse(raw.toString("utf8"));
-  const facts: Record<string, unknown> = {};
-  for (const name of ANSWER_FACTS) if (peek.fields.has(name)) facts[name] = readField(raw, peek, name);
-  return facts;
+  return parseMembers(raw, ANSWER_FACTS);
 }
 
 export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => {
