@@ -14,6 +14,7 @@ import { parseJsonBytes, patchBody, peekBody, readField, type PeekedBody } from 
 import { preparePassthroughBody } from "../src/pipeline/passthrough-lane.js";
 import type { UpstreamProtocol } from "../src/storage/ports.js";
 import { SseParser } from "../src/transport/sse.js";
+import { UpstreamEventReader } from "../src/pipeline/slim-event.js";
 import { CACHE_KEY, NOW } from "./codecs-inputs.js";
 import type { Operation } from "./codecs-timing.js";
 
@@ -111,7 +112,8 @@ export function convertStream(
 ): ConvertedStream {
   const ctx = newTranslationContext(canonical.model, NOW);
   ctx.clientRequest = canonical;
-  const parser = new SseParser();
+  // As translate-lane.ts reads an upstream stream: events decoded one by one, the big ones by the decoder's members.
+  const parser = new UpstreamEventReader(upstream.streamEventMembers);
   const decoder = upstream.createStreamDecoder(ctx);
   const encoder = client.createStreamEncoder(ctx);
   const result: ConvertedStream = { upstreamEvents: 0, outEvents: 0, outDataBytes: 0, usage: emptyUsage(), errorParts: 0 };

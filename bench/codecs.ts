@@ -325,7 +325,7 @@ function main(): void {
     `    Each stream: response start, ${STREAM_SHAPE.textDeltas} text deltas of ~8 chars (some non-ASCII), one tool call in ${STREAM_SHAPE.toolArgDeltas} argument deltas, usage, finish.`,
     streamBaselineTable(baselines),
     "",
-    "3b. Stream conversion, translate lane: SseParser → upstream decoder → client encoder → JSON.stringify per outbound event.",
+    "3b. Stream conversion, translate lane: UpstreamEventReader → upstream decoder → client encoder → JSON.stringify per outbound event.",
     "    ns/up-event = µs/stream ÷ upstream events; × sse-only / × observer: median per-round ratio to section 3a on the same upstream stream.",
     streamTable(streamPairs),
     ...streamPairs
