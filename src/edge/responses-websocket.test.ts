@@ -26,11 +26,16 @@ function connect(headers: Record<string, string> = { authorization: `Bearer ${AC
   });
 }
 
-/** Sends one frame and collects events until a terminal one. */
+/** Sends one frame and collects events until a terminal one; every event must come as a text frame, as Codex CLI reads them. */
 function turn(ws: WebSocket, frame: unknown): Promise<Ev[]> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const events: Ev[] = [];
-    const onMessage = (data: WebSocket.RawData): void => {
+    const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+      if (isBinary) {
+        ws.off("message", onMessage);
+        reject(new Error(`a binary frame after ${events.length} events`));
+        return;
+      }
       const ev = JSON.parse(data.toString()) as Ev;
       events.push(ev);
       if (["response.completed", "response.failed", "response.incomplete", "error"].includes(ev.type)) {

@@ -19,7 +19,8 @@ import { timeOrderedHex } from "../canonical/time-ordered-id.js";
 import { WebSocketServer, type WebSocket } from "ws";
 import { GatewayError } from "../canonical/errors.js";
 import { ERROR_CODES, isErrorCode } from "../canonical/error-codes.js";
-import { SseParser } from "../transport/sse.js";
+import { LazySseParser, undecodedData, type SseEvent } from "../transport/sse.js";
+import { projectFields } from "../pipeline/json-peek.js";
 import type { ClientSink, Exchange } from "../pipeline/exchange.js";
 import type { UpstreamSocketSession } from "../pipeline/upstream-socket-session.js";
 import { ResponsesConversation } from "../pipeline/responses-conversation.js";
@@ -94,6 +95,21 @@ function inBandError(data: string): string {
   return errorFrame(status, status >= 500 ? "server_error" : "invalid_request_error", code, typeof e.message === "string" ? e.message : "The response failed.");
 }
 
+const DONE = Buffer.from("[DONE]");
+
+/** What the conversation keeps of a turn's `response.completed` (ResponsesConversation.completed): the response's id and output. */
+const COMPLETED_MEMBERS = { response: { id: true, output: true } } as const;
+
+/** The `response` of a `response.completed` event, as far as the conversation reads it; undefined when the event is not JSON. */
+function completedResponse(ev: SseEvent, bytes: Buffer | undefined): Json | undefined {
+  try {
+    const text = (bytes && projectFields(bytes, COMPLETED_MEMBERS)) ?? ev.data;
+    return (JSON.parse(text) as { response?: Json }).response;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Headers an error answer keeps in its frame: the ones that tell the client what to do (not content-type and the like). */
 const FRAME_HEADERS = ["retry-after", "x-switchyard-limit"];
 
@@ -105,7 +121,7 @@ class WebSocketTurnSink implements ClientSink {
   private status = 200;
   private headers: Record<string, string> | undefined;
   private errorBody = "";
-  private readonly parser = new SseParser();
+  private readonly parser = new LazySseParser();
   private readonly closeListeners = new Set<() => void>();
   completed: Json | undefined;
 
@@ -153,17 +169,20 @@ class WebSocketTurnSink implements ClientSink {
     return this;
   }
 
-  private forward(events: Array<{ event: string | undefined; data: string }>): void {
+  /**
+   * Each event's data goes out as the bytes it came in, as a text frame: decoding it only to
+   * encode it again cost more than the rest of a turn, since a Responses stream's opening and
+   * closing events repeat the request's instructions and tools.
+   */
+  private forward(events: SseEvent[]): void {
     for (const ev of events) {
-      if (ev.data === "[DONE]" || this.destroyed) continue;
-      if (ev.event === "response.completed") {
-        try {
-          this.completed = (JSON.parse(ev.data) as { response?: Json }).response;
-        } catch {
-          this.completed = undefined;
-        }
-      }
-      this.ws.send(ev.event === "error" ? inBandError(ev.data) : ev.data);
+      if (this.destroyed) continue;
+      const bytes = undecodedData(ev);
+      if (bytes ? bytes.equals(DONE) : ev.data === "[DONE]") continue;
+      if (ev.event === "response.completed") this.completed = completedResponse(ev, bytes);
+      if (ev.event === "error") this.ws.send(inBandError(ev.data));
+      else if (bytes) this.ws.send(bytes, { binary: false });
+      else this.ws.send(ev.data);
     }
   }
 
