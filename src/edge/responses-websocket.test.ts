@@ -30,20 +30,30 @@ function connect(headers: Record<string, string> = { authorization: `Bearer ${AC
 function turn(ws: WebSocket, frame: unknown): Promise<Ev[]> {
   return new Promise((resolve, reject) => {
     const events: Ev[] = [];
+    const stop = (): void => {
+      ws.off("message", onMessage);
+      ws.off("close", onClose);
+    };
+    // A text frame that is not UTF-8 makes the client drop the connection.
+    const onClose = (code: number): void => {
+      stop();
+      reject(new Error(`the connection closed (${code}) after ${events.length} events`));
+    };
     const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
       if (isBinary) {
-        ws.off("message", onMessage);
+        stop();
         reject(new Error(`a binary frame after ${events.length} events`));
         return;
       }
       const ev = JSON.parse(data.toString()) as Ev;
       events.push(ev);
       if (["response.completed", "response.failed", "response.incomplete", "error"].includes(ev.type)) {
-        ws.off("message", onMessage);
+        stop();
         resolve(events);
       }
     };
     ws.on("message", onMessage);
+    ws.once("close", onClose);
     ws.send(JSON.stringify(frame));
   });
 }
@@ -53,6 +63,35 @@ const tools = [{ type: "function", name: "exec_command", parameters: { type: "ob
 describe("Responses over WebSocket", () => {
   it("refuses an upgrade without a valid key", async () => {
     await expect(connect({})).rejects.toThrow("HTTP 401");
+  });
+
+  it("sends an event whose bytes are not UTF-8 as a text frame, the bad bytes replaced as a decode replaces them", async () => {
+    const resp = { id: "resp_bad", object: "response", created_at: 1, model: "gpt-5", status: "in_progress", output: [] };
+    const frame = (type: string, payload: object): string => `event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`;
+    const at = { item_id: "msg_1", output_index: 0, content_index: 0 };
+    const message = { id: "msg_1", type: "message", role: "assistant", status: "completed", content: [{ type: "output_text", text: "ok \ufffd" }] };
+    const body = Buffer.concat([
+      Buffer.from(
+        frame("response.created", { response: resp }) +
+          frame("response.output_item.added", { output_index: 0, item: { ...message, status: "in_progress", content: [] } }) +
+          frame("response.content_part.added", { ...at, part: { type: "output_text", text: "" } }),
+      ),
+      Buffer.from(
+        `event: response.output_text.delta\ndata: {"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":"ok `,
+      ),
+      Buffer.from([0xff]),
+      Buffer.from(
+        `"}\n\n` +
+          frame("response.output_item.done", { output_index: 0, item: message }) +
+          frame("response.completed", { response: { ...resp, status: "completed", output: [message], usage: { input_tokens: 1, output_tokens: 2 } } }),
+      ),
+    ]);
+    stack.mock.script({ status: 200, body, headers: { "content-type": "text/event-stream" }, times: 1 });
+    const ws = await connect();
+    const events = await turn(ws, { type: "response.create", model: "gpt-5", instructions: "", store: false, input: "hi" });
+    expect(events.find((e) => e.type === "response.output_text.delta")?.delta).toBe("ok \ufffd");
+    expect(events.at(-1)?.type).toBe("response.completed");
+    ws.close();
   });
 
   for (const model of ["gpt-5", "gpt-5-codex", "claude-ws"]) {

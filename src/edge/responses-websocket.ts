@@ -13,6 +13,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
 import { STATUS_CODES } from "node:http";
+import { isUtf8 } from "node:buffer";
 import type { Duplex } from "node:stream";
 import { randomUUID } from "node:crypto";
 import { timeOrderedHex } from "../canonical/time-ordered-id.js";
@@ -181,7 +182,8 @@ class WebSocketTurnSink implements ClientSink {
       if (bytes ? bytes.equals(DONE) : ev.data === "[DONE]") continue;
       if (ev.event === "response.completed") this.completed = completedResponse(ev, bytes);
       if (ev.event === "error") this.ws.send(inBandError(ev.data));
-      else if (bytes) this.ws.send(bytes, { binary: false });
+      // A text frame must be UTF-8: bytes that are not are decoded (invalid sequences become U+FFFD), as before.
+      else if (bytes && isUtf8(bytes)) this.ws.send(bytes, { binary: false });
       else this.ws.send(ev.data);
     }
   }
