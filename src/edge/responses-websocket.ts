@@ -21,7 +21,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { GatewayError } from "../canonical/errors.js";
 import { ERROR_CODES, isErrorCode } from "../canonical/error-codes.js";
 import { LazySseParser, undecodedData, type SseEvent } from "../transport/sse.js";
-import { projectFields } from "../pipeline/json-peek.js";
+import { SlimEvent } from "../pipeline/slim-event.js";
 import type { ClientSink, Exchange } from "../pipeline/exchange.js";
 import type { UpstreamSocketSession } from "../pipeline/upstream-socket-session.js";
 import { ResponsesConversation } from "../pipeline/responses-conversation.js";
@@ -101,11 +101,10 @@ const DONE = Buffer.from("[DONE]");
 /** What the conversation keeps of a turn's `response.completed` (ResponsesConversation.completed): the response's id and output. */
 const COMPLETED_MEMBERS = { response: { id: true, output: true } } as const;
 
-/** The `response` of a `response.completed` event, as far as the conversation reads it; undefined when the event is not JSON. */
-function completedResponse(ev: SseEvent, bytes: Buffer | undefined): Json | undefined {
+/** The `response` of a `response.completed` event, as far as the conversation reads it (a big one read off the bytes); undefined when the event is not JSON. */
+function completedResponse(ev: SseEvent): Json | undefined {
   try {
-    const text = (bytes && projectFields(bytes, COMPLETED_MEMBERS)) ?? ev.data;
-    return (JSON.parse(text) as { response?: Json }).response;
+    return (JSON.parse(new SlimEvent(ev, COMPLETED_MEMBERS).data) as { response?: Json }).response;
   } catch {
     return undefined;
   }
@@ -180,7 +179,7 @@ class WebSocketTurnSink implements ClientSink {
       if (this.destroyed) continue;
       const bytes = undecodedData(ev);
       if (bytes ? bytes.equals(DONE) : ev.data === "[DONE]") continue;
-      if (ev.event === "response.completed") this.completed = completedResponse(ev, bytes);
+      if (ev.event === "response.completed") this.completed = completedResponse(ev);
       if (ev.event === "error") this.ws.send(inBandError(ev.data));
       // A text frame must be UTF-8: bytes that are not are decoded (invalid sequences become U+FFFD), as before.
       else if (bytes && isUtf8(bytes)) this.ws.send(bytes, { binary: false });
