@@ -17,11 +17,13 @@ import { isUtf8 } from "node:buffer";
 import type { Duplex } from "node:stream";
 import { randomUUID } from "node:crypto";
 import { timeOrderedHex } from "../canonical/time-ordered-id.js";
-import { WebSocketServer, type WebSocket } from "ws";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { GatewayError } from "../canonical/errors.js";
 import { ERROR_CODES, isErrorCode } from "../canonical/error-codes.js";
 import { LazySseParser, undecodedData, type SseEvent } from "../transport/sse.js";
 import { SlimEvent } from "../pipeline/slim-event.js";
+import { jsonBytes } from "../pipeline/json-bytes.js";
+import { parseJsonBytes } from "../pipeline/json-peek.js";
 import type { ClientSink, Exchange } from "../pipeline/exchange.js";
 import type { UpstreamSocketSession } from "../pipeline/upstream-socket-session.js";
 import { ResponsesConversation } from "../pipeline/responses-conversation.js";
@@ -112,6 +114,12 @@ function completedResponse(ev: SseEvent): Json | undefined {
 
 /** Headers an error answer keeps in its frame: the ones that tell the client what to do (not content-type and the like). */
 const FRAME_HEADERS = ["retry-after", "x-switchyard-limit"];
+
+/** A text frame's payload as one buffer (ws gives a Buffer unless its binaryType was changed). */
+function frameBytes(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+}
 
 /**
  * A ClientSink that turns the lane's SSE output into WebSocket frames, and an
@@ -298,7 +306,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
         goAway(ws);
         return;
       }
-      void turn(ws, upgrade, state, data.toString(), connection.signal, session)
+      void turn(ws, upgrade, state, frameBytes(data), connection.signal, session)
         .catch((err: unknown) => {
           o.logger.error({ err }, "websocket turn failed");
           if (ws.readyState === ws.OPEN) ws.send(errorFrame(500, "server_error", "internal_error", "The gateway failed to handle this request."));
@@ -314,13 +322,14 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     ws: WebSocket,
     upgrade: IncomingMessage,
     state: ConnectionState,
-    text: string,
+    bytes: Buffer,
     signal: AbortSignal,
     session: UpstreamSocketSession | undefined,
   ): Promise<void> {
     let frame: Json;
     try {
-      const v: unknown = JSON.parse(text);
+      // A turn carries the whole conversation: read as bytes, since a decoded string past 64 K units is slow (json-peek.ts).
+      const v: unknown = parseJsonBytes(bytes);
       if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not an object");
       frame = v as Json;
     } catch {
@@ -370,7 +379,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     state.busy = true;
     const sink = new WebSocketTurnSink(ws);
     try {
-      const raw = Buffer.from(JSON.stringify({ ...body, stream: true }));
+      const raw = jsonBytes({ ...body, stream: true });
       if (raw.length > o.bodyLimit) {
         ws.send(errorFrame(413, "invalid_request_error", "request_too_large", `The request exceeds the ${o.bodyLimit}-byte limit.`));
         return;
@@ -390,7 +399,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
           ? {
               socketTurn: {
                 session,
-                chained: chained ? { body: Buffer.from(JSON.stringify({ ...chained.fields, stream: true })), previousId: chained.previousId } : undefined,
+                chained: chained ? { body: jsonBytes({ ...chained.fields, stream: true }), previousId: chained.previousId } : undefined,
               },
             }
           : {}),

@@ -15,6 +15,7 @@ import { clientResponseHeaders } from "../upstream/headers.js";
 import { errorInAnswer } from "../protocols/common/error-in-answer.js";
 import { parseJsonBytes, parseMembers, patchBody, type PeekedBody } from "./json-peek.js";
 import { SlimEvent } from "./slim-event.js";
+import { jsonBytes } from "./json-bytes.js";
 import { openingHoldMs, openStream, streamFailedEarly } from "./open-stream.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
 import type { SendOptions } from "./attempt.js";
@@ -73,7 +74,7 @@ export function preparePassthroughBody(
     }
     const parsed = parseJsonBytes(raw) as Record<string, unknown>;
     const { body, warnings } = codexPassthroughPatch({ ...parsed, ...set });
-    return { body: Buffer.from(JSON.stringify(body)), upstreamStreams: true, rewriter: codexCompletedOutputRewriter(), warnings };
+    return { body: jsonBytes(body), upstreamStreams: true, rewriter: codexCompletedOutputRewriter(), warnings };
   }
   const streams = read("stream") === true;
   if (upstream === "openai-chat" && streams) {

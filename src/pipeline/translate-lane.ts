@@ -21,6 +21,7 @@ import { stoppedBy } from "./stop.js";
 import type { Exchange } from "./exchange.js";
 import type { LaneDriver } from "./lane.js";
 import { parseJsonBytes, parseMembers } from "./json-peek.js";
+import { jsonBytes } from "./json-bytes.js";
 import { UpstreamEventReader } from "./slim-event.js";
 import type { ParsedBody } from "./request-body.js";
 import { SSE_HEADERS, sendJson, warningsHeader, writeAsync } from "./write-client.js";
@@ -77,7 +78,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
     deps.logger.info({ requestId: ex.id, warnings: ctx.warnings }, "lossy protocol translation");
   }
 
-  const sent = await attempt.send({ body: Buffer.from(JSON.stringify(upstreamBody)), stream: upstreamStreams, affinityKey: affinity.key });
+  const sent = await attempt.send({ body: jsonBytes(upstreamBody), stream: upstreamStreams, affinityKey: affinity.key });
   if (!sent.ok) {
     if (sent.retryable) return { kind: "retry", error: sent.error };
     throw codec.decodeError(sent.status, sent.bodyText);

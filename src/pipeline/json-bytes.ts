@@ -1,0 +1,167 @@
+/**
+ * JSON to UTF-8 bytes without one big string: the write side of `parseJsonBytes`
+ * (json-peek.ts).
+ *
+ * `Buffer.from(JSON.stringify(body))` on a 75 KB translated body cost about 830 µs in
+ * the gateway, 130 µs of it the stringify. V8 builds a long stringify result as a rope of
+ * parts, and getting its UTF-8 flattens the rope into one string; a string past 65,536
+ * UTF-16 units (131,072 Latin-1 ones) lives in V8's large-object space, and allocating one
+ * per request is what costs (docs/architecture.md#measured-facts). Here the value is
+ * stringified piece by piece, each piece short enough to stay in the young generation,
+ * and the pieces are written into one buffer of the exact size.
+ */
+
+/**
+ * Pieces are kept below this many UTF-16 units: half the large-object line for a
+ * two-byte string, so a rope of parts under it flattens in the young generation.
+ */
+const PIECE_BELOW = 32_768;
+
+/** Short pieces are joined into a run up to this length first: one byteLength and one write per run. */
+const RUN_TARGET = 4_096;
+
+/** Collects pieces, joining the short ones, never letting a run reach the limit. */
+class Pieces {
+  readonly list: string[] = [];
+  private run = "";
+
+  constructor(private readonly below: number) {}
+
+  add(piece: string): void {
+    if (this.run.length + piece.length < Math.min(RUN_TARGET, this.below)) {
+      this.run += piece;
+      return;
+    }
+    if (this.run.length > 0) this.list.push(this.run);
+    this.run = "";
+    if (piece.length < Math.min(RUN_TARGET, this.below)) this.run = piece;
+    else this.list.push(piece);
+  }
+
+  done(): string[] {
+    if (this.run.length > 0) this.list.push(this.run);
+    this.run = "";
+    return this.list;
+  }
+}
+
+/**
+ * The bytes of `Buffer.from(JSON.stringify(value))`, or JSON.stringify's own TypeError
+ * (a cycle, a BigInt); a value JSON.stringify turns into `undefined` throws a TypeError
+ * too, as Buffer.from would. `below` is for tests.
+ */
+export function jsonBytes(value: unknown, below: number = PIECE_BELOW): Buffer {
+  const pieces = jsonPieces(value, below);
+  let size = 0;
+  for (const p of pieces) size += Buffer.byteLength(p);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const p of pieces) at += (out as unknown as { utf8Write(s: string, at: number): number }).utf8Write(p, at);
+  return out;
+}
+
+/**
+ * The JSON text of `value` as pieces each below `below` UTF-16 units, when `below` is above
+ * the longest number text (24 units), which is never cut (exported for tests).
+ */
+export function jsonPieces(value: unknown, below: number = PIECE_BELOW): string[] {
+  const pieces = new Pieces(below);
+  const v = jsonView(value, "");
+  if (!isVisible(v)) throw new TypeError("The value has no JSON text.");
+  writeValue(v, pieces, below, 0);
+  return pieces.done();
+}
+
+type Container = unknown[] | Record<string, unknown>;
+
+/** What JSON.stringify serialises in place of `value` under `key`: its toJSON() result if it has one. */
+function jsonView(value: unknown, key: string): unknown {
+  if (value !== null && typeof value === "object" && typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    return (value as { toJSON(key: string): unknown }).toJSON(key);
+  }
+  return value;
+}
+
+/** Whether JSON.stringify writes anything for the value (as an object member; in an array the rest become null). */
+function isVisible(v: unknown): boolean {
+  return v !== undefined && typeof v !== "function" && typeof v !== "symbol";
+}
+
+/** Arrays and plain objects, whose members are walked here; anything else goes to JSON.stringify whole. */
+function isSplittable(v: unknown): v is Container {
+  if (Array.isArray(v)) return true;
+  if (v === null || typeof v !== "object") return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The callers' bodies are big at the top and in the top's members (a request's input and
+ * tools): those levels are split without first being stringified whole.
+ */
+const SPLIT_UNSEEN_DEPTH = 1;
+
+/** A value already through jsonView and visible, `depth` levels below the top. */
+function writeValue(v: unknown, pieces: Pieces, below: number, depth: number): void {
+  if (depth <= SPLIT_UNSEEN_DEPTH && isSplittable(v)) {
+    writeContainer(v, pieces, below, depth);
+    return;
+  }
+  const text = JSON.stringify(v);
+  if (text.length < below) pieces.add(text);
+  else if (typeof v === "string") writeLongString(v, pieces, below);
+  else if (isSplittable(v)) writeContainer(v, pieces, below, depth);
+  // A long boxed primitive or class instance: rare enough to flatten.
+  else pieces.add(text);
+}
+
+function writeContainer(v: Container, pieces: Pieces, below: number, depth: number): void {
+  if (Array.isArray(v)) {
+    pieces.add("[");
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) pieces.add(",");
+      const item = jsonView(v[i], String(i));
+      if (isVisible(item)) writeValue(item, pieces, below, depth + 1);
+      else pieces.add("null");
+    }
+    pieces.add("]");
+    return;
+  }
+  pieces.add("{");
+  let first = true;
+  for (const key of Object.keys(v)) {
+    const member = jsonView(v[key], key);
+    if (!isVisible(member)) continue;
+    if (!first) pieces.add(",");
+    first = false;
+    const name = JSON.stringify(key);
+    if (name.length + 1 < below) pieces.add(`${name}:`);
+    else writeLongString(key, pieces, below);
+    if (name.length + 1 >= below) pieces.add(":");
+    writeValue(member, pieces, below, depth + 1);
+  }
+  pieces.add("}");
+}
+
+/** A surrogate pair is never cut: each half alone would be written as a \u escape. */
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+/**
+ * A string written as slices: JSON.stringify of each slice, without its quotes, is the
+ * matching part of the whole string's escaping, since escapes are per character (or per
+ * pair). A slice of n units escapes to at most 6n.
+ */
+function writeLongString(s: string, pieces: Pieces, below: number): void {
+  const step = Math.max(2, Math.floor((below - 2) / 6));
+  pieces.add('"');
+  for (let at = 0; at < s.length;) {
+    let end = Math.min(s.length, at + step);
+    if (end < s.length && isHighSurrogate(s.charCodeAt(end - 1))) end--;
+    const quoted = JSON.stringify(s.slice(at, end));
+    pieces.add(quoted.slice(1, -1));
+    at = end;
+  }
+  pieces.add('"');
+}
