@@ -1,8 +1,15 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { readFileSync } from "node:fs";
 import { parseBody } from "./request-body.js";
 import fc from "fast-check";
-import { answerFacts, preparePassthroughBody, relayStream } from "./passthrough-lane.js";
+import {
+  answerFacts,
+  chatUsageChunkRemover,
+  codexCompletedOutputRewriter,
+  preparePassthroughBody,
+  relayStream,
+  type EventRewriter,
+} from "./passthrough-lane.js";
 import { captureUrl } from "../testing/real-clients.js";
 
 const fixture = (path: string): Buffer => {
@@ -156,6 +163,69 @@ describe("relayStream on a Responses stream", () => {
     const text = frame("response.failed", { response: response("failed", { error: { code: "server_error", message: "boom" }, usage: null }) });
     const { result } = await relay(text);
     expect(result).toMatchObject({ completed: false, failed: true, errorCode: "upstream_error" });
+  });
+});
+
+describe("relayStream with a rewriter", () => {
+  afterEach(() => vi.restoreAllMocks());
+  const instructions = "Vous êtes un agent de code. 你好。".repeat(800);
+  const item = { type: "message", id: "msg_1", role: "assistant", content: [{ type: "output_text", text: "done" }] };
+  const usage = { input_tokens: 900, input_tokens_details: { cached_tokens: 0 }, output_tokens: 2, output_tokens_details: { reasoning_tokens: 0 } };
+  // `data:` without its optional space: a re-framed event would come out with one.
+  const frame = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata:${JSON.stringify({ type, ...data })}\n\n`;
+  const codexStream = (output: unknown[]) =>
+    frame("response.created", { response: { id: "resp_1", status: "in_progress", instructions, output: [] } }) +
+    frame("response.output_item.done", { output_index: 0, item }) +
+    frame("response.completed", { response: { id: "resp_1", status: "completed", instructions, output, usage } });
+
+  async function relay(upstream: "codex" | "openai-chat", text: string | Buffer, rewriter: EventRewriter) {
+    const written: Buffer[] = [];
+    const body = (async function* () {
+      yield Buffer.isBuffer(text) ? text : Buffer.from(text);
+    })();
+    const client = upstream === "codex" ? "openai-responses" : "openai-chat";
+    const result = await relayStream(upstream, client, body, async (c) => void written.push(Buffer.from(c)), new AbortController().signal, rewriter);
+    return { result, out: Buffer.concat(written).toString() };
+  }
+
+  it("forwards a span it changes nothing in as its own bytes, without decoding the big completed event", async () => {
+    const text = codexStream([item]);
+    const bytes = Buffer.from(text);
+    const decoded: number[] = [];
+    const toString = Buffer.prototype.toString;
+    vi.spyOn(Buffer.prototype, "toString").mockImplementation(function (this: Buffer, ...args: unknown[]) {
+      const [, start = 0, end = this.length] = args as [string?, number?, number?];
+      // Only decodes of the stream's own bytes count (the test runner decodes source maps too).
+      if (this.buffer === bytes.buffer) decoded.push(Math.min(end, this.length) - start);
+      return toString.apply(this, args as Parameters<Buffer["toString"]>);
+    });
+    const { result, out } = await relay("codex", bytes, codexCompletedOutputRewriter());
+    vi.restoreAllMocks();
+    expect(out).toBe(text);
+    expect(result).toMatchObject({ completed: true, failed: false, usage: { inputTokens: 900, outputTokens: 2 } });
+    expect(instructions.length).toBeGreaterThan(10_000);
+    expect(decoded.length).toBeGreaterThan(0);
+    expect(Math.max(...decoded)).toBeLessThan(2048);
+  });
+
+  it("fills an empty output from the items and re-frames that span", async () => {
+    const { out } = await relay("codex", codexStream([]), codexCompletedOutputRewriter());
+    const completed = out.split("\n\n").find((f) => f.startsWith("event: response.completed"))!;
+    const data = JSON.parse(completed.slice(completed.indexOf("data: ") + 6)) as { response: { output: unknown[]; instructions: string } };
+    expect(data.response.output).toEqual([item]);
+    expect(data.response.instructions).toBe(instructions);
+  });
+
+  it("strips from a kept span's bytes and drops the event it removes", async () => {
+    const chunk = (choices: string, extra: string) => `data: {"id":"c1","object":"chat.completion.chunk","choices":${choices}${extra}}\n\n`;
+    const text = chunk('[{"index":0,"delta":{"content":"[]"},"finish_reason":"stop"}]', ',"usage":null') + "data: [DONE]\n\n";
+    // The first span holds the trigger's bytes in its text but no usage: kept, with only the null usage cut out.
+    const kept = await relay("openai-chat", text.replace('"content":"[]"', '"content":"\\"choices\\":[]"'), chatUsageChunkRemover());
+    expect(kept.out).toBe(text.replace('"content":"[]"', '"content":"\\"choices\\":[]"').replace(',"usage":null', ""));
+    const usageChunk = chunk("[]", ',"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}');
+    const dropped = await relay("openai-chat", text.replace("data: [DONE]", usageChunk.trimEnd() + "\n\ndata: [DONE]"), chatUsageChunkRemover());
+    expect(dropped.out).toBe(text.replace(',"usage":null', ""));
+    expect(dropped.result.usage).toMatchObject({ inputTokens: 3, outputTokens: 1 });
   });
 });
 

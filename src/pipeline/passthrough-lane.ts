@@ -123,9 +123,10 @@ export interface RelayResult {
 }
 
 /**
- * Rewrites individual events of a relayed stream. Only spans of events holding
- * one of `triggers` are decoded and passed to `rewrite`, which returns the
- * replacement frame text ("" drops the event), or undefined to keep it.
+ * Rewrites individual events of a relayed stream. Only the events of spans holding
+ * one of `triggers` are passed to `rewrite` (undecoded until it reads them), which
+ * returns the replacement frame text ("" drops the event), or undefined to keep it.
+ * A span whose events are all kept goes out as its own bytes.
  */
 export interface EventRewriter {
   readonly triggers: readonly Buffer[];
@@ -167,6 +168,8 @@ function stripBytes(span: Buffer, pattern: Buffer): Buffer {
  * (docs/protocols.md#codex-answers-and-errors); Codex CLI copes, but SDK clients read the final object.
  * This fills it from the `response.output_item.done` events seen on the way.
  */
+const RESPONSE_OUTPUT = { response: { output: true } } as const;
+
 export function codexCompletedOutputRewriter(): EventRewriter {
   const items = new Map<number, unknown>();
   return {
@@ -183,8 +186,11 @@ export function codexCompletedOutputRewriter(): EventRewriter {
       }
       if ((ev.event !== "response.completed" && ev.event !== "response.incomplete") || items.size === 0) return undefined;
       try {
-        const d = JSON.parse(ev.data) as { response?: { output?: unknown[] } };
-        if (!d.response || (Array.isArray(d.response.output) && d.response.output.length > 0)) return undefined;
+        // The event repeats the request's instructions and tools: its output is read off the bytes, and
+        // the whole event decoded only when the output is to be filled.
+        const peeked = JSON.parse(new SlimEvent(ev, RESPONSE_OUTPUT).data) as { response?: { output?: unknown[] } };
+        if (!peeked.response || (Array.isArray(peeked.response.output) && peeked.response.output.length > 0)) return undefined;
+        const d = JSON.parse(ev.data) as { response: { output?: unknown[] } };
         d.response.output = [...items.entries()].sort((a, b) => a[0] - b[0]).map(([, item]) => item);
         return sseFrame(ev.event, JSON.stringify(d));
       } catch {
@@ -309,7 +315,7 @@ function frameOf(ev: SseEvent): string {
  * Relays an upstream SSE stream to the client. Only whole events are written,
  * so if the upstream breaks mid-event the client still gets a well-formed
  * protocol error event and a cleanly ended stream. Without a rewriter the
- * original bytes are written; with one, events are re-framed one by one.
+ * original bytes are written; with one, the spans holding an event it changes are re-framed event by event.
  */
 export async function relayStream(
   upstream: UpstreamProtocol,
@@ -335,17 +341,24 @@ export async function relayStream(
   };
   const strip = rewrite?.strip;
   const stripped = strip === undefined ? undefined : Buffer.from(strip);
-  const reframe = (events: SseEvent[]): string => {
+  /** Events framed anew, as the rewriter (if any) changes them. */
+  const reframe = (events: SseEvent[], replaced?: ReadonlyArray<string | undefined>): string => {
     let out = "";
-    for (const ev of events) out += rewrite?.rewrite(ev) ?? frameOf(ev);
+    for (let i = 0; i < events.length; i++) out += (replaced ? replaced[i] : rewrite?.rewrite(events[i]!)) ?? frameOf(events[i]!);
     return strip === undefined ? out : out.replaceAll(strip, "");
+  };
+  /** A span of whole events as the rewriter leaves it: its own bytes when it changes none of them. */
+  const rewriteSpan = (span: Buffer, events: SseEvent[]): Buffer | string => {
+    const replaced = events.map((ev) => rewrite?.rewrite(ev));
+    if (replaced.every((r) => r === undefined)) return stripped ? stripBytes(span, stripped) : span;
+    return reframe(events, replaced);
   };
   /** Most events carry nothing to meter or rewrite: only events holding a trigger are decoded at all. */
   const forward = async (span: Buffer): Promise<void> => {
     const rewriting = rewrite !== undefined && rewrite.triggers.some((t) => span.includes(t));
     if (rewriting) {
-      const out = reframe(observeSpan(span));
-      if (out) await write(out);
+      const out = rewriteSpan(span, observeSpan(span));
+      if (out.length > 0) await write(out);
       return;
     }
     const metered = triggers.kind === "names" ? namedEvents(span, triggers.names) : triggeredEvents(span, triggers.patterns);
