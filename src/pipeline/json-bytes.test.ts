@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { jsonBytes, jsonPieces } from "./json-bytes.js";
+import { jsonBytes, jsonPieces, RawJson } from "./json-bytes.js";
 
 const stringified = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 
@@ -73,6 +73,14 @@ describe("jsonBytes", () => {
     expect(() => jsonBytes({ n: 1n })).toThrow(TypeError);
     expect(() => jsonBytes(undefined)).toThrow(TypeError);
     expect(() => jsonBytes(() => 1)).toThrow(TypeError);
+  });
+
+  it("places a RawJson's bytes as they are at the top and in the top's members, and its value deeper", () => {
+    const raw = new RawJson(Buffer.from('[{"a":"é"}, 1]'));
+    const body = { model: "m", tools: raw, nested: { deeper: [raw] } };
+    expect(jsonBytes(body).toString()).toBe('{"model":"m","tools":[{"a":"é"}, 1],"nested":{"deeper":[[{"a":"é"},1]]}}');
+    expect(jsonBytes(raw, 16).toString()).toBe('[{"a":"é"}, 1]');
+    expect(JSON.stringify(body)).toBe('{"model":"m","tools":[{"a":"é"},1],"nested":{"deeper":[[{"a":"é"},1]]}}');
   });
 
   it("writes bare values and empty containers", () => {

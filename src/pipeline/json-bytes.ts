@@ -20,12 +20,31 @@ const PIECE_BELOW = 32_768;
 /** Short pieces are joined into a run up to this length first: one byteLength and one write per run. */
 const RUN_TARGET = 4_096;
 
+/**
+ * JSON text already written, placed as is by {@link jsonBytes} at the top or as a member of the
+ * top: for a value whose bytes are known (tools-cache.ts). The bytes must be one JSON value.
+ * Deeper, and for JSON.stringify, which knows nothing of it, it is its value parsed back.
+ */
+export class RawJson {
+  constructor(readonly bytes: Buffer) {}
+
+  toJSON(): unknown {
+    return JSON.parse(this.bytes.toString("utf8"));
+  }
+}
+
 /** Collects pieces, joining the short ones, never letting a run reach the limit. */
 class Pieces {
-  readonly list: string[] = [];
+  readonly list: Array<string | Buffer> = [];
   private run = "";
 
   constructor(private readonly below: number) {}
+
+  addBytes(bytes: Buffer): void {
+    if (this.run.length > 0) this.list.push(this.run);
+    this.run = "";
+    this.list.push(bytes);
+  }
 
   add(piece: string): void {
     if (this.run.length + piece.length < Math.min(RUN_TARGET, this.below)) {
@@ -38,7 +57,7 @@ class Pieces {
     else this.list.push(piece);
   }
 
-  done(): string[] {
+  done(): Array<string | Buffer> {
     if (this.run.length > 0) this.list.push(this.run);
     this.run = "";
     return this.list;
@@ -53,18 +72,19 @@ class Pieces {
 export function jsonBytes(value: unknown, below: number = PIECE_BELOW): Buffer {
   const pieces = jsonPieces(value, below);
   let size = 0;
-  for (const p of pieces) size += Buffer.byteLength(p);
+  for (const p of pieces) size += typeof p === "string" ? Buffer.byteLength(p) : p.length;
   const out = Buffer.allocUnsafe(size);
   let at = 0;
-  for (const p of pieces) at += (out as unknown as { utf8Write(s: string, at: number): number }).utf8Write(p, at);
+  for (const p of pieces) at += typeof p === "string" ? (out as unknown as { utf8Write(s: string, at: number): number }).utf8Write(p, at) : p.copy(out, at);
   return out;
 }
 
 /**
- * The JSON text of `value` as pieces each below `below` UTF-16 units, when `below` is above
- * the longest number text (24 units), which is never cut (exported for tests).
+ * The JSON text of `value` as pieces: strings each below `below` UTF-16 units, when `below` is
+ * above the longest number text (24 units), which is never cut, and the bytes of each
+ * {@link RawJson} as they are (exported for tests).
  */
-export function jsonPieces(value: unknown, below: number = PIECE_BELOW): string[] {
+export function jsonPieces(value: unknown, below: number = PIECE_BELOW): Array<string | Buffer> {
   const pieces = new Pieces(below);
   const v = jsonView(value, "");
   if (!isVisible(v)) throw new TypeError("The value has no JSON text.");
@@ -74,8 +94,9 @@ export function jsonPieces(value: unknown, below: number = PIECE_BELOW): string[
 
 type Container = unknown[] | Record<string, unknown>;
 
-/** What JSON.stringify serialises in place of `value` under `key`: its toJSON() result if it has one. */
+/** What JSON.stringify serialises in place of `value` under `key`: its toJSON() result if it has one (a RawJson stays itself). */
 function jsonView(value: unknown, key: string): unknown {
+  if (value instanceof RawJson) return value;
   if (value !== null && typeof value === "object" && typeof (value as { toJSON?: unknown }).toJSON === "function") {
     return (value as { toJSON(key: string): unknown }).toJSON(key);
   }
@@ -103,6 +124,10 @@ const SPLIT_UNSEEN_DEPTH = 1;
 
 /** A value already through jsonView and visible, `depth` levels below the top. */
 function writeValue(v: unknown, pieces: Pieces, below: number, depth: number): void {
+  if (v instanceof RawJson) {
+    pieces.addBytes(v.bytes);
+    return;
+  }
   if (depth <= SPLIT_UNSEEN_DEPTH && isSplittable(v)) {
     writeContainer(v, pieces, below, depth);
     return;

@@ -21,7 +21,7 @@ import { stoppedBy } from "./stop.js";
 import type { Exchange } from "./exchange.js";
 import type { LaneDriver } from "./lane.js";
 import { parseJsonBytes, parseMembers } from "./json-peek.js";
-import { jsonBytes } from "./json-bytes.js";
+import { ToolsCache, type ClientBodyJson } from "./tools-cache.js";
 import { UpstreamEventReader } from "./slim-event.js";
 import type { ParsedBody } from "./request-body.js";
 import { SSE_HEADERS, sendJson, warningsHeader, writeAsync } from "./write-client.js";
@@ -37,16 +37,25 @@ function answerMembers(decoded: readonly string[]): readonly string[] {
   return names;
 }
 
-const decoded = new WeakMap<ParsedBody, CanonicalRequest>();
+/** Agents' tool lists, parsed and written once for all the requests that repeat them. */
+const toolsCache = new ToolsCache();
+
+interface Decoded {
+  canonical: CanonicalRequest;
+  tools: ClientBodyJson["tools"];
+}
+
+const decoded = new WeakMap<ParsedBody, Decoded>();
 
 /** The client body decoded once per request, however many attempts follow. */
-function canonicalOf(ex: Exchange, body: ParsedBody): CanonicalRequest {
-  let req = decoded.get(body);
-  if (!req) {
-    req = CLIENT_CODECS[ex.protocol].decodeRequest(parseJsonBytes(body.raw));
-    decoded.set(body, req);
+function decodedOf(ex: Exchange, body: ParsedBody): Decoded {
+  let d = decoded.get(body);
+  if (!d) {
+    const { json, tools } = toolsCache.parse(body);
+    d = { canonical: CLIENT_CODECS[ex.protocol].decodeRequest(json), tools };
+    decoded.set(body, d);
   }
-  return req;
+  return d;
 }
 
 function usageOf(parts: readonly StreamPart[], into: Usage): void {
@@ -59,7 +68,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   const codec = UPSTREAM_CODECS[upstream.protocol];
   const clientStreams = clientRequest.stream;
   const affinity = clientRequest.affinity;
-  const canonical = canonicalOf(ex, clientRequest.body);
+  const { canonical, tools } = decodedOf(ex, clientRequest.body);
   const upstreamStreams = clientStreams || !codec.supportsNonStream;
   const ctx = newTranslationContext(deps.echoServedModel ? attempt.planned.model : canonical.model);
   ctx.clientRequest = canonical;
@@ -78,7 +87,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
     deps.logger.info({ requestId: ex.id, warnings: ctx.warnings }, "lossy protocol translation");
   }
 
-  const sent = await attempt.send({ body: jsonBytes(upstreamBody), stream: upstreamStreams, affinityKey: affinity.key });
+  const sent = await attempt.send({ body: toolsCache.bodyBytes(upstreamBody, tools, upstream.protocol), stream: upstreamStreams, affinityKey: affinity.key });
   if (!sent.ok) {
     if (sent.retryable) return { kind: "retry", error: sent.error };
     throw codec.decodeError(sent.status, sent.bodyText);

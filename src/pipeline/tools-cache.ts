@@ -1,0 +1,175 @@
+/**
+ * A client's tools, parsed once and written once per upstream protocol, for as long as the same
+ * bytes keep coming. Coding agents send the same tools on every turn, byte for byte (a prompt
+ * cache needs the prefix unchanged): 64 KB of a 77 KB Claude Code turn. On the translate lane,
+ * parsing those tools and writing them back for the upstream cost about 650 µs of the 850–880
+ * a turn's request conversion took (docs/architecture.md#measured-facts).
+ *
+ * Why this is safe:
+ * - Entries are found by content (a sample of the bytes) and checked byte for byte, so a
+ *   request gets the tools it sent.
+ * - The parsed tools are deep-frozen and shared: a codec that tried to change them would throw
+ *   rather than change another request's tools. Codecs build new objects (see
+ *   common/json-schema.ts `normalizeToolSchema`).
+ * - The written bytes are reused only for an encoded `tools` value equal, in JSON terms with
+ *   key order, to a frozen copy of the one they were written from; values shared with that copy
+ *   are frozen, so they have not changed since. The bytes are therefore always those
+ *   `jsonBytes` would write. Whatever the upstream codec does to tools (names shortened for
+ *   this request, schemas normalised) it still does on every request; only the writing is saved.
+ */
+import { LRUCache } from "lru-cache";
+import { RawJson } from "./json-bytes.js";
+import { jsonBytes } from "./json-bytes.js";
+import { parseJsonBytes } from "./json-peek.js";
+import type { ParsedBody } from "./request-body.js";
+
+/** Tools shorter than this are parsed and written each time: a turn without a big tool list gains nothing. */
+export const TOOLS_CACHED_FROM = 8192;
+
+/** What the cache may hold, counted as three times the tools' bytes (parsed strings are UTF-16, plus written copies). */
+const CACHE_BYTES = 16 * 1024 * 1024;
+
+/** Objects frozen here, with everything below them: safe to share, and unchanged since frozen. */
+const deepFrozen = new WeakSet<object>();
+
+class ToolsEntry {
+  /** Per upstream protocol: the encoded tools last written, frozen, and their bytes. */
+  readonly written = new Map<string, { value: unknown; bytes: Buffer }>();
+
+  constructor(
+    readonly bytes: Buffer,
+    readonly parsed: unknown,
+  ) {}
+}
+
+export interface ClientBodyJson {
+  json: unknown;
+  /** Set when the tools came from (or went into) the cache: pass it to {@link ToolsCache.bodyBytes}. */
+  tools?: ToolsEntry;
+}
+
+export class ToolsCache {
+  readonly #entries: LRUCache<string, ToolsEntry>;
+
+  constructor(
+    private readonly cachedFrom: number = TOOLS_CACHED_FROM,
+    maxBytes: number = CACHE_BYTES,
+  ) {
+    this.#entries = new LRUCache({ maxSize: maxBytes, sizeCalculation: (e) => 3 * e.bytes.length });
+  }
+
+  /**
+   * The client body parsed as `parseJsonBytes` would, its `tools` member (when big) from the
+   * cache: deep-frozen, shared with every request that sent the same bytes.
+   */
+  parse(body: ParsedBody): ClientBodyJson {
+    const range = body.peek.fields.get("tools");
+    if (!range || range.end - range.start < this.cachedFrom) return { json: parseJsonBytes(body.raw) };
+    const tools = this.#entry(body.raw.subarray(range.start, range.end));
+    // As parseJsonBytes builds a big object: each member from its own bytes, in the peek's order.
+    const json = Object.fromEntries(
+      Array.from(body.peek.fields, ([name, r]) => [name, name === "tools" ? tools.parsed : parseJsonBytes(body.raw.subarray(r.start, r.end))]),
+    );
+    return { json, tools };
+  }
+
+  /**
+   * `jsonBytes(body)`, with `body.tools` written from the entry's bytes for `upstream` when
+   * it is what they were written from.
+   */
+  bodyBytes(body: Record<string, unknown>, entry: ToolsEntry | undefined, upstream: string): Buffer {
+    if (entry === undefined || body.tools === undefined) return jsonBytes(body);
+    const last = entry.written.get(upstream);
+    if (last !== undefined && sameJson(body.tools, last.value)) return jsonBytes({ ...body, tools: new RawJson(last.bytes) });
+    const value = frozenCopy(body.tools);
+    if (value === NOT_COPIED) return jsonBytes(body);
+    const bytes = jsonBytes(value);
+    entry.written.set(upstream, { value, bytes });
+    return jsonBytes({ ...body, tools: new RawJson(bytes) });
+  }
+
+  #entry(bytes: Buffer): ToolsEntry {
+    const key = fingerprint(bytes);
+    const found = this.#entries.get(key);
+    if (found !== undefined && found.bytes.equals(bytes)) return found;
+    // A miss, or another list with the same fingerprint: the newer one takes the place.
+    const own = Buffer.from(bytes);
+    const entry = new ToolsEntry(own, deepFreeze(parseJsonBytes(own)));
+    this.#entries.set(key, entry);
+    return entry;
+  }
+}
+
+/** Samples taken from the bytes for the key; an entry is still compared whole before use. */
+const SAMPLES = 64;
+
+function fingerprint(bytes: Buffer): string {
+  const step = bytes.length / SAMPLES;
+  let key = `${bytes.length}:`;
+  for (let i = 0; i < SAMPLES; i++) key += String.fromCharCode(bytes[Math.floor(i * step)]!);
+  return key;
+}
+
+function isPlainObject(v: object): v is Record<string, unknown> {
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v === null || typeof v !== "object" || deepFrozen.has(v)) return v;
+  for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  Object.freeze(v);
+  deepFrozen.add(v);
+  return v;
+}
+
+const NOT_COPIED = Symbol("not copied");
+
+/** A deep-frozen copy of a JSON value, sharing what is already deep-frozen; NOT_COPIED for anything but plain data. */
+function frozenCopy(v: unknown): unknown {
+  if (v === null || typeof v !== "object") return typeof v === "function" || typeof v === "symbol" ? NOT_COPIED : v;
+  if (deepFrozen.has(v)) return v;
+  let out: unknown[] | Record<string, unknown>;
+  if (Array.isArray(v)) {
+    out = [];
+    for (let i = 0; i < v.length; i++) {
+      const item = frozenCopy(v[i]);
+      if (item === NOT_COPIED) return NOT_COPIED;
+      out.push(item);
+    }
+  } else {
+    if (!isPlainObject(v) || typeof v.toJSON === "function") return NOT_COPIED;
+    out = {};
+    for (const k of Object.keys(v)) {
+      const member = frozenCopy(v[k]);
+      if (member === NOT_COPIED) return NOT_COPIED;
+      out[k] = member;
+    }
+  }
+  Object.freeze(out);
+  deepFrozen.add(out);
+  return out;
+}
+
+/**
+ * Whether `a` writes as the same JSON text as `b`, a frozenCopy: same keys in the same order,
+ * same values. A value `b` shares with `a` is deep-frozen, so it is equal as it stands.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b) || !isPlainObject(a)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i]!;
+    if (k !== kb[i] || !sameJson(a[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
