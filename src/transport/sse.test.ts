@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
 import { LazySseParser, SseParser, sseData, sseFrame, type SseEvent } from "./sse.js";
 
@@ -128,5 +128,35 @@ describe("LazySseParser", () => {
     expect(ev!.event).toBe("response.created");
     expect(ev!.data).toBe('{"big":"…"}');
     expect(ev!.data).toBe(ev!.data);
+  });
+});
+
+describe("a long line over many chunks", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("is joined once, when its terminator comes, by either parser", () => {
+    const data = JSON.stringify({ type: "response.completed", response: { instructions: "Réponds en français. ".repeat(5000) } });
+    const bytes = Buffer.from(`event: response.completed\ndata: ${data}\n\n`);
+    const chunks = split(
+      bytes,
+      Array.from({ length: Math.floor(bytes.length / 1024) }, (_, i) => (i + 1) * 1024),
+    );
+    for (const parser of [new SseParser(), new LazySseParser()]) {
+      let joined = 0;
+      const concat = Buffer.concat;
+      vi.spyOn(Buffer, "concat").mockImplementation((list: readonly Uint8Array[], length?: number) => {
+        const out = concat(list, length);
+        joined += out.length;
+        return out;
+      });
+      const events: SseEvent[] = [];
+      for (const c of chunks) events.push(...parser.push(c));
+      events.push(...parser.end());
+      vi.restoreAllMocks();
+      expect(chunks.length).toBeGreaterThan(100);
+      expect(events.map((e) => e.data)).toEqual([data]);
+      // Joined per chunk, the held tail would be copied about chunks / 2 times over.
+      expect(joined).toBeLessThanOrEqual(bytes.length);
+    }
   });
 });
