@@ -99,6 +99,40 @@ describe("relayStream", () => {
     }
   });
 
+  it("finds every blank line, split anywhere between chunks, with either line ending", async () => {
+    for (const eol of ["\n", "\r\n"]) {
+      const text = ['data: {"a":"é"}', "data: {}", "data: [DONE]"].map((l) => l + eol + eol).join("");
+      const bytes = Buffer.from(text);
+      for (let i = 0; i <= bytes.length; i++) {
+        for (let j = i; j <= bytes.length; j++) {
+          const chunks = [bytes.subarray(0, i), bytes.subarray(i, j), bytes.subarray(j)].filter((c) => c.length > 0);
+          const written: Buffer[] = [];
+          const body = (async function* () {
+            yield* chunks;
+          })();
+          await relayStream("openai-chat", "openai-chat", body, async (c) => void written.push(Buffer.from(c)), new AbortController().signal);
+          expect(Buffer.concat(written).toString(), `cuts ${i},${j}`).toBe(text);
+          // Each chunk's whole events go out as it arrives: the writes end where the last blank line of each prefix does.
+          const ends: number[] = [];
+          let at = 0;
+          for (const c of chunks) {
+            at += c.length;
+            const prefix = bytes.subarray(0, at);
+            const lf = prefix.lastIndexOf("\n\n");
+            const crlf = prefix.lastIndexOf("\r\n\r\n");
+            const end = Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
+            if (end > 0 && end !== ends.at(-1)) ends.push(end);
+          }
+          let sum = 0;
+          expect(
+            written.map((w) => (sum += w.length)),
+            `cuts ${i},${j}`,
+          ).toEqual(ends);
+        }
+      }
+    }
+  });
+
   it("holds back a half-sent event and ends a cut stream with an error chunk", async () => {
     const whole = chat[0] + "\n\n";
     const { result, out } = await relay([Buffer.from(whole + chat[1]!.slice(0, 30))]);
@@ -157,6 +191,32 @@ describe("relayStream on a Responses stream", () => {
     expect(out).toBe(text);
     expect(result).toMatchObject({ completed: true, failed: false });
     expect(result.usage).toEqual({ inputTokens: 40100, cachedInputTokens: 39000, cacheWriteTokens: 0, outputTokens: 12, reasoningTokens: 4 });
+  });
+
+  it("joins a big event that comes in many chunks once", async () => {
+    const text = frame("response.created", { response: response("in_progress", { usage: null }) }) + frame("response.output_text.delta", { delta: "ok" });
+    const bytes = Buffer.from(text);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += 1024) chunks.push(bytes.subarray(at, at + 1024));
+    let joined = 0;
+    const concat = Buffer.concat;
+    vi.spyOn(Buffer, "concat").mockImplementation((list: readonly Uint8Array[], length?: number) => {
+      const out = concat(list, length);
+      // The few bytes either side of a chunk edge, looked at for a split blank line, are not a join.
+      if (out.length > 8) joined += out.length;
+      return out;
+    });
+    const written: Buffer[] = [];
+    const body = (async function* () {
+      yield* chunks;
+    })();
+    await relayStream("openai-responses", "openai-responses", body, async (c) => void written.push(Buffer.from(c)), new AbortController().signal);
+    vi.restoreAllMocks();
+    expect(chunks.length).toBeGreaterThan(25);
+    // The stream ends without a terminal event, so an error event follows what was relayed.
+    expect(Buffer.concat(written).toString().startsWith(text)).toBe(true);
+    // Joined on every chunk, the held part would be copied about chunks / 2 times over.
+    expect(joined).toBeLessThanOrEqual(bytes.length);
   });
 
   it("reads a big failed response's error as it did the whole event", async () => {

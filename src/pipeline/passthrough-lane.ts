@@ -228,6 +228,58 @@ function lastEventBoundary(buf: Buffer): number {
   return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
 }
 
+/**
+ * The bytes after the last whole event, held as the chunks they came in until an event ends, as
+ * transport/sse.ts holds a line: a big event over many chunks (a Responses event repeating the
+ * request, split into TLS records) is joined once, and each chunk searched once.
+ */
+class HeldEvent {
+  #parts: Buffer[] = [];
+  #length = 0;
+
+  /** The whole events the held bytes and `chunk` complete, as one span; the rest is held. */
+  push(chunk: Buffer): Buffer | undefined {
+    let cut = lastEventBoundary(chunk);
+    if (this.#length > 0) {
+      // A blank line split between the held bytes and the chunk: at most three bytes on each side.
+      const tail = this.#tail(3);
+      const straddled = lastEventBoundary(Buffer.concat([tail, chunk.subarray(0, 3)])) - tail.length;
+      if (straddled > cut) cut = straddled;
+    }
+    if (cut <= 0) {
+      this.#parts.push(chunk);
+      this.#length += chunk.length;
+      return undefined;
+    }
+    const at = this.#length + cut;
+    const buf = this.#length > 0 ? Buffer.concat([...this.#parts, chunk], this.#length + chunk.length) : chunk;
+    this.#parts = at < buf.length ? [buf.subarray(at)] : [];
+    this.#length = buf.length - at;
+    return buf.subarray(0, at);
+  }
+
+  /** What is held, as one buffer (undefined when nothing); nothing is held afterwards. */
+  take(): Buffer | undefined {
+    if (this.#length === 0) return undefined;
+    const all = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts, this.#length);
+    this.#parts = [];
+    this.#length = 0;
+    return all;
+  }
+
+  /** The last `n` held bytes (fewer when fewer are held). */
+  #tail(n: number): Buffer {
+    const out: Buffer[] = [];
+    let need = n;
+    for (let i = this.#parts.length - 1; i >= 0 && need > 0; i--) {
+      const part = this.#parts[i]!;
+      out.unshift(part.subarray(Math.max(0, part.length - need)));
+      need -= part.length;
+    }
+    return Buffer.concat(out);
+  }
+}
+
 /** Offset just past the first blank line at or after `from` in `buf`, or the end of `buf`. */
 function nextEventBoundary(buf: Buffer, from: number): number {
   const lf = buf.indexOf(LF2, from);
@@ -329,7 +381,7 @@ export async function relayStream(
   const observer = meter.createStreamMeter();
   const members = meter.eventMembers;
   const triggers = meterTriggers(upstream);
-  let pending: Buffer | undefined;
+  const held = new HeldEvent();
   let failed = false;
   let failure: GatewayError | undefined;
   const observeSpan = (span: Buffer): SseEvent[] => {
@@ -367,16 +419,11 @@ export async function relayStream(
   };
   try {
     for await (const chunk of body) {
-      const buf: Buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
-      const cut = lastEventBoundary(buf);
-      if (cut === 0) {
-        pending = buf;
-        continue;
-      }
-      pending = cut < buf.length ? buf.subarray(cut) : undefined;
-      await forward(buf.subarray(0, cut));
+      const whole = held.push(chunk);
+      if (whole) await forward(whole);
     }
-    if (pending && pending.length > 0) {
+    const pending = held.take();
+    if (pending) {
       // The upstream closed without a final blank line. Forward what is there only if it
       // is whole (some servers end on `data: [DONE]` alone); half an event is dropped.
       const events = observeSpan(pending);
