@@ -10,7 +10,9 @@ import { emptyUsage } from "../src/canonical/usage.js";
 import type { ClientCodec, ClientProtocol, OutboundEvent, UpstreamCodec } from "../src/protocols/codec.js";
 import { newTranslationContext } from "../src/protocols/codec.js";
 import { CLIENT_CODECS, METERS, UPSTREAM_CODECS } from "../src/protocols/registry.js";
-import { parseJsonBytes, patchBody, peekBody, readField, type PeekedBody } from "../src/pipeline/json-peek.js";
+import { patchBody, peekBody, readField, type PeekedBody } from "../src/pipeline/json-peek.js";
+import { parseBody } from "../src/pipeline/request-body.js";
+import { ToolsCache } from "../src/pipeline/tools-cache.js";
 import { preparePassthroughBody } from "../src/pipeline/passthrough-lane.js";
 import type { UpstreamProtocol } from "../src/storage/ports.js";
 import { SseParser } from "../src/transport/sse.js";
@@ -25,19 +27,32 @@ export interface ConvertedRequest {
   warnings: string[];
 }
 
-/** Translate lane, request side: bytes → JSON → canonical → upstream JSON → bytes (as src/pipeline/translate-lane.ts does). */
-export function convertRequest(raw: Buffer, client: ClientCodec, upstream: UpstreamCodec): ConvertedRequest {
-  const canonical = client.decodeRequest(parseJsonBytes(raw));
+/**
+ * Translate lane, request side, as src/pipeline/translate-lane.ts does it: bytes → JSON (the tools
+ * from `tools`, a ToolsCache) → canonical → upstream JSON → bytes. A fresh cache is a first turn; one
+ * kept across calls is a session's later turns, which repeat their tools.
+ */
+export function convertRequest(
+  raw: Buffer,
+  client: ClientCodec,
+  upstream: UpstreamCodec,
+  upstreamProtocol: UpstreamProtocol,
+  tools = new ToolsCache(),
+): ConvertedRequest {
+  const { json, tools: entry } = tools.parse(parseBody(raw));
+  const canonical = client.decodeRequest(json);
   const ctx = newTranslationContext(canonical.model, NOW);
   ctx.clientRequest = canonical;
-  const body = upstream.encodeRequest({ ...canonical, stream: true, promptCacheKey: CACHE_KEY }, ctx);
-  return { bytes: Buffer.from(JSON.stringify(body)), warnings: ctx.warnings.map((w) => w.code) };
+  const body = upstream.encodeRequest({ ...canonical, stream: true, promptCacheKey: CACHE_KEY }, ctx) as Record<string, unknown>;
+  return { bytes: tools.bodyBytes(body, entry, upstreamProtocol), warnings: ctx.warnings.map((w) => w.code) };
 }
 
-export function requestConversionOp(raw: Buffer, client: ClientProtocol, upstream: UpstreamProtocol): Operation {
+/** `repeated`: the tools cache is kept across calls, as in a session whose turns repeat their tools. */
+export function requestConversionOp(raw: Buffer, client: ClientProtocol, upstream: UpstreamProtocol, repeated: boolean): Operation {
   const c = CLIENT_CODECS[client];
   const u = UPSTREAM_CODECS[upstream];
-  return () => convertRequest(raw, c, u).bytes.length;
+  const kept = repeated ? new ToolsCache() : undefined;
+  return () => convertRequest(raw, c, u, upstream, kept ?? new ToolsCache()).bytes.length;
 }
 
 /** Baseline: decode the whole body and write it back, changing nothing. */

@@ -154,10 +154,11 @@ function bodyGroup(body: ClientBody, lane: string, convert: boolean): BodyResult
         vsPassthrough: Number.NaN,
       };
       try {
-        const once = convertRequest(body.bytes, CLIENT_CODECS[client], UPSTREAM_CODECS[up]);
+        const once = convertRequest(body.bytes, CLIENT_CODECS[client], UPSTREAM_CODECS[up], up);
         row.outBytes = once.bytes.length;
         row.warnings = once.warnings;
-        cases.push({ name: `request → ${short(up)}`, op: requestConversionOp(body.bytes, client, up) });
+        cases.push({ name: `request → ${short(up)}`, op: requestConversionOp(body.bytes, client, up, false) });
+        cases.push({ name: `request → ${short(up)}, tools repeated`, op: requestConversionOp(body.bytes, client, up, true) });
       } catch (err) {
         row.error = message(err);
       }
@@ -311,7 +312,7 @@ function main(): void {
     "Client bodies:",
     ...bodyLines,
     "",
-    "1. Request conversion, translate lane: bytes → JSON.parse → decodeRequest → encodeRequest → JSON.stringify → bytes",
+    '1. Request conversion, translate lane: bytes → parse (tools through the ToolsCache) → decodeRequest → encodeRequest → jsonBytes; "tools repeated" keeps the cache, as a session\'s later turns do',
     "   × naive / × passthrough: median per-round ratio to the full parse+stringify / the passthrough lane (section 2) of the same client body.",
     "   * same wire format: the pipeline would take the passthrough lane instead.",
     requestTable(requests),
