@@ -7,7 +7,7 @@
 import { GatewayError } from "../canonical/errors.js";
 import { emptyUsage, type Usage } from "../canonical/usage.js";
 import type { UpstreamProtocol } from "../storage/ports.js";
-import { LazySseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
+import { HeldBytes, LazySseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
 import { errorBody, frameSse, streamErrorEvents } from "./render-error.js";
 import { clientGone, stoppedBy } from "./stop.js";
 import type { ClientProtocol, TranslationWarning } from "../protocols/codec.js";
@@ -229,55 +229,26 @@ function lastEventBoundary(buf: Buffer): number {
 }
 
 /**
- * The bytes after the last whole event, held as the chunks they came in until an event ends, as
- * transport/sse.ts holds a line: a big event over many chunks (a Responses event repeating the
- * request, split into TLS records) is joined once, and each chunk searched once.
+ * The whole events the held bytes and `chunk` complete, as one span (undefined when none); the
+ * rest is held. Held as transport/sse.ts holds a line: a big event over many chunks (a Responses
+ * event repeating the request, split into TLS records) is joined once, and each chunk searched once.
  */
-class HeldEvent {
-  #parts: Buffer[] = [];
-  #length = 0;
-
-  /** The whole events the held bytes and `chunk` complete, as one span; the rest is held. */
-  push(chunk: Buffer): Buffer | undefined {
-    let cut = lastEventBoundary(chunk);
-    if (this.#length > 0) {
-      // A blank line split between the held bytes and the chunk: at most three bytes on each side.
-      const tail = this.#tail(3);
-      const straddled = lastEventBoundary(Buffer.concat([tail, chunk.subarray(0, 3)])) - tail.length;
-      if (straddled > cut) cut = straddled;
-    }
-    if (cut <= 0) {
-      this.#parts.push(chunk);
-      this.#length += chunk.length;
-      return undefined;
-    }
-    const at = this.#length + cut;
-    const buf = this.#length > 0 ? Buffer.concat([...this.#parts, chunk], this.#length + chunk.length) : chunk;
-    this.#parts = at < buf.length ? [buf.subarray(at)] : [];
-    this.#length = buf.length - at;
-    return buf.subarray(0, at);
+function wholeEvents(held: HeldBytes, chunk: Buffer): Buffer | undefined {
+  let cut = lastEventBoundary(chunk);
+  if (held.length > 0) {
+    // A blank line split between the held bytes and the chunk: at most three bytes on each side.
+    const tail = held.tail(3);
+    const straddled = lastEventBoundary(Buffer.concat([tail, chunk.subarray(0, 3)])) - tail.length;
+    if (straddled > cut) cut = straddled;
   }
-
-  /** What is held, as one buffer (undefined when nothing); nothing is held afterwards. */
-  take(): Buffer | undefined {
-    if (this.#length === 0) return undefined;
-    const all = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts, this.#length);
-    this.#parts = [];
-    this.#length = 0;
-    return all;
+  if (cut <= 0) {
+    held.hold(chunk);
+    return undefined;
   }
-
-  /** The last `n` held bytes (fewer when fewer are held). */
-  #tail(n: number): Buffer {
-    const out: Buffer[] = [];
-    let need = n;
-    for (let i = this.#parts.length - 1; i >= 0 && need > 0; i--) {
-      const part = this.#parts[i]!;
-      out.unshift(part.subarray(Math.max(0, part.length - need)));
-      need -= part.length;
-    }
-    return Buffer.concat(out);
-  }
+  const at = held.length + cut;
+  const buf = held.joinedWith(chunk);
+  if (at < buf.length) held.hold(buf.subarray(at));
+  return buf.subarray(0, at);
 }
 
 /** Offset just past the first blank line at or after `from` in `buf`, or the end of `buf`. */
@@ -381,7 +352,7 @@ export async function relayStream(
   const observer = meter.createStreamMeter();
   const members = meter.eventMembers;
   const triggers = meterTriggers(upstream);
-  const held = new HeldEvent();
+  const held = new HeldBytes();
   let failed = false;
   let failure: GatewayError | undefined;
   const observeSpan = (span: Buffer): SseEvent[] => {
@@ -419,7 +390,7 @@ export async function relayStream(
   };
   try {
     for await (const chunk of body) {
-      const whole = held.push(chunk);
+      const whole = wholeEvents(held, chunk);
       if (whole) await forward(whole);
     }
     const pending = held.take();

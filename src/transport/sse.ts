@@ -19,51 +19,72 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 /**
- * The unterminated tail of the chunks pushed so far, held as the pieces it came in. A long line
- * arriving over many chunks (a Responses event that repeats the request, tens of KB) is then
- * joined once, when its terminator comes, and each chunk is searched once; joining and searching
- * the whole tail again on every chunk cost a translated stream about 3 % of its CPU.
+ * Bytes held back until what they belong to is whole (a line, an event), kept as the chunks
+ * they came in. A long line arriving over many chunks (a Responses event that repeats the
+ * request, tens of KB) is then joined once, when it ends, and each chunk is searched once;
+ * joining and searching the whole held tail again on every chunk cost a translated stream
+ * about 3 % of its CPU.
  */
-class HeldLine {
+export class HeldBytes {
   #parts: Buffer[] = [];
   #length = 0;
 
-  /** `copy`: hold copies, for a parser whose events keep no views of the chunks. */
-  constructor(private readonly copy: boolean) {}
+  /** `copy`: hold copies, for a reader that keeps no views of the chunks. */
+  constructor(private readonly copy = false) {}
 
-  /**
-   * The held bytes, then `chunk`: `buf[0, end]` is whole lines (`end` -1 when `chunk` ends none,
-   * and `buf` is then only the chunk), and what follows `end` is held for the next push.
-   */
-  push(chunk: Uint8Array): { buf: Buffer; end: number } {
-    const incoming = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const last = Math.max(incoming.lastIndexOf(LF), incoming.lastIndexOf(CR));
-    if (last === -1) {
-      this.#hold(incoming);
-      return { buf: incoming, end: -1 };
-    }
-    const buf = this.#length > 0 ? Buffer.concat([...this.#parts, incoming], this.#length + incoming.length) : incoming;
-    const end = this.#length + last;
-    this.#parts = [];
-    this.#length = 0;
-    if (end + 1 < buf.length) this.#hold(buf.subarray(end + 1));
-    return { buf, end };
+  get length(): number {
+    return this.#length;
   }
 
-  /** The held bytes as one buffer (null when none); nothing is held afterwards. */
-  take(): Buffer | null {
-    if (this.#length === 0) return null;
-    const all = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts, this.#length);
+  hold(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.#parts.push(this.copy ? Buffer.from(bytes) : bytes);
+    this.#length += bytes.length;
+  }
+
+  /** The held bytes, then `chunk`, as one buffer; nothing is held afterwards. */
+  joinedWith(chunk: Buffer): Buffer {
+    if (this.#length === 0) return chunk;
+    const all = Buffer.concat([...this.#parts, chunk], this.#length + chunk.length);
     this.#parts = [];
     this.#length = 0;
     return all;
   }
 
-  #hold(bytes: Buffer): void {
-    if (bytes.length === 0) return;
-    this.#parts.push(this.copy ? Buffer.from(bytes) : bytes);
-    this.#length += bytes.length;
+  /** The held bytes as one buffer (null when none); nothing is held afterwards. */
+  take(): Buffer | null {
+    return this.#length === 0 ? null : this.joinedWith(Buffer.alloc(0));
   }
+
+  /** The last `n` held bytes (fewer when fewer are held), still held. */
+  tail(n: number): Buffer {
+    const out: Buffer[] = [];
+    let need = n;
+    for (let i = this.#parts.length - 1; i >= 0 && need > 0; i--) {
+      const part = this.#parts[i]!;
+      out.unshift(part.subarray(Math.max(0, part.length - need)));
+      need -= part.length;
+    }
+    return Buffer.concat(out);
+  }
+}
+
+/**
+ * Held bytes, then `chunk`: `buf[0, end]` is whole lines (`end` -1 when `chunk` ends none, and
+ * `buf` is then only the chunk), and what follows `end` is held for the next push.
+ */
+function wholeLines(held: HeldBytes, chunk: Uint8Array): { buf: Buffer; end: number } {
+  const incoming = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  // The held bytes end no line, so the last terminator is in the chunk, if anywhere.
+  const last = Math.max(incoming.lastIndexOf(LF), incoming.lastIndexOf(CR));
+  if (last === -1) {
+    held.hold(incoming);
+    return { buf: incoming, end: -1 };
+  }
+  const end = held.length + last;
+  const buf = held.joinedWith(incoming);
+  if (end + 1 < buf.length) held.hold(buf.subarray(end + 1));
+  return { buf, end };
 }
 
 /**
@@ -72,7 +93,7 @@ class HeldLine {
  * final event that was not followed by a blank line.
  */
 export class SseParser {
-  private readonly held = new HeldLine(true);
+  private readonly held = new HeldBytes(true);
   private event: string | undefined = undefined;
   private dataLines: string[] = [];
   private id: string | undefined = undefined;
@@ -82,7 +103,7 @@ export class SseParser {
     const out: SseEvent[] = [];
     // Everything up to the last line terminator is whole lines: decode it in one go (a
     // UTF-8 character can only be split in the unterminated tail, kept as bytes).
-    const { buf, end } = this.held.push(chunk);
+    const { buf, end } = wholeLines(this.held, chunk);
     if (end === -1) return out;
     const text = buf.toString("utf8", 0, end + 1);
     const hasCR = text.includes("\r");
@@ -199,7 +220,7 @@ export function undecodedData(ev: SseEvent): Buffer | undefined {
  * The events hold views of the pushed chunks, which must not change afterwards.
  */
 export class LazySseParser {
-  private readonly held = new HeldLine(false);
+  private readonly held = new HeldBytes();
   private event: string | undefined = undefined;
   private dataParts: Buffer[] = [];
   private id: string | undefined = undefined;
@@ -212,7 +233,7 @@ export class LazySseParser {
    */
   push(chunk: Uint8Array, enough?: (ev: SseEvent) => boolean): SseEvent[] {
     const out: SseEvent[] = [];
-    const { buf, end } = this.held.push(chunk);
+    const { buf, end } = wholeLines(this.held, chunk);
     if (end === -1) return out;
     const firstCR = buf.indexOf(CR);
     const hasCR = firstCR !== -1 && firstCR <= end;
