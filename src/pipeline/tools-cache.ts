@@ -18,8 +18,7 @@
  *   this request, schemas normalised) it still does on every request; only the writing is saved.
  */
 import { LRUCache } from "lru-cache";
-import { RawJson } from "./json-bytes.js";
-import { jsonBytes } from "./json-bytes.js";
+import { jsonBytes, RawJson } from "./json-bytes.js";
 import { parseJsonBytes } from "./json-peek.js";
 import type { ParsedBody } from "./request-body.js";
 
