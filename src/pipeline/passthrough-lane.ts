@@ -163,13 +163,14 @@ function stripBytes(span: Buffer, pattern: Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
+/** What the Codex rewriter reads of a terminal event before deciding to decode it whole. */
+const RESPONSE_OUTPUT = { response: { output: true } } as const;
+
 /**
  * The Codex backend may send `response.completed` (or `.incomplete`) with an empty `output`
  * (docs/protocols.md#codex-answers-and-errors); Codex CLI copes, but SDK clients read the final object.
  * This fills it from the `response.output_item.done` events seen on the way.
  */
-const RESPONSE_OUTPUT = { response: { output: true } } as const;
-
 export function codexCompletedOutputRewriter(): EventRewriter {
   const items = new Map<number, unknown>();
   return {
