@@ -7,6 +7,7 @@
  */
 
 import type { MemberTree } from "../protocols/codec.js";
+import { SeenValues } from "./seen-values.js";
 
 export interface FieldRange {
   /** Byte offset of the member's key (its opening quote). */
@@ -62,11 +63,36 @@ function skipString(buf: Uint8Array, i: number): number {
   }
 }
 
-/** Offset just past the value starting at `i`, or -1 when malformed. */
-function skipValue(buf: Uint8Array, i: number): number {
+/** Big containers met before, stepped over by a byte compare (seen-values.ts). */
+let seen: SeenValues | undefined = new SeenValues();
+
+/** Replaces the scanner's cache of big containers (undefined: none); returns the one it had. For tests. */
+export function useSeenValues(next: SeenValues | undefined): SeenValues | undefined {
+  const had = seen;
+  seen = next;
+  return had;
+}
+
+/**
+ * Members whose big values clients and upstreams repeat byte for byte from one request (answer)
+ * to the next: an agent's tools and system prompt. Only these go through the cache: a turn's
+ * `messages` or `input` grows every turn, and would only cost copies.
+ */
+const REPEATED_MEMBERS: ReadonlySet<string> = new Set(["tools", "system", "functions"]);
+
+/** skipValue for the value of member `key`: through the cache when the member is one that repeats. */
+function skipMember(buf: Uint8Array, key: string, i: number): number {
+  return skipValue(buf, i, seen !== undefined && REPEATED_MEMBERS.has(key));
+}
+
+/** Offset just past the value starting at `i`, or -1 when malformed. `remember`: look up and note a big container in the cache. */
+function skipValue(buf: Uint8Array, i: number, remember = false): number {
   const first = buf[i];
   if (first === QUOTE) return skipString(buf, i);
   if (first === LBRACE || first === LBRACKET) {
+    const start = i;
+    const known = remember ? seen!.endOf(buf, start) : -1;
+    if (known >= 0) return known;
     let depth = 0;
     for (; i < buf.length; i++) {
       const b = buf[i];
@@ -77,7 +103,10 @@ function skipValue(buf: Uint8Array, i: number): number {
       } else if (b === LBRACE || b === LBRACKET) depth++;
       else if (b === RBRACE || b === RBRACKET) {
         depth--;
-        if (depth === 0) return i + 1;
+        if (depth === 0) {
+          if (remember) seen!.walked(buf, start, i + 1);
+          return i + 1;
+        }
       }
     }
     return -1;
@@ -100,7 +129,7 @@ export function peekBody(buf: Uint8Array): PeekedBody | undefined {
   const open = skipWs(buf, 0);
   const fields = new Map<string, FieldRange>();
   const end = scanObject(buf, open, (key, keyStart, start) => {
-    const valueEnd = skipValue(buf, start);
+    const valueEnd = skipMember(buf, key, start);
     if (valueEnd >= 0) fields.set(key, { keyStart, start, end: valueEnd });
     return valueEnd;
   });
@@ -332,14 +361,14 @@ function projectObject(buf: Buffer, i: number, tree: MemberTree): { text: string
   const kept = new Map<string, string>();
   const end = scanObject(buf, i, (key, _keyStart, start) => {
     const sub = Object.hasOwn(tree, key) ? tree[key] : undefined;
-    if (sub === undefined) return skipValue(buf, start);
+    if (sub === undefined) return skipMember(buf, key, start);
     if (sub !== true && buf[start] === LBRACE) {
       const nested = projectObject(buf, start, sub);
       if (!nested) return -1;
       kept.set(key, nested.text);
       return nested.end;
     }
-    const valueEnd = skipValue(buf, start);
+    const valueEnd = skipMember(buf, key, start);
     if (valueEnd >= 0) kept.set(key, buf.toString("utf8", start, valueEnd));
     return valueEnd;
   });
