@@ -10,7 +10,8 @@ import { emptyUsage } from "../src/canonical/usage.js";
 import type { ClientCodec, ClientProtocol, OutboundEvent, UpstreamCodec } from "../src/protocols/codec.js";
 import { newTranslationContext } from "../src/protocols/codec.js";
 import { CLIENT_CODECS, METERS, UPSTREAM_CODECS } from "../src/protocols/registry.js";
-import { patchBody, peekBody, readField, type PeekedBody } from "../src/pipeline/json-peek.js";
+import { patchBody, peekBody, readField, useSeenValues, type PeekedBody } from "../src/pipeline/json-peek.js";
+import { SeenValues } from "../src/pipeline/seen-values.js";
 import { parseBody } from "../src/pipeline/request-body.js";
 import { ToolsCache } from "../src/pipeline/tools-cache.js";
 import { preparePassthroughBody } from "../src/pipeline/passthrough-lane.js";
@@ -47,12 +48,29 @@ export function convertRequest(
   return { bytes: tools.bodyBytes(body, entry, upstreamProtocol), warnings: ctx.warnings.map((w) => w.code) };
 }
 
-/** `repeated`: the tools cache is kept across calls, as in a session whose turns repeat their tools. */
+/**
+ * `op` with its own cache of big containers for the byte scanner (json-peek.ts `useSeenValues`):
+ * cleared before every call, a first turn; kept across calls, a session's later turns.
+ */
+function scanning(repeated: boolean, op: Operation): Operation {
+  const seen = new SeenValues();
+  return () => {
+    if (!repeated) seen.clear();
+    const had = useSeenValues(seen);
+    try {
+      return op();
+    } finally {
+      useSeenValues(had);
+    }
+  };
+}
+
+/** `repeated`: the tools cache and the scanner's are kept across calls, as in a session whose turns repeat their tools. */
 export function requestConversionOp(raw: Buffer, client: ClientProtocol, upstream: UpstreamProtocol, repeated: boolean): Operation {
   const c = CLIENT_CODECS[client];
   const u = UPSTREAM_CODECS[upstream];
   const kept = repeated ? new ToolsCache() : undefined;
-  return () => convertRequest(raw, c, u, upstream, kept ?? new ToolsCache()).bytes.length;
+  return scanning(repeated, () => convertRequest(raw, c, u, upstream, kept ?? new ToolsCache()).bytes.length);
 }
 
 /** Baseline: decode the whole body and write it back, changing nothing. */
@@ -66,9 +84,9 @@ function peekOrThrow(raw: Buffer): PeekedBody {
   return peek;
 }
 
-/** The byte scan alone: top-level field ranges of the whole body. */
-export function peekOnlyOp(raw: Buffer): Operation {
-  return () => peekOrThrow(raw).fields.size;
+/** The byte scan alone: top-level field ranges of the whole body. `repeated`: see {@link scanning}. */
+export function peekOnlyOp(raw: Buffer, repeated: boolean): Operation {
+  return scanning(repeated, () => peekOrThrow(raw).fields.size);
 }
 
 /** Passthrough lane: find model / stream / prompt_cache_key in the bytes, splice prompt_cache_key in. */
@@ -81,8 +99,8 @@ export function passthroughBody(raw: Buffer): Buffer {
   return patchBody(raw, peek, { prompt_cache_key: CACHE_KEY });
 }
 
-export function passthroughOp(raw: Buffer): Operation {
-  return () => passthroughBody(raw).length;
+export function passthroughOp(raw: Buffer, repeated: boolean): Operation {
+  return scanning(repeated, () => passthroughBody(raw).length);
 }
 
 /** Passthrough lane to the Codex backend: the same reads, then the pipeline's own preparePassthroughBody (docs/protocols.md#codex-body-rules). */
@@ -98,8 +116,8 @@ export function codexPassthroughBody(raw: Buffer): Buffer {
   return preparePassthroughBody("codex", raw, peek, read, { prompt_cache_key: CACHE_KEY }).body;
 }
 
-export function codexPassthroughOp(raw: Buffer): Operation {
-  return () => codexPassthroughBody(raw).length;
+export function codexPassthroughOp(raw: Buffer, repeated: boolean): Operation {
+  return scanning(repeated, () => codexPassthroughBody(raw).length);
 }
 
 /* ---------------------------------------------------------------- streams */

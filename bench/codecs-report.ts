@@ -16,6 +16,8 @@ export interface RequestRow {
   outBytes: number;
   warnings: string[];
   m: Measurement | undefined;
+  /** The same conversion with the tools and scanner caches kept across calls: a turn that repeats its tools. */
+  repeated: Measurement | undefined;
   /** Median per-round ratio to the naive parse+stringify of the same client body. */
   vsNaive: number;
   /** Median per-round ratio to that client's passthrough lane on the same body. */
@@ -34,7 +36,11 @@ export interface PassthroughRow {
   outBytes: number;
   /** peekBody alone on the same bytes: the part of the passthrough cost that is the byte scan. */
   peekOnly: Measurement;
+  /** peekBody with the scanner's cache kept across calls: a turn that repeats its tools. */
+  peekRepeated: Measurement;
   passthrough: Measurement;
+  /** The passthrough lane with the scanner's cache kept across calls. */
+  passthroughRepeated: Measurement;
   naive: Measurement;
   /** Median per-round ratio passthrough / naive. */
   ptOverNaive: number;
@@ -117,19 +123,20 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
 export function requestTable(rows: readonly RequestRow[]): string {
   const body = rows.map((r) => {
     const pair = `${short(r.client)} → ${short(r.upstream)}${r.sameWire ? " *" : ""}`;
-    if (!r.m) return [pair, kb(r.inBytes), "—", "failed", "", "", "", r.error ?? ""];
+    if (!r.m) return [pair, kb(r.inBytes), "—", "failed", "", "", "", "", r.error ?? ""];
     return [
       pair,
       kb(r.inBytes),
       kb(r.outBytes),
       us(r.m.medianNs),
       iqr(r.m),
+      r.repeated ? us(r.repeated.medianNs) : "",
       ratio(r.vsNaive),
       ratio(r.vsPassthrough),
       r.warnings.length > 0 ? [...new Set(r.warnings)].join(",") : "",
     ];
   });
-  return table(["client → upstream", "in", "out", "µs/req", "IQR", "× naive", "× passthrough", "warnings"], body);
+  return table(["client → upstream", "in", "out", "µs/req", "IQR", "tools repeated", "× naive", "× passthrough", "warnings"], body);
 }
 
 /** Section 2: the passthrough lane against a full parse + stringify of the same bytes. */
@@ -140,14 +147,20 @@ export function passthroughTable(rows: readonly PassthroughRow[]): string {
     kb(r.inBytes),
     String(r.nonAsciiBytes),
     us(r.peekOnly.medianNs),
+    us(r.peekRepeated.medianNs),
     us(r.passthrough.medianNs),
     iqr(r.passthrough),
+    us(r.passthroughRepeated.medianNs),
     us(r.naive.medianNs),
     iqr(r.naive),
     ratio(r.ptOverNaive),
     ratio(1 / r.ptOverNaive),
   ]);
-  return table(["pair", "body / lane", "in", "non-ASCII B", "peek µs", "passthrough µs", "IQR", "naive µs", "IQR", "pt / naive", "naive / pt"], body, 2);
+  return table(
+    ["pair", "body / lane", "in", "non-ASCII B", "peek µs", "repeated", "passthrough µs", "IQR", "repeated", "naive µs", "IQR", "pt / naive", "naive / pt"],
+    body,
+    2,
+  );
 }
 
 /** Section 3a: what observing a stream costs on the passthrough lane. */

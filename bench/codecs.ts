@@ -134,10 +134,15 @@ function bodyGroup(body: ClientBody, lane: string, convert: boolean): BodyResult
   const withCodex = client === "openai-responses" && convert;
   const cases: Case[] = [
     { name: "naive", op: naiveRoundTripOp(body.bytes) },
-    { name: "peek", op: peekOnlyOp(body.bytes) },
-    { name: "passthrough", op: passthroughOp(body.bytes) },
+    { name: "peek", op: peekOnlyOp(body.bytes, false) },
+    { name: "peek, tools repeated", op: peekOnlyOp(body.bytes, true) },
+    { name: "passthrough", op: passthroughOp(body.bytes, false) },
+    { name: "passthrough, tools repeated", op: passthroughOp(body.bytes, true) },
   ];
-  if (withCodex) cases.push({ name: "passthrough codex", op: codexPassthroughOp(body.bytes) });
+  if (withCodex) {
+    cases.push({ name: "passthrough codex", op: codexPassthroughOp(body.bytes, false) });
+    cases.push({ name: "passthrough codex, tools repeated", op: codexPassthroughOp(body.bytes, true) });
+  }
 
   const requests: RequestRow[] = [];
   if (convert) {
@@ -150,6 +155,7 @@ function bodyGroup(body: ClientBody, lane: string, convert: boolean): BodyResult
         outBytes: 0,
         warnings: [],
         m: undefined,
+        repeated: undefined,
         vsNaive: Number.NaN,
         vsPassthrough: Number.NaN,
       };
@@ -171,6 +177,7 @@ function bodyGroup(body: ClientBody, lane: string, convert: boolean): BodyResult
     if (row.error) continue;
     const name = `request → ${short(row.upstream)}`;
     row.m = measurement(g, name);
+    row.repeated = measurement(g, `${name}, tools repeated`);
     row.vsNaive = g.ratio(name, "naive");
     row.vsPassthrough = g.ratio(name, "passthrough");
   }
@@ -185,7 +192,9 @@ function bodyGroup(body: ClientBody, lane: string, convert: boolean): BodyResult
     nonAsciiBytes: body.nonAsciiBytes,
     outBytes: out.length,
     peekOnly: measurement(g, "peek"),
+    peekRepeated: measurement(g, "peek, tools repeated"),
     passthrough: measurement(g, "passthrough"),
+    passthroughRepeated: measurement(g, "passthrough, tools repeated"),
     naive: measurement(g, "naive"),
     ptOverNaive: g.ratio("passthrough", "naive"),
     problems: checkPatched(out),
@@ -203,6 +212,7 @@ function bodyGroup(body: ClientBody, lane: string, convert: boolean): BodyResult
       lane: "preparePassthroughBody",
       outBytes: codexOut.length,
       passthrough: measurement(g, "passthrough codex"),
+      passthroughRepeated: measurement(g, "passthrough codex, tools repeated"),
       ptOverNaive: g.ratio("passthrough codex", "naive"),
       problems,
     });
@@ -312,13 +322,14 @@ function main(): void {
     "Client bodies:",
     ...bodyLines,
     "",
-    '1. Request conversion, translate lane: bytes → parse (tools through the ToolsCache) → decodeRequest → encodeRequest → jsonBytes; "tools repeated" keeps the cache, as a session\'s later turns do',
+    '1. Request conversion, translate lane: bytes → parse (tools through the ToolsCache) → decodeRequest → encodeRequest → jsonBytes; "tools repeated" keeps the caches (tools, scanner), as a session\'s later turns do',
     "   × naive / × passthrough: median per-round ratio to the full parse+stringify / the passthrough lane (section 2) of the same client body.",
     "   * same wire format: the pipeline would take the passthrough lane instead.",
     requestTable(requests),
     "",
     "2. Passthrough lane: peekBody + readField(model, stream, prompt_cache_key) + patchBody(prompt_cache_key)",
     "   vs naive: Buffer → toString → JSON.parse → JSON.stringify → Buffer, on the same bytes; peek = peekBody alone (the byte scan).",
+    "   \"repeated\" keeps the scanner's cache of big containers (pipeline/seen-values.ts), as a session's later turns do; the rest start without it, as a first turn.",
     passthroughTable(passRows),
     ...passRows.filter((r) => r.problems.length > 0).map((r) => `   ! ${short(r.client)} → ${short(r.upstream)} (${r.lane}): ${r.problems.join("; ")}`),
     "",
