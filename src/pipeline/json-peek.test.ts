@@ -25,6 +25,22 @@ describe("peekBody", () => {
     }
   });
 
+  it("reads keys it has met before right, however alike, and past the number it remembers", () => {
+    // "0yzlaaa" and "b6apaaa" have the same 32-bit hash in the scanner's key cache (found by search).
+    const keys = ["ab", "ba", "abc", "a\\u0062", "é", "x".repeat(32), "x".repeat(33), "", "tools", "toolz", "0yzlaaa", "b6apaaa"];
+    for (let i = 0; i < 5000; i++) keys.push(`k${i}`);
+    for (let round = 0; round < 2; round++) {
+      const obj = Object.fromEntries(keys.map((k, i) => [k, i]));
+      // One key written with an escape: it reads as "ab", a repeat of the first key.
+      const buf = Buffer.from(JSON.stringify(obj).replace('"a\\\\u0062"', '"a\\u0062"'));
+      const body = peekBody(buf)!;
+      expect(body).toBeDefined();
+      const parsed = JSON.parse(buf.toString()) as Record<string, number>;
+      expect([...body.fields.keys()]).toEqual(Object.keys(parsed));
+      for (const [k, v] of Object.entries(parsed)) expect(readField(buf, body, k)).toBe(v);
+    }
+  });
+
   it("agrees with JSON.parse on arbitrary objects", () => {
     fc.assert(
       fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (obj) => {

@@ -136,6 +136,47 @@ export function peekBody(buf: Uint8Array): PeekedBody | undefined {
   return end >= 0 && skipWs(buf, end) === buf.length ? { fields, open, nonEmpty: fields.size > 0 } : undefined;
 }
 
+/** Keys longer than this are decoded each time. */
+const KNOWN_KEY_BYTES = 32;
+/** Distinct keys remembered; past it the map starts over (a protocol has a few dozen). */
+const KNOWN_KEYS = 4096;
+/** Short ASCII keys met before, by a hash of their bytes: most keys are a protocol's own few names. */
+const knownKeys = new Map<number, string>();
+
+/**
+ * The key whose bytes (between its quotes) are `buf[from, to)`. A short ASCII key without escapes
+ * is looked up by its bytes instead of decoded: making a Buffer view and decoding it cost more than
+ * the rest of a member's scan, on every member of every body and big event scanned.
+ */
+function keyAt(buf: Uint8Array, from: number, to: number): string {
+  const n = to - from;
+  if (n <= KNOWN_KEY_BYTES) {
+    let h = 0x811c9dc5 ^ n;
+    let k = from;
+    for (; k < to; k++) {
+      const b = buf[k]!;
+      if (b >= 0x80 || b === BACKSLASH) break;
+      h = Math.imul(h ^ b, 0x01000193);
+    }
+    if (k === to) {
+      const known = knownKeys.get(h);
+      if (known !== undefined && known.length === n && sameAscii(known, buf, from)) return known;
+      const key = String.fromCharCode.apply(null, buf.subarray(from, to) as unknown as number[]);
+      if (knownKeys.size >= KNOWN_KEYS) knownKeys.clear();
+      knownKeys.set(h, key);
+      return key;
+    }
+  }
+  const raw = Buffer.from(buf.buffer, buf.byteOffset + from, n).toString("utf8");
+  return raw.includes("\\") ? (JSON.parse(`"${raw}"`) as string) : raw;
+}
+
+/** Whether the ASCII string `s` is the bytes of `buf` from `at`. */
+function sameAscii(s: string, buf: Uint8Array, at: number): boolean {
+  for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) !== buf[at + k]) return false;
+  return true;
+}
+
 /**
  * Walks the members of the object whose `{` is at `i`: `member` gets each key, the offset of its
  * opening quote and of its value's first byte, and returns the offset just past the value (-1:
@@ -150,8 +191,7 @@ function scanObject(buf: Uint8Array, i: number, member: (key: string, keyStart: 
     const keyStart = i;
     const keyEnd = skipString(buf, i);
     if (keyEnd < 0) return -1;
-    const rawKey = Buffer.from(buf.buffer, buf.byteOffset + i + 1, keyEnd - i - 2).toString("utf8");
-    const key = rawKey.includes("\\") ? (JSON.parse(`"${rawKey}"`) as string) : rawKey;
+    const key = keyAt(buf, i + 1, keyEnd - 1);
     i = skipWs(buf, keyEnd);
     if (buf[i] !== COLON) return -1;
     const end = member(key, keyStart, skipWs(buf, i + 1));
