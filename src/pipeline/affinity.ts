@@ -14,6 +14,7 @@
 import { createHash, hash as digestOf, type Hash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import { fieldBytes, peekBody, readField } from "./json-peek.js";
+import { sampledKey } from "./sampled-key.js";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Principal } from "../governance/principals.js";
 import type { Exchange } from "./exchange.js";
@@ -224,11 +225,7 @@ const SAMPLES = 16;
 
 function fingerprint(protocol: string, sources: readonly Buffer[]): string {
   let key = protocol;
-  for (const b of sources) {
-    key += `|${b.length}:`;
-    const step = b.length / SAMPLES;
-    if (b.length > 0) for (let i = 0; i < SAMPLES; i++) key += String.fromCharCode(b[Math.floor(i * step)]!);
-  }
+  for (const b of sources) key += `|${sampledKey(b, SAMPLES)}`;
   return key;
 }
 

@@ -20,6 +20,7 @@
  * cache, it makes a repeated value cheaper to scan, for whoever sent it.
  */
 import { LRUCache } from "lru-cache";
+import { sampledKey } from "./sampled-key.js";
 
 /** Containers shorter than this are walked: the hash and the bookkeeping would cost more than they save. */
 export const SEEN_FROM = 8192;
@@ -33,10 +34,10 @@ const SAMPLES = 32;
 /** Copies kept, in bytes. */
 const KEPT_BYTES = 8 * 1024 * 1024;
 
-/** FNV-1a over `length` bytes of `buf` from `start`, `step` apart. */
-function hashBytes(buf: Uint8Array, start: number, count: number, step: number): number {
+/** FNV-1a over the {@link HEAD} bytes of `buf` from `start`. */
+function headHash(buf: Uint8Array, start: number): number {
   let h = 0x811c9dc5;
-  for (let k = 0, at = start; k < count; k++, at += step) {
+  for (let at = start; at < start + HEAD; at++) {
     h ^= buf[at]!;
     h = Math.imul(h, 0x01000193);
   }
@@ -62,7 +63,7 @@ export class SeenValues {
   /** Offset just past a kept container that `buf` holds from `start`, or -1. */
   endOf(buf: Uint8Array, start: number): number {
     if (this.#kept.size === 0 || buf.length - start < SEEN_FROM) return -1;
-    const list = this.#kept.get(hashBytes(buf, start, HEAD, 1));
+    const list = this.#kept.get(headHash(buf, start));
     if (list === undefined) return -1;
     for (const kept of list) {
       const end = start + kept.length;
@@ -75,8 +76,8 @@ export class SeenValues {
   walked(buf: Uint8Array, start: number, end: number): void {
     const length = end - start;
     if (length < SEEN_FROM) return;
-    const head = hashBytes(buf, start, HEAD, 1);
-    const print = `${head}:${length}:${hashBytes(buf, start, SAMPLES, Math.floor(length / SAMPLES))}`;
+    const head = headHash(buf, start);
+    const print = `${head}:${sampledKey(buf.subarray(start, end), SAMPLES)}`;
     if (!this.#once.has(print)) {
       this.#once.set(print, true);
       return;

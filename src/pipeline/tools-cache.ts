@@ -20,6 +20,7 @@
 import { LRUCache } from "lru-cache";
 import { jsonBytes, RawJson } from "./json-bytes.js";
 import { parseJsonBytes } from "./json-peek.js";
+import { sampledKey } from "./sampled-key.js";
 import type { ParsedBody } from "./request-body.js";
 
 /** Tools shorter than this are parsed and written each time: a turn without a big tool list gains nothing. */
@@ -88,7 +89,7 @@ export class ToolsCache {
   }
 
   #entry(bytes: Buffer): ToolsEntry {
-    const key = fingerprint(bytes);
+    const key = sampledKey(bytes, SAMPLES);
     const found = this.#entries.get(key);
     if (found !== undefined && found.bytes.equals(bytes)) return found;
     // A miss, or another list with the same fingerprint: the newer one takes the place.
@@ -101,13 +102,6 @@ export class ToolsCache {
 
 /** Samples taken from the bytes for the key; an entry is still compared whole before use. */
 const SAMPLES = 64;
-
-function fingerprint(bytes: Buffer): string {
-  const step = bytes.length / SAMPLES;
-  let key = `${bytes.length}:`;
-  for (let i = 0; i < SAMPLES; i++) key += String.fromCharCode(bytes[Math.floor(i * step)]!);
-  return key;
-}
 
 function isPlainObject(v: object): v is Record<string, unknown> {
   const proto = Object.getPrototypeOf(v) as unknown;

@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+import { sampledKey } from "./sampled-key.js";
+
+describe("sampledKey", () => {
+  it("is the same for the same bytes, and tells apart lengths and sampled bytes", () => {
+    const a = Buffer.from("x".repeat(1000));
+    expect(sampledKey(a, 16)).toBe(sampledKey(Buffer.from(a), 16));
+    expect(sampledKey(a, 16)).not.toBe(sampledKey(a.subarray(0, 999), 16));
+    const changed = Buffer.from(a);
+    changed[0] = 0x79;
+    expect(sampledKey(changed, 16)).not.toBe(sampledKey(a, 16));
+    // A byte between the samples is not seen: callers compare whole before use.
+    const between = Buffer.from(a);
+    between[1] = 0x79;
+    expect(sampledKey(between, 16)).toBe(sampledKey(a, 16));
+  });
+
+  it("keys the empty run and runs shorter than the samples", () => {
+    expect(sampledKey(Buffer.alloc(0), 16)).toBe("0:");
+    expect(sampledKey(Buffer.from("ab"), 4)).toBe("2:aabb");
+  });
+});
