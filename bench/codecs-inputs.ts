@@ -58,6 +58,8 @@ export interface ClientBodies {
 
 export interface UpstreamStream {
   protocol: UpstreamProtocol;
+  /** What a variant of the protocol's stream adds, for the report; absent for the plain stream. */
+  variant?: string;
   sse: Buffer;
   chunks: Buffer[];
   /** SSE events in the stream (what the upstream decoder is fed). */
@@ -204,17 +206,40 @@ function chunk(buf: Buffer, size: number): Buffer[] {
   return out;
 }
 
-export function buildUpstreamStream(upstream: UpstreamProtocol, chunkBytes: number): UpstreamStream {
+/** What a Responses upstream repeats in its response-level events: the request's instructions and tools. */
+export interface ResponseEcho {
+  instructions: unknown;
+  tools: unknown;
+}
+
+/** The events whose `response` object carries the request's instructions and tools, as OpenAI's Responses API sends them. */
+const ECHOING_EVENTS: ReadonlySet<string> = new Set(["response.created", "response.in_progress", "response.completed"]);
+
+/**
+ * `echo`: a Responses stream whose response-level events repeat the request's instructions and
+ * tools, as the real API does (https://platform.openai.com/docs/api-reference/responses-streaming/response/created):
+ * tens of KB an event, which the passthrough meter and the translate lane's decoder step over.
+ */
+export function buildUpstreamStream(upstream: UpstreamProtocol, chunkBytes: number, echo?: ResponseEcho): UpstreamStream {
   const model = upstream === "anthropic" ? "claude-opus-4-8" : "gpt-5-codex";
   const id = upstream === "anthropic" ? "msg_bench0001" : upstream === "openai-chat" ? "chatcmpl-bench0001" : "resp_bench0001";
   const encoder = wireEncoder(upstream);
   const events: OutboundEvent[] = [];
   for (const part of canonicalAnswer(model, id)) events.push(...encoder.push(part));
   events.push(...encoder.end());
+  if (echo) {
+    for (const ev of events) {
+      const response =
+        ev.event !== undefined && ECHOING_EVENTS.has(ev.event) && typeof ev.data === "object" && ev.data !== null
+          ? (ev.data as { response?: object }).response
+          : undefined;
+      if (response) Object.assign(response, { instructions: echo.instructions, tools: echo.tools });
+    }
+  }
   const sse = Buffer.from(events.map(frameEvent).join(""));
   const parser = new SseParser();
   const parsed = parser.push(sse).length + parser.end().length;
   const problems = validateWire(upstream, events);
   if (parsed !== events.length) problems.push(`SSE framing: wrote ${events.length} events, parsed ${parsed}`);
-  return { protocol: upstream, sse, chunks: chunk(sse, chunkBytes), events: parsed, problems };
+  return { protocol: upstream, ...(echo ? { variant: "echoing the request" } : {}), sse, chunks: chunk(sse, chunkBytes), events: parsed, problems };
 }

@@ -49,6 +49,8 @@ export interface PassthroughRow {
 
 export interface StreamBaselineRow {
   upstream: UpstreamProtocol;
+  /** The stream's variant (UpstreamStream.variant), if any. */
+  variant?: string;
   sseBytes: number;
   chunks: number;
   events: number;
@@ -62,6 +64,8 @@ export interface StreamBaselineRow {
 export interface StreamRow {
   client: ClientProtocol;
   upstream: UpstreamProtocol;
+  /** The stream's variant (UpstreamStream.variant), if any. */
+  variant?: string;
   sameWire: boolean;
   upstreamEvents: number;
   outEvents: number;
@@ -163,10 +167,15 @@ export function passthroughTable(rows: readonly PassthroughRow[]): string {
   );
 }
 
+/** An upstream stream's name in the tables: its protocol, and its variant if it has one. */
+export function streamName(r: { upstream: UpstreamProtocol; variant?: string }): string {
+  return r.variant === undefined ? short(r.upstream) : `${short(r.upstream)}, ${r.variant}`;
+}
+
 /** Section 3a: what observing a stream costs on the passthrough lane. */
 export function streamBaselineTable(rows: readonly StreamBaselineRow[]): string {
   const body = rows.map((r) => [
-    short(r.upstream),
+    streamName(r),
     kb(r.sseBytes),
     String(r.chunks),
     String(r.events),
@@ -187,7 +196,7 @@ export function streamBaselineTable(rows: readonly StreamBaselineRow[]): string 
 /** Section 3b: translate-lane stream conversion per pair, against the SSE-only observation of the same upstream stream. */
 export function streamTable(rows: readonly StreamRow[]): string {
   const body = rows.map((r) => {
-    const pair = `${short(r.client)} ← ${short(r.upstream)}${r.sameWire ? " *" : ""}`;
+    const pair = `${short(r.client)} ← ${streamName(r)}${r.sameWire ? " *" : ""}`;
     if (!r.m) return [pair, String(r.upstreamEvents), "—", "—", "failed", "", "", "", "", r.error ?? ""];
     return [
       pair,

@@ -53,6 +53,7 @@ import {
 } from "./codecs-inputs.js";
 import {
   passthroughTable,
+  streamName,
   requestTable,
   short,
   streamBaselineTable,
@@ -238,6 +239,7 @@ function streamGroup(bodies: Record<ClientProtocol, ClientBody>, s: UpstreamStre
     const row: StreamRow = {
       client,
       upstream: s.protocol,
+      ...(s.variant !== undefined ? { variant: s.variant } : {}),
       sameWire: SAME_WIRE[client].includes(s.protocol),
       upstreamEvents: s.events,
       outEvents: 0,
@@ -262,7 +264,7 @@ function streamGroup(bodies: Record<ClientProtocol, ClientBody>, s: UpstreamStre
     return row;
   });
 
-  const g = timeGroup(`${short(s.protocol)} upstream stream, ${s.events} events, ${s.sse.length} B`, cases);
+  const g = timeGroup(`${streamName({ upstream: s.protocol, variant: s.variant })} upstream stream, ${s.events} events, ${s.sse.length} B`, cases);
   for (const row of pairs) {
     if (row.error) continue;
     const name = `→ ${short(row.client)} client`;
@@ -272,6 +274,7 @@ function streamGroup(bodies: Record<ClientProtocol, ClientBody>, s: UpstreamStre
   }
   const baseline: StreamBaselineRow = {
     upstream: s.protocol,
+    ...(s.variant !== undefined ? { variant: s.variant } : {}),
     sseBytes: s.sse.length,
     chunks: s.chunks.length,
     events: s.events,
@@ -289,6 +292,9 @@ function main(): void {
   const started = Date.now();
   const bodies = loadClientBodies();
   const streams = UPSTREAM_PROTOCOLS.map((p) => buildUpstreamStream(p, chunkBytes));
+  // A Responses upstream repeats the request's instructions and tools in three events: the Codex CLI capture's.
+  const codexRequest = JSON.parse(bodies.byProtocol["openai-responses"].bytes.toString("utf8")) as { instructions?: unknown; tools?: unknown };
+  streams.push(buildUpstreamStream("openai-responses", chunkBytes, { instructions: codexRequest.instructions, tools: codexRequest.tools }));
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const header =
     `Switchyard codec micro-benchmark — node ${process.version}, ${cpu}, ${cpus().length} cores; ` +
@@ -310,7 +316,8 @@ function main(): void {
     baselines.push(r.baseline);
     streamPairs.push(...r.pairs);
   }
-  const order = (r: StreamRow): number => CLIENT_PROTOCOLS.indexOf(r.client) * 10 + UPSTREAM_PROTOCOLS.indexOf(r.upstream);
+  const order = (r: StreamRow): number =>
+    CLIENT_PROTOCOLS.indexOf(r.client) * 10 + UPSTREAM_PROTOCOLS.indexOf(r.upstream) + (r.variant === undefined ? 0 : 0.5);
   streamPairs.sort((a, b) => order(a) - order(b));
 
   const bodyLines = [...Object.values(bodies.byProtocol), bodies.codexAsCaptured].map(
@@ -335,6 +342,7 @@ function main(): void {
     "",
     `3a. Stream observation, passthrough lane: SseParser over ~${chunkBytes} B chunks; +observer = the protocol's stream meter (METERS) on every event.`,
     `    Each stream: response start, ${STREAM_SHAPE.textDeltas} text deltas of ~8 chars (some non-ASCII), one tool call in ${STREAM_SHAPE.toolArgDeltas} argument deltas, usage, finish.`,
+    '    "echoing the request": the Responses stream with the Codex CLI capture\'s instructions and tools in response.created, in_progress and completed, as the real API sends them.',
     streamBaselineTable(baselines),
     "",
     "3b. Stream conversion, translate lane: UpstreamEventReader → upstream decoder → client encoder → JSON.stringify per outbound event.",
