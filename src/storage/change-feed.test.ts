@@ -66,10 +66,11 @@ describe.each(KINDS)("$name", (kind) => {
       await kind.raw(channel, "not json");
       await kind.raw(channel, JSON.stringify({ node: "c", type: 1, id: "x" }));
       await a.publish({ type: "account", id: "acct-1" });
-      // Messages on one channel arrive in order: once this one is in, the ones before were handled.
+      // Messages on one channel arrive at each listener in order: once this one is in at a node, the
+      // ones before were handled there. Each node listens on its own connection, so wait for both.
       await kind.raw(channel, JSON.stringify({ node: "c", type: "api_key", id: "last" }));
       const deadline = Date.now() + 5_000;
-      while (atB.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      while ((atB.length < 2 || atA.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       expect(atB).toEqual([
         { type: "account", id: "acct-1" },
         { type: "api_key", id: "last" },
