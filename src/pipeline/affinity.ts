@@ -239,7 +239,8 @@ interface KeptDigest {
  * conversation repeats its system prompt and first user message byte for byte, so a client that
  * names no session has its digest hashed once per conversation, not on every turn: on the
  * bench's 40 KB Chat body, whose 17 KB system prompt was hashed and whose developer message was
- * decoded on every request, that was about a tenth of the gateway's CPU a request.
+ * decoded on every request, that was about a tenth of the gateway's JavaScript time in a CPU profile
+ * (docs/architecture.md#cache-affinity).
  *
  * Sources are kept the second time their fingerprint is met (a copy of their bytes), so a
  * conversation of one turn costs a fingerprint and nothing more; an Anthropic `system` whose
