@@ -8,6 +8,8 @@ import {
   codexCompletedOutputRewriter,
   preparePassthroughBody,
   relayStream,
+  triggeredEvents,
+  triggerPattern,
   type EventRewriter,
 } from "./passthrough-lane.js";
 import { captureUrl } from "../testing/real-clients.js";
@@ -152,6 +154,65 @@ describe("relayStream", () => {
     const { result, out } = await relay([Buffer.from(text)]);
     expect(result.completed).toBe(true);
     expect(out).toBe(text + "\n\n");
+  });
+});
+
+describe("triggeredEvents (the events a meter's byte patterns find)", () => {
+  const patterns = ['"usage":{', '"usage": {', "[DONE]", '"error"', '"finish_reason":"', "a.b*(c)[d]|e$^+?/-\\"];
+  const pattern = triggerPattern(patterns.map((t) => Buffer.from(t)));
+
+  /** What the relay must meter: each whole event whose own bytes hold a pattern, found by splitting on blank lines. */
+  function reference(span: Buffer): string[] {
+    const text = span.toString("latin1");
+    const out: string[] = [];
+    let start = 0;
+    for (;;) {
+      const lf = text.indexOf("\n\n", start);
+      const crlf = text.indexOf("\r\n\r\n", start);
+      const end = lf === -1 && crlf === -1 ? text.length : crlf === -1 || (lf !== -1 && lf < crlf) ? lf + 2 : crlf + 4;
+      const event = text.slice(start, end);
+      if (patterns.some((p) => event.includes(p))) out.push(event);
+      if (end >= text.length) return out;
+      start = end;
+    }
+  }
+
+  it("finds the same events as a search of each event for each pattern", () => {
+    // Events built from pieces that hold patterns, near-misses of them and non-ASCII text, so matches
+    // fall anywhere in an event, several to an event, across pattern boundaries, and never at all.
+    const piece = fc.constantFrom(
+      ...patterns,
+      '"usage":null',
+      '"finish_reason":null',
+      '"finish_reason": "stop"',
+      "[DONE",
+      "é",
+      "日本",
+      '"',
+      "x",
+      " ",
+      "\\",
+      "data: ",
+      "{",
+      "}",
+    );
+    const event = fc.array(piece, { maxLength: 8 }).map((ps) => ps.join("").replaceAll("\n", ""));
+    const eol = fc.constantFrom("\n\n", "\r\n\r\n");
+    fc.assert(
+      fc.property(fc.array(fc.tuple(event, eol), { minLength: 1, maxLength: 8 }), (events) => {
+        const span = Buffer.from(events.map(([e, end]) => e + end).join(""));
+        expect(triggeredEvents(span, pattern).map((b) => b.toString("latin1"))).toEqual(reference(span));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("treats every character of a pattern as itself", () => {
+    // What the pattern's characters would match as a regular expression, and its halves either side of `|`.
+    const misses = ["abbbc", "ab(c)d", "a.b*(c)[d]", "e$^+?/-\\", "e+?/-\\"];
+    const hit = "a.b*(c)[d]|e$^+?/-\\";
+    const span = Buffer.from([...misses, hit].map((e) => `data: ${e}\n\n`).join(""));
+    expect(triggeredEvents(span, pattern).map(String)).toEqual([`data: ${hit}\n\n`]);
   });
 });
 
