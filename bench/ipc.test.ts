@@ -14,4 +14,18 @@ describe("bench children's collection pauses", () => {
     expect(ring[(2_000_000 - 1) % 1024]!.s).toBe(`x${2_000_000 - 1}`);
     expect(cpuSample().gcPauseUs).toBeGreaterThan(before);
   });
+
+  it("count what the heap allocated, across the collections in between", () => {
+    watchCollections();
+    const before = cpuSample().heapAllocatedBytes;
+    // 20,000 arrays of 1,000 doubles (8 bytes each, with or without pointer compression), at least 8,000 bytes each: 160 MB, many young generations' worth,
+    // all kept, so the heap grows from each collection to the next and a count from the wrong base shows.
+    const kept: number[][] = [];
+    for (let i = 0; i < 20_000; i++) kept.push(new Array<number>(1000).fill(i + 0.5));
+    const allocated = cpuSample().heapAllocatedBytes - before;
+    expect(kept[20_000 - 1]![999]).toBe(20_000 - 0.5);
+    expect(allocated).toBeGreaterThanOrEqual(160_000_000);
+    // The arrays and little else: the count does not add up collections twice.
+    expect(allocated).toBeLessThan(200_000_000);
+  });
 });

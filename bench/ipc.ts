@@ -7,6 +7,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { PerformanceObserver } from "node:perf_hooks";
+import { GCProfiler, getHeapStatistics } from "node:v8";
 import type { LoadResult, LoadSpec } from "./load.js";
 
 export interface CpuSample {
@@ -18,6 +19,12 @@ export interface CpuSample {
    * the atomic pauses only, not the incremental marking steps V8 interleaves with the program.
    */
   gcPauseUs: number;
+  /**
+   * Bytes allocated in the V8 heap since the child began watching: what the program asked the
+   * collector for, which sets how often it collects. ArrayBuffer contents (socket reads, joined
+   * bodies) live outside the heap and are not counted.
+   */
+  heapAllocatedBytes: number;
 }
 
 /** Resident memory of a process (bytes); `peakRss` is the kernel's high-water mark since start (NaN where unknown). */
@@ -57,9 +64,38 @@ let gcPauseUs = 0;
 let watching: PerformanceObserver | undefined;
 
 /**
- * Starts adding up this process's collection pauses (Node's `gc` performance entries). The
- * entries arrive in batches after the pauses, so a sample can miss the last few
- * milliseconds' worth; over a measured window of seconds that is noise.
+ * The heap's allocations, from V8's own statistics around each collection (v8.GCProfiler):
+ * what was allocated between two collections is the used size before the second minus the
+ * used size after the first. Node keeps no running total itself.
+ */
+let heapAllocated = 0;
+let heapUsedAfterLast = 0;
+let gcProfiler: GCProfiler | undefined;
+
+function startHeapProfile(): void {
+  gcProfiler = new GCProfiler();
+  gcProfiler.start();
+  heapUsedAfterLast = getHeapStatistics().used_heap_size;
+}
+
+/** Adds up the heap's allocations up to now and starts the next stretch. */
+function takeHeapAllocations(): number {
+  if (!gcProfiler) return 0;
+  const stats = gcProfiler.stop()?.statistics ?? [];
+  let used = heapUsedAfterLast;
+  for (const gc of stats) {
+    heapAllocated += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - used);
+    used = gc.afterGC.heapStatistics.usedHeapSize;
+  }
+  heapAllocated += Math.max(0, getHeapStatistics().used_heap_size - used);
+  startHeapProfile();
+  return heapAllocated;
+}
+
+/**
+ * Starts adding up this process's collection pauses (Node's `gc` performance entries) and its
+ * heap allocations. The entries arrive in batches after the pauses, so a sample can miss the
+ * last few milliseconds' worth; over a measured window of seconds that is noise.
  */
 export function watchCollections(): void {
   if (watching) return;
@@ -67,11 +103,12 @@ export function watchCollections(): void {
     for (const entry of list.getEntries()) gcPauseUs += entry.duration * 1000;
   });
   watching.observe({ entryTypes: ["gc"] });
+  startHeapProfile();
 }
 
 export function cpuSample(): CpuSample {
   const u = process.cpuUsage();
-  return { userUs: u.user, systemUs: u.system, gcPauseUs };
+  return { userUs: u.user, systemUs: u.system, gcPauseUs, heapAllocatedBytes: takeHeapAllocations() };
 }
 
 /** The peak comes from Linux's VmHWM; read only between phases, never while load runs. */

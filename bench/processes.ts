@@ -151,3 +151,7 @@ export function cpuDeltaUs(before: CpuSample, after: CpuSample): number {
 export function gcDeltaUs(before: CpuSample, after: CpuSample): number {
   return after.gcPauseUs - before.gcPauseUs;
 }
+
+export function heapDeltaBytes(before: CpuSample, after: CpuSample): number {
+  return after.heapAllocatedBytes - before.heapAllocatedBytes;
+}

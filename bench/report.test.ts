@@ -14,6 +14,7 @@ function m(target: TargetName, round: number, cpuUs: number, p50 = 10, gcUs = 0)
     reqPerSec: 1000,
     proxyCpuUsPerReq: cpuUs,
     proxyGcUsPerReq: gcUs,
+    proxyHeapBytesPerReq: 0,
     proxyCoreBusy: 0.5,
     driverCoreBusy: 0.5,
     mockCpuUsPerReq: 1,

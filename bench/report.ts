@@ -15,6 +15,8 @@ export interface Measurement {
   proxyCpuUsPerReq: number;
   /** Of that, time in garbage-collection pauses (µs; incremental marking steps not included). */
   proxyGcUsPerReq: number;
+  /** Bytes the proxy under test allocated in its V8 heap per answered request: what sets how often it collects. */
+  proxyHeapBytesPerReq: number;
   /** Share of its core the proxy under test used (0..1). */
   proxyCoreBusy: number;
   /** Share of the other core the load generator + mock used (0..1); near 1 means the driver, not the proxy, limited throughput. */
@@ -153,6 +155,7 @@ export function measurementTable(ms: readonly Measurement[]): string {
       "errors",
       "CPU µs/req",
       "GC µs/req",
+      "heap KB/req",
       "RSS MB",
       "proxy core",
       "load+mock core",
@@ -169,12 +172,13 @@ export function measurementTable(ms: readonly Measurement[]): string {
       String(m.load.errors),
       fixed(m.proxyCpuUsPerReq, 0),
       fixed(m.proxyGcUsPerReq, 0),
+      fixed(m.proxyHeapBytesPerReq / 1024, 1),
       fixed(m.rssAfter / MB, 0),
       pct(m.proxyCoreBusy),
       pct(m.driverCoreBusy),
       pct(m.othersBusy),
     ]),
-    ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+    ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
   );
 }
 

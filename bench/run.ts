@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { buildWorkloadBody, clientHeaders } from "./agent-bodies.js";
 import type { LoadSpec } from "./load.js";
 import { machineBusyUs } from "./machine.js";
-import { BenchChild, type CorePlan, cpuDeltaUs, gcDeltaUs, planCores } from "./processes.js";
+import { BenchChild, type CorePlan, cpuDeltaUs, gcDeltaUs, heapDeltaBytes, planCores } from "./processes.js";
 import {
   type Measurement,
   type MemoryReport,
@@ -289,6 +289,7 @@ async function measure(stack: Stack, settings: Settings, target: TargetName, w: 
     reqPerSec: load.ok / (load.elapsedMs / 1000),
     proxyCpuUsPerReq: proxyUs / answered,
     proxyGcUsPerReq: gcDeltaUs(before[0]!, after[0]!) / answered,
+    proxyHeapBytesPerReq: heapDeltaBytes(before[0]!, after[0]!) / answered,
     proxyCoreBusy: proxyUs / elapsedUs,
     driverCoreBusy: (mockUs + loadUs) / elapsedUs,
     mockCpuUsPerReq: mockUs / answered,
