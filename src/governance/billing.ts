@@ -23,6 +23,7 @@ import { compileModelPatterns, type ModelMatcher } from "../canonical/model-patt
 import type { LedgerRepo, Wallet } from "../storage/ports.js";
 import { refuse, type AdmissionCheck, type AdmissionOutcome, type AdmissionSubject, type CheckResult, type Charge, type Reservation } from "./admission.js";
 import { calendarOf, type Calendar } from "./calendar.js";
+import { newHolderId } from "./holder-id.js";
 import { limitHeader } from "./limits.js";
 import type { FinishRequest, FixedWindow, HoldLine, Meter, TakeResult, WindowLine, WindowMark } from "./counters.js";
 import type { Pricer } from "./pricing.js";
@@ -197,7 +198,7 @@ export class Billing {
         if (q.requests) windows.push({ key: q.requests.key, limit: q.requests.limit, n: 1, window });
         if (q.tokens) windows.push({ key: q.tokens.key, limit: q.tokens.limit, n: tokens, window });
       }
-      const holder = randomHolder();
+      const holder = newHolderId();
       const result = await this.#meter.take({ holder, ttlMs: this.#holdTtlMs, holds: [], windows });
       if (result.granted) return this.#quotaReservation(plan, holder, windows, result.marks, tokens);
       if (result.reason !== "full") throw new Error(`billing: unexpected take result ${result.reason}`);
@@ -230,7 +231,7 @@ export class Billing {
         this.#views.set(plan.payerId, { key: plan.balanceKey, overdraft: plan.overdraft });
     }
     if (holds.length === 0 && windows.length === 0) return plan.postpaid;
-    const holder = randomHolder();
+    const holder = newHolderId();
     let result: TakeResult = await this.#meter.take({ holder, ttlMs: this.#holdTtlMs, holds, windows });
     for (let tries = 0; !result.granted && result.reason === "unknown_balance" && tries < 3; tries++) {
       await this.#load(plan.payerId, plan.balanceKey, plan.overdraft ?? 0);
@@ -352,10 +353,6 @@ function creditLines(plan: Plan, cost: number, now: number): { holds: readonly H
   const holds: HoldLine[] = plan.overdraft === undefined ? [] : [{ key: plan.balanceKey, n: Math.max(1, cost) }];
   plan.last = { cost, holds, windows };
   return plan.last;
-}
-
-function randomHolder(): string {
-  return crypto.randomUUID();
 }
 
 /**

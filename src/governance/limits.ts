@@ -26,12 +26,12 @@
  * principal's folded policy and key) and once per served model, and kept while the
  * subject lives (WeakMap; the model part bounded): per request only numbers are filled in.
  */
-import { randomUUID } from "node:crypto";
 import type { ErrorCode } from "../canonical/error-codes.js";
 import { compileModelPatterns } from "../canonical/model-pattern.js";
 import type { KeyLimits } from "../storage/ports.js";
 import { refuse, type AdmissionCheck, type AdmissionOutcome, type AdmissionRequest, type AdmissionSubject, type Reservation } from "./admission.js";
 import { calendarOf, type Calendar } from "./calendar.js";
+import { newHolderId } from "./holder-id.js";
 import type { FinishRequest, HoldLine, Meter, SlidingWindow, WindowLine, WindowMark, WindowSpec } from "./counters.js";
 import type { LimitField, LimitSet } from "./policy.js";
 
@@ -251,7 +251,7 @@ export function limitsCheck(meter: Meter, opts: LimitsCheckOptions = {}): Admiss
       const windows = windowLines(lines, tokens, plan.calendar, now);
       const holds = lines.take.holds;
       // A fresh id per request: one the client chose could be shared by two requests, which would then share a slot.
-      const holder = randomUUID();
+      const holder = newHolderId();
       const result = await meter.take({ holder, ttlMs, holds, windows });
       if (!result.granted) {
         if (result.reason === "unknown_balance") throw new Error(`limits: the meter asked for a balance of '${result.key}', which limits never hold against`);

@@ -79,4 +79,19 @@ describe("PromptDigests", () => {
     expect(other).toBe(promptDigest("openai-chat", parseBody(turn("hellp", []))));
     expect(digests.hits).toBe(1);
   });
+
+  it("never answers one protocol with another's digest of the same bytes", () => {
+    const digests = new PromptDigests();
+    const prompt = `You review code. ${"Be exact. ".repeat(500)}`;
+    const items = [{ role: "user", content: "Explain this." }];
+    // Anthropic's `system` and Responses' `instructions`, then the same list: the same source bytes,
+    // digested differently (the one as its text, the other as its JSON).
+    const messages = Buffer.from(JSON.stringify({ model: "m", system: prompt, messages: items }));
+    const responses = Buffer.from(JSON.stringify({ model: "m", instructions: prompt, input: items }));
+    const digest = (protocol: "anthropic-messages" | "openai-responses", raw: Buffer) => promptDigest(protocol, parseBody(raw));
+    expect(digest("openai-responses", responses)).not.toBe(digest("anthropic-messages", messages));
+    for (let i = 0; i < 3; i++) expect(digests.of("anthropic-messages", parseBody(messages))).toBe(digest("anthropic-messages", messages));
+    expect(digests.hits).toBe(1);
+    expect(digests.of("openai-responses", parseBody(responses))).toBe(digest("openai-responses", responses));
+  });
 });

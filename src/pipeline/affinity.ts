@@ -223,13 +223,15 @@ const NONE = Buffer.alloc(0);
 /** Bytes sampled from each source for a cache key; a kept entry is still compared whole before use. */
 const SAMPLES = 16;
 
-function fingerprint(protocol: string, sources: readonly Buffer[]): string {
-  let key = protocol;
-  for (const b of sources) key += `|${sampledKey(b, SAMPLES)}`;
-  return key;
+/** The sources' sampled keys folded into one number (FNV-1a's step); the protocol is compared on the kept entry instead. */
+function fingerprint(sources: readonly Buffer[]): number {
+  let key = sources.length;
+  for (const b of sources) key = Math.imul(key ^ sampledKey(b, SAMPLES), 0x01000193);
+  return key >>> 0;
 }
 
 interface KeptDigest {
+  protocol: Exchange["protocol"];
   sources: Buffer[];
   digest: string | undefined;
 }
@@ -247,8 +249,8 @@ interface KeptDigest {
  * billing block changes on every request never matches, and is simply hashed each time.
  */
 export class PromptDigests {
-  readonly #once = new LRUCache<string, true>({ max: 1024 });
-  readonly #kept: LRUCache<string, KeptDigest>;
+  readonly #once = new LRUCache<number, true>({ max: 1024 });
+  readonly #kept: LRUCache<number, KeptDigest>;
   #hits = 0;
 
   /** Digests answered from the cache (for tests). */
@@ -263,16 +265,16 @@ export class PromptDigests {
   /** `promptDigest(protocol, body)`, from the cache when the same sources were digested before. */
   of(protocol: Exchange["protocol"], body: BodyReader): string | undefined {
     const sources = digestSources(protocol, body);
-    const key = fingerprint(protocol, sources);
+    const key = fingerprint(sources);
     const kept = this.#kept.get(key);
-    if (kept !== undefined && kept.sources.length === sources.length && kept.sources.every((b, i) => b.equals(sources[i]!))) {
+    if (kept !== undefined && kept.protocol === protocol && kept.sources.length === sources.length && kept.sources.every((b, i) => b.equals(sources[i]!))) {
       this.#hits++;
       return kept.digest;
     }
     const digest = promptDigest(protocol, body);
     if (this.#once.has(key)) {
       this.#once.delete(key);
-      this.#kept.set(key, { sources: sources.map((b) => Buffer.from(b)), digest });
+      this.#kept.set(key, { protocol, sources: sources.map((b) => Buffer.from(b)), digest });
     } else this.#once.set(key, true);
     return digest;
   }

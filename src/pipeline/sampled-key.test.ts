@@ -16,7 +16,16 @@ describe("sampledKey", () => {
   });
 
   it("keys the empty run and runs shorter than the samples", () => {
-    expect(sampledKey(Buffer.alloc(0), 16)).toBe("0:");
-    expect(sampledKey(Buffer.from("ab"), 4)).toBe("2:aabb");
+    expect(sampledKey(Buffer.alloc(0), 16)).not.toBe(sampledKey(Buffer.from("a"), 16));
+    // Samples of a short run repeat its bytes: "ab" is read as a, a, b, b.
+    expect(sampledKey(Buffer.from("ab"), 4)).toBe(sampledKey(Buffer.from("ab"), 4));
+    expect(sampledKey(Buffer.from("ab"), 4)).not.toBe(sampledKey(Buffer.from("ba"), 4));
+    expect(sampledKey(Buffer.from("ab"), 4)).not.toBe(sampledKey(Buffer.from("ab"), 2));
+  });
+
+  it("spreads keys: 10,000 runs of one length that differ in a digit or two get 10,000 keys", () => {
+    const keys = new Set<number>();
+    for (let i = 0; i < 10_000; i++) keys.add(sampledKey(Buffer.from(String(i).padStart(16, "0")), 16));
+    expect(keys.size).toBe(10_000);
   });
 });

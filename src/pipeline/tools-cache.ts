@@ -49,7 +49,7 @@ export interface ClientBodyJson {
 }
 
 export class ToolsCache {
-  readonly #entries: LRUCache<string, ToolsEntry>;
+  readonly #entries: LRUCache<number, ToolsEntry>;
 
   constructor(
     private readonly cachedFrom: number = TOOLS_CACHED_FROM,
