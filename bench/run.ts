@@ -207,7 +207,8 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
     } else {
       const dataDir = join(workDir, `data-${target}`);
       const configPath = join(workDir, `${target}.yaml`);
-      const yaml = target === "switchyard-routing" ? routingYaml : target === "switchyard-governance" ? governanceYaml : gatewayYaml;
+      const governed = target === "switchyard-governance" || target === "other-build";
+      const yaml = target === "switchyard-routing" ? routingYaml : governed ? governanceYaml : gatewayYaml;
       await writeFile(configPath, yaml(mock.url, dataDir, settings.logLevel));
       // Keep the machine's own config and overrides out of the benchmark's gateway.
       const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_DATA_DIR: dataDir };
@@ -218,7 +219,8 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
       const child = keep(
         await BenchChild.start({
           name: target,
-          script: here("./switchyard-gateway.js"),
+          // The other build's own entry point, so its modules (and its node_modules links) are its own.
+          script: target === "other-build" ? join(settings.otherBuild!, "bench", "switchyard-gateway.js") : here("./switchyard-gateway.js"),
           args: [configPath],
           nodeArgs,
           core: cores.proxy,
@@ -226,7 +228,7 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
           readyTimeoutMs: 60_000,
         }),
       );
-      if (target === "switchyard-governance") await fundGovernanceChain(child.url);
+      if (governed) await fundGovernanceChain(child.url);
       targets.set(target, child);
     }
   }
@@ -449,6 +451,7 @@ async function main(): Promise<number> {
     const routingComparisons = compare(measurements, "switchyard-routing");
     const governanceComparisons = compare(measurements, "switchyard-governance");
     const governanceOverRouting = compare(measurements, "switchyard-governance", "switchyard-routing");
+    const overOtherBuild = compare(measurements, "switchyard-governance", "other-build");
     process.stdout.write(`\n${measurementTable(representative(measurements))}\n`);
     if (comparisons.length > 0) {
       process.stdout.write(
@@ -467,6 +470,12 @@ async function main(): Promise<number> {
     if (governanceOverRouting.length > 0) {
       process.stdout.write(
         `\nSwitchyard with governance / with routing alone (same run; the target: CPU/req at most 1.15x)\n${comparisonTable(governanceOverRouting)}\n`,
+      );
+    }
+    if (overOtherBuild.length > 0) {
+      process.stdout.write(
+        `\nThis build / the other build (${settings.otherBuild}), both with governance, same run (below 1.00x: this build is cheaper)\n` +
+          `${comparisonTable(overOtherBuild)}\n`,
       );
     }
     const memory: MemoryReport[] = [];
@@ -495,6 +504,7 @@ async function main(): Promise<number> {
       routingComparisons,
       governanceComparisons,
       governanceOverRouting,
+      overOtherBuild,
     };
     await writeFile(settings.outFile, `${JSON.stringify(json, null, 2)}\n`);
     process.stdout.write(`\nresults written to ${settings.outFile}\n`);

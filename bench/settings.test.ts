@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readSettings } from "./settings.js";
 
@@ -17,5 +20,25 @@ describe("bench settings: soak", () => {
     expect(() => readSettings({ BENCH_SOAK_SECONDS: "0" })).toThrow(/BENCH_SOAK_SECONDS must be a positive number/);
     expect(() => readSettings({ BENCH_SOAK_SECONDS: "ten" })).toThrow(/BENCH_SOAK_SECONDS/);
     expect(() => readSettings({ BENCH_SOAK_SAMPLE_SECONDS: "-5" })).toThrow(/BENCH_SOAK_SAMPLE_SECONDS/);
+  });
+});
+
+describe("bench settings: another build", () => {
+  it("runs the other-build target from the directory BENCH_OTHER_BUILD names", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bench-other-"));
+    mkdirSync(join(dir, "bench"));
+    writeFileSync(join(dir, "bench", "switchyard-gateway.js"), "");
+    const s = readSettings({ BENCH_TARGETS: "switchyard-governance,other-build", BENCH_OTHER_BUILD: dir });
+    expect(s.targets).toEqual(["switchyard-governance", "other-build"]);
+    expect(s.otherBuild).toBe(dir);
+    expect(readSettings({}).otherBuild).toBeUndefined();
+  });
+
+  it("refuses one without the other, and a directory that holds no build", () => {
+    expect(() => readSettings({ BENCH_TARGETS: "other-build" })).toThrow(/set BENCH_OTHER_BUILD/);
+    expect(() => readSettings({ BENCH_OTHER_BUILD: "/tmp" })).toThrow(/add other-build to BENCH_TARGETS/);
+    expect(() => readSettings({ BENCH_TARGETS: "other-build", BENCH_OTHER_BUILD: mkdtempSync(join(tmpdir(), "bench-empty-")) })).toThrow(
+      /switchyard-gateway\.js does not exist/,
+    );
   });
 });

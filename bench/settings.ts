@@ -1,12 +1,15 @@
 /** Benchmark knobs, read from the environment (documented in bench/README.md). */
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
  * `switchyard-routing`: the gateway with routing at work (several upstreams and keys, mapping rules, a deadline); `npm run bench:routing` adds it.
  * `switchyard-governance`: the routing profile plus a 4-level account chain with limits, spend caps and prepaid credit at every level; `npm run bench:governance` adds it.
+ * `other-build`: the governance profile served by another build of the gateway (BENCH_OTHER_BUILD), for an A/B of two builds in one run.
  */
-export type TargetName = "baseline" | "switchyard" | "switchyard-routing" | "switchyard-governance";
-export const TARGETS: readonly TargetName[] = ["baseline", "switchyard", "switchyard-routing", "switchyard-governance"];
+export type TargetName = "baseline" | "switchyard" | "switchyard-routing" | "switchyard-governance" | "other-build";
+export const TARGETS: readonly TargetName[] = ["baseline", "switchyard", "switchyard-routing", "switchyard-governance", "other-build"];
 /** What `npm run bench` measures when BENCH_TARGETS is unset. */
 export const DEFAULT_TARGETS: readonly TargetName[] = ["baseline", "switchyard", "switchyard-governance"];
 
@@ -77,6 +80,12 @@ export interface Settings {
   soakMs?: number;
   /** BENCH_SOAK_SAMPLE_SECONDS: the length of one soak slice, after which memory is sampled. */
   soakSampleMs: number;
+  /**
+   * BENCH_OTHER_BUILD: the build directory (what `tsc -p tsconfig.build.json` writes, holding
+   * bench/switchyard-gateway.js) of another version of the gateway, which the `other-build`
+   * target runs. Set together with that target, and only with it.
+   */
+  otherBuild?: string;
 }
 
 function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -119,18 +128,32 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     return n;
   });
   const soakSeconds = optionalPositive(env, "BENCH_SOAK_SECONDS");
+  const targets = chooseFrom("BENCH_TARGETS", list(env, "BENCH_TARGETS") ?? [...DEFAULT_TARGETS], TARGETS);
   return {
     measureMs: positive(env, "BENCH_SECONDS", 5) * 1000,
     warmupMs: positive(env, "BENCH_WARMUP_SECONDS", 2) * 1000,
     connections,
     maxRequests: Math.floor(positive(env, "BENCH_MAX_REQUESTS", 200_000)),
     rounds: Math.floor(positive(env, "BENCH_ROUNDS", 1)),
-    targets: chooseFrom("BENCH_TARGETS", list(env, "BENCH_TARGETS") ?? [...DEFAULT_TARGETS], TARGETS),
+    targets,
     workloads: chooseFrom("BENCH_WORKLOADS", list(env, "BENCH_WORKLOADS"), WORKLOADS),
     // dist/ is git-ignored, so results never end up in a commit by accident.
     outFile: env.BENCH_OUT || fileURLToPath(new URL("../bench-results/latest.json", import.meta.url)),
     logLevel: env.BENCH_LOG_LEVEL || "silent",
     soakMs: soakSeconds === undefined ? undefined : soakSeconds * 1000,
     soakSampleMs: positive(env, "BENCH_SOAK_SAMPLE_SECONDS", 30) * 1000,
+    ...otherBuild(env, targets),
   };
+}
+
+/** The other build's directory, checked: one of BENCH_OTHER_BUILD and the `other-build` target without the other is a mistake. */
+function otherBuild(env: NodeJS.ProcessEnv, targets: readonly TargetName[]): { otherBuild?: string } {
+  const dir = env.BENCH_OTHER_BUILD?.trim() || undefined;
+  const listed = targets.includes("other-build");
+  if (listed && dir === undefined) throw new Error("BENCH_TARGETS names other-build: set BENCH_OTHER_BUILD to that build's directory");
+  if (!listed && dir !== undefined) throw new Error("BENCH_OTHER_BUILD is set: add other-build to BENCH_TARGETS to measure it");
+  if (dir === undefined) return {};
+  const gateway = join(resolve(dir), "bench", "switchyard-gateway.js");
+  if (!existsSync(gateway)) throw new Error(`BENCH_OTHER_BUILD: ${gateway} does not exist (build that version with tsc -p tsconfig.build.json)`);
+  return { otherBuild: resolve(dir) };
 }
