@@ -321,9 +321,10 @@ function markOf(bucket: number): WindowMark {
 /** The window's count as of bucket `current`: a fixed window's one count, or the buckets still inside a sliding window (dropping the rest). */
 function count(t: Tally, w: WindowSpec, current: number): number {
   let total = 0;
-  for (const [b, n] of t.buckets) {
+  // By key, then get: entries would make a [bucket, n] pair per bucket, for every line of every request.
+  for (const b of t.buckets.keys()) {
     if (w.kind === "sliding" && b <= current - w.buckets) t.buckets.delete(b);
-    else total += n;
+    else total += t.buckets.get(b)!;
   }
   return total;
 }

@@ -108,7 +108,8 @@ async function runAttempts(deps: PipelineDeps, ex: Exchange, request: ClientRequ
   let lastError: GatewayError | undefined;
   ex.attempts = 0;
   const deadlineAt = deps.deadlineMs === undefined ? Number.POSITIVE_INFINITY : ex.startedAt + deps.deadlineMs;
-  for (const [i, planned] of plan.attempts.entries()) {
+  for (let i = 0; i < plan.attempts.length; i++) {
+    const planned = plan.attempts[i]!;
     if (ex.signal.aborted) break;
     if (performance.now() >= deadlineAt) {
       lastError ??= new GatewayError("timeout", "upstream_timeout", "The upstream did not answer in time.");
