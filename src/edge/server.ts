@@ -341,7 +341,7 @@ export function createEdge(o: EdgeOptions): Edge {
       requestTimeout: o.requestTimeoutMs,
       connectionsCheckingInterval: checkingInterval(o.headersTimeoutMs, o.requestTimeoutMs),
     },
-    (req, res) => {
+    async (req, res) => {
       const started = performance.now();
       const id = `req_${timeOrderedHex()}`;
       const url = req.url ?? "/";
@@ -377,51 +377,52 @@ export function createEdge(o: EdgeOptions): Edge {
         return origWrite(...args);
       }) as ServerResponse["writeHead"];
       const trace: RequestTrace = {};
-      route(req, res, id, path, query, ac.signal, trace)
-        .catch((err: unknown) => {
-          const gerr = asGatewayError(err, ac.signal);
-          trace.failure = gerr;
-          if (trace.ex) trace.outcome = failureOutcome(err, trace.ex);
-          if (!(err instanceof GatewayError) && !ac.signal.aborted) o.logger.error({ requestId: id, err }, "unhandled error");
-          if (res.headersSent || res.destroyed) {
-            res.end();
-            return;
-          }
-          const protocol = path.startsWith("/admin/") ? "admin" : (GENERATE_ROUTES[path] ?? guessProtocol(path, req));
-          const rendered = renderError(protocol, gerr, id);
-          sendJson(res, rendered.status, rendered.body, gerr.headers ?? {});
-        })
-        .finally(() => {
-          if (requestOn.get(req.socket) === id) requestOn.delete(req.socket);
-          const seconds = (performance.now() - started) / 1000;
-          // node:http answered 408 itself and closed the connection: the request did not arrive in time.
-          const timeout = timedOut.has(req.socket);
-          const status = timeout ? 408 : ac.signal.aborted && !res.writableFinished ? 499 : res.statusCode;
-          // How the request really ended: a stream that failed after its 200 head ends in the
-          // failure's status, which is what the status label and the access line report.
-          const ended = timeout
-            ? { status: 408, errorCode: "request_timeout" }
-            : (trace.outcome ?? { status, errorCode: trace.failure?.code ?? (status === 499 ? "client_closed" : undefined) });
-          o.metrics.requests.inc({ route: routeLabel, status: String(ended.status) });
-          o.metrics.duration.observe({ route: routeLabel }, seconds);
-          o.metrics.inFlight.dec();
-          if (routeLabel !== "other" || ended.status >= 400) {
-            o.logger.info(
-              {
-                requestId: id,
-                method: req.method,
-                path,
-                status,
-                outcome: ended.status,
-                errorCode: ended.errorCode,
-                attempts: trace.ex?.attempts,
-                ms: Math.round(seconds * 1000),
-              },
-              "request",
-            );
-          }
-          end(ac);
-        });
+      // One async function with try/catch/finally, not route().catch().finally(): two promises and two closures fewer a request.
+      try {
+        await route(req, res, id, path, query, ac.signal, trace);
+      } catch (err: unknown) {
+        const gerr = asGatewayError(err, ac.signal);
+        trace.failure = gerr;
+        if (trace.ex) trace.outcome = failureOutcome(err, trace.ex);
+        if (!(err instanceof GatewayError) && !ac.signal.aborted) o.logger.error({ requestId: id, err }, "unhandled error");
+        if (res.headersSent || res.destroyed) {
+          res.end();
+          return;
+        }
+        const protocol = path.startsWith("/admin/") ? "admin" : (GENERATE_ROUTES[path] ?? guessProtocol(path, req));
+        const rendered = renderError(protocol, gerr, id);
+        sendJson(res, rendered.status, rendered.body, gerr.headers ?? {});
+      } finally {
+        if (requestOn.get(req.socket) === id) requestOn.delete(req.socket);
+        const seconds = (performance.now() - started) / 1000;
+        // node:http answered 408 itself and closed the connection: the request did not arrive in time.
+        const timeout = timedOut.has(req.socket);
+        const status = timeout ? 408 : ac.signal.aborted && !res.writableFinished ? 499 : res.statusCode;
+        // How the request really ended: a stream that failed after its 200 head ends in the
+        // failure's status, which is what the status label and the access line report.
+        const ended = timeout
+          ? { status: 408, errorCode: "request_timeout" }
+          : (trace.outcome ?? { status, errorCode: trace.failure?.code ?? (status === 499 ? "client_closed" : undefined) });
+        o.metrics.requests.inc({ route: routeLabel, status: String(ended.status) });
+        o.metrics.duration.observe({ route: routeLabel }, seconds);
+        o.metrics.inFlight.dec();
+        if (routeLabel !== "other" || ended.status >= 400) {
+          o.logger.info(
+            {
+              requestId: id,
+              method: req.method,
+              path,
+              status,
+              outcome: ended.status,
+              errorCode: ended.errorCode,
+              attempts: trace.ex?.attempts,
+              ms: Math.round(seconds * 1000),
+            },
+            "request",
+          );
+        }
+        end(ac);
+      }
     },
   );
 
