@@ -8,7 +8,7 @@ import type { ConfigFile } from "./config/schema.js";
 import { applyBootstrap } from "./config/bootstrap.js";
 import { openStore, resolveDatabaseLocation } from "./storage/open-store.js";
 import { LOCAL_CHANGE_FEED, type ChangeFeed, type ChangeNotice, type Store } from "./storage/ports.js";
-import { UsageRecorder } from "./governance/usage-recorder.js";
+import { SQLITE_ROWS_PER_WRITE, UsageRecorder } from "./governance/usage-recorder.js";
 import { KeyUseRecorder } from "./governance/key-use.js";
 import { SecretSetupError, checkMasterKeyEnv, loadKeyring } from "./governance/secrets.js";
 import { checkAdminToken, loadAdminToken } from "./governance/admin-token.js";
@@ -276,7 +276,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     // A manage key's use of the admin API counts as use too.
     const adminService = new AdminService({ store, secrets, onChange, audit, onKeyUsed: (id) => keyUse.used(id) });
     const transport = createUpstreamHttp();
-    const usageRecorder = new UsageRecorder(store.usage, logger, { charging: { debited: (w) => billing.debited(w) } });
+    const usageRecorder = new UsageRecorder(store.usage, logger, {
+      charging: { debited: (w) => billing.debited(w) },
+      // SQLite runs on the event loop: short transactions, so no stream waits long behind one.
+      rowsPerWrite: store.dialect === "sqlite" ? SQLITE_ROWS_PER_WRITE : undefined,
+    });
     // Key health: local state per key; in a cluster, transitions travel over Redis so every node drops a dead key.
     bus = config.redis_url
       ? (await import("./storage/redis/key-state-bus.js")).createRedisKeyStateBus({ url: config.redis_url, node, logger, prefix: env.SWITCHYARD_REDIS_PREFIX })

@@ -103,6 +103,37 @@ describe("UsageRecorder", () => {
     expect((await store.usage.listByAccount("a")).map((r) => r.requestId)).toEqual(["req_3", "req_2", "req_1"]);
   });
 
+  it("writes at most rowsPerWrite records a transaction, letting the event loop turn between them", async () => {
+    const batches: number[] = [];
+    const turns: number[] = [];
+    let turned = 0;
+    const repo: UsageRepo = {
+      ...store.usage,
+      listByAccount: store.usage.listByAccount.bind(store.usage),
+      summarize: store.usage.summarize.bind(store.usage),
+      insertMany: async (rows: readonly UsageRecord[]) => {
+        batches.push(rows.length);
+        turns.push(turned);
+        // Something else waiting on the loop: it runs only if the recorder yields before its next write.
+        setImmediate(() => turned++);
+        return store.usage.insertMany(rows);
+      },
+    };
+    const recorder = new UsageRecorder(repo, createLogger("silent"), { maxBatch: 1_000, flushIntervalMs: 60_000, rowsPerWrite: 10 });
+    for (let i = 0; i < 35; i++) recorder.record(rec(i));
+    const writing = recorder.flush();
+    // Arrives while the write is under way: it waits for the next write, so a busy gateway still writes in batches.
+    await new Promise((r) => setImmediate(r));
+    recorder.record(rec(100));
+    await writing;
+    expect(batches).toEqual([10, 10, 10, 5]);
+    expect(turns).toEqual([0, 1, 2, 3]);
+    expect(recorder.pending).toBe(1);
+    await recorder.close();
+    expect(batches).toEqual([10, 10, 10, 5, 1]);
+    expect(await store.usage.listByAccount("a")).toHaveLength(36);
+  });
+
   it("drops the oldest records past its bound while the store is down", async () => {
     const repo = flaky(store.usage, 1_000);
     const recorder = new UsageRecorder(repo, createLogger("silent"), { maxBatch: 1_000, maxBuffered: 5, flushIntervalMs: 60_000 });
