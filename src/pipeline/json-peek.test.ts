@@ -19,6 +19,31 @@ describe("peekBody", () => {
     expect(readField(buf, body, "x")).toBeNull();
   });
 
+  it("reads any field's value as JSON.parse does, and fails where it fails", () => {
+    // Literals and strings are read off the bytes; whatever else, or a string with escapes or raw controls, is parsed.
+    const text = fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.constantFrom("", "\\", '"', "\n", "\u0001", "ü", "\ud800"));
+    const value = fc.oneof(
+      fc.constantFrom(true, false, null, 0, -1.5e3),
+      text,
+      fc.json().map((j) => JSON.parse(j) as unknown),
+    );
+    fc.assert(
+      fc.property(value, (v) => {
+        const buf = Buffer.from(JSON.stringify({ a: 1, v, z: 2 }));
+        expect(readField(buf, peekBody(buf)!, "v")).toEqual(v);
+      }),
+      { numRuns: 500 },
+    );
+    // Not JSON: a raw control character in a string. The scan accepts it; the read must throw as JSON.parse does.
+    for (const raw of ['{"v":"a\u0001b"}', '{"v":"tab\there"}']) {
+      const buf = Buffer.from(raw);
+      expect(() => readField(buf, peekBody(buf)!, "v"), JSON.stringify(raw)).toThrow(SyntaxError);
+    }
+    // Bytes that are not UTF-8 decode to U+FFFD either way.
+    const latin = Buffer.concat([Buffer.from('{"v":"'), Buffer.from([0xe9, 0x41]), Buffer.from('"}')]);
+    expect(readField(latin, peekBody(latin)!, "v")).toBe(JSON.parse(latin.toString("utf8")).v);
+  });
+
   it("rejects what is not a JSON object", () => {
     for (const s of ["[]", "", "{", '{"a":1,}', '{"a" 1}', '{"a":"x}', '{"a":1} trailing', "null"]) {
       expect(peekBody(Buffer.from(s)), s).toBeUndefined();
