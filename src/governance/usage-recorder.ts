@@ -15,7 +15,7 @@
  *
  * One write takes at most `rowsPerWrite` records and lets the event loop turn before the next:
  * a store that writes on the event loop (SQLite) would otherwise hold every stream still for
- * as long as a whole batch takes, about 10 ms for 500 rows (docs/deployment.md).
+ * as long as a whole batch takes (docs/deployment.md).
  *
  * A failed write keeps its records for a retry `retryMs` later (the store
  * skips request ids it already has, so a retry never double-counts); past
@@ -56,12 +56,13 @@ export interface UsageRecorderOptions {
 export const DEFAULT_FLUSH_INTERVAL_MS = 50;
 
 /**
- * SQLite writes on the gateway's event loop: a usage record (its row in five B-trees, the hourly
- * rollup, the debit) takes 15–20 µs, so 64 of them hold the loop for about 1 ms. Per record the
- * cost is the same from 64 to 500 to a transaction (one-off timing of `insertMany` on the
- * SQLite store, 20,000 records), so the cap costs nothing but a turn of the loop.
+ * SQLite writes on the gateway's event loop, so a transaction's time is how long every stream
+ * waits behind it. `npm run bench:usage-writes` (records only, no debit): 128 records a
+ * transaction took about 1 ms and 10 µs a record, 500 took about 4 ms and 9.0–9.4 µs a record,
+ * 64 took 0.5 ms but 11.1 µs a record. 128 keeps the wait near a millisecond for a few per cent
+ * more per record (docs/deployment.md#crashes-what-a-kill-loses).
  */
-export const SQLITE_ROWS_PER_WRITE = 64;
+export const SQLITE_ROWS_PER_WRITE = 128;
 
 export class UsageRecorder {
   readonly #repo: UsageRepo;

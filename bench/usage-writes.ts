@@ -1,0 +1,97 @@
+/**
+ * Usage-write benchmark (`npm run bench:usage-writes`): what writing usage records to a SQLite
+ * store costs, per record and per transaction, at the batch sizes the usage recorder could take
+ * (governance/usage-recorder.ts, `SQLITE_ROWS_PER_WRITE`). SQLite writes on the gateway's event
+ * loop, so a transaction's time is how long every stream waits behind it.
+ *
+ * Each size writes BENCH_USAGE_RECORDS records (default 20,000) in batches of that size
+ * through `UsageRepo.insertMany` on a fresh database (its row in five B-trees, the hourly rollup,
+ * no debit), three times; the median run is printed. Figures from one run compare with each
+ * other, not with another run's.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { timeOrderedHex } from "../src/canonical/time-ordered-id.js";
+import { openSqlStore } from "../src/storage/open-store.js";
+import type { UsageRecord } from "../src/storage/ports.js";
+
+const SIZES = [16, 32, 64, 128, 256, 500];
+const RUNS = 3;
+const total = Number(process.env.BENCH_USAGE_RECORDS ?? 20_000);
+if (!Number.isInteger(total) || total < 500) throw new Error(`BENCH_USAGE_RECORDS must be an integer of at least 500, got ${process.env.BENCH_USAGE_RECORDS}`);
+
+/** A record as the bench's governance profile writes one: a streamed Chat request, priced, with a cache key. */
+function record(): UsageRecord {
+  return {
+    requestId: `req_${timeOrderedHex()}`,
+    accountId: "bench-user",
+    apiKeyId: "bench-key",
+    model: "bench-model",
+    upstreamModel: "bench-served",
+    upstreamId: "pool-a",
+    upstreamKeyId: "pool-a-key-0",
+    clientProtocol: "openai-chat",
+    upstreamProtocol: "openai-chat",
+    stream: true,
+    inputTokens: 310,
+    cachedInputTokens: 0,
+    cacheWriteTokens: 0,
+    outputTokens: 24,
+    reasoningTokens: 0,
+    costMicros: 1_015,
+    priceVersion: "bench",
+    status: "ok",
+    httpStatus: 200,
+    errorCode: null,
+    attempts: 1,
+    latencyMs: 4,
+    ttfbMs: 2,
+    attemptTrail: null,
+    createdAt: new Date().toISOString(),
+    cacheKeyHash: "0123456789abcdef0123456789abcdef",
+    tier: 1,
+  };
+}
+
+interface Run {
+  usPerRecord: number;
+  msPerTransaction: { median: number; max: number };
+}
+
+async function run(size: number): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-usage-writes-"));
+  const store = await openSqlStore({ dataDir: dir });
+  try {
+    await store.migrate();
+    const times: number[] = [];
+    for (let written = 0; written < total; written += size) {
+      const batch = Array.from({ length: Math.min(size, total - written) }, record);
+      const started = performance.now();
+      await store.usage.insertMany(batch);
+      times.push(performance.now() - started);
+    }
+    const sum = times.reduce((a, b) => a + b, 0);
+    const sorted = [...times].sort((a, b) => a - b);
+    return { usPerRecord: (sum * 1000) / total, msPerTransaction: { median: sorted[Math.floor(sorted.length / 2)]!, max: sorted.at(-1)! } };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const rows: string[] = [];
+for (const size of SIZES) {
+  const runs: Run[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await run(size));
+  runs.sort((a, b) => a.usPerRecord - b.usPerRecord);
+  const m = runs[Math.floor(RUNS / 2)]!;
+  rows.push(
+    `${String(size).padStart(9)}  ${m.usPerRecord.toFixed(1).padStart(12)}  ${m.msPerTransaction.median.toFixed(2).padStart(13)}  ${m.msPerTransaction.max.toFixed(2).padStart(10)}`,
+  );
+}
+process.stdout.write(
+  `Usage writes to SQLite: ${total} records per batch size, median of ${RUNS} runs; node ${process.version}\n` +
+    `records/tx  µs per record  ms per tx p50  ms per tx max\n${rows.join("\n")}\n`,
+);
