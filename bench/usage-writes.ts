@@ -6,7 +6,9 @@
  *
  * Each size writes BENCH_USAGE_RECORDS records (default 20,000) in batches of that size
  * through `UsageRepo.insertMany` on a fresh database (its row in five B-trees, the hourly rollup,
- * no debit), three times; the median run is printed. Figures from one run compare with each
+ * no debit), three times; the median run is printed. Once with the WAL checkpointed from a
+ * worker thread, as the gateway runs (sql/wal-checkpointer.ts), once with SQLite's own
+ * checkpoints inside the commits. Figures from one run compare with each
  * other, not with another run's.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -60,9 +62,9 @@ interface Run {
   msPerTransaction: { median: number; max: number };
 }
 
-async function run(size: number): Promise<Run> {
+async function run(size: number, walCheckpointer: boolean): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-usage-writes-"));
-  const store = await openSqlStore({ dataDir: dir });
+  const store = await openSqlStore({ dataDir: dir, walCheckpointer });
   try {
     await store.migrate();
     const times: number[] = [];
@@ -81,17 +83,27 @@ async function run(size: number): Promise<Run> {
   }
 }
 
+/** The median of RUNS runs by µs per record. */
+async function median(size: number, walCheckpointer: boolean): Promise<Run> {
+  const runs: Run[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await run(size, walCheckpointer));
+  runs.sort((a, b) => a.usPerRecord - b.usPerRecord);
+  return runs[Math.floor(RUNS / 2)]!;
+}
+
+const cell = (x: number, digits: number, width: number): string => x.toFixed(digits).padStart(width);
 const rows: string[] = [];
 for (const size of SIZES) {
-  const runs: Run[] = [];
-  for (let i = 0; i < RUNS; i++) runs.push(await run(size));
-  runs.sort((a, b) => a.usPerRecord - b.usPerRecord);
-  const m = runs[Math.floor(RUNS / 2)]!;
+  // The gateway's way (checkpoints from a worker, sql/wal-checkpointer.ts) and SQLite's default (inside the commits).
+  const worker = await median(size, true);
+  const inline = await median(size, false);
   rows.push(
-    `${String(size).padStart(9)}  ${m.usPerRecord.toFixed(1).padStart(12)}  ${m.msPerTransaction.median.toFixed(2).padStart(13)}  ${m.msPerTransaction.max.toFixed(2).padStart(10)}`,
+    `${String(size).padStart(10)}  ${cell(worker.usPerRecord, 1, 13)}  ${cell(worker.msPerTransaction.median, 2, 13)}  ${cell(worker.msPerTransaction.max, 2, 13)}` +
+      `  ${cell(inline.usPerRecord, 1, 13)}  ${cell(inline.msPerTransaction.max, 2, 13)}`,
   );
 }
 process.stdout.write(
   `Usage writes to SQLite: ${total} records per batch size, median of ${RUNS} runs; node ${process.version}\n` +
-    `records/tx  µs per record  ms per tx p50  ms per tx max\n${rows.join("\n")}\n`,
+    `WAL checkpointed from a worker (the gateway) | inside the commits (SQLite's default)\n` +
+    `records/tx  µs per record  ms per tx p50  ms per tx max  µs per record  ms per tx max\n${rows.join("\n")}\n`,
 );

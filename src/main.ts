@@ -87,7 +87,7 @@ export interface Gateway {
 }
 
 export async function openConfiguredStore(config: ConfigFile): Promise<Store> {
-  return openStore({ databaseUrl: config.database_url, dataDir: resolve(config.data_dir) });
+  return openStore({ databaseUrl: config.database_url, dataDir: resolve(config.data_dir), walCheckpointer: true });
 }
 
 /**

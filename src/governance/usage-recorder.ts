@@ -57,10 +57,10 @@ export const DEFAULT_FLUSH_INTERVAL_MS = 50;
 
 /**
  * SQLite writes on the gateway's event loop, so a transaction's time is how long every stream
- * waits behind it. `npm run bench:usage-writes` (records only, no debit): 128 records a
- * transaction took about 1 ms and 10 µs a record, 500 took about 4 ms and 9.0–9.4 µs a record,
- * 64 took 0.5 ms but 11.1 µs a record. 128 keeps the wait near a millisecond for a few per cent
- * more per record (docs/deployment.md#crashes-what-a-kill-loses).
+ * waits behind it. `npm run bench:usage-writes` (records only, no debit, the WAL checkpointed
+ * from a worker): 128 records a transaction took about 1.1 ms and 9–10 µs a record, 500 about
+ * 4–5 ms and 9–11 µs, 64 about 0.6 ms and 10–11 µs. 128 keeps the wait near a millisecond at
+ * about the cost per record of the biggest batches (docs/deployment.md#crashes-what-a-kill-loses).
  */
 export const SQLITE_ROWS_PER_WRITE = 128;
 

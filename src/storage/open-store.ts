@@ -7,6 +7,7 @@ import type { CustomTypesConfig } from "pg";
 import { StoreError, type Store } from "./ports.js";
 import type { Database } from "./sql/schema.js";
 import { SqlStore } from "./sql/sql-store.js";
+import { WalCheckpointer } from "./sql/wal-checkpointer.js";
 
 export interface OpenStoreOptions {
   /**
@@ -22,6 +23,12 @@ export interface OpenStoreOptions {
   poolMax?: number;
   /** Errors of idle PostgreSQL connections; without a listener pg would crash the process. */
   onPoolError?: (error: Error) => void;
+  /**
+   * SQLite file only: checkpoint the WAL from a worker thread instead of inside the commits on
+   * this connection (sql/wal-checkpointer.ts). The gateway sets it; a store opened for a CLI
+   * command or a test has no use for a thread.
+   */
+  walCheckpointer?: boolean;
 }
 
 export type DatabaseLocation = { kind: "sqlite"; file: string } | { kind: "postgres"; url: string };
@@ -36,7 +43,7 @@ export function openStore(opts: OpenStoreOptions): Promise<Store> {
 /** Like openStore, typed as the SQL implementation for storage-internal callers and tests. */
 export async function openSqlStore(opts: OpenStoreOptions): Promise<SqlStore> {
   const location = resolveDatabaseLocation(opts.databaseUrl, opts.dataDir);
-  return location.kind === "sqlite" ? openSqlite(location.file) : await openPostgres(location.url, opts);
+  return location.kind === "sqlite" ? openSqlite(location.file, opts.walCheckpointer === true) : await openPostgres(location.url, opts);
 }
 
 export function resolveDatabaseLocation(databaseUrl: string | undefined, dataDir: string): DatabaseLocation {
@@ -60,7 +67,7 @@ export function resolveDatabaseLocation(databaseUrl: string | undefined, dataDir
   throw new StoreError("invalid", `unsupported database URL scheme ${JSON.stringify(scheme)}; use sqlite:, file: or postgres://`);
 }
 
-function openSqlite(file: string): SqlStore {
+function openSqlite(file: string, walCheckpointer: boolean): SqlStore {
   if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
   const database = new Sqlite(file);
   database.pragma("journal_mode = WAL");
@@ -72,7 +79,8 @@ function openSqlite(file: string): SqlStore {
   // Statement journals (a usage flush's savepoints need one) and sort spills stay in memory: on
   // the default, SQLite created, opened and unlinked a file in /var/tmp for every flush, on the event loop.
   database.pragma("temp_store = MEMORY");
-  return new SqlStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: preparedOnce(database) }) }), "sqlite", database);
+  const checkpointer = walCheckpointer && file !== ":memory:" ? new WalCheckpointer(database, file) : undefined;
+  return new SqlStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: preparedOnce(database) }) }), "sqlite", database, checkpointer);
 }
 
 /** Distinct statements kept prepared; past it the cache starts over (the query layer writes a few dozen shapes). */

@@ -19,6 +19,7 @@ import { writeTransaction, type SqlContext, type SqlDialect } from "./sql-contex
 import { SqlUpstreamKeyRepo } from "./upstream-keys-repo.js";
 import { SqlUpstreamRepo } from "./upstreams-repo.js";
 import { SqlUsageRepo } from "./usage-repo.js";
+import type { WalCheckpointer } from "./wal-checkpointer.js";
 
 /**
  * The one Store implementation, over a Kysely instance on SQLite or PostgreSQL.
@@ -41,6 +42,8 @@ export class SqlStore implements Store {
     readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
     sqlite?: SqliteDatabase.Database,
+    /** SQLite: the worker that checkpoints the WAL, stopped before the connection closes. */
+    readonly checkpointer?: WalCheckpointer,
   ) {
     const ctx: SqlContext = sqlite ? { db, dialect, sqlite } : { db, dialect };
     this.#ctx = ctx;
@@ -72,6 +75,7 @@ export class SqlStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.checkpointer?.stop();
     await this.db.destroy();
   }
 }
