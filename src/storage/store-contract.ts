@@ -1589,7 +1589,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
 }
 
 /** A usage record numbered n (request id, tokens and time follow from n). */
-function record(n: number, over: Partial<UsageRecord> = {}): UsageRecord {
+export function record(n: number, over: Partial<UsageRecord> = {}): UsageRecord {
   return {
     requestId: `req_${n}`,
     accountId: "acct-1",

@@ -4,40 +4,15 @@ import { join } from "node:path";
 import { sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openSqlStore } from "../open-store.js";
-import type { UsageRecord } from "../ports.js";
+import { record } from "../store-contract.js";
 import type { SqlStore } from "./sql-store.js";
 
 let dir: string;
 let store: SqlStore;
 let n = 0;
 
-const record = (): UsageRecord => ({
-  requestId: `req_${String(n++).padStart(8, "0")}`,
-  accountId: "a",
-  apiKeyId: "k",
-  model: "m",
-  upstreamId: null,
-  upstreamKeyId: null,
-  clientProtocol: "openai-chat",
-  upstreamProtocol: "openai-chat",
-  stream: false,
-  inputTokens: 10,
-  cachedInputTokens: 0,
-  cacheWriteTokens: 0,
-  outputTokens: 1,
-  reasoningTokens: 0,
-  costMicros: 0,
-  status: "ok",
-  httpStatus: 200,
-  errorCode: null,
-  attempts: 1,
-  latencyMs: 5,
-  ttfbMs: null,
-  createdAt: new Date().toISOString(),
-});
-
 async function write(count: number): Promise<void> {
-  for (let i = 0; i < count; i += 100) await store.usage.insertMany(Array.from({ length: Math.min(100, count - i) }, record));
+  for (let i = 0; i < count; i += 100) await store.usage.insertMany(Array.from({ length: Math.min(100, count - i) }, () => record(n++, { accountId: "a" })));
 }
 
 const autocheckpoint = async (): Promise<number> =>
