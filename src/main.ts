@@ -86,8 +86,17 @@ export interface Gateway {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function openConfiguredStore(config: ConfigFile): Promise<Store> {
-  return openStore({ databaseUrl: config.database_url, dataDir: resolve(config.data_dir), walCheckpointer: true });
+/**
+ * The configuration's store. The gateway passes `logger`: on SQLite its WAL is then checkpointed
+ * from a worker thread (storage/sql/wal-checkpointer.ts), which a CLI command has no use for.
+ */
+export async function openConfiguredStore(config: ConfigFile, gateway?: { logger: Logger }): Promise<Store> {
+  return openStore({
+    databaseUrl: config.database_url,
+    dataDir: resolve(config.data_dir),
+    walCheckpointer: gateway !== undefined,
+    onCheckpointerLost: (err) => gateway?.logger.warn({ err }, "the WAL checkpointer thread stopped; SQLite checkpoints inside the gateway's commits again"),
+  });
 }
 
 /**
@@ -190,7 +199,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   // The current master key seals; previous ones still open, while a rotation is under way.
   const keyring = await loadKeyring(dataDir, env);
   const admin = await loadAdminToken(dataDir, env);
-  const store = await openConfiguredStore(config);
+  const store = await openConfiguredStore(config, { logger });
   let feed: ChangeFeed | undefined;
   let bus: KeyStateBus | undefined;
   let counters: OpenedMeter | undefined;

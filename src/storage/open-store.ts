@@ -29,6 +29,8 @@ export interface OpenStoreOptions {
    * command or a test has no use for a thread.
    */
   walCheckpointer?: boolean;
+  /** Told when that worker ends on its own; the connection then checkpoints for itself again. */
+  onCheckpointerLost?: (error: Error | undefined) => void;
 }
 
 export type DatabaseLocation = { kind: "sqlite"; file: string } | { kind: "postgres"; url: string };
@@ -43,7 +45,9 @@ export function openStore(opts: OpenStoreOptions): Promise<Store> {
 /** Like openStore, typed as the SQL implementation for storage-internal callers and tests. */
 export async function openSqlStore(opts: OpenStoreOptions): Promise<SqlStore> {
   const location = resolveDatabaseLocation(opts.databaseUrl, opts.dataDir);
-  return location.kind === "sqlite" ? openSqlite(location.file, opts.walCheckpointer === true) : await openPostgres(location.url, opts);
+  return location.kind === "sqlite"
+    ? openSqlite(location.file, opts.walCheckpointer === true ? { onLost: opts.onCheckpointerLost } : undefined)
+    : await openPostgres(location.url, opts);
 }
 
 export function resolveDatabaseLocation(databaseUrl: string | undefined, dataDir: string): DatabaseLocation {
@@ -67,7 +71,7 @@ export function resolveDatabaseLocation(databaseUrl: string | undefined, dataDir
   throw new StoreError("invalid", `unsupported database URL scheme ${JSON.stringify(scheme)}; use sqlite:, file: or postgres://`);
 }
 
-function openSqlite(file: string, walCheckpointer: boolean): SqlStore {
+function openSqlite(file: string, walCheckpointer: { onLost?: (error: Error | undefined) => void } | undefined): SqlStore {
   if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
   const database = new Sqlite(file);
   database.pragma("journal_mode = WAL");
@@ -79,7 +83,7 @@ function openSqlite(file: string, walCheckpointer: boolean): SqlStore {
   // Statement journals (a usage flush's savepoints need one) and sort spills stay in memory: on
   // the default, SQLite created, opened and unlinked a file in /var/tmp for every flush, on the event loop.
   database.pragma("temp_store = MEMORY");
-  const checkpointer = walCheckpointer && file !== ":memory:" ? new WalCheckpointer(database, file) : undefined;
+  const checkpointer = walCheckpointer && file !== ":memory:" ? new WalCheckpointer(database, file, walCheckpointer) : undefined;
   return new SqlStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: preparedOnce(database) }) }), "sqlite", database, checkpointer);
 }
 

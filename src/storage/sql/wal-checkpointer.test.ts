@@ -43,17 +43,25 @@ describe("WAL checkpoints from a worker thread", () => {
     expect(await store.usage.listByAccount("a", { limit: 5_000 })).toHaveLength(3_010);
   });
 
-  it("hand checkpoints back to the connection when the worker dies, and stop with the store", async () => {
+  it("hand checkpoints back to the connection when the worker dies, and say so", async () => {
+    await store.close();
+    const lost: Array<Error | undefined> = [];
+    store = await openSqlStore({ dataDir: dir, walCheckpointer: true, onCheckpointerLost: (err) => lost.push(err) });
     await store.checkpointer!.terminate();
+    expect(lost).toHaveLength(1);
     expect(await autocheckpoint()).toBe(1000);
     await write(200);
     expect(await store.usage.listByAccount("a", { limit: 500 })).toHaveLength(200);
   });
 
-  it("stop when the store closes", async () => {
+  it("stop when the store closes, as asked, not lost", async () => {
+    await store.close();
+    const lost: Array<Error | undefined> = [];
+    store = await openSqlStore({ dataDir: dir, walCheckpointer: true, onCheckpointerLost: (err) => lost.push(err) });
     const checkpointer = store.checkpointer!;
     await store.close();
     await expect(checkpointer.checkpoint()).rejects.toThrow(/stopped/);
+    expect(lost).toEqual([]);
   });
 
   it("are not started unless asked for", async () => {

@@ -59,8 +59,12 @@ export class WalCheckpointer {
   #gone: Promise<void>;
   #stopping = false;
 
-  /** Starts checkpointing `file` every `everyMs` from a worker; `database` is the gateway's connection to it. */
-  constructor(database: SqliteDatabase.Database, file: string, everyMs = 1000) {
+  /**
+   * Starts checkpointing `file` every `everyMs` from a worker; `database` is the gateway's connection
+   * to it. `onLost` hears of a worker that ended without `stop()` (with its error, if it threw).
+   */
+  constructor(database: SqliteDatabase.Database, file: string, opts: { everyMs?: number; onLost?: (error: Error | undefined) => void } = {}) {
+    const everyMs = opts.everyMs ?? 1000;
     this.#database = database;
     database.pragma("wal_autocheckpoint = 0");
     const driver = createRequire(import.meta.url).resolve("better-sqlite3");
@@ -77,8 +81,10 @@ export class WalCheckpointer {
       if ("error" in m.result) waiter.reject(new Error(`WAL checkpoint failed: ${m.result.error}`));
       else waiter.resolve(m.result);
     });
+    let thrown: Error | undefined;
     this.#gone = new Promise((resolve) => {
       const gone = (): void => {
+        if (!this.#stopping) opts.onLost?.(thrown);
         // The worker failed to start, threw or was stopped: the connection checkpoints for itself again.
         if (this.#database.open) this.#database.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
         for (const w of this.#waiting.values()) w.reject(new Error("the WAL checkpointer stopped"));
@@ -86,7 +92,9 @@ export class WalCheckpointer {
         resolve();
       };
       this.#worker.once("exit", gone);
-      this.#worker.once("error", () => undefined);
+      this.#worker.once("error", (err) => {
+        thrown = err;
+      });
     });
   }
 
