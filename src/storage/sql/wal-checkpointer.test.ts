@@ -49,6 +49,8 @@ describe("WAL checkpoints from a worker thread", () => {
     store = await openSqlStore({ dataDir: dir, walCheckpointer: true, onCheckpointerLost: (err) => lost.push(err) });
     await store.checkpointer!.terminate();
     expect(lost).toHaveLength(1);
+    // Asked after the worker is gone: answered at once, not left waiting forever.
+    await expect(store.checkpointer!.checkpoint()).rejects.toThrow(/stopped/);
     expect(await autocheckpoint()).toBe(1000);
     await write(200);
     expect(await store.usage.listByAccount("a", { limit: 500 })).toHaveLength(200);

@@ -56,8 +56,10 @@ export class WalCheckpointer {
   readonly #database: SqliteDatabase.Database;
   readonly #waiting = new Map<number, { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void }>();
   #next = 0;
-  #gone: Promise<void>;
+  readonly #gone: Promise<void>;
   #stopping = false;
+  /** The worker has exited, asked to or not: nothing sent to it is answered any more. */
+  #ended = false;
 
   /**
    * Starts checkpointing `file` every `everyMs` from a worker; `database` is the gateway's connection
@@ -84,6 +86,7 @@ export class WalCheckpointer {
     let thrown: Error | undefined;
     this.#gone = new Promise((resolve) => {
       const gone = (): void => {
+        this.#ended = true;
         if (!this.#stopping) opts.onLost?.(thrown);
         // The worker failed to start, threw or was stopped: the connection checkpoints for itself again.
         if (this.#database.open) this.#database.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
@@ -98,9 +101,9 @@ export class WalCheckpointer {
     });
   }
 
-  /** A checkpoint now, in the worker (for tests and for a drain). */
+  /** A checkpoint now, in the worker (for tests). Rejects once the worker is stopped or gone. */
   checkpoint(): Promise<CheckpointResult> {
-    if (this.#stopping) return Promise.reject(new Error("the WAL checkpointer stopped"));
+    if (this.#stopping || this.#ended) return Promise.reject(new Error("the WAL checkpointer stopped"));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       // Held while an answer is awaited, so the process does not end under the caller.
