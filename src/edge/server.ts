@@ -25,6 +25,7 @@ import { readBody } from "./read-body.js";
 import { attachResponsesWebSocket } from "./responses-websocket.js";
 import { UpstreamSocketSession } from "../pipeline/upstream-socket-session.js";
 import { attachRealtimeWebSocket } from "./realtime-websocket.js";
+import { RequestAbort } from "./request-abort.js";
 
 export interface EdgeOptions {
   pipeline: PipelineDeps;
@@ -137,19 +138,19 @@ export function createEdge(o: EdgeOptions): Edge {
   /** New data-plane work is refused (after the drain delay). */
   let refusing = false;
   /** Every HTTP request and WebSocket turn in flight, to stop at the end of the grace. */
-  const running = new Set<AbortController>();
+  const running = new Set<RequestAbort>();
   const idleWaiters: Array<() => void> = [];
   /** Sockets with a request in progress, by its id (for the timeout log line). */
   const requestOn = new WeakMap<object, string>();
   /** Sockets node:http closed because the head or the whole request did not arrive in time. */
   const timedOut = new WeakSet<object>();
 
-  function begin(ac: AbortController): void {
+  function begin(ac: RequestAbort): void {
     inFlight++;
     running.add(ac);
   }
 
-  function end(ac: AbortController): void {
+  function end(ac: RequestAbort): void {
     running.delete(ac);
     inFlight--;
     if (inFlight === 0) for (const wake of idleWaiters.splice(0)) wake();
@@ -291,7 +292,7 @@ export function createEdge(o: EdgeOptions): Edge {
   async function runTurn(turn: Exchange): Promise<void> {
     // The turn's own signal: the connection closing ends it (client gone), and so does the end of a
     // shutdown's grace (stopped, with the reason as an error event on the still-open connection).
-    const ac = new AbortController();
+    const ac = new RequestAbort();
     const onGone = (): void => ac.abort(turn.signal.reason);
     if (turn.signal.aborted) onGone();
     else turn.signal.addEventListener("abort", onGone, { once: true });
@@ -358,7 +359,7 @@ export function createEdge(o: EdgeOptions): Edge {
       // readBody and the client-disconnect signal already see those, so only log them here.
       req.on("error", (err) => o.logger.debug({ requestId: id, err }, "request stream error"));
       res.on("error", (err) => o.logger.debug({ requestId: id, err }, "response stream error"));
-      const ac = new AbortController();
+      const ac = new RequestAbort();
       res.on("close", () => {
         if (!res.writableFinished) ac.abort();
         // A keep-alive connection whose answer ended during the drain is idle now: close it. (Answers
