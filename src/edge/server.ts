@@ -314,8 +314,7 @@ export function createEdge(o: EdgeOptions): Edge {
       turn.signal.removeEventListener("abort", onGone);
       const route = "ws:/v1/responses";
       const seconds = (performance.now() - ex.startedAt) / 1000;
-      o.metrics.requests.inc({ route, status: String(outcome.status) });
-      o.metrics.duration.observe({ route }, seconds);
+      o.metrics.http.finished(route, outcome.status, seconds);
       // One line per turn, like an HTTP request's, so a WebSocket session is traceable by request id.
       // A turn has no HTTP status of its own: `status` is how it ended.
       o.logger.info(
@@ -367,13 +366,13 @@ export function createEdge(o: EdgeOptions): Edge {
         if (refusing && res.getHeader("connection") !== "close") server.closeIdleConnections();
       });
       begin(ac);
-      o.metrics.inFlight.inc();
+      o.metrics.http.started();
       const origWrite = res.writeHead.bind(res);
       let firstByte = false;
       res.writeHead = ((...args: Parameters<ServerResponse["writeHead"]>) => {
         if (!firstByte) {
           firstByte = true;
-          o.metrics.ttfb.observe({ route: routeLabel }, (performance.now() - started) / 1000);
+          o.metrics.http.firstByte(routeLabel, (performance.now() - started) / 1000);
         }
         return origWrite(...args);
       }) as ServerResponse["writeHead"];
@@ -404,9 +403,8 @@ export function createEdge(o: EdgeOptions): Edge {
         const ended = timeout
           ? { status: 408, errorCode: "request_timeout" }
           : (trace.outcome ?? { status, errorCode: trace.failure?.code ?? (status === 499 ? "client_closed" : undefined) });
-        o.metrics.requests.inc({ route: routeLabel, status: String(ended.status) });
-        o.metrics.duration.observe({ route: routeLabel }, seconds);
-        o.metrics.inFlight.dec();
+        o.metrics.http.finished(routeLabel, ended.status, seconds);
+        o.metrics.http.stopped();
         if (routeLabel !== "other" || ended.status >= 400) {
           o.logger.info(
             {

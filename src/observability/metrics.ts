@@ -3,16 +3,15 @@
  * one process). Label values are bounded: routes are the fixed endpoint names,
  * upstreams come from config, error classes from a closed set.
  */
-import { Counter, Histogram, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { createRequestMetrics, type RequestMetrics } from "./request-metrics.js";
 
 export interface Metrics {
   registry: Registry;
-  requests: Counter<"route" | "status">;
-  duration: Histogram<"route">;
-  ttfb: Histogram<"route">;
+  /** Requests, their duration and time to first byte, and those in flight: updated on every request, so without prom-client's per-call label handling (request-metrics.ts). */
+  http: RequestMetrics;
   upstreamErrors: Counter<"upstream" | "class">;
   tokens: Counter<"model" | "kind">;
-  inFlight: Gauge;
   websocketProtocolErrors: Counter<"code">;
   /** Upstream key state changes (routing/key-health.ts), by upstream, from and to state. */
   keyTransitions: Counter<"upstream" | "from" | "to">;
@@ -153,26 +152,7 @@ export function createMetrics(): Metrics {
       labelNames: ["upstream"],
       registers: [registry],
     }),
-    requests: new Counter({
-      name: "switchyard_requests_total",
-      help: "Data-plane requests by route and final HTTP status",
-      labelNames: ["route", "status"],
-      registers: [registry],
-    }),
-    duration: new Histogram({
-      name: "switchyard_request_duration_seconds",
-      help: "Whole request duration, to the last byte",
-      labelNames: ["route"],
-      buckets,
-      registers: [registry],
-    }),
-    ttfb: new Histogram({
-      name: "switchyard_time_to_first_byte_seconds",
-      help: "Time until the first response byte was written to the client",
-      labelNames: ["route"],
-      buckets,
-      registers: [registry],
-    }),
+    http: createRequestMetrics(registry, buckets),
     upstreamErrors: new Counter({
       name: "switchyard_upstream_errors_total",
       help: "Failed upstream attempts by upstream and class (network, timeout, rate_limited, usage_limit, quota, server_error, auth, client_error, error_in_answer, stream)",
@@ -185,7 +165,6 @@ export function createMetrics(): Metrics {
       labelNames: ["model", "kind"],
       registers: [registry],
     }),
-    inFlight: new Gauge({ name: "switchyard_requests_in_flight", help: "Data-plane requests in progress", registers: [registry] }),
     countersShared: new Gauge({
       name: "switchyard_counters_shared_available",
       help: "1 while the shared limit counters (Redis) answer, 0 while this node counts locally or refuses (governance.on_counters_unavailable)",
