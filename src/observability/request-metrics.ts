@@ -42,7 +42,7 @@ interface Exported {
  * A histogram by route that prom-client's registry serves like its own: a value falls in the first
  * bucket whose bound is at least the value, and `+Inf` and `_count` count them all.
  */
-export class RouteHistogram {
+class RouteHistogram {
   readonly type = "histogram" as const;
   readonly aggregator = "sum" as const;
   readonly #bounds: readonly number[];
