@@ -43,6 +43,12 @@ async function requestsTotal(route: string, status: number): Promise<number> {
   return line ? Number(line.split(" ").at(-1)) : 0;
 }
 
+async function tokensTotal(model: string, kind: string): Promise<number> {
+  const text = await (await fetch(`${stack.gw.url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`switchyard_tokens_total{model="${model}",kind="${kind}"}`));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
+
 describe("the access line says how the response really ended", () => {
   it("a passthrough stream cut after its 200 head: outcome 502 upstream_stream_broken, counted as 502", async () => {
     const before = await requestsTotal("/v1/chat/completions", 502);
@@ -86,6 +92,18 @@ describe("the access line says how the response really ended", () => {
     const line = await accessLine(res.headers.get("x-request-id")!);
     expect(line).toMatchObject({ status: 200, outcome: 200, attempts: 1 });
     expect(line.errorCode).toBeUndefined();
+  });
+
+  it("a settled answer's tokens are counted under its model, by kind", async () => {
+    const before = { input: await tokensTotal("gpt-4o", "input"), output: await tokensTotal("gpt-4o", "output") };
+    const res = await post("/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "count these tokens" }] });
+    const usage = ((await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number } }).usage;
+    expect(usage.prompt_tokens).toBeGreaterThan(0);
+    // Counted when the request settles, which may follow the answer's last byte.
+    let output = await tokensTotal("gpt-4o", "output");
+    for (let i = 0; i < 100 && output === before.output; i++) output = await new Promise((r) => setTimeout(r, 10)).then(() => tokensTotal("gpt-4o", "output"));
+    expect(output).toBe(before.output + usage.completion_tokens);
+    expect(await tokensTotal("gpt-4o", "input")).toBe(before.input + usage.prompt_tokens);
   });
 
   it("failed attempts say whether another followed, and the access line counts them", async () => {

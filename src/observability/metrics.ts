@@ -5,13 +5,15 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { createRequestMetrics, type RequestMetrics } from "./request-metrics.js";
+import { createTokenMetrics, type TokenMetrics } from "./token-metrics.js";
 
 export interface Metrics {
   registry: Registry;
   /** Requests, their duration and time to first byte, and those in flight: updated on every request, so without prom-client's per-call label handling (request-metrics.ts). */
   http: RequestMetrics;
   upstreamErrors: Counter<"upstream" | "class">;
-  tokens: Counter<"model" | "kind">;
+  /** Metered tokens by model and kind: added on every settled request, so without prom-client's per-call label handling (token-metrics.ts). */
+  tokens: TokenMetrics;
   websocketProtocolErrors: Counter<"code">;
   /** Upstream key state changes (routing/key-health.ts), by upstream, from and to state. */
   keyTransitions: Counter<"upstream" | "from" | "to">;
@@ -159,12 +161,7 @@ export function createMetrics(): Metrics {
       labelNames: ["upstream", "class"],
       registers: [registry],
     }),
-    tokens: new Counter({
-      name: "switchyard_tokens_total",
-      help: "Metered tokens by model and kind (input, cached_input, cache_write, output, reasoning)",
-      labelNames: ["model", "kind"],
-      registers: [registry],
-    }),
+    tokens: createTokenMetrics(registry),
     countersShared: new Gauge({
       name: "switchyard_counters_shared_available",
       help: "1 while the shared limit counters (Redis) answer, 0 while this node counts locally or refuses (governance.on_counters_unavailable)",

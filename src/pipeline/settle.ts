@@ -83,21 +83,11 @@ export function settle(deps: PipelineDeps, ex: Exchange, admission: Admission | 
     // Counted from 1, as the attempt trail and the route header name tiers.
     tier: ex.lastAttempt ? ex.lastAttempt.tier + 1 : undefined,
   };
-  countTokens(deps, rec);
+  deps.metrics.tokens.add(rec.model, rec.usage);
   // The record is handed over once the admission has settled: a credit view must count the
   // settled cost (held in this node's name) before the ledger write that lets go of it.
   if (ended) void ended.then(() => deps.recordUsage(rec));
   else deps.recordUsage(rec);
-}
-
-function countTokens(deps: PipelineDeps, rec: UsageRecord): void {
-  const u = rec.usage;
-  const tokens = deps.metrics.tokens;
-  if (u.inputTokens) tokens.inc({ model: rec.model, kind: "input" }, u.inputTokens);
-  if (u.cachedInputTokens) tokens.inc({ model: rec.model, kind: "cached_input" }, u.cachedInputTokens);
-  if (u.cacheWriteTokens) tokens.inc({ model: rec.model, kind: "cache_write" }, u.cacheWriteTokens);
-  if (u.outputTokens) tokens.inc({ model: rec.model, kind: "output" }, u.outputTokens);
-  if (u.reasoningTokens) tokens.inc({ model: rec.model, kind: "reasoning" }, u.reasoningTokens);
 }
 
 /** Hashes already made: a session's every turn stores the same one. Bounded. */
