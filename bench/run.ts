@@ -215,7 +215,12 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
       for (const name of ["PORT", "HOST", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "SWITCHYARD_CONFIG"]) delete env[name];
       env.SWITCHYARD_ADMIN_TOKEN = ADMIN_TOKEN;
       // Started as docs/deployment.md starts the gateway (and `npm start` does), plus any profiling options.
-      const nodeArgs = [...GATEWAY_NODE_FLAGS, ...nodeOptions("BENCH_GATEWAY_NODE_OPTIONS")];
+      // BENCH_OTHER_NODE_OPTIONS goes to the other build only: with BENCH_OTHER_BUILD=dist it A/Bs node flags on one build.
+      const nodeArgs = [
+        ...GATEWAY_NODE_FLAGS,
+        ...nodeOptions("BENCH_GATEWAY_NODE_OPTIONS"),
+        ...(target === "other-build" ? nodeOptions("BENCH_OTHER_NODE_OPTIONS") : []),
+      ];
       const child = keep(
         await BenchChild.start({
           name: target,
