@@ -1,5 +1,9 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cpuSample, watchCollections } from "./ipc.js";
+import { cpuSample, profileStart, profileStop, watchCollections } from "./ipc.js";
+import type { CpuProfile } from "./profile.js";
 
 describe("bench children's collection pauses", () => {
   it("add up while garbage is collected", async () => {
@@ -27,5 +31,23 @@ describe("bench children's collection pauses", () => {
     expect(allocated).toBeGreaterThanOrEqual(160_000_000);
     // The arrays and little else: the count does not add up collections twice.
     expect(allocated).toBeLessThan(200_000_000);
+  });
+});
+
+describe("bench children's CPU profiles", () => {
+  it("sample this thread between start and stop and land in the file named", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "bench-profile-")), "window.cpuprofile");
+    await profileStart({ intervalUs: 100 });
+    await expect(profileStart({ intervalUs: 100 })).rejects.toThrow(/already/);
+    let x = 0;
+    const until = performance.now() + 50;
+    while (performance.now() < until) x += Math.sqrt(x + 1);
+    await profileStop({ path });
+    await expect(profileStop({ path })).rejects.toThrow(/no profile/);
+    const profile = JSON.parse(readFileSync(path, "utf8")) as CpuProfile;
+    expect(x).toBeGreaterThan(0);
+    // 50 ms at 100 µs: hundreds of samples (a loaded machine takes fewer, never none).
+    expect(profile.samples.length).toBeGreaterThan(20);
+    expect(profile.timeDeltas).toHaveLength(profile.samples.length);
   });
 });

@@ -5,7 +5,8 @@
  * and collection pauses, which is how the runner charges CPU (and the share of it
  * spent collecting) per request to each process.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
 import { PerformanceObserver } from "node:perf_hooks";
 import { GCProfiler, getHeapStatistics } from "node:v8";
 import type { LoadResult, LoadSpec } from "./load.js";
@@ -37,6 +38,10 @@ export interface RpcMethods {
   cpu: { params: null; result: CpuSample };
   memory: { params: null; result: MemorySample };
   load: { params: LoadSpec; result: LoadResult };
+  /** Starts sampling this process's main thread (BENCH_PROFILE), every `intervalUs`. */
+  profileStart: { params: { intervalUs: number }; result: null };
+  /** Stops sampling and writes the `.cpuprofile` to `path`. */
+  profileStop: { params: { path: string }; result: null };
 }
 export type RpcMethod = keyof RpcMethods;
 
@@ -111,6 +116,30 @@ export function cpuSample(): CpuSample {
   return { userUs: u.user, systemUs: u.system, gcPauseUs, heapAllocatedBytes: takeHeapAllocations() };
 }
 
+let profiler: Session | undefined;
+
+/** An inspector session on this thread runs V8's sampling profiler (what `--cpu-prof` runs, here for one window only). */
+export async function profileStart(p: { intervalUs: number }): Promise<null> {
+  if (profiler) throw new Error("a profile is already being taken");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: p.intervalUs });
+  await session.post("Profiler.start");
+  profiler = session;
+  return null;
+}
+
+export async function profileStop(p: { path: string }): Promise<null> {
+  const session = profiler;
+  if (!session) throw new Error("no profile is being taken");
+  profiler = undefined;
+  const { profile } = await session.post("Profiler.stop");
+  session.disconnect();
+  await writeFile(p.path, JSON.stringify(profile));
+  return null;
+}
+
 /** The peak comes from Linux's VmHWM; read only between phases, never while load runs. */
 export async function memorySample(): Promise<MemorySample> {
   const rss = process.memoryUsage.rss();
@@ -130,7 +159,7 @@ export async function memorySample(): Promise<MemorySample> {
 export function serveChild(url: string, handlers: Handlers, stop: () => Promise<void>): void {
   const send = process.send?.bind(process);
   if (!send) throw new Error("this module runs as a child of bench/run.js (no IPC channel)");
-  const all: Handlers = { cpu: cpuSample, memory: memorySample, ...handlers };
+  const all: Handlers = { cpu: cpuSample, memory: memorySample, profileStart, profileStop, ...handlers };
   watchCollections();
 
   process.on("message", (m: unknown) => {

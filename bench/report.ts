@@ -1,5 +1,6 @@
 /** What one benchmark run found, its Switchyard/baseline ratios, and their printed form. */
 import type { LoadResult } from "./load.js";
+import type { ProfileSummary } from "./profile.js";
 import type { TargetName } from "./settings.js";
 
 export interface Measurement {
@@ -32,6 +33,8 @@ export interface Measurement {
   rssAfter: number;
   /** Which round of BENCH_ROUNDS (1-based). */
   round: number;
+  /** Where its CPU went, when the run was profiled (BENCH_PROFILE). */
+  profile?: ProfileSummary;
 }
 
 /** A target divided by its reference (the baseline, unless told otherwise), per phase. */

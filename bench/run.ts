@@ -8,7 +8,7 @@
  * read cleanly from its own process.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { buildWorkloadBody, clientHeaders } from "./agent-bodies.js";
 import type { LoadSpec } from "./load.js";
 import { machineBusyUs } from "./machine.js";
+import { type CpuProfile, profileReport, summarizeProfile } from "./profile.js";
 import { BenchChild, type CorePlan, cpuDeltaUs, gcDeltaUs, heapDeltaBytes, planCores } from "./processes.js";
 import {
   type Measurement,
@@ -35,7 +36,18 @@ import {
   soakSummaryTable,
   soakTable,
 } from "./report.js";
-import { type BodyKind, CHAT_MODEL, CLAUDE_MODEL, CODEX_MODEL, type Settings, type TargetName, type Workload, WORKLOADS, readSettings } from "./settings.js";
+import {
+  type BodyKind,
+  CHAT_MODEL,
+  CLAUDE_MODEL,
+  CODEX_MODEL,
+  PROFILE_INTERVAL_US,
+  type Settings,
+  type TargetName,
+  type Workload,
+  WORKLOADS,
+  readSettings,
+} from "./settings.js";
 
 const MODEL = CHAT_MODEL;
 const ACCOUNT_KEY = "sk-bench-account-0000000000000001";
@@ -270,20 +282,24 @@ async function smokeTest(stack: Stack, settings: Settings): Promise<void> {
   }
 }
 
-async function measure(stack: Stack, settings: Settings, target: TargetName, w: Workload, connections: number): Promise<Omit<Measurement, "round">> {
+async function measure(stack: Stack, settings: Settings, target: TargetName, w: Workload, connections: number, round: number): Promise<Measurement> {
   const child = stack.targets.get(target);
   if (!child) throw new Error(`no ${target} process`);
   const callTimeout = settings.measureMs + settings.warmupMs + 60_000;
   await stack.load.call("load", spec(child.url, w, connections, settings.warmupMs, settings.maxRequests), callTimeout);
 
+  const profilePath = settings.profileDir && join(settings.profileDir, `${w.name}-c${connections}-${target}-r${round}.cpuprofile`);
+  if (profilePath) await child.call("profileStart", { intervalUs: PROFILE_INTERVAL_US });
   const machineBefore = machineBusyUs();
   const before = await Promise.all([child.cpu(), stack.mock.cpu(), stack.load.cpu()]);
   const load = await stack.load.call("load", spec(child.url, w, connections, settings.measureMs, settings.maxRequests), callTimeout);
   const after = await Promise.all([child.cpu(), stack.mock.cpu(), stack.load.cpu()]);
   const machineAfter = machineBusyUs();
+  if (profilePath) await child.call("profileStop", { path: profilePath });
   const memory = await child.memory();
 
   const answered = load.ok + load.errors;
+  const profile = profilePath ? summarizeProfile(JSON.parse(await readFile(profilePath, "utf8")) as CpuProfile, answered) : undefined;
   const elapsedUs = load.elapsedMs * 1000;
   const [proxyUs, mockUs, loadUs] = [0, 1, 2].map((i) => cpuDeltaUs(before[i]!, after[i]!)) as [number, number, number];
   return {
@@ -305,6 +321,8 @@ async function measure(stack: Stack, settings: Settings, target: TargetName, w: 
         ? Number.NaN
         : Math.max(0, machineAfter - machineBefore - proxyUs - mockUs - loadUs) / elapsedUs,
     rssAfter: memory.rss,
+    round,
+    ...(profile ? { profile } : {}),
   };
 }
 
@@ -419,6 +437,7 @@ async function main(): Promise<number> {
   );
 
   try {
+    if (settings.profileDir) await mkdir(settings.profileDir, { recursive: true });
     const stack = await startStack(settings, cores, workDir, started);
     const idle = new Map<TargetName, number>();
     for (const [target, child] of stack.targets) idle.set(target, (await child.memory()).rss);
@@ -439,7 +458,7 @@ async function main(): Promise<number> {
           flip = !flip;
           for (const target of order) {
             if (!serves(target, w)) continue;
-            const m = { ...(await measure(stack, settings, target, w, connections)), round };
+            const m = await measure(stack, settings, target, w, connections, round);
             const of = settings.rounds > 1 ? ` (round ${round}/${settings.rounds})` : "";
             process.stdout.write(
               `  measured ${m.phase} ${target}${of}: ${m.reqPerSec.toFixed(0)} req/s, ${m.proxyCpuUsPerReq.toFixed(0)} µs/req, ${m.load.errors} errors\n`,
@@ -495,6 +514,13 @@ async function main(): Promise<number> {
     const lanes = compareLanes(measurements, twins);
     if (lanes.length > 0) {
       process.stdout.write(`\nTranslate lane / passthrough lane, same body, same target (the target: CPU/req at most 1.5x)\n${laneTable(lanes)}\n`);
+    }
+    if (settings.profileDir) {
+      process.stdout.write(
+        `\nWhere the CPU went: self time by group, sampled every ${PROFILE_INTERVAL_US} µs over the measured windows (main thread; ` +
+          `the sampler's own cost makes this run's CPU figures higher; profiles in ${settings.profileDir})\n` +
+          `${profileReport(measurements, settings.targets)}\n`,
+      );
     }
     const errors = errorReport(measurements);
     if (errors) process.stdout.write(`\nerrors:\n${errors}\n`);

@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readSettings } from "./settings.js";
 
@@ -40,5 +40,13 @@ describe("bench settings: another build", () => {
     expect(() => readSettings({ BENCH_TARGETS: "other-build", BENCH_OTHER_BUILD: mkdtempSync(join(tmpdir(), "bench-empty-")) })).toThrow(
       /switchyard-gateway\.js does not exist/,
     );
+  });
+});
+
+describe("bench settings: profiles", () => {
+  it("profiles the measured windows into the directory BENCH_PROFILE names, as an absolute path", () => {
+    expect(readSettings({ BENCH_PROFILE: "prof-out" }).profileDir).toBe(resolve("prof-out"));
+    expect(readSettings({ BENCH_PROFILE: " " }).profileDir).toBeUndefined();
+    expect(readSettings({}).profileDir).toBeUndefined();
   });
 });

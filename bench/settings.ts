@@ -86,7 +86,17 @@ export interface Settings {
    * target runs. Set together with that target, and only with it.
    */
   otherBuild?: string;
+  /**
+   * BENCH_PROFILE: a directory. Each measured window of every target is then sampled by V8's
+   * CPU profiler in the process under test (its main thread, every 200 µs), the `.cpuprofile`
+   * files are written there, and the report adds where each target's CPU went (bench/profile.ts).
+   * The sampler costs CPU itself, so a profiled run's CPU figures read higher.
+   */
+  profileDir?: string;
 }
+
+/** The profiler's sampling interval under BENCH_PROFILE (µs): fine enough for a 100 µs request, cheap enough to leave the ratios readable. */
+export const PROFILE_INTERVAL_US = 200;
 
 function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const text = env[name];
@@ -143,6 +153,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     soakMs: soakSeconds === undefined ? undefined : soakSeconds * 1000,
     soakSampleMs: positive(env, "BENCH_SOAK_SAMPLE_SECONDS", 30) * 1000,
     ...otherBuild(env, targets),
+    ...(env.BENCH_PROFILE?.trim() ? { profileDir: resolve(env.BENCH_PROFILE.trim()) } : {}),
   };
 }
 
