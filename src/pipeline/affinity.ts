@@ -77,7 +77,8 @@ export function modelFamily(model: string): string {
 export interface SessionSources {
   headers: IncomingHttpHeaders;
   clientCacheKey: unknown;
-  metadataUserId: unknown;
+  /** Claude Code's `metadata.user_id`, read only when no header names the session (most of its requests have one). */
+  metadataUserId: () => unknown;
   model: string;
   /** Lazily computed digest of the system prompt and first user message, the fallback identity. */
   promptDigest: () => string | undefined;
@@ -87,7 +88,7 @@ export function sessionIdentity(s: SessionSources): string | undefined {
   if (typeof s.clientCacheKey === "string" && s.clientCacheKey) return `client:${s.clientCacheKey}`;
   const codex = header(s.headers, "session_id") ?? header(s.headers, "session-id") ?? header(s.headers, "conversation_id");
   if (codex) return `codex:${codex}`;
-  const claude = header(s.headers, "x-claude-code-session-id") ?? claudeSessionFromUserId(s.metadataUserId);
+  const claude = header(s.headers, "x-claude-code-session-id") ?? claudeSessionFromUserId(s.metadataUserId());
   if (claude) {
     const agent = header(s.headers, "x-claude-code-agent-id") ?? "main";
     return `claude:${claude}:agent:${agent}:model:${s.model}`;
@@ -107,11 +108,13 @@ interface BodyReader {
 
 /** Affinity for the passthrough lane, reading only the top-level fields it needs. */
 export function affinityKey(ex: Exchange, principal: Principal, body: BodyReader, model: string): Affinity {
-  const metadata = body.read("metadata");
   const identity = sessionIdentity({
     headers: ex.headers,
     clientCacheKey: body.read("prompt_cache_key"),
-    metadataUserId: metadata && typeof metadata === "object" ? (metadata as Record<string, unknown>).user_id : undefined,
+    metadataUserId: () => {
+      const metadata = body.read("metadata");
+      return metadata && typeof metadata === "object" ? (metadata as Record<string, unknown>).user_id : undefined;
+    },
     model,
     promptDigest: () => promptDigests.of(ex.protocol, body),
   });

@@ -229,7 +229,7 @@ export function createExplain(deps: ExplainDeps): Explain {
       ? sessionIdentity({
           headers: sessionSource === "prompt_cache_key" ? {} : { [sessionSource]: session },
           clientCacheKey: sessionSource === "prompt_cache_key" ? session : undefined,
-          metadataUserId: undefined,
+          metadataUserId: () => undefined,
           model,
           promptDigest: () => undefined,
         })
