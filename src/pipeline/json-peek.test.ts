@@ -44,6 +44,33 @@ describe("peekBody", () => {
     expect(readField(latin, peekBody(latin)!, "v")).toBe(JSON.parse(latin.toString("utf8")).v);
   });
 
+  it("reads a number's spelling as JSON.parse does, and fails where it fails", () => {
+    // Integers are read off the bytes; every other spelling goes to JSON.parse, which takes or refuses it.
+    const digits = fc.stringMatching(/^[0-9]{0,18}$/);
+    const spelling = fc.oneof(
+      fc.integer().map(String),
+      fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+      fc.tuple(fc.constantFrom("", "-", "+", "--"), digits, fc.constantFrom("", ".", ".5", "e3", "E-2", "x")).map(([a, b, c]) => a + b + c),
+      fc.constantFrom("0", "-0", "00", "01", "-01", "1e400", "999999999999999", "9999999999999999", "-", "123456789012345678"),
+    );
+    fc.assert(
+      fc.property(spelling, (raw) => {
+        const buf = Buffer.from(`{"v":${raw},"z":2}`);
+        const peek = peekBody(buf);
+        let expected: unknown;
+        try {
+          expected = (JSON.parse(buf.toString()) as { v: unknown }).v;
+        } catch {
+          // Not JSON: the scan may refuse the object, or the read must throw as JSON.parse does.
+          if (peek) expect(() => readField(buf, peek, "v"), raw).toThrow(SyntaxError);
+          return;
+        }
+        expect(Object.is(readField(buf, peek!, "v"), expected), raw).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it("rejects what is not a JSON object", () => {
     for (const s of ["[]", "", "{", '{"a":1,}', '{"a" 1}', '{"a":"x}', '{"a":1} trailing', "null"]) {
       expect(peekBody(Buffer.from(s)), s).toBeUndefined();

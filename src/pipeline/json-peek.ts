@@ -312,8 +312,9 @@ function parseInParts(buf: Buffer, wholeBelow: number): unknown {
 
 /**
  * Parses one field's value (small values only: model, stream, keys). The lane reads several of
- * a request's fields, most of them `true`, `false`, `null` or a string without escapes: those are
- * read off the bytes, without a Buffer view, a decoded copy of the JSON and a parse each.
+ * a request's fields, most of them `true`, `false`, `null`, a string without escapes or an
+ * integer: those are read off the bytes, without a Buffer view, a decoded copy of the JSON and a
+ * parse each.
  */
 export function readField(buf: Uint8Array, body: PeekedBody, name: string): unknown {
   const r = body.fields.get(name);
@@ -327,10 +328,31 @@ export function readField(buf: Uint8Array, body: PeekedBody, name: string): unkn
   if (first === QUOTE && end - start >= 2 && buf[end - 1] === QUOTE && plainString(buf, start + 1, end - 1)) {
     return Buffer.prototype.utf8Slice.call(buf, start + 1, end - 1) as string;
   }
+  const n = plainInteger(buf, start, end);
+  if (n !== undefined) return n;
   return JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString("utf8"));
 }
 
 /** Whether `buf[from, to)` is a JSON string's content that means itself: no escape, no control character. */
+/**
+ * The value of an integer as JSON writes it (`max_tokens`, `n`): an optional minus, then `0` or
+ * digits without a leading zero, at most 15 of them (always a safe integer); undefined for
+ * anything else, which JSON.parse then reads or refuses.
+ */
+function plainInteger(buf: Uint8Array, from: number, to: number): number | undefined {
+  const negative = buf[from] === 0x2d;
+  const digits = negative ? from + 1 : from;
+  if (digits >= to || to - digits > 15 || (buf[digits] === 0x30 && to - digits > 1)) return undefined;
+  let n = 0;
+  for (let i = digits; i < to; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
+  // -0 as JSON.parse gives it.
+  return negative ? -n : n;
+}
+
 function plainString(buf: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
     const c = buf[i]!;
