@@ -4,6 +4,7 @@ import { parseBody } from "./request-body.js";
 import fc from "fast-check";
 import {
   answerFacts,
+  namedEvents,
   chatUsageChunkRemover,
   codexCompletedOutputRewriter,
   preparePassthroughBody,
@@ -390,5 +391,53 @@ describe("answerFacts (a non-streamed answer's usage, error and type, without pa
     expect(answerFacts(Buffer.from("[1,2]"))).toEqual([1, 2]);
     expect(() => answerFacts(Buffer.from('{"usage": {"input_tokens": 1}'))).toThrow(SyntaxError);
     expect(() => answerFacts(Buffer.from("<html>bad gateway</html>"))).toThrow(SyntaxError);
+  });
+});
+
+describe("namedEvents (the events a meter acts on by name, found line by line)", () => {
+  const NAMES = ["response.completed", "response.failed", "message_delta"];
+  /** The same, by decoding the span and reading its lines as strings. */
+  function reference(span: Buffer, names: readonly string[]): string[] {
+    const out: string[] = [];
+    let start = 0;
+    let named = false;
+    const text = span.toString("latin1");
+    for (let i = 0; i < text.length;) {
+      let j = text.indexOf("\n", i);
+      if (j === -1) j = text.length;
+      const line = text.slice(i, j).replace(/\r$/, "");
+      if (line === "") {
+        if (named) out.push(text.slice(start, j + 1));
+        named = false;
+        start = j + 1;
+      } else if (!named && line.startsWith("event:")) {
+        const name = line.slice(line[6] === " " ? 7 : 6);
+        named = names.some((n) => name.startsWith(n));
+      }
+      i = j + 1;
+    }
+    return out;
+  }
+
+  it("agrees with reading the lines as strings, near-misses and line endings included", () => {
+    // Names, their prefixes and one-byte neighbours; `event:` with and without its space; data lines starting with an e.
+    const name = fc.constantFrom(...NAMES, "response.complete", "response.completeD", "response.completed.extra", "message_deltA", "ping", "");
+    const event = fc.record({
+      field: fc.constantFrom("event: ", "event:", "evenT: ", "events: ", "e"),
+      name,
+      data: fc.constantFrom('{"type":"x"}', "event: response.completed", "é"),
+      eol: fc.constantFrom("\n", "\r\n"),
+    });
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 12 }), (events) => {
+        const span = Buffer.from(events.map((e) => `${e.field}${e.name}${e.eol}data: ${e.data}${e.eol}${e.eol}`).join(""));
+        const got = namedEvents(
+          span,
+          NAMES.map((n) => Buffer.from(n)),
+        ).map((b) => b.toString("latin1"));
+        expect(got).toEqual(reference(span, NAMES));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
