@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
 import type { MemberTree } from "../protocols/codec.js";
-import { parseJsonBytes, parseMembers, patchBody, peekBody, projectFields, readArrayItems, readField } from "./json-peek.js";
+import { parseJsonBytes, parseMembers, patchBody, peekBody, projectFields, readArrayItems, readField, readJson, readMembers } from "./json-peek.js";
 
 describe("peekBody", () => {
   it("finds top-level fields and ignores nested ones of the same name", () => {
@@ -343,5 +343,136 @@ describe("parseMembers", () => {
     const broken = `{"id":"r","instructions":${JSON.stringify("x".repeat(5000))}`;
     expect(() => parseMembers(Buffer.from(broken), names)).toThrow(SyntaxError);
     expect(() => parseMembers(Buffer.from(`{"usage":{"input_tokens":1,},"pad":"${"x".repeat(5000)}"}`), names)).toThrow(SyntaxError);
+  });
+});
+
+/** JSON.parse's verdict on `text`: its value, or that it throws. */
+function verdict(text: string): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/** Same values (-0 kept apart from 0), same key order, plain objects and arrays only. */
+function expectSame(got: unknown, want: unknown): void {
+  // Not toStrictEqual: it compares `constructor` by identity, and JSON has objects with a `constructor` member.
+  expect(got).toEqual(want);
+  expect(JSON.stringify(got)).toBe(JSON.stringify(want));
+  const shapes = (v: unknown): unknown =>
+    v !== null && typeof v === "object"
+      ? [Object.getPrototypeOf(v) === (Array.isArray(v) ? Array.prototype : Object.prototype), Object.values(v).map(shapes)]
+      : typeof v;
+  expect(shapes(got)).toEqual(shapes(want));
+}
+
+describe("readJson", () => {
+  const text = fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.constantFrom("", "\\", '"', "\n", "\u0001", "ü", "\ud800", "日本語"));
+  const value = fc.oneof(
+    fc.jsonValue(),
+    fc.letrec((tie) => ({
+      v: fc.oneof(
+        { depthSize: "small" },
+        text,
+        fc.integer(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.constantFrom(true, false, null, 0, -1, 1e21, 123456789012345),
+        fc.array(tie("v"), { maxLength: 4 }),
+        fc.dictionary(fc.oneof(text, fc.constantFrom("__proto__", "constructor", "1", "0", "a")), tie("v"), { maxKeys: 4 }),
+      ),
+    })).v,
+  );
+
+  it("gives JSON.parse's value for any JSON text, however it is spaced", () => {
+    fc.assert(
+      fc.property(value, fc.constantFrom(undefined, 1, 2, "\t", " \r\n"), (v, space) => {
+        const s = JSON.stringify(v, null, space as never) ?? "null";
+        expectSame(readJson(Buffer.from(s)), JSON.parse(s));
+        expectSame(readJson(Buffer.from(` \n${s}\t `)), JSON.parse(s));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("takes what JSON.parse takes and throws where it throws, for texts one edit away from JSON", () => {
+    const edit = fc.record({
+      at: fc.nat(),
+      kind: fc.constantFrom("insert", "delete", "replace"),
+      ch: fc.constantFrom(...',:[]{}"\\ \t\n\u00010-.e+tfn1a\u00e9'),
+    });
+    fc.assert(
+      fc.property(value, edit, (v, e) => {
+        const s = JSON.stringify(v) ?? "null";
+        const at = e.at % (s.length + 1);
+        const t =
+          e.kind === "insert"
+            ? s.slice(0, at) + e.ch + s.slice(at)
+            : e.kind === "delete"
+              ? s.slice(0, at) + s.slice(at + 1)
+              : s.slice(0, at) + e.ch + s.slice(at + 1);
+        // What JSON.parse makes of these bytes (a lone surrogate an edit left raw is U+FFFD once encoded).
+        const buf = Buffer.from(t);
+        const want = verdict(buf.toString("utf8"));
+        if (want.ok) expectSame(readJson(buf), want.value);
+        else expect(() => readJson(buf), t).toThrow(SyntaxError);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("keeps a repeated key at its first place with its last value, and `__proto__` as an own property", () => {
+    expectSame(readJson(Buffer.from('{"a":1,"b":2,"a":{"c":3}}')), JSON.parse('{"a":1,"b":2,"a":{"c":3}}'));
+    const proto = readJson(Buffer.from('{"__proto__":{"polluted":true},"x":1}')) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(proto)).toBe(Object.prototype);
+    expect(Object.keys(proto)).toEqual(["__proto__", "x"]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it("refuses raw control characters in keys and strings, as JSON.parse does", () => {
+    for (const t of ['{"a\u0001":1}', '{"a\tb":1}', '["x\ny"]', '{"k":"\u001f"}'])
+      expect(() => readJson(Buffer.from(t)), JSON.stringify(t)).toThrow(SyntaxError);
+    expectSame(readJson(Buffer.from('{"a\\tb":"\\u0001"}')), { "a\tb": "\u0001" });
+  });
+
+  it("reads values nested deeper than it recurses, and strings longer than one decode", () => {
+    // JSON.parse takes 50,000 levels; a reader recursing all the way down would overflow the stack.
+    // Walked by hand: a structural compare (and JSON.stringify) would overflow it themselves.
+    const levels = 50_000;
+    let inner = readJson(Buffer.from(`${"[".repeat(levels)}1${"]".repeat(levels)}`));
+    let depth = 0;
+    while (Array.isArray(inner) && inner.length === 1) [inner, depth] = [inner[0], depth + 1];
+    expect([depth, inner]).toEqual([levels, 1]);
+    const deepObject = `${'{"a":'.repeat(100)}null${"}".repeat(100)}`;
+    expectSame(readJson(Buffer.from(deepObject)), JSON.parse(deepObject));
+    const long = JSON.stringify({ text: "é".repeat(70_000), n: [1.5, -0, 2] });
+    expectSame(readJson(Buffer.from(long)), JSON.parse(long));
+  });
+});
+
+describe("readMembers", () => {
+  it("gives the named members of any object as JSON.parse would, the rest only scanned", () => {
+    const names = new Set(["usage", "error", "type"]);
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.constantFrom("usage", "error", "type", "id", "tools", "usage ", "Type"), fc.jsonValue(), { maxKeys: 6 }),
+        fc.boolean(),
+        (o, pretty) => {
+          const s = JSON.stringify(o, null, pretty ? 2 : undefined);
+          const parsed = JSON.parse(s) as Record<string, unknown>;
+          const want = Object.fromEntries(Object.entries(parsed).filter(([k]) => names.has(k)));
+          expect(readMembers(Buffer.from(s), names)).toStrictEqual(want);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("parses what is not an object whole, so it gives JSON.parse's value or error", () => {
+    const names = new Set(["usage"]);
+    expect(readMembers(Buffer.from("[1,2]"), names)).toEqual([1, 2]);
+    expect(() => readMembers(Buffer.from('{"usage": {"input_tokens": 1}'), names)).toThrow(SyntaxError);
+    expect(() => readMembers(Buffer.from('{"usage": {"input_tokens": tru}}'), names)).toThrow(SyntaxError);
+    expect(() => readMembers(Buffer.from("<html>bad gateway</html>"), names)).toThrow(SyntaxError);
   });
 });

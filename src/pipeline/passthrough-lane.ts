@@ -13,7 +13,7 @@ import { clientGone, stoppedBy } from "./stop.js";
 import type { ClientProtocol, TranslationWarning } from "../protocols/codec.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { errorInAnswer } from "../protocols/common/error-in-answer.js";
-import { parseJsonBytes, parseMembers, patchBody, type PeekedBody } from "./json-peek.js";
+import { parseJsonBytes, patchBody, readMembers, type PeekedBody } from "./json-peek.js";
 import { SlimEvent } from "./slim-event.js";
 import { jsonBytes } from "./json-bytes.js";
 import { openingHoldMs, openStream, streamFailedEarly } from "./open-stream.js";
@@ -493,16 +493,17 @@ function codexTurnId(metadata: unknown): string | undefined {
 }
 
 /** The top-level members a non-streamed answer is checked and metered by (errorInAnswer, the protocols' usageFromJson). */
-const ANSWER_FACTS = ["usage", "error", "type"] as const;
+const ANSWER_FACTS: ReadonlySet<string> = new Set(["usage", "error", "type"]);
 
 /**
- * Those members of an answer, parsed, without decoding the rest (`json-peek` `parseMembers`): a
- * coding agent's answer is tens of KB of text, and decoding and parsing all of it only to read
- * `usage` cost more than the rest of the lane. A short answer, or one that is not a well-formed
- * object at the top level, is parsed whole, so a malformed one still throws as before.
+ * Those members of an answer, read off its bytes (`json-peek` `readMembers`), the rest only
+ * scanned: a coding agent's answer is tens of KB of text, and decoding and parsing all of it only
+ * to read `usage` cost more than the rest of the lane; a short answer's parse is cold code on
+ * the request path (docs/architecture.md#measured-facts). An answer that is not a well-formed
+ * object is parsed whole, so it still gives JSON.parse's result or error.
  */
 export function answerFacts(raw: Buffer): unknown {
-  return parseMembers(raw, ANSWER_FACTS);
+  return readMembers(raw, ANSWER_FACTS);
 }
 
 export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => {
