@@ -310,6 +310,22 @@ function parseInParts(buf: Buffer, wholeBelow: number): unknown {
   }
 }
 
+const NOT_SCALAR = Symbol("not read off the bytes");
+
+/** A literal, a string without escapes or an integer in buf[start, end), off the bytes; NOT_SCALAR for anything else. */
+function scalarAt(buf: Uint8Array, start: number, end: number): unknown {
+  const first = buf[start];
+  const n = end - start;
+  if (n === 4 && first === 0x74 && buf[start + 1] === 0x72 && buf[start + 2] === 0x75 && buf[start + 3] === 0x65) return true;
+  if (n === 5 && first === 0x66 && buf[start + 1] === 0x61 && buf[start + 2] === 0x6c && buf[start + 3] === 0x73 && buf[start + 4] === 0x65) return false;
+  if (n === 4 && first === 0x6e && buf[start + 1] === 0x75 && buf[start + 2] === 0x6c && buf[start + 3] === 0x6c) return null;
+  if (first === QUOTE && n >= 2 && buf[end - 1] === QUOTE && plainString(buf, start + 1, end - 1)) {
+    return Buffer.prototype.utf8Slice.call(buf, start + 1, end - 1) as string;
+  }
+  const int = plainInteger(buf, start, end);
+  return int === undefined ? NOT_SCALAR : int;
+}
+
 /**
  * Parses one field's value (small values only: model, stream, keys). The lane reads several of
  * a request's fields, most of them `true`, `false`, `null`, a string without escapes or an
@@ -319,21 +335,19 @@ function parseInParts(buf: Buffer, wholeBelow: number): unknown {
 export function readField(buf: Uint8Array, body: PeekedBody, name: string): unknown {
   const r = body.fields.get(name);
   if (!r) return undefined;
-  const { start, end } = r;
-  const first = buf[start];
-  if (end - start === 4 && first === 0x74 && buf[start + 1] === 0x72 && buf[start + 2] === 0x75 && buf[start + 3] === 0x65) return true;
-  if (end - start === 5 && first === 0x66 && buf[start + 1] === 0x61 && buf[start + 2] === 0x6c && buf[start + 3] === 0x73 && buf[start + 4] === 0x65)
-    return false;
-  if (end - start === 4 && first === 0x6e && buf[start + 1] === 0x75 && buf[start + 2] === 0x6c && buf[start + 3] === 0x6c) return null;
-  if (first === QUOTE && end - start >= 2 && buf[end - 1] === QUOTE && plainString(buf, start + 1, end - 1)) {
-    return Buffer.prototype.utf8Slice.call(buf, start + 1, end - 1) as string;
-  }
-  const n = plainInteger(buf, start, end);
-  if (n !== undefined) return n;
-  return JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString("utf8"));
+  const v = scalarAt(buf, r.start, r.end);
+  return v !== NOT_SCALAR ? v : JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + r.start, r.end - r.start).toString("utf8"));
 }
 
 /** Whether `buf[from, to)` is a JSON string's content that means itself: no escape, no control character. */
+function plainString(buf: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = buf[i]!;
+    if (c === BACKSLASH || c < 0x20) return false;
+  }
+  return true;
+}
+
 /**
  * The value of an integer as JSON writes it (`max_tokens`, `n`): an optional minus, then `0` or
  * digits without a leading zero, at most 15 of them (always a safe integer); undefined for
@@ -353,14 +367,6 @@ function plainInteger(buf: Uint8Array, from: number, to: number): number | undef
   return negative ? -n : n;
 }
 
-function plainString(buf: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = buf[i]!;
-    if (c === BACKSLASH || c < 0x20) return false;
-  }
-  return true;
-}
-
 /**
  * Where the last {@link readAt} ended (just past the value), or -1 when the bytes were not well
  * formed there. A module variable rather than a returned pair: one read allocates nothing more
@@ -378,9 +384,10 @@ const READ_DEPTH = 32;
  * its own bytes, which throws JSON.parse's SyntaxError where the value is not JSON. Sets
  * {@link readEnd}; after -1 the value returned means nothing.
  *
- * Why not JSON.parse: on the request path a parse is cold code. A 183-byte parse took 1.1 µs in
- * a loop and 5.4 µs at the median inside the gateway at 50 connections (13.6 µs at one), while
- * the scanner has just walked the request body (docs/architecture.md#measured-facts).
+ * Why not JSON.parse: on the request path a parse is cold code (docs/architecture.md#measured-facts).
+ * Reading the bench's 713-byte Chat answer for its usage this way took 6–10 µs at the median
+ * inside the gateway at 50 connections, against 13–16 µs for the JSON.parse of the answer it
+ * replaced (timed around the call, two runs of each).
  */
 function readAt(buf: Uint8Array, i: number, depth: number): unknown {
   const first = buf[i];
@@ -431,22 +438,6 @@ function rawControlInKey(buf: Uint8Array, keyStart: number): boolean {
   const close = skipString(buf, keyStart) - 1;
   for (let i = keyStart + 1; i < close; i++) if (buf[i]! < 0x20) return true;
   return false;
-}
-
-const NOT_SCALAR = Symbol("not read off the bytes");
-
-/** A literal, a string without escapes or an integer in buf[start, end), off the bytes; NOT_SCALAR for anything else. */
-function scalarAt(buf: Uint8Array, start: number, end: number): unknown {
-  const first = buf[start];
-  const n = end - start;
-  if (n === 4 && first === 0x74 && buf[start + 1] === 0x72 && buf[start + 2] === 0x75 && buf[start + 3] === 0x65) return true;
-  if (n === 5 && first === 0x66 && buf[start + 1] === 0x61 && buf[start + 2] === 0x6c && buf[start + 3] === 0x73 && buf[start + 4] === 0x65) return false;
-  if (n === 4 && first === 0x6e && buf[start + 1] === 0x75 && buf[start + 2] === 0x6c && buf[start + 3] === 0x6c) return null;
-  if (first === QUOTE && n >= 2 && buf[end - 1] === QUOTE && plainString(buf, start + 1, end - 1)) {
-    return Buffer.prototype.utf8Slice.call(buf, start + 1, end - 1) as string;
-  }
-  const int = plainInteger(buf, start, end);
-  return int === undefined ? NOT_SCALAR : int;
 }
 
 /**
