@@ -40,14 +40,14 @@ describe("bench children's CPU profiles", () => {
     await profileStart({ intervalUs: 100 });
     await expect(profileStart({ intervalUs: 100 })).rejects.toThrow(/already/);
     let x = 0;
-    const until = performance.now() + 50;
+    const until = performance.now() + 100;
     while (performance.now() < until) x += Math.sqrt(x + 1);
     await profileStop({ path });
     await expect(profileStop({ path })).rejects.toThrow(/no profile/);
     const profile = JSON.parse(readFileSync(path, "utf8")) as CpuProfile;
     expect(x).toBeGreaterThan(0);
-    // 50 ms at 100 µs: hundreds of samples (a loaded machine takes fewer, never none).
-    expect(profile.samples.length).toBeGreaterThan(20);
+    // 100 ms at 100 µs: up to a thousand samples; a machine busy with other tests takes fewer, far more than ten.
+    expect(profile.samples.length).toBeGreaterThan(10);
     expect(profile.timeDeltas).toHaveLength(profile.samples.length);
   });
 });

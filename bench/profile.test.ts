@@ -2,20 +2,20 @@ import { describe, expect, it } from "vitest";
 import { type CpuProfile, groupOf, mergeSummaries, profileReport, summarizeProfile } from "./profile.js";
 
 const frame = (functionName: string, url = "", lineNumber = 0) => ({ functionName, url, lineNumber });
-const DIST = "file:///work/main/dist/src";
+const DIST = "file:///srv/switchyard/dist/src";
 
 describe("groupOf", () => {
   it("puts a function in its gateway folder, package, part of Node, or the collector", () => {
     expect(groupOf(frame("peekBody", `${DIST}/pipeline/json-peek.js`))).toBe("switchyard pipeline");
     expect(groupOf(frame("insert", `${DIST}/storage/sql/usage-repo.js`))).toBe("switchyard storage");
     expect(groupOf(frame("startGateway", `${DIST}/main.js`))).toBe("switchyard (root)");
-    expect(groupOf(frame("get", "file:///work/main/node_modules/lru-cache/dist/esm/node/index.min.js"))).toBe("lru-cache");
+    expect(groupOf(frame("get", "file:///srv/switchyard/node_modules/lru-cache/dist/esm/node/index.min.js"))).toBe("lru-cache");
     expect(groupOf(frame("x", "file:///w/node_modules/@scope/pkg/lib/a.js"))).toBe("@scope/pkg");
     expect(groupOf(frame("wasm-function[20]", "wasm://wasm/00034eea"))).toBe("undici");
     expect(groupOf(frame("_storeHeader", "node:_http_outgoing"))).toBe("node http");
     expect(groupOf(frame("Readable.read", "node:internal/streams/readable"))).toBe("node streams");
     expect(groupOf(frame("hash", "node:internal/crypto/hash"))).toBe("node crypto");
-    expect(groupOf(frame("forwardable", "file:///work/main/dist/bench/baseline-proxy.js"))).toBe("bench harness");
+    expect(groupOf(frame("forwardable", "file:///srv/switchyard/dist/bench/baseline-proxy.js"))).toBe("bench harness");
     expect(groupOf(frame("(garbage collector)"))).toBe("GC");
     expect(groupOf(frame("writev"))).toBe("socket writes (system calls)");
     // Any other native function belongs to its caller.
