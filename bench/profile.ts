@@ -115,6 +115,11 @@ export function summarizeProfile(profile: CpuProfile, requests: number, topN = 2
     const name = frameName(frame);
     functions.set(name, (functions.get(name) ?? 0) + us);
   }
+  return summary(requests, busy, groups, functions, topN);
+}
+
+/** Totals (µs) turned into a summary a request, groups and functions busiest first. */
+function summary(requests: number, busy: number, groups: Map<string, number>, functions: Map<string, number>, topN: number): ProfileSummary {
   const per = (us: number): number => (requests > 0 ? us / requests : Number.NaN);
   return {
     requests,
@@ -139,16 +144,7 @@ export function mergeSummaries(parts: readonly ProfileSummary[], topN = 15): Pro
     for (const [g, us] of Object.entries(p.groups)) add(groups, us, p.requests, g);
     for (const f of p.top) add(functions, f.usPerReq, p.requests, f.name);
   }
-  const per = (us: number): number => us / requests;
-  return {
-    requests,
-    busyUsPerReq: per(busy),
-    groups: Object.fromEntries([...groups].sort((a, b) => b[1] - a[1]).map(([g, us]) => [g, per(us)])),
-    top: [...functions]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, topN)
-      .map(([name, us]) => ({ name, usPerReq: per(us) })),
-  };
+  return summary(requests, busy, groups, functions, topN);
 }
 
 /**

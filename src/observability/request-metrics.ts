@@ -7,11 +7,12 @@
  * a 1 KB request (`npm run bench`, the same build with and without them, taking turns, eight rounds
  * at 50 connections). Here a request only adds to plain numbers kept per label value; a scrape turns
  * them into the exposition prom-client's own metrics give for the same observations
- * (`request-metrics.test.ts` compares the two). The counter and the gauge are prom-client's,
- * brought up to date by their `collect` hook; the histograms are this module's own, since
+ * (`request-metrics.test.ts` compares the two). The counter (scraped-counter.ts) and the gauge are
+ * prom-client's, brought up to date by their `collect` hook; the histograms are this module's own, since
  * prom-client has no way to add counts to a histogram other than one observation at a time.
  */
-import { Counter, Gauge, type Metric, type Registry } from "prom-client";
+import { Gauge, type Metric, type Registry } from "prom-client";
+import { scrapedCounter, type Tally } from "./scraped-counter.js";
 
 interface Series {
   readonly labels: { route: string };
@@ -115,29 +116,14 @@ export interface RequestMetrics {
   firstByte(route: string, seconds: number): void;
 }
 
-interface Tally {
-  readonly labels: { route: string; status: string };
-  n: number;
-}
-
 export function createRequestMetrics(registry: Registry, buckets: readonly number[]): RequestMetrics {
-  const tallies = new Map<string, Map<number, Tally>>();
-  /** The tallies in the order first counted: a scrape adds them in that order, so the series are listed as prom-client would list them. */
-  const order: Tally[] = [];
-  let inFlight = 0;
-  new Counter({
+  const tallies = new Map<string, Map<number, Tally<{ route: string; status: string }>>>();
+  const tally = scrapedCounter<{ route: string; status: string }>(registry, {
     name: "switchyard_requests_total",
     help: "Data-plane requests by route and final HTTP status",
     labelNames: ["route", "status"],
-    registers: [registry],
-    collect() {
-      for (const t of order) {
-        if (t.n === 0) continue;
-        this.inc(t.labels, t.n);
-        t.n = 0;
-      }
-    },
   });
+  let inFlight = 0;
   new Gauge({
     name: "switchyard_requests_in_flight",
     help: "Data-plane requests in progress",
@@ -156,10 +142,7 @@ export function createRequestMetrics(registry: Registry, buckets: readonly numbe
       let byStatus = tallies.get(route);
       if (byStatus === undefined) tallies.set(route, (byStatus = new Map()));
       let t = byStatus.get(status);
-      if (t === undefined) {
-        byStatus.set(status, (t = { labels: { route, status: String(status) }, n: 0 }));
-        order.push(t);
-      }
+      if (t === undefined) byStatus.set(status, (t = tally({ route, status: String(status) })));
       t.n++;
       duration.observe(route, seconds);
     },

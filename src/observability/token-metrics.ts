@@ -6,10 +6,11 @@
  * builds a string key on every call, and a request made up to five such calls (one per kind of
  * token it used): about 1 % of the gateway's CPU on a 1 KB request in a profile at 50
  * connections. Here a request adds to five plain numbers kept per model; a scrape hands them to
- * prom-client's Counter, which keeps the exposition exactly as before (`token-metrics.test.ts`
- * compares the two).
+ * prom-client's Counter (scraped-counter.ts), which keeps the exposition exactly as before
+ * (`token-metrics.test.ts` compares the two).
  */
-import { Counter, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
+import { scrapedCounter, type Tally } from "./scraped-counter.js";
 
 /** The kinds, in the order a request's usage is counted: the order a model's series first appear in. */
 export const TOKEN_KINDS = ["input", "cached_input", "cache_write", "output", "reasoning"] as const;
@@ -24,48 +25,31 @@ export interface TokenCounts {
   reasoningTokens?: number;
 }
 
+type Labels = { model: string; kind: TokenKind };
+
 export interface TokenMetrics {
   /** Adds one request's tokens under its model; kinds at 0 or absent add nothing (and create no series). */
   add(model: string, usage: TokenCounts): void;
 }
 
-interface Tally {
-  readonly labels: { model: string; kind: TokenKind };
-  n: number;
-}
-
 export function createTokenMetrics(registry: Registry): TokenMetrics {
-  /** Per model, one tally per kind, created when that kind is first counted for the model. */
-  const byModel = new Map<string, (Tally | undefined)[]>();
-  /** Tallies in the order first counted: a scrape adds them in that order, so the series are listed as prom-client would list them. */
-  const order: Tally[] = [];
-  new Counter({
+  /** Per model, one tally per kind, made when that kind is first counted for the model. */
+  const byModel = new Map<string, (Tally<Labels> | undefined)[]>();
+  const tally = scrapedCounter<Labels>(registry, {
     name: "switchyard_tokens_total",
     help: "Metered tokens by model and kind (input, cached_input, cache_write, output, reasoning)",
     labelNames: ["model", "kind"],
-    registers: [registry],
-    collect() {
-      for (const t of order) {
-        if (t.n === 0) continue;
-        this.inc(t.labels, t.n);
-        t.n = 0;
-      }
-    },
   });
-  const count = (model: string, kinds: (Tally | undefined)[], k: number, n: number | undefined): void => {
+  const count = (model: string, kinds: (Tally<Labels> | undefined)[], k: number, n: number | undefined): void => {
     // prom-client refuses a negative or non-finite increment with a throw; on the request path it is dropped.
     if (n === undefined || !(n > 0) || n === Number.POSITIVE_INFINITY) return;
-    let t = kinds[k];
-    if (t === undefined) {
-      kinds[k] = t = { labels: { model, kind: TOKEN_KINDS[k]! }, n: 0 };
-      order.push(t);
-    }
+    const t = (kinds[k] ??= tally({ model, kind: TOKEN_KINDS[k]! }));
     t.n += n;
   };
   return {
     add(model, u) {
       let kinds = byModel.get(model);
-      if (kinds === undefined) byModel.set(model, (kinds = new Array<Tally | undefined>(TOKEN_KINDS.length)));
+      if (kinds === undefined) byModel.set(model, (kinds = new Array<Tally<Labels> | undefined>(TOKEN_KINDS.length)));
       count(model, kinds, 0, u.inputTokens);
       count(model, kinds, 1, u.cachedInputTokens);
       count(model, kinds, 2, u.cacheWriteTokens);
