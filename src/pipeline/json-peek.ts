@@ -261,7 +261,11 @@ export function parseJsonBytes(buf: Buffer, wholeBelow: number = WHOLE_DECODE_BE
   return JSON.parse(buf.toString("utf8"));
 }
 
-/** Objects shorter than this are parsed whole by {@link parseMembers}: one JSON.parse beats the scan plus a parse per member. */
+/**
+ * Objects shorter than this are parsed whole by {@link parseMembers} (the translate lane's answers), as
+ * measured when it was written; the passthrough lane's answers go through {@link readMembers}, which
+ * was faster inside the gateway even on a 713-byte answer (docs/architecture.md#measured-facts).
+ */
 const MEMBERS_FROM = 4096;
 
 /**
