@@ -7,6 +7,7 @@ import { loadConfig } from "../config/load.js";
 import { openConfiguredStore, startGateway } from "../main.js";
 import type { Register } from "./context.js";
 import { UsageError, type CliIo } from "./io.js";
+import { tuneV8ForServing } from "./v8-tuning.js";
 
 /** `npm start --config x.yaml` hands --config to npm, which passes it on only as npm_config_config. */
 function refuseConfigSwallowedByNpm(io: CliIo, configPath: string | undefined): void {
@@ -24,6 +25,7 @@ export const registerServer: Register = (program, ctx) => {
     .action(async () => {
       const { io } = ctx;
       refuseConfigSwallowedByNpm(io, ctx.configPath());
+      tuneV8ForServing();
       const { config, path } = await loadConfig(ctx.configPath(), io.env);
       const source = path ?? "(embedded defaults)";
       const gw = await startGateway({ config, source, env: io.env });
