@@ -198,9 +198,6 @@ interface Stack {
   targets: Map<TargetName, BenchChild>;
 }
 
-/** The node flags a deployed gateway runs with (docs/deployment.md, `npm start`). */
-const GATEWAY_NODE_FLAGS = ["--initial-old-space-size=64"];
-
 async function startStack(settings: Settings, cores: CorePlan, workDir: string, started: BenchChild[]): Promise<Stack> {
   const keep = (c: BenchChild): BenchChild => (started.push(c), c);
   const mock = keep(await BenchChild.start({ name: "mock upstream", script: here("./mock-upstream.js"), core: cores.driver }));
@@ -226,13 +223,10 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
       const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_DATA_DIR: dataDir };
       for (const name of ["PORT", "HOST", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "SWITCHYARD_CONFIG"]) delete env[name];
       env.SWITCHYARD_ADMIN_TOKEN = ADMIN_TOKEN;
-      // Started as docs/deployment.md starts the gateway (and `npm start` does), plus any profiling options.
+      // Started as docs/deployment.md starts the gateway (and `npm start` does): no node flags, and the V8 flags
+      // `serve` sets at run time set by switchyard-gateway.js; plus any profiling options.
       // BENCH_OTHER_NODE_OPTIONS goes to the other build only: with BENCH_OTHER_BUILD=dist it A/Bs node flags on one build.
-      const nodeArgs = [
-        ...GATEWAY_NODE_FLAGS,
-        ...nodeOptions("BENCH_GATEWAY_NODE_OPTIONS"),
-        ...(target === "other-build" ? nodeOptions("BENCH_OTHER_NODE_OPTIONS") : []),
-      ];
+      const nodeArgs = [...nodeOptions("BENCH_GATEWAY_NODE_OPTIONS"), ...(target === "other-build" ? nodeOptions("BENCH_OTHER_NODE_OPTIONS") : [])];
       const child = keep(
         await BenchChild.start({
           name: target,
