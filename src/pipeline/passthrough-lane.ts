@@ -22,6 +22,7 @@ import type { SendOptions } from "./attempt.js";
 import type { Exchange } from "./exchange.js";
 import { webSocketSettings } from "../upstream/responses-socket.js";
 import { SSE_HEADERS, warningsHeader, writeAsync } from "./write-client.js";
+import { lastEventBoundary, nextEventBoundary } from "./sse-boundaries.js";
 import { METERS } from "../protocols/registry.js";
 import { CODEX_STRIPPED_FIELDS, codexPassthroughPatch } from "../protocols/codex/index.js";
 
@@ -219,16 +220,6 @@ function meterTriggers(protocol: UpstreamProtocol): MeterTriggers {
   return triggers;
 }
 
-const LF2 = Buffer.from("\n\n");
-const CRLF2 = Buffer.from("\r\n\r\n");
-
-/** Offset just past the last complete event (blank line) in `buf`, or 0. */
-function lastEventBoundary(buf: Buffer): number {
-  const lf = buf.lastIndexOf(LF2);
-  const crlf = buf.lastIndexOf(CRLF2);
-  return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
-}
-
 /**
  * The whole events the held bytes and `chunk` complete, as one span (undefined when none); the
  * rest is held. Held as transport/sse.ts holds a line: a big event over many chunks (a Responses
@@ -250,22 +241,6 @@ function wholeEvents(held: HeldBytes, chunk: Buffer): Buffer | undefined {
   const buf = held.joinedWith(chunk);
   if (at < buf.length) held.hold(buf.subarray(at));
   return buf.subarray(0, at);
-}
-
-/** Offset just past the first blank line at or after `from` in `buf`, or the end of `buf`. */
-function nextEventBoundary(buf: Buffer, from: number): number {
-  const lf = buf.indexOf(LF2, from);
-  const crlf = buf.indexOf(CRLF2, from);
-  if (lf === -1 && crlf === -1) return buf.length;
-  if (crlf === -1 || (lf !== -1 && lf < crlf)) return lf + 2;
-  return crlf + 4;
-}
-
-/** Offset of the first byte of the event holding `at`: just past the last blank line before it, or 0. */
-function eventStart(buf: Buffer, at: number): number {
-  const lf = at < 2 ? -1 : buf.lastIndexOf(LF2, at - 2);
-  const crlf = at < 4 ? -1 : buf.lastIndexOf(CRLF2, at - 4);
-  return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
 }
 
 /**
@@ -297,7 +272,7 @@ export function triggeredEvents(span: Buffer, pattern: RegExp): Buffer[] {
   // Shared between calls, and safe so: nothing here awaits.
   pattern.lastIndex = 0;
   for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
-    const start = eventStart(span, m.index);
+    const start = lastEventBoundary(span, m.index);
     const end = nextEventBoundary(span, start + 1);
     events.push(span.subarray(start, end));
     // The rest of this event needs no search: it is metered already.
