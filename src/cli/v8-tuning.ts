@@ -11,12 +11,13 @@
  * only a full collection freed) was made of requests' own objects, the server handler's closures and
  * the request and response objects, though a request lives a few milliseconds and young collections
  * came every 45. With `npm run bench` at 50 connections the old generation grew by 1.2 MB at each
- * young collection instead of 0.25 MB, a young collection took about twice as long, and GC time a request fell from 19–82 µs to 8–23 µs with this setting
- * (docs/architecture.md, measured facts).
+ * young collection instead of 0.25 MB, a young collection took about twice as long, and GC time a
+ * request fell from 19–82 µs to 8–23 µs with this setting (docs/architecture.md, measured facts).
  *
  * Set at run time rather than on node's command line so it holds however the gateway is started
- * (`npm start`, the `switchyard` bin, a container's own command). V8 reads it at each collection;
- * Node accepts it only on the command line, not in NODE_OPTIONS.
+ * (`npm start`, the `switchyard` bin, a container's own command); Node refuses it in NODE_OPTIONS.
+ * Set before the gateway starts, it works as the command-line flag does: the same `--trace-gc`
+ * figures under `npm run bench`.
  */
 import { setFlagsFromString } from "node:v8";
 
