@@ -149,6 +149,9 @@ class WebSocketTurnSink implements ClientSink {
   }
 
   flushHeaders(): void {}
+  // Every write is a frame of its own: there is nothing to hold.
+  cork(): void {}
+  uncork(): void {}
 
   write(chunk: Buffer | string): boolean {
     if (this.status >= 400) {

@@ -101,6 +101,9 @@ export interface PipelineDeps {
 export interface ClientSink {
   writeHead(status: number, headers?: Record<string, string | number>): unknown;
   flushHeaders(): void;
+  /** Holds writes in the sink's buffer until as many `uncork()` calls (or `end()`); a sink without a buffer does nothing. */
+  cork(): void;
+  uncork(): void;
   write(chunk: Buffer | string): boolean;
   end(chunk?: Buffer | string): unknown;
   readonly destroyed: boolean;

@@ -77,11 +77,16 @@ describe("relayStream", () => {
 
   async function relay(chunks: Buffer[], eol = "\n") {
     const written: Buffer[] = [];
+    const lastFlags: boolean[] = [];
     const body = (async function* () {
       yield* chunks;
     })();
-    const result = await relayStream("openai-chat", "openai-chat", body, async (c) => void written.push(Buffer.from(c)), new AbortController().signal);
-    return { result, out: Buffer.concat(written).toString(), eol };
+    const write = async (c: Buffer | string, last?: boolean): Promise<void> => {
+      written.push(Buffer.from(c));
+      lastFlags.push(last === true);
+    };
+    const result = await relayStream("openai-chat", "openai-chat", body, write, new AbortController().signal);
+    return { result, out: Buffer.concat(written).toString(), eol, written, lastFlags };
   }
 
   it("forwards the bytes unchanged however they are chunked, and meters usage", async () => {
@@ -92,9 +97,13 @@ describe("relayStream", () => {
         fc.asyncProperty(fc.array(fc.nat({ max: bytes.length }), { maxLength: 10 }), async (cuts) => {
           const points = [...new Set(cuts)].sort((a, b) => a - b);
           const chunks = [...points, bytes.length].map((p, i, all) => bytes.subarray(i === 0 ? 0 : all[i - 1]!, p)).filter((c) => c.length > 0);
-          const { result, out } = await relay(chunks);
+          const { result, out, written, lastFlags } = await relay(chunks);
           expect(out).toBe(text);
           expect(result).toMatchObject({ completed: true, failed: false });
+          // One write is marked as the terminal event's (it is held for the end): the one that
+          // completed the answer, the finish_reason's, not the usage chunk or [DONE] after it.
+          expect(lastFlags.filter(Boolean)).toHaveLength(1);
+          expect(written[lastFlags.indexOf(true)]!.toString()).toContain('"finish_reason":"stop"');
           expect(result.usage).toMatchObject({ inputTokens: 11, cachedInputTokens: 5, outputTokens: 3 });
         }),
         { numRuns: 40 },

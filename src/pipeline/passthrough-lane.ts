@@ -21,7 +21,7 @@ import type { ClientRequest, LaneDriver } from "./lane.js";
 import type { SendOptions } from "./attempt.js";
 import type { Exchange } from "./exchange.js";
 import { webSocketSettings } from "../upstream/responses-socket.js";
-import { SSE_HEADERS, warningsHeader, writeAsync } from "./write-client.js";
+import { SSE_HEADERS, warningsHeader, writeAsync, writeTerminal } from "./write-client.js";
 import { lastEventBoundary, nextEventBoundary } from "./sse-boundaries.js";
 import { METERS } from "../protocols/registry.js";
 import { CODEX_STRIPPED_FIELDS, codexPassthroughPatch } from "../protocols/codex/index.js";
@@ -353,7 +353,8 @@ export async function relayStream(
   upstream: UpstreamProtocol,
   client: ClientProtocol,
   body: AsyncIterable<Buffer>,
-  write: (chunk: Buffer | string) => Promise<void>,
+  /** `last` is set on the write that holds the stream's terminal event (the meter's completion). */
+  write: (chunk: Buffer | string, last?: boolean) => Promise<void>,
   signal: AbortSignal,
   rewrite?: EventRewriter,
 ): Promise<RelayResult> {
@@ -387,15 +388,16 @@ export async function relayStream(
   };
   /** Most events carry nothing to meter or rewrite: only events holding a trigger are decoded at all. */
   const forward = async (span: Buffer): Promise<void> => {
+    const before = observer.completed;
     const rewriting = rewrite !== undefined && rewrite.triggers.some((t) => span.includes(t));
     if (rewriting) {
       const out = rewriteSpan(span, observeSpan(span));
-      if (out.length > 0) await write(out);
+      if (out.length > 0) await write(out, !before && observer.completed);
       return;
     }
     const metered = triggers.kind === "names" ? namedEvents(span, triggers.names) : triggeredEvents(span, triggers.pattern);
     for (const event of metered) observeSpan(event);
-    await write(stripped ? stripBytes(span, stripped) : span);
+    await write(stripped ? stripBytes(span, stripped) : span, !before && observer.completed);
   };
   try {
     for await (const chunk of body) {
@@ -520,9 +522,8 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
     // the head goes out in the same write (one syscall per stream fewer on loopback-heavy paths).
     // On an upstream socket a client that leaves does not stop the read: the upstream goes on until
     // its terminal event either way, and that event carries the usage the record must show.
-    const write = socket
-      ? (chunk: Buffer | string) => (ex.res.destroyed ? Promise.resolve() : writeAsync(ex.res, chunk))
-      : (chunk: Buffer | string) => writeAsync(ex.res, chunk);
+    const write = (chunk: Buffer | string, last?: boolean): Promise<void> =>
+      socket && ex.res.destroyed ? Promise.resolve() : last ? writeTerminal(ex.res, chunk) : writeAsync(ex.res, chunk);
     const relay = await relayStream(upstream.protocol, ex.protocol, opened.body, write, ex.signal, prepared.rewriter);
     attempt.finish(relay.completed && !clientGone(ex.signal) ? "ok" : relay.failed && !ex.signal.aborted ? "broken" : "neutral");
     ex.res.end();

@@ -97,6 +97,8 @@ const DONE = Buffer.from('"response.done"');
 const NO_SINK: ClientSink = {
   writeHead: () => undefined,
   flushHeaders: () => undefined,
+  cork: () => undefined,
+  uncork: () => undefined,
   write: () => true,
   end: () => undefined,
   destroyed: true,

@@ -6,11 +6,14 @@
  * I/O), so the end of the chunked body goes out with the events instead of in a write of its own.
  * The mock writes an unpaced stream in one write (mock/deliver.ts), a few KB: one read on loopback.
  */
-import { ServerResponse } from "node:http";
+import { createServer, request, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ACME_KEY, startStack, type Stack } from "../testing/stack.js";
 import { readSse, type ClientEvent } from "../testing/sse-client.js";
+import { relayStream } from "./passthrough-lane.js";
+import { SSE_HEADERS, writeAsync, writeTerminal } from "./write-client.js";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -91,4 +94,89 @@ describe("streamed answers", () => {
       expect([...writes.counts.values()]).toEqual([1]);
     });
   }
+});
+
+/**
+ * The terminal event's write is held for the end (write-client.ts writeTerminal). An upstream's
+ * last read and its end often reach the relay in two callbacks of the same event-loop turn (a
+ * body past 64 KB is two socket reads); node:http had uncorked the event's write between them,
+ * so the end of the chunked body went out in a write of its own. Driven here without an
+ * upstream, so the ticks are exact: relayStream as the passthrough lane wires it, on a real
+ * socket.
+ */
+describe("a stream's terminal event and the end of the answer", () => {
+  const created = 'event: response.created\ndata: {"type":"response.created","response":{"id":"r1","status":"in_progress"}}\n\n';
+  const delta = 'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"hé"}\n\n';
+  const completed =
+    'event: response.completed\ndata: {"type":"response.completed","response":{"id":"r1","status":"completed","usage":{"input_tokens":3,"output_tokens":1,"total_tokens":4}}}\n\n';
+
+  /**
+   * Relays what `upstream` yields to one client over HTTP and counts the server socket's writes.
+   * `upstream` gets a wait for the client to have received a text.
+   */
+  async function relayToClient(upstream: (received: (text: string) => Promise<void>) => AsyncIterable<Buffer>): Promise<{ writes: number; text: string }> {
+    let text = "";
+    const waiters: Array<{ text: string; resolve: () => void }> = [];
+    const received = (wanted: string): Promise<void> =>
+      text.includes(wanted) ? Promise.resolve() : new Promise((resolve) => waiters.push({ text: wanted, resolve }));
+    let relayed: Promise<unknown> = Promise.resolve();
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, SSE_HEADERS);
+      const write = (chunk: Buffer | string, last?: boolean): Promise<void> => (last ? writeTerminal(res, chunk) : writeAsync(res, chunk));
+      relayed = relayStream("openai-responses", "openai-responses", upstream(received), write, new AbortController().signal).then((r) => {
+        res.end();
+        return r;
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    const writes = countCalls(Socket.prototype as Socket & { _writeGeneric: unknown }, "_writeGeneric", (s) => s.localPort === port);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port, method: "POST", path: "/" }, (res) => {
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => {
+            text += chunk;
+            for (const w of waiters.splice(0))
+              if (text.includes(w.text)) w.resolve();
+              else waiters.push(w);
+          });
+          res.on("end", resolve);
+          res.on("error", reject);
+        });
+        req.on("error", reject);
+        req.end("{}");
+      });
+      await expect(relayed).resolves.toMatchObject({ completed: true, failed: false });
+      return { writes: [...writes.counts.values()].reduce((a, b) => a + b, 0), text };
+    } finally {
+      writes.restore();
+      server.close();
+    }
+  }
+
+  it("the end that follows within the turn leaves in the terminal event's write", async () => {
+    const { writes, text } = await relayToClient(async function* () {
+      yield Buffer.from(created + delta);
+      // A later turn: the first write has left.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      yield Buffer.from(completed);
+      // The end, a tick later: after node:http's own uncork of the write above, before the turn ends.
+      await new Promise((resolve) => process.nextTick(resolve));
+    });
+    expect(text).toBe(created + delta + completed);
+    // The head with the first events, then the terminal event with the end of the body.
+    expect(writes).toBe(2);
+  });
+
+  it("an end that comes later does not hold the terminal event back", async () => {
+    const { writes, text } = await relayToClient(async function* (received) {
+      yield Buffer.from(created + delta + completed);
+      // The upstream ends only once the client has the terminal event: a hold until the end would never let go.
+      await received('"type":"response.completed"');
+    });
+    expect(text).toBe(created + delta + completed);
+    expect(writes).toBe(2);
+  });
 });

@@ -24,6 +24,34 @@ export function writeAsync(res: ClientSink, chunk: Buffer | string): Promise<voi
 }
 
 /**
+ * Holds what is written to `res` from now until the answer ends or the event loop turns, whichever
+ * comes first. For the write that carries a stream's terminal event: the upstream's end of body
+ * usually arrives in the same read, so `end()` follows within the same turn, and Node writes the
+ * chunked encoding's last chunk (`0\r\n\r\n`) together with what it holds, in one system call.
+ * Without the hold, that terminator went out in a `write` of its own on every stream, after the
+ * last event's own had already been flushed (Node uncorks a response's writes on the next tick).
+ * `end()` flushes everything held; an upstream that ends later than this turn only delays its
+ * terminal event by the rest of the turn.
+ */
+function holdUntilTurn(res: ClientSink): void {
+  res.cork();
+  setImmediate(() => res.uncork());
+}
+
+/**
+ * Writes the chunk that carries a stream's terminal event, held for the end that follows
+ * (holdUntilTurn). It does not wait for the sink to drain: a held write drains only once the hold
+ * lets go, and what comes after the terminal event is the end (or, from a Chat upstream, a usage
+ * chunk and `[DONE]`, which wait as usual). Rejects once the client is gone, as writeAsync does.
+ */
+export function writeTerminal(res: ClientSink, chunk: Buffer | string): Promise<void> {
+  if (res.destroyed) return Promise.reject(new Error("client gone"));
+  holdUntilTurn(res);
+  res.write(chunk);
+  return Promise.resolve();
+}
+
+/**
  * The sink the lanes write to, put in front of the edge's once per request. When the
  * answer's head goes out, whichever lane or attempt writes it, it notes the time (the usage
  * record's time to first byte: a stream's head is flushed at once, so it is the first byte
@@ -43,6 +71,12 @@ class AnswerSink implements ClientSink {
   }
   flushHeaders(): void {
     this.sink.flushHeaders();
+  }
+  cork(): void {
+    this.sink.cork();
+  }
+  uncork(): void {
+    this.sink.uncork();
   }
   write(chunk: Buffer | string): boolean {
     return this.sink.write(chunk);
