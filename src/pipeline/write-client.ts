@@ -26,12 +26,12 @@ export function writeAsync(res: ClientSink, chunk: Buffer | string): Promise<voi
 /**
  * Holds what is written to `res` from now until the answer ends or the event loop turns, whichever
  * comes first. For the write that carries a stream's terminal event: the upstream's end of body
- * usually arrives in the same read, so `end()` follows within the same turn, and Node writes the
- * chunked encoding's last chunk (`0\r\n\r\n`) together with what it holds, in one system call.
- * Without the hold, that terminator went out in a `write` of its own on every stream, after the
- * last event's own had already been flushed (Node uncorks a response's writes on the next tick).
- * `end()` flushes everything held; an upstream that ends later than this turn only delays its
- * terminal event by the rest of the turn.
+ * usually arrives in the same turn, often in a second socket read's callback, so `end()` follows
+ * and Node writes the chunked encoding's last chunk (`0\r\n\r\n`) with what it holds, in one
+ * system call. Without the hold, node:http had uncorked the event's write on the next tick, before
+ * that second callback, and the terminator went out in a `write` of its own (every Codex-shaped
+ * stream of the bench: bench/README.md, "Last measured"). An upstream that ends later than this
+ * turn only delays its terminal event by the rest of the turn.
  */
 function holdUntilTurn(res: ClientSink): void {
   res.cork();
