@@ -3,7 +3,8 @@
  * every object one allocation site makes alive, which is what leads V8 to pretenure a site, then
  * lets the site allocate a burst too small to set off a collection and reads which generation the
  * burst went to. Without the flags V8 pretenures the site, so the probe can see pretenuring; with
- * them every burst stays young.
+ * them every burst stays young. A second probe reads the growing factor V8 reports for the old
+ * generation's next limit after a full collection: fixed at 3 with the flags.
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -55,6 +56,25 @@ describe("tuneV8ForServing", () => {
     const tuned = probe(SERVING_V8_FLAGS);
     expect(tuned.length).toBeGreaterThan(0);
     expect(tuned.every((l) => l === "young")).toBe(true);
+  });
+
+  it("fixes the old generation's growing factor at 3, which V8 honours when the flag is set at run time", () => {
+    // V8 reports the factor of each new old-generation limit: `[HeapController] Limit: … (3.0)`.
+    const factor = (flags: readonly string[]): string => {
+      const source = `const { setFlagsFromString } = require("node:v8");
+for (const flag of ${JSON.stringify(flags)}) setFlagsFromString(flag);
+const keep = [];
+for (let i = 0; i < 200000; i++) keep.push({ i });
+globalThis.gc();`;
+      const r = spawnSync(process.execPath, ["--expose-gc", "--trace-gc-verbose", "-e", source], { encoding: "utf8", timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const limit = /\[HeapController\] Limit: .*\((\d+\.\d)\)/.exec(r.stdout);
+      expect(limit, r.stdout.slice(0, 2000)).not.toBeNull();
+      return limit![1]!;
+    };
+    // Left to itself, V8 picks the factor (its largest, 4.0, before it has timed a collection).
+    expect(factor([])).not.toBe("3.0");
+    expect(factor(SERVING_V8_FLAGS)).toBe("3.0");
   });
 
   it("runs before the gateway starts, in `switchyard serve` and in the benchmark's gateway", () => {

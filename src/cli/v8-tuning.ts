@@ -14,15 +14,28 @@
  * young collection instead of 0.25 MB, a young collection took about twice as long, and GC time a
  * request fell from 19–82 µs to 8–23 µs with this setting (docs/architecture.md, measured facts).
  *
+ * `--heap-growing-percent=200`: after each full collection the old generation may grow to three
+ * times what survived it before the next one. V8 otherwise picks that factor from how much time
+ * collection took, and V8 11 (Node 20) counts the ArrayBuffers allocated since the last full
+ * collection (socket reads, request bodies and their copies: 150–230 KB a 40–76 KB request) as if
+ * they were old-generation bytes (`Heap::OldGenerationSpaceAvailable`, "historic behavior"; newer V8
+ * has `--external-memory-accounted-in-global-limit` instead). At one connection young collections are
+ * rare, and V8, seeing collection fast next to how slowly the old generation grew, picked factors
+ * of 1.2–2.0 (`--trace-gc-verbose`): 5–26 MB of headroom on a 26 MB heap, used up by the
+ * ArrayBuffers before the 32 MB of young ArrayBuffers at which V8 runs a young collection (which
+ * frees them). So a full collection came every 100–200 ms, four to seven a second under the agent
+ * workloads. With a factor of 3 the young collection comes first and the loop does not start
+ * (docs/architecture.md, measured facts).
+ *
  * Set at run time rather than on node's command line so it holds however the gateway is started
- * (`npm start`, the `switchyard` bin, a container's own command); Node refuses it in NODE_OPTIONS.
- * Set before the gateway starts, it works as the command-line flag does: the same `--trace-gc`
- * figures under `npm run bench`.
+ * (`npm start`, the `switchyard` bin, a container's own command); Node refuses both in NODE_OPTIONS.
+ * Set before the gateway starts, each works as the command-line flag does: the same `--trace-gc`
+ * figures under `npm run bench`, and V8's own account of the growing factor (`--trace-gc-verbose`).
  */
 import { setFlagsFromString } from "node:v8";
 
 /** The V8 flags `tuneV8ForServing` sets, in order. */
-export const SERVING_V8_FLAGS: readonly string[] = ["--no-allocation-site-pretenuring"];
+export const SERVING_V8_FLAGS: readonly string[] = ["--no-allocation-site-pretenuring", "--heap-growing-percent=200"];
 
 /** Applies {@link SERVING_V8_FLAGS} to this process's V8. Call once, before the gateway starts. */
 export function tuneV8ForServing(): void {
