@@ -1,2 +1,0 @@
-import http from "node:http"; import { Agent } from "undici";
-const a = new Agent(); http.createServer((q,s)=>s.end()).listen(0, ()=>{ globalThis.gc?.(); const mu=process.memoryUsage(); console.log(JSON.stringify(Object.fromEntries(Object.entries(mu).map(([k, v]) => [k, (v / 1048576).toFixed(1)])))); import("node:v8").then(v8=>{for (const s of v8.default.getHeapSpaceStatistics()) console.log(s.space_name, "used", (s.space_used_size / 1048576).toFixed(2), "size", (s.space_size / 1048576).toFixed(2)); process.exit(0)}); });
