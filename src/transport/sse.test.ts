@@ -159,4 +159,33 @@ describe("a long line over many chunks", () => {
       expect(joined).toBeLessThanOrEqual(bytes.length);
     }
   });
+
+  it("joins only the line the held bytes began: the rest of the chunk that ends it is read in place", () => {
+    // Two events as a Responses stream's opening ones: each longer than a read, each read ending inside one.
+    const first = JSON.stringify({ type: "response.created", response: { instructions: "Réponds en français. ".repeat(3000) } });
+    const second = JSON.stringify({ type: "response.in_progress", response: { instructions: "Antworte auf Deutsch. ".repeat(3000) } });
+    const lineOne = `data: ${first}\n`;
+    const bytes = Buffer.from(`${lineOne}\ndata: ${second}\n\n`);
+    const one = Buffer.byteLength(lineOne);
+    // Reads of 40 KB: the second ends the first line and holds most of the second line.
+    const cuts = [40_000, one + 40_000];
+    expect(one).toBeGreaterThan(40_000);
+    expect(bytes.length - one).toBeGreaterThan(40_000);
+    for (const parser of [new SseParser(), new LazySseParser()]) {
+      let joined = 0;
+      const concat = Buffer.concat;
+      vi.spyOn(Buffer, "concat").mockImplementation((list: readonly Uint8Array[], length?: number) => {
+        const out = concat(list, length);
+        joined += out.length;
+        return out;
+      });
+      const events: SseEvent[] = [];
+      for (const c of split(bytes, cuts)) events.push(...parser.push(c));
+      events.push(...parser.end());
+      vi.restoreAllMocks();
+      expect(events.map((e) => e.data)).toEqual([first, second]);
+      // Each line is joined once, alone: joining the second read whole would copy about 40 KB more.
+      expect(joined).toBeLessThanOrEqual(bytes.length);
+    }
+  });
 });
