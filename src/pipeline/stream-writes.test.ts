@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ACME_KEY, startStack, type Stack } from "../testing/stack.js";
 import { readSse, type ClientEvent } from "../testing/sse-client.js";
 import { relayStream } from "./passthrough-lane.js";
-import { SSE_HEADERS, writeAsync, writeTerminal } from "./write-client.js";
+import { SSE_HEADERS, TurnWriter, writeAsync, writeTerminal } from "./write-client.js";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -178,5 +178,82 @@ describe("a stream's terminal event and the end of the answer", () => {
     });
     expect(text).toBe(created + delta + completed);
     expect(writes).toBe(2);
+  });
+});
+
+/**
+ * A translated stream's writes after its first are joined per event-loop turn (write-client.ts
+ * TurnWriter): the upstream's reads of one turn each bring events, and each read's write had been
+ * a system call of its own. Driven on a real socket, with the ticks exact.
+ */
+describe("a translated stream's writes", () => {
+  /** Serves one answer with `answer(writer, res)`, reads it as a client; counts the server socket's writes. */
+  async function serve(
+    answer: (writer: TurnWriter, res: ServerResponse, writesSoFar: () => number) => Promise<void>,
+  ): Promise<{ writes: number; text: string }> {
+    let finished: Promise<void> = Promise.resolve();
+    const counted: { writes?: Patched<Socket> } = {};
+    const writesSoFar = (): number => [...(counted.writes?.counts.values() ?? [])].reduce((a, b) => a + b, 0);
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, SSE_HEADERS);
+      finished = answer(new TurnWriter(res), res, writesSoFar).then(() => void res.end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    counted.writes = countCalls(Socket.prototype as Socket & { _writeGeneric: unknown }, "_writeGeneric", (s) => s.localPort === port);
+    try {
+      let text = "";
+      await new Promise<void>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port, method: "POST", path: "/" }, (res) => {
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => (text += chunk));
+          res.on("end", resolve);
+          res.on("error", reject);
+        });
+        req.on("error", reject);
+        req.end("{}");
+      });
+      await finished;
+      return { writes: writesSoFar(), text };
+    } finally {
+      counted.writes.restore();
+      server.close();
+    }
+  }
+
+  const tick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
+
+  it("the first leaves at once; later ones of one turn leave together, with the end", async () => {
+    let afterFirst = -1;
+    const { writes, text } = await serve(async (writer, _res, writesSoFar) => {
+      await writer.write("event: a\ndata: 1\n\n");
+      // node:http's own uncork runs on the next tick: the first write is not held past it.
+      await tick();
+      afterFirst = writesSoFar();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      // Three reads' events in one turn, each a tick apart (node:http uncorks between them), then the end.
+      await writer.write("event: b\ndata: 2\n\n");
+      await tick();
+      await writer.write("event: c\ndata: 3\n\n");
+      await tick();
+      await writer.write("event: d\ndata: 4\n\n");
+      await tick();
+    });
+    expect(text).toBe("event: a\ndata: 1\n\nevent: b\ndata: 2\n\nevent: c\ndata: 3\n\nevent: d\ndata: 4\n\n");
+    expect(afterFirst).toBe(1);
+    // The head with the first event; then the later three with the end of the body.
+    expect(writes).toBe(2);
+  });
+
+  it("a held write that fills the socket's buffer waits for the drain after the hold, and loses nothing", async () => {
+    const big = "x".repeat(256 * 1024);
+    const { text } = await serve(async (writer) => {
+      await writer.write("event: a\ndata: 1\n\n");
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await writer.write(`data: ${big}\n\n`);
+      await writer.write("event: z\ndata: 9\n\n");
+    });
+    expect(text).toBe(`event: a\ndata: 1\n\ndata: ${big}\n\nevent: z\ndata: 9\n\n`);
   });
 });

@@ -24,7 +24,7 @@ import { parseJsonBytes, parseMembers } from "./json-peek.js";
 import { ToolsCache, type ClientBodyJson } from "./tools-cache.js";
 import { UpstreamEventReader } from "./slim-event.js";
 import type { ParsedBody } from "./request-body.js";
-import { SSE_HEADERS, sendJson, warningsHeader, writeAsync } from "./write-client.js";
+import { SSE_HEADERS, sendJson, TurnWriter, warningsHeader } from "./write-client.js";
 
 /** What errorInAnswer reads of an answer. */
 const ERROR_MEMBERS = ["error", "type"] as const;
@@ -163,6 +163,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   // No flushHeaders: the stream has shown content, so the first event follows at once and the
   // head goes out in the same write, one syscall fewer per stream.
   const encoder = client.createStreamEncoder(ctx);
+  const writer = new TurnWriter(ex.res);
   let failed = false;
   /** Set when the upstream stream broke off or the gateway stopped it; other failures are the upstream's own error events. */
   let failureCode: string | undefined;
@@ -178,7 +179,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   const emit = async (parts: StreamPart[]): Promise<void> => {
     const out: OutboundEvent[] = [];
     encode(parts, out);
-    if (out.length > 0) await writeAsync(ex.res, frameSse(out));
+    if (out.length > 0) await writer.write(frameSse(out));
   };
   try {
     // One write for all the events an upstream read brought, as the passthrough relay writes a read's
@@ -191,7 +192,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
         for (const ev of events) encode(decoder.push(ev), out);
       } finally {
         // Events encoded before a failure still reach the client, ahead of the error event.
-        if (out.length > 0) await writeAsync(ex.res, frameSse(out));
+        if (out.length > 0) await writer.write(frameSse(out));
       }
     };
     for await (const chunk of opened.body) await relay(parser.push(chunk));
@@ -212,7 +213,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   try {
     await emit(decoder.end());
     const tail = encoder.end();
-    if (tail.length > 0) await writeAsync(ex.res, frameSse(tail));
+    if (tail.length > 0) await writer.write(frameSse(tail));
   } catch {
     // Client went away while we were closing the stream.
   }

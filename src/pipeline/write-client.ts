@@ -52,6 +52,39 @@ export function writeTerminal(res: ClientSink, chunk: Buffer | string): Promise<
 }
 
 /**
+ * A stream's writes, those after its first joined per turn of the event loop. The first goes out at
+ * once (the time to first byte); each later one is held, with whatever else the same turn writes,
+ * until the loop turns (holdUntilTurn). Reads an upstream delivers together (a burst, or a whole
+ * answer, as a Responses stream that repeats the request arrives: 64 KB reads, each callback its
+ * own tick) then reach the client in one system call, not one per read; events that arrive apart
+ * each wait only for the rest of their turn. Backpressure as writeAsync: a held write that fills
+ * the sink waits for the drain that follows the hold.
+ */
+export class TurnWriter {
+  #first = true;
+  #held = false;
+
+  constructor(private readonly res: ClientSink) {}
+
+  write(chunk: Buffer | string): Promise<void> {
+    if (this.#first) {
+      this.#first = false;
+      return writeAsync(this.res, chunk);
+    }
+    if (this.res.destroyed) return Promise.reject(new Error("client gone"));
+    if (!this.#held) {
+      this.#held = true;
+      this.res.cork();
+      setImmediate(() => {
+        this.#held = false;
+        this.res.uncork();
+      });
+    }
+    return writeAsync(this.res, chunk);
+  }
+}
+
+/**
  * The sink the lanes write to, put in front of the edge's once per request. When the
  * answer's head goes out, whichever lane or attempt writes it, it notes the time (the usage
  * record's time to first byte: a stream's head is flushed at once, so it is the first byte
