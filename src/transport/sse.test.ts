@@ -134,6 +134,22 @@ describe("LazySseParser", () => {
 describe("a long line over many chunks", () => {
   afterEach(() => vi.restoreAllMocks());
 
+  /** The parser's events for `chunks`, and how many bytes it joined with Buffer.concat on the way. */
+  function parseCountingJoins(parser: SseParser | LazySseParser, chunks: Uint8Array[]): { events: SseEvent[]; joined: number } {
+    let joined = 0;
+    const concat = Buffer.concat;
+    vi.spyOn(Buffer, "concat").mockImplementation((list: readonly Uint8Array[], length?: number) => {
+      const out = concat(list, length);
+      joined += out.length;
+      return out;
+    });
+    const events: SseEvent[] = [];
+    for (const c of chunks) events.push(...parser.push(c));
+    events.push(...parser.end());
+    vi.restoreAllMocks();
+    return { events, joined };
+  }
+
   it("is joined once, when its terminator comes, by either parser", () => {
     const data = JSON.stringify({ type: "response.completed", response: { instructions: "Réponds en français. ".repeat(5000) } });
     const bytes = Buffer.from(`event: response.completed\ndata: ${data}\n\n`);
@@ -142,17 +158,7 @@ describe("a long line over many chunks", () => {
       Array.from({ length: Math.floor(bytes.length / 1024) }, (_, i) => (i + 1) * 1024),
     );
     for (const parser of [new SseParser(), new LazySseParser()]) {
-      let joined = 0;
-      const concat = Buffer.concat;
-      vi.spyOn(Buffer, "concat").mockImplementation((list: readonly Uint8Array[], length?: number) => {
-        const out = concat(list, length);
-        joined += out.length;
-        return out;
-      });
-      const events: SseEvent[] = [];
-      for (const c of chunks) events.push(...parser.push(c));
-      events.push(...parser.end());
-      vi.restoreAllMocks();
+      const { events, joined } = parseCountingJoins(parser, chunks);
       expect(chunks.length).toBeGreaterThan(100);
       expect(events.map((e) => e.data)).toEqual([data]);
       // Joined per chunk, the held tail would be copied about chunks / 2 times over.
@@ -172,17 +178,7 @@ describe("a long line over many chunks", () => {
     expect(one).toBeGreaterThan(40_000);
     expect(bytes.length - one).toBeGreaterThan(40_000);
     for (const parser of [new SseParser(), new LazySseParser()]) {
-      let joined = 0;
-      const concat = Buffer.concat;
-      vi.spyOn(Buffer, "concat").mockImplementation((list: readonly Uint8Array[], length?: number) => {
-        const out = concat(list, length);
-        joined += out.length;
-        return out;
-      });
-      const events: SseEvent[] = [];
-      for (const c of split(bytes, cuts)) events.push(...parser.push(c));
-      events.push(...parser.end());
-      vi.restoreAllMocks();
+      const { events, joined } = parseCountingJoins(parser, split(bytes, cuts));
       expect(events.map((e) => e.data)).toEqual([first, second]);
       // Each line is joined once, alone: joining the second read whole would copy about 40 KB more.
       expect(joined).toBeLessThanOrEqual(bytes.length);
