@@ -33,9 +33,12 @@ export function writeAsync(res: ClientSink, chunk: Buffer | string): Promise<voi
  * stream of the bench: bench/README.md, "Last measured"). An upstream that ends later than this
  * turn only delays its terminal event by the rest of the turn.
  */
-function holdUntilTurn(res: ClientSink): void {
+function holdUntilTurn(res: ClientSink, released?: () => void): void {
   res.cork();
-  setImmediate(() => res.uncork());
+  setImmediate(() => {
+    released?.();
+    res.uncork();
+  });
 }
 
 /**
@@ -74,11 +77,7 @@ export class TurnWriter {
     if (this.res.destroyed) return Promise.reject(new Error("client gone"));
     if (!this.#held) {
       this.#held = true;
-      this.res.cork();
-      setImmediate(() => {
-        this.#held = false;
-        this.res.uncork();
-      });
+      holdUntilTurn(this.res, () => (this.#held = false));
     }
     return writeAsync(this.res, chunk);
   }
