@@ -8,7 +8,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import { PerformanceObserver } from "node:perf_hooks";
-import { GCProfiler, getHeapStatistics } from "node:v8";
+import { GCProfiler, getHeapSpaceStatistics, getHeapStatistics } from "node:v8";
 import type { LoadResult, LoadSpec } from "./load.js";
 
 export interface CpuSample {
@@ -32,6 +32,43 @@ export interface CpuSample {
 export interface MemorySample {
   rss: number;
   peakRss: number;
+  /** What `rss` is made of, where Linux says (`/proc/self/smaps_rollup`); undefined elsewhere. */
+  parts?: MemoryParts;
+}
+
+/**
+ * The resident bytes of a process by what holds them. `files + v8Heap + arrayBuffers +
+ * otherNative` is the RSS that smaps_rollup gave (unless `otherNative` was held at zero). The RSS alone cannot tell a bigger heap from memory the C allocator
+ * keeps after the ArrayBuffers in it were collected; these can.
+ */
+export interface MemoryParts {
+  /** Pages of mapped files: the node binary and shared libraries, mostly. */
+  files: number;
+  /**
+   * The main thread's V8 heap, all spaces, as the pages V8 has committed (`physical_space_size`).
+   * They are resident once used; right after the heap shrank some may not be, and then
+   * `otherNative` reads low.
+   */
+  v8Heap: number;
+  /** ArrayBuffer contents V8 knows of, collected or not yet (`process.memoryUsage().arrayBuffers`). */
+  arrayBuffers: number;
+  /**
+   * The rest of the anonymous memory: the C allocator's (including what it keeps after freeing,
+   * and SQLite's), worker threads' heaps, thread stacks. Never below zero.
+   */
+  otherNative: number;
+}
+
+/** Splits `rss` by {@link MemoryParts}, from the `Rss:` and `Anonymous:` lines of smaps_rollup (kB). */
+export function memoryParts(smapsRollup: string, v8Heap: number, arrayBuffers: number): MemoryParts | undefined {
+  const kb = (field: string): number | undefined => {
+    const v = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(smapsRollup)?.[1];
+    return v === undefined ? undefined : Number(v) * 1024;
+  };
+  const rss = kb("Rss");
+  const anonymous = kb("Anonymous");
+  if (rss === undefined || anonymous === undefined) return undefined;
+  return { files: rss - anonymous, v8Heap, arrayBuffers, otherNative: Math.max(0, anonymous - v8Heap - arrayBuffers) };
 }
 
 export interface RpcMethods {
@@ -142,11 +179,12 @@ export async function profileStop(p: { path: string }): Promise<null> {
 
 /** The peak comes from Linux's VmHWM; read only between phases, never while load runs. */
 export async function memorySample(): Promise<MemorySample> {
-  const rss = process.memoryUsage.rss();
+  const { rss, arrayBuffers } = process.memoryUsage();
   try {
-    const status = await readFile("/proc/self/status", "latin1");
+    const [status, rollup] = await Promise.all([readFile("/proc/self/status", "latin1"), readFile("/proc/self/smaps_rollup", "latin1")]);
     const kb = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
-    return { rss, peakRss: kb === undefined ? Number.NaN : Number(kb) * 1024 };
+    const v8Heap = getHeapSpaceStatistics().reduce((sum, space) => sum + space.physical_space_size, 0);
+    return { rss, peakRss: kb === undefined ? Number.NaN : Number(kb) * 1024, parts: memoryParts(rollup, v8Heap, arrayBuffers) };
   } catch {
     return { rss, peakRss: Number.NaN };
   }

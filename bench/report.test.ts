@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compare, comparisonTable, representative, soakSummary, soakSummaryTable, type Measurement } from "./report.js";
+import { compare, comparisonTable, memoryTable, representative, soakSummary, soakSummaryTable, type Measurement } from "./report.js";
 import type { TargetName } from "./settings.js";
 
 function m(target: TargetName, round: number, cpuUs: number, p50 = 10, gcUs = 0): Measurement {
@@ -161,5 +161,25 @@ describe("soak summary", () => {
     const [, , first, second] = text.split("\n");
     expect(first!.split(/\s+/)).toEqual(["baseline", "10", "60.0", "100.0", "109.0", "109.0", "110.0", "+2.00", "+4.0"]);
     expect(second!.split(/\s+/)).toEqual(["switchyard-governance", "2", "120.0", "100.0", "130.0", "130.0", "131.0", "-", "-"]);
+  });
+});
+
+describe("the memory table", () => {
+  const MiB = 1024 * 1024;
+  it("shows what the after-load figure is made of, and a dash where a target could not say", () => {
+    const text = memoryTable([
+      { target: "baseline", idle: 60 * MiB, afterLoad: 130 * MiB, peak: 140 * MiB },
+      {
+        target: "switchyard-governance",
+        idle: 123 * MiB,
+        afterLoad: 270 * MiB,
+        peak: 290 * MiB,
+        afterLoadParts: { files: 52 * MiB, v8Heap: 75 * MiB, arrayBuffers: 23 * MiB, otherNative: 120 * MiB },
+      },
+    ]);
+    const [header, , bare, gateway] = text.split("\n");
+    expect(header!.split(/\s{2,}/)).toEqual(["target", "idle MB", "after load MB", "peak MB", "of it: files", "V8 heap", "ArrayBuffers", "other native"]);
+    expect(bare!.split(/\s+/)).toEqual(["baseline", "60", "130", "140", "-", "-", "-", "-"]);
+    expect(gateway!.split(/\s+/)).toEqual(["switchyard-governance", "123", "270", "290", "52", "75", "23", "120"]);
   });
 });

@@ -1,4 +1,5 @@
 /** What one benchmark run found, its Switchyard/baseline ratios, and their printed form. */
+import type { MemoryParts } from "./ipc.js";
 import type { LoadResult } from "./load.js";
 import type { ProfileSummary } from "./profile.js";
 import type { TargetName } from "./settings.js";
@@ -31,6 +32,8 @@ export interface Measurement {
   othersBusy: number;
   /** The proxy's resident memory right after the measured window (bytes). */
   rssAfter: number;
+  /** What `rssAfter` is made of, where the proxy could say. */
+  partsAfter?: MemoryParts;
   /** Which round of BENCH_ROUNDS (1-based). */
   round: number;
   /** Where its CPU went, when the run was profiled (BENCH_PROFILE). */
@@ -224,13 +227,26 @@ export interface MemoryReport {
   idle: number;
   afterLoad: number;
   peak: number;
+  /** What the memory after the last phase is made of, where the child could say. */
+  afterLoadParts?: MemoryParts;
 }
 
+/** RSS figures, then what the after-load figure is made of ("-" where unknown). */
 export function memoryTable(ms: readonly MemoryReport[]): string {
+  const part = (m: MemoryReport, key: keyof MemoryParts): string => (m.afterLoadParts ? fixed(m.afterLoadParts[key] / MB, 0) : "-");
   return table(
-    ["target", "idle MB", "after load MB", "peak MB"],
-    ms.map((m) => [m.target, fixed(m.idle / MB, 0), fixed(m.afterLoad / MB, 0), fixed(m.peak / MB, 0)]),
-    ["left", "right", "right", "right"],
+    ["target", "idle MB", "after load MB", "peak MB", "of it: files", "V8 heap", "ArrayBuffers", "other native"],
+    ms.map((m) => [
+      m.target,
+      fixed(m.idle / MB, 0),
+      fixed(m.afterLoad / MB, 0),
+      fixed(m.peak / MB, 0),
+      part(m, "files"),
+      part(m, "v8Heap"),
+      part(m, "arrayBuffers"),
+      part(m, "otherNative"),
+    ]),
+    ["left", "right", "right", "right", "right", "right", "right", "right"],
   );
 }
 

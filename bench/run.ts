@@ -315,6 +315,7 @@ async function measure(stack: Stack, settings: Settings, target: TargetName, w: 
         ? Number.NaN
         : Math.max(0, machineAfter - machineBefore - proxyUs - mockUs - loadUs) / elapsedUs,
     rssAfter: memory.rss,
+    ...(memory.parts ? { partsAfter: memory.parts } : {}),
     round,
     ...(profile ? { profile } : {}),
   };
@@ -443,6 +444,8 @@ async function main(): Promise<number> {
     }
 
     const measurements: Measurement[] = [];
+    /** Each target's last phase: its memory after load is read right after it, so no target has sat idle longer than another. */
+    const lastPhase = new Map<TargetName, Measurement>();
     let flip = false;
     for (let round = 1; round <= settings.rounds; round++) {
       for (const connections of settings.connections) {
@@ -458,6 +461,7 @@ async function main(): Promise<number> {
               `  measured ${m.phase} ${target}${of}: ${m.reqPerSec.toFixed(0)} req/s, ${m.proxyCpuUsPerReq.toFixed(0)} µs/req, ${m.load.errors} errors\n`,
             );
             measurements.push(m);
+            lastPhase.set(target, m);
           }
         }
       }
@@ -498,11 +502,14 @@ async function main(): Promise<number> {
     }
     const memory: MemoryReport[] = [];
     for (const [target, child] of stack.targets) {
+      // The peak is the kernel's high-water mark, the same whenever it is read after the last phase.
       const m = await child.memory();
-      memory.push({ target, idle: idle.get(target) ?? Number.NaN, afterLoad: m.rss, peak: m.peakRss });
+      const last = lastPhase.get(target);
+      const afterLoad = last ? { afterLoad: last.rssAfter, afterLoadParts: last.partsAfter } : { afterLoad: m.rss, afterLoadParts: m.parts };
+      memory.push({ target, idle: idle.get(target) ?? Number.NaN, peak: m.peakRss, ...afterLoad });
     }
     process.stdout.write(
-      `\nResident memory (idle: after start; after load: after the last phase; peak: the kernel's high-water mark)\n${memoryTable(memory)}\n`,
+      `\nResident memory (idle: after start; after load: right after the target's last phase; peak: the kernel's high-water mark; "of it": the after-load figure by what holds it, bench/README.md)\n${memoryTable(memory)}\n`,
     );
     const twins = new Map(WORKLOADS.filter((w) => w.twin !== undefined).map((w) => [w.name, w.twin as string]));
     const lanes = compareLanes(measurements, twins);
