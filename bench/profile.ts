@@ -53,6 +53,11 @@ export function groupOf(frame: CallFrame): string | undefined {
     if (fn === "runMicrotasks") return "node event loop";
     return undefined;
   }
+  return groupOfScript(url);
+}
+
+/** The group of code from the script at `url` (a file path or URL, `node:…`, `wasm://…`): a folder of the gateway, a package, a part of Node. */
+export function groupOfScript(url: string): string {
   if (url.startsWith("wasm://")) return "undici";
   const src = /\/dist\/src\/(?:([^/]+)\/)?(?:[^/]+\/)*[^/]+\.js$/.exec(url);
   if (src) return `switchyard ${src[1] ?? "(root)"}`;
@@ -115,11 +120,11 @@ export function summarizeProfile(profile: CpuProfile, requests: number, topN = 2
     const name = frameName(frame);
     functions.set(name, (functions.get(name) ?? 0) + us);
   }
-  return summary(requests, busy, groups, functions, topN);
+  return summaryOf(requests, busy, groups, functions, topN);
 }
 
 /** Totals (µs) turned into a summary a request, groups and functions busiest first. */
-function summary(requests: number, busy: number, groups: Map<string, number>, functions: Map<string, number>, topN: number): ProfileSummary {
+export function summaryOf(requests: number, busy: number, groups: Map<string, number>, functions: Map<string, number>, topN: number): ProfileSummary {
   const per = (us: number): number => (requests > 0 ? us / requests : Number.NaN);
   return {
     requests,
@@ -144,7 +149,7 @@ export function mergeSummaries(parts: readonly ProfileSummary[], topN = 15): Pro
     for (const [g, us] of Object.entries(p.groups)) add(groups, us, p.requests, g);
     for (const f of p.top) add(functions, f.usPerReq, p.requests, f.name);
   }
-  return summary(requests, busy, groups, functions, topN);
+  return summaryOf(requests, busy, groups, functions, topN);
 }
 
 /**

@@ -38,6 +38,8 @@ export interface Measurement {
   round: number;
   /** Where its CPU went, when the run was profiled (BENCH_PROFILE). */
   profile?: ProfileSummary;
+  /** Where its main thread's time went, all of it, when the run was recorded with `perf` (BENCH_PERF). */
+  perf?: ProfileSummary;
 }
 
 /** A target divided by its reference (the baseline, unless told otherwise), per phase. */

@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { buildWorkloadBody, clientHeaders } from "./agent-bodies.js";
 import type { LoadSpec } from "./load.js";
 import { machineBusyUs } from "./machine.js";
+import { PERF_FREQUENCY_HZ, PerfRecording, perfReport, perfUsable, summarizePerf } from "./perf-record.js";
 import { type CpuProfile, profileReport, summarizeProfile } from "./profile.js";
 import { BenchChild, type CorePlan, cpuDeltaUs, gcDeltaUs, heapDeltaBytes, planCores } from "./processes.js";
 import {
@@ -206,9 +207,11 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
   // BENCH_GATEWAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) goes to the gateways, BENCH_BASELINE_NODE_OPTIONS
   // to the bare proxy: profiles of both, taken in one run, show where the difference goes.
   const nodeOptions = (name: string): string[] => (process.env[name] ?? "").split(/\s+/).filter(Boolean);
+  // Under BENCH_PERF every proxy writes V8's map of its compiled code, so perf can name JavaScript frames.
+  const perfArgs = settings.perfDir ? ["--perf-basic-prof"] : [];
   for (const target of settings.targets) {
     if (target === "baseline") {
-      const nodeArgs = nodeOptions("BENCH_BASELINE_NODE_OPTIONS");
+      const nodeArgs = [...perfArgs, ...nodeOptions("BENCH_BASELINE_NODE_OPTIONS")];
       targets.set(
         target,
         keep(await BenchChild.start({ name: "baseline proxy", script: here("./baseline-proxy.js"), args: [mock.url], nodeArgs, core: cores.proxy })),
@@ -226,7 +229,11 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
       // Started as docs/deployment.md starts the gateway (and `npm start` does): no node flags, and the V8 flags
       // `serve` sets at run time set by switchyard-gateway.js; plus any profiling options.
       // BENCH_OTHER_NODE_OPTIONS goes to the other build only: with BENCH_OTHER_BUILD=dist it A/Bs node flags on one build.
-      const nodeArgs = [...nodeOptions("BENCH_GATEWAY_NODE_OPTIONS"), ...(target === "other-build" ? nodeOptions("BENCH_OTHER_NODE_OPTIONS") : [])];
+      const nodeArgs = [
+        ...perfArgs,
+        ...nodeOptions("BENCH_GATEWAY_NODE_OPTIONS"),
+        ...(target === "other-build" ? nodeOptions("BENCH_OTHER_NODE_OPTIONS") : []),
+      ];
       const child = keep(
         await BenchChild.start({
           name: target,
@@ -284,16 +291,21 @@ async function measure(stack: Stack, settings: Settings, target: TargetName, w: 
 
   const profilePath = settings.profileDir && join(settings.profileDir, `${w.name}-c${connections}-${target}-r${round}.cpuprofile`);
   if (profilePath) await child.call("profileStart", { intervalUs: PROFILE_INTERVAL_US });
+  const perfPath = settings.perfDir && join(settings.perfDir, `${w.name}-c${connections}-${target}-r${round}.perf.data`);
+  // Started before the window and stopped after it: perf samples the thread only while it runs, and between windows it waits.
+  const recording = perfPath ? PerfRecording.start(child.pid!, perfPath) : undefined;
   const machineBefore = machineBusyUs();
   const before = await Promise.all([child.cpu(), stack.mock.cpu(), stack.load.cpu()]);
   const load = await stack.load.call("load", spec(child.url, w, connections, settings.measureMs, settings.maxRequests), callTimeout);
   const after = await Promise.all([child.cpu(), stack.mock.cpu(), stack.load.cpu()]);
   const machineAfter = machineBusyUs();
   if (profilePath) await child.call("profileStop", { path: profilePath });
+  await recording?.stop();
   const memory = await child.memory();
 
   const answered = load.ok + load.errors;
   const profile = profilePath ? summarizeProfile(JSON.parse(await readFile(profilePath, "utf8")) as CpuProfile, answered) : undefined;
+  const perf = perfPath ? summarizePerf(await perfReport(perfPath), answered) : undefined;
   const elapsedUs = load.elapsedMs * 1000;
   const [proxyUs, mockUs, loadUs] = [0, 1, 2].map((i) => cpuDeltaUs(before[i]!, after[i]!)) as [number, number, number];
   return {
@@ -318,6 +330,7 @@ async function measure(stack: Stack, settings: Settings, target: TargetName, w: 
     ...(memory.parts ? { partsAfter: memory.parts } : {}),
     round,
     ...(profile ? { profile } : {}),
+    ...(perf ? { perf } : {}),
   };
 }
 
@@ -433,6 +446,13 @@ async function main(): Promise<number> {
 
   try {
     if (settings.profileDir) await mkdir(settings.profileDir, { recursive: true });
+    if (settings.perfDir) {
+      if (!perfUsable())
+        throw new Error(
+          "BENCH_PERF: `perf record` does not work here (on Debian: apt-get install linux-perf; it needs root or kernel.perf_event_paranoid <= 1)",
+        );
+      await mkdir(settings.perfDir, { recursive: true });
+    }
     const stack = await startStack(settings, cores, workDir, started);
     const idle = new Map<TargetName, number>();
     for (const [target, child] of stack.targets) idle.set(target, (await child.memory()).rss);
@@ -521,6 +541,14 @@ async function main(): Promise<number> {
         `\nWhere the CPU went: self time by group, sampled every ${PROFILE_INTERVAL_US} µs over the measured windows (main thread; ` +
           `the sampler's own cost makes this run's CPU figures higher; profiles in ${settings.profileDir})\n` +
           `${profileReport(measurements, settings.targets)}\n`,
+      );
+    }
+    if (settings.perfDir) {
+      const recorded = measurements.map((m) => ({ phase: m.phase, target: m.target, ...(m.perf ? { profile: m.perf } : {}) }));
+      process.stdout.write(
+        `\nWhere the main thread's time went, all of it: perf samples by group, ${PERF_FREQUENCY_HZ} a second over the measured windows ` +
+          `(JavaScript, V8, Node's natives, libc and the kernel; recordings in ${settings.perfDir})\n` +
+          `${profileReport(recorded, settings.targets)}\n`,
       );
     }
     const errors = errorReport(measurements);

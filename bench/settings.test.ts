@@ -49,4 +49,10 @@ describe("bench settings: profiles", () => {
     expect(readSettings({ BENCH_PROFILE: " " }).profileDir).toBeUndefined();
     expect(readSettings({}).profileDir).toBeUndefined();
   });
+
+  it("records the measured windows with perf into the directory BENCH_PERF names, as an absolute path", () => {
+    expect(readSettings({ BENCH_PERF: "perf-out" }).perfDir).toBe(resolve("perf-out"));
+    expect(readSettings({ BENCH_PERF: " " }).perfDir).toBeUndefined();
+    expect(readSettings({}).perfDir).toBeUndefined();
+  });
 });

@@ -93,6 +93,13 @@ export interface Settings {
    * The sampler costs CPU itself, so a profiled run's CPU figures read higher.
    */
   profileDir?: string;
+  /**
+   * BENCH_PERF: a directory. Each measured window of every target is then recorded by Linux
+   * `perf` on the process's main thread, natives and kernel included, the recordings are written
+   * there, and the report adds where each target's main thread spent its time
+   * (bench/perf-record.ts). Every proxy then runs with `--perf-basic-prof`, which costs a little.
+   */
+  perfDir?: string;
 }
 
 /** The profiler's sampling interval under BENCH_PROFILE (µs): fine enough for a 100 µs request, cheap enough to leave the ratios readable. */
@@ -154,6 +161,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     soakSampleMs: positive(env, "BENCH_SOAK_SAMPLE_SECONDS", 30) * 1000,
     ...otherBuild(env, targets),
     ...(env.BENCH_PROFILE?.trim() ? { profileDir: resolve(env.BENCH_PROFILE.trim()) } : {}),
+    ...(env.BENCH_PERF?.trim() ? { perfDir: resolve(env.BENCH_PERF.trim()) } : {}),
   };
 }
 
