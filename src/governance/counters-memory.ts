@@ -93,9 +93,17 @@ interface Window {
 /** How many operations pass between sweeps of keys nobody touches any more. */
 const SWEEP_EVERY = 1024;
 
-/** A sliding window's buckets (bucket index → count) or a fixed window's single count, with when it may be forgotten. */
+/**
+ * A sliding window's buckets (bucket index → count) or a fixed window's single count, with when it
+ * may be forgotten. `total` is the sum of every bucket held, and the buckets held are the live
+ * ones as of bucket `prunedAt`: a request reads its window's count in one step, and the buckets
+ * are walked only when the current bucket has moved on (for the minute window every 5 s), not on
+ * every line of every request.
+ */
 interface Tally {
   buckets: Map<number, number>;
+  total: number;
+  prunedAt: number;
   forgetAt: number;
 }
 
@@ -220,10 +228,14 @@ export class MemoryCounters implements Meter {
   /** Adds `n` (or subtracts) to one bucket, never below 0. */
   #add(id: string, window: WindowSpec, bucket: number, n: number, now: number): void {
     let tally = this.#tallies.get(id);
-    if (!tally) this.#tallies.set(id, (tally = { buckets: new Map(), forgetAt: 0 }));
-    const v = Math.max(0, (tally.buckets.get(bucket) ?? 0) + n);
+    if (!tally) this.#tallies.set(id, (tally = { buckets: new Map(), total: 0, prunedAt: Number.NEGATIVE_INFINITY, forgetAt: 0 }));
+    // A bucket the last walk would have dropped (a clock that stepped back can offer one): walk again at the next read.
+    if (window.kind === "sliding" && bucket <= tally.prunedAt - window.buckets) tally.prunedAt = Number.NEGATIVE_INFINITY;
+    const had = tally.buckets.get(bucket) ?? 0;
+    const v = Math.max(0, had + n);
     if (v === 0) tally.buckets.delete(bucket);
     else tally.buckets.set(bucket, v);
+    tally.total += v - had;
     tally.forgetAt = Math.max(tally.forgetAt, window.kind === "fixed" ? window.endsAt : now + window.windowMs);
   }
 
@@ -320,13 +332,18 @@ function markOf(bucket: number): WindowMark {
 
 /** The window's count as of bucket `current`: a fixed window's one count, or the buckets still inside a sliding window (dropping the rest). */
 function count(t: Tally, w: WindowSpec, current: number): number {
-  let total = 0;
-  // By key, then get: entries would make a [bucket, n] pair per bucket, for every line of every request.
-  for (const b of t.buckets.keys()) {
-    if (w.kind === "sliding" && b <= current - w.buckets) t.buckets.delete(b);
-    else total += t.buckets.get(b)!;
+  if (w.kind === "sliding" && current !== t.prunedAt) {
+    // The buckets that left the window since the last walk. A bucket older than the last walk
+    // kept, added since, sends the next read here again (#add), so what stays is live.
+    for (const [b, n] of t.buckets) {
+      if (b <= current - w.buckets) {
+        t.buckets.delete(b);
+        t.total -= n;
+      }
+    }
+    t.prunedAt = current;
   }
-  return total;
+  return t.total;
 }
 
 /** How long until `excess` has left the window: a fixed window's reset, or the time the oldest buckets holding that much leave. */
