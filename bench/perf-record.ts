@@ -99,7 +99,7 @@ export function perfGroupOf(dso: string, kind: "." | "k", symbol: string): strin
 /** Readable name of a symbol for the busiest list: a JavaScript frame without its tier mark and `file://`. */
 function symbolName(dso: string, symbol: string): string {
   const js = /^JS:[*~^+]?(.*)$/.exec(symbol);
-  if (js) return js[1]!.replace(/file:\/\/\S*?\/(dist|node_modules)\//, "").replace(/ \S*?\/(dist|node_modules)\//, " ");
+  if (js) return js[1]!.replace(/ (?:file:\/\/)?\S*?\/(?:node_modules\/|[^/ ]+\/(?=src\/))/, " ");
   return dso.startsWith("[") || dso === "node" ? symbol : `${symbol} (${dso})`;
 }
 

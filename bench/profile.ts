@@ -56,15 +56,19 @@ export function groupOf(frame: CallFrame): string | undefined {
   return groupOfScript(url);
 }
 
-/** The group of code from the script at `url` (a file path or URL, `node:…`, `wasm://…`): a folder of the gateway, a package, a part of Node. */
+/**
+ * The group of code from the script at `url` (a file path or URL, `node:…`, `wasm://…`): a
+ * folder of the gateway, a package, a part of Node. The gateway's code is any build's `src/`
+ * (`dist/src/`, or the other build's under BENCH_OTHER_BUILD), so two builds compare group by group.
+ */
 export function groupOfScript(url: string): string {
   if (url.startsWith("wasm://")) return "undici";
-  const src = /\/dist\/src\/(?:([^/]+)\/)?(?:[^/]+\/)*[^/]+\.js$/.exec(url);
-  if (src) return `switchyard ${src[1] ?? "(root)"}`;
-  if (url.includes("/dist/bench/")) return "bench harness";
   const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
   if (pkg) return pkg[1]!;
   if (url.startsWith("node:")) return nodeGroup(url.slice(5));
+  if (/\/bench\/[^/]+\.js$/.test(url)) return "bench harness";
+  const src = /\/src\/(?:([^/]+)\/)?(?:[^/]+\/)*[^/]+\.js$/.exec(url);
+  if (src) return `switchyard ${src[1] ?? "(root)"}`;
   return "other";
 }
 
