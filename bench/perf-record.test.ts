@@ -35,6 +35,9 @@ describe("what perf says of a proxy's main thread", () => {
     expect(perfGroupOf("[JIT]", ".", "JS:~get /srv/sy/node_modules/lru-cache/dist/esm/index.js:1:17329")).toBe("lru-cache");
     expect(perfGroupOf("[JIT]", ".", "JS:*emit node:events:471:44")).toBe("node events");
     expect(perfGroupOf("better_sqlite3.node", ".", "sqlite3VdbeExec")).toBe("better-sqlite3");
+    expect(perfGroupOf("[JIT]", ".", 'RegExp:"usage":\\{|\\[DONE\\]')).toBe("V8 regular expressions");
+    expect(perfGroupOf("node", ".", "v8::internal::JsonParser<unsigned char>::ScanJsonString")).toBe("JSON.parse");
+    expect(perfGroupOf("node", ".", "v8::internal::JsonStringifier::Serialize_<false>")).toBe("JSON.stringify");
   });
 
   it("turns samples into microseconds a request, by group and by symbol", () => {

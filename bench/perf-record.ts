@@ -86,9 +86,13 @@ export function perfGroupOf(dso: string, kind: "." | "k", symbol: string): strin
     const script = / (\S+?)(?::\d+){0,2}$/.exec(body)?.[1] ?? "";
     return groupOfScript(script.replace(/^file:\/\//, ""));
   }
+  // Irregexp's compiled expressions live in V8's code space beside JavaScript.
+  if (symbol.startsWith("RegExp:")) return "V8 regular expressions";
   if (/^libc[.-]/.test(dso)) return "libc (copies, malloc)";
   if (dso.endsWith(".node")) return dso.replace(/\.node$/, "").replaceAll("_", "-");
   if (symbol.startsWith("Builtins_")) return "V8 builtins";
+  if (symbol.startsWith("v8::internal::JsonParser")) return "JSON.parse";
+  if (symbol.startsWith("v8::internal::JsonStringifier")) return "JSON.stringify";
   if (symbol.startsWith("v8::") || symbol.startsWith("cppgc::")) return COLLECTOR.test(symbol) ? "GC" : "V8 runtime";
   if (symbol.startsWith("uv_") || symbol.startsWith("uv__")) return "libuv";
   if (symbol.startsWith("llhttp")) return "node http";
