@@ -38,8 +38,9 @@ export interface MemorySample {
 
 /**
  * The resident bytes of a process by what holds them. `files + v8Heap + arrayBuffers +
- * otherNative` is the RSS that smaps_rollup gave (unless `otherNative` was held at zero). The RSS alone cannot tell a bigger heap from memory the C allocator
- * keeps after the ArrayBuffers in it were collected; these can.
+ * otherNative` is the RSS that smaps_rollup gave (unless `otherNative` was held at zero). The
+ * RSS alone cannot tell a bigger heap from memory the C allocator keeps after the ArrayBuffers
+ * in it were collected; these can.
  */
 export interface MemoryParts {
   /** Pages of mapped files: the node binary and shared libraries, mostly. */
