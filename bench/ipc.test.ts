@@ -1,8 +1,9 @@
 import { mkdtempSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cpuSample, profileStart, profileStop, watchCollections } from "./ipc.js";
+import { cpuSample, memoryParts, memorySample, profileStart, profileStop, watchCollections } from "./ipc.js";
 import type { CpuProfile } from "./profile.js";
 
 describe("bench children's collection pauses", () => {
@@ -49,5 +50,43 @@ describe("bench children's CPU profiles", () => {
     // 100 ms at 100 µs: up to a thousand samples; a machine busy with other tests takes fewer, far more than ten.
     expect(profile.samples.length).toBeGreaterThan(10);
     expect(profile.timeDeltas).toHaveLength(profile.samples.length);
+  });
+});
+
+describe("bench children's memory by what holds it", () => {
+  const MiB = 1024 * 1024;
+  const rollup = (rssKb: number, anonymousKb: number): string =>
+    `55d0c0a00000-7ffc1e5f3000 ---p 00000000 00:00 0 [rollup]\nRss:  ${rssKb} kB\nPss:  ${rssKb} kB\nAnonymous:  ${anonymousKb} kB\nSwap:  0 kB\n`;
+
+  it("splits the RSS into files, the V8 heap, ArrayBuffers and the other anonymous memory", () => {
+    expect(memoryParts(rollup(200 * 1024, 150 * 1024), 60 * MiB, 20 * MiB)).toEqual({
+      files: 50 * MiB,
+      v8Heap: 60 * MiB,
+      arrayBuffers: 20 * MiB,
+      otherNative: 70 * MiB,
+    });
+  });
+
+  it("never reports other memory below zero, and nothing when Linux did not say", () => {
+    expect(memoryParts(rollup(100 * 1024, 40 * 1024), 30 * MiB, 20 * MiB)?.otherNative).toBe(0);
+    expect(memoryParts("Rss: 1000 kB\n", 0, 0)).toBeUndefined();
+  });
+
+  it.runIf(process.platform === "linux")("splits this process's real smaps_rollup, and counts a resident ArrayBuffer as one", async () => {
+    // Files and anonymous memory add up to the RSS (the V8 heap and ArrayBuffers are parts of the anonymous memory).
+    const real = await readFile("/proc/self/smaps_rollup", "latin1");
+    const split = memoryParts(real, 0, 0)!;
+    expect(split.files).toBeGreaterThan(0);
+    // rss and smaps_rollup are read a moment apart: allow for what the process did in between.
+    expect(Math.abs(split.files + split.otherNative - process.memoryUsage.rss())).toBeLessThan(16 * MiB);
+
+    const before = await memorySample();
+    // 64 MB written through, so every page is resident and the C allocator hands it out now.
+    const held = new Uint8Array(64 * MiB).fill(7);
+    const after = await memorySample();
+    expect(held[64 * MiB - 1]).toBe(7);
+    expect(after.parts!.arrayBuffers - before.parts!.arrayBuffers).toBeGreaterThanOrEqual(64 * MiB);
+    expect(after.rss - before.rss).toBeGreaterThanOrEqual(60 * MiB);
+    expect(after.parts!.v8Heap).toBeGreaterThan(0);
   });
 });
