@@ -67,6 +67,7 @@ import type { MockRule, MockUpstream, MockUpstreamOptions, RecordedRequest, Scen
 import { PromptCache } from "./usage.js";
 import { attachResponsesSockets, type MockSockets } from "./responses-websocket.js";
 import { attachRealtime } from "./realtime.js";
+import { ParsedBodies } from "./parsed-bodies.js";
 
 export type { MockRule, MockUpstream, MockUpstreamOptions, RecordedRequest, Scenario } from "./types.js";
 
@@ -94,12 +95,14 @@ class MockServer implements MockUpstream {
   /** Responses over WebSocket (responses-websocket.ts), attached once the server exists. */
   sockets!: MockSockets;
   private readonly maxRecorded: number;
+  private readonly parsedBodies: ParsedBodies | undefined;
 
   constructor(
     private readonly server: Server,
     opts: MockUpstreamOptions,
   ) {
     this.maxRecorded = opts.maxRecorded ?? 1000;
+    this.parsedBodies = opts.reuseParsedBodies ? new ParsedBodies(opts.reuseParsedBodies) : undefined;
   }
 
   clear(): void {
@@ -126,7 +129,7 @@ class MockServer implements MockUpstream {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
-    const recorded = record(req, body);
+    const recorded = record(req, body, this.parsedBodies);
     if (this.maxRecorded > 0) {
       this.requests.push(recorded);
       if (this.requests.length > this.maxRecorded) this.requests.splice(0, this.requests.length - this.maxRecorded);
@@ -252,7 +255,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function record(req: IncomingMessage, body: Buffer): RecordedRequest {
+function record(req: IncomingMessage, body: Buffer, parsedBodies?: ParsedBodies): RecordedRequest {
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const headers: Record<string, string> = {};
@@ -262,7 +265,7 @@ function record(req: IncomingMessage, body: Buffer): RecordedRequest {
   let json: unknown;
   if (body.length > 0) {
     try {
-      json = JSON.parse(body.toString("utf8"));
+      json = parsedBodies ? parsedBodies.parse(body) : JSON.parse(body.toString("utf8"));
     } catch {
       json = undefined;
     }

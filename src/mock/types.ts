@@ -105,6 +105,12 @@ export interface MockUpstreamOptions {
    * 1000; set 0 for benchmarks so bodies are not retained.
    */
   maxRecorded?: number;
+  /**
+   * Reuse the parse of a request body byte for byte the same as one of the last this-many
+   * distinct bodies (frozen; parsed-bodies.ts). For benchmarks, which send one body again and
+   * again; 0 or absent: every body is parsed.
+   */
+  reuseParsedBodies?: number;
 }
 
 export interface MockUpstream {
