@@ -84,8 +84,22 @@ export interface ResponsesFlavour {
 
 type Item = Record<string, unknown>;
 
-/** The request fields a response object echoes, serialised once per request. */
+/**
+ * echoFields of bodies the mock reuses (parsed-bodies.ts; frozen, so the echo cannot change): the
+ * instructions and tools are most of a Codex turn, and serialising them was the mock's largest cost
+ * on the benchmark's Codex streams once the parse was reused.
+ */
+const echoOfReused = new WeakMap<JsonObject, string>();
+
+/** The request fields a response object echoes, serialised once per request (once per body the mock reuses). */
 function echoFields(body: JsonObject): string {
+  if (!Object.isFrozen(body)) return serializedEcho(body);
+  let echo = echoOfReused.get(body);
+  if (echo === undefined) echoOfReused.set(body, (echo = serializedEcho(body)));
+  return echo;
+}
+
+function serializedEcho(body: JsonObject): string {
   const reasoning = isObject(body.reasoning) ? body.reasoning : {};
   const echo = {
     instructions: body.instructions ?? null,
