@@ -45,6 +45,8 @@ export interface Measurement {
 /** A target divided by its reference (the baseline, unless told otherwise), per phase. */
 export interface Comparison {
   phase: string;
+  workload: string;
+  connections: number;
   throughput: number;
   p50: number;
   p99: number;
@@ -112,6 +114,8 @@ export function compare(measurements: readonly Measurement[], target: TargetName
     }
     out.push({
       phase,
+      workload: s.workload,
+      connections: s.connections,
       throughput: s.reqPerSec / b.reqPerSec,
       p50: s.load.latency.p50 / b.load.latency.p50,
       p99: s.load.latency.p99 / b.load.latency.p99,
@@ -129,9 +133,10 @@ export function compare(measurements: readonly Measurement[], target: TargetName
   return out;
 }
 
-type Align = "left" | "right";
+export type Align = "left" | "right";
 
-function table(header: string[], rows: string[][], align: Align[]): string {
+/** Columns padded to their widest cell, a rule under the header. */
+export function table(header: string[], rows: string[][], align: Align[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]): string =>
     cells

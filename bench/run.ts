@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { buildWorkloadBody, clientHeaders } from "./agent-bodies.js";
 import type { LoadSpec } from "./load.js";
 import { machineBusyUs } from "./machine.js";
+import { checkTargets, targetsTable } from "./targets.js";
 import { PERF_FREQUENCY_HZ, PerfRecording, perfReport, perfUsable, summarizePerf } from "./perf-record.js";
 import { type CpuProfile, profileReport, summarizeProfile } from "./profile.js";
 import { BenchChild, type CorePlan, cpuDeltaUs, gcDeltaUs, heapDeltaBytes, planCores } from "./processes.js";
@@ -536,6 +537,17 @@ async function main(): Promise<number> {
     if (lanes.length > 0) {
       process.stdout.write(`\nTranslate lane / passthrough lane, same body, same target (the target: CPU/req at most 1.5x)\n${laneTable(lanes)}\n`);
     }
+    // The budget is the gateway's with governance on; without that target, the plain gateway's.
+    const gatewayTarget = governanceComparisons.length > 0 ? "switchyard-governance" : "switchyard";
+    const targets = checkTargets(
+      gatewayTarget === "switchyard-governance" ? governanceComparisons : comparisons,
+      lanes.filter((l) => l.target === gatewayTarget),
+      memory.find((m) => m.target === gatewayTarget),
+      new Set(WORKLOADS.filter((w) => w.body.endsWith("1k")).map((w) => w.name)),
+    );
+    if (targets.length > 0) {
+      process.stdout.write(`\nThe budget against this run (${gatewayTarget} ÷ the bare proxy; bench/README.md#the-budget)\n${targetsTable(targets)}\n`);
+    }
     if (settings.profileDir) {
       process.stdout.write(
         `\nWhere the CPU went: self time by group, sampled every ${PROFILE_INTERVAL_US} µs over the measured windows (main thread; ` +
@@ -565,6 +577,7 @@ async function main(): Promise<number> {
       governanceComparisons,
       governanceOverRouting,
       overOtherBuild,
+      targets,
     };
     await writeFile(settings.outFile, `${JSON.stringify(json, null, 2)}\n`);
     process.stdout.write(`\nresults written to ${settings.outFile}\n`);
