@@ -38,6 +38,26 @@ export interface LoadResult {
 
 const MAX_ERROR_SAMPLES = 3;
 
+/**
+ * Whether a stream read by read has shown its end (`data: [DONE]`, …), which may straddle two reads.
+ * Each read is searched where it lies; only the seam is copied (the last bytes of the read before and
+ * the first of this one), not every read: a Codex stream's reads are 40–90 KB, on the driver's core.
+ */
+export class EndWatch {
+  /** The last bytes read, fewer than the end's length: what a straddling end began with. */
+  tail: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly end: Buffer) {}
+
+  /** Takes the next read; true once the end has been seen. */
+  read(chunk: Buffer): boolean {
+    const seam = this.end.length - 1;
+    const ended = chunk.includes(this.end) || (this.tail.length > 0 && Buffer.concat([this.tail, chunk.subarray(0, seam)]).includes(this.end));
+    this.tail = chunk.length >= seam ? chunk.subarray(chunk.length - seam) : Buffer.concat([this.tail, chunk]).subarray(-seam);
+    return ended;
+  }
+}
+
 /** Keeps one pool per origin and width so connections stay warm between the warm-up and the measured run. */
 export class LoadRunner {
   private readonly pools = new Map<string, Pool>();
@@ -100,16 +120,12 @@ export class LoadRunner {
           let first = 0;
           let bytes = 0;
           let ended = false;
-          let tail = Buffer.alloc(0);
+          const watch = new EndWatch(end);
           const text: Buffer[] = [];
           for await (const chunk of res.body as AsyncIterable<Buffer>) {
             if (bytes === 0) first = performance.now();
             bytes += chunk.length;
-            if (spec.body.stream && !ended) {
-              const joined = Buffer.concat([tail, chunk]);
-              ended = joined.includes(end);
-              tail = joined.subarray(-(end.length - 1));
-            }
+            if (spec.body.stream && !ended) ended = watch.read(chunk);
             if (res.statusCode !== 200 && bytes < 4096) text.push(chunk);
           }
           const t1 = performance.now();
@@ -117,7 +133,7 @@ export class LoadRunner {
           if (res.statusCode !== 200) {
             fail(`HTTP ${res.statusCode}`, Buffer.concat(text).toString("utf8"));
           } else if (bytes === 0 || (spec.body.stream && !ended)) {
-            fail("incomplete body", `${bytes} bytes, ends with ${JSON.stringify(tail.toString("latin1"))}`);
+            fail("incomplete body", `${bytes} bytes, ends with ${JSON.stringify(watch.tail.toString("latin1"))}`);
           } else {
             latencies[result.ok] = t1 - t0;
             firstBytes[result.ok] = first - t0;
