@@ -78,7 +78,7 @@ describe("what perf says of a proxy's main thread", () => {
         "function spinForTheRecording(n) { let x = 0; for (let i = 0; i < n; i++) x = (x + i * 7) % 1000003; return x; }\nconst end = Date.now() + 4000; let s = 0; while (Date.now() < end) s += spinForTheRecording(100000);\nconsole.log(s);\n",
       );
       // No inlining: the optimizing compiler could otherwise fold the function into the loop that calls it, and perf would name the loop.
-      const child = spawn(process.execPath, ["--perf-basic-prof", "--no-turbo-inlining", script], { stdio: "ignore" });
+      const child = spawn(process.execPath, ["--perf-basic-prof", "--logfile=/dev/null", "--no-turbo-inlining", script], { stdio: "ignore" });
       try {
         await new Promise((r) => setTimeout(r, 500));
         const recording = PerfRecording.start(child.pid!, join(dir, "spin.perf.data"));

@@ -209,7 +209,8 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
   // to the bare proxy: profiles of both, taken in one run, show where the difference goes.
   const nodeOptions = (name: string): string[] => (process.env[name] ?? "").split(/\s+/).filter(Boolean);
   // Under BENCH_PERF every proxy writes V8's map of its compiled code, so perf can name JavaScript frames.
-  const perfArgs = settings.perfDir ? ["--perf-basic-prof"] : [];
+  // `--perf-basic-prof` also turns on V8's code log, an isolate-*-v8.log in the working directory: sent nowhere.
+  const perfArgs = settings.perfDir ? ["--perf-basic-prof", "--logfile=/dev/null"] : [];
   for (const target of settings.targets) {
     if (target === "baseline") {
       const nodeArgs = [...perfArgs, ...nodeOptions("BENCH_BASELINE_NODE_OPTIONS")];
