@@ -5,7 +5,7 @@
  * loop, so a transaction's time is how long every stream waits behind it.
  *
  * Each size writes BENCH_USAGE_RECORDS records (default 20,000) in batches of that size
- * through `UsageRepo.insertMany` on a fresh database (its row in five B-trees, the hourly rollup,
+ * through `UsageRepo.insertMany` on a fresh database (its row in four B-trees, the hourly rollup,
  * no debit), three times; the median run is printed. Once with the WAL checkpointed from a
  * worker thread, as the gateway runs (sql/wal-checkpointer.ts), once with SQLite's own
  * checkpoints inside the commits. Figures from one run compare with each

@@ -188,6 +188,46 @@ export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStor
     });
   });
 
+  describe(`${name} migration 0010 (usage records by time alone)`, () => {
+    /** usage_records' own indexes by name (SQLite's automatic ones for its keys left out: they are the keys). */
+    async function usageIndexes(store: SqlStore): Promise<string[]> {
+      const rows =
+        store.dialect === "postgres"
+          ? (
+              await sql<{ name: string }>`select indexname as name from pg_indexes where tablename = 'usage_records' and schemaname = current_schema()`.execute(
+                store.db,
+              )
+            ).rows
+          : (
+              await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'usage_records' and sql is not null`.execute(
+                store.db,
+              )
+            ).rows;
+      return rows.map((r) => r.name).filter((n) => !n.endsWith("_pkey") && !n.endsWith("_key"));
+    }
+
+    it("leaves usage_records the index a query reads, and its down migration brings the other back", async () => {
+      const store = await makeStore();
+      try {
+        await store.migrate();
+        expect(await usageIndexes(store)).toEqual(["usage_records_account_idx"]);
+        const schema =
+          store.dialect === "postgres" ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db)).rows[0]!.schema : undefined;
+        const migrator = new Migrator({
+          db: store.db,
+          provider: { getMigrations: () => Promise.resolve({ ...migrations }) },
+          ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+        });
+        const down = await migrator.migrateDown();
+        expect(down.error).toBeUndefined();
+        expect(down.results?.map((r) => r.migrationName)).toEqual(["0010_usage_created_index"]);
+        expect((await usageIndexes(store)).sort()).toEqual(["usage_records_account_idx", "usage_records_created_idx"]);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   describe(`${name} migration 0004 (upstream owners)`, () => {
     it("keeps every upstream and key, byte for byte, when upgrading a database that has them", async () => {
       const store = await makeStore();

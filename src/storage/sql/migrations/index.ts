@@ -9,6 +9,7 @@ import { usageAttempts } from "./0006-usage-attempts.js";
 import { usageBilling } from "./0007-usage-billing.js";
 import { usageHourly } from "./0008-usage-hourly.js";
 import { credentialLifecycle } from "./0009-credential-lifecycle.js";
+import { usageCreatedIndex } from "./0010-usage-created-index.js";
 
 /**
  * Every migration, in order. A static object rather than a folder scan so it works
@@ -25,6 +26,7 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   "0007_usage_billing": usageBilling,
   "0008_usage_hourly": usageHourly,
   "0009_credential_lifecycle": credentialLifecycle,
+  "0010_usage_created_index": usageCreatedIndex,
 });
 
 export const migrationNames: readonly string[] = Object.keys(migrations).sort();
