@@ -3,9 +3,9 @@
  *
  * For the benchmark (bench/README.md), whose load generator sends each workload's one body again
  * and again: the mock shares a core with the load generator, and parsing the 77 KB Claude Code
- * body took most of the mock's time (`JSON.parse` of its UTF-8 text, about 0.9 ms, since a string
- * that long with non-ASCII text is one V8 builds slowly), so that core saturated long before the
- * proxies being measured did. A reused parse is frozen, deeply: an answer that changed the request
+ * body took most of the mock's time (`JSON.parse` of its UTF-8 text: a string that long with
+ * non-ASCII text is one V8 builds slowly), so that core saturated long before the proxies being
+ * measured did (bench/README.md, caveats, has the A/B). A reused parse is frozen, deeply: an answer that changed the request
  * it was built from would throw rather than change the next answer.
  */
 
