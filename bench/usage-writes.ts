@@ -5,7 +5,7 @@
  * loop, so a transaction's time is how long every stream waits behind it.
  *
  * Each size writes BENCH_USAGE_RECORDS records (default 20,000) in batches of that size
- * through `UsageRepo.insertMany` on a fresh database (its row in four B-trees, the hourly rollup,
+ * through `UsageRepo.insertMany` on a fresh database (its row in three B-trees, the hourly rollup,
  * no debit), three times; the median run is printed. Once with the WAL checkpointed from a
  * worker thread, as the gateway runs (sql/wal-checkpointer.ts), once with SQLite's own
  * checkpoints inside the commits. Figures from one run compare with each
@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { timeOrderedHex } from "../src/canonical/time-ordered-id.js";
+import { sql } from "kysely";
 import { openSqlStore } from "../src/storage/open-store.js";
 import type { UsageRecord } from "../src/storage/ports.js";
 
@@ -60,6 +61,8 @@ function record(): UsageRecord {
 interface Run {
   usPerRecord: number;
   msPerTransaction: { median: number; max: number };
+  /** The database's size (WAL included: SQLite's page count) per record written: what every record's B-trees take. */
+  bytesPerRecord: number;
 }
 
 async function run(size: number, walCheckpointer: boolean): Promise<Run> {
@@ -76,7 +79,13 @@ async function run(size: number, walCheckpointer: boolean): Promise<Run> {
     }
     const sum = times.reduce((a, b) => a + b, 0);
     const sorted = [...times].sort((a, b) => a - b);
-    return { usPerRecord: (sum * 1000) / total, msPerTransaction: { median: sorted[Math.floor(sorted.length / 2)]!, max: sorted.at(-1)! } };
+    const [pages] = (await sql<{ page_count: number }>`pragma page_count`.execute(store.db)).rows;
+    const [pageSize] = (await sql<{ page_size: number }>`pragma page_size`.execute(store.db)).rows;
+    return {
+      usPerRecord: (sum * 1000) / total,
+      msPerTransaction: { median: sorted[Math.floor(sorted.length / 2)]!, max: sorted.at(-1)! },
+      bytesPerRecord: (pages!.page_count * pageSize!.page_size) / total,
+    };
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -99,11 +108,11 @@ for (const size of SIZES) {
   const inline = await median(size, false);
   rows.push(
     `${String(size).padStart(10)}  ${cell(worker.usPerRecord, 1, 13)}  ${cell(worker.msPerTransaction.median, 2, 13)}  ${cell(worker.msPerTransaction.max, 2, 13)}` +
-      `  ${cell(inline.usPerRecord, 1, 13)}  ${cell(inline.msPerTransaction.max, 2, 13)}`,
+      `  ${cell(inline.usPerRecord, 1, 13)}  ${cell(inline.msPerTransaction.max, 2, 13)}  ${cell(worker.bytesPerRecord, 0, 12)}`,
   );
 }
 process.stdout.write(
   `Usage writes to SQLite: ${total} records per batch size, median of ${RUNS} runs; node ${process.version}\n` +
     `WAL checkpointed from a worker (the gateway) | inside the commits (SQLite's default)\n` +
-    `records/tx  µs per record  ms per tx p50  ms per tx max  µs per record  ms per tx max\n${rows.join("\n")}\n`,
+    `records/tx  µs per record  ms per tx p50  ms per tx max  µs per record  ms per tx max  bytes/record\n${rows.join("\n")}\n`,
 );

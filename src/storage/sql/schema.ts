@@ -153,7 +153,7 @@ export type UsageStatus = "ok" | "error" | "cancelled";
 
 /** Append-only, one row per client request, written in bulk by the usage batcher. */
 export interface UsageRecordsTable {
-  id: string;
+  /** The primary key (migration 0011): one record per client request. */
   request_id: string;
   account_id: string;
   api_key_id: string | null;

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { constraintViolation } from "./db-errors.js";
-import { Migrator, sql } from "kysely";
+import { Migrator, sql, type Migration } from "kysely";
 import { migrationNames, migrations } from "./migrations/index.js";
 import type { SqlStore } from "./sql-store.js";
 
@@ -108,46 +108,13 @@ export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStor
     });
 
     it("stores usage records with every token count", async () => {
-      const record = {
-        id: randomUUID(),
-        request_id: "req_1",
-        account_id: randomUUID(),
-        api_key_id: null,
-        model: "gpt-5",
-        upstream_model: "gpt-5-2025-08-07",
-        upstream_id: randomUUID(),
-        upstream_key_id: null,
-        client_protocol: "openai-chat",
-        upstream_protocol: "openai-responses",
-        stream: 1 as const,
-        input_tokens: 40_000,
-        cached_input_tokens: 38_000,
-        cache_write_tokens: 0,
-        output_tokens: 512,
-        reasoning_tokens: 256,
-        cost_micros: 12_345,
-        status: "ok" as const,
-        http_status: 200,
-        error_code: null,
-        attempts: 1,
-        latency_ms: 1_234,
-        ttfb_ms: 321,
-        attempt_trail: JSON.stringify([
-          { upstream: "u", upstreamId: "up-1", keyId: "k-1", tier: null, outcome: "ok", httpStatus: 200, code: null, durationMs: 9 },
-        ]),
-        created_at: new Date().toISOString(),
-        price_version: "builtin-2026-12/gpt-5*",
-        payer_account_id: randomUUID(),
-        charged_micros: 2 ** 40,
-        cache_key_hash: "0123456789abcdef0123456789abcdef",
-        tier: 2,
-      };
+      const record = usageRow("req_1");
       await store.db.insertInto("usage_records").values(record).execute();
       const row = await store.db.selectFrom("usage_records").selectAll().executeTakeFirstOrThrow();
       expect({ ...row, stream: Number(row.stream) }).toEqual(record);
       const again = await store.db
         .insertInto("usage_records")
-        .values({ ...record, id: randomUUID() })
+        .values({ ...record, account_id: randomUUID() })
         .execute()
         .then(
           () => undefined,
@@ -211,17 +178,88 @@ export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStor
       try {
         await store.migrate();
         expect(await usageIndexes(store)).toEqual(["usage_records_account_idx"]);
-        const schema =
-          store.dialect === "postgres" ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db)).rows[0]!.schema : undefined;
-        const migrator = new Migrator({
-          db: store.db,
-          provider: { getMigrations: () => Promise.resolve({ ...migrations }) },
-          ...(schema === undefined ? {} : { migrationTableSchema: schema }),
-        });
-        const down = await migrator.migrateDown();
+        const down = await (await migratorFor(store)).migrateTo("0009_credential_lifecycle");
         expect(down.error).toBeUndefined();
-        expect(down.results?.map((r) => r.migrationName)).toEqual(["0010_usage_created_index"]);
+        expect(down.results?.map((r) => r.migrationName)).toEqual(["0011_usage_request_key", "0010_usage_created_index"]);
         expect((await usageIndexes(store)).sort()).toEqual(["usage_records_account_idx", "usage_records_created_idx"]);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  describe(`${name} migration 0011 (usage records keyed by request id)`, () => {
+    /** usage_records' columns in order, and the ones its primary key is made of. */
+    async function usageColumns(store: SqlStore): Promise<{ columns: string[]; key: string[] }> {
+      if (store.dialect === "postgres") {
+        const columns = await sql<{ name: string }>`select column_name as name from information_schema.columns
+          where table_schema = current_schema() and table_name = 'usage_records' order by ordinal_position`.execute(store.db);
+        const key = await sql<{ name: string }>`select a.attname as name from pg_index i
+          join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+          where i.indrelid = to_regclass(quote_ident(current_schema()) || '.usage_records') and i.indisprimary`.execute(store.db);
+        return { columns: columns.rows.map((r) => r.name), key: key.rows.map((r) => r.name) };
+      }
+      const info = (await sql<{ name: string; pk: number }>`select name, pk from pragma_table_info('usage_records')`.execute(store.db)).rows;
+      return { columns: info.map((r) => r.name), key: info.filter((r) => r.pk > 0).map((r) => r.name) };
+    }
+
+    /** Every record, by request id, as plain values (SQLite's booleans are 0 and 1, PostgreSQL's bigints strings). */
+    async function usageRows(store: SqlStore, extra: string[] = []): Promise<Record<string, unknown>[]> {
+      const rows = (await sql<Record<string, unknown>>`select * from usage_records order by request_id`.execute(store.db)).rows;
+      return rows.map((r) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(r)) {
+          if (k === "id" && !extra.includes("id")) continue;
+          out[k] = typeof v === "boolean" ? Number(v) : typeof v === "string" && /^(cost|charged)_micros|_tokens$/.test(k) ? Number(v) : v;
+        }
+        return out;
+      });
+    }
+
+    const insertRow = (store: SqlStore, row: Record<string, unknown>) =>
+      store.db
+        .insertInto("usage_records")
+        .values(row as never)
+        .execute()
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+
+    it("keeps every record and keys it by its request id, and its down migration gives each an id again", async () => {
+      const store = await makeStore();
+      try {
+        const migrator = await migratorFor(store);
+        expect((await migrator.migrateTo("0010_usage_created_index")).error).toBeUndefined();
+        // Written out of request-id order, so a copy that reordered them would show on SQLite (rowid order).
+        const written = ["req_c", "req_a", "req_b"].map((id, i) => ({ id: `0001-id-${i}`, ...usageRow(id, "acct-1") }));
+        for (const row of written) expect(await insertRow(store, row)).toBeUndefined();
+        expect((await usageColumns(store)).key).toEqual(["id"]);
+
+        expect(await store.migrate()).toEqual(["0011_usage_request_key"]);
+        const after = await usageColumns(store);
+        expect(after.key).toEqual(["request_id"]);
+        expect([...after.columns].sort()).toEqual(Object.keys(usageRow("x")).sort());
+        const kept = written.map(({ id: _id, ...row }) => row).sort((a, b) => a.request_id.localeCompare(b.request_id));
+        expect(await usageRows(store)).toEqual(kept);
+        if (store.dialect === "sqlite") {
+          const order = await sql<{ request_id: string }>`select request_id from usage_records order by rowid`.execute(store.db);
+          expect(order.rows.map((r) => r.request_id)).toEqual(["req_c", "req_a", "req_b"]);
+        }
+        // The key refuses a second record of a request, as the unique index did (a retried write is skipped by it).
+        expect(constraintViolation(await insertRow(store, usageRow("req_a")))).toBe("unique");
+        expect(await insertRow(store, usageRow("req_d", "acct-1"))).toBeUndefined();
+        expect((await store.db.introspection.getTables()).map((t) => t.name)).not.toContain("usage_records_0011");
+
+        expect((await migrator.migrateTo("0010_usage_created_index")).error).toBeUndefined();
+        const back = await usageColumns(store);
+        expect(back.key).toEqual(["id"]);
+        const rows = await usageRows(store, ["id"]);
+        expect(rows.map(({ id: _id, ...row }) => row)).toEqual([...kept, usageRow("req_d", "acct-1")]);
+        const ids = rows.map((r) => r.id);
+        expect(ids.every((id) => typeof id === "string" && id.length >= 32)).toBe(true);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(constraintViolation(await insertRow(store, { id: "another-id", ...usageRow("req_a") }))).toBe("unique");
       } finally {
         await store.close();
       }
@@ -232,14 +270,7 @@ export function runSqlStoreChecks(name: string, makeStore: () => Promise<SqlStor
     it("keeps every upstream and key, byte for byte, when upgrading a database that has them", async () => {
       const store = await makeStore();
       try {
-        // On PostgreSQL Kysely's bookkeeping must be looked up in this store's own schema (see migrations/index.ts).
-        const schema =
-          store.dialect === "postgres" ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db)).rows[0]!.schema : undefined;
-        const first = new Migrator({
-          db: store.db,
-          provider: { getMigrations: () => Promise.resolve({ "0001_control_plane": migrations["0001_control_plane"]! }) },
-          ...(schema === undefined ? {} : { migrationTableSchema: schema }),
-        });
+        const first = await migratorFor(store, { "0001_control_plane": migrations["0001_control_plane"]! });
         expect((await first.migrateToLatest()).error).toBeUndefined();
         const now = new Date().toISOString();
         const upstream = { id: randomUUID(), name: "openai", protocol: "openai-chat" as const, base_url: "https://x", models: '["gpt-*"]', settings: "{}" };
@@ -301,6 +332,55 @@ function ledgerEntry() {
     actor: "admin",
     metadata: "{}",
     created_at: new Date().toISOString(),
+  };
+}
+
+/**
+ * A Migrator over `list` for this store. On PostgreSQL Kysely's bookkeeping must be looked up in
+ * the store's own schema (see migrations/index.ts).
+ */
+async function migratorFor(store: SqlStore, list: Readonly<Record<string, Migration>> = migrations): Promise<Migrator> {
+  const schema =
+    store.dialect === "postgres" ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db)).rows[0]!.schema : undefined;
+  return new Migrator({
+    db: store.db,
+    provider: { getMigrations: () => Promise.resolve({ ...list }) },
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  });
+}
+
+/** A usage record's row, every column set (a second request of the same account differs only by `requestId`). */
+function usageRow(requestId: string, accountId: string = randomUUID()) {
+  return {
+    request_id: requestId,
+    account_id: accountId,
+    api_key_id: null,
+    model: "gpt-5",
+    upstream_model: "gpt-5-2025-08-07",
+    upstream_id: "9b2f4c1e-0d7a-4e63-8f55-3c1a2b4d6e70",
+    upstream_key_id: null,
+    client_protocol: "openai-chat",
+    upstream_protocol: "openai-responses",
+    stream: 1 as const,
+    input_tokens: 40_000,
+    cached_input_tokens: 38_000,
+    cache_write_tokens: 0,
+    output_tokens: 512,
+    reasoning_tokens: 256,
+    cost_micros: 12_345,
+    status: "ok" as const,
+    http_status: 200,
+    error_code: null,
+    attempts: 1,
+    latency_ms: 1_234,
+    ttfb_ms: 321,
+    attempt_trail: JSON.stringify([{ upstream: "u", upstreamId: "up-1", keyId: "k-1", tier: null, outcome: "ok", httpStatus: 200, code: null, durationMs: 9 }]),
+    created_at: "2026-12-06T20:00:00.000Z",
+    price_version: "builtin-2026-12/gpt-5*",
+    payer_account_id: accountId,
+    charged_micros: 2 ** 40,
+    cache_key_hash: "0123456789abcdef0123456789abcdef",
+    tier: 2,
   };
 }
 

@@ -1,4 +1,3 @@
-import { timeOrderedUuid } from "../../canonical/time-ordered-id.js";
 import type { Insertable, Selectable } from "kysely";
 import type SqliteDatabase from "better-sqlite3";
 import type { AttemptTrailEntry, ChargedInsert, UsageQuery, UsageRecord, UsageRepo, UsageStatus, UsageSummary } from "../ports.js";
@@ -17,7 +16,6 @@ type UsageRow = Insertable<UsageRecordsTable>;
 
 /** Every column toRow fills, in the order the SQLite statement binds them. */
 export const COLUMNS = [
-  "id",
   "request_id",
   "account_id",
   "api_key_id",
@@ -51,7 +49,6 @@ export const COLUMNS = [
 
 export function toRow(r: UsageRecord): UsageRow {
   return {
-    id: timeOrderedUuid(),
     request_id: r.requestId,
     account_id: r.accountId,
     api_key_id: r.apiKeyId,
@@ -89,9 +86,8 @@ export function toRow(r: UsageRecord): UsageRow {
  * object and a lookup per column name (about 0.55 µs a row less, on the event loop). A test holds
  * it to toRow column by column.
  */
-export function sqliteValues(r: UsageRecord, id: string = timeOrderedUuid()): unknown[] {
+export function sqliteValues(r: UsageRecord): unknown[] {
   return [
-    id,
     r.requestId,
     r.accountId,
     r.apiKeyId ?? null,

@@ -10,6 +10,7 @@ import { usageBilling } from "./0007-usage-billing.js";
 import { usageHourly } from "./0008-usage-hourly.js";
 import { credentialLifecycle } from "./0009-credential-lifecycle.js";
 import { usageCreatedIndex } from "./0010-usage-created-index.js";
+import { usageRequestKey } from "./0011-usage-request-key.js";
 
 /**
  * Every migration, in order. A static object rather than a folder scan so it works
@@ -27,6 +28,7 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   "0008_usage_hourly": usageHourly,
   "0009_credential_lifecycle": credentialLifecycle,
   "0010_usage_created_index": usageCreatedIndex,
+  "0011_usage_request_key": usageRequestKey,
 });
 
 export const migrationNames: readonly string[] = Object.keys(migrations).sort();
