@@ -13,7 +13,8 @@ import { CLIENT_CODECS, METERS, UPSTREAM_CODECS } from "../src/protocols/registr
 import { patchBody, peekBody, readField, useSeenValues, type PeekedBody } from "../src/pipeline/json-peek.js";
 import { SeenValues } from "../src/pipeline/seen-values.js";
 import { parseBody } from "../src/pipeline/request-body.js";
-import { ToolsCache } from "../src/pipeline/tools-cache.js";
+import { ItemsCache } from "../src/pipeline/items-cache.js";
+import { TOOLS_CACHED_FROM, ToolsCache } from "../src/pipeline/tools-cache.js";
 import { preparePassthroughBody } from "../src/pipeline/passthrough-lane.js";
 import type { UpstreamProtocol } from "../src/storage/ports.js";
 import { SseParser } from "../src/transport/sse.js";
@@ -30,15 +31,16 @@ export interface ConvertedRequest {
 
 /**
  * Translate lane, request side, as src/pipeline/translate-lane.ts does it: bytes → JSON (the tools
- * from `tools`, a ToolsCache) → canonical → upstream JSON → bytes. A fresh cache is a first turn; one
- * kept across calls is a session's later turns, which repeat their tools.
+ * and the conversation's big items from `tools`, a ToolsCache with an ItemsCache) → canonical →
+ * upstream JSON → bytes. A fresh cache is a first turn; one kept across calls is a session's later
+ * turns, which repeat their tools and, all but their newest items, their conversation.
  */
 export function convertRequest(
   raw: Buffer,
   client: ClientCodec,
   upstream: UpstreamCodec,
   upstreamProtocol: UpstreamProtocol,
-  tools = new ToolsCache(),
+  tools = translateCaches(),
 ): ConvertedRequest {
   const { json, tools: entry } = tools.parse(parseBody(raw));
   const canonical = client.decodeRequest(json);
@@ -46,6 +48,11 @@ export function convertRequest(
   ctx.clientRequest = canonical;
   const body = upstream.encodeRequest({ ...canonical, stream: true, promptCacheKey: CACHE_KEY }, ctx) as Record<string, unknown>;
   return { bytes: tools.bodyBytes(body, entry, upstreamProtocol), warnings: ctx.warnings.map((w) => w.code) };
+}
+
+/** The caches the translate lane parses a client body through (translate-lane.ts `toolsCache`). */
+function translateCaches(): ToolsCache {
+  return new ToolsCache(TOOLS_CACHED_FROM, undefined, new ItemsCache());
 }
 
 /**
@@ -69,8 +76,25 @@ function scanning(repeated: boolean, op: Operation): Operation {
 export function requestConversionOp(raw: Buffer, client: ClientProtocol, upstream: UpstreamProtocol, repeated: boolean): Operation {
   const c = CLIENT_CODECS[client];
   const u = UPSTREAM_CODECS[upstream];
-  const kept = repeated ? new ToolsCache() : undefined;
-  return scanning(repeated, () => convertRequest(raw, c, u, upstream, kept ?? new ToolsCache()).bytes.length);
+  const kept = repeated ? translateCaches() : undefined;
+  return scanning(repeated, () => convertRequest(raw, c, u, upstream, kept ?? translateCaches()).bytes.length);
+}
+
+/**
+ * A session's later turns on the translate lane, its caches kept across calls: with the conversation's
+ * items cache (`items`) or the tools cache alone, each call converting the next of `bodies` in turn
+ * (one body: the same turn again; several: turns whose newest item differs).
+ */
+export function laterTurnsOp(bodies: readonly Buffer[], client: ClientProtocol, upstream: UpstreamProtocol, items: boolean): Operation {
+  const c = CLIENT_CODECS[client];
+  const u = UPSTREAM_CODECS[upstream];
+  const kept = items ? translateCaches() : new ToolsCache();
+  let next = 0;
+  return scanning(true, () => {
+    const raw = bodies[next]!;
+    next = (next + 1) % bodies.length;
+    return convertRequest(raw, c, u, upstream, kept).bytes.length;
+  });
 }
 
 /** Baseline: decode the whole body and write it back, changing nothing. */

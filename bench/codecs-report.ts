@@ -143,6 +143,44 @@ export function requestTable(rows: readonly RequestRow[]): string {
   return table(["client → upstream", "in", "out", "µs/req", "IQR", "tools repeated", "× naive", "× passthrough", "warnings"], body);
 }
 
+/** What section 1b measures for one agent body. */
+export interface ItemsRow {
+  pair: string;
+  inBytes: number;
+  /** The same body again: tools cache alone, then with the items cache too. */
+  same: { toolsOnly: Measurement; items: Measurement; ratio: number };
+  /** A body whose newest item differs from the last turn's. */
+  newest: { toolsOnly: Measurement; items: Measurement; ratio: number };
+}
+
+/** Section 1b's table. */
+export function itemsTable(rows: readonly ItemsRow[]): string {
+  const us = (m: Measurement): string => (m.medianNs / 1000).toFixed(1);
+  const x = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}×` : "—");
+  return table(
+    [
+      "body: client → upstream",
+      "in",
+      "same: tools only µs",
+      "+ items µs",
+      "items / tools only",
+      "newest new: tools only µs",
+      "+ items µs",
+      "items / tools only",
+    ],
+    rows.map((r) => [
+      r.pair,
+      `${(r.inBytes / 1024).toFixed(1)} KB`,
+      us(r.same.toolsOnly),
+      us(r.same.items),
+      x(r.same.ratio),
+      us(r.newest.toolsOnly),
+      us(r.newest.items),
+      x(r.newest.ratio),
+    ]),
+  );
+}
+
 /** Section 2: the passthrough lane against a full parse + stringify of the same bytes. */
 export function passthroughTable(rows: readonly PassthroughRow[]): string {
   const body = rows.map((r) => [

@@ -29,6 +29,7 @@ import {
   codexPassthroughOp,
   convertRequest,
   convertStream,
+  laterTurnsOp,
   naiveRoundTripOp,
   passthroughBody,
   passthroughOp,
@@ -38,6 +39,7 @@ import {
   sseOnlyOp,
   streamConversionOp,
 } from "./codecs-cases.js";
+import { buildClaudeBody, buildCodexBody } from "./agent-bodies.js";
 import {
   buildUpstreamStream,
   CACHE_KEY,
@@ -52,12 +54,14 @@ import {
   type UpstreamStream,
 } from "./codecs-inputs.js";
 import {
+  itemsTable,
   passthroughTable,
   streamName,
   requestTable,
   short,
   streamBaselineTable,
   streamTable,
+  type ItemsRow,
   type PassthroughRow,
   type RequestRow,
   type StreamBaselineRow,
@@ -221,6 +225,67 @@ function bodyGroup(body: ClientBody, lane: string, convert: boolean): BodyResult
   return { requests, pass };
 }
 
+/* ------------------------------------------ section 1b, the conversation's items */
+
+/** Variants of a turn, the same length, differing in the last item of `member` alone (a marker at the end of its text). */
+function newestItemVariants(raw: Buffer, member: string, count: number): Buffer[] {
+  const body = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
+  return Array.from({ length: count }, (_, i) => {
+    const copy = structuredClone(body);
+    const items = copy[member] as unknown[];
+    // The marker goes into the item's last string, wherever it is: the item differs, its neighbours do not.
+    const mark = (v: unknown): unknown => {
+      if (typeof v === "string") return `${v} #${String(i).padStart(4, "0")}`;
+      if (Array.isArray(v)) return v.map((x, j) => (j === v.length - 1 ? mark(x) : x));
+      if (v !== null && typeof v === "object") {
+        const entries = Object.entries(v);
+        const at = entries.findLastIndex(([, x]) => typeof x === "string" && x.length > 20);
+        return Object.fromEntries(entries.map(([k, x], j) => [k, j === at ? mark(x) : x]));
+      }
+      return v;
+    };
+    items[items.length - 1] = mark(items[items.length - 1]);
+    return Buffer.from(JSON.stringify(copy));
+  });
+}
+
+/**
+ * The `npm run bench` agent bodies (bench/agent-bodies.ts) on their translate-lane pairs, as a
+ * session's later turns: the conversion with the tools cache alone and with the items cache too,
+ * on the same body again and on bodies whose newest item is new each time.
+ */
+function itemsGroups(): ItemsRow[] {
+  const pairs: Array<{ client: ClientProtocol; upstream: UpstreamProtocol; raw: Buffer; member: string; name: string }> = [
+    {
+      client: "anthropic-messages",
+      upstream: "openai-responses",
+      raw: buildClaudeBody({ stream: true, model: "claude-x" }).bytes,
+      member: "messages",
+      name: "claude-76k",
+    },
+    { client: "openai-responses", upstream: "anthropic", raw: buildCodexBody({ stream: true, model: "gpt-x" }).bytes, member: "input", name: "codex-40k" },
+  ];
+  return pairs.map(({ client, upstream, raw, member, name }) => {
+    const variants = newestItemVariants(raw, member, 64);
+    const g = timeGroup(`${name} body, later turns, ${short(client)} → ${short(upstream)}`, [
+      { name: "same, tools only", op: laterTurnsOp([raw], client, upstream, false) },
+      { name: "same, items", op: laterTurnsOp([raw], client, upstream, true) },
+      { name: "newest new, tools only", op: laterTurnsOp(variants, client, upstream, false) },
+      { name: "newest new, items", op: laterTurnsOp(variants, client, upstream, true) },
+    ]);
+    return {
+      pair: `${name}: ${short(client)} → ${short(upstream)}`,
+      inBytes: raw.length,
+      same: { toolsOnly: measurement(g, "same, tools only"), items: measurement(g, "same, items"), ratio: g.ratio("same, items", "same, tools only") },
+      newest: {
+        toolsOnly: measurement(g, "newest new, tools only"),
+        items: measurement(g, "newest new, items"),
+        ratio: g.ratio("newest new, items", "newest new, tools only"),
+      },
+    };
+  });
+}
+
 /* ------------------------------------------------------ section 3, per stream */
 
 interface StreamResult {
@@ -309,6 +374,7 @@ function main(): void {
     passRows.push(...r.pass);
   }
   passRows.push(...bodyGroup(bodies.codexAsCaptured, "same, body all ASCII", false).pass);
+  const itemsRows = itemsGroups();
   const baselines: StreamBaselineRow[] = [];
   const streamPairs: StreamRow[] = [];
   for (const s of streams) {
@@ -329,10 +395,15 @@ function main(): void {
     "Client bodies:",
     ...bodyLines,
     "",
-    '1. Request conversion, translate lane: bytes → parse (tools through the ToolsCache) → decodeRequest → encodeRequest → jsonBytes; "tools repeated" keeps the caches (tools, scanner), as a session\'s later turns do',
+    '1. Request conversion, translate lane: bytes → parse (tools through the ToolsCache, big conversation items through the ItemsCache) → decodeRequest → encodeRequest → jsonBytes; "tools repeated" keeps the caches (tools, items, scanner), as a session\'s later turns do (the same body again, so its newest items too)',
     "   × naive / × passthrough: median per-round ratio to the full parse+stringify / the passthrough lane (section 2) of the same client body.",
     "   * same wire format: the pipeline would take the passthrough lane instead.",
     requestTable(requests),
+    "",
+    "1b. The conversation's items cache (pipeline/items-cache.ts), on the `npm run bench` agent bodies as a session's later turns: the conversion with",
+    "    the tools cache alone and with the items cache too, on the same body again and on bodies whose newest item is new each time (as a real turn's is).",
+    "    items / tools only: median per-round ratio.",
+    itemsTable(itemsRows),
     "",
     "2. Passthrough lane: peekBody + readField(model, stream, prompt_cache_key) + patchBody(prompt_cache_key)",
     "   vs naive: Buffer → toString → JSON.parse → JSON.stringify → Buffer, on the same bytes; peek = peekBody alone (the byte scan).",
@@ -375,6 +446,7 @@ function main(): void {
     })),
     upstreamStreams: streams.map((s) => ({ protocol: s.protocol, sseBytes: s.sse.length, chunks: s.chunks.length, events: s.events, problems: s.problems })),
     requestConversion: requests,
+    conversationItems: itemsRows,
     passthrough: passRows,
     streamObservation: baselines,
     streamConversion: streamPairs,

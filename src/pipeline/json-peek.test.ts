@@ -1,7 +1,18 @@
 import { describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
 import type { MemberTree } from "../protocols/codec.js";
-import { parseJsonBytes, parseMembers, patchBody, peekBody, projectFields, readArrayItems, readField, readJson, readMembers } from "./json-peek.js";
+import {
+  arrayItemSpans,
+  parseJsonBytes,
+  parseMembers,
+  patchBody,
+  peekBody,
+  projectFields,
+  readArrayItems,
+  readField,
+  readJson,
+  readMembers,
+} from "./json-peek.js";
 
 describe("peekBody", () => {
   it("finds top-level fields and ignores nested ones of the same name", () => {
@@ -197,6 +208,25 @@ describe("readArrayItems", () => {
         expect([...readArrayItems(buf, peekBody(buf)!, "a")]).toEqual(JSON.parse(JSON.stringify(arr)));
       }),
     );
+  });
+});
+
+describe("arrayItemSpans", () => {
+  it("gives each element's bytes of any JSON array, as JSON.parse reads them", () => {
+    fc.assert(
+      fc.property(fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 8 }), fc.constantFrom("", " ", "\n  "), (items, ws) => {
+        const text = `${ws}[${ws}${items.map((v) => JSON.stringify(v)).join(`${ws},${ws}`)}${ws}]${ws}`;
+        const spans = arrayItemSpans(Buffer.from(text));
+        expect(spans?.map((b) => JSON.parse(b.toString()) as unknown)).toEqual(JSON.parse(text));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("gives nothing for anything but one well-formed array", () => {
+    for (const text of ['{"a":[1]}', '"[1]"', "[1,2", "[1,]", "[1 2]", "[1]]", "[1] x", "", "7"]) {
+      expect(arrayItemSpans(Buffer.from(text)), text).toBeUndefined();
+    }
   });
 });
 

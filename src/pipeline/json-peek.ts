@@ -298,19 +298,31 @@ function parseInParts(buf: Buffer, wholeBelow: number): unknown {
     return Object.fromEntries(Array.from(peek.fields, ([name, r]) => [name, parseJsonBytes(buf.subarray(r.start, r.end), wholeBelow)]));
   }
   if (buf[i] !== LBRACKET) return NOT_IN_PARTS;
-  const items: unknown[] = [];
-  let at = skipWs(buf, i + 1);
-  if (buf[at] === RBRACKET) return skipWs(buf, at + 1) === buf.length ? items : NOT_IN_PARTS;
+  const spans = arrayItemSpans(buf);
+  return spans ? spans.map((item) => parseJsonBytes(item, wholeBelow)) : NOT_IN_PARTS;
+}
+
+/**
+ * The bytes of each element of the JSON array that `buf` holds (whitespace around it allowed), as
+ * views, without decoding any; undefined when `buf` is not one array of well-formed structure. The
+ * elements themselves are only scanned: parsing one may still fail.
+ */
+export function arrayItemSpans(buf: Buffer): Buffer[] | undefined {
+  let at = skipWs(buf, 0);
+  if (buf[at] !== LBRACKET) return undefined;
+  const items: Buffer[] = [];
+  at = skipWs(buf, at + 1);
+  if (buf[at] === RBRACKET) return skipWs(buf, at + 1) === buf.length ? items : undefined;
   for (;;) {
     const end = skipValue(buf, at);
-    if (end < 0) return NOT_IN_PARTS;
-    items.push(parseJsonBytes(buf.subarray(at, end), wholeBelow));
+    if (end < 0) return undefined;
+    items.push(buf.subarray(at, end));
     at = skipWs(buf, end);
     if (buf[at] === COMMA) {
       at = skipWs(buf, at + 1);
       continue;
     }
-    return buf[at] === RBRACKET && skipWs(buf, at + 1) === buf.length ? items : NOT_IN_PARTS;
+    return buf[at] === RBRACKET && skipWs(buf, at + 1) === buf.length ? items : undefined;
   }
 }
 

@@ -5,6 +5,7 @@ import { newTranslationContext, type ClientProtocol } from "../protocols/codec.j
 import { CLIENT_CODECS, UPSTREAM_CODECS } from "../protocols/registry.js";
 import type { UpstreamProtocol } from "../storage/ports.js";
 import { captureUrl } from "../testing/real-clients.js";
+import { ItemsCache } from "./items-cache.js";
 import { jsonBytes } from "./json-bytes.js";
 import { parseJsonBytes } from "./json-peek.js";
 import { parseBody } from "./request-body.js";
@@ -36,12 +37,17 @@ function upstreamBytes(raw: Buffer, client: ClientProtocol, upstream: UpstreamPr
 
 describe("ToolsCache", () => {
   it("gives the translate lane the bytes it writes without it, on the first turn and the ones that repeat the tools", () => {
-    for (const [client, path] of CLIENT_BODIES) {
-      const raw = capture(path);
-      const cache = new ToolsCache(0);
-      for (const upstream of UPSTREAMS) {
-        const plain = upstreamBytes(raw, client, upstream);
-        for (let turn = 0; turn < 3; turn++) expect(upstreamBytes(Buffer.from(raw), client, upstream, cache).equals(plain), `${path} → ${upstream}`).toBe(true);
+    // With the items cache too, every item of the conversation is deep-frozen: a codec that changed its input would throw.
+    for (const withItems of [false, true]) {
+      for (const [client, path] of CLIENT_BODIES) {
+        const raw = capture(path);
+        const cache = new ToolsCache(0, undefined, withItems ? new ItemsCache(0) : undefined);
+        for (const upstream of UPSTREAMS) {
+          const plain = upstreamBytes(raw, client, upstream);
+          for (let turn = 0; turn < 3; turn++) {
+            expect(upstreamBytes(Buffer.from(raw), client, upstream, cache).equals(plain), `${path} → ${upstream}, items ${withItems}`).toBe(true);
+          }
+        }
       }
     }
   });

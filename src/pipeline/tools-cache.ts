@@ -18,6 +18,8 @@
  *   this request, schemas normalised) it still does on every request; only the writing is saved.
  */
 import { LRUCache } from "lru-cache";
+import { deepFreeze, isDeepFrozen, markDeepFrozen } from "./deep-freeze.js";
+import { CONVERSATION_MEMBERS, type ItemsCache } from "./items-cache.js";
 import { jsonBytes, RawJson } from "./json-bytes.js";
 import { parseJsonBytes } from "./json-peek.js";
 import { sampledKey } from "./sampled-key.js";
@@ -28,9 +30,6 @@ export const TOOLS_CACHED_FROM = 8192;
 
 /** What the cache may hold, counted as three times the tools' bytes (parsed strings are UTF-16, plus written copies). */
 const CACHE_BYTES = 16 * 1024 * 1024;
-
-/** Objects frozen here, with everything below them: safe to share, and unchanged since frozen. */
-const deepFrozen = new WeakSet<object>();
 
 class ToolsEntry {
   /** Per upstream protocol: the encoded tools last written, frozen, and their bytes. */
@@ -54,23 +53,32 @@ export class ToolsCache {
   constructor(
     private readonly cachedFrom: number = TOOLS_CACHED_FROM,
     maxBytes: number = CACHE_BYTES,
+    /** The conversation's items (items-cache.ts), parsed through it when given. */
+    private readonly items?: ItemsCache,
   ) {
     this.#entries = new LRUCache({ maxSize: maxBytes, sizeCalculation: (e) => 3 * e.bytes.length });
   }
 
   /**
    * The client body parsed as `parseJsonBytes` would, its `tools` member (when big) from the
-   * cache: deep-frozen, shared with every request that sent the same bytes.
+   * cache, and its conversation's big items from the items cache: deep-frozen, shared with every
+   * request that sent the same bytes.
    */
   parse(body: ParsedBody): ClientBodyJson {
-    const range = body.peek.fields.get("tools");
-    if (!range || range.end - range.start < this.cachedFrom) return { json: parseJsonBytes(body.raw) };
-    const tools = this.#entry(body.raw.subarray(range.start, range.end));
+    const fields = body.peek.fields;
+    const range = fields.get("tools");
+    const tools = range && range.end - range.start >= this.cachedFrom ? this.#entry(body.raw.subarray(range.start, range.end)) : undefined;
+    const items = this.items && hasBigConversation(body, this.items.cachedFrom) ? this.items : undefined;
+    if (!tools && !items) return { json: parseJsonBytes(body.raw) };
     // As parseJsonBytes builds a big object: each member from its own bytes, in the peek's order.
     const json = Object.fromEntries(
-      Array.from(body.peek.fields, ([name, r]) => [name, name === "tools" ? tools.parsed : parseJsonBytes(body.raw.subarray(r.start, r.end))]),
+      Array.from(fields, ([name, r]) => {
+        const bytes = body.raw.subarray(r.start, r.end);
+        if (name === "tools" && tools) return [name, tools.parsed];
+        return [name, items && CONVERSATION_MEMBERS.has(name) ? items.parseArray(bytes) : parseJsonBytes(bytes)];
+      }),
     );
-    return { json, tools };
+    return tools ? { json, tools } : { json };
   }
 
   /**
@@ -103,17 +111,18 @@ export class ToolsCache {
 /** Samples taken from the bytes for the key; an entry is still compared whole before use. */
 const SAMPLES = 64;
 
+/** Whether a conversation member of the body is long enough to hold an item the items cache keeps. */
+function hasBigConversation(body: ParsedBody, itemsFrom: number): boolean {
+  for (const name of CONVERSATION_MEMBERS) {
+    const r = body.peek.fields.get(name);
+    if (r && r.end - r.start >= itemsFrom) return true;
+  }
+  return false;
+}
+
 function isPlainObject(v: object): v is Record<string, unknown> {
   const proto = Object.getPrototypeOf(v) as unknown;
   return proto === Object.prototype || proto === null;
-}
-
-function deepFreeze<T>(v: T): T {
-  if (v === null || typeof v !== "object" || deepFrozen.has(v)) return v;
-  for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
-  Object.freeze(v);
-  deepFrozen.add(v);
-  return v;
 }
 
 const NOT_COPIED = Symbol("not copied");
@@ -121,7 +130,7 @@ const NOT_COPIED = Symbol("not copied");
 /** A deep-frozen copy of a JSON value, sharing what is already deep-frozen; NOT_COPIED for anything but plain data. */
 function frozenCopy(v: unknown): unknown {
   if (v === null || typeof v !== "object") return typeof v === "function" || typeof v === "symbol" ? NOT_COPIED : v;
-  if (deepFrozen.has(v)) return v;
+  if (isDeepFrozen(v)) return v;
   let out: unknown[] | Record<string, unknown>;
   if (Array.isArray(v)) {
     out = [];
@@ -139,9 +148,7 @@ function frozenCopy(v: unknown): unknown {
       out[k] = member;
     }
   }
-  Object.freeze(out);
-  deepFrozen.add(out);
-  return out;
+  return markDeepFrozen(out);
 }
 
 /**

@@ -21,7 +21,8 @@ import { stoppedBy } from "./stop.js";
 import type { Exchange } from "./exchange.js";
 import type { LaneDriver } from "./lane.js";
 import { parseJsonBytes, parseMembers } from "./json-peek.js";
-import { ToolsCache, type ClientBodyJson } from "./tools-cache.js";
+import { ItemsCache } from "./items-cache.js";
+import { TOOLS_CACHED_FROM, ToolsCache, type ClientBodyJson } from "./tools-cache.js";
 import { UpstreamEventReader } from "./slim-event.js";
 import type { ParsedBody } from "./request-body.js";
 import { SSE_HEADERS, sendJson, TurnWriter, warningsHeader } from "./write-client.js";
@@ -37,8 +38,8 @@ function answerMembers(decoded: readonly string[]): readonly string[] {
   return names;
 }
 
-/** Agents' tool lists, parsed and written once for all the requests that repeat them. */
-const toolsCache = new ToolsCache();
+/** Agents' tool lists and conversation items, parsed (tools also written) once for all the requests that repeat them. */
+const toolsCache = new ToolsCache(TOOLS_CACHED_FROM, undefined, new ItemsCache());
 
 interface Decoded {
   canonical: CanonicalRequest;
