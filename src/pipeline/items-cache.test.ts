@@ -101,6 +101,19 @@ describe("ItemsCache", () => {
     expect(cache.parseArray(Buffer.from(' [ {"a" : 1} ,\n {"b":[2]} ] '))).toEqual([{ a: 1 }, { b: [2] }]);
   });
 
+  it("parses an item too big to keep plainly, neither copied nor frozen", () => {
+    const cache = new ItemsCache(0, 3 * 1000);
+    const small = { role: "user", content: "x".repeat(900) };
+    const big = { role: "user", content: "x".repeat(1000) };
+    const member = bytesOf([small, big]);
+    const [a, b] = cache.parseArray(member) as unknown[];
+    const [a2, b2] = cache.parseArray(member) as unknown[];
+    expect([a2, b2]).toEqual([small, big]);
+    expect(a2).toBe(a);
+    expect(b2).not.toBe(b);
+    expect(Object.isFrozen(b2)).toBe(false);
+  });
+
   it("drops the least recently used items past its size", () => {
     // Of three lengths, so each has a key of its own.
     const items = ["a", "bb", "ccc"].map((m) => bytesOf([userItem(m, 1000)]));

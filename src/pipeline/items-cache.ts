@@ -44,6 +44,8 @@ interface ItemEntry {
 export class ItemsCache {
   /** By sampled key, the items with that key, most recent last. */
   readonly #entries: LRUCache<number, ItemEntry[]>;
+  /** Items longer than this could not be kept (the cache counts three times their bytes), so they are parsed plainly. */
+  readonly #largest: number;
 
   constructor(
     /** Items of at least this many bytes are cached. */
@@ -51,6 +53,7 @@ export class ItemsCache {
     maxBytes: number = CACHE_BYTES,
   ) {
     this.#entries = new LRUCache({ maxSize: maxBytes, sizeCalculation: (list) => Math.max(1, 3 * list.reduce((n, e) => n + e.bytes.length, 0)) });
+    this.#largest = Math.floor(maxBytes / 3);
   }
 
   /**
@@ -61,7 +64,7 @@ export class ItemsCache {
     const spans = arrayItemSpans(member);
     if (!spans) return parseJsonBytes(member);
     try {
-      return spans.map((item) => (item.length >= this.cachedFrom ? this.#item(item) : parseJsonBytes(item)));
+      return spans.map((item) => (item.length >= this.cachedFrom && item.length <= this.#largest ? this.#item(item) : parseJsonBytes(item)));
     } catch {
       // A malformed item: the whole member's parse reports it, as JSON.parse of the whole would.
       return parseJsonBytes(member);
