@@ -11,6 +11,7 @@
  * checkpoints inside the commits. Figures from one run compare with each
  * other, not with another run's.
  */
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,16 +26,19 @@ const RUNS = 3;
 const total = Number(process.env.BENCH_USAGE_RECORDS ?? 20_000);
 if (!Number.isInteger(total) || total < 500) throw new Error(`BENCH_USAGE_RECORDS must be an integer of at least 500, got ${process.env.BENCH_USAGE_RECORDS}`);
 
-/** A record as the bench's governance profile writes one: a streamed Chat request, priced, with a cache key. */
+/** Ids as the gateway stores them: UUIDs for the account, its key, the upstream and the upstream key. */
+const IDS = { account: randomUUID(), apiKey: randomUUID(), upstream: randomUUID(), upstreamKey: randomUUID() };
+
+/** A record as the bench's governance profile writes one: a streamed Chat request, priced, with a cache key, served at the first attempt. */
 function record(): UsageRecord {
   return {
     requestId: `req_${timeOrderedHex()}`,
-    accountId: "bench-user",
-    apiKeyId: "bench-key",
+    accountId: IDS.account,
+    apiKeyId: IDS.apiKey,
     model: "bench-model",
     upstreamModel: "bench-served",
-    upstreamId: "pool-a",
-    upstreamKeyId: "pool-a-key-0",
+    upstreamId: IDS.upstream,
+    upstreamKeyId: IDS.upstreamKey,
     clientProtocol: "openai-chat",
     upstreamProtocol: "openai-chat",
     stream: true,
@@ -45,13 +49,18 @@ function record(): UsageRecord {
     reasoningTokens: 0,
     costMicros: 1_015,
     priceVersion: "bench",
+    // Stored as the governance profile's records are; insertMany writes no debit for them (see the header).
+    payerAccountId: IDS.account,
+    chargedMicros: 1_015,
     status: "ok",
     httpStatus: 200,
     errorCode: null,
     attempts: 1,
     latencyMs: 4,
     ttfbMs: 2,
-    attemptTrail: null,
+    attemptTrail: [
+      { upstream: "pool-a", upstreamId: IDS.upstream, keyId: IDS.upstreamKey, tier: 1, outcome: "ok", httpStatus: 200, code: null, durationMs: 3 },
+    ],
     createdAt: new Date().toISOString(),
     cacheKeyHash: "0123456789abcdef0123456789abcdef",
     tier: 1,

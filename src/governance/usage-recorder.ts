@@ -58,9 +58,9 @@ export const DEFAULT_FLUSH_INTERVAL_MS = 50;
 /**
  * SQLite writes on the gateway's event loop, so a transaction's time is how long every stream
  * waits behind it. `npm run bench:usage-writes` (records only, no debit, the WAL checkpointed
- * from a worker): 128 records a transaction took about 1.1 ms and 9–10 µs a record, 500 about
- * 4–5 ms and 9–11 µs, 64 about 0.6 ms and 10–11 µs. 128 keeps the wait near a millisecond at
- * about the cost per record of the biggest batches (docs/deployment.md#crashes-what-a-kill-loses).
+ * from a worker, records shaped as the gateway writes them): 128 records a transaction took about
+ * 1.3 ms and 10 µs a record, 500 about 8 ms and 14 µs, 64 about 0.7 ms and 11 µs. 128 keeps the
+ * wait near a millisecond at the lowest cost per record (docs/deployment.md#crashes-what-a-kill-loses).
  */
 export const SQLITE_ROWS_PER_WRITE = 128;
 
