@@ -230,16 +230,18 @@ function bodyGroup(body: ClientBody, lane: string, convert: boolean): BodyResult
 /** Variants of a turn, the same length, differing in the last item of `member` alone (a marker at the end of its text). */
 function newestItemVariants(raw: Buffer, member: string, count: number): Buffer[] {
   const body = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
-  return Array.from({ length: count }, (_, i) => {
+  const variants = Array.from({ length: count }, (_, i) => {
     const copy = structuredClone(body);
     const items = copy[member] as unknown[];
-    // The marker goes into the item's last string, wherever it is: the item differs, its neighbours do not.
+    // The marker goes into the item's last text, wherever it is: the item differs, its neighbours do not.
     const mark = (v: unknown): unknown => {
       if (typeof v === "string") return `${v} #${String(i).padStart(4, "0")}`;
       if (Array.isArray(v)) return v.map((x, j) => (j === v.length - 1 ? mark(x) : x));
       if (v !== null && typeof v === "object") {
         const entries = Object.entries(v);
-        const at = entries.findLastIndex(([, x]) => typeof x === "string" && x.length > 20);
+        // The last member holding text (a container or a long string), else the last string (a short text after its `type`).
+        let at = entries.findLastIndex(([, x]) => (x !== null && typeof x === "object") || (typeof x === "string" && x.length > 20));
+        if (at < 0) at = entries.findLastIndex(([, x]) => typeof x === "string");
         return Object.fromEntries(entries.map(([k, x], j) => [k, j === at ? mark(x) : x]));
       }
       return v;
@@ -247,6 +249,8 @@ function newestItemVariants(raw: Buffer, member: string, count: number): Buffer[
     items[items.length - 1] = mark(items[items.length - 1]);
     return Buffer.from(JSON.stringify(copy));
   });
+  if (new Set(variants.map((v) => v.toString("latin1"))).size !== count) throw new Error(`the ${member} variants of a body are not all different`);
+  return variants;
 }
 
 /**

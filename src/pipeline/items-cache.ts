@@ -7,8 +7,9 @@
  * put 22 µs a request in V8's UTF-8 decoder and 8 in JSON.parse's string scanning, nearly all of it
  * (a call-graph recording showed) for the Claude Code body's 12.6 KB of system blocks and messages,
  * a sixth of whose bytes are non-ASCII, so V8 builds two-byte strings. `npm run bench:codecs`
- * section 1b: a later turn's request conversion takes 0.90× the time with this cache on that body,
- * whose newest item is its 6 KB message, and 0.69× on the Codex body, whose big items are old.
+ * section 1b, two runs: a later turn's request conversion takes 0.85–0.90× the time with this
+ * cache on that body, whose newest item is its 6 KB message, and 0.63–0.65× on the Codex body,
+ * whose big items are old.
  *
  * Safe for the reasons the tools cache is (tools-cache.ts): an item is found by a sampled key
  * of its bytes and compared byte for byte, so a request gets the items it sent; the parsed item

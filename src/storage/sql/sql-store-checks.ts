@@ -349,7 +349,7 @@ async function migratorFor(store: SqlStore, list: Readonly<Record<string, Migrat
   });
 }
 
-/** A usage record's row, every column set (a second request of the same account differs only by `requestId`). */
+/** A usage record's row, every column set; two rows made with one `accountId` differ only in their request id. */
 function usageRow(requestId: string, accountId: string = randomUUID()) {
   return {
     request_id: requestId,
