@@ -89,6 +89,47 @@ describe("UpstreamEventReader with a Responses stream decoder", () => {
     );
   });
 
+  it("decodes streams read in turns, each reader giving its join buffer to the next when done, to the same parts", () => {
+    // As concurrent translated streams read: pushes alternate between two readers, and a third starts once one is done.
+    const stream = fc.tuple(streams, endings, fc.boolean(), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 6 }));
+    fc.assert(
+      fc.property(fc.array(stream, { minLength: 3, maxLength: 3 }), (specs) => {
+        const runs = specs.map(([make, ending, first, cuts]) => {
+          const bytes = wire(echoed(make(), ending, first));
+          // Also cut inside the first event's data line and just after it, before the blank line ending the event:
+          // the event is then still open on a joined line when the other reader joins one.
+          const line = bytes.indexOf("data: ");
+          const held = [line + 1000, bytes.indexOf("\n", line) + 1];
+          const points = [...new Set([...held, ...cuts.map((c) => Math.floor(c * bytes.length))])].sort((a, b) => a - b).concat(bytes.length);
+          return { bytes, chunks: points.map((p, i) => bytes.subarray(i === 0 ? 0 : points[i - 1], p)), parts: [] as StreamPart[] };
+        });
+        const read = (run: (typeof runs)[number], reader: UpstreamEventReader, decoder: ResponsesStreamDecoder, chunk: Buffer | undefined): void => {
+          for (const ev of chunk ? reader.push(chunk) : reader.end()) run.parts.push(...decoder.push(ev));
+        };
+        const [a, b, c] = runs as [(typeof runs)[number], (typeof runs)[number], (typeof runs)[number]];
+        const readers = [a, b].map(() => ({ reader: new UpstreamEventReader(RESPONSE_EVENT_MEMBERS), decoder: new ResponsesStreamDecoder(testCtx()) }));
+        for (let i = 0; i < Math.max(a.chunks.length, b.chunks.length); i++) {
+          if (i < a.chunks.length) read(a, readers[0]!.reader, readers[0]!.decoder, a.chunks[i]);
+          if (i < b.chunks.length) read(b, readers[1]!.reader, readers[1]!.decoder, b.chunks[i]);
+        }
+        read(a, readers[0]!.reader, readers[0]!.decoder, undefined);
+        readers[0]!.reader.release();
+        const third = { reader: new UpstreamEventReader(RESPONSE_EVENT_MEMBERS), decoder: new ResponsesStreamDecoder(testCtx()) };
+        for (const chunk of c.chunks) read(c, third.reader, third.decoder, chunk);
+        read(b, readers[1]!.reader, readers[1]!.decoder, undefined);
+        read(c, third.reader, third.decoder, undefined);
+        for (const [run, decoder] of [
+          [a, readers[0]!.decoder],
+          [b, readers[1]!.decoder],
+          [c, third.decoder],
+        ] as const) {
+          expect([...run.parts, ...decoder.end()]).toEqual(decodeWhole(run.bytes));
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   it("reads what the decoder needs of the response events: id, model, time, usage, finish and error", () => {
     const parts = decodeRead(wire(echoed(upstreamTextStream(), "incomplete-filter", true)), []);
     expect(parts[0]).toEqual({ type: "response-start", meta: { id: "resp_abc123", model: "gpt-5", created: 1_700_000_100 } });

@@ -39,10 +39,11 @@ export class SlimEvent implements SseEvent {
 /**
  * An upstream stream's events for a stream decoder: events are decoded one by one as the
  * decoder reads them (never a whole chunk at once), and the events `slim` names are read
- * as {@link SlimEvent}s.
+ * as {@link SlimEvent}s. The events of one push are to be read before the next push, end or
+ * release: lines that came over several reads are joined into a buffer the next join reuses.
  */
 export class UpstreamEventReader {
-  readonly #parser = new LazySseParser();
+  readonly #parser = new LazySseParser({ reuseJoins: true });
 
   constructor(private readonly slim: StreamEventMembers | undefined) {}
 
@@ -52,6 +53,11 @@ export class UpstreamEventReader {
 
   end(): SseEvent[] {
     return this.#slimmed(this.#parser.end());
+  }
+
+  /** Done with the stream and its events: gives the join buffer back for other streams' readers. */
+  release(): void {
+    this.#parser.release();
   }
 
   #slimmed(events: SseEvent[]): SseEvent[] {

@@ -137,6 +137,8 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
         if (stopped) throw stopped;
         return { kind: "done", outcome: { status: 499, usage: emptyUsage(), errorCode: "client_closed" } };
       }
+    } finally {
+      parser.release();
     }
     parts.push(...decoder.end());
     const failure = parts.find((p): p is Extract<StreamPart, { type: "error" }> => p.type === "error");
@@ -210,6 +212,8 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
       : { kind: "upstream" as const, message: `The upstream stream broke: ${(err as Error).message}`, code: "upstream_stream_broken" };
     failureCode = error.code;
     await emit([{ type: "error", error }]).catch(() => undefined);
+  } finally {
+    parser.release();
   }
   try {
     await emit(decoder.end());

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
-import { LazySseParser, SseParser, sseData, sseFrame, type SseEvent } from "./sse.js";
+import { LazySseParser, SseParser, sseData, sseFrame, undecodedData, type SseEvent } from "./sse.js";
 
 function parseAll(chunks: Uint8Array[]): SseEvent[] {
   const p = new SseParser();
@@ -128,6 +128,70 @@ describe("LazySseParser", () => {
     expect(ev!.event).toBe("response.created");
     expect(ev!.data).toBe('{"big":"…"}');
     expect(ev!.data).toBe(ev!.data);
+  });
+});
+
+describe("LazySseParser with reuseJoins", () => {
+  const plain = (events: SseEvent[]) => events.map((e) => (e.id === undefined ? { event: e.event, data: e.data } : { event: e.event, data: e.data, id: e.id }));
+  /** As its readers read it: each push's events (their data) read before the next push. */
+  const readAsItGoes = (p: LazySseParser, chunks: Uint8Array[]): SseEvent[] => {
+    const out: SseEvent[] = [];
+    for (const c of chunks) out.push(...plain(p.push(c)));
+    out.push(...plain(p.end()));
+    return out;
+  };
+  /** A line of `n` bytes of data, as a Responses event repeating the request is one line. */
+  const dataLine = (tag: string, n: number): string => `data: ${tag}${"x".repeat(n - tag.length)}`;
+
+  it("finds the events SseParser finds, however the bytes are chunked, with the buffer going from parser to parser", () => {
+    const line = fc.oneof(
+      fc.constantFrom("", ": ping", "data:", "event: response.created", "id: 7"),
+      fc.tuple(fc.constantFrom("data: ", "event: "), fc.string({ unit: "grapheme", maxLength: 300 })).map(([f, v]) => f + v),
+    );
+    const stream = fc.tuple(fc.array(line, { maxLength: 12 }), fc.constantFrom("\n", "\r\n"));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(stream, fc.array(fc.nat(), { maxLength: 10 })), { minLength: 1, maxLength: 3 }), (streams) => {
+        for (const [[lines, eol], cuts] of streams) {
+          const chunks = split(Buffer.from(lines.map((l) => l + eol).join("")), cuts);
+          const p = new LazySseParser({ reuseJoins: true });
+          expect(readAsItGoes(p, chunks)).toEqual(plain(parseAll(chunks)));
+          p.release();
+        }
+      }),
+    );
+  });
+
+  it("keeps an open event's data line when a later line is joined before the event ends", () => {
+    // Each data line arrives over two reads; the blank line ending the event only after the second.
+    const first = dataLine("first", 5000);
+    const second = dataLine("second", 6000);
+    const bytes = Buffer.from(`event: response.created\n${first}\n${second}\n\n`);
+    const at = (s: string) => bytes.indexOf(s);
+    const chunks = split(bytes, [at("first") + 100, at("second") - 2, at("second") + 100]);
+    const p = new LazySseParser({ reuseJoins: true });
+    const events = readAsItGoes(p, chunks);
+    expect(events).toEqual([{ event: "response.created", data: `${first.slice(6)}\n${second.slice(6)}` }]);
+  });
+
+  it("gives a released parser's buffer to the next parser, and keeps one an open event still views", () => {
+    const joinedOf = (p: LazySseParser, line: string): Buffer => {
+      const bytes = Buffer.from(`${line}\n\n`);
+      const [ev] = [...p.push(bytes.subarray(0, 100)), ...p.push(bytes.subarray(100))];
+      return undecodedData(ev!)!;
+    };
+    const a = new LazySseParser({ reuseJoins: true });
+    const fromA = joinedOf(a, dataLine("a", 3000)).buffer;
+    a.release();
+    const b = new LazySseParser({ reuseJoins: true });
+    expect(joinedOf(b, dataLine("b", 2000)).buffer).toBe(fromA);
+    // Released with an event still open on a joined line: that buffer stays with the event.
+    const open = Buffer.from(`${dataLine("open", 2500)}\n`);
+    b.push(open.subarray(0, 100));
+    b.push(open.subarray(100));
+    b.release();
+    const c = new LazySseParser({ reuseJoins: true });
+    expect(joinedOf(c, dataLine("c", 2000)).buffer).not.toBe(fromA);
+    c.release();
   });
 });
 

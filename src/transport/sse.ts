@@ -29,8 +29,14 @@ export class HeldBytes {
   #parts: Buffer[] = [];
   #length = 0;
 
-  /** `copy`: hold copies, for a reader that keeps no views of the chunks. */
-  constructor(private readonly copy = false) {}
+  /**
+   * `copy`: hold copies, for a reader that keeps no views of the chunks. `target`: a buffer of at
+   * least the size asked for, that a join writes into instead of a new one (see {@link LazySseParserOptions}).
+   */
+  constructor(
+    private readonly copy = false,
+    private readonly target?: (size: number) => Buffer,
+  ) {}
 
   get length(): number {
     return this.#length;
@@ -45,7 +51,18 @@ export class HeldBytes {
   /** The held bytes, then `chunk`, as one buffer; nothing is held afterwards. */
   joinedWith(chunk: Buffer): Buffer {
     if (this.#length === 0) return chunk;
-    const all = Buffer.concat([...this.#parts, chunk], this.#length + chunk.length);
+    const size = this.#length + chunk.length;
+    let all: Buffer;
+    if (this.target === undefined) all = Buffer.concat([...this.#parts, chunk], size);
+    else {
+      all = this.target(size).subarray(0, size);
+      let at = 0;
+      for (const part of this.#parts) {
+        all.set(part, at);
+        at += part.length;
+      }
+      all.set(chunk, at);
+    }
     this.#parts = [];
     this.#length = 0;
     return all;
@@ -238,6 +255,43 @@ class LazyEvent implements SseEvent {
   }
 }
 
+export interface LazySseParserOptions {
+  /**
+   * Join a line that arrived over several chunks into a buffer that the parser's later joins reuse,
+   * and, after {@link LazySseParser.release}, other parsers': not a new buffer for each. For a
+   * reader done with the events of one push (their data read, or never to be) before its next
+   * push, end or release, since an event's data may be a view of that buffer. A Responses stream
+   * that a gateway translates repeats the request in three events of 70 KB or more, each over two
+   * 64 KB reads: a new buffer for each join, its pages touched for the first time and its bytes
+   * counted towards V8's next collection, was a third of the time its events took to read
+   * (docs/architecture.md#measured-facts; bench/README.md, the tenth stop).
+   */
+  reuseJoins?: boolean;
+}
+
+/** Join buffers grow in steps of this, so that events a few bytes apart in size share one. */
+const JOIN_BUFFER_STEP = 16 * 1024;
+/** Join buffers kept between parsers, and the biggest kept: a bigger one goes with its parser. */
+const SPARE_JOIN_BUFFERS = 8;
+const SPARE_JOIN_BUFFER_BYTES = 1024 * 1024;
+const spareJoinBuffers: Buffer[] = [];
+
+/** A kept join buffer of at least `size` bytes, no longer kept; undefined when none is that big. */
+function takeSpareJoinBuffer(size: number): Buffer | undefined {
+  for (let i = spareJoinBuffers.length - 1; i >= 0; i--) {
+    const buf = spareJoinBuffers[i]!;
+    if (buf.length >= size) {
+      spareJoinBuffers.splice(i, 1);
+      return buf;
+    }
+  }
+  return undefined;
+}
+
+function keepSpareJoinBuffer(buf: Buffer): void {
+  if (buf.length <= SPARE_JOIN_BUFFER_BYTES && spareJoinBuffers.length < SPARE_JOIN_BUFFERS) spareJoinBuffers.push(buf);
+}
+
 /** An event's data as the bytes it arrived as, when a {@link LazySseParser} made it and nothing has decoded it yet. */
 export function undecodedData(ev: SseEvent): Buffer | undefined {
   return ev instanceof LazyEvent ? ev.bytes : undefined;
@@ -251,11 +305,41 @@ export function undecodedData(ev: SseEvent): Buffer | undefined {
  * The events hold views of the pushed chunks, which must not change afterwards.
  */
 export class LazySseParser {
-  private readonly held = new HeldBytes();
+  private readonly held: HeldBytes;
   private event: string | undefined = undefined;
   private dataParts: Buffer[] = [];
   private id: string | undefined = undefined;
   private sawCR = false;
+  /** The buffer lines are joined into, with `reuseJoins`. */
+  #joins: Buffer | undefined;
+
+  constructor(opts: LazySseParserOptions = {}) {
+    this.held = new HeldBytes(false, opts.reuseJoins ? (size) => this.#joinBuffer(size) : undefined);
+  }
+
+  #joinBuffer(size: number): Buffer {
+    const had = this.#joins;
+    if (had !== undefined && had.length >= size && !this.#holdsViewOf(had)) return had;
+    // Too small, or a data line of the event still open is a view of it: that event keeps it.
+    this.#joins = takeSpareJoinBuffer(size) ?? Buffer.allocUnsafeSlow(Math.ceil(size / JOIN_BUFFER_STEP) * JOIN_BUFFER_STEP);
+    return this.#joins;
+  }
+
+  /** Whether the event still open holds a view of `buf` (a buffer of its own: allocUnsafeSlow never hands out a shared pool). */
+  #holdsViewOf(buf: Buffer): boolean {
+    for (const part of this.dataParts) if (part.buffer === buf.buffer) return true;
+    return false;
+  }
+
+  /**
+   * With `reuseJoins`: the parser is done, and no event it returned is left to read. Its join
+   * buffer goes back for the next parser's joins (bounded in number and size).
+   */
+  release(): void {
+    const buf = this.#joins;
+    this.#joins = undefined;
+    if (buf !== undefined && !this.#holdsViewOf(buf)) keepSpareJoinBuffer(buf);
+  }
 
   /**
    * The events `chunk` completes. With `enough`, each is offered to it as it completes, and
