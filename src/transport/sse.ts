@@ -7,6 +7,8 @@
  * so the passthrough lane can observe a stream without re-encoding it.
  */
 
+import { borrowBuffer, giveBack, joinInto } from "./lent-buffers.js";
+
 export interface SseEvent {
   /** The `event:` field, or undefined when absent (OpenAI Chat sends none). */
   event: string | undefined;
@@ -52,17 +54,7 @@ export class HeldBytes {
   joinedWith(chunk: Buffer): Buffer {
     if (this.#length === 0) return chunk;
     const size = this.#length + chunk.length;
-    let all: Buffer;
-    if (this.target === undefined) all = Buffer.concat([...this.#parts, chunk], size);
-    else {
-      all = this.target(size).subarray(0, size);
-      let at = 0;
-      for (const part of this.#parts) {
-        all.set(part, at);
-        at += part.length;
-      }
-      all.set(chunk, at);
-    }
+    const all = this.target === undefined ? Buffer.concat([...this.#parts, chunk], size) : joinInto(this.target(size), [...this.#parts, chunk]);
     this.#parts = [];
     this.#length = 0;
     return all;
@@ -258,7 +250,7 @@ class LazyEvent implements SseEvent {
 export interface LazySseParserOptions {
   /**
    * Join a line that arrived over several chunks into a buffer that the parser's later joins reuse,
-   * and, after {@link LazySseParser.release}, other parsers': not a new buffer for each. For a
+   * and, after {@link LazySseParser.release}, other readers' (lent-buffers.ts): not a new buffer for each. For a
    * reader done with the events of one push (their data read, or never to be) before its next
    * push, end or release, since an event's data may be a view of that buffer. A Responses stream
    * that a gateway translates repeats the request in three events of 70 KB or more, each over two
@@ -267,29 +259,6 @@ export interface LazySseParserOptions {
    * (docs/architecture.md#measured-facts; bench/README.md, the tenth stop).
    */
   reuseJoins?: boolean;
-}
-
-/** Join buffers grow in steps of this, so that events a few bytes apart in size share one. */
-const JOIN_BUFFER_STEP = 16 * 1024;
-/** Join buffers kept between parsers, and the biggest kept: a bigger one goes with its parser. */
-const SPARE_JOIN_BUFFERS = 8;
-const SPARE_JOIN_BUFFER_BYTES = 1024 * 1024;
-const spareJoinBuffers: Buffer[] = [];
-
-/** A kept join buffer of at least `size` bytes, no longer kept; undefined when none is that big. */
-function takeSpareJoinBuffer(size: number): Buffer | undefined {
-  for (let i = spareJoinBuffers.length - 1; i >= 0; i--) {
-    const buf = spareJoinBuffers[i]!;
-    if (buf.length >= size) {
-      spareJoinBuffers.splice(i, 1);
-      return buf;
-    }
-  }
-  return undefined;
-}
-
-function keepSpareJoinBuffer(buf: Buffer): void {
-  if (buf.length <= SPARE_JOIN_BUFFER_BYTES && spareJoinBuffers.length < SPARE_JOIN_BUFFERS) spareJoinBuffers.push(buf);
 }
 
 /** An event's data as the bytes it arrived as, when a {@link LazySseParser} made it and nothing has decoded it yet. */
@@ -319,13 +288,16 @@ export class LazySseParser {
 
   #joinBuffer(size: number): Buffer {
     const had = this.#joins;
-    if (had !== undefined && had.length >= size && !this.#holdsViewOf(had)) return had;
-    // Too small, or a data line of the event still open is a view of it: that event keeps it.
-    this.#joins = takeSpareJoinBuffer(size) ?? Buffer.allocUnsafeSlow(Math.ceil(size / JOIN_BUFFER_STEP) * JOIN_BUFFER_STEP);
+    if (had !== undefined && !this.#holdsViewOf(had)) {
+      if (had.length >= size) return had;
+      giveBack(had);
+    }
+    // None yet, too small, or a data line of the event still open is a view of it: that event keeps it.
+    this.#joins = borrowBuffer(size);
     return this.#joins;
   }
 
-  /** Whether the event still open holds a view of `buf` (a buffer of its own: allocUnsafeSlow never hands out a shared pool). */
+  /** Whether the event still open holds a view of `buf` (a lent buffer is a whole ArrayBuffer of its own). */
   #holdsViewOf(buf: Buffer): boolean {
     for (const part of this.dataParts) if (part.buffer === buf.buffer) return true;
     return false;
@@ -333,12 +305,12 @@ export class LazySseParser {
 
   /**
    * With `reuseJoins`: the parser is done, and no event it returned is left to read. Its join
-   * buffer goes back for the next parser's joins (bounded in number and size).
+   * buffer is given back, for the next reader's joins.
    */
   release(): void {
     const buf = this.#joins;
     this.#joins = undefined;
-    if (buf !== undefined && !this.#holdsViewOf(buf)) keepSpareJoinBuffer(buf);
+    if (buf !== undefined && !this.#holdsViewOf(buf)) giveBack(buf);
   }
 
   /**
