@@ -290,6 +290,57 @@ describe("relayStream on a Responses stream", () => {
     expect(joined).toBeLessThanOrEqual(bytes.length);
   });
 
+  /** The relay's written bytes and result for `bytes` cut at `cuts`. */
+  async function relayCut(bytes: Buffer, cuts: number[]) {
+    const points = [...new Set([...cuts.filter((c) => c > 0 && c < bytes.length), bytes.length])].sort((a, b) => a - b);
+    const chunks = points.map((p, i) => bytes.subarray(i === 0 ? 0 : points[i - 1]!, p));
+    const written: Buffer[] = [];
+    const body = (async function* () {
+      yield* chunks;
+    })();
+    const result = await relayStream(
+      "openai-responses",
+      "openai-responses",
+      body,
+      async (c) => void written.push(Buffer.from(c)),
+      new AbortController().signal,
+    );
+    return { result, out: Buffer.concat(written) };
+  }
+
+  it("forwards every byte and meters alike however the stream is cut, whatever order an event's lines come in", async () => {
+    const usage = { input_tokens: 7, output_tokens: 3 };
+    const big = response("in_progress", { usage: null });
+    const streams = [
+      frame("response.created", { response: big }) +
+        frame("response.output_text.delta", { delta: "é" }) +
+        frame("response.completed", { response: response("completed", { usage }) }),
+      // The terminal event names itself after its data; a comment and an id line on the way.
+      frame("response.created", { response: big }) +
+        ": keep-alive\n\n" +
+        `data: ${JSON.stringify({ type: "response.completed", response: response("completed", { usage }) })}\nid: 9\nevent: response.completed\n\n`,
+      frame("response.in_progress", { response: big }) +
+        frame("response.failed", { response: response("failed", { error: { code: "x", message: "boom" }, usage: null }) }),
+    ];
+    for (const text of streams) {
+      for (const bytes of [Buffer.from(text), Buffer.from(text.replaceAll("\n", "\r\n"))]) {
+        const whole = await relayCut(bytes, []);
+        expect(whole.out.equals(bytes)).toBe(true);
+        // Every cut inside the line naming the last event, and at each end of it.
+        const name = bytes.lastIndexOf("event: response.");
+        for (let at = name - 2; at < name + 30; at++) expect((await relayCut(bytes, [at])).result).toEqual(whole.result);
+        await fc.assert(
+          fc.asyncProperty(fc.array(fc.nat({ max: bytes.length }), { maxLength: 30 }), async (cuts) => {
+            const cut = await relayCut(bytes, cuts);
+            expect(cut.out.equals(bytes)).toBe(true);
+            expect(cut.result).toEqual(whole.result);
+          }),
+          { numRuns: 40 },
+        );
+      }
+    }
+  });
+
   it("reads a big failed response's error as it did the whole event", async () => {
     const text = frame("response.failed", { response: response("failed", { error: { code: "server_error", message: "boom" }, usage: null }) });
     const { result } = await relay(text);
