@@ -237,10 +237,13 @@ describe("relayStream on a Responses stream", () => {
   });
   const frame = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
 
-  async function relay(text: string) {
+  /** The relay's written bytes and result for `bytes` cut at `cuts`. */
+  async function relayCut(bytes: Buffer, cuts: number[]) {
+    const points = [...new Set([...cuts.filter((c) => c > 0 && c < bytes.length), bytes.length])].sort((a, b) => a - b);
+    const chunks = points.map((p, i) => bytes.subarray(i === 0 ? 0 : points[i - 1]!, p));
     const written: Buffer[] = [];
     const body = (async function* () {
-      yield Buffer.from(text);
+      yield* chunks;
     })();
     const result = await relayStream(
       "openai-responses",
@@ -249,7 +252,12 @@ describe("relayStream on a Responses stream", () => {
       async (c) => void written.push(Buffer.from(c)),
       new AbortController().signal,
     );
-    return { result, out: Buffer.concat(written).toString() };
+    return { result, out: Buffer.concat(written) };
+  }
+
+  async function relay(text: string) {
+    const { result, out } = await relayCut(Buffer.from(text), []);
+    return { result, out: out.toString() };
   }
 
   it("meters the usage of a terminal event that repeats the whole request, and forwards it unchanged", async () => {
@@ -289,24 +297,6 @@ describe("relayStream on a Responses stream", () => {
     // Joined on every chunk, the held part would be copied about chunks / 2 times over.
     expect(joined).toBeLessThanOrEqual(bytes.length);
   });
-
-  /** The relay's written bytes and result for `bytes` cut at `cuts`. */
-  async function relayCut(bytes: Buffer, cuts: number[]) {
-    const points = [...new Set([...cuts.filter((c) => c > 0 && c < bytes.length), bytes.length])].sort((a, b) => a - b);
-    const chunks = points.map((p, i) => bytes.subarray(i === 0 ? 0 : points[i - 1]!, p));
-    const written: Buffer[] = [];
-    const body = (async function* () {
-      yield* chunks;
-    })();
-    const result = await relayStream(
-      "openai-responses",
-      "openai-responses",
-      body,
-      async (c) => void written.push(Buffer.from(c)),
-      new AbortController().signal,
-    );
-    return { result, out: Buffer.concat(written) };
-  }
 
   it("forwards every byte and meters alike however the stream is cut, whatever order an event's lines come in", async () => {
     const usage = { input_tokens: 7, output_tokens: 3 };
