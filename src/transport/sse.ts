@@ -254,9 +254,9 @@ export interface LazySseParserOptions {
    * buffer for each. For a reader done with the events of one push (their data read, or never to
    * be) before its next push, end or release, since an event's data may be a view of that
    * buffer. A Responses stream that a gateway translates repeats the request in three events
-   * of 70 KB or more, each over two 64 KB reads: a new buffer for each join, its pages touched for
-   * the first time and its bytes counted towards V8's next collection, was a third of the time
-   * its events took to read (docs/architecture.md#measured-facts; bench/README.md, the tenth stop).
+   * of 70 KB or more, each over two 64 KB reads: a new buffer for each join is pages touched for
+   * the first time and bytes counted towards V8's next collection (docs/architecture.md#measured-facts;
+   * bench/README.md, the tenth stop, has the A/B).
    */
   reuseJoins?: boolean;
 }
