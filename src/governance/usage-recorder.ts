@@ -189,7 +189,14 @@ export class UsageRecorder {
     const { wallets } = await this.#repo.insertCharged(batch);
     const carried = new Map<string, number>();
     for (const rec of batch) if (charged(rec)) carried.set(rec.payerAccountId!, (carried.get(rec.payerAccountId!) ?? 0) + rec.chargedMicros!);
-    return wallets.map((w) => ({ ...w, carriedMicros: carried.get(w.accountId) ?? 0 }));
+    // Field by field: a spread followed by another member makes a new hidden class for every object (see withLane in pipeline/handle-request.ts).
+    return wallets.map((w) => ({
+      accountId: w.accountId,
+      spendableMicros: w.spendableMicros,
+      seq: w.seq,
+      validUntil: w.validUntil,
+      carriedMicros: carried.get(w.accountId) ?? 0,
+    }));
   }
 
   /** Stops scheduling writes and writes everything still waiting. */
