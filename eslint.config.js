@@ -120,6 +120,23 @@ function layerZones() {
   return zones;
 }
 
+/** The parts a request or a stream event runs through, where the leading-spread rule holds. */
+export const HOT_PATH = [
+  "src/canonical/**/*.ts",
+  "src/protocols/**/*.ts",
+  "src/transport/**/*.ts",
+  "src/pipeline/**/*.ts",
+  "src/edge/**/*.ts",
+  "src/upstream/**/*.ts",
+  "src/routing/**/*.ts",
+  "src/governance/**/*.ts",
+];
+/** A member after a spread that opens an object literal: `{ ...base, key: value }`, `{ ...a, ...b }`. */
+export const LEADING_SPREAD = "ObjectExpression > SpreadElement:first-child ~ *";
+const LEADING_SPREAD_MESSAGE =
+  "An object literal that starts with a spread and goes on gets a new hidden class each time it runs on Node 20: " +
+  "use withMembers() from src/canonical/shared-shape.ts, or Object.assign onto a fresh {} (docs/architecture.md#measured-facts).";
+
 /** Test code: exempt from the layer and package rules (not from no-cycle). */
 const TEST_FILES = ["**/*.test.ts", "src/testing/**", "bench/**", "src/storage/store-contract.ts", "src/protocols/**/test-support.ts"];
 
@@ -152,6 +169,14 @@ export default tseslint.config(
     files: ["src/**/*.ts"],
     ignores: TEST_FILES,
     rules: { "import-x/no-restricted-paths": ["error", { zones: layerZones() }] },
+  },
+  {
+    // The request path: everything a request or a stream event runs through. On Node 20 an object
+    // literal that starts with a spread and goes on gets a hidden class of its own each time it
+    // runs (src/canonical/shared-shape.ts). src/hot-path-shapes.test.ts proves the rule fires.
+    files: HOT_PATH,
+    ignores: TEST_FILES,
+    rules: { "no-restricted-syntax": ["error", { selector: LEADING_SPREAD, message: LEADING_SPREAD_MESSAGE }] },
   },
   {
     files: ["**/*.test.ts", "src/testing/**/*.ts", "bench/**/*.ts"],

@@ -110,7 +110,9 @@ export function ruleFromInput(input: MappingRuleInput): MappingRule | string {
       if (t.model !== undefined && servedModelProblem(t.model)) return `rule '${pattern}': model '${t.model}' ${servedModelProblem(t.model)}`;
       const weight = t.weight ?? 1;
       if (!Number.isInteger(weight) || weight < 1) return `rule '${pattern}': a weight is a whole number of at least 1`;
-      targets.push({ ...(t.upstream === undefined ? {} : { upstream: t.upstream }), ...(t.model === undefined ? {} : { model: t.model }), weight });
+      targets.push(
+        Object.assign({}, t.upstream === undefined ? undefined : { upstream: t.upstream }, t.model === undefined ? undefined : { model: t.model }, { weight }),
+      );
     }
     tiers.push(targets);
   }

@@ -24,6 +24,7 @@ import type { PipelineDeps } from "../pipeline/exchange.js";
 import { authenticate } from "../pipeline/authenticate.js";
 import { openRealtime, realtimeAuthHeaders, realtimeModel, REALTIME_SUBPROTOCOL, type RealtimeSession } from "../pipeline/realtime.js";
 import { renderError } from "../pipeline/render-error.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 export interface RealtimeWebSocketOptions {
   pipeline: PipelineDeps;
@@ -61,7 +62,11 @@ function sendableCode(code: number): boolean {
 /** An OpenAI Realtime `error` server event (https://platform.openai.com/docs/api-reference/realtime-server-events/error). */
 function errorEvent(err: GatewayError): string {
   const body = renderError("openai-chat", err, "").body as { error: Record<string, unknown> };
-  return JSON.stringify({ type: "error", event_id: `event_${randomUUID().replaceAll("-", "").slice(0, 24)}`, error: { ...body.error, event_id: null } });
+  return JSON.stringify({
+    type: "error",
+    event_id: `event_${randomUUID().replaceAll("-", "").slice(0, 24)}`,
+    error: withMembers(body.error, { event_id: null }),
+  });
 }
 
 function refuseUpgrade(socket: Duplex, err: GatewayError): void {

@@ -24,17 +24,18 @@ import { LazySseParser, undecodedData, type SseEvent } from "../transport/sse.js
 import { SlimEvent } from "../pipeline/slim-event.js";
 import { jsonBytes } from "../pipeline/json-bytes.js";
 import { parseJsonBytes } from "../pipeline/json-peek.js";
-import type { ClientSink, Exchange } from "../pipeline/exchange.js";
+import type { ClientSink, ExchangeStart } from "../pipeline/exchange.js";
 import type { UpstreamSocketSession } from "../pipeline/upstream-socket-session.js";
 import { ResponsesConversation } from "../pipeline/responses-conversation.js";
 import type { Logger } from "../observability/logger.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 export interface ResponsesWebSocketOptions {
   /** The account id the upgrade request's key belongs to; throws a GatewayError when it is not accepted. */
   /** The caller's account id; a promise when the key had to be looked up. */
   authenticate(req: IncomingMessage): string | Promise<string>;
   /** Runs one turn through the pipeline, writing to `ex.res`. */
-  generate(ex: Exchange): Promise<void>;
+  generate(turn: ExchangeStart): Promise<void>;
   logger: Logger;
   bodyLimit: number;
   /** Counts a connection closed for breaking RFC 6455 (the `ws` error code, a closed set). */
@@ -374,7 +375,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
         output: [],
         usage: null,
       };
-      ws.send(JSON.stringify({ type: "response.created", sequence_number: 0, response: { ...response, status: "in_progress" } }));
+      ws.send(JSON.stringify({ type: "response.created", sequence_number: 0, response: withMembers(response, { status: "in_progress" }) }));
       ws.send(JSON.stringify({ type: "response.completed", sequence_number: 1, response }));
       state.conversation.completed(body, id, []);
       return;
@@ -382,7 +383,7 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
     state.busy = true;
     const sink = new WebSocketTurnSink(ws);
     try {
-      const raw = jsonBytes({ ...body, stream: true });
+      const raw = jsonBytes(withMembers(body, { stream: true }));
       if (raw.length > o.bodyLimit) {
         ws.send(errorFrame(413, "invalid_request_error", "request_too_large", `The request exceeds the ${o.bodyLimit}-byte limit.`));
         return;
@@ -398,14 +399,12 @@ export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOp
         res: sink,
         signal,
         startedAt: performance.now(),
-        ...(session
+        socketTurn: session
           ? {
-              socketTurn: {
-                session,
-                chained: chained ? { body: jsonBytes({ ...chained.fields, stream: true }), previousId: chained.previousId } : undefined,
-              },
+              session,
+              chained: chained ? { body: jsonBytes(withMembers(chained.fields, { stream: true })), previousId: chained.previousId } : undefined,
             }
-          : {}),
+          : undefined,
       });
     } finally {
       state.busy = false;

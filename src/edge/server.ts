@@ -11,7 +11,7 @@ import type { ClientProtocol } from "../canonical/protocols.js";
 import type { Store } from "../storage/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
-import type { Exchange, PipelineDeps } from "../pipeline/exchange.js";
+import { openExchange, type Exchange, type ExchangeStart, type PipelineDeps } from "../pipeline/exchange.js";
 import { handleGenerate } from "../pipeline/handle-request.js";
 import { asGatewayError, failureOutcome, type Outcome } from "../pipeline/settle.js";
 import { countTokens } from "../pipeline/count-tokens.js";
@@ -281,7 +281,7 @@ export function createEdge(o: EdgeOptions): Edge {
     const principal = found instanceof Promise ? await found : found;
     const body = await readBody(req, o.bodyLimit, signal);
     const clientAddress = clientAddressOf(req.socket.remoteAddress, req.headers);
-    return { id, protocol, route: path, headers: req.headers, clientAddress, query, body, res, signal, startedAt, principal };
+    return openExchange({ id, protocol, route: path, headers: req.headers, clientAddress, query, body, res, signal, startedAt, principal });
   }
 
   /**
@@ -289,14 +289,14 @@ export function createEdge(o: EdgeOptions): Edge {
    * before the first byte is written to the turn's sink in the client's
    * protocol, where the HTTP path lets it propagate to the edge's handler.
    */
-  async function runTurn(turn: Exchange): Promise<void> {
+  async function runTurn(turn: ExchangeStart): Promise<void> {
     // The turn's own signal: the connection closing ends it (client gone), and so does the end of a
     // shutdown's grace (stopped, with the reason as an error event on the still-open connection).
     const ac = new RequestAbort();
     const onGone = (): void => ac.abort(turn.signal.reason);
     if (turn.signal.aborted) onGone();
     else turn.signal.addEventListener("abort", onGone, { once: true });
-    const ex: Exchange = { ...turn, signal: ac.signal };
+    const ex = openExchange(turn, ac.signal);
     // WebSocket turns are not HTTP requests; count them so a drain waits for them too.
     begin(ac);
     let outcome: Pick<Outcome, "status" | "errorCode"> = { status: 500 };

@@ -12,6 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import { AUDIT_GENESIS_HASH, type AuditRecord, type Repos } from "../storage/ports.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 /** An admin change (admin/service.ts `AuditEvent` fits). */
 export interface AuditedChange {
@@ -74,7 +75,7 @@ export class AuditChain {
       requestId: origin.requestId ?? null,
       createdAt: this.now(),
     };
-    await tx.audit.append(record, scope, (seq, prevHash) => auditHash({ ...record, seq, prevHash }));
+    await tx.audit.append(record, scope, (seq, prevHash) => auditHash(withMembers(record, { seq, prevHash })));
   }
 }
 

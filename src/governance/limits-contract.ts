@@ -62,7 +62,7 @@ function subject(chain: Array<[id: string, policy: Policy]>, keyLimits?: KeyLimi
 }
 
 const req = (model = "gpt-4o", input = 0, output = 0): AdmissionRequest => ({ model, stream: false, estimate: { inputTokens: input, outputTokens: output } });
-const usage = (input: number, output: number): Usage => ({ ...emptyUsage(), inputTokens: input, outputTokens: output });
+const usage = (input: number, output: number): Usage => Object.assign(emptyUsage(), { inputTokens: input, outputTokens: output });
 const done = (u: Usage = emptyUsage()) => ({ status: 200, usage: u, aborted: false });
 
 async function refusedBy(p: Promise<unknown>): Promise<GatewayError> {

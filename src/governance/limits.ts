@@ -34,6 +34,7 @@ import { calendarOf, type Calendar } from "./calendar.js";
 import { newHolderId } from "./holder-id.js";
 import type { FinishRequest, HoldLine, Meter, SlidingWindow, WindowLine, WindowMark, WindowSpec } from "./counters.js";
 import type { LimitField, LimitSet } from "./policy.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 /** 12 buckets of 5 s: an event counts for 55–60 s. */
 export const MINUTE: SlidingWindow = { kind: "sliding", windowMs: 60_000, buckets: 12 };
@@ -139,11 +140,11 @@ function linesOf(
   const holds: HoldTemplate[] = [];
   const windows: WindowTemplate[] = [];
   if (set.concurrency !== undefined)
-    holds.push({ ...source, field: "concurrency", limit: set.concurrency, key: limitKey(rootId, "concurrency", owner, pattern) });
+    holds.push(withMembers(source, { field: "concurrency" as const, limit: set.concurrency, key: limitKey(rootId, "concurrency", owner, pattern) }));
   for (const w of WINDOW_FIELDS) {
     const limit = set[w.field];
     if (limit !== undefined)
-      windows.push({ ...source, field: w.field, limit, key: limitKey(rootId, w.field, owner, pattern), tokens: w.tokens, sliding: w.sliding });
+      windows.push(withMembers(source, { field: w.field, limit, key: limitKey(rootId, w.field, owner, pattern), tokens: w.tokens, sliding: w.sliding }));
   }
   return linesFrom(holds, windows);
 }

@@ -31,6 +31,7 @@ import {
 import { compileModelPatterns, coversPattern, type ModelMatcher } from "../canonical/model-pattern.js";
 import { compileCidrs, parseCidr, type CidrMatcher } from "./cidr.js";
 import { priceListInput, priceListStored, type PriceList } from "./price-table.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 /** Model names or `*` patterns, the syntax of canonical/model-pattern.ts. */
 export const modelPatterns = z.array(z.string().min(1));
@@ -165,7 +166,7 @@ function policyShape(strict: boolean) {
      */
     model_map: modelMapRules.optional(),
     /** Rate and concurrency limits for the account's whole subtree, and per model pattern (`per_model`). */
-    limits: object({ ...limitShape, per_model: z.record(z.string().min(1), limitSet).optional() }).optional(),
+    limits: object(withMembers(limitShape, { per_model: z.record(z.string().min(1), limitSet).optional() })).optional(),
     /** Spend caps (stored and checked here; the governance issue enforces them). */
     spend_caps: object(
       Object.fromEntries(SPEND_CAP_FIELDS.map((f) => [f, microsValue.optional()])) as Record<SpendCapField, z.ZodOptional<typeof microsValue>>,

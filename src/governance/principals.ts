@@ -167,7 +167,7 @@ export class Principals {
 
   constructor(source: PrincipalSource, opts: Partial<PrincipalCacheOptions> = {}) {
     this.#source = source;
-    this.#opts = { ...DEFAULT_CACHE_OPTIONS, ...opts };
+    this.#opts = Object.assign({}, DEFAULT_CACHE_OPTIONS, opts);
     this.#now = opts.now ?? (() => performance.now());
     // dispose runs inside delete/evict/clear, so the chain tree always matches the LRU. Bounded by
     // count through maxSize (each entry sized 1), not `max`: lru-cache allocates `max` slots up front,

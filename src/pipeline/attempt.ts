@@ -164,7 +164,7 @@ export class Attempt {
           else {
             // Like Codex CLI on a failed handshake: HTTP from here on, for this key on this connection.
             o.socket.session.markRefused(this.key);
-            this.deps.logger.info({ ...this.trace(), status: sent.status }, "upstream refused the WebSocket upgrade; this turn goes over HTTP");
+            this.deps.logger.info(this.trace({ status: sent.status }), "upstream refused the WebSocket upgrade; this turn goes over HTTP");
           }
         }
         response ??= await this.deps.transport.send({
@@ -201,7 +201,7 @@ export class Attempt {
         this.deps.keyHealth.report(lease, "neutral");
         this.deps.metrics.upstreamErrors.inc({ upstream: upstream.name, class: "client_error" });
         // Not a fault of the upstream or the key (info, not warn), but the request ends here.
-        this.deps.logger.info({ ...this.trace(), status: response.status, cls: "client_error", outcome: "final" }, "upstream attempt failed");
+        this.deps.logger.info(this.trace({ status: response.status, cls: "client_error", outcome: "final" }), "upstream attempt failed");
         this.record("client_error", upstreamCode(bodyText));
         return { ok: false, retryable: false, status: response.status, bodyText, headers: response.headers };
       }
@@ -240,7 +240,7 @@ export class Attempt {
       const name = this.target.upstream.name;
       this.deps.metrics.upstreamErrors.inc({ upstream: name, class: "stream" });
       // Part of the answer has reached the client: nothing can move on to another attempt.
-      this.deps.logger.warn({ ...this.trace(), cls: "stream", outcome: "final" }, "upstream answer broke after its head");
+      this.deps.logger.warn(this.trace({ cls: "stream", outcome: "final" }), "upstream answer broke after its head");
     }
     if (this.#lease) this.deps.keyHealth.report(this.#lease, outcome === "ok" ? "ok" : "neutral");
   }
@@ -255,7 +255,7 @@ export class Attempt {
     const cls = answerFailureClass(e);
     if (this.#lease) this.deps.keyHealth.report(this.#lease, cls);
     this.deps.metrics.upstreamErrors.inc({ upstream: name, class: "error_in_answer" });
-    this.deps.logger.warn({ ...this.trace(), cls: "error_in_answer", upstreamCode: e.code, outcome: this.next() }, "upstream attempt failed");
+    this.deps.logger.warn(this.trace({ cls: "error_in_answer", upstreamCode: e.code, outcome: this.next() }), "upstream attempt failed");
     this.record("error_in_answer", e.code);
     return answerError(cls, `The upstream answered with an error: ${e.message}`);
   }
@@ -270,7 +270,7 @@ export class Attempt {
     const cls = reason === "error_event" ? answerFailureClass(e) : reason === "broken" ? "network" : "server_error";
     if (this.#lease) this.deps.keyHealth.report(this.#lease, cls);
     this.deps.metrics.upstreamErrors.inc({ upstream: name, class: "stream_before_content" });
-    this.deps.logger.warn({ ...this.trace(), cls: "stream_before_content", reason, upstreamCode: e.code, outcome: this.next() }, "upstream attempt failed");
+    this.deps.logger.warn(this.trace({ cls: "stream_before_content", reason, upstreamCode: e.code, outcome: this.next() }), "upstream attempt failed");
     this.record(reason === "error_event" ? "error_event" : reason === "broken" ? "broken_before_content" : "stream_empty", e.code);
     if (reason === "broken") return new GatewayError("upstream", "upstream_stream_broken", e.message);
     return answerError(cls, `The upstream stream failed before any content: ${e.message}`);
@@ -294,8 +294,9 @@ export class Attempt {
   }
 
   /** What identifies this attempt in a log line: the request, which attempt of it, the upstream and the key. */
-  private trace(): { requestId: string; attempt: number | undefined; upstream: string; key: string } {
-    return { requestId: this.ex.id, attempt: this.ex.attempts, upstream: this.target.upstream.name, key: this.key.fingerprint };
+  /** The attempt's log fields, and `extra`'s after them. */
+  private trace(extra: object): object {
+    return Object.assign({ requestId: this.ex.id, attempt: this.ex.attempts, upstream: this.target.upstream.name, key: this.key.fingerprint }, extra);
   }
 
   /**
@@ -308,7 +309,7 @@ export class Attempt {
 
   /** The key may not be used right now: nothing was sent; the next planned attempt goes. */
   private skipped(): SendResult {
-    this.deps.logger.debug({ ...this.trace(), outcome: this.next() }, "upstream key skipped: disabled, open, or its half-open probe under way");
+    this.deps.logger.debug(this.trace({ outcome: this.next() }), "upstream key skipped: disabled, open, or its half-open probe under way");
     return {
       ok: false,
       retryable: true,
@@ -320,7 +321,7 @@ export class Attempt {
   private failed(cls: FailureClass | "timeout", status: number | undefined, wait?: number, code?: string, error?: GatewayError): SendResult {
     const name = this.target.upstream.name;
     this.deps.metrics.upstreamErrors.inc({ upstream: name, class: cls });
-    this.deps.logger.warn({ ...this.trace(), status, cls, outcome: this.next() }, "upstream attempt failed");
+    this.deps.logger.warn(this.trace({ status, cls, outcome: this.next() }), "upstream attempt failed");
     this.record(cls, code);
     return { ok: false, retryable: true, error: error ?? attemptError(cls, status, wait) };
   }

@@ -151,3 +151,39 @@ export interface Exchange {
    */
   socketTurn?: { session: UpstreamSocketSession; chained?: { body: Buffer; previousId: string } };
 }
+
+/** What the edge knows of a request or a WebSocket turn when it begins. */
+export type ExchangeStart = Pick<Exchange, "id" | "protocol" | "route" | "headers" | "query" | "body" | "res" | "signal" | "startedAt"> &
+  Partial<Pick<Exchange, "clientAddress" | "principal" | "socketTurn">>;
+
+/**
+ * An exchange with all its members in place from the start, in one order; the pipeline fills in
+ * the rest as it learns them. Every HTTP request and WebSocket turn then has the same hidden
+ * class, so the reads of `ex.…` along the request path stay monomorphic (src/canonical/shared-shape.ts).
+ * `signal` replaces the start's own (a WebSocket turn's, given its own abort by the edge).
+ */
+export function openExchange(start: ExchangeStart, signal: AbortSignal = start.signal): Exchange {
+  return {
+    id: start.id,
+    protocol: start.protocol,
+    wireProtocol: undefined,
+    route: start.route,
+    headers: start.headers,
+    clientAddress: start.clientAddress,
+    query: start.query,
+    body: start.body,
+    res: start.res,
+    signal,
+    startedAt: start.startedAt,
+    firstByteAt: undefined,
+    principal: start.principal,
+    model: undefined,
+    servedModel: undefined,
+    stream: undefined,
+    attempts: undefined,
+    lastAttempt: undefined,
+    trail: undefined,
+    cacheKey: undefined,
+    socketTurn: start.socketTurn,
+  };
+}

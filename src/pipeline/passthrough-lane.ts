@@ -25,6 +25,7 @@ import { SSE_HEADERS, warningsHeader, writeAsync, writeTerminal } from "./write-
 import { lastEventBoundary, nextEventBoundary } from "./sse-boundaries.js";
 import { METERS } from "../protocols/registry.js";
 import { CODEX_STRIPPED_FIELDS, codexPassthroughPatch } from "../protocols/codex/index.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 /**
  * JSON tokens whose presence anywhere in a body means an item-level Codex rule
@@ -74,7 +75,7 @@ export function preparePassthroughBody(
       return { body: patchBody(raw, peek, patch), upstreamStreams: true, rewriter: codexCompletedOutputRewriter() };
     }
     const parsed = parseJsonBytes(raw) as Record<string, unknown>;
-    const { body, warnings } = codexPassthroughPatch({ ...parsed, ...set });
+    const { body, warnings } = codexPassthroughPatch(Object.assign(parsed, set));
     return { body: jsonBytes(body), upstreamStreams: true, rewriter: codexCompletedOutputRewriter(), warnings };
   }
   const streams = read("stream") === true;
@@ -84,8 +85,8 @@ export function preparePassthroughBody(
     const options = read("stream_options");
     const asked = options !== null && typeof options === "object" && (options as Record<string, unknown>).include_usage === true;
     if (!asked) {
-      const merged = { ...(options !== null && typeof options === "object" ? options : {}), include_usage: true };
-      return { body: patchBody(raw, peek, { ...set, stream_options: merged }), upstreamStreams: true, rewriter: chatUsageChunkRemover() };
+      const merged = withMembers(options !== null && typeof options === "object" ? options : {}, { include_usage: true });
+      return { body: patchBody(raw, peek, withMembers(set, { stream_options: merged })), upstreamStreams: true, rewriter: chatUsageChunkRemover() };
     }
   }
   return { body: patchBody(raw, peek, set), upstreamStreams: streams };
@@ -103,7 +104,7 @@ export function passthroughErrorBody(upstream: UpstreamProtocol, client: ClientP
     // Anthropic's envelope names a request id; the client and our support need the gateway's
     // (the upstream's goes to the log line with it).
     const body = json as Record<string, unknown>;
-    return typeof body.request_id === "string" ? { ...body, request_id: requestId } : body;
+    return typeof body.request_id === "string" ? withMembers(body, { request_id: requestId }) : body;
   }
   const detail = json && typeof json === "object" && "detail" in json ? String((json as { detail: unknown }).detail) : text.slice(0, 500);
   return errorBody(client, new GatewayError("invalid_request", "upstream_rejected", detail || `Upstream answered HTTP ${status}.`, { status }), requestId);
@@ -490,7 +491,7 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
   const patch =
     attempt.planned.model === request.model
       ? cacheKeyPatch(attempt.target.sendsCacheKey, request)
-      : { ...cacheKeyPatch(attempt.target.sendsCacheKey, request), model: attempt.planned.model };
+      : withMembers(cacheKeyPatch(attempt.target.sendsCacheKey, request), { model: attempt.planned.model });
   const prepared = preparePassthroughBody(upstream.protocol, request.body.raw, request.body.peek, request.body.read, patch);
   const socket = socketTurn(ex, request, upstream, patch);
   const sent = await attempt.send({ body: prepared.body, stream: request.stream, query: ex.query, affinityKey: request.affinity.key, socket });
@@ -517,7 +518,7 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
     // Nothing goes to the client until the stream shows content: an error before it is a failed attempt.
     const opened = await openStream(upstream.protocol, response.body, openingHoldMs(attempt));
     if (opened.kind === "failed") return streamFailedEarly(ex, attempt, opened, () => response.discard());
-    ex.res.writeHead(response.status, { ...SSE_HEADERS, ...passHeaders });
+    ex.res.writeHead(response.status, withMembers(SSE_HEADERS, passHeaders));
     // No flushHeaders: the stream has shown content, so the first event follows at once and
     // the head goes out in the same write (one syscall per stream fewer on loopback-heavy paths).
     // On an upstream socket a client that leaves does not stop the read: the upstream goes on until

@@ -37,6 +37,7 @@ import type { ClientSink, Exchange, PipelineDeps } from "./exchange.js";
 import { mappingSource } from "./mapping.js";
 import { settle, type Outcome } from "./settle.js";
 import { stoppedBy } from "./stop.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 /** The subprotocol a browser offers (with its key in a second one); the gateway answers with it, never with the key's. */
 export const REALTIME_SUBPROTOCOL = "realtime";
@@ -53,7 +54,8 @@ export function realtimeAuthHeaders(headers: IncomingHttpHeaders): IncomingHttpH
   if (typeof offered !== "string") return headers;
   for (const p of offered.split(",")) {
     const t = p.trim();
-    if (t.startsWith(KEY_SUBPROTOCOL) && t.length > KEY_SUBPROTOCOL.length) return { ...headers, authorization: `Bearer ${t.slice(KEY_SUBPROTOCOL.length)}` };
+    if (t.startsWith(KEY_SUBPROTOCOL) && t.length > KEY_SUBPROTOCOL.length)
+      return withMembers(headers, { authorization: `Bearer ${t.slice(KEY_SUBPROTOCOL.length)}` });
   }
   return headers;
 }
@@ -238,7 +240,7 @@ export class RealtimeSession {
     const outcome = doneOutcome(response, usage);
     // Cancelled by the gateway (shutdown): billed for what it reported, recorded with the gateway's reason.
     const stopped = this.#responseAbort && stoppedBy(this.#responseAbort.signal);
-    this.#settleCurrent(stopped ? { ...outcome, status: stopped.status, errorCode: stopped.code } : outcome, true);
+    this.#settleCurrent(stopped ? withMembers(outcome, { status: stopped.status, errorCode: stopped.code }) : outcome, true);
     for (const wake of this.#doneWaiters.splice(0)) wake();
   }
 
@@ -343,10 +345,12 @@ function admissionRequest(deps: PipelineDeps, o: RealtimeOpen, served: string) {
 function realtimeOnly(resolution: ModelResolution): ModelResolution {
   const tiers: ResolvedTier[] = [];
   for (const tier of resolution.tiers) {
-    const targets = tier.targets.map((t) => ({ ...t, upstreams: t.upstreams.filter((u) => servesRealtime(u.upstream)) })).filter((t) => t.upstreams.length > 0);
+    const targets = tier.targets
+      .map((t) => withMembers(t, { upstreams: t.upstreams.filter((u) => servesRealtime(u.upstream)) }))
+      .filter((t) => t.upstreams.length > 0);
     if (targets.length > 0) tiers.push({ targets });
   }
-  return { ...resolution, tiers, servedAnywhere: tiers.length > 0 };
+  return withMembers(resolution, { tiers, servedAnywhere: tiers.length > 0 });
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { GatewayError } from "../canonical/errors.js";
 import type { ClientProtocol, OutboundEvent } from "../protocols/codec.js";
 import { CLIENT_CODECS } from "../protocols/registry.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 /** The status and body of an error answer in the client's protocol: each protocol owns its status table and envelope. */
 export function renderError(protocol: ClientProtocol | "admin", err: GatewayError, requestId: string): { status: number; body: unknown } {
@@ -13,7 +14,7 @@ export function renderError(protocol: ClientProtocol | "admin", err: GatewayErro
   }
   const { status, body } = CLIENT_CODECS[protocol].encodeError(err);
   // Anthropic's envelope carries the request id (docs/protocols.md#anthropic-errors); OpenAI's gets it as a header only.
-  return { status, body: protocol === "anthropic-messages" && body && typeof body === "object" ? { ...body, request_id: requestId } : body };
+  return { status, body: protocol === "anthropic-messages" && body && typeof body === "object" ? withMembers(body, { request_id: requestId }) : body };
 }
 
 export function errorBody(protocol: ClientProtocol | "admin", err: GatewayError, requestId: string): unknown {

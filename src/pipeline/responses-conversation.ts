@@ -34,10 +34,10 @@ export class ResponsesConversation {
     if (!last || typeof previous !== "string" || previous !== this.#lastResponseId) return { kind: "unknown_previous", previous };
     const newInput = Array.isArray(fields.input) ? fields.input : fields.input === undefined ? [] : [{ role: "user", content: fields.input }];
     const lastInput = Array.isArray(last.input) ? last.input : [];
-    const body: Json = { ...last, ...fields, input: [...lastInput, ...this.#lastOutput, ...newInput] };
+    const body: Json = Object.assign({}, last, fields, { input: [...lastInput, ...this.#lastOutput, ...newInput] });
     if (fields.model === undefined) body.model = last.model;
     if (fields.instructions === undefined && last.instructions !== undefined) body.instructions = last.instructions;
-    const chained = { ...fields, model: body.model, ...(body.instructions !== undefined ? { instructions: body.instructions } : {}) };
+    const chained: Json = Object.assign({}, fields, { model: body.model }, body.instructions !== undefined ? { instructions: body.instructions } : undefined);
     return { kind: "turn", body, chained: { fields: chained, previousId: previous } };
   }
 

@@ -24,6 +24,7 @@ import { jsonBytes, RawJson } from "./json-bytes.js";
 import { parseJsonBytes } from "./json-peek.js";
 import { sampledKey } from "./sampled-key.js";
 import type { ParsedBody } from "./request-body.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 /** Tools shorter than this are parsed and written each time: a turn without a big tool list gains nothing. */
 export const TOOLS_CACHED_FROM = 8192;
@@ -88,12 +89,12 @@ export class ToolsCache {
   bodyBytes(body: Record<string, unknown>, entry: ToolsEntry | undefined, upstream: string): Buffer {
     if (entry === undefined || body.tools === undefined) return jsonBytes(body);
     const last = entry.written.get(upstream);
-    if (last !== undefined && sameJson(body.tools, last.value)) return jsonBytes({ ...body, tools: new RawJson(last.bytes) });
+    if (last !== undefined && sameJson(body.tools, last.value)) return jsonBytes(withMembers(body, { tools: new RawJson(last.bytes) }));
     const value = frozenCopy(body.tools);
     if (value === NOT_COPIED) return jsonBytes(body);
     const bytes = jsonBytes(value);
     entry.written.set(upstream, { value, bytes });
-    return jsonBytes({ ...body, tools: new RawJson(bytes) });
+    return jsonBytes(withMembers(body, { tools: new RawJson(bytes) }));
   }
 
   #entry(bytes: Buffer): ToolsEntry {

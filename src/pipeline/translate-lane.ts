@@ -26,6 +26,7 @@ import { TOOLS_CACHED_FROM, ToolsCache, type ClientBodyJson } from "./tools-cach
 import { UpstreamEventReader } from "./slim-event.js";
 import type { ParsedBody } from "./request-body.js";
 import { SSE_HEADERS, sendJson, TurnWriter, warningsHeader } from "./write-client.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 /** What errorInAnswer reads of an answer. */
 const ERROR_MEMBERS = ["error", "type"] as const;
@@ -75,11 +76,13 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   ctx.clientRequest = canonical;
   // The upstream gets the served model; the client's own name stays in ctx, which the
   // client codec echoes in every answer (docs/routing.md#what-the-client-sees).
-  const request: CanonicalRequest = { ...canonical, model: attempt.planned.model, stream: upstreamStreams };
   // The client's own key (if any) is the session identity behind affinity.key; an upstream
   // that rejects the field gets neither.
-  if (attempt.target.sendsCacheKey && affinity.key) request.promptCacheKey = affinity.key;
-  else delete request.promptCacheKey;
+  const request: CanonicalRequest = withMembers(canonical, {
+    model: attempt.planned.model,
+    stream: upstreamStreams,
+    promptCacheKey: attempt.target.sendsCacheKey && affinity.key ? affinity.key : undefined,
+  });
   const upstreamBody = codec.encodeRequest(request, ctx);
   // What the client's protocol keeps for itself reaches only an upstream speaking it.
   if (!speaksNatively(ex.protocol, upstream.protocol)) ctx.warnings.push(...client.droppedFields(canonical));
@@ -162,7 +165,7 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   // Nothing goes to the client until the stream shows content: an error before it is a failed attempt.
   const opened = await openStream(upstream.protocol, response.body, openingHoldMs(attempt));
   if (opened.kind === "failed") return streamFailedEarly(ex, attempt, opened, () => response.discard());
-  ex.res.writeHead(200, { ...SSE_HEADERS, ...responseHeaders });
+  ex.res.writeHead(200, withMembers(SSE_HEADERS, responseHeaders));
   // No flushHeaders: the stream has shown content, so the first event follows at once and the
   // head goes out in the same write, one syscall fewer per stream.
   const encoder = client.createStreamEncoder(ctx);

@@ -4,6 +4,7 @@
  */
 import type { ClientSink, Exchange } from "./exchange.js";
 import type { TranslationWarning } from "../protocols/codec.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 /** Resolves when the sink can take more; rejects once the client is gone. */
 export function writeAsync(res: ClientSink, chunk: Buffer | string): Promise<void> {
@@ -99,7 +100,7 @@ class AnswerSink implements ClientSink {
   writeHead(status: number, headers?: Record<string, string | number>): unknown {
     this.ex.firstByteAt ??= performance.now();
     const route = this.routeHeader ? routeOf(this.ex) : undefined;
-    return this.sink.writeHead(status, route === undefined ? headers : { ...headers, "x-switchyard-route": route });
+    return this.sink.writeHead(status, route === undefined ? headers : withMembers(headers ?? {}, { "x-switchyard-route": route }));
   }
   flushHeaders(): void {
     this.sink.flushHeaders();

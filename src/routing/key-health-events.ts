@@ -7,6 +7,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { KeyHealthEvent } from "./key-health.js";
 import type { KeyStateBus, SharedKeyState } from "./key-state-bus.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 export interface KeyEventDeps {
   logger: Logger;
@@ -35,7 +36,7 @@ export function keyEventHandler(d: KeyEventDeps): (e: KeyHealthEvent) => void {
     if (e.to === "disabled" && !e.remote) {
       d.metrics.keyDisabled.inc({ upstream });
       // Alert level: the key stays out until an admin acts (replace it, or re-add it once the account is fixed).
-      d.logger.error({ ...line, alert: true }, "upstream key disabled: the upstream rejected it");
+      d.logger.error(withMembers(line, { alert: true }), "upstream key disabled: the upstream rejected it");
     } else if (e.to === "cooling" && e.cls) {
       d.metrics.keyCooldowns.inc({ upstream, class: e.cls });
       d.logger.warn(line, "upstream key cooling down");

@@ -178,7 +178,7 @@ export interface KeyHealthOptions {
 export function createLocalKeyHealth(o: KeyHealthOptions | (() => number) = {}): KeyHealthEngine {
   const opts: KeyHealthOptions = typeof o === "function" ? { now: o } : o;
   const now = opts.now ?? Date.now;
-  const settings: HealthSettings = { ...DEFAULT_HEALTH, ...opts.settings };
+  const settings: HealthSettings = Object.assign({}, DEFAULT_HEALTH, opts.settings);
   const onTransition = opts.onTransition;
 
   function enter(key: PoolKey, s: KeyStats, to: KeyStats["state"], reason: string | null, until: number, at: number, cls?: FailureClass, remote = false): void {

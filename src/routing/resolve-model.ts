@@ -16,6 +16,7 @@ import { restrictRule, ruleText, type MappingRule } from "../canonical/model-map
 import { LRUCache } from "lru-cache";
 import { hash32 } from "./hashing.js";
 import { ownedScope, visibleIn, type CatalogSnapshot, type UpstreamTarget } from "./catalog.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 export interface Resolution {
   targets: UpstreamTarget[];
@@ -203,7 +204,7 @@ export function resolveModel(
     // different targets of one rule have different tiers, so they must not share tier state.
     const routed = choice.rule && tiers.length > 1 ? ruleText(choice.rule.pattern, choice.rule.tiers) : "";
     const routeKey = routed === "" ? "" : `${choice.ruleFrom}\0${scope.join(",")}\0${routed}${keepsRequested ? `\0${model}` : ""}`;
-    hit = { ...choice, tiers, targets, servedAnywhere: targets.length > 0, routeKey };
+    hit = withMembers(choice, { tiers, targets, servedAnywhere: targets.length > 0, routeKey });
     cache.set(key, hit);
   }
   return hit;

@@ -15,6 +15,7 @@
  */
 import WebSocket from "ws";
 import { UpstreamTransportError, type UpstreamHeaders, type UpstreamResponse } from "./response.js";
+import { withMembers } from "../canonical/shared-shape.js";
 
 /** The beta token the Responses WebSocket endpoint requires on the upgrade (Codex CLI sends this one). */
 export const RESPONSES_WEBSOCKET_BETA = "responses_websockets=2026-02-06";
@@ -35,7 +36,7 @@ export function withWebSocketBeta(headers: Record<string, string>): Record<strin
     .split(",")
     .map((t) => t.trim())
     .filter((t) => t && !t.startsWith("responses_websockets"));
-  return { ...headers, "openai-beta": [...tokens, RESPONSES_WEBSOCKET_BETA].join(", ") };
+  return withMembers(headers, { "openai-beta": [...tokens, RESPONSES_WEBSOCKET_BETA].join(", ") });
 }
 
 export interface OpenSocketOptions {

@@ -5,6 +5,7 @@
 import type { ContentPart, FilePart, ImagePart, Message, Role, TextPart, ToolResultPart } from "../../canonical/request.js";
 import { expectArray, expectRecord, expectString, invalid, optBoolean, type JsonObject } from "../common/guards.js";
 import { withHints, type MessageHints, type OpaqueBlock } from "./hints.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 /** Known blocks the canonical model has no part for; kept verbatim for an Anthropic upstream. */
 const OPAQUE_BLOCK_TYPES: ReadonlySet<string> = new Set([
@@ -187,7 +188,7 @@ export function decodeMessages(raw: unknown): Message[] {
     }
     const base: MessageHints = role === "system" ? { inlineSystem: true } : {};
     if (typeof msg.content === "string") {
-      out.push(withHints({ role, content: [{ type: "text", text: msg.content }] }, { ...base, stringContent: true }));
+      out.push(withHints({ role, content: [{ type: "text", text: msg.content }] }, withMembers(base, { stringContent: true })));
       return;
     }
     const blocks = expectArray(msg.content, `${path}.content`);

@@ -48,7 +48,7 @@ function isBlank(text: string): boolean {
 }
 
 function withCache<T extends object>(block: T, cacheControl: unknown): T {
-  return cacheControl === undefined ? block : { ...block, cache_control: cacheControl };
+  return cacheControl === undefined ? block : (Object.assign({}, block, { cache_control: cacheControl }) as T);
 }
 
 function dataUrl(url: string): { mediaType: string; data: string } | undefined {

@@ -14,6 +14,7 @@ import { isRecord, type JsonObject } from "../common/guards.js";
 import { PROTOCOL } from "./hints.js";
 import { effortToBudget, MIN_THINKING_BUDGET, toAnthropicEffort } from "./reasoning.js";
 import type { AnthropicThinkingConfig, AnthropicToolChoice } from "./wire.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 export interface AnthropicEncodeOptions {
   /**
@@ -44,12 +45,11 @@ function toolNameMap(req: CanonicalRequest, ctx: TranslationContext): (name: str
 
 function encodeFunctionTool(t: FunctionTool, wireName: (n: string) => string): JsonObject {
   const extra = t.extensions?.[PROTOCOL];
-  const out: JsonObject = {
-    ...(isRecord(extra) ? extra : {}),
+  const out: JsonObject = withMembers(isRecord(extra) ? extra : {}, {
     name: wireName(t.name),
     // A client's own object schema goes through untouched (incl. `$schema`); anything else is made valid.
     input_schema: t.parameters.type === "object" ? t.parameters : normalizeToolSchema(t.parameters),
-  };
+  });
   if (t.description !== undefined) out.description = t.description;
   if (t.strict !== undefined) out.strict = t.strict;
   if (t.cacheControl !== undefined) out.cache_control = t.cacheControl;
@@ -77,7 +77,7 @@ function encodeToolChoice(req: CanonicalRequest, hasTools: boolean, wireName: (n
   if (tc === undefined) return noParallel ? { type: "auto", disable_parallel_tool_use: true } : undefined;
   if (tc === "none") return { type: "none" };
   const base: AnthropicToolChoice = tc === "auto" ? { type: "auto" } : tc === "required" ? { type: "any" } : { type: "tool", name: wireName(tc.name) };
-  return noParallel ? { ...base, disable_parallel_tool_use: true } : base;
+  return noParallel ? withMembers(base, { disable_parallel_tool_use: true }) : base;
 }
 
 interface Thinking {
@@ -87,7 +87,7 @@ interface Thinking {
 
 function encodeThinking(r: ReasoningConfig, style: "budget" | "adaptive"): Thinking {
   const display = r.summary === undefined ? undefined : r.summary === "none" ? "omitted" : "summarized";
-  const withDisplay = <T extends AnthropicThinkingConfig>(t: T): T => (display && t.type !== "disabled" ? { ...t, display } : t);
+  const withDisplay = <T extends AnthropicThinkingConfig>(t: T): T => (display && t.type !== "disabled" ? (withMembers(t, { display }) as T) : t);
   if (r.effort === "none" && r.budgetTokens === undefined && !r.adaptive) return { thinking: { type: "disabled" } };
   const effort = r.effort === undefined ? undefined : toAnthropicEffort(r.effort);
   // An explicit budget or adaptive flag came from an Anthropic client: effort rides along as it sent it.
@@ -172,7 +172,7 @@ function applyThinkingConstraints(body: JsonObject, ctx: TranslationContext): vo
 
 export function encodeAnthropicRequest(input: CanonicalRequest, ctx: TranslationContext, opts: AnthropicEncodeOptions = {}): Record<string, unknown> {
   // Namespaced Codex tools become plain functions: this vendor has no namespaces.
-  const req: CanonicalRequest = input.tools ? { ...input, tools: flattenNamespaceTools(input.tools) } : input;
+  const req: CanonicalRequest = input.tools ? withMembers(input, { tools: flattenNamespaceTools(input.tools) }) : input;
   const ext: JsonObject = { ...req.extensions?.[PROTOCOL] };
   const wireName = toolNameMap(req, ctx);
   const conv = encodeConversation(req.messages, ctx, wireName, opts.inlineSystem ?? "preserve");

@@ -5,6 +5,7 @@
  */
 import type { Message } from "../../canonical/request.js";
 import { isRecord, type JsonObject } from "../common/guards.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 export const PROTOCOL = "anthropic-messages";
 
@@ -30,5 +31,5 @@ export function readHints(m: Message): MessageHints {
 
 export function withHints(m: Message, hints: MessageHints): Message {
   if (!hints.inlineSystem && !hints.stringContent && !hints.opaque?.length) return m;
-  return { ...m, extensions: { ...m.extensions, [PROTOCOL]: hints } };
+  return withMembers(m, { extensions: withMembers(m.extensions ?? {}, { [PROTOCOL]: hints }) });
 }

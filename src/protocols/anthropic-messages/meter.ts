@@ -127,7 +127,7 @@ class AnthropicStreamMeter implements StreamMeter {
 }
 
 export const anthropicMeter: ProtocolMeter = {
-  ...eventNameTriggers("message_", "error"),
   createStreamMeter: () => new AnthropicStreamMeter(),
   usageFromJson: anthropicUsageFromJson,
+  ...eventNameTriggers("message_", "error"),
 };

@@ -13,6 +13,7 @@ import { anthropicStopToFinish, finishToAnthropicStop } from "./stop-reason.js";
 import { anthropicUsageFromJson, emptyAnthropicUsage, mergeAnthropicUsage } from "./meter.js";
 import { canonicalToAnthropicUsage } from "./usage.js";
 import type { AnthropicMessage, AnthropicResponseBlock } from "./wire.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 export function decodeAnthropicResponse(body: unknown, ctx: TranslationContext): CanonicalResponse {
   if (!isRecord(body) || !Array.isArray(body.content)) {
@@ -108,7 +109,7 @@ export function foldAnthropicStream(events: readonly unknown[]): AnthropicMessag
     if (!isRecord(e)) continue;
     if (e.type === "message_start" && isRecord(e.message)) {
       usage = mergeAnthropicUsage(usage, e.message.usage);
-      msg = { ...(e.message as unknown as AnthropicMessage), content: [] };
+      msg = withMembers(e.message as unknown as AnthropicMessage, { content: [] });
     } else if (e.type === "content_block_start" && typeof e.index === "number" && isRecord(e.content_block)) {
       blocks[e.index] = { ...e.content_block };
     } else if (e.type === "content_block_delta" && typeof e.index === "number" && isRecord(e.delta)) {

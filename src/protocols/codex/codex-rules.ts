@@ -6,6 +6,7 @@
  */
 import type { TranslationWarning } from "../codec.js";
 import { ENCRYPTED_REASONING_INCLUDE } from "../openai-responses/encode-request.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 type JsonObject = Record<string, unknown>;
 
@@ -83,7 +84,7 @@ function patchInput(items: unknown[], warnings: TranslationWarning[]): unknown[]
       continue;
     }
     let next = item;
-    if (next.role === "system" && (next.type === undefined || next.type === "message")) next = { ...next, role: "developer" };
+    if (next.role === "system" && (next.type === undefined || next.type === "message")) next = withMembers(next, { role: "developer" });
     if (Array.isArray(next.content)) {
       const content = next.content.map((p: unknown) => {
         if (!isObject(p) || !("prompt_cache_breakpoint" in p)) return p;
@@ -91,7 +92,7 @@ function patchInput(items: unknown[], warnings: TranslationWarning[]): unknown[]
         const { prompt_cache_breakpoint: _bp, ...rest } = p;
         return rest;
       });
-      if (content.some((p, i) => p !== (next.content as unknown[])[i])) next = { ...next, content };
+      if (content.some((p, i) => p !== (next.content as unknown[])[i])) next = withMembers(next, { content });
     }
     if (next !== item) changed = true;
     out.push(next);

@@ -7,6 +7,7 @@
 import type { ContentPart, FilePart, ImagePart, Message, TextPart, ToolCallPart, ToolResultPart } from "../../canonical/request.js";
 import { expectArray, expectRecord, expectString, invalid, optString, type JsonObject } from "../common/guards.js";
 import { PROTOCOL } from "./wire.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 /** What Chat remembers per message in `message.extensions["openai-chat"]`. */
 export interface ChatMessageExt {
@@ -116,7 +117,7 @@ function toolCalls(raw: unknown, path: string, i: number, seen: Set<string>): To
 }
 
 function withExt(m: Message, ext: ChatMessageExt): Message {
-  return Object.keys(ext).length > 0 ? { ...m, extensions: { [PROTOCOL]: ext } } : m;
+  return Object.keys(ext).length > 0 ? withMembers(m, { extensions: { [PROTOCOL]: ext } }) : m;
 }
 
 export function decodeChatMessages(raw: unknown): Message[] {

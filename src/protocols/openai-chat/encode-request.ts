@@ -23,6 +23,7 @@ import { flattenNamespaceTools } from "../common/namespace-tools.js";
 import { encodeChatMessages, type ReasoningReplay } from "./encode-messages.js";
 import { isRecord, type JsonObject } from "../common/guards.js";
 import { PROTOCOL, type ChatReasoningEffort, type ChatResponseFormat, type ChatToolChoice } from "./wire.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 export interface ChatEncodeOptions {
   maxTokensField?: "max_completion_tokens" | "max_tokens";
@@ -99,7 +100,7 @@ function encodeResponseFormat(rf: NonNullable<CanonicalRequest["responseFormat"]
 
 export function encodeChatRequest(input: CanonicalRequest, ctx: TranslationContext, opts: ChatEncodeOptions = {}): Record<string, unknown> {
   // Namespaced Codex tools become plain functions: this vendor has no namespaces.
-  const req: CanonicalRequest = input.tools ? { ...input, tools: flattenNamespaceTools(input.tools) } : input;
+  const req: CanonicalRequest = input.tools ? withMembers(input, { tools: flattenNamespaceTools(input.tools) }) : input;
   const ext: JsonObject = { ...req.extensions?.[PROTOCOL] };
   const wireName = toolNameMap(req, ctx);
   const messages = encodeChatMessages(req.messages, {
@@ -117,7 +118,7 @@ export function encodeChatRequest(input: CanonicalRequest, ctx: TranslationConte
     if (req.parallelToolCalls !== undefined) body.parallel_tool_calls = req.parallelToolCalls;
   }
   body.stream = req.stream;
-  if (req.stream) body.stream_options = { ...(isRecord(ext.stream_options) ? ext.stream_options : {}), include_usage: true };
+  if (req.stream) body.stream_options = withMembers(isRecord(ext.stream_options) ? ext.stream_options : {}, { include_usage: true });
   if (req.maxOutputTokens !== undefined) body[opts.maxTokensField ?? "max_completion_tokens"] = req.maxOutputTokens;
   if (req.temperature !== undefined) body.temperature = req.temperature;
   if (req.topP !== undefined) body.top_p = req.topP;

@@ -13,6 +13,7 @@ import { isRecord } from "../common/guards.js";
 import { chatUsageFromJson } from "./meter.js";
 import { canonicalToChatUsage } from "./usage.js";
 import type { ChatCompletion, ChatFinishReason, ChatToolCall, ChatUsage } from "./wire.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 export function decodeChatResponse(body: unknown, ctx: TranslationContext): CanonicalResponse {
   const choice = isRecord(body) && Array.isArray(body.choices) ? body.choices[0] : undefined;
@@ -113,10 +114,9 @@ export function foldChatStream(chunks: readonly unknown[]): ChatCompletion | und
   const message: ChatCompletion["choices"][number]["message"] = { role: "assistant", content, refusal: null };
   if (reasoning !== "") message.reasoning_content = reasoning;
   if (calls.length > 0) message.tool_calls = calls.filter((c) => c !== undefined);
-  return {
-    ...head,
-    object: "chat.completion",
+  return withMembers(head, {
+    object: "chat.completion" as const,
     choices: [{ index: 0, message, finish_reason: finish, logprobs: null }],
     usage: usage ?? canonicalToChatUsage(emptyUsage()),
-  };
+  });
 }

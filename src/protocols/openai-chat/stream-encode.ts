@@ -112,18 +112,27 @@ export class ChatStreamEncoder implements StreamEncoder {
     this.sendFinish(out);
     if (this.includeUsage) {
       const u = this.usage ?? { inputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, outputTokens: 0, reasoningTokens: 0 };
-      out.push({ data: { ...this.base(), choices: [], usage: canonicalToChatUsage(u) } satisfies ChatChunk });
+      out.push({ data: this.base([], canonicalToChatUsage(u)) });
     }
     out.push({ data: "[DONE]" });
     return out;
   }
 
-  private base(): Omit<ChatChunk, "choices"> {
-    return { id: this.id || `chatcmpl-${this.ctx.now}`, object: "chat.completion.chunk", created: this.created, model: this.ctx.clientModel };
+  /** A chunk with its head; `usage` is set only when given. */
+  private base(choices: ChatChunk["choices"], usage?: ChatChunk["usage"]): ChatChunk {
+    const chunk: ChatChunk = {
+      id: this.id || `chatcmpl-${this.ctx.now}`,
+      object: "chat.completion.chunk",
+      created: this.created,
+      model: this.ctx.clientModel,
+      choices,
+    };
+    if (usage !== undefined) chunk.usage = usage;
+    return chunk;
   }
 
   private chunk(delta: ChatDelta, finish: ChatFinishReason | null): OutboundEvent {
-    const chunk: ChatChunk = { ...this.base(), choices: [{ index: 0, delta, finish_reason: finish }] };
+    const chunk = this.base([{ index: 0, delta, finish_reason: finish }]);
     // With include_usage, OpenAI sends `usage: null` on every chunk but the last.
     if (this.includeUsage) chunk.usage = null;
     return { data: chunk };

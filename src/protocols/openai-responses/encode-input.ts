@@ -13,6 +13,7 @@ import { isOpenAIReasoningBlob } from "./guards.js";
 import { splitNamespace } from "./tool-call-names.js";
 import { freeformInput } from "../common/freeform-tools.js";
 import type { FunctionCallItem, FunctionCallOutputItem, InputContentPart, InputItem, MessageItem, OutputContentPart } from "./wire.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 export interface InputEncoding {
   /** Original client tool name → name sent upstream. */
@@ -83,7 +84,7 @@ class ItemWriter {
       return;
     }
     const item: FunctionCallOutputItem = { type: "function_call_output", call_id: id, output: encodeToolOutput(result) };
-    this.item(this.calls.get(id) ? { ...item, type: "custom_tool_call_output" } : item);
+    this.item(this.calls.get(id) ? withMembers(item, { type: "custom_tool_call_output" as const }) : item);
   }
 }
 

@@ -14,6 +14,7 @@ import { messageExt, type ResponsesRequestExt } from "./extensions.js";
 import { isObject } from "./guards.js";
 import { NAMESPACE_SEPARATOR, splitNamespace } from "./tool-call-names.js";
 import { PROTOCOL, type ResponsesRequestBody, type TextFormatWire, type ToolChoiceWire } from "./wire.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 export const ENCRYPTED_REASONING_INCLUDE = "reasoning.encrypted_content";
 
@@ -154,7 +155,7 @@ function encodeReasoning(r: ReasoningConfig | undefined, ext: ResponsesRequestEx
   // reasoning_effort, Anthropic thinking) expect reasoning text back, so unset means "auto".
   const summary = r?.summary ?? (r && effort !== "none" ? "auto" : undefined);
   if (summary !== undefined && summary !== "none") out.summary = summary;
-  return { ...out, ...extra };
+  return extra ? withMembers(out, extra) : out;
 }
 
 /** Stateless replay needs the encrypted reasoning back (docs/protocols.md#responses-request, `include`). */
@@ -179,5 +180,5 @@ function encodeText(req: CanonicalRequest, ext: ResponsesRequestExt): ResponsesR
     }
     out.format = format;
   }
-  return { ...out, ...extra };
+  return extra ? withMembers(out, extra) : out;
 }

@@ -9,6 +9,7 @@ import type { OutboundEvent } from "../codec.js";
 import { isObject, num, str } from "./guards.js";
 import type { ErrorEnvelope } from "./wire.js";
 import { chatErrorType, openaiStatus } from "../openai-chat/errors.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 export function errorEnvelope(err: GatewayError): ErrorEnvelope {
   return { error: { message: err.message, type: chatErrorType(err.kind), param: err.param ?? null, code: err.wireCode } };
@@ -47,7 +48,7 @@ export function decodeResponsesError(status: number, body: string): GatewayError
     const resetsIn = num(e.resets_in_seconds);
     if (resetsIn > 0) opts.headers = { "retry-after": String(Math.ceil(resetsIn)) };
     if (upstreamCode === undefined) return new GatewayError(kind, "upstream_error", message, opts);
-    return new GatewayError(kind, "upstream_rejected", message, { ...opts, upstreamCode });
+    return new GatewayError(kind, "upstream_rejected", message, withMembers(opts, { upstreamCode }));
   }
   if (isObject(json) && json.detail !== undefined) {
     const detail = typeof json.detail === "string" ? json.detail : JSON.stringify(json.detail);

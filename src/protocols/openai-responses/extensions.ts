@@ -5,6 +5,7 @@
 import type { Message } from "../../canonical/request.js";
 import { PROTOCOL } from "./wire.js";
 import { isObject } from "./guards.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 /** Per-message extension, stored under `message.extensions["openai-responses"]`. */
 export interface ResponsesMessageExt {
@@ -24,7 +25,7 @@ export function messageExt(m: Message): ResponsesMessageExt | undefined {
 }
 
 export function withMessageExt(m: Message, ext: ResponsesMessageExt): Message {
-  m.extensions = { ...m.extensions, [PROTOCOL]: { ...messageExt(m), ...ext } };
+  m.extensions = withMembers(m.extensions ?? {}, { [PROTOCOL]: withMembers(messageExt(m) ?? {}, ext) });
   return m;
 }
 

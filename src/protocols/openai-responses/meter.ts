@@ -81,9 +81,9 @@ class ResponsesStreamMeter implements StreamMeter {
 }
 
 export const responsesMeter: ProtocolMeter = {
-  ...eventNameTriggers("response.completed", "response.done", "response.incomplete", "response.failed", "error"),
   createStreamMeter: () => new ResponsesStreamMeter(),
   // What ResponsesStreamMeter.observe reads: the type, a bare error's `error`/`message`, the response's usage and error.
   eventMembers: { type: true, error: true, message: true, response: { usage: true, error: true } },
   usageFromJson: responsesUsageFromJson,
+  ...eventNameTriggers("response.completed", "response.done", "response.incomplete", "response.failed", "error"),
 };

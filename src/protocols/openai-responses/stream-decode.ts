@@ -13,6 +13,7 @@ import { isObject, num, str, type JsonObject } from "./guards.js";
 import { upstreamNameToCanonical } from "./tool-call-names.js";
 import { freeformArguments } from "../common/freeform-tools.js";
 import { readResponsesUsage } from "./meter.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 interface TextBlock {
   id: string;
@@ -216,7 +217,7 @@ export class ResponsesStreamDecoder implements StreamDecoder {
       out.push({ type: "tool-call-start", id: state.blockId, callId: str(item.call_id) ?? "", name });
       state.open = true;
       const initial = str(item.arguments);
-      if (initial) this.argsDelta(out, { ...data, delta: initial });
+      if (initial) this.argsDelta(out, withMembers(data, { delta: initial }));
     } else if (kind === "reasoning") {
       out.push({ type: "reasoning-start", id: state.blockId });
       state.open = true;
@@ -292,14 +293,14 @@ export class ResponsesStreamDecoder implements StreamDecoder {
 
   private itemDone(out: StreamPart[], data: JsonObject): void {
     const item = isObject(data.item) ? data.item : {};
-    const state = this.item(data) ?? this.itemAdded(out, { ...data, item: { ...item, arguments: "" } });
+    const state = this.item(data) ?? this.itemAdded(out, withMembers(data, { item: withMembers(item, { arguments: "" }) }));
     if (!state) return;
     if (state.kind === "message") {
       const content = Array.isArray(item.content) ? item.content : [];
       content.forEach((p: unknown, ci) => {
         const text = partText(p);
         if (!state.parts.has(ci) && !text) return;
-        const block = this.textBlock(out, { ...data, content_index: ci });
+        const block = this.textBlock(out, withMembers(data, { content_index: ci }));
         if (block?.open) closeText(out, block, text);
       });
       for (const block of state.parts.values()) if (block.open) closeText(out, block, undefined);

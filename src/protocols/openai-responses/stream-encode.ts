@@ -15,6 +15,7 @@ import { ItemIds } from "./item-ids.js";
 import { customToolCallItem, functionCallItem, reasoningItem, responseObject } from "./response.js";
 import { freeformInput, freeformToolNames } from "../common/freeform-tools.js";
 import type { OutputContentPart, OutputItem, OutputMessageItem, ResponsesStreamEventType } from "./wire.js";
+import { withMembers } from "../../canonical/shared-shape.js";
 
 interface OpenItem {
   index: number;
@@ -212,10 +213,10 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     const ref = { item_id: b.owner.item.id, output_index: b.owner.index, summary_index: 0 };
     if (!b.owner.summaryOpen) {
       b.owner.summaryOpen = true;
-      this.emit(out, "response.reasoning_summary_part.added", { ...ref, part: { type: "summary_text", text: "" } });
+      this.emit(out, "response.reasoning_summary_part.added", withMembers(ref, { part: { type: "summary_text", text: "" } }));
     }
     b.owner.text += delta;
-    this.emit(out, "response.reasoning_summary_text.delta", { ...ref, delta });
+    this.emit(out, "response.reasoning_summary_text.delta", withMembers(ref, { delta }));
   }
 
   private reasoningEnd(out: OutboundEvent[], id: string, signature: string | undefined): void {
@@ -225,8 +226,8 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     const o = b.owner;
     if (o.summaryOpen) {
       const ref = { item_id: o.item.id, output_index: o.index, summary_index: 0 };
-      this.emit(out, "response.reasoning_summary_text.done", { ...ref, text: o.text });
-      this.emit(out, "response.reasoning_summary_part.done", { ...ref, part: { type: "summary_text", text: o.text } });
+      this.emit(out, "response.reasoning_summary_text.done", withMembers(ref, { text: o.text }));
+      this.emit(out, "response.reasoning_summary_part.done", withMembers(ref, { part: { type: "summary_text", text: o.text } }));
       o.summaryOpen = false;
     }
     // docs/protocols.md#reasoning-signatures: only an OpenAI blob can be replayed by a Responses client.
@@ -273,8 +274,8 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     b.open = false;
     item.input = freeformInput(args);
     const ref = { item_id: item.id, output_index: b.owner.index };
-    if (item.input !== "") this.emit(out, "response.custom_tool_call_input.delta", { ...ref, delta: item.input });
-    this.emit(out, "response.custom_tool_call_input.done", { ...ref, input: item.input });
+    if (item.input !== "") this.emit(out, "response.custom_tool_call_input.delta", withMembers(ref, { delta: item.input }));
+    this.emit(out, "response.custom_tool_call_input.done", withMembers(ref, { input: item.input }));
     this.closeItem(out, b.owner);
   }
 
