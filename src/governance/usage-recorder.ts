@@ -189,7 +189,7 @@ export class UsageRecorder {
     const { wallets } = await this.#repo.insertCharged(batch);
     const carried = new Map<string, number>();
     for (const rec of batch) if (charged(rec)) carried.set(rec.payerAccountId!, (carried.get(rec.payerAccountId!) ?? 0) + rec.chargedMicros!);
-    // Field by field: a spread followed by another member makes a new hidden class for every object (see withLane in pipeline/handle-request.ts).
+    // Field by field: `{ ...w, carriedMicros }` would give every wallet a hidden class of its own (canonical/shared-shape.ts).
     return wallets.map((w) => ({
       accountId: w.accountId,
       spendableMicros: w.spendableMicros,

@@ -132,10 +132,9 @@ async function runAttempts(deps: PipelineDeps, ex: Exchange, request: ClientRequ
 }
 
 /**
- * The outcome with its lane, written out field by field. Node 20's V8 gives an object made by a
- * spread followed by another member (`{ ...outcome, lane }`) a hidden class of its own, every
- * time: each request then made a new map, and every property read of the outcome in `settle`
- * missed its inline cache (docs/architecture.md#measured-facts).
+ * The outcome with its lane, written out field by field: `{ ...outcome, lane }` gave every request's
+ * outcome a hidden class of its own, and every read of it in `settle` missed its inline cache
+ * (canonical/shared-shape.ts).
  */
 function withLane(outcome: AnswerOutcome, lane: Lane): Outcome {
   return { status: outcome.status, usage: outcome.usage, errorCode: outcome.errorCode, lane };
