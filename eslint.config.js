@@ -121,7 +121,7 @@ function layerZones() {
 }
 
 /** The parts a request or a stream event runs through, where the leading-spread rule holds. */
-export const HOT_PATH = [
+const HOT_PATH = [
   "src/canonical/**/*.ts",
   "src/protocols/**/*.ts",
   "src/transport/**/*.ts",
@@ -132,7 +132,7 @@ export const HOT_PATH = [
   "src/governance/**/*.ts",
 ];
 /** A member after a spread that opens an object literal: `{ ...base, key: value }`, `{ ...a, ...b }`. */
-export const LEADING_SPREAD = "ObjectExpression > SpreadElement:first-child ~ *";
+const LEADING_SPREAD = "ObjectExpression > SpreadElement:first-child ~ *";
 const LEADING_SPREAD_MESSAGE =
   "An object literal that starts with a spread and goes on gets a new hidden class each time it runs on Node 20: " +
   "use withMembers() from src/canonical/shared-shape.ts, or Object.assign onto a fresh {} (docs/architecture.md#measured-facts).";
