@@ -1,7 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { classifyOpeningEvent } from "./stream-opening.js";
 
 const ev = (event: string | undefined, data: unknown) => ({ event, data: typeof data === "string" ? data : JSON.stringify(data) });
+
+afterEach(() => vi.restoreAllMocks());
 
 describe("the opening events of an upstream stream", () => {
   it("Chat: the role-only first chunk opens, a content delta or finish is content, an error chunk is an error", () => {
@@ -28,6 +30,26 @@ describe("the opening events of an upstream stream", () => {
       kind: "error",
       error: { message: "Rate limit reached", code: "rate_limit_exceeded" },
     });
+  });
+
+  it("Chat: a chunk of text is content without a parse; an error member, or the same characters inside a string, still goes to the parse", () => {
+    const head = { id: "c1", object: "chat.completion.chunk", created: 1, model: "m" };
+    const parse = vi.spyOn(JSON, "parse");
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, { ...head, choices: [{ index: 0, delta: { content: "Hi" }, finish_reason: null }] }))).toEqual({
+      kind: "content",
+    });
+    // A content that starts with an (escaped) quote is not empty either.
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, { ...head, choices: [{ index: 0, delta: { content: '"Hi"' } }] }))).toEqual({ kind: "content" });
+    expect(parse).not.toHaveBeenCalled();
+    // Text next to an error member: the error wins, as the parse says.
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, { error: { message: "boom" }, choices: [{ index: 0, delta: { content: "partial" } }] }))).toEqual({
+      kind: "error",
+      error: { message: "boom", code: undefined },
+    });
+    // `"content":"x` written inside a string value is escaped there, so it does not end the hold.
+    const roleOnly = { ...head, note: 'said "content":"x"', choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] };
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, roleOnly))).toEqual({ kind: "opening" });
+    expect(parse).toHaveBeenCalledTimes(2);
   });
 
   it("Anthropic: message_start, ping and an empty block start open; a delta is content; event: error is an error", () => {

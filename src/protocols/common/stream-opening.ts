@@ -32,6 +32,15 @@ function parse(data: string): Record<string, unknown> | undefined {
 
 const isEmpty = (v: unknown): boolean => v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0);
 
+/**
+ * `"content":"` and then anything but the closing quote: a `content` member holding a non-empty
+ * string (inside a JSON string every quote is escaped, so these characters can only be a key and
+ * the start of its value). With no `"error"` anywhere the chunk has no error member, so a chunk
+ * of text, the one that ends a Chat stream's hold, is content without being parsed. A `content`
+ * member somewhere else than a choice's delta would end the hold an event early, never late.
+ */
+const TEXT_IN_CHUNK = /"content":"[^"]/;
+
 /** A Chat chunk whose choices say nothing yet: only a role, empty strings or nulls, no finish. */
 function chatOpening(o: Record<string, unknown>): boolean {
   const choices = o.choices;
@@ -76,8 +85,10 @@ function errorOf(o: Record<string, unknown> | undefined, fallback: string): Answ
 export function classifyOpeningEvent(protocol: UpstreamProtocol, ev: InboundEvent): OpeningVerdict {
   switch (protocol) {
     case "openai-chat": {
-      if (ev.data === "[DONE]") return CONTENT;
-      const o = parse(ev.data);
+      const data = ev.data;
+      if (data === "[DONE]") return CONTENT;
+      if (TEXT_IN_CHUNK.test(data) && !data.includes('"error"')) return CONTENT;
+      const o = parse(data);
       if (!o) return CONTENT;
       if (o.error !== undefined && o.error !== null) return { kind: "error", error: errorOf(o, "The upstream stream failed.") };
       return chatOpening(o) ? OPENING : CONTENT;

@@ -102,13 +102,32 @@ describe("Chat metering", () => {
     expect(decodeChatResponse(completion, ctxFor()).usage).toEqual(want);
   });
 
-  it("does not parse ordinary chunks that carry `usage: null`", () => {
+  it("does not parse ordinary chunks that carry `usage: null`, nor a finish chunk that [DONE] follows", () => {
     const events = [text("a"), text("b"), text('"usage": null'), finish, chunk([], { prompt_tokens: 1, completion_tokens: 1 }), DONE];
     const parse = vi.spyOn(JSON, "parse");
     const meter = chatMeter.createStreamMeter();
     for (const e of events) meter.observe(e);
-    // The finish chunk and the usage chunk.
-    expect(parse).toHaveBeenCalledTimes(2);
+    expect(meter.completed).toBe(true);
+    // The usage chunk only.
+    expect(parse).toHaveBeenCalledTimes(1);
     expect(meter.usage.inputTokens).toBe(1);
+  });
+
+  it("parses a finish chunk when completion is asked before any [DONE], and only choice 0's finish completes", () => {
+    const parse = vi.spyOn(JSON, "parse");
+    const meter = chatMeter.createStreamMeter();
+    for (const e of [text("hi"), finish]) meter.observe(e);
+    expect(parse).not.toHaveBeenCalled();
+    expect(meter.completed).toBe(true);
+    expect(parse).toHaveBeenCalledTimes(1);
+    // Read again: settled, nothing parsed twice.
+    expect(meter.completed).toBe(true);
+    expect(parse).toHaveBeenCalledTimes(1);
+
+    const otherChoice = chatMeter.createStreamMeter();
+    otherChoice.observe(chunk([{ index: 1, delta: {}, finish_reason: "stop" }]));
+    expect(otherChoice.completed).toBe(false);
+    otherChoice.observe(chunk([{ index: 0, delta: {}, finish_reason: "length" }]));
+    expect(otherChoice.completed).toBe(true);
   });
 });

@@ -50,47 +50,80 @@ export function chatUsageFromJson(body: unknown): Usage {
 }
 
 /**
- * Only chunks that may hold a usage object, an error or a finish_reason are
- * parsed; the bare `"usage":null` of ordinary chunks does not match.
- * A false match (the text inside a content string) costs one parse, nothing more.
+ * Only chunks that may hold a usage object or an error are parsed as they come; the bare
+ * `"usage":null` of ordinary chunks does not match. A false match (the text inside a content
+ * string) costs one parse, nothing more.
  */
-const WORTH_PARSING = /"usage"\s*:\s*\{|"error"\s*:|"finish_reason"\s*:\s*"/;
+const USAGE_OR_ERROR = /"usage"\s*:\s*\{|"error"\s*:/;
+/** A finish_reason that is a string: the chunk may complete the answer. */
+const FINISH = /"finish_reason"\s*:\s*"/;
 
 /**
  * Follows the stream decoder's rules: the last usage object wins, nothing
  * after `[DONE]` or an error chunk counts, and a finish_reason on choice 0 or
  * `[DONE]` each mark the answer complete (some compatible servers omit `[DONE]`).
+ *
+ * A chunk that matched only {@link FINISH} can do nothing but mark the answer complete, and
+ * `[DONE]` usually follows it in the same read. So it is kept unparsed and parsed only when
+ * `completed` is read before a `[DONE]` or an error settled the question: the same answer, one
+ * JSON.parse fewer on most streams (docs/architecture.md#the-two-lanes).
  */
 class ChatStreamMeter implements StreamMeter {
   usage = emptyUsage();
-  completed = false;
   errorMessage: string | undefined;
-  private done = false;
+  #completed = false;
+  #done = false;
+  /** Chunks seen before any `[DONE]` or error whose only trigger was a finish_reason, unparsed. */
+  #finishes: string[] | undefined;
+
+  get completed(): boolean {
+    const finishes = this.#finishes;
+    if (finishes !== undefined) {
+      this.#finishes = undefined;
+      for (const raw of finishes) if (finishesChoiceZero(raw)) this.#completed = true;
+    }
+    return this.#completed;
+  }
 
   observe(ev: InboundEvent): void {
-    if (this.done) return;
+    if (this.#done) return;
     const raw = ev.data.trim();
     if (raw === "[DONE]") {
-      this.completed = true;
-      this.done = true;
+      this.#completed = true;
+      this.#done = true;
+      this.#finishes = undefined;
       return;
     }
-    if (!WORTH_PARSING.test(raw)) return;
+    if (!USAGE_OR_ERROR.test(raw)) {
+      if (!this.#completed && FINISH.test(raw)) (this.#finishes ??= []).push(raw);
+      return;
+    }
     const chunk = tryParseJson(raw);
     if (!isRecord(chunk)) return;
     if (chunk.error !== undefined && chunk.error !== null) {
       const err = isRecord(chunk.error) ? chunk.error : {};
       this.errorMessage = typeof err.message === "string" ? err.message : typeof chunk.error === "string" ? chunk.error : "upstream stream error";
       // An error after the finish_reason still breaks the answer (no usage chunk, no [DONE]).
-      this.completed = false;
-      this.done = true;
+      this.#completed = false;
+      this.#done = true;
+      this.#finishes = undefined;
       return;
     }
-    const choice = Array.isArray(chunk.choices) ? chunk.choices.find((c) => isRecord(c) && (c.index ?? 0) === 0) : undefined;
-    if (isRecord(choice) && typeof choice.finish_reason === "string") this.completed = true;
+    if (choiceZeroFinished(chunk)) this.#completed = true;
     const usage = readChatUsage(chunk.usage);
     if (usage) this.usage = usage;
   }
+}
+
+/** Whether the chunk's choice 0 carries a finish_reason. */
+function choiceZeroFinished(chunk: Record<string, unknown>): boolean {
+  const choice = Array.isArray(chunk.choices) ? chunk.choices.find((c) => isRecord(c) && (c.index ?? 0) === 0) : undefined;
+  return isRecord(choice) && typeof choice.finish_reason === "string";
+}
+
+function finishesChoiceZero(raw: string): boolean {
+  const chunk = tryParseJson(raw);
+  return isRecord(chunk) && choiceZeroFinished(chunk);
 }
 
 export const chatMeter: ProtocolMeter = {
