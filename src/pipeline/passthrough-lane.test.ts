@@ -401,6 +401,43 @@ describe("relayStream with a rewriter", () => {
   });
 });
 
+describe("relayStream dropping a Chat usage chunk", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("splices out the one event it drops and decodes none of the text events around it", async () => {
+    const chunk = (choices: string, usage: string) => `data: {"id":"c1","object":"chat.completion.chunk","choices":${choices},"usage":${usage}}\n\n`;
+    const texts = Array.from({ length: 200 }, (_, i) => chunk(`[{"index":0,"delta":{"content":"word ${i} é "},"finish_reason":null}]`, "null")).join("");
+    const finish = chunk('[{"index":0,"delta":{},"finish_reason":"stop"}]', "null");
+    const usage = chunk("[]", '{"prompt_tokens":3,"completion_tokens":200,"total_tokens":203}');
+    const bytes = Buffer.from(texts + finish + usage + "data: [DONE]\n\n");
+    const decodes: number[] = [];
+    const toString = Buffer.prototype.toString;
+    vi.spyOn(Buffer.prototype, "toString").mockImplementation(function (this: Buffer, ...args: unknown[]) {
+      const [encoding, start = 0, end = this.length] = args as [string?, number?, number?];
+      if (this.buffer === bytes.buffer && encoding !== "latin1") decodes.push(Math.min(end, this.length) - start);
+      return toString.apply(this, args as Parameters<Buffer["toString"]>);
+    });
+    const written: Buffer[] = [];
+    const body = (async function* () {
+      yield bytes;
+    })();
+    const result = await relayStream(
+      "openai-chat",
+      "openai-chat",
+      body,
+      async (c) => void written.push(Buffer.from(c)),
+      new AbortController().signal,
+      chatUsageChunkRemover(),
+    );
+    vi.restoreAllMocks();
+    expect(Buffer.concat(written).toString()).toBe((texts + finish + "data: [DONE]\n\n").replaceAll(',"usage":null', ""));
+    expect(result).toMatchObject({ completed: true, failed: false, usage: { inputTokens: 3, outputTokens: 200 } });
+    // What the meter and the rewriter read: the usage chunk (twice), the finish chunk and [DONE]; never a text event.
+    expect(decodes.length).toBeLessThanOrEqual(4);
+    expect(Math.max(...decodes)).toBeLessThan(usage.length);
+  });
+});
+
 describe("answerFacts (a non-streamed answer's usage, error and type, without parsing the rest)", () => {
   const facts = (o: Record<string, unknown>) => Object.fromEntries(["usage", "error", "type"].filter((k) => k in o).map((k) => [k, o[k]]));
 

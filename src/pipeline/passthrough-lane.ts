@@ -125,13 +125,14 @@ export interface RelayResult {
 }
 
 /**
- * Rewrites individual events of a relayed stream. Only the events of spans holding
- * one of `triggers` are passed to `rewrite` (undecoded until it reads them), which
- * returns the replacement frame text ("" drops the event), or undefined to keep it.
- * A span whose events are all kept goes out as its own bytes.
+ * Rewrites individual events of a relayed stream. Only the events its `triggers` find are passed
+ * to `rewrite`, each decoded on its own (and its data only when read), which returns the
+ * replacement frame text ("" drops the event), or undefined to keep it. Every other byte of the
+ * stream goes out as it came, so a span whose events are all kept is its own bytes.
  */
 export interface EventRewriter {
-  readonly triggers: readonly Buffer[];
+  /** Made once per kind of rewriter (a module constant), not per stream: a pattern is compiled when made. */
+  readonly triggers: EventTriggers;
   rewrite(ev: SseEvent): string | undefined;
   /** Bytes cut out of every event, found by a byte search (no decoding). */
   readonly strip?: string;
@@ -144,7 +145,7 @@ export interface EventRewriter {
  */
 export function chatUsageChunkRemover(): EventRewriter {
   return {
-    triggers: [Buffer.from('"choices":[]')],
+    triggers: CHAT_USAGE_CHUNK,
     rewrite: (ev) => (ev.data.includes('"choices":[]') && ev.data.includes('"usage":{') ? "" : undefined),
     strip: ',"usage":null',
   };
@@ -165,6 +166,8 @@ function stripBytes(span: Buffer, pattern: Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
+const CHAT_USAGE_CHUNK: EventTriggers = { kind: "bytes", pattern: triggerPattern([Buffer.from('"choices":[]')]) };
+
 /** What the Codex rewriter reads of a terminal event before deciding to decode it whole. */
 const RESPONSE_OUTPUT = { response: { output: true } } as const;
 
@@ -176,7 +179,7 @@ const RESPONSE_OUTPUT = { response: { output: true } } as const;
 export function codexCompletedOutputRewriter(): EventRewriter {
   const items = new Map<number, unknown>();
   return {
-    triggers: ["response.output_item.done", "response.completed", "response.incomplete"].map((t) => Buffer.from(t)),
+    triggers: CODEX_OUTPUT_EVENTS,
     rewrite(ev) {
       if (ev.event === "response.output_item.done") {
         try {
@@ -203,13 +206,21 @@ export function codexCompletedOutputRewriter(): EventRewriter {
   };
 }
 
-/** How a relay finds the events a protocol's meter acts on: by byte patterns (as one expression, see {@link triggerPattern}), or by event names. */
-type MeterTriggers = { kind: "bytes"; pattern: RegExp } | { kind: "names"; names: readonly Buffer[] };
+/**
+ * How a relay finds the events a protocol's meter or a rewriter acts on: by byte patterns (as one
+ * expression, see {@link triggerPattern}), or by event names (see {@link namedEvents}).
+ */
+export type EventTriggers = { kind: "bytes"; pattern: RegExp } | { kind: "names"; names: readonly Buffer[] };
 
-const meterTriggerBuffers = new Map<UpstreamProtocol, MeterTriggers>();
+const CODEX_OUTPUT_EVENTS: EventTriggers = {
+  kind: "names",
+  names: ["response.output_item.done", "response.completed", "response.incomplete"].map((t) => Buffer.from(t)),
+};
+
+const meterTriggerBuffers = new Map<UpstreamProtocol, EventTriggers>();
 
 /** The meter's triggers as Buffers, made once per protocol: Buffer's search and compare take Buffers. */
-function meterTriggers(protocol: UpstreamProtocol): MeterTriggers {
+function meterTriggers(protocol: UpstreamProtocol): EventTriggers {
   let triggers = meterTriggerBuffers.get(protocol);
   if (!triggers) {
     const meter = METERS[protocol];
@@ -267,8 +278,7 @@ export function triggerPattern(patterns: readonly Uint8Array[]): RegExp {
  * rest are never parsed: an upstream that sends a whole answer in one read costs what one that
  * sends event by event does.
  */
-export function triggeredEvents(span: Buffer, pattern: RegExp): Buffer[] {
-  const text = span.toString("latin1");
+export function triggeredEvents(span: Buffer, pattern: RegExp, text: string = span.toString("latin1")): Buffer[] {
   const events: Buffer[] = [];
   // Shared between calls, and safe so: nothing here awaits.
   pattern.lastIndex = 0;
@@ -340,6 +350,14 @@ function isJson(text: string): boolean {
   }
 }
 
+/** The events of whole events' bytes. A fresh parser: whole events need no state across spans. */
+function eventsOf(span: Buffer): SseEvent[] {
+  const parser = new LazySseParser();
+  const events = parser.push(span);
+  for (const ev of parser.end()) events.push(ev);
+  return events;
+}
+
 function frameOf(ev: SseEvent): string {
   return ev.event !== undefined ? sseFrame(ev.event, ev.data) : sseData(ev.data);
 }
@@ -367,38 +385,53 @@ export async function relayStream(
   let failed = false;
   let failure: GatewayError | undefined;
   const observeSpan = (span: Buffer): SseEvent[] => {
-    // Whole events only: a fresh parser per span needs no state across chunks.
-    const parser = new LazySseParser();
-    const events = [...parser.push(span), ...parser.end()];
+    const events = eventsOf(span);
     for (const ev of events) observer.observe(members ? new SlimEvent(ev, members) : ev);
     return events;
   };
   const strip = rewrite?.strip;
   const stripped = strip === undefined ? undefined : Buffer.from(strip);
+  const cut = (bytes: Buffer): Buffer => (stripped ? stripBytes(bytes, stripped) : bytes);
   /** Events framed anew, as the rewriter (if any) changes them. */
-  const reframe = (events: SseEvent[], replaced?: ReadonlyArray<string | undefined>): string => {
+  const reframe = (events: SseEvent[]): string => {
     let out = "";
-    for (let i = 0; i < events.length; i++) out += (replaced ? replaced[i] : rewrite?.rewrite(events[i]!)) ?? frameOf(events[i]!);
+    for (const ev of events) out += rewrite?.rewrite(ev) ?? frameOf(ev);
     return strip === undefined ? out : out.replaceAll(strip, "");
   };
-  /** A span of whole events as the rewriter leaves it: its own bytes when it changes none of them. */
-  const rewriteSpan = (span: Buffer, events: SseEvent[]): Buffer | string => {
-    const replaced = events.map((ev) => rewrite?.rewrite(ev));
-    if (replaced.every((r) => r === undefined)) return stripped ? stripBytes(span, stripped) : span;
-    return reframe(events, replaced);
+  /**
+   * The span as the rewriter leaves it: each of the `touched` events (views of the span) it replaces
+   * or drops is spliced out, and the bytes around them go out as they came. A Chat stream whose
+   * usage chunk is dropped was decoded and framed anew whole before, every event of it.
+   */
+  const rewriteSpan = (span: Buffer, touched: readonly Buffer[]): Buffer => {
+    let parts: Buffer[] | undefined;
+    let from = 0;
+    for (const view of touched) {
+      const events = eventsOf(view);
+      const replaced = events.map((ev) => rewrite!.rewrite(ev));
+      if (replaced.every((r) => r === undefined)) continue;
+      let text = "";
+      for (let i = 0; i < events.length; i++) text += replaced[i] ?? frameOf(events[i]!);
+      const at = view.byteOffset - span.byteOffset;
+      (parts ??= []).push(cut(span.subarray(from, at)));
+      if (text.length > 0) parts.push(Buffer.from(strip === undefined ? text : text.replaceAll(strip, "")));
+      from = at + view.length;
+    }
+    if (parts === undefined) return cut(span);
+    parts.push(cut(span.subarray(from)));
+    return Buffer.concat(parts);
   };
   /** Most events carry nothing to meter or rewrite: only events holding a trigger are decoded at all. */
   const forward = async (span: Buffer): Promise<void> => {
     const before = observer.completed;
-    const rewriting = rewrite !== undefined && rewrite.triggers.some((t) => span.includes(t));
-    if (rewriting) {
-      const out = rewriteSpan(span, observeSpan(span));
-      if (out.length > 0) await write(out, !before && observer.completed);
-      return;
-    }
-    const metered = triggers.kind === "names" ? namedEvents(span, triggers.names) : triggeredEvents(span, triggers.pattern);
-    for (const event of metered) observeSpan(event);
-    await write(stripped ? stripBytes(span, stripped) : span, !before && observer.completed);
+    // One Latin-1 view for both searches when both are by bytes (a Chat stream whose usage the client did not ask for).
+    let text: string | undefined;
+    const found = (t: EventTriggers): Buffer[] =>
+      t.kind === "names" ? namedEvents(span, t.names) : triggeredEvents(span, t.pattern, (text ??= span.toString("latin1")));
+    for (const event of found(triggers)) observeSpan(event);
+    const touched = rewrite === undefined ? undefined : found(rewrite.triggers);
+    const out = touched !== undefined && touched.length > 0 ? rewriteSpan(span, touched) : cut(span);
+    if (out.length > 0) await write(out, !before && observer.completed);
   };
   try {
     for await (const chunk of body) {
