@@ -57,4 +57,19 @@ describe("memory counters' sliding-window totals", () => {
     now = T0 + 61_000;
     expect(await counters.counted("w", MINUTE)).toBe(0);
   });
+
+  it("keeps a key's holding between requests once nobody holds it, and forgets it at the next sweep", async () => {
+    const counters = new MemoryCounters({ now: () => 0 });
+    const hold = (holder: string) => counters.reserve({ holder, n: 1, ttlMs: 1000, limits: [{ key: "k", limit: 1 }] });
+    expect(await hold("a")).toEqual({ granted: true });
+    await counters.release("a", ["k"]);
+    // Kept, empty: the next request on the key reuses it instead of building it again.
+    expect(counters.trackedKeys).toBe(1);
+    expect(await counters.held("k")).toBe(0);
+    expect(await hold("b")).toEqual({ granted: true });
+    await counters.finish({ holder: "b", release: ["k"], corrections: [], carry: [] });
+    expect(await counters.held("k")).toBe(0);
+    for (let i = 0; i < 1024; i++) await counters.incrementWindow("busy", 1, 1000);
+    expect(counters.trackedKeys).toBe(1);
+  });
 });

@@ -180,7 +180,6 @@ export class MemoryCounters implements Meter {
       const holders = this.#holdings.get(key);
       if (!holders) continue;
       holders.delete(r.holder);
-      if (holders.size === 0) this.#holdings.delete(key);
     }
     for (const c of r.corrections) {
       checkWindowSpec(c.window);
@@ -212,7 +211,6 @@ export class MemoryCounters implements Meter {
       if (h) {
         if (h.n - r.drop.n <= 0) holders!.delete(r.drop.holder);
         else holders!.set(r.drop.holder, h.n - r.drop.n, h.expiresAt);
-        if (holders!.size === 0) this.#holdings.delete(r.key);
       }
     }
   }
@@ -261,10 +259,7 @@ export class MemoryCounters implements Meter {
   async release(holder: string, keys: readonly string[]): Promise<void> {
     this.#tick();
     for (const key of keys) {
-      const holders = this.#holdings.get(key);
-      if (!holders) continue;
-      holders.delete(holder);
-      if (holders.size === 0) this.#holdings.delete(key);
+      this.#holdings.get(key)?.delete(holder);
     }
   }
 
@@ -281,14 +276,15 @@ export class MemoryCounters implements Meter {
     return n;
   }
 
-  /** The key's holders after dropping the lapsed ones. */
+  /**
+   * The key's holders after dropping the lapsed ones; none held is an empty Holders, kept until the
+   * next sweep ({@link #tick}). A key held by one request at a time (any key at low concurrency)
+   * would otherwise get a new Holders and Map for every request and lose them at its end.
+   */
   #live(key: string, now: number): Holders | undefined {
     const holders = this.#holdings.get(key);
-    if (!holders) return undefined;
-    holders.sweep(now);
-    if (holders.size > 0) return holders;
-    this.#holdings.delete(key);
-    return undefined;
+    holders?.sweep(now);
+    return holders;
   }
 
   /**
@@ -298,7 +294,10 @@ export class MemoryCounters implements Meter {
   #tick(): number {
     const now = this.#now();
     if (++this.#ops % SWEEP_EVERY === 0) {
-      for (const key of [...this.#holdings.keys()]) this.#live(key, now);
+      for (const [key, holders] of this.#holdings) {
+        holders.sweep(now);
+        if (holders.size === 0) this.#holdings.delete(key);
+      }
       for (const [key, w] of this.#windows) if ((w.index + 1) * w.windowMs <= now) this.#windows.delete(key);
       for (const [key, t] of this.#tallies) if (t.forgetAt <= now) this.#tallies.delete(key);
       // A view past its validUntil reads as unknown anyway.
