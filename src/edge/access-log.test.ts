@@ -49,6 +49,27 @@ async function tokensTotal(model: string, kind: string): Promise<number> {
   return line ? Number(line.split(" ").at(-1)) : 0;
 }
 
+async function firstBytes(route: string): Promise<number> {
+  const text = await (await fetch(`${stack.gw.url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`switchyard_time_to_first_byte_seconds_count{route="${route}"}`));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
+
+describe("the time to first byte", () => {
+  it("is counted once for each answered request, streamed, not streamed or refused", async () => {
+    const route = "/v1/chat/completions";
+    const before = await firstBytes(route);
+    const streamed = await post(route, { model: "gpt-4o", stream: true, messages: [{ role: "user", content: "hi" }] });
+    await streamed.text();
+    const whole = await post(route, { model: "gpt-4o", messages: [{ role: "user", content: "hi" }] });
+    await whole.text();
+    const refused = await post(route, { stream: true, messages: [] });
+    await refused.text();
+    expect([streamed.status, whole.status, refused.status]).toEqual([200, 200, 400]);
+    expect(await firstBytes(route)).toBe(before + 3);
+  });
+});
+
 describe("the access line says how the response really ended", () => {
   it("a passthrough stream cut after its 200 head: outcome 502 upstream_stream_broken, counted as 502", async () => {
     const before = await requestsTotal("/v1/chat/completions", 502);

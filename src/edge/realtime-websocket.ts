@@ -13,7 +13,8 @@
  * (either side); a refused next response (docs/governance.md#realtime-sessions) an `error`
  * event and 1008; the gateway's shutdown 1001.
  */
-import type { IncomingMessage, Server } from "node:http";
+import type { IncomingMessage } from "node:http";
+import type { UpgradeSource } from "./responses-websocket.js";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { randomUUID } from "node:crypto";
@@ -88,7 +89,7 @@ interface Live {
   closing: boolean;
 }
 
-export function attachRealtimeWebSocket(_server: Server, o: RealtimeWebSocketOptions): RealtimeWebSocket {
+export function attachRealtimeWebSocket(_server: UpgradeSource, o: RealtimeWebSocketOptions): RealtimeWebSocket {
   const wss = new WebSocketServer({
     noServer: true,
     // Frames are relayed as received; compressing them again per hop costs CPU a passthrough should not spend.

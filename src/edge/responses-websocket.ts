@@ -11,7 +11,7 @@
  * turn on the connection's own upstream socket (pipeline/upstream-socket-session.ts), incrementally
  * when that socket holds the previous response. This module only dispatches frames. One response at a time.
  */
-import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { STATUS_CODES } from "node:http";
 import { isUtf8 } from "node:buffer";
 import type { Duplex } from "node:stream";
@@ -234,7 +234,12 @@ export function turnHeaders(upgrade: IncomingHttpHeaders): IncomingHttpHeaders {
   return headers;
 }
 
-export function attachResponsesWebSocket(server: Server, o: ResponsesWebSocketOptions): ResponsesWebSocket {
+/** What a WebSocket endpoint needs of the HTTP server: its upgrade requests (whatever request class the server makes). */
+export interface UpgradeSource {
+  on(event: "upgrade", listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
+}
+
+export function attachResponsesWebSocket(server: UpgradeSource, o: ResponsesWebSocketOptions): ResponsesWebSocket {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true, maxPayload: o.bodyLimit });
   const states = new Map<WebSocket, ConnectionState>();
   let refusing = false;

@@ -26,6 +26,7 @@ import { attachResponsesWebSocket } from "./responses-websocket.js";
 import { UpstreamSocketSession } from "../pipeline/upstream-socket-session.js";
 import { attachRealtimeWebSocket } from "./realtime-websocket.js";
 import { RequestAbort } from "./request-abort.js";
+import { GatewayRequest, GatewayResponse } from "./gateway-messages.js";
 
 export interface EdgeOptions {
   pipeline: PipelineDeps;
@@ -45,7 +46,7 @@ export interface EdgeOptions {
 }
 
 export interface Edge {
-  server: Server;
+  server: Server<typeof GatewayRequest, typeof GatewayResponse>;
   /**
    * The shutdown sequence (docs/deployment.md#shutdown). At once: `/readyz` fails and every new
    * answer carries `connection: close`. After `delayMs`: new data-plane requests are refused
@@ -334,8 +335,27 @@ export function createEdge(o: EdgeOptions): Edge {
     }
   }
 
+  // The server's listeners, made once: each reads its request's own fields (gateway-messages.ts).
+  function onRequestError(this: GatewayRequest, err: Error): void {
+    o.logger.debug({ requestId: this.requestId, err }, "request stream error");
+  }
+  function onResponseError(this: GatewayResponse, err: Error): void {
+    o.logger.debug({ requestId: this.req.requestId, err }, "response stream error");
+  }
+  function onResponseClose(this: GatewayResponse): void {
+    if (!this.writableFinished) this.abortOnClose?.abort();
+    // A keep-alive connection whose answer ended during the drain is idle now: close it. (Answers
+    // given during the drain say `connection: close` and need no help; this keeps the scan to the few before.)
+    if (refusing && this.getHeader("connection") !== "close") server.closeIdleConnections();
+  }
+  function recordFirstByte(res: GatewayResponse): void {
+    o.metrics.http.firstByte(res.routeLabel, (performance.now() - res.startedAt) / 1000);
+  }
+
   const server = createServer(
     {
+      IncomingMessage: GatewayRequest,
+      ServerResponse: GatewayResponse,
       keepAliveTimeout: 65_000,
       headersTimeout: o.headersTimeoutMs,
       requestTimeout: o.requestTimeoutMs,
@@ -354,28 +374,19 @@ export function createEdge(o: EdgeOptions): Edge {
       // While draining, every answer ends its connection, so clients reconnect (through the load balancer) elsewhere.
       if (draining) res.setHeader("connection", "close");
       requestOn.set(req.socket, id);
+      req.requestId = id;
       // Neither emitter may throw an unhandled 'error' (a reset mid-body, a write after the end):
       // readBody and the client-disconnect signal already see those, so only log them here.
-      req.on("error", (err) => o.logger.debug({ requestId: id, err }, "request stream error"));
-      res.on("error", (err) => o.logger.debug({ requestId: id, err }, "response stream error"));
+      req.on("error", onRequestError);
+      res.on("error", onResponseError);
       const ac = new RequestAbort();
-      res.on("close", () => {
-        if (!res.writableFinished) ac.abort();
-        // A keep-alive connection whose answer ended during the drain is idle now: close it. (Answers
-        // given during the drain say `connection: close` and need no help; this keeps the scan to the few before.)
-        if (refusing && res.getHeader("connection") !== "close") server.closeIdleConnections();
-      });
+      res.abortOnClose = ac;
+      res.on("close", onResponseClose);
       begin(ac);
       o.metrics.http.started();
-      const origWrite = res.writeHead.bind(res);
-      let firstByte = false;
-      res.writeHead = ((...args: Parameters<ServerResponse["writeHead"]>) => {
-        if (!firstByte) {
-          firstByte = true;
-          o.metrics.http.firstByte(routeLabel, (performance.now() - started) / 1000);
-        }
-        return origWrite(...args);
-      }) as ServerResponse["writeHead"];
+      res.startedAt = started;
+      res.routeLabel = routeLabel;
+      res.onHead = recordFirstByte;
       const trace: RequestTrace = {};
       // One async function with try/catch/finally, not route().catch().finally(): two promises and two closures fewer a request.
       try {

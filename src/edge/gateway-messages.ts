@@ -1,0 +1,34 @@
+/**
+ * The request and response classes the gateway's HTTP server makes (`createServer`'s
+ * `IncomingMessage` and `ServerResponse` options): each carries what the server's shared
+ * listeners need to know of its request, so no listener, wrapper or bound function is made per
+ * request. Wrapping each response's `writeHead` and listening with closures, as the server did,
+ * cost a bound function and four closures a request, each compiled on its first call.
+ */
+import { IncomingMessage, ServerResponse } from "node:http";
+
+export class GatewayRequest extends IncomingMessage {
+  /** The request id, for what its listeners log; "" until the server has given it one. */
+  requestId = "";
+}
+
+export class GatewayResponse extends ServerResponse<GatewayRequest> {
+  /** Called once, as the head is written (the time to first byte), then forgotten. */
+  onHead: ((res: GatewayResponse) => void) | undefined = undefined;
+  /** When the server took the request (`performance.now()`). */
+  startedAt = 0;
+  /** The route's label in the metrics. */
+  routeLabel = "";
+  /** Aborted when the connection closes before the response finished (the client left). */
+  abortOnClose: { abort(): void } | undefined = undefined;
+
+  // Node calls it for an implicit head too (a first `write` without one), so every head passes here.
+  override writeHead(statusCode: number, ...rest: unknown[]): this {
+    const onHead = this.onHead;
+    if (onHead !== undefined) {
+      this.onHead = undefined;
+      onHead(this);
+    }
+    return Reflect.apply(ServerResponse.prototype.writeHead, this, [statusCode, ...rest]) as this;
+  }
+}
