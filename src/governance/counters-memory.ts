@@ -176,11 +176,7 @@ export class MemoryCounters implements Meter {
 
   async finish(r: FinishRequest): Promise<void> {
     const now = this.#tick();
-    for (const key of r.release) {
-      const holders = this.#holdings.get(key);
-      if (!holders) continue;
-      holders.delete(r.holder);
-    }
+    for (const key of r.release) this.#holdings.get(key)?.delete(r.holder);
     for (const c of r.corrections) {
       checkWindowSpec(c.window);
       const bucket = Number(c.mark);
@@ -258,9 +254,7 @@ export class MemoryCounters implements Meter {
 
   async release(holder: string, keys: readonly string[]): Promise<void> {
     this.#tick();
-    for (const key of keys) {
-      this.#holdings.get(key)?.delete(holder);
-    }
+    for (const key of keys) this.#holdings.get(key)?.delete(holder);
   }
 
   async held(key: string): Promise<number> {
