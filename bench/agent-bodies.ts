@@ -173,6 +173,8 @@ export function buildWorkloadBody(kind: BodyKind, stream: boolean, model: string
       return buildChatBody({ size: "40k", stream, model });
     case "chat-1k":
       return buildChatBody({ size: "1k", stream, model });
+    case "sdk-chat-1k":
+      return buildChatBody({ size: "1k", stream, model, includeUsage: false });
     case "codex-40k":
       return buildCodexBody({ stream, model });
     case "claude-76k":

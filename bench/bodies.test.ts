@@ -22,6 +22,15 @@ describe("buildChatBody", () => {
     expect(JSON.parse(bytes.toString("utf8"))).toMatchObject({ stream: true, stream_options: { include_usage: true } });
   });
 
+  it("builds the same request without stream_options as the OpenAI SDKs send a stream by default", () => {
+    const { bytes } = buildChatBody({ size: "1k", stream: true, model: "m", includeUsage: false });
+    expect(bytes.length).toBeGreaterThan(900);
+    expect(bytes.length).toBeLessThan(1_100);
+    const body = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
+    expect(body.stream).toBe(true);
+    expect(body).not.toHaveProperty("stream_options");
+  });
+
   it("is deterministic, so every process sends the same bytes", () => {
     const a = buildChatBody({ size: "40k", stream: true, model: "m" }).bytes;
     const b = buildChatBody({ size: "40k", stream: true, model: "m" }).bytes;

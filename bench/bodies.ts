@@ -16,6 +16,8 @@ export interface ChatBodyOptions {
   size: BodySize;
   stream: boolean;
   model: string;
+  /** A stream asks for usage (`stream_options.include_usage`) unless this is false. */
+  includeUsage?: boolean;
 }
 
 export interface BuiltBody {
@@ -104,7 +106,7 @@ function chatBody(o: ChatBodyOptions, extra: number): Record<string, unknown> {
   const base = {
     model: o.model,
     stream: o.stream,
-    ...(o.stream ? { stream_options: { include_usage: true } } : {}),
+    ...(o.stream && o.includeUsage !== false ? { stream_options: { include_usage: true } } : {}),
   };
   if (o.size === "1k") {
     return {

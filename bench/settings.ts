@@ -13,8 +13,13 @@ export const TARGETS: readonly TargetName[] = ["baseline", "switchyard", "switch
 /** What `npm run bench` measures when BENCH_TARGETS is unset. */
 export const DEFAULT_TARGETS: readonly TargetName[] = ["baseline", "switchyard", "switchyard-governance"];
 
-/** Which request body a workload sends (bodies.ts, agent-bodies.ts). */
-export type BodyKind = "chat-40k" | "chat-1k" | "codex-40k" | "claude-76k";
+/**
+ * Which request body a workload sends (bodies.ts, agent-bodies.ts). `sdk-chat-1k` is `chat-1k` as
+ * the OpenAI SDKs send a stream by default, without `stream_options`: the gateway then asks the
+ * upstream for usage itself and takes it out of the answer (docs/protocols.md). A kind ending in
+ * `1k` is a 1 KB body (the budget's small bodies).
+ */
+export type BodyKind = "chat-40k" | "chat-1k" | "sdk-chat-1k" | "codex-40k" | "claude-76k";
 
 export interface Workload {
   name: string;
@@ -47,6 +52,7 @@ export const WORKLOADS: readonly Workload[] = [
   { name: "stream-40k", body: "chat-40k", stream: true, path: CHAT, model: CHAT_MODEL, lane: "passthrough" },
   { name: "chat-1k", body: "chat-1k", stream: false, path: CHAT, model: CHAT_MODEL, lane: "passthrough" },
   { name: "stream-1k", body: "chat-1k", stream: true, path: CHAT, model: CHAT_MODEL, lane: "passthrough" },
+  { name: "sdk-stream-1k", body: "sdk-chat-1k", stream: true, path: CHAT, model: CHAT_MODEL, lane: "passthrough" },
   { name: "codex-40k", body: "codex-40k", stream: false, path: RESPONSES, model: CODEX_MODEL, lane: "passthrough" },
   { name: "codex-stream-40k", body: "codex-40k", stream: true, path: RESPONSES, model: CODEX_MODEL, lane: "passthrough" },
   { name: "claude-76k", body: "claude-76k", stream: false, path: MESSAGES, model: CLAUDE_MODEL, lane: "passthrough" },
