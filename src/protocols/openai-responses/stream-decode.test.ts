@@ -112,6 +112,30 @@ describe("ResponsesStreamDecoder", () => {
     ]);
   });
 
+  it("does not read the data of an event that only says again that the response started", () => {
+    const reads: string[] = [];
+    const watched = (event: string, payload: Record<string, unknown>) => {
+      const { data } = sse(event, payload);
+      return {
+        event,
+        get data() {
+          reads.push(event);
+          return data;
+        },
+      };
+    };
+    const [, ...rest] = upstreamTextStream();
+    const stream = [watched("response.created", { response: { id: "resp_1", model: "gpt-5", created_at: 5 } })];
+    stream.push(watched("response.in_progress", { response: { id: "resp_1", model: "gpt-5", created_at: 5 } }));
+    const parts = decodeEvents([...stream, ...rest]);
+    expect(reads).toEqual(["response.created"]);
+    expect(parts[0]).toEqual({ type: "response-start", meta: { id: "resp_1", model: "gpt-5", created: 5 } });
+    expect(parts.slice(1)).toEqual(decodeEvents(upstreamTextStream()).slice(1));
+    // Before the response has started, the same event starts it.
+    const late = decodeEvents([watched("response.in_progress", { response: { id: "resp_2", model: "gpt-5", created_at: 6 } })]);
+    expect(late[0]).toEqual({ type: "response-start", meta: { id: "resp_2", model: "gpt-5", created: 6 } });
+  });
+
   it("keys off data.type when the event line is missing (WebSocket frames)", () => {
     const frames = upstreamTextStream().map((e) => ({ event: undefined, data: e.data }));
     expect(decodeEvents(frames)).toEqual(decodeEvents(upstreamTextStream()));

@@ -59,6 +59,9 @@ export const RESPONSE_EVENT_MEMBERS: StreamEventMembers = {
   },
 };
 
+/** The response-level events that carry what `response.created` did, and nothing more the decoder reads. */
+const RESTATING_EVENTS: ReadonlySet<string> = new Set(["response.created", "response.in_progress", "response.queued"]);
+
 export class ResponsesStreamDecoder implements StreamDecoder {
   private meta: ResponseMeta | undefined;
   private readonly items = new Map<number, ItemState>();
@@ -70,6 +73,10 @@ export class ResponsesStreamDecoder implements StreamDecoder {
 
   push(ev: InboundEvent): StreamPart[] {
     if (this.terminal) return [];
+    // Once the response has started, an event that only says it again (`response.in_progress`
+    // follows every `response.created`) has nothing for start() to read, and its data repeats the
+    // request's instructions and tools: it is not read at all, not even projected (slim-event.ts).
+    if (this.meta !== undefined && ev.event !== undefined && RESTATING_EVENTS.has(ev.event)) return [];
     const raw = ev.data.trim();
     if (raw === "" || raw === "[DONE]") return [];
     let data: unknown;
