@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { buildWorkloadBody, clientHeaders } from "./agent-bodies.js";
-import type { LoadSpec } from "./load.js";
+import type { LoadResult, LoadSpec } from "./load.js";
 import { machineBusyUs } from "./machine.js";
 import { checkTargets, targetsTable } from "./targets.js";
 import { PERF_FREQUENCY_HZ, PerfRecording, perfReport, perfUsable, summarizePerf } from "./perf-record.js";
@@ -285,55 +285,85 @@ async function smokeTest(stack: Stack, settings: Settings): Promise<void> {
   }
 }
 
-async function measure(stack: Stack, settings: Settings, target: TargetName, w: Workload, connections: number, round: number): Promise<Measurement> {
-  const child = stack.targets.get(target);
-  if (!child) throw new Error(`no ${target} process`);
+/**
+ * Measures one phase of `targets`: one target alone, or under BENCH_TOGETHER all of them at once
+ * (their loads run side by side, so whatever the machine does in the window it does to each).
+ */
+async function measure(
+  stack: Stack,
+  settings: Settings,
+  targets: readonly TargetName[],
+  w: Workload,
+  connections: number,
+  round: number,
+): Promise<Measurement[]> {
+  const children = targets.map((target) => {
+    const child = stack.targets.get(target);
+    if (!child) throw new Error(`no ${target} process`);
+    return { target, child };
+  });
   const callTimeout = settings.measureMs + settings.warmupMs + 60_000;
-  await stack.load.call("load", spec(child.url, w, connections, settings.warmupMs, settings.maxRequests), callTimeout);
+  const loadAll = (durationMs: number): Promise<LoadResult[]> =>
+    Promise.all(children.map(({ child }) => stack.load.call("load", spec(child.url, w, connections, durationMs, settings.maxRequests), callTimeout)));
+  await loadAll(settings.warmupMs);
 
-  const profilePath = settings.profileDir && join(settings.profileDir, `${w.name}-c${connections}-${target}-r${round}.cpuprofile`);
-  if (profilePath) await child.call("profileStart", { intervalUs: PROFILE_INTERVAL_US });
-  const perfPath = settings.perfDir && join(settings.perfDir, `${w.name}-c${connections}-${target}-r${round}.perf.data`);
+  const name = (target: TargetName, ext: string): string => `${w.name}-c${connections}-${target}-r${round}.${ext}`;
+  const profilePaths = children.map(({ target }) => settings.profileDir && join(settings.profileDir, name(target, "cpuprofile")));
+  await Promise.all(children.map(({ child }, i) => profilePaths[i] && child.call("profileStart", { intervalUs: PROFILE_INTERVAL_US })));
+  const perfPaths = children.map(({ target }) => settings.perfDir && join(settings.perfDir, name(target, "perf.data")));
   // Started before the window and stopped after it: perf samples the thread only while it runs, and between windows it waits.
-  const recording = perfPath ? PerfRecording.start(child.pid!, perfPath) : undefined;
+  const recordings = children.map(({ child }, i) => (perfPaths[i] ? PerfRecording.start(child.pid!, perfPaths[i]) : undefined));
   const machineBefore = machineBusyUs();
-  const before = await Promise.all([child.cpu(), stack.mock.cpu(), stack.load.cpu()]);
-  const load = await stack.load.call("load", spec(child.url, w, connections, settings.measureMs, settings.maxRequests), callTimeout);
-  const after = await Promise.all([child.cpu(), stack.mock.cpu(), stack.load.cpu()]);
+  const before = await Promise.all([stack.mock.cpu(), stack.load.cpu(), ...children.map(({ child }) => child.cpu())]);
+  const loads = await loadAll(settings.measureMs);
+  const after = await Promise.all([stack.mock.cpu(), stack.load.cpu(), ...children.map(({ child }) => child.cpu())]);
   const machineAfter = machineBusyUs();
-  if (profilePath) await child.call("profileStop", { path: profilePath });
-  await recording?.stop();
-  const memory = await child.memory();
+  await Promise.all(children.map(({ child }, i) => profilePaths[i] && child.call("profileStop", { path: profilePaths[i] })));
+  await Promise.all(recordings.map((r) => r?.stop()));
+  const memories = await Promise.all(children.map(({ child }) => child.memory()));
 
-  const answered = load.ok + load.errors;
-  const profile = profilePath ? summarizeProfile(JSON.parse(await readFile(profilePath, "utf8")) as CpuProfile, answered) : undefined;
-  const perf = perfPath ? summarizePerf(await perfReport(perfPath), answered) : undefined;
-  const elapsedUs = load.elapsedMs * 1000;
-  const [proxyUs, mockUs, loadUs] = [0, 1, 2].map((i) => cpuDeltaUs(before[i]!, after[i]!)) as [number, number, number];
-  return {
-    phase: `${w.name} c${connections}`,
-    workload: w.name,
-    stream: w.stream,
-    target,
-    connections,
-    load,
-    reqPerSec: load.ok / (load.elapsedMs / 1000),
-    proxyCpuUsPerReq: proxyUs / answered,
-    proxyGcUsPerReq: gcDeltaUs(before[0]!, after[0]!) / answered,
-    proxyHeapBytesPerReq: heapDeltaBytes(before[0]!, after[0]!) / answered,
-    proxyCoreBusy: proxyUs / elapsedUs,
-    driverCoreBusy: (mockUs + loadUs) / elapsedUs,
-    mockCpuUsPerReq: mockUs / answered,
-    othersBusy:
-      machineBefore === undefined || machineAfter === undefined
-        ? Number.NaN
-        : Math.max(0, machineAfter - machineBefore - proxyUs - mockUs - loadUs) / elapsedUs,
-    rssAfter: memory.rss,
-    ...(memory.parts ? { partsAfter: memory.parts } : {}),
-    round,
-    ...(profile ? { profile } : {}),
-    ...(perf ? { perf } : {}),
-  };
+  const [mockUs, loadUs] = [0, 1].map((i) => cpuDeltaUs(before[i]!, after[i]!)) as [number, number];
+  const proxiesUs = children.map((_, i) => cpuDeltaUs(before[i + 2]!, after[i + 2]!));
+  const answeredAll = loads.reduce((n, l) => n + l.ok + l.errors, 0);
+  return Promise.all(
+    children.map(async ({ target }, i): Promise<Measurement> => {
+      const load = loads[i]!;
+      const memory = memories[i]!;
+      const proxyUs = proxiesUs[i]!;
+      const answered = load.ok + load.errors;
+      const profilePath = profilePaths[i];
+      const perfPath = perfPaths[i];
+      const profile = profilePath ? summarizeProfile(JSON.parse(await readFile(profilePath, "utf8")) as CpuProfile, answered) : undefined;
+      const perf = perfPath ? summarizePerf(await perfReport(perfPath), answered) : undefined;
+      const elapsedUs = load.elapsedMs * 1000;
+      const [proxyBefore, proxyAfter] = [before[i + 2]!, after[i + 2]!];
+      return {
+        phase: `${w.name} c${connections}`,
+        workload: w.name,
+        stream: w.stream,
+        target,
+        connections,
+        load,
+        reqPerSec: load.ok / (load.elapsedMs / 1000),
+        proxyCpuUsPerReq: proxyUs / answered,
+        proxyGcUsPerReq: gcDeltaUs(proxyBefore, proxyAfter) / answered,
+        proxyHeapBytesPerReq: heapDeltaBytes(proxyBefore, proxyAfter) / answered,
+        proxyCoreBusy: proxyUs / elapsedUs,
+        driverCoreBusy: (mockUs + loadUs) / elapsedUs,
+        // The mock and the load generator served every target of the window.
+        mockCpuUsPerReq: mockUs / answeredAll,
+        othersBusy:
+          machineBefore === undefined || machineAfter === undefined
+            ? Number.NaN
+            : Math.max(0, machineAfter - machineBefore - proxiesUs.reduce((a, b) => a + b, 0) - mockUs - loadUs) / elapsedUs,
+        rssAfter: memory.rss,
+        ...(memory.parts ? { partsAfter: memory.parts } : {}),
+        round,
+        ...(profile ? { profile } : {}),
+        ...(perf ? { perf } : {}),
+      };
+    }),
+  );
 }
 
 /**
@@ -431,11 +461,12 @@ async function main(): Promise<number> {
   const kinds = [...new Set(settings.workloads.map((w) => w.body))];
   const bodies = kinds.map((kind: BodyKind) => ({ kind, ...buildWorkloadBody(kind, false, kind.startsWith("claude") ? CLAUDE_MODEL : MODEL) }));
   const phases = settings.workloads.length * settings.connections.length * settings.rounds;
-  const perPhaseS = ((settings.warmupMs + settings.measureMs) / 1000) * settings.targets.length;
+  const perPhaseS = ((settings.warmupMs + settings.measureMs) / 1000) * (settings.together ? 1 : settings.targets.length);
   const rounds = settings.rounds > 1 ? ` (${settings.rounds} rounds)` : "";
   const plan =
     settings.soakMs === undefined
-      ? `Switchyard benchmark: ${settings.targets.join(" vs ")}, ${phases} phases${rounds} × ${settings.targets.length} targets, ` +
+      ? `Switchyard benchmark: ${settings.targets.join(" vs ")}, ${phases} phases${rounds} × ${settings.targets.length} targets` +
+        `${settings.together ? " loaded together (BENCH_TOGETHER: latency and req/s are shares of one core)" : ""}, ` +
         `${settings.warmupMs / 1000} s warm-up + ${settings.measureMs / 1000} s measured each (~${Math.ceil(phases * perPhaseS)} s)`
       : `Switchyard memory soak: ${settings.targets.join(", ")} one after the other, ${settings.soakMs / 1000} s each ` +
         `in ${settings.soakSampleMs / 1000} s slices cycling through ${settings.workloads.map((w) => w.name).join(", ")} ` +
@@ -475,15 +506,17 @@ async function main(): Promise<number> {
           // Alternate who goes first so slow drift over the run does not always favour the same side.
           const order = flip ? [...settings.targets].reverse() : settings.targets;
           flip = !flip;
-          for (const target of order) {
-            if (!serves(target, w)) continue;
-            const m = await measure(stack, settings, target, w, connections, round);
-            const of = settings.rounds > 1 ? ` (round ${round}/${settings.rounds})` : "";
-            process.stdout.write(
-              `  measured ${m.phase} ${target}${of}: ${m.reqPerSec.toFixed(0)} req/s, ${m.proxyCpuUsPerReq.toFixed(0)} µs/req, ${m.load.errors} errors\n`,
-            );
-            measurements.push(m);
-            lastPhase.set(target, m);
+          const serving = order.filter((target) => serves(target, w));
+          // One window for all of them (BENCH_TOGETHER), or one each, in turn.
+          for (const group of settings.together ? [serving] : serving.map((t) => [t])) {
+            for (const m of await measure(stack, settings, group, w, connections, round)) {
+              const of = settings.rounds > 1 ? ` (round ${round}/${settings.rounds})` : "";
+              process.stdout.write(
+                `  measured ${m.phase} ${m.target}${of}: ${m.reqPerSec.toFixed(0)} req/s, ${m.proxyCpuUsPerReq.toFixed(0)} µs/req, ${m.load.errors} errors\n`,
+              );
+              measurements.push(m);
+              lastPhase.set(m.target, m);
+            }
           }
         }
       }

@@ -23,6 +23,16 @@ describe("bench settings: soak", () => {
   });
 });
 
+describe("bench settings: targets together", () => {
+  it("measures the targets one after the other unless BENCH_TOGETHER is 1 or true", () => {
+    expect(readSettings({}).together).toBe(false);
+    expect(readSettings({ BENCH_TOGETHER: "0" }).together).toBe(false);
+    expect(readSettings({ BENCH_TOGETHER: "1" }).together).toBe(true);
+    expect(readSettings({ BENCH_TOGETHER: "true" }).together).toBe(true);
+    expect(() => readSettings({ BENCH_TOGETHER: "yes" })).toThrow(/BENCH_TOGETHER must be 1 or 0/);
+  });
+});
+
 describe("bench settings: another build", () => {
   it("runs the other-build target from the directory BENCH_OTHER_BUILD names", () => {
     const dir = mkdtempSync(join(tmpdir(), "bench-other-"));

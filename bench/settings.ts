@@ -93,6 +93,14 @@ export interface Settings {
    */
   otherBuild?: string;
   /**
+   * BENCH_TOGETHER: the targets of a phase take their load at the same time, sharing the proxies'
+   * core, instead of one after the other. What the machine does during the window (its speed moved
+   * by 2x within an hour here, bench/README.md) then moves every target alike, so the CPU ratio of
+   * two near-equal builds resolves smaller differences. Latency and throughput figures of such a
+   * phase are each target's share of a shared core, not comparable with a run without it.
+   */
+  together: boolean;
+  /**
    * BENCH_PROFILE: a directory. Each measured window of every target is then sampled by V8's
    * CPU profiler in the process under test (its main thread, every 200 µs), the `.cpuprofile`
    * files are written there, and the report adds where each target's CPU went (bench/profile.ts).
@@ -117,6 +125,14 @@ function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(text)}`);
   return n;
+}
+
+/** `1` or `true` on, `0`, `false` or unset off. */
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const text = env[name]?.trim() ?? "";
+  if (text === "" || text === "0" || text === "false") return false;
+  if (text === "1" || text === "true") return true;
+  throw new Error(`${name} must be 1 or 0, got ${JSON.stringify(text)}`);
 }
 
 /** Like `positive`, but unset stays unset. */
@@ -165,6 +181,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     logLevel: env.BENCH_LOG_LEVEL || "silent",
     soakMs: soakSeconds === undefined ? undefined : soakSeconds * 1000,
     soakSampleMs: positive(env, "BENCH_SOAK_SAMPLE_SECONDS", 30) * 1000,
+    together: flag(env, "BENCH_TOGETHER"),
     ...otherBuild(env, targets),
     ...(env.BENCH_PROFILE?.trim() ? { profileDir: resolve(env.BENCH_PROFILE.trim()) } : {}),
     ...(env.BENCH_PERF?.trim() ? { perfDir: resolve(env.BENCH_PERF.trim()) } : {}),
