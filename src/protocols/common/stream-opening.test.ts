@@ -49,7 +49,28 @@ describe("the opening events of an upstream stream", () => {
     // `"content":"x` written inside a string value is escaped there, so it does not end the hold.
     const roleOnly = { ...head, note: 'said "content":"x"', choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] };
     expect(classifyOpeningEvent("openai-chat", ev(undefined, roleOnly))).toEqual({ kind: "opening" });
-    expect(parse).toHaveBeenCalledTimes(2);
+    expect(parse).toHaveBeenCalledTimes(1);
+  });
+
+  it("Chat: the role-only first chunk as OpenAI and DeepSeek write it opens without a parse; other forms are parsed", () => {
+    const head = { id: "c1", object: "chat.completion.chunk", created: 1, model: "m", service_tier: "default", system_fingerprint: "fp" };
+    const parse = vi.spyOn(JSON, "parse");
+    const openai = { index: 0, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null };
+    const deepseek = { index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null };
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, { ...head, choices: [openai], usage: null }))).toEqual({ kind: "opening" });
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, { ...head, choices: [deepseek] }))).toEqual({ kind: "opening" });
+    expect(parse).not.toHaveBeenCalled();
+    // Members in another order, a second choice with text, a finish, or an error member: the parse decides.
+    const reordered = { delta: { content: "", role: "assistant" }, index: 0, logprobs: null, finish_reason: null };
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, { ...head, choices: [reordered] }))).toEqual({ kind: "opening" });
+    const second = { index: 1, delta: { role: "assistant", content: null, tool_calls: [{ index: 0, function: { name: "f" } }] }, finish_reason: null };
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, { ...head, choices: [openai, second] }))).toEqual({ kind: "content" });
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, { ...head, choices: [{ ...openai, finish_reason: "length" }] }))).toEqual({ kind: "content" });
+    expect(classifyOpeningEvent("openai-chat", ev(undefined, { ...head, error: { message: "overloaded" }, choices: [openai] }))).toEqual({
+      kind: "error",
+      error: { message: "overloaded", code: undefined },
+    });
+    expect(parse).toHaveBeenCalledTimes(4);
   });
 
   it("Anthropic: message_start, ping and an empty block start open; a delta is content; event: error is an error", () => {

@@ -41,6 +41,16 @@ const isEmpty = (v: unknown): boolean => v === null || v === undefined || v === 
  */
 const TEXT_IN_CHUNK = /"content":"[^"]/;
 
+/**
+ * The role-only first chunk as OpenAI writes it (and DeepSeek, without `refusal`), one choice:
+ * matched on the characters, it opens without a parse, the chunk every Chat stream begins with.
+ * Unescaped quotes cannot be inside a string, so these can only be members; a chunk that has them
+ * nested somewhere else is at worst held one event longer, which loses nothing (nothing has
+ * reached the client). Any other form goes to the parse.
+ */
+const ROLE_ONLY_CHOICE =
+  /"choices":\[\{"index":0,"delta":\{"role":"assistant"(?:,"content":(?:""|null))?(?:,"refusal":null)?\}(?:,"logprobs":null)?,"finish_reason":null\}\]/;
+
 /** A Chat chunk whose choices say nothing yet: only a role, empty strings or nulls, no finish. */
 function chatOpening(o: Record<string, unknown>): boolean {
   const choices = o.choices;
@@ -87,7 +97,10 @@ export function classifyOpeningEvent(protocol: UpstreamProtocol, ev: InboundEven
     case "openai-chat": {
       const data = ev.data;
       if (data === "[DONE]") return CONTENT;
-      if (TEXT_IN_CHUNK.test(data) && !data.includes('"error"')) return CONTENT;
+      if (!data.includes('"error"')) {
+        if (TEXT_IN_CHUNK.test(data)) return CONTENT;
+        if (ROLE_ONLY_CHOICE.test(data)) return OPENING;
+      }
       const o = parse(data);
       if (!o) return CONTENT;
       if (o.error !== undefined && o.error !== null) return { kind: "error", error: errorOf(o, "The upstream stream failed.") };
