@@ -9,6 +9,7 @@ import {
   codexCompletedOutputRewriter,
   preparePassthroughBody,
   relayStream,
+  jointlyTriggeredEvents,
   triggeredEvents,
   triggerPattern,
   type EventRewriter,
@@ -226,6 +227,49 @@ describe("triggeredEvents (the events a meter's byte patterns find)", () => {
   });
 });
 
+describe("jointlyTriggeredEvents (a meter's and a rewriter's patterns in one pass)", () => {
+  const meter = triggerPattern(['"usage":{', "[DONE]", '"finish_reason":"'].map((t) => Buffer.from(t)));
+  // `"usage":{"x` starts where the meter's `"usage":{` does: at the same place, the first pattern's match wins.
+  const rewriter = triggerPattern(['"choices":[]', '"usage":{"x'].map((t) => Buffer.from(t)));
+
+  it("finds what two searches find, each in stream order", () => {
+    const piece = fc.constantFrom(
+      '"usage":{',
+      "[DONE]",
+      '"finish_reason":"',
+      '"choices":[]',
+      '"usage":{"x',
+      '"usage":null',
+      '"choices":[{',
+      "é",
+      "x",
+      " ",
+      '"',
+      "{",
+    );
+    const event = fc.array(piece, { maxLength: 8 }).map((ps) => "data: " + ps.join(""));
+    const eol = fc.constantFrom("\n\n", "\r\n\r\n");
+    fc.assert(
+      fc.property(fc.array(fc.tuple(event, eol), { minLength: 1, maxLength: 8 }), (events) => {
+        const span = Buffer.from(events.map(([e, end]) => e + end).join(""));
+        const [byMeter, byRewriter] = jointlyTriggeredEvents(span, meter, rewriter);
+        expect(byMeter.map(String)).toEqual(triggeredEvents(span, meter).map(String));
+        expect(byRewriter.map(String)).toEqual(triggeredEvents(span, rewriter).map(String));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("gives each event that holds both patterns to both, as the same view", () => {
+    const usage = 'data: {"choices":[],"usage":{"prompt_tokens":3}}\n\n';
+    const span = Buffer.from(`data: {"choices":[{"finish_reason":"stop"}]}\n\n${usage}data: [DONE]\n\n`);
+    const [byMeter, byRewriter] = jointlyTriggeredEvents(span, meter, rewriter);
+    expect(byMeter.map(String)).toEqual(['data: {"choices":[{"finish_reason":"stop"}]}\n\n', usage, "data: [DONE]\n\n"]);
+    expect(byRewriter.map(String)).toEqual([usage]);
+    expect(byRewriter[0]!.buffer).toBe(span.buffer);
+  });
+});
+
 describe("relayStream on a Responses stream", () => {
   const instructions = "Vous êtes un agent de code. 你好。".repeat(800);
   const response = (status: string, extra: Record<string, unknown>) => ({
@@ -357,7 +401,7 @@ describe("relayStream with a rewriter", () => {
     })();
     const client = upstream === "codex" ? "openai-responses" : "openai-chat";
     const result = await relayStream(upstream, client, body, async (c) => void written.push(Buffer.from(c)), new AbortController().signal, rewriter);
-    return { result, out: Buffer.concat(written).toString() };
+    return { result, out: Buffer.concat(written).toString(), written };
   }
 
   it("forwards a span it changes nothing in as its own bytes, without decoding the big completed event", async () => {
@@ -400,6 +444,18 @@ describe("relayStream with a rewriter", () => {
     expect(dropped.result.usage).toMatchObject({ inputTokens: 3, outputTokens: 1 });
   });
 
+  it("with a strip, writes a replaced event's frame as its UTF-8 bytes, stripped as the bytes around it", async () => {
+    const chunk = (content: string) => `data: {"choices":[{"index":0,"delta":{"content":"${content}"}}],"usage":null}\n\n`;
+    const text = chunk("Grüße ") + chunk("MARK") + chunk("你好") + "data: [DONE]\n\n";
+    const rewriter: EventRewriter = {
+      triggers: { kind: "bytes", pattern: triggerPattern([Buffer.from("MARK")]) },
+      rewrite: (ev) => `data: ${ev.data.replace("MARK", "Größe 大")}\n\n`,
+      strip: ',"usage":null',
+    };
+    const { out } = await relay("openai-chat", text, rewriter);
+    expect(out).toBe((chunk("Grüße ") + chunk("Größe 大") + chunk("你好") + "data: [DONE]\n\n").replaceAll(',"usage":null', ""));
+  });
+
   it("splices out the one Chat event it drops and decodes none of the text events around it", async () => {
     const chunk = (choices: string, usage: string) => `data: {"id":"c1","object":"chat.completion.chunk","choices":${choices},"usage":${usage}}\n\n`;
     const texts = Array.from({ length: 200 }, (_, i) => chunk(`[{"index":0,"delta":{"content":"word ${i} é "},"finish_reason":null}]`, "null")).join("");
@@ -421,9 +477,13 @@ describe("relayStream with a rewriter", () => {
       if (this.buffer === bytes.buffer && typeof args[0] !== "number") searches++;
       return indexOf.apply(this, args as Parameters<Buffer["indexOf"]>);
     });
-    const { result, out } = await relay("openai-chat", bytes, chatUsageChunkRemover());
+    // The pieces around the dropped event are put together as text and copied out once, not joined as buffers.
+    const concat = vi.spyOn(Buffer, "concat");
+    const { result, out, written } = await relay("openai-chat", bytes, chatUsageChunkRemover());
+    const joins = concat.mock.calls.filter(([list]) => list !== written).length;
     vi.restoreAllMocks();
     expect(searches).toBe(0);
+    expect(joins).toBe(0);
     expect(out).toBe((texts + finish + "data: [DONE]\n\n").replaceAll(',"usage":null', ""));
     expect(result).toMatchObject({ completed: true, failed: false, usage: { inputTokens: 3, outputTokens: 200 } });
     // What the meter and the rewriter read: the usage chunk (twice), the finish chunk and [DONE]; never a text event.

@@ -288,6 +288,51 @@ export function triggeredEvents(span: Buffer, pattern: RegExp, text: string = sp
   return events;
 }
 
+/** Joint patterns made by {@link jointPattern}, by their two parts: made once per pair, not per stream. */
+const jointPatterns = new WeakMap<RegExp, WeakMap<RegExp, RegExp>>();
+
+/**
+ * One expression for two {@link triggerPattern}s: the first's alternatives in a group, so a
+ * match says which of the two it is (the parts are escaped literals, which hold no groups).
+ */
+function jointPattern(first: RegExp, second: RegExp): RegExp {
+  let bySecond = jointPatterns.get(first);
+  if (!bySecond) jointPatterns.set(first, (bySecond = new WeakMap()));
+  let joint = bySecond.get(second);
+  if (!joint) bySecond.set(second, (joint = new RegExp(`(${first.source})|${second.source}`, "g")));
+  return joint;
+}
+
+/**
+ * {@link triggeredEvents} for two patterns in one pass over `text` (the span's Latin-1 view): the
+ * events each finds, in stream order, as two separate searches would. A Chat stream whose usage
+ * the client did not ask for is searched for the meter's triggers and the remover's: a second pass
+ * over the whole span was the largest single part of what the remover cost (docs/architecture.md#the-two-lanes).
+ * The first match in an event names one pattern; the other is looked for in the rest of that
+ * event only.
+ */
+export function jointlyTriggeredEvents(span: Buffer, first: RegExp, second: RegExp, text: string = span.toString("latin1")): [Buffer[], Buffer[]] {
+  const joint = jointPattern(first, second);
+  const byFirst: Buffer[] = [];
+  const bySecond: Buffer[] = [];
+  // Shared between calls, and safe so: nothing here awaits.
+  joint.lastIndex = 0;
+  for (let m = joint.exec(text); m !== null; m = joint.exec(text)) {
+    const start = lastEventBoundary(span, m.index);
+    const end = nextEventBoundary(span, start + 1);
+    const view = span.subarray(start, end);
+    const isFirst = m[1] !== undefined;
+    // At the same place the group wins, so the other may match there too (a longer literal), or later.
+    const other = isFirst ? second : first;
+    other.lastIndex = 0;
+    const both = other.test(text.slice(m.index, end));
+    if (isFirst || both) byFirst.push(view);
+    if (!isFirst || both) bySecond.push(view);
+    joint.lastIndex = end;
+  }
+  return [byFirst, bySecond];
+}
+
 const LF = 0x0a;
 const CR = 0x0d;
 const EVENT_FIELD = Buffer.from("event:");
@@ -397,10 +442,15 @@ export async function relayStream(
   /**
    * The span as the rewriter leaves it: each of the `touched` events (views of the span) it replaces
    * or drops is spliced out, and the bytes around them go out as they came. A Chat stream whose
-   * usage chunk is dropped was decoded and framed anew whole before, every event of it.
+   * usage chunk is dropped was decoded and framed anew whole before, every event of it. With a
+   * `strip`, the pieces are put together as Latin-1 text (the span's view, and the frames' UTF-8
+   * bytes as such), cut once and copied once into the buffer that goes out; a buffer for each
+   * piece and a join of them cost three copies of the answer.
    */
   const rewriteSpan = (span: Buffer, latin1: string | undefined, touched: readonly Buffer[]): Buffer => {
+    const text = strip === undefined ? undefined : (latin1 ?? span.toString("latin1"));
     let parts: Buffer[] | undefined;
+    let joined: string | undefined;
     let from = 0;
     for (const view of touched) {
       const events = eventsOf(view);
@@ -409,23 +459,38 @@ export async function relayStream(
       let frames = "";
       for (let i = 0; i < events.length; i++) frames += replaced[i] ?? frameOf(events[i]!);
       const at = view.byteOffset - span.byteOffset;
-      (parts ??= []).push(cut(span.subarray(from, at), latin1?.slice(from, at)));
-      if (frames.length > 0) parts.push(Buffer.from(strip === undefined ? frames : frames.replaceAll(strip, "")));
+      if (text === undefined) {
+        (parts ??= []).push(span.subarray(from, at));
+        if (frames.length > 0) parts.push(Buffer.from(frames));
+      } else {
+        joined = (joined ?? "") + text.slice(from, at);
+        if (frames.length > 0) joined += Buffer.from(frames).toString("latin1");
+      }
       from = at + view.length;
     }
-    if (parts === undefined) return cut(span, latin1);
-    parts.push(cut(span.subarray(from), latin1?.slice(from)));
+    if (joined !== undefined) return Buffer.from((joined + text!.slice(from)).replaceAll(strip!, ""), "latin1");
+    if (parts === undefined) return cut(span, text);
+    parts.push(span.subarray(from));
     return Buffer.concat(parts);
   };
+  // Both by bytes (a Chat stream whose usage the client did not ask for): one search finds both.
+  const rewriteTriggers = rewrite?.triggers;
+  const joint = triggers.kind === "bytes" && rewriteTriggers?.kind === "bytes" ? ([triggers.pattern, rewriteTriggers.pattern] as const) : undefined;
   /** Most events carry nothing to meter or rewrite: only events holding a trigger are decoded at all. */
   const forward = async (span: Buffer): Promise<void> => {
     const before = observer.completed;
-    // One Latin-1 view for both searches when both are by bytes (a Chat stream whose usage the client did not ask for).
     let text: string | undefined;
     const found = (t: EventTriggers): Buffer[] =>
       t.kind === "names" ? namedEvents(span, t.names) : triggeredEvents(span, t.pattern, (text ??= span.toString("latin1")));
-    for (const event of found(triggers)) observeSpan(event);
-    const touched = rewrite === undefined ? undefined : found(rewrite.triggers);
+    let metered: Buffer[];
+    let touched: Buffer[] | undefined;
+    if (joint) {
+      [metered, touched] = jointlyTriggeredEvents(span, joint[0], joint[1], (text = span.toString("latin1")));
+    } else {
+      metered = found(triggers);
+      touched = rewriteTriggers && found(rewriteTriggers);
+    }
+    for (const event of metered) observeSpan(event);
     const out = touched !== undefined && touched.length > 0 ? rewriteSpan(span, text, touched) : cut(span, text);
     if (out.length > 0) await write(out, !before && observer.completed);
   };
