@@ -7,7 +7,7 @@
 import { GatewayError } from "../canonical/errors.js";
 import { emptyUsage, type Usage } from "../canonical/usage.js";
 import type { UpstreamProtocol } from "../storage/ports.js";
-import { HeldBytes, LazySseParser, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
+import { HeldBytes, LazySseParser, oneDataLineEvent, sseData, sseFrame, type SseEvent } from "../transport/sse.js";
 import { errorBody, frameSse, streamErrorEvents } from "./render-error.js";
 import { clientGone, stoppedBy } from "./stop.js";
 import type { ClientProtocol, TranslationWarning } from "../protocols/codec.js";
@@ -393,6 +393,8 @@ function isJson(text: string): boolean {
 
 /** The events of whole events' bytes. A fresh parser: whole events need no state across spans. */
 function eventsOf(span: Buffer): SseEvent[] {
+  const one = oneDataLineEvent(span);
+  if (one !== undefined) return [one];
   const parser = new LazySseParser();
   const events = parser.push(span);
   for (const ev of parser.end()) events.push(ev);
