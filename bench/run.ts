@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { buildWorkloadBody, clientHeaders } from "./agent-bodies.js";
 import type { LoadResult, LoadSpec } from "./load.js";
 import { machineBusyUs } from "./machine.js";
+import { SERVING_V8_FLAGS } from "../src/cli/v8-tuning.js";
 import { checkTargets, targetsTable } from "./targets.js";
 import { PERF_FREQUENCY_HZ, PerfRecording, perfReport, perfUsable, summarizePerf } from "./perf-record.js";
 import { type CpuProfile, profileReport, summarizeProfile } from "./profile.js";
@@ -213,7 +214,9 @@ async function startStack(settings: Settings, cores: CorePlan, workDir: string, 
   const perfArgs = settings.perfDir ? ["--perf-basic-prof", "--logfile=/dev/null"] : [];
   for (const target of settings.targets) {
     if (target === "baseline") {
-      const nodeArgs = [...perfArgs, ...nodeOptions("BENCH_BASELINE_NODE_OPTIONS")];
+      // As command-line flags, set before the heap is: what `serve` sets at run time before the gateway starts.
+      const v8 = settings.baselineV8 === "serve" ? SERVING_V8_FLAGS : [];
+      const nodeArgs = [...perfArgs, ...v8, ...nodeOptions("BENCH_BASELINE_NODE_OPTIONS")];
       targets.set(
         target,
         keep(await BenchChild.start({ name: "baseline proxy", script: here("./baseline-proxy.js"), args: [mock.url], nodeArgs, core: cores.proxy })),
@@ -471,8 +474,14 @@ async function main(): Promise<number> {
       : `Switchyard memory soak: ${settings.targets.join(", ")} one after the other, ${settings.soakMs / 1000} s each ` +
         `in ${settings.soakSampleMs / 1000} s slices cycling through ${settings.workloads.map((w) => w.name).join(", ")} ` +
         `at ${settings.connections[0]} connections (~${Math.ceil((settings.soakMs / 1000) * settings.targets.length)} s)`;
+  const baselineNote = !settings.targets.includes("baseline")
+    ? ""
+    : settings.baselineV8 === "serve"
+      ? `bare proxy: with serve's V8 flags (${SERVING_V8_FLAGS.join(" ")}; BENCH_BASELINE_V8=node for node's defaults)\n`
+      : "bare proxy: with node's default V8 settings (BENCH_BASELINE_V8=node)\n";
   process.stdout.write(
     `${plan}\n` +
+      baselineNote +
       `cores: ${cores.note}; cpu: ${cpus()[0]?.model ?? "unknown"}; node ${process.version}\n` +
       `bodies: ${bodies.map((b) => `${b.kind} = ${b.bytes.length} B (${b.nonAsciiBytes} non-ASCII bytes)`).join(", ")}\n\n`,
   );

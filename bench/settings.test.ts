@@ -33,6 +33,15 @@ describe("bench settings: targets together", () => {
   });
 });
 
+describe("bench settings: the bare proxy's V8 settings", () => {
+  it("runs the bare proxy with serve's V8 flags unless BENCH_BASELINE_V8 is node", () => {
+    expect(readSettings({}).baselineV8).toBe("serve");
+    expect(readSettings({ BENCH_BASELINE_V8: "serve" }).baselineV8).toBe("serve");
+    expect(readSettings({ BENCH_BASELINE_V8: " node " }).baselineV8).toBe("node");
+    expect(() => readSettings({ BENCH_BASELINE_V8: "defaults" })).toThrow(/BENCH_BASELINE_V8 must be serve or node/);
+  });
+});
+
 describe("bench settings: another build", () => {
   it("runs the other-build target from the directory BENCH_OTHER_BUILD names", () => {
     const dir = mkdtempSync(join(tmpdir(), "bench-other-"));

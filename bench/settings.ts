@@ -101,6 +101,15 @@ export interface Settings {
    */
   together: boolean;
   /**
+   * BENCH_BASELINE_V8: the V8 settings the bare proxy runs with. `serve` (the default): the flags
+   * `switchyard serve` sets for the gateway (src/cli/v8-tuning.ts), so the two are compared on the
+   * work each does, not on how V8 is tuned. `node`: node's own defaults, under which the bare proxy's
+   * collection costs a request 30–50 µs more while V8 pretenures its requests' objects, or far less
+   * once earlier phases have grown its heap: the bar then moves with the phases run before it
+   * (bench/README.md, the fourteenth stop).
+   */
+  baselineV8: "serve" | "node";
+  /**
    * BENCH_PROFILE: a directory. Each measured window of every target is then sampled by V8's
    * CPU profiler in the process under test (its main thread, every 200 µs), the `.cpuprofile`
    * files are written there, and the report adds where each target's CPU went (bench/profile.ts).
@@ -182,10 +191,17 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     soakMs: soakSeconds === undefined ? undefined : soakSeconds * 1000,
     soakSampleMs: positive(env, "BENCH_SOAK_SAMPLE_SECONDS", 30) * 1000,
     together: flag(env, "BENCH_TOGETHER"),
+    baselineV8: baselineV8(env),
     ...otherBuild(env, targets),
     ...(env.BENCH_PROFILE?.trim() ? { profileDir: resolve(env.BENCH_PROFILE.trim()) } : {}),
     ...(env.BENCH_PERF?.trim() ? { perfDir: resolve(env.BENCH_PERF.trim()) } : {}),
   };
+}
+
+function baselineV8(env: NodeJS.ProcessEnv): Settings["baselineV8"] {
+  const text = env.BENCH_BASELINE_V8?.trim() || "serve";
+  if (text !== "serve" && text !== "node") throw new Error(`BENCH_BASELINE_V8 must be serve or node, got ${JSON.stringify(text)}`);
+  return text;
 }
 
 /** The other build's directory, checked: one of BENCH_OTHER_BUILD and the `other-build` target without the other is a mistake. */
