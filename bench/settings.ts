@@ -104,9 +104,8 @@ export interface Settings {
    * BENCH_BASELINE_V8: the V8 settings the bare proxy runs with. `serve` (the default): the flags
    * `switchyard serve` sets for the gateway (src/cli/v8-tuning.ts), so the two are compared on the
    * work each does, not on how V8 is tuned. `node`: node's own defaults, under which the bare proxy's
-   * collection costs a request 30–50 µs more while V8 pretenures its requests' objects, or far less
-   * once earlier phases have grown its heap: the bar then moves with the phases run before it
-   * (bench/README.md, the fourteenth stop).
+   * collection cost a request 29–52 µs on a fresh process and 6 once earlier phases had grown its
+   * heap: the bar then moves with the phases run before it (bench/README.md, the fourteenth stop).
    */
   baselineV8: "serve" | "node";
   /**

@@ -80,7 +80,8 @@ globalThis.gc();`;
   });
 
   it("lets TurboFan inline twice the default bytecode into a function, which V8 honours when the flag is set at run time", () => {
-    // Six callees of about 200 bytes of bytecode each, called from one hot function: V8's default budget
+    // Six callees of about 200 bytes of bytecode each, called from one function that is then optimised
+    // on the spot (natives syntax, so no timing decides what is compiled when): V8's default budget
     // (920 bytes) takes four of them; `--trace-turbo-inlining` names each one inlined into `outer`.
     const source = `const { setFlagsFromString } = require("node:v8");
 for (const flag of JSON.parse(process.argv[1])) setFlagsFromString(flag);
@@ -89,9 +90,15 @@ const make = (k) => new Function("o", "let s = 0; for (let i = 0; i < o.n; i++) 
 const fs = [1, 2, 3, 4, 5, 6].map(make);
 function outer(o) { return fs[0](o) + fs[1](o) + fs[2](o) + fs[3](o) + fs[4](o) + fs[5](o); }
 const o = { n: 3, a: 1, b: 2, c: 3, d: 4, e: 5, f: true, g: 7, h: 8 };
-for (let i = 0; i < 200000; i++) outer(o);`;
+%PrepareFunctionForOptimization(outer);
+for (let i = 0; i < 100; i++) outer(o);
+%OptimizeFunctionOnNextCall(outer);
+outer(o);`;
     const inlined = (flags: readonly string[]): number => {
-      const r = spawnSync(process.execPath, ["--trace-turbo-inlining", "-e", source, JSON.stringify(flags)], { encoding: "utf8", timeout: 60_000 });
+      const r = spawnSync(process.execPath, ["--allow-natives-syntax", "--trace-turbo-inlining", "-e", source, JSON.stringify(flags)], {
+        encoding: "utf8",
+        timeout: 60_000,
+      });
       expect(r.status, r.stderr).toBe(0);
       return r.stdout.split("\n").filter((l) => /^Inlining .* into .*<SharedFunctionInfo outer>/.test(l)).length;
     };
