@@ -9,6 +9,7 @@ import {
   codexCompletedOutputRewriter,
   preparePassthroughBody,
   relayStream,
+  jointTriggers,
   jointlyTriggeredEvents,
   triggeredEvents,
   triggerPattern,
@@ -231,6 +232,7 @@ describe("jointlyTriggeredEvents (a meter's and a rewriter's patterns in one pas
   const meter = triggerPattern(['"usage":{', "[DONE]", '"finish_reason":"'].map((t) => Buffer.from(t)));
   // `"usage":{"x` starts where the meter's `"usage":{` does: at the same place, the first pattern's match wins.
   const rewriter = triggerPattern(['"choices":[]', '"usage":{"x'].map((t) => Buffer.from(t)));
+  const both = jointTriggers(meter, rewriter);
 
   it("finds what two searches find, each in stream order", () => {
     const piece = fc.constantFrom(
@@ -252,7 +254,7 @@ describe("jointlyTriggeredEvents (a meter's and a rewriter's patterns in one pas
     fc.assert(
       fc.property(fc.array(fc.tuple(event, eol), { minLength: 1, maxLength: 8 }), (events) => {
         const span = Buffer.from(events.map(([e, end]) => e + end).join(""));
-        const [byMeter, byRewriter] = jointlyTriggeredEvents(span, meter, rewriter);
+        const [byMeter, byRewriter] = jointlyTriggeredEvents(span, both);
         expect(byMeter.map(String)).toEqual(triggeredEvents(span, meter).map(String));
         expect(byRewriter.map(String)).toEqual(triggeredEvents(span, rewriter).map(String));
       }),
@@ -263,10 +265,12 @@ describe("jointlyTriggeredEvents (a meter's and a rewriter's patterns in one pas
   it("gives each event that holds both patterns to both, as the same view", () => {
     const usage = 'data: {"choices":[],"usage":{"prompt_tokens":3}}\n\n';
     const span = Buffer.from(`data: {"choices":[{"finish_reason":"stop"}]}\n\n${usage}data: [DONE]\n\n`);
-    const [byMeter, byRewriter] = jointlyTriggeredEvents(span, meter, rewriter);
+    const [byMeter, byRewriter] = jointlyTriggeredEvents(span, both);
     expect(byMeter.map(String)).toEqual(['data: {"choices":[{"finish_reason":"stop"}]}\n\n', usage, "data: [DONE]\n\n"]);
     expect(byRewriter.map(String)).toEqual([usage]);
     expect(byRewriter[0]!.buffer).toBe(span.buffer);
+    // Made once per pair of patterns, so a stream does not compile or look up anything per span.
+    expect(jointTriggers(meter, rewriter)).toBe(both);
   });
 });
 

@@ -288,19 +288,24 @@ export function triggeredEvents(span: Buffer, pattern: RegExp, text: string = sp
   return events;
 }
 
-/** Joint patterns made by {@link jointPattern}, by their two parts: made once per pair, not per stream. */
-const jointPatterns = new WeakMap<RegExp, WeakMap<RegExp, RegExp>>();
+/** Two {@link triggerPattern}s and the one expression that finds both (see {@link jointTriggers}). */
+export interface JointTriggers {
+  readonly first: RegExp;
+  readonly second: RegExp;
+  /** The first's alternatives in a group, so a match says which of the two it is. */
+  readonly joint: RegExp;
+}
 
-/**
- * One expression for two {@link triggerPattern}s: the first's alternatives in a group, so a
- * match says which of the two it is (the parts are escaped literals, which hold no groups).
- */
-function jointPattern(first: RegExp, second: RegExp): RegExp {
-  let bySecond = jointPatterns.get(first);
-  if (!bySecond) jointPatterns.set(first, (bySecond = new WeakMap()));
-  let joint = bySecond.get(second);
-  if (!joint) bySecond.set(second, (joint = new RegExp(`(${first.source})|${second.source}`, "g")));
-  return joint;
+/** Joint triggers by their two parts: made once per pair (the parts are module constants), not per stream. */
+const jointTriggersMade = new WeakMap<RegExp, WeakMap<RegExp, JointTriggers>>();
+
+/** The joint triggers of two {@link triggerPattern}s (escaped literals, which hold no groups of their own). */
+export function jointTriggers(first: RegExp, second: RegExp): JointTriggers {
+  let bySecond = jointTriggersMade.get(first);
+  if (!bySecond) jointTriggersMade.set(first, (bySecond = new WeakMap()));
+  let made = bySecond.get(second);
+  if (!made) bySecond.set(second, (made = { first, second, joint: new RegExp(`(${first.source})|${second.source}`, "g") }));
+  return made;
 }
 
 /**
@@ -311,8 +316,7 @@ function jointPattern(first: RegExp, second: RegExp): RegExp {
  * The first match in an event names one pattern; the other is looked for in the rest of that
  * event only.
  */
-export function jointlyTriggeredEvents(span: Buffer, first: RegExp, second: RegExp, text: string = span.toString("latin1")): [Buffer[], Buffer[]] {
-  const joint = jointPattern(first, second);
+export function jointlyTriggeredEvents(span: Buffer, { first, second, joint }: JointTriggers, text: string = span.toString("latin1")): [Buffer[], Buffer[]] {
   const byFirst: Buffer[] = [];
   const bySecond: Buffer[] = [];
   // Shared between calls, and safe so: nothing here awaits.
@@ -477,7 +481,7 @@ export async function relayStream(
   };
   // Both by bytes (a Chat stream whose usage the client did not ask for): one search finds both.
   const rewriteTriggers = rewrite?.triggers;
-  const joint = triggers.kind === "bytes" && rewriteTriggers?.kind === "bytes" ? ([triggers.pattern, rewriteTriggers.pattern] as const) : undefined;
+  const joint = triggers.kind === "bytes" && rewriteTriggers?.kind === "bytes" ? jointTriggers(triggers.pattern, rewriteTriggers.pattern) : undefined;
   /** Most events carry nothing to meter or rewrite: only events holding a trigger are decoded at all. */
   const forward = async (span: Buffer): Promise<void> => {
     const before = observer.completed;
@@ -487,7 +491,7 @@ export async function relayStream(
     let metered: Buffer[];
     let touched: Buffer[] | undefined;
     if (joint) {
-      [metered, touched] = jointlyTriggeredEvents(span, joint[0], joint[1], (text = span.toString("latin1")));
+      [metered, touched] = jointlyTriggeredEvents(span, joint, (text = span.toString("latin1")));
     } else {
       metered = found(triggers);
       touched = rewriteTriggers && found(rewriteTriggers);
