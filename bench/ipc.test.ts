@@ -33,6 +33,21 @@ describe("bench children's collection pauses", () => {
     // The arrays and little else: the count does not add up collections twice.
     expect(allocated).toBeLessThan(200_000_000);
   });
+
+  it("stop counting at a memory sample, after adding what came before it, until the next cpu sample", async () => {
+    watchCollections();
+    const before = cpuSample().heapAllocatedBytes;
+    const kept: number[][] = [];
+    for (let i = 0; i < 10_000; i++) kept.push(new Array<number>(1000).fill(i + 0.5));
+    await memorySample();
+    // 80 MB more after the memory sample: not recorded, so the profiler's record of collections
+    // cannot grow through a soak, which samples memory and never CPU.
+    for (let i = 0; i < 10_000; i++) kept.push(new Array<number>(1000).fill(i + 0.25));
+    const allocated = cpuSample().heapAllocatedBytes - before;
+    expect(kept[20_000 - 1]![999]).toBe(10_000 - 0.75);
+    expect(allocated).toBeGreaterThanOrEqual(80_000_000);
+    expect(allocated).toBeLessThan(120_000_000);
+  });
 });
 
 describe("bench children's CPU profiles", () => {
