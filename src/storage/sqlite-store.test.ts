@@ -22,7 +22,7 @@ runStoreContract("sqlite", makeStore);
 runSqlStoreChecks("sqlite", makeStore);
 
 describe("sqlite store file", () => {
-  it("creates <dataDir>/switchyard.db in WAL mode with foreign keys on", async () => {
+  it("creates <dataDir>/switchyard.db in WAL mode with foreign keys on and a 2 MB page cache", async () => {
     const dataDir = path.join(root, "nested", "data");
     const store = await openSqlStore({ dataDir });
     try {
@@ -33,6 +33,9 @@ describe("sqlite store file", () => {
       expect(journal.rows[0]?.journal_mode).toBe("wal");
       const fk = await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(store.db);
       expect(fk.rows[0]?.foreign_keys).toBe(1);
+      // SQLite's own 2 MB page cache, not better-sqlite3's 16 MB build default (open-store.ts says why).
+      const cache = await sql<{ cache_size: number }>`pragma cache_size`.execute(store.db);
+      expect(cache.rows[0]?.cache_size).toBe(-2000);
     } finally {
       await store.close();
     }
