@@ -22,9 +22,9 @@ export interface CpuSample {
   gcPauseUs: number;
   /**
    * Bytes allocated in the V8 heap while it was watched: from each cpu sample to the next cpu or
-   * memory sample (so between two cpu samples with no memory sample between, all of it). What the
-   * program asked the collector for, which sets how often it collects. ArrayBuffer contents (socket reads, joined
-   * bodies) live outside the heap and are not counted.
+   * memory sample (so between two cpu samples with no memory sample between, all of it). What
+   * the program asked the collector for, which sets how often it collects. ArrayBuffer contents
+   * (socket reads, joined bodies) live outside the heap and are not counted.
    */
   heapAllocatedBytes: number;
 }
