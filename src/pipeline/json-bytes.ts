@@ -9,13 +9,21 @@
  * per request is what costs (docs/architecture.md#measured-facts). Here the value is
  * stringified piece by piece, each piece short enough to stay in the young generation,
  * and the pieces are written into one buffer of the exact size.
+ *
+ * A long string met before is written from the bytes kept for it (string-json.ts).
  */
+import { CACHED_STRING_FROM, StringJsonCache } from "./string-json.js";
+
+export { CACHED_STRING_FROM };
 
 /**
  * Pieces are kept below this many UTF-16 units: half the large-object line for a
  * two-byte string, so a rope of parts under it flattens in the young generation.
  */
 const PIECE_BELOW = 32_768;
+
+/** Long strings' bytes, for every caller: they are a string's own JSON text, whoever sent it. */
+const stringJson = new StringJsonCache();
 
 /** Short pieces are joined into a run up to this length first: one byteLength and one write per run. */
 const RUN_TARGET = 16_384;
@@ -70,7 +78,11 @@ class Pieces {
  * too, as Buffer.from would. `below` is for tests.
  */
 export function jsonBytes(value: unknown, below: number = PIECE_BELOW): Buffer {
-  const pieces = jsonPieces(value, below);
+  return joined(jsonPieces(value, below));
+}
+
+/** The pieces' UTF-8 bytes in one buffer of the exact size. */
+function joined(pieces: ReadonlyArray<string | Buffer>): Buffer {
   let size = 0;
   for (const p of pieces) size += typeof p === "string" ? Buffer.byteLength(p) : p.length;
   const out = Buffer.allocUnsafe(size);
@@ -122,13 +134,24 @@ function isSplittable(v: unknown): v is Container {
  */
 const SPLIT_UNSEEN_DEPTH = 1;
 
-/** A value already through jsonView and visible, `depth` levels below the top. */
+/**
+ * A value already through jsonView and visible, `depth` levels below the top. Deeper than
+ * SPLIT_UNSEEN_DEPTH a container is stringified whole unless it holds a string the cache writes.
+ */
 function writeValue(v: unknown, pieces: Pieces, below: number, depth: number): void {
-  if (v instanceof RawJson) {
+  if (typeof v === "string" && v.length >= CACHED_STRING_FROM) {
+    const kept = stringJson.bytesOf(v, (s) => stringBytes(s, below));
+    if (kept !== undefined) pieces.addBytes(kept);
+    else writeString(v, pieces, below);
+    return;
+  }
+  // As before long strings were cached: a RawJson is placed as is no deeper than a member of the
+  // top's members (deeper, JSON.stringify writes its value through toJSON, as it always did).
+  if (v instanceof RawJson && depth <= SPLIT_UNSEEN_DEPTH + 1) {
     pieces.addBytes(v.bytes);
     return;
   }
-  if (depth <= SPLIT_UNSEEN_DEPTH && isSplittable(v)) {
+  if (isSplittable(v) && (depth <= SPLIT_UNSEEN_DEPTH || holdsCachedString(v))) {
     writeContainer(v, pieces, below, depth);
     return;
   }
@@ -140,7 +163,62 @@ function writeValue(v: unknown, pieces: Pieces, below: number, depth: number): v
   else pieces.add(text);
 }
 
+/** Values {@link holdsCachedString} looks at, at most, for one container: past them it answers no. */
+const SCAN_LIMIT = 2048;
+
+let scanBudget = 0;
+
+/**
+ * Whether a plain array or object holds, at any depth, a string long enough for the cache. Only
+ * chooses between walking a container and stringifying it whole, which write the same bytes, so a
+ * member whose toJSON would say otherwise does no harm, and neither does giving up on a big or
+ * cyclic value (it is stringified whole, and a cycle throws as JSON.stringify throws).
+ */
+function holdsCachedString(v: unknown): boolean {
+  scanBudget = SCAN_LIMIT;
+  return scan(v);
+}
+
+function scan(v: unknown): boolean {
+  if (--scanBudget < 0) return false;
+  if (typeof v === "string") return v.length >= CACHED_STRING_FROM;
+  if (!isSplittable(v)) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (scan(v[i])) return true;
+    return false;
+  }
+  for (const key in v) if (Object.hasOwn(v, key) && scan(v[key])) return true;
+  return false;
+}
+
+/** `s`'s JSON text in pieces below `below`. */
+function writeString(s: string, pieces: Pieces, below: number): void {
+  // Escaped, a unit takes at most six: below that, one stringify stays under the limit.
+  if (6 * s.length + 2 < below) pieces.add(JSON.stringify(s));
+  else writeLongString(s, pieces, below);
+}
+
+/** `s`'s JSON text as UTF-8 bytes, written in pieces below `below`. */
+function stringBytes(s: string, below: number): Buffer {
+  const pieces = new Pieces(below);
+  writeString(s, pieces, below);
+  return joined(pieces.done());
+}
+
+/** The containers being walked, outermost first: one met again is a cycle. */
+const walking: Container[] = [];
+
 function writeContainer(v: Container, pieces: Pieces, below: number, depth: number): void {
+  if (walking.includes(v)) throw new TypeError("Converting circular structure to JSON");
+  walking.push(v);
+  try {
+    writeMembers(v, pieces, below, depth);
+  } finally {
+    walking.pop();
+  }
+}
+
+function writeMembers(v: Container, pieces: Pieces, below: number, depth: number): void {
   if (Array.isArray(v)) {
     pieces.add("[");
     for (let i = 0; i < v.length; i++) {

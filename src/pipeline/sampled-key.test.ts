@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sampledKey } from "./sampled-key.js";
+import { sampledKey, sampledStringKey } from "./sampled-key.js";
 
 describe("sampledKey", () => {
   it("is the same for the same bytes, and tells apart lengths and sampled bytes", () => {
@@ -27,5 +27,18 @@ describe("sampledKey", () => {
     const keys = new Set<number>();
     for (let i = 0; i < 10_000; i++) keys.add(sampledKey(Buffer.from(String(i).padStart(16, "0")), 16));
     expect(keys.size).toBe(10_000);
+  });
+});
+
+describe("sampledStringKey", () => {
+  it("is the same for equal strings and tells apart lengths, sampled units and both bytes of a unit", () => {
+    const a = "x".repeat(1000);
+    expect(sampledStringKey(a, 16)).toBe(sampledStringKey(a.split("").join(""), 16));
+    expect(sampledStringKey(a, 16)).not.toBe(sampledStringKey(a.slice(1), 16));
+    expect(sampledStringKey(`y${a.slice(1)}`, 16)).not.toBe(sampledStringKey(a, 16));
+    // U+0178 and U+7800 share a low byte with "x" (0x78) or a high one with each other's.
+    expect(sampledStringKey(`\u0178${a.slice(1)}`, 16)).not.toBe(sampledStringKey(`\u7800${a.slice(1)}`, 16));
+    expect(sampledStringKey(`\u0178${a.slice(1)}`, 16)).not.toBe(sampledStringKey(a, 16));
+    expect(sampledStringKey("", 16)).not.toBe(sampledStringKey("a", 16));
   });
 });
