@@ -55,9 +55,11 @@ export function optBoolean(v: unknown, param: string): boolean | undefined {
 /** Copies every key of `obj` not in `consumed` — the protocol-only remainder. */
 export function remainder(obj: JsonObject, consumed: ReadonlySet<string>): JsonObject | undefined {
   let out: JsonObject | undefined;
-  for (const [k, v] of Object.entries(obj)) {
-    if (consumed.has(k) || v === undefined) continue;
-    (out ??= {})[k] = v;
+  // Keys, not entries: no pair array per key (a Claude Code turn decodes 24 tools through here).
+  for (const k of Object.keys(obj)) {
+    if (consumed.has(k)) continue;
+    const v = obj[k];
+    if (v !== undefined) (out ??= {})[k] = v;
   }
   return out;
 }
