@@ -17,10 +17,10 @@
  * another request's conversation. Items shorter than `cachedFrom` are parsed each time: a short
  * item costs less to parse than to look up and keep.
  */
-import { LRUCache } from "lru-cache";
 import { deepFreeze } from "./deep-freeze.js";
 import { arrayItemSpans, parseJsonBytes } from "./json-peek.js";
 import { sampledKey } from "./sampled-key.js";
+import { SampledLists } from "./sampled-lists.js";
 
 /** The top-level members whose items are conversation: parsed item by item, through the cache. */
 export const CONVERSATION_MEMBERS: ReadonlySet<string> = new Set(["messages", "system", "input"]);
@@ -44,7 +44,7 @@ interface ItemEntry {
 
 export class ItemsCache {
   /** By sampled key, the items with that key, most recent last. */
-  readonly #entries: LRUCache<number, ItemEntry[]>;
+  readonly #entries: SampledLists<ItemEntry>;
   /** Items longer than this could not be kept (the cache counts three times their bytes), so they are parsed plainly. */
   readonly #largest: number;
 
@@ -53,7 +53,7 @@ export class ItemsCache {
     readonly cachedFrom: number = ITEMS_CACHED_FROM,
     maxBytes: number = CACHE_BYTES,
   ) {
-    this.#entries = new LRUCache({ maxSize: maxBytes, sizeCalculation: (list) => Math.max(1, 3 * list.reduce((n, e) => n + e.bytes.length, 0)) });
+    this.#entries = new SampledLists(maxBytes, (e) => 3 * e.bytes.length, PER_KEY);
     this.#largest = Math.floor(maxBytes / 3);
   }
 
@@ -79,8 +79,7 @@ export class ItemsCache {
     // Parsed before it is kept: a malformed item is never cached.
     const own = Buffer.from(bytes);
     const parsed = deepFreeze(parseJsonBytes(own));
-    // Set anew (not pushed in place) so the cache counts the list's new size.
-    this.#entries.set(key, [...(list ?? []).slice(1 - PER_KEY), { bytes: own, parsed }]);
+    this.#entries.add(key, list, { bytes: own, parsed });
     return parsed;
   }
 }

@@ -145,8 +145,9 @@ function writeValue(v: unknown, pieces: Pieces, below: number, depth: number): v
     else writeString(v, pieces, below);
     return;
   }
-  // As before long strings were cached: a RawJson is placed as is no deeper than a member of the
-  // top's members (deeper, JSON.stringify writes its value through toJSON, as it always did).
+  // A RawJson is placed as is at the top, in the top's members and in theirs, the levels this
+  // walked before it walked into containers for their long strings; deeper, its value is written
+  // through toJSON, as JSON.stringify of the container around it always wrote it.
   if (v instanceof RawJson && depth <= SPLIT_UNSEEN_DEPTH + 1) {
     pieces.addBytes(v.bytes);
     return;

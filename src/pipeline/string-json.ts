@@ -17,8 +17,8 @@
  * met, so a string met once costs a key. The bytes are the string's own JSON text, whoever
  * sent it, and only ever written for a string equal to the one they were written from.
  */
-import { LRUCache } from "lru-cache";
 import { sampledStringKey } from "./sampled-key.js";
+import { SampledLists } from "./sampled-lists.js";
 
 /** Strings shorter than this are written each time: a key and a copy would save little. */
 export const CACHED_STRING_FROM = 512;
@@ -38,12 +38,12 @@ interface Kept {
 }
 
 export class StringJsonCache {
-  readonly #kept: LRUCache<number, Kept[]>;
+  readonly #kept: SampledLists<Kept>;
   /** Keys met once, each in the slot its low bits name: a collision forgets one, which is then met "once" again. */
   readonly #once = new Uint32Array(ONCE_SLOTS);
 
   constructor(keptBytes: number = KEPT_BYTES) {
-    this.#kept = new LRUCache({ maxSize: keptBytes, sizeCalculation: (list) => list.reduce((n, e) => n + e.bytes.length + 2 * e.text.length, 0) || 1 });
+    this.#kept = new SampledLists(keptBytes, (e) => e.bytes.length + 2 * e.text.length, PER_KEY);
   }
 
   /**
@@ -60,9 +60,8 @@ export class StringJsonCache {
       return undefined;
     }
     const bytes = write(s);
-    // Set anew (not pushed in place) so the cache counts the list's new size; one past the cache's
-    // size is not kept (lru-cache's maxEntrySize) and is written again next time.
-    this.#kept.set(key, [...(list ?? []).slice(1 - PER_KEY), { text: s, bytes }]);
+    // One past the cache's size is not kept, and is written again next time.
+    this.#kept.add(key, list, { text: s, bytes });
     return bytes;
   }
 }
