@@ -3,13 +3,13 @@
  * `jsonBytes` (json-bytes.ts). A coding agent resends its whole conversation every turn, and what
  * the codecs make of it carries the client's own strings into every upstream body the translate
  * lane writes: the Claude Code bench body's system block and messages come back as 11 KB of
- * Responses `input` text, a sixth of its bytes non-ASCII. Escaping and UTF-8-encoding a
- * 5,000-unit two-byte string took about 11 µs and its share of the body's length count and write
- * as much again (a one-off script); a kept string is a few reads, a compare and a copy.
+ * Responses `input` text, a sixth of its bytes non-ASCII, escaped and UTF-8-encoded afresh on
+ * every turn; a kept string is a few reads, a compare and a copy (bench/README.md, the sixteenth
+ * stop: 0.94–0.95x the CPU a request on the translate phases).
  *
  * Found by a sampled key (sampled-key.ts), not by a `Map` of the strings: V8 hashes a string
- * the first time it is used as a key, a pass over all of it (about 9 µs for 5,500 two-byte units
- * on Node 20), which a string met once, the turn's new message, would pay for nothing. The
+ * the first time it is used as a key, a pass over all of it, which a string met once, the
+ * turn's new message, would pay for nothing. The
  * strings the items cache (items-cache.ts) hands out are the same objects every turn, so the
  * compare is usually of one pointer.
  *
