@@ -9,9 +9,8 @@
  *
  * Found by a sampled key (sampled-key.ts), not by a `Map` of the strings: V8 hashes a string
  * the first time it is used as a key, a pass over all of it, which a string met once, the
- * turn's new message, would pay for nothing. The
- * strings the items cache (items-cache.ts) hands out are the same objects every turn, so the
- * compare is usually of one pointer.
+ * turn's new message, would pay for nothing. The strings the items cache (items-cache.ts)
+ * hands out are the same objects every turn, so the compare is usually of one pointer.
  *
  * What it keeps: a string of {@link CACHED_STRING_FROM} units or more the second time its key is
  * met, so a string met once costs a key. The bytes are the string's own JSON text, whoever
