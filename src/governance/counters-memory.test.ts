@@ -1,4 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { WindowLine } from "./counters.js";
 import { MemoryCounters } from "./counters-memory.js";
 import { runCountersContract, runMeterContract } from "./counters-contract.js";
 
@@ -71,5 +73,67 @@ describe("memory counters' sliding-window totals", () => {
     expect(await counters.held("k")).toBe(0);
     for (let i = 0; i < 1024; i++) await counters.incrementWindow("busy", 1, 1000);
     expect(counters.trackedKeys).toBe(1);
+  });
+});
+
+describe("memory counters' sliding windows against a model", () => {
+  const T0 = 1_700_000_000_000;
+
+  it("count exactly what a plain bucket-by-bucket model counts, whatever the clock and the corrections do", async () => {
+    const WINDOW = { kind: "sliding", windowMs: 12_000, buckets: 4 } as const;
+    const step = fc.oneof(
+      fc.record({ op: fc.constant("take" as const), n: fc.integer({ min: 0, max: 5 }), fresh: fc.boolean() }),
+      fc.record({ op: fc.constant("correct" as const), back: fc.integer({ min: 0, max: 6 }), delta: fc.integer({ min: -6, max: 6 }) }),
+      fc.record({ op: fc.constant("clock" as const), ms: fc.integer({ min: -15_000, max: 20_000 }) }),
+      fc.record({ op: fc.constant("read" as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 60 }), async (steps) => {
+        let now = T0;
+        const counters = new MemoryCounters({ now: () => now });
+        // The model: bucket → count, never below 0; a read first drops the buckets that left the window.
+        const model = new Map<number, number>();
+        const bucketAt = (t: number): number => Math.floor(t / 3_000);
+        const addToModel = (b: number, n: number): void => {
+          const v = Math.max(0, (model.get(b) ?? 0) + n);
+          if (v === 0) model.delete(b);
+          else model.set(b, v);
+        };
+        const readModel = (): number => {
+          let total = 0;
+          for (const [b, n] of model) {
+            if (b <= bucketAt(now) - WINDOW.buckets) model.delete(b);
+            else total += n;
+          }
+          return total;
+        };
+        let windows: readonly WindowLine[] = [{ key: "w", limit: 1_000_000, n: 1, window: WINDOW }];
+        const marks: string[] = [];
+        let holder = 0;
+        for (const s of steps) {
+          if (s.op === "take") {
+            if (s.fresh || windows[0]!.n !== s.n) windows = [{ key: "w", limit: 1_000_000, n: s.n, window: WINDOW }];
+            const r = await counters.take({ holder: `h${holder++}`, ttlMs: 1000, holds: [], windows });
+            expect(r.granted).toBe(true);
+            if (r.granted) marks.push(r.marks[0]!);
+            addToModel(bucketAt(now), s.n);
+          } else if (s.op === "correct") {
+            const mark = marks[marks.length - 1 - s.back];
+            if (mark === undefined) continue;
+            const b = Number(mark);
+            // What finish skips: a correction to a bucket that has left the window.
+            const skipped = b <= bucketAt(now) - WINDOW.buckets;
+            await counters.finish({ holder: "x", release: [], corrections: [{ key: "w", window: WINDOW, mark, delta: s.delta }], carry: [] });
+            if (!skipped) addToModel(b, s.delta);
+          } else if (s.op === "clock") {
+            now += s.ms;
+          } else {
+            expect(await counters.counted("w", WINDOW)).toBe(readModel());
+          }
+        }
+        expect(await counters.counted("w", WINDOW)).toBe(readModel());
+      }),
+      { numRuns: 300 },
+    );
   });
 });
