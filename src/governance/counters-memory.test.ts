@@ -91,7 +91,7 @@ describe("memory counters' sliding windows against a model", () => {
       fc.asyncProperty(fc.array(step, { maxLength: 60 }), async (steps) => {
         let now = T0;
         const counters = new MemoryCounters({ now: () => now });
-        // The model: bucket → count, never below 0; a read first drops the buckets that left the window.
+        // The model: bucket → count, never below 0; a read (a take is one) first drops the buckets that left the window.
         const model = new Map<number, number>();
         const bucketAt = (t: number): number => Math.floor(t / 3_000);
         const addToModel = (b: number, n: number): void => {
@@ -116,6 +116,8 @@ describe("memory counters' sliding windows against a model", () => {
             const r = await counters.take({ holder: `h${holder++}`, ttlMs: 1000, holds: [], windows });
             expect(r.granted).toBe(true);
             if (r.granted) marks.push(r.marks[0]!);
+            // A take reads the window before it counts: that read drops what has left it, as any read does.
+            readModel();
             addToModel(bucketAt(now), s.n);
           } else if (s.op === "correct") {
             const mark = marks[marks.length - 1 - s.back];
