@@ -4,6 +4,7 @@ import { emptyUsage } from "../canonical/usage.js";
 import {
   accountActiveCheck,
   admit,
+  admitAtOnce,
   clientAddressCheck,
   originCheck,
   baseChecks,
@@ -17,6 +18,9 @@ import {
 // Made-up codes: these tests are about how admission carries a check's code, whatever it is.
 import type { ErrorCode } from "../canonical/error-codes.js";
 import { allowsModel, foldPolicies, type Policy } from "./policy.js";
+import { MemoryCounters } from "./counters-memory.js";
+import type { Meter } from "./counters.js";
+import { limitsCheck } from "./limits.js";
 
 type ChainAccount = { id: string; name: string; status: string };
 
@@ -154,6 +158,84 @@ describe("an admission ends once", () => {
     await expect(admission.settle(ok)).resolves.toBeUndefined();
     expect(r.settles).toEqual([ok]);
     expect(errors).toEqual([new Error("settle failed")]);
+  });
+});
+
+describe("admission within the call", () => {
+  /** A key's chain whose account allows 2 requests in flight, for the limits check. */
+  function limited(): AdmissionSubject {
+    const chain = [active("acct")];
+    return { ...subject(chain), policy: foldPolicies([{ accountId: "acct", policy: { limits: { concurrency: 2 } } }]) };
+  }
+  /** The same engine seen only through its promise-returning operations, as a shared engine is. */
+  function asyncOnly(m: MemoryCounters): Meter {
+    return {
+      reserve: (r) => m.reserve(r),
+      release: (h, k) => m.release(h, k),
+      held: (k) => m.held(k),
+      incrementWindow: (k, n, w) => m.incrementWindow(k, n, w),
+      take: (r) => m.take(r),
+      finish: (r) => m.finish(r),
+      rebase: (r) => m.rebase(r),
+      counted: (k, w) => m.counted(k, w),
+    };
+  }
+
+  it("admits and settles without a promise on the in-process meter, and with one on a meter that offers only promises", async () => {
+    const meter = new MemoryCounters();
+    const now = admitAtOnce([...baseChecks, limitsCheck(meter)], limited(), request);
+    expect(now).not.toBeInstanceOf(Promise);
+    expect(await meter.held("{acct}:concurrency:acct")).toBe(1);
+    expect((now as Awaited<typeof now>).settle(ok)).toBeUndefined();
+    expect(await meter.held("{acct}:concurrency:acct")).toBe(0);
+
+    const shared = asyncOnly(new MemoryCounters());
+    const later = admitAtOnce([...baseChecks, limitsCheck(shared)], limited(), request);
+    expect(later).toBeInstanceOf(Promise);
+    const admission = await later;
+    expect(await shared.held("{acct}:concurrency:acct")).toBe(1);
+    await expect(admission.settle(ok)).resolves.toBeUndefined();
+    expect(await shared.held("{acct}:concurrency:acct")).toBe(0);
+  });
+
+  it("turns a refusal or a throw on the within-the-call path into a rejected promise, after giving back what was taken", async () => {
+    const meter = new MemoryCounters();
+    const s = limited();
+    const checks = [...baseChecks, limitsCheck(meter)];
+    const held = [admitAtOnce(checks, s, request), admitAtOnce(checks, s, request)];
+    const third = admitAtOnce(checks, s, request);
+    expect(third).toBeInstanceOf(Promise);
+    expect((await refusal(third as Promise<unknown>)).code).toBe("concurrency_limit_exceeded");
+
+    const boom = new Error("boom");
+    const throwing: AdmissionCheck = {
+      code: "x" as ErrorCode,
+      kind: "rate_limit",
+      run: () => {
+        throw boom;
+      },
+    };
+    for (const a of held) await (await a).release();
+    const failed = admitAtOnce([limitsCheck(meter), throwing], s, request);
+    expect(failed).toBeInstanceOf(Promise);
+    await expect(failed).rejects.toBe(boom);
+    expect(await meter.held("{acct}:concurrency:acct")).toBe(0);
+  });
+
+  it("ends each reservation once when they end within the call, and waits for the ones that do not", async () => {
+    const log: string[] = [];
+    const atOnce: Reservation = { settle: () => void log.push("now:settle"), release: () => void log.push("now:release") };
+    const admission = await admit([{ code: "a" as ErrorCode, kind: "rate_limit", run: () => atOnce }], subject([active("acct")]), request);
+    expect(admission.settle(ok)).toBeUndefined();
+    expect(admission.ended).toBe(true);
+    expect(admission.release()).toBeUndefined();
+    expect(log).toEqual(["now:settle"]);
+
+    const slow = admitAtOnce([{ code: "a" as ErrorCode, kind: "rate_limit", run: () => atOnce }, recordingCheck("b", log)], subject([active("acct")]), request);
+    const ending = (slow as Awaited<typeof slow>).release();
+    expect(ending).toBeInstanceOf(Promise);
+    await ending;
+    expect(log).toEqual(["now:settle", "b:reserve", "now:release", "b:release"]);
   });
 });
 

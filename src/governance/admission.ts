@@ -83,10 +83,10 @@ export interface AdmissionOutcome {
  * once; implementations should still tolerate a repeat, since they may be reused.
  */
 export interface Reservation {
-  /** The request ran and ended with `outcome`. */
-  settle(outcome: AdmissionOutcome): Promise<void>;
+  /** The request ran and ended with `outcome`. Returns nothing when it ended within the call (an in-process meter). */
+  settle(outcome: AdmissionOutcome): void | Promise<void>;
   /** The request never ran: give everything back as if it had not been admitted. */
-  release(): Promise<void>;
+  release(): void | Promise<void>;
   /** Who pays, when this reservation is the billing check's. */
   readonly charge?: Charge;
 }
@@ -129,8 +129,9 @@ export interface AdmissionCheck {
 export interface Admission {
   /** True once `settle` or `release` has been called. */
   readonly ended: boolean;
-  settle(outcome: AdmissionOutcome): Promise<void>;
-  release(): Promise<void>;
+  /** Nothing when every reservation ended within the call; otherwise a promise of the end, which never rejects. */
+  settle(outcome: AdmissionOutcome): void | Promise<void>;
+  release(): void | Promise<void>;
   /** Who pays for the request, when a billing check admitted it. */
   readonly charge: Charge | undefined;
 }
@@ -155,44 +156,106 @@ export async function admit(
   request: AdmissionRequest,
   opts: AdmitOptions = {},
 ): Promise<Admission> {
-  const held: Reservation[] = [];
-  for (const check of checks) {
-    let result: CheckResult;
+  return admitAtOnce(checks, subject, request, opts);
+}
+
+/**
+ * {@link admit}, answered within the call when every check answers within it (the base checks
+ * always do; limits and billing do on the in-process meter): a request then passes admission
+ * without a turn of the microtask queue per check. A refusal or a throw is always a rejected
+ * promise, never thrown at the caller.
+ */
+export function admitAtOnce(
+  checks: readonly AdmissionCheck[],
+  subject: AdmissionSubject,
+  request: AdmissionRequest,
+  opts: AdmitOptions = {},
+): Admission | Promise<Admission> {
+  return runChecks(checks, 0, [], subject, request, opts);
+}
+
+function runChecks(
+  checks: readonly AdmissionCheck[],
+  from: number,
+  held: Reservation[],
+  subject: AdmissionSubject,
+  request: AdmissionRequest,
+  opts: AdmitOptions,
+): Admission | Promise<Admission> {
+  for (let i = from; i < checks.length; i++) {
+    const check = checks[i]!;
+    let answer: CheckResult | Promise<CheckResult>;
     try {
-      // Most checks answer at once (a status, a model rule): awaiting only a promise saves each a turn of the microtask queue.
-      const answer = check.run(subject, request);
-      result = answer instanceof Promise ? await answer : answer;
+      answer = check.run(subject, request);
     } catch (error) {
-      await endAll(held, (r) => r.release(), opts.onEndError);
-      throw error;
+      return failed(held, error, opts);
     }
-    if (result === undefined) continue;
-    if (isRefusal(result)) {
-      await endAll(held, (r) => r.release(), opts.onEndError);
-      throw new GatewayError(result.kind ?? check.kind, result.code ?? check.code, result.message, {
-        param: result.param,
-        headers: result.headers,
-        status: result.status,
-      });
+    if (answer instanceof Promise) {
+      // From here on the admission is a promise: the rest of the checks run when this one answers.
+      return answer.then(
+        (result) =>
+          isRefusal(result) ? failed(held, refusalError(check, result), opts) : runChecks(checks, i + 1, withHeld(held, result), subject, request, opts),
+        (error: unknown) => failed(held, error, opts),
+      );
     }
-    held.push(result);
+    if (answer === undefined) continue;
+    if (isRefusal(answer)) return failed(held, refusalError(check, answer), opts);
+    held.push(answer);
   }
   return new HeldAdmission(held, opts.onEndError);
 }
 
-function isRefusal(r: Reservation | Refusal): r is Refusal {
-  return (r as Partial<Refusal>).refused === true;
+function withHeld(held: Reservation[], result: Reservation | undefined): Reservation[] {
+  if (result !== undefined) held.push(result);
+  return held;
 }
 
-/** Ends every reservation, each independently: one failing must not keep the others holding. */
-async function endAll(held: readonly Reservation[], end: (r: Reservation) => Promise<void>, onError: ((error: unknown) => void) | undefined): Promise<void> {
-  const results = await Promise.allSettled(held.map((r) => end(r)));
-  for (const r of results) if (r.status === "rejected") onError?.(r.reason);
+function refusalError(check: AdmissionCheck, refusal: Refusal): GatewayError {
+  return new GatewayError(refusal.kind ?? check.kind, refusal.code ?? check.code, refusal.message, {
+    param: refusal.param,
+    headers: refusal.headers,
+    status: refusal.status,
+  });
+}
+
+/** Gives back what the earlier checks reserved, then rejects with `error`. */
+async function failed(held: readonly Reservation[], error: unknown, opts: AdmitOptions): Promise<never> {
+  await endAll(held, (r) => r.release(), opts.onEndError);
+  throw error;
+}
+
+function isRefusal(r: Reservation | Refusal | undefined): r is Refusal {
+  return r !== undefined && (r as Partial<Refusal>).refused === true;
+}
+
+/**
+ * Ends every reservation, each independently: one failing must not keep the others holding.
+ * Nothing to wait for when each ended within the call.
+ */
+function endAll(
+  held: readonly Reservation[],
+  end: (r: Reservation) => void | Promise<void>,
+  onError: ((error: unknown) => void) | undefined,
+): void | Promise<void> {
+  let pending: Array<Promise<void>> | undefined;
+  for (const r of held) {
+    try {
+      const ending = end(r);
+      if (ending) (pending ??= []).push(ending);
+    } catch (error) {
+      onError?.(error);
+    }
+  }
+  if (!pending) return;
+  return Promise.allSettled(pending).then((results) => {
+    for (const r of results) if (r.status === "rejected") onError?.(r.reason);
+  });
 }
 
 class HeldAdmission implements Admission {
   readonly #held: readonly Reservation[];
   readonly #onError: ((error: unknown) => void) | undefined;
+  #ended = false;
   #ending: Promise<void> | undefined;
 
   constructor(held: readonly Reservation[], onError: ((error: unknown) => void) | undefined) {
@@ -201,7 +264,7 @@ class HeldAdmission implements Admission {
   }
 
   get ended(): boolean {
-    return this.#ending !== undefined;
+    return this.#ended;
   }
 
   get charge(): Charge | undefined {
@@ -209,18 +272,21 @@ class HeldAdmission implements Admission {
     return undefined;
   }
 
-  settle(outcome: AdmissionOutcome): Promise<void> {
+  settle(outcome: AdmissionOutcome): void | Promise<void> {
     return this.#end((r) => r.settle(outcome));
   }
 
-  release(): Promise<void> {
+  release(): void | Promise<void> {
     return this.#end((r) => r.release());
   }
 
   /** The first call wins; later ones (and concurrent ones) wait for it and change nothing. */
-  #end(end: (r: Reservation) => Promise<void>): Promise<void> {
-    this.#ending ??= endAll(this.#held, end, this.#onError);
-    return this.#ending;
+  #end(end: (r: Reservation) => void | Promise<void>): void | Promise<void> {
+    if (this.#ended) return this.#ending;
+    this.#ended = true;
+    const ending = endAll(this.#held, end, this.#onError);
+    if (ending) this.#ending = ending;
+    return ending;
   }
 }
 

@@ -10,7 +10,7 @@ import { emptyUsage, type Usage } from "../canonical/usage.js";
 import { createLogger } from "../observability/logger.js";
 import type { Account, Store, UsageRecord } from "../storage/ports.js";
 import { ENGINES, openTestStore, type TestStore } from "../testing/test-stores.js";
-import { admit, type AdmissionSubject, type Admission } from "./admission.js";
+import { admit, admitAtOnce, type AdmissionSubject, type Admission } from "./admission.js";
 import { Billing } from "./billing.js";
 import { dayWindow, monthWindow } from "./calendar.js";
 import { MemoryCounters } from "./counters-memory.js";
@@ -148,6 +148,27 @@ describe.each(ENGINES)("billing on %s", (engine) => {
     void grants;
     expect(await debits(payer)).toBe(await chargedTo(payer, accounts));
   }
+
+  it("admits within the call once the payer's view is loaded, and waits for the store only while it is not", async () => {
+    const org = await account("org", { credit: { overdraft_micros: 0 } });
+    await topUp(org, 1_000);
+    const s = subject([org]);
+    const ask = () => admitAtOnce([billing.check], s, { model: "m", stream: false, estimate: { inputTokens: 100, outputTokens: 100 } });
+    // The first request finds no view: the wallet is read from the store.
+    const first = ask();
+    expect(first).toBeInstanceOf(Promise);
+    const a = await first;
+    const second = ask();
+    expect(second).not.toBeInstanceOf(Promise);
+    const b = second as Admission;
+    expect(b.charge).toEqual({ payerAccountId: org.id, track: "credit" });
+    // Both hold their estimate of 200, so 600 is left: a request estimated at 700 is refused, as a rejected promise.
+    const big = admitAtOnce([billing.check], s, { model: "m", stream: false, estimate: { inputTokens: 350, outputTokens: 350 } });
+    expect(big).toBeInstanceOf(Promise);
+    await expect(big).rejects.toMatchObject({ code: "insufficient_credit" });
+    expect(b.settle({ status: 200, usage: usage(100, 50), aborted: false, costMicros: 150 })).toBeUndefined();
+    expect(a.release()).toBeUndefined();
+  });
 
   it("LiteLLM #40002: five parallel large requests against a balance that covers one admit exactly one", async () => {
     const org = await account("org", { credit: { overdraft_micros: 0 } });

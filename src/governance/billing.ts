@@ -25,7 +25,18 @@ import { refuse, type AdmissionCheck, type AdmissionOutcome, type AdmissionSubje
 import { calendarOf, type Calendar } from "./calendar.js";
 import { newHolderId } from "./holder-id.js";
 import { limitHeader } from "./limits.js";
-import type { FinishRequest, FixedWindow, HoldLine, Meter, TakeResult, WindowLine, WindowMark } from "./counters.js";
+import {
+  finishOn,
+  takeOn,
+  type FinishRequest,
+  type FixedWindow,
+  type HoldLine,
+  type Meter,
+  type TakeRequest,
+  type TakeResult,
+  type WindowLine,
+  type WindowMark,
+} from "./counters.js";
 import type { Pricer } from "./pricing.js";
 import type { EffectivePolicy } from "./policy.js";
 
@@ -186,20 +197,24 @@ export class Billing {
     return plan;
   }
 
-  async #run(subject: AdmissionSubject, model: string, inputTokens: number, outputTokens: number): Promise<CheckResult> {
+  /**
+   * Answered within the call on an in-process meter (Meter `takeNow`), as admission is
+   * (admission.ts `admitAtOnce`); a promise on a shared one, or while a balance view loads.
+   */
+  #run(subject: AdmissionSubject, model: string, inputTokens: number, outputTokens: number): CheckResult | Promise<CheckResult> {
     const plan = this.#plan(subject);
     const now = this.#now();
     const tokens = Math.max(0, Math.ceil(inputTokens + outputTokens));
     const quotas = quotasFor(plan, model);
-    if (quotas.length > 0) {
-      const windows: WindowLine[] = [];
-      for (const q of quotas) {
-        const window = windowOf(q.per, q.calendar, now);
-        if (q.requests) windows.push({ key: q.requests.key, limit: q.requests.limit, n: 1, window });
-        if (q.tokens) windows.push({ key: q.tokens.key, limit: q.tokens.limit, n: tokens, window });
-      }
-      const holder = newHolderId();
-      const result = await this.#meter.take({ holder, ttlMs: this.#holdTtlMs, holds: [], windows });
+    if (quotas.length === 0) return this.#credit(plan, model, subject.policy, inputTokens, outputTokens, now);
+    const windows: WindowLine[] = [];
+    for (const q of quotas) {
+      const window = windowOf(q.per, q.calendar, now);
+      if (q.requests) windows.push({ key: q.requests.key, limit: q.requests.limit, n: 1, window });
+      if (q.tokens) windows.push({ key: q.tokens.key, limit: q.tokens.limit, n: tokens, window });
+    }
+    const holder = newHolderId();
+    const onQuota = (result: TakeResult): CheckResult | Promise<CheckResult> => {
       if (result.granted) return this.#quotaReservation(plan, holder, windows, result.marks, tokens);
       if (result.reason !== "full") throw new Error(`billing: unexpected take result ${result.reason}`);
       if (!plan.payg) {
@@ -217,11 +232,20 @@ export class Billing {
         );
       }
       // Pay-as-you-go: the request leaves the quota track for the credit track.
-    }
-    return this.#credit(plan, model, subject.policy, inputTokens, outputTokens, now);
+      return this.#credit(plan, model, subject.policy, inputTokens, outputTokens, now);
+    };
+    const taken = takeOn(this.#meter, { holder, ttlMs: this.#holdTtlMs, holds: [], windows });
+    return taken instanceof Promise ? taken.then(onQuota) : onQuota(taken);
   }
 
-  async #credit(plan: Plan, model: string, policy: EffectivePolicy | undefined, inputTokens: number, outputTokens: number, now: number): Promise<CheckResult> {
+  #credit(
+    plan: Plan,
+    model: string,
+    policy: EffectivePolicy | undefined,
+    inputTokens: number,
+    outputTokens: number,
+    now: number,
+  ): CheckResult | Promise<CheckResult> {
     const charge: Charge = { payerAccountId: plan.payerId, track: "credit" };
     const cost = Math.max(0, Math.ceil(this.#pricer.estimate(policy, model, { inputTokens, outputTokens })));
     const { holds, windows } = creditLines(plan, cost, now);
@@ -231,12 +255,23 @@ export class Billing {
         this.#views.set(plan.payerId, { key: plan.balanceKey, overdraft: plan.overdraft });
     }
     if (holds.length === 0 && windows.length === 0) return plan.postpaid;
-    const holder = newHolderId();
-    let result: TakeResult = await this.#meter.take({ holder, ttlMs: this.#holdTtlMs, holds, windows });
+    const take: TakeRequest = { holder: newHolderId(), ttlMs: this.#holdTtlMs, holds, windows };
+    const taken = takeOn(this.#meter, take);
+    // A view this node has not loaded (or that lapsed) is read from the store, and the take tried again.
+    if (taken instanceof Promise || (!taken.granted && taken.reason === "unknown_balance")) return this.#creditLoading(plan, charge, take, cost, taken);
+    return this.#creditOutcome(plan, charge, take, cost, taken);
+  }
+
+  async #creditLoading(plan: Plan, charge: Charge, take: TakeRequest, cost: number, taken: TakeResult | Promise<TakeResult>): Promise<CheckResult> {
+    let result = await taken;
     for (let tries = 0; !result.granted && result.reason === "unknown_balance" && tries < 3; tries++) {
       await this.#load(plan.payerId, plan.balanceKey, plan.overdraft ?? 0);
-      result = await this.#meter.take({ holder, ttlMs: this.#holdTtlMs, holds, windows });
+      result = await this.#meter.take(take);
     }
+    return this.#creditOutcome(plan, charge, take, cost, result);
+  }
+
+  #creditOutcome(plan: Plan, charge: Charge, take: TakeRequest, cost: number, result: TakeResult): CheckResult {
     if (!result.granted) {
       if (result.reason === "unknown_balance") throw new Error(`billing: the balance view of account ${plan.payerId} could not be loaded`);
       if (result.key === plan.balanceKey) {
@@ -267,7 +302,7 @@ export class Billing {
         }),
       );
     }
-    return this.#creditReservation(plan, charge, holder, holds, windows, result.marks, cost);
+    return this.#creditReservation(plan, charge, take.holder, take.holds, take.windows, result.marks, cost);
   }
 
   #quotaReservation(plan: Plan, holder: string, windows: readonly WindowLine[], marks: readonly WindowMark[], tokens: number): Reservation {
@@ -275,11 +310,11 @@ export class Billing {
     const charge: Charge = { payerAccountId: plan.payerId, track: "quota" };
     const tokenKeys = new Set(plan.quotas.flatMap((q) => (q.tokens ? [q.tokens.key] : [])));
     let ended = false;
-    const end = (deltaOf: (w: WindowLine) => number): Promise<void> => {
-      if (ended) return Promise.resolve();
+    const end = (deltaOf: (w: WindowLine) => number): void | Promise<void> => {
+      if (ended) return;
       ended = true;
       const corrections = windows.map((w, i) => ({ key: w.key, window: w.window, mark: marks[i]!, delta: deltaOf(w) })).filter((c) => c.delta !== 0);
-      return corrections.length === 0 ? Promise.resolve() : meter.finish({ holder, release: [], corrections, carry: [] });
+      if (corrections.length > 0) return finishOn(meter, { holder, release: [], corrections, carry: [] });
     };
     return {
       charge,
@@ -307,14 +342,14 @@ export class Billing {
     const nodeHolder = this.#holder;
     const release = plan.release;
     let ended = false;
-    const end = (actual: number): Promise<void> => {
-      if (ended) return Promise.resolve();
+    const end = (actual: number): void | Promise<void> => {
+      if (ended) return;
       ended = true;
       const delta = actual - cost;
       const corrections = delta === 0 ? NO_CORRECTIONS : windows.map((w, i) => ({ key: w.key, window: w.window, mark: marks[i]!, delta }));
       // The settled cost stays counted in the view, in this node's name, until its debit row is written (`debited`).
       const carry = holds.length > 0 && actual > 0 ? [{ key: plan.balanceKey, holder: nodeHolder, n: actual, ttlMs: carryTtlMs }] : [];
-      return meter.finish({ holder, release, corrections, carry });
+      return finishOn(meter, { holder, release, corrections, carry });
     };
     return {
       charge,
@@ -404,7 +439,7 @@ function planOf(subject: AdmissionSubject): Plan {
     quotas,
     caps,
     names: new Map(subject.chain.map((a) => [a.id, a.name])),
-    postpaid: { charge: { payerAccountId: payerId, track: "credit" }, settle: async () => undefined, release: async () => undefined },
+    postpaid: { charge: { payerAccountId: payerId, track: "credit" }, settle: () => undefined, release: () => undefined },
     release: credit?.walletOverdraft?.value === undefined ? [] : [`${tag}:balance:${payerId}`],
   };
 }

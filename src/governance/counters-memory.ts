@@ -131,6 +131,14 @@ export class MemoryCounters implements Meter {
   }
 
   async take(r: TakeRequest): Promise<TakeResult> {
+    return this.takeNow(r);
+  }
+
+  async finish(r: FinishRequest): Promise<void> {
+    this.finishNow(r);
+  }
+
+  takeNow(r: TakeRequest): TakeResult {
     checkTakeRequest(r);
     const now = this.#tick();
     // Check every line before writing any, so a refusal leaves nothing behind.
@@ -174,7 +182,7 @@ export class MemoryCounters implements Meter {
     return { granted: true, marks };
   }
 
-  async finish(r: FinishRequest): Promise<void> {
+  finishNow(r: FinishRequest): void {
     const now = this.#tick();
     for (const key of r.release) this.#holdings.get(key)?.delete(r.holder);
     for (const c of r.corrections) {

@@ -47,3 +47,15 @@ export type {
   Meter,
 } from "../storage/ports.js";
 export { CountersUnavailableError, checkReserveRequest, checkWindowArgs, checkTakeRequest, checkWindowSpec, fixedWindowId } from "../storage/ports.js";
+
+import type { FinishRequest, Meter, TakeRequest, TakeResult } from "../storage/ports.js";
+
+/** `meter.take(request)`, answered within the call when the engine can (Meter `takeNow`). */
+export function takeOn(meter: Meter, request: TakeRequest): TakeResult | Promise<TakeResult> {
+  return meter.takeNow ? meter.takeNow(request) : meter.take(request);
+}
+
+/** `meter.finish(request)`, done within the call when the engine can (Meter `finishNow`): then nothing is returned. */
+export function finishOn(meter: Meter, request: FinishRequest): void | Promise<void> {
+  return meter.finishNow ? meter.finishNow(request) : meter.finish(request);
+}

@@ -29,10 +29,29 @@
 import type { ErrorCode } from "../canonical/error-codes.js";
 import { compileModelPatterns } from "../canonical/model-pattern.js";
 import type { KeyLimits } from "../storage/ports.js";
-import { refuse, type AdmissionCheck, type AdmissionOutcome, type AdmissionRequest, type AdmissionSubject, type Reservation } from "./admission.js";
+import {
+  refuse,
+  type AdmissionCheck,
+  type AdmissionOutcome,
+  type AdmissionRequest,
+  type AdmissionSubject,
+  type CheckResult,
+  type Reservation,
+} from "./admission.js";
 import { calendarOf, type Calendar } from "./calendar.js";
 import { newHolderId } from "./holder-id.js";
-import type { FinishRequest, HoldLine, Meter, SlidingWindow, WindowLine, WindowMark, WindowSpec } from "./counters.js";
+import {
+  finishOn,
+  takeOn,
+  type FinishRequest,
+  type HoldLine,
+  type Meter,
+  type SlidingWindow,
+  type TakeResult,
+  type WindowLine,
+  type WindowMark,
+  type WindowSpec,
+} from "./counters.js";
 import type { LimitField, LimitSet } from "./policy.js";
 import { withMembers } from "../canonical/shared-shape.js";
 
@@ -244,7 +263,7 @@ export function limitsCheck(meter: Meter, opts: LimitsCheckOptions = {}): Admiss
   return {
     code: "rate_limit_exceeded",
     kind: "rate_limit",
-    async run(subject, request) {
+    run(subject, request) {
       const plan = planFor(subject);
       const lines = plan.forModel ? plan.forModel(request.model) : plan.base;
       if (lines.holds.length === 0 && lines.windows.length === 0) return undefined;
@@ -253,12 +272,15 @@ export function limitsCheck(meter: Meter, opts: LimitsCheckOptions = {}): Admiss
       const holds = lines.take.holds;
       // A fresh id per request: one the client chose could be shared by two requests, which would then share a slot.
       const holder = newHolderId();
-      const result = await meter.take({ holder, ttlMs, holds, windows });
-      if (!result.granted) {
-        if (result.reason === "unknown_balance") throw new Error(`limits: the meter asked for a balance of '${result.key}', which limits never hold against`);
-        return refusal(lines, result.key, result.used, result.retryAfterMs, tokens);
-      }
-      return new LimitReservation(meter, holder, lines.take.release, windows, lines.windows, result.marks);
+      const outcome = (result: TakeResult): CheckResult => {
+        if (!result.granted) {
+          if (result.reason === "unknown_balance") throw new Error(`limits: the meter asked for a balance of '${result.key}', which limits never hold against`);
+          return refusal(lines, result.key, result.used, result.retryAfterMs, tokens);
+        }
+        return new LimitReservation(meter, holder, lines.take.release, windows, lines.windows, result.marks);
+      };
+      const taken = takeOn(meter, { holder, ttlMs, holds, windows });
+      return taken instanceof Promise ? taken.then(outcome) : outcome(taken);
     },
   };
 }
@@ -325,17 +347,17 @@ class LimitReservation implements Reservation {
   ) {}
 
   /** Token lines move from the estimate to what the upstream reported; request lines stand (the request ran). */
-  settle(outcome: AdmissionOutcome): Promise<void> {
+  settle(outcome: AdmissionOutcome): void | Promise<void> {
     const actual = outcome.usage.inputTokens + outcome.usage.outputTokens;
     return this.#end((i) => (this.templates[i]!.tokens ? actual - this.windows[i]!.n : 0));
   }
 
   /** The request never ran: every count it added is taken back. */
-  release(): Promise<void> {
+  release(): void | Promise<void> {
     return this.#end((i) => -this.windows[i]!.n);
   }
 
-  async #end(deltaOf: (i: number) => number): Promise<void> {
+  #end(deltaOf: (i: number) => number): void | Promise<void> {
     if (this.#ended) return;
     this.#ended = true;
     const corrections: Array<{ key: string; window: WindowSpec; mark: WindowMark; delta: number }> = [];
@@ -344,6 +366,6 @@ class LimitReservation implements Reservation {
       if (delta !== 0) corrections.push({ key: this.windows[i]!.key, window: this.windows[i]!.window, mark: this.marks[i]!, delta });
     }
     if (this.releaseKeys.length === 0 && corrections.length === 0) return;
-    await this.meter.finish({ holder: this.holder, release: this.releaseKeys, corrections, carry: NO_CARRY });
+    return finishOn(this.meter, { holder: this.holder, release: this.releaseKeys, corrections, carry: NO_CARRY });
   }
 }

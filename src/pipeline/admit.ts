@@ -6,6 +6,7 @@
 import {
   accountActiveCheck,
   admit,
+  admitAtOnce,
   clientAddressCheck,
   originCheck,
   type Admission,
@@ -36,8 +37,8 @@ function subjectOf(p: Principal): AdmissionSubject {
   return s;
 }
 
-export function admitRequest(deps: PipelineDeps, principal: Principal, request: AdmissionRequest): Promise<Admission> {
-  return admit(deps.admissionChecks, subjectOf(principal), request, {
+export function admitRequest(deps: PipelineDeps, principal: Principal, request: AdmissionRequest): Admission | Promise<Admission> {
+  return admitAtOnce(deps.admissionChecks, subjectOf(principal), request, {
     onEndError: (err) => deps.logger.error({ err, account: principal.account.id }, "admission did not end cleanly; its holds expire by TTL"),
   });
 }

@@ -38,13 +38,15 @@ export async function handleGenerate(deps: PipelineDeps, ex: Exchange): Promise<
     const snapshot = deps.catalog.snapshot;
     const resolution = resolveRequest(snapshot, ex, request);
     // Admission judges the model that will be used; a mapping only ever names one the account may use.
-    admission = await admitRequest(deps, ex.principal, {
+    const admitted = admitRequest(deps, ex.principal, {
       model: resolution.served,
       stream: request.stream,
       clientAddress: ex.clientAddress,
       origin: typeof ex.headers.origin === "string" ? ex.headers.origin : undefined,
       estimate: estimateTokens(request.body, deps.defaultOutputTokens),
     });
+    // Admitted within the call on an in-process meter: no turn of the microtask queue for it.
+    admission = admitted instanceof Promise ? await admitted : admitted;
     const plan = planRequest(deps, snapshot, ex, request, resolution);
     outcome = await runAttempts(deps, ex, request, plan);
     return outcome;

@@ -996,6 +996,14 @@ export interface Meter extends Counters {
   rebase(request: RebaseRequest): Promise<void>;
   /** What a window line would count now (for reports and tests). */
   counted(key: string, window: WindowSpec): Promise<number>;
+  /**
+   * `take` and `finish` answered within the call, offered by an engine that can (the in-process
+   * one): the same step, result and errors (thrown, not rejected). Admission and settlement use
+   * them when offered (governance/counters.ts `takeOn`, `finishOn`), so a request on such an
+   * engine is admitted and settled without a promise per line set.
+   */
+  takeNow?(request: TakeRequest): TakeResult;
+  finishNow?(request: FinishRequest): void;
 }
 
 /** Composed fixed-window ids, per window object (calendar.ts hands out one per zone and day) and key. */
