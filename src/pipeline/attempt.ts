@@ -128,7 +128,8 @@ export class Attempt {
       const headers = upstreamHeaders(this.ex.headers, { foreign: this.lane === "translate", stream: o.stream, policy: this.target.headers });
       if (upstream.protocol === "codex" && o.affinityKey) setCodexSession(headers, o.affinityKey);
       try {
-        await credential.authorize(headers, this.ex.signal);
+        const authorizing = credential.authorize(headers, this.ex.signal);
+        if (authorizing) await authorizing;
       } catch (err) {
         if (!(err instanceof CredentialUnavailableError)) throw err;
         return this.credentialUnavailable(err);

@@ -243,7 +243,7 @@ describe("ChatGPT login refresh", () => {
     await f.cred.settled();
     expect(f.cred.dead).toBeUndefined();
     // Within the backoff the expired token fails fast, without calling the endpoint again.
-    const err: unknown = await f.cred.authorize({}, new AbortController().signal).catch((e: unknown) => e);
+    const err: unknown = await Promise.resolve(f.cred.authorize({}, new AbortController().signal)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CredentialUnavailableError);
     expect(err).toMatchObject({ permanent: false });
     expect(f.mock.oauth.refreshes.map((r) => r.outcome)).toEqual(["500"]);
@@ -262,7 +262,7 @@ describe("ChatGPT login refresh", () => {
     f = await setup({ timeoutMs: 300 });
     f.mock.oauth.failNext("hang");
     f.clock.advance(2 * HOUR);
-    const err: unknown = await f.cred.authorize({}, new AbortController().signal).catch((e: unknown) => e);
+    const err: unknown = await Promise.resolve(f.cred.authorize({}, new AbortController().signal)).catch((e: unknown) => e);
     expect(err).toMatchObject({ permanent: false, reason: "timeout" });
     expect(f.cred.dead).toBeUndefined();
     expect((await f.store.upstreamKeys.get(f.key.id))!.deadAt).toBeNull();

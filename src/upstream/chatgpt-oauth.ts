@@ -230,7 +230,7 @@ export class ChatGptOAuthAccount implements Credential {
     this.#schedule();
   }
 
-  authorize(headers: Record<string, string>, signal: AbortSignal): Promise<void> {
+  authorize(headers: Record<string, string>, signal: AbortSignal): void | Promise<void> {
     if (this.#dead !== undefined) return Promise.reject(this.#deadError());
     const now = this.#clock.now();
     const t = this.#tokens;
@@ -242,7 +242,6 @@ export class ChatGptOAuthAccount implements Credential {
     // timer normally got there first; after a failure its backoff decides).
     if (now >= this.#dueAt(t) && now >= this.#retryAt) this.#refresh("due").catch(() => undefined);
     this.#write(headers, signal);
-    return RESOLVED;
   }
 
   async rejected(signal: AbortSignal): Promise<RejectionVerdict> {

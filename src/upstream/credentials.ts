@@ -21,8 +21,12 @@ export type RejectionVerdict = "retry" | "disable";
 
 export interface Credential {
   readonly kind: CredentialKind;
-  /** Writes the credential into the outgoing headers; may first refresh an expired token. */
-  authorize(headers: Record<string, string>, signal: AbortSignal): Promise<void>;
+  /**
+   * Writes the credential into the outgoing headers; may first refresh an expired token. Returns
+   * nothing when the headers are written within the call (a static key: every request), a
+   * promise when it has to wait (a refresh), so the attempt awaits only then.
+   */
+  authorize(headers: Record<string, string>, signal: AbortSignal): void | Promise<void>;
   /** The upstream answered 401/403: "retry" once a refresh succeeded, "disable" to take the key out. */
   rejected(signal: AbortSignal): Promise<RejectionVerdict>;
 }
@@ -50,9 +54,8 @@ export function credentialKindOf(protocol: UpstreamProtocol): CredentialKind {
 class BearerKey implements Credential {
   readonly kind = "api_key";
   constructor(private readonly secret: string) {}
-  authorize(headers: Record<string, string>): Promise<void> {
+  authorize(headers: Record<string, string>): void {
     headers.authorization = `Bearer ${this.secret}`;
-    return Promise.resolve();
   }
   rejected(): Promise<RejectionVerdict> {
     return Promise.resolve("disable");
@@ -62,10 +65,9 @@ class BearerKey implements Credential {
 class AnthropicKey implements Credential {
   readonly kind = "anthropic_key";
   constructor(private readonly secret: string) {}
-  authorize(headers: Record<string, string>): Promise<void> {
+  authorize(headers: Record<string, string>): void {
     headers["x-api-key"] = this.secret;
     headers["anthropic-version"] ??= "2023-06-01";
-    return Promise.resolve();
   }
   rejected(): Promise<RejectionVerdict> {
     return Promise.resolve("disable");
@@ -84,10 +86,9 @@ class ChatGptAccount implements Credential {
     private readonly accessToken: string,
     private readonly accountId: string | undefined,
   ) {}
-  authorize(headers: Record<string, string>): Promise<void> {
+  authorize(headers: Record<string, string>): void {
     headers.authorization = `Bearer ${this.accessToken}`;
     if (this.accountId) headers["chatgpt-account-id"] = this.accountId;
-    return Promise.resolve();
   }
   rejected(): Promise<RejectionVerdict> {
     return Promise.resolve("disable");
