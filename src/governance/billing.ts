@@ -257,12 +257,12 @@ export class Billing {
     if (holds.length === 0 && windows.length === 0) return plan.postpaid;
     const take: TakeRequest = { holder: newHolderId(), ttlMs: this.#holdTtlMs, holds, windows };
     const taken = takeOn(this.#meter, take);
-    // A view this node has not loaded (or that lapsed) is read from the store, and the take tried again.
-    if (taken instanceof Promise || (!taken.granted && taken.reason === "unknown_balance")) return this.#creditLoading(plan, charge, take, cost, taken);
+    // A shared meter answers with a promise; a view this node has not loaded (or that lapsed) is read from the store and the take tried again.
+    if (taken instanceof Promise || (!taken.granted && taken.reason === "unknown_balance")) return this.#creditAwaited(plan, charge, take, cost, taken);
     return this.#creditOutcome(plan, charge, take, cost, taken);
   }
 
-  async #creditLoading(plan: Plan, charge: Charge, take: TakeRequest, cost: number, taken: TakeResult | Promise<TakeResult>): Promise<CheckResult> {
+  async #creditAwaited(plan: Plan, charge: Charge, take: TakeRequest, cost: number, taken: TakeResult | Promise<TakeResult>): Promise<CheckResult> {
     let result = await taken;
     for (let tries = 0; !result.granted && result.reason === "unknown_balance" && tries < 3; tries++) {
       await this.#load(plan.payerId, plan.balanceKey, plan.overdraft ?? 0);
