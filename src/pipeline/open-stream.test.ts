@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { OPENING_BYTE_CAP, openStream } from "./open-stream.js";
+import { queuedBody } from "../testing/queued-body.js";
 
 async function* chunks(...parts: string[]): AsyncGenerator<Buffer> {
   for (const p of parts) yield Buffer.from(p);
@@ -84,5 +85,44 @@ describe("holding a stream's opening events", () => {
     expect(opened.kind).toBe("go");
     release();
     if (opened.kind === "go") await expect(all(opened.body)).rejects.toThrow("socket hang up");
+  });
+});
+
+describe("an opening that has arrived already", () => {
+  it("is judged within the call: a stream whose first read shows content opens without a promise, every byte replayed once", async () => {
+    const body = queuedBody(created, delta + done);
+    body.end();
+    const opened = openStream("openai-responses", body);
+    expect(opened).not.toBeInstanceOf(Promise);
+    expect(opened).toMatchObject({ kind: "go" });
+    if (!(opened instanceof Promise) && opened.kind === "go") {
+      // The held reads as one chunk, taken within the call; then the end.
+      expect(opened.body.takeNow!()!.toString()).toBe(created + delta + done);
+      expect(opened.body.takeNow!()).toBeNull();
+    }
+  });
+
+  it("fails within the call on an error event or an end without content", () => {
+    const failed =
+      'event: response.failed\ndata: {"type":"response.failed","response":{"status":"failed","error":{"code":"server_error","message":"boom"}}}\n\n';
+    expect(openStream("openai-responses", queuedBody(created, failed))).toMatchObject({ kind: "failed", reason: "error_event" });
+    const empty = queuedBody(created);
+    empty.end();
+    expect(openStream("openai-responses", empty)).toMatchObject({ kind: "failed", reason: "empty" });
+  });
+
+  it("waits for what has not arrived, and the replay hands over the held bytes, then what arrives", async () => {
+    const body = queuedBody(created);
+    const opening = openStream("openai-responses", body);
+    expect(opening).toBeInstanceOf(Promise);
+    body.arrive(delta);
+    const opened = await opening;
+    expect(opened.kind).toBe("go");
+    if (opened.kind !== "go") return;
+    expect(opened.body.takeNow!()!.toString()).toBe(created + delta);
+    expect(opened.body.takeNow!()).toBeUndefined();
+    body.arrive(done);
+    body.end();
+    expect(await all(opened.body)).toBe(done);
   });
 });

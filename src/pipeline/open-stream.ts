@@ -16,6 +16,7 @@ import type { Attempt } from "./attempt.js";
 import type { Exchange } from "./exchange.js";
 import type { LaneResult } from "./lane.js";
 import { stoppedBy } from "./stop.js";
+import type { UpstreamBody } from "../upstream/response.js";
 
 /** Opening events are small (a few hundred bytes each); past this the stream is let through. */
 export const OPENING_BYTE_CAP = 16 * 1024;
@@ -29,71 +30,111 @@ const OPENING: OpeningVerdict = { kind: "opening" };
 
 export type OpenedStream =
   /** The stream goes to the client: `body` replays the held bytes, then the rest. */
-  | { kind: "go"; body: AsyncIterable<Buffer> }
+  | { kind: "go"; body: UpstreamBody }
   /** The upstream failed before any content: an error event, a break, or an end with nothing in it. */
   | { kind: "failed"; error: AnswerError; reason: "error_event" | "broken" | "empty" };
 
 /**
  * Reads `body` until its first content event (or the cap or the wait). `holdMs` may be
  * shortened by the caller (the request's deadline); on abort the read rejects as usual.
+ *
+ * What has arrived already (UpstreamBody.takeNow) is judged within the call: a stream whose
+ * first read holds content, as one that comes in a burst or meets a busy gateway does, opens
+ * without a timer or a promise. Only a wait for more starts the hold's clock.
  */
-export async function openStream(protocol: UpstreamProtocol, body: AsyncIterable<Buffer>, holdMs = OPENING_HOLD_MS): Promise<OpenedStream> {
-  const it = body[Symbol.asyncIterator]();
-  const held: Buffer[] = [];
-  let bytes = 0;
-  const parser = new LazySseParser();
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<"expired">((resolve) => {
-    timer = setTimeout(() => resolve("expired"), Math.max(0, holdMs));
-  });
-  let pendingNext: Promise<IteratorResult<Buffer>> | undefined;
-  try {
-    for (;;) {
-      pendingNext = it.next();
-      const step = await Promise.race([pendingNext, expired]);
-      if (step === "expired") {
-        // The replay awaits this read; until it runs, a failure of the read must not go unhandled.
-        pendingNext.catch(() => undefined);
-        return { kind: "go", body: replay(held, it, pendingNext) };
-      }
-      pendingNext = undefined;
-      if (step.done) {
-        // Ended without content: let whatever is held judge itself once more (a last event without a blank line).
-        for (const ev of parser.end()) {
-          const v = classifyOpeningEvent(protocol, ev);
-          if (v.kind === "error") return { kind: "failed", error: v.error, reason: "error_event" };
-          if (v.kind === "content") return { kind: "go", body: replay(held, it, undefined) };
-        }
-        return { kind: "failed", error: { message: "The upstream stream ended before any content.", code: undefined }, reason: "empty" };
-      }
-      const chunk = step.value;
-      held.push(chunk);
-      bytes += chunk.length;
-      // Parsing stops at the first event that decides: a stream sent in one read is not parsed past its head.
-      let verdict: OpeningVerdict = OPENING;
-      parser.push(chunk, (ev) => (verdict = classifyOpeningEvent(protocol, ev)).kind !== "opening");
-      if (verdict.kind === "error") {
-        void it.return?.();
-        return { kind: "failed", error: verdict.error, reason: "error_event" };
-      }
-      if (verdict.kind === "content") return { kind: "go", body: replay(held, it, undefined) };
-      if (bytes >= OPENING_BYTE_CAP) return { kind: "go", body: replay(held, it, undefined) };
+export function openStream(protocol: UpstreamProtocol, body: UpstreamBody, holdMs = OPENING_HOLD_MS): OpenedStream | Promise<OpenedStream> {
+  const opening = new Opening(protocol, body);
+  if (body.takeNow) {
+    for (let chunk = body.takeNow(); chunk !== undefined; chunk = body.takeNow()) {
+      const decided = chunk === null ? opening.ended() : opening.judge(chunk);
+      if (decided) return decided;
     }
-  } catch (err) {
-    if (pendingNext === undefined) throw err;
-    return { kind: "failed", error: { message: `The upstream stream broke: ${(err as Error).message}`, code: undefined }, reason: "broken" };
-  } finally {
-    clearTimeout(timer);
+  }
+  return opening.wait(holdMs);
+}
+
+/** The opening events read so far, and how each read changes the verdict. */
+class Opening {
+  readonly #protocol: UpstreamProtocol;
+  readonly #body: UpstreamBody;
+  readonly #it: AsyncIterator<Buffer>;
+  readonly #held: Buffer[] = [];
+  #bytes = 0;
+  readonly #parser = new LazySseParser();
+
+  constructor(protocol: UpstreamProtocol, body: UpstreamBody) {
+    this.#protocol = protocol;
+    this.#body = body;
+    this.#it = body[Symbol.asyncIterator]();
+  }
+
+  /** Holds `chunk`; the stream's fate if it decides it, undefined while the opening goes on. */
+  judge(chunk: Buffer): OpenedStream | undefined {
+    this.#held.push(chunk);
+    this.#bytes += chunk.length;
+    // Parsing stops at the first event that decides: a stream sent in one read is not parsed past its head.
+    const protocol = this.#protocol;
+    let verdict: OpeningVerdict = OPENING;
+    this.#parser.push(chunk, (ev) => (verdict = classifyOpeningEvent(protocol, ev)).kind !== "opening");
+    if (verdict.kind === "error") {
+      void this.#it.return?.();
+      return { kind: "failed", error: verdict.error, reason: "error_event" };
+    }
+    if (verdict.kind === "content" || this.#bytes >= OPENING_BYTE_CAP) return this.go(undefined);
+    return undefined;
+  }
+
+  /** Ended without content: whatever is held judges itself once more (a last event without a blank line). */
+  ended(): OpenedStream {
+    for (const ev of this.#parser.end()) {
+      const v = classifyOpeningEvent(this.#protocol, ev);
+      if (v.kind === "error") return { kind: "failed", error: v.error, reason: "error_event" };
+      if (v.kind === "content") return this.go(undefined);
+    }
+    return { kind: "failed", error: { message: "The upstream stream ended before any content.", code: undefined }, reason: "empty" };
+  }
+
+  go(inFlight: Promise<IteratorResult<Buffer>> | undefined): OpenedStream {
+    return { kind: "go", body: replay(this.#held, this.#body, this.#it, inFlight) };
+  }
+
+  /** Reads on, awaiting each read, until a verdict or the hold's end. */
+  async wait(holdMs: number): Promise<OpenedStream> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<"expired">((resolve) => {
+      timer = setTimeout(() => resolve("expired"), Math.max(0, holdMs));
+    });
+    let pendingNext: Promise<IteratorResult<Buffer>> | undefined;
+    try {
+      for (;;) {
+        pendingNext = this.#it.next();
+        const step = await Promise.race([pendingNext, expired]);
+        if (step === "expired") {
+          // The replay awaits this read; until it runs, a failure of the read must not go unhandled.
+          pendingNext.catch(() => undefined);
+          return this.go(pendingNext);
+        }
+        pendingNext = undefined;
+        const decided = step.done ? this.ended() : this.judge(step.value);
+        if (decided) return decided;
+      }
+    } catch (err) {
+      if (pendingNext === undefined) throw err;
+      return { kind: "failed", error: { message: `The upstream stream broke: ${(err as Error).message}`, code: undefined }, reason: "broken" };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 
 /**
  * The held chunks (joined, so the relay sees them as one read), then the in-flight read, then
  * the rest, read straight from the upstream's iterator: no generator in between, which would
- * cost two more promise hops on every chunk of the stream. Giving it up early leaves the
- * upstream's iterator alone, as a generator would: the request's signal is what tears it down.
+ * cost two more promise hops on every chunk of the stream. Its `takeNow` hands over the held
+ * chunks and then whatever the upstream's own has, within the call. Giving it up early leaves
+ * the upstream's iterator alone, as a generator would: the request's signal is what tears it down.
  */
-function replay(held: Buffer[], it: AsyncIterator<Buffer>, inFlight: Promise<IteratorResult<Buffer>> | undefined): AsyncIterable<Buffer> {
+function replay(held: Buffer[], source: UpstreamBody, it: AsyncIterator<Buffer>, inFlight: Promise<IteratorResult<Buffer>> | undefined): UpstreamBody {
   let first = held.length === 0 ? undefined : held.length === 1 ? held[0]! : Buffer.concat(held);
   let pending = inFlight;
   let finished = false;
@@ -118,7 +159,19 @@ function replay(held: Buffer[], it: AsyncIterator<Buffer>, inFlight: Promise<Ite
       return Promise.resolve({ done: true, value: undefined });
     },
   };
-  return { [Symbol.asyncIterator]: () => iterator };
+  return {
+    [Symbol.asyncIterator]: () => iterator,
+    takeNow() {
+      if (finished) return null;
+      if (first) {
+        const value = first;
+        first = undefined;
+        return value;
+      }
+      // A read in flight is only known by its promise: it is awaited.
+      return pending ? undefined : source.takeNow?.();
+    },
+  };
 }
 
 /** How long an attempt may hold a stream's opening back: the hold, but never past the request's deadline. */

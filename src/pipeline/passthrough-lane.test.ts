@@ -16,6 +16,7 @@ import {
   type EventRewriter,
 } from "./passthrough-lane.js";
 import { captureUrl } from "../testing/real-clients.js";
+import { queuedBody } from "../testing/queued-body.js";
 
 const fixture = (path: string): Buffer => {
   const f = JSON.parse(readFileSync(captureUrl(path), "utf8")) as { body: unknown };
@@ -166,6 +167,51 @@ describe("relayStream", () => {
     const { result, out } = await relay([Buffer.from(text)]);
     expect(result.completed).toBe(true);
     expect(out).toBe(text + "\n\n");
+  });
+});
+
+describe("relayStream on a body whose chunks have arrived (UpstreamBody.takeNow)", () => {
+  const chat = [
+    'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hé"},"finish_reason":null}]}',
+    'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":2}}',
+    "data: [DONE]",
+  ].map((l) => l + "\n\n");
+
+  it("relays what is there within the call, waiting only for what has not arrived", async () => {
+    const body = queuedBody(chat[0]!.slice(0, 20), chat[0]!.slice(20));
+    const written: string[] = [];
+    const relaying = relayStream("openai-chat", "openai-chat", body, (c) => void written.push(c.toString()), new AbortController().signal);
+    // Before any turn of the microtask queue: both reads taken, the whole event written.
+    expect(written).toEqual([chat[0]]);
+    body.arrive(chat[1]! + chat[2]!);
+    body.end();
+    const result = await relaying;
+    expect(written.join("")).toBe(chat.join(""));
+    expect(result).toMatchObject({ completed: true, failed: false, usage: { inputTokens: 4, outputTokens: 2 } });
+  });
+
+  it("waits for a sink that asks for it, and loses nothing", async () => {
+    const body = queuedBody(chat[0]!, chat[1]!, chat[2]!);
+    body.end();
+    const written: string[] = [];
+    let release!: () => void;
+    const drained = new Promise<void>((resolve) => (release = resolve));
+    const relaying = relayStream(
+      "openai-chat",
+      "openai-chat",
+      body,
+      (c) => {
+        written.push(c.toString());
+        // The first write fills the sink: nothing more is written until it drains.
+        return written.length === 1 ? drained : undefined;
+      },
+      new AbortController().signal,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(written).toHaveLength(1);
+    release();
+    await relaying;
+    expect(written.join("")).toBe(chat.join(""));
   });
 });
 

@@ -17,11 +17,13 @@ import { parseJsonBytes, patchBody, readMembers, type PeekedBody } from "./json-
 import { SlimEvent } from "./slim-event.js";
 import { jsonBytes } from "./json-bytes.js";
 import { openingHoldMs, openStream, streamFailedEarly } from "./open-stream.js";
+import { eachChunk } from "./body-chunks.js";
 import type { ClientRequest, LaneDriver } from "./lane.js";
 import type { SendOptions } from "./attempt.js";
 import type { Exchange } from "./exchange.js";
 import { webSocketSettings } from "../upstream/responses-socket.js";
-import { SSE_HEADERS, warningsHeader, writeAsync, writeTerminal } from "./write-client.js";
+import type { UpstreamBody } from "../upstream/response.js";
+import { SSE_HEADERS, warningsHeader, writeNow, writeTerminal } from "./write-client.js";
 import { lastEventBoundary, nextEventBoundary } from "./sse-boundaries.js";
 import { METERS } from "../protocols/registry.js";
 import { CODEX_STRIPPED_FIELDS, codexPassthroughPatch } from "../protocols/codex/index.js";
@@ -418,9 +420,12 @@ function frameOf(ev: SseEvent): string {
 export async function relayStream(
   upstream: UpstreamProtocol,
   client: ClientProtocol,
-  body: AsyncIterable<Buffer>,
-  /** `last` is set on the write that holds the stream's terminal event (the meter's completion). */
-  write: (chunk: Buffer | string, last?: boolean) => Promise<void>,
+  body: UpstreamBody,
+  /**
+   * `last` is set on the write that holds the stream's terminal event (the meter's completion).
+   * Returns a promise only when the relay must wait (a full sink, a client gone).
+   */
+  write: (chunk: Buffer | string, last?: boolean) => Promise<void> | undefined,
   signal: AbortSignal,
   rewrite?: EventRewriter,
 ): Promise<RelayResult> {
@@ -483,7 +488,7 @@ export async function relayStream(
   const rewriteTriggers = rewrite?.triggers;
   const joint = triggers.kind === "bytes" && rewriteTriggers?.kind === "bytes" ? jointTriggers(triggers.pattern, rewriteTriggers.pattern) : undefined;
   /** Most events carry nothing to meter or rewrite: only events holding a trigger are decoded at all. */
-  const forward = async (span: Buffer): Promise<void> => {
+  const forward = (span: Buffer): Promise<void> | undefined => {
     const before = observer.completed;
     let text: string | undefined;
     const found = (t: EventTriggers): Buffer[] =>
@@ -498,13 +503,15 @@ export async function relayStream(
     }
     for (const event of metered) observeSpan(event);
     const out = touched !== undefined && touched.length > 0 ? rewriteSpan(span, text, touched) : cut(span, text);
-    if (out.length > 0) await write(out, !before && observer.completed);
+    return out.length > 0 ? write(out, !before && observer.completed) : undefined;
   };
   try {
-    for await (const chunk of body) {
+    // Chunks already received are relayed within the call, and a write waited for only when the
+    // sink asks: a stream that arrived whole goes out without a turn of the microtask queue.
+    await eachChunk(body, (chunk) => {
       const whole = wholeEvents(held, chunk);
-      if (whole) await forward(whole);
-    }
+      return whole && forward(whole);
+    });
     const pending = held.take();
     if (pending) {
       // The upstream closed without a final blank line. Forward what is there only if it
@@ -524,7 +531,7 @@ export async function relayStream(
   }
   if (observer.errorMessage) failed = true;
   if (failure && !clientGone(signal)) {
-    await write(frameSse(streamErrorEvents(client, failure))).catch(() => undefined);
+    await write(frameSse(streamErrorEvents(client, failure)))?.catch(() => undefined);
   }
   const errorCode = failure ? failure.code : failed ? "upstream_error" : undefined;
   return { usage: observer.usage, completed: observer.completed && !failed, failed, errorCode, stopped: stoppedBy(signal) };
@@ -616,15 +623,16 @@ export const runPassthrough: LaneDriver = async (deps, ex, attempt, request) => 
   }
   if (request.stream) {
     // Nothing goes to the client until the stream shows content: an error before it is a failed attempt.
-    const opened = await openStream(upstream.protocol, response.body, openingHoldMs(attempt));
+    const opening = openStream(upstream.protocol, response.body, openingHoldMs(attempt));
+    const opened = opening instanceof Promise ? await opening : opening;
     if (opened.kind === "failed") return streamFailedEarly(ex, attempt, opened, () => response.discard());
     ex.res.writeHead(response.status, withMembers(SSE_HEADERS, passHeaders));
     // No flushHeaders: the stream has shown content, so the first event follows at once and
     // the head goes out in the same write (one syscall per stream fewer on loopback-heavy paths).
     // On an upstream socket a client that leaves does not stop the read: the upstream goes on until
     // its terminal event either way, and that event carries the usage the record must show.
-    const write = (chunk: Buffer | string, last?: boolean): Promise<void> =>
-      socket && ex.res.destroyed ? Promise.resolve() : last ? writeTerminal(ex.res, chunk) : writeAsync(ex.res, chunk);
+    const write = (chunk: Buffer | string, last?: boolean): Promise<void> | undefined =>
+      socket && ex.res.destroyed ? undefined : last ? writeTerminal(ex.res, chunk) : writeNow(ex.res, chunk);
     const relay = await relayStream(upstream.protocol, ex.protocol, opened.body, write, ex.signal, prepared.rewriter);
     attempt.finish(relay.completed && !clientGone(ex.signal) ? "ok" : relay.failed && !ex.signal.aborted ? "broken" : "neutral");
     ex.res.end();

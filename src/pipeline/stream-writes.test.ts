@@ -123,7 +123,7 @@ describe("a stream's terminal event and the end of the answer", () => {
     const server = createServer((req, res) => {
       req.resume();
       res.writeHead(200, SSE_HEADERS);
-      const write = (chunk: Buffer | string, last?: boolean): Promise<void> => (last ? writeTerminal(res, chunk) : writeAsync(res, chunk));
+      const write = (chunk: Buffer | string, last?: boolean): Promise<void> | undefined => (last ? writeTerminal(res, chunk) : writeAsync(res, chunk));
       relayed = relayStream("openai-responses", "openai-responses", upstream(received), write, new AbortController().signal).then((r) => {
         res.end();
         return r;

@@ -24,6 +24,7 @@ import { parseJsonBytes, parseMembers } from "./json-peek.js";
 import { ItemsCache } from "./items-cache.js";
 import { TOOLS_CACHED_FROM, ToolsCache, type ClientBodyJson } from "./tools-cache.js";
 import { UpstreamEventReader } from "./slim-event.js";
+import { eachChunk } from "./body-chunks.js";
 import type { ParsedBody } from "./request-body.js";
 import { SSE_HEADERS, sendJson, TurnWriter, warningsHeader } from "./write-client.js";
 import { withMembers } from "../canonical/shared-shape.js";
@@ -128,9 +129,10 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   if (!clientStreams) {
     const parts: StreamPart[] = [];
     try {
-      for await (const chunk of response.body) {
+      await eachChunk(response.body, (chunk) => {
         for (const ev of parser.push(chunk)) parts.push(...decoder.push(ev));
-      }
+        return undefined;
+      });
       for (const ev of parser.end()) parts.push(...decoder.push(ev));
     } catch {
       if (ex.signal.aborted) {
@@ -163,7 +165,8 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
   }
 
   // Nothing goes to the client until the stream shows content: an error before it is a failed attempt.
-  const opened = await openStream(upstream.protocol, response.body, openingHoldMs(attempt));
+  const opening = openStream(upstream.protocol, response.body, openingHoldMs(attempt));
+  const opened = opening instanceof Promise ? await opening : opening;
   if (opened.kind === "failed") return streamFailedEarly(ex, attempt, opened, () => response.discard());
   ex.res.writeHead(200, withMembers(SSE_HEADERS, responseHeaders));
   // No flushHeaders: the stream has shown content, so the first event follows at once and the
@@ -192,16 +195,19 @@ export const runTranslate: LaneDriver = async (deps, ex, attempt, clientRequest)
     // bytes at once. A write per event cost a chunk frame, a string and an await each (node:http's
     // per-tick cork already joined them into one system call): 321 → 290 KB of heap a request on
     // translate-stream-76k (bench/README.md).
-    const relay = async (events: Iterable<InboundEvent>): Promise<void> => {
+    // A promise only when the write must be waited for (a full sink), as the passthrough relay.
+    const relay = (events: Iterable<InboundEvent>): Promise<void> | undefined => {
       const out: OutboundEvent[] = [];
       try {
         for (const ev of events) encode(decoder.push(ev), out);
-      } finally {
+      } catch (err) {
         // Events encoded before a failure still reach the client, ahead of the error event.
-        if (out.length > 0) await writer.write(frameSse(out));
+        const written = out.length > 0 ? writer.write(frameSse(out)) : undefined;
+        return written ? written.then(() => Promise.reject(err)) : Promise.reject(err);
       }
+      return out.length > 0 ? writer.write(frameSse(out)) : undefined;
     };
-    for await (const chunk of opened.body) await relay(parser.push(chunk));
+    await eachChunk(opened.body, (chunk) => relay(parser.push(chunk)));
     await relay(parser.end());
   } catch (err) {
     const stopped = stoppedBy(ex.signal);

@@ -8,8 +8,17 @@ import { withMembers } from "../canonical/shared-shape.js";
 
 /** Resolves when the sink can take more; rejects once the client is gone. */
 export function writeAsync(res: ClientSink, chunk: Buffer | string): Promise<void> {
+  return writeNow(res, chunk) ?? Promise.resolve();
+}
+
+/**
+ * writeAsync answered within the call: nothing when the sink took the chunk and can take more, a
+ * promise only to wait for a drain or to report the client gone. For a relay that awaits only
+ * what it must (a turn of the microtask queue for every write otherwise).
+ */
+export function writeNow(res: ClientSink, chunk: Buffer | string): Promise<void> | undefined {
   if (res.destroyed) return Promise.reject(new Error("client gone"));
-  if (res.write(chunk)) return Promise.resolve();
+  if (res.write(chunk)) return undefined;
   return new Promise((resolve, reject) => {
     const onDrain = (): void => {
       res.off("close", onClose);
@@ -46,13 +55,14 @@ function holdUntilTurn(res: ClientSink, released?: () => void): void {
  * Writes the chunk that carries a stream's terminal event, held for the end that follows
  * (holdUntilTurn). It does not wait for the sink to drain: a held write drains only once the hold
  * lets go, and what comes after the terminal event is the end (or, from a Chat upstream, a usage
- * chunk and `[DONE]`, which wait as usual). Rejects once the client is gone, as writeAsync does.
+ * chunk and `[DONE]`, which wait as usual). Nothing to await, or a rejected promise once the client
+ * is gone, as writeNow.
  */
-export function writeTerminal(res: ClientSink, chunk: Buffer | string): Promise<void> {
+export function writeTerminal(res: ClientSink, chunk: Buffer | string): Promise<void> | undefined {
   if (res.destroyed) return Promise.reject(new Error("client gone"));
   holdUntilTurn(res);
   res.write(chunk);
-  return Promise.resolve();
+  return undefined;
 }
 
 /**
@@ -70,17 +80,18 @@ export class TurnWriter {
 
   constructor(private readonly res: ClientSink) {}
 
-  write(chunk: Buffer | string): Promise<void> {
+  /** As writeNow: a promise only to wait for a drain, or to report the client gone. */
+  write(chunk: Buffer | string): Promise<void> | undefined {
     if (this.#first) {
       this.#first = false;
-      return writeAsync(this.res, chunk);
+      return writeNow(this.res, chunk);
     }
     if (this.res.destroyed) return Promise.reject(new Error("client gone"));
     if (!this.#held) {
       this.#held = true;
       holdUntilTurn(this.res, () => (this.#held = false));
     }
-    return writeAsync(this.res, chunk);
+    return writeNow(this.res, chunk);
   }
 }
 

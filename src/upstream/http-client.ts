@@ -14,7 +14,14 @@ import { createRequire } from "node:module";
 import type { Agent as UndiciAgent, Dispatcher } from "undici";
 import type { IncomingHttpHeaders } from "node:http";
 import { LRUCache } from "lru-cache";
-import { UpstreamTransportError, type UpstreamHeaders, type UpstreamRequest, type UpstreamResponse, type UpstreamTransport } from "./response.js";
+import {
+  UpstreamTransportError,
+  type UpstreamBody,
+  type UpstreamHeaders,
+  type UpstreamRequest,
+  type UpstreamResponse,
+  type UpstreamTransport,
+} from "./response.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "./timeouts.js";
 
 /**
@@ -53,7 +60,7 @@ function abortReason(signal: AbortSignal): Error {
  * the other. The body is iterated once (an async iterator over the queued chunks) or read
  * whole; an error after the head is kept for the reader, never thrown at nobody.
  */
-class Exchange implements Dispatcher.DispatchHandler, AsyncIterator<Buffer> {
+class Exchange implements Dispatcher.DispatchHandler, AsyncIterator<Buffer>, UpstreamBody {
   readonly head: Promise<UpstreamResponse>;
   #settleHead!: { resolve(r: UpstreamResponse): void; reject(err: Error): void };
   #controller: Dispatcher.DispatchController | undefined;
@@ -95,13 +102,7 @@ class Exchange implements Dispatcher.DispatchHandler, AsyncIterator<Buffer> {
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // 1xx: informational, the answer's head is still to come
     this.#started = true;
-    this.#settleHead.resolve({
-      status: statusCode,
-      headers: headers as UpstreamHeaders,
-      body: { [Symbol.asyncIterator]: () => this },
-      bytes: () => this.#bytes(),
-      discard: () => this.#discard(),
-    });
+    this.#settleHead.resolve(new Answer(statusCode, headers as UpstreamHeaders, this));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -142,18 +143,34 @@ class Exchange implements Dispatcher.DispatchHandler, AsyncIterator<Buffer> {
     this.#waiter = undefined;
   }
 
-  next(): Promise<IteratorResult<Buffer>> {
-    if (this.#next < this.#chunks.length) {
-      const value = this.#chunks[this.#next]!;
-      this.#chunks[this.#next++] = undefined as unknown as Buffer;
-      if (this.#next === this.#chunks.length) {
-        this.#chunks = [];
-        this.#next = 0;
-      }
-      this.#queued -= value.length;
-      if (this.#controller?.paused && this.#queued < HIGH_WATER_MARK) this.#controller.resume();
-      return Promise.resolve({ done: false, value });
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** The oldest queued chunk, taken; undefined when none is queued. */
+  #shift(): Buffer | undefined {
+    if (this.#next >= this.#chunks.length) return undefined;
+    const value = this.#chunks[this.#next]!;
+    this.#chunks[this.#next++] = undefined as unknown as Buffer;
+    if (this.#next === this.#chunks.length) {
+      this.#chunks = [];
+      this.#next = 0;
     }
+    this.#queued -= value.length;
+    if (this.#controller?.paused && this.#queued < HIGH_WATER_MARK) this.#controller.resume();
+    return value;
+  }
+
+  /** UpstreamBody.takeNow: a queued chunk, `null` after the end, undefined while waiting or after an error (next() reports it). */
+  takeNow(): Buffer | null | undefined {
+    const value = this.#shift();
+    if (value !== undefined) return value;
+    return this.#ended && !this.#error ? null : undefined;
+  }
+
+  next(): Promise<IteratorResult<Buffer>> {
+    const value = this.#shift();
+    if (value !== undefined) return Promise.resolve({ done: false, value });
     if (this.#error) return Promise.reject(this.#error);
     if (this.#ended) return Promise.resolve({ done: true, value: undefined });
     if (this.#controller?.paused) this.#controller.resume();
@@ -179,7 +196,8 @@ class Exchange implements Dispatcher.DispatchHandler, AsyncIterator<Buffer> {
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
 
-  #bytes(): Promise<Buffer> {
+  /** UpstreamResponse.bytes. */
+  bytes(): Promise<Buffer> {
     if (this.#error) return Promise.reject(this.#error);
     if (this.#ended) return Promise.resolve(this.#take());
     const whole = new Promise<Buffer>((resolve, reject) => {
@@ -189,13 +207,34 @@ class Exchange implements Dispatcher.DispatchHandler, AsyncIterator<Buffer> {
     return whole;
   }
 
-  #discard(): void {
+  /** UpstreamResponse.discard. */
+  discard(): void {
     this.#chunks = [];
     this.#next = 0;
     this.#queued = 0;
     if (this.#ended || this.#error) return;
     this.#discardedBytes = 0;
     if (this.#controller?.paused) this.#controller.resume();
+  }
+}
+
+/**
+ * The answer a lane reads: its head, and the exchange as its body. A class, so an answer is a
+ * few fields, not an object literal with a computed key and two closures made for every request.
+ */
+class Answer implements UpstreamResponse {
+  constructor(
+    readonly status: number,
+    readonly headers: UpstreamHeaders,
+    readonly body: Exchange,
+  ) {}
+
+  bytes(): Promise<Buffer> {
+    return this.body.bytes();
+  }
+
+  discard(): void {
+    this.body.discard();
   }
 }
 

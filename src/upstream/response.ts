@@ -19,11 +19,26 @@ export interface UpstreamRequest {
 
 export type UpstreamHeaders = Record<string, string | string[] | undefined>;
 
+/**
+ * An answer's body as it arrives: iterate it once. A transport that queues what it has received
+ * offers `takeNow`, so that a reader takes chunks already there within the call, without a
+ * promise for each: reads queue up whenever the event loop turns later than they arrive (a busy
+ * gateway, a burst of events, a whole answer sent at once).
+ */
+export interface UpstreamBody extends AsyncIterable<Buffer> {
+  /**
+   * The next chunk if it has arrived (taken, as the iterator's `next()` would take it), `null`
+   * once the body has ended, undefined when it must be waited for: with `next()`, which also
+   * reports a failure. Mixed freely with `next()`, on the same iterator.
+   */
+  takeNow?(): Buffer | null | undefined;
+}
+
 export interface UpstreamResponse {
   status: number;
   headers: UpstreamHeaders;
   /** The body as it arrives; iterate it once, or call one of the readers below. */
-  body: AsyncIterable<Buffer>;
+  body: UpstreamBody;
   /** The whole body as bytes (for JSON answers and error bodies). */
   bytes(): Promise<Buffer>;
   /** Gives the body up unread, freeing the connection. */
