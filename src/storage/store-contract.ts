@@ -1118,6 +1118,31 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.usage.listByAccount("acct-1")).toHaveLength(3);
       });
 
+      it("in a batch of any size, inserts each new id once (the first of two records with it) and names each", async () => {
+        // A batch of flush size's order, with ids stored before and ids met twice, early and late in it
+        // (what a multi-row insert would have to get right, which SQLite's path was measured with:
+        // bench/README.md, the eighteenth stop).
+        const all = Array.from({ length: 45 }, (_, i) => record(i + 1));
+        expect(await store.usage.insertMany([all[0]!, all[20]!, all[40]!])).toEqual(["req_1", "req_21", "req_41"]);
+        const batch = [
+          ...all.slice(0, 5),
+          record(18, { outputTokens: 77 }),
+          ...all.slice(5, 40),
+          record(2, { outputTokens: 55 }),
+          ...all.slice(40),
+          record(44, { outputTokens: 66 }),
+        ];
+        const stored = new Set(["req_1", "req_21", "req_41"]);
+        const expected = batch.map((r) => r.requestId).filter((id) => !stored.has(id) && (stored.add(id), true));
+        expect((await store.usage.insertMany(batch)).sort()).toEqual(expected.sort());
+        const rows = new Map((await store.usage.listByAccount("acct-1", { limit: 100 })).map((r) => [r.requestId, r]));
+        expect(rows.size).toBe(45);
+        expect(rows.get("req_18")!.outputTokens).toBe(77);
+        expect(rows.get("req_2")!.outputTokens).toBe(40);
+        expect(rows.get("req_44")!.outputTokens).toBe(40);
+        expect(await store.usage.insertMany(batch)).toEqual([]);
+      });
+
       const ALL_TIME = { from: "2000-01-01T00:00:00.000Z", to: "2100-01-01T00:00:00.000Z" };
 
       it("rolls up the rows it inserts per hour, account, model and keys, in the same write; a retried flush adds nothing", async () => {
