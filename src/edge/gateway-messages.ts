@@ -5,7 +5,7 @@
  * request. Wrapping each response's `writeHead` and listening with closures, as the server did,
  * cost a bound function and four closures a request, each compiled on its first call.
  */
-import { IncomingMessage, ServerResponse } from "node:http";
+import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from "node:http";
 
 export class GatewayRequest extends IncomingMessage {
   /** The request id, for what its listeners log; "" until the server has given it one. */
@@ -23,12 +23,14 @@ export class GatewayResponse extends ServerResponse<GatewayRequest> {
   abortOnClose: { abort(): void } | undefined = undefined;
 
   // Node calls it for an implicit head too (a first `write` without one), so every head passes here.
-  override writeHead(statusCode: number, ...rest: unknown[]): this {
+  // Both of node's forms (status, headers) and (status, reason, headers) pass on as three arguments:
+  // node takes a second argument that is not a string for the headers. No rest array, no spread.
+  override writeHead(statusCode: number, reasonOrHeaders?: unknown, headers?: unknown): this {
     const onHead = this.onHead;
     if (onHead !== undefined) {
       this.onHead = undefined;
       onHead(this);
     }
-    return Reflect.apply(ServerResponse.prototype.writeHead, this, [statusCode, ...rest]) as this;
+    return super.writeHead(statusCode, reasonOrHeaders as string, headers as OutgoingHttpHeaders);
   }
 }
