@@ -21,6 +21,8 @@ export class GatewayResponse extends ServerResponse<GatewayRequest> {
   routeLabel = "";
   /** Aborted when the connection closes before the response finished (the client left). */
   abortOnClose: { abort(): void } | undefined = undefined;
+  /** The request id every head carries as `x-request-id`; "" for none. */
+  requestId = "";
 
   // Node calls it for an implicit head too (a first `write` without one), so every head passes here.
   // Both of node's forms (status, headers) and (status, reason, headers) pass on as three arguments:
@@ -31,6 +33,18 @@ export class GatewayResponse extends ServerResponse<GatewayRequest> {
       this.onHead = undefined;
       onHead(this);
     }
-    return super.writeHead(statusCode, reasonOrHeaders as string, headers as OutgoingHttpHeaders);
+    const id = this.requestId;
+    if (id === "") return super.writeHead(statusCode, reasonOrHeaders as string, headers as OutgoingHttpHeaders);
+    // The id goes into the head here, not with setHeader when the request arrived: a header set before
+    // writeHead sends node down its slow path, which copies every header of the head through setHeader
+    // into a dictionary-mode object (and a `for…in` over it, which V8 enumerates in its runtime) first.
+    if (typeof reasonOrHeaders === "string") return super.writeHead(statusCode, reasonOrHeaders, withRequestId(headers, id));
+    return super.writeHead(statusCode, withRequestId(reasonOrHeaders, id));
   }
+}
+
+/** The head's headers with `x-request-id` first; node's list form (name, value, name, value…) too. */
+function withRequestId(headers: unknown, id: string): OutgoingHttpHeaders | Array<string | string[]> {
+  if (Array.isArray(headers)) return ["x-request-id", id, ...(headers as string[])];
+  return Object.assign({ "x-request-id": id }, headers as OutgoingHttpHeaders | undefined);
 }

@@ -370,7 +370,8 @@ export function createEdge(o: EdgeOptions): Edge {
       const query = q === -1 ? "" : url.slice(q);
       const routeLabel =
         GENERATE_ROUTES[path] || path === "/v1/messages/count_tokens" || path === "/v1/models" ? path : path.startsWith("/admin/") ? "admin" : "other";
-      res.setHeader("x-request-id", id);
+      // Every head carries it as `x-request-id` (GatewayResponse.writeHead).
+      res.requestId = id;
       // While draining, every answer ends its connection, so clients reconnect (through the load balancer) elsewhere.
       if (draining) res.setHeader("connection", "close");
       requestOn.set(req.socket, id);
