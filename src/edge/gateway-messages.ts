@@ -43,8 +43,9 @@ export class GatewayResponse extends ServerResponse<GatewayRequest> {
   }
 }
 
-/** The head's headers with `x-request-id` first; node's list form (name, value, name, value…) too. */
+/** The head's headers with `x-request-id` first; node's list forms (name, value, name, value…, or pairs) too. */
 function withRequestId(headers: unknown, id: string): OutgoingHttpHeaders | Array<string | string[]> {
-  if (Array.isArray(headers)) return ["x-request-id", id, ...(headers as string[])];
+  if (Array.isArray(headers))
+    return Array.isArray(headers[0]) ? [["x-request-id", id], ...(headers as string[][])] : ["x-request-id", id, ...(headers as string[])];
   return Object.assign({ "x-request-id": id }, headers as OutgoingHttpHeaders | undefined);
 }

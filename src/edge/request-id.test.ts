@@ -4,7 +4,10 @@
  * the admin API. The id is written into the head by the response itself (edge/gateway-messages.ts),
  * not set beforehand, so node's writeHead keeps to its fast path.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GatewayRequest, GatewayResponse } from "./gateway-messages.js";
 import { ACME_KEY, startStack, type Stack } from "../testing/stack.js";
 
 let stack: Stack;
@@ -46,5 +49,36 @@ describe("x-request-id", () => {
     expect(answers.map((r) => r.status)).toEqual([200, 200, 401, 404, 200, 404, 401]);
     const ids = await Promise.all(answers.map(idOf));
     expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe("GatewayResponse.writeHead", () => {
+  it("adds the id to every form of head node takes: an object, none, a flat list, pairs, with a reason", async () => {
+    const heads: Array<(res: GatewayResponse) => void> = [
+      (res) => res.writeHead(200, { a: "1" }),
+      (res) => res.writeHead(200),
+      (res) => res.writeHead(200, ["a", "1"]),
+      (res) => res.writeHead(200, [["a", "1"]] as unknown as string[]),
+      (res) => res.writeHead(200, "Fine", { a: "1" }),
+    ];
+    let next = 0;
+    const server = createServer({ IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse }, (_req, res) => {
+      res.requestId = `req_${next}`;
+      heads[next++]!(res);
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      for (let i = 0; i < heads.length; i++) {
+        const res = await fetch(url);
+        await res.arrayBuffer();
+        expect(res.headers.get("x-request-id")).toBe(`req_${i}`);
+        if (i !== 1) expect(res.headers.get("a")).toBe("1");
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
