@@ -39,7 +39,8 @@ export class GatewayResponse extends ServerResponse<GatewayRequest> {
     // writeHead sends node down its slow path, which copies every header of the head through setHeader
     // into a dictionary-mode object (and a `for…in` over it, which V8 enumerates in its runtime) first.
     if (typeof reasonOrHeaders === "string") return super.writeHead(statusCode, reasonOrHeaders, withRequestId(headers, id));
-    return super.writeHead(statusCode, withRequestId(reasonOrHeaders, id));
+    // As node reads it: a second argument that is not a reason stands for the headers unless a third is given.
+    return super.writeHead(statusCode, withRequestId(headers ?? reasonOrHeaders, id));
   }
 }
 

@@ -53,13 +53,14 @@ describe("x-request-id", () => {
 });
 
 describe("GatewayResponse.writeHead", () => {
-  it("adds the id to every form of head node takes: an object, none, a flat list, pairs, with a reason", async () => {
+  it("adds the id to every form of head node takes: an object, none, a flat list, pairs, with a reason, after an undefined reason", async () => {
     const heads: Array<(res: GatewayResponse) => void> = [
       (res) => res.writeHead(200, { a: "1" }),
       (res) => res.writeHead(200),
       (res) => res.writeHead(200, ["a", "1"]),
       (res) => res.writeHead(200, [["a", "1"]] as unknown as string[]),
       (res) => res.writeHead(200, "Fine", { a: "1" }),
+      (res) => res.writeHead(200, undefined as unknown as string, { a: "1" }),
     ];
     let next = 0;
     const server = createServer({ IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse }, (_req, res) => {
