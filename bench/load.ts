@@ -2,9 +2,14 @@
  * Closed-loop HTTP load: `connections` workers, each with its own keep-alive
  * connection, send the next request as soon as the previous response body has
  * been read to the end. Bounded by time and by request count.
+ *
+ * Requests go through undici's `dispatch` with a handler that counts the answer's bytes as
+ * they come, not `request()` and a Readable body read with `for await`: the load generator
+ * shares its core with the mock upstream, and that core, not the proxy's, set the pace of the
+ * bare proxy's phases at 50 connections (bench/README.md, the nineteenth stop).
  */
 import { performance } from "node:perf_hooks";
-import { Pool } from "undici";
+import { type Dispatcher, Pool } from "undici";
 import { buildWorkloadBody, streamEnd } from "./agent-bodies.js";
 import type { BodyKind } from "./settings.js";
 import { type LatencySummary, summarize } from "./stats.js";
@@ -55,6 +60,54 @@ export class EndWatch {
     const ended = chunk.includes(this.end) || (this.tail.length > 0 && Buffer.concat([this.tail, chunk.subarray(0, seam)]).includes(this.end));
     this.tail = chunk.length >= seam ? chunk.subarray(chunk.length - seam) : Buffer.concat([this.tail, chunk]).subarray(-seam);
     return ended;
+  }
+}
+
+/**
+ * One request's answer as undici's dispatcher hands it over: its status, when its first byte came,
+ * how many bytes, whether a stream's end was seen, and the first bytes of an error's body.
+ */
+export class Answer implements Dispatcher.DispatchHandler {
+  status = 0;
+  /** performance.now() at the first body byte; 0 while none has come. */
+  first = 0;
+  bytes = 0;
+  ended = false;
+  readonly text: Buffer[] = [];
+  #settle: { resolve(): void; reject(err: Error): void } | undefined;
+
+  /** `watch`: look for a stream's end in the body (undefined for an answer that is not a stream). */
+  constructor(readonly watch: EndWatch | undefined) {}
+
+  /** Sends the request; resolves once the whole answer has been read, rejects on a failed exchange. */
+  from(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#settle = { resolve, reject };
+      dispatcher.dispatch(options, this);
+    });
+  }
+
+  onRequestStart(): void {
+    // Nothing to keep: the exchange is never aborted from here.
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.bytes === 0) this.first = performance.now();
+    this.bytes += chunk.length;
+    if (this.watch !== undefined && !this.ended) this.ended = this.watch.read(chunk);
+    if (this.status !== 200 && this.bytes < 4096) this.text.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.#settle?.resolve();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    this.#settle?.reject(err);
   }
 }
 
@@ -115,28 +168,18 @@ export class LoadRunner {
       while (issued < spec.maxRequests && performance.now() < deadline) {
         issued++;
         const t0 = performance.now();
+        const answer = new Answer(spec.body.stream ? new EndWatch(end) : undefined);
         try {
-          const res = await pool.request({ method: "POST", path: spec.path, headers, body });
-          let first = 0;
-          let bytes = 0;
-          let ended = false;
-          const watch = new EndWatch(end);
-          const text: Buffer[] = [];
-          for await (const chunk of res.body as AsyncIterable<Buffer>) {
-            if (bytes === 0) first = performance.now();
-            bytes += chunk.length;
-            if (spec.body.stream && !ended) ended = watch.read(chunk);
-            if (res.statusCode !== 200 && bytes < 4096) text.push(chunk);
-          }
+          await answer.from(pool, { method: "POST", path: spec.path, headers, body });
           const t1 = performance.now();
-          result.responseBytes += bytes;
-          if (res.statusCode !== 200) {
-            fail(`HTTP ${res.statusCode}`, Buffer.concat(text).toString("utf8"));
-          } else if (bytes === 0 || (spec.body.stream && !ended)) {
-            fail("incomplete body", `${bytes} bytes, ends with ${JSON.stringify(watch.tail.toString("latin1"))}`);
+          result.responseBytes += answer.bytes;
+          if (answer.status !== 200) {
+            fail(`HTTP ${answer.status}`, Buffer.concat(answer.text).toString("utf8"));
+          } else if (answer.bytes === 0 || (answer.watch !== undefined && !answer.ended)) {
+            fail("incomplete body", `${answer.bytes} bytes, ends with ${JSON.stringify(answer.watch?.tail.toString("latin1") ?? "")}`);
           } else {
             latencies[result.ok] = t1 - t0;
-            firstBytes[result.ok] = first - t0;
+            firstBytes[result.ok] = answer.first - t0;
             result.ok++;
           }
         } catch (err) {
