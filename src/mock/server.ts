@@ -68,6 +68,7 @@ import { PromptCache } from "./usage.js";
 import { attachResponsesSockets, type MockSockets } from "./responses-websocket.js";
 import { attachRealtime } from "./realtime.js";
 import { ParsedBodies } from "./parsed-bodies.js";
+import { ReusedAnswers } from "./reused-answers.js";
 
 export type { MockRule, MockUpstream, MockUpstreamOptions, RecordedRequest, Scenario } from "./types.js";
 
@@ -78,6 +79,9 @@ const ADAPTERS: Readonly<Record<string, ProtocolAdapter>> = {
   "/codex/responses": codex,
   "/v1/messages": anthropicMessages,
 };
+
+/** How a stream without directives is written: at once, whole. */
+const PLAIN_STREAM = { chunkDelayMs: 0, resetAfter: undefined, byteSplit: false } as const;
 
 interface ActiveRule {
   rule: MockRule;
@@ -96,6 +100,7 @@ class MockServer implements MockUpstream {
   sockets!: MockSockets;
   private readonly maxRecorded: number;
   private readonly parsedBodies: ParsedBodies | undefined;
+  private readonly answers: ReusedAnswers | undefined;
 
   constructor(
     private readonly server: Server,
@@ -103,6 +108,7 @@ class MockServer implements MockUpstream {
   ) {
     this.maxRecorded = opts.maxRecorded ?? 1000;
     this.parsedBodies = opts.reuseParsedBodies ? new ParsedBodies(opts.reuseParsedBodies) : undefined;
+    this.answers = opts.reuseAnswers ? new ReusedAnswers() : undefined;
   }
 
   clear(): void {
@@ -159,6 +165,11 @@ class MockServer implements MockUpstream {
     }
     const invalid = (adapter.protocol === "codex" ? this.oauth.deny(recorded, requestId) : undefined) ?? adapter.validate(recorded, json, requestId);
     if (invalid) return sendReply(res, invalid);
+    // An answer kept for this very body (reused-answers.ts), unless a rule or a header may change it.
+    const answers = rule === undefined && recorded.headers["x-mock-scenario"] === undefined ? this.answers : undefined;
+    const again = answers?.get(json, adapter);
+    if (again?.kind === "json") return sendReply(res, again.reply);
+    if (again) return deliverStream(res, again.headers, again.frames, PLAIN_STREAM);
 
     const facts = adapter.facts(recorded, json);
     const fromText = parseTextDirectives(facts.lastUserText);
@@ -178,9 +189,17 @@ class MockServer implements MockUpstream {
 
     const plan = buildPlan(adapter.protocol, facts, scenario, this.cache);
     const ctx: RenderContext = { ids: this.ids, created: Math.floor(Date.now() / 1000), requestId, scenario };
-    if (!facts.stream) return sendReply(res, adapter.renderJson(plan, facts, json, ctx));
+    // Kept only without directives in the text: the answer is then the plain one.
+    const keep = answers !== undefined && Object.keys(fromText.scenario).length === 0;
+    if (!facts.stream) {
+      const reply = adapter.renderJson(plan, facts, json, ctx);
+      if (keep) answers.rendered(json, adapter, { kind: "json", reply });
+      return sendReply(res, reply);
+    }
     const frames = adapter.renderStream(plan, facts, json, ctx);
-    await deliverStream(res, adapter.streamHeaders(requestId, scenario), frames, {
+    const headers = adapter.streamHeaders(requestId, scenario);
+    if (keep) answers.rendered(json, adapter, { kind: "stream", headers, frames });
+    await deliverStream(res, headers, frames, {
       chunkDelayMs: scenario.chunkDelayMs,
       resetAfter: scenario.resetAfter,
       byteSplit: scenario.byteSplit,

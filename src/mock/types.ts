@@ -111,6 +111,13 @@ export interface MockUpstreamOptions {
    * again; 0 or absent: every body is parsed.
    */
   reuseParsedBodies?: number;
+  /**
+   * Give a request the answer rendered for an earlier one with the same parsed body and endpoint
+   * (reused-answers.ts): the second such answer, ids and all. Needs `reuseParsedBodies`, which
+   * makes bodies byte for byte the same one object. For benchmarks; absent: every answer is
+   * rendered.
+   */
+  reuseAnswers?: boolean;
 }
 
 export interface MockUpstream {

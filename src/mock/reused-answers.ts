@@ -1,0 +1,50 @@
+/**
+ * Answers the mock rendered, given again to a request that asks the same thing: for the
+ * benchmark (bench/README.md), whose load generator sends each workload's one request again and
+ * again to a mock on the driver's core. Rendering an answer (its text, its chunks, its JSON) was
+ * about a quarter of the mock's time there, and that core, not the proxy's, set the bare proxy's
+ * pace at 50 connections.
+ *
+ * A request asks the same thing when its body is the same parsed object (parsed-bodies.ts hands
+ * out one frozen object for bytes byte for byte the same) and it goes to the same endpoint. Its
+ * headers are not compared: reuse is for a client whose headers do not change what it asks, as
+ * the benchmark's do not. Only answers without a directive, a script rule or an
+ * `x-mock-scenario` header are kept, and a request is still authenticated and validated every
+ * time before one is reused.
+ *
+ * The second answer to a body is the one kept, not the first: the prompt-cache simulation
+ * (usage.ts) reports the first request of a prompt as a cache write and the ones after as cache
+ * hits, so the second is what every later answer would say. A reused answer repeats its ids,
+ * `created` time and request id; nothing the gateway reads depends on those being new.
+ */
+import type { HttpReply, ProtocolAdapter } from "./adapter.js";
+
+export type ReusedAnswer =
+  | { readonly kind: "json"; readonly reply: HttpReply }
+  | { readonly kind: "stream"; readonly headers: Readonly<Record<string, string>>; readonly frames: readonly string[] };
+
+interface Seen {
+  /** Answers rendered for this body and endpoint so far (counted up to 2). */
+  rendered: number;
+  answer: ReusedAnswer | undefined;
+}
+
+export class ReusedAnswers {
+  /** By parsed body: a body the parse cache drops takes its answers with it. */
+  readonly #byBody = new WeakMap<object, Map<ProtocolAdapter, Seen>>();
+
+  /** The answer to give `body` on `adapter`'s endpoint again, once one has been kept. */
+  get(body: object, adapter: ProtocolAdapter): ReusedAnswer | undefined {
+    return this.#byBody.get(body)?.get(adapter)?.answer;
+  }
+
+  /** Notes an answer rendered for `body` on `adapter`'s endpoint; the second is kept. */
+  rendered(body: object, adapter: ProtocolAdapter, answer: ReusedAnswer): void {
+    let byAdapter = this.#byBody.get(body);
+    if (!byAdapter) this.#byBody.set(body, (byAdapter = new Map()));
+    const seen = byAdapter.get(adapter) ?? { rendered: 0, answer: undefined };
+    byAdapter.set(adapter, seen);
+    seen.rendered += 1;
+    if (seen.rendered === 2) seen.answer = answer;
+  }
+}
