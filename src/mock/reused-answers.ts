@@ -1,9 +1,9 @@
 /**
  * Answers the mock rendered, given again to a request that asks the same thing: for the
  * benchmark (bench/README.md), whose load generator sends each workload's one request again and
- * again to a mock on the driver's core. Rendering an answer (its text, its chunks, its JSON) was
- * about a quarter of the mock's time there, and that core, not the proxy's, set the bare proxy's
- * pace at 50 connections.
+ * again to a mock on the driver's core. That core, not the proxy's, had set the bare proxy's pace
+ * at 50 connections, and rendering an answer again (its text, its chunks, its JSON) is work the
+ * mock can skip there.
  *
  * A request asks the same thing when its body is the same parsed object (parsed-bodies.ts hands
  * out one frozen object for bytes byte for byte the same) and it goes to the same endpoint. Its
@@ -24,7 +24,7 @@ export type ReusedAnswer =
   | { readonly kind: "stream"; readonly headers: Readonly<Record<string, string>>; readonly frames: readonly string[] };
 
 interface Seen {
-  /** Answers rendered for this body and endpoint so far (counted up to 2). */
+  /** Answers rendered for this body and endpoint so far (none are rendered once one is kept). */
   rendered: number;
   answer: ReusedAnswer | undefined;
 }
