@@ -19,6 +19,7 @@ import { preparePassthroughBody } from "../src/pipeline/passthrough-lane.js";
 import type { UpstreamProtocol } from "../src/storage/ports.js";
 import { SseParser } from "../src/transport/sse.js";
 import { UpstreamEventReader } from "../src/pipeline/slim-event.js";
+import { eventData } from "../src/pipeline/render-error.js";
 import { CACHE_KEY, NOW } from "./codecs-inputs.js";
 import type { Operation } from "./codecs-timing.js";
 
@@ -177,7 +178,7 @@ export function convertStream(
   const emit = (events: OutboundEvent[]): void => {
     for (const ev of events) {
       result.outEvents++;
-      result.outDataBytes += ev.data === "[DONE]" ? 6 : JSON.stringify(ev.data).length;
+      result.outDataBytes += eventData(ev).length;
       collect?.push(ev);
     }
   };

@@ -26,11 +26,16 @@ export function streamErrorEvents(protocol: ClientProtocol, err: GatewayError): 
   return CLIENT_CODECS[protocol].encodeStreamError(err);
 }
 
-/** SSE text of outbound events; `[DONE]` is written raw. */
+/** An outbound event's data line: the encoder's own serialisation when it wrote one, `[DONE]` raw. */
+export function eventData(e: OutboundEvent): string {
+  return e.json ?? (e.data === "[DONE]" ? "[DONE]" : JSON.stringify(e.data));
+}
+
+/** SSE text of outbound events. */
 export function frameSse(events: readonly OutboundEvent[]): string {
   let out = "";
   for (const e of events) {
-    const data = e.data === "[DONE]" ? "[DONE]" : JSON.stringify(e.data);
+    const data = eventData(e);
     out += e.event ? `event: ${e.event}\ndata: ${data}\n\n` : `data: ${data}\n\n`;
   }
   return out;

@@ -33,6 +33,13 @@ export interface InboundEvent {
 export interface OutboundEvent {
   event?: string;
   data: unknown;
+  /**
+   * `data` already serialised, exactly as `JSON.stringify(data)` would, when the encoder wrote it
+   * out itself: the events sent for every token of an answer, whose text around the one value they
+   * carry is cheaper to write than `JSON.stringify`'s walk of their objects. The transport writes
+   * this when present (pipeline/render-error.ts `frameSse`); `data` stays for everything that reads it.
+   */
+  json?: string;
 }
 
 /** A lossy mapping the codec had to make; logged, optionally surfaced in a response header. */

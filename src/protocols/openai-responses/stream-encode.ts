@@ -30,6 +30,15 @@ interface OpenItem {
   text: string;
 }
 
+/** The delta events the encoder writes out itself (emitDelta). */
+type DeltaEventType = "response.output_text.delta" | "response.reasoning_summary_text.delta" | "response.function_call_arguments.delta";
+
+/** Where in its item a delta goes: a text's content part, a reasoning summary's part. */
+interface DeltaPlace {
+  member: "content_index" | "summary_index";
+  index: number;
+}
+
 interface Block {
   owner: OpenItem;
   contentIndex: number;
@@ -125,7 +134,31 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   }
 
   private emit(out: OutboundEvent[], type: ResponsesStreamEventType, payload: Record<string, unknown>): void {
-    out.push({ event: type, data: { type, sequence_number: this.seq++, ...payload } });
+    out.push({ event: type, data: { type, sequence_number: this.seq++, ...payload }, json: undefined });
+  }
+
+  /**
+   * A delta event with its JSON written out (OutboundEvent.json): one goes to the client for every
+   * token or two of an answer, and the text around its one string is cheaper to write than
+   * `JSON.stringify`'s walk of the event (npm run bench:codecs, section 3b). The members are those
+   * `emit` gives a delta, in its order (the item, its place, the delta, `logprobs` for text), so
+   * the text is what `JSON.stringify(data)` gives; a test holds every encoder to that.
+   */
+  private emitDelta(out: OutboundEvent[], type: DeltaEventType, item: OpenItem, place: DeltaPlace | undefined, delta: string): void {
+    const seq = this.seq++;
+    const data: Record<string, unknown> = { type, sequence_number: seq, item_id: item.item.id, output_index: item.index };
+    let json = `{"type":"${type}","sequence_number":${seq},"item_id":${JSON.stringify(item.item.id)},"output_index":${item.index}`;
+    if (place !== undefined) {
+      data[place.member] = place.index;
+      json += `,"${place.member}":${place.index}`;
+    }
+    data.delta = delta;
+    json += `,"delta":${JSON.stringify(delta)}`;
+    if (type === "response.output_text.delta") {
+      data.logprobs = [];
+      json += ',"logprobs":[]';
+    }
+    out.push({ event: type, data, json: `${json}}` });
   }
 
   private start(out: OutboundEvent[], meta: ResponseMeta | undefined): void {
@@ -193,7 +226,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     const part = b?.open ? textPart(b) : undefined;
     if (!b || !part || delta === "") return;
     part.text += delta;
-    this.emit(out, "response.output_text.delta", this.partRef(b, { delta, logprobs: [] }));
+    this.emitDelta(out, "response.output_text.delta", b.owner, { member: "content_index", index: b.contentIndex }, delta);
   }
 
   private textEnd(out: OutboundEvent[], id: string): void {
@@ -216,7 +249,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
       this.emit(out, "response.reasoning_summary_part.added", withMembers(ref, { part: { type: "summary_text", text: "" } }));
     }
     b.owner.text += delta;
-    this.emit(out, "response.reasoning_summary_text.delta", withMembers(ref, { delta }));
+    this.emitDelta(out, "response.reasoning_summary_text.delta", b.owner, { member: "summary_index", index: ref.summary_index }, delta);
   }
 
   private reasoningEnd(out: OutboundEvent[], id: string, signature: string | undefined): void {
@@ -243,7 +276,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     }
     if (!b?.open || b.owner.item.type !== "function_call" || delta === "") return;
     b.owner.item.arguments += delta;
-    this.emit(out, "response.function_call_arguments.delta", { item_id: b.owner.item.id, output_index: b.owner.index, delta });
+    this.emitDelta(out, "response.function_call_arguments.delta", b.owner, undefined, delta);
   }
 
   private argsEnd(out: OutboundEvent[], id: string, args: string | undefined): void {
@@ -254,7 +287,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     b.open = false;
     // Clients that only read deltas must still see the whole arguments (docs/protocols.md#missing-deltas).
     if (args !== undefined && args.startsWith(item.arguments) && args.length > item.arguments.length) {
-      this.emit(out, "response.function_call_arguments.delta", { item_id: item.id, output_index: b.owner.index, delta: args.slice(item.arguments.length) });
+      this.emitDelta(out, "response.function_call_arguments.delta", b.owner, undefined, args.slice(item.arguments.length));
     }
     if (args !== undefined) item.arguments = args;
     item.status = "completed";
