@@ -8,6 +8,7 @@ import type { StreamPart } from "../../canonical/stream.js";
 import type { InboundEvent, StreamDecoder, TranslationContext } from "../codec.js";
 import { anthropicErrorPayloadToStreamError } from "./errors.js";
 import { isRecord, tryParseJson, type JsonObject } from "../common/guards.js";
+import { readBlockDelta } from "./delta-event.js";
 import { anthropicStopToFinish } from "./stop-reason.js";
 import { AnthropicUsageFold } from "./meter.js";
 
@@ -29,7 +30,8 @@ export class AnthropicStreamDecoder implements StreamDecoder {
 
   push(ev: InboundEvent): StreamPart[] {
     if (this.done) return [];
-    const data = tryParseJson(ev.data);
+    // Most events of an answer are deltas, read off their text when in Anthropic's shape (delta-event.ts).
+    const data = readBlockDelta(ev.data) ?? tryParseJson(ev.data);
     if (!isRecord(data)) {
       if (ev.data.trim() === "") return [];
       return this.fail("upstream sent an event that is not a JSON object", "bad_event");

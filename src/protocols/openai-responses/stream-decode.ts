@@ -13,6 +13,7 @@ import { isObject, num, str, type JsonObject } from "./guards.js";
 import { upstreamNameToCanonical } from "./tool-call-names.js";
 import { freeformArguments } from "../common/freeform-tools.js";
 import { readResponsesUsage } from "./meter.js";
+import { readDeltaEvent } from "./delta-event.js";
 import { withMembers } from "../../canonical/shared-shape.js";
 
 interface TextBlock {
@@ -81,7 +82,8 @@ export class ResponsesStreamDecoder implements StreamDecoder {
     if (raw === "" || raw === "[DONE]") return [];
     let data: unknown;
     try {
-      data = JSON.parse(raw);
+      // Most events of an answer are deltas, read off their text when in OpenAI's shape (delta-event.ts).
+      data = readDeltaEvent(raw) ?? JSON.parse(raw);
     } catch {
       return this.fail({ kind: "upstream", message: "Upstream sent an event that is not JSON.", code: "invalid_event" });
     }

@@ -1,0 +1,40 @@
+/**
+ * Anthropic's `content_block_delta` events read without `JSON.parse`. An answer streams one per
+ * token or two (text, thinking, tool input), so on the translate lane their parse is paid
+ * hundreds of times an answer (npm run bench:codecs, section 3b; the same reasoning as
+ * openai-responses/delta-event.ts).
+ *
+ * Anthropic writes them as `{"type":"content_block_delta","index":N,"delta":{"type":T,V:"…"}}`
+ * (https://docs.anthropic.com/en/docs/build-with-claude/streaming#content-block-delta-types),
+ * T and V one of `text_delta`/`text`, `thinking_delta`/`thinking`, `input_json_delta`/
+ * `partial_json`, `signature_delta`/`signature`. An event in exactly that shape, without
+ * whitespace, is matched by one regular expression, which checks the JSON grammar of all of it;
+ * any other (a citations delta, a member more, spaces) is not, and is parsed as before.
+ */
+import type { JsonObject } from "../common/guards.js";
+
+const BLOCK_DELTA =
+  /^\{"type":"content_block_delta","index":(0|[1-9]\d*),"delta":\{"type":"(text_delta|thinking_delta|input_json_delta|signature_delta)","(text|thinking|partial_json|signature)":"((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[\dA-Fa-f]{4}))*)"\}\}$/;
+
+/** Which member each delta type carries its value in. */
+const VALUE_MEMBER: Readonly<Record<string, string>> = {
+  text_delta: "text",
+  thinking_delta: "thinking",
+  input_json_delta: "partial_json",
+  signature_delta: "signature",
+};
+
+/**
+ * `JSON.parse(data)` for a `content_block_delta` in Anthropic's shape; undefined for any other
+ * event (then parse it).
+ */
+export function readBlockDelta(data: string): JsonObject | undefined {
+  if (!data.startsWith('{"type":"content_block_delta",')) return undefined;
+  const m = BLOCK_DELTA.exec(data);
+  // A type with another type's member (`text_delta` carrying `thinking`) is a shape of its own: parsed.
+  if (m === null || VALUE_MEMBER[m[2]!] !== m[3]) return undefined;
+  const raw = m[4]!;
+  // Without a backslash the content is the string itself (the expression let no quote or control through).
+  const value = raw.includes("\\") ? (JSON.parse(`"${raw}"`) as string) : raw;
+  return { type: "content_block_delta", index: Number(m[1]), delta: { type: m[2], [m[3]!]: value } };
+}
