@@ -86,6 +86,8 @@ describe("LazySseParser", () => {
   it("finds the events SseParser finds, however the bytes are chunked and whatever they hold", () => {
     const line = fc.oneof(
       fc.constantFrom("", ":", ": ping", "data", "data:", "data: ", "event:", "id", "retry: 5", "dat: x", "eventx: y"),
+      // Field names past the few bytes looked at before a native search, with and without a colon.
+      fc.constantFrom("eventeventevent: z", "dataxxxxxxxx: y", "averylongfieldname", "event: é", "event: a", "event: b"),
       fc.tuple(fc.constantFrom("data:", "data: ", "event: ", "event:", "id: ", ": "), fc.string({ unit: "grapheme" })).map(([f, v]) => f + v),
     );
     const stream = fc.tuple(fc.array(line, { maxLength: 12 }), fc.constantFrom("\n", "\r\n", "\r"));
@@ -127,6 +129,19 @@ describe("LazySseParser", () => {
       { event: "a", data: "\ufffd" },
       { event: undefined, data: "tail" },
     ]);
+  });
+
+  it("decodes an event name again unless it is the ASCII bytes of the name before", () => {
+    // "é" as UTF-8, then the byte 0xE9 alone (not UTF-8): one code unit each, and the second is U+FFFD, not "é" again.
+    const bytes = Buffer.concat([Buffer.from("event: é\ndata: 1\n\nevent: "), Buffer.from([0xe9]), Buffer.from("\ndata: 2\n\nevent: é\ndata: 3\n\n")]);
+    expect(plain(lazyAll([bytes]))).toEqual([
+      { event: "é", data: "1" },
+      { event: "\ufffd", data: "2" },
+      { event: "é", data: "3" },
+    ]);
+    // The same ASCII name twice is the same string; a name of the same length is read anew.
+    const [a, b, c] = lazyAll([Buffer.from("event: one\ndata: 1\n\nevent: one\ndata: 2\n\nevent: two\ndata: 3\n\n")]);
+    expect([a!.event, b!.event, c!.event]).toEqual(["one", "one", "two"]);
   });
 
   it("offers each event to `enough` once, as it completes, and stops parsing at the first it accepts", () => {

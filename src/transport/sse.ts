@@ -219,29 +219,48 @@ export class SseParser {
 const COLON = 0x3a;
 const SPACE = 0x20;
 
-/** An event whose `data` is decoded only when read: the relay reads the data of few events, and some are tens of KB. */
+/**
+ * An event whose `data` is decoded only when read: the relay reads the data of few events, and some
+ * are tens of KB. Its first data line is kept as where it lies in the parser's buffer, not as a
+ * view of it: an answer streams an event for every token or two, and a Buffer view for each (a
+ * typed array V8 builds through node's `FastBuffer`) cost more than the rest of reading its line.
+ */
 class LazyEvent implements SseEvent {
   id?: string;
-  #parts: Buffer[] | undefined;
+  /** The first data line is `#buf[#start, #end)`; undefined once decoded, or without data. */
+  #buf: Buffer | undefined;
+  #start: number;
+  #end: number;
+  /** The further data lines, as views (the providers send one data line an event). */
+  #more: Buffer[] | undefined;
   #data: string | undefined;
 
   constructor(
     readonly event: string | undefined,
-    parts: Buffer[],
+    buf: Buffer | undefined,
+    start: number,
+    end: number,
+    more: Buffer[] | undefined,
   ) {
-    this.#parts = parts;
+    this.#buf = buf;
+    this.#start = start;
+    this.#end = end;
+    this.#more = more;
   }
 
   /** The data's bytes while undecoded and on one line; undefined otherwise. */
   get bytes(): Buffer | undefined {
-    return this.#data === undefined && this.#parts?.length === 1 ? this.#parts[0] : undefined;
+    return this.#buf !== undefined && this.#more === undefined ? this.#buf.subarray(this.#start, this.#end) : undefined;
   }
 
   get data(): string {
     if (this.#data === undefined) {
-      const parts = this.#parts ?? [];
-      this.#data = parts.length === 1 ? parts[0]!.toString("utf8") : parts.map((p) => p.toString("utf8")).join("\n");
-      this.#parts = undefined;
+      const buf = this.#buf;
+      let data = buf === undefined ? "" : buf.toString("utf8", this.#start, this.#end);
+      if (this.#more !== undefined) for (const line of this.#more) data += `\n${line.toString("utf8")}`;
+      this.#data = data;
+      this.#buf = undefined;
+      this.#more = undefined;
     }
     return this.#data;
   }
@@ -276,7 +295,13 @@ export function undecodedData(ev: SseEvent): Buffer | undefined {
 export class LazySseParser {
   private readonly held: HeldBytes;
   private event: string | undefined = undefined;
-  private dataParts: Buffer[] = [];
+  /** The open event's first data line, `dataBuf[dataStart, dataEnd)` (see LazyEvent), and any further ones. */
+  private dataBuf: Buffer | undefined = undefined;
+  private dataStart = 0;
+  private dataEnd = 0;
+  private dataMore: Buffer[] | undefined = undefined;
+  /** The last `event:` value read: most events of a stream repeat the one before's name, which is then not decoded again. */
+  private lastName: string | undefined = undefined;
   private id: string | undefined = undefined;
   private sawCR = false;
   /** The buffer lines are joined into, with `reuseJoins`. */
@@ -299,7 +324,8 @@ export class LazySseParser {
 
   /** Whether the event still open holds a view of `buf` (a lent buffer is a whole ArrayBuffer of its own). */
   #holdsViewOf(buf: Buffer): boolean {
-    for (const part of this.dataParts) if (part.buffer === buf.buffer) return true;
+    if (this.dataBuf !== undefined && this.dataBuf.buffer === buf.buffer) return true;
+    if (this.dataMore !== undefined) for (const line of this.dataMore) if (line.buffer === buf.buffer) return true;
     return false;
   }
 
@@ -360,8 +386,12 @@ export class LazySseParser {
       return;
     }
     if (buf[start] === COLON) return;
-    let colon = buf.indexOf(COLON, start);
-    if (colon === -1 || colon > end) colon = end;
+    // Only `data`, `event` and `id` are read, so the colon is looked for among the first six bytes
+    // alone (a native search cost more than reading the line): a line without one there names a
+    // field of six bytes or more, which is ignored either way.
+    let colon = start;
+    const near = Math.min(end, start + 6);
+    while (colon < near && buf[colon] !== COLON) colon++;
     let value = colon + 1;
     if (value < end && buf[value] === SPACE) value++;
     if (value > end) value = end;
@@ -369,22 +399,42 @@ export class LazySseParser {
     const nameLength = colon - start;
     const b = buf[start];
     if (nameLength === 4 && b === 0x64 && buf[start + 1] === 0x61 && buf[start + 2] === 0x74 && buf[start + 3] === 0x61) {
-      this.dataParts.push(buf.subarray(value, end)); // data
+      // data
+      if (this.dataBuf === undefined) {
+        this.dataBuf = buf;
+        this.dataStart = value;
+        this.dataEnd = end;
+      } else (this.dataMore ??= []).push(buf.subarray(value, end));
     } else if (nameLength === 5 && b === 0x65 && buf[start + 1] === 0x76 && buf[start + 2] === 0x65 && buf[start + 3] === 0x6e && buf[start + 4] === 0x74) {
-      this.event = buf.toString("utf8", value, end); // event
+      this.event = this.sameName(buf, value, end) ?? (this.lastName = buf.toString("utf8", value, end)); // event
     } else if (nameLength === 2 && b === 0x69 && buf[start + 1] === 0x64) {
       this.id = buf.toString("utf8", value, end); // id
     }
     // `retry` and unknown fields are ignored, as the spec says.
   }
 
+  /**
+   * The last event name read, when `buf[start, end)` are its bytes. Compared only for ASCII names,
+   * whose bytes are their characters' codes; a name holding any other character is decoded again.
+   */
+  private sameName(buf: Buffer, start: number, end: number): string | undefined {
+    const name = this.lastName;
+    if (name === undefined || name.length !== end - start) return undefined;
+    for (let k = 0; k < name.length; k++) {
+      const c = name.charCodeAt(k);
+      if (c >= 0x80 || buf[start + k] !== c) return undefined;
+    }
+    return name;
+  }
+
   private dispatch(out: SseEvent[]): void {
-    if (this.dataParts.length === 0 && this.event === undefined) return;
-    const ev = new LazyEvent(this.event, this.dataParts);
+    if (this.dataBuf === undefined && this.event === undefined) return;
+    const ev = new LazyEvent(this.event, this.dataBuf, this.dataStart, this.dataEnd, this.dataMore);
     if (this.id !== undefined) ev.id = this.id;
     out.push(ev);
     this.event = undefined;
-    this.dataParts = [];
+    this.dataBuf = undefined;
+    this.dataMore = undefined;
     this.id = undefined;
   }
 }
@@ -403,7 +453,7 @@ export function oneDataLineEvent(bytes: Buffer): SseEvent | undefined {
   if (bytes[0] !== 0x64 || bytes[1] !== 0x61 || bytes[2] !== 0x74 || bytes[3] !== 0x61 || bytes[4] !== COLON) return undefined;
   // No other line: no line feed before the data line's own, and no carriage return anywhere.
   if (bytes.indexOf(LF) !== n - 2 || bytes.indexOf(CR) !== -1) return undefined;
-  return new LazyEvent(undefined, [bytes.subarray(bytes[5] === SPACE ? 6 : 5, n - 2)]);
+  return new LazyEvent(undefined, bytes, bytes[5] === SPACE ? 6 : 5, n - 2, undefined);
 }
 
 /** One SSE frame with an `event:` line (Anthropic, Responses). `json` must already be one line. */
