@@ -15,6 +15,7 @@ import { chatErrorPayloadToStreamError } from "./errors.js";
 import { chatFinishToCanonical } from "./finish-reason.js";
 import { isRecord, tryParseJson, type JsonObject } from "../common/guards.js";
 import { readChatUsage } from "./meter.js";
+import { RepeatedChunks } from "./repeated-chunk.js";
 
 interface ToolState {
   id: string;
@@ -34,6 +35,7 @@ export class ChatStreamDecoder implements StreamDecoder {
   private reasoning: string | undefined;
   private blockSeq = 0;
   private readonly tools = new Map<number, ToolState>();
+  private readonly repeats = new RepeatedChunks();
 
   constructor(private readonly ctx: TranslationContext) {}
 
@@ -46,8 +48,16 @@ export class ChatStreamDecoder implements StreamDecoder {
       return this.finished ? [] : this.finish(null);
     }
     if (raw === "") return [];
+    // Most chunks of an answer repeat the one before but for their text (repeated-chunk.ts).
+    const repeated = this.started ? this.repeats.read(raw) : undefined;
+    if (repeated !== undefined) {
+      const out: StreamPart[] = [];
+      if (!this.finished) this.delta(repeated.member === "content" ? { content: repeated.text } : { reasoning_content: repeated.text }, out);
+      return out;
+    }
     const chunk = tryParseJson(raw);
     if (!isRecord(chunk)) return this.fail("upstream sent a chunk that is not a JSON object");
+    this.repeats.learn(raw, chunk);
     if (chunk.error !== undefined && chunk.error !== null) {
       this.done = true;
       return [{ type: "error", error: chatErrorPayloadToStreamError(chunk) }];
