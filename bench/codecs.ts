@@ -420,7 +420,7 @@ function main(): void {
     '    "echoing the request": the Responses stream with the Codex CLI capture\'s instructions and tools in response.created, in_progress and completed, as the real API sends them.',
     streamBaselineTable(baselines),
     "",
-    "3b. Stream conversion, translate lane: UpstreamEventReader → upstream decoder → client encoder → JSON.stringify per outbound event.",
+    "3b. Stream conversion, translate lane: UpstreamEventReader → upstream decoder → client encoder → each outbound event's JSON as the lane writes it.",
     "    ns/up-event = µs/stream ÷ upstream events; × sse-only / × observer: median per-round ratio to section 3a on the same upstream stream.",
     streamTable(streamPairs),
     ...streamPairs
