@@ -15,14 +15,22 @@ afterAll(async () => {
 });
 
 const chatBody = (content: string, stream = false) => ({ model: "gpt-4o", stream, messages: [{ role: "user", content }] });
-/** Four requests with one body; the answers' bytes. */
+/** The head of an answer as the client sees it: what says how its body is framed, and its type. */
+const framing = (h: Record<string, string | string[] | undefined>) => [h["content-type"], h["content-length"], h["transfer-encoding"]];
+
+/** Four requests with one body; the answers' bytes. Every answer is framed as the first was. */
 async function fourTimes(mock: MockUpstream, path: string, body: unknown, headers: Record<string, string> = OPENAI_HEADERS): Promise<string[]> {
   const out: string[] = [];
+  const heads: unknown[] = [];
   for (let i = 0; i < 4; i++) {
     const r = await rawRequest(mock.url, path, { headers, body });
     expect(r.status).toBe(200);
     out.push(r.text());
+    heads.push(framing(r.headers));
   }
+  // The kept (second) answer goes out framed as it was rendered.
+  expect(heads[2]).toEqual(heads[1]);
+  expect(heads[3]).toEqual(heads[1]);
   return out;
 }
 
@@ -39,6 +47,9 @@ describe("mock: reused answers", () => {
     expect(second).not.toBe(first);
     expect(third).toBe(second);
     expect(third).toContain("data: [DONE]");
+    // Chunked as a fresh stream is: no length in its head.
+    const kept = await rawRequest(reusing.url, "/v1/chat/completions", { headers: OPENAI_HEADERS, body: chatBody("stream me", true) });
+    expect(framing(kept.headers).slice(1)).toEqual([undefined, "chunked"]);
   });
 
   it("keeps the answer after the prompt cache is warm: the second answer's usage, not the first's", async () => {

@@ -17,11 +17,37 @@
  * hits, so the second is what every later answer would say. A reused answer repeats its ids,
  * `created` time and request id; nothing the gateway reads depends on those being new.
  */
+import type { ServerResponse } from "node:http";
 import type { HttpReply, ProtocolAdapter } from "./adapter.js";
 
-export type ReusedAnswer =
-  | { readonly kind: "json"; readonly reply: HttpReply }
-  | { readonly kind: "stream"; readonly headers: Readonly<Record<string, string>>; readonly frames: readonly string[] };
+/**
+ * An answer as it goes on the wire, encoded once: its head and its bytes. Encoding it again for
+ * each request (a Responses stream that repeats the request is 120 KB or more) was most of what
+ * a kept answer still cost the driver's core.
+ */
+export interface ReusedAnswer {
+  readonly status: number;
+  /** A reply's with its `content-length`; a stream's without one, so it goes out chunked as a fresh stream does (deliver.ts). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly bytes: Buffer;
+}
+
+/** A rendered reply, kept as deliver.ts `sendReply` writes it. */
+export function keptReply(reply: HttpReply): ReusedAnswer {
+  const bytes = Buffer.from(reply.body, "utf8");
+  return { status: reply.status, headers: { ...reply.headers, "content-length": String(bytes.length) }, bytes };
+}
+
+/** A rendered stream, kept as deliver.ts `deliverStream` writes an unpaced one. */
+export function keptStream(headers: Readonly<Record<string, string>>, frames: readonly string[]): ReusedAnswer {
+  return { status: 200, headers, bytes: Buffer.concat(frames.map((f) => Buffer.from(f, "utf8"))) };
+}
+
+/** Writes a kept answer: its head and its bytes in one go. */
+export function sendKept(res: ServerResponse, answer: ReusedAnswer): void {
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.bytes);
+}
 
 interface Seen {
   /** Answers rendered for this body and endpoint so far (none are rendered once one is kept). */

@@ -68,7 +68,7 @@ import { PromptCache } from "./usage.js";
 import { attachResponsesSockets, type MockSockets } from "./responses-websocket.js";
 import { attachRealtime } from "./realtime.js";
 import { ParsedBodies } from "./parsed-bodies.js";
-import { ReusedAnswers } from "./reused-answers.js";
+import { keptReply, keptStream, ReusedAnswers, sendKept } from "./reused-answers.js";
 
 export type { MockRule, MockUpstream, MockUpstreamOptions, RecordedRequest, Scenario } from "./types.js";
 
@@ -79,9 +79,6 @@ const ADAPTERS: Readonly<Record<string, ProtocolAdapter>> = {
   "/codex/responses": codex,
   "/v1/messages": anthropicMessages,
 };
-
-/** How a stream without directives is written: at once, whole. */
-const PLAIN_STREAM = { chunkDelayMs: 0, resetAfter: undefined, byteSplit: false } as const;
 
 interface ActiveRule {
   rule: MockRule;
@@ -168,8 +165,7 @@ class MockServer implements MockUpstream {
     // An answer kept for this very body (reused-answers.ts), unless a rule or a header may change it.
     const answers = rule === undefined && recorded.headers["x-mock-scenario"] === undefined ? this.answers : undefined;
     const again = answers?.get(json, adapter);
-    if (again?.kind === "json") return sendReply(res, again.reply);
-    if (again) return deliverStream(res, again.headers, again.frames, PLAIN_STREAM);
+    if (again) return sendKept(res, again);
 
     const facts = adapter.facts(recorded, json);
     const fromText = parseTextDirectives(facts.lastUserText);
@@ -193,12 +189,12 @@ class MockServer implements MockUpstream {
     const keep = answers !== undefined && Object.keys(fromText.scenario).length === 0;
     if (!facts.stream) {
       const reply = adapter.renderJson(plan, facts, json, ctx);
-      if (keep) answers.rendered(json, adapter, { kind: "json", reply });
+      if (keep) answers.rendered(json, adapter, keptReply(reply));
       return sendReply(res, reply);
     }
     const frames = adapter.renderStream(plan, facts, json, ctx);
     const headers = adapter.streamHeaders(requestId, scenario);
-    if (keep) answers.rendered(json, adapter, { kind: "stream", headers, frames });
+    if (keep) answers.rendered(json, adapter, keptStream(headers, frames));
     await deliverStream(res, headers, frames, {
       chunkDelayMs: scenario.chunkDelayMs,
       resetAfter: scenario.resetAfter,
