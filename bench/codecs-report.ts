@@ -75,6 +75,8 @@ export interface StreamRow {
   /** Median per-round ratios to the SSE-only and SSE + observer passes over the same upstream stream. */
   vsSse: number;
   vsObserver: number;
+  /** With BENCH_CODEC_OTHER_BUILD: this build's time as a multiple of the other build's on the same pair (median per-round ratio). */
+  vsOther?: number;
   error?: string;
 }
 
@@ -233,9 +235,10 @@ export function streamBaselineTable(rows: readonly StreamBaselineRow[]): string 
 
 /** Section 3b: translate-lane stream conversion per pair, against the SSE-only observation of the same upstream stream. */
 export function streamTable(rows: readonly StreamRow[]): string {
+  const other = rows.some((r) => r.vsOther !== undefined);
   const body = rows.map((r) => {
     const pair = `${short(r.client)} ← ${streamName(r)}${r.sameWire ? " *" : ""}`;
-    if (!r.m) return [pair, String(r.upstreamEvents), "—", "—", "failed", "", "", "", "", r.error ?? ""];
+    if (!r.m) return [pair, String(r.upstreamEvents), "—", "—", "failed", "", "", "", "", ...(other ? [""] : []), r.error ?? ""];
     return [
       pair,
       String(r.upstreamEvents),
@@ -246,11 +249,24 @@ export function streamTable(rows: readonly StreamRow[]): string {
       iqr(r.m),
       ratio(r.vsSse),
       ratio(r.vsObserver),
+      ...(other ? [r.vsOther === undefined ? "—" : ratio(r.vsOther)] : []),
       r.problems.length === 0 ? "ok" : `${r.problems.length} problems`,
     ];
   });
   return table(
-    ["client ← upstream", "up events", "out events", "out JSON", "ns/up-event", "µs/stream", "IQR", "× sse-only", "× observer", "client stream valid"],
+    [
+      "client ← upstream",
+      "up events",
+      "out events",
+      "out JSON",
+      "ns/up-event",
+      "µs/stream",
+      "IQR",
+      "× sse-only",
+      "× observer",
+      ...(other ? ["× other build"] : []),
+      "client stream valid",
+    ],
     body,
   );
 }

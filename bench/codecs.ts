@@ -67,6 +67,7 @@ import {
   type StreamBaselineRow,
   type StreamRow,
 } from "./codecs-report.js";
+import { loadOtherBuild, type OtherBuild } from "./codecs-other-build.js";
 import { envNumber, measureGroup, type Case, type GroupResult, type Measurement, type TimingOptions } from "./codecs-timing.js";
 
 const timing: TimingOptions = {
@@ -297,8 +298,11 @@ interface StreamResult {
   pairs: StreamRow[];
 }
 
-/** One group per upstream stream: SSE only, SSE + usage observer, and the three client conversions of the same stream. */
-function streamGroup(bodies: Record<ClientProtocol, ClientBody>, s: UpstreamStream): StreamResult {
+/**
+ * One group per upstream stream: SSE only, SSE + usage observer, and the three client conversions of the same
+ * stream (each on the other build too, with BENCH_CODEC_OTHER_BUILD).
+ */
+function streamGroup(bodies: Record<ClientProtocol, ClientBody>, s: UpstreamStream, other: OtherBuild | undefined): StreamResult {
   const cases: Case[] = [
     { name: "sse only", op: sseOnlyOp(s.chunks) },
     { name: "sse + observer", op: sseObservedOp(s.chunks, s.protocol) },
@@ -327,6 +331,7 @@ function streamGroup(bodies: Record<ClientProtocol, ClientBody>, s: UpstreamStre
       if (once.errorParts > 0) row.problems.push(`${once.errorParts} error parts decoded`);
       if (once.usage.outputTokens !== STREAM_USAGE.outputTokens) row.problems.push("usage lost in translation");
       cases.push({ name: `→ ${short(client)} client`, op: streamConversionOp(s.chunks, canonical, client, s.protocol) });
+      if (other) cases.push({ name: `→ ${short(client)} client, other build`, op: other.streamConversionOp(s.chunks, canonical, client, s.protocol) });
     } catch (err) {
       row.error = message(err);
     }
@@ -340,6 +345,7 @@ function streamGroup(bodies: Record<ClientProtocol, ClientBody>, s: UpstreamStre
     row.m = measurement(g, name);
     row.vsSse = g.ratio(name, "sse only");
     row.vsObserver = g.ratio(name, "sse + observer");
+    if (other) row.vsOther = g.ratio(name, `${name}, other build`);
   }
   const baseline: StreamBaselineRow = {
     upstream: s.protocol,
@@ -357,7 +363,7 @@ function streamGroup(bodies: Record<ClientProtocol, ClientBody>, s: UpstreamStre
 
 /* ------------------------------------------------------------------ main */
 
-function main(): void {
+function main(other: OtherBuild | undefined): void {
   const started = Date.now();
   const bodies = loadClientBodies();
   const streams = UPSTREAM_PROTOCOLS.map((p) => buildUpstreamStream(p, chunkBytes));
@@ -367,7 +373,8 @@ function main(): void {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const header =
     `Switchyard codec micro-benchmark — node ${process.version}, ${cpu}, ${cpus().length} cores; ` +
-    `${timing.budgetMs} ms/case after ${timing.warmupMs} ms warm-up, median of ~${timing.targetBatches} batches (preempted batches left out)`;
+    `${timing.budgetMs} ms/case after ${timing.warmupMs} ms warm-up, median of ~${timing.targetBatches} batches (preempted batches left out)` +
+    (other ? `; section 3b against the build in ${other.dir}` : "");
   process.stderr.write(`${header}\n`);
 
   const requests: RequestRow[] = [];
@@ -382,7 +389,7 @@ function main(): void {
   const baselines: StreamBaselineRow[] = [];
   const streamPairs: StreamRow[] = [];
   for (const s of streams) {
-    const r = streamGroup(bodies.byProtocol, s);
+    const r = streamGroup(bodies.byProtocol, s, other);
     baselines.push(r.baseline);
     streamPairs.push(...r.pairs);
   }
@@ -421,7 +428,8 @@ function main(): void {
     streamBaselineTable(baselines),
     "",
     "3b. Stream conversion, translate lane: UpstreamEventReader → upstream decoder → client encoder → each outbound event's JSON as the lane writes it.",
-    "    ns/up-event = µs/stream ÷ upstream events; × sse-only / × observer: median per-round ratio to section 3a on the same upstream stream.",
+    "    ns/up-event = µs/stream ÷ upstream events; × sse-only / × observer: median per-round ratio to section 3a on the same upstream stream;",
+    "    × other build (BENCH_CODEC_OTHER_BUILD): median per-round ratio to the same conversion on the other build, timed in the same rounds.",
     streamTable(streamPairs),
     ...streamPairs
       .filter((r) => r.problems.length > 0)
@@ -468,4 +476,4 @@ function main(): void {
   }
 }
 
-main();
+main(await loadOtherBuild(process.env));
