@@ -22,8 +22,8 @@ import type { HttpReply, ProtocolAdapter } from "./adapter.js";
 
 /**
  * An answer as it goes on the wire, encoded once: its head and its bytes. Encoding it again for
- * each request (a Responses stream that repeats the request is 120 KB or more) was most of what
- * a kept answer still cost the driver's core.
+ * each request (a Responses stream that repeats the request is 120 KB or more) is work the
+ * driver's core can skip.
  */
 export interface ReusedAnswer {
   readonly status: number;
