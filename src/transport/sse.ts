@@ -222,8 +222,8 @@ const SPACE = 0x20;
 /**
  * An event whose `data` is decoded only when read: the relay reads the data of few events, and some
  * are tens of KB. Its first data line is kept as where it lies in the parser's buffer, not as a
- * view of it: an answer streams an event for every token or two, and a Buffer view for each (a
- * typed array V8 builds through node's `FastBuffer`) cost more than the rest of reading its line.
+ * view of it: an answer streams an event for every token or two, and a Buffer view for each is an
+ * object more (a typed array V8 builds through node's `FastBuffer`); one is made only when asked for.
  */
 class LazyEvent implements SseEvent {
   id?: string;
@@ -387,7 +387,7 @@ export class LazySseParser {
     }
     if (buf[start] === COLON) return;
     // Only `data`, `event` and `id` are read, so the colon is looked for among the first six bytes
-    // alone (a native search cost more than reading the line): a line without one there names a
+    // alone, in JS rather than by a native call for every line: a line without one there names a
     // field of six bytes or more, which is ignored either way.
     let colon = start;
     const near = Math.min(end, start + 6);

@@ -42,7 +42,7 @@ function ev(data: AnthropicStreamEvent): OutboundEvent {
 /**
  * A `content_block_delta` with its JSON written out (OutboundEvent.json): one goes to the client
  * for every token or two of an answer. Its text is the event's fixed members around the one
- * string it carries; `JSON.stringify` of that string alone is a fraction of its walk of the
+ * string it carries, and `JSON.stringify` of that string alone is less work than its walk of the
  * event's two objects (npm run bench:codecs, section 3b). The member order is the object's, so
  * the text is what `JSON.stringify(data)` gives (a test holds every encoder to that).
  */
