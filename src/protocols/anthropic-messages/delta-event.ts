@@ -12,17 +12,13 @@
  * any other (a citations delta, a member more, spaces) is not, and is parsed as before.
  */
 import type { JsonObject } from "../common/guards.js";
+import { DELTA_VALUE_MEMBER } from "./wire.js";
 
 const BLOCK_DELTA =
   /^\{"type":"content_block_delta","index":(0|[1-9]\d*),"delta":\{"type":"(text_delta|thinking_delta|input_json_delta|signature_delta)","(text|thinking|partial_json|signature)":"((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[\dA-Fa-f]{4}))*)"\}\}$/;
 
 /** Which member each delta type carries its value in. */
-const VALUE_MEMBER: Readonly<Record<string, string>> = {
-  text_delta: "text",
-  thinking_delta: "thinking",
-  input_json_delta: "partial_json",
-  signature_delta: "signature",
-};
+const VALUE_MEMBER: Readonly<Record<string, string>> = DELTA_VALUE_MEMBER;
 
 /**
  * `JSON.parse(data)` for a `content_block_delta` in Anthropic's shape; undefined for any other

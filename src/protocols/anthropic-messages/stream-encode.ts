@@ -17,7 +17,7 @@ import { sanitizeToolUseId } from "../common/tool-names.js";
 import { encodeAnthropicStreamError } from "./errors.js";
 import { finishToAnthropicStop } from "./stop-reason.js";
 import { canonicalToAnthropicUsage } from "./usage.js";
-import type { AnthropicStreamDelta, AnthropicStreamEvent } from "./wire.js";
+import { DELTA_VALUE_MEMBER, type AnthropicStreamDelta, type AnthropicStreamEvent } from "./wire.js";
 
 type BlockPart = Extract<StreamPart, { type: `text-${string}` | `reasoning-${string}` | `tool-call-${string}` }>;
 
@@ -47,23 +47,11 @@ function ev(data: AnthropicStreamEvent): OutboundEvent {
  * the text is what `JSON.stringify(data)` gives (a test holds every encoder to that).
  */
 function blockDelta(index: number, delta: AnthropicStreamDelta): OutboundEvent {
-  const head = `{"type":"content_block_delta","index":${index},"delta":{"type":"${delta.type}",`;
-  let value: string;
-  switch (delta.type) {
-    case "text_delta":
-      value = `"text":${JSON.stringify(delta.text)}`;
-      break;
-    case "thinking_delta":
-      value = `"thinking":${JSON.stringify(delta.thinking)}`;
-      break;
-    case "signature_delta":
-      value = `"signature":${JSON.stringify(delta.signature)}`;
-      break;
-    case "input_json_delta":
-      value = `"partial_json":${JSON.stringify(delta.partial_json)}`;
-      break;
-  }
-  return { event: "content_block_delta", data: { type: "content_block_delta", index, delta }, json: `${head}${value}}}` };
+  const member = DELTA_VALUE_MEMBER[delta.type];
+  // Every kind of delta carries its string in its member (the test of every encoder's JSON holds the text to the data).
+  const value = (delta as Partial<Record<typeof member, string>>)[member] ?? "";
+  const json = `{"type":"content_block_delta","index":${index},"delta":{"type":"${delta.type}","${member}":${JSON.stringify(value)}}}`;
+  return { event: "content_block_delta", data: { type: "content_block_delta", index, delta }, json };
 }
 
 export class AnthropicStreamEncoder implements StreamEncoder {

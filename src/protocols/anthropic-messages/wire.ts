@@ -188,6 +188,14 @@ export type AnthropicStreamDelta =
   | { type: "signature_delta"; signature: string }
   | { type: "input_json_delta"; partial_json: string };
 
+/** The member each kind of delta carries its string in. */
+export const DELTA_VALUE_MEMBER = {
+  text_delta: "text",
+  thinking_delta: "thinking",
+  signature_delta: "signature",
+  input_json_delta: "partial_json",
+} as const satisfies Record<AnthropicStreamDelta["type"], string>;
+
 export type AnthropicStreamEvent =
   | { type: "message_start"; message: Omit<AnthropicMessage, "content"> & { content: [] } }
   | { type: "content_block_start"; index: number; content_block: AnthropicStreamBlockStart }
