@@ -12,13 +12,13 @@
  * any other (a citations delta, a member more, spaces) is not, and is parsed as before.
  */
 import type { JsonObject } from "../common/guards.js";
+import { decodeStringContent, JSON_STRING_CONTENT } from "../common/json-string.js";
 import { DELTA_VALUE_MEMBER } from "./wire.js";
 
-const BLOCK_DELTA =
-  /^\{"type":"content_block_delta","index":(0|[1-9]\d*),"delta":\{"type":"(text_delta|thinking_delta|input_json_delta|signature_delta)","(text|thinking|partial_json|signature)":"((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[\dA-Fa-f]{4}))*)"\}\}$/;
-
-/** Which member each delta type carries its value in. */
-const VALUE_MEMBER: Readonly<Record<string, string>> = DELTA_VALUE_MEMBER;
+const BLOCK_DELTA = new RegExp(
+  String.raw`^\{"type":"content_block_delta","index":(0|[1-9]\d*),"delta":\{"type":"(text_delta|thinking_delta|input_json_delta|signature_delta)",` +
+    String.raw`"(text|thinking|partial_json|signature)":"${JSON_STRING_CONTENT}"\}\}$`,
+);
 
 /**
  * `JSON.parse(data)` for a `content_block_delta` in Anthropic's shape; undefined for any other
@@ -28,9 +28,6 @@ export function readBlockDelta(data: string): JsonObject | undefined {
   if (!data.startsWith('{"type":"content_block_delta",')) return undefined;
   const m = BLOCK_DELTA.exec(data);
   // A type with another type's member (`text_delta` carrying `thinking`) is a shape of its own: parsed.
-  if (m === null || VALUE_MEMBER[m[2]!] !== m[3]) return undefined;
-  const raw = m[4]!;
-  // Without a backslash the content is the string itself (the expression let no quote or control through).
-  const value = raw.includes("\\") ? (JSON.parse(`"${raw}"`) as string) : raw;
-  return { type: "content_block_delta", index: Number(m[1]), delta: { type: m[2], [m[3]!]: value } };
+  if (m === null || (DELTA_VALUE_MEMBER as Readonly<Record<string, string>>)[m[2]!] !== m[3]) return undefined;
+  return { type: "content_block_delta", index: Number(m[1]), delta: { type: m[2], [m[3]!]: decodeStringContent(m[4]!) } };
 }

@@ -15,12 +15,13 @@
  * around it), and is read so. Any other chunk is parsed, and may teach a new template.
  */
 import type { JsonObject } from "../common/guards.js";
+import { decodeStringContent, JSON_STRING_CONTENT } from "../common/json-string.js";
 
 /** The delta members a template carries. */
 export type DeltaMember = "content" | "reasoning_content";
 
 /** A JSON string literal's content, as the whole of the text between the head and the tail. */
-const STRING_LITERAL = /^"((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[\dA-Fa-f]{4}))*)"$/;
+const STRING_LITERAL = new RegExp(`^"${JSON_STRING_CONTENT}"$`);
 
 /** What the probe puts in the template's place: a string no chunk would send. */
 const PROBE = "\u0000switchyard-probe";
@@ -44,9 +45,7 @@ export class RepeatedChunks {
     const m = STRING_LITERAL.exec(raw.slice(head.length, raw.length - tail.length));
     if (m === null) return undefined;
     this.#fruitless = 0;
-    const text = m[1]!;
-    // Without a backslash the content is the string itself (the expression let no quote or control through).
-    return { member: this.#member, text: text.includes("\\") ? (JSON.parse(`"${text}"`) as string) : text };
+    return { member: this.#member, text: decodeStringContent(m[1]!) };
   }
 
   /** Offers a chunk `JSON.parse` read as `chunk` from `raw`: a template when its only news is one delta text. */

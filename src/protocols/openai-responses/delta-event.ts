@@ -8,18 +8,18 @@
  * (https://platform.openai.com/docs/api-reference/responses-streaming/response/output_text/delta):
  * `type`, `sequence_number`, `item_id`, `output_index`, `content_index` (text) or
  * `summary_index` (reasoning summary), `delta`, `logprobs` (text, always `[]` unless asked for),
- * and the Codex backend an `obfuscation` after them (docs/protocols.md). An event in exactly that
+ * and an `obfuscation` padding after them when the stream is padded (OpenAI's default; the Codex
+ * backend too, docs/protocols.md). An event in exactly that
  * shape, every optional member in its place and no whitespace, is matched by one regular
  * expression, which checks the JSON grammar of all of it; any other event (another order, an
  * escape in an id, logprobs asked for) is not matched and is parsed as before. Either way the
  * decoder reads the same values.
  */
 import type { JsonObject } from "./guards.js";
+import { decodeStringContent, JSON_STRING_CONTENT } from "../common/json-string.js";
 
 /** A JSON number as the events write indexes: no sign, no fraction, no leading zero. */
 const INDEX = String.raw`(0|[1-9]\d*)`;
-/** A JSON string's content: any character but `"`, `\` and the controls, or an escape. */
-const STRING = String.raw`((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[\dA-Fa-f]{4}))*)`;
 /** A string's content without escapes (ids, the obfuscation padding): an event with escapes there goes to `JSON.parse`. */
 const PLAIN = String.raw`[^"\\\x00-\x1f]*`;
 
@@ -30,7 +30,7 @@ const DELTA_EVENT = new RegExp(
     `,"output_index":${INDEX}` +
     `(?:,"content_index":${INDEX})?` +
     `(?:,"summary_index":${INDEX})?` +
-    `,"delta":"${STRING}"` +
+    `,"delta":"${JSON_STRING_CONTENT}"` +
     String.raw`(?:,"logprobs":\[\])?` +
     `(?:,"obfuscation":"${PLAIN}")?` +
     String.raw`\}$`,
@@ -46,14 +46,12 @@ export function readDeltaEvent(data: string): JsonObject | undefined {
   if (!data.startsWith('{"type":"response.') || !data.endsWith("}")) return undefined;
   const m = DELTA_EVENT.exec(data);
   if (m === null) return undefined;
-  const delta = m[6]!;
   return {
     type: m[1],
     item_id: m[2],
     output_index: Number(m[3]),
     content_index: m[4] === undefined ? undefined : Number(m[4]),
     summary_index: m[5] === undefined ? undefined : Number(m[5]),
-    // Without a backslash the content is the string itself (the expression let no quote or control through).
-    delta: delta.includes("\\") ? (JSON.parse(`"${delta}"`) as string) : delta,
+    delta: decodeStringContent(m[6]!),
   };
 }
