@@ -138,6 +138,40 @@ describe("principals cache", () => {
     expect(queries).toEqual({ byPrefix: 1, chains: 1 });
   });
 
+  it("answers a secret it verified before without hashing it, and forgets the secret with its key", async () => {
+    const a = await store.accounts.create({ name: "a" });
+    const b = await store.accounts.create({ name: "b" });
+    const secret = await issue(a.id);
+    const other = await issue(b.id);
+    const [key] = await store.apiKeys.listByAccount(a.id);
+    const forged = secret.slice(0, -1) + (secret.endsWith("A") ? "B" : "A");
+    const principals = new Principals(store, { maxKeys: 1 });
+    const first = (await verify(principals, secret))!;
+    expect(principals.verifiedSecrets).toBe(1);
+    expect(principals.verify(secret)).toBe(first);
+    // A wrong secret with the key's prefix is hashed, refused and not remembered.
+    expect(principals.verify(forged)).toBeUndefined();
+    expect(principals.verifiedSecrets).toBe(1);
+
+    // Revoked and announced: the remembered secret goes with the key and is refused.
+    await store.apiKeys.revoke(key!.id);
+    await principals.invalidate({ type: "api_key", id: key!.id });
+    expect(principals.verifiedSecrets).toBe(0);
+    expect(await verify(principals, secret)).toBeUndefined();
+
+    // Evicted (the bound is one key) and cleared: gone too, so the next look-up is a miss.
+    expect((await verify(principals, other))?.account.id).toBe(b.id);
+    expect(principals.verifiedSecrets).toBe(1);
+    principals.clear();
+    expect(principals.verifiedSecrets).toBe(0);
+    await expectMiss(principals, other);
+    expect(principals.verifiedSecrets).toBe(1);
+    const third = await issue(a.id);
+    expect((await verify(principals, third))?.account.id).toBe(a.id);
+    expect(principals.verifiedSecrets).toBe(1);
+    await expectMiss(principals, other);
+  });
+
   it("loads a key once for concurrent misses", async () => {
     const a = await store.accounts.create({ name: "a" });
     const secret = await issue(a.id);
@@ -275,6 +309,7 @@ describe("principals cache", () => {
     await told;
     expect(await slow).toBeDefined(); // the request that raced the revocation
     expect(principals.stats().keys).toBe(0);
+    expect(principals.verifiedSecrets).toBe(0);
     expect(await verify(principals, secret)).toBeUndefined();
   });
 
