@@ -164,7 +164,11 @@ function stripBytes(span: Buffer, text: string, pattern: string): Buffer {
   return text.includes(pattern) ? Buffer.from(text.replaceAll(pattern, ""), "latin1") : span;
 }
 
-const CHAT_USAGE_CHUNK: EventTriggers = { kind: "bytes", pattern: triggerPattern([Buffer.from('"choices":[]')]) };
+/**
+ * Found without its leading quote, as the Chat meter's search is (ProtocolMeter.triggerSearch), so
+ * the joint search of both begins no alternative at a quote; `rewrite` checks the exact bytes.
+ */
+const CHAT_USAGE_CHUNK: EventTriggers = { kind: "bytes", pattern: /choices":\[\]/g };
 
 /** What the Codex rewriter reads of a terminal event before deciding to decode it whole. */
 const RESPONSE_OUTPUT = { response: { output: true } } as const;
@@ -224,7 +228,7 @@ function meterTriggers(protocol: UpstreamProtocol): EventTriggers {
     const meter = METERS[protocol];
     triggers = meter.triggerEvents
       ? { kind: "names", names: meter.triggerEvents.map((n) => Buffer.from(n)) }
-      : { kind: "bytes", pattern: triggerPattern(meter.triggers) };
+      : { kind: "bytes", pattern: meter.triggerSearch ?? triggerPattern(meter.triggers) };
     meterTriggerBuffers.set(protocol, triggers);
   }
   return triggers;

@@ -167,6 +167,15 @@ export interface ProtocolMeter {
    * line without searching the rest of it, which for a Responses terminal event is tens of KB.
    */
   readonly triggerEvents?: readonly string[];
+  /**
+   * A global expression a relay may search an event's Latin-1 view with in place of `triggers`:
+   * it matches inside every event holding one of them, and may match in some others (which the
+   * meter then reads for nothing). For a meter whose triggers begin with a quote, so that a search
+   * for them stops at every quote of the JSON, one written to begin elsewhere. No capturing
+   * groups: a relay joins it with a rewriter's search into one expression whose first group tells
+   * the two apart.
+   */
+  readonly triggerSearch?: RegExp;
   createStreamMeter(): StreamMeter;
   /**
    * The members of an event's data the StreamMeter reads (`true`: a member's whole value). A relay

@@ -209,11 +209,18 @@ function frameBytes(ev: InboundEvent): Buffer {
   return Buffer.from(`${ev.event !== undefined ? `event: ${ev.event}\n` : ""}data: ${ev.data}\n\n`);
 }
 
-function passthroughLane(p: UpstreamProtocol, events: readonly InboundEvent[], gated: boolean) {
+/** Whether the relay hands the event to the meter: its `triggerSearch` where it has one (a superset of what the triggers find), else a trigger. */
+function relayed(p: UpstreamProtocol, ev: InboundEvent): boolean {
   const meter = METERS[p];
-  const triggers = meter.triggers.map((t) => Buffer.from(t));
-  const m = meter.createStreamMeter();
-  for (const ev of events) if (!gated || triggers.some((t) => frameBytes(ev).includes(t))) m.observe(ev);
+  const bytes = frameBytes(ev);
+  if (!meter.triggerSearch) return meter.triggers.some((t) => bytes.includes(t));
+  meter.triggerSearch.lastIndex = 0;
+  return meter.triggerSearch.test(bytes.toString("latin1"));
+}
+
+function passthroughLane(p: UpstreamProtocol, events: readonly InboundEvent[], gated: boolean) {
+  const m = METERS[p].createStreamMeter();
+  for (const ev of events) if (!gated || relayed(p, ev)) m.observe(ev);
   return { usage: { ...m.usage }, completed: m.completed, error: m.errorMessage !== undefined };
 }
 
@@ -244,6 +251,44 @@ describe("both lanes meter a stream alike", () => {
         }),
         { numRuns: 200 },
       );
+    });
+  }
+});
+
+describe("a meter's trigger search", () => {
+  for (const p of UPSTREAMS) {
+    const meter = METERS[p];
+    const search = meter.triggerSearch;
+    if (!search) continue;
+    const triggers = meter.triggers.map((t) => Buffer.from(t).toString("latin1"));
+    /** Whether the search matches somewhere in `text`, as the relay runs it (global, from the start). */
+    const finds = (text: string): boolean => {
+      search.lastIndex = 0;
+      return search.test(text);
+    };
+
+    it(`${p}: finds every event one of the triggers is in, in the meter's streams and in any text around a trigger`, () => {
+      fc.assert(
+        fc.property(specArb, variantArb(p), (spec, v) => {
+          for (const ev of upstreamStream(p, spec, v)) {
+            const text = frameBytes(ev).toString("latin1");
+            if (triggers.some((t) => text.includes(t))) expect(finds(text)).toBe(true);
+          }
+        }),
+        { numRuns: 200 },
+      );
+      const around = fc.string({ unit: "binary", maxLength: 40 }).map((t) => Buffer.from(t).toString("latin1"));
+      fc.assert(
+        fc.property(around, fc.constantFrom(...triggers), around, (before, trigger, after) => {
+          expect(finds(before + trigger + after)).toBe(true);
+        }),
+        { numRuns: 500 },
+      );
+    });
+
+    it(`${p}: holds no capturing group, so a relay can join it with a rewriter's search`, () => {
+      expect(new RegExp(`${search.source}|`).exec("")!.length).toBe(1);
+      expect(search.global).toBe(true);
     });
   }
 });
