@@ -213,7 +213,7 @@ function frameBytes(ev: InboundEvent): Buffer {
 function relayed(p: UpstreamProtocol, ev: InboundEvent): boolean {
   const meter = METERS[p];
   const bytes = frameBytes(ev);
-  if (!meter.triggerSearch) return meter.triggers.some((t) => bytes.includes(t));
+  if (!meter.triggerSearch) return meter.triggers.some((t) => bytes.includes(Buffer.from(t)));
   meter.triggerSearch.lastIndex = 0;
   return meter.triggerSearch.test(bytes.toString("latin1"));
 }
