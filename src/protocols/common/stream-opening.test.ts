@@ -96,6 +96,36 @@ describe("the opening events of an upstream stream", () => {
     });
   });
 
+  it("Responses and Codex: the empty item and part added as OpenAI writes them open without a parse; other forms are parsed", () => {
+    const parse = vi.spyOn(JSON, "parse");
+    const itemAdded = (item: unknown) => ev("response.output_item.added", { type: "response.output_item.added", sequence_number: 2, output_index: 0, item });
+    const partAdded = (part: unknown) =>
+      ev("response.content_part.added", { type: "response.content_part.added", sequence_number: 3, item_id: "msg_1", output_index: 0, content_index: 0, part });
+    const message = { id: "msg_1", type: "message", status: "in_progress", content: [], role: "assistant" };
+    const reasoning = { id: "rs_1", type: "reasoning", summary: [] };
+    const part = { type: "output_text", annotations: [], logprobs: [], text: "" };
+    for (const p of ["openai-responses", "codex"] as const) {
+      expect(classifyOpeningEvent(p, itemAdded(message))).toEqual({ kind: "opening" });
+      expect(classifyOpeningEvent(p, itemAdded(reasoning))).toEqual({ kind: "opening" });
+      expect(classifyOpeningEvent(p, partAdded(part))).toEqual({ kind: "opening" });
+      expect(classifyOpeningEvent(p, partAdded({ type: "output_text", annotations: [], text: "" }))).toEqual({ kind: "opening" });
+    }
+    expect(parse).not.toHaveBeenCalled();
+    // Another order, a reasoning item with more, text already in the part, the item nested deeper, or the
+    // shape under another event's name: the parse decides.
+    expect(classifyOpeningEvent("codex", itemAdded({ ...message, id: undefined, status: "in_progress", extra: 1 }))).toEqual({ kind: "opening" });
+    expect(classifyOpeningEvent("codex", itemAdded({ ...reasoning, encrypted_content: "gAAA" }))).toEqual({ kind: "opening" });
+    expect(classifyOpeningEvent("codex", partAdded({ ...part, text: "Hi" }))).toEqual({ kind: "content" });
+    const nested = ev("response.output_item.added", {
+      type: "response.output_item.added",
+      item: { type: "function_call", name: "f", wrapper: { item: message } },
+    });
+    expect(classifyOpeningEvent("codex", nested)).toEqual({ kind: "content" });
+    const failed = ev("response.failed", { type: "response.failed", response: { status: "failed", error: { code: "server_error", message: "boom" } }, part });
+    expect(classifyOpeningEvent("codex", failed)).toEqual({ kind: "error", error: { message: "boom", code: "server_error" } });
+    expect(parse).toHaveBeenCalledTimes(5);
+  });
+
   it("Responses and Codex: created, in_progress and empty adds open; a delta is content; response.failed and error are errors", () => {
     for (const p of ["openai-responses", "codex"] as const) {
       expect(classifyOpeningEvent(p, ev("response.created", { type: "response.created", response: { status: "in_progress" } }))).toEqual({ kind: "opening" });

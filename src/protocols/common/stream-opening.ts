@@ -68,6 +68,16 @@ function chatOpening(o: Record<string, unknown>): boolean {
 
 const RESPONSES_OPENING = new Set(["response.created", "response.in_progress", "response.queued", "codex.rate_limits"]);
 
+/**
+ * An empty message or reasoning item added, and an empty text part added, as OpenAI writes them:
+ * the two events between `in_progress` and the first delta of every Responses stream, matched on
+ * the characters as {@link ROLE_ONLY_CHOICE} is, so they open without a parse. The member ends
+ * the data (`}}` and the end), so it is the event's own, not one nested deeper; any other form,
+ * or a reasoning item that carries more, goes to the parse.
+ */
+const EMPTY_ITEM_ADDED = /"item":\{"id":"[^"\\]*","type":"(?:message","status":"in_progress","content":\[\],"role":"assistant"|reasoning","summary":\[\])\}\}$/;
+const EMPTY_PART_ADDED = /"part":\{"type":"output_text","annotations":\[\],(?:"logprobs":\[\],)?"text":""\}\}$/;
+
 /** An item or part added with nothing in it yet (the mark that text is about to come). */
 function responsesEmptyAdd(type: string, o: Record<string, unknown>): boolean {
   if (type === "response.content_part.added") {
@@ -125,6 +135,10 @@ export function classifyOpeningEvent(protocol: UpstreamProtocol, ev: InboundEven
       if (type === undefined) return CONTENT;
       if (RESPONSES_OPENING.has(type)) return OPENING;
       if (type !== "error" && type !== "response.failed" && type !== "response.content_part.added" && type !== "response.output_item.added") return CONTENT;
+      if (o === undefined) {
+        if (type === "response.output_item.added" && EMPTY_ITEM_ADDED.test(ev.data)) return OPENING;
+        if (type === "response.content_part.added" && EMPTY_PART_ADDED.test(ev.data)) return OPENING;
+      }
       o ??= parse(ev.data);
       if (type === "error") {
         // The bare `error` event carries code and message at the top level.
