@@ -96,6 +96,22 @@ describe("the opening events of an upstream stream", () => {
     });
   });
 
+  it("Anthropic: an empty text or thinking block start as Anthropic writes it opens without a parse; other forms are parsed", () => {
+    const parse = vi.spyOn(JSON, "parse");
+    const start = (block: unknown) => ev("content_block_start", { type: "content_block_start", index: 0, content_block: block });
+    expect(classifyOpeningEvent("anthropic", start({ type: "text", text: "" }))).toEqual({ kind: "opening" });
+    expect(classifyOpeningEvent("anthropic", start({ type: "thinking", thinking: "" }))).toEqual({ kind: "opening" });
+    expect(classifyOpeningEvent("anthropic", start({ type: "thinking", thinking: "", signature: "" }))).toEqual({ kind: "opening" });
+    expect(parse).not.toHaveBeenCalled();
+    // Text already in the block, another order, a tool block, or the block nested deeper: the parse decides.
+    expect(classifyOpeningEvent("anthropic", start({ type: "text", text: "Hi" }))).toEqual({ kind: "content" });
+    expect(classifyOpeningEvent("anthropic", start({ text: "", type: "text" }))).toEqual({ kind: "opening" });
+    expect(classifyOpeningEvent("anthropic", start({ type: "tool_use", id: "t", name: "x", input: { content_block: { type: "text", text: "" } } }))).toEqual({
+      kind: "content",
+    });
+    expect(parse).toHaveBeenCalledTimes(3);
+  });
+
   it("Responses and Codex: the empty item and part added as OpenAI writes them open without a parse; other forms are parsed", () => {
     const parse = vi.spyOn(JSON, "parse");
     const itemAdded = (item: unknown) => ev("response.output_item.added", { type: "response.output_item.added", sequence_number: 2, output_index: 0, item });

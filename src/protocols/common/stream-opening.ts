@@ -91,6 +91,12 @@ function responsesEmptyAdd(type: string, o: Record<string, unknown>): boolean {
   return false;
 }
 
+/**
+ * An empty text or thinking block started, as Anthropic writes it: matched on the characters, as
+ * {@link EMPTY_ITEM_ADDED} is, so the event before a stream's first delta opens without a parse.
+ */
+const EMPTY_BLOCK_START = /"content_block":\{"type":"(?:text","text":""|thinking","thinking":""(?:,"signature":"")?)\}\}$/;
+
 function anthropicEmptyBlockStart(o: Record<string, unknown>): boolean {
   const block = o.content_block as Record<string, unknown> | undefined;
   if (!block) return false;
@@ -122,6 +128,7 @@ export function classifyOpeningEvent(protocol: UpstreamProtocol, ev: InboundEven
       const type = ev.event ?? (typeof o?.type === "string" ? o.type : undefined);
       if (type === "message_start" || type === "ping") return OPENING;
       if (type !== "error" && type !== "content_block_start") return CONTENT;
+      if (o === undefined && type === "content_block_start" && EMPTY_BLOCK_START.test(ev.data)) return OPENING;
       o ??= parse(ev.data);
       if (type === "error") return { kind: "error", error: errorOf(o, "The upstream stream failed.") };
       return o && anthropicEmptyBlockStart(o) ? OPENING : CONTENT;
