@@ -165,12 +165,22 @@ function sameJson(a: unknown, b: unknown): boolean {
     return true;
   }
   if (Array.isArray(b) || !isPlainObject(a)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  for (let i = 0; i < ka.length; i++) {
-    const k = ka[i]!;
+  const kb = frozenKeys(b);
+  let i = 0;
+  // `for…in` rather than Object.keys(a): no array for every object of a request's tools. A plain
+  // object has no inherited enumerable members, so it lists Object.keys' keys in their order.
+  for (const k in a) {
     if (k !== kb[i] || !sameJson(a[k], (b as Record<string, unknown>)[k])) return false;
+    i++;
   }
-  return true;
+  return i === kb.length;
+}
+
+const keysOfFrozen = new WeakMap<object, readonly string[]>();
+
+/** `Object.keys(o)` of a frozen object, listed once: its keys cannot change. */
+function frozenKeys(o: object): readonly string[] {
+  let keys = keysOfFrozen.get(o);
+  if (keys === undefined) keysOfFrozen.set(o, (keys = Object.keys(o)));
+  return keys;
 }
